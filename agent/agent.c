@@ -1,0 +1,323 @@
+#include "agent.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "journal.h"
+#include "log.h"
+#include "message.h"
+#include "outbox.h"
+#include "simulator.h"
+#include "uplink.h"
+
+#define SIM_EVENTS_PER_TURN 512   /* bounded work per loop turn keeps the uplink served */
+#define BACKOFF_MIN_MS      500
+#define BACKOFF_MAX_MS      60000
+#define ACK_TIMEOUT_MAX_MS  600000
+
+typedef struct agent {
+    const agent_config *cfg;
+    const agent_options *opt;
+    journal *j;
+    uplink *up;
+    simulator *sim;
+    unsigned rand_state;
+
+    uint64_t send_next;            /* next seq to publish */
+    uint64_t generation_seen;
+    int64_t next_connect_ms, backoff_ms;
+    int64_t ack_progress_ms, ack_timeout_ms;
+    int64_t real_start_ms, status_written_ms;
+    int64_t sim_epoch_ms;          /* simulated time at real_start_ms */
+    uint64_t coalesced_counters;
+    bool full_logged;
+
+    journal_entry entries[MESSAGE_MAX_RECORDS];
+    char *read_buf, *batch_buf;
+} agent;
+
+#define READ_BUF_BYTES  ((size_t)MESSAGE_MAX_RECORDS * JOURNAL_MAX_PAYLOAD + JOURNAL_MAX_PAYLOAD)
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- producers ----------------------------------------------------------- */
+
+/* Journals every simulated event that is due. Returns 1 when more are due
+ * right now (the loop should not sleep), 0 otherwise, -1 on a journal error. */
+static int feed_simulator(agent *a, int64_t now, int64_t *next_due_ms)
+{
+    int64_t sim_now = a->opt->speed == 0
+                          ? INT64_MAX
+                          : a->sim_epoch_ms + (now - a->real_start_ms) * a->opt->speed;
+    char err[256];
+    int taken = 0;
+    const record *ev;
+    int64_t due;
+
+    *next_due_ms = -1;
+    while (taken < SIM_EVENTS_PER_TURN && sim_peek(a->sim, &due, &ev)) {
+        if (due > sim_now) {
+            *next_due_ms = a->real_start_ms + (due - a->sim_epoch_ms) / a->opt->speed;
+            break;
+        }
+        record r = *ev;
+        record_ts_format(due, r.ts);
+        int got = outbox_submit(a->j, &r, due, err, sizeof err);
+        if (got < 0) {
+            log_error("journal append failed: %s", err);
+            return -1;
+        }
+        if (got == 1 && r.type != RT_USAGE_COUNTERS) {
+            /* Full: a compliance event is never dropped; wait for acks. */
+            if (!a->full_logged)
+                log_error("outbox full bytes=%" PRIu64 "; refusing events until the collector acks",
+                          journal_bytes(a->j));
+            a->full_logged = true;
+            break;
+        }
+        /* Counters are cumulative: a coalesced one is summed by the next. */
+        a->coalesced_counters += got == 1;
+        a->full_logged = false;
+        sim_pop(a->sim);
+        taken++;
+    }
+    if (taken && journal_sync(a->j, err, sizeof err) != 0) {
+        log_error("journal sync failed: %s", err);
+        return -1;
+    }
+    return taken == SIM_EVENTS_PER_TURN;
+}
+
+/* ---- uplink -------------------------------------------------------------- */
+
+static void schedule_reconnect(agent *a, int64_t now)
+{
+    /* Exponential back-off with jitter: 50-100% of the current step, so a
+     * fleet that lost the broker together does not return in lockstep. */
+    int64_t jitter = a->backoff_ms / 2 + rand_r(&a->rand_state) % (a->backoff_ms / 2 + 1);
+    a->next_connect_ms = now + jitter;
+    a->backoff_ms = a->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : a->backoff_ms * 2;
+}
+
+static int apply_ack(agent *a, const uplink_snapshot *s, int64_t now)
+{
+    char err[256];
+
+    if (s->ack_seq <= journal_acked_seq(a->j))
+        return 0;
+    if (journal_ack(a->j, s->ack_seq, err, sizeof err) != 0) {
+        log_error("cannot record ack: %s", err);
+        return -1;
+    }
+    a->ack_progress_ms = now;
+    a->ack_timeout_ms = a->cfg->ack_timeout_s * 1000;
+    return 0;
+}
+
+static int send_batches(agent *a, const uplink_snapshot *s)
+{
+    uint64_t acked = journal_acked_seq(a->j);
+    int inflight = s->inflight;
+    char err[256];
+
+    if (a->send_next <= acked)
+        a->send_next = acked + 1;
+    while (inflight < a->cfg->window_batches &&
+           a->send_next - acked - 1 < (uint64_t)a->cfg->max_unacked) {
+        size_t n;
+        if (journal_read(a->j, a->send_next, (size_t)a->cfg->batch_max, a->entries, &n,
+                         a->read_buf, READ_BUF_BYTES, err, sizeof err) != 0) {
+            log_error("journal read failed: %s", err);
+            return -1;
+        }
+        if (n == 0)
+            break;
+        const char *canon[MESSAGE_MAX_RECORDS];
+        size_t lens[MESSAGE_MAX_RECORDS];
+        for (size_t i = 0; i < n; i++) {
+            canon[i] = a->entries[i].payload;
+            lens[i] = a->entries[i].len;
+        }
+        int len;
+        /* Halve until the batch fits the 256 KiB message limit. */
+        while ((len = message_encode_batch(a->cfg->device_id, canon, lens, n, a->batch_buf,
+                                           MESSAGE_MAX_BYTES)) < 0 && n > 1)
+            n /= 2;
+        if (len < 0 || uplink_publish_events(a->up, a->batch_buf, (size_t)len) != 0)
+            break;
+        a->send_next += n;
+        inflight++;
+    }
+    return 0;
+}
+
+static int pump_uplink(agent *a, int64_t now)
+{
+    uplink_snapshot s;
+
+    uplink_snapshot_get(a->up, &s);
+    if (apply_ack(a, &s, now) != 0)
+        return -1;
+    if (!s.connected) {
+        if (!s.connecting && now >= a->next_connect_ms) {
+            uplink_connect(a->up);
+            schedule_reconnect(a, now);
+        }
+        return 0;
+    }
+    if (s.generation != a->generation_seen) {
+        /* New connection: whatever was in flight may be lost; resend all
+         * that the collector has not acked. */
+        a->generation_seen = s.generation;
+        a->send_next = journal_acked_seq(a->j) + 1;
+        a->backoff_ms = BACKOFF_MIN_MS;
+        a->ack_progress_ms = now;
+    }
+    uint64_t acked = journal_acked_seq(a->j);
+    if (a->send_next > acked + 1 && now - a->ack_progress_ms > a->ack_timeout_ms) {
+        log_warn("no ack progress for %" PRId64 " ms acked=%" PRIu64 " sent_to=%" PRIu64
+                 "; resending",
+                 now - a->ack_progress_ms, acked, a->send_next - 1);
+        a->send_next = acked + 1;
+        a->ack_progress_ms = now;
+        a->ack_timeout_ms = a->ack_timeout_ms * 2 > ACK_TIMEOUT_MAX_MS ? ACK_TIMEOUT_MAX_MS
+                                                                        : a->ack_timeout_ms * 2;
+    }
+    return send_batches(a, &s);
+}
+
+/* ---- status -------------------------------------------------------------- */
+
+static void write_status(agent *a, int64_t now)
+{
+    char path[CONFIG_STR_MAX + 16], tmp[CONFIG_STR_MAX + 24], ts[RECORD_TS_LEN + 1];
+    uplink_snapshot s;
+    FILE *f;
+
+    if (now - a->status_written_ms < 1000)
+        return;
+    a->status_written_ms = now;
+    uplink_snapshot_get(a->up, &s);
+    record_ts_format(now, ts);
+    snprintf(path, sizeof path, "%s/status", a->cfg->data_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (!(f = fopen(tmp, "w")))
+        return;
+    fprintf(f,
+            "{\"device\":\"%s\",\"updated\":\"%s\",\"connected\":%s,\"head_seq\":%" PRIu64
+            ",\"acked_seq\":%" PRIu64 ",\"backlog\":%" PRIu64 ",\"journal_bytes\":%" PRIu64
+            ",\"coalesced_counters\":%" PRIu64 "}\n",
+            a->cfg->device_id, ts, s.connected ? "true" : "false", journal_head_seq(a->j),
+            journal_acked_seq(a->j), journal_head_seq(a->j) - journal_acked_seq(a->j),
+            journal_bytes(a->j), a->coalesced_counters);
+    if (fclose(f) == 0)
+        rename(tmp, path);
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+static int agent_open(agent *a, const agent_config *cfg, const agent_options *opt)
+{
+    mqtt_link_config link = {cfg->broker_host, (int)cfg->broker_port, cfg->ca_file,
+                             cfg->cert_file, cfg->key_file, (int)cfg->keepalive_s};
+    journal_limits limits = {(uint64_t)cfg->segment_kb * 1024,
+                             (uint64_t)cfg->journal_max_mb * 1024 * 1024};
+    char dir[CONFIG_STR_MAX + 16], err[512];
+
+    memset(a, 0, sizeof *a);
+    a->cfg = cfg;
+    a->opt = opt;
+    a->rand_state = (unsigned)getpid() ^ (unsigned)now_ms();
+    a->backoff_ms = BACKOFF_MIN_MS;
+    a->ack_timeout_ms = cfg->ack_timeout_s * 1000;
+    a->real_start_ms = now_ms();
+    if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
+        log_error("data_dir %s: cannot create: %s", cfg->data_dir, strerror(errno));
+        return -1;
+    }
+    snprintf(dir, sizeof dir, "%s/journal", cfg->data_dir);
+    if (mqtt_link_check_files(&link, err, sizeof err) != 0 ||
+        journal_open(dir, &limits, &a->j, err, sizeof err) != 0 ||
+        uplink_new(&link, cfg->device_id, &a->up, err, sizeof err) != 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    a->read_buf = malloc(READ_BUF_BYTES);
+    a->batch_buf = malloc(MESSAGE_MAX_BYTES);
+    if (!a->read_buf || !a->batch_buf)
+        return -1;
+    if (opt->simulate) {
+        sim_config sc = {opt->seed, opt->sim_start_ms, opt->sim_days, opt->fault_pct,
+                         cfg->device_id};
+        const record *first;
+        if (!(a->sim = sim_new(&sc)))
+            return -1;
+        /* Simulated time starts at the first event, not at midnight. */
+        if (!sim_peek(a->sim, &a->sim_epoch_ms, &first))
+            a->sim_epoch_ms = opt->sim_start_ms;
+    }
+    log_info("started device=%s head_seq=%" PRIu64 " acked_seq=%" PRIu64 " journal_bytes=%" PRIu64,
+             cfg->device_id, journal_head_seq(a->j), journal_acked_seq(a->j), journal_bytes(a->j));
+    return 0;
+}
+
+static void agent_close(agent *a)
+{
+    uplink_free(a->up);
+    journal_close(a->j);
+    sim_free(a->sim);
+    free(a->read_buf);
+    free(a->batch_buf);
+}
+
+int agent_run(const agent_config *cfg, const agent_options *opt, volatile sig_atomic_t *stop)
+{
+    agent a;
+    int status = 1;
+
+    if (agent_open(&a, cfg, opt) != 0)
+        goto cleanup;
+    while (!*stop) {
+        int64_t now = now_ms(), next_due = -1;
+        int more = 0;
+        if (a.sim && (more = feed_simulator(&a, now, &next_due)) < 0)
+            goto cleanup;
+        if (pump_uplink(&a, now) != 0)
+            goto cleanup;
+        write_status(&a, now);
+        if (opt->exit_when_done && a.sim && next_due < 0 && !more &&
+            journal_acked_seq(a.j) == journal_head_seq(a.j)) {
+            const record *ev;
+            int64_t due;
+            if (!sim_peek(a.sim, &due, &ev)) {
+                log_info("simulation done and acked head_seq=%" PRIu64, journal_head_seq(a.j));
+                break;
+            }
+        }
+        if (!more) {
+            uplink_snapshot s;
+            uplink_snapshot_get(a.up, &s);
+            int wait = 200;
+            if (next_due >= 0 && next_due - now < wait)
+                wait = next_due - now < 1 ? 1 : (int)(next_due - now);
+            uplink_wait(a.up, s.version, wait);
+        }
+    }
+    status = 0;
+    a.status_written_ms = 0;
+    write_status(&a, now_ms());
+cleanup:
+    agent_close(&a);
+    return status;
+}

@@ -1,0 +1,269 @@
+#include "uplink.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "message.h"
+
+struct uplink {
+    MQTTAsync client;
+    mqtt_link_config cfg;
+    char device[IDS_DEVICE_ID_MAX + 1];
+    char topic_events[MESSAGE_TOPIC_MAX], topic_status[MESSAGE_TOPIC_MAX],
+        topic_ack[MESSAGE_TOPIC_MAX];
+
+    pthread_mutex_t mu;
+    pthread_cond_t changed;
+    uplink_snapshot s;          /* guarded by mu */
+};
+
+static void notify(uplink *u)
+{
+    u->s.version++;
+    pthread_cond_broadcast(&u->changed);
+    pthread_mutex_unlock(&u->mu);
+}
+
+static void publish_status(uplink *u, const char *state)
+{
+    MQTTAsync_message m = MQTTAsync_message_initializer;
+    m.payload = (void *)state;
+    m.payloadlen = (int)strlen(state);
+    m.qos = 1;
+    m.retained = 1;
+    int rc = MQTTAsync_sendMessage(u->client, u->topic_status, &m, NULL);
+    if (rc != MQTTASYNC_SUCCESS)
+        log_warn("status publish failed state=%s error=%s", state, MQTTAsync_strerror(rc));
+}
+
+static void on_subscribe_failure(void *ctx, MQTTAsync_failureData5 *r)
+{
+    uplink *u = ctx;
+    log_error("ack subscription refused topic=%s code=%d; check the broker ACL", u->topic_ack,
+              r ? r->code : -1);
+}
+
+static void on_connect(void *ctx, MQTTAsync_successData5 *r)
+{
+    uplink *u = ctx;
+    MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+    (void)r;
+
+    opts.onFailure5 = on_subscribe_failure;
+    opts.context = u;
+    /* The ack is retained, so subscribing also delivers the latest one. */
+    int rc = MQTTAsync_subscribe(u->client, u->topic_ack, 1, &opts);
+    if (rc != MQTTASYNC_SUCCESS)
+        log_error("ack subscribe failed error=%s", MQTTAsync_strerror(rc));
+    publish_status(u, "online");
+
+    pthread_mutex_lock(&u->mu);
+    u->s.connected = true;
+    u->s.connecting = false;
+    u->s.generation++;
+    u->s.failures = 0;
+    u->s.inflight = 0;
+    log_info("connected broker=%s:%d generation=%llu", u->cfg.host, u->cfg.port,
+             (unsigned long long)u->s.generation);
+    notify(u);
+}
+
+static void on_connect_failure(void *ctx, MQTTAsync_failureData5 *r)
+{
+    uplink *u = ctx;
+    pthread_mutex_lock(&u->mu);
+    u->s.connecting = false;
+    u->s.failures++;
+    log_warn("connect failed broker=%s:%d code=%d reason=%s attempt=%llu", u->cfg.host,
+             u->cfg.port, r ? r->code : -1, r && r->message ? r->message : "-",
+             (unsigned long long)u->s.failures);
+    notify(u);
+}
+
+static void on_connection_lost(void *ctx, char *cause)
+{
+    uplink *u = ctx;
+    pthread_mutex_lock(&u->mu);
+    u->s.connected = false;
+    u->s.connecting = false;
+    u->s.inflight = 0;
+    log_warn("connection lost broker=%s:%d cause=%s", u->cfg.host, u->cfg.port,
+             cause ? cause : "-");
+    notify(u);
+}
+
+static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
+{
+    uplink *u = ctx;
+    uint64_t seq;
+    (void)topic_len;
+
+    if (strcmp(topic, u->topic_ack) == 0 &&
+        message_parse_ack(m->payload, (size_t)m->payloadlen, u->device, &seq) == 0) {
+        pthread_mutex_lock(&u->mu);
+        if (seq > u->s.ack_seq)
+            u->s.ack_seq = seq;
+        notify(u);
+    } else {
+        log_warn("ignoring unexpected message topic=%s bytes=%d", topic, m->payloadlen);
+    }
+    MQTTAsync_freeMessage(&m);
+    MQTTAsync_free(topic);
+    return 1;
+}
+
+static void on_published(void *ctx, MQTTAsync_successData5 *r)
+{
+    uplink *u = ctx;
+    (void)r;
+    pthread_mutex_lock(&u->mu);
+    if (u->s.inflight > 0)
+        u->s.inflight--;
+    notify(u);
+}
+
+static void on_publish_failure(void *ctx, MQTTAsync_failureData5 *r)
+{
+    uplink *u = ctx;
+    /* Nothing to redo here: the records stay in the journal and are resent
+     * from the oldest unacked one after the next (re)connect. */
+    log_warn("publish failed code=%d", r ? r->code : -1);
+    on_published(u, NULL);
+}
+
+int uplink_new(const mqtt_link_config *cfg, const char *device_id, uplink **out, char *err,
+               size_t errlen)
+{
+    uplink *u = calloc(1, sizeof *u);
+    char client_id[96];
+
+    *out = NULL;
+    if (!u)
+        return -1;
+    u->cfg = *cfg;
+    snprintf(u->device, sizeof u->device, "%s", device_id);
+    snprintf(u->topic_events, sizeof u->topic_events, "smp/v1/dev/%s/events", device_id);
+    snprintf(u->topic_status, sizeof u->topic_status, "smp/v1/dev/%s/status", device_id);
+    snprintf(u->topic_ack, sizeof u->topic_ack, "smp/v1/dev/%s/ack", device_id);
+    snprintf(client_id, sizeof client_id, "agent-%s", device_id);
+    pthread_mutex_init(&u->mu, NULL);
+    pthread_cond_init(&u->changed, NULL);
+    if (mqtt_link_create(cfg, client_id, &u->client, err, errlen) != 0) {
+        free(u);
+        return -1;
+    }
+    MQTTAsync_setCallbacks(u->client, u, on_connection_lost, on_message, NULL);
+    *out = u;
+    return 0;
+}
+
+void uplink_free(uplink *u)
+{
+    if (!u)
+        return;
+    if (MQTTAsync_isConnected(u->client)) {
+        MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
+        publish_status(u, "offline");
+        d.timeout = 2000;
+        MQTTAsync_disconnect(u->client, &d);
+        for (int i = 0; i < 40 && MQTTAsync_isConnected(u->client); i++)
+            nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    }
+    MQTTAsync_destroy(&u->client);
+    pthread_cond_destroy(&u->changed);
+    pthread_mutex_destroy(&u->mu);
+    free(u);
+}
+
+int uplink_connect(uplink *u)
+{
+    MQTTAsync_connectOptions co;
+    MQTTAsync_SSLOptions ssl;
+    MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
+    int rc;
+
+    pthread_mutex_lock(&u->mu);
+    if (u->s.connected || u->s.connecting) {
+        pthread_mutex_unlock(&u->mu);
+        return 0;
+    }
+    u->s.connecting = true;
+    pthread_mutex_unlock(&u->mu);
+
+    mqtt_link_connect_options(&u->cfg, &co, &ssl);
+    /* Clean start: the agent keeps no broker session. Everything unacked is
+     * in the journal and is resent from acked+1 on every connect. */
+    co.cleanstart = 1;
+    will.topicName = u->topic_status;
+    will.message = "offline";
+    will.retained = 1;
+    will.qos = 1;
+    co.will = &will;
+    co.onSuccess5 = on_connect;
+    co.onFailure5 = on_connect_failure;
+    co.context = u;
+    if ((rc = MQTTAsync_connect(u->client, &co)) != MQTTASYNC_SUCCESS) {
+        pthread_mutex_lock(&u->mu);
+        u->s.connecting = false;
+        u->s.failures++;
+        pthread_mutex_unlock(&u->mu);
+        log_warn("connect not started error=%s", MQTTAsync_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+int uplink_publish_events(uplink *u, const char *payload, size_t len)
+{
+    MQTTAsync_message m = MQTTAsync_message_initializer;
+    MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+    int rc;
+
+    m.payload = (void *)payload;
+    m.payloadlen = (int)len;
+    m.qos = 1;
+    opts.onSuccess5 = on_published;
+    opts.onFailure5 = on_publish_failure;
+    opts.context = u;
+    pthread_mutex_lock(&u->mu);
+    u->s.inflight++;
+    pthread_mutex_unlock(&u->mu);
+    if ((rc = MQTTAsync_sendMessage(u->client, u->topic_events, &m, &opts)) != MQTTASYNC_SUCCESS) {
+        pthread_mutex_lock(&u->mu);
+        u->s.inflight--;
+        pthread_mutex_unlock(&u->mu);
+        log_warn("publish not started error=%s", MQTTAsync_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+void uplink_snapshot_get(uplink *u, uplink_snapshot *out)
+{
+    pthread_mutex_lock(&u->mu);
+    *out = u->s;
+    pthread_mutex_unlock(&u->mu);
+}
+
+void uplink_wait(uplink *u, uint64_t seen, int timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&u->mu);
+    while (u->s.version == seen) {
+        if (pthread_cond_timedwait(&u->changed, &u->mu, &deadline) == ETIMEDOUT)
+            break;
+    }
+    pthread_mutex_unlock(&u->mu);
+}

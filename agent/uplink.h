@@ -1,0 +1,40 @@
+/* uplink: the agent's MQTT session. Paho calls back on its own thread; the
+ * uplink turns those calls into a snapshot the agent's single main loop
+ * reads (uplink_snapshot) and a condition it sleeps on (uplink_wait). */
+#ifndef SMP_UPLINK_H
+#define SMP_UPLINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mqtt_link.h"
+
+typedef struct uplink uplink;
+
+typedef struct uplink_snapshot {
+    bool connected;
+    bool connecting;
+    uint64_t generation;   /* +1 per successful connect: resend from acked+1 */
+    uint64_t ack_seq;      /* highest seq the collector acked (0: none yet) */
+    int inflight;          /* publishes the broker has not yet PUBACKed */
+    uint64_t failures;     /* connect attempts that failed, in a row */
+    uint64_t version;      /* +1 on every change, for uplink_wait */
+} uplink_snapshot;
+
+int uplink_new(const mqtt_link_config *cfg, const char *device_id, uplink **out, char *err,
+               size_t errlen);
+/* Publishes birth "offline" retained, disconnects, frees. */
+void uplink_free(uplink *u);
+
+/* Starts a connect attempt (no-op while connected or connecting). */
+int uplink_connect(uplink *u);
+/* Publishes an events payload at QoS 1. Paho copies the payload. */
+int uplink_publish_events(uplink *u, const char *payload, size_t len);
+
+void uplink_snapshot_get(uplink *u, uplink_snapshot *out);
+/* Sleeps until the state differs from version seen (a snapshot's version)
+ * or timeout_ms passes; a change made before the call is never missed. */
+void uplink_wait(uplink *u, uint64_t seen, int timeout_ms);
+
+#endif

@@ -1,0 +1,185 @@
+#include "ingest.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+struct ingest {
+    store *s;
+    ingest_limits limits;
+    message_batch *batch;
+};
+
+ingest *ingest_new(store *s, const ingest_limits *limits)
+{
+    ingest *in = calloc(1, sizeof *in);
+    if (!in || !(in->batch = malloc(sizeof *in->batch))) {
+        free(in);
+        return NULL;
+    }
+    in->s = s;
+    in->limits = *limits;
+    return in;
+}
+
+void ingest_free(ingest *in)
+{
+    if (!in)
+        return;
+    free(in->batch);
+    free(in);
+}
+
+/* "records[12].strokes: must not be negative" counts as
+ * "records[].strokes: must not be negative". */
+static void counter_key(const char *reason, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = reason; *p && n + 1 < cap; p++) {
+        if (isdigit((unsigned char)*p) && p > reason && (p[-1] == '[' || isdigit((unsigned char)p[-1])))
+            continue;
+        out[n++] = *p;
+    }
+    out[n] = '\0';
+}
+
+static int quarantine(ingest *in, const char *device, const char *topic, const void *payload,
+                      size_t len, const char *now_ts, ingest_result *out)
+{
+    char key[256];
+
+    out->quarantined = true;
+    counter_key(out->reason, key, sizeof key);
+    log_warn("quarantined device=%s topic=%s reason=\"%s\" bytes=%zu", device ? device : "-",
+             topic, out->reason, len);
+    if (store_begin(in->s) != 0 ||
+        store_quarantine(in->s, device, topic, out->reason, key, payload, len,
+                         in->limits.quarantine_payload_bytes, in->limits.quarantine_max_rows,
+                         now_ts) != 0 ||
+        store_commit(in->s) != 0) {
+        log_error("quarantine write failed: %s", store_errmsg(in->s));
+        store_rollback(in->s);
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks everything about a message short of storing it. On failure fills
+ * out->reason and returns -1. */
+static int check_message(ingest *in, const char *device, const void *payload, size_t len,
+                         int64_t now_ms, ingest_result *out)
+{
+    device_info info;
+    record_error err;
+
+    if (store_device(in->s, device, &info) != 0)
+        return -2;
+    if (info.status == DEVICE_UNKNOWN) {
+        snprintf(out->reason, sizeof out->reason,
+                 "device: %s is not registered; add it with smpctl device add", device);
+        return -1;
+    }
+    if (info.status == DEVICE_RETIRED) {
+        snprintf(out->reason, sizeof out->reason, "device: %s is retired", device);
+        return -1;
+    }
+    if (message_parse_batch(payload, len, device, in->batch, &err) != 0) {
+        snprintf(out->reason, sizeof out->reason, "%s: %s", err.field, err.reason);
+        return -1;
+    }
+    for (size_t i = 0; i < in->batch->count; i++) {
+        int64_t ts_ms;
+        record_ts_parse(in->batch->records[i].ts, &ts_ms);
+        if (ts_ms - now_ms > in->limits.future_skew_ms) {
+            snprintf(out->reason, sizeof out->reason,
+                     "records[%zu].ts: more than %" PRId64 " s ahead of the receive time", i,
+                     in->limits.future_skew_ms / 1000);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Moves the contiguous head over every stored record that links to it. */
+static int advance_head(ingest *in, const char *device, chain_head *h)
+{
+    char prev[RECORD_HASH_HEX], hash[RECORD_HASH_HEX];
+    int found;
+
+    while ((found = store_get_link(in->s, device, h->acked_seq + 1, prev, hash)) == 1) {
+        if (strcmp(prev, h->acked_hash) != 0) {
+            log_warn("integrity chain break device=%s seq=%" PRIu64 " prev does not match"
+                     " the hash of seq %" PRIu64,
+                     device, h->acked_seq + 1, h->acked_seq);
+            break;
+        }
+        h->acked_seq++;
+        memcpy(h->acked_hash, hash, RECORD_HASH_HEX);
+    }
+    return found < 0 ? -1 : 0;
+}
+
+static int store_batch(ingest *in, const char *device, const char *now_ts, ingest_result *out)
+{
+    char canon[RECORD_CANON_MAX], hash[RECORD_HASH_HEX];
+    chain_head head;
+
+    if (store_chain_head(in->s, device, &head) != 0)
+        return -1;
+    for (size_t i = 0; i < in->batch->count; i++) {
+        const record *r = &in->batch->records[i];
+        store_put_result put;
+        int len = record_canonical(r, canon, sizeof canon);
+        if (len < 0)
+            return -1;
+        record_sha256_hex(canon, (size_t)len, hash);
+        if (store_put_record(in->s, device, r, canon, (size_t)len, hash, now_ts, &put) != 0)
+            return -1;
+        out->stored += put == STORE_INSERTED;
+        out->duplicates += put == STORE_DUPLICATE;
+        if (put == STORE_CONFLICT) {
+            out->conflicts++;
+            log_warn("integrity conflict device=%s seq=%" PRIu64
+                     " already stored with different content",
+                     device, r->seq);
+        }
+    }
+    if (advance_head(in, device, &head) != 0 || store_set_chain_head(in->s, device, &head, now_ts) != 0)
+        return -1;
+    out->ack_seq = head.acked_seq;
+    return 0;
+}
+
+int ingest_events(ingest *in, const char *topic, const void *payload, size_t len, int64_t now_ms,
+                  ingest_result *out)
+{
+    char now_ts[RECORD_TS_LEN + 1];
+    const char *leaf;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    record_ts_format(now_ms, now_ts);
+    leaf = message_topic_device(topic, out->device);
+    if (!leaf || strcmp(leaf, "events") != 0) {
+        snprintf(out->reason, sizeof out->reason, "topic: not smp/v1/dev/<device>/events");
+        return quarantine(in, NULL, topic, payload, len, now_ts, out);
+    }
+    if ((rc = check_message(in, out->device, payload, len, now_ms, out)) == -1)
+        return quarantine(in, out->device, topic, payload, len, now_ts, out);
+    if (rc != 0 || store_begin(in->s) != 0)
+        goto store_failed;
+    if (store_batch(in, out->device, now_ts, out) != 0 || store_commit(in->s) != 0)
+        goto store_failed;
+    out->ack = true;
+    return 0;
+
+store_failed:
+    log_error("store failed device=%s error=%s; not acking, the agent will resend", out->device,
+              store_errmsg(in->s));
+    store_rollback(in->s);
+    return -1;
+}

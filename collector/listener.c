@@ -1,0 +1,200 @@
+#include "listener.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "message.h"
+#include "mqtt_link.h"
+
+struct listener {
+    MQTTAsync client;
+    mqtt_link_config link;
+    const collector_config *cfg;
+    ingest *in;
+    pthread_mutex_t mu;
+    bool connected, connecting;
+};
+
+static const char *const topics[] = {"smp/v1/dev/+/events", "smp/v1/dev/+/status"};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void set_state(listener *l, bool connected, bool connecting)
+{
+    pthread_mutex_lock(&l->mu);
+    l->connected = connected;
+    l->connecting = connecting;
+    pthread_mutex_unlock(&l->mu);
+}
+
+static void publish_ack(listener *l, const char *device, uint64_t seq)
+{
+    MQTTAsync_message m = MQTTAsync_message_initializer;
+    char topic[MESSAGE_TOPIC_MAX], payload[160];
+    int len = message_encode_ack(device, seq, payload, sizeof payload);
+
+    snprintf(topic, sizeof topic, "smp/v1/dev/%s/ack", device);
+    m.payload = payload;
+    m.payloadlen = len;
+    m.qos = 1;
+    m.retained = 1; /* a reconnecting agent learns its ack on subscribe */
+    int rc = MQTTAsync_sendMessage(l->client, topic, &m, NULL);
+    if (rc != MQTTASYNC_SUCCESS)
+        log_warn("ack publish failed device=%s seq=%" PRIu64 " error=%s", device, seq,
+                 MQTTAsync_strerror(rc));
+}
+
+static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
+{
+    listener *l = ctx;
+    ingest_result r;
+    size_t n = strlen(topic);
+    (void)topic_len;
+
+    if (n > 7 && strcmp(topic + n - 7, "/status") == 0) {
+        log_info("device status topic=%s state=%.*s", topic, m->payloadlen > 16 ? 16 : m->payloadlen,
+                 (const char *)m->payload);
+    } else if (ingest_events(l->in, topic, m->payload, (size_t)m->payloadlen, now_ms(), &r) == 0 &&
+               r.ack) {
+        publish_ack(l, r.device, r.ack_seq);
+        log_debug("stored device=%s new=%d duplicates=%d ack=%" PRIu64, r.device, r.stored,
+                  r.duplicates, r.ack_seq);
+    }
+    MQTTAsync_freeMessage(&m);
+    MQTTAsync_free(topic);
+    return 1;
+}
+
+static void on_subscribed(void *ctx, MQTTAsync_successData5 *r)
+{
+    (void)ctx;
+    for (int i = 0; r && i < r->alt.sub.reasonCodeCount; i++) {
+        if (r->alt.sub.reasonCodes[i] >= 0x80)
+            log_error("subscription refused topic=%s reason=%d; check the broker ACL", topics[i],
+                      r->alt.sub.reasonCodes[i]);
+    }
+    if (r && r->alt.sub.reasonCodeCount == 0 && r->reasonCode >= 0x80)
+        log_error("subscription refused reason=%d; check the broker ACL", r->reasonCode);
+}
+
+static void on_connect(void *ctx, MQTTAsync_successData5 *r)
+{
+    listener *l = ctx;
+    MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+    int qos[] = {1, 1};
+
+    opts.onSuccess5 = on_subscribed;
+    opts.context = l;
+    set_state(l, true, false);
+    log_info("connected broker=%s:%d session_present=%d", l->link.host, l->link.port,
+             r ? r->alt.connect.sessionPresent : -1);
+    int rc = MQTTAsync_subscribeMany(l->client, 2, (char *const *)topics, qos, &opts);
+    if (rc != MQTTASYNC_SUCCESS)
+        log_error("subscribe failed error=%s", MQTTAsync_strerror(rc));
+}
+
+static void on_connect_failure(void *ctx, MQTTAsync_failureData5 *r)
+{
+    listener *l = ctx;
+    set_state(l, false, false);
+    log_warn("connect failed broker=%s:%d code=%d reason=%s", l->link.host, l->link.port,
+             r ? r->code : -1, r && r->message ? r->message : "-");
+}
+
+static void on_connection_lost(void *ctx, char *cause)
+{
+    listener *l = ctx;
+    set_state(l, false, false);
+    log_warn("connection lost broker=%s:%d cause=%s", l->link.host, l->link.port, cause ? cause : "-");
+}
+
+int listener_new(const collector_config *cfg, ingest *in, listener **out, char *err, size_t errlen)
+{
+    listener *l = calloc(1, sizeof *l);
+
+    *out = NULL;
+    if (!l)
+        return -1;
+    l->cfg = cfg;
+    l->in = in;
+    l->link = (mqtt_link_config){cfg->broker_host, (int)cfg->broker_port, cfg->ca_file,
+                                 cfg->cert_file, cfg->key_file, (int)cfg->keepalive_s};
+    pthread_mutex_init(&l->mu, NULL);
+    if (mqtt_link_check_files(&l->link, err, errlen) != 0 ||
+        mqtt_link_create(&l->link, cfg->client_id, &l->client, err, errlen) != 0) {
+        pthread_mutex_destroy(&l->mu);
+        free(l);
+        return -1;
+    }
+    MQTTAsync_setCallbacks(l->client, l, on_connection_lost, on_message, NULL);
+    *out = l;
+    return 0;
+}
+
+void listener_free(listener *l)
+{
+    if (!l)
+        return;
+    if (MQTTAsync_isConnected(l->client)) {
+        MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
+        d.timeout = 2000;
+        MQTTAsync_disconnect(l->client, &d);
+        for (int i = 0; i < 40 && MQTTAsync_isConnected(l->client); i++)
+            nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    }
+    MQTTAsync_destroy(&l->client);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+}
+
+void listener_connect(listener *l)
+{
+    MQTTAsync_connectOptions co;
+    MQTTAsync_SSLOptions ssl;
+    MQTTProperties props = MQTTProperties_initializer;
+    MQTTProperty expiry = {.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL};
+    int rc;
+
+    pthread_mutex_lock(&l->mu);
+    if (l->connected || l->connecting) {
+        pthread_mutex_unlock(&l->mu);
+        return;
+    }
+    l->connecting = true;
+    pthread_mutex_unlock(&l->mu);
+
+    mqtt_link_connect_options(&l->link, &co, &ssl);
+    /* Persistent session: the broker queues events while we are down. */
+    co.cleanstart = 0;
+    expiry.value.integer4 = (unsigned int)l->cfg->session_expiry_s;
+    MQTTProperties_add(&props, &expiry);
+    co.connectProperties = &props;
+    co.onSuccess5 = on_connect;
+    co.onFailure5 = on_connect_failure;
+    co.context = l;
+    if ((rc = MQTTAsync_connect(l->client, &co)) != MQTTASYNC_SUCCESS) {
+        set_state(l, false, false);
+        log_warn("connect not started error=%s", MQTTAsync_strerror(rc));
+    }
+    MQTTProperties_free(&props);
+}
+
+bool listener_connected(listener *l, bool *connecting)
+{
+    pthread_mutex_lock(&l->mu);
+    bool c = l->connected;
+    if (connecting)
+        *connecting = l->connecting;
+    pthread_mutex_unlock(&l->mu);
+    return c;
+}

@@ -1,0 +1,62 @@
+/* store: everything the collector keeps, behind one narrow interface so a
+ * PostgreSQL implementation can stand beside the SQLite one (DESIGN.md 4).
+ * Per-device chain state is derivable from stored records; device_state is
+ * a cache of it kept in the same transaction. Not thread-safe: one store
+ * per thread. */
+#ifndef SMP_STORE_H
+#define SMP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ids.h"
+#include "record.h"
+
+typedef struct store store;
+
+typedef enum { DEVICE_UNKNOWN, DEVICE_ACTIVE, DEVICE_RETIRED } device_status;
+
+typedef struct device_info {
+    device_status status;
+    char clinic[RECORD_STR_MAX + 1];
+} device_info;
+
+/* The contiguous chain head: every seq 1..acked_seq is stored and linked. */
+typedef struct chain_head {
+    uint64_t acked_seq;
+    char acked_hash[RECORD_HASH_HEX];
+} chain_head;
+
+typedef enum { STORE_INSERTED, STORE_DUPLICATE, STORE_CONFLICT } store_put_result;
+
+int store_open(const char *path, store **out, char *err, size_t errlen);
+void store_close(store *s);
+
+int store_begin(store *s);
+int store_commit(store *s);
+void store_rollback(store *s);
+
+int store_device(store *s, const char *device, device_info *out);
+int store_chain_head(store *s, const char *device, chain_head *out);
+int store_set_chain_head(store *s, const char *device, const chain_head *h, const char *now_ts);
+
+/* Inserts one record. A record with the same (device, seq) already stored is
+ * a DUPLICATE when its hash matches and a CONFLICT (tampering or a reset
+ * device) when it does not. */
+int store_put_record(store *s, const char *device, const record *r, const char *canon,
+                     size_t canon_len, const char *hash, const char *received_ts,
+                     store_put_result *result);
+/* Fetches prev and hash of a stored record; 1 if found, 0 if not, -1 error. */
+int store_get_link(store *s, const char *device, uint64_t seq, char prev[RECORD_HASH_HEX],
+                   char hash[RECORD_HASH_HEX]);
+
+/* Keeps a rejected message (payload cut to max_payload bytes), counts its
+ * reason, and trims the table to max_rows. */
+int store_quarantine(store *s, const char *device, const char *topic, const char *reason,
+                     const char *counter_key, const void *payload, size_t len,
+                     size_t max_payload, int64_t max_rows, const char *now_ts);
+
+const char *store_errmsg(store *s);
+
+#endif

@@ -1,0 +1,211 @@
+/* store_sqlite: the SQLite implementation of store.h. */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+
+enum {
+    Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_DEVICE, Q_HEAD_GET, Q_HEAD_SET, Q_REC_INSERT, Q_REC_LINK,
+    Q_QUAR_INSERT, Q_QUAR_COUNT, Q_QUAR_TRIM, Q_COUNT
+};
+
+static const char *const sql[Q_COUNT] = {
+    [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+    [Q_DEVICE] = "SELECT clinic, retired_at IS NOT NULL FROM devices WHERE device_id = ?1",
+    [Q_HEAD_GET] = "SELECT acked_seq, acked_hash FROM device_state WHERE device_id = ?1",
+    [Q_HEAD_SET] = "INSERT INTO device_state(device_id, acked_seq, acked_hash, last_seen) "
+                   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(device_id) DO UPDATE SET "
+                   "acked_seq = excluded.acked_seq, acked_hash = excluded.acked_hash, "
+                   "last_seen = excluded.last_seen",
+    [Q_REC_INSERT] = "INSERT INTO records(device_id, seq, ts, received_at, type, prev, hash, body) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+    [Q_REC_LINK] = "SELECT prev, hash FROM records WHERE device_id = ?1 AND seq = ?2",
+    [Q_QUAR_INSERT] = "INSERT INTO quarantine(received_at, device_id, topic, reason, payload) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [Q_QUAR_COUNT] = "INSERT INTO quarantine_counts(reason, count) VALUES (?1, 1) "
+                     "ON CONFLICT(reason) DO UPDATE SET count = count + 1",
+    [Q_QUAR_TRIM] = "DELETE FROM quarantine WHERE id <= (SELECT max(id) FROM quarantine) - ?1",
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *q[Q_COUNT];
+    char err[512];
+};
+
+const char *store_errmsg(store *s) { return s->err; }
+
+static int failed(store *s, const char *what)
+{
+    snprintf(s->err, sizeof s->err, "%s: %s", what, sqlite3_errmsg(s->db));
+    return -1;
+}
+
+int store_open(const char *path, store **out, char *err, size_t errlen)
+{
+    store *s = calloc(1, sizeof *s);
+
+    *out = NULL;
+    if (!s)
+        return -1;
+    if (db_open(path, &s->db, err, errlen) != 0)
+        goto fail;
+    for (int i = 0; i < Q_COUNT; i++) {
+        if (sqlite3_prepare_v2(s->db, sql[i], -1, &s->q[i], NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "database %s: preparing statement %d: %s", path, i,
+                     sqlite3_errmsg(s->db));
+            goto fail;
+        }
+    }
+    *out = s;
+    return 0;
+fail:
+    store_close(s);
+    return -1;
+}
+
+void store_close(store *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < Q_COUNT; i++)
+        sqlite3_finalize(s->q[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+/* Runs a statement that returns no row; resets it for reuse either way. */
+static int run(store *s, int q, const char *what)
+{
+    int rc = sqlite3_step(s->q[q]);
+    sqlite3_reset(s->q[q]);
+    sqlite3_clear_bindings(s->q[q]);
+    return rc == SQLITE_DONE ? 0 : failed(s, what);
+}
+
+int store_begin(store *s) { return run(s, Q_BEGIN, "begin"); }
+int store_commit(store *s) { return run(s, Q_COMMIT, "commit"); }
+
+void store_rollback(store *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        run(s, Q_ROLLBACK, "rollback");
+}
+
+int store_device(store *s, const char *device, device_info *out)
+{
+    sqlite3_stmt *q = s->q[Q_DEVICE];
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    sqlite3_bind_text(q, 1, device, -1, SQLITE_STATIC);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        snprintf(out->clinic, sizeof out->clinic, "%s", (const char *)sqlite3_column_text(q, 0));
+        out->status = sqlite3_column_int(q, 1) ? DEVICE_RETIRED : DEVICE_ACTIVE;
+    }
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : failed(s, "device lookup");
+}
+
+int store_chain_head(store *s, const char *device, chain_head *out)
+{
+    sqlite3_stmt *q = s->q[Q_HEAD_GET];
+    int rc;
+
+    out->acked_seq = 0;
+    memcpy(out->acked_hash, RECORD_GENESIS_PREV, RECORD_HASH_HEX);
+    sqlite3_bind_text(q, 1, device, -1, SQLITE_STATIC);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        out->acked_seq = (uint64_t)sqlite3_column_int64(q, 0);
+        snprintf(out->acked_hash, RECORD_HASH_HEX, "%s", (const char *)sqlite3_column_text(q, 1));
+    }
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : failed(s, "chain head lookup");
+}
+
+int store_set_chain_head(store *s, const char *device, const chain_head *h, const char *now_ts)
+{
+    sqlite3_stmt *q = s->q[Q_HEAD_SET];
+    sqlite3_bind_text(q, 1, device, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)h->acked_seq);
+    sqlite3_bind_text(q, 3, h->acked_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, now_ts, -1, SQLITE_STATIC);
+    return run(s, Q_HEAD_SET, "chain head update");
+}
+
+int store_get_link(store *s, const char *device, uint64_t seq, char prev[RECORD_HASH_HEX],
+                   char hash[RECORD_HASH_HEX])
+{
+    sqlite3_stmt *q = s->q[Q_REC_LINK];
+    int rc;
+
+    sqlite3_bind_text(q, 1, device, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)seq);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        snprintf(prev, RECORD_HASH_HEX, "%s", (const char *)sqlite3_column_text(q, 0));
+        snprintf(hash, RECORD_HASH_HEX, "%s", (const char *)sqlite3_column_text(q, 1));
+    }
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return failed(s, "record lookup");
+    return rc == SQLITE_ROW;
+}
+
+int store_put_record(store *s, const char *device, const record *r, const char *canon,
+                     size_t canon_len, const char *hash, const char *received_ts,
+                     store_put_result *result)
+{
+    sqlite3_stmt *q = s->q[Q_REC_INSERT];
+    char prev[RECORD_HASH_HEX], stored[RECORD_HASH_HEX];
+
+    sqlite3_bind_text(q, 1, device, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)r->seq);
+    sqlite3_bind_text(q, 3, r->ts, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, received_ts, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 5, record_type_name(r->type), -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 6, r->prev, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 7, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 8, canon, (int)canon_len, SQLITE_STATIC);
+    if (run(s, Q_REC_INSERT, "record insert") != 0)
+        return -1;
+    if (sqlite3_changes(s->db) == 1) {
+        *result = STORE_INSERTED;
+        return 0;
+    }
+    if (store_get_link(s, device, r->seq, prev, stored) != 1)
+        return -1;
+    *result = strcmp(stored, hash) == 0 ? STORE_DUPLICATE : STORE_CONFLICT;
+    return 0;
+}
+
+int store_quarantine(store *s, const char *device, const char *topic, const char *reason,
+                     const char *counter_key, const void *payload, size_t len,
+                     size_t max_payload, int64_t max_rows, const char *now_ts)
+{
+    sqlite3_stmt *q = s->q[Q_QUAR_INSERT];
+
+    sqlite3_bind_text(q, 1, now_ts, -1, SQLITE_STATIC);
+    if (device)
+        sqlite3_bind_text(q, 2, device, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, topic, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 5, payload, (int)(len < max_payload ? len : max_payload), SQLITE_STATIC);
+    if (run(s, Q_QUAR_INSERT, "quarantine insert") != 0)
+        return -1;
+    sqlite3_bind_text(s->q[Q_QUAR_COUNT], 1, counter_key, -1, SQLITE_STATIC);
+    if (run(s, Q_QUAR_COUNT, "quarantine count") != 0)
+        return -1;
+    sqlite3_bind_int64(s->q[Q_QUAR_TRIM], 1, max_rows);
+    return run(s, Q_QUAR_TRIM, "quarantine trim");
+}

@@ -1,0 +1,162 @@
+#include "message.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "jsontext.h"
+
+static int fail(record_error *err, const char *field, const char *reason)
+{
+    snprintf(err->field, sizeof err->field, "%s", field);
+    snprintf(err->reason, sizeof err->reason, "%s", reason);
+    return -1;
+}
+
+/* The envelope may hold exactly v, device and records. */
+static int check_envelope_keys(const cJSON *root, record_error *err)
+{
+    int seen_v = 0, seen_device = 0, seen_records = 0;
+    for (const cJSON *it = root->child; it; it = it->next) {
+        int *seen = strcmp(it->string, "v") == 0        ? &seen_v
+                    : strcmp(it->string, "device") == 0  ? &seen_device
+                    : strcmp(it->string, "records") == 0 ? &seen_records
+                                                         : NULL;
+        if (!seen)
+            return fail(err, it->string, "unknown field in batch");
+        if ((*seen)++)
+            return fail(err, it->string, "duplicate field");
+    }
+    return 0;
+}
+
+static int parse_envelope(const cJSON *root, const char *topic_device, message_batch *out,
+                          const cJSON **records, record_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "v");
+    const cJSON *device = cJSON_GetObjectItemCaseSensitive(root, "device");
+    char why[96];
+
+    if (!cJSON_IsObject(root))
+        return fail(err, "payload", "must be a JSON object");
+    if (check_envelope_keys(root, err) != 0)
+        return -1;
+    if (!cJSON_IsNumber(v) || v->valuedouble != 1.0)
+        return fail(err, "v", v ? "unsupported version (expected 1)" : "required");
+    if (!cJSON_IsString(device))
+        return fail(err, "device", device ? "must be a string" : "required");
+    if (!ids_valid_device_id(device->valuestring, why, sizeof why))
+        return fail(err, "device", why);
+    if (topic_device && strcmp(device->valuestring, topic_device) != 0)
+        return fail(err, "device", "does not match the device of the topic");
+    snprintf(out->device, sizeof out->device, "%s", device->valuestring);
+
+    *records = cJSON_GetObjectItemCaseSensitive(root, "records");
+    if (!cJSON_IsArray(*records))
+        return fail(err, "records", *records ? "must be an array" : "required");
+    int n = cJSON_GetArraySize(*records);
+    if (n < 1 || n > MESSAGE_MAX_RECORDS)
+        return fail(err, "records", "must hold 1..64 records");
+    return 0;
+}
+
+int message_parse_batch(const char *payload, size_t len, const char *topic_device,
+                        message_batch *out, record_error *err)
+{
+    const cJSON *records = NULL;
+    cJSON *root = NULL;
+    char why[96];
+    int rc = -1;
+
+    out->count = 0;
+    if (len > MESSAGE_MAX_BYTES)
+        return fail(err, "payload", "larger than 256 KiB");
+    if (jsontext_precheck(payload, len, why, sizeof why) != 0)
+        return fail(err, "payload", why);
+    root = cJSON_ParseWithLength(payload, len);
+    if (!root)
+        return fail(err, "payload", "not valid JSON");
+    if (parse_envelope(root, topic_device, out, &records, err) != 0)
+        goto cleanup;
+
+    for (const cJSON *r = records->child; r; r = r->next) {
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "records[%zu].", out->count);
+        if (record_from_json(r, RECORD_FULL, prefix, &out->records[out->count], err) != 0)
+            goto cleanup;
+        out->count++;
+    }
+    rc = 0;
+
+cleanup:
+    cJSON_Delete(root);
+    if (rc != 0)
+        out->count = 0;
+    return rc;
+}
+
+int message_encode_batch(const char *device, const char *const *canon, const size_t *lens,
+                         size_t n, char *buf, size_t cap)
+{
+    int head = snprintf(buf, cap, "{\"v\":1,\"device\":\"%s\",\"records\":[", device);
+    size_t len;
+
+    if (head < 0 || (size_t)head >= cap)
+        return -1;
+    len = (size_t)head;
+    for (size_t i = 0; i < n; i++) {
+        if (len + lens[i] + 3 > cap)
+            return -1;
+        if (i)
+            buf[len++] = ',';
+        memcpy(buf + len, canon[i], lens[i]);
+        len += lens[i];
+    }
+    if (len + 3 > cap)
+        return -1;
+    memcpy(buf + len, "]}", 3);
+    return (int)(len + 2);
+}
+
+int message_encode_ack(const char *device, uint64_t seq, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "{\"v\":1,\"device\":\"%s\",\"seq\":%llu}", device,
+                     (unsigned long long)seq);
+    return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+int message_parse_ack(const char *payload, size_t len, const char *expected_device,
+                      uint64_t *seq)
+{
+    cJSON *root = cJSON_ParseWithLength(payload, len);
+    const cJSON *device = cJSON_GetObjectItemCaseSensitive(root, "device");
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "seq");
+    int rc = -1;
+
+    if (cJSON_IsString(device) && strcmp(device->valuestring, expected_device) == 0 &&
+        cJSON_IsNumber(s) && s->valuedouble >= 0 && s->valuedouble <= (double)RECORD_INT_MAX &&
+        s->valuedouble == (double)(uint64_t)s->valuedouble) {
+        *seq = (uint64_t)s->valuedouble;
+        rc = 0;
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+const char *message_topic_device(const char *topic, char device[IDS_DEVICE_ID_MAX + 1])
+{
+    static const char prefix[] = "smp/v1/dev/";
+    const char *start, *slash;
+    size_t n;
+
+    if (strncmp(topic, prefix, sizeof prefix - 1) != 0)
+        return NULL;
+    start = topic + sizeof prefix - 1;
+    slash = strchr(start, '/');
+    if (!slash || (n = (size_t)(slash - start)) > IDS_DEVICE_ID_MAX)
+        return NULL;
+    memcpy(device, start, n);
+    device[n] = '\0';
+    if (!ids_valid_device_id(device, NULL, 0) || strchr(slash + 1, '/'))
+        return NULL;
+    return slash + 1;
+}

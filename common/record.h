@@ -1,0 +1,123 @@
+/* record: the record schema of DESIGN.md section 3 as C types, strict
+ * validation from JSON (cJSON), the canonical byte form and its SHA-256.
+ *
+ * One schema table drives everything, so agent, collector and verifier can
+ * never disagree on what a field is or how it is written. */
+#ifndef SMP_RECORD_H
+#define SMP_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#define RECORD_STR_MAX      128   /* bytes, per string field */
+#define RECORD_MAX_FIELDS   20
+#define RECORD_HASH_HEX     65    /* 64 hex digits + NUL */
+#define RECORD_TS_LEN       24    /* YYYY-MM-DDTHH:MM:SS.mmmZ */
+#define RECORD_CANON_MAX    4096  /* canonical bytes never exceed this */
+#define RECORD_INT_MAX      9007199254740991LL /* 2^53-1: exact in JSON doubles */
+
+typedef enum {
+    RT_SESSION_START,
+    RT_SESSION_END,
+    RT_CARTRIDGE_INSERT,
+    RT_CARTRIDGE_REMOVE,
+    RT_USAGE_COUNTERS,
+    RT_GRIP_ASSIGN,
+    RT_STERILIZATION_CYCLE,
+    RT_STERILIZATION_TEST,
+    RT_CHECKPOINT,
+    RT_COUNT
+} record_type;
+
+/* How a field is written and checked. */
+typedef enum {
+    FK_STR,     /* string, 1..128 bytes UTF-8, no control characters */
+    FK_ENUM,    /* string from a fixed set */
+    FK_UINT,    /* integer 0..max */
+    FK_DEC1,    /* fixed decimal with one place, held as tenths */
+    FK_DATE,    /* YYYY-MM-DD */
+    FK_TS,      /* YYYY-MM-DDTHH:MM:SS.mmmZ (UTC) */
+    FK_HASH,    /* 64 lowercase hex digits */
+    FK_B64      /* base64 text */
+} field_kind;
+
+typedef struct field_spec {
+    const char *name;
+    field_kind kind;
+    bool optional;
+    int64_t min, max;            /* FK_UINT / FK_DEC1 (DEC1 in tenths) */
+    const char *const *values;   /* FK_ENUM: NULL-terminated */
+} field_spec;
+
+typedef struct field_value {
+    const field_spec *spec;      /* NULL: slot unused */
+    bool present;
+    int64_t i;                   /* FK_UINT, FK_DEC1 (tenths) */
+    char s[RECORD_STR_MAX + 1];  /* string kinds */
+} field_value;
+
+typedef struct record {
+    record_type type;
+    uint64_t seq;                /* 0 when not yet assigned (feed events) */
+    char ts[RECORD_TS_LEN + 1];  /* "" when not yet assigned */
+    char prev[RECORD_HASH_HEX];  /* "" when not yet assigned */
+    size_t nfields;
+    field_value fields[RECORD_MAX_FIELDS]; /* in schema order */
+} record;
+
+/* Where a validation failed: field is a path ("records[3].strokes",
+ * "type"), reason says what is wrong and what is expected. */
+typedef struct record_error {
+    char field[64];
+    char reason[160];
+} record_error;
+
+typedef enum {
+    RECORD_FULL,   /* a record as published: seq, ts, prev required */
+    RECORD_EVENT   /* a producer's event: seq and prev forbidden, ts optional */
+} record_mode;
+
+/* Parses and strictly validates obj as one record. Unknown fields, missing
+ * required ones, wrong types, out-of-range numbers and over-long strings are
+ * rejected. prefix (may be "") is prepended to field paths in err.
+ * Returns 0 on success, -1 with err filled otherwise. */
+int record_from_json(const cJSON *obj, record_mode mode, const char *prefix,
+                     record *out, record_error *err);
+
+/* Starts an empty record of the given type (all fields absent). */
+void record_init(record *r, record_type type);
+/* Set a payload field by name; returns -1 if the type has no such field. */
+int record_set_str(record *r, const char *name, const char *value);
+int record_set_int(record *r, const char *name, int64_t value);
+/* Checks that every required payload field is present and values are in
+ * range: for records built in code (simulator). */
+int record_check(const record *r, record_error *err);
+
+/* Payload field lookup; NULL / -1 when absent or not of that kind. */
+const char *record_get_str(const record *r, const char *name);
+int record_get_int(const record *r, const char *name, int64_t *out);
+
+/* Canonical bytes: JSON, keys sorted bytewise, no whitespace, integers in
+ * decimal, DEC1 fields with exactly one decimal place, strings with only the
+ * required escapes. Writes into buf (NUL-terminated); returns the length, or
+ * -1 if cap is too small. */
+int record_canonical(const record *r, char *buf, size_t cap);
+
+/* hex = lowercase hex SHA-256 of bytes. */
+void record_sha256_hex(const void *bytes, size_t len, char hex[RECORD_HASH_HEX]);
+
+/* The prev value of seq 1. */
+extern const char RECORD_GENESIS_PREV[RECORD_HASH_HEX];
+
+const char *record_type_name(record_type t);
+int record_type_from_name(const char *name, record_type *out);
+
+/* Parses a ts (FK_TS form) to milliseconds since the epoch; -1 if invalid. */
+int record_ts_parse(const char *ts, int64_t *ms_out);
+/* Formats milliseconds since the epoch as a ts. */
+void record_ts_format(int64_t ms, char out[RECORD_TS_LEN + 1]);
+
+#endif

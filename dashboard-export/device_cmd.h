@@ -1,0 +1,15 @@
+/* device_cmd: `smpctl device add|list|retire`, the command-line face of the
+ * device registry (registry.h). Parses options, reads the --cert file,
+ * opens the database and prints; the registry does the rest. */
+#ifndef SMP_DEVICE_CMD_H
+#define SMP_DEVICE_CMD_H
+
+/* argv[0] is the subcommand:
+ *   add <id> --clinic C --db PATH [--model M] [--serial S] [--cert FILE]
+ *   list --db PATH [--clinic C]
+ *   retire <id> --db PATH
+ * Borrows argv. Returns 0 on success, 1 on an error (reported on stderr
+ * naming the option, file or device and what to do), 2 on a usage error. */
+int device_cmd(int argc, char **argv);
+
+#endif

@@ -1,0 +1,34 @@
+/* smpctl: fleet administration — PKI, device registry, compliance reports. */
+#include <stdio.h>
+#include <string.h>
+
+#include "device_cmd.h"
+#include "pki.h"
+#include "report.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: smpctl <command> [options]\n"
+            "  pki init|issue-broker|issue-collector|issue-device <id> --dir DIR\n"
+            "  device add <id> --clinic C --db PATH [--model M] [--serial S] [--cert FILE]\n"
+            "  device list --db PATH\n"
+            "  report --db PATH --clinic C --from YYYY-MM-DD --to YYYY-MM-DD --format csv|html [--out FILE]\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "pki") == 0)
+        return pki_cmd(argc - 2, argv + 2);
+    if (strcmp(argv[1], "device") == 0)
+        return device_cmd(argc - 2, argv + 2);
+    if (strcmp(argv[1], "report") == 0)
+        return report_cmd(argc - 2, argv + 2);
+    fprintf(stderr, "smpctl: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

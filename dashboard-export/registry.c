@@ -1,0 +1,357 @@
+#include "registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/asn1.h>
+#include <mbedtls/error.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/x509_crt.h>
+
+#include "utf8.h"
+
+#define SELECT_DEVICE                                                         \
+    "SELECT device_id, clinic, model, serial, added_at, retired_at,"         \
+    " cert_pem IS NOT NULL FROM devices "
+
+/* Messages quote values that came from files or the database; keep them
+ * printable and short so a hostile CN cannot garble a terminal. */
+static void printable(char *dst, size_t cap, const unsigned char *src, size_t len)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < len && n + 1 < cap; i++)
+        dst[n++] = (src[i] >= 0x20 && src[i] < 0x7f) ? (char)src[i] : '?';
+    dst[n] = '\0';
+}
+
+static int db_fail(sqlite3 *db, const char *what, char *err, size_t errlen)
+{
+    const char *file = sqlite3_db_filename(db, "main");
+
+    snprintf(err, errlen, "database %s: %s: %s", file && *file ? file : "(memory)", what,
+             sqlite3_errmsg(db));
+    return -1;
+}
+
+int registry_check_text(const char *what, const char *text, char *err, size_t errlen)
+{
+    size_t n = text ? strlen(text) : 0;
+
+    if (n == 0) {
+        snprintf(err, errlen, "%s is empty; give a non-empty value", what);
+        return -1;
+    }
+    if (n > REGISTRY_TEXT_MAX) {
+        snprintf(err, errlen, "%s is %zu bytes; the limit is %d", what, n, REGISTRY_TEXT_MAX);
+        return -1;
+    }
+    if (utf8_has_control(text, n)) {
+        snprintf(err, errlen, "%s has a control character; use plain text", what);
+        return -1;
+    }
+    /* Reports declare UTF-8; a stray Latin-1 byte would print as garbage. */
+    if (!utf8_valid(text, n)) {
+        snprintf(err, errlen, "%s is not valid UTF-8; re-type it in a UTF-8 terminal", what);
+        return -1;
+    }
+    return 0;
+}
+
+/* The broker maps the certificate CN to the MQTT username and the ACL to
+ * the device's topics, so a cert registered under another id would let a
+ * machine publish as a different device. Exactly one CN, equal to the id. */
+static int cert_cn_matches(const mbedtls_x509_crt *crt, const char *device_id, char *err,
+                           size_t errlen)
+{
+    const mbedtls_x509_buf *cn = NULL;
+    int count = 0;
+    char shown[IDS_DEVICE_ID_MAX + 1];
+
+    for (const mbedtls_x509_name *n = &crt->subject; n != NULL; n = n->next) {
+        if (n->oid.p != NULL && MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0) {
+            cn = &n->val;
+            count++;
+        }
+    }
+    if (count != 1) {
+        snprintf(err, errlen, "certificate has %d subject CNs; it needs exactly one, equal to "
+                 "the device id '%s'", count, device_id);
+        return -1;
+    }
+    if (cn->len != strlen(device_id) || memcmp(cn->p, device_id, cn->len) != 0) {
+        printable(shown, sizeof shown, cn->p, cn->len);
+        snprintf(err, errlen, "certificate CN '%s' does not match device id '%s'; issue one with "
+                 "'smpctl pki issue-device %s'", shown, device_id, device_id);
+        return -1;
+    }
+    return 0;
+}
+
+int registry_check_cert(const char *pem, const char *device_id, char *err, size_t errlen)
+{
+    mbedtls_x509_crt crt;
+    char why[128];
+    int ret, rc = -1;
+
+    mbedtls_x509_crt_init(&crt);
+    if (pem == NULL || strstr(pem, "-----BEGIN CERTIFICATE-----") == NULL) {
+        snprintf(err, errlen, "not a PEM certificate (no '-----BEGIN CERTIFICATE-----' line); "
+                 "convert DER with 'openssl x509 -inform der'");
+        goto cleanup;
+    }
+    /* The key stays on the machine; storing it here would leak it into
+     * every backup and export of the database. */
+    if (strstr(pem, "PRIVATE KEY-----") != NULL) {
+        snprintf(err, errlen, "file also holds a private key; give the certificate alone");
+        goto cleanup;
+    }
+    /* PEM parsing in mbedTLS needs the terminating NUL counted in the length. */
+    ret = mbedtls_x509_crt_parse(&crt, (const unsigned char *)pem, strlen(pem) + 1);
+    if (ret != 0) {
+        if (ret < 0)
+            mbedtls_strerror(ret, why, sizeof why);
+        else
+            snprintf(why, sizeof why, "%d certificate(s) do not parse", ret);
+        snprintf(err, errlen, "certificate does not parse: %s", why);
+        goto cleanup;
+    }
+    if (crt.next != NULL) {
+        snprintf(err, errlen, "file holds more than one certificate; give only the device's own");
+        goto cleanup;
+    }
+    rc = cert_cn_matches(&crt, device_id, err, errlen);
+
+cleanup:
+    mbedtls_x509_crt_free(&crt);
+    return rc;
+}
+
+static int check_new(const registry_new *dev, char *err, size_t errlen)
+{
+    char why[160];
+
+    if (!ids_valid_device_id(dev->device_id, why, sizeof why)) {
+        snprintf(err, errlen, "invalid device id: %s", why);
+        return -1;
+    }
+    if (registry_check_text("clinic", dev->clinic, err, errlen) != 0)
+        return -1;
+    if (dev->model && registry_check_text("model", dev->model, err, errlen) != 0)
+        return -1;
+    if (dev->serial && registry_check_text("serial", dev->serial, err, errlen) != 0)
+        return -1;
+    if (dev->cert_pem && registry_check_cert(dev->cert_pem, dev->device_id, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+static void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+
+    snprintf(dst, cap, "%s", s ? (const char *)s : "");
+}
+
+static void row_to_device(sqlite3_stmt *st, registry_device *out)
+{
+    memset(out, 0, sizeof *out);
+    copy_col(out->device_id, sizeof out->device_id, st, 0);
+    copy_col(out->clinic, sizeof out->clinic, st, 1);
+    copy_col(out->model, sizeof out->model, st, 2);
+    copy_col(out->serial, sizeof out->serial, st, 3);
+    copy_col(out->added_at, sizeof out->added_at, st, 4);
+    copy_col(out->retired_at, sizeof out->retired_at, st, 5);
+    out->has_cert = sqlite3_column_int(st, 6) != 0;
+}
+
+/* Explains why an INSERT hit the primary key: ids are never reused, and the
+ * message says whether the holder is active or retired. */
+static int refuse_existing(sqlite3 *db, const char *device_id, char *err, size_t errlen)
+{
+    registry_device old;
+
+    if (registry_get(db, device_id, &old, err, errlen) != 0)
+        return -1;
+    if (old.retired_at[0])
+        snprintf(err, errlen, "device '%s' was retired at %s; ids are never reused, register "
+                 "the machine under a new id", device_id, old.retired_at);
+    else
+        snprintf(err, errlen, "device '%s' is already registered (clinic '%s', added %s)",
+                 device_id, old.clinic, old.added_at);
+    return -1;
+}
+
+static int bind_opt_text(sqlite3_stmt *st, int idx, const char *text)
+{
+    if (text == NULL)
+        return sqlite3_bind_null(st, idx);
+    return sqlite3_bind_text(st, idx, text, -1, SQLITE_STATIC);
+}
+
+int registry_add(sqlite3 *db, const registry_new *dev, const char *now, char *err, size_t errlen)
+{
+    static const char sql[] =
+        "INSERT INTO devices(device_id, clinic, model, serial, cert_pem, added_at)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    sqlite3_stmt *st = NULL;
+    int rc = -1, step;
+
+    if (check_new(dev, err, errlen) != 0)
+        return -1;
+    if (now == NULL) {
+        snprintf(err, errlen, "registry_add: no timestamp given for added_at");
+        return -1;
+    }
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        db_fail(db, "prepare insert device", err, errlen);
+        goto cleanup;
+    }
+    if (bind_opt_text(st, 1, dev->device_id) != SQLITE_OK ||
+        bind_opt_text(st, 2, dev->clinic) != SQLITE_OK ||
+        bind_opt_text(st, 3, dev->model) != SQLITE_OK ||
+        bind_opt_text(st, 4, dev->serial) != SQLITE_OK ||
+        bind_opt_text(st, 5, dev->cert_pem) != SQLITE_OK ||
+        bind_opt_text(st, 6, now) != SQLITE_OK) {
+        db_fail(db, "bind insert device", err, errlen);
+        goto cleanup;
+    }
+    step = sqlite3_step(st);
+    if (step == SQLITE_CONSTRAINT &&
+        sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        sqlite3_finalize(st);
+        st = NULL;
+        return refuse_existing(db, dev->device_id, err, errlen);
+    }
+    if (step != SQLITE_DONE) {
+        db_fail(db, "insert device", err, errlen);
+        goto cleanup;
+    }
+    rc = 0;
+
+cleanup:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int registry_get(sqlite3 *db, const char *device_id, registry_device *out, char *err,
+                 size_t errlen)
+{
+    static const char sql[] = SELECT_DEVICE "WHERE device_id = ?1";
+    sqlite3_stmt *st = NULL;
+    int rc = -1, step;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        db_fail(db, "prepare device lookup", err, errlen);
+        goto cleanup;
+    }
+    if (sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC) != SQLITE_OK) {
+        db_fail(db, "bind device lookup", err, errlen);
+        goto cleanup;
+    }
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        row_to_device(st, out);
+        rc = 0;
+    } else if (step == SQLITE_DONE) {
+        snprintf(err, errlen, "device '%s' is not registered; see 'smpctl device list'",
+                 device_id);
+        rc = 1;
+    } else {
+        db_fail(db, "device lookup", err, errlen);
+    }
+
+cleanup:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int registry_retire(sqlite3 *db, const char *device_id, const char *now, char *err,
+                    size_t errlen)
+{
+    static const char sql[] =
+        "UPDATE devices SET retired_at = ?2 WHERE device_id = ?1 AND retired_at IS NULL";
+    sqlite3_stmt *st = NULL;
+    registry_device old;
+    int rc = -1;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        db_fail(db, "prepare retire device", err, errlen);
+        goto cleanup;
+    }
+    if (sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC) != SQLITE_OK) {
+        db_fail(db, "bind retire device", err, errlen);
+        goto cleanup;
+    }
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        db_fail(db, "retire device", err, errlen);
+        goto cleanup;
+    }
+    if (sqlite3_changes(db) == 1) {
+        rc = 0;
+        goto cleanup;
+    }
+    /* Nothing changed: unknown id or already retired; say which. */
+    if (registry_get(db, device_id, &old, err, errlen) == 0)
+        snprintf(err, errlen, "device '%s' was already retired at %s", device_id, old.retired_at);
+
+cleanup:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int list_append(registry_device **arr, size_t *count, size_t *cap, sqlite3_stmt *st)
+{
+    if (*count == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        registry_device *n = realloc(*arr, ncap * sizeof *n);
+        if (n == NULL)
+            return -1;
+        *arr = n;
+        *cap = ncap;
+    }
+    row_to_device(st, &(*arr)[(*count)++]);
+    return 0;
+}
+
+int registry_list(sqlite3 *db, const char *clinic, registry_device **out, size_t *count,
+                  char *err, size_t errlen)
+{
+    static const char sql[] = SELECT_DEVICE "WHERE ?1 IS NULL OR clinic = ?1 ORDER BY device_id";
+    sqlite3_stmt *st = NULL;
+    registry_device *arr = NULL;
+    size_t n = 0, cap = 0;
+    int rc = -1, step;
+
+    *out = NULL;
+    *count = 0;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        db_fail(db, "prepare device list", err, errlen);
+        goto cleanup;
+    }
+    if (bind_opt_text(st, 1, clinic) != SQLITE_OK) {
+        db_fail(db, "bind device list", err, errlen);
+        goto cleanup;
+    }
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (list_append(&arr, &n, &cap, st) != 0) {
+            snprintf(err, errlen, "device list: out of memory after %zu devices", n);
+            goto cleanup;
+        }
+    }
+    if (step != SQLITE_DONE) {
+        db_fail(db, "device list", err, errlen);
+        goto cleanup;
+    }
+    *out = arr;
+    *count = n;
+    arr = NULL;
+    rc = 0;
+
+cleanup:
+    free(arr);
+    sqlite3_finalize(st);
+    return rc;
+}

@@ -1,0 +1,70 @@
+/* registry: the device registry (devices table of common/db.h). The clinic
+ * a device belongs to is decided here, never trusted from a payload
+ * (DESIGN.md 2), so smpctl writes it and the collector can reuse the
+ * lookups. The caller owns the database handle; nothing here opens or
+ * closes it. Functions returning int give 0 on success and -1 on failure
+ * with err filled with a message naming the field or device. */
+#ifndef SMP_REGISTRY_H
+#define SMP_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <sqlite3.h>
+
+#include "ids.h"
+
+#define REGISTRY_TEXT_MAX 128  /* bytes of clinic, model, serial (DESIGN.md 3 string limit) */
+#define REGISTRY_TS_LEN   24   /* YYYY-MM-DDTHH:MM:SS.mmmZ */
+#define REGISTRY_CERT_MAX (64 * 1024) /* a device cert PEM is ~1 KiB; more is not a cert */
+
+/* A device to add. All strings are borrowed for the call. */
+typedef struct registry_new {
+    const char *device_id;  /* must pass ids_valid_device_id */
+    const char *clinic;     /* 1..128 bytes UTF-8, no control characters */
+    const char *model;      /* optional (NULL): 1..128 bytes UTF-8, no control characters */
+    const char *serial;     /* optional (NULL): same rules as model */
+    const char *cert_pem;   /* optional (NULL): one PEM certificate whose CN is device_id */
+} registry_new;
+
+/* A registered device as read back; "" marks an absent optional value. */
+typedef struct registry_device {
+    char device_id[IDS_DEVICE_ID_MAX + 1];
+    char clinic[REGISTRY_TEXT_MAX + 1];
+    char model[REGISTRY_TEXT_MAX + 1];
+    char serial[REGISTRY_TEXT_MAX + 1];
+    char added_at[REGISTRY_TS_LEN + 1];
+    char retired_at[REGISTRY_TS_LEN + 1];  /* "" while the device is active */
+    bool has_cert;
+} registry_device;
+
+/* Checks that text is usable as a clinic / model / serial: 1..128 bytes of
+ * valid UTF-8 and no control characters (they would corrupt tables, logs
+ * and CSV rows).
+ * what names the field in the message ("--clinic"). */
+int registry_check_text(const char *what, const char *text, char *err, size_t errlen);
+
+/* Checks that pem (NUL-terminated) holds exactly one PEM X.509 certificate
+ * whose subject CN equals device_id. */
+int registry_check_cert(const char *pem, const char *device_id, char *err, size_t errlen);
+
+/* Validates dev and inserts it with added_at = now (a REGISTRY_TS_LEN
+ * timestamp the caller supplies, so tests control time). Device ids are
+ * never reused: an id already present, retired or not, is refused. */
+int registry_add(sqlite3 *db, const registry_new *dev, const char *now, char *err, size_t errlen);
+
+/* Looks device_id up. Returns 0 and fills *out when registered, 1 when not
+ * registered (err says so), -1 on a database error. */
+int registry_get(sqlite3 *db, const char *device_id, registry_device *out, char *err, size_t errlen);
+
+/* Marks an active device retired at now. Unknown or already retired
+ * devices are errors, so a typo never passes silently. */
+int registry_retire(sqlite3 *db, const char *device_id, const char *now, char *err, size_t errlen);
+
+/* Lists devices sorted by id, all of them or those of clinic (NULL: all).
+ * On success *out is a malloc'ed array of *count entries (NULL when none)
+ * that the caller frees with free(). */
+int registry_list(sqlite3 *db, const char *clinic, registry_device **out, size_t *count,
+                  char *err, size_t errlen);
+
+#endif

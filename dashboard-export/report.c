@@ -1,0 +1,190 @@
+#include "report.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "report_csv.h"
+#include "report_data.h"
+#include "report_html.h"
+
+#define ERRLEN 512
+
+typedef struct opt_spec {
+    const char *name;
+    const char **value;
+    bool required;
+} opt_spec;
+
+/* A new format is one line here plus its writer module. */
+static const struct {
+    const char *name;
+    int (*write)(FILE *out, const report_data *d);
+} formats[] = {
+    {"csv", report_csv_write},
+    {"html", report_html_write},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: smpctl report --db PATH --clinic C --from YYYY-MM-DD --to YYYY-MM-DD "
+                 "--format csv|html [--out FILE]\n");
+}
+
+/* "--name value" pairs only; a value that looks like an option means the
+ * real value was forgotten. */
+static int parse_opts(int argc, char **argv, opt_spec *opts, size_t nopts)
+{
+    for (int i = 0; i < argc; i++) {
+        opt_spec *o = NULL;
+        for (size_t k = 0; k < nopts && o == NULL; k++)
+            if (strcmp(argv[i], opts[k].name) == 0)
+                o = &opts[k];
+        if (o == NULL) {
+            fprintf(stderr, "smpctl report: unknown option '%s'\n", argv[i]);
+            return -1;
+        }
+        if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0) {
+            fprintf(stderr, "smpctl report: option %s needs a value\n", o->name);
+            return -1;
+        }
+        if (*o->value != NULL) {
+            fprintf(stderr, "smpctl report: option %s given twice\n", o->name);
+            return -1;
+        }
+        *o->value = argv[++i];
+    }
+    return 0;
+}
+
+static void now_ts(char out[REPORT_TS_LEN + 1])
+{
+    struct timespec ts;
+    struct tm tm;
+    char base[32];
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, REPORT_TS_LEN + 1, "%.19s.%03uZ", base, (unsigned)(ts.tv_nsec / 1000000L) % 1000u);
+}
+
+static int find_format(const char *name)
+{
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+        if (strcmp(formats[i].name, name) == 0)
+            return (int)i;
+    fprintf(stderr, "smpctl report: --format '%s' is not supported; use csv or html\n", name);
+    return -1;
+}
+
+/* A report that stops halfway must not pass for a complete one, so a
+ * failed --out file is removed; only a regular file, never a device or
+ * pipe the user named (/dev/stdout). */
+static int write_report(const char *out_path, int fmt, const report_data *d)
+{
+    FILE *out = stdout;
+    struct stat sb;
+    bool regular = false;
+    int err = 0;
+
+    if (out_path) {
+        if ((out = fopen(out_path, "w")) == NULL) {
+            fprintf(stderr, "smpctl report: --out %s: cannot create: %s\n", out_path,
+                    strerror(errno));
+            return -1;
+        }
+        regular = fstat(fileno(out), &sb) == 0 && S_ISREG(sb.st_mode);
+    }
+    errno = 0;
+    if (formats[fmt].write(out, d) != 0)
+        err = errno ? errno : EIO;
+    if (out_path && fclose(out) != 0 && err == 0)
+        err = errno ? errno : EIO;
+    if (err == 0)
+        return 0;
+    fprintf(stderr, "smpctl report: %s: write failed: %s\n", out_path ? out_path : "stdout",
+            strerror(err));
+    if (regular)
+        unlink(out_path);
+    return -1;
+}
+
+/* The report only reads: a mistyped --db must not leave an empty database
+ * behind, which db_open would create. */
+static int open_existing(const char *path, sqlite3 **db)
+{
+    char err[ERRLEN];
+
+    if (access(path, F_OK) != 0) {
+        fprintf(stderr, "smpctl report: --db %s: no such database; check the path\n", path);
+        return -1;
+    }
+    if (db_open(path, db, err, sizeof err) != 0) {
+        fprintf(stderr, "smpctl report: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_required(const opt_spec *opts, size_t nopts)
+{
+    bool missing = false;
+
+    for (size_t i = 0; i < nopts; i++) {
+        if (opts[i].required && *opts[i].value == NULL) {
+            fprintf(stderr, "smpctl report: %s is required\n", opts[i].name);
+            missing = true;
+        }
+    }
+    if (missing)
+        usage(stderr);
+    return missing ? -1 : 0;
+}
+
+int report_cmd(int argc, char **argv)
+{
+    const char *db_path = NULL, *clinic = NULL, *from = NULL, *to = NULL, *format = NULL,
+               *out_path = NULL;
+    opt_spec opts[] = {{"--db", &db_path, true},   {"--clinic", &clinic, true},
+                       {"--from", &from, true},      {"--to", &to, true},
+                       {"--format", &format, true},  {"--out", &out_path, false}};
+    const size_t nopts = sizeof opts / sizeof opts[0];
+    char err[ERRLEN], now[REPORT_TS_LEN + 1];
+    report_data data = {0};
+    sqlite3 *db = NULL;
+    int fmt, rc = 1;
+
+    if (argc >= 1 && (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0)) {
+        usage(stdout);
+        return 0;
+    }
+    if (parse_opts(argc, argv, opts, nopts) != 0 || check_required(opts, nopts) != 0)
+        return 2;
+    if ((fmt = find_format(format)) < 0)
+        return 1;
+    if (report_period_check(from, to, err, sizeof err) != 0) {
+        fprintf(stderr, "smpctl report: %s\n", err);
+        return 1;
+    }
+    if (open_existing(db_path, &db) != 0)
+        goto cleanup;
+    now_ts(now);
+    if (report_data_load(db, clinic, from, to, now, &data, err, sizeof err) != 0) {
+        fprintf(stderr, "smpctl report: %s\n", err);
+        goto cleanup;
+    }
+    if (write_report(out_path, fmt, &data) != 0)
+        goto cleanup;
+    rc = 0;
+
+cleanup:
+    report_data_free(&data);
+    sqlite3_close(db);
+    return rc;
+}

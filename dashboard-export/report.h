@@ -1,0 +1,15 @@
+/* report: `smpctl report`, the clinic compliance report on the command
+ * line. Gathers with report_data, renders with the writer the --format
+ * names (report_csv, report_html). */
+#ifndef SMP_REPORT_H
+#define SMP_REPORT_H
+
+/* argv holds the options after "report":
+ *   --db PATH --clinic C --from YYYY-MM-DD --to YYYY-MM-DD --format csv|html [--out FILE]
+ * Output goes to FILE (removed again if writing fails) or stdout.
+ * Borrows argv. Returns 0 on success, 1 on an error (a bad value, unknown
+ * clinic, database or write failure, reported on stderr naming the option
+ * or file), 2 on a usage error (unknown or missing option). */
+int report_cmd(int argc, char **argv);
+
+#endif

@@ -1,0 +1,18 @@
+/* report_html: a report_data as one self-contained, printable HTML file:
+ * inline CSS, no scripts, no external fetches, every text value escaped. */
+#ifndef SMP_REPORT_HTML_H
+#define SMP_REPORT_HTML_H
+
+#include <stdio.h>
+
+#include "report_data.h"
+
+/* Writes d to out (borrowed, not closed). Returns 0, or -1 when out
+ * reports a write error. */
+int report_html_write(FILE *out, const report_data *d);
+
+/* Writes text with & < > " ' replaced by entities, safe both as element
+ * content and inside a quoted attribute. */
+void report_html_text(FILE *out, const char *text);
+
+#endif

@@ -1,0 +1,444 @@
+/* Unit tests of the device registry (registry.c) and `smpctl device`
+ * (device_cmd.c) against a real temporary SQLite store. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "device_cmd.h"
+#include "registry.h"
+
+#define T0 "2026-11-23T09:00:00.000Z"
+#define T1 "2026-11-24T10:30:00.000Z"
+
+/* Self-signed EC P-256 test certificates made for these tests with
+ * `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256
+ *  -subj "/O=smpfleet test/CN=<cn>" -days 36500`; keys discarded. */
+static const char cert_dev_cert_1[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBsTCCAVegAwIBAgIURWtXJG/3LDrll6imyFyHwrvqx00wCgYIKoZIzj0EAwIw\n"
+    "LTEWMBQGA1UECgwNc21wZmxlZXQgdGVzdDETMBEGA1UEAwwKZGV2LWNlcnQtMTAg\n"
+    "Fw0yNjExMjMxOTU5MzVaGA8yMTI2MTAzMDE5NTkzNVowLTEWMBQGA1UECgwNc21w\n"
+    "ZmxlZXQgdGVzdDETMBEGA1UEAwwKZGV2LWNlcnQtMTBZMBMGByqGSM49AgEGCCqG\n"
+    "SM49AwEHA0IABF1Z3LgBv66MCMCTxHf4gayv7b04+JK0MrNI/ej88SX6hfSoSxts\n"
+    "29Nt5+D04q2tisIYcf+oVbwtLEIotCMt0OejUzBRMB0GA1UdDgQWBBS6JzpMGiBf\n"
+    "DiekJMaxZFOK8xruBjAfBgNVHSMEGDAWgBS6JzpMGiBfDiekJMaxZFOK8xruBjAP\n"
+    "BgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCIFTT2wxMYBL2T/ZfPo33\n"
+    "6/BAzcdPk/bcR2gElxtwEx5HAiEA6oIVlSO8mMOm+/mvLnxMWb01oWAUhiu5Sf78\n"
+    "8ptj6WQ=\n"
+    "-----END CERTIFICATE-----\n";
+
+static const char cert_other_dev[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBrzCCAVWgAwIBAgIUZDiuu092+wwJ2DYrlMhbXnpP8MkwCgYIKoZIzj0EAwIw\n"
+    "LDEWMBQGA1UECgwNc21wZmxlZXQgdGVzdDESMBAGA1UEAwwJb3RoZXItZGV2MCAX\n"
+    "DTI2MTEyMzE5NTkzNVoYDzIxMjYxMDMwMTk1OTM1WjAsMRYwFAYDVQQKDA1zbXBm\n"
+    "bGVldCB0ZXN0MRIwEAYDVQQDDAlvdGhlci1kZXYwWTATBgcqhkjOPQIBBggqhkjO\n"
+    "PQMBBwNCAAR4FyzNhaGy9aInHSU6NfbAe4BWbdumIv1zBjwiAewf+kPOV4DbstmR\n"
+    "tA0Ir8UM8iAgBS/mqI1PQdqd1W63yjavo1MwUTAdBgNVHQ4EFgQUDHZ5NO364LMP\n"
+    "DbNPgAiyE40Z1ZUwHwYDVR0jBBgwFoAUDHZ5NO364LMPDbNPgAiyE40Z1ZUwDwYD\n"
+    "VR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiB5uV5HyIOI1Lj5tJqKN30f\n"
+    "jy73H1MG6xaQpKAtIjQ2EQIhAPko76BUX9qOwHYEvwPDDhljrvmP3YqYdnIFVVTj\n"
+    "ujVJ\n"
+    "-----END CERTIFICATE-----\n";
+
+typedef struct fixture {
+    char dir[256];
+    char path[300];
+    sqlite3 *db;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    const char *tmp = getenv("TMPDIR");
+    char err[512];
+
+    if (fx == NULL)
+        return -1;
+    snprintf(fx->dir, sizeof fx->dir, "%s/smp-registry-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (mkdtemp(fx->dir) == NULL)
+        return -1;
+    snprintf(fx->path, sizeof fx->path, "%s/store.db", fx->dir);
+    if (db_open(fx->path, &fx->db, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    *state = fx;
+    return 0;
+}
+
+static void path_in(const fixture *fx, const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s", fx->dir, name);
+}
+
+static int teardown(void **state)
+{
+    static const char *const files[] = {"store.db", "store.db-wal", "store.db-shm", "dev.crt",
+                                        "list.out"};
+    fixture *fx = *state;
+    char p[400];
+
+    sqlite3_close(fx->db);
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        path_in(fx, files[i], p, sizeof p);
+        unlink(p);
+    }
+    rmdir(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static int add(sqlite3 *db, const char *id, const char *clinic, char *err, size_t errlen)
+{
+    registry_new dev = {.device_id = id, .clinic = clinic};
+    return registry_add(db, &dev, T0, err, errlen);
+}
+
+static int count_devices(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int n;
+
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM devices", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* A refused device is reported with msg and leaves the table as it was. */
+static void expect_add_error(sqlite3 *db, const registry_new *dev, const char *msg)
+{
+    char err[512] = "";
+    int before = count_devices(db);
+
+    assert_int_equal(registry_add(db, dev, T0, err, sizeof err), -1);
+    assert_string_equal(err, msg);
+    assert_int_equal(count_devices(db), before);
+}
+
+/* ---- registry ---- */
+
+static void test_add_then_get(void **state)
+{
+    fixture *fx = *state;
+    registry_new dev = {.device_id = "dev-a1", .clinic = "Clinic A", .model = "SMP-Pro 2",
+                        .serial = "SN-0001"};
+    registry_device got;
+    char err[512] = "";
+
+    assert_int_equal(registry_add(fx->db, &dev, T0, err, sizeof err), 0);
+    assert_int_equal(registry_get(fx->db, "dev-a1", &got, err, sizeof err), 0);
+    assert_string_equal(got.device_id, "dev-a1");
+    assert_string_equal(got.clinic, "Clinic A");
+    assert_string_equal(got.model, "SMP-Pro 2");
+    assert_string_equal(got.serial, "SN-0001");
+    assert_string_equal(got.added_at, T0);
+    assert_string_equal(got.retired_at, "");
+    assert_false(got.has_cert);
+
+    assert_int_equal(registry_get(fx->db, "dev-zz", &got, err, sizeof err), 1);
+    assert_string_equal(err, "device 'dev-zz' is not registered; see 'smpctl device list'");
+}
+
+static void test_duplicate_refused(void **state)
+{
+    fixture *fx = *state;
+    registry_new again = {.device_id = "dev-a1", .clinic = "Clinic B"};
+    registry_device got;
+    char err[512] = "";
+
+    assert_int_equal(add(fx->db, "dev-a1", "Clinic A", err, sizeof err), 0);
+    expect_add_error(fx->db, &again,
+                     "device 'dev-a1' is already registered (clinic 'Clinic A', added " T0 ")");
+    assert_int_equal(registry_get(fx->db, "dev-a1", &got, err, sizeof err), 0);
+    assert_string_equal(got.clinic, "Clinic A");  /* the first registration stands */
+}
+
+static void test_retired_id_never_reused(void **state)
+{
+    fixture *fx = *state;
+    registry_new again = {.device_id = "dev-a1", .clinic = "Clinic A"};
+    char err[512] = "";
+
+    assert_int_equal(add(fx->db, "dev-a1", "Clinic A", err, sizeof err), 0);
+    assert_int_equal(registry_retire(fx->db, "dev-a1", T1, err, sizeof err), 0);
+    expect_add_error(fx->db, &again,
+                     "device 'dev-a1' was retired at " T1 "; ids are never reused, register the "
+                     "machine under a new id");
+}
+
+static void test_bad_id_refused(void **state)
+{
+    fixture *fx = *state;
+    registry_new d = {.clinic = "Clinic A"};
+
+    d.device_id = "ab";
+    expect_add_error(fx->db, &d, "invalid device id: device id must be 3..64 characters, got 2");
+    d.device_id = "Dev-1";
+    expect_add_error(fx->db, &d,
+                     "invalid device id: device id may hold only a-z, 0-9 and '-' (bad character at 0)");
+    d.device_id = "smp-collector";
+    expect_add_error(fx->db, &d, "invalid device id: device id may not start with 'smp-' "
+                                 "(reserved for fleet services)");
+    assert_int_equal(count_devices(fx->db), 0);
+}
+
+static void test_text_fields_checked(void **state)
+{
+    fixture *fx = *state;
+    char long_clinic[REGISTRY_TEXT_MAX + 2];
+    registry_new d = {.device_id = "dev-t1", .clinic = ""};
+    char err[512] = "";
+
+    expect_add_error(fx->db, &d, "clinic is empty; give a non-empty value");
+    memset(long_clinic, 'c', REGISTRY_TEXT_MAX + 1);
+    long_clinic[REGISTRY_TEXT_MAX + 1] = '\0';
+    d.clinic = long_clinic;
+    expect_add_error(fx->db, &d, "clinic is 129 bytes; the limit is 128");
+    d.clinic = "North\nSouth";
+    expect_add_error(fx->db, &d, "clinic has a control character; use plain text");
+    d.clinic = "Caf\xe9";   /* Latin-1, not UTF-8 */
+    expect_add_error(fx->db, &d, "clinic is not valid UTF-8; re-type it in a UTF-8 terminal");
+    d.clinic = "North";
+    d.model = "";
+    expect_add_error(fx->db, &d, "model is empty; give a non-empty value");
+    d.model = NULL;
+    d.serial = "S\t1";
+    expect_add_error(fx->db, &d, "serial has a control character; use plain text");
+
+    long_clinic[REGISTRY_TEXT_MAX] = '\0';  /* exactly the limit is fine */
+    assert_int_equal(add(fx->db, "dev-t1", long_clinic, err, sizeof err), 0);
+    assert_int_equal(add(fx->db, "dev-t2", "Caf\xc3\xa9 <&> \"Ost\"", err, sizeof err), 0);
+}
+
+static void test_retire(void **state)
+{
+    fixture *fx = *state;
+    registry_device got;
+    char err[512] = "";
+
+    assert_int_equal(add(fx->db, "dev-a1", "Clinic A", err, sizeof err), 0);
+    assert_int_equal(registry_retire(fx->db, "dev-a1", T1, err, sizeof err), 0);
+    assert_int_equal(registry_get(fx->db, "dev-a1", &got, err, sizeof err), 0);
+    assert_string_equal(got.retired_at, T1);
+
+    assert_int_equal(registry_retire(fx->db, "dev-a1", "2027-01-01T00:00:00.000Z", err,
+                                     sizeof err), -1);
+    assert_string_equal(err, "device 'dev-a1' was already retired at " T1);
+    assert_int_equal(registry_get(fx->db, "dev-a1", &got, err, sizeof err), 0);
+    assert_string_equal(got.retired_at, T1);  /* the first retirement stands */
+
+    assert_int_equal(registry_retire(fx->db, "dev-zz", T1, err, sizeof err), -1);
+    assert_string_equal(err, "device 'dev-zz' is not registered; see 'smpctl device list'");
+}
+
+static void test_list(void **state)
+{
+    fixture *fx = *state;
+    registry_device *devs = NULL;
+    size_t n = 99;
+    char err[512] = "";
+
+    assert_int_equal(add(fx->db, "dev-c", "North", err, sizeof err), 0);
+    assert_int_equal(add(fx->db, "dev-a", "South", err, sizeof err), 0);
+    assert_int_equal(add(fx->db, "dev-b", "North", err, sizeof err), 0);
+    assert_int_equal(registry_retire(fx->db, "dev-b", T1, err, sizeof err), 0);
+
+    assert_int_equal(registry_list(fx->db, NULL, &devs, &n, err, sizeof err), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(devs[0].device_id, "dev-a");
+    assert_string_equal(devs[1].device_id, "dev-b");
+    assert_string_equal(devs[2].device_id, "dev-c");
+    assert_string_equal(devs[0].clinic, "South");
+    assert_string_equal(devs[1].retired_at, T1);
+    assert_string_equal(devs[2].retired_at, "");
+    free(devs);
+
+    assert_int_equal(registry_list(fx->db, "North", &devs, &n, err, sizeof err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(devs[0].device_id, "dev-b");
+    assert_string_equal(devs[1].device_id, "dev-c");
+    free(devs);
+
+    assert_int_equal(registry_list(fx->db, "Nowhere", &devs, &n, err, sizeof err), 0);
+    assert_int_equal(n, 0);
+    assert_null(devs);
+}
+
+/* ---- certificates ---- */
+
+static void test_cert_stored_when_cn_matches(void **state)
+{
+    fixture *fx = *state;
+    registry_new d = {.device_id = "dev-cert-1", .clinic = "North", .cert_pem = cert_dev_cert_1};
+    registry_device got;
+    sqlite3_stmt *st = NULL;
+    char err[512] = "";
+
+    assert_int_equal(registry_add(fx->db, &d, T0, err, sizeof err), 0);
+    assert_int_equal(registry_get(fx->db, "dev-cert-1", &got, err, sizeof err), 0);
+    assert_true(got.has_cert);
+    assert_int_equal(sqlite3_prepare_v2(fx->db, "SELECT cert_pem FROM devices WHERE device_id ="
+                                        " 'dev-cert-1'", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), cert_dev_cert_1);
+    sqlite3_finalize(st);
+}
+
+static void test_cert_refused(void **state)
+{
+    fixture *fx = *state;
+    char two[sizeof cert_dev_cert_1 + sizeof cert_other_dev];
+    char with_key[sizeof cert_dev_cert_1 + 64];
+    char broken[sizeof cert_dev_cert_1];
+    registry_new d = {.device_id = "dev-cert-1", .clinic = "North"};
+    char err[512] = "";
+
+    d.cert_pem = cert_other_dev;
+    expect_add_error(fx->db, &d, "certificate CN 'other-dev' does not match device id "
+                                 "'dev-cert-1'; issue one with 'smpctl pki issue-device dev-cert-1'");
+    d.cert_pem = "hello";
+    expect_add_error(fx->db, &d, "not a PEM certificate (no '-----BEGIN CERTIFICATE-----' line); "
+                                 "convert DER with 'openssl x509 -inform der'");
+    snprintf(two, sizeof two, "%s%s", cert_dev_cert_1, cert_other_dev);
+    d.cert_pem = two;
+    expect_add_error(fx->db, &d,
+                     "file holds more than one certificate; give only the device's own");
+    snprintf(with_key, sizeof with_key, "%s-----BEGIN PRIVATE KEY-----\n", cert_dev_cert_1);
+    d.cert_pem = with_key;
+    expect_add_error(fx->db, &d, "file also holds a private key; give the certificate alone");
+
+    memcpy(broken, cert_dev_cert_1, sizeof broken);
+    broken[40] = '*';  /* not base64: the PEM body no longer decodes */
+    assert_int_equal(registry_check_cert(broken, "dev-cert-1", err, sizeof err), -1);
+    assert_int_equal(strncmp(err, "certificate does not parse: ", 28), 0);
+}
+
+/* ---- smpctl device ---- */
+
+/* Runs device_cmd with stdout captured into a file; returns its exit code. */
+static int run_captured(fixture *fx, int argc, char **argv, char *out, size_t cap)
+{
+    char p[400];
+    int saved, fd, rc;
+    ssize_t n;
+
+    path_in(fx, "list.out", p, sizeof p);
+    fflush(stdout);
+    saved = dup(STDOUT_FILENO);
+    fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    assert_int_equal(dup2(fd, STDOUT_FILENO), STDOUT_FILENO);
+    rc = device_cmd(argc, argv);
+    fflush(stdout);
+    assert_int_equal(dup2(saved, STDOUT_FILENO), STDOUT_FILENO);
+    close(saved);
+    n = pread(fd, out, cap - 1, 0);
+    close(fd);
+    assert_true(n >= 0);
+    out[n] = '\0';
+    return rc;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void test_cmd_add_list_retire(void **state)
+{
+    fixture *fx = *state;
+    char crt[400], out[4096], expected[1024];
+    registry_device a, b;
+    char err[512];
+    char *add_cert[] = {"add", "dev-cert-1", "--clinic", "North", "--db", fx->path, "--model",
+                        "M1", "--cert", crt};
+    char *add_plain[] = {"add", "dev-b2", "--db", fx->path, "--clinic", "North"};
+    char *retire[] = {"retire", "dev-b2", "--db", fx->path};
+    char *list[] = {"list", "--db", fx->path, "--clinic", "North"};
+
+    path_in(fx, "dev.crt", crt, sizeof crt);
+    write_file(crt, cert_dev_cert_1);
+    assert_int_equal(run_captured(fx, 10, add_cert, out, sizeof out), 0);
+    assert_string_equal(out, "device dev-cert-1 added to clinic 'North' with its certificate\n");
+    assert_int_equal(run_captured(fx, 6, add_plain, out, sizeof out), 0);
+    assert_int_equal(run_captured(fx, 6, add_plain, out, sizeof out), 1);  /* duplicate */
+    assert_int_equal(run_captured(fx, 4, retire, out, sizeof out), 0);
+    assert_int_equal(run_captured(fx, 4, retire, out, sizeof out), 1);     /* twice */
+
+    assert_int_equal(registry_get(fx->db, "dev-b2", &b, err, sizeof err), 0);
+    assert_int_equal(registry_get(fx->db, "dev-cert-1", &a, err, sizeof err), 0);
+    assert_true(a.has_cert);
+    assert_int_equal(run_captured(fx, 5, list, out, sizeof out), 0);
+    snprintf(expected, sizeof expected,
+             "id          clinic  model  serial  added                     status\n"
+             "dev-b2      North   -      -       %s  retired %s\n"
+             "dev-cert-1  North   M1     -       %s  active\n",
+             b.added_at, b.retired_at, a.added_at);
+    assert_string_equal(out, expected);
+}
+
+static void test_cmd_errors(void **state)
+{
+    fixture *fx = *state;
+    char crt[400], missing[400], out[1024];
+    char *bad_id[] = {"add", "Bad_Id", "--clinic", "North", "--db", fx->path};
+    char *no_clinic[] = {"add", "dev-x1", "--db", fx->path};
+    char *no_id[] = {"add", "--clinic", "North", "--db", fx->path};
+    char *wrong_cn[] = {"add", "dev-x1", "--clinic", "North", "--db", fx->path, "--cert", crt};
+    char *no_cert_file[] = {"add", "dev-x1", "--clinic", "North", "--db", fx->path, "--cert",
+                            missing};
+    char *unknown_sub[] = {"rename", "dev-x1"};
+    char *list_no_db[] = {"list", "--db", missing};
+    char *retire_unknown[] = {"retire", "dev-x1", "--db", fx->path};
+    registry_device got;
+    char err[512];
+
+    path_in(fx, "dev.crt", crt, sizeof crt);
+    path_in(fx, "missing.db", missing, sizeof missing);
+    write_file(crt, cert_other_dev);
+    assert_int_equal(run_captured(fx, 6, bad_id, out, sizeof out), 1);
+    assert_int_equal(run_captured(fx, 4, no_clinic, out, sizeof out), 2);
+    assert_int_equal(run_captured(fx, 5, no_id, out, sizeof out), 2);
+    assert_int_equal(run_captured(fx, 8, wrong_cn, out, sizeof out), 1);
+    assert_int_equal(run_captured(fx, 8, no_cert_file, out, sizeof out), 1);
+    assert_int_equal(run_captured(fx, 2, unknown_sub, out, sizeof out), 2);
+    assert_int_equal(run_captured(fx, 0, NULL, out, sizeof out), 2);
+    assert_int_equal(run_captured(fx, 3, list_no_db, out, sizeof out), 1);
+    assert_int_equal(access(missing, F_OK), -1);  /* list never creates a database */
+    assert_int_equal(run_captured(fx, 4, retire_unknown, out, sizeof out), 1);
+    assert_int_equal(registry_get(fx->db, "dev-x1", &got, err, sizeof err), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_add_then_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retired_id_never_reused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_id_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_text_fields_checked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retire, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cert_stored_when_cn_matches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cert_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cmd_add_list_retire, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cmd_errors, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

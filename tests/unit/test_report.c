@@ -1,0 +1,549 @@
+/* Unit tests of report_data (SQL gathering), report_csv and report_html,
+ * and report_cmd end to end, against a real temporary SQLite store. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "report.h"
+#include "report_csv.h"
+#include "report_data.h"
+#include "report_html.h"
+
+#define GEN_AT "2026-12-02T08:00:00.000Z"
+#define ZEROS "0000000000000000000000000000000000000000000000000000000000000000"
+
+typedef struct fixture {
+    char dir[256];
+    char path[300];
+    sqlite3 *db;
+} fixture;
+
+static const char *const csv_header =
+    "device_id,sessions,cartridges,strokes,cycles_passed,cycles_failed,spore_tests,"
+    "spore_positive\r\n";
+
+/* ---- store helpers ---- */
+
+static void exec_sql(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fail_msg("sql failed: %s: %s", sql, msg ? msg : "?");
+}
+
+static void add_device(sqlite3 *db, const char *id, const char *clinic, const char *retired_at)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                         "INSERT INTO devices(device_id, clinic, added_at, retired_at)"
+                         " VALUES (?1, ?2, '2026-01-01T00:00:00.000Z', ?3)",
+                         -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC), SQLITE_OK);
+    assert_int_equal(sqlite3_bind_text(st, 2, clinic, -1, SQLITE_STATIC), SQLITE_OK);
+    if (retired_at)
+        assert_int_equal(sqlite3_bind_text(st, 3, retired_at, -1, SQLITE_STATIC), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+}
+
+/* A record row as the collector stores it; payload is the type's own
+ * fields as JSON members ("\"strokes\":500"). The chain fields are not
+ * what a report reads, so prev and hash are placeholders. */
+static void add_record(sqlite3 *db, const char *dev, int seq, const char *ts, const char *type,
+                       const char *payload)
+{
+    char body[1024];
+    sqlite3_stmt *st = NULL;
+
+    snprintf(body, sizeof body, "{%s%s\"prev\":\"%s\",\"seq\":%d,\"ts\":\"%s\",\"type\":\"%s\"}",
+             payload, payload[0] ? "," : "", ZEROS, seq, ts, type);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                         "INSERT INTO records(device_id, seq, ts, received_at, type, prev, hash,"
+                         " body) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?5, ?6)",
+                         -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_bind_text(st, 1, dev, -1, SQLITE_STATIC), SQLITE_OK);
+    assert_int_equal(sqlite3_bind_int(st, 2, seq), SQLITE_OK);
+    assert_int_equal(sqlite3_bind_text(st, 3, ts, -1, SQLITE_STATIC), SQLITE_OK);
+    assert_int_equal(sqlite3_bind_text(st, 4, type, -1, SQLITE_STATIC), SQLITE_OK);
+    assert_int_equal(sqlite3_bind_text(st, 5, ZEROS, -1, SQLITE_STATIC), SQLITE_OK);
+    assert_int_equal(sqlite3_bind_text(st, 6, body, -1, SQLITE_TRANSIENT), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+}
+
+#define START "\"client_ref\":\"c-1\",\"operator_id\":\"op-1\",\"session_id\":\"s-1\",\"treatment_no\":1"
+#define END(strokes) "\"run_s\":3600,\"session_id\":\"s-1\",\"strokes\":" #strokes
+#define INSERT(uid)                                                                        \
+    "\"cartridge_uid\":\"" uid "\",\"config\":\"3RL\",\"expiry\":\"2027-01-01\","           \
+    "\"lot\":\"L1\",\"needles\":3,\"session_id\":\"s-1\",\"sku\":\"0603RL\""
+#define CYCLE(result)                                                                      \
+    "\"ci_result\":\"pass\",\"cycle_no\":7,\"dry_s\":900,\"exposure_s\":240,"             \
+    "\"load_id\":\"L-7\",\"operator_id\":\"op-1\",\"pressure_max_kpa\":310.0,"             \
+    "\"pressure_min_kpa\":300.0,\"program\":\"prevac_132\",\"result\":\"" result "\","     \
+    "\"setpoint_c\":132.0,\"sterilizer_id\":\"st-1\",\"temp_max_c\":133.5,"                \
+    "\"temp_min_c\":132.1"
+#define TEST(kind, result)                                                                 \
+    "\"bi_lot\":\"B1\",\"cycle_no\":7,\"kind\":\"" kind "\",\"read_ts\":"                  \
+    "\"2026-11-20T10:00:00.000Z\",\"result\":\"" result "\",\"sterilizer_id\":\"st-1\""
+
+/* Clinic North: dev-n1 busy, with records either side of the period;
+ * dev-n2 retired, reuses a cartridge uid of dev-n1 (counted per device);
+ * dev-n3 silent. Clinic South and an unregistered device add noise that
+ * must never show up in North's numbers. */
+static void fill_north_south(sqlite3 *db)
+{
+    add_device(db, "dev-n2", "North", "2026-11-25T12:00:00.000Z");
+    add_device(db, "dev-n1", "North", NULL);
+    add_device(db, "dev-n3", "North", NULL);
+    add_device(db, "dev-s1", "South", NULL);
+
+    add_record(db, "dev-n1", 1, "2026-10-31T23:59:59.999Z", "session.start", START);
+    add_record(db, "dev-n1", 2, "2026-11-01T00:00:00.000Z", "session.start", START);
+    add_record(db, "dev-n1", 3, "2026-11-01T00:10:00.000Z", "cartridge.insert", INSERT("C1"));
+    add_record(db, "dev-n1", 4, "2026-11-01T01:10:00.000Z", "cartridge.insert", INSERT("C2"));
+    add_record(db, "dev-n1", 5, "2026-11-01T02:10:00.000Z", "cartridge.insert", INSERT("C1"));
+    add_record(db, "dev-n1", 6, "2026-11-01T03:00:00.000Z", "session.end", END(1000));
+    /* Carries strokes too, but a session's strokes come from session.end. */
+    add_record(db, "dev-n1", 18, "2026-11-01T02:59:00.000Z", "cartridge.remove",
+               "\"cartridge_uid\":\"C1\",\"reason\":\"session_end\",\"run_s\":60,"
+               "\"session_id\":\"s-1\",\"strokes\":300");
+    add_record(db, "dev-n1", 7, "2026-11-30T23:00:00.000Z", "session.start", START);
+    add_record(db, "dev-n1", 8, "2026-11-30T23:59:59.999Z", "session.end", END(500));
+    add_record(db, "dev-n1", 9, "2026-12-01T00:00:00.000Z", "session.start", START);
+    add_record(db, "dev-n1", 10, "2026-12-01T00:00:00.000Z", "session.end", END(99999));
+    add_record(db, "dev-n1", 11, "2026-11-10T08:00:00.000Z", "sterilization.cycle", CYCLE("pass"));
+    add_record(db, "dev-n1", 12, "2026-11-10T09:00:00.000Z", "sterilization.cycle", CYCLE("fail"));
+    add_record(db, "dev-n1", 13, "2026-11-10T10:00:00.000Z", "sterilization.cycle",
+               CYCLE("aborted"));
+    add_record(db, "dev-n1", 14, "2026-11-11T08:00:00.000Z", "sterilization.test",
+               TEST("spore", "negative"));
+    add_record(db, "dev-n1", 15, "2026-11-18T08:00:00.000Z", "sterilization.test",
+               TEST("spore", "positive"));
+    add_record(db, "dev-n1", 16, "2026-11-18T09:00:00.000Z", "sterilization.test",
+               TEST("bowie_dick", "positive"));
+    add_record(db, "dev-n1", 17, "2026-11-18T09:30:00.000Z", "usage.counters",
+               "\"cartridge_run_s\":10,\"cartridge_strokes\":10,\"motor_s_total\":10,"
+               "\"strokes_total\":10");
+
+    add_record(db, "dev-n2", 1, "2026-11-05T10:00:00.000Z", "session.start", START);
+    add_record(db, "dev-n2", 2, "2026-11-05T10:01:00.000Z", "cartridge.insert", INSERT("C1"));
+    add_record(db, "dev-n2", 3, "2026-11-05T12:00:00.000Z", "session.end", END(250));
+    add_record(db, "dev-n2", 4, "2026-11-06T08:00:00.000Z", "sterilization.cycle", CYCLE("pass"));
+    add_record(db, "dev-n2", 5, "2026-11-07T08:00:00.000Z", "sterilization.cycle", CYCLE("pass"));
+
+    for (int i = 1; i <= 5; i++)
+        add_record(db, "dev-s1", i, "2026-11-15T10:00:00.000Z", "session.start", START);
+    add_record(db, "dev-s1", 6, "2026-11-15T12:00:00.000Z", "session.end", END(7777));
+    add_record(db, "ghost-1", 1, "2026-11-15T10:00:00.000Z", "session.start", START);
+}
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    const char *tmp = getenv("TMPDIR");
+    char err[512];
+
+    if (fx == NULL)
+        return -1;
+    snprintf(fx->dir, sizeof fx->dir, "%s/smp-report-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (mkdtemp(fx->dir) == NULL)
+        return -1;
+    snprintf(fx->path, sizeof fx->path, "%s/store.db", fx->dir);
+    if (db_open(fx->path, &fx->db, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    exec_sql(fx->db, "BEGIN");
+    fill_north_south(fx->db);
+    exec_sql(fx->db, "COMMIT");
+    *state = fx;
+    return 0;
+}
+
+static void remove_in(const fixture *fx, const char *name)
+{
+    char p[400];
+    snprintf(p, sizeof p, "%s/%s", fx->dir, name);
+    unlink(p);
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+
+    sqlite3_close(fx->db);
+    remove_in(fx, "store.db");
+    remove_in(fx, "store.db-wal");
+    remove_in(fx, "store.db-shm");
+    remove_in(fx, "out.csv");
+    rmdir(fx->dir);
+    free(fx);
+    return 0;
+}
+
+/* ---- rendering helpers ---- */
+
+static char *render(int (*writer)(FILE *, const report_data *), const report_data *d)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    assert_non_null(f);
+    assert_int_equal(writer(f, d), 0);
+    assert_int_equal(fclose(f), 0);
+    return buf;
+}
+
+static char *report_csv_for(sqlite3 *db, const char *clinic, const char *from, const char *to)
+{
+    report_data d;
+    char err[512] = "";
+    char *csv;
+
+    if (report_data_load(db, clinic, from, to, GEN_AT, &d, err, sizeof err) != 0)
+        fail_msg("report_data_load: %s", err);
+    csv = render(report_csv_write, &d);
+    report_data_free(&d);
+    return csv;
+}
+
+static void assert_csv(sqlite3 *db, const char *clinic, const char *from, const char *to,
+                       const char *rows)
+{
+    char expected[2048];
+    char *csv = report_csv_for(db, clinic, from, to);
+
+    snprintf(expected, sizeof expected, "%s%s", csv_header, rows);
+    assert_string_equal(csv, expected);
+    free(csv);
+}
+
+/* ---- tests ---- */
+
+static void test_month_counts_and_totals(void **state)
+{
+    fixture *fx = *state;
+
+    assert_csv(fx->db, "North", "2026-11-01", "2026-11-30",
+               "dev-n1,2,2,1500,1,2,2,1\r\n"
+               "dev-n2,1,1,250,2,0,0,0\r\n"
+               "dev-n3,0,0,0,0,0,0,0\r\n"
+               "TOTAL,3,3,1750,3,2,2,1\r\n");
+}
+
+static void test_struct_fields(void **state)
+{
+    fixture *fx = *state;
+    report_data d;
+    char err[512] = "";
+
+    assert_int_equal(report_data_load(fx->db, "North", "2026-11-01", "2026-11-30", GEN_AT, &d,
+                                      err, sizeof err), 0);
+    assert_string_equal(d.clinic, "North");
+    assert_string_equal(d.from, "2026-11-01");
+    assert_string_equal(d.to, "2026-11-30");
+    assert_string_equal(d.generated_at, GEN_AT);
+    assert_int_equal(d.nrows, 3);
+    assert_int_equal(d.nretired, 1);
+    assert_false(d.rows[0].retired);
+    assert_true(d.rows[1].retired);
+    assert_int_equal(d.rows[0].count[RC_STROKES], 1500);
+    assert_int_equal(d.total.count[RC_SPORE_POSITIVE], 1);
+    report_data_free(&d);
+}
+
+/* The --to day is included up to its last millisecond; the next day is not. */
+static void test_to_day_included_next_day_not(void **state)
+{
+    fixture *fx = *state;
+
+    assert_csv(fx->db, "North", "2026-11-30", "2026-11-30",
+               "dev-n1,1,0,500,0,0,0,0\r\n"
+               "dev-n2,0,0,0,0,0,0,0\r\n"
+               "dev-n3,0,0,0,0,0,0,0\r\n"
+               "TOTAL,1,0,500,0,0,0,0\r\n");
+    assert_csv(fx->db, "North", "2026-12-01", "2026-12-01",
+               "dev-n1,1,0,99999,0,0,0,0\r\n"
+               "dev-n2,0,0,0,0,0,0,0\r\n"
+               "dev-n3,0,0,0,0,0,0,0\r\n"
+               "TOTAL,1,0,99999,0,0,0,0\r\n");
+}
+
+/* Mid-month too: the day after --to starts at its midnight. */
+static void test_mid_month_boundary(void **state)
+{
+    fixture *fx = *state;
+
+    assert_csv(fx->db, "North", "2026-11-10", "2026-11-10",
+               "dev-n1,0,0,0,1,2,0,0\r\n"
+               "dev-n2,0,0,0,0,0,0,0\r\n"
+               "dev-n3,0,0,0,0,0,0,0\r\n"
+               "TOTAL,0,0,0,1,2,0,0\r\n");
+    add_record(fx->db, "dev-n3", 1, "2026-11-11T00:00:00.000Z", "session.start", START);
+    assert_csv(fx->db, "North", "2026-11-10", "2026-11-10",
+               "dev-n1,0,0,0,1,2,0,0\r\n"
+               "dev-n2,0,0,0,0,0,0,0\r\n"
+               "dev-n3,0,0,0,0,0,0,0\r\n"
+               "TOTAL,0,0,0,1,2,0,0\r\n");
+}
+
+/* The --from day starts at midnight; the last millisecond before is out. */
+static void test_from_day_boundary(void **state)
+{
+    fixture *fx = *state;
+
+    assert_csv(fx->db, "North", "2026-10-31", "2026-10-31",
+               "dev-n1,1,0,0,0,0,0,0\r\n"
+               "dev-n2,0,0,0,0,0,0,0\r\n"
+               "dev-n3,0,0,0,0,0,0,0\r\n"
+               "TOTAL,1,0,0,0,0,0,0\r\n");
+}
+
+static void test_year_end_boundary(void **state)
+{
+    fixture *fx = *state;
+
+    add_device(fx->db, "dev-y1", "Year", NULL);
+    add_record(fx->db, "dev-y1", 1, "2026-12-31T23:59:59.999Z", "session.end", END(10));
+    add_record(fx->db, "dev-y1", 2, "2027-01-01T00:00:00.000Z", "session.end", END(20));
+    add_record(fx->db, "dev-y1", 3, "2027-02-28T23:59:59.999Z", "session.end", END(40));
+    add_record(fx->db, "dev-y1", 4, "2027-03-01T00:00:00.000Z", "session.end", END(80));
+    assert_csv(fx->db, "Year", "2026-12-01", "2026-12-31",
+               "dev-y1,0,0,10,0,0,0,0\r\nTOTAL,0,0,10,0,0,0,0\r\n");
+    assert_csv(fx->db, "Year", "2027-01-01", "2027-02-28",
+               "dev-y1,0,0,60,0,0,0,0\r\nTOTAL,0,0,60,0,0,0,0\r\n");
+}
+
+static void test_other_clinic_excluded(void **state)
+{
+    fixture *fx = *state;
+
+    assert_csv(fx->db, "South", "2026-11-01", "2026-11-30",
+               "dev-s1,5,0,7777,0,0,0,0\r\nTOTAL,5,0,7777,0,0,0,0\r\n");
+}
+
+static void test_unknown_clinic_is_error(void **state)
+{
+    fixture *fx = *state;
+    report_data d;
+    char err[512] = "", expected[700];
+
+    assert_int_equal(report_data_load(fx->db, "Nowhere", "2026-11-01", "2026-11-30", GEN_AT, &d,
+                                      err, sizeof err), -1);
+    snprintf(expected, sizeof expected, "clinic 'Nowhere' has no registered devices; check the "
+             "name with 'smpctl device list --db %s'", sqlite3_db_filename(fx->db, "main"));
+    assert_string_equal(err, expected);
+    assert_null(d.rows);
+    assert_null(d.clinic);
+}
+
+static void expect_period_error(const char *from, const char *to, const char *msg)
+{
+    char err[256] = "";
+    assert_int_equal(report_period_check(from, to, err, sizeof err), -1);
+    assert_string_equal(err, msg);
+}
+
+static void test_period_validation(void **state)
+{
+    char err[256];
+    (void)state;
+
+    assert_int_equal(report_period_check("2024-02-29", "2024-02-29", err, sizeof err), 0);
+    assert_int_equal(report_period_check("2000-02-29", "2026-12-31", err, sizeof err), 0);
+    expect_period_error("2026-02-29", "2026-03-01",
+                        "--from: '2026-02-29' is not a calendar date; write it as YYYY-MM-DD");
+    expect_period_error("2026-03-01", "1900-02-29",
+                        "--to: '1900-02-29' is not a calendar date; write it as YYYY-MM-DD");
+    expect_period_error("2026-04-31", "2026-05-01",
+                        "--from: '2026-04-31' is not a calendar date; write it as YYYY-MM-DD");
+    expect_period_error("2026-11-01", "2026-13-01",
+                        "--to: '2026-13-01' is not a calendar date; write it as YYYY-MM-DD");
+    expect_period_error("2026-1-01", "2026-11-01",
+                        "--from: '2026-1-01' is not a calendar date; write it as YYYY-MM-DD");
+    expect_period_error("2026-11-01", "2026-11-01T00",
+                        "--to: '2026-11-01T00' is not a calendar date; write it as YYYY-MM-DD");
+    expect_period_error("2026-11-0a", "2026-11-01",
+                        "--from: '2026-11-0a' is not a calendar date; write it as YYYY-MM-DD");
+    expect_period_error("2026-12-01", "2026-11-30",
+                        "--from 2026-12-01 is after --to 2026-11-30; swap them");
+}
+
+static void test_csv_quoting(void **state)
+{
+    static const struct { const char *in, *out; } cases[] = {
+        {"plain", "plain"},
+        {"a,b", "\"a,b\""},
+        {"say \"hi\"", "\"say \"\"hi\"\"\""},
+        {"two\nlines", "\"two\nlines\""},
+        {"cr\r", "\"cr\r\""},
+        {"", ""},
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        assert_non_null(f);
+        report_csv_field(f, cases[i].in);
+        assert_int_equal(fclose(f), 0);
+        assert_string_equal(buf, cases[i].out);
+        free(buf);
+    }
+}
+
+static void test_html_escapes_and_is_self_contained(void **state)
+{
+    fixture *fx = *state;
+    report_data d;
+    char err[512] = "";
+    char *html;
+
+    add_device(fx->db, "dev-h1", "Smith <&> \"Sons\" 'Ltd'", NULL);
+    add_record(fx->db, "dev-h1", 1, "2026-11-02T10:00:00.000Z", "sterilization.test",
+               TEST("spore", "positive"));
+    assert_int_equal(report_data_load(fx->db, "Smith <&> \"Sons\" 'Ltd'", "2026-11-01",
+                                      "2026-11-30", GEN_AT, &d, err, sizeof err), 0);
+    html = render(report_html_write, &d);
+    report_data_free(&d);
+
+    assert_non_null(strstr(html, "<title>Compliance report: Smith &lt;&amp;&gt; &quot;Sons&quot; "
+                                 "&#39;Ltd&#39;, 2026-11-01 to 2026-11-30</title>"));
+    assert_non_null(strstr(html, "<h1>Compliance report: Smith &lt;&amp;&gt; &quot;Sons&quot; "
+                                 "&#39;Ltd&#39;</h1>"));
+    assert_null(strstr(html, "<&>"));
+    assert_null(strstr(html, "\"Sons\""));
+    assert_non_null(strstr(html, "<tr><td>dev-h1</td><td>0</td><td>0</td><td>0</td><td>0</td>"
+                                 "<td>0</td><td>1</td><td>1</td></tr>"));
+    assert_non_null(strstr(html, "<tr class=\"total\"><td>TOTAL</td>"));
+    assert_non_null(strstr(html, "1 positive spore test(s)"));
+    assert_non_null(strstr(html, "Generated at " GEN_AT));
+    assert_non_null(strstr(html, "<style>"));
+    /* Self-contained: nothing fetched, nothing executed. */
+    assert_null(strstr(html, "<script"));
+    assert_null(strstr(html, "src="));
+    assert_null(strstr(html, "href="));
+    assert_null(strstr(html, "url("));
+    assert_null(strstr(html, "@import"));
+    assert_int_equal(strncmp(html, "<!DOCTYPE html>\n", 16), 0);
+    assert_non_null(strstr(html, "</html>\n"));
+    free(html);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = calloc(1, 65536);
+    assert_non_null(f);
+    assert_non_null(buf);
+    assert_true(fread(buf, 1, 65535, f) < 65535);
+    fclose(f);
+    return buf;
+}
+
+static void test_cmd_writes_csv_file(void **state)
+{
+    fixture *fx = *state;
+    char out[400], *csv, expected[1024];
+    char *argv[] = {"--db", fx->path, "--clinic", "South", "--from", "2026-11-01", "--to",
+                    "2026-11-30", "--format", "csv", "--out", out};
+
+    snprintf(out, sizeof out, "%s/out.csv", fx->dir);
+    assert_int_equal(report_cmd(12, argv), 0);
+    csv = slurp(out);
+    snprintf(expected, sizeof expected, "%sdev-s1,5,0,7777,0,0,0,0\r\nTOTAL,5,0,7777,0,0,0,0\r\n",
+             csv_header);
+    assert_string_equal(csv, expected);
+    free(csv);
+}
+
+static void test_cmd_errors(void **state)
+{
+    fixture *fx = *state;
+    char missing_db[400], out[400];
+    char *bad_date[] = {"--db", fx->path, "--clinic", "North", "--from", "2026-02-30", "--to",
+                        "2026-03-01", "--format", "csv"};
+    char *no_to[] = {"--db", fx->path, "--clinic", "North", "--from", "2026-02-01",
+                     "--format", "csv"};
+    char *bad_format[] = {"--db", fx->path, "--clinic", "North", "--from", "2026-11-01", "--to",
+                          "2026-11-30", "--format", "pdf"};
+    char *unknown_opt[] = {"--db", fx->path, "--colour", "red"};
+    char *no_value[] = {"--db", fx->path, "--clinic"};
+    char *twice[] = {"--db", fx->path, "--db", fx->path};
+    char *unknown_clinic[] = {"--db", fx->path, "--clinic", "Nowhere", "--from", "2026-11-01",
+                              "--to", "2026-11-30", "--format", "csv", "--out", out};
+    char *no_db[] = {"--db", missing_db, "--clinic", "North", "--from", "2026-11-01", "--to",
+                     "2026-11-30", "--format", "csv"};
+
+    snprintf(missing_db, sizeof missing_db, "%s/nope.db", fx->dir);
+    snprintf(out, sizeof out, "%s/out.csv", fx->dir);
+    assert_int_equal(report_cmd(10, bad_date), 1);
+    assert_int_equal(report_cmd(8, no_to), 2);
+    assert_int_equal(report_cmd(10, bad_format), 1);
+    assert_int_equal(report_cmd(4, unknown_opt), 2);
+    assert_int_equal(report_cmd(3, no_value), 2);
+    assert_int_equal(report_cmd(4, twice), 2);
+    assert_int_equal(report_cmd(12, unknown_clinic), 1);
+    assert_int_equal(access(out, F_OK), -1);   /* no output file for a failed report */
+    assert_int_equal(report_cmd(10, no_db), 1);
+    assert_int_equal(access(missing_db, F_OK), -1); /* and no stray database */
+}
+
+/* A write that fails halfway (here: the file size limit) must not leave a
+ * truncated report that looks complete. */
+static void test_cmd_failed_write_removes_out(void **state)
+{
+    fixture *fx = *state;
+    char out[400];
+    char *argv[] = {"--db", fx->path, "--clinic", "North", "--from", "2026-11-01", "--to",
+                    "2026-11-30", "--format", "html", "--out", out};
+    struct rlimit old, small;
+    void (*old_handler)(int);
+    int rc;
+
+    snprintf(out, sizeof out, "%s/out.csv", fx->dir);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    small = old;
+    small.rlim_cur = 512;  /* the HTML is several KiB */
+    old_handler = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    rc = report_cmd(12, argv);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, old_handler);
+    assert_int_equal(rc, 1);
+    assert_int_equal(access(out, F_OK), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_month_counts_and_totals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_struct_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_to_day_included_next_day_not, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mid_month_boundary, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_from_day_boundary, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_year_end_boundary, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_clinic_excluded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_clinic_is_error, setup, teardown),
+        cmocka_unit_test(test_period_validation),
+        cmocka_unit_test(test_csv_quoting),
+        cmocka_unit_test_setup_teardown(test_html_escapes_and_is_self_contained, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cmd_writes_csv_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cmd_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cmd_failed_write_removes_out, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
