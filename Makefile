@@ -39,6 +39,8 @@ UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .PHONY: all deps test unit integration demo clean fuzz
+# Keep test objects between runs (they are intermediate files to make).
+.SECONDARY:
 all: $(BINS)
 
 deps:

@@ -216,10 +216,10 @@ static void write_status(agent *a, int64_t now)
         return;
     fprintf(f,
             "{\"device\":\"%s\",\"updated\":\"%s\",\"connected\":%s,\"head_seq\":%" PRIu64
-            ",\"acked_seq\":%" PRIu64 ",\"backlog\":%" PRIu64 ",\"journal_bytes\":%" PRIu64
+            ",\"head_hash\":\"%s\",\"acked_seq\":%" PRIu64 ",\"backlog\":%" PRIu64 ",\"journal_bytes\":%" PRIu64
             ",\"coalesced_counters\":%" PRIu64 "}\n",
             a->cfg->device_id, ts, s.connected ? "true" : "false", journal_head_seq(a->j),
-            journal_acked_seq(a->j), journal_head_seq(a->j) - journal_acked_seq(a->j),
+            journal_head_hash(a->j), journal_acked_seq(a->j), journal_head_seq(a->j) - journal_acked_seq(a->j),
             journal_bytes(a->j), a->coalesced_counters);
     if (fclose(f) == 0)
         rename(tmp, path);

@@ -12,7 +12,8 @@ static void usage(FILE *out)
             "usage: smpctl <command> [options]\n"
             "  pki init|issue-broker|issue-collector|issue-device <id> --dir DIR\n"
             "  device add <id> --clinic C --db PATH [--model M] [--serial S] [--cert FILE]\n"
-            "  device list --db PATH\n"
+            "  device list --db PATH [--clinic C]\n"
+            "  device retire <id> --db PATH\n"
             "  report --db PATH --clinic C --from YYYY-MM-DD --to YYYY-MM-DD --format csv|html [--out FILE]\n");
 }
 

@@ -96,15 +96,15 @@ int registry_check_cert(const char *pem, const char *device_id, char *err, size_
     int ret, rc = -1;
 
     mbedtls_x509_crt_init(&crt);
-    if (pem == NULL || strstr(pem, "-----BEGIN CERTIFICATE-----") == NULL) {
-        snprintf(err, errlen, "not a PEM certificate (no '-----BEGIN CERTIFICATE-----' line); "
-                 "convert DER with 'openssl x509 -inform der'");
-        goto cleanup;
-    }
     /* The key stays on the machine; storing it here would leak it into
      * every backup and export of the database. */
-    if (strstr(pem, "PRIVATE KEY-----") != NULL) {
-        snprintf(err, errlen, "file also holds a private key; give the certificate alone");
+    if (pem != NULL && strstr(pem, "PRIVATE KEY-----") != NULL) {
+        snprintf(err, errlen, "file holds a private key; give the certificate (.crt) alone");
+        goto cleanup;
+    }
+    if (pem == NULL || strstr(pem, "-----BEGIN CERTIFICATE-----") == NULL) {
+        snprintf(err, errlen, "not a PEM certificate (no '-----BEGIN CERTIFICATE-----' line); "
+                 "a DER file converts with 'openssl x509 -inform der'");
         goto cleanup;
     }
     /* PEM parsing in mbedTLS needs the terminating NUL counted in the length. */

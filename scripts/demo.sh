@@ -55,6 +55,14 @@ db_path = $OUT/fleet.db
 CONF
 "$BIN/smp-collector" --config "$OUT/collector.conf" 2>"$OUT/collector.log" &
 PIDS+=($!)
+# Until the collector's session subscribes, the broker has nowhere to queue
+# events (agents would only resend after their ack timeout).
+for _ in $(seq 100); do
+    grep -q "subscribed topics=" "$OUT/collector.log" && break
+    kill -0 "${PIDS[0]}" 2>/dev/null || { cat "$OUT/collector.log" >&2; exit 1; }
+    sleep 0.1
+done
+grep -q "subscribed topics=" "$OUT/collector.log" || { echo "demo: collector did not subscribe" >&2; exit 1; }
 
 AGENT_PIDS=()
 seed=1

@@ -84,7 +84,7 @@ static void path_in(const fixture *fx, const char *name, char *out, size_t cap)
 static int teardown(void **state)
 {
     static const char *const files[] = {"store.db", "store.db-wal", "store.db-shm", "dev.crt",
-                                        "list.out"};
+                                        "list.out", "missing.db"};
     fixture *fx = *state;
     char p[400];
 
@@ -311,14 +311,14 @@ static void test_cert_refused(void **state)
                                  "'dev-cert-1'; issue one with 'smpctl pki issue-device dev-cert-1'");
     d.cert_pem = "hello";
     expect_add_error(fx->db, &d, "not a PEM certificate (no '-----BEGIN CERTIFICATE-----' line); "
-                                 "convert DER with 'openssl x509 -inform der'");
+                                 "a DER file converts with 'openssl x509 -inform der'");
     snprintf(two, sizeof two, "%s%s", cert_dev_cert_1, cert_other_dev);
     d.cert_pem = two;
     expect_add_error(fx->db, &d,
                      "file holds more than one certificate; give only the device's own");
     snprintf(with_key, sizeof with_key, "%s-----BEGIN PRIVATE KEY-----\n", cert_dev_cert_1);
     d.cert_pem = with_key;
-    expect_add_error(fx->db, &d, "file also holds a private key; give the certificate alone");
+    expect_add_error(fx->db, &d, "file holds a private key; give the certificate (.crt) alone");
 
     memcpy(broken, cert_dev_cert_1, sizeof broken);
     broken[40] = '*';  /* not base64: the PEM body no longer decodes */

@@ -187,6 +187,7 @@ static int teardown(void **state)
     remove_in(fx, "store.db-wal");
     remove_in(fx, "store.db-shm");
     remove_in(fx, "out.csv");
+    remove_in(fx, "nope.db");
     rmdir(fx->dir);
     free(fx);
     return 0;
