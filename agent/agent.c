@@ -5,10 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
+#include "feed.h"
 #include "journal.h"
 #include "log.h"
 #include "message.h"
@@ -27,6 +30,9 @@ typedef struct agent {
     journal *j;
     uplink *up;
     simulator *sim;
+    feed *feed;
+    signer *key;
+    checkpointer ckpt;
     unsigned rand_state;
 
     uint64_t send_next;            /* next seq to publish */
@@ -91,12 +97,64 @@ static int feed_simulator(agent *a, int64_t now, int64_t *next_due_ms)
         a->full_logged = false;
         sim_pop(a->sim);
         taken++;
+        if (checkpoint_maybe(&a->ckpt, a->j, due, err, sizeof err) != 0) {
+            log_error("checkpoint failed: %s", err);
+            return -1;
+        }
     }
     if (taken && journal_sync(a->j, err, sizeof err) != 0) {
         log_error("journal sync failed: %s", err);
         return -1;
     }
     return taken == SIM_EVENTS_PER_TURN;
+}
+
+/* feed_submit_fn: journals one producer event (synced by the caller before
+ * the answer leaves). */
+static int submit_feed_event(void *ctx, record *event, char *answer, size_t cap)
+{
+    agent *a = ctx;
+    int64_t now = now_ms();
+    char err[256];
+    int rc = outbox_submit(a->j, event, now, err, sizeof err);
+
+    if (rc < 0) {
+        log_error("journal append failed: %s", err);
+        snprintf(answer, cap, "error journal: %s", err);
+        return -1;
+    }
+    if (rc == 1 && event->type == RT_USAGE_COUNTERS) {
+        a->coalesced_counters++;
+        snprintf(answer, cap, "ok coalesced");
+        return 0;
+    }
+    if (rc == 1) {
+        snprintf(answer, cap, "error outbox: full (%" PRIu64 " bytes unacked); event refused, retry later",
+                 journal_bytes(a->j));
+        return 0;
+    }
+    snprintf(answer, cap, "ok %" PRIu64, event->seq);
+    if (checkpoint_maybe(&a->ckpt, a->j, now, err, sizeof err) != 0) {
+        log_error("checkpoint failed: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads producers' lines, journals them, syncs once, then answers them all.
+ * Returns 1 when lines are left for the next turn, 0 when none, -1 on error. */
+static int serve_feed(agent *a, const struct pollfd *fds, size_t n)
+{
+    char err[256];
+    int more = feed_service(a->feed, fds, n, submit_feed_event, a);
+
+    if (more < 0 || journal_sync(a->j, err, sizeof err) != 0) {
+        if (more >= 0)
+            log_error("journal sync failed: %s", err);
+        return -1;
+    }
+    feed_flush(a->feed);
+    return more;
 }
 
 /* ---- uplink -------------------------------------------------------------- */
@@ -253,6 +311,12 @@ static int agent_open(agent *a, const agent_config *cfg, const agent_options *op
         log_error("%s", err);
         return -1;
     }
+    if (signer_open(cfg->key_file, &a->key, err, sizeof err) != 0 ||
+        (cfg->feed_socket[0] && feed_open(cfg->feed_socket, &a->feed, err, sizeof err) != 0)) {
+        log_error("%s", err);
+        return -1;
+    }
+    checkpoint_init(&a->ckpt, a->key, cfg->device_id, a->j, now_ms());
     a->read_buf = malloc(READ_BUF_BYTES);
     a->batch_buf = malloc(MESSAGE_MAX_BYTES);
     if (!a->read_buf || !a->batch_buf)
@@ -266,6 +330,7 @@ static int agent_open(agent *a, const agent_config *cfg, const agent_options *op
         /* Simulated time starts at the first event, not at midnight. */
         if (!sim_peek(a->sim, &a->sim_epoch_ms, &first))
             a->sim_epoch_ms = opt->sim_start_ms;
+        a->ckpt.last_ms = a->sim_epoch_ms;
     }
     log_info("started device=%s head_seq=%" PRIu64 " acked_seq=%" PRIu64 " journal_bytes=%" PRIu64,
              cfg->device_id, journal_head_seq(a->j), journal_acked_seq(a->j), journal_bytes(a->j));
@@ -275,16 +340,39 @@ static int agent_open(agent *a, const agent_config *cfg, const agent_options *op
 static void agent_close(agent *a)
 {
     uplink_free(a->up);
+    feed_close(a->feed);
     journal_close(a->j);
+    signer_free(a->key);
     sim_free(a->sim);
     free(a->read_buf);
     free(a->batch_buf);
 }
 
+/* Sleeps in poll() until the uplink reports, a producer writes, the next
+ * simulated event is due, or 200 ms pass; then serves the feed. */
+static int wait_and_serve(agent *a, int64_t now, int64_t next_due, bool busy)
+{
+    struct pollfd fds[FEED_CLIENTS + 2];
+    size_t n = 1;
+    int timeout = busy ? 0 : 200;
+
+    if (!busy && next_due >= 0 && next_due - now < timeout)
+        timeout = next_due - now < 1 ? 1 : (int)(next_due - now);
+    fds[0] = (struct pollfd){uplink_wake_fd(a->up), POLLIN, 0};
+    if (a->feed)
+        n += feed_pollfds(a->feed, fds + 1, FEED_CLIENTS + 1);
+    if (poll(fds, n, timeout) < 0 && errno != EINTR) {
+        log_error("poll failed: %s", strerror(errno));
+        return -1;
+    }
+    uplink_wake_drain(a->up);
+    return a->feed ? serve_feed(a, fds + 1, n - 1) : 0;
+}
+
 int agent_run(const agent_config *cfg, const agent_options *opt, volatile sig_atomic_t *stop)
 {
     agent a;
-    int status = 1;
+    int status = 1, feed_more = 0;
 
     if (agent_open(&a, cfg, opt) != 0)
         goto cleanup;
@@ -305,14 +393,8 @@ int agent_run(const agent_config *cfg, const agent_options *opt, volatile sig_at
                 break;
             }
         }
-        if (!more) {
-            uplink_snapshot s;
-            uplink_snapshot_get(a.up, &s);
-            int wait = 200;
-            if (next_due >= 0 && next_due - now < wait)
-                wait = next_due - now < 1 ? 1 : (int)(next_due - now);
-            uplink_wait(a.up, s.version, wait);
-        }
+        if ((feed_more = wait_and_serve(&a, now, next_due, more || feed_more)) < 0)
+            goto cleanup;
     }
     status = 0;
     a.status_written_ms = 0;

@@ -14,6 +14,7 @@ static const config_setting settings[] = {
     {"key_file", CONFIG_STR, NULL, 0, 0, F(key_file), "this device's private key (PEM)"},
     {"device_id", CONFIG_STR, NULL, 0, 0, F(device_id), "device id, [a-z0-9-]{3,64}"},
     {"data_dir", CONFIG_STR, NULL, 0, 0, F(data_dir), "directory for the journal and status"},
+    {"feed_socket", CONFIG_STR, "", 0, 0, F(feed_socket), "Unix socket path for producers' JSON lines (empty: none)"},
     {"keepalive_s", CONFIG_INT, "30", 5, 3600, F(keepalive_s), "MQTT keepalive in seconds"},
     {"batch_max", CONFIG_INT, "64", 1, 64, F(batch_max), "records per events message"},
     {"window_batches", CONFIG_INT, "16", 1, 1024, F(window_batches), "messages in flight to the broker"},

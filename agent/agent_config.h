@@ -13,6 +13,7 @@ typedef struct agent_config {
     char ca_file[CONFIG_STR_MAX], cert_file[CONFIG_STR_MAX], key_file[CONFIG_STR_MAX];
     char device_id[CONFIG_STR_MAX];
     char data_dir[CONFIG_STR_MAX];
+    char feed_socket[CONFIG_STR_MAX]; /* "" = no feed socket (simulator only) */
     int64_t keepalive_s;
     int64_t batch_max;           /* records per events message */
     int64_t window_batches;      /* publishes awaiting the broker's PUBACK */

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "message.h"
@@ -18,15 +20,17 @@ struct uplink {
         topic_ack[MESSAGE_TOPIC_MAX];
 
     pthread_mutex_t mu;
-    pthread_cond_t changed;
     uplink_snapshot s;          /* guarded by mu */
+    int wake[2];                /* pipe: a byte per change wakes the main loop */
 };
 
+/* Called with mu held: releases it and wakes the main loop. */
 static void notify(uplink *u)
 {
-    u->s.version++;
-    pthread_cond_broadcast(&u->changed);
     pthread_mutex_unlock(&u->mu);
+    /* A full pipe already holds a wake-up; nothing is lost by EAGAIN. */
+    if (write(u->wake[1], "", 1) < 0 && errno != EAGAIN)
+        log_warn("uplink wake pipe write failed error=%s", strerror(errno));
 }
 
 static void publish_status(uplink *u, const char *state)
@@ -152,8 +156,20 @@ int uplink_new(const mqtt_link_config *cfg, const char *device_id, uplink **out,
     snprintf(u->topic_ack, sizeof u->topic_ack, "smp/v1/dev/%s/ack", device_id);
     snprintf(client_id, sizeof client_id, "agent-%s", device_id);
     pthread_mutex_init(&u->mu, NULL);
-    pthread_cond_init(&u->changed, NULL);
+    if (pipe(u->wake) != 0) {
+        snprintf(err, errlen, "uplink: pipe: %s", strerror(errno));
+        pthread_mutex_destroy(&u->mu);
+        free(u);
+        return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        fcntl(u->wake[i], F_SETFL, fcntl(u->wake[i], F_GETFL) | O_NONBLOCK);
+        fcntl(u->wake[i], F_SETFD, FD_CLOEXEC);
+    }
     if (mqtt_link_create(cfg, client_id, &u->client, err, errlen) != 0) {
+        close(u->wake[0]);
+        close(u->wake[1]);
+        pthread_mutex_destroy(&u->mu);
         free(u);
         return -1;
     }
@@ -175,7 +191,8 @@ void uplink_free(uplink *u)
             nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
     }
     MQTTAsync_destroy(&u->client);
-    pthread_cond_destroy(&u->changed);
+    close(u->wake[0]);
+    close(u->wake[1]);
     pthread_mutex_destroy(&u->mu);
     free(u);
 }
@@ -250,20 +267,11 @@ void uplink_snapshot_get(uplink *u, uplink_snapshot *out)
     pthread_mutex_unlock(&u->mu);
 }
 
-void uplink_wait(uplink *u, uint64_t seen, int timeout_ms)
+int uplink_wake_fd(uplink *u) { return u->wake[0]; }
+
+void uplink_wake_drain(uplink *u)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&u->mu);
-    while (u->s.version == seen) {
-        if (pthread_cond_timedwait(&u->changed, &u->mu, &deadline) == ETIMEDOUT)
-            break;
-    }
-    pthread_mutex_unlock(&u->mu);
+    char buf[64];
+    while (read(u->wake[0], buf, sizeof buf) > 0)
+        ;
 }

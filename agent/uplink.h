@@ -1,6 +1,6 @@
 /* uplink: the agent's MQTT session. Paho calls back on its own thread; the
  * uplink turns those calls into a snapshot the agent's single main loop
- * reads (uplink_snapshot) and a condition it sleeps on (uplink_wait). */
+ * reads (uplink_snapshot_get) and a pipe that wakes the loop's poll(). */
 #ifndef SMP_UPLINK_H
 #define SMP_UPLINK_H
 
@@ -19,7 +19,6 @@ typedef struct uplink_snapshot {
     uint64_t ack_seq;      /* highest seq the collector acked (0: none yet) */
     int inflight;          /* publishes the broker has not yet PUBACKed */
     uint64_t failures;     /* connect attempts that failed, in a row */
-    uint64_t version;      /* +1 on every change, for uplink_wait */
 } uplink_snapshot;
 
 int uplink_new(const mqtt_link_config *cfg, const char *device_id, uplink **out, char *err,
@@ -33,8 +32,9 @@ int uplink_connect(uplink *u);
 int uplink_publish_events(uplink *u, const char *payload, size_t len);
 
 void uplink_snapshot_get(uplink *u, uplink_snapshot *out);
-/* Sleeps until the state differs from version seen (a snapshot's version)
- * or timeout_ms passes; a change made before the call is never missed. */
-void uplink_wait(uplink *u, uint64_t seen, int timeout_ms);
+/* Readable whenever a callback changed the snapshot: poll it beside other
+ * fds, then uplink_wake_drain before taking the next snapshot. */
+int uplink_wake_fd(uplink *u);
+void uplink_wake_drain(uplink *u);
 
 #endif

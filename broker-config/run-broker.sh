@@ -44,7 +44,7 @@ port_of() { sed -n 's/^listener \([0-9]*\) .*/\1/p' "$1/mosquitto.conf" 2>/dev/n
 # True when something accepts TCP connections on 127.0.0.1:$1.
 port_open() {
     if command -v ss >/dev/null 2>&1; then
-        [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null | grep -F "127.0.0.1:$1")" ]
+        ss -Hltn "sport = :$1" 2>/dev/null | grep -qF "127.0.0.1:$1"
     else
         bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
     fi
@@ -76,6 +76,7 @@ as_broker_user() {
     if command -v runuser >/dev/null 2>&1; then
         runuser -u "$BROKER_USER" -- "$@"
     else
+        # shellcheck disable=SC2016 # expanded by the inner shell, on purpose
         su -s /bin/sh "$BROKER_USER" -c '"$0" "$@"' "$@"
     fi
 }
@@ -95,7 +96,7 @@ prepare_for_root() {
 }
 
 show_failure() {
-    echo "run-broker.sh: mosquitto did not come up on 127.0.0.1:$PORT within ${WAIT_S} s" >&2
+    echo "run-broker.sh: mosquitto is not serving 127.0.0.1:$PORT (waited at most ${WAIT_S} s)" >&2
     if [ -s "$STATE/mosquitto.stderr" ]; then
         echo "--- mosquitto stderr ($STATE/mosquitto.stderr):" >&2
         tail -n 20 "$STATE/mosquitto.stderr" >&2
@@ -115,6 +116,13 @@ wait_up() {
             echo "run-broker.sh: mosquitto running, pid $pid, 127.0.0.1:$PORT, state $STATE"
             return 0
         fi
+        # mosquitto logged an error and no broker is alive: it has given up,
+        # so report now instead of at the end of the wait.
+        if [ -f "$STATE/mosquitto.log" ] &&
+            tail -n +"$LOG_FROM" "$STATE/mosquitto.log" | grep -q 'Error'; then
+            sleep 0.2
+            pid_of "$STATE" >/dev/null || break
+        fi
         sleep 0.1
         i=$((i + 1))
     done
@@ -124,9 +132,9 @@ wait_up() {
 }
 
 cmd_start() {
-    [ -n "${PKI:-}" ] && [ -n "${PORT:-}" ] && [ -n "${STATE:-}" ] || usage
+    if [ -z "$PKI" ] || [ -z "$PORT" ] || [ -z "$STATE" ]; then usage; fi
     case $PORT in ''|*[!0-9]*) die "--port must be a number 1..65535, got '$PORT'" ;; esac
-    [ "$PORT" -ge 1 ] && [ "$PORT" -le 65535 ] || die "--port must be 1..65535, got $PORT"
+    if [ "$PORT" -lt 1 ] || [ "$PORT" -gt 65535 ]; then die "--port must be 1..65535, got $PORT"; fi
     command -v mosquitto >/dev/null 2>&1 || die "mosquitto not found; install the mosquitto package (make deps)"
     PKI=$(abs_dir "$PKI" "--pki")
     for f in ca.crt broker.crt broker.key; do

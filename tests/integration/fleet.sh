@@ -35,7 +35,8 @@ CONF
 }
 
 # start_agent PKI DEVICE ARGS...: starts smp-agent for DEVICE with its data
-# dir under $WORK/agents. Sets AGENT_PID.
+# dir under $WORK/agents; AGENT_EXTRA_CONF (lines) is appended to its
+# config. Sets AGENT_PID.
 start_agent() {
     local pki=$1 dev=$2; shift 2
     mkdir -p "$WORK/agents"
@@ -47,6 +48,7 @@ key_file = $pki/devices/$dev.key
 device_id = $dev
 data_dir = $WORK/agents/$dev
 ack_timeout_s = 5
+${AGENT_EXTRA_CONF:-}
 CONF
     "$BIN/smp-agent" --config "$WORK/$dev.conf" "$@" 2>>"$WORK/$dev.log" &
     AGENT_PID=$!

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh: helpers every integration test sources (bash).
 #
 #   source "$(dirname "$0")/lib.sh"
@@ -26,14 +27,20 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/smp-it.XXXXXX")
 # own 0600/0640 modes.
 chmod 0755 "$WORK"
 
+# The test's own stdout/stderr, kept on fds 8/9: a signal can run the
+# cleanup while a command's output is redirected to a file.
+exec 8>&1 9>&2
+
 _LIB_PIDS=()
 _LIB_BROKER_STATES=()
 _LIB_CLEANED=0
+_LIB_FAIL_MSG=''
 
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
 fail() {
-    echo "FAIL: $*" >&2
+    _LIB_FAIL_MSG="FAIL: $*"
+    echo "$_LIB_FAIL_MSG" >&2
     exit 1
 }
 
@@ -41,9 +48,9 @@ fail() {
 track_pid() { _LIB_PIDS+=("$1"); }
 
 _lib_kill() {
-    local pid=$1 i
+    local pid=$1 _
     kill -TERM "$pid" 2>/dev/null || return 0
-    for i in $(seq 1 30); do
+    for _ in $(seq 1 30); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -56,6 +63,7 @@ _lib_cleanup() {
     [ "$_LIB_CLEANED" -eq 1 ] && return
     _LIB_CLEANED=1
     set +e
+    exec 1>&8 2>&9
     for pid in "${_LIB_PIDS[@]}"; do _lib_kill "$pid"; done
     for state in "${_LIB_BROKER_STATES[@]}"; do
         "$RUN_BROKER" stop --state "$state" >/dev/null 2>&1
@@ -64,10 +72,12 @@ _lib_cleanup() {
         for state in "${_LIB_BROKER_STATES[@]}"; do
             if [ -f "$state/mosquitto.log" ]; then
                 echo "--- tail of $state/mosquitto.log" >&2
-                tail -n 15 "$state/mosquitto.log" >&2
+                tail -n 10 "$state/mosquitto.log" >&2
             fi
         done
     fi
+    # Repeat the reason last, where run.sh's log tail will show it.
+    [ -n "$_LIB_FAIL_MSG" ] && echo "$_LIB_FAIL_MSG" >&2
     if [ "$rc" -ne 0 ] || [ "${KEEP_WORK:-0}" = 1 ]; then
         echo "work dir kept: $WORK" >&2
     else
@@ -136,6 +146,7 @@ mqtt_tls() {
         collector | broker) base=$pki/$name ;;
         *) base=$pki/devices/$name ;;
     esac
+    # shellcheck disable=SC2034 # used by the sourcing test
     MQTT_TLS=(--cafile "$pki/ca.crt" --cert "$base.crt" --key "$base.key")
 }
 

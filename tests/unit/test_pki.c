@@ -22,7 +22,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "ids.h"
-#include "../../dashboard-export/pki.h"
+#include "pki.h"
 
 /* Fixture paths are kept short enough that every path built from them fits
  * PATH_MAX, which also keeps -Wformat-truncation quiet. */
