@@ -18,6 +18,8 @@ typedef struct collector_config {
     int64_t quarantine_max_rows;
     int64_t quarantine_payload_bytes;
     int64_t future_skew_s;
+    int64_t clock_skew_s;
+    int64_t gap_grace_s;
 } collector_config;
 
 int collector_config_load(const char *path, collector_config *cfg, char *err, size_t errlen);

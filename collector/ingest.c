@@ -12,6 +12,8 @@ struct ingest {
     store *s;
     ingest_limits limits;
     message_batch *batch;
+    device_info device;           /* of the message being handled */
+    alert_batch alerts;
 };
 
 ingest *ingest_new(store *s, const ingest_limits *limits)
@@ -73,17 +75,17 @@ static int quarantine(ingest *in, const char *device, const char *topic, const v
 static int check_message(ingest *in, const char *device, const void *payload, size_t len,
                          int64_t now_ms, ingest_result *out)
 {
-    device_info info;
+    device_info *info = &in->device;
     record_error err;
 
-    if (store_device(in->s, device, &info) != 0)
+    if (store_device(in->s, device, info) != 0)
         return -2;
-    if (info.status == DEVICE_UNKNOWN) {
+    if (info->status == DEVICE_UNKNOWN) {
         snprintf(out->reason, sizeof out->reason,
                  "device: %s is not registered; add it with smpctl device add", device);
         return -1;
     }
-    if (info.status == DEVICE_RETIRED) {
+    if (info->status == DEVICE_RETIRED) {
         snprintf(out->reason, sizeof out->reason, "device: %s is retired", device);
         return -1;
     }
@@ -123,9 +125,11 @@ static int advance_head(ingest *in, const char *device, chain_head *h)
     return found < 0 ? -1 : 0;
 }
 
-static int store_batch(ingest *in, const char *device, const char *now_ts, ingest_result *out)
+static int store_batch(ingest *in, const char *device, int64_t now_ms, const char *now_ts,
+                       ingest_result *out)
 {
     char canon[RECORD_CANON_MAX], hash[RECORD_HASH_HEX];
+    integrity_ctx ic = {in->s, &in->limits.integrity, device, &in->device, now_ms, now_ts, &in->alerts};
     chain_head head;
 
     if (store_chain_head(in->s, device, &head) != 0)
@@ -141,14 +145,12 @@ static int store_batch(ingest *in, const char *device, const char *now_ts, inges
             return -1;
         out->stored += put == STORE_INSERTED;
         out->duplicates += put == STORE_DUPLICATE;
-        if (put == STORE_CONFLICT) {
-            out->conflicts++;
-            log_warn("integrity conflict device=%s seq=%" PRIu64
-                     " already stored with different content",
-                     device, r->seq);
-        }
+        out->conflicts += put == STORE_CONFLICT;
+        if (integrity_check_record(&ic, r, hash, put) != 0)
+            return -1;
     }
-    if (advance_head(in, device, &head) != 0 || store_set_chain_head(in->s, device, &head, now_ts) != 0)
+    if (advance_head(in, device, &head) != 0 || integrity_check_gap(&ic, head.acked_seq) != 0 ||
+        store_set_chain_head(in->s, device, &head, now_ts) != 0)
         return -1;
     out->ack_seq = head.acked_seq;
     return 0;
@@ -162,6 +164,8 @@ int ingest_events(ingest *in, const char *topic, const void *payload, size_t len
     int rc;
 
     memset(out, 0, sizeof *out);
+    in->alerts.count = in->alerts.dropped = 0;
+    out->alerts = &in->alerts;
     record_ts_format(now_ms, now_ts);
     leaf = message_topic_device(topic, out->device);
     if (!leaf || strcmp(leaf, "events") != 0) {
@@ -172,12 +176,13 @@ int ingest_events(ingest *in, const char *topic, const void *payload, size_t len
         return quarantine(in, out->device, topic, payload, len, now_ts, out);
     if (rc != 0 || store_begin(in->s) != 0)
         goto store_failed;
-    if (store_batch(in, out->device, now_ts, out) != 0 || store_commit(in->s) != 0)
+    if (store_batch(in, out->device, now_ms, now_ts, out) != 0 || store_commit(in->s) != 0)
         goto store_failed;
     out->ack = true;
     return 0;
 
 store_failed:
+    in->alerts.count = 0; /* rolled back with the records */
     log_error("store failed device=%s error=%s; not acking, the agent will resend", out->device,
               store_errmsg(in->s));
     store_rollback(in->s);

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alert.h"
+#include "integrity.h"
 #include "message.h"
 #include "store.h"
 
@@ -19,6 +21,7 @@ typedef struct ingest_limits {
     int64_t quarantine_max_rows;
     size_t quarantine_payload_bytes;
     int64_t future_skew_ms;       /* ts further ahead of receive time is rejected */
+    integrity_limits integrity;
 } ingest_limits;
 
 typedef struct ingest_result {
@@ -28,6 +31,7 @@ typedef struct ingest_result {
     int stored, duplicates, conflicts;
     bool quarantined;
     char reason[256];             /* why it was quarantined */
+    const alert_batch *alerts;    /* raised/cleared by this message; valid until the next call */
 } ingest_result;
 
 /* Context reused across messages (the batch buffer is large). */

@@ -54,6 +54,41 @@ static void publish_ack(listener *l, const char *device, uint64_t seq)
                  MQTTAsync_strerror(rc));
 }
 
+/* A clinic name is a topic level: it must not be empty or hold / + #. */
+static bool topic_level_ok(const char *s)
+{
+    return *s && !strpbrk(s, "/+#");
+}
+
+static void publish_alerts(listener *l, const alert_batch *b, int64_t at_ms)
+{
+    char topic[MESSAGE_TOPIC_MAX + RECORD_STR_MAX], payload[4096], ts[RECORD_TS_LEN + 1];
+
+    record_ts_format(at_ms, ts);
+    for (size_t i = 0; i < b->count; i++) {
+        const alert_event *ev = &b->events[i];
+        MQTTAsync_message m = MQTTAsync_message_initializer;
+        int len = alert_encode(ev, ts, payload, sizeof payload);
+        log_warn("alert %s rule=%s device=%s cause=%s message=\"%s\"",
+                 ev->kind == ALERT_RAISED ? "raised" : "cleared", ev->a.rule, ev->a.device,
+                 ev->a.cause, ev->a.message);
+        if (len < 0 || !topic_level_ok(ev->a.clinic)) {
+            log_error("alert not published (clinic '%s' is not a valid topic level)", ev->a.clinic);
+            continue;
+        }
+        snprintf(topic, sizeof topic, "smp/v1/alerts/%s", ev->a.clinic);
+        m.payload = payload;
+        m.payloadlen = len;
+        m.qos = 1;
+        int rc = MQTTAsync_sendMessage(l->client, topic, &m, NULL);
+        if (rc != MQTTASYNC_SUCCESS)
+            log_warn("alert publish failed id=%lld error=%s", (long long)ev->a.id, MQTTAsync_strerror(rc));
+    }
+    if (b->dropped)
+        log_warn("alerts stored but not published count=%zu (more than %d in one message)", b->dropped,
+                 ALERT_BATCH_MAX);
+}
+
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
 {
     listener *l = ctx;
@@ -67,6 +102,7 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
     } else if (ingest_events(l->in, topic, m->payload, (size_t)m->payloadlen, now_ms(), &r) == 0 &&
                r.ack) {
         publish_ack(l, r.device, r.ack_seq);
+        publish_alerts(l, r.alerts, now_ms());
         log_debug("stored device=%s new=%d duplicates=%d ack=%" PRIu64, r.device, r.stored,
                   r.duplicates, r.ack_seq);
     }

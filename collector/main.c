@@ -66,7 +66,8 @@ int main(int argc, char **argv)
         return 1;
     }
     ingest_limits limits = {cfg.quarantine_max_rows, (size_t)cfg.quarantine_payload_bytes,
-                            cfg.future_skew_s * 1000};
+                            cfg.future_skew_s * 1000,
+                            {cfg.clock_skew_s * 1000, cfg.gap_grace_s * 1000}};
     if (store_open(cfg.db_path, &s, err, sizeof err) != 0 || !(in = ingest_new(s, &limits)) ||
         listener_new(&cfg, in, &l, err, sizeof err) != 0) {
         log_error("%s", err);

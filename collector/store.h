@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alert.h"
 #include "ids.h"
 #include "record.h"
 
@@ -17,9 +18,12 @@ typedef struct store store;
 
 typedef enum { DEVICE_UNKNOWN, DEVICE_ACTIVE, DEVICE_RETIRED } device_status;
 
+#define STORE_CERT_MAX 4096
+
 typedef struct device_info {
     device_status status;
     char clinic[RECORD_STR_MAX + 1];
+    char cert_pem[STORE_CERT_MAX];   /* "" when none was registered */
 } device_info;
 
 /* The contiguous chain head: every seq 1..acked_seq is stored and linked. */
@@ -56,6 +60,19 @@ int store_get_link(store *s, const char *device, uint64_t seq, char prev[RECORD_
 int store_quarantine(store *s, const char *device, const char *topic, const char *reason,
                      const char *counter_key, const void *payload, size_t len,
                      size_t max_payload, int64_t max_rows, const char *now_ts);
+
+/* Raises a (rule, device, cause) once: *raised is true only the first time,
+ * or when an earlier alert for the same cause had been cleared (it is
+ * reopened). Fills a->id. */
+int store_raise_alert(store *s, alert *a, const char *now_ts, bool *raised);
+/* Clears the open alert for (rule, device, cause), if any; fills *out with
+ * it and sets *cleared. */
+int store_clear_alert(store *s, const char *rule, const char *device, const char *cause,
+                      const char *now_ts, alert *out, bool *cleared);
+
+/* Lowest received_at of records stored above seq for device ("" if none):
+ * how long a gap in the chain has been waiting to be filled. */
+int store_oldest_above(store *s, const char *device, uint64_t seq, char ts[RECORD_TS_LEN + 1]);
 
 const char *store_errmsg(store *s);
 

@@ -9,14 +9,16 @@
 
 enum {
     Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_DEVICE, Q_HEAD_GET, Q_HEAD_SET, Q_REC_INSERT, Q_REC_LINK,
-    Q_QUAR_INSERT, Q_QUAR_COUNT, Q_QUAR_TRIM, Q_COUNT
+    Q_QUAR_INSERT, Q_QUAR_COUNT, Q_QUAR_TRIM, Q_ALERT_RAISE, Q_ALERT_CLEAR, Q_OLDEST_ABOVE,
+    Q_COUNT
 };
 
 static const char *const sql[Q_COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
-    [Q_DEVICE] = "SELECT clinic, retired_at IS NOT NULL FROM devices WHERE device_id = ?1",
+    [Q_DEVICE] = "SELECT clinic, retired_at IS NOT NULL, coalesce(cert_pem, '') FROM devices "
+                 "WHERE device_id = ?1",
     [Q_HEAD_GET] = "SELECT acked_seq, acked_hash FROM device_state WHERE device_id = ?1",
     [Q_HEAD_SET] = "INSERT INTO device_state(device_id, acked_seq, acked_hash, last_seen) "
                    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(device_id) DO UPDATE SET "
@@ -30,6 +32,20 @@ static const char *const sql[Q_COUNT] = {
     [Q_QUAR_COUNT] = "INSERT INTO quarantine_counts(reason, count) VALUES (?1, 1) "
                      "ON CONFLICT(reason) DO UPDATE SET count = count + 1",
     [Q_QUAR_TRIM] = "DELETE FROM quarantine WHERE id <= (SELECT max(id) FROM quarantine) - ?1",
+    /* A new cause inserts; a cleared one is reopened; an open one is left
+     * alone and returns no row, so each cause is raised once. */
+    [Q_ALERT_RAISE] = "INSERT INTO alerts(rule, severity, device_id, clinic, cause, message, "
+                      "evidence, raised_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                      "ON CONFLICT(rule, device_id, cause) DO UPDATE SET "
+                      "severity = excluded.severity, message = excluded.message, "
+                      "evidence = excluded.evidence, raised_at = excluded.raised_at, "
+                      "acked_at = NULL, acked_by = NULL, cleared_at = NULL "
+                      "WHERE cleared_at IS NOT NULL RETURNING id",
+    [Q_ALERT_CLEAR] = "UPDATE alerts SET cleared_at = ?4 WHERE rule = ?1 AND device_id = ?2 "
+                      "AND cause = ?3 AND cleared_at IS NULL "
+                      "RETURNING id, severity, clinic, message, evidence",
+    [Q_OLDEST_ABOVE] = "SELECT coalesce(min(received_at), '') FROM records "
+                       "WHERE device_id = ?1 AND seq > ?2",
 };
 
 struct store {
@@ -108,6 +124,7 @@ int store_device(store *s, const char *device, device_info *out)
     if (rc == SQLITE_ROW) {
         snprintf(out->clinic, sizeof out->clinic, "%s", (const char *)sqlite3_column_text(q, 0));
         out->status = sqlite3_column_int(q, 1) ? DEVICE_RETIRED : DEVICE_ACTIVE;
+        snprintf(out->cert_pem, sizeof out->cert_pem, "%s", (const char *)sqlite3_column_text(q, 2));
     }
     sqlite3_reset(q);
     sqlite3_clear_bindings(q);
@@ -208,4 +225,92 @@ int store_quarantine(store *s, const char *device, const char *topic, const char
         return -1;
     sqlite3_bind_int64(s->q[Q_QUAR_TRIM], 1, max_rows);
     return run(s, Q_QUAR_TRIM, "quarantine trim");
+}
+
+static void copy_col(sqlite3_stmt *q, int col, char *out, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(q, col);
+    snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
+/* Steps a RETURNING statement: 1 with a row (not yet reset), 0 without, -1 on error. */
+static int step_returning(store *s, sqlite3_stmt *q, const char *what)
+{
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        return 1;
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    return rc == SQLITE_DONE ? 0 : failed(s, what);
+}
+
+static void finish(sqlite3_stmt *q)
+{
+    /* Drains a RETURNING statement so its change completes, then resets. */
+    while (sqlite3_step(q) == SQLITE_ROW)
+        ;
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+}
+
+int store_raise_alert(store *s, alert *a, const char *now_ts, bool *raised)
+{
+    sqlite3_stmt *q = s->q[Q_ALERT_RAISE];
+    const char *vals[] = {a->rule, a->severity, a->device, a->clinic, a->cause, a->message,
+                          a->evidence, now_ts};
+    int rc;
+
+    for (int i = 0; i < 8; i++)
+        sqlite3_bind_text(q, i + 1, vals[i], -1, SQLITE_STATIC);
+    if ((rc = step_returning(s, q, "alert raise")) < 0)
+        return -1;
+    *raised = rc == 1;
+    if (rc == 1) {
+        a->id = sqlite3_column_int64(q, 0);
+        finish(q);
+    }
+    return 0;
+}
+
+int store_clear_alert(store *s, const char *rule, const char *device, const char *cause,
+                      const char *now_ts, alert *out, bool *cleared)
+{
+    sqlite3_stmt *q = s->q[Q_ALERT_CLEAR];
+    int rc;
+
+    sqlite3_bind_text(q, 1, rule, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, device, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, cause, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, now_ts, -1, SQLITE_STATIC);
+    if ((rc = step_returning(s, q, "alert clear")) < 0)
+        return -1;
+    *cleared = rc == 1;
+    if (rc == 1) {
+        memset(out, 0, sizeof *out);
+        out->id = sqlite3_column_int64(q, 0);
+        snprintf(out->rule, sizeof out->rule, "%s", rule);
+        snprintf(out->device, sizeof out->device, "%s", device);
+        snprintf(out->cause, sizeof out->cause, "%s", cause);
+        copy_col(q, 1, out->severity, sizeof out->severity);
+        copy_col(q, 2, out->clinic, sizeof out->clinic);
+        copy_col(q, 3, out->message, sizeof out->message);
+        copy_col(q, 4, out->evidence, sizeof out->evidence);
+        finish(q);
+    }
+    return 0;
+}
+
+int store_oldest_above(store *s, const char *device, uint64_t seq, char ts[RECORD_TS_LEN + 1])
+{
+    sqlite3_stmt *q = s->q[Q_OLDEST_ABOVE];
+    int rc;
+
+    sqlite3_bind_text(q, 1, device, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)seq);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        copy_col(q, 0, ts, RECORD_TS_LEN + 1);
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    return rc == SQLITE_ROW ? 0 : failed(s, "gap age lookup");
 }

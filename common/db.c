@@ -42,6 +42,23 @@ static const char *const schema_sql =
     "  payload     BLOB);"
     "CREATE TABLE IF NOT EXISTS quarantine_counts ("
     "  reason TEXT PRIMARY KEY, count INTEGER NOT NULL);"
+    /* One row per cause: a rule raises an alert once for (device, cause)
+     * however many messages show it; acked and cleared are its lifecycle. */
+    "CREATE TABLE IF NOT EXISTS alerts ("
+    "  id          INTEGER PRIMARY KEY,"
+    "  rule        TEXT NOT NULL,"
+    "  severity    TEXT NOT NULL,"
+    "  device_id   TEXT NOT NULL,"
+    "  clinic      TEXT NOT NULL,"
+    "  cause       TEXT NOT NULL,"
+    "  message     TEXT NOT NULL,"
+    "  evidence    TEXT NOT NULL,"
+    "  raised_at   TEXT NOT NULL,"
+    "  acked_at    TEXT,"
+    "  acked_by    TEXT,"
+    "  cleared_at  TEXT,"
+    "  UNIQUE (rule, device_id, cause));"
+    "CREATE INDEX IF NOT EXISTS alerts_open ON alerts(clinic, cleared_at);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');";
 
 int db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)

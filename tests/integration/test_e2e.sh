@@ -43,6 +43,14 @@ for d in "${DEVICES[@]}"; do
     echo "ok: $d $head records stored once, chain head $hash"
 done
 
+# Every checkpoint verified against the registered certificates, every prev
+# linked, no clock was ahead: a clean run raises no integrity alert.
+alerts=$(sqlite3 "$DB" "SELECT count(*) FROM alerts WHERE rule IN ('R9','R10')")
+[ "$alerts" = 0 ] || fail "clean run raised integrity alerts: $(sqlite3 "$DB" "SELECT rule, device_id, cause, message FROM alerts")"
+ckpts=$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE type='checkpoint'")
+[ "$ckpts" -gt 30 ] || fail "only $ckpts checkpoints were stored"
+echo "ok: $ckpts signed checkpoints verified, no R9/R10 alert"
+
 # dev-a's certificate cannot publish on dev-b's topic: the broker drops it,
 # so dev-b's records and the quarantine stay as they are.
 before_b=$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE device_id='dev-b'")

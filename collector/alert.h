@@ -1,0 +1,46 @@
+/* alert: what a rule found, raised once per (rule, device, cause) and
+ * cleared when the cause ends (DESIGN.md 6). Alerts are stored in the same
+ * transaction as the records that caused them and published on
+ * smp/v1/alerts/<clinic> after the commit. */
+#ifndef SMP_ALERT_H
+#define SMP_ALERT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ids.h"
+#include "record.h"
+
+#define ALERT_EVIDENCE_MAX 1024
+#define ALERT_BATCH_MAX    32   /* alert events one message may produce */
+
+typedef struct alert {
+    int64_t id;                              /* set by the store */
+    char rule[8];                            /* "R9" */
+    char severity[16];                       /* "integrity", "critical", ... */
+    char device[IDS_DEVICE_ID_MAX + 1];
+    char clinic[RECORD_STR_MAX + 1];
+    char cause[160];                         /* dedup key within (rule, device) */
+    char message[256];                       /* for people */
+    char evidence[ALERT_EVIDENCE_MAX];       /* JSON object: records by seq, values */
+} alert;
+
+typedef enum { ALERT_RAISED, ALERT_CLEARED } alert_event_kind;
+
+typedef struct alert_event {
+    alert_event_kind kind;
+    alert a;
+} alert_event;
+
+/* Alert events produced while handling one message, published after commit. */
+typedef struct alert_batch {
+    size_t count;
+    size_t dropped;                          /* beyond ALERT_BATCH_MAX: stored, not published */
+    alert_event events[ALERT_BATCH_MAX];
+} alert_batch;
+
+/* Writes the alerts topic payload for ev (raised_at/cleared_at = now_ts). */
+int alert_encode(const alert_event *ev, const char *now_ts, char *buf, size_t cap);
+
+#endif
