@@ -97,38 +97,49 @@ clean:
 #   make fuzz                      fuzz events parsing for $(FUZZ_SECONDS) s (60)
 #   make fuzz FUZZ_SECONDS=600     the 10-minute run
 #   make fuzz-ingest               fuzz ingest_events() against a SQLite store
+#   make fuzz FUZZ_FLAGS=-jobs=2   extra libFuzzer flags
 #
-# Sources are compiled directly with clang (not through the part libraries,
-# which use $(CC) without coverage instrumentation). Seeds in
-# tests/fuzz/corpus/<target> are copied into a working corpus under
+# Sources are compiled with clang and coverage instrumentation into
+# $(FUZZ_BUILD)/obj (the part libraries use $(CC) without it). fuzz_ingest
+# links an archive of all common/ and collector/ objects, so the linker pulls
+# whatever ingest needs as the collector grows. Seeds in
+# tests/fuzz/corpus/message are copied into a working corpus under
 # $(FUZZ_BUILD), so inputs found by a run never land in the source tree;
 # crash reproducers go to $(FUZZ_BUILD)/artifacts/.
 FUZZ_CC      ?= clang
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   ?=
-FUZZ_CFLAGS  = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra \
-               -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
-               -fno-sanitize-recover=all -Icommon -Iagent -Icollector
+FUZZ_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS  = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -MMD -MP \
+               -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
+               -Icommon -Iagent -Icollector
+FUZZ_LDFLAGS = -fsanitize=fuzzer $(FUZZ_SAN)
 FUZZ_LIBS    = -lcjson -lmbedcrypto -lsqlite3 -lpthread -lm
 
-FUZZ_MESSAGE_SRC = tests/fuzz/fuzz_message.c common/message.c common/record.c \
-                   common/jsontext.c common/utf8.c common/ids.c
-FUZZ_INGEST_SRC  = tests/fuzz/fuzz_ingest.c collector/ingest.c collector/store_sqlite.c \
-                   common/db.c common/log.c common/message.c common/record.c \
-                   common/jsontext.c common/utf8.c common/ids.c
+fuzz_objs = $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(1))
+FUZZ_MESSAGE_OBJS = $(call fuzz_objs,tests/fuzz/fuzz_message.c common/message.c \
+                      common/record.c common/jsontext.c common/utf8.c common/ids.c)
+FUZZ_LIB_OBJS     = $(call fuzz_objs,$(filter-out %/main.c,$(wildcard common/*.c collector/*.c)))
 
 .PHONY: fuzz-build fuzz-ingest
 
 fuzz-build: $(FUZZ_BUILD)/fuzz_message $(FUZZ_BUILD)/fuzz_ingest
 
-$(FUZZ_BUILD)/fuzz_message: $(FUZZ_MESSAGE_SRC) $(wildcard common/*.h)
+$(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_MESSAGE_SRC) $(FUZZ_LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
-$(FUZZ_BUILD)/fuzz_ingest: $(FUZZ_INGEST_SRC) $(wildcard common/*.h collector/*.h)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_INGEST_SRC) $(FUZZ_LIBS)
+$(FUZZ_BUILD)/libsmpfuzz.a: $(FUZZ_LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_message: $(FUZZ_MESSAGE_OBJS)
+	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(FUZZ_LIBS)
+
+# sign.c (checkpoint verification) reads X.509 certificates.
+$(FUZZ_BUILD)/fuzz_ingest: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_ingest.o $(FUZZ_BUILD)/libsmpfuzz.a
+	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ -lmbedx509 $(FUZZ_LIBS)
 
 # $(call fuzz_run,<target>): seed the working corpus, then fuzz.
 define fuzz_run
@@ -144,3 +155,5 @@ fuzz: $(FUZZ_BUILD)/fuzz_message
 # Same seeds: ingest takes the same payloads.
 fuzz-ingest: $(FUZZ_BUILD)/fuzz_ingest
 	$(call fuzz_run,ingest)
+
+-include $(shell find $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)

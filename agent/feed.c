@@ -123,7 +123,7 @@ static int handle_line(producer *p, char *line, size_t len, feed_submit_fn submi
         answer(p, text);
         return 0;
     }
-    if (!(json = cJSON_ParseWithLength(line, len))) {
+    if (!(json = jsontext_parse(line, len))) {
         answer(p, "error line: not valid JSON");
         return 0;
     }

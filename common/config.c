@@ -87,7 +87,8 @@ int config_load(const char *path, const config_setting *table, void *target, cha
                 size_t errlen)
 {
     bool seen[64] = {false};
-    char line[1024], why[400];
+    char *line = NULL, why[400];
+    size_t cap = 0;
     int lineno = 0, rc = -1;
     FILE *f = NULL;
 
@@ -101,7 +102,8 @@ int config_load(const char *path, const config_setting *table, void *target, cha
         snprintf(err, errlen, "%s: cannot open config: %s", path, strerror(errno));
         return -1;
     }
-    while (fgets(line, sizeof line, f)) {
+    /* getline: a long line (a long comment, say) is one line, not several. */
+    while (getline(&line, &cap, f) >= 0) {
         lineno++;
         int idx = parse_line(line, table, target, why, sizeof why);
         if (idx == -2) {
@@ -125,6 +127,7 @@ int config_load(const char *path, const config_setting *table, void *target, cha
     rc = 0;
 
 cleanup:
+    free(line);
     fclose(f);
     return rc;
 }

@@ -44,3 +44,19 @@ int jsontext_precheck(const char *text, size_t len, char *why, size_t whylen)
     }
     return 0;
 }
+
+cJSON *jsontext_parse(const char *text, size_t len)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+
+    if (!root)
+        return NULL;
+    while (end < text + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+        end++;
+    if (end != text + len) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}

@@ -8,9 +8,16 @@
 
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 #define JSONTEXT_MAX_DEPTH 4  /* batch > records[] > record: 3 is all we use */
 
 /* Returns 0 when text may be parsed; otherwise -1 with why filled. */
 int jsontext_precheck(const char *text, size_t len, char *why, size_t whylen);
+
+/* Parses text as exactly one JSON value: text after it (other than
+ * whitespace) makes it invalid, so "{...}{...}" is not read as its first
+ * half. Returns NULL when invalid; the caller owns the result. */
+cJSON *jsontext_parse(const char *text, size_t len);
 
 #endif

@@ -72,7 +72,7 @@ int message_parse_batch(const char *payload, size_t len, const char *topic_devic
         return fail(err, "payload", "larger than 256 KiB");
     if (jsontext_precheck(payload, len, why, sizeof why) != 0)
         return fail(err, "payload", why);
-    root = cJSON_ParseWithLength(payload, len);
+    root = jsontext_parse(payload, len);
     if (!root)
         return fail(err, "payload", "not valid JSON");
     if (parse_envelope(root, topic_device, out, &records, err) != 0)
@@ -127,7 +127,9 @@ int message_encode_ack(const char *device, uint64_t seq, char *buf, size_t cap)
 int message_parse_ack(const char *payload, size_t len, const char *expected_device,
                       uint64_t *seq)
 {
-    cJSON *root = cJSON_ParseWithLength(payload, len);
+    char why[96];
+    cJSON *root = jsontext_precheck(payload, len, why, sizeof why) == 0 ? jsontext_parse(payload, len)
+                                                                       : NULL;
     const cJSON *device = cJSON_GetObjectItemCaseSensitive(root, "device");
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "seq");
     int rc = -1;

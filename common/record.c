@@ -259,8 +259,13 @@ static const char *check_number(const field_spec *f, double d, int64_t *out)
     if (f->kind == FK_UINT && d < 0)
         return "must not be negative";
     double rounded = nearbyint(scaled);
-    if (fabs(scaled - rounded) > 1e-6)
-        return f->kind == FK_DEC1 ? "at most one decimal place" : "must be an integer";
+    /* Integers must be exact. Tenths of a decimal may differ from an integer
+     * only by binary rounding (134.1 * 10 = 1341.0000000000002), far below
+     * any real extra digit. */
+    if (f->kind == FK_UINT && scaled != rounded)
+        return "must be an integer";
+    if (f->kind == FK_DEC1 && fabs(scaled - rounded) > 1e-9)
+        return "at most one decimal place";
     if (rounded < (double)f->min || rounded > (double)f->max)
         return "out of range";
     *out = (int64_t)rounded;
@@ -391,7 +396,7 @@ int record_from_json(const cJSON *obj, record_mode mode, const char *prefix, rec
 int record_set_str(record *r, const char *name, const char *value)
 {
     field_value *v = find_field(r, name);
-    if (!v || v->spec->kind == FK_UINT || v->spec->kind == FK_DEC1)
+    if (!v || v->spec->kind == FK_UINT || v->spec->kind == FK_DEC1 || strlen(value) > RECORD_STR_MAX)
         return -1;
     snprintf(v->s, sizeof v->s, "%s", value);
     v->present = true;

@@ -89,7 +89,8 @@ int record_from_json(const cJSON *obj, record_mode mode, const char *prefix,
 
 /* Starts an empty record of the given type (all fields absent). */
 void record_init(record *r, record_type type);
-/* Set a payload field by name; returns -1 if the type has no such field. */
+/* Set a payload field by name; returns -1 if the type has no such field of
+ * that kind, or the string is longer than RECORD_STR_MAX (never truncated). */
 int record_set_str(record *r, const char *name, const char *value);
 int record_set_int(record *r, const char *name, int64_t value);
 /* Checks that every required payload field is present and values are in

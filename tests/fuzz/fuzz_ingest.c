@@ -15,7 +15,14 @@
  *     and does not ack;
  *   - a stored batch accounts for every record (stored + duplicates +
  *     conflicts == count), each record is then in the store, and the acked
- *     head never moves backwards.
+ *     head never moves backwards;
+ *   - every alert event it reports (rules R9/R10) has JSON evidence and
+ *     encodes with alert_encode into valid JSON.
+ *
+ * dev-a is registered with the self-signed certificate below (its key was
+ * thrown away after signing the checkpoint in the seed
+ * ingest-chain-signed-checkpoint.json), so checkpoint signatures are
+ * verified, both ones that verify and ones that do not.
  *
  * Build and run: make fuzz-ingest [FUZZ_SECONDS=...]
  * Because the database carries state between inputs, a reported input may
@@ -23,10 +30,13 @@
  */
 #include <stdint.h>
 #include <stdio.h>
+
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "alert.h"
 #include "db.h"
 #include "ingest.h"
 #include "log.h"
@@ -36,9 +46,23 @@
 
 #define DEVICE "dev-a"
 #define TOPIC  "smp/v1/dev/" DEVICE "/events"
-/* Receive time: the day after the demo corpus records. */
-#define NOW_TS "2026-11-24T00:00:00.000Z"
+/* Receive time: midday of the demo corpus day, so seeds hold records
+ * behind, near and ahead of it (rule R10 raises and clears). */
+#define NOW_TS "2026-11-23T12:00:00.000Z"
 #define SKEW_MS (24LL * 3600 * 1000)
+
+/* Throwaway P-256 certificate, CN=dev-a (public part only). */
+static const char dev_a_cert[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBeDCCAR2gAwIBAgIULhGL4x00OIwWQiZI2jxdJkTKADMwCgYIKoZIzj0EAwIw\n"
+    "EDEOMAwGA1UEAwwFZGV2LWEwIBcNMjYxMTIzMjAxMjE5WhgPMjEyNjEwMzAyMDEy\n"
+    "MTlaMBAxDjAMBgNVBAMMBWRldi1hMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n"
+    "+MoAb0OJknT+hkjY5hcRzf5qzkR4o7Z6gySNjwOKP2kw3UdArDLOn5jGITv/RE/R\n"
+    "6GL2HozaEN2FfFO9iKdJsqNTMFEwHQYDVR0OBBYEFA6zEwHuwLeliXQQ3ZJ2JBm2\n"
+    "uWy/MB8GA1UdIwQYMBaAFA6zEwHuwLeliXQQ3ZJ2JBm2uWy/MA8GA1UdEwEB/wQF\n"
+    "MAMBAf8wCgYIKoZIzj0EAwIDSQAwRgIhAITtW/wGfgtfyoAOqHx2g0rPqv7N7Msy\n"
+    "QsHAy71L2o+sAiEAmx3fuU94fpdPMXV+pmBVe8wHd9YrvC4VrzrGAwtnAI8=\n"
+    "-----END CERTIFICATE-----\n";
 
 static char dir[64], path[96];
 static store *st;
@@ -77,9 +101,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         .quarantine_max_rows = 50,
         .quarantine_payload_bytes = 4096,
         .future_skew_ms = SKEW_MS,
+        .integrity = {.clock_skew_ms = 5 * 60 * 1000, .gap_grace_ms = 3600 * 1000},
     };
     char err[512];
     sqlite3 *db;
+    sqlite3_stmt *q;
 
     (void)argc;
     (void)argv;
@@ -94,13 +120,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
     if (db_open(path, &db, err, sizeof err) != 0)
         fatal("db_open", err);
-    if (db_exec(db,
-                "INSERT INTO devices(device_id, clinic, model, serial, added_at) VALUES "
-                "('" DEVICE "', 'clinic-fuzz', 'rotary-smp', 'SN-fuzz', '2026-01-01T00:00:00.000Z');"
-                "INSERT INTO devices(device_id, clinic, added_at, retired_at) VALUES "
-                "('dev-old', 'clinic-fuzz', '2026-01-01T00:00:00.000Z', '2026-06-01T00:00:00.000Z');",
-                err, sizeof err) != 0)
-        fatal("registering " DEVICE, err);
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO devices(device_id, clinic, model, serial, cert_pem, added_at) "
+                           "VALUES ('" DEVICE "', 'clinic-fuzz', 'rotary-smp', 'SN-fuzz', ?1, "
+                           "'2026-01-01T00:00:00.000Z')",
+                           -1, &q, NULL) != SQLITE_OK ||
+        sqlite3_bind_text(q, 1, dev_a_cert, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_step(q) != SQLITE_DONE)
+        fatal("registering " DEVICE, sqlite3_errmsg(db));
+    sqlite3_finalize(q);
     sqlite3_close(db);
 
     if (store_open(path, &st, err, sizeof err) != 0)
@@ -129,6 +157,32 @@ static int expect_stored(const uint8_t *data, size_t size)
     return 1;
 }
 
+static void check_alerts(const alert_batch *alerts)
+{
+    static char buf[8192];
+    cJSON *j;
+
+    if (!alerts)
+        fatal("ingest_result.alerts is NULL", NULL);
+    if (alerts->count > ALERT_BATCH_MAX)
+        fatal("alert batch count beyond ALERT_BATCH_MAX", NULL);
+    for (size_t i = 0; i < alerts->count; i++) {
+        const alert_event *ev = &alerts->events[i];
+        if (ev->kind == ALERT_RAISED) {
+            if (!(j = cJSON_Parse(ev->a.evidence)) || !cJSON_IsObject(j))
+                fatal("alert evidence is not a JSON object", ev->a.evidence);
+            cJSON_Delete(j);
+        }
+        if (alert_encode(ev, NOW_TS, buf, sizeof buf) < 0)
+            fatal("alert_encode failed", ev->a.cause);
+        if (!(j = cJSON_Parse(buf)))
+            fatal("alert_encode wrote invalid JSON", buf);
+        if (ev->kind == ALERT_RAISED && !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "evidence")))
+            fatal("encoded raised alert has no evidence object", buf);
+        cJSON_Delete(j);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -139,6 +193,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (ingest_events(in, TOPIC, data, size, now_ms, &res) != 0)
         fatal("ingest_events returned a store failure", store_errmsg(st));
+    check_alerts(res.alerts);
 
     if (!want) {
         if (!res.quarantined || res.ack)

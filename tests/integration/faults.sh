@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # faults.sh: helpers for the fault-injection integration tests
 # (test_fault_*.sh). Source after lib.sh and fleet.sh; uses their WORK, BIN,
 # RUN_BROKER, track_pid, fail, log, wait_until, agent_status.
@@ -122,19 +123,30 @@ vm_hwm() {
     awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || true
 }
 
-# wait_exit_hwm PID TIMEOUT_S: like wait_pid_exit, and sets PEAK_RSS_KB to
-# the last VmHWM read before the process exited (sampled every 0.1 s).
+# wait_exit_hwm TIMEOUT_S PID...: wait (one shared deadline) until every
+# PID exited 0, sampling VmHWM every 0.1 s; sets PEAK_RSS_KB[PID] to the
+# last value read before that process exited.
+declare -A PEAK_RSS_KB
 wait_exit_hwm() {
-    local pid=$1 tries=$(($2 * 10)) h
-    PEAK_RSS_KB=
-    while [ "$tries" -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
-        h=$(vm_hwm "$pid")
-        [ -n "$h" ] && PEAK_RSS_KB=$h
+    local tries=$(($1 * 10)) alive p h
+    shift
+    while [ "$tries" -gt 0 ]; do
+        alive=0
+        for p in "$@"; do
+            h=$(vm_hwm "$p")
+            if [ -n "$h" ]; then
+                PEAK_RSS_KB[$p]=$h
+                alive=1
+            fi
+        done
+        if [ "$alive" = 0 ]; then break; fi
         sleep 0.1
         tries=$((tries - 1))
     done
-    kill -0 "$pid" 2>/dev/null && fail "pid $pid still running after ${2}s"
-    wait "$pid" || fail "pid $pid exited with status $?"
+    for p in "$@"; do
+        kill -0 "$p" 2>/dev/null && fail "pid $p still running after the deadline"
+        wait "$p" || fail "pid $p exited with status $?"
+    done
 }
 
 # wait_agents_exit TIMEOUT_S PID...: every agent drains and exits 0 within

@@ -1,0 +1,557 @@
+/* test_simulator: the deterministic clinic simulator (agent/simulator.c).
+ *
+ * Same config => same events (compared as canonical bytes, and through a
+ * real journal + outbox_submit as the final chain head hash); events in time
+ * order; every event a valid record that survives the wire; a clinic day
+ * that looks like DESIGN.md section 5; fault counters that match the events
+ * actually emitted. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "journal.h"
+#include "log.h"
+#include "outbox.h"
+#include "record.h"
+#include "simulator.h"
+
+#define MINUTE_MS 60000LL
+#define HOUR_MS (60 * MINUTE_MS)
+#define DAY_MS (24 * HOUR_MS)
+#define START_MS 1772323200000LL /* 2026-03-01T00:00:00.000Z */
+
+static sim_config config(uint64_t seed, int days, int fault_pct, const char *device)
+{
+    sim_config c = {seed, START_MS, days, fault_pct, device};
+    return c;
+}
+
+/* The event as it would be published: seq/prev filled in, ts = due. */
+static int wire_canonical(const record *ev, int64_t due, uint64_t seq, char *buf, size_t cap)
+{
+    record r = *ev;
+    r.seq = seq;
+    memcpy(r.prev, RECORD_GENESIS_PREV, RECORD_HASH_HEX);
+    record_ts_format(due, r.ts);
+    return record_canonical(&r, buf, cap);
+}
+
+/* ---- determinism ---------------------------------------------------------- */
+
+static void test_same_seed_same_events(void **state)
+{
+    sim_config c = config(42, 14, 30, "dev-1");
+    simulator *a = sim_new(&c), *b = sim_new(&c);
+    (void)state;
+
+    assert_non_null(a);
+    assert_non_null(b);
+    for (int i = 0; i < 2000; i++) {
+        int64_t da, db;
+        const record *ea, *eb;
+        char ca[RECORD_CANON_MAX], cb[RECORD_CANON_MAX];
+
+        assert_true(sim_peek(a, &da, &ea));
+        assert_true(sim_peek(b, &db, &eb));
+        assert_int_equal(da, db);
+        assert_true(wire_canonical(ea, da, 1, ca, sizeof ca) > 0);
+        assert_true(wire_canonical(eb, db, 1, cb, sizeof cb) > 0);
+        if (strcmp(ca, cb) != 0)
+            fail_msg("event %d differs:\n%s\n%s", i, ca, cb);
+        sim_pop(a);
+        sim_pop(b);
+    }
+    sim_faults fa, fb;
+    sim_get_faults(a, &fa);
+    sim_get_faults(b, &fb);
+    assert_memory_equal(&fa, &fb, sizeof fa);
+    sim_free(a);
+    sim_free(b);
+}
+
+/* Counts positions among the first n events where two configs differ. */
+static int count_differences(const sim_config *c1, const sim_config *c2, int n)
+{
+    simulator *a = sim_new(c1), *b = sim_new(c2);
+    int diff = 0;
+
+    assert_non_null(a);
+    assert_non_null(b);
+    for (int i = 0; i < n; i++) {
+        int64_t da, db;
+        const record *ea, *eb;
+        char ca[RECORD_CANON_MAX], cb[RECORD_CANON_MAX];
+        if (!sim_peek(a, &da, &ea) || !sim_peek(b, &db, &eb))
+            break;
+        assert_true(wire_canonical(ea, da, 1, ca, sizeof ca) > 0);
+        assert_true(wire_canonical(eb, db, 1, cb, sizeof cb) > 0);
+        diff += da != db || strcmp(ca, cb) != 0;
+        sim_pop(a);
+        sim_pop(b);
+    }
+    sim_free(a);
+    sim_free(b);
+    return diff;
+}
+
+static void test_different_seed_different_events(void **state)
+{
+    sim_config c1 = config(42, 14, 30, "dev-1"), c2 = config(43, 14, 30, "dev-1");
+    sim_config c3 = config(42, 14, 30, "dev-2");
+    (void)state;
+
+    assert_true(count_differences(&c1, &c2, 2000) > 100);
+    /* the device id seeds the generator too: two machines never run in lockstep */
+    assert_true(count_differences(&c1, &c3, 2000) > 100);
+    assert_int_equal(count_differences(&c1, &c1, 2000), 0);
+}
+
+/* Through the real journal and outbox: the same seed ends on the same head
+ * hash after 2000 events, a different seed does not. */
+static void journal_head_after(const sim_config *c, int n, char head[RECORD_HASH_HEX])
+{
+    char dir[64], err[256], seg[160];
+    journal_limits limits = {1u << 20, 1u << 30};
+    journal *j = NULL;
+    simulator *s = sim_new(c);
+
+    snprintf(dir, sizeof dir, "/tmp/test_simulator.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    assert_non_null(s);
+    if (journal_open(dir, &limits, &j, err, sizeof err) != 0)
+        fail_msg("journal_open: %s", err);
+    for (int i = 0; i < n; i++) {
+        int64_t due;
+        const record *ev;
+        assert_true(sim_peek(s, &due, &ev));
+        record r = *ev;
+        if (outbox_submit(j, &r, due, err, sizeof err) != 0)
+            fail_msg("outbox_submit event %d: %s", i, err);
+        assert_int_equal(r.seq, (uint64_t)i + 1);
+        sim_pop(s);
+    }
+    assert_int_equal(journal_sync(j, err, sizeof err), 0);
+    memcpy(head, journal_head_hash(j), RECORD_HASH_HEX);
+    journal_close(j);
+    sim_free(s);
+
+    /* clean up: segment files, then the directory */
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(seg, sizeof seg, "%s/%.60s", dir, e->d_name);
+        unlink(seg);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static void test_same_seed_same_chain(void **state)
+{
+    sim_config c1 = config(7, 14, 20, "dev-9"), c2 = config(8, 14, 20, "dev-9");
+    char h1[RECORD_HASH_HEX], h2[RECORD_HASH_HEX], h3[RECORD_HASH_HEX];
+    (void)state;
+
+    journal_head_after(&c1, 2000, h1);
+    journal_head_after(&c1, 2000, h2);
+    journal_head_after(&c2, 2000, h3);
+    assert_string_equal(h1, h2);
+    assert_string_not_equal(h1, h3);
+}
+
+/* ---- every event ---------------------------------------------------------- */
+
+/* Events are in time order, within the simulated days, valid records in
+ * the event form, and survive the wire: their published canonical form
+ * parses (RECORD_FULL) back to the same bytes. */
+static void check_all_events(const sim_config *c)
+{
+    simulator *s = sim_new(c);
+    int64_t last = INT64_MIN;
+    int count = 0;
+
+    assert_non_null(s);
+    for (;;) {
+        int64_t due;
+        const record *ev;
+        record_error err;
+        char canon[RECORD_CANON_MAX], again[RECORD_CANON_MAX];
+
+        if (!sim_peek(s, &due, &ev))
+            break;
+        count++;
+        if (due < last)
+            fail_msg("seed %llu event %d goes back in time: %lld after %lld",
+                     (unsigned long long)c->seed, count, (long long)due, (long long)last);
+        last = due;
+        assert_true(due >= c->start_ms);
+        assert_true(due < c->start_ms + (int64_t)c->days * DAY_MS);
+        assert_int_equal(ev->seq, 0);
+        assert_string_equal(ev->ts, "");
+        assert_string_equal(ev->prev, "");
+        if (record_check(ev, &err) != 0)
+            fail_msg("seed %llu event %d (%s) invalid: %s: %s", (unsigned long long)c->seed,
+                     count, record_type_name(ev->type), err.field, err.reason);
+
+        int n = wire_canonical(ev, due, (uint64_t)count, canon, sizeof canon);
+        assert_true(n > 0);
+        cJSON *obj = cJSON_Parse(canon);
+        record back;
+        assert_non_null(obj);
+        if (record_from_json(obj, RECORD_FULL, "", &back, &err) != 0)
+            fail_msg("published form rejected: %s: %s\n%s", err.field, err.reason, canon);
+        cJSON_Delete(obj);
+        assert_int_equal(record_canonical(&back, again, sizeof again), n);
+        assert_string_equal(again, canon);
+        sim_pop(s);
+    }
+    /* done stays done */
+    int64_t due;
+    const record *ev;
+    assert_false(sim_peek(s, &due, &ev));
+    sim_pop(s);
+    assert_false(sim_peek(s, &due, &ev));
+    assert_true(count > 100 * c->days);
+    sim_free(s);
+}
+
+static void test_all_events_valid_and_ordered(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 6; seed++) {
+        sim_config c0 = config(seed, 14, 0, "dev-1");
+        sim_config c50 = config(seed, 14, 50, "clinic-3-m1");
+        sim_config c100 = config(seed, 14, 100, "abc");
+        check_all_events(&c0);
+        check_all_events(&c50);
+        check_all_events(&c100);
+    }
+}
+
+static void test_zero_days(void **state)
+{
+    sim_config c = config(1, 0, 0, "dev-1");
+    simulator *s = sim_new(&c);
+    int64_t due;
+    const record *ev;
+    (void)state;
+
+    assert_non_null(s);
+    assert_false(sim_peek(s, &due, &ev));
+    sim_pop(s); /* no-op on an empty queue */
+    assert_false(sim_peek(s, &due, &ev));
+    sim_free(s);
+}
+
+/* ---- a clinic day --------------------------------------------------------- */
+
+typedef struct day_stats {
+    int by_type[RT_COUNT];
+    int spore_tests, bowie_dick_tests;
+    int sessions_too_short_or_long, session_mismatch, cart_mismatch, counter_mismatch;
+    int rate_out_of_range, session_strokes_mismatch;
+} day_stats;
+
+/* Runs a whole simulation and checks the story it tells. */
+static void run_story(const sim_config *c, day_stats *st)
+{
+    simulator *s = sim_new(c);
+    char session[RECORD_STR_MAX + 1] = "", cart[RECORD_STR_MAX + 1] = "";
+    int64_t session_start = 0, last_motor = -1, last_strokes = -1, session_counted = 0;
+    int64_t due;
+    const record *ev;
+
+    memset(st, 0, sizeof *st);
+    assert_non_null(s);
+    while (sim_peek(s, &due, &ev)) {
+        const char *sid = record_get_str(ev, "session_id");
+        int64_t v, motor, strokes;
+
+        st->by_type[ev->type]++;
+        switch (ev->type) {
+        case RT_SESSION_START:
+            if (session[0])
+                st->session_mismatch++; /* previous session never ended */
+            snprintf(session, sizeof session, "%s", sid);
+            session_start = due;
+            session_counted = 0;
+            break;
+        case RT_SESSION_END:
+            if (strcmp(sid, session) != 0)
+                st->session_mismatch++;
+            if (due - session_start < 2 * HOUR_MS || due - session_start > 5 * HOUR_MS + 1000)
+                st->sessions_too_short_or_long++;
+            assert_int_equal(record_get_int(ev, "strokes", &v), 0);
+            if (v != session_counted)
+                st->session_strokes_mismatch++;
+            session[0] = '\0';
+            break;
+        case RT_CARTRIDGE_INSERT:
+            if (!session[0] || strcmp(sid, session) != 0 || cart[0])
+                st->cart_mismatch++;
+            snprintf(cart, sizeof cart, "%s", record_get_str(ev, "cartridge_uid"));
+            break;
+        case RT_CARTRIDGE_REMOVE:
+            if (!session[0] || strcmp(sid, session) != 0 ||
+                strcmp(record_get_str(ev, "cartridge_uid"), cart) != 0)
+                st->cart_mismatch++;
+            cart[0] = '\0';
+            break;
+        case RT_GRIP_ASSIGN:
+            if (!session[0] || strcmp(sid, session) != 0)
+                st->session_mismatch++;
+            break;
+        case RT_USAGE_COUNTERS:
+            if (!session[0] || !cart[0] ||
+                strcmp(record_get_str(ev, "cartridge_uid"), cart) != 0)
+                st->counter_mismatch++;
+            assert_int_equal(record_get_int(ev, "motor_s_total", &motor), 0);
+            assert_int_equal(record_get_int(ev, "strokes_total", &strokes), 0);
+            if (last_motor >= 0) {
+                int64_t dm = motor - last_motor, ds = strokes - last_strokes;
+                /* 35..60 s of motor a minute at 50..150 strokes/s */
+                if (dm < 35 || dm > 60 || ds % dm != 0 || ds / dm < 50 || ds / dm > 150)
+                    st->rate_out_of_range++;
+                session_counted += ds;
+            } else {
+                session_counted += strokes;
+            }
+            last_motor = motor;
+            last_strokes = strokes;
+            break;
+        case RT_STERILIZATION_TEST: {
+            const char *kind = record_get_str(ev, "kind");
+            st->spore_tests += strcmp(kind, "spore") == 0;
+            st->bowie_dick_tests += strcmp(kind, "bowie_dick") == 0;
+            break;
+        }
+        default:
+            break;
+        }
+        sim_pop(s);
+    }
+    if (session[0])
+        st->session_mismatch++;
+    sim_free(s);
+}
+
+static void test_one_clinic_day(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        sim_config c = config(seed, 1, 0, "dev-1");
+        day_stats st;
+        run_story(&c, &st);
+        print_message("seed %llu: %d sessions, %d cycles, %d counters\n",
+                      (unsigned long long)seed, st.by_type[RT_SESSION_START],
+                      st.by_type[RT_STERILIZATION_CYCLE], st.by_type[RT_USAGE_COUNTERS]);
+        assert_true(st.by_type[RT_SESSION_START] >= 2);
+        assert_int_equal(st.by_type[RT_SESSION_END], st.by_type[RT_SESSION_START]);
+        assert_int_equal(st.by_type[RT_GRIP_ASSIGN], st.by_type[RT_SESSION_START]);
+        assert_int_equal(st.by_type[RT_CARTRIDGE_INSERT], st.by_type[RT_CARTRIDGE_REMOVE]);
+        assert_true(st.by_type[RT_CARTRIDGE_INSERT] >= st.by_type[RT_SESSION_START]);
+        assert_true(st.by_type[RT_STERILIZATION_CYCLE] >= 1);
+        assert_int_equal(st.bowie_dick_tests, 1);
+        assert_int_equal(st.spore_tests, 1); /* day 0 is a spore-test day */
+        assert_true(st.by_type[RT_USAGE_COUNTERS] >= 2 * 120);
+        assert_int_equal(st.by_type[RT_CHECKPOINT], 0);
+        assert_int_equal(st.session_mismatch, 0);
+        assert_int_equal(st.cart_mismatch, 0);
+        assert_int_equal(st.counter_mismatch, 0);
+        assert_int_equal(st.sessions_too_short_or_long, 0);
+        assert_int_equal(st.rate_out_of_range, 0);
+        assert_int_equal(st.session_strokes_mismatch, 0);
+    }
+}
+
+static void test_two_weeks_schedule(void **state)
+{
+    sim_config c = config(5, 14, 0, "dev-1");
+    day_stats st;
+    (void)state;
+
+    run_story(&c, &st);
+    assert_int_equal(st.bowie_dick_tests, 14);  /* every morning */
+    assert_int_equal(st.spore_tests, 2);        /* weekly: days 0 and 7 */
+    assert_true(st.by_type[RT_SESSION_START] >= 28);
+    assert_int_equal(st.by_type[RT_SESSION_END], st.by_type[RT_SESSION_START]);
+    assert_int_equal(st.session_mismatch + st.cart_mismatch + st.counter_mismatch, 0);
+}
+
+/* ---- faults --------------------------------------------------------------- */
+
+typedef struct seen_faults {
+    int expired, no_lot, reused, failed_cycles, grips_from_failed, positive_spore;
+} seen_faults;
+
+/* Counts in the emitted events what each fault counter claims. */
+static void count_faults(const sim_config *c, sim_faults *claimed, seen_faults *seen)
+{
+    enum { MAX_IDS = 4096 };
+    char (*carts)[RECORD_STR_MAX + 1] = calloc(MAX_IDS, sizeof *carts);
+    char (*failed_loads)[RECORD_STR_MAX + 1] = calloc(MAX_IDS, sizeof *failed_loads);
+    int ncarts = 0, nfailed = 0;
+    simulator *s = sim_new(c);
+    int64_t due;
+    const record *ev;
+
+    assert_non_null(carts);
+    assert_non_null(failed_loads);
+    assert_non_null(s);
+    memset(seen, 0, sizeof *seen);
+    while (sim_peek(s, &due, &ev)) {
+        char ts[RECORD_TS_LEN + 1];
+        record_ts_format(due, ts);
+        if (ev->type == RT_CARTRIDGE_INSERT) {
+            const char *uid = record_get_str(ev, "cartridge_uid");
+            seen->no_lot += record_get_str(ev, "lot") == NULL;
+            seen->expired += strncmp(record_get_str(ev, "expiry"), ts, 10) < 0;
+            int known = 0;
+            for (int i = 0; i < ncarts && !known; i++)
+                known = strcmp(carts[i], uid) == 0;
+            if (known)
+                seen->reused++;
+            else if (ncarts < MAX_IDS)
+                snprintf(carts[ncarts++], RECORD_STR_MAX + 1, "%s", uid);
+        } else if (ev->type == RT_STERILIZATION_CYCLE) {
+            if (strcmp(record_get_str(ev, "result"), "pass") != 0) {
+                seen->failed_cycles++;
+                if (nfailed < MAX_IDS)
+                    snprintf(failed_loads[nfailed++], RECORD_STR_MAX + 1, "%s",
+                             record_get_str(ev, "load_id"));
+            }
+        } else if (ev->type == RT_GRIP_ASSIGN) {
+            const char *load = record_get_str(ev, "load_id");
+            for (int i = 0; i < nfailed; i++) {
+                if (strcmp(failed_loads[i], load) == 0) {
+                    seen->grips_from_failed++;
+                    break;
+                }
+            }
+        } else if (ev->type == RT_STERILIZATION_TEST) {
+            seen->positive_spore += strcmp(record_get_str(ev, "result"), "positive") == 0;
+        }
+        sim_pop(s);
+    }
+    sim_get_faults(s, claimed);
+    sim_free(s);
+    free(carts);
+    free(failed_loads);
+}
+
+static void test_faults_at_100_pct(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 5; seed++) {
+        sim_config c = config(seed, 14, 100, "dev-1");
+        sim_faults f;
+        seen_faults seen;
+
+        count_faults(&c, &f, &seen);
+        print_message("seed %llu: expired %d, no lot %d, reused %d, failed cycles %d, "
+                      "grips from failed %d, positive spore %d\n",
+                      (unsigned long long)seed, f.expired_cartridge, f.missing_lot,
+                      f.reused_cartridge, f.failed_cycle, f.grip_from_failed_load,
+                      f.positive_spore);
+        assert_true(f.expired_cartridge > 0);
+        assert_true(f.missing_lot > 0);
+        assert_true(f.failed_cycle > 0);
+        assert_true(f.reused_cartridge > 0);
+        assert_true(f.grip_from_failed_load > 0);
+        /* the counters tell the truth about the events */
+        assert_int_equal(seen.expired, f.expired_cartridge);
+        assert_int_equal(seen.no_lot, f.missing_lot);
+        assert_int_equal(seen.reused, f.reused_cartridge);
+        assert_int_equal(seen.failed_cycles, f.failed_cycle);
+        assert_int_equal(seen.grips_from_failed, f.grip_from_failed_load);
+        assert_int_equal(seen.positive_spore, f.positive_spore);
+    }
+}
+
+/* With faults off, none of the injected compliance faults appear. */
+static void test_no_faults_at_0_pct(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 5; seed++) {
+        sim_config c = config(seed, 14, 0, "dev-1");
+        sim_faults f;
+        seen_faults seen;
+
+        count_faults(&c, &f, &seen);
+        assert_int_equal(f.expired_cartridge, 0);
+        assert_int_equal(f.missing_lot, 0);
+        assert_int_equal(f.reused_cartridge, 0);
+        assert_int_equal(f.positive_spore, 0);
+        assert_int_equal(seen.expired, 0);
+        assert_int_equal(seen.no_lot, 0);
+        assert_int_equal(seen.reused, 0);
+        assert_int_equal(seen.positive_spore, 0);
+        assert_int_equal(seen.failed_cycles, f.failed_cycle);
+        assert_int_equal(seen.grips_from_failed, f.grip_from_failed_load);
+    }
+}
+
+/* BUG (agent/simulator.c, lines 135, 217 and 259): load_id, cart_uid and
+ * session_id are built as "<device_id>-L<n>" etc. in 48-byte buffers, but a
+ * device id may be 64 characters (DESIGN.md 2). From about 41 characters on
+ * the counter is cut off, so every session (and cartridge, and load) of the
+ * machine gets the same id: rule R1 then sees one cartridge in many
+ * sessions. Expected: distinct session ids, as with a short device id. */
+static void test_bug_long_device_id_collapses_ids(void **state)
+{
+    char device[IDS_MAX + 1];
+    (void)state;
+
+    memset(device, 'a', 60);
+    device[60] = '\0';
+    sim_config c = config(3, 1, 0, device);
+    simulator *s = sim_new(&c);
+    char ids[64][RECORD_STR_MAX + 1];
+    int n = 0, dup = 0;
+    int64_t due;
+    const record *ev;
+
+    assert_non_null(s);
+    while (sim_peek(s, &due, &ev)) {
+        if (ev->type == RT_SESSION_START && n < 64) {
+            const char *id = record_get_str(ev, "session_id");
+            for (int i = 0; i < n; i++)
+                dup += strcmp(ids[i], id) == 0;
+            snprintf(ids[n++], sizeof ids[0], "%s", id);
+        }
+        sim_pop(s);
+    }
+    sim_free(s);
+    assert_true(n >= 2);
+    if (dup)
+        fail_msg("%d of %d sessions share an id with an earlier one, e.g. '%s'", dup, n, ids[0]);
+}
+
+int main(void)
+{
+    log_set_level(LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_same_seed_same_events),
+        cmocka_unit_test(test_different_seed_different_events),
+        cmocka_unit_test(test_same_seed_same_chain),
+        cmocka_unit_test(test_all_events_valid_and_ordered),
+        cmocka_unit_test(test_zero_days),
+        cmocka_unit_test(test_one_clinic_day),
+        cmocka_unit_test(test_two_weeks_schedule),
+        cmocka_unit_test(test_faults_at_100_pct),
+        cmocka_unit_test(test_no_faults_at_0_pct),
+        cmocka_unit_test(test_bug_long_device_id_collapses_ids),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
