@@ -21,7 +21,7 @@ CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitiz
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIBS = -lpaho-mqtt3as -lmbedtls -lmbedx509 -lmbedcrypto -lcjson -lsqlite3 -lpthread -lm
+LIBS = -lpaho-mqtt3as -lmbedtls -lmbedx509 -lmbedcrypto -lcjson -lsqlite3 -lhpdf -lpthread -lm
 
 PARTS = agent collector dashboard-export common
 # Objects of a part, excluding its main.c.
@@ -34,14 +34,16 @@ SMPCTL_LIB    = $(BUILD)/lib/libsmpctl.a
 ALL_LIBS      = $(AGENT_LIB) $(COLLECTOR_LIB) $(SMPCTL_LIB) $(COMMON_LIB)
 
 BINS = $(BUILD)/bin/smp-agent $(BUILD)/bin/smp-collector $(BUILD)/bin/smpctl
+# Test-data generator for timing reports and exports (bench/README.md).
+GEN_DB = $(BUILD)/bench/gen_db
 
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps test unit integration demo clean fuzz
+.PHONY: all deps test unit integration demo clean fuzz bench
 # Keep test objects between runs (they are intermediate files to make).
 .SECONDARY:
-all: $(BINS)
+all: $(BINS) $(GEN_DB)
 
 deps:
 	./scripts/install-deps.sh
@@ -63,6 +65,10 @@ $(BUILD)/bin/smp-agent: $(BUILD)/obj/agent/main.o $(AGENT_LIB) $(COMMON_LIB)
 $(BUILD)/bin/smp-collector: $(BUILD)/obj/collector/main.o $(COLLECTOR_LIB) $(COMMON_LIB)
 $(BUILD)/bin/smpctl: $(BUILD)/obj/dashboard-export/main.o $(SMPCTL_LIB) $(COMMON_LIB)
 $(BUILD)/bin/%:
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(GEN_DB): $(BUILD)/obj/bench/gen_db.o $(AGENT_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -157,3 +163,29 @@ fuzz-ingest: $(FUZZ_BUILD)/fuzz_ingest
 	$(call fuzz_run,ingest)
 
 -include $(shell find $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---- benchmarks: make bench (never part of make test) -----------------------
+#
+#   make bench                   ingest, agent footprint, journal, reports (< 10 min)
+#   make bench BENCH_SCALE=0.1   the same at a tenth of the size, to try it out
+#
+# Prints a table and writes it to out/bench/results.md; docs/performance.md
+# holds the latest table, the machine it ran on and the targets.
+BENCH_SCALE ?= 1
+BENCH_TOOLS = $(patsubst %,$(BUILD)/bench/%,gen_load pub_load rusage_run bench_journal feed_load gen_fleetdb)
+
+BENCH_LIBS  =
+# The load generators sign ~1 checkpoint per 10 records; with OpenSSL's
+# libcrypto (when its headers are installed) that is ~40x faster than
+# mbedTLS, so the clinic-year fixture takes seconds (bench/chain.h).
+ifneq ($(wildcard /usr/include/openssl/evp.h),)
+$(BUILD)/obj/bench/chain.o: CFLAGS += -DBENCH_OPENSSL
+BENCH_LIBS  = -lcrypto
+endif
+
+$(BENCH_TOOLS): $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/obj/bench/chain.o $(AGENT_LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(BENCH_LIBS)
+
+bench: $(BINS) $(BENCH_TOOLS)
+	BUILD=$(BUILD) BENCH_SCALE=$(BENCH_SCALE) ./bench/run.sh

@@ -283,6 +283,37 @@ static void write_status(agent *a, int64_t now)
         rename(tmp, path);
 }
 
+/* DATA_DIR/sim_faults.json: what the simulator injected, so a test can
+ * check that the collector's rules found exactly that. "complete" is false
+ * when the agent stopped before the simulation ended (then events counted
+ * here may still have been waiting in the simulator's queue). */
+static void write_sim_faults(agent *a)
+{
+    char path[CONFIG_STR_MAX + 32], tmp[CONFIG_STR_MAX + 40];
+    const record *ev;
+    int64_t due;
+    sim_faults f;
+    FILE *out;
+
+    sim_get_faults(a->sim, &f);
+    bool complete = !sim_peek(a->sim, &due, &ev);
+    snprintf(path, sizeof path, "%s/sim_faults.json", a->cfg->data_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (!(out = fopen(tmp, "w"))) {
+        log_warn("cannot write %s: %s", tmp, strerror(errno));
+        return;
+    }
+    fprintf(out,
+            "{\"device\":\"%s\",\"seed\":%" PRIu64 ",\"fault_rate\":%d,\"days\":%d,\"complete\":%s,"
+            "\"expired_cartridge\":%d,\"missing_lot\":%d,\"reused_cartridge\":%d,"
+            "\"failed_cycle\":%d,\"grip_from_failed_load\":%d,\"positive_spore\":%d}\n",
+            a->cfg->device_id, a->opt->seed, a->opt->fault_pct, a->opt->sim_days,
+            complete ? "true" : "false", f.expired_cartridge, f.missing_lot, f.reused_cartridge,
+            f.failed_cycle, f.grip_from_failed_load, f.positive_spore);
+    if (fclose(out) != 0 || rename(tmp, path) != 0)
+        log_warn("cannot write %s: %s", path, strerror(errno));
+}
+
 /* ---- lifecycle ----------------------------------------------------------- */
 
 static int agent_open(agent *a, const agent_config *cfg, const agent_options *opt)
@@ -348,6 +379,14 @@ static void agent_close(agent *a)
     free(a->batch_buf);
 }
 
+/* --exit-when-done: no simulated event is left and the collector acked all. */
+static bool simulation_done_and_acked(agent *a)
+{
+    const record *ev;
+    int64_t due;
+    return a->sim && !sim_peek(a->sim, &due, &ev) && journal_acked_seq(a->j) == journal_head_seq(a->j);
+}
+
 /* Sleeps in poll() until the uplink reports, a producer writes, the next
  * simulated event is due, or 200 ms pass; then serves the feed. */
 static int wait_and_serve(agent *a, int64_t now, int64_t next_due, bool busy)
@@ -384,14 +423,9 @@ int agent_run(const agent_config *cfg, const agent_options *opt, volatile sig_at
         if (pump_uplink(&a, now) != 0)
             goto cleanup;
         write_status(&a, now);
-        if (opt->exit_when_done && a.sim && next_due < 0 && !more &&
-            journal_acked_seq(a.j) == journal_head_seq(a.j)) {
-            const record *ev;
-            int64_t due;
-            if (!sim_peek(a.sim, &due, &ev)) {
-                log_info("simulation done and acked head_seq=%" PRIu64, journal_head_seq(a.j));
-                break;
-            }
+        if (opt->exit_when_done && simulation_done_and_acked(&a)) {
+            log_info("simulation done and acked head_seq=%" PRIu64, journal_head_seq(a.j));
+            break;
         }
         if ((feed_more = wait_and_serve(&a, now, next_due, more || feed_more)) < 0)
             goto cleanup;
@@ -400,6 +434,8 @@ int agent_run(const agent_config *cfg, const agent_options *opt, volatile sig_at
     a.status_written_ms = 0;
     write_status(&a, now_ms());
 cleanup:
+    if (a.sim)
+        write_sim_faults(&a);
     agent_close(&a);
     return status;
 }

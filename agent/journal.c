@@ -143,7 +143,8 @@ static int list_segments(journal *j, char *err, size_t errlen)
         }
         firsts[n++] = first;
     }
-    qsort(firsts, n, sizeof *firsts, compare_u64);
+    if (n > 0)
+        qsort(firsts, n, sizeof *firsts, compare_u64);
     for (size_t i = 0; i < n; i++) {
         if (push_segment(j, firsts[i]) != 0)
             goto cleanup;
@@ -157,11 +158,14 @@ cleanup:
     return rc;
 }
 
-/* Scans one segment, checking every frame and seq continuity. A bad frame
- * in the newest segment is a torn write: truncate it away. */
-static int scan_segment(journal *j, size_t idx, char *payload, size_t *last_len, char *err,
+/* Scans one segment, checking every frame and seq continuity. The last good
+ * frame's payload is left in last (its hash is the chain head); frames are
+ * read into a scratch buffer first, so a torn frame cannot overwrite it. A
+ * bad frame in the newest segment is a torn write: truncate it away. */
+static int scan_segment(journal *j, size_t idx, char *last, size_t *last_len, char *err,
                         size_t errlen)
 {
+    char payload[JOURNAL_MAX_PAYLOAD];
     segment *s = &j->segs[idx];
     bool newest = idx + 1 == j->nsegs;
     char path[600];
@@ -177,6 +181,7 @@ static int scan_segment(journal *j, size_t idx, char *payload, size_t *last_len,
     while ((got = read_frame(fd, off, &seq, payload, &len)) == 1 && seq == expect) {
         off += FRAME_HEADER + len;
         s->last_seq = seq;
+        memcpy(last, payload, len);
         *last_len = len;
         expect++;
     }
@@ -332,6 +337,17 @@ static int start_segment(journal *j, uint64_t first_seq, char *err, size_t errle
     char path[600];
     int fd;
 
+    /* journal_sync only syncs the newest segment: records appended to this
+     * one since the last sync must be made durable before leaving it. */
+    if (j->fd >= 0 && j->synced_seq < j->head_seq) {
+        if (fdatasync(j->fd) != 0) {
+            snprintf(err, errlen, "journal %s: fdatasync before roll failed: %s", j->dir,
+                     strerror(errno));
+            return -1;
+        }
+        j->synced_seq = j->head_seq;
+    }
+
     seg_path(j, first_seq, path, sizeof path);
     if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND, 0600)) < 0) {
         snprintf(err, errlen, "journal %s: cannot create: %s", path, strerror(errno));
@@ -348,6 +364,28 @@ static int start_segment(journal *j, uint64_t first_seq, char *err, size_t errle
     j->fd = fd;
     j->dir_dirty = true;
     return 0;
+}
+
+/* Leaves no partial frame behind for the next append to follow; a segment
+ * created for this append is removed again, so the newest segment on disk
+ * always holds the chain head. */
+static void undo_append(journal *j)
+{
+    segment *s = &j->segs[j->nsegs - 1];
+    char path[600];
+
+    if (s->size > 0 || j->nsegs == 1) {
+        if (ftruncate(j->fd, (off_t)s->size) != 0)
+            log_error("journal cannot undo partial write error=%s", strerror(errno));
+        return;
+    }
+    seg_path(j, s->first_seq, path, sizeof path);
+    close(j->fd);
+    unlink(path);
+    j->nsegs--;
+    seg_path(j, j->segs[j->nsegs - 1].first_seq, path, sizeof path);
+    if ((j->fd = open(path, O_WRONLY | O_APPEND)) < 0)
+        log_error("journal cannot reopen %s for append error=%s", path, strerror(errno));
 }
 
 int journal_append(journal *j, uint64_t seq, const char *payload, size_t len, char *err,
@@ -376,10 +414,8 @@ int journal_append(journal *j, uint64_t seq, const char *payload, size_t len, ch
     ssize_t w = write(j->fd, frame, FRAME_HEADER + len);
     if (w != (ssize_t)(FRAME_HEADER + len)) {
         int e = w < 0 ? errno : ENOSPC;
-        /* Leave no partial frame behind for the next append to follow. */
-        if (ftruncate(j->fd, (off_t)s->size) != 0)
-            log_error("journal cannot undo partial write error=%s", strerror(errno));
         snprintf(err, errlen, "journal %s: write failed: %s", j->dir, strerror(e));
+        undo_append(j);
         return -1;
     }
     s->size += FRAME_HEADER + len;
@@ -513,10 +549,14 @@ int journal_ack(journal *j, uint64_t seq, char *err, size_t errlen)
     if (write_acked(j, seq, err, errlen) != 0)
         return -1;
     j->acked_seq = seq;
-    /* Delete fully acked segments, never the newest: it holds the head. */
+    /* Delete fully acked segments, never the newest one holding records:
+     * it holds the chain head. */
+    size_t head_seg = j->nsegs;
+    while (head_seg > 0 && j->segs[head_seg - 1].size == 0)
+        head_seg--;
     for (size_t i = 0; i < j->nsegs; i++) {
         segment *s = &j->segs[i];
-        if (i + 1 < j->nsegs && s->last_seq <= seq) {
+        if (i + 1 < head_seg && s->last_seq <= seq) {
             char path[600];
             seg_path(j, s->first_seq, path, sizeof path);
             if (unlink(path) != 0)

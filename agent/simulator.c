@@ -31,15 +31,15 @@ struct simulator {
     int64_t motor_s_total, strokes_total;
     /* sterilizer */
     int64_t cycle_no;
-    char load_id[48];            /* latest load, the one grips come from */
+    char load_id[RECORD_STR_MAX + 1];            /* latest load, the one grips come from */
     bool load_passed;
     int loads_today;
     /* session */
     int session_no;
-    char session_id[48];
+    char session_id[RECORD_STR_MAX + 1];
     int64_t session_end_ms, session_run_s, session_strokes;
     /* cartridge */
-    char cart_uid[48], prev_session_cart[48];
+    char cart_uid[RECORD_STR_MAX + 1], prev_session_cart[RECORD_STR_MAX + 1];
     int cart_no;
     int64_t cart_end_ms, cart_run_s, cart_strokes;
     int cart_hz;

@@ -4,6 +4,19 @@
 #include <stdio.h>
 #include <string.h>
 
+const char *alert_event_name(alert_event_kind kind)
+{
+    switch (kind) {
+    case ALERT_RAISED:
+        return "raised";
+    case ALERT_CLEARED:
+        return "cleared";
+    case ALERT_ESCALATED:
+        return "escalated";
+    }
+    return "?";
+}
+
 int alert_encode(const alert_event *ev, const char *now_ts, char *buf, size_t cap)
 {
     cJSON *o = cJSON_CreateObject();
@@ -13,7 +26,7 @@ int alert_encode(const alert_event *ev, const char *now_ts, char *buf, size_t ca
     if (!o)
         goto cleanup;
     cJSON_AddNumberToObject(o, "v", 1);
-    cJSON_AddStringToObject(o, "event", ev->kind == ALERT_RAISED ? "raised" : "cleared");
+    cJSON_AddStringToObject(o, "event", alert_event_name(ev->kind));
     cJSON_AddNumberToObject(o, "id", (double)ev->a.id);
     cJSON_AddStringToObject(o, "rule", ev->a.rule);
     cJSON_AddStringToObject(o, "severity", ev->a.severity);

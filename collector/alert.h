@@ -12,7 +12,10 @@
 #include "ids.h"
 #include "record.h"
 
-#define ALERT_EVIDENCE_MAX 1024
+/* Room for R7's recall list. An encoded alert (alert_encode) stays under
+ * 8 KiB even when every other field is at its longest and escaped. */
+#define ALERT_EVIDENCE_MAX 6144
+#define ALERT_ENCODED_MAX  8192
 #define ALERT_BATCH_MAX    32   /* alert events one message may produce */
 
 typedef struct alert {
@@ -26,7 +29,8 @@ typedef struct alert {
     char evidence[ALERT_EVIDENCE_MAX];       /* JSON object: records by seq, values */
 } alert;
 
-typedef enum { ALERT_RAISED, ALERT_CLEARED } alert_event_kind;
+/* ESCALATED: an open alert changed severity (R6 warning → critical). */
+typedef enum { ALERT_RAISED, ALERT_CLEARED, ALERT_ESCALATED } alert_event_kind;
 
 typedef struct alert_event {
     alert_event_kind kind;
@@ -40,7 +44,12 @@ typedef struct alert_batch {
     alert_event events[ALERT_BATCH_MAX];
 } alert_batch;
 
-/* Writes the alerts topic payload for ev (raised_at/cleared_at = now_ts). */
+/* Writes the alerts topic payload for ev (docs/rules.md, "Alert messages"):
+ * "at" is now_ts. Returns the length, or -1 if cap is too small (give
+ * ALERT_ENCODED_MAX). */
 int alert_encode(const alert_event *ev, const char *now_ts, char *buf, size_t cap);
+
+/* "raised", "cleared", "escalated". */
+const char *alert_event_name(alert_event_kind kind);
 
 #endif

@@ -7,10 +7,13 @@
 #include <string.h>
 
 #include "log.h"
+#include "rules.h"
 
 struct ingest {
     store *s;
     ingest_limits limits;
+    policy policy;
+    bool rules_on;                /* ingest_set_policy was called */
     message_batch *batch;
     device_info device;           /* of the message being handled */
     alert_batch alerts;
@@ -28,6 +31,12 @@ ingest *ingest_new(store *s, const ingest_limits *limits)
     return in;
 }
 
+void ingest_set_policy(ingest *in, const policy *p)
+{
+    in->policy = *p;
+    in->rules_on = true;
+}
+
 void ingest_free(ingest *in)
 {
     if (!in)
@@ -40,10 +49,12 @@ void ingest_free(ingest *in)
  * "records[].strokes: must not be negative". */
 static void counter_key(const char *reason, char *out, size_t cap)
 {
+    bool in_index = false;
     size_t n = 0;
     for (const char *p = reason; *p && n + 1 < cap; p++) {
-        if (isdigit((unsigned char)*p) && p > reason && (p[-1] == '[' || isdigit((unsigned char)p[-1])))
+        if (in_index && isdigit((unsigned char)*p))
             continue;
+        in_index = *p == '[' || (in_index && *p != ']');
         out[n++] = *p;
     }
     out[n] = '\0';
@@ -130,6 +141,7 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
 {
     char canon[RECORD_CANON_MAX], hash[RECORD_HASH_HEX];
     integrity_ctx ic = {in->s, &in->limits.integrity, device, &in->device, now_ms, now_ts, &in->alerts};
+    rules_ctx rc = {in->s, &in->policy, device, in->device.clinic, now_ms, now_ts, &in->alerts};
     chain_head head;
 
     if (store_chain_head(in->s, device, &head) != 0)
@@ -148,7 +160,12 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
         out->conflicts += put == STORE_CONFLICT;
         if (integrity_check_record(&ic, r, hash, put) != 0)
             return -1;
+        /* Only new records: a resend must not raise anything again. */
+        if (in->rules_on && put == STORE_INSERTED && rules_on_record(&rc, r) != 0)
+            return -1;
     }
+    if (in->rules_on && out->stored > 0 && rules_after_batch(&rc) != 0)
+        return -1;
     if (advance_head(in, device, &head) != 0 || integrity_check_gap(&ic, head.acked_seq) != 0 ||
         store_set_chain_head(in->s, device, &head, now_ts) != 0)
         return -1;

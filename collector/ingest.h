@@ -1,8 +1,9 @@
 /* ingest: one events message in, one committed transaction out.
  *
  * Validates the message (topic, registry, schema, time), stores each record
- * once per (device, seq), advances the device's contiguous chain head and
- * tells the caller which ack to publish. A rejected message is quarantined
+ * once per (device, seq), checks integrity (R9/R10) and the compliance
+ * rules (rules.h) on what it stored, advances the device's contiguous chain
+ * head and tells the caller which ack and alerts to publish. A rejected message is quarantined
  * with its reason, never silently dropped. No MQTT here, so every path is
  * testable with a database alone. */
 #ifndef SMP_INGEST_H
@@ -15,6 +16,7 @@
 #include "alert.h"
 #include "integrity.h"
 #include "message.h"
+#include "policy.h"
 #include "store.h"
 
 typedef struct ingest_limits {
@@ -37,7 +39,13 @@ typedef struct ingest_result {
 /* Context reused across messages (the batch buffer is large). */
 typedef struct ingest ingest;
 
+/* Borrows s; copies limits. NULL when out of memory. Until
+ * ingest_set_policy, only integrity (R9/R10) is checked: storage and
+ * integrity stay testable on their own. */
 ingest *ingest_new(store *s, const ingest_limits *limits);
+/* Turns the compliance rules (rules.h) on for later messages, with a copy
+ * of p. smp-collector always calls it. */
+void ingest_set_policy(ingest *in, const policy *p);
 void ingest_free(ingest *in);
 
 /* Returns 0 when the message was stored or quarantined (both committed), -1

@@ -4,39 +4,22 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alerting.h"
 #include "sign.h"
 
-static void queue(integrity_ctx *c, alert_event_kind kind, const alert *a)
-{
-    if (c->out->count == ALERT_BATCH_MAX) {
-        c->out->dropped++;
-        return;
-    }
-    c->out->events[c->out->count].kind = kind;
-    c->out->events[c->out->count++].a = *a;
-}
-
+/* R9/R10 alerts belong to the device whose records showed them. */
 int integrity_raise(integrity_ctx *c, alert *a)
 {
-    bool raised;
+    alerting al = {c->s, c->now_ts, c->out};
     snprintf(a->device, sizeof a->device, "%s", c->device);
     snprintf(a->clinic, sizeof a->clinic, "%s", c->info->clinic);
-    if (store_raise_alert(c->s, a, c->now_ts, &raised) != 0)
-        return -1;
-    if (raised)
-        queue(c, ALERT_RAISED, a);
-    return 0;
+    return alerting_raise(&al, a);
 }
 
 int integrity_clear(integrity_ctx *c, const char *rule, const char *cause)
 {
-    alert a;
-    bool cleared;
-    if (store_clear_alert(c->s, rule, c->device, cause, c->now_ts, &a, &cleared) != 0)
-        return -1;
-    if (cleared)
-        queue(c, ALERT_CLEARED, &a);
-    return 0;
+    alerting al = {c->s, c->now_ts, c->out};
+    return alerting_clear(&al, rule, c->device, cause);
 }
 
 static int raise_r9(integrity_ctx *c, const char *cause, const char *message, const char *evidence)

@@ -32,7 +32,7 @@ int integrity_check_record(integrity_ctx *c, const record *r, const char *hash,
 /* Checks the device's chain after the batch: raises or clears the gap alert. */
 int integrity_check_gap(integrity_ctx *c, uint64_t head_seq);
 
-/* Stores an alert event and queues it for publishing (shared with rules). */
+/* Files a under this device and clinic and raises it (alerting.h). */
 int integrity_raise(integrity_ctx *c, alert *a);
 int integrity_clear(integrity_ctx *c, const char *rule, const char *cause);
 

@@ -60,32 +60,35 @@ static bool topic_level_ok(const char *s)
     return *s && !strpbrk(s, "/+#");
 }
 
-static void publish_alerts(listener *l, const alert_batch *b, int64_t at_ms)
+void listener_publish_alerts(listener *l, const alert_batch *b, int64_t at_ms)
 {
-    char topic[MESSAGE_TOPIC_MAX + RECORD_STR_MAX], payload[4096], ts[RECORD_TS_LEN + 1];
+    char topic[MESSAGE_TOPIC_MAX + RECORD_STR_MAX], payload[ALERT_ENCODED_MAX], ts[RECORD_TS_LEN + 1];
 
     record_ts_format(at_ms, ts);
     for (size_t i = 0; i < b->count; i++) {
         const alert_event *ev = &b->events[i];
         MQTTAsync_message m = MQTTAsync_message_initializer;
         int len = alert_encode(ev, ts, payload, sizeof payload);
-        log_warn("alert %s rule=%s device=%s cause=%s message=\"%s\"",
-                 ev->kind == ALERT_RAISED ? "raised" : "cleared", ev->a.rule, ev->a.device,
-                 ev->a.cause, ev->a.message);
+        log_warn("alert %s rule=%s severity=%s device=%s cause=%s message=\"%s\"",
+                 alert_event_name(ev->kind), ev->a.rule, ev->a.severity, ev->a.device, ev->a.cause,
+                 ev->a.message);
         if (len < 0 || !topic_level_ok(ev->a.clinic)) {
-            log_error("alert not published (clinic '%s' is not a valid topic level)", ev->a.clinic);
+            log_error("alert not published id=%lld (clinic '%s' is not a valid topic level)",
+                      (long long)ev->a.id, ev->a.clinic);
             continue;
         }
         snprintf(topic, sizeof topic, "smp/v1/alerts/%s", ev->a.clinic);
         m.payload = payload;
         m.payloadlen = len;
         m.qos = 1;
+        /* MQTTAsync_sendMessage is thread-safe: the rules timer publishes
+         * from the main thread while Paho's thread publishes ingest's. */
         int rc = MQTTAsync_sendMessage(l->client, topic, &m, NULL);
         if (rc != MQTTASYNC_SUCCESS)
             log_warn("alert publish failed id=%lld error=%s", (long long)ev->a.id, MQTTAsync_strerror(rc));
     }
     if (b->dropped)
-        log_warn("alerts stored but not published count=%zu (more than %d in one message)", b->dropped,
+        log_warn("alerts stored but not published count=%zu (more than %d at once)", b->dropped,
                  ALERT_BATCH_MAX);
 }
 
@@ -102,7 +105,7 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
     } else if (ingest_events(l->in, topic, m->payload, (size_t)m->payloadlen, now_ms(), &r) == 0 &&
                r.ack) {
         publish_ack(l, r.device, r.ack_seq);
-        publish_alerts(l, r.alerts, now_ms());
+        listener_publish_alerts(l, r.alerts, now_ms());
         log_debug("stored device=%s new=%d duplicates=%d ack=%" PRIu64, r.device, r.stored,
                   r.duplicates, r.ack_seq);
     }

@@ -1,5 +1,6 @@
 /* smp-collector: subscribes to every device's events over mutual-TLS MQTT,
- * validates, stores each record once in SQLite and acks after commit. */
+ * validates, stores each record once in SQLite, acks after commit, and
+ * evaluates the compliance rules (docs/rules.md). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,10 +11,13 @@
 #include "ingest.h"
 #include "listener.h"
 #include "log.h"
+#include "policy.h"
+#include "rules.h"
 #include "store.h"
 
 #define RECONNECT_MIN_MS 500
 #define RECONNECT_MAX_MS 30000
+#define LOOP_MS          100
 
 static volatile sig_atomic_t stop_requested;
 
@@ -28,8 +32,35 @@ static void sleep_ms(long ms)
     nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
 }
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The time-driven rules, on the main thread's own store connection (the
+ * listener's belongs to Paho's thread; SQLite WAL lets both write, one
+ * transaction at a time). */
+typedef struct timer {
+    store *s;
+    const policy *p;
+    alert_batch *batch;
+    long waited_ms;
+} timer;
+
+static void maybe_tick(timer *t, listener *l)
+{
+    if (t->waited_ms < t->p->rules_timer_s * 1000)
+        return;
+    t->waited_ms = 0;
+    int64_t now = wall_ms();
+    if (rules_tick(t->s, t->p, now, t->batch) == 0)
+        listener_publish_alerts(l, t->batch, now);
+}
+
 /* Keeps the session up; Paho reports, this loop decides when to retry. */
-static void run(listener *l)
+static void run(listener *l, timer *t)
 {
     long backoff = RECONNECT_MIN_MS, waited = 0;
 
@@ -42,17 +73,49 @@ static void run(listener *l)
             waited = 0;
             backoff = backoff * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : backoff * 2;
         }
-        sleep_ms(100);
-        waited += 100;
+        maybe_tick(t, l);
+        sleep_ms(LOOP_MS);
+        waited += LOOP_MS;
+        t->waited_ms += LOOP_MS;
     }
+}
+
+/* The policy file, or the built-in policy; then the deprecated R9/R10
+ * overrides of older collector configs. */
+static int load_policy(const collector_config *cfg, policy *p, char *err, size_t errlen)
+{
+    if (!cfg->policy_file[0]) {
+        if (policy_defaults(p) != 0) {
+            snprintf(err, errlen, "built-in policy is broken");
+            return -1;
+        }
+    } else if (policy_load(cfg->policy_file, p, err, errlen) != 0) {
+        return -1;
+    }
+    if (cfg->clock_skew_s >= 0) {
+        log_warn("clock_skew_s in the collector config is deprecated; set it in the policy file");
+        p->clock_skew_s = cfg->clock_skew_s;
+    }
+    if (cfg->gap_grace_s >= 0) {
+        log_warn("gap_grace_s in the collector config is deprecated; set it in the policy file");
+        p->gap_grace_s = cfg->gap_grace_s;
+    }
+    log_info("policy file=%s profile=%s spore_interval_days=%lld spore_critical_days=%lld "
+             "rules_timer_s=%lld",
+             cfg->policy_file[0] ? cfg->policy_file : "built-in", p->profile,
+             (long long)p->spore_interval_days, (long long)p->spore_critical_days,
+             (long long)p->rules_timer_s);
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
     collector_config cfg;
-    store *s = NULL;
+    policy pol;
+    store *s = NULL, *timer_store = NULL;
     ingest *in = NULL;
     listener *l = NULL;
+    alert_batch *batch = NULL;
     char err[600];
     int status = 1;
 
@@ -65,14 +128,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "smp-collector: %s\n", err);
         return 1;
     }
+    if (load_policy(&cfg, &pol, err, sizeof err) != 0) {
+        fprintf(stderr, "smp-collector: policy_file: %s\n", err);
+        return 1;
+    }
     ingest_limits limits = {cfg.quarantine_max_rows, (size_t)cfg.quarantine_payload_bytes,
                             cfg.future_skew_s * 1000,
-                            {cfg.clock_skew_s * 1000, cfg.gap_grace_s * 1000}};
-    if (store_open(cfg.db_path, &s, err, sizeof err) != 0 || !(in = ingest_new(s, &limits)) ||
+                            {pol.clock_skew_s * 1000, pol.gap_grace_s * 1000}};
+    snprintf(err, sizeof err, "out of memory");
+    if (store_open(cfg.db_path, &s, err, sizeof err) != 0 ||
+        store_open(cfg.db_path, &timer_store, err, sizeof err) != 0 ||
+        !(in = ingest_new(s, &limits)) || !(batch = malloc(sizeof *batch)) ||
         listener_new(&cfg, in, &l, err, sizeof err) != 0) {
         log_error("%s", err);
         goto cleanup;
     }
+    ingest_set_policy(in, &pol);
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -80,13 +151,18 @@ int main(int argc, char **argv)
     log_info("started db=%s broker=%s:%lld", cfg.db_path, cfg.broker_host,
              (long long)cfg.broker_port);
     listener_connect(l);
-    run(l);
+    /* The first tick runs at once: catches up on time that passed while the
+     * collector was down. */
+    timer t = {timer_store, &pol, batch, pol.rules_timer_s * 1000};
+    run(l, &t);
     log_info("stopping");
     status = 0;
 
 cleanup:
     listener_free(l);
     ingest_free(in);
+    store_close(timer_store);
     store_close(s);
+    free(batch);
     return status;
 }

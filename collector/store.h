@@ -70,6 +70,17 @@ int store_raise_alert(store *s, alert *a, const char *now_ts, bool *raised);
 int store_clear_alert(store *s, const char *rule, const char *device, const char *cause,
                       const char *now_ts, alert *out, bool *cleared);
 
+/* Moves the open alert (a->rule, a->device, a->cause) to a->severity,
+ * message and evidence if its severity differs; sets *escalated and a->id
+ * when it did. */
+int store_escalate_alert(store *s, alert *a, bool *escalated);
+
+/* Clears every open alert of (rule, device) whose cause starts with prefix,
+ * calling fn (which must not use the store) once per cleared alert. */
+typedef void (*store_alert_fn)(void *ctx, const alert *a);
+int store_clear_alerts_prefix(store *s, const char *rule, const char *device, const char *prefix,
+                              const char *now_ts, store_alert_fn fn, void *ctx);
+
 /* Lowest received_at of records stored above seq for device ("" if none):
  * how long a gap in the chain has been waiting to be filled. */
 int store_oldest_above(store *s, const char *device, uint64_t seq, char ts[RECORD_TS_LEN + 1]);

@@ -1,17 +1,21 @@
-/* store_sqlite: the SQLite implementation of store.h. */
+/* store_sqlite: the SQLite implementation of store.h (rule state:
+ * store_rules_sqlite.c). */
 #include "store.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "db.h"
+#include "store_sqlite_int.h"
 
 enum {
     Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_DEVICE, Q_HEAD_GET, Q_HEAD_SET, Q_REC_INSERT, Q_REC_LINK,
     Q_QUAR_INSERT, Q_QUAR_COUNT, Q_QUAR_TRIM, Q_ALERT_RAISE, Q_ALERT_CLEAR, Q_OLDEST_ABOVE,
-    Q_COUNT
+    Q_ALERT_ESCALATE, Q_ALERT_CLEAR_PREFIX, Q_COUNT
 };
+static_assert(Q_COUNT <= STORE_CORE_STMTS, "raise STORE_CORE_STMTS");
 
 static const char *const sql[Q_COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
@@ -46,20 +50,58 @@ static const char *const sql[Q_COUNT] = {
                       "RETURNING id, severity, clinic, message, evidence",
     [Q_OLDEST_ABOVE] = "SELECT coalesce(min(received_at), '') FROM records "
                        "WHERE device_id = ?1 AND seq > ?2",
-};
-
-struct store {
-    sqlite3 *db;
-    sqlite3_stmt *q[Q_COUNT];
-    char err[512];
+    /* A new severity is news: whoever acknowledged the old one has not
+     * seen this one, so the acknowledgement is reset. */
+    [Q_ALERT_ESCALATE] = "UPDATE alerts SET severity = ?4, message = ?5, evidence = ?6, "
+                         "acked_at = NULL, acked_by = NULL WHERE rule = ?1 AND device_id = ?2 "
+                         "AND cause = ?3 AND cleared_at IS NULL AND severity <> ?4 RETURNING id",
+    /* substr, not LIKE: ids may hold '_' and '%'. */
+    [Q_ALERT_CLEAR_PREFIX] = "UPDATE alerts SET cleared_at = ?4 WHERE rule = ?1 AND device_id = ?2 "
+                             "AND substr(cause, 1, length(?3)) = ?3 AND cleared_at IS NULL "
+                             "RETURNING id, severity, clinic, message, evidence, cause",
 };
 
 const char *store_errmsg(store *s) { return s->err; }
 
-static int failed(store *s, const char *what)
+int store__failed(store *s, const char *what)
 {
     snprintf(s->err, sizeof s->err, "%s: %s", what, sqlite3_errmsg(s->db));
     return -1;
+}
+
+void store__reset(sqlite3_stmt *q)
+{
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+}
+
+int store__run(store *s, sqlite3_stmt *q, const char *what)
+{
+    int rc = sqlite3_step(q);
+    store__reset(q);
+    return rc == SQLITE_DONE ? 0 : store__failed(s, what);
+}
+
+int store__step(store *s, sqlite3_stmt *q, const char *what)
+{
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        return 1;
+    store__reset(q);
+    return rc == SQLITE_DONE ? 0 : store__failed(s, what);
+}
+
+void store__finish(sqlite3_stmt *q)
+{
+    while (sqlite3_step(q) == SQLITE_ROW)
+        ;
+    store__reset(q);
+}
+
+void store__copy_col(sqlite3_stmt *q, int col, char *out, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(q, col);
+    snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
 
 int store_open(const char *path, store **out, char *err, size_t errlen)
@@ -78,6 +120,8 @@ int store_open(const char *path, store **out, char *err, size_t errlen)
             goto fail;
         }
     }
+    if (store__prepare_rules(s, err, errlen) != 0)
+        goto fail;
     *out = s;
     return 0;
 fail:
@@ -91,6 +135,8 @@ void store_close(store *s)
         return;
     for (int i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(s->q[i]);
+    for (int i = 0; i < STORE_RULE_STMTS; i++)
+        sqlite3_finalize(s->rq[i]);
     sqlite3_close(s->db);
     free(s);
 }
@@ -98,10 +144,7 @@ void store_close(store *s)
 /* Runs a statement that returns no row; resets it for reuse either way. */
 static int run(store *s, int q, const char *what)
 {
-    int rc = sqlite3_step(s->q[q]);
-    sqlite3_reset(s->q[q]);
-    sqlite3_clear_bindings(s->q[q]);
-    return rc == SQLITE_DONE ? 0 : failed(s, what);
+    return store__run(s, s->q[q], what);
 }
 
 int store_begin(store *s) { return run(s, Q_BEGIN, "begin"); }
@@ -128,7 +171,7 @@ int store_device(store *s, const char *device, device_info *out)
     }
     sqlite3_reset(q);
     sqlite3_clear_bindings(q);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : failed(s, "device lookup");
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store__failed(s, "device lookup");
 }
 
 int store_chain_head(store *s, const char *device, chain_head *out)
@@ -146,7 +189,7 @@ int store_chain_head(store *s, const char *device, chain_head *out)
     }
     sqlite3_reset(q);
     sqlite3_clear_bindings(q);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : failed(s, "chain head lookup");
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store__failed(s, "chain head lookup");
 }
 
 int store_set_chain_head(store *s, const char *device, const chain_head *h, const char *now_ts)
@@ -175,7 +218,7 @@ int store_get_link(store *s, const char *device, uint64_t seq, char prev[RECORD_
     sqlite3_reset(q);
     sqlite3_clear_bindings(q);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return failed(s, "record lookup");
+        return store__failed(s, "record lookup");
     return rc == SQLITE_ROW;
 }
 
@@ -227,32 +270,6 @@ int store_quarantine(store *s, const char *device, const char *topic, const char
     return run(s, Q_QUAR_TRIM, "quarantine trim");
 }
 
-static void copy_col(sqlite3_stmt *q, int col, char *out, size_t cap)
-{
-    const unsigned char *t = sqlite3_column_text(q, col);
-    snprintf(out, cap, "%s", t ? (const char *)t : "");
-}
-
-/* Steps a RETURNING statement: 1 with a row (not yet reset), 0 without, -1 on error. */
-static int step_returning(store *s, sqlite3_stmt *q, const char *what)
-{
-    int rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW)
-        return 1;
-    sqlite3_reset(q);
-    sqlite3_clear_bindings(q);
-    return rc == SQLITE_DONE ? 0 : failed(s, what);
-}
-
-static void finish(sqlite3_stmt *q)
-{
-    /* Drains a RETURNING statement so its change completes, then resets. */
-    while (sqlite3_step(q) == SQLITE_ROW)
-        ;
-    sqlite3_reset(q);
-    sqlite3_clear_bindings(q);
-}
-
 int store_raise_alert(store *s, alert *a, const char *now_ts, bool *raised)
 {
     sqlite3_stmt *q = s->q[Q_ALERT_RAISE];
@@ -262,12 +279,12 @@ int store_raise_alert(store *s, alert *a, const char *now_ts, bool *raised)
 
     for (int i = 0; i < 8; i++)
         sqlite3_bind_text(q, i + 1, vals[i], -1, SQLITE_STATIC);
-    if ((rc = step_returning(s, q, "alert raise")) < 0)
+    if ((rc = store__step(s, q, "alert raise")) < 0)
         return -1;
     *raised = rc == 1;
     if (rc == 1) {
         a->id = sqlite3_column_int64(q, 0);
-        finish(q);
+        store__finish(q);
     }
     return 0;
 }
@@ -282,7 +299,7 @@ int store_clear_alert(store *s, const char *rule, const char *device, const char
     sqlite3_bind_text(q, 2, device, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 3, cause, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 4, now_ts, -1, SQLITE_STATIC);
-    if ((rc = step_returning(s, q, "alert clear")) < 0)
+    if ((rc = store__step(s, q, "alert clear")) < 0)
         return -1;
     *cleared = rc == 1;
     if (rc == 1) {
@@ -291,11 +308,11 @@ int store_clear_alert(store *s, const char *rule, const char *device, const char
         snprintf(out->rule, sizeof out->rule, "%s", rule);
         snprintf(out->device, sizeof out->device, "%s", device);
         snprintf(out->cause, sizeof out->cause, "%s", cause);
-        copy_col(q, 1, out->severity, sizeof out->severity);
-        copy_col(q, 2, out->clinic, sizeof out->clinic);
-        copy_col(q, 3, out->message, sizeof out->message);
-        copy_col(q, 4, out->evidence, sizeof out->evidence);
-        finish(q);
+        store__copy_col(q, 1, out->severity, sizeof out->severity);
+        store__copy_col(q, 2, out->clinic, sizeof out->clinic);
+        store__copy_col(q, 3, out->message, sizeof out->message);
+        store__copy_col(q, 4, out->evidence, sizeof out->evidence);
+        store__finish(q);
     }
     return 0;
 }
@@ -309,8 +326,54 @@ int store_oldest_above(store *s, const char *device, uint64_t seq, char ts[RECOR
     sqlite3_bind_int64(q, 2, (sqlite3_int64)seq);
     rc = sqlite3_step(q);
     if (rc == SQLITE_ROW)
-        copy_col(q, 0, ts, RECORD_TS_LEN + 1);
+        store__copy_col(q, 0, ts, RECORD_TS_LEN + 1);
     sqlite3_reset(q);
     sqlite3_clear_bindings(q);
-    return rc == SQLITE_ROW ? 0 : failed(s, "gap age lookup");
+    return rc == SQLITE_ROW ? 0 : store__failed(s, "gap age lookup");
+}
+
+int store_escalate_alert(store *s, alert *a, bool *escalated)
+{
+    sqlite3_stmt *q = s->q[Q_ALERT_ESCALATE];
+    const char *vals[] = {a->rule, a->device, a->cause, a->severity, a->message, a->evidence};
+    int rc;
+
+    for (int i = 0; i < 6; i++)
+        sqlite3_bind_text(q, i + 1, vals[i], -1, SQLITE_STATIC);
+    if ((rc = store__step(s, q, "alert escalate")) < 0)
+        return -1;
+    *escalated = rc == 1;
+    if (rc == 1) {
+        a->id = sqlite3_column_int64(q, 0);
+        store__finish(q);
+    }
+    return 0;
+}
+
+int store_clear_alerts_prefix(store *s, const char *rule, const char *device, const char *prefix,
+                              const char *now_ts, store_alert_fn fn, void *ctx)
+{
+    sqlite3_stmt *q = s->q[Q_ALERT_CLEAR_PREFIX];
+    alert a;
+    int rc;
+
+    sqlite3_bind_text(q, 1, rule, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, device, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, prefix, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, now_ts, -1, SQLITE_STATIC);
+    /* RETURNING rows are computed before the first is handed out, so the
+     * callback sees every cleared alert even though it runs mid-statement. */
+    while ((rc = store__step(s, q, "alert clear")) == 1) {
+        memset(&a, 0, sizeof a);
+        a.id = sqlite3_column_int64(q, 0);
+        snprintf(a.rule, sizeof a.rule, "%s", rule);
+        snprintf(a.device, sizeof a.device, "%s", device);
+        store__copy_col(q, 1, a.severity, sizeof a.severity);
+        store__copy_col(q, 2, a.clinic, sizeof a.clinic);
+        store__copy_col(q, 3, a.message, sizeof a.message);
+        store__copy_col(q, 4, a.evidence, sizeof a.evidence);
+        store__copy_col(q, 5, a.cause, sizeof a.cause);
+        fn(ctx, &a);
+    }
+    return rc < 0 ? -1 : 0;
 }

@@ -16,10 +16,61 @@ static const config_setting *find(const config_setting *table, const char *name)
     return NULL;
 }
 
+/* "121", "121.5", "-3.0" → tenths; NULL end or a second decimal place
+ * fails. Written by hand because strtod would accept "1e3" and round. */
+static int parse_dec1(const char *value, int64_t *out)
+{
+    const char *p = value;
+    bool neg = *p == '-';
+    int64_t v = 0;
+    int digits = 0;
+
+    p += neg;
+    for (; *p >= '0' && *p <= '9' && digits < 15; p++, digits++)
+        v = v * 10 + (*p - '0');
+    if (digits == 0 || (*p >= '0' && *p <= '9'))
+        return -1;
+    v *= 10;
+    if (*p == '.') {
+        if (p[1] < '0' || p[1] > '9' || p[2] != '\0')
+            return -1;
+        v += p[1] - '0';
+    } else if (*p) {
+        return -1;
+    }
+    *out = neg ? -v : v;
+    return 0;
+}
+
+static void dec1_text(int64_t tenths, char *out, size_t cap)
+{
+    int64_t a = tenths < 0 ? -tenths : tenths;
+    snprintf(out, cap, "%s%lld.%lld", tenths < 0 ? "-" : "", (long long)(a / 10), (long long)(a % 10));
+}
+
+static int apply_dec1(const config_setting *s, const char *value, char *dst, char *why,
+                      size_t whylen)
+{
+    char lo[32], hi[32];
+    int64_t v;
+
+    if (parse_dec1(value, &v) != 0 || v < s->min || v > s->max) {
+        dec1_text(s->min, lo, sizeof lo);
+        dec1_text(s->max, hi, sizeof hi);
+        snprintf(why, whylen, "must be a number %s..%s with at most one decimal place", lo, hi);
+        return -1;
+    }
+    memcpy(dst, &v, sizeof v);
+    return 0;
+}
+
 static int apply(const config_setting *s, const char *value, void *target, char *why,
                  size_t whylen)
 {
     char *dst = (char *)target + s->offset;
+
+    if (s->type == CONFIG_DEC1)
+        return apply_dec1(s, value, dst, why, whylen);
 
     if (s->type == CONFIG_STR) {
         if (strlen(value) >= CONFIG_STR_MAX) {
@@ -83,6 +134,54 @@ static int parse_line(char *line, const config_setting *table, void *target, cha
     return (int)(s - table);
 }
 
+static int apply_defaults(const config_setting *table, void *target, char *err, size_t errlen)
+{
+    char why[400];
+
+    for (const config_setting *s = table; s->name; s++) {
+        if (s->default_value && apply(s, s->default_value, target, why, sizeof why) != 0) {
+            snprintf(err, errlen, "built-in default of %s: %s", s->name, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int config_defaults(const config_setting *table, void *target, char *err, size_t errlen)
+{
+    if (apply_defaults(table, target, err, errlen) != 0)
+        return -1;
+    for (const config_setting *s = table; s->name; s++) {
+        if (!s->default_value) {
+            snprintf(err, errlen, "required setting '%s' has no default (%s)", s->name, s->help);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int config_line_of(const char *path, const char *key)
+{
+    char line[1024];
+    int lineno = 0, found = 0;
+    FILE *f = fopen(path, "r");
+
+    if (!f)
+        return 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        char *hash = strchr(line, '#'), *eq;
+        lineno++;
+        if (hash)
+            *hash = '\0';
+        if ((eq = strchr(line, '=')) != NULL) {
+            *eq = '\0';
+            found = strcmp(trim(line), key) == 0 ? lineno : 0;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
 int config_load(const char *path, const config_setting *table, void *target, char *err,
                 size_t errlen)
 {
@@ -92,12 +191,8 @@ int config_load(const char *path, const config_setting *table, void *target, cha
     int lineno = 0, rc = -1;
     FILE *f = NULL;
 
-    for (const config_setting *s = table; s->name; s++) {
-        if (s->default_value && apply(s, s->default_value, target, why, sizeof why) != 0) {
-            snprintf(err, errlen, "built-in default of %s: %s", s->name, why);
-            return -1;
-        }
-    }
+    if (apply_defaults(table, target, err, errlen) != 0)
+        return -1;
     if (!(f = fopen(path, "r"))) {
         snprintf(err, errlen, "%s: cannot open config: %s", path, strerror(errno));
         return -1;

@@ -13,7 +13,9 @@
 
 #define CONFIG_STR_MAX 512
 
-typedef enum { CONFIG_STR, CONFIG_INT } config_type;
+/* CONFIG_DEC1: a decimal with at most one place ("121", "121.5"), held as
+ * tenths in an int64_t (1215); min and max are in tenths too. */
+typedef enum { CONFIG_STR, CONFIG_INT, CONFIG_DEC1 } config_type;
 
 typedef struct config_setting {
     const char *name;
@@ -28,5 +30,15 @@ typedef struct config_setting {
  * err filled ("agent.conf:12: port: must be 1..65535"). */
 int config_load(const char *path, const config_setting *table, void *target, char *err,
                 size_t errlen);
+
+/* Applies only the built-in defaults (for a file that is optional and
+ * absent). Returns 0, or -1 with err filled when a default is broken or a
+ * setting is required. */
+int config_defaults(const config_setting *table, void *target, char *err, size_t errlen);
+
+/* The line of path that sets key, 0 when none does or the file cannot be
+ * read: for checks across settings made after loading, so their errors can
+ * still name the line. */
+int config_line_of(const char *path, const char *key);
 
 #endif

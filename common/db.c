@@ -59,7 +59,72 @@ static const char *const schema_sql =
     "  cleared_at  TEXT,"
     "  UNIQUE (rule, device_id, cause));"
     "CREATE INDEX IF NOT EXISTS alerts_open ON alerts(clinic, cleared_at);"
-    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');";
+    /* Rule state (collector/rules*.c, docs/rules.md): what the incremental
+     * rules need to remember, so no rule ever re-reads all records. Every
+     * row is derived from stored records (device, seq name the record that
+     * set it); replaying records in order rebuilds it. ts columns hold
+     * device time, *_received_at collector time. */
+    /* R1: the first session a cartridge was inserted in (uids are fleet-unique). */
+    "CREATE TABLE IF NOT EXISTS rule_cartridges ("
+    "  cartridge_uid TEXT PRIMARY KEY,"
+    "  device_id     TEXT NOT NULL,"
+    "  session_id    TEXT NOT NULL,"
+    "  seq           INTEGER NOT NULL,"
+    "  ts            TEXT NOT NULL) WITHOUT ROWID;"
+    /* R4/R5/R7: the latest cycle (by device time) of each load of a clinic. */
+    "CREATE TABLE IF NOT EXISTS rule_loads ("
+    "  clinic        TEXT NOT NULL,"
+    "  load_id       TEXT NOT NULL,"
+    "  sterilizer_id TEXT NOT NULL,"
+    "  device_id     TEXT NOT NULL,"
+    "  seq           INTEGER NOT NULL,"
+    "  ts            TEXT NOT NULL,"
+    "  passed        INTEGER NOT NULL,"
+    "  PRIMARY KEY (clinic, load_id)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS rule_loads_by_sterilizer ON rule_loads(clinic, sterilizer_id, ts);"
+    /* R5/R7: which session used a grip from which load (the recall list). */
+    "CREATE TABLE IF NOT EXISTS rule_grips ("
+    "  device_id  TEXT NOT NULL,"
+    "  seq        INTEGER NOT NULL,"
+    "  clinic     TEXT NOT NULL,"
+    "  load_id    TEXT NOT NULL,"
+    "  grip_id    TEXT NOT NULL,"
+    "  session_id TEXT NOT NULL,"
+    "  ts         TEXT NOT NULL,"
+    "  PRIMARY KEY (device_id, seq)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS rule_grips_by_load ON rule_grips(clinic, load_id, ts);"
+    /* R6/R7: per sterilizer of a clinic. home_device is the first device that
+     * logged it: sterilizer alerts are filed under it so that their
+     * (rule, device, cause) key never moves. */
+    "CREATE TABLE IF NOT EXISTS rule_sterilizers ("
+    "  clinic           TEXT NOT NULL,"
+    "  sterilizer_id    TEXT NOT NULL,"
+    "  home_device      TEXT NOT NULL,"
+    "  first_seen_ts    TEXT NOT NULL,"
+    "  last_negative_ts TEXT,"
+    "  flagged_ts       TEXT,"
+    "  PRIMARY KEY (clinic, sterilizer_id)) WITHOUT ROWID;"
+    /* R8: whether a session is open (by seq, so a late session.start never
+     * reopens a session whose end already arrived) and when the device was
+     * last heard from. */
+    "CREATE TABLE IF NOT EXISTS rule_devices ("
+    "  device_id        TEXT PRIMARY KEY,"
+    "  clinic           TEXT NOT NULL,"
+    "  open_session     TEXT,"
+    "  open_seq         INTEGER NOT NULL DEFAULT 0,"
+    "  closed_seq       INTEGER NOT NULL DEFAULT 0,"
+    "  last_received_at TEXT NOT NULL) WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');"
+    /* Reports and audit exports (dashboard-export/report_data.c, export*.c).
+     * records_compliance holds the bodies of the few compliance records
+     * (not counters, not checkpoints: about 8 % of rows) in (device, type,
+     * ts) order, so a clinic-year report reads them as one sequential
+     * covering scan instead of ~100k scattered lookups (bench/README.md).
+     * Its WHERE is DB_COMPLIANCE_TYPES (db.h): a query must repeat it and
+     * name the index (INDEXED BY) to use it. */
+    "CREATE INDEX IF NOT EXISTS records_compliance ON records(device_id, type, ts, body)"
+    " WHERE type IN " DB_COMPLIANCE_TYPES ";"
+    "CREATE INDEX IF NOT EXISTS alerts_by_clinic_raised ON alerts(clinic, raised_at);";
 
 int db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {

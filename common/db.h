@@ -9,6 +9,13 @@
 
 #define DB_SCHEMA_VERSION 1
 
+/* The record types of the partial index records_compliance (db.c): a
+ * query that names the index must have "type IN " DB_COMPLIANCE_TYPES in
+ * its WHERE, exactly so. */
+#define DB_COMPLIANCE_TYPES                                                            \
+    "('session.start', 'session.end', 'cartridge.insert', 'cartridge.remove',"      \
+    " 'grip.assign', 'sterilization.cycle', 'sterilization.test')"
+
 /* Opens (creating if needed) the database at path in WAL mode with
  * synchronous=FULL and a busy timeout, and applies the schema.
  * On success *out owns the handle (close with sqlite3_close). On failure

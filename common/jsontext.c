@@ -11,6 +11,8 @@ int jsontext_precheck(const char *text, size_t len, char *why, size_t whylen)
     int depth = 0;
     bool in_string = false;
 
+    if (len == 0)
+        return 0; /* nothing to check; the parser will call it invalid */
     if (memchr(text, '\0', len)) {
         snprintf(why, whylen, "contains a NUL byte");
         return -1;

@@ -16,6 +16,11 @@ int mqtt_link_create(const mqtt_link_config *cfg, const char *client_id, MQTTAsy
     /* Nothing is buffered by Paho while disconnected: the journal (agent) or
      * the broker session (collector) is where undelivered data waits. */
     opts.sendWhileDisconnected = 0;
+    /* Paho's limit on publishes not yet handed to the socket applies while
+     * connected too (default 100): a collector draining a backlog publishes
+     * an ack per message faster than that, and acks past the limit were
+     * refused. 10000 covers a drain burst; each entry is one small message. */
+    opts.maxBufferedMessages = 10000;
     rc = MQTTAsync_createWithOptions(out, uri, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &opts);
     if (rc != MQTTASYNC_SUCCESS) {
         snprintf(err, errlen, "mqtt client for %s: %s", uri, MQTTAsync_strerror(rc));

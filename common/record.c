@@ -214,7 +214,11 @@ static bool in_enum(const char *const *values, const char *s)
 
 static int fail(record_error *err, const char *prefix, const char *field, const char *reason)
 {
-    snprintf(err->field, sizeof err->field, "%s%s", prefix, field);
+    /* "records[0]." + "" names the record itself: drop the dot. */
+    size_t plen = strlen(prefix);
+    if (!*field && plen > 0 && prefix[plen - 1] == '.')
+        plen--;
+    snprintf(err->field, sizeof err->field, "%.*s%s", (int)plen, prefix, field);
     snprintf(err->reason, sizeof err->reason, "%s", reason);
     return -1;
 }

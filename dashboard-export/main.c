@@ -1,7 +1,9 @@
-/* smpctl: fleet administration — PKI, device registry, compliance reports. */
+/* smpctl: fleet administration — PKI, device registry, compliance reports,
+ * alerts. */
 #include <stdio.h>
 #include <string.h>
 
+#include "alerts_cmd.h"
 #include "device_cmd.h"
 #include "pki.h"
 #include "report.h"
@@ -14,6 +16,8 @@ static void usage(FILE *out)
             "  device add <id> --clinic C --db PATH [--model M] [--serial S] [--cert FILE]\n"
             "  device list --db PATH [--clinic C]\n"
             "  device retire <id> --db PATH\n"
+            "  alerts list --db PATH --clinic C [--open]\n"
+            "  alerts ack ID --by NAME --db PATH\n"
             "  report --db PATH --clinic C --from YYYY-MM-DD --to YYYY-MM-DD --format csv|html [--out FILE]\n");
 }
 
@@ -27,6 +31,8 @@ int main(int argc, char **argv)
         return pki_cmd(argc - 2, argv + 2);
     if (strcmp(argv[1], "device") == 0)
         return device_cmd(argc - 2, argv + 2);
+    if (strcmp(argv[1], "alerts") == 0)
+        return alerts_cmd(argc - 2, argv + 2);
     if (strcmp(argv[1], "report") == 0)
         return report_cmd(argc - 2, argv + 2);
     fprintf(stderr, "smpctl: unknown command '%s'\n", argv[1]);

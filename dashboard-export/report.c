@@ -12,6 +12,8 @@
 #include "report_csv.h"
 #include "report_data.h"
 #include "report_html.h"
+#include "report_json.h"
+#include "report_pdf.h"
 
 #define ERRLEN 512
 
@@ -28,12 +30,14 @@ static const struct {
 } formats[] = {
     {"csv", report_csv_write},
     {"html", report_html_write},
+    {"json", report_json_write},
+    {"pdf", report_pdf_write},
 };
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: smpctl report --db PATH --clinic C --from YYYY-MM-DD --to YYYY-MM-DD "
-                 "--format csv|html [--out FILE]\n");
+                 "--format csv|html|json|pdf [--out FILE]\n");
 }
 
 /* "--name value" pairs only; a value that looks like an option means the
@@ -79,7 +83,7 @@ static int find_format(const char *name)
     for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
         if (strcmp(formats[i].name, name) == 0)
             return (int)i;
-    fprintf(stderr, "smpctl report: --format '%s' is not supported; use csv or html\n", name);
+    fprintf(stderr, "smpctl report: --format '%s' is not supported; use csv, html, json or pdf\n", name);
     return -1;
 }
 

@@ -1,11 +1,11 @@
 /* report: `smpctl report`, the clinic compliance report on the command
  * line. Gathers with report_data, renders with the writer the --format
- * names (report_csv, report_html). */
+ * names (report_csv, report_html, report_json, report_pdf). */
 #ifndef SMP_REPORT_H
 #define SMP_REPORT_H
 
 /* argv holds the options after "report":
- *   --db PATH --clinic C --from YYYY-MM-DD --to YYYY-MM-DD --format csv|html [--out FILE]
+ *   --db PATH --clinic C --from YYYY-MM-DD --to YYYY-MM-DD --format csv|html|json|pdf [--out FILE]
  * Output goes to FILE (removed again if writing fails) or stdout.
  * Borrows argv. Returns 0 on success, 1 on an error (a bad value, unknown
  * clinic, database or write failure, reported on stderr naming the option

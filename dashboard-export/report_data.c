@@ -1,8 +1,15 @@
 #include "report_data.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "db.h"
+#include "strpool.h"
+
 
 static const char *const col_names[REPORT_NCOLS] = {
     "sessions", "cartridges", "strokes", "cycles_passed",
@@ -13,32 +20,87 @@ static const char *const col_titles[REPORT_NCOLS] = {
     "Cycles failed", "Spore tests", "Spore positive",
 };
 
-/* One statement, so every number comes from the same snapshot. The LEFT
- * JOIN keeps devices with no records in the period (a silent machine is
- * worth seeing). Columns 2.. are in report_col order. */
-static const char load_sql[] =
-    "SELECT d.device_id, d.retired_at IS NOT NULL,"
-    " count(CASE WHEN r.type = 'session.start' THEN 1 END),"
-    " count(DISTINCT CASE WHEN r.type = 'cartridge.insert'"
-    "       THEN json_extract(r.body, '$.cartridge_uid') END),"
-    " coalesce(sum(CASE WHEN r.type = 'session.end'"
-    "       THEN json_extract(r.body, '$.strokes') END), 0),"
-    " count(CASE WHEN r.type = 'sterilization.cycle'"
-    "       AND json_extract(r.body, '$.result') = 'pass' THEN 1 END),"
-    " count(CASE WHEN r.type = 'sterilization.cycle'"
-    "       AND json_extract(r.body, '$.result') IN ('fail', 'aborted') THEN 1 END),"
-    " count(CASE WHEN r.type = 'sterilization.test'"
-    "       AND json_extract(r.body, '$.kind') = 'spore' THEN 1 END),"
-    " count(CASE WHEN r.type = 'sterilization.test'"
-    "       AND json_extract(r.body, '$.kind') = 'spore'"
-    "       AND json_extract(r.body, '$.result') = 'positive' THEN 1 END)"
-    " FROM devices d"
-    " LEFT JOIN records r ON r.device_id = d.device_id AND r.ts >= ?2 AND r.ts < ?3"
-    "  AND r.type IN ('session.start', 'session.end', 'cartridge.insert',"
-    "                 'sterilization.cycle', 'sterilization.test')"
+/* DESIGN.md 6; docs/rules.md has the thresholds. */
+static const struct { const char *rule, *title; } rule_titles[] = {
+    {"R1", "Cartridge used in more than one session"},
+    {"R2", "Cartridge expired or without lot number"},
+    {"R3", "Cartridge worn: replace"},
+    {"R4", "Sterilization cycle failed"},
+    {"R5", "Grip from a failed or unverified load used"},
+    {"R6", "Spore test overdue"},
+    {"R7", "Positive spore test: recall"},
+    {"R8", "Device silent"},
+    {"R9", "Record chain integrity"},
+    {"R10", "Device clock off"},
+    {"R11", "Motor service due"},
+};
+
+/* Every query of records goes through the covering partial index
+ * records_compliance (common/db.c): a clinic's compliance records of a
+ * period are then one sequential range per device and type, and never a
+ * lookup in the records table itself. ?1 clinic, ?2 from, ?3 upper. */
+#define COMPLIANCE_JOIN(types)                                                         \
+    " FROM devices d JOIN records r INDEXED BY records_compliance"                   \
+    "  ON r.device_id = d.device_id AND r.type IN " DB_COMPLIANCE_TYPES              \
+    "  AND r.type IN " types " AND r.ts >= ?2 AND r.ts < ?3"                         \
     " WHERE d.clinic = ?1"
-    " GROUP BY d.device_id"
-    " ORDER BY d.device_id";
+
+/* Devices with no records in the period are listed too: a silent machine
+ * is worth seeing. */
+static const char devices_sql[] =
+    "SELECT device_id, retired_at IS NOT NULL FROM devices WHERE clinic = ?1"
+    " ORDER BY device_id";
+
+static const char sessions_sql[] =
+    "SELECT r.device_id, substr(r.ts, 1, 10),"
+    " count(CASE WHEN r.type = 'session.start' THEN 1 END),"
+    " coalesce(sum(CASE WHEN r.type = 'session.end'"
+    "       THEN json_extract(r.body, '$.strokes') END), 0)"
+    COMPLIANCE_JOIN("('session.start', 'session.end')")
+    " GROUP BY 1, 2";
+
+static const char cartridges_sql[] =
+    "SELECT r.device_id, count(DISTINCT json_extract(r.body, '$.cartridge_uid'))"
+    COMPLIANCE_JOIN("('cartridge.insert')")
+    " GROUP BY 1";
+
+/* Columns 3.. in the order read_cycle takes them. */
+static const char cycles_sql[] =
+    "SELECT r.device_id, r.seq, r.ts,"
+    " json_extract(r.body, '$.sterilizer_id'), json_extract(r.body, '$.cycle_no'),"
+    " json_extract(r.body, '$.load_id'), json_extract(r.body, '$.program'),"
+    " json_extract(r.body, '$.setpoint_c'), json_extract(r.body, '$.temp_min_c'),"
+    " json_extract(r.body, '$.temp_max_c'), json_extract(r.body, '$.exposure_s'),"
+    " json_extract(r.body, '$.pressure_min_kpa'), json_extract(r.body, '$.pressure_max_kpa'),"
+    " json_extract(r.body, '$.dry_s'), json_extract(r.body, '$.operator_id'),"
+    " json_extract(r.body, '$.ci_result'), json_extract(r.body, '$.result'),"
+    " json_extract(r.body, '$.alarm_code')"
+    COMPLIANCE_JOIN("('sterilization.cycle')")
+    " ORDER BY r.ts, r.device_id, r.seq";
+
+static const char tests_sql[] =
+    "SELECT r.device_id, r.seq, r.ts,"
+    " json_extract(r.body, '$.sterilizer_id'), json_extract(r.body, '$.kind'),"
+    " json_extract(r.body, '$.cycle_no'), json_extract(r.body, '$.bi_lot'),"
+    " json_extract(r.body, '$.result'), json_extract(r.body, '$.read_ts')"
+    COMPLIANCE_JOIN("('sterilization.test')")
+    " ORDER BY r.ts, r.device_id, r.seq";
+
+/* Alerts raised from the period's start on; read_violations keeps those
+ * raised in the period or citing a record of it (a backlog delivered
+ * late raises its alerts after the period). Never-read alerts of years
+ * before are skipped by the index alerts_by_clinic_raised. */
+static const char alerts_sql[] =
+    "SELECT id, rule, severity, device_id, cause, message, evidence, raised_at,"
+    " coalesce(acked_at, ''), coalesce(acked_by, ''), coalesce(cleared_at, '')"
+    " FROM alerts WHERE clinic = ?1 AND raised_at >= ?2"
+    " ORDER BY raised_at, id";
+
+static const char cited_sql[] =
+    "SELECT ts, type, body FROM records WHERE device_id = ?1 AND seq = ?2";
+
+static const char open_sql[] =
+    "SELECT count(*) FROM alerts WHERE clinic = ?1 AND cleared_at IS NULL AND raised_at < ?2";
 
 const char *report_col_name(report_col col)
 {
@@ -49,6 +111,23 @@ const char *report_col_title(report_col col)
 {
     return (unsigned)col < REPORT_NCOLS ? col_titles[col] : "?";
 }
+
+const char *report_rule_title(const char *rule)
+{
+    for (size_t i = 0; i < sizeof rule_titles / sizeof rule_titles[0]; i++)
+        if (strcmp(rule_titles[i].rule, rule) == 0)
+            return rule_titles[i].title;
+    return "";
+}
+
+void report_dec1(int64_t tenths, char out[32])
+{
+    int64_t a = tenths < 0 ? -tenths : tenths;
+    snprintf(out, 32, "%s%lld.%lld", tenths < 0 ? "-" : "", (long long)(a / 10),
+             (long long)(a % 10));
+}
+
+/* ---- dates ------------------------------------------------------------ */
 
 static int days_in_month(int y, int m)
 {
@@ -98,7 +177,7 @@ int report_period_check(const char *from, const char *to, char *err, size_t errl
  * "2026-11-31" serves as "the start of the day after 2026-11-30": it sorts
  * after every "2026-11-30T..." and before "2026-12-01". This needs no
  * calendar arithmetic and works at month and year ends alike. */
-static void ts_upper_bound(const char *to, char out[REPORT_DATE_LEN + 1])
+void report_ts_upper_bound(const char *to, char out[REPORT_DATE_LEN + 1])
 {
     int day = (to[8] - '0') * 10 + (to[9] - '0') + 1; /* 02..32 */
 
@@ -108,28 +187,196 @@ static void ts_upper_bound(const char *to, char out[REPORT_DATE_LEN + 1])
     out[10] = '\0';
 }
 
-static int add_row(report_data *d, size_t *cap, sqlite3_stmt *st)
+void report_next_day(const char *date, char out[REPORT_DATE_LEN + 1])
 {
+    int y = atoi(date), m = atoi(date + 5), d = atoi(date + 8) + 1;
+
+    if (d > days_in_month(y, m)) {
+        d = 1;
+        if (++m > 12) {
+            m = 1;
+            y++;
+        }
+    }
+    snprintf(out, REPORT_DATE_LEN + 1, "%04u-%02u-%02u", (unsigned)y % 10000u, (unsigned)m % 100u,
+             (unsigned)d % 100u);
+}
+
+/* ---- memory ----------------------------------------------------------- */
+
+static const char *arena_dup(report_data *d, const char *s, size_t len)
+{
+    return strpool_dup(&d->arena, s, len);
+}
+
+/* Column i as an arena string ("" for NULL); NULL when out of memory. */
+static const char *col_str(report_data *d, sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return arena_dup(d, (const char *)t, t ? (size_t)sqlite3_column_bytes(st, i) : 0);
+}
+
+/* Makes room for one more element of size elem in *arr (n used, *cap
+ * allocated). */
+static int grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+    size_t ncap;
+    void *p;
+
+    if (n < *cap)
+        return 0;
+    ncap = *cap ? *cap * 2 : 64;
+    if ((p = realloc(*arr, ncap * elem)) == NULL)
+        return -1;
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+/* ---- queries ---------------------------------------------------------- */
+
+typedef struct query {
+    sqlite3 *db;
+    report_data *d;
+    char upper[REPORT_DATE_LEN + 1];
+    char *err;
+    size_t errlen;
+} query;
+
+static int db_fail(query *q, const char *what)
+{
+    snprintf(q->err, q->errlen, "database %s: %s: %s", sqlite3_db_filename(q->db, "main"), what,
+             sqlite3_errmsg(q->db));
+    return -1;
+}
+
+static int oom(query *q, const char *what)
+{
+    snprintf(q->err, q->errlen, "report: out of memory reading %s", what);
+    return -1;
+}
+
+/* Prepares sql with ?1 clinic, ?2 from, ?3 upper bound (those it uses). */
+static int prepare(query *q, const char *sql, sqlite3_stmt **st)
+{
+    int n;
+
+    if (sqlite3_prepare_v2(q->db, sql, -1, st, NULL) != SQLITE_OK)
+        return -1;
+    n = sqlite3_bind_parameter_count(*st);
+    if (sqlite3_bind_text(*st, 1, q->d->clinic, -1, SQLITE_STATIC) != SQLITE_OK ||
+        (n >= 2 && sqlite3_bind_text(*st, 2, q->d->from, -1, SQLITE_STATIC) != SQLITE_OK) ||
+        (n >= 3 && sqlite3_bind_text(*st, 3, q->upper, -1, SQLITE_STATIC) != SQLITE_OK))
+        return -1;
+    return 0;
+}
+
+static int read_device(query *q, sqlite3_stmt *st, size_t *cap)
+{
+    report_data *d = q->d;
     const unsigned char *id;
     report_row *row;
 
-    if (d->nrows == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
-        report_row *n = realloc(d->rows, ncap * sizeof *n);
-        if (n == NULL)
-            return -1;
-        d->rows = n;
-        *cap = ncap;
-    }
+    if (grow((void **)&d->rows, cap, d->nrows, sizeof *d->rows) != 0)
+        return -1;
     row = &d->rows[d->nrows++];
     memset(row, 0, sizeof *row);
     id = sqlite3_column_text(st, 0);
     snprintf(row->device_id, sizeof row->device_id, "%s", id ? (const char *)id : "");
     row->retired = sqlite3_column_int(st, 1) != 0;
     d->nretired += row->retired;
-    for (int c = 0; c < REPORT_NCOLS; c++)
-        row->count[c] = sqlite3_column_int64(st, c + 2);
     return 0;
+}
+
+static int cmp_device(const void *key, const void *elem)
+{
+    return strcmp(key, ((const report_row *)elem)->device_id);
+}
+
+/* The row of device id; NULL for a device not of the clinic (the joins
+ * rule that out). */
+static report_row *device_row(const report_data *d, const char *id)
+{
+    return id ? bsearch(id, d->rows, d->nrows, sizeof *d->rows, cmp_device) : NULL;
+}
+
+static int cmp_day(const void *key, const void *elem)
+{
+    return strncmp(key, ((const report_day *)elem)->date, REPORT_DATE_LEN);
+}
+
+/* The day of a ts (or date) in the period; NULL outside it. */
+static report_day *day_of(const report_data *d, const char *ts)
+{
+    return ts ? bsearch(ts, d->days, d->ndays, sizeof *d->days, cmp_day) : NULL;
+}
+
+/* *acc += v; -1 if that overflows int64 (a corrupt store, but not a
+ * reason for undefined behaviour). */
+static int add(int64_t *acc, int64_t v)
+{
+    return __builtin_add_overflow(*acc, v, acc) ? -1 : 0;
+}
+
+static int overflow(query *q)
+{
+    snprintf(q->err, q->errlen, "report: a total overflows; the store holds impossible counts, "
+             "check its records table");
+    return -1;
+}
+
+static int read_sessions(query *q, sqlite3_stmt *st, size_t *cap)
+{
+    report_row *row = device_row(q->d, (const char *)sqlite3_column_text(st, 0));
+    report_day *day = day_of(q->d, (const char *)sqlite3_column_text(st, 1));
+    int64_t sessions = sqlite3_column_int64(st, 2), strokes = sqlite3_column_int64(st, 3);
+
+    (void)cap;
+    if (row == NULL || day == NULL)
+        return 0;
+    if (add(&row->count[RC_SESSIONS], sessions) != 0 || add(&row->count[RC_STROKES], strokes) != 0 ||
+        add(&day->sessions, sessions) != 0 || add(&day->strokes, strokes) != 0)
+        return overflow(q);
+    return 0;
+}
+
+static int read_cartridges(query *q, sqlite3_stmt *st, size_t *cap)
+{
+    report_row *row = device_row(q->d, (const char *)sqlite3_column_text(st, 0));
+
+    (void)cap;
+    if (row)
+        row->count[RC_CARTRIDGES] = sqlite3_column_int64(st, 1);
+    return 0;
+}
+
+/* Runs sql and hands each row to fn; what names the query in errors. */
+static int for_each_row(query *q, const char *sql, const char *what,
+                        int (*fn)(query *, sqlite3_stmt *, size_t *))
+{
+    sqlite3_stmt *st = NULL;
+    size_t cap = 0;
+    int rc = -1, step;
+
+    if (prepare(q, sql, &st) != 0) {
+        db_fail(q, what);
+        goto cleanup;
+    }
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (fn(q, st, &cap) != 0) {
+            if (q->err[0] == '\0')
+                oom(q, what);
+            goto cleanup;
+        }
+    }
+    if (step != SQLITE_DONE) {
+        db_fail(q, what);
+        goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    sqlite3_finalize(st);
+    return rc;
 }
 
 /* Sums rows into total; -1 if a column overflows int64 (a corrupt store,
@@ -146,42 +393,380 @@ static int sum_rows(report_data *d)
     return 0;
 }
 
-static int query_rows(sqlite3 *db, report_data *d, char *err, size_t errlen)
+/* Every day of the period, zeros first; the queries fill the busy ones. */
+static int make_days(report_data *d)
 {
-    sqlite3_stmt *st = NULL;
-    char upper[REPORT_DATE_LEN + 1];
+    size_t n = 1;
+    char day[REPORT_DATE_LEN + 1];
+
+    for (memcpy(day, d->from, sizeof day); strcmp(day, d->to) < 0; report_next_day(day, day))
+        n++;
+    if ((d->days = calloc(n, sizeof *d->days)) == NULL)
+        return -1;
+    memcpy(day, d->from, sizeof day);
+    for (d->ndays = 0; d->ndays < n; d->ndays++) {
+        memcpy(d->days[d->ndays].date, day, sizeof day);
+        report_next_day(day, day);
+    }
+    return 0;
+}
+
+/* A fixed-decimal field (REAL in JSON) as tenths. */
+static int64_t col_tenths(sqlite3_stmt *st, int i)
+{
+    return (int64_t)llround(sqlite3_column_double(st, i) * 10.0);
+}
+
+/* A cycle passed only with result pass; fail and aborted both count as
+ * failed. */
+static int count_cycle(query *q, const report_cycle *c)
+{
+    report_row *row = device_row(q->d, c->device_id);
+    report_day *day = day_of(q->d, c->ts);
+    bool passed = strcmp(c->result, "pass") == 0, failed = !passed &&
+                  (strcmp(c->result, "fail") == 0 || strcmp(c->result, "aborted") == 0);
+
+    if (row == NULL || day == NULL)
+        return 0;
+    row->count[RC_CYCLES_PASSED] += passed;
+    row->count[RC_CYCLES_FAILED] += failed;
+    day->cycles_passed += passed;
+    day->cycles_failed += failed;
+    return 0;
+}
+
+static int read_cycle(query *q, sqlite3_stmt *st, size_t *cap)
+{
+    report_data *d = q->d;
+    report_cycle *c;
+
+    if (grow((void **)&d->cycles, cap, d->ncycles, sizeof *d->cycles) != 0)
+        return -1;
+    c = &d->cycles[d->ncycles];
+    c->seq = sqlite3_column_int64(st, 1);
+    c->cycle_no = sqlite3_column_int64(st, 4);
+    c->setpoint_dc = col_tenths(st, 7);
+    c->temp_min_dc = col_tenths(st, 8);
+    c->temp_max_dc = col_tenths(st, 9);
+    c->exposure_s = sqlite3_column_int64(st, 10);
+    c->pressure_min_dkpa = col_tenths(st, 11);
+    c->pressure_max_dkpa = col_tenths(st, 12);
+    c->dry_s = sqlite3_column_int64(st, 13);
+    c->bowie_dick = c->spore = -1;
+    if (!(c->device_id = col_str(d, st, 0)) || !(c->ts = col_str(d, st, 2)) ||
+        !(c->sterilizer_id = col_str(d, st, 3)) || !(c->load_id = col_str(d, st, 5)) ||
+        !(c->program = col_str(d, st, 6)) || !(c->operator_id = col_str(d, st, 14)) ||
+        !(c->ci_result = col_str(d, st, 15)) || !(c->result = col_str(d, st, 16)) ||
+        !(c->alarm_code = col_str(d, st, 17)))
+        return -1;
+    d->ncycles++;
+    return count_cycle(q, c);
+}
+
+static int read_test(query *q, sqlite3_stmt *st, size_t *cap)
+{
+    report_data *d = q->d;
+    report_row *row;
+    report_test *t;
+
+    if (grow((void **)&d->tests, cap, d->ntests, sizeof *d->tests) != 0)
+        return -1;
+    t = &d->tests[d->ntests];
+    t->seq = sqlite3_column_int64(st, 1);
+    t->cycle_no = sqlite3_column_int64(st, 5);
+    if (!(t->device_id = col_str(d, st, 0)) || !(t->ts = col_str(d, st, 2)) ||
+        !(t->sterilizer_id = col_str(d, st, 3)) || !(t->kind = col_str(d, st, 4)) ||
+        !(t->bi_lot = col_str(d, st, 6)) || !(t->result = col_str(d, st, 7)) ||
+        !(t->read_ts = col_str(d, st, 8)))
+        return -1;
+    if (strcmp(t->kind, "bowie_dick") == 0) {
+        d->bowie_dick_tests++;
+        d->bowie_dick_failed += strcmp(t->result, "negative") != 0;
+    } else if (strcmp(t->kind, "spore") == 0 && (row = device_row(d, t->device_id)) != NULL) {
+        row->count[RC_SPORE_TESTS]++;
+        row->count[RC_SPORE_POSITIVE] += strcmp(t->result, "positive") == 0;
+    }
+    d->ntests++;
+    return 0;
+}
+
+/* Cycles ordered by (device, sterilizer, cycle no), to find the cycle a
+ * test was run in. */
+static int cmp_cycle_key(const report_cycle *a, const report_cycle *b)
+{
+    int c = strcmp(a->device_id, b->device_id);
+    if (c == 0)
+        c = strcmp(a->sterilizer_id, b->sterilizer_id);
+    if (c == 0)
+        c = (a->cycle_no > b->cycle_no) - (a->cycle_no < b->cycle_no);
+    return c;
+}
+
+static const report_cycle *sort_base;
+
+static int cmp_cycle_idx(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int c = cmp_cycle_key(&sort_base[x], &sort_base[y]);
+    return c ? c : (x > y) - (x < y);
+}
+
+/* Links every test to its cycle: a later test of the same kind (a repeat
+ * read) replaces an earlier one, since tests are in ts order. */
+static int link_tests(report_data *d)
+{
+    size_t *idx;
+
+    if (d->ncycles == 0 || d->ntests == 0)
+        return 0;
+    if ((idx = malloc(d->ncycles * sizeof *idx)) == NULL)
+        return -1;
+    for (size_t i = 0; i < d->ncycles; i++)
+        idx[i] = i;
+    sort_base = d->cycles;
+    qsort(idx, d->ncycles, sizeof *idx, cmp_cycle_idx);
+    for (size_t t = 0; t < d->ntests; t++) {
+        const report_test *test = &d->tests[t];
+        report_cycle key = {.device_id = test->device_id, .sterilizer_id = test->sterilizer_id,
+                            .cycle_no = test->cycle_no};
+        size_t lo = 0, hi = d->ncycles;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (cmp_cycle_key(&d->cycles[idx[mid]], &key) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo == d->ncycles || cmp_cycle_key(&d->cycles[idx[lo]], &key) != 0)
+            continue;
+        report_cycle *c = &d->cycles[idx[lo]];
+        if (strcmp(test->kind, "spore") == 0)
+            c->spore = (long)t;
+        else
+            c->bowie_dick = (long)t;
+    }
+    free(idx);
+    return 0;
+}
+
+/* ---- violations ------------------------------------------------------- */
+
+/* Collects every object of the evidence with a numeric "seq" (depth
+ * first, in document order). */
+static void collect_refs(report_violation *v, const cJSON *node, const char *alert_device,
+                         report_cited *refs, size_t *nrefs)
+{
+    const cJSON *seq, *dev, *child;
+
+    if (cJSON_IsObject(node)) {
+        seq = cJSON_GetObjectItemCaseSensitive(node, "seq");
+        dev = cJSON_GetObjectItemCaseSensitive(node, "device");
+        if (cJSON_IsNumber(seq) && seq->valuedouble >= 1) {
+            if (*nrefs < REPORT_CITED_MAX) {
+                refs[*nrefs].device_id = cJSON_IsString(dev) ? dev->valuestring : alert_device;
+                refs[*nrefs].seq = (int64_t)seq->valuedouble;
+                (*nrefs)++;
+            }
+            v->nevidence++;
+        }
+    }
+    if (cJSON_IsObject(node) || cJSON_IsArray(node))
+        cJSON_ArrayForEach(child, node)
+            collect_refs(v, child, alert_device, refs, nrefs);
+}
+
+/* Fills cited[i] from the store; only records of the clinic's own devices
+ * (a cited record of another clinic stays a reference). */
+static int fetch_cited(query *q, sqlite3_stmt *st, report_cited *c, const char *device)
+{
+    int step;
+
+    if ((c->device_id = arena_dup(q->d, device, strlen(device))) == NULL)
+        return -1;
+    c->ts = c->type = c->body = NULL;
+    if (device_row(q->d, device) == NULL)
+        return 0;
+    sqlite3_reset(st);
+    if (sqlite3_bind_text(st, 1, device, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, c->seq) != SQLITE_OK)
+        return db_fail(q, "cited record");
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        if (!(c->ts = col_str(q->d, st, 0)) || !(c->type = col_str(q->d, st, 1)) ||
+            !(c->body = col_str(q->d, st, 2)))
+            return -1;
+    } else if (step != SQLITE_DONE) {
+        return db_fail(q, "cited record");
+    }
+    return 0;
+}
+
+/* Resolves the evidence of v into v->cited. */
+static int cite(query *q, sqlite3_stmt *cited, report_violation *v)
+{
+    report_cited refs[REPORT_CITED_MAX];
+    size_t nrefs = 0;
+    cJSON *ev = cJSON_Parse(v->evidence);
+    int rc = 0;
+
+    if (ev)
+        collect_refs(v, ev, v->device_id, refs, &nrefs);
+    for (size_t i = 0; i < nrefs && rc == 0; i++) {
+        v->cited[i].seq = refs[i].seq;
+        rc = fetch_cited(q, cited, &v->cited[i], refs[i].device_id);
+    }
+    v->ncited = nrefs;
+    cJSON_Delete(ev);
+    return rc;
+}
+
+static bool in_period(const report_data *d, const char *upper, const char *ts)
+{
+    return ts && strcmp(ts, d->from) >= 0 && strcmp(ts, upper) < 0;
+}
+
+static int read_violation(query *q, sqlite3_stmt *st, sqlite3_stmt *cited, size_t *cap)
+{
+    report_data *d = q->d;
+    report_violation *v;
+    bool keep;
+
+    if (grow((void **)&d->violations, cap, d->nviolations, sizeof *d->violations) != 0)
+        return oom(q, "alerts");
+    v = &d->violations[d->nviolations];
+    memset(v, 0, sizeof *v);
+    v->id = sqlite3_column_int64(st, 0);
+    if (!(v->rule = col_str(d, st, 1)) || !(v->severity = col_str(d, st, 2)) ||
+        !(v->device_id = col_str(d, st, 3)) || !(v->cause = col_str(d, st, 4)) ||
+        !(v->message = col_str(d, st, 5)) || !(v->evidence = col_str(d, st, 6)) ||
+        !(v->raised_at = col_str(d, st, 7)) || !(v->acked_at = col_str(d, st, 8)) ||
+        !(v->acked_by = col_str(d, st, 9)) || !(v->cleared_at = col_str(d, st, 10)))
+        return oom(q, "alerts");
+    if (cite(q, cited, v) != 0)
+        return q->err[0] ? -1 : oom(q, "cited records");
+    keep = in_period(d, q->upper, v->raised_at);
+    for (size_t i = 0; i < v->ncited && !keep; i++)
+        keep = in_period(d, q->upper, v->cited[i].ts);
+    d->nviolations += keep;
+    return 0;
+}
+
+static int read_violations(query *q)
+{
+    sqlite3_stmt *st = NULL, *cited = NULL;
     size_t cap = 0;
     int rc = -1, step;
 
-    ts_upper_bound(d->to, upper);
-    if (sqlite3_prepare_v2(db, load_sql, -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_bind_text(st, 1, d->clinic, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, d->from, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(st, 3, upper, -1, SQLITE_TRANSIENT) != SQLITE_OK)
-        goto db_error;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (add_row(d, &cap, st) != 0) {
-            snprintf(err, errlen, "report: out of memory after %zu devices", d->nrows);
-            goto cleanup;
-        }
+    if (prepare(q, alerts_sql, &st) != 0 ||
+        sqlite3_prepare_v2(q->db, cited_sql, -1, &cited, NULL) != SQLITE_OK) {
+        db_fail(q, "alerts query");
+        goto cleanup;
     }
-    if (step != SQLITE_DONE)
-        goto db_error;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        if (read_violation(q, st, cited, &cap) != 0)
+            goto cleanup;
+    if (step != SQLITE_DONE) {
+        db_fail(q, "alerts query");
+        goto cleanup;
+    }
     rc = 0;
-    goto cleanup;
+cleanup:
+    sqlite3_finalize(cited);
+    sqlite3_finalize(st);
+    return rc;
+}
 
-db_error:
-    snprintf(err, errlen, "database %s: report query: %s", sqlite3_db_filename(db, "main"),
-             sqlite3_errmsg(db));
+static long rule_number(const char *rule)
+{
+    return rule[0] == 'R' ? strtol(rule + 1, NULL, 10) : 0;
+}
+
+static int cmp_rule(const void *a, const void *b)
+{
+    const report_rule_count *x = a, *y = b;
+    long nx = rule_number(x->rule), ny = rule_number(y->rule);
+    return nx != ny ? (nx > ny) - (nx < ny) : strcmp(x->rule, y->rule);
+}
+
+static int count_rules(report_data *d)
+{
+    size_t cap = 0;
+
+    for (size_t i = 0; i < d->nviolations; i++) {
+        const report_violation *v = &d->violations[i];
+        size_t k = 0;
+        while (k < d->nrules && strcmp(d->rules[k].rule, v->rule) != 0)
+            k++;
+        if (k == d->nrules) {
+            if (grow((void **)&d->rules, &cap, d->nrules, sizeof *d->rules) != 0)
+                return -1;
+            d->rules[d->nrules++] = (report_rule_count){.rule = v->rule};
+        }
+        d->rules[k].count++;
+        d->rules[k].open += v->cleared_at[0] == '\0';
+    }
+    if (d->nrules > 1)
+        qsort(d->rules, d->nrules, sizeof *d->rules, cmp_rule);
+    return 0;
+}
+
+static int count_open(query *q)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+
+    if (sqlite3_prepare_v2(q->db, open_sql, -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_text(st, 1, q->d->clinic, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, q->upper, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        db_fail(q, "open alerts");
+        goto cleanup;
+    }
+    q->d->open_alerts = sqlite3_column_int64(st, 0);
+    rc = 0;
 cleanup:
     sqlite3_finalize(st);
     return rc;
 }
 
+/* ---- loading ---------------------------------------------------------- */
+
+static int load_all(query *q)
+{
+    report_data *d = q->d;
+
+    if (for_each_row(q, devices_sql, "devices query", read_device) != 0)
+        return -1;
+    if (d->nrows == 0) {
+        snprintf(q->err, q->errlen, "clinic '%s' has no registered devices; check the name with "
+                 "'smpctl device list --db %s'", d->clinic, sqlite3_db_filename(q->db, "main"));
+        return -1;
+    }
+    if (make_days(d) != 0)
+        return oom(q, "the days of the period");
+    if (for_each_row(q, sessions_sql, "sessions query", read_sessions) != 0 ||
+        for_each_row(q, cartridges_sql, "cartridges query", read_cartridges) != 0 ||
+        for_each_row(q, cycles_sql, "sterilizer log query", read_cycle) != 0 ||
+        for_each_row(q, tests_sql, "tests query", read_test) != 0)
+        return -1;
+    if (sum_rows(d) != 0)
+        return overflow(q);
+    if (link_tests(d) != 0)
+        return oom(q, "tests");
+    if (read_violations(q) != 0 || count_open(q) != 0)
+        return -1;
+    return count_rules(d) == 0 ? 0 : oom(q, "rules");
+}
+
 int report_data_load(sqlite3 *db, const char *clinic, const char *from, const char *to,
                      const char *generated_at, report_data *out, char *err, size_t errlen)
 {
+    query q = {.db = db, .d = out, .err = err, .errlen = errlen};
+    int rc;
+
     memset(out, 0, sizeof *out);
+    if (errlen > 0)
+        err[0] = '\0';
     if (clinic == NULL || clinic[0] == '\0') {
         snprintf(err, errlen, "--clinic is empty; give the clinic's name");
         return -1;
@@ -195,28 +780,30 @@ int report_data_load(sqlite3 *db, const char *clinic, const char *from, const ch
     memcpy(out->from, from, REPORT_DATE_LEN + 1);
     memcpy(out->to, to, REPORT_DATE_LEN + 1);
     snprintf(out->generated_at, sizeof out->generated_at, "%s", generated_at ? generated_at : "");
-    if (query_rows(db, out, err, errlen) != 0)
-        goto fail;
-    if (out->nrows == 0) {
-        snprintf(err, errlen, "clinic '%s' has no registered devices; check the name with "
-                 "'smpctl device list --db %s'", clinic, sqlite3_db_filename(db, "main"));
-        goto fail;
+    report_ts_upper_bound(to, q.upper);
+    /* One read transaction: every section comes from the same snapshot,
+     * even while the collector writes. */
+    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(&q, "begin");
+        report_data_free(out);
+        return -1;
     }
-    if (sum_rows(out) != 0) {
-        snprintf(err, errlen, "report: a column total overflows; the store holds impossible "
-                 "counts, check its records table");
-        goto fail;
-    }
-    return 0;
-
-fail:
-    report_data_free(out);
-    return -1;
+    rc = load_all(&q);
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc != 0)
+        report_data_free(out);
+    return rc;
 }
 
 void report_data_free(report_data *d)
 {
+    strpool_free(&d->arena);
     free(d->clinic);
     free(d->rows);
+    free(d->days);
+    free(d->cycles);
+    free(d->tests);
+    free(d->violations);
+    free(d->rules);
     memset(d, 0, sizeof *d);
 }

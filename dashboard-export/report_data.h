@@ -1,7 +1,12 @@
-/* report_data: the numbers of a clinic's compliance report, gathered from
- * the store (common/db.h) into plain structs. Renderers (report_csv,
- * report_html, later json / PDF) only format a report_data; they never
- * touch the database, so every format shows the same numbers. */
+/* report_data: the numbers and logs of a clinic's compliance report,
+ * gathered from the store (common/db.h) into plain structs. Renderers
+ * (report_csv, report_html, report_json, report_pdf) and the audit export
+ * only format a report_data; they never touch the database, so every
+ * format shows the same numbers.
+ *
+ * The period is by device time (records.ts, UTC) for records, and by
+ * alert time (alerts.raised_at) or the time of a cited record for
+ * violations; from..to are whole days, both included. */
 #ifndef SMP_REPORT_DATA_H
 #define SMP_REPORT_DATA_H
 
@@ -12,9 +17,11 @@
 #include <sqlite3.h>
 
 #include "ids.h"
+#include "strpool.h"
 
 #define REPORT_DATE_LEN 10  /* YYYY-MM-DD */
 #define REPORT_TS_LEN   24  /* YYYY-MM-DDTHH:MM:SS.mmmZ */
+#define REPORT_CITED_MAX 16 /* records shown per violation; the evidence lists any more */
 
 /* Per-device counters, in column order of every rendering. */
 typedef enum report_col {
@@ -34,6 +41,60 @@ typedef struct report_row {
     int64_t count[REPORT_NCOLS];
 } report_row;
 
+/* One UTC day of the period (every day is there, also days with nothing). */
+typedef struct report_day {
+    char date[REPORT_DATE_LEN + 1];
+    int64_t sessions, strokes, cycles_passed, cycles_failed;
+} report_day;
+
+/* A sterilization.test record. Strings point into report_data's arena. */
+typedef struct report_test {
+    const char *device_id, *ts, *sterilizer_id, *kind, *bi_lot, *result, *read_ts;
+    int64_t seq, cycle_no;
+} report_test;
+
+/* A sterilization.cycle record, one line of the sterilizer log. *_dc are
+ * tenths of a degree C, *_dkpa tenths of a kPa (as the schema holds them).
+ * alarm_code is "" when the record has none. bowie_dick / spore index
+ * report_data.tests: the test of that kind run in this cycle (same device,
+ * sterilizer and cycle number, latest by ts), or -1. */
+typedef struct report_cycle {
+    const char *device_id, *ts, *sterilizer_id, *load_id, *program, *operator_id, *ci_result,
+        *result, *alarm_code;
+    int64_t seq, cycle_no, exposure_s, dry_s;
+    int64_t setpoint_dc, temp_min_dc, temp_max_dc, pressure_min_dkpa, pressure_max_dkpa;
+    long bowie_dick, spore;
+} report_cycle;
+
+/* A record a violation's evidence cites: any object in the evidence with a
+ * numeric "seq" (and "device", else the alert's device). ts, type and body
+ * are NULL when the store does not hold that record. */
+typedef struct report_cited {
+    const char *device_id;
+    int64_t seq;
+    const char *ts, *type, *body;
+} report_cited;
+
+/* An alert of the clinic in the period. Optional texts are "". evidence
+ * is the stored JSON text. cited[0..ncited) are in evidence order, at
+ * most REPORT_CITED_MAX; nevidence counts every record the evidence
+ * names. */
+typedef struct report_violation {
+    int64_t id;
+    const char *rule, *severity, *device_id, *cause, *message, *evidence, *raised_at, *acked_at,
+        *acked_by, *cleared_at;
+    report_cited cited[REPORT_CITED_MAX];
+    size_t ncited, nevidence;
+} report_violation;
+
+/* Violations of one rule, for the summary ("R1", count). */
+typedef struct report_rule_count {
+    const char *rule;
+    int64_t count;
+    int64_t open;          /* of those, not cleared */
+} report_rule_count;
+
+
 typedef struct report_data {
     char *clinic;                           /* owned */
     char from[REPORT_DATE_LEN + 1];         /* first day, inclusive (UTC) */
@@ -45,12 +106,32 @@ typedef struct report_data {
     /* Column sums of rows. cartridges is the sum of per-device distinct
      * counts, so the TOTAL row always adds up. */
     report_row total;
+
+    report_day *days;                       /* owned; from..to in order */
+    size_t ndays;
+    report_cycle *cycles;                   /* owned; by ts, device, seq */
+    size_t ncycles;
+    report_test *tests;                     /* owned; by ts, device, seq */
+    size_t ntests;
+    int64_t bowie_dick_tests, bowie_dick_failed; /* failed: result not negative */
+    report_violation *violations;           /* owned; by raised_at, id */
+    size_t nviolations;
+    report_rule_count *rules;               /* owned; by rule number */
+    size_t nrules;
+    /* Alerts of the clinic raised before the period's end and not cleared
+     * when the report was made (whether or not raised in the period). */
+    int64_t open_alerts;
+    strpool *arena;                         /* owned: every const char * above */
 } report_data;
 
 /* Machine name ("cycles_passed", for CSV / JSON keys) and human title
  * ("Cycles passed", for HTML) of a column. */
 const char *report_col_name(report_col col);
 const char *report_col_title(report_col col);
+
+/* What a rule checks, for people ("Cartridge used in more than one
+ * session"); "" for a rule id this version does not know. */
+const char *report_rule_title(const char *rule);
 
 /* Checks that date is a real calendar date written YYYY-MM-DD. opt names
  * the option in the message ("--from"). Returns 0 or -1 with err filled. */
@@ -59,14 +140,25 @@ int report_date_check(const char *opt, const char *date, char *err, size_t errle
 /* Both dates valid and from <= to. */
 int report_period_check(const char *from, const char *to, char *err, size_t errlen);
 
+/* The exclusive upper bound of a period ending on day to, for comparing
+ * with ts text: "2026-11-31" for 2026-11-30 (see report_data.c). */
+void report_ts_upper_bound(const char *to, char out[REPORT_DATE_LEN + 1]);
+
+/* The day after date (a valid YYYY-MM-DD); out may be date. */
+void report_next_day(const char *date, char out[REPORT_DATE_LEN + 1]);
+
 /* Fills *out for every device registered to clinic (retired ones too),
- * counting records whose ts falls on from..to inclusive (UTC).
- * generated_at is copied into the data for renderers. A clinic with no
- * registered devices is an error naming it. On success the caller frees
- * *out with report_data_free; on failure *out holds nothing to free. */
+ * counting records whose ts falls on from..to inclusive (UTC), with the
+ * day series, sterilizer log, tests and violations. generated_at is
+ * copied into the data for renderers. A clinic with no registered devices
+ * is an error naming it. On success the caller frees *out with
+ * report_data_free; on failure *out holds nothing to free. */
 int report_data_load(sqlite3 *db, const char *clinic, const char *from, const char *to,
                      const char *generated_at, report_data *out, char *err, size_t errlen);
 
 void report_data_free(report_data *d);
+
+/* Formats tenths as a decimal with one place ("132.1", "-0.5"). */
+void report_dec1(int64_t tenths, char out[32]);
 
 #endif

@@ -1,25 +1,85 @@
 #include "report_html.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
+#include <string.h>
 
-/* Print-first styling: A4 pages, no colours that vanish in greyscale,
- * table header repeated on every printed page. */
+#include "report_svg.h"
+
+/* Screen and print: light fills only (nothing dark to waste toner), A4
+ * pages, table headers repeated on every printed page, the long logs on
+ * pages of their own. Colours that carry meaning (failed, open) also
+ * carry a word, so a greyscale print loses nothing. No url(), no fonts
+ * fetched: the file is complete on its own. */
 static const char css[] =
-    "body{font:11pt/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em;color:#111}\n"
-    "h1{font-size:1.5em;margin-bottom:.2em}\n"
-    "h2{font-size:1.15em;margin-top:1.5em;border-bottom:1px solid #999}\n"
-    ".period{color:#444;margin-top:0}\n"
-    "table{border-collapse:collapse;width:100%}\n"
+    ":root{--ink:#1d2530;--muted:#5b6673;--line:#d3d9df;--soft:#f4f6f8;--accent:#1f5f8b;"
+    "--bad:#b3261e;--warn:#9a5b00;--ok:#2e7d4f}\n"
+    "*{box-sizing:border-box}\n"
+    "body{font:10.5pt/1.45 system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;"
+    "margin:0;color:var(--ink);background:#fff}\n"
+    "main{max-width:1120px;margin:0 auto;padding:28px 36px 40px}\n"
+    "header.doc{border-bottom:3px solid var(--accent);padding-bottom:12px;margin-bottom:6px;"
+    "display:flex;justify-content:space-between;align-items:flex-end;gap:24px}\n"
+    ".kicker{text-transform:uppercase;letter-spacing:.08em;font-size:8.5pt;color:var(--accent);"
+    "font-weight:600}\n"
+    "h1{font-size:20pt;margin:2px 0}\n"
+    ".period{color:var(--muted);margin:0}\n"
+    "dl.meta{margin:0;display:grid;grid-template-columns:auto auto;gap:1px 12px;font-size:9pt;"
+    "color:var(--muted)}\n"
+    "dl.meta dt{font-weight:600;color:var(--ink);text-align:right}dl.meta dd{margin:0}\n"
+    "h2{font-size:13pt;margin:26px 0 8px;padding-bottom:4px;border-bottom:1px solid var(--line);"
+    "color:var(--accent)}\n"
+    "p.note{color:var(--muted);font-size:9pt;margin:4px 0 8px}\n"
+    ".verdict{padding:9px 14px;border:1px solid;border-left-width:6px;border-radius:3px;"
+    "margin:10px 0 12px}\n"
+    ".verdict.ok{border-color:var(--ok);background:#eef7f1}\n"
+    ".verdict.bad{border-color:var(--bad);background:#fbefee}\n"
+    ".alert{font-weight:bold;margin:4px 0 0}\n"
+    ".tiles{display:grid;grid-template-columns:repeat(5,1fr);gap:8px;margin:8px 0}\n"
+    ".tile{border:1px solid var(--line);border-radius:4px;padding:7px 10px;background:var(--soft)}\n"
+    ".tile .n{font-size:15pt;font-weight:700;line-height:1.2;overflow-wrap:anywhere}\n"
+    ".tile .l{font-size:8pt;color:var(--muted);text-transform:uppercase;letter-spacing:.04em}\n"
+    ".tile.bad{border-color:var(--bad);background:#fbefee}.tile.bad .n{color:var(--bad)}\n"
+    ".charts{display:grid;grid-template-columns:1fr 1fr;gap:12px}\n"
+    "figure{margin:0;border:1px solid var(--line);border-radius:4px;padding:8px 10px}\n"
+    "figure.wide{grid-column:1/-1}\n"
+    "figcaption{font-weight:600;font-size:9.5pt;margin-bottom:2px}\n"
+    "svg.chart{width:100%;height:auto;display:block}\n"
+    "svg text{font-size:12px;fill:#333}.ylab,.rlab{text-anchor:end}.xlab,.empty{text-anchor:middle}"
+    ".empty{fill:#888}.legend{fill:#555;font-weight:400}.val{font-weight:600}\n"
+    ".grid{stroke:#e5e8ec}.axis{stroke:#666}\n"
+    ".b-use{fill:#3a6ea5}.b-pass{fill:#5a9e74}.b-fail{fill:#c0392b}.b-rule{fill:#e8b4ae}"
+    ".b-open{fill:#b3261e}\n"
+    "table{border-collapse:collapse;width:100%;font-size:8.8pt}\n"
     "thead{display:table-header-group}\n"
-    "th,td{border:1px solid #999;padding:3px 8px;text-align:right}\n"
-    "th:first-child,td:first-child{text-align:left}\n"
-    "th{background:#eee}\n"
-    "tr.total td{font-weight:bold;border-top:2px solid #111}\n"
+    "th,td{border:1px solid var(--line);padding:3px 6px;text-align:right;vertical-align:top}\n"
+    "th{background:#e8edf2;font-weight:600}\n"
+    "th:first-child,td:first-child,th.t,td.t{text-align:left}\n"
+    "tbody tr:nth-child(even) td{background:#fafbfc}\n"
+    "tr.total td{font-weight:bold;border-top:2px solid var(--ink)}\n"
+    "tr.fail td{background:#fbefee}\n"
+    "td small,.sub{display:block;color:var(--muted);font-size:7.8pt}\n"
+    "td.d{white-space:nowrap}\n"
+    "table.viol{table-layout:fixed}table.viol th:nth-child(1){width:10%}"
+    "table.viol th:nth-child(2){width:9%}table.viol th:nth-child(3){width:12%}"
+    "table.viol th:nth-child(4){width:24%}table.viol th:nth-child(5){width:10%}"
+    "table.viol td{overflow-wrap:anywhere}\n"
+    ".badge{display:inline-block;padding:0 6px;border-radius:8px;font-size:7.8pt;font-weight:600;"
+    "border:1px solid var(--muted);color:var(--muted);white-space:nowrap}\n"
+    ".badge.bad{color:var(--bad);border-color:var(--bad)}.badge.warn{color:var(--warn);"
+    "border-color:var(--warn)}.badge.ok{color:var(--ok);border-color:var(--ok)}\n"
+    "pre.body{white-space:pre-wrap;word-break:break-all;font:7.6pt/1.3 ui-monospace,"
+    "'DejaVu Sans Mono',monospace;margin:2px 0 4px;background:var(--soft);padding:3px 5px;"
+    "border-radius:2px;text-align:left}\n"
+    ".cite{text-align:left;font-size:8pt}\n"
     ".retired{color:#555;font-style:italic}\n"
-    ".alert{font-weight:bold;border-left:4px solid #111;padding-left:.5em}\n"
-    "footer{margin-top:2em;font-size:.85em;color:#444}\n"
-    "@page{size:A4;margin:15mm}\n"
-    "@media print{body{margin:0}tr{page-break-inside:avoid}}\n";
+    "footer{margin-top:28px;padding-top:8px;border-top:1px solid var(--line);font-size:8.5pt;"
+    "color:var(--muted)}\n"
+    "@page{size:A4;margin:14mm 11mm}\n"
+    "@media print{main{max-width:none;padding:0}body{font-size:9.5pt}"
+    "*{-webkit-print-color-adjust:exact;print-color-adjust:exact}"
+    ".tile .n{font-size:13pt}h2{break-after:avoid}"
+    "figure,tr,.tile,.verdict,#devices,#summary{break-inside:avoid}section.log{break-before:page}}\n";
 
 void report_html_text(FILE *out, const char *text)
 {
@@ -35,51 +95,376 @@ void report_html_text(FILE *out, const char *text)
     }
 }
 
+/* A ts "2026-11-05T07:12:33.000Z" as "2026-11-05 07:12". */
+static void html_time(FILE *out, const char *ts)
+{
+    if (strlen(ts) >= 16 && ts[10] == 'T')
+        fprintf(out, "%.10s %.5s", ts, ts + 11);
+    else
+        report_html_text(out, ts);
+}
+
+/* A ts in a table cell: the date, the time under it. */
+static void html_when(FILE *out, const char *ts)
+{
+    if (strlen(ts) >= 16 && ts[10] == 'T')
+        fprintf(out, "%.10s<small>%.5s</small>", ts, ts + 11);
+    else
+        report_html_text(out, ts);
+}
+
+static void td_text(FILE *out, const char *cls, const char *text)
+{
+    fprintf(out, "<td%s%s%s>", cls ? " class=\"" : "", cls ? cls : "", cls ? "\"" : "");
+    report_html_text(out, text);
+    fputs("</td>", out);
+}
+
+/* pass / negative are good, fail / positive / aborted / invalid bad. */
+static const char *result_class(const char *result)
+{
+    if (strcmp(result, "pass") == 0 || strcmp(result, "negative") == 0)
+        return "ok";
+    return "bad";
+}
+
+static void badge(FILE *out, const char *cls, const char *text)
+{
+    fprintf(out, "<span class=\"badge %s\">", cls);
+    report_html_text(out, text);
+    fputs("</span>", out);
+}
+
 static void write_head(FILE *out, const report_data *d)
 {
-    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>"
+    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>"
           "Compliance report: ", out);
     report_html_text(out, d->clinic);
     fputs(", ", out);
     report_html_text(out, d->from);
     fputs(" to ", out);
     report_html_text(out, d->to);
-    fprintf(out, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<h1>Compliance report: ", css);
+    fprintf(out, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<main>\n<header class=\"doc\">"
+                 "<div><div class=\"kicker\">smpfleet &middot; scalp micropigmentation</div>\n"
+                 "<h1>Compliance report: ", css);
     report_html_text(out, d->clinic);
     fputs("</h1>\n<p class=\"period\">Period ", out);
     report_html_text(out, d->from);
     fputs(" to ", out);
     report_html_text(out, d->to);
-    fputs(" (UTC, both days included)</p>\n", out);
+    fputs(" (UTC, both days included)</p></div>\n<dl class=\"meta\"><dt>Clinic</dt><dd>", out);
+    report_html_text(out, d->clinic);
+    fprintf(out, "</dd><dt>Devices</dt><dd>%zu", d->nrows);
+    if (d->nretired > 0)
+        fprintf(out, " (%zu retired)", d->nretired);
+    fputs("</dd><dt>Generated</dt><dd>", out);
+    html_time(out, d->generated_at);
+    fputs(" UTC</dd></dl>\n</header>\n", out);
 }
 
-/* The two numbers an inspector looks for first get their own line. */
+/* The numbers an inspector looks for first get their own line. */
 static void write_alerts(FILE *out, const report_data *d)
 {
     int64_t failed = d->total.count[RC_CYCLES_FAILED];
     int64_t positive = d->total.count[RC_SPORE_POSITIVE];
 
+    if (d->nviolations == 0 && failed == 0 && positive == 0) {
+        fputs("<div class=\"verdict ok\"><strong>No violations recorded in this period.</strong> "
+              "Every sterilization cycle passed and no spore test was positive.</div>\n", out);
+        return;
+    }
+    fprintf(out, "<div class=\"verdict bad\"><strong>Attention:</strong> %zu violation(s) of the "
+                 "compliance rules in this period; %" PRId64 " alert(s) still open.",
+            d->nviolations, d->open_alerts);
     if (failed > 0)
         fprintf(out, "<p class=\"alert\">%" PRId64 " sterilization cycle(s) failed or aborted "
-                "in this period.</p>\n", failed);
+                "in this period.</p>", failed);
     if (positive > 0)
         fprintf(out, "<p class=\"alert\">%" PRId64 " positive spore test(s): loads since the "
-                "last negative test must be recalled (rule R7).</p>\n", positive);
+                "last negative test must be recalled (rule R7).</p>", positive);
+    fputs("</div>\n", out);
+}
+
+/* 182710326 → "182,710,326". */
+static void grouped(int64_t n, char out[32])
+{
+    char digits[24];
+    int len = snprintf(digits, sizeof digits, "%" PRId64, n < 0 ? -n : n), k = 0;
+
+    if (n < 0)
+        out[k++] = '-';
+    for (int i = 0; i < len; i++) {
+        if (i > 0 && (len - i) % 3 == 0)
+            out[k++] = ',';
+        out[k++] = digits[i];
+    }
+    out[k] = '\0';
+}
+
+static void tile(FILE *out, const char *label, int64_t n, bool bad)
+{
+    char num[32];
+
+    grouped(n, num);
+    fprintf(out, "<div class=\"tile%s\"><div class=\"n\">%s</div><div class=\"l\">%s"
+                 "</div></div>\n", bad ? " bad" : "", num, label);
+}
+
+static void write_rule_table(FILE *out, const report_data *d)
+{
+    if (d->nrules == 0)
+        return;
+    fputs("<table class=\"rules\">\n<thead><tr><th>Rule</th><th class=\"t\">What it checks</th>"
+          "<th>Violations</th><th>Still open</th></tr></thead>\n<tbody>\n", out);
+    for (size_t i = 0; i < d->nrules; i++) {
+        fputs("<tr>", out);
+        td_text(out, NULL, d->rules[i].rule);
+        td_text(out, "t", report_rule_title(d->rules[i].rule));
+        fprintf(out, "<td>%" PRId64 "</td><td>%" PRId64 "</td></tr>\n", d->rules[i].count,
+                d->rules[i].open);
+    }
+    fputs("</tbody>\n</table>\n", out);
 }
 
 static void write_summary(FILE *out, const report_data *d)
 {
-    fputs("<h2>Summary</h2>\n<ul>\n", out);
-    fprintf(out, "<li>Devices: %zu", d->nrows);
-    if (d->nretired > 0)
-        fprintf(out, " (%zu retired)", d->nretired);
-    fputs("</li>\n", out);
-    for (int c = 0; c < REPORT_NCOLS; c++) {
-        fprintf(out, "<li>%s: %" PRId64 "</li>\n", report_col_title((report_col)c),
-                d->total.count[c]);
-    }
-    fputs("</ul>\n", out);
+    const report_row *t = &d->total;
+
+    fputs("<section id=\"summary\">\n<h2>Summary</h2>\n", out);
     write_alerts(out, d);
+    fputs("<div class=\"tiles\">\n", out);
+    tile(out, "Sessions", t->count[RC_SESSIONS], false);
+    tile(out, "Cartridges", t->count[RC_CARTRIDGES], false);
+    tile(out, "Strokes", t->count[RC_STROKES], false);
+    tile(out, "Cycles passed", t->count[RC_CYCLES_PASSED], false);
+    tile(out, "Cycles failed", t->count[RC_CYCLES_FAILED], t->count[RC_CYCLES_FAILED] > 0);
+    tile(out, "Spore tests", t->count[RC_SPORE_TESTS], false);
+    tile(out, "Spore positive", t->count[RC_SPORE_POSITIVE], t->count[RC_SPORE_POSITIVE] > 0);
+    tile(out, "Bowie-Dick tests", d->bowie_dick_tests, d->bowie_dick_failed > 0);
+    tile(out, "Violations", (int64_t)d->nviolations, d->nviolations > 0);
+    tile(out, "Open alerts", d->open_alerts, d->open_alerts > 0);
+    fputs("</div>\n", out);
+    write_rule_table(out, d);
+    fputs("</section>\n", out);
+}
+
+static void figure(FILE *out, const report_data *d, report_chart chart, bool wide)
+{
+    char title[64];
+
+    report_svg_title(d, chart, title, sizeof title);
+    fprintf(out, "<figure%s><figcaption>%s</figcaption>", wide ? " class=\"wide\"" : "", title);
+    report_svg_chart(out, d, chart);
+    fputs("</figure>\n", out);
+}
+
+static void write_charts(FILE *out, const report_data *d)
+{
+    fputs("<section id=\"activity\">\n<h2>Activity</h2>\n<div class=\"charts\">\n", out);
+    figure(out, d, CHART_SESSIONS, false);
+    figure(out, d, CHART_STROKES, false);
+    figure(out, d, CHART_CYCLES, false);
+    figure(out, d, CHART_RULES, false);
+    fputs("</div>\n</section>\n", out);
+}
+
+static void write_cited(FILE *out, const report_violation *v, const report_cited *c)
+{
+    fputs("<div>", out);
+    if (strcmp(c->device_id, v->device_id) != 0) {
+        report_html_text(out, c->device_id);
+        fputs(" ", out);
+    }
+    fprintf(out, "seq %" PRId64, c->seq);
+    if (c->body == NULL) {
+        fputs(" <em>(not in this clinic's records)</em></div>", out);
+        return;
+    }
+    fputs(" &middot; ", out);
+    report_html_text(out, c->type);
+    fputs(" &middot; ", out);
+    html_time(out, c->ts);
+    fputs("<pre class=\"body\">", out);
+    report_html_text(out, c->body);
+    fputs("</pre></div>", out);
+}
+
+static const char *severity_class(const char *severity)
+{
+    if (strcmp(severity, "warning") == 0)
+        return "warn";
+    if (strcmp(severity, "maintenance") == 0)
+        return "";
+    return "bad";
+}
+
+static void write_status(FILE *out, const report_violation *v)
+{
+    if (v->cleared_at[0]) {
+        badge(out, "ok", "cleared");
+        fputs("<small>", out);
+        html_time(out, v->cleared_at);
+        fputs("</small>", out);
+    } else if (v->acked_at[0]) {
+        badge(out, "warn", "acknowledged");
+        fputs("<small>", out);
+        report_html_text(out, v->acked_by);
+        fputs(", ", out);
+        html_time(out, v->acked_at);
+        fputs("</small>", out);
+    } else {
+        badge(out, "bad", "open");
+    }
+}
+
+static void write_violation(FILE *out, const report_violation *v)
+{
+    fputs("<tr><td class=\"d\">", out);
+    html_when(out, v->raised_at);
+    fputs("</td><td class=\"t\"><strong>", out);
+    report_html_text(out, v->rule);
+    fputs("</strong><br>", out);
+    badge(out, severity_class(v->severity), v->severity);
+    fputs("</td>", out);
+    td_text(out, "t", v->device_id);
+    fputs("<td class=\"t\">", out);
+    report_html_text(out, v->message);
+    fputs("<small>cause ", out);
+    report_html_text(out, v->cause);
+    fputs("</small></td><td class=\"t\">", out);
+    write_status(out, v);
+    fputs("</td><td class=\"cite\">", out);
+    for (size_t i = 0; i < v->ncited; i++)
+        write_cited(out, v, &v->cited[i]);
+    if (v->nevidence > v->ncited)
+        fprintf(out, "<div><em>and %zu more record(s) named in the evidence</em></div>",
+                v->nevidence - v->ncited);
+    if (v->nevidence == 0) {
+        fputs("<pre class=\"body\">", out);
+        report_html_text(out, v->evidence);
+        fputs("</pre>", out);
+    }
+    fputs("</td></tr>\n", out);
+}
+
+static void write_violations(FILE *out, const report_data *d)
+{
+    fputs("<section id=\"violations\">\n<h2>Violations</h2>\n", out);
+    if (d->nviolations == 0) {
+        fputs("<p>No alert was raised in this period.</p>\n</section>\n", out);
+        return;
+    }
+    fputs("<p class=\"note\">Alerts of the collector's compliance rules raised in the period (or "
+          "citing a record of it), each with the stored records that prove it: a record body is "
+          "its canonical form, whose SHA-256 the device's hash chain covers.</p>\n"
+          "<table class=\"viol\">\n<thead><tr><th>Raised (UTC)</th><th class=\"t\">Rule</th>"
+          "<th class=\"t\">Device</th><th class=\"t\">Finding</th><th class=\"t\">Status</th>"
+          "<th class=\"t\">Records that prove it</th></tr></thead>\n<tbody>\n", out);
+    for (size_t i = 0; i < d->nviolations; i++)
+        write_violation(out, &d->violations[i]);
+    fputs("</tbody>\n</table>\n</section>\n", out);
+}
+
+static void test_cell(FILE *out, const report_data *d, long idx, const char *kind)
+{
+    if (idx < 0)
+        return;
+    fprintf(out, "<div>%s ", kind);
+    badge(out, result_class(d->tests[idx].result), d->tests[idx].result);
+    fputs("</div>", out);
+}
+
+static void write_cycle(FILE *out, const report_data *d, const report_cycle *c)
+{
+    char a[32], b[32], e[32];
+    bool ok = strcmp(c->result, "pass") == 0;
+
+    fprintf(out, "<tr%s><td class=\"d\">", ok ? "" : " class=\"fail\"");
+    html_when(out, c->ts);
+    fputs("</td><td class=\"t\">", out);
+    report_html_text(out, c->sterilizer_id);
+    fprintf(out, " #%" PRId64 "<small>", c->cycle_no);
+    report_html_text(out, c->device_id);
+    fputs("</small></td>", out);
+    td_text(out, "t", c->load_id);
+    td_text(out, "t", c->program);
+    report_dec1(c->setpoint_dc, a);
+    report_dec1(c->temp_min_dc, b);
+    report_dec1(c->temp_max_dc, e);
+    fprintf(out, "<td>%s<small>%s&ndash;%s</small></td><td>%" PRId64 "</td>", a, b, e,
+            c->exposure_s);
+    report_dec1(c->pressure_min_dkpa, a);
+    report_dec1(c->pressure_max_dkpa, b);
+    fprintf(out, "<td>%s&ndash;%s</td><td>%" PRId64 "</td><td class=\"t\">", a, b, c->dry_s);
+    badge(out, result_class(c->ci_result), c->ci_result);
+    fputs("</td>", out);
+    td_text(out, "t", c->operator_id);
+    fputs("<td class=\"t\">", out);
+    badge(out, result_class(c->result), c->result);
+    if (c->alarm_code[0]) {
+        fputs("<small>alarm ", out);
+        report_html_text(out, c->alarm_code);
+        fputs("</small>", out);
+    }
+    fputs("</td><td class=\"t\">", out);
+    test_cell(out, d, c->bowie_dick, "Bowie-Dick");
+    test_cell(out, d, c->spore, "Spore");
+    fputs("</td></tr>\n", out);
+}
+
+static void write_sterilizer_log(FILE *out, const report_data *d)
+{
+    fputs("<section id=\"sterilizer-log\" class=\"log\">\n<h2>Sterilizer log</h2>\n", out);
+    if (d->ncycles == 0) {
+        fputs("<p>No sterilization cycle was recorded in this period.</p>\n</section>\n", out);
+        return;
+    }
+    fprintf(out, "<p class=\"note\">Every sterilization cycle recorded in the period (%zu), "
+                 "oldest first, with the Bowie-Dick and spore tests run in it. Temperatures: "
+                 "setpoint, with the minimum and maximum measured during exposure.</p>\n"
+                 "<table>\n<thead><tr><th>Date (UTC)</th><th class=\"t\">Sterilizer, cycle</th>"
+                 "<th class=\"t\">Load</th><th class=\"t\">Program</th><th>Temp &deg;C</th>"
+                 "<th>Exposure s</th><th>Pressure kPa</th><th>Dry s</th><th class=\"t\">CI</th>"
+                 "<th class=\"t\">Operator</th><th class=\"t\">Result</th><th class=\"t\">Tests"
+                 "</th></tr></thead>\n<tbody>\n", d->ncycles);
+    for (size_t i = 0; i < d->ncycles; i++)
+        write_cycle(out, d, &d->cycles[i]);
+    fputs("</tbody>\n</table>\n</section>\n", out);
+}
+
+static void write_test(FILE *out, const report_test *t)
+{
+    fprintf(out, "<tr%s><td class=\"d\">", strcmp(t->result, "negative") ? " class=\"fail\"" : "");
+    html_when(out, t->ts);
+    fputs("</td>", out);
+    td_text(out, "t", strcmp(t->kind, "spore") == 0 ? "Spore (BI)" : "Bowie-Dick");
+    fputs("<td class=\"t\">", out);
+    report_html_text(out, t->sterilizer_id);
+    fprintf(out, " #%" PRId64 "<small>", t->cycle_no);
+    report_html_text(out, t->device_id);
+    fputs("</small></td>", out);
+    td_text(out, "t", t->bi_lot);
+    fputs("<td class=\"t\">", out);
+    badge(out, result_class(t->result), t->result);
+    fputs("</td><td class=\"d\">", out);
+    html_when(out, t->read_ts);
+    fputs("</td></tr>\n", out);
+}
+
+static void write_tests(FILE *out, const report_data *d)
+{
+    fputs("<section id=\"tests\">\n<h2>Spore and Bowie-Dick tests</h2>\n", out);
+    if (d->ntests == 0) {
+        fputs("<p>No spore or Bowie-Dick test was recorded in this period.</p>\n</section>\n", out);
+        return;
+    }
+    fputs("<table>\n<thead><tr><th>Date (UTC)</th><th class=\"t\">Test</th>"
+          "<th class=\"t\">Sterilizer, cycle</th><th class=\"t\">Indicator lot</th>"
+          "<th class=\"t\">Result</th><th>Read (UTC)</th></tr></thead>\n<tbody>\n", out);
+    for (size_t i = 0; i < d->ntests; i++)
+        write_test(out, &d->tests[i]);
+    fputs("</tbody>\n</table>\n</section>\n", out);
 }
 
 static void write_row(FILE *out, const report_row *row, const char *cls)
@@ -96,25 +481,31 @@ static void write_row(FILE *out, const report_row *row, const char *cls)
 
 static void write_table(FILE *out, const report_data *d)
 {
-    fputs("<h2>Per-device usage</h2>\n<table>\n<thead><tr><th>Device</th>", out);
+    fputs("<section id=\"devices\">\n<h2>Per-device usage</h2>\n<table>\n<thead><tr>"
+          "<th>Device</th>", out);
     for (int c = 0; c < REPORT_NCOLS; c++)
         fprintf(out, "<th>%s</th>", report_col_title((report_col)c));
     fputs("</tr></thead>\n<tbody>\n", out);
     for (size_t i = 0; i < d->nrows; i++)
         write_row(out, &d->rows[i], NULL);
     write_row(out, &d->total, "total");
-    fputs("</tbody>\n</table>\n", out);
+    fputs("</tbody>\n</table>\n</section>\n", out);
 }
 
 int report_html_write(FILE *out, const report_data *d)
 {
     write_head(out, d);
     write_summary(out, d);
+    write_charts(out, d);
     write_table(out, d);
+    write_violations(out, d);
+    write_sterilizer_log(out, d);
+    write_tests(out, d);
     fputs("<footer>Generated at ", out);
     report_html_text(out, d->generated_at);
     fputs(" by smpctl. Records are counted by their device timestamp (UTC); cartridges are "
-          "distinct cartridge ids per device.</footer>\n</body>\n</html>\n", out);
+          "distinct cartridge ids per device. The inspector's audit export (smpctl export) "
+          "holds the same logs as signed CSV files.</footer>\n</main>\n</body>\n</html>\n", out);
     if (fflush(out) != 0 || ferror(out))
         return -1;
     return 0;

@@ -14,7 +14,8 @@ issue_pki() {
 }
 
 # start_collector PKI DB: starts smp-collector on $BROKER_PORT and waits for
-# its subscription. Sets COLLECTOR_PID and COLLECTOR_LOG.
+# its subscription; COLLECTOR_EXTRA_CONF (lines) is appended to its config.
+# Sets COLLECTOR_PID and COLLECTOR_LOG.
 start_collector() {
     local pki=$1 db=$2
     COLLECTOR_LOG=$WORK/collector.log
@@ -24,6 +25,7 @@ ca_file = $pki/ca.crt
 cert_file = $pki/collector.crt
 key_file = $pki/collector.key
 db_path = $db
+${COLLECTOR_EXTRA_CONF:-}
 CONF
     local before=0
     [ -f "$COLLECTOR_LOG" ] && before=$(grep -c "subscribed topics=" "$COLLECTOR_LOG")

@@ -253,13 +253,11 @@ static void test_small_error_buffer(void **state)
     free(err);
 }
 
-/* BUG (common/config.c config_load, line 185): lines are read with
- * fgets into a 1024-byte buffer, so a line longer than 1023 bytes is split
- * and its tail parsed as a line of its own. A long comment (allowed: '#'
- * starts a comment) then fails with "<file>:2: expected 'key = value'", and
- * every later line number is off by one. Expected: the file loads (or a
- * clear "line too long" error naming line 1). */
-static void test_bug_long_comment_line_split(void **state)
+/* Regression (found by this test, fixed in c244077): lines were read with
+ * fgets into a 1024-byte buffer, so a line longer than 1023 bytes was split
+ * and its tail parsed as a line of its own: a long comment failed with
+ * "<file>:2: expected 'key = value'" and later line numbers were off by one. */
+static void test_long_comment_line(void **state)
 {
     fixture *f = *state;
     test_cfg cfg;
@@ -277,6 +275,22 @@ static void test_bug_long_comment_line_split(void **state)
         fail_msg("a 1500-byte comment line broke loading: %s", err);
     assert_string_equal(cfg.name, "a");
     assert_int_equal(cfg.retries, 2);
+
+    /* what a long comment says is never read as a setting */
+    text = malloc(n + 64);
+    assert_non_null(text);
+    memcpy(text, "name = a # ", 11);
+    memset(text + 11, ' ', n - 11);
+    snprintf(text + n - 12, 76, "port = 1234\nretries = 2\n");
+    assert_int_equal(load(f, text, &cfg, err, sizeof err), 0);
+    assert_int_equal(cfg.port, 8883);
+
+    /* and line numbers after a long line stay right */
+    memset(text, '#', n);
+    snprintf(text + n, 64, "\nx = 1\n");
+    assert_int_equal(load(f, text, &cfg, err, sizeof err), -1);
+    assert_error(f, err, ":2: unknown setting 'x'");
+    free(text);
 }
 
 int main(void)
@@ -289,7 +303,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_builtin_default, setup, teardown),
         cmocka_unit_test_setup_teardown(test_small_error_buffer, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bug_long_comment_line_split, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_comment_line, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -450,12 +450,19 @@ static void test_read_never_returns_unsynced(void **state)
     journal *j = open_ok(f->dir, (journal_limits)SMALL_SEGMENTS);
     char err[256];
 
+    uint64_t firsts[32];
     append_range(j, 1, 5, 1);
     append_range(j, 6, 20, 0);   /* rolls segments, not synced */
     expect_head(j, 20);
-    assert_int_equal(read_count(j, 1, 64), 5);
-    assert_int_equal(read_count(j, 6, 64), 0);
-    assert_int_equal(read_count(j, 5, 64), 1);
+    /* A roll makes the segment it leaves durable; the records in the newest
+     * segment are not synced and must not be read. */
+    size_t nsegs = list_segs(f->dir, firsts, 32);
+    assert_true(nsegs > 1);
+    uint64_t unsynced_from = firsts[nsegs - 1];
+    assert_true(unsynced_from > 6 && unsynced_from <= 20);
+    assert_int_equal(read_count(j, 1, 64), unsynced_from - 1);
+    assert_int_equal(read_count(j, unsynced_from, 64), 0);
+    assert_int_equal(read_count(j, 5, 64), unsynced_from - 5);
     assert_int_equal(journal_sync(j, err, sizeof err), 0);
     assert_int_equal(read_count(j, 6, 64), 15);
     expect_read(j, 1, 20, 64);
@@ -612,6 +619,45 @@ static void test_ack_all_keeps_head(void **state)
     expect_head(j, 45);
     assert_int_equal(journal_acked_seq(j), 45);
     append_range(j, 46, 46, 1);
+    journal_close(j);
+}
+
+/* The acked file is checked on open: garbage, or an ack beyond the newest
+ * record (the journal lost records), stops the agent with a clear error. */
+static void test_acked_file_checks(void **state)
+{
+    fixture *f = *state;
+    journal *j = open_ok(f->dir, (journal_limits)BIG_LIMITS);
+    char err[512], path[160];
+    FILE *fp;
+
+    append_range(j, 1, 10, 1);
+    journal_close(j);
+    snprintf(path, sizeof path, "%s/acked", f->dir);
+
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("100\n", fp);
+    fclose(fp);
+    err[0] = '\0';
+    assert_int_equal(journal_open(f->dir, &(journal_limits)BIG_LIMITS, &j, err, sizeof err), -1);
+    assert_non_null(strstr(err, "acked seq 100 is beyond the newest record 10"));
+
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("garbage\n", fp);
+    fclose(fp);
+    err[0] = '\0';
+    assert_int_equal(journal_open(f->dir, &(journal_limits)BIG_LIMITS, &j, err, sizeof err), -1);
+    assert_non_null(strstr(err, "acked: not a number"));
+
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("7\n", fp);
+    fclose(fp);
+    j = open_ok(f->dir, (journal_limits)BIG_LIMITS);
+    assert_int_equal(journal_acked_seq(j), 7);
+    expect_read(j, 8, 10, 64);
     journal_close(j);
 }
 
@@ -940,14 +986,14 @@ static void test_full_disk_at_segment_roll(void **state)
 
 /* ---- known bugs (failing tests) ------------------------------------------ */
 
-/* BUG (agent/journal.c recover, line 262, with read_frame line 90): the head
+/* Regression (was a bug in agent/journal.c recover / read_frame): the head
  * hash after recovery is computed over the shared payload buffer, which the
  * failed read of the torn/corrupt last frame has already overwritten with
  * its partial payload. So after a torn write the head seq is right (n-1)
  * but head_hash is not sha256(payload n-1): the next record's prev breaks
  * the chain (an integrity alert at the collector). Checked at every cut
  * point inside the last frame and for a flipped checksum byte. */
-static void test_bug_torn_tail_corrupts_head_hash(void **state)
+static void test_torn_tail_keeps_head_hash(void **state)
 {
     fixture *f = *state;
     char name[64], base[128], want[RECORD_HASH_HEX], p[128];
@@ -983,13 +1029,13 @@ static void test_bug_torn_tail_corrupts_head_hash(void **state)
                  wrong, total, first_wrong);
 }
 
-/* BUG (agent/journal.c start_segment, line 346 / journal_sync, line 397):
+/* Regression (was a bug in agent/journal.c start_segment / journal_sync):
  * when a segment rolls, the previous segment's fd is closed without an
  * fdatasync, and journal_sync only syncs the new newest segment. Records
  * appended to the old segment since the last sync (the agent appends up to
  * 512 events per sync) are reported durable but never reached the disk.
  * Expected: by the end of journal_sync, the rolled-over segment was synced. */
-static void test_bug_roll_leaves_previous_segment_unsynced(void **state)
+static void test_roll_syncs_previous_segment(void **state)
 {
     fixture *f = *state;
     journal_limits limits = SMALL_SEGMENTS;
@@ -1014,14 +1060,12 @@ static void test_bug_roll_leaves_previous_segment_unsynced(void **state)
         fail_msg("records 2..%" PRIu64 " in %s were never fsynced", n - 1, first);
 }
 
-/* BUG (agent/journal.c recover, lines 249-259, with journal_ack line 519):
- * a failed append at a segment roll leaves an empty newest segment file.
- * journal_ack then deletes every older segment (none is "the newest"), and
- * on restart recover() removes the empty segment and finds no segment at
- * all: head seq 0, genesis hash, although records 1..n exist at the
- * collector. The next record reuses seq 1. The open should instead keep
- * head n (and hash), or at least fail (acked n > head 0). */
-static void test_bug_failed_roll_then_ack_loses_head(void **state)
+/* Regression (found as a bug): a failed append at a segment roll left an
+ * empty newest segment, journal_ack then deleted every older segment, and
+ * on restart the head was lost (seq 1 would be reused). Now the failed
+ * append removes the segment it created, and an ack never deletes the
+ * newest segment holding records. */
+static void test_failed_roll_then_ack_keeps_head(void **state)
 {
     fixture *f = *state;
     journal_limits limits = SMALL_SEGMENTS;
@@ -1040,7 +1084,7 @@ static void test_bug_failed_roll_then_ack_loses_head(void **state)
     int rc = journal_append(j, n + 1, p, len, err, sizeof err);
     unlimit_file_size();
     assert_int_equal(rc, -1);
-    assert_int_equal(list_segs(f->dir, firsts, 64), 2); /* the empty new segment */
+    assert_int_equal(list_segs(f->dir, firsts, 64), 1); /* the new segment was removed */
     assert_int_equal(journal_ack(j, n, err, sizeof err), 0);
     journal_close(j);
 
@@ -1048,11 +1092,14 @@ static void test_bug_failed_roll_then_ack_loses_head(void **state)
     rc = journal_open(f->dir, &limits, &j, err, sizeof err);
     if (rc == 0) {
         uint64_t head = journal_head_seq(j);
-        journal_close(j);
-        if (head != n)
+        if (head != n) {
+            journal_close(j);
             fail_msg("after restart head seq is %" PRIu64 ", want %" PRIu64
                      " (acked %" PRIu64 "): seq would be reused",
                      head, n, n);
+        }
+        expect_head(j, n); /* and the chain hash of record n */
+        journal_close(j);
     }
 }
 
@@ -1154,6 +1201,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wrong_seq_and_length, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_deletes_acked_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_all_keeps_head, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acked_file_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_write_every_offset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_write_every_offset_new_segment, setup, teardown),
@@ -1163,10 +1211,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_full_disk_at_segment_roll, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_submit_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_full, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bug_torn_tail_corrupts_head_hash, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bug_roll_leaves_previous_segment_unsynced, setup,
+        cmocka_unit_test_setup_teardown(test_torn_tail_keeps_head_hash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_roll_syncs_previous_segment, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_bug_failed_roll_then_ack_loses_head, setup,
+        cmocka_unit_test_setup_teardown(test_failed_roll_then_ack_keeps_head, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

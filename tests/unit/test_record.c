@@ -556,11 +556,11 @@ static void test_bad_case_bases_are_good(void **state)
                      0);
 }
 
-/* BUG (common/record.c check_number, line 262): integers are accepted with
- * a tolerance of 1e-6, so 1.0000001 passes as 1 and the record's canonical
- * form silently says "strokes":1. A non-integer for an integer field must be
- * rejected ("must be an integer"), as 1.5 is. */
-static void test_bug_integer_field_accepts_near_integer(void **state)
+/* Regression (found by this test, fixed in c244077): integers used to be
+ * accepted with a tolerance of 1e-6, so 1.0000001 passed as 1 and the
+ * canonical form silently said "strokes":1. A non-integer for an integer
+ * field is rejected, as 1.5 is. */
+static void test_integer_field_rejects_near_integer(void **state)
 {
     record r;
     record_error err;
@@ -798,12 +798,12 @@ static void test_type_names(void **state)
     assert_int_equal(record_type_from_name("", &t), -1);
 }
 
-/* BUG (common/record.c record_set_str, line 396): a value longer than 128
- * bytes is silently cut to 128 by snprintf, returns 0, and record_check then
- * accepts the altered value. An over-long string built in code must be
- * refused (by record_set_str or by record_check with "longer than 128
- * bytes"), as it is from JSON. */
-static void test_bug_set_str_truncates_silently(void **state)
+/* Regression (found by this test, fixed in c244077): record_set_str used to
+ * cut a value longer than 128 bytes with snprintf and return 0, and
+ * record_check then accepted the altered value. An over-long string built in
+ * code is refused (by record_set_str, or by record_check with "longer than
+ * 128 bytes"), as it is from JSON. */
+static void test_set_str_refuses_too_long(void **state)
 {
     char long_id[RECORD_STR_MAX + 2];
     record r;
@@ -841,8 +841,8 @@ int main(void)
         cmocka_unit_test(test_build_in_code),
         cmocka_unit_test(test_check_in_code_values),
         cmocka_unit_test(test_type_names),
-        cmocka_unit_test(test_bug_integer_field_accepts_near_integer),
-        cmocka_unit_test(test_bug_set_str_truncates_silently),
+        cmocka_unit_test(test_integer_field_rejects_near_integer),
+        cmocka_unit_test(test_set_str_refuses_too_long),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -480,7 +480,7 @@ static void test_cmd_errors(void **state)
     char *no_to[] = {"--db", fx->path, "--clinic", "North", "--from", "2026-02-01",
                      "--format", "csv"};
     char *bad_format[] = {"--db", fx->path, "--clinic", "North", "--from", "2026-11-01", "--to",
-                          "2026-11-30", "--format", "pdf"};
+                          "2026-11-30", "--format", "xml"};
     char *unknown_opt[] = {"--db", fx->path, "--colour", "red"};
     char *no_value[] = {"--db", fx->path, "--clinic"};
     char *twice[] = {"--db", fx->path, "--db", fx->path};

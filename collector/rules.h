@@ -1,0 +1,44 @@
+/* rules: the compliance rules R1–R8 and R11 of DESIGN.md 6 (R9/R10 are
+ * integrity.c). docs/rules.md says what raises and clears each one.
+ *
+ * Incremental: ingest calls rules_on_record for every record it actually
+ * inserted (never for a duplicate or a conflict, so a resend raises
+ * nothing new) inside the message's transaction, and rules_after_batch
+ * once per message that stored anything. What the rules must remember
+ * lives in the rule_* tables (store_rules.h), so nothing re-reads all
+ * records. Time-driven: rules_tick runs R6 (spore test overdue, escalating
+ * warning → critical) and R8 (device silent) for a given "now", in its own
+ * transaction, on whatever store it is handed (the collector's main thread
+ * has its own connection). */
+#ifndef SMP_RULES_H
+#define SMP_RULES_H
+
+#include <stdint.h>
+
+#include "alert.h"
+#include "policy.h"
+#include "record.h"
+#include "store.h"
+
+/* One message's context, borrowed for the call. */
+typedef struct rules_ctx {
+    store *s;
+    const policy *p;
+    const char *device;        /* the sending device (certificate CN) */
+    const char *clinic;        /* its registered clinic */
+    int64_t now_ms;            /* receive time */
+    const char *now_ts;
+    alert_batch *out;          /* events to publish after the commit */
+} rules_ctx;
+
+/* Returns 0, or -1 when the store failed (the caller rolls back). Data that
+ * breaks a rule is an alert, never an error. */
+int rules_on_record(const rules_ctx *c, const record *r);
+int rules_after_batch(const rules_ctx *c);
+
+/* Runs the time-driven rules at now_ms in one transaction on s. out is
+ * reset and receives the events to publish. Returns 0, or -1 (rolled back,
+ * out emptied) when the store failed. */
+int rules_tick(store *s, const policy *p, int64_t now_ms, alert_batch *out);
+
+#endif

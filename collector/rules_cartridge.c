@@ -1,0 +1,150 @@
+/* rules_cartridge: R1 (a cartridge in more than one session), R2 (expired
+ * or without a lot) and R3 (worn: replace). Needles are single-use, one
+ * client, one sitting (docs/rules.md for the sources). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rules_int.h"
+
+static void ev_use(evidence *e, const char *key, const rule_ref *ref, const char *session_id)
+{
+    ev_open_object(e, key);
+    rules__ev_ref(e, ref);
+    ev_str(e, "session_id", session_id);
+    ev_close(e);
+}
+
+/* R1: re-inserting in the same session of the same device is allowed (the
+ * same client, the same sitting); any other session is a reuse. */
+static int check_reuse(const rules_ctx *c, const record *r, const rule_ref *use)
+{
+    const char *uid = record_get_str(r, "cartridge_uid"), *session = record_get_str(r, "session_id");
+    char first_session[RECORD_STR_MAX + 1];
+    rule_ref first;
+    alerting al = rules__alerting(c);
+    evidence e;
+    alert a;
+    int known = store_cartridge_first_use(c->s, uid, use, session, &first, first_session);
+
+    if (known <= 0)
+        return known;
+    if (strcmp(first.device, use->device) == 0 && strcmp(first_session, session) == 0)
+        return 0;
+    rules__alert_init(&a, "R1", "critical", c->device, c->clinic);
+    rules__cause_add(a.cause, sizeof a.cause, "reused:", uid);
+    rules__cause_add(a.cause, sizeof a.cause, ":", session);
+    rules__message(&a, "cartridge %s reused: inserted in session %s after session %s on %s", uid,
+                   session, first_session, first.device);
+    ev_begin(&e, a.evidence, sizeof a.evidence);
+    ev_str(&e, "cartridge_uid", uid);
+    ev_use(&e, "first", &first, first_session);
+    ev_use(&e, "reuse", use, session);
+    ev_end(&e);
+    return alerting_raise(&al, &a);
+}
+
+static void ev_insert(evidence *e, const record *r, const rule_ref *use)
+{
+    const char *lot = record_get_str(r, "lot");
+
+    ev_str(e, "cartridge_uid", record_get_str(r, "cartridge_uid"));
+    ev_str(e, "session_id", record_get_str(r, "session_id"));
+    rules__ev_ref(e, use);
+    ev_str(e, "expiry", record_get_str(r, "expiry"));
+    if (lot)
+        ev_str(e, "lot", lot);
+    else
+        ev_null(e, "lot");
+}
+
+/* R2: the insert's device-time date after the printed expiry date (both
+ * YYYY-MM-DD, so text order is date order) is critical; a missing lot
+ * defeats recall tracing and is a warning. Separate causes: one cartridge
+ * can be both. */
+static int check_pack(const rules_ctx *c, const record *r, const rule_ref *use)
+{
+    const char *uid = record_get_str(r, "cartridge_uid"), *session = record_get_str(r, "session_id");
+    const char *expiry = record_get_str(r, "expiry");
+    alerting al = rules__alerting(c);
+    evidence e;
+    alert a;
+
+    if (strncmp(r->ts, expiry, 10) > 0) {
+        rules__alert_init(&a, "R2", "critical", c->device, c->clinic);
+        rules__cause_add(a.cause, sizeof a.cause, "expired:", uid);
+        rules__cause_add(a.cause, sizeof a.cause, ":", session);
+        rules__message(&a, "cartridge %s inserted on %.10s, after its expiry %s", uid, r->ts,
+                       expiry);
+        ev_begin(&e, a.evidence, sizeof a.evidence);
+        ev_insert(&e, r, use);
+        ev_end(&e);
+        if (alerting_raise(&al, &a) != 0)
+            return -1;
+    }
+    if (record_get_str(r, "lot"))
+        return 0;
+    rules__alert_init(&a, "R2", "warning", c->device, c->clinic);
+    rules__cause_add(a.cause, sizeof a.cause, "no-lot:", uid);
+    rules__cause_add(a.cause, sizeof a.cause, ":", session);
+    rules__message(&a, "cartridge %s inserted without a lot number (needed to trace a recall)", uid);
+    ev_begin(&e, a.evidence, sizeof a.evidence);
+    ev_insert(&e, r, use);
+    ev_end(&e);
+    return alerting_raise(&al, &a);
+}
+
+int rules__cartridge_insert(const rules_ctx *c, const record *r)
+{
+    rule_ref use = rules__ref(c, r);
+    return check_reuse(c, r, &use) != 0 ? -1 : check_pack(c, r, &use);
+}
+
+static void wear_cause(char *cause, size_t cap, const char *uid)
+{
+    cause[0] = '\0';
+    rules__cause_add(cause, cap, "wear:", uid);
+}
+
+/* Taking the cartridge out is what R3 asked for. */
+int rules__cartridge_remove(const rules_ctx *c, const record *r)
+{
+    alerting al = rules__alerting(c);
+    char cause[sizeof ((alert *)0)->cause];
+
+    wear_cause(cause, sizeof cause, record_get_str(r, "cartridge_uid"));
+    return alerting_clear(&al, "R3", c->device, cause);
+}
+
+/* R3: raised while the session runs, from the periodic counters, so the
+ * artist hears it before the needle is blunt; the alert's cause is the
+ * cartridge, so it is raised once however many counters follow. */
+int rules__cartridge_wear(const rules_ctx *c, const record *r)
+{
+    const char *uid = record_get_str(r, "cartridge_uid");
+    int64_t run_s = 0, strokes = 0;
+    alerting al = rules__alerting(c);
+    rule_ref ref = rules__ref(c, r);
+    evidence e;
+    alert a;
+
+    record_get_int(r, "cartridge_run_s", &run_s);
+    record_get_int(r, "cartridge_strokes", &strokes);
+    if (!uid || (run_s <= c->p->cartridge_max_run_s && strokes <= c->p->cartridge_max_strokes))
+        return 0;
+    rules__alert_init(&a, "R3", "maintenance", c->device, c->clinic);
+    wear_cause(a.cause, sizeof a.cause, uid);
+    rules__message(&a,
+                   "replace cartridge %s: %" PRId64 " s / %" PRId64 " strokes (limits %" PRId64
+                   " s / %" PRId64 ")",
+                   uid, run_s, strokes, c->p->cartridge_max_run_s, c->p->cartridge_max_strokes);
+    ev_begin(&e, a.evidence, sizeof a.evidence);
+    ev_str(&e, "cartridge_uid", uid);
+    rules__ev_ref(&e, &ref);
+    ev_int(&e, "cartridge_run_s", run_s);
+    ev_int(&e, "cartridge_strokes", strokes);
+    ev_int(&e, "cartridge_max_run_s", c->p->cartridge_max_run_s);
+    ev_int(&e, "cartridge_max_strokes", c->p->cartridge_max_strokes);
+    ev_end(&e);
+    return alerting_raise(&al, &a);
+}

@@ -1,0 +1,170 @@
+/* rules_spore: what a spore test (biological indicator) means for its
+ * sterilizer. Positive: R7, the sterilizer is flagged and everything
+ * processed since the last negative test is listed for recall, with the
+ * sessions that used grips from it (CDC 2008 Table 12). Negative: the
+ * overdue warning (R6) and the flag (R7) are lifted.
+ *
+ * Sterilizer alerts are filed under the sterilizer's home device (the first
+ * that logged it), so that the test that clears them can come from any
+ * machine of the clinic. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rules_int.h"
+
+#define RECALL_LIST_MAX 50
+#define RECALL_LOADS_BYTES 2400   /* of the evidence, so sessions get the rest */
+
+typedef struct recall {
+    evidence *e;
+    size_t keep;                  /* bytes to leave free after each item */
+    int listed;
+} recall;
+
+/* store_load_fn / store_grip_fn: list items while they fit. */
+static int list_load(void *ctx, const rule_load *l)
+{
+    recall *rc = ctx;
+    ev_pos at = ev_mark(rc->e);
+
+    ev_open_object(rc->e, NULL);
+    ev_str(rc->e, "load_id", l->load_id);
+    ev_str(rc->e, "device", l->cycle.device);
+    ev_int(rc->e, "seq", (int64_t)l->cycle.seq);
+    ev_close(rc->e);
+    if (!ev_fits(rc->e, rc->keep))
+        ev_rewind(rc->e, at);
+    else
+        rc->listed++;
+    return 0;
+}
+
+static int list_grip(void *ctx, const rule_grip *g)
+{
+    recall *rc = ctx;
+    ev_pos at = ev_mark(rc->e);
+
+    ev_open_object(rc->e, NULL);
+    ev_str(rc->e, "session_id", g->session_id);
+    ev_str(rc->e, "device", g->use.device);
+    ev_int(rc->e, "seq", (int64_t)g->use.seq);
+    ev_str(rc->e, "load_id", g->load_id);
+    ev_close(rc->e);
+    if (!ev_fits(rc->e, rc->keep))
+        ev_rewind(rc->e, at);
+    else
+        rc->listed++;
+    return 0;
+}
+
+/* "loads": [...], "loads_listed": n, "loads_total": N, then the same for
+ * "sessions". Returns the totals for the message. */
+static int ev_recall(const rules_ctx *c, evidence *e, const rule_sterilizer *st,
+                     int64_t *loads, int64_t *grips)
+{
+    recall rc = {e, RECALL_LOADS_BYTES, 0};
+
+    ev_open_array(e, "loads");
+    if (store_recall_loads(c->s, c->clinic, st->sterilizer_id, st->last_negative_ts,
+                           RECALL_LIST_MAX, list_load, &rc, loads) != 0)
+        return -1;
+    ev_close(e);
+    ev_int(e, "loads_listed", rc.listed);
+    ev_int(e, "loads_total", *loads);
+    rc = (recall){e, 64, 0};
+    ev_open_array(e, "sessions");
+    if (store_recall_grips(c->s, c->clinic, st->sterilizer_id, st->last_negative_ts,
+                           RECALL_LIST_MAX, list_grip, &rc, grips) != 0)
+        return -1;
+    ev_close(e);
+    ev_int(e, "sessions_listed", rc.listed);
+    ev_int(e, "sessions_total", *grips);
+    return 0;
+}
+
+static void positive_prefix(char *cause, size_t cap, const char *sterilizer_id)
+{
+    cause[0] = '\0';
+    rules__cause_add(cause, cap, "positive:", sterilizer_id);
+    rules__cause_add(cause, cap, ":", "");
+}
+
+static int raise_r7(const rules_ctx *c, const record *r, const rule_sterilizer *st)
+{
+    rule_ref ref = rules__ref(c, r);
+    alerting al = rules__alerting(c);
+    int64_t loads = 0, grips = 0;
+    char seq[24];
+    evidence e;
+    alert a;
+
+    rules__alert_init(&a, "R7", "critical", st->home_device, c->clinic);
+    positive_prefix(a.cause, sizeof a.cause, st->sterilizer_id);
+    snprintf(seq, sizeof seq, "#%" PRIu64, r->seq);
+    rules__cause_add(a.cause, sizeof a.cause, "", c->device);
+    rules__cause_add(a.cause, sizeof a.cause, "", seq);
+    ev_begin(&e, a.evidence, sizeof a.evidence);
+    ev_str(&e, "sterilizer_id", st->sterilizer_id);
+    ev_open_object(&e, "test");
+    rules__ev_ref(&e, &ref);
+    ev_str(&e, "bi_lot", record_get_str(r, "bi_lot"));
+    ev_str(&e, "read_ts", record_get_str(r, "read_ts"));
+    ev_close(&e);
+    if (st->last_negative_ts[0])
+        ev_str(&e, "last_negative_ts", st->last_negative_ts);
+    else
+        ev_null(&e, "last_negative_ts");
+    if (ev_recall(c, &e, st, &loads, &grips) != 0)
+        return -1;
+    ev_end(&e);
+    rules__message(&a,
+                   "positive spore test on sterilizer %s: take it out of service; recall %" PRId64
+                   " load(s) since the last negative test, used in %" PRId64 " session grip(s)",
+                   st->sterilizer_id, loads, grips);
+    return alerting_raise(&al, &a);
+}
+
+/* A negative test newer than the flag lifts R7; one newer than the last
+ * negative and within the interval ends R6 (an old one sent late would
+ * only be raised again by the next tick). */
+static int on_negative(const rules_ctx *c, const record *r, const rule_sterilizer *st)
+{
+    alerting al = rules__alerting(c);
+    char cause[sizeof ((alert *)0)->cause];
+    int64_t ts_ms = 0;
+
+    if (store_sterilizer_negative(c->s, c->clinic, st->sterilizer_id, r->ts) != 0)
+        return -1;
+    if (st->flagged_ts[0] && strcmp(r->ts, st->flagged_ts) > 0) {
+        positive_prefix(cause, sizeof cause, st->sterilizer_id);
+        if (alerting_clear_prefix(&al, "R7", st->home_device, cause) != 0)
+            return -1;
+    }
+    record_ts_parse(r->ts, &ts_ms);
+    if (strcmp(r->ts, st->last_negative_ts) < 0 ||
+        c->now_ms - ts_ms >= c->p->spore_interval_days * DAY_MS)
+        return 0;
+    cause[0] = '\0';
+    rules__cause_add(cause, sizeof cause, "spore-overdue:", st->sterilizer_id);
+    return alerting_clear(&al, "R6", st->home_device, cause);
+}
+
+int rules__sterilization_test(const rules_ctx *c, const record *r)
+{
+    const char *kind = record_get_str(r, "kind"), *result = record_get_str(r, "result");
+    rule_sterilizer st;
+
+    if (store_sterilizer_touch(c->s, c->clinic, record_get_str(r, "sterilizer_id"), c->device,
+                               r->ts, &st) != 0)
+        return -1;
+    if (strcmp(kind, "spore") != 0)
+        return 0;                 /* Bowie-Dick tests air removal, not sterility */
+    if (strcmp(result, "negative") == 0)
+        return on_negative(c, r, &st);
+    if (strcmp(result, "positive") != 0)
+        return 0;                 /* invalid: neither proves nor disproves */
+    if (raise_r7(c, r, &st) != 0)
+        return -1;
+    return store_sterilizer_flag(c->s, c->clinic, st.sterilizer_id, r->ts);
+}

@@ -1,0 +1,116 @@
+/* rules_timer: the rules no record triggers, only the passing of time.
+ * R6: a sterilizer without a negative spore test for spore_interval_days
+ * (warning), escalating to critical after spore_critical_days. R8: a
+ * device with an open session and nothing received for silent_after_s.
+ * Raising is idempotent per cause, so each tick re-checks everything and
+ * only what changed produces an event. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "rules_int.h"
+
+typedef struct tick {
+    store *s;
+    const policy *p;
+    int64_t now_ms;
+    char now_ts[RECORD_TS_LEN + 1];
+    alert_batch *out;
+} tick;
+
+static alerting tick_alerting(tick *t)
+{
+    return (alerting){t->s, t->now_ts, t->out};
+}
+
+/* store_sterilizer_fn */
+static int check_spore_due(void *ctx, const rule_sterilizer *st)
+{
+    tick *t = ctx;
+    alerting al = tick_alerting(t);
+    bool never = !st->last_negative_ts[0];
+    const char *since = never ? st->first_seen_ts : st->last_negative_ts;
+    int64_t since_ms = 0, days;
+    bool critical;
+    evidence e;
+    alert a;
+
+    record_ts_parse(since, &since_ms);
+    days = (t->now_ms - since_ms) / DAY_MS;
+    critical = t->now_ms - since_ms >= t->p->spore_critical_days * DAY_MS;
+    rules__alert_init(&a, "R6", critical ? "critical" : "warning", st->home_device, st->clinic);
+    rules__cause_add(a.cause, sizeof a.cause, "spore-overdue:", st->sterilizer_id);
+    rules__message(&a,
+                   "spore test overdue on sterilizer %s: %s %.10s, %" PRId64
+                   " days ago (due every %" PRId64 " days)",
+                   st->sterilizer_id,
+                   never ? "never tested negative since it was first seen" : "last negative", since,
+                   days, t->p->spore_interval_days);
+    ev_begin(&e, a.evidence, sizeof a.evidence);
+    ev_str(&e, "sterilizer_id", st->sterilizer_id);
+    if (never)
+        ev_null(&e, "last_negative_ts");
+    else
+        ev_str(&e, "last_negative_ts", st->last_negative_ts);
+    ev_str(&e, "first_seen_ts", st->first_seen_ts);
+    ev_int(&e, "days", days);
+    ev_int(&e, "spore_interval_days", t->p->spore_interval_days);
+    ev_int(&e, "spore_critical_days", t->p->spore_critical_days);
+    ev_end(&e);
+    return alerting_raise_or_escalate(&al, &a);
+}
+
+/* store_silent_fn */
+static int check_silent(void *ctx, const rule_silent *d)
+{
+    tick *t = ctx;
+    alerting al = tick_alerting(t);
+    int64_t last_ms = 0;
+    evidence e;
+    alert a;
+
+    record_ts_parse(d->last_received_at, &last_ms);
+    rules__alert_init(&a, "R8", "maintenance", d->device, d->clinic);
+    snprintf(a.cause, sizeof a.cause, "silent");
+    rules__message(&a,
+                   "device silent for %" PRId64 " min during open session %s (limit %" PRId64 " min)",
+                   (t->now_ms - last_ms) / 60000, d->session_id, t->p->silent_after_s / 60);
+    ev_begin(&e, a.evidence, sizeof a.evidence);
+    ev_str(&e, "session_id", d->session_id);
+    ev_str(&e, "last_received_at", d->last_received_at);
+    ev_int(&e, "silent_s", (t->now_ms - last_ms) / 1000);
+    ev_int(&e, "silent_after_s", t->p->silent_after_s);
+    ev_end(&e);
+    return alerting_raise(&al, &a);
+}
+
+static int run_rules(tick *t)
+{
+    char cutoff[RECORD_TS_LEN + 1];
+
+    record_ts_format(t->now_ms - t->p->spore_interval_days * DAY_MS, cutoff);
+    if (store_sterilizers_untested_since(t->s, cutoff, check_spore_due, t) != 0)
+        return -1;
+    record_ts_format(t->now_ms - t->p->silent_after_s * 1000, cutoff);
+    return store_devices_silent_since(t->s, cutoff, check_silent, t);
+}
+
+int rules_tick(store *s, const policy *p, int64_t now_ms, alert_batch *out)
+{
+    tick t = {s, p, now_ms, "", out};
+
+    record_ts_format(now_ms, t.now_ts);
+    out->count = out->dropped = 0;
+    if (store_begin(s) != 0)
+        goto failed;
+    if (run_rules(&t) != 0 || store_commit(s) != 0)
+        goto failed;
+    return 0;
+
+failed:
+    log_error("time-driven rules failed: %s; retrying at the next tick", store_errmsg(s));
+    store_rollback(s);
+    out->count = out->dropped = 0;
+    return -1;
+}

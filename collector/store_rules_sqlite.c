@@ -1,0 +1,394 @@
+/* store_rules_sqlite: the SQLite implementation of store_rules.h, on the
+ * rule_* tables of common/db.c. */
+#include "store_rules.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store_sqlite_int.h"
+
+enum {
+    RQ_CART_INSERT, RQ_CART_GET, RQ_LOAD_GET, RQ_LOAD_PUT, RQ_GRIP_PUT, RQ_GRIPS_OF_LOAD,
+    RQ_RECALL_LOADS, RQ_RECALL_LOADS_N, RQ_RECALL_GRIPS, RQ_RECALL_GRIPS_N, RQ_STER_TOUCH,
+    RQ_STER_GET, RQ_STER_NEGATIVE, RQ_STER_FLAG, RQ_STER_UNTESTED, RQ_DEV_HEARD,
+    RQ_SESSION_OPEN, RQ_SESSION_CLOSE, RQ_DEV_SILENT, RQ_COUNT
+};
+static_assert(RQ_COUNT <= STORE_RULE_STMTS, "raise STORE_RULE_STMTS");
+
+#define GRIP_COLS "g.device_id, g.seq, g.ts, g.load_id, g.grip_id, g.session_id"
+#define LOAD_COLS "l.device_id, l.seq, l.ts, l.load_id, l.sterilizer_id, l.passed"
+#define STER_COLS "clinic, sterilizer_id, home_device, first_seen_ts, " \
+                  "coalesce(last_negative_ts, ''), coalesce(flagged_ts, '')"
+/* Loads of a sterilizer processed after a time: R7's recall set. */
+#define RECALL_WHERE "l.clinic = ?1 AND l.sterilizer_id = ?2 AND l.ts > ?3"
+
+static const char *const sql[RQ_COUNT] = {
+    [RQ_CART_INSERT] = "INSERT INTO rule_cartridges(cartridge_uid, device_id, session_id, seq, ts) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+    [RQ_CART_GET] = "SELECT device_id, seq, ts, session_id FROM rule_cartridges "
+                    "WHERE cartridge_uid = ?1",
+    [RQ_LOAD_GET] = "SELECT " LOAD_COLS " FROM rule_loads l WHERE l.clinic = ?1 AND l.load_id = ?2",
+    [RQ_LOAD_PUT] = "INSERT INTO rule_loads(clinic, load_id, sterilizer_id, device_id, seq, ts, passed) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(clinic, load_id) DO UPDATE SET "
+                    "sterilizer_id = excluded.sterilizer_id, device_id = excluded.device_id, "
+                    "seq = excluded.seq, ts = excluded.ts, passed = excluded.passed",
+    [RQ_GRIP_PUT] = "INSERT INTO rule_grips(device_id, seq, ts, load_id, grip_id, session_id, clinic) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+    [RQ_GRIPS_OF_LOAD] = "SELECT " GRIP_COLS " FROM rule_grips g WHERE g.clinic = ?1 AND "
+                         "g.load_id = ?2 AND g.ts >= ?3 ORDER BY g.ts, g.device_id, g.seq LIMIT ?4",
+    [RQ_RECALL_LOADS] = "SELECT " LOAD_COLS " FROM rule_loads l WHERE " RECALL_WHERE
+                        " ORDER BY l.ts, l.load_id LIMIT ?4",
+    [RQ_RECALL_LOADS_N] = "SELECT count(*) FROM rule_loads l WHERE " RECALL_WHERE,
+    [RQ_RECALL_GRIPS] = "SELECT " GRIP_COLS " FROM rule_grips g JOIN rule_loads l ON "
+                        "l.clinic = g.clinic AND l.load_id = g.load_id WHERE " RECALL_WHERE
+                        " ORDER BY g.ts, g.device_id, g.seq LIMIT ?4",
+    [RQ_RECALL_GRIPS_N] = "SELECT count(*) FROM rule_grips g JOIN rule_loads l ON "
+                          "l.clinic = g.clinic AND l.load_id = g.load_id WHERE " RECALL_WHERE,
+    /* A record older than the first sighting (sent late) moves it back. */
+    [RQ_STER_TOUCH] = "INSERT INTO rule_sterilizers(clinic, sterilizer_id, home_device, first_seen_ts) "
+                      "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(clinic, sterilizer_id) DO UPDATE SET "
+                      "first_seen_ts = min(first_seen_ts, excluded.first_seen_ts)",
+    [RQ_STER_GET] = "SELECT " STER_COLS " FROM rule_sterilizers WHERE clinic = ?1 AND sterilizer_id = ?2",
+    [RQ_STER_NEGATIVE] = "UPDATE rule_sterilizers SET "
+                         "last_negative_ts = max(coalesce(last_negative_ts, ''), ?3), "
+                         "flagged_ts = CASE WHEN flagged_ts < ?3 THEN NULL ELSE flagged_ts END "
+                         "WHERE clinic = ?1 AND sterilizer_id = ?2",
+    /* A positive older than the latest negative (sent late) flags nothing. */
+    [RQ_STER_FLAG] = "UPDATE rule_sterilizers SET flagged_ts = CASE WHEN ?3 > "
+                     "coalesce(last_negative_ts, '') THEN coalesce(flagged_ts, ?3) ELSE flagged_ts END "
+                     "WHERE clinic = ?1 AND sterilizer_id = ?2",
+    [RQ_STER_UNTESTED] = "SELECT " STER_COLS " FROM rule_sterilizers "
+                         "WHERE coalesce(last_negative_ts, first_seen_ts) < ?1 "
+                         "ORDER BY clinic, sterilizer_id",
+    [RQ_DEV_HEARD] = "INSERT INTO rule_devices(device_id, clinic, last_received_at) VALUES (?1, ?2, ?3) "
+                     "ON CONFLICT(device_id) DO UPDATE SET clinic = excluded.clinic, "
+                     "last_received_at = max(last_received_at, excluded.last_received_at)",
+    [RQ_SESSION_OPEN] = "UPDATE rule_devices SET open_session = ?2, open_seq = ?3 "
+                        "WHERE device_id = ?1 AND ?3 > open_seq AND ?3 > closed_seq",
+    [RQ_SESSION_CLOSE] = "UPDATE rule_devices SET open_session = NULL, closed_seq = ?2 "
+                         "WHERE device_id = ?1 AND ?2 > open_seq AND ?2 > closed_seq",
+    [RQ_DEV_SILENT] = "SELECT r.device_id, r.clinic, r.open_session, r.last_received_at "
+                      "FROM rule_devices r JOIN devices d ON d.device_id = r.device_id "
+                      "WHERE r.open_session IS NOT NULL AND r.last_received_at < ?1 "
+                      "AND d.retired_at IS NULL ORDER BY r.device_id",
+};
+
+int store__prepare_rules(store *s, char *err, size_t errlen)
+{
+    for (int i = 0; i < RQ_COUNT; i++) {
+        if (sqlite3_prepare_v2(s->db, sql[i], -1, &s->rq[i], NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "database: preparing rule statement %d: %s", i,
+                     sqlite3_errmsg(s->db));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void bind_text(sqlite3_stmt *q, int col, const char *v)
+{
+    sqlite3_bind_text(q, col, v, -1, SQLITE_STATIC);
+}
+
+/* Binds device, seq, ts at col, col+1, col+2. */
+static void bind_ref(sqlite3_stmt *q, int col, const rule_ref *r)
+{
+    bind_text(q, col, r->device);
+    sqlite3_bind_int64(q, col + 1, (sqlite3_int64)r->seq);
+    bind_text(q, col + 2, r->ts);
+}
+
+static void read_ref(sqlite3_stmt *q, int col, rule_ref *r)
+{
+    store__copy_col(q, col, r->device, sizeof r->device);
+    r->seq = (uint64_t)sqlite3_column_int64(q, col + 1);
+    store__copy_col(q, col + 2, r->ts, sizeof r->ts);
+}
+
+static void read_grip(sqlite3_stmt *q, rule_grip *g)
+{
+    read_ref(q, 0, &g->use);
+    store__copy_col(q, 3, g->load_id, sizeof g->load_id);
+    store__copy_col(q, 4, g->grip_id, sizeof g->grip_id);
+    store__copy_col(q, 5, g->session_id, sizeof g->session_id);
+}
+
+static void read_load(sqlite3_stmt *q, rule_load *l)
+{
+    read_ref(q, 0, &l->cycle);
+    store__copy_col(q, 3, l->load_id, sizeof l->load_id);
+    store__copy_col(q, 4, l->sterilizer_id, sizeof l->sterilizer_id);
+    l->passed = sqlite3_column_int(q, 5) != 0;
+}
+
+static void read_sterilizer(sqlite3_stmt *q, rule_sterilizer *st)
+{
+    store__copy_col(q, 0, st->clinic, sizeof st->clinic);
+    store__copy_col(q, 1, st->sterilizer_id, sizeof st->sterilizer_id);
+    store__copy_col(q, 2, st->home_device, sizeof st->home_device);
+    store__copy_col(q, 3, st->first_seen_ts, sizeof st->first_seen_ts);
+    store__copy_col(q, 4, st->last_negative_ts, sizeof st->last_negative_ts);
+    store__copy_col(q, 5, st->flagged_ts, sizeof st->flagged_ts);
+}
+
+static int count_of(store *s, sqlite3_stmt *q, int64_t *out, const char *what)
+{
+    int rc = store__step(s, q, what);
+    *out = rc == 1 ? sqlite3_column_int64(q, 0) : 0;
+    if (rc == 1)
+        store__reset(q);
+    return rc < 0 ? -1 : 0;
+}
+
+/* ---- R1 ------------------------------------------------------------------ */
+
+int store_cartridge_first_use(store *s, const char *uid, const rule_ref *use,
+                              const char *session_id, rule_ref *first,
+                              char first_session[RECORD_STR_MAX + 1])
+{
+    sqlite3_stmt *q = s->rq[RQ_CART_INSERT];
+    int rc;
+
+    bind_text(q, 1, uid);
+    bind_text(q, 2, use->device);
+    bind_text(q, 3, session_id);
+    sqlite3_bind_int64(q, 4, (sqlite3_int64)use->seq);
+    bind_text(q, 5, use->ts);
+    if (store__run(s, q, "cartridge insert") != 0)
+        return -1;
+    if (sqlite3_changes(s->db) == 1)
+        return 0;
+    q = s->rq[RQ_CART_GET];
+    bind_text(q, 1, uid);
+    if ((rc = store__step(s, q, "cartridge lookup")) != 1)
+        return rc == 0 ? store__failed(s, "cartridge lookup: row vanished") : -1;
+    read_ref(q, 0, first);
+    store__copy_col(q, 3, first_session, RECORD_STR_MAX + 1);
+    store__reset(q);
+    return 1;
+}
+
+/* ---- R4, R5, R7 ---------------------------------------------------------- */
+
+int store_load_get(store *s, const char *clinic, const char *load_id, rule_load *out)
+{
+    sqlite3_stmt *q = s->rq[RQ_LOAD_GET];
+    int rc;
+
+    bind_text(q, 1, clinic);
+    bind_text(q, 2, load_id);
+    if ((rc = store__step(s, q, "load lookup")) == 1) {
+        read_load(q, out);
+        store__reset(q);
+    }
+    return rc;
+}
+
+int store_load_put(store *s, const char *clinic, const rule_load *l)
+{
+    sqlite3_stmt *q = s->rq[RQ_LOAD_PUT];
+
+    bind_text(q, 1, clinic);
+    bind_text(q, 2, l->load_id);
+    bind_text(q, 3, l->sterilizer_id);
+    bind_ref(q, 4, &l->cycle);
+    sqlite3_bind_int(q, 7, l->passed);
+    return store__run(s, q, "load update");
+}
+
+int store_grip_put(store *s, const char *clinic, const rule_grip *g)
+{
+    sqlite3_stmt *q = s->rq[RQ_GRIP_PUT];
+
+    bind_ref(q, 1, &g->use);
+    bind_text(q, 4, g->load_id);
+    bind_text(q, 5, g->grip_id);
+    bind_text(q, 6, g->session_id);
+    bind_text(q, 7, clinic);
+    return store__run(s, q, "grip insert");
+}
+
+/* Steps q, handing each grip row to fn; stops at fn's first non-zero. */
+static int each_grip(store *s, sqlite3_stmt *q, store_grip_fn fn, void *ctx, const char *what)
+{
+    rule_grip g;
+    int rc;
+
+    while ((rc = store__step(s, q, what)) == 1) {
+        read_grip(q, &g);
+        if (fn(ctx, &g) != 0) {
+            store__reset(q);
+            return -1;
+        }
+    }
+    return rc;
+}
+
+int store_grips_of_load(store *s, const char *clinic, const char *load_id, const char *since_ts,
+                        int max, store_grip_fn fn, void *ctx)
+{
+    sqlite3_stmt *q = s->rq[RQ_GRIPS_OF_LOAD];
+
+    bind_text(q, 1, clinic);
+    bind_text(q, 2, load_id);
+    bind_text(q, 3, since_ts);
+    sqlite3_bind_int(q, 4, max);
+    return each_grip(s, q, fn, ctx, "grips of load");
+}
+
+static void bind_recall(sqlite3_stmt *q, const char *clinic, const char *sterilizer_id,
+                        const char *since_ts)
+{
+    bind_text(q, 1, clinic);
+    bind_text(q, 2, sterilizer_id);
+    bind_text(q, 3, since_ts);
+}
+
+int store_recall_loads(store *s, const char *clinic, const char *sterilizer_id,
+                       const char *since_ts, int max, store_load_fn fn, void *ctx,
+                       int64_t *total)
+{
+    sqlite3_stmt *q = s->rq[RQ_RECALL_LOADS];
+    rule_load l;
+    int rc;
+
+    bind_recall(s->rq[RQ_RECALL_LOADS_N], clinic, sterilizer_id, since_ts);
+    if (count_of(s, s->rq[RQ_RECALL_LOADS_N], total, "recall load count") != 0)
+        return -1;
+    bind_recall(q, clinic, sterilizer_id, since_ts);
+    sqlite3_bind_int(q, 4, max);
+    while ((rc = store__step(s, q, "recall loads")) == 1) {
+        read_load(q, &l);
+        if (fn(ctx, &l) != 0) {
+            store__reset(q);
+            return -1;
+        }
+    }
+    return rc;
+}
+
+int store_recall_grips(store *s, const char *clinic, const char *sterilizer_id,
+                       const char *since_ts, int max, store_grip_fn fn, void *ctx,
+                       int64_t *total)
+{
+    sqlite3_stmt *q = s->rq[RQ_RECALL_GRIPS];
+
+    bind_recall(s->rq[RQ_RECALL_GRIPS_N], clinic, sterilizer_id, since_ts);
+    if (count_of(s, s->rq[RQ_RECALL_GRIPS_N], total, "recall grip count") != 0)
+        return -1;
+    bind_recall(q, clinic, sterilizer_id, since_ts);
+    sqlite3_bind_int(q, 4, max);
+    return each_grip(s, q, fn, ctx, "recall grips");
+}
+
+/* ---- R6, R7 -------------------------------------------------------------- */
+
+int store_sterilizer_touch(store *s, const char *clinic, const char *sterilizer_id,
+                           const char *device, const char *ts, rule_sterilizer *out)
+{
+    sqlite3_stmt *q = s->rq[RQ_STER_TOUCH];
+    int rc;
+
+    bind_text(q, 1, clinic);
+    bind_text(q, 2, sterilizer_id);
+    bind_text(q, 3, device);
+    bind_text(q, 4, ts);
+    if (store__run(s, q, "sterilizer insert") != 0)
+        return -1;
+    q = s->rq[RQ_STER_GET];
+    bind_text(q, 1, clinic);
+    bind_text(q, 2, sterilizer_id);
+    if ((rc = store__step(s, q, "sterilizer lookup")) != 1)
+        return rc == 0 ? store__failed(s, "sterilizer lookup: row vanished") : -1;
+    read_sterilizer(q, out);
+    store__reset(q);
+    return 0;
+}
+
+static int sterilizer_update(store *s, int which, const char *clinic, const char *sterilizer_id,
+                             const char *ts)
+{
+    sqlite3_stmt *q = s->rq[which];
+    bind_text(q, 1, clinic);
+    bind_text(q, 2, sterilizer_id);
+    bind_text(q, 3, ts);
+    return store__run(s, q, "sterilizer update");
+}
+
+int store_sterilizer_negative(store *s, const char *clinic, const char *sterilizer_id,
+                              const char *ts)
+{
+    return sterilizer_update(s, RQ_STER_NEGATIVE, clinic, sterilizer_id, ts);
+}
+
+int store_sterilizer_flag(store *s, const char *clinic, const char *sterilizer_id, const char *ts)
+{
+    return sterilizer_update(s, RQ_STER_FLAG, clinic, sterilizer_id, ts);
+}
+
+int store_sterilizers_untested_since(store *s, const char *cutoff_ts, store_sterilizer_fn fn,
+                                     void *ctx)
+{
+    sqlite3_stmt *q = s->rq[RQ_STER_UNTESTED];
+    rule_sterilizer st;
+    int rc;
+
+    bind_text(q, 1, cutoff_ts);
+    while ((rc = store__step(s, q, "untested sterilizers")) == 1) {
+        read_sterilizer(q, &st);
+        if (fn(ctx, &st) != 0) {
+            store__reset(q);
+            return -1;
+        }
+    }
+    return rc;
+}
+
+/* ---- R8 ------------------------------------------------------------------ */
+
+int store_device_heard(store *s, const char *device, const char *clinic, const char *now_ts)
+{
+    sqlite3_stmt *q = s->rq[RQ_DEV_HEARD];
+    bind_text(q, 1, device);
+    bind_text(q, 2, clinic);
+    bind_text(q, 3, now_ts);
+    return store__run(s, q, "device heard");
+}
+
+int store_session_open(store *s, const char *device, const char *session_id, uint64_t seq)
+{
+    sqlite3_stmt *q = s->rq[RQ_SESSION_OPEN];
+    bind_text(q, 1, device);
+    bind_text(q, 2, session_id);
+    sqlite3_bind_int64(q, 3, (sqlite3_int64)seq);
+    return store__run(s, q, "session open");
+}
+
+int store_session_close(store *s, const char *device, uint64_t seq)
+{
+    sqlite3_stmt *q = s->rq[RQ_SESSION_CLOSE];
+    bind_text(q, 1, device);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)seq);
+    return store__run(s, q, "session close");
+}
+
+int store_devices_silent_since(store *s, const char *cutoff_ts, store_silent_fn fn, void *ctx)
+{
+    sqlite3_stmt *q = s->rq[RQ_DEV_SILENT];
+    rule_silent d;
+    int rc;
+
+    bind_text(q, 1, cutoff_ts);
+    while ((rc = store__step(s, q, "silent devices")) == 1) {
+        store__copy_col(q, 0, d.device, sizeof d.device);
+        store__copy_col(q, 1, d.clinic, sizeof d.clinic);
+        store__copy_col(q, 2, d.session_id, sizeof d.session_id);
+        store__copy_col(q, 3, d.last_received_at, sizeof d.last_received_at);
+        if (fn(ctx, &d) != 0) {
+            store__reset(q);
+            return -1;
+        }
+    }
+    return rc;
+}

@@ -1,0 +1,42 @@
+/* alert_admin: the alerts table (common/db.h) from the operator's side:
+ * list a clinic's alerts and acknowledge one. The collector raises and
+ * clears alerts; people acknowledge them (who, when), which is the middle of
+ * an alert's lifecycle raised → acknowledged → cleared (DESIGN.md 6).
+ * The caller owns the database handle. Functions return 0 on success and
+ * -1 with err filled (naming the alert id or the database) on failure. */
+#ifndef SMP_ALERT_ADMIN_H
+#define SMP_ALERT_ADMIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#define ALERT_ADMIN_TS_LEN 24
+
+typedef struct alert_row {
+    int64_t id;
+    char rule[8];
+    char severity[16];
+    char device[65];
+    char cause[160];
+    char message[256];
+    char raised_at[ALERT_ADMIN_TS_LEN + 1];
+    char acked_at[ALERT_ADMIN_TS_LEN + 1];    /* "" when not acknowledged */
+    char acked_by[129];
+    char cleared_at[ALERT_ADMIN_TS_LEN + 1];  /* "" while open */
+} alert_row;
+
+/* Alerts of clinic by id, only the uncleared ones when open_only. On
+ * success *out is a malloc'ed array of *count rows (NULL when none) that
+ * the caller frees. */
+int alert_admin_list(sqlite3 *db, const char *clinic, bool open_only, alert_row **out,
+                     size_t *count, char *err, size_t errlen);
+
+/* Records that by acknowledged alert id at now. An unknown id or an alert
+ * already acknowledged is an error that says so (and by whom). */
+int alert_admin_ack(sqlite3 *db, int64_t id, const char *by, const char *now, char *err,
+                    size_t errlen);
+
+#endif

@@ -1,0 +1,237 @@
+#include "alerts_cmd.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alert_admin.h"
+#include "db.h"
+#include "registry.h"
+
+#define ERRLEN 512
+#define NCOLS  9
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: smpctl alerts list --db PATH --clinic C [--open]\n"
+            "       smpctl alerts ack ID --by NAME --db PATH\n"
+            "  --open  only alerts not cleared yet\n");
+}
+
+typedef struct opts {
+    const char *db, *clinic, *by;
+    bool open;
+} opts;
+
+/* Options with a value, and the one flag --open. */
+static int parse(const char *cmd, int argc, char **argv, opts *o)
+{
+    for (int i = 0; i < argc; i++) {
+        const char **slot = strcmp(argv[i], "--db") == 0       ? &o->db
+                            : strcmp(argv[i], "--clinic") == 0 ? &o->clinic
+                            : strcmp(argv[i], "--by") == 0     ? &o->by
+                                                               : NULL;
+        if (strcmp(argv[i], "--open") == 0) {
+            o->open = true;
+            continue;
+        }
+        if (!slot) {
+            fprintf(stderr, "smpctl alerts %s: unknown option '%s'\n", cmd, argv[i]);
+            return -1;
+        }
+        if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0) {
+            fprintf(stderr, "smpctl alerts %s: option %s needs a value\n", cmd, argv[i]);
+            return -1;
+        }
+        if (*slot) {
+            fprintf(stderr, "smpctl alerts %s: option %s given twice\n", cmd, argv[i]);
+            return -1;
+        }
+        *slot = argv[++i];
+    }
+    return 0;
+}
+
+/* Never creates a database on a mistyped path (db_open would). */
+static int open_existing(const char *cmd, const char *path, sqlite3 **db)
+{
+    char err[ERRLEN];
+
+    if (access(path, F_OK) != 0) {
+        fprintf(stderr, "smpctl alerts %s: --db %s: no such database; check the path\n", cmd, path);
+        return -1;
+    }
+    if (db_open(path, db, err, sizeof err) != 0) {
+        fprintf(stderr, "smpctl alerts %s: %s\n", cmd, err);
+        return -1;
+    }
+    return 0;
+}
+
+static const char *or_dash(const char *s)
+{
+    return s[0] ? s : "-";
+}
+
+/* The columns of one row, in header order. acked is "by at". */
+static void row_cols(const alert_row *r, char *id, char *acked, size_t acked_cap,
+                     const char *cols[NCOLS])
+{
+    snprintf(id, 24, "%lld", (long long)r->id);
+    if (r->acked_at[0])
+        snprintf(acked, acked_cap, "%s %s", r->acked_by, r->acked_at);
+    else
+        snprintf(acked, acked_cap, "-");
+    const char *c[NCOLS] = {id, r->rule, r->severity, r->device, r->cause, r->raised_at, acked,
+                            or_dash(r->cleared_at), r->message};
+    memcpy(cols, c, sizeof c);
+}
+
+/* Aligned columns; the message, the longest, goes last unpadded. */
+static void print_table(FILE *out, const alert_row *rows, size_t n)
+{
+    static const char *const head[NCOLS] = {"id", "rule", "severity", "device", "cause",
+                                            "raised", "acked by/at", "cleared", "message"};
+    int w[NCOLS];
+    char id[24], acked[200];
+    const char *cols[NCOLS];
+
+    for (int c = 0; c < NCOLS; c++)
+        w[c] = (int)strlen(head[c]);
+    for (size_t i = 0; i < n; i++) {
+        row_cols(&rows[i], id, acked, sizeof acked, cols);
+        for (int c = 0; c < NCOLS - 1; c++)
+            if ((int)strlen(cols[c]) > w[c])
+                w[c] = (int)strlen(cols[c]);
+    }
+    for (int c = 0; c < NCOLS - 1; c++)
+        fprintf(out, "%-*s  ", w[c], head[c]);
+    fprintf(out, "%s\n", head[NCOLS - 1]);
+    for (size_t i = 0; i < n; i++) {
+        row_cols(&rows[i], id, acked, sizeof acked, cols);
+        for (int c = 0; c < NCOLS - 1; c++)
+            fprintf(out, "%-*s  ", w[c], cols[c]);
+        fprintf(out, "%s\n", cols[NCOLS - 1]);
+    }
+}
+
+static int cmd_list(int argc, char **argv)
+{
+    opts o = {0};
+    alert_row *rows = NULL;
+    size_t n = 0;
+    char err[ERRLEN];
+    sqlite3 *db = NULL;
+    int rc = 1;
+
+    if (parse("list", argc - 1, argv + 1, &o) != 0)
+        return 2;
+    if (!o.db || !o.clinic || o.by) {
+        fprintf(stderr, "smpctl alerts list: --db and --clinic are required (--by is for ack)\n");
+        return 2;
+    }
+    if (open_existing("list", o.db, &db) != 0)
+        goto cleanup;
+    if (alert_admin_list(db, o.clinic, o.open, &rows, &n, err, sizeof err) != 0) {
+        fprintf(stderr, "smpctl alerts list: %s\n", err);
+        goto cleanup;
+    }
+    print_table(stdout, rows, n);
+    if (n == 0)
+        fprintf(stderr, "smpctl alerts list: no %salerts for clinic '%s'\n", o.open ? "open " : "",
+                o.clinic);
+    rc = 0;
+
+cleanup:
+    free(rows);
+    sqlite3_close(db);
+    return rc;
+}
+
+static void now_ts(char out[ALERT_ADMIN_TS_LEN + 1])
+{
+    struct timespec ts;
+    struct tm tm;
+    char base[32];
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, ALERT_ADMIN_TS_LEN + 1, "%.19s.%03uZ", base, (unsigned)(ts.tv_nsec / 1000000L) % 1000u);
+}
+
+static int parse_id(const char *text, int64_t *id)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end || v < 1) {
+        fprintf(stderr, "smpctl alerts ack: '%s' is not an alert id (a number from smpctl alerts list)\n",
+                text);
+        return -1;
+    }
+    *id = v;
+    return 0;
+}
+
+static int cmd_ack(int argc, char **argv)
+{
+    opts o = {0};
+    char err[ERRLEN], now[ALERT_ADMIN_TS_LEN + 1];
+    sqlite3 *db = NULL;
+    int64_t id;
+    int rc = 1;
+
+    if (argc < 2 || strncmp(argv[1], "--", 2) == 0) {
+        fprintf(stderr, "smpctl alerts ack: missing alert ID\n");
+        usage(stderr);
+        return 2;
+    }
+    if (parse_id(argv[1], &id) != 0 || parse("ack", argc - 2, argv + 2, &o) != 0)
+        return 2;
+    if (!o.db || !o.by || o.clinic || o.open) {
+        fprintf(stderr, "smpctl alerts ack: --by and --db are required, and only they\n");
+        return 2;
+    }
+    if (registry_check_text("--by", o.by, err, sizeof err) != 0) {
+        fprintf(stderr, "smpctl alerts ack: %s\n", err);
+        return 1;
+    }
+    if (open_existing("ack", o.db, &db) != 0)
+        goto cleanup;
+    now_ts(now);
+    if (alert_admin_ack(db, id, o.by, now, err, sizeof err) != 0) {
+        fprintf(stderr, "smpctl alerts ack: %s\n", err);
+        goto cleanup;
+    }
+    printf("alert %lld acknowledged by %s at %s\n", (long long)id, o.by, now);
+    rc = 0;
+
+cleanup:
+    sqlite3_close(db);
+    return rc;
+}
+
+int alerts_cmd(int argc, char **argv)
+{
+    if (argc < 1) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[0], "list") == 0)
+        return cmd_list(argc, argv);
+    if (strcmp(argv[0], "ack") == 0)
+        return cmd_ack(argc, argv);
+    fprintf(stderr, "smpctl alerts: unknown subcommand '%s'\n", argv[0]);
+    usage(stderr);
+    return 2;
+}

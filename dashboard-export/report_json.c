@@ -1,0 +1,268 @@
+#include "report_json.h"
+
+#include <errno.h>
+#include <stdbool.h>
+
+/* cJSON's Add* functions return NULL when memory runs out; every builder
+ * here returns false then, and the caller drops the whole object. */
+
+static bool add_str(cJSON *o, const char *key, const char *value)
+{
+    return cJSON_AddStringToObject(o, key, value ? value : "") != NULL;
+}
+
+/* "" as null, for optional values (acked_at, alarm_code, ...). */
+static bool add_opt(cJSON *o, const char *key, const char *value)
+{
+    if (value == NULL || value[0] == '\0')
+        return cJSON_AddNullToObject(o, key) != NULL;
+    return add_str(o, key, value);
+}
+
+static bool add_int(cJSON *o, const char *key, int64_t value)
+{
+    return cJSON_AddNumberToObject(o, key, (double)value) != NULL;
+}
+
+/* Tenths as a number with exactly one decimal place (132.1, not
+ * 132.09999999999999). */
+static bool add_dec1(cJSON *o, const char *key, int64_t tenths)
+{
+    char text[32];
+    report_dec1(tenths, text);
+    return cJSON_AddRawToObject(o, key, text) != NULL;
+}
+
+/* Stored JSON text (a record body, evidence) as a nested value, or as a
+ * string if it does not parse. */
+static bool add_json_text(cJSON *o, const char *key, const char *text)
+{
+    cJSON *v = text ? cJSON_Parse(text) : cJSON_CreateNull();
+
+    if (v == NULL)
+        v = cJSON_CreateString(text);
+    if (v == NULL)
+        return false;
+    if (!cJSON_AddItemToObject(o, key, v)) {
+        cJSON_Delete(v);
+        return false;
+    }
+    return true;
+}
+
+static cJSON *add_array(cJSON *o, const char *key)
+{
+    return cJSON_AddArrayToObject(o, key);
+}
+
+/* A new object appended to array; NULL when out of memory. */
+static cJSON *push_object(cJSON *array)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (o && !cJSON_AddItemToArray(array, o)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+static bool add_counts(cJSON *o, const report_row *row)
+{
+    for (int c = 0; c < REPORT_NCOLS; c++)
+        if (!add_int(o, report_col_name((report_col)c), row->count[c]))
+            return false;
+    return true;
+}
+
+static bool build_summary(cJSON *root, const report_data *d)
+{
+    cJSON *s = cJSON_AddObjectToObject(root, "summary"), *by_rule;
+
+    if (!s || !add_int(s, "devices", (int64_t)d->nrows) ||
+        !add_int(s, "retired_devices", (int64_t)d->nretired) || !add_counts(s, &d->total) ||
+        !add_int(s, "bowie_dick_tests", d->bowie_dick_tests) ||
+        !add_int(s, "bowie_dick_failed", d->bowie_dick_failed) ||
+        !add_int(s, "violations", (int64_t)d->nviolations) ||
+        !add_int(s, "open_alerts", d->open_alerts) ||
+        !(by_rule = add_array(s, "violations_by_rule")))
+        return false;
+    for (size_t i = 0; i < d->nrules; i++) {
+        cJSON *r = push_object(by_rule);
+        if (!r || !add_str(r, "rule", d->rules[i].rule) ||
+            !add_str(r, "title", report_rule_title(d->rules[i].rule)) ||
+            !add_int(r, "count", d->rules[i].count) || !add_int(r, "open", d->rules[i].open))
+            return false;
+    }
+    return true;
+}
+
+static bool build_devices(cJSON *root, const report_data *d)
+{
+    cJSON *a = add_array(root, "devices");
+
+    if (!a)
+        return false;
+    for (size_t i = 0; i < d->nrows; i++) {
+        cJSON *o = push_object(a);
+        if (!o || !add_str(o, "device_id", d->rows[i].device_id) ||
+            !cJSON_AddBoolToObject(o, "retired", d->rows[i].retired) ||
+            !add_counts(o, &d->rows[i]))
+            return false;
+    }
+    return true;
+}
+
+static bool build_days(cJSON *root, const report_data *d)
+{
+    cJSON *a = add_array(root, "days");
+
+    if (!a)
+        return false;
+    for (size_t i = 0; i < d->ndays; i++) {
+        const report_day *day = &d->days[i];
+        cJSON *o = push_object(a);
+        if (!o || !add_str(o, "date", day->date) || !add_int(o, "sessions", day->sessions) ||
+            !add_int(o, "strokes", day->strokes) ||
+            !add_int(o, "cycles_passed", day->cycles_passed) ||
+            !add_int(o, "cycles_failed", day->cycles_failed))
+            return false;
+    }
+    return true;
+}
+
+static bool add_test(cJSON *o, const report_test *t)
+{
+    return add_str(o, "device_id", t->device_id) && add_int(o, "seq", t->seq) &&
+           add_str(o, "ts", t->ts) && add_str(o, "sterilizer_id", t->sterilizer_id) &&
+           add_str(o, "kind", t->kind) && add_int(o, "cycle_no", t->cycle_no) &&
+           add_str(o, "bi_lot", t->bi_lot) && add_str(o, "result", t->result) &&
+           add_str(o, "read_ts", t->read_ts);
+}
+
+/* The test of a cycle as a nested object, or null. */
+static bool add_cycle_test(cJSON *o, const char *key, const report_data *d, long idx)
+{
+    cJSON *t;
+
+    if (idx < 0)
+        return cJSON_AddNullToObject(o, key) != NULL;
+    return (t = cJSON_AddObjectToObject(o, key)) != NULL && add_test(t, &d->tests[idx]);
+}
+
+static bool add_cycle(cJSON *o, const report_data *d, const report_cycle *c)
+{
+    return add_str(o, "device_id", c->device_id) && add_int(o, "seq", c->seq) &&
+           add_str(o, "ts", c->ts) && add_str(o, "sterilizer_id", c->sterilizer_id) &&
+           add_int(o, "cycle_no", c->cycle_no) && add_str(o, "load_id", c->load_id) &&
+           add_str(o, "program", c->program) && add_dec1(o, "setpoint_c", c->setpoint_dc) &&
+           add_dec1(o, "temp_min_c", c->temp_min_dc) && add_dec1(o, "temp_max_c", c->temp_max_dc) &&
+           add_int(o, "exposure_s", c->exposure_s) &&
+           add_dec1(o, "pressure_min_kpa", c->pressure_min_dkpa) &&
+           add_dec1(o, "pressure_max_kpa", c->pressure_max_dkpa) && add_int(o, "dry_s", c->dry_s) &&
+           add_str(o, "ci_result", c->ci_result) && add_str(o, "operator_id", c->operator_id) &&
+           add_str(o, "result", c->result) && add_opt(o, "alarm_code", c->alarm_code) &&
+           add_cycle_test(o, "bowie_dick", d, c->bowie_dick) &&
+           add_cycle_test(o, "spore", d, c->spore);
+}
+
+static bool build_logs(cJSON *root, const report_data *d)
+{
+    cJSON *cycles = add_array(root, "sterilizer_log"), *tests;
+
+    if (!cycles)
+        return false;
+    for (size_t i = 0; i < d->ncycles; i++) {
+        cJSON *o = push_object(cycles);
+        if (!o || !add_cycle(o, d, &d->cycles[i]))
+            return false;
+    }
+    if (!(tests = add_array(root, "tests")))
+        return false;
+    for (size_t i = 0; i < d->ntests; i++) {
+        cJSON *o = push_object(tests);
+        if (!o || !add_test(o, &d->tests[i]))
+            return false;
+    }
+    return true;
+}
+
+static bool add_cited(cJSON *a, const report_cited *c)
+{
+    cJSON *o = push_object(a);
+
+    return o && add_str(o, "device_id", c->device_id) && add_int(o, "seq", c->seq) &&
+           cJSON_AddBoolToObject(o, "stored", c->body != NULL) && add_opt(o, "ts", c->ts) &&
+           add_opt(o, "type", c->type) && add_json_text(o, "body", c->body);
+}
+
+static bool add_violation(cJSON *o, const report_violation *v)
+{
+    cJSON *records;
+
+    if (!add_int(o, "id", v->id) || !add_str(o, "rule", v->rule) ||
+        !add_str(o, "title", report_rule_title(v->rule)) || !add_str(o, "severity", v->severity) ||
+        !add_str(o, "device_id", v->device_id) || !add_str(o, "cause", v->cause) ||
+        !add_str(o, "message", v->message) || !add_str(o, "raised_at", v->raised_at) ||
+        !add_opt(o, "acked_at", v->acked_at) || !add_opt(o, "acked_by", v->acked_by) ||
+        !add_opt(o, "cleared_at", v->cleared_at) || !add_json_text(o, "evidence", v->evidence) ||
+        !add_int(o, "evidence_records", (int64_t)v->nevidence) ||
+        !(records = add_array(o, "records")))
+        return false;
+    for (size_t i = 0; i < v->ncited; i++)
+        if (!add_cited(records, &v->cited[i]))
+            return false;
+    return true;
+}
+
+static bool build_violations(cJSON *root, const report_data *d)
+{
+    cJSON *a = add_array(root, "violations");
+
+    if (!a)
+        return false;
+    for (size_t i = 0; i < d->nviolations; i++) {
+        cJSON *o = push_object(a);
+        if (!o || !add_violation(o, &d->violations[i]))
+            return false;
+    }
+    return true;
+}
+
+cJSON *report_json_build(const report_data *d)
+{
+    cJSON *root = cJSON_CreateObject(), *period, *total;
+
+    if (!root || !add_str(root, "report", "smpfleet-compliance") ||
+        !add_int(root, "version", 1) || !add_str(root, "clinic", d->clinic) ||
+        !(period = cJSON_AddObjectToObject(root, "period")) || !add_str(period, "from", d->from) ||
+        !add_str(period, "to", d->to) || !add_str(period, "timezone", "UTC") ||
+        !add_str(root, "generated_at", d->generated_at) || !build_summary(root, d) ||
+        !build_devices(root, d) || !(total = cJSON_AddObjectToObject(root, "total")) ||
+        !add_counts(total, &d->total) ||
+        !build_days(root, d) || !build_violations(root, d) || !build_logs(root, d)) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+int report_json_write(FILE *out, const report_data *d)
+{
+    cJSON *root = report_json_build(d);
+    char *text = root ? cJSON_PrintUnformatted(root) : NULL;
+    int rc = -1;
+
+    if (text == NULL) {
+        errno = ENOMEM;
+        goto cleanup;
+    }
+    fputs(text, out);
+    fputc('\n', out);
+    /* Flush so a full disk shows up here, not as a silently short file. */
+    rc = fflush(out) != 0 || ferror(out) ? -1 : 0;
+cleanup:
+    cJSON_free(text);
+    cJSON_Delete(root);
+    return rc;
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# The compliance rules against the real simulator: two simulated machines of
+# one clinic run two weeks flat out with a 30 % fault rate (fixed seeds)
+# over the real broker and collector. Each agent writes what it injected to
+# DATA_DIR/sim_faults.json; the alerts the collector raised must match it
+# exactly, rule by rule (R1 reused cartridge, R2 expired / no lot, R4 failed
+# cycle, R5 grip from a failed load, R7 positive spore test), every one of
+# them must also have been published on smp/v1/alerts/<clinic>, and a clean
+# chain raises no R9/R10. Then the time-driven R6 (spore test overdue) is
+# checked against the last negative test, and smpctl alerts list/ack.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/fleet.sh"
+
+PKI=$WORK/pki
+DB=$WORK/fleet.db
+CLINIC=clinic-rules
+DEVICES=(rs-a rs-b)
+SEEDS=(33 29)
+DAYS=14
+# Two weeks ending yesterday: nothing is ahead of the collector's clock.
+START=$(date -u -d "-$((DAYS + 1)) days" +%F)
+
+issue_pki "$PKI" "${DEVICES[@]}"
+for d in "${DEVICES[@]}"; do
+    "$SMPCTL" device add "$d" --clinic "$CLINIC" --cert "$PKI/devices/$d.crt" --db "$DB" >/dev/null
+done
+start_broker "$PKI" "$WORK/broker"
+
+cat >"$WORK/policy.conf" <<'POLICY'
+# The CDC defaults, spelled out; the timer ticks every second for the test.
+profile = cdc
+prevac_134_min_temp_c = 134.0
+prevac_134_min_exposure_s = 180
+rules_timer_s = 1
+POLICY
+COLLECTOR_EXTRA_CONF="policy_file = $WORK/policy.conf"
+start_collector "$PKI" "$DB"
+grep -q "policy file=$WORK/policy.conf profile=cdc spore_interval_days=7 spore_critical_days=14" \
+    "$COLLECTOR_LOG" || fail "collector did not log the policy it loaded"
+
+# Everything published on the alerts topic, one JSON object per line.
+mqtt_tls "$PKI" collector
+mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -V mqttv5 -q 1 "${MQTT_TLS[@]}" \
+    -t "smp/v1/alerts/$CLINIC" >"$WORK/alerts.jsonl" 2>"$WORK/sub.log" &
+track_pid $!
+sleep 1
+
+pids=()
+for i in "${!DEVICES[@]}"; do
+    start_agent "$PKI" "${DEVICES[$i]}" --simulate --seed "${SEEDS[$i]}" --speed 0 \
+        --sim-days "$DAYS" --sim-start "$START" --fault-rate 30 --exit-when-done
+    pids+=("$AGENT_PID")
+done
+for p in "${pids[@]}"; do wait_pid_exit "$p" 240; done
+
+# fault KIND: what the simulators injected, summed over the devices.
+fault() {
+    local total=0 d n
+    for d in "${DEVICES[@]}"; do
+        n=$(/usr/bin/python3 -c 'import json,sys; f=json.load(open(sys.argv[1])); assert f["complete"]; print(f[sys.argv[2]])' \
+            "$WORK/agents/$d/sim_faults.json" "$1") || fail "$d: sim_faults.json missing or incomplete"
+        total=$((total + n))
+    done
+    echo "$total"
+}
+# alerts RULE [CAUSE_PREFIX]: alerts the collector stored.
+alerts() {
+    sqlite3 "$DB" "SELECT count(*) FROM alerts WHERE rule = '$1' AND cause LIKE '${2:-}%'"
+}
+# published RULE [CAUSE_PREFIX]: "raised" events seen on the alerts topic.
+published() {
+    /usr/bin/python3 - "$WORK/alerts.jsonl" "$1" "${2:-}" <<'PY'
+import json, sys
+n = 0
+for line in open(sys.argv[1]):
+    a = json.loads(line)
+    n += a["event"] == "raised" and a["rule"] == sys.argv[2] and a["cause"].startswith(sys.argv[3])
+print(n)
+PY
+}
+
+checks=(
+    "R1 reused: reused_cartridge"
+    "R2 expired: expired_cartridge"
+    "R2 no-lot: missing_lot"
+    "R4 load: failed_cycle"
+    "R5 failed-load: grip_from_failed_load"
+    "R7 positive: positive_spore"
+)
+# Every stored alert is published after its commit; give the last ones a moment.
+wait_until 10 bash -c "[ \$(wc -l <'$WORK/alerts.jsonl') -ge \$(sqlite3 '$DB' \"SELECT count(*) FROM alerts WHERE rule IN ('R1','R2','R4','R5','R7')\") ]" || true
+for c in "${checks[@]}"; do
+    read -r rule prefix kind <<<"$c"
+    want=$(fault "$kind")
+    got=$(alerts "$rule" "$prefix")
+    pub=$(published "$rule" "$prefix")
+    [ "$want" -gt 0 ] || fail "seeds ${SEEDS[*]} inject no $kind; pick seeds that exercise every rule"
+    [ "$got" = "$want" ] || fail "$rule $prefix: simulators injected $want $kind, collector raised $got"
+    [ "$pub" = "$want" ] || fail "$rule $prefix: $want raised but $pub published on smp/v1/alerts/$CLINIC"
+    echo "ok: $rule $prefix $got = injected $kind"
+done
+[ "$(alerts R5 no-cycle:)" = 0 ] || fail "R5 raised for grips from loads with no cycle: the simulator logs every load"
+[ "$(sqlite3 "$DB" "SELECT count(*) FROM alerts WHERE rule IN ('R9','R10')")" = 0 ] ||
+    fail "integrity alerts on a clean run: $(sqlite3 "$DB" "SELECT rule, device_id, cause FROM alerts WHERE rule IN ('R9','R10')")"
+# Every worn cartridge was taken out in the end, and no session is left open.
+[ "$(sqlite3 "$DB" "SELECT count(*) FROM alerts WHERE rule = 'R3' AND cleared_at IS NULL")" = 0 ] ||
+    fail "R3 wear alerts left open although every cartridge was removed"
+[ "$(alerts R8)" = 0 ] || fail "R8 raised although every session ended"
+echo "ok: no R5 no-cycle, R8, R9 or R10; every R3 cleared"
+
+# R6 from the timer: the shared sterilizer ac-1's last negative spore test
+# decides warning (7..13 days ago) or critical (14 days and more).
+last_neg=$(sqlite3 "$DB" "SELECT max(ts) FROM records WHERE type = 'sterilization.test'
+    AND json_extract(body, '\$.kind') = 'spore' AND json_extract(body, '\$.result') = 'negative'")
+[ -n "$last_neg" ] || fail "no negative spore test stored"
+age_days=$(( ($(date -u +%s) - $(date -u -d "$last_neg" +%s)) / 86400 ))
+want=warning
+[ "$age_days" -ge 14 ] && want=critical
+[ "$age_days" -ge 7 ] || fail "test setup: last negative spore test only $age_days days ago"
+wait_until 10 bash -c "[ \"\$(sqlite3 '$DB' \"SELECT severity FROM alerts WHERE rule = 'R6' AND cause = 'spore-overdue:ac-1' AND cleared_at IS NULL\")\" = '$want' ]" ||
+    fail "R6: want an open $want alert for ac-1 (last negative $last_neg, $age_days days ago); have: $(sqlite3 "$DB" "SELECT severity, cause, cleared_at FROM alerts WHERE rule = 'R6'")"
+echo "ok: R6 $want for ac-1, last negative spore test $age_days days ago"
+
+# smpctl alerts: list the open ones, acknowledge one, refuse a second ack.
+"$SMPCTL" alerts list --db "$DB" --clinic "$CLINIC" --open >"$WORK/open.txt"
+head -1 "$WORK/open.txt" | grep -q "^id  *rule  *severity  *device  *cause" || fail "alerts list header: $(head -1 "$WORK/open.txt")"
+id=$(sqlite3 "$DB" "SELECT min(id) FROM alerts WHERE rule = 'R1'")
+grep -q "^$id  *R1  *critical  *rs-[ab]  *reused:" "$WORK/open.txt" || fail "open R1 alert $id not listed"
+cleared=$(sqlite3 "$DB" "SELECT min(id) FROM alerts WHERE cleared_at IS NOT NULL")
+if [ -n "$cleared" ] && grep -q "^$cleared " "$WORK/open.txt"; then
+    fail "cleared alert $cleared listed with --open"
+fi
+"$SMPCTL" alerts ack "$id" --by auditor-1 --db "$DB" >/dev/null || fail "smpctl alerts ack $id failed"
+[ "$(sqlite3 "$DB" "SELECT acked_by FROM alerts WHERE id = $id")" = auditor-1 ] || fail "ack not stored"
+if "$SMPCTL" alerts ack "$id" --by auditor-2 --db "$DB" 2>"$WORK/ack2.err"; then
+    fail "a second ack of alert $id succeeded"
+fi
+grep -q "already acknowledged by auditor-1" "$WORK/ack2.err" || fail "second ack error: $(cat "$WORK/ack2.err")"
+echo "ok: smpctl alerts list and ack"

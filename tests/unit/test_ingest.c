@@ -1,0 +1,1834 @@
+/* test_ingest: collector/ingest.c end to end against a real temporary SQLite
+ * store (store_sqlite.c, integrity.c): validation and quarantine with exact
+ * reasons, store-once per (device, seq), the contiguous ack, R9 (gaps, chain
+ * breaks, conflicting resends, checkpoint signatures) and R10 (clock ahead).
+ *
+ * Keys and certificates come from the real `smpctl pki` (path in $SMPCTL, by
+ * default ../../build/bin/smpctl: unit tests run in tests/unit), run once
+ * into a temporary directory. Records are built with the same code the agent
+ * uses (record_* + canonical form + SHA-256), so the chains are genuine.
+ *
+ * Test JSON uses ' for " (converted before sending) unless a case is raw.
+ * Tests named test_bug_* (if any) show defects that are not fixed yet. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+
+#include "alert.h"
+#include "db.h"
+#include "ingest.h"
+#include "message.h"
+#include "record.h"
+#include "sign.h"
+#include "store.h"
+
+/* ---- fixed times ---------------------------------------------------------- */
+
+#define NOW_TS "2026-03-02T10:00:00.000Z"
+#define HOUR_MS (3600 * 1000LL)
+#define DAY_MS (24 * HOUR_MS)
+
+static int64_t now_ms(void)
+{
+    int64_t ms = 0;
+    record_ts_parse(NOW_TS, &ms);
+    return ms;
+}
+
+/* ---- suite-wide PKI ------------------------------------------------------- */
+
+static char g_root[512];      /* temp dir: pki/ and the test databases */
+static char g_pki[600];
+static char *g_cert_a, *g_cert_b;
+static char g_key_a[700], g_key_b[700];
+static int g_db_counter;
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = calloc(1, (size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
+static const char *smpctl_path(void)
+{
+    const char *p = getenv("SMPCTL");
+    return p && *p ? p : "../../build/bin/smpctl";
+}
+
+static int run_smpctl(const char *args)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' %s >/dev/null", smpctl_path(), args);
+    int rc = system(cmd);
+    if (rc != 0)
+        fprintf(stderr, "test_ingest: '%s' failed (status %d)\n", cmd, rc);
+    return rc;
+}
+
+static int suite_setup(void **state)
+{
+    const char *tmp = getenv("TMPDIR");
+    char args[1500], path[800];
+    (void)state;
+
+    snprintf(g_root, sizeof g_root, "%s/smp-ingest-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(g_root))
+        return -1;
+    snprintf(g_pki, sizeof g_pki, "%s/pki", g_root);
+    snprintf(args, sizeof args, "pki init --dir '%s'", g_pki);
+    if (run_smpctl(args) != 0)
+        return -1;
+    for (const char *const *d = (const char *const[]){"dev-a", "dev-b", NULL}; *d; d++) {
+        snprintf(args, sizeof args, "pki issue-device %s --dir '%s'", *d, g_pki);
+        if (run_smpctl(args) != 0)
+            return -1;
+    }
+    snprintf(path, sizeof path, "%s/devices/dev-a.crt", g_pki);
+    g_cert_a = slurp(path);
+    snprintf(path, sizeof path, "%s/devices/dev-b.crt", g_pki);
+    g_cert_b = slurp(path);
+    snprintf(g_key_a, sizeof g_key_a, "%s/devices/dev-a.key", g_pki);
+    snprintf(g_key_b, sizeof g_key_b, "%s/devices/dev-b.key", g_pki);
+    if (!g_cert_a || !g_cert_b || access(g_key_a, R_OK) != 0 || access(g_key_b, R_OK) != 0) {
+        fprintf(stderr, "test_ingest: smpctl did not leave dev-a/dev-b cert and key in %s\n", g_pki);
+        return -1;
+    }
+    return 0;
+}
+
+static int suite_teardown(void **state)
+{
+    (void)state;
+    free(g_cert_a);
+    free(g_cert_b);
+    if (g_root[0] && !getenv("KEEP_WORK")) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
+        if (system(cmd) != 0)
+            fprintf(stderr, "test_ingest: could not remove %s\n", g_root);
+    }
+    return 0;
+}
+
+/* ---- per-test fixture: a fresh database with a device registry ------------ */
+
+typedef struct fixture {
+    char path[700];
+    sqlite3 *db;          /* the test's own connection, for setup and checks */
+    store *s;
+    ingest *in;
+    ingest_limits limits;
+} fixture;
+
+static const ingest_limits default_limits = {
+    .quarantine_max_rows = 1000,
+    .quarantine_payload_bytes = 4096,
+    .future_skew_ms = DAY_MS,
+    .integrity = {.clock_skew_ms = 300000, .gap_grace_ms = 600000},
+};
+
+static void sql_exec(fixture *fx, const char *sql)
+{
+    char err[512];
+    if (db_exec(fx->db, sql, err, sizeof err) != 0)
+        fail_msg("%s: %s", sql, err);
+}
+
+static void add_device(fixture *fx, const char *id, const char *clinic, const char *cert,
+                       bool retired)
+{
+    char *sql = sqlite3_mprintf(
+        "INSERT INTO devices(device_id, clinic, cert_pem, added_at, retired_at) "
+        "VALUES (%Q, %Q, %Q, '2026-01-01T00:00:00.000Z', %Q)",
+        id, clinic, cert, retired ? "2026-02-01T00:00:00.000Z" : NULL);
+    sql_exec(fx, sql);
+    sqlite3_free(sql);
+}
+
+static int fx_setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    char err[600];
+
+    if (!fx)
+        return -1;
+    snprintf(fx->path, sizeof fx->path, "%s/ingest-%d.db", g_root, ++g_db_counter);
+    if (db_open(fx->path, &fx->db, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    add_device(fx, "dev-a", "clinic-1", g_cert_a, false);
+    add_device(fx, "dev-b", "clinic-2", g_cert_b, false);
+    add_device(fx, "dev-r", "clinic-1", g_cert_a, true);  /* retired */
+    add_device(fx, "dev-n", "clinic-1", NULL, false);     /* no certificate */
+    if (store_open(fx->path, &fx->s, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    fx->limits = default_limits;
+    if (!(fx->in = ingest_new(fx->s, &fx->limits)))
+        return -1;
+    *state = fx;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    fixture *fx = *state;
+    char side[800];
+
+    ingest_free(fx->in);
+    store_close(fx->s);
+    sqlite3_close(fx->db);
+    unlink(fx->path);
+    snprintf(side, sizeof side, "%s-wal", fx->path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", fx->path);
+    unlink(side);
+    free(fx);
+    return 0;
+}
+
+static void fx_limits(fixture *fx, const ingest_limits *l)
+{
+    ingest_free(fx->in);
+    fx->limits = *l;
+    fx->in = ingest_new(fx->s, &fx->limits);
+    assert_non_null(fx->in);
+}
+
+/* ---- SQL checks ----------------------------------------------------------- */
+
+static int64_t q_int(fixture *fx, const char *fmt, ...)
+{
+    va_list ap;
+    sqlite3_stmt *st;
+    int64_t v = -1;
+
+    va_start(ap, fmt);
+    char *sql = sqlite3_vmprintf(fmt, ap);
+    va_end(ap);
+    if (sqlite3_prepare_v2(fx->db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(fx->db));
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_free(sql);
+    return v;
+}
+
+/* First column of the first row as text ("<null>" for NULL, "<none>" for no row). */
+static void q_text(fixture *fx, char *out, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    sqlite3_stmt *st;
+
+    va_start(ap, fmt);
+    char *sql = sqlite3_vmprintf(fmt, ap);
+    va_end(ap);
+    if (sqlite3_prepare_v2(fx->db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(fx->db));
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        snprintf(out, cap, "%s", t ? (const char *)t : "<null>");
+    } else {
+        snprintf(out, cap, "<none>");
+    }
+    sqlite3_finalize(st);
+    sqlite3_free(sql);
+}
+
+static int64_t record_count(fixture *fx, const char *device)
+{
+    return q_int(fx, "SELECT count(*) FROM records WHERE device_id = %Q", device);
+}
+
+static int64_t quarantine_count(fixture *fx, const char *key)
+{
+    int64_t n = q_int(fx, "SELECT count FROM quarantine_counts WHERE reason = %Q", key);
+    return n < 0 ? 0 : n;
+}
+
+static int64_t quarantine_total(fixture *fx)
+{
+    return q_int(fx, "SELECT coalesce(sum(count), 0) FROM quarantine_counts");
+}
+
+/* ---- JSON helpers ----------------------------------------------------------- */
+
+/* A copy of text with every ' replaced by ". Owned by the caller. */
+static char *jsonq(const char *text)
+{
+    char *out = strdup(text);
+    assert_non_null(out);
+    for (char *p = out; *p; p++) {
+        if (*p == '\'')
+            *p = '"';
+    }
+    return out;
+}
+
+/* ---- chains of genuine records -------------------------------------------- */
+
+#define CHAIN_MAX 80
+
+typedef struct chain {
+    char device[IDS_DEVICE_ID_MAX + 1];
+    uint64_t n;                                  /* head seq */
+    char hash[CHAIN_MAX + 1][RECORD_HASH_HEX];   /* [0] genesis, [i] hash of seq i */
+    char canon[CHAIN_MAX + 1][RECORD_CANON_MAX];
+    size_t len[CHAIN_MAX + 1];
+} chain;
+
+static chain *chain_new(const char *device)
+{
+    chain *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    snprintf(c->device, sizeof c->device, "%s", device);
+    memcpy(c->hash[0], RECORD_GENESIS_PREV, RECORD_HASH_HEX);
+    return c;
+}
+
+/* Canonical bytes and hash of r with the given header. */
+static void seal(record *r, uint64_t seq, const char *prev, int64_t ts_ms, char *canon, size_t *len,
+                 char hash[RECORD_HASH_HEX])
+{
+    r->seq = seq;
+    memcpy(r->prev, prev, RECORD_HASH_HEX);
+    record_ts_format(ts_ms, r->ts);
+    int n = record_canonical(r, canon, RECORD_CANON_MAX);
+    assert_true(n > 0);
+    *len = (size_t)n;
+    record_sha256_hex(canon, *len, hash);
+}
+
+/* Appends r (payload fields set) as the next record, like the agent's outbox. */
+static void chain_push(chain *c, record *r, int64_t ts_ms)
+{
+    assert_true(c->n < CHAIN_MAX);
+    uint64_t seq = c->n + 1;
+    seal(r, seq, c->hash[c->n], ts_ms, c->canon[seq], &c->len[seq], c->hash[seq]);
+    c->n = seq;
+}
+
+/* Parses a producer event (' for ", no seq/prev) into r. */
+static void event_from_json(const char *squoted, record *r)
+{
+    char *text = jsonq(squoted);
+    cJSON *obj = cJSON_Parse(text);
+    record_error err;
+
+    assert_non_null(obj);
+    if (record_from_json(obj, RECORD_EVENT, "", r, &err) != 0)
+        fail_msg("bad test event %s: %s: %s", text, err.field, err.reason);
+    cJSON_Delete(obj);
+    free(text);
+}
+
+/* A varied, valid event for seq (types rotate). */
+static void default_event(uint64_t seq, record *r)
+{
+    char buf[512];
+    unsigned long long s = (unsigned long long)seq;
+    switch (seq % 4) {
+    case 1:
+        snprintf(buf, sizeof buf, "{'type':'session.start','session_id':'S%llu','operator_id':'op-1',"
+                                  "'client_ref':'c-%llu','treatment_no':%llu}", s, s, s % 7 + 1);
+        break;
+    case 2:
+        snprintf(buf, sizeof buf, "{'type':'grip.assign','grip_id':'grip-%llu','load_id':'L%llu',"
+                                  "'session_id':'S%llu'}", s, s, s - 1);
+        break;
+    case 3:
+        snprintf(buf, sizeof buf, "{'type':'cartridge.insert','cartridge_uid':'CU-%llu','sku':'0603RL',"
+                                  "'needles':3,'config':'3RL','lot':'LOT-7','expiry':'2027-01-31',"
+                                  "'session_id':'S%llu'}", s, s - 2);
+        break;
+    default:
+        snprintf(buf, sizeof buf, "{'type':'session.end','session_id':'S%llu','run_s':%llu,"
+                                  "'strokes':%llu}", s - 3, 600 + s, 40000 + s);
+        break;
+    }
+    event_from_json(buf, r);
+}
+
+/* Default records up to seq `to`, timed an hour before now, a second apart. */
+static void chain_fill(chain *c, uint64_t to)
+{
+    while (c->n < to) {
+        record r;
+        default_event(c->n + 1, &r);
+        chain_push(c, &r, now_ms() - HOUR_MS + (int64_t)(c->n + 1) * 1000);
+    }
+}
+
+/* A batch of n canonical records (heap). */
+static char *batch_of(const char *device, const char *const *canon, const size_t *lens, size_t n,
+                      size_t *len_out)
+{
+    size_t cap = n * RECORD_CANON_MAX + 256;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    int len = message_encode_batch(device, canon, lens, n, buf, cap);
+    assert_true(len > 0);
+    *len_out = (size_t)len;
+    return buf;
+}
+
+/* The batch of seq from..to of c (heap). */
+static char *chain_batch(const chain *c, uint64_t from, uint64_t to, size_t *len_out)
+{
+    const char *canon[CHAIN_MAX];
+    size_t lens[CHAIN_MAX], n = 0;
+    assert_true(from >= 1 && to <= c->n && from <= to);
+    for (uint64_t s = from; s <= to; s++, n++) {
+        canon[n] = c->canon[s];
+        lens[n] = c->len[s];
+    }
+    return batch_of(c->device, canon, lens, n, len_out);
+}
+
+static void events_topic(const char *device, char *topic, size_t cap)
+{
+    snprintf(topic, cap, "smp/v1/dev/%s/events", device);
+}
+
+/* Ingests seq from..to of c at now; asserts the call itself succeeded. */
+static void send_range(fixture *fx, const chain *c, uint64_t from, uint64_t to, int64_t at_ms,
+                       ingest_result *r)
+{
+    char topic[128];
+    size_t len;
+    char *payload = chain_batch(c, from, to, &len);
+    events_topic(c->device, topic, sizeof topic);
+    assert_int_equal(ingest_events(fx->in, topic, payload, len, at_ms, r), 0);
+    free(payload);
+    if (r->quarantined)
+        fail_msg("batch %" PRIu64 "..%" PRIu64 " of %s quarantined: %s", from, to, c->device, r->reason);
+    assert_true(r->ack);
+    assert_string_equal(r->device, c->device);
+}
+
+/* Ingests one canonical record as a batch. */
+static void send_one(fixture *fx, const char *device, const char *canon, size_t len, int64_t at_ms,
+                     ingest_result *r)
+{
+    char topic[128];
+    size_t plen;
+    char *payload = batch_of(device, &canon, &len, 1, &plen);
+    events_topic(device, topic, sizeof topic);
+    assert_int_equal(ingest_events(fx->in, topic, payload, plen, at_ms, r), 0);
+    free(payload);
+    if (r->quarantined)
+        fail_msg("record of %s quarantined: %s", device, r->reason);
+    assert_true(r->ack);
+}
+
+static void assert_counts(const ingest_result *r, int stored, int duplicates, int conflicts,
+                          uint64_t ack_seq)
+{
+    assert_false(r->quarantined);
+    assert_int_equal(r->stored, stored);
+    assert_int_equal(r->duplicates, duplicates);
+    assert_int_equal(r->conflicts, conflicts);
+    assert_int_equal(r->ack_seq, ack_seq);
+}
+
+static void assert_event(const ingest_result *r, size_t i, alert_event_kind kind, const char *rule,
+                         const char *cause)
+{
+    assert_non_null(r->alerts);
+    assert_true(i < r->alerts->count);
+    const alert_event *ev = &r->alerts->events[i];
+    if (ev->kind != kind || strcmp(ev->a.rule, rule) != 0 || strcmp(ev->a.cause, cause) != 0)
+        fail_msg("alert event %zu: got %s %s '%s', expected %s %s '%s'", i,
+                 ev->kind == ALERT_RAISED ? "raised" : "cleared", ev->a.rule, ev->a.cause,
+                 kind == ALERT_RAISED ? "raised" : "cleared", rule, cause);
+    assert_true(ev->a.id > 0);
+}
+
+/* Alert evidence is a JSON object (it is published inside the alert JSON). */
+static void assert_evidence_json(const char *evidence)
+{
+    cJSON *o = cJSON_Parse(evidence);
+    if (!cJSON_IsObject(o))
+        fail_msg("alert evidence is not a JSON object: %s", evidence);
+    cJSON_Delete(o);
+}
+
+static int64_t alert_rows(fixture *fx, const char *rule, const char *cause)
+{
+    return q_int(fx, "SELECT count(*) FROM alerts WHERE rule = %Q AND cause = %Q", rule, cause);
+}
+
+/* ---- a. rejected messages: the table --------------------------------------- */
+
+#define Z64 "0000000000000000000000000000000000000000000000000000000000000000"
+#define TS1 "2026-03-02T09:00:00.000Z"
+#define HDR(seq) "'seq':" #seq ",'ts':'" TS1 "','prev':'" Z64 "',"
+#define GRIP "'type':'grip.assign','grip_id':'g1','load_id':'l1','session_id':'s1'"
+#define G(seq) "{" HDR(seq) GRIP "}"
+#define ENVD(dev, recs) "{'v':1,'device':'" dev "','records':[" recs "]}"
+#define ENV(recs) ENVD("dev-a", recs)
+/* One record of header + given payload fields. */
+#define R1(fields) ENV("{" HDR(1) fields "}")
+#define S129 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
+             "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+
+typedef size_t (*payload_gen)(char *buf, size_t cap);
+
+typedef struct bad_case {
+    const char *topic;      /* NULL: smp/v1/dev/dev-a/events */
+    const char *payload;    /* ' for " unless raw */
+    payload_gen gen;        /* instead of payload */
+    const char *reason;     /* exact */
+    const char *qdevice;    /* device column of the quarantine row; NULL for none */
+    bool raw;
+    size_t raw_len;         /* raw payload length (0: strlen) */
+} bad_case;
+
+static size_t gen_big(char *buf, size_t cap)
+{
+    /* 300 KB: a valid batch padded with whitespace. */
+    size_t n = 300 * 1024;
+    assert_true(cap > n);
+    char *env = jsonq(ENV(G(1)));
+    size_t e = strlen(env);
+    memcpy(buf, env, e);
+    memset(buf + e, ' ', n - e);
+    free(env);
+    return n;
+}
+
+static size_t gen_65(char *buf, size_t cap)
+{
+    size_t n = (size_t)snprintf(buf, cap, "{\"v\":1,\"device\":\"dev-a\",\"records\":[");
+    for (int i = 1; i <= 65; i++) {
+        char *rec = jsonq(G(1));
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s", i > 1 ? "," : "", rec);
+        free(rec);
+    }
+    n += (size_t)snprintf(buf + n, cap - n, "]}");
+    assert_true(n < cap);
+    return n;
+}
+
+static size_t gen_deep(char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (int i = 0; i < 500; i++)
+        buf[n++] = '[';
+    for (int i = 0; i < 500; i++)
+        buf[n++] = ']';
+    assert_true(n < cap);
+    return n;
+}
+
+static size_t gen_nul(char *buf, size_t cap)
+{
+    char *env = jsonq(R1("'type':'grip.assign','grip_id':'g@1','load_id':'l1','session_id':'s1'"));
+    size_t n = strlen(env);
+    assert_true(n < cap);
+    memcpy(buf, env, n);
+    *strchr(buf, '@') = '\0';      /* a raw NUL inside a string */
+    free(env);
+    return n;
+}
+
+static size_t gen_nul_after(char *buf, size_t cap)
+{
+    /* A valid batch, then a NUL and more bytes: still one message. */
+    char *env = jsonq(ENV(G(1)));
+    size_t n = strlen(env);
+    assert_true(n + 5 < cap);
+    memcpy(buf, env, n);
+    memcpy(buf + n, "\0junk", 5);
+    free(env);
+    return n + 5;
+}
+
+static const bad_case bad_cases[] = {
+    /* raw text */
+    {.payload = "{'v':1,'device':'dev-a','records':[{'seq':1,'ts':'" TS1 "','pr",
+     .reason = "payload: not valid JSON", .qdevice = "dev-a"},
+    {.payload = ENV(G(1)) "x", .reason = "payload: not valid JSON", .qdevice = "dev-a"},
+    {.payload = ENV(G(1)) ENV(G(2)), .reason = "payload: not valid JSON", .qdevice = "dev-a"},
+    {.payload = "hello, collector", .reason = "payload: not valid JSON", .qdevice = "dev-a"},
+    {.payload = "", .reason = "payload: not valid JSON", .qdevice = "dev-a"},
+    {.payload = "{'v':1,'device':'dev-a','records':[{'a':{'b':{'c':1}}}]}",
+     .reason = "payload: nested deeper than 4 levels", .qdevice = "dev-a"},
+    {.gen = gen_deep, .reason = "payload: nested deeper than 4 levels", .qdevice = "dev-a"},
+    {.gen = gen_nul, .reason = "payload: contains a NUL byte", .qdevice = "dev-a"},
+    {.gen = gen_nul_after, .reason = "payload: contains a NUL byte", .qdevice = "dev-a"},
+    {.payload = R1("'type':'grip.assign','grip_id':'g\\u0000','load_id':'l1','session_id':'s1'"),
+     .reason = "payload: contains a \\u0000 escape", .qdevice = "dev-a"},
+    {.payload = "{\"v\":1,\"device\":\"dev-a\",\"records\":[\"\xff\"]}", .raw = true,
+     .reason = "payload: not valid UTF-8", .qdevice = "dev-a"},
+    {.payload = "{\"v\":1,\"device\":\"dev-a\",\"x\":\"\xc0\xaf\"}", .raw = true,
+     .reason = "payload: not valid UTF-8", .qdevice = "dev-a"},           /* overlong '/' */
+    {.payload = "{\"v\":1,\"device\":\"dev-a\",\"x\":\"\xed\xa0\x80\"}", .raw = true,
+     .reason = "payload: not valid UTF-8", .qdevice = "dev-a"},           /* UTF-16 surrogate */
+    {.payload = "{\"v\":1,\"device\":\"dev-a\",\"x\":\"\xe2\x82\"}", .raw = true,
+     .reason = "payload: not valid UTF-8", .qdevice = "dev-a"},           /* truncated sequence */
+    {.gen = gen_big, .reason = "payload: larger than 256 KiB", .qdevice = "dev-a"},
+    {.payload = "[" G(1) "]", .reason = "payload: must be a JSON object", .qdevice = "dev-a"},
+    {.payload = "'dev-a'", .reason = "payload: must be a JSON object", .qdevice = "dev-a"},
+
+    /* envelope */
+    {.payload = "{'v':1,'device':'dev-a','records':[" G(1) "],'sig':'x'}",
+     .reason = "sig: unknown field in batch", .qdevice = "dev-a"},
+    {.payload = "{'v':1,'v':1,'device':'dev-a','records':[" G(1) "]}",
+     .reason = "v: duplicate field", .qdevice = "dev-a"},
+    {.payload = "{'v':2,'device':'dev-a','records':[" G(1) "]}",
+     .reason = "v: unsupported version (expected 1)", .qdevice = "dev-a"},
+    {.payload = "{'v':'1','device':'dev-a','records':[" G(1) "]}",
+     .reason = "v: unsupported version (expected 1)", .qdevice = "dev-a"},
+    {.payload = "{'device':'dev-a','records':[" G(1) "]}", .reason = "v: required",
+     .qdevice = "dev-a"},
+    {.payload = "{'v':1,'records':[" G(1) "]}", .reason = "device: required", .qdevice = "dev-a"},
+    {.payload = "{'v':1,'device':7,'records':[" G(1) "]}", .reason = "device: must be a string",
+     .qdevice = "dev-a"},
+    {.payload = ENVD("dev-b", G(1)), .reason = "device: does not match the device of the topic",
+     .qdevice = "dev-a"},
+    {.payload = ENVD("Dev-a", G(1)),
+     .reason = "device: device id may hold only a-z, 0-9 and '-' (bad character at 0)",
+     .qdevice = "dev-a"},
+    {.payload = "{'v':1,'device':'dev-a'}", .reason = "records: required", .qdevice = "dev-a"},
+    {.payload = "{'v':1,'device':'dev-a','records':{}}", .reason = "records: must be an array",
+     .qdevice = "dev-a"},
+    {.payload = ENV(""), .reason = "records: must hold 1..64 records", .qdevice = "dev-a"},
+    {.gen = gen_65, .reason = "records: must hold 1..64 records", .qdevice = "dev-a"},
+
+    /* record shape */
+    {.payload = ENV("1"), .reason = "records[0]: record must be a JSON object", .qdevice = "dev-a"},
+    {.payload = ENV("{" HDR(1) "'grip_id':'g1','load_id':'l1','session_id':'s1'}"),
+     .reason = "records[0].type: required", .qdevice = "dev-a"},
+    {.payload = R1("'type':9"), .reason = "records[0].type: must be a string", .qdevice = "dev-a"},
+    {.payload = R1("'type':'grip.unassign'"), .reason = "records[0].type: unknown record type",
+     .qdevice = "dev-a"},
+    {.payload = R1(GRIP ",'colour':'red'"),
+     .reason = "records[0].colour: unknown field for this record type", .qdevice = "dev-a"},
+    {.payload = R1(GRIP ",'strokes':5"),
+     .reason = "records[0].strokes: unknown field for this record type", .qdevice = "dev-a"},
+    {.payload = R1(GRIP ",'grip_id':'g2'"), .reason = "records[0].grip_id: duplicate field",
+     .qdevice = "dev-a"},
+    {.payload = ENV("{'seq':1,'seq':1,'ts':'" TS1 "','prev':'" Z64 "'," GRIP "}"),
+     .reason = "records[0].seq: duplicate field", .qdevice = "dev-a"},
+
+    /* header fields */
+    {.payload = ENV("{'seq':0,'ts':'" TS1 "','prev':'" Z64 "'," GRIP "}"),
+     .reason = "records[0].seq: out of range", .qdevice = "dev-a"},
+    {.payload = ENV("{'seq':-1,'ts':'" TS1 "','prev':'" Z64 "'," GRIP "}"),
+     .reason = "records[0].seq: must not be negative", .qdevice = "dev-a"},
+    {.payload = ENV("{'seq':9007199254740992,'ts':'" TS1 "','prev':'" Z64 "'," GRIP "}"),
+     .reason = "records[0].seq: out of range", .qdevice = "dev-a"},                /* 2^53 */
+    {.payload = ENV("{'seq':1e400,'ts':'" TS1 "','prev':'" Z64 "'," GRIP "}"),
+     .reason = "records[0].seq: must be a finite number", .qdevice = "dev-a"},
+    {.payload = ENV("{'seq':1.5,'ts':'" TS1 "','prev':'" Z64 "'," GRIP "}"),
+     .reason = "records[0].seq: must be an integer", .qdevice = "dev-a"},
+    {.payload = ENV("{'seq':'1','ts':'" TS1 "','prev':'" Z64 "'," GRIP "}"),
+     .reason = "records[0].seq: must be a number", .qdevice = "dev-a"},
+    {.payload = ENV("{'ts':'" TS1 "','prev':'" Z64 "'," GRIP "}"),
+     .reason = "records[0].seq: required", .qdevice = "dev-a"},
+    {.payload = ENV("{'seq':1,'prev':'" Z64 "'," GRIP "}"), .reason = "records[0].ts: required",
+     .qdevice = "dev-a"},
+    {.payload = ENV("{'seq':1,'ts':'" TS1 "'," GRIP "}"), .reason = "records[0].prev: required",
+     .qdevice = "dev-a"},
+    {.payload = ENV("{'seq':1,'ts':'2026-03-02 09:00:00','prev':'" Z64 "'," GRIP "}"),
+     .reason = "records[0].ts: must be UTC time YYYY-MM-DDTHH:MM:SS.mmmZ", .qdevice = "dev-a"},
+    {.payload = ENV("{'seq':1,'ts':'2026-02-30T09:00:00.000Z','prev':'" Z64 "'," GRIP "}"),
+     .reason = "records[0].ts: must be UTC time YYYY-MM-DDTHH:MM:SS.mmmZ", .qdevice = "dev-a"},
+    {.payload = ENV("{'seq':1,'ts':1772442000000,'prev':'" Z64 "'," GRIP "}"),
+     .reason = "records[0].ts: must be a string", .qdevice = "dev-a"},
+    {.payload = ENV("{'seq':1,'ts':'" TS1 "','prev':'" "ABCDEF" Z64 "'," GRIP "}"),
+     .reason = "records[0].prev: must be 64 lowercase hex digits", .qdevice = "dev-a"},
+    {.payload = ENV("{'seq':1,'ts':'" TS1 "','prev':'00'," GRIP "}"),
+     .reason = "records[0].prev: must be 64 lowercase hex digits", .qdevice = "dev-a"},
+
+    /* payload values */
+    {.payload = ENV(G(1) "," G(2) "," G(3) ",{" HDR(4) "'type':'session.end','session_id':'s1',"
+                    "'run_s':10,'strokes':-1}"),
+     .reason = "records[3].strokes: must not be negative", .qdevice = "dev-a"},
+    {.payload = R1("'type':'session.end','session_id':'s1','run_s':-0.5,'strokes':1"),
+     .reason = "records[0].run_s: must not be negative", .qdevice = "dev-a"},
+    {.payload = R1("'type':'session.end','session_id':'s1','run_s':1,'strokes':1e400"),
+     .reason = "records[0].strokes: must be a finite number", .qdevice = "dev-a"},
+    {.payload = R1("'type':'session.end','session_id':'s1','run_s':1,'strokes':-1e400"),
+     .reason = "records[0].strokes: must be a finite number", .qdevice = "dev-a"},
+    {.payload = R1("'type':'session.end','session_id':'s1','run_s':1,'strokes':9007199254740992"),
+     .reason = "records[0].strokes: out of range", .qdevice = "dev-a"},
+    {.payload = R1("'type':'session.end','session_id':'s1','run_s':1,'strokes':2.5"),
+     .reason = "records[0].strokes: must be an integer", .qdevice = "dev-a"},
+    {.payload = R1("'type':'session.end','session_id':'s1','run_s':1,'strokes':'10'"),
+     .reason = "records[0].strokes: must be a number", .qdevice = "dev-a"},
+    {.payload = R1("'type':'session.end','session_id':'s1','run_s':true,'strokes':1"),
+     .reason = "records[0].run_s: must be a number", .qdevice = "dev-a"},
+    {.payload = R1("'type':'session.end','session_id':'s1','run_s':null,'strokes':1"),
+     .reason = "records[0].run_s: must be a number", .qdevice = "dev-a"},
+    {.payload = R1("'type':'grip.assign','grip_id':5,'load_id':'l1','session_id':'s1'"),
+     .reason = "records[0].grip_id: must be a string", .qdevice = "dev-a"},
+    {.payload = R1("'type':'grip.assign','grip_id':['g'],'load_id':'l1','session_id':'s1'"),
+     .reason = "records[0].grip_id: must be a string", .qdevice = "dev-a"},
+    {.payload = R1("'type':'grip.assign','grip_id':{},'load_id':'l1','session_id':'s1'"),
+     .reason = "records[0].grip_id: must be a string", .qdevice = "dev-a"},
+    {.payload = R1("'type':'grip.assign','grip_id':'','load_id':'l1','session_id':'s1'"),
+     .reason = "records[0].grip_id: must not be empty", .qdevice = "dev-a"},
+    {.payload = R1("'type':'grip.assign','grip_id':'" S129 "','load_id':'l1','session_id':'s1'"),
+     .reason = "records[0].grip_id: longer than 128 bytes", .qdevice = "dev-a"},
+    {.payload = R1("'type':'grip.assign','grip_id':'g\\u0007','load_id':'l1','session_id':'s1'"),
+     .reason = "records[0].grip_id: contains a control character", .qdevice = "dev-a"},
+    {.payload = R1("'type':'grip.assign','grip_id':'g\\n','load_id':'l1','session_id':'s1'"),
+     .reason = "records[0].grip_id: contains a control character", .qdevice = "dev-a"},
+    {.payload = R1("'type':'cartridge.remove','reason':'lost'"),
+     .reason = "records[0].reason: not one of the allowed values", .qdevice = "dev-a"},
+    {.payload = R1("'type':'sterilization.cycle','program':'steam'"),
+     .reason = "records[0].program: not one of the allowed values", .qdevice = "dev-a"},
+    {.payload = R1("'type':'sterilization.test','kind':'Spore'"),
+     .reason = "records[0].kind: not one of the allowed values", .qdevice = "dev-a"},
+    {.payload = R1("'type':'session.start','treatment_no':0"),
+     .reason = "records[0].treatment_no: out of range", .qdevice = "dev-a"},
+    {.payload = R1("'type':'cartridge.insert','needles':100"),
+     .reason = "records[0].needles: out of range", .qdevice = "dev-a"},
+    {.payload = R1("'type':'cartridge.insert','expiry':'2027-02-29'"),
+     .reason = "records[0].expiry: must be a calendar date YYYY-MM-DD", .qdevice = "dev-a"},
+    {.payload = R1("'type':'sterilization.cycle','setpoint_c':121.25"),
+     .reason = "records[0].setpoint_c: at most one decimal place", .qdevice = "dev-a"},
+    {.payload = R1("'type':'sterilization.cycle','temp_min_c':-50.1"),
+     .reason = "records[0].temp_min_c: out of range", .qdevice = "dev-a"},
+    {.payload = R1("'type':'sterilization.test','read_ts':'2026-03-02T09:00:00Z'"),
+     .reason = "records[0].read_ts: must be UTC time YYYY-MM-DDTHH:MM:SS.mmmZ", .qdevice = "dev-a"},
+    {.payload = R1("'type':'checkpoint','head_hash':'" Z64 "0'"),
+     .reason = "records[0].head_hash: must be 64 lowercase hex digits", .qdevice = "dev-a"},
+    {.payload = R1("'type':'checkpoint','sig':'not base64!'"),
+     .reason = "records[0].sig: must be base64", .qdevice = "dev-a"},
+
+    /* time: more than 24 h ahead of the receive time (NOW_TS) */
+    {.payload = ENV("{'seq':1,'ts':'2026-03-03T10:00:00.001Z','prev':'" Z64 "'," GRIP "}"),
+     .reason = "records[0].ts: more than 86400 s ahead of the receive time", .qdevice = "dev-a"},
+    {.payload = ENV(G(1) ",{'seq':2,'ts':'2027-03-02T10:00:00.000Z','prev':'" Z64 "'," GRIP "}"),
+     .reason = "records[1].ts: more than 86400 s ahead of the receive time", .qdevice = "dev-a"},
+
+    /* registry */
+    {.topic = "smp/v1/dev/dev-x/events", .payload = ENVD("dev-x", G(1)),
+     .reason = "device: dev-x is not registered; add it with smpctl device add", .qdevice = "dev-x"},
+    {.topic = "smp/v1/dev/dev-r/events", .payload = ENVD("dev-r", G(1)),
+     .reason = "device: dev-r is retired", .qdevice = "dev-r"},
+    /* the registry is consulted before the payload is even parsed */
+    {.topic = "smp/v1/dev/dev-x/events", .payload = "garbage",
+     .reason = "device: dev-x is not registered; add it with smpctl device add", .qdevice = "dev-x"},
+
+    /* topic */
+    {.topic = "smp/v1/dev/dev-a/status", .payload = ENV(G(1)),
+     .reason = "topic: not smp/v1/dev/<device>/events", .qdevice = NULL},
+    {.topic = "smp/v1/dev/dev-a/ack", .payload = ENV(G(1)),
+     .reason = "topic: not smp/v1/dev/<device>/events", .qdevice = NULL},
+    {.topic = "smp/v1/dev/dev-a/events/extra", .payload = ENV(G(1)),
+     .reason = "topic: not smp/v1/dev/<device>/events", .qdevice = NULL},
+    {.topic = "smp/v1/dev/dev-a", .payload = ENV(G(1)),
+     .reason = "topic: not smp/v1/dev/<device>/events", .qdevice = NULL},
+    {.topic = "smp/v2/dev/dev-a/events", .payload = ENV(G(1)),
+     .reason = "topic: not smp/v1/dev/<device>/events", .qdevice = NULL},
+    {.topic = "smp/v1/dev/Dev-A/events", .payload = ENV(G(1)),
+     .reason = "topic: not smp/v1/dev/<device>/events", .qdevice = NULL},
+    {.topic = "smp/v1/dev/smp-collector/events", .payload = ENV(G(1)),
+     .reason = "topic: not smp/v1/dev/<device>/events", .qdevice = NULL},
+    {.topic = "smp/v1/dev//events", .payload = ENV(G(1)),
+     .reason = "topic: not smp/v1/dev/<device>/events", .qdevice = NULL},
+};
+
+/* The counter key the protocol documents: reason with the digits of every
+ * [index] removed ("records[12].x: ..." -> "records[].x: ..."), nothing else. */
+static void spec_key(const char *reason, char *out, size_t cap)
+{
+    size_t n = 0;
+    bool in_index = false;
+    for (const char *p = reason; *p && n + 1 < cap; p++) {
+        if (*p == '[')
+            in_index = true;
+        else if (*p == ']')
+            in_index = false;
+        else if (in_index && *p >= '0' && *p <= '9')
+            continue;
+        out[n++] = *p;
+    }
+    out[n] = '\0';
+}
+
+/* Sends one bad message and checks everything the protocol promises about it. */
+static void check_rejected(fixture *fx, const char *label, const char *topic, const char *payload,
+                           size_t len, const char *reason, const char *qdevice)
+{
+    ingest_result r;
+    char key[256], got[512];
+    int64_t rows_before = q_int(fx, "SELECT count(*) FROM quarantine");
+    int64_t total_before = quarantine_total(fx);
+
+    spec_key(reason, key, sizeof key);
+    int64_t key_before = quarantine_count(fx, key);
+
+    assert_int_equal(ingest_events(fx->in, topic, payload, len, now_ms(), &r), 0);
+    if (!r.quarantined || strcmp(r.reason, reason) != 0)
+        fail_msg("%s: quarantined=%d reason \"%s\", expected \"%s\"", label, r.quarantined, r.reason,
+                 reason);
+    assert_false(r.ack);
+    assert_int_equal(r.stored, 0);
+    assert_non_null(r.alerts);
+    assert_int_equal(r.alerts->count, 0);
+
+    /* nothing stored, no chain state */
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM records"), 0);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM device_state"), 0);
+
+    /* the quarantine row: device, topic, reason, payload prefix */
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM quarantine"), rows_before + 1);
+    q_text(fx, got, sizeof got, "SELECT coalesce(device_id, '<null>') FROM quarantine ORDER BY id DESC LIMIT 1");
+    if (strcmp(got, qdevice ? qdevice : "<null>") != 0)
+        fail_msg("%s: quarantine device '%s', expected '%s'", label, got, qdevice ? qdevice : "<null>");
+    q_text(fx, got, sizeof got, "SELECT topic FROM quarantine ORDER BY id DESC LIMIT 1");
+    assert_string_equal(got, topic);
+    q_text(fx, got, sizeof got, "SELECT reason FROM quarantine ORDER BY id DESC LIMIT 1");
+    assert_string_equal(got, reason);
+    size_t kept = len < fx->limits.quarantine_payload_bytes ? len : fx->limits.quarantine_payload_bytes;
+    {
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_prepare_v2(fx->db, "SELECT payload FROM quarantine ORDER BY id DESC LIMIT 1",
+                                            -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal((size_t)sqlite3_column_bytes(st, 0), kept);
+        if (kept)
+            assert_memory_equal(sqlite3_column_blob(st, 0), payload, kept);
+        sqlite3_finalize(st);
+    }
+
+    /* counted once, under the index-stripped reason */
+    assert_int_equal(quarantine_total(fx), total_before + 1);
+    if (quarantine_count(fx, key) != key_before + 1) {
+        char keys[2048];
+        q_text(fx, keys, sizeof keys, "SELECT group_concat(reason, ' | ') FROM quarantine_counts");
+        fail_msg("%s: quarantine_counts['%s'] not incremented (keys: %s)", label, key, keys);
+    }
+}
+
+static void test_rejects_table(void **state)
+{
+    fixture *fx = *state;
+    size_t cap = 400 * 1024;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+
+    assert_true(sizeof bad_cases / sizeof bad_cases[0] >= 40);
+    for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+        const bad_case *c = &bad_cases[i];
+        char label[64];
+        size_t len;
+
+        snprintf(label, sizeof label, "bad_cases[%zu]", i);
+        if (c->gen) {
+            len = c->gen(buf, cap);
+        } else if (c->raw) {
+            len = c->raw_len ? c->raw_len : strlen(c->payload);
+            memcpy(buf, c->payload, len);
+        } else {
+            char *p = jsonq(c->payload);
+            len = strlen(p);
+            memcpy(buf, p, len + 1);
+            free(p);
+        }
+        check_rejected(fx, label, c->topic ? c->topic : "smp/v1/dev/dev-a/events", buf, len,
+                       c->reason, c->qdevice);
+    }
+    /* the per-index key: records[3] and records[0] count together */
+    assert_int_equal(quarantine_count(fx, "records[].strokes: must not be negative"), 1);
+    assert_int_equal(quarantine_count(fx, "records[].grip_id: must be a string"), 3);
+    assert_int_equal(quarantine_count(fx, "payload: not valid JSON"), 5);
+    assert_int_equal(quarantine_count(fx, "topic: not smp/v1/dev/<device>/events"), 8);
+    free(buf);
+}
+
+/* a (cont.): every required field of every type, and every header field,
+ * missing in turn; the complete record is valid (so only the gap fails). */
+typedef struct type_fields {
+    const char *type;
+    const char *const fields[20];   /* "'name':value"; optional ones marked with a leading ? */
+} type_fields;
+
+static const type_fields all_types[] = {
+    {"session.start", {"'session_id':'S1'", "'operator_id':'op-1'", "'client_ref':'c-1'",
+                       "'treatment_no':2", NULL}},
+    {"session.end", {"'session_id':'S1'", "'run_s':7200", "'strokes':500000", NULL}},
+    {"cartridge.insert", {"'cartridge_uid':'CU-1'", "'sku':'0603RL'", "'needles':3", "'config':'3RL'",
+                          "?'lot':'LOT-1'", "'expiry':'2027-01-31'", "'session_id':'S1'", NULL}},
+    {"cartridge.remove", {"'cartridge_uid':'CU-1'", "'session_id':'S1'", "'run_s':1800",
+                          "'strokes':200000", "'reason':'worn'", NULL}},
+    {"usage.counters", {"'motor_s_total':36000", "'strokes_total':4000000", "?'cartridge_uid':'CU-1'",
+                        "'cartridge_run_s':1800", "'cartridge_strokes':200000", NULL}},
+    {"grip.assign", {"'grip_id':'grip-3'", "'load_id':'L1'", "'session_id':'S1'", NULL}},
+    {"sterilization.cycle", {"'sterilizer_id':'ST-1'", "'cycle_no':42", "'load_id':'L1'",
+                             "'program':'prevac_134'", "'setpoint_c':134", "'temp_min_c':134.2",
+                             "'temp_max_c':135.5", "'exposure_s':240", "'pressure_min_kpa':304.1",
+                             "'pressure_max_kpa':310", "'dry_s':1200", "'operator_id':'op-1'",
+                             "'ci_result':'pass'", "'result':'pass'", "?'alarm_code':'E12'", NULL}},
+    {"sterilization.test", {"'sterilizer_id':'ST-1'", "'kind':'spore'", "'cycle_no':42",
+                            "'bi_lot':'BI-9'", "'result':'negative'",
+                            "'read_ts':'2026-03-03T09:00:00.000Z'", NULL}},
+    {"checkpoint", {"'head_seq':41", "'head_hash':'" Z64 "'",
+                    "'sig':'MEUCIQDs5A3hV0n0yY1Q2l3gq5bN9m3yC3Kc5N9m3yC3Kc5NAiA='", NULL}},
+};
+
+/* Writes a one-record batch of t's fields, header included, leaving out
+ * field `skip` (index into fields, or -1..-4 for seq/ts/prev/type; 99: none). */
+static char *type_batch(const type_fields *t, int skip)
+{
+    char buf[4096];
+    size_t n = (size_t)snprintf(buf, sizeof buf, "{'v':1,'device':'dev-a','records':[{");
+    const char *hdr[4] = {"'seq':1", "'ts':'" TS1 "'", "'prev':'" Z64 "'", NULL};
+    char type[64];
+    bool first = true;
+
+    snprintf(type, sizeof type, "'type':'%s'", t->type);
+    hdr[3] = type;
+    for (int h = 0; h < 4; h++) {
+        if (skip == -1 - h)
+            continue;
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", first ? "" : ",", hdr[h]);
+        first = false;
+    }
+    for (int i = 0; t->fields[i]; i++) {
+        const char *f = t->fields[i][0] == '?' ? t->fields[i] + 1 : t->fields[i];
+        if (i == skip)
+            continue;
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", first ? "" : ",", f);
+        first = false;
+    }
+    snprintf(buf + n, sizeof buf - n, "}]}");
+    return jsonq(buf);
+}
+
+static void test_rejects_missing_required_fields(void **state)
+{
+    fixture *fx = *state;
+    message_batch *b = malloc(sizeof *b);
+    record_error err;
+    int cases = 0;
+
+    assert_non_null(b);
+    for (size_t t = 0; t < sizeof all_types / sizeof all_types[0]; t++) {
+        const type_fields *tf = &all_types[t];
+        char *full = type_batch(tf, 99);
+        if (message_parse_batch(full, strlen(full), "dev-a", b, &err) != 0)
+            fail_msg("complete %s record rejected: %s: %s", tf->type, err.field, err.reason);
+        free(full);
+
+        static const char *const header_names[] = {"seq", "ts", "prev", "type"};
+        for (int h = 0; h < 4; h++) {
+            char *p = type_batch(tf, -1 - h), reason[128], label[96];
+            snprintf(reason, sizeof reason, "records[0].%s: required", header_names[h]);
+            snprintf(label, sizeof label, "%s without %s", tf->type, header_names[h]);
+            check_rejected(fx, label, "smp/v1/dev/dev-a/events", p, strlen(p), reason, "dev-a");
+            free(p);
+            cases++;
+        }
+        for (int i = 0; tf->fields[i]; i++) {
+            char *p = type_batch(tf, i);
+            if (tf->fields[i][0] == '?') {
+                /* optional: still a valid record */
+                if (message_parse_batch(p, strlen(p), "dev-a", b, &err) != 0)
+                    fail_msg("%s without optional %s rejected: %s: %s", tf->type, tf->fields[i],
+                             err.field, err.reason);
+            } else {
+                char name[64], reason[128], label[128];
+                const char *q = strchr(tf->fields[i] + 1, '\'');
+                snprintf(name, sizeof name, "%.*s", (int)(q - tf->fields[i] - 1), tf->fields[i] + 1);
+                snprintf(reason, sizeof reason, "records[0].%s: required", name);
+                snprintf(label, sizeof label, "%s without %s", tf->type, name);
+                check_rejected(fx, label, "smp/v1/dev/dev-a/events", p, strlen(p), reason, "dev-a");
+                cases++;
+            }
+            free(p);
+        }
+    }
+    assert_true(cases >= 60);
+    free(b);
+}
+
+/* Edge values that must be accepted: 128-byte strings, exactly 24 h ahead,
+ * 2^53-1, 64 records. */
+static void test_accepts_limits(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+    record ev;
+    char s128[129];
+
+    memset(s128, 'y', 128);
+    s128[128] = '\0';
+    record_init(&ev, RT_GRIP_ASSIGN);
+    record_set_str(&ev, "grip_id", s128);
+    record_set_str(&ev, "load_id", "L1");
+    record_set_str(&ev, "session_id", "S1");
+    chain_push(c, &ev, now_ms() + DAY_MS);               /* exactly the limit */
+    record_init(&ev, RT_SESSION_END);
+    record_set_str(&ev, "session_id", "S1");
+    record_set_int(&ev, "run_s", RECORD_INT_MAX);
+    record_set_int(&ev, "strokes", 0);
+    chain_push(c, &ev, now_ms());
+    chain_fill(c, 64);
+    send_range(fx, c, 1, 64, now_ms(), &r);
+    assert_counts(&r, 64, 0, 0, 64);
+    assert_int_equal(record_count(fx, "dev-a"), 64);
+    free(c);
+}
+
+/* ---- b. good path, duplicates, seq going backwards ------------------------- */
+
+static void test_good_batch_then_duplicates(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+    char got[RECORD_CANON_MAX + 1];
+
+    chain_fill(c, 10);
+    send_range(fx, c, 1, 10, now_ms(), &r);
+    assert_counts(&r, 10, 0, 0, 10);
+    assert_int_equal(r.alerts->count, 0);
+    assert_int_equal(record_count(fx, "dev-a"), 10);
+    for (uint64_t s = 1; s <= 10; s++) {
+        q_text(fx, got, sizeof got, "SELECT body FROM records WHERE device_id='dev-a' AND seq=%llu",
+               (unsigned long long)s);
+        assert_string_equal(got, c->canon[s]);
+        q_text(fx, got, sizeof got, "SELECT hash FROM records WHERE device_id='dev-a' AND seq=%llu",
+               (unsigned long long)s);
+        assert_string_equal(got, c->hash[s]);
+    }
+    assert_int_equal(q_int(fx, "SELECT acked_seq FROM device_state WHERE device_id='dev-a'"), 10);
+    q_text(fx, got, sizeof got, "SELECT acked_hash FROM device_state WHERE device_id='dev-a'");
+    assert_string_equal(got, c->hash[10]);
+
+    /* the same batch again: duplicates, not second events */
+    send_range(fx, c, 1, 10, now_ms() + 1000, &r);
+    assert_counts(&r, 0, 10, 0, 10);
+    assert_int_equal(r.alerts->count, 0);
+    assert_int_equal(record_count(fx, "dev-a"), 10);
+
+    /* seq going backwards: 3..5 after 1..10 */
+    send_range(fx, c, 3, 5, now_ms() + 2000, &r);
+    assert_counts(&r, 0, 3, 0, 10);
+    assert_int_equal(r.alerts->count, 0);
+    assert_int_equal(record_count(fx, "dev-a"), 10);
+
+    /* a batch mixing old and new records stores only the new ones */
+    chain_fill(c, 12);
+    send_range(fx, c, 9, 12, now_ms() + 3000, &r);
+    assert_counts(&r, 2, 2, 0, 12);
+    assert_int_equal(record_count(fx, "dev-a"), 12);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts"), 0);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM quarantine"), 0);
+    free(c);
+}
+
+/* Every record type, in one chain, with optional fields left out. */
+static void test_all_types_stored(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+    record ev;
+
+    for (size_t t = 0; t < sizeof all_types / sizeof all_types[0]; t++) {
+        char buf[2048];
+        size_t n;
+        if (strcmp(all_types[t].type, "checkpoint") == 0)
+            continue;   /* its signature has its own tests */
+        for (int skip_optional = 0; skip_optional < 2; skip_optional++) {
+            n = (size_t)snprintf(buf, sizeof buf, "{'type':'%s'", all_types[t].type);
+            for (int i = 0; all_types[t].fields[i]; i++) {
+                const char *f = all_types[t].fields[i];
+                if (f[0] == '?' && skip_optional)
+                    continue;
+                n += (size_t)snprintf(buf + n, sizeof buf - n, ",%s", f[0] == '?' ? f + 1 : f);
+            }
+            snprintf(buf + n, sizeof buf - n, "}");
+            event_from_json(buf, &ev);
+            chain_push(c, &ev, now_ms() - HOUR_MS + (int64_t)c->n * 1000);
+        }
+    }
+    send_range(fx, c, 1, c->n, now_ms(), &r);
+    assert_counts(&r, (int)c->n, 0, 0, c->n);
+    assert_int_equal(r.alerts->count, 0);
+    assert_int_equal(q_int(fx, "SELECT count(DISTINCT type) FROM records"), 8);
+    free(c);
+}
+
+static size_t tamper(const char *canon, char *out);
+
+/* Records of a batch in any order: all stored, the ack covers them all. */
+static void test_out_of_order_batch(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+    const char *canon[5];
+    size_t lens[5], plen;
+    static const int order[5] = {5, 3, 1, 4, 2};
+
+    chain_fill(c, 5);
+    for (int i = 0; i < 5; i++) {
+        canon[i] = c->canon[order[i]];
+        lens[i] = c->len[order[i]];
+    }
+    char *payload = batch_of("dev-a", canon, lens, 5, &plen);
+    assert_int_equal(ingest_events(fx->in, "smp/v1/dev/dev-a/events", payload, plen, now_ms(), &r), 0);
+    free(payload);
+    assert_counts(&r, 5, 0, 0, 5);
+    assert_int_equal(r.alerts->count, 0);
+    free(c);
+}
+
+/* The same seq twice in one batch: once as a duplicate, once as a conflict. */
+static void test_same_seq_twice_in_one_batch(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+    char forged[RECORD_CANON_MAX];
+    const char *canon[4];
+    size_t lens[4], plen;
+
+    chain_fill(c, 2);
+    canon[0] = c->canon[1], lens[0] = c->len[1];
+    canon[1] = c->canon[2], lens[1] = c->len[2];
+    canon[2] = c->canon[2], lens[2] = c->len[2];
+    lens[3] = tamper(c->canon[2], forged);
+    canon[3] = forged;
+    char *payload = batch_of("dev-a", canon, lens, 4, &plen);
+    assert_int_equal(ingest_events(fx->in, "smp/v1/dev/dev-a/events", payload, plen, now_ms(), &r), 0);
+    free(payload);
+    assert_counts(&r, 2, 1, 1, 2);
+    assert_int_equal(r.alerts->count, 1);
+    assert_event(&r, 0, ALERT_RAISED, "R9", "conflict:seq=2");
+    free(c);
+}
+
+/* More alert events than one message may publish: all stored, 32 queued,
+ * the rest counted as dropped (for the log). */
+static void test_alert_batch_overflow(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+    static char forged[40][RECORD_CANON_MAX];
+    const char *canon[40];
+    size_t lens[40], plen;
+
+    chain_fill(c, 40);
+    send_range(fx, c, 1, 40, now_ms(), &r);
+    for (int i = 0; i < 40; i++) {
+        lens[i] = tamper(c->canon[i + 1], forged[i]);
+        canon[i] = forged[i];
+    }
+    char *payload = batch_of("dev-a", canon, lens, 40, &plen);
+    assert_int_equal(ingest_events(fx->in, "smp/v1/dev/dev-a/events", payload, plen, now_ms(), &r), 0);
+    free(payload);
+    assert_counts(&r, 0, 0, 40, 40);
+    assert_int_equal(r.alerts->count, ALERT_BATCH_MAX);
+    assert_int_equal(r.alerts->dropped, 40 - ALERT_BATCH_MAX);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts WHERE rule='R9' AND cause LIKE 'conflict:seq=%%'"), 40);
+    free(c);
+}
+
+/* ---- c. gaps ---------------------------------------------------------------- */
+
+static void test_gap_ack_waits_and_alert(void **state)
+{
+    fixture *fx = *state;
+    ingest_limits l = default_limits;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+    char ev[ALERT_EVIDENCE_MAX];
+
+    l.integrity.gap_grace_ms = 0;
+    fx_limits(fx, &l);
+    chain_fill(c, 10);
+
+    send_range(fx, c, 1, 5, now_ms(), &r);
+    assert_counts(&r, 5, 0, 0, 5);
+    assert_int_equal(r.alerts->count, 0);
+
+    send_range(fx, c, 8, 10, now_ms() + 1000, &r);
+    assert_counts(&r, 3, 0, 0, 5);
+    assert_int_equal(record_count(fx, "dev-a"), 8);
+    assert_int_equal(r.alerts->count, 1);
+    assert_event(&r, 0, ALERT_RAISED, "R9", "gap");
+    assert_string_equal(r.alerts->events[0].a.device, "dev-a");
+    assert_string_equal(r.alerts->events[0].a.clinic, "clinic-1");
+    assert_string_equal(r.alerts->events[0].a.severity, "integrity");
+    assert_evidence_json(r.alerts->events[0].a.evidence);
+    assert_non_null(strstr(r.alerts->events[0].a.evidence, "\"missing_seq\":6"));
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts WHERE rule='R9' AND cause='gap' "
+                               "AND device_id='dev-a' AND cleared_at IS NULL"), 1);
+    q_text(fx, ev, sizeof ev, "SELECT evidence FROM alerts WHERE cause='gap'");
+    assert_non_null(strstr(ev, "\"missing_seq\":6"));
+
+    /* the gap persists: raised once, not per message */
+    send_range(fx, c, 9, 10, now_ms() + 2000, &r);
+    assert_counts(&r, 0, 2, 0, 5);
+    assert_int_equal(r.alerts->count, 0);
+    assert_int_equal(alert_rows(fx, "R9", "gap"), 1);
+
+    /* filling it moves the ack over everything and clears the alert */
+    send_range(fx, c, 6, 7, now_ms() + 3000, &r);
+    assert_counts(&r, 2, 0, 0, 10);
+    assert_int_equal(r.alerts->count, 1);
+    assert_event(&r, 0, ALERT_CLEARED, "R9", "gap");
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts WHERE cause='gap' AND cleared_at IS NOT NULL"), 1);
+    assert_int_equal(q_int(fx, "SELECT acked_seq FROM device_state WHERE device_id='dev-a'"), 10);
+    /* no chain break was reported on the way */
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts"), 1);
+    free(c);
+}
+
+/* With the default grace a young gap raises nothing; one older than the
+ * grace does, on the device's next message. */
+static void test_gap_grace(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+
+    chain_fill(c, 12);
+    send_range(fx, c, 1, 5, now_ms(), &r);
+    send_range(fx, c, 8, 10, now_ms(), &r);
+    assert_counts(&r, 3, 0, 0, 5);
+    assert_int_equal(r.alerts->count, 0);
+    send_range(fx, c, 8, 10, now_ms() + 599 * 1000, &r);
+    assert_int_equal(r.alerts->count, 0);
+    send_range(fx, c, 11, 12, now_ms() + 600 * 1000, &r);
+    assert_counts(&r, 2, 0, 0, 5);
+    assert_int_equal(r.alerts->count, 1);
+    assert_event(&r, 0, ALERT_RAISED, "R9", "gap");
+    free(c);
+}
+
+/* ---- d. tampered resend ---------------------------------------------------- */
+
+/* A copy of canonical record text with one payload field changed, same seq
+ * and prev. */
+static size_t tamper(const char *canon, char *out)
+{
+    char *text = strdup(canon);
+    cJSON *obj = cJSON_Parse(text);
+    record r;
+    record_error err;
+
+    assert_non_null(obj);
+    assert_int_equal(record_from_json(obj, RECORD_FULL, "", &r, &err), 0);
+    for (size_t i = 0; i < r.nfields; i++) {
+        field_value *v = &r.fields[i];
+        if (!v->present)
+            continue;
+        if (v->spec->kind == FK_STR) {
+            size_t n = strlen(v->s);
+            v->s[n > 120 ? 120 : n] = '\0';
+            strcat(v->s, "-x");
+            break;
+        }
+        if (v->spec->kind == FK_UINT) {
+            v->i = v->i > v->spec->min ? v->i - 1 : v->i + 1;
+            break;
+        }
+    }
+    int n = record_canonical(&r, out, RECORD_CANON_MAX);
+    assert_true(n > 0);
+    assert_string_not_equal(out, canon);
+    cJSON_Delete(obj);
+    free(text);
+    return (size_t)n;
+}
+
+static void test_tampered_resend_conflict_once(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+    char forged[RECORD_CANON_MAX], forged_hash[RECORD_HASH_HEX], got[RECORD_CANON_MAX + 1];
+
+    chain_fill(c, 10);
+    send_range(fx, c, 1, 10, now_ms(), &r);
+    size_t flen = tamper(c->canon[7], forged);
+    record_sha256_hex(forged, flen, forged_hash);
+
+    send_one(fx, "dev-a", forged, flen, now_ms() + 1000, &r);
+    assert_counts(&r, 0, 0, 1, 10);
+    assert_int_equal(r.alerts->count, 1);
+    assert_event(&r, 0, ALERT_RAISED, "R9", "conflict:seq=7");
+    assert_string_equal(r.alerts->events[0].a.clinic, "clinic-1");
+    assert_evidence_json(r.alerts->events[0].a.evidence);
+    assert_non_null(strstr(r.alerts->events[0].a.evidence, c->hash[7]));
+    assert_non_null(strstr(r.alerts->events[0].a.evidence, forged_hash));
+    assert_int_equal(alert_rows(fx, "R9", "conflict:seq=7"), 1);
+
+    /* the stored record is untouched */
+    q_text(fx, got, sizeof got, "SELECT body FROM records WHERE device_id='dev-a' AND seq=7");
+    assert_string_equal(got, c->canon[7]);
+    q_text(fx, got, sizeof got, "SELECT hash FROM records WHERE device_id='dev-a' AND seq=7");
+    assert_string_equal(got, c->hash[7]);
+
+    /* again: still a conflict, but the alert is not raised a second time */
+    send_one(fx, "dev-a", forged, flen, now_ms() + 2000, &r);
+    assert_counts(&r, 0, 0, 1, 10);
+    assert_int_equal(r.alerts->count, 0);
+    assert_int_equal(alert_rows(fx, "R9", "conflict:seq=7"), 1);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts"), 1);
+
+    /* the genuine record is still a plain duplicate */
+    send_range(fx, c, 7, 7, now_ms() + 3000, &r);
+    assert_counts(&r, 0, 1, 0, 10);
+    assert_int_equal(r.alerts->count, 0);
+    free(c);
+}
+
+/* ---- e. broken chain --------------------------------------------------------- */
+
+static void check_chain_break_evidence(const char *evidence, uint64_t seq, const char *prev,
+                                       const char *hash_of_previous)
+{
+    cJSON *ev = cJSON_Parse(evidence);
+    if (!ev)
+        fail_msg("evidence is not JSON: %s", evidence);
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(ev, "seq");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(ev, "prev");
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(ev, "hash_of_previous");
+    assert_true(cJSON_IsNumber(s));
+    assert_int_equal((uint64_t)s->valuedouble, seq);
+    assert_true(cJSON_IsString(p) && cJSON_IsString(h));
+    assert_string_equal(p->valuestring, prev);
+    assert_string_equal(h->valuestring, hash_of_previous);
+    cJSON_Delete(ev);
+}
+
+static void test_chain_break(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+    record ev;
+    char canon[RECORD_CANON_MAX], hash[RECORD_HASH_HEX], got[ALERT_EVIDENCE_MAX];
+    size_t len;
+
+    chain_fill(c, 3);
+    send_range(fx, c, 1, 3, now_ms(), &r);
+    assert_counts(&r, 3, 0, 0, 3);
+
+    /* seq 4 claims the hash of seq 2 as its prev */
+    default_event(4, &ev);
+    seal(&ev, 4, c->hash[2], now_ms() - 1000, canon, &len, hash);
+    send_one(fx, "dev-a", canon, len, now_ms(), &r);
+    assert_counts(&r, 1, 0, 0, 3);                   /* kept as evidence, never acked */
+    assert_int_equal(r.alerts->count, 1);
+    assert_event(&r, 0, ALERT_RAISED, "R9", "chain-break:seq=4");
+    check_chain_break_evidence(r.alerts->events[0].a.evidence, 4, c->hash[2], c->hash[3]);
+    q_text(fx, got, sizeof got, "SELECT evidence FROM alerts WHERE cause='chain-break:seq=4'");
+    check_chain_break_evidence(got, 4, c->hash[2], c->hash[3]);
+    assert_int_equal(q_int(fx, "SELECT acked_seq FROM device_state WHERE device_id='dev-a'"), 3);
+
+    /* the genuine seq 4 now conflicts with the broken one; the ack stays */
+    chain_fill(c, 4);
+    send_range(fx, c, 4, 4, now_ms() + 1000, &r);
+    assert_counts(&r, 0, 0, 1, 3);
+    assert_event(&r, 0, ALERT_RAISED, "R9", "conflict:seq=4");
+    free(c);
+}
+
+/* The break is found whichever side arrives second: seq 6 stored first,
+ * then a seq 5 that seq 6 does not point at. */
+static void test_chain_break_found_from_the_later_record(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+    record ev;
+    char canon[RECORD_CANON_MAX], hash[RECORD_HASH_HEX];
+    size_t len;
+
+    chain_fill(c, 6);
+    send_range(fx, c, 1, 4, now_ms(), &r);
+    send_range(fx, c, 6, 6, now_ms(), &r);
+    assert_counts(&r, 1, 0, 0, 4);
+    assert_int_equal(r.alerts->count, 0);
+
+    /* a different seq 5 that still links to seq 4 */
+    default_event(5, &ev);
+    assert_int_equal(record_set_str(&ev, "session_id", "S-other"), 0);
+    seal(&ev, 5, c->hash[4], now_ms() - 1000, canon, &len, hash);
+    assert_string_not_equal(hash, c->hash[5]);
+    send_one(fx, "dev-a", canon, len, now_ms(), &r);
+    assert_counts(&r, 1, 0, 0, 5);
+    assert_int_equal(r.alerts->count, 1);
+    assert_event(&r, 0, ALERT_RAISED, "R9", "chain-break:seq=6");
+    check_chain_break_evidence(r.alerts->events[0].a.evidence, 6, c->hash[5], hash);
+    free(c);
+}
+
+static void test_chain_break_seq1_not_genesis(void **state)
+{
+    fixture *fx = *state;
+    ingest_result r;
+    record ev;
+    char canon[RECORD_CANON_MAX], hash[RECORD_HASH_HEX];
+    size_t len;
+
+    default_event(1, &ev);
+    seal(&ev, 1, "1111111111111111111111111111111111111111111111111111111111111111",
+         now_ms() - 1000, canon, &len, hash);
+    send_one(fx, "dev-a", canon, len, now_ms(), &r);
+    assert_counts(&r, 1, 0, 0, 0);
+    assert_int_equal(r.alerts->count, 1);
+    assert_event(&r, 0, ALERT_RAISED, "R9", "chain-break:seq=1");
+}
+
+/* ---- f. checkpoints ---------------------------------------------------------- */
+
+/* Appends a checkpoint of head (seq, hash) signed by key_file as device. */
+static void push_checkpoint(chain *c, const char *key_file, const char *sign_as, uint64_t head_seq,
+                            const char *head_hash)
+{
+    signer *sg = NULL;
+    char err[256], msg[256], sig[SIGN_B64_MAX], expect[256];
+    record r;
+
+    if (signer_open(key_file, &sg, err, sizeof err) != 0)
+        fail_msg("signer_open %s: %s", key_file, err);
+    int len = sign_checkpoint_message(sign_as, head_seq, head_hash, msg, sizeof msg);
+    snprintf(expect, sizeof expect, "smp-ckpt-v1|%s|%llu|%s", sign_as, (unsigned long long)head_seq,
+             head_hash);
+    assert_int_equal(len, (int)strlen(expect));
+    assert_string_equal(msg, expect);
+    if (signer_sign(sg, msg, (size_t)len, sig, err, sizeof err) != 0)
+        fail_msg("signer_sign: %s", err);
+    signer_free(sg);
+    record_init(&r, RT_CHECKPOINT);
+    record_set_int(&r, "head_seq", (int64_t)head_seq);
+    record_set_str(&r, "head_hash", head_hash);
+    record_set_str(&r, "sig", sig);
+    chain_push(c, &r, now_ms() - HOUR_MS + (int64_t)(c->n + 1) * 1000);
+}
+
+static void test_checkpoint_valid(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+
+    chain_fill(c, 5);
+    push_checkpoint(c, g_key_a, "dev-a", 5, c->hash[5]);
+    chain_fill(c, 8);
+    send_range(fx, c, 1, 8, now_ms(), &r);
+    assert_counts(&r, 8, 0, 0, 8);
+    assert_int_equal(r.alerts->count, 0);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts"), 0);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM records WHERE type='checkpoint'"), 1);
+    free(c);
+}
+
+static void test_checkpoint_wrong_key(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+
+    chain_fill(c, 5);
+    push_checkpoint(c, g_key_b, "dev-a", 5, c->hash[5]);
+    send_range(fx, c, 1, 6, now_ms(), &r);
+    assert_counts(&r, 6, 0, 0, 6);     /* stored and chained: the record itself is intact */
+    assert_int_equal(r.alerts->count, 1);
+    assert_event(&r, 0, ALERT_RAISED, "R9", "checkpoint:seq=6");
+    assert_string_equal(r.alerts->events[0].a.message,
+                        "checkpoint signature does not verify with the device's registered key");
+    assert_evidence_json(r.alerts->events[0].a.evidence);
+    assert_int_equal(alert_rows(fx, "R9", "checkpoint:seq=6"), 1);
+    free(c);
+}
+
+/* dev-a's key signing dev-b's statement is not dev-a's checkpoint either. */
+static void test_checkpoint_signed_for_other_device(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+
+    chain_fill(c, 5);
+    push_checkpoint(c, g_key_a, "dev-b", 5, c->hash[5]);
+    send_range(fx, c, 1, 6, now_ms(), &r);
+    assert_int_equal(r.alerts->count, 1);
+    assert_event(&r, 0, ALERT_RAISED, "R9", "checkpoint:seq=6");
+    free(c);
+}
+
+static void test_checkpoint_wrong_head(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+
+    chain_fill(c, 5);
+    /* head_hash is seq 4's hash while prev (the record before) is seq 5 */
+    push_checkpoint(c, g_key_a, "dev-a", 5, c->hash[4]);
+    /* head_hash is the right one (seq 6's) but head_seq says 4 */
+    push_checkpoint(c, g_key_a, "dev-a", 4, c->hash[6]);
+    send_range(fx, c, 1, 7, now_ms(), &r);
+    assert_counts(&r, 7, 0, 0, 7);
+    assert_int_equal(r.alerts->count, 2);
+    assert_event(&r, 0, ALERT_RAISED, "R9", "checkpoint:seq=6");
+    assert_string_equal(r.alerts->events[0].a.message, "checkpoint does not describe the record before it");
+    assert_evidence_json(r.alerts->events[0].a.evidence);
+    assert_event(&r, 1, ALERT_RAISED, "R9", "checkpoint:seq=7");
+    assert_string_equal(r.alerts->events[1].a.message, "checkpoint does not describe the record before it");
+    free(c);
+}
+
+static void test_checkpoint_no_certificate(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-n");
+    ingest_result r;
+
+    chain_fill(c, 5);
+    push_checkpoint(c, g_key_a, "dev-n", 5, c->hash[5]);
+    chain_fill(c, 7);
+    push_checkpoint(c, g_key_a, "dev-n", 7, c->hash[7]);
+    send_range(fx, c, 1, 8, now_ms(), &r);
+    assert_counts(&r, 8, 0, 0, 8);
+    assert_int_equal(r.alerts->count, 1);        /* one cause for the device, not per checkpoint */
+    assert_event(&r, 0, ALERT_RAISED, "R9", "no-certificate");
+    assert_evidence_json(r.alerts->events[0].a.evidence);
+    assert_int_equal(alert_rows(fx, "R9", "no-certificate"), 1);
+    free(c);
+}
+
+/* A registered certificate that does not parse: every checkpoint is flagged,
+ * with the reason in the evidence. */
+static void test_checkpoint_unparsable_certificate(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-g");
+    ingest_result r;
+
+    add_device(fx, "dev-g", "clinic-1", "-----BEGIN CERTIFICATE-----\nnot one\n-----END CERTIFICATE-----\n",
+               false);
+    chain_fill(c, 2);
+    push_checkpoint(c, g_key_a, "dev-g", 2, c->hash[2]);
+    send_range(fx, c, 1, 3, now_ms(), &r);
+    assert_counts(&r, 3, 0, 0, 3);
+    assert_int_equal(r.alerts->count, 1);
+    assert_event(&r, 0, ALERT_RAISED, "R9", "checkpoint:seq=3");
+    assert_evidence_json(r.alerts->events[0].a.evidence);
+    assert_non_null(strstr(r.alerts->events[0].a.evidence, "cannot be parsed"));
+    free(c);
+}
+
+/* ---- g. R10: device clock ahead ---------------------------------------------- */
+
+static void test_clock_ahead_raised_once_then_cleared(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+    record ev;
+
+    default_event(1, &ev);
+    chain_push(c, &ev, now_ms() + 10 * 60 * 1000);
+    send_range(fx, c, 1, 1, now_ms(), &r);
+    assert_counts(&r, 1, 0, 0, 1);
+    assert_int_equal(r.alerts->count, 1);
+    assert_event(&r, 0, ALERT_RAISED, "R10", "clock-ahead");
+    assert_string_equal(r.alerts->events[0].a.severity, "warning");
+    assert_string_equal(r.alerts->events[0].a.message, "device clock is 600 s ahead of the collector");
+    assert_evidence_json(r.alerts->events[0].a.evidence);
+
+    /* still ahead: the same cause, not raised again */
+    default_event(2, &ev);
+    chain_push(c, &ev, now_ms() + 11 * 60 * 1000);
+    send_range(fx, c, 2, 2, now_ms() + 1000, &r);
+    assert_int_equal(r.alerts->count, 0);
+    assert_int_equal(alert_rows(fx, "R10", "clock-ahead"), 1);
+
+    /* a record timed at the receive time: the clock is right again */
+    default_event(3, &ev);
+    chain_push(c, &ev, now_ms() + 2000);
+    send_range(fx, c, 3, 3, now_ms() + 2000, &r);
+    assert_counts(&r, 1, 0, 0, 3);
+    assert_int_equal(r.alerts->count, 1);
+    assert_event(&r, 0, ALERT_CLEARED, "R10", "clock-ahead");
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts WHERE rule='R10' AND cleared_at IS NOT NULL"), 1);
+    free(c);
+}
+
+static void test_clock_within_limit_no_alert(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+    record ev;
+
+    default_event(1, &ev);
+    chain_push(c, &ev, now_ms() + 300000);        /* exactly clock_skew_ms ahead */
+    send_range(fx, c, 1, 1, now_ms(), &r);
+    assert_int_equal(r.alerts->count, 0);
+    default_event(2, &ev);
+    chain_push(c, &ev, now_ms() - 3 * DAY_MS);    /* a backlog: far behind is no alert */
+    send_range(fx, c, 2, 2, now_ms(), &r);
+    assert_int_equal(r.alerts->count, 0);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts"), 0);
+    free(c);
+}
+
+/* ---- h. bounded quarantine ----------------------------------------------------- */
+
+static void test_quarantine_bounded(void **state)
+{
+    fixture *fx = *state;
+    ingest_limits l = default_limits;
+    ingest_result r;
+
+    l.quarantine_max_rows = 5;
+    fx_limits(fx, &l);
+    for (int i = 1; i <= 12; i++) {
+        char payload[64];
+        int n = snprintf(payload, sizeof payload, "not json #%02d", i);
+        assert_int_equal(ingest_events(fx->in, "smp/v1/dev/dev-a/events", payload, (size_t)n,
+                                       now_ms() + i, &r), 0);
+        assert_true(r.quarantined);
+    }
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM quarantine"), 5);
+    /* the newest five */
+    for (int i = 8; i <= 12; i++) {
+        char payload[64];
+        snprintf(payload, sizeof payload, "not json #%02d", i);
+        assert_int_equal(q_int(fx, "SELECT count(*) FROM quarantine WHERE CAST(payload AS TEXT) = %Q",
+                               payload), 1);
+    }
+    assert_int_equal(quarantine_count(fx, "payload: not valid JSON"), 12);
+}
+
+/* The payload kept is cut at quarantine_payload_bytes. */
+static void test_quarantine_payload_cut(void **state)
+{
+    fixture *fx = *state;
+    ingest_limits l = default_limits;
+    ingest_result r;
+    char payload[100];
+
+    l.quarantine_payload_bytes = 10;
+    fx_limits(fx, &l);
+    memset(payload, 'z', sizeof payload);
+    assert_int_equal(ingest_events(fx->in, "smp/v1/dev/dev-a/events", payload, sizeof payload,
+                                   now_ms(), &r), 0);
+    assert_true(r.quarantined);
+    assert_int_equal(q_int(fx, "SELECT length(payload) FROM quarantine"), 10);
+}
+
+/* ---- i. one device's bad message does not hold up another -------------------- */
+
+static void test_bad_device_does_not_block_others(void **state)
+{
+    fixture *fx = *state;
+    chain *a = chain_new("dev-a"), *b = chain_new("dev-b");
+    ingest_result r;
+    char *bad = jsonq(R1("'type':'session.end','session_id':'s1','run_s':1,'strokes':-5"));
+
+    chain_fill(a, 3);
+    chain_fill(b, 4);
+    send_range(fx, a, 1, 3, now_ms(), &r);
+    assert_int_equal(ingest_events(fx->in, "smp/v1/dev/dev-a/events", bad, strlen(bad), now_ms(), &r), 0);
+    assert_true(r.quarantined);
+    assert_string_equal(r.reason, "records[0].strokes: must not be negative");
+
+    send_range(fx, b, 1, 4, now_ms(), &r);
+    assert_counts(&r, 4, 0, 0, 4);
+    assert_string_equal(r.device, "dev-b");
+    assert_int_equal(record_count(fx, "dev-b"), 4);
+    assert_int_equal(q_int(fx, "SELECT acked_seq FROM device_state WHERE device_id='dev-b'"), 4);
+    /* dev-a is unaffected too and carries on */
+    assert_int_equal(q_int(fx, "SELECT acked_seq FROM device_state WHERE device_id='dev-a'"), 3);
+    chain_fill(a, 5);
+    send_range(fx, a, 4, 5, now_ms(), &r);
+    assert_counts(&r, 2, 0, 0, 5);
+    /* the same seq numbers on two devices are independent */
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM records WHERE seq = 1"), 2);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts"), 0);
+    free(bad);
+    free(a);
+    free(b);
+}
+
+/* A bad record anywhere in a batch rejects the whole batch: none of it is stored. */
+static void test_bad_record_rejects_whole_batch(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+    char canon_bad[RECORD_CANON_MAX];
+    const char *canon[4];
+    size_t lens[4], plen;
+
+    chain_fill(c, 3);
+    snprintf(canon_bad, sizeof canon_bad, "%s", c->canon[3]);
+    /* turn seq 3's "prev" into uppercase hex: invalid */
+    char *p = strstr(canon_bad, "\"prev\":\"");
+    assert_non_null(p);
+    for (p += 8; *p != '"'; p++)
+        if (*p >= 'a' && *p <= 'f')
+            *p = (char)(*p - 'a' + 'A');
+    for (int i = 0; i < 2; i++) {
+        canon[i] = c->canon[i + 1];
+        lens[i] = c->len[i + 1];
+    }
+    canon[2] = canon_bad;
+    lens[2] = strlen(canon_bad);
+    char *payload = batch_of("dev-a", canon, lens, 3, &plen);
+    assert_int_equal(ingest_events(fx->in, "smp/v1/dev/dev-a/events", payload, plen, now_ms(), &r), 0);
+    free(payload);
+    assert_true(r.quarantined);
+    assert_string_equal(r.reason, "records[2].prev: must be 64 lowercase hex digits");
+    assert_int_equal(record_count(fx, "dev-a"), 0);
+    free(c);
+}
+
+/* ---- defects found ----------------------------------------------------------------- */
+
+/* quarantine_counts counts by reason with only the [index] digits removed
+ * (docs/protocol.md: "records[].strokes: ..."); other numbers in a reason
+ * stay. Regression: counter_key once dropped every digit after a digit, so
+ * "payload: larger than 256 KiB" was counted as "larger than 2 KiB",
+ * "must hold 1..64 records" as "1..6 records" and "more than 86400 s
+ * ahead" as "more than 8 s ahead". */
+static void test_quarantine_counter_key_keeps_numbers(void **state)
+{
+    fixture *fx = *state;
+    ingest_result r;
+    size_t cap = 400 * 1024, len;
+    char *buf = malloc(cap);
+    char *future = jsonq(ENV("{'seq':1,'ts':'2026-03-04T10:00:00.000Z','prev':'" Z64 "'," GRIP "}"));
+    char *empty = jsonq(ENV(""));
+    char got[512];
+
+    assert_non_null(buf);
+    len = gen_big(buf, cap);
+    assert_int_equal(ingest_events(fx->in, "smp/v1/dev/dev-a/events", buf, len, now_ms(), &r), 0);
+    assert_int_equal(ingest_events(fx->in, "smp/v1/dev/dev-a/events", empty, strlen(empty), now_ms(), &r), 0);
+    assert_int_equal(ingest_events(fx->in, "smp/v1/dev/dev-a/events", future, strlen(future), now_ms(), &r), 0);
+    assert_string_equal(r.reason, "records[0].ts: more than 86400 s ahead of the receive time");
+    free(buf);
+    free(future);
+    free(empty);
+
+    q_text(fx, got, sizeof got, "SELECT group_concat(reason, ' | ') FROM quarantine_counts");
+    if (quarantine_count(fx, "payload: larger than 256 KiB") != 1 ||
+        quarantine_count(fx, "records: must hold 1..64 records") != 1 ||
+        quarantine_count(fx, "records[].ts: more than 86400 s ahead of the receive time") != 1)
+        fail_msg("quarantine_counts keys mangled: %s", got);
+}
+
+/* An events message is exactly one JSON object: two concatenated batches
+ * are not read as the first one (the second silently dropped); trailing
+ * whitespace is fine. */
+static void test_trailing_data_after_batch_rejected(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+    size_t l1, l2;
+
+    chain_fill(c, 2);
+    char *b1 = chain_batch(c, 1, 1, &l1), *b2 = chain_batch(c, 2, 2, &l2);
+    char *both = malloc(l1 + l2 + 3);
+    assert_non_null(both);
+    memcpy(both, b1, l1);
+    memcpy(both + l1, b2, l2 + 1);
+    assert_int_equal(ingest_events(fx->in, "smp/v1/dev/dev-a/events", both, l1 + l2, now_ms(), &r), 0);
+    if (!r.quarantined)
+        fail_msg("two concatenated batches were accepted (stored %d)", r.stored);
+    assert_string_equal(r.reason, "payload: not valid JSON");
+    assert_int_equal(record_count(fx, "dev-a"), 0);
+
+    memcpy(both, b1, l1);
+    memcpy(both + l1, " \r\n\t", 5);
+    assert_int_equal(ingest_events(fx->in, "smp/v1/dev/dev-a/events", both, l1 + 4, now_ms(), &r), 0);
+    assert_counts(&r, 1, 0, 0, 1);
+    free(b1);
+    free(b2);
+    free(both);
+    free(c);
+}
+
+int main(void)
+{
+    const char *smpctl = smpctl_path();
+    if (access(smpctl, X_OK) != 0) {
+        fprintf(stderr,
+                "test_ingest: FAILED: smpctl not found at %s (needed to make test keys and "
+                "certificates).\n  Build it first (`make`), or set SMPCTL=/path/to/smpctl.\n",
+                smpctl);
+        return 1;
+    }
+#define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_rejects_table),
+        T(test_rejects_missing_required_fields),
+        T(test_accepts_limits),
+        T(test_good_batch_then_duplicates),
+        T(test_all_types_stored),
+        T(test_out_of_order_batch),
+        T(test_same_seq_twice_in_one_batch),
+        T(test_alert_batch_overflow),
+        T(test_gap_ack_waits_and_alert),
+        T(test_gap_grace),
+        T(test_tampered_resend_conflict_once),
+        T(test_chain_break),
+        T(test_chain_break_found_from_the_later_record),
+        T(test_chain_break_seq1_not_genesis),
+        T(test_checkpoint_valid),
+        T(test_checkpoint_wrong_key),
+        T(test_checkpoint_signed_for_other_device),
+        T(test_checkpoint_wrong_head),
+        T(test_checkpoint_no_certificate),
+        T(test_checkpoint_unparsable_certificate),
+        T(test_clock_ahead_raised_once_then_cleared),
+        T(test_clock_within_limit_no_alert),
+        T(test_quarantine_bounded),
+        T(test_quarantine_payload_cut),
+        T(test_bad_device_does_not_block_others),
+        T(test_bad_record_rejects_whole_batch),
+        T(test_quarantine_counter_key_keeps_numbers),
+        T(test_trailing_data_after_batch_rejected),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
+}

@@ -1,0 +1,952 @@
+/* test_rules: the compliance rules (collector/rules*.c) end to end through
+ * ingest_events against a real temporary SQLite store.
+ *
+ * Each case feeds a short record sequence from registered devices and
+ * asserts exactly which alerts the alerts table holds afterwards (rule,
+ * severity, cause, device, cleared or not) and which events a message
+ * produced. Every message is delivered twice: the second delivery must
+ * store nothing and raise nothing (rules run only on inserted records).
+ * Time-driven rules (R6, R8) run through rules_tick with an injected now,
+ * on a second store connection as in the collector. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "ingest.h"
+#include "log.h"
+#include "message.h"
+#include "policy.h"
+#include "record.h"
+#include "rules.h"
+#include "store.h"
+
+#define DAY_S (24 * 3600)
+
+typedef struct feed {
+    const char *device;
+    uint64_t seq;
+    char prev[RECORD_HASH_HEX];
+    int64_t clock_ms;              /* device time of the next record */
+    char *canon[MESSAGE_MAX_RECORDS];
+    size_t lens[MESSAGE_MAX_RECORDS];
+    size_t n;
+} feed;
+
+enum { DEV_A, DEV_B, DEV_C, NDEV };   /* a, b: clinic-1; c: clinic-2 */
+
+typedef struct fixture {
+    char dir[64], path[128];
+    store *s, *timer_store;
+    ingest *in;
+    sqlite3 *db;
+    feed feeds[NDEV];
+    char events[8192];             /* events of the last send / tick, one per line */
+    alert_batch tick_out;
+    policy pol;
+    int64_t t0;
+} fixture;
+
+static fixture *F;
+
+/* ---- setup --------------------------------------------------------------- */
+
+static void exec_sql(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("sql failed: %s: %s", sql, msg ? msg : "?");
+}
+
+static int64_t cycle_no;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    ingest_limits limits = {1000, 4096, 24LL * 3600 * 1000, {300 * 1000, 3600 * 1000}};
+    static const char *const names[NDEV] = {"dev-a", "dev-b", "dev-c"};
+    char err[512];
+
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/test_rules.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof f->path, "%s/fleet.db", f->dir);
+    if (db_open(f->path, &f->db, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    exec_sql(f->db, "INSERT INTO devices(device_id, clinic, added_at) VALUES "
+                    "('dev-a', 'clinic-1', '2026-01-01T00:00:00.000Z'),"
+                    "('dev-b', 'clinic-1', '2026-01-01T00:00:00.000Z'),"
+                    "('dev-c', 'clinic-2', '2026-01-01T00:00:00.000Z')");
+    if (store_open(f->path, &f->s, err, sizeof err) != 0 ||
+        store_open(f->path, &f->timer_store, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_non_null(f->in = ingest_new(f->s, &limits));
+    assert_int_equal(policy_defaults(&f->pol), 0);
+    ingest_set_policy(f->in, &f->pol);
+    cycle_no = 0;
+    assert_int_equal(record_ts_parse("2026-11-02T08:00:00.000Z", &f->t0), 0);
+    for (int i = 0; i < NDEV; i++) {
+        f->feeds[i].device = names[i];
+        memcpy(f->feeds[i].prev, RECORD_GENESIS_PREV, RECORD_HASH_HEX);
+        f->feeds[i].clock_ms = f->t0;
+    }
+    F = f;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    char p[200];
+
+    ingest_free(f->in);
+    store_close(f->s);
+    store_close(f->timer_store);
+    sqlite3_close(f->db);
+    for (int i = 0; i < NDEV; i++)
+        for (size_t k = 0; k < f->feeds[i].n; k++)
+            free(f->feeds[i].canon[k]);
+    for (const char *suffix = ""; suffix; suffix = *suffix ? (suffix[1] == 'w' ? "-shm" : NULL) : "-wal") {
+        snprintf(p, sizeof p, "%s%s", f->path, suffix);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* ---- feeding records ----------------------------------------------------- */
+
+static void summarize(const alert_batch *b)
+{
+    size_t n = 0;
+    F->events[0] = '\0';
+    for (size_t i = 0; i < b->count; i++)
+        n += (size_t)snprintf(F->events + n, sizeof F->events - n, "%s %s %s %s %s\n",
+                              alert_event_name(b->events[i].kind), b->events[i].a.rule,
+                              b->events[i].a.severity, b->events[i].a.cause,
+                              b->events[i].a.device);
+}
+
+/* Delivers the device's pending records as one message at receive time
+ * now_ms, then again: the resend must be all duplicates and raise nothing. */
+static void send_at(int dev, int64_t now_ms)
+{
+    feed *fd = &F->feeds[dev];
+    char topic[96], *payload = malloc(MESSAGE_MAX_BYTES);
+    ingest_result r;
+    int len;
+
+    if (fd->n == 0) {
+        free(payload);
+        return;
+    }
+    assert_non_null(payload);
+    snprintf(topic, sizeof topic, "smp/v1/dev/%s/events", fd->device);
+    len = message_encode_batch(fd->device, (const char *const *)fd->canon, fd->lens, fd->n, payload,
+                               MESSAGE_MAX_BYTES);
+    assert_true(len > 0);
+    assert_int_equal(ingest_events(F->in, topic, payload, (size_t)len, now_ms, &r), 0);
+    if (r.quarantined)
+        fail_msg("quarantined: %s", r.reason);
+    assert_int_equal(r.stored, (int)fd->n);
+    summarize(r.alerts);
+    assert_int_equal(ingest_events(F->in, topic, payload, (size_t)len, now_ms + 1000, &r), 0);
+    assert_int_equal(r.stored, 0);
+    assert_int_equal(r.duplicates, (int)fd->n);
+    if (r.alerts->count != 0)
+        fail_msg("a resend raised %zu alert events", r.alerts->count);
+    for (size_t i = 0; i < fd->n; i++)
+        free(fd->canon[i]);
+    fd->n = 0;
+    free(payload);
+}
+
+/* Receive time: one second after the device's latest record. */
+static void send(int dev)
+{
+    send_at(dev, F->feeds[dev].clock_ms);
+}
+
+/* Assigns seq, ts (the device clock, then +1 s) and prev; queues r. */
+static void push(int dev, record *r)
+{
+    feed *fd = &F->feeds[dev];
+    char canon[RECORD_CANON_MAX];
+    record_error err;
+    int len;
+
+    if (fd->n == MESSAGE_MAX_RECORDS)
+        send(dev);
+    r->seq = ++fd->seq;
+    record_ts_format(fd->clock_ms, r->ts);
+    memcpy(r->prev, fd->prev, RECORD_HASH_HEX);
+    if (record_check(r, &err) != 0)
+        fail_msg("test record invalid: %s: %s", err.field, err.reason);
+    len = record_canonical(r, canon, sizeof canon);
+    assert_true(len > 0);
+    record_sha256_hex(canon, (size_t)len, fd->prev);
+    assert_non_null(fd->canon[fd->n] = strdup(canon));
+    fd->lens[fd->n++] = (size_t)len;
+    fd->clock_ms += 1000;
+}
+
+static void at(int dev, int64_t offset_s)
+{
+    F->feeds[dev].clock_ms = F->t0 + offset_s * 1000;
+}
+
+static void session_start(int dev, const char *sid)
+{
+    record r;
+    record_init(&r, RT_SESSION_START);
+    record_set_str(&r, "session_id", sid);
+    record_set_str(&r, "operator_id", "op-1");
+    record_set_str(&r, "client_ref", "c-0001");
+    record_set_int(&r, "treatment_no", 1);
+    push(dev, &r);
+}
+
+static void session_end(int dev, const char *sid)
+{
+    record r;
+    record_init(&r, RT_SESSION_END);
+    record_set_str(&r, "session_id", sid);
+    record_set_int(&r, "run_s", 600);
+    record_set_int(&r, "strokes", 60000);
+    push(dev, &r);
+}
+
+static void insert(int dev, const char *uid, const char *sid, const char *expiry, const char *lot)
+{
+    record r;
+    record_init(&r, RT_CARTRIDGE_INSERT);
+    record_set_str(&r, "cartridge_uid", uid);
+    record_set_str(&r, "sku", "0603RL");
+    record_set_int(&r, "needles", 3);
+    record_set_str(&r, "config", "3RL");
+    if (lot)
+        record_set_str(&r, "lot", lot);
+    record_set_str(&r, "expiry", expiry);
+    record_set_str(&r, "session_id", sid);
+    push(dev, &r);
+}
+
+static void insert_ok(int dev, const char *uid, const char *sid)
+{
+    insert(dev, uid, sid, "2027-06-30", "LOT-26A");
+}
+
+static void remove_cart(int dev, const char *uid, const char *sid)
+{
+    record r;
+    record_init(&r, RT_CARTRIDGE_REMOVE);
+    record_set_str(&r, "cartridge_uid", uid);
+    record_set_str(&r, "session_id", sid);
+    record_set_int(&r, "run_s", 100);
+    record_set_int(&r, "strokes", 10000);
+    record_set_str(&r, "reason", "session_end");
+    push(dev, &r);
+}
+
+static void counters(int dev, int64_t motor_s, const char *uid, int64_t run_s, int64_t strokes)
+{
+    record r;
+    record_init(&r, RT_USAGE_COUNTERS);
+    record_set_int(&r, "motor_s_total", motor_s);
+    record_set_int(&r, "strokes_total", motor_s * 100);
+    if (uid)
+        record_set_str(&r, "cartridge_uid", uid);
+    record_set_int(&r, "cartridge_run_s", run_s);
+    record_set_int(&r, "cartridge_strokes", strokes);
+    push(dev, &r);
+}
+
+static void grip(int dev, const char *grip_id, const char *load, const char *sid)
+{
+    record r;
+    record_init(&r, RT_GRIP_ASSIGN);
+    record_set_str(&r, "grip_id", grip_id);
+    record_set_str(&r, "load_id", load);
+    record_set_str(&r, "session_id", sid);
+    push(dev, &r);
+}
+
+static void cycle_full(int dev, const char *ster, const char *load, const char *program,
+                       int64_t temp_dc, int64_t exposure_s, const char *ci, const char *result)
+{
+    record r;
+    record_init(&r, RT_STERILIZATION_CYCLE);
+    record_set_str(&r, "sterilizer_id", ster);
+    record_set_int(&r, "cycle_no", ++cycle_no);
+    record_set_str(&r, "load_id", load);
+    record_set_str(&r, "program", program);
+    record_set_int(&r, "setpoint_c", temp_dc);
+    record_set_int(&r, "temp_min_c", temp_dc);
+    record_set_int(&r, "temp_max_c", temp_dc + 10);
+    record_set_int(&r, "exposure_s", exposure_s);
+    record_set_int(&r, "pressure_min_kpa", 3000);
+    record_set_int(&r, "pressure_max_kpa", 3100);
+    record_set_int(&r, "dry_s", 1200);
+    record_set_str(&r, "operator_id", "op-1");
+    record_set_str(&r, "ci_result", ci);
+    record_set_str(&r, "result", result);
+    push(dev, &r);
+}
+
+/* A prevac_134 cycle that meets the default minimums (134.0 °C, 180 s). */
+static void cycle_pass(int dev, const char *ster, const char *load)
+{
+    cycle_full(dev, ster, load, "prevac_134", 1345, 240, "pass", "pass");
+}
+
+static void cycle_fail(int dev, const char *ster, const char *load)
+{
+    cycle_full(dev, ster, load, "prevac_134", 1300, 240, "fail", "fail");
+}
+
+static void spore(int dev, const char *ster, const char *result)
+{
+    record r;
+    char ts[RECORD_TS_LEN + 1];
+    record_init(&r, RT_STERILIZATION_TEST);
+    record_set_str(&r, "sterilizer_id", ster);
+    record_set_str(&r, "kind", "spore");
+    record_set_int(&r, "cycle_no", cycle_no);
+    record_set_str(&r, "bi_lot", "BI-7731");
+    record_set_str(&r, "result", result);
+    record_ts_format(F->feeds[dev].clock_ms, ts);
+    record_set_str(&r, "read_ts", ts);
+    push(dev, &r);
+}
+
+/* The time-driven rules at t0 + offset_s, as the collector's timer runs them. */
+static void tick(int64_t offset_s)
+{
+    assert_int_equal(rules_tick(F->timer_store, &F->pol, F->t0 + offset_s * 1000, &F->tick_out), 0);
+    summarize(&F->tick_out);
+}
+
+static void use_policy(void)
+{
+    ingest_set_policy(F->in, &F->pol);
+}
+
+/* ---- assertions ---------------------------------------------------------- */
+
+/* The alerts table, one line per alert by id:
+ * "<rule> <severity> <cause> <device>[ cleared]". */
+static void alerts_are(const char *want)
+{
+    sqlite3_stmt *q;
+    char got[8192];
+    size_t n = 0;
+
+    got[0] = '\0';
+    assert_int_equal(sqlite3_prepare_v2(F->db,
+                                        "SELECT rule || ' ' || severity || ' ' || cause || ' ' || "
+                                        "device_id || CASE WHEN cleared_at IS NULL THEN '' "
+                                        "ELSE ' cleared' END FROM alerts ORDER BY id",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(q) == SQLITE_ROW)
+        n += (size_t)snprintf(got + n, sizeof got - n, "%s\n", sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    if (strcmp(got, want) != 0)
+        fail_msg("alerts table:\n%s-- want:\n%s", got, want);
+}
+
+static void events_are(const char *want)
+{
+    if (strcmp(F->events, want) != 0)
+        fail_msg("events:\n%s-- want:\n%s", F->events, want);
+}
+
+/* The one alert of (rule, cause): its message and parsed evidence. */
+static cJSON *alert_of(const char *rule, const char *cause, char *message, size_t cap)
+{
+    sqlite3_stmt *q;
+    cJSON *ev;
+
+    assert_int_equal(sqlite3_prepare_v2(F->db,
+                                        "SELECT message, evidence FROM alerts WHERE rule = ?1 AND cause = ?2",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(q, 1, rule, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, cause, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) != SQLITE_ROW)
+        fail_msg("no alert %s %s", rule, cause);
+    snprintf(message, cap, "%s", sqlite3_column_text(q, 0));
+    ev = cJSON_Parse((const char *)sqlite3_column_text(q, 1));
+    if (!ev || !cJSON_IsObject(ev))
+        fail_msg("evidence of %s %s is not a JSON object: %s", rule, cause, sqlite3_column_text(q, 1));
+    sqlite3_finalize(q);
+    return ev;
+}
+
+static void contains(const char *text, const char *part)
+{
+    if (!strstr(text, part))
+        fail_msg("'%s' does not contain '%s'", text, part);
+}
+
+static int64_t ev_num(const cJSON *o, const char *path1, const char *path2)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, path1);
+    if (path2)
+        v = cJSON_GetObjectItemCaseSensitive(v, path2);
+    if (!cJSON_IsNumber(v))
+        fail_msg("evidence has no number %s%s%s", path1, path2 ? "." : "", path2 ? path2 : "");
+    return (int64_t)v->valuedouble;
+}
+
+static const char *ev_text(const cJSON *o, const char *path1, const char *path2)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, path1);
+    if (path2)
+        v = cJSON_GetObjectItemCaseSensitive(v, path2);
+    if (!cJSON_IsString(v))
+        fail_msg("evidence has no string %s%s%s", path1, path2 ? "." : "", path2 ? path2 : "");
+    return v->valuestring;
+}
+
+/* Delivers the pending records one message each, last first: records that
+ * arrive out of order (a resend after a lost message). */
+static void send_reversed(int dev)
+{
+    feed *fd = &F->feeds[dev];
+    char topic[96], payload[RECORD_CANON_MAX + 128];
+    ingest_result r;
+
+    snprintf(topic, sizeof topic, "smp/v1/dev/%s/events", fd->device);
+    for (size_t i = fd->n; i-- > 0;) {
+        int len = message_encode_batch(fd->device, (const char *const *)&fd->canon[i], &fd->lens[i], 1,
+                                       payload, sizeof payload);
+        assert_true(len > 0);
+        assert_int_equal(ingest_events(F->in, topic, payload, (size_t)len, fd->clock_ms, &r), 0);
+        assert_int_equal(r.stored, 1);
+        free(fd->canon[i]);
+    }
+    fd->n = 0;
+}
+
+/* ---- compliant input ----------------------------------------------------- */
+
+/* A clinic day that breaks no rule: nothing raised, then or a week later. */
+static void test_compliant_day_raises_nothing(void **state)
+{
+    (void)state;
+    at(DEV_A, 0);
+    /* Every program exactly at its default minimums passes. */
+    cycle_full(DEV_A, "ac-1", "L1", "gravity_121", 1210, 1800, "pass", "pass");
+    cycle_full(DEV_A, "ac-1", "L2", "gravity_132", 1320, 900, "pass", "pass");
+    cycle_full(DEV_A, "ac-1", "L3", "prevac_132", 1320, 240, "pass", "pass");
+    cycle_full(DEV_A, "ac-1", "L4", "prevac_134", 1340, 180, "pass", "pass");
+    spore(DEV_A, "ac-1", "negative");
+    session_start(DEV_A, "S1");
+    grip(DEV_A, "grip-1", "L1", "S1");
+    insert_ok(DEV_A, "C1", "S1");
+    counters(DEV_A, 600, "C1", 3600, 400000);
+    remove_cart(DEV_A, "C1", "S1");
+    insert_ok(DEV_A, "C2", "S1");
+    remove_cart(DEV_A, "C2", "S1");
+    insert(DEV_A, "C1", "S1", "2026-11-02", "LOT-1"); /* same cartridge, same sitting; expires today */
+    remove_cart(DEV_A, "C1", "S1");
+    session_end(DEV_A, "S1");
+    send(DEV_A);
+    events_are("");
+    /* Another machine of the clinic uses a grip from dev-a's autoclave log. */
+    at(DEV_B, 3600);
+    session_start(DEV_B, "S2");
+    grip(DEV_B, "grip-2", "L4", "S2");
+    insert_ok(DEV_B, "C3", "S2");
+    remove_cart(DEV_B, "C3", "S2");
+    session_end(DEV_B, "S2");
+    send(DEV_B);
+    events_are("");
+    tick(7 * DAY_S - 60);
+    events_are("");
+    alerts_are("");
+}
+
+/* ---- R1 ------------------------------------------------------------------ */
+
+static void test_r1_cartridge_in_two_sessions(void **state)
+{
+    char msg[256];
+    (void)state;
+
+    at(DEV_A, 0);
+    session_start(DEV_A, "S1");
+    insert_ok(DEV_A, "C1", "S1");
+    remove_cart(DEV_A, "C1", "S1");
+    session_end(DEV_A, "S1");
+    session_start(DEV_A, "S2");
+    insert_ok(DEV_A, "C1", "S2");
+    send(DEV_A);
+    events_are("raised R1 critical reused:C1:S2 dev-a\n");
+    /* Cartridge uids are fleet-unique: another clinic's machine counts too. */
+    at(DEV_C, 100);
+    session_start(DEV_C, "S9");
+    insert_ok(DEV_C, "C1", "S9");
+    send(DEV_C);
+    events_are("raised R1 critical reused:C1:S9 dev-c\n");
+    alerts_are("R1 critical reused:C1:S2 dev-a\n"
+               "R1 critical reused:C1:S9 dev-c\n");
+
+    cJSON *ev = alert_of("R1", "reused:C1:S2", msg, sizeof msg);
+    contains(msg, "cartridge C1 reused: inserted in session S2 after session S1 on dev-a");
+    assert_string_equal(ev_text(ev, "first", "session_id"), "S1");
+    assert_int_equal(ev_num(ev, "first", "seq"), 2);
+    assert_string_equal(ev_text(ev, "reuse", "device"), "dev-a");
+    assert_int_equal(ev_num(ev, "reuse", "seq"), 6);
+    assert_string_equal(ev_text(ev, "reuse", "ts"), "2026-11-02T08:00:05.000Z");
+    cJSON_Delete(ev);
+}
+
+/* Ids with quotes, ':' and '%': causes stay unambiguous, evidence valid. */
+static void test_r1_odd_ids_are_escaped(void **state)
+{
+    char msg[256];
+    (void)state;
+
+    at(DEV_A, 0);
+    session_start(DEV_A, "S:1");
+    insert_ok(DEV_A, "C\"x:%", "S:1");
+    session_end(DEV_A, "S:1");
+    session_start(DEV_A, "S2");
+    insert_ok(DEV_A, "C\"x:%", "S2");
+    send(DEV_A);
+    alerts_are("R1 critical reused:C\"x%3A%25:S2 dev-a\n");
+    cJSON *ev = alert_of("R1", "reused:C\"x%3A%25:S2", msg, sizeof msg);
+    assert_string_equal(ev_text(ev, "cartridge_uid", NULL), "C\"x:%");
+    assert_string_equal(ev_text(ev, "first", "session_id"), "S:1");
+    cJSON_Delete(ev);
+}
+
+/* ---- R2 ------------------------------------------------------------------ */
+
+static void test_r2_expired_or_no_lot(void **state)
+{
+    char msg[256];
+    (void)state;
+
+    at(DEV_A, 0); /* 2026-11-02 */
+    session_start(DEV_A, "S1");
+    insert(DEV_A, "C1", "S1", "2026-11-01", "LOT-1"); /* expired yesterday */
+    insert(DEV_A, "C2", "S1", "2026-11-02", "LOT-1"); /* expires today: still usable */
+    insert(DEV_A, "C3", "S1", "2027-01-01", NULL);    /* no lot */
+    insert(DEV_A, "C4", "S1", "2025-12-31", NULL);    /* both */
+    send(DEV_A);
+    events_are("raised R2 critical expired:C1:S1 dev-a\n"
+               "raised R2 warning no-lot:C3:S1 dev-a\n"
+               "raised R2 critical expired:C4:S1 dev-a\n"
+               "raised R2 warning no-lot:C4:S1 dev-a\n");
+    alerts_are("R2 critical expired:C1:S1 dev-a\n"
+               "R2 warning no-lot:C3:S1 dev-a\n"
+               "R2 critical expired:C4:S1 dev-a\n"
+               "R2 warning no-lot:C4:S1 dev-a\n");
+    cJSON *ev = alert_of("R2", "expired:C1:S1", msg, sizeof msg);
+    contains(msg, "cartridge C1 inserted on 2026-11-02, after its expiry 2026-11-01");
+    assert_string_equal(ev_text(ev, "expiry", NULL), "2026-11-01");
+    assert_string_equal(ev_text(ev, "lot", NULL), "LOT-1");
+    assert_int_equal(ev_num(ev, "seq", NULL), 2);
+    cJSON_Delete(ev);
+    ev = alert_of("R2", "no-lot:C3:S1", msg, sizeof msg);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(ev, "lot")));
+    cJSON_Delete(ev);
+}
+
+/* ---- R3 ------------------------------------------------------------------ */
+
+static void test_r3_wear_while_running_cleared_by_remove(void **state)
+{
+    char msg[256];
+    (void)state;
+
+    at(DEV_A, 0);
+    session_start(DEV_A, "S1");
+    insert_ok(DEV_A, "C1", "S1");
+    counters(DEV_A, 1000, "C1", 3600, 400000);   /* at the limits: fine */
+    send(DEV_A);
+    events_are("");
+    counters(DEV_A, 1060, "C1", 3601, 400000);   /* run time over */
+    counters(DEV_A, 1120, "C1", 3660, 410000);   /* still over: same cause */
+    send(DEV_A);
+    events_are("raised R3 maintenance wear:C1 dev-a\n");
+    remove_cart(DEV_A, "C1", "S1");
+    send(DEV_A);
+    events_are("cleared R3 maintenance wear:C1 dev-a\n");
+    insert_ok(DEV_A, "C2", "S1");
+    counters(DEV_A, 1200, "C2", 100, 400001);    /* strokes over */
+    counters(DEV_A, 1260, NULL, 200, 500000);    /* no cartridge named: nothing to replace */
+    send(DEV_A);
+    events_are("raised R3 maintenance wear:C2 dev-a\n");
+    alerts_are("R3 maintenance wear:C1 dev-a cleared\n"
+               "R3 maintenance wear:C2 dev-a\n");
+    cJSON *ev = alert_of("R3", "wear:C1", msg, sizeof msg);
+    contains(msg, "replace cartridge C1: 3601 s / 400000 strokes");
+    assert_int_equal(ev_num(ev, "cartridge_run_s", NULL), 3601);
+    assert_int_equal(ev_num(ev, "cartridge_max_run_s", NULL), 3600);
+    cJSON_Delete(ev);
+}
+
+/* ---- R4 ------------------------------------------------------------------ */
+
+static void test_r4_cycle_failed_each_reason(void **state)
+{
+    char msg[256];
+    (void)state;
+
+    at(DEV_A, 0);
+    cycle_full(DEV_A, "ac-1", "L1", "prevac_134", 1339, 240, "pass", "pass");     /* too cool */
+    cycle_full(DEV_A, "ac-1", "L2", "gravity_121", 1215, 1799, "pass", "pass");   /* too short */
+    cycle_full(DEV_A, "ac-1", "L3", "prevac_132", 1330, 300, "fail", "pass");     /* CI failed */
+    cycle_full(DEV_A, "ac-1", "L4", "gravity_132", 1330, 1000, "pass", "aborted"); /* aborted */
+    cycle_full(DEV_A, "ac-1", "L5", "prevac_132", 1320, 240, "pass", "pass");     /* at the minimums */
+    send(DEV_A);
+    alerts_are("R4 cycle-failed load:L1 dev-a\n"
+               "R4 cycle-failed load:L2 dev-a\n"
+               "R4 cycle-failed load:L3 dev-a\n"
+               "R4 cycle-failed load:L4 dev-a\n");
+    cJSON *ev = alert_of("R4", "load:L1", msg, sizeof msg);
+    contains(msg, "cycle 1 of ac-1 failed, load L1: temperature 133.9 °C below 134.0 °C");
+    const cJSON *reasons = cJSON_GetObjectItemCaseSensitive(ev, "reasons");
+    assert_int_equal(cJSON_GetArraySize(reasons), 1);
+    assert_string_equal(cJSON_GetArrayItem(reasons, 0)->valuestring, "temperature");
+    assert_true(cJSON_GetObjectItemCaseSensitive(ev, "temp_min_c")->valuedouble == 133.9);
+    cJSON_Delete(ev);
+    cJSON_Delete(alert_of("R4", "load:L2", msg, sizeof msg));
+    contains(msg, "exposure 1799 s under 1800 s");
+    cJSON_Delete(alert_of("R4", "load:L3", msg, sizeof msg));
+    contains(msg, "chemical indicator fail");
+    cJSON_Delete(alert_of("R4", "load:L4", msg, sizeof msg));
+    contains(msg, "result aborted");
+
+    /* The load is reprocessed, logged by another machine of the clinic. */
+    at(DEV_B, 3600);
+    cycle_pass(DEV_B, "ac-1", "L1");
+    send(DEV_B);
+    events_are("cleared R4 cycle-failed load:L1 dev-a\n");
+}
+
+/* ---- R5 ------------------------------------------------------------------ */
+
+static void test_r5_grip_from_failed_or_unknown_load(void **state)
+{
+    (void)state;
+
+    at(DEV_A, 0);
+    cycle_fail(DEV_A, "ac-1", "L1");
+    cycle_pass(DEV_A, "ac-1", "L2");
+    send(DEV_A);
+    events_are("raised R4 cycle-failed load:L1 dev-a\n");
+    at(DEV_A, 600);
+    session_start(DEV_A, "S1");
+    grip(DEV_A, "g1", "L1", "S1");
+    grip(DEV_A, "g2", "L2", "S1");
+    grip(DEV_A, "g3", "L9", "S1");
+    send(DEV_A);
+    events_are("raised R5 critical failed-load:S1:g1 dev-a\n"
+               "raised R5 critical no-cycle:S1:g3 dev-a\n");
+    /* Loads belong to a clinic: clinic-2 cannot use clinic-1's load. */
+    at(DEV_C, 600);
+    session_start(DEV_C, "S7");
+    grip(DEV_C, "g7", "L2", "S7");
+    send(DEV_C);
+    events_are("raised R5 critical no-cycle:S7:g7 dev-c\n");
+    /* L9's cycle ran before the grip was used but its log arrives late: the
+     * alert was wrong and is cleared. */
+    at(DEV_B, 300);
+    cycle_pass(DEV_B, "ac-1", "L9");
+    send_at(DEV_B, F->t0 + 700 * 1000);
+    events_are("cleared R5 critical no-cycle:S1:g3 dev-a\n");
+    /* L1 re-run after the grip was used does not excuse that use. */
+    at(DEV_B, 900);
+    cycle_pass(DEV_B, "ac-1", "L1");
+    send(DEV_B);
+    events_are("cleared R4 cycle-failed load:L1 dev-a\n");
+    alerts_are("R4 cycle-failed load:L1 dev-a cleared\n"
+               "R5 critical failed-load:S1:g1 dev-a\n"
+               "R5 critical no-cycle:S1:g3 dev-a cleared\n"
+               "R5 critical no-cycle:S7:g7 dev-c\n");
+}
+
+/* ---- R6 ------------------------------------------------------------------ */
+
+static void test_r6_spore_overdue_escalates_and_clears(void **state)
+{
+    char msg[256];
+    (void)state;
+
+    at(DEV_A, 0);
+    cycle_pass(DEV_A, "ac-1", "L1"); /* first seen, never spore-tested */
+    send(DEV_A);
+    tick(7 * DAY_S - 60);
+    events_are("");
+    tick(7 * DAY_S + 60);
+    events_are("raised R6 warning spore-overdue:ac-1 dev-a\n");
+    tick(8 * DAY_S);
+    events_are("");
+    tick(14 * DAY_S + 60);
+    events_are("escalated R6 critical spore-overdue:ac-1 dev-a\n");
+    tick(15 * DAY_S);
+    events_are("");
+    /* Any machine of the clinic may log the test that ends it. */
+    at(DEV_B, 15 * DAY_S);
+    spore(DEV_B, "ac-1", "negative");
+    send(DEV_B);
+    events_are("cleared R6 critical spore-overdue:ac-1 dev-a\n");
+    tick(15 * DAY_S + 3600);
+    events_are("");
+    tick(22 * DAY_S + 60);
+    events_are("raised R6 warning spore-overdue:ac-1 dev-a\n");
+    alerts_are("R6 warning spore-overdue:ac-1 dev-a\n");
+    cJSON *ev = alert_of("R6", "spore-overdue:ac-1", msg, sizeof msg);
+    contains(msg, "last negative 2026-11-17, 7 days ago (due every 7 days)");
+    assert_string_equal(ev_text(ev, "last_negative_ts", NULL), "2026-11-17T08:00:00.000Z");
+    cJSON_Delete(ev);
+}
+
+/* The monthly interval of many body-art codes. */
+static void test_r6_monthly_interval(void **state)
+{
+    (void)state;
+
+    F->pol.spore_interval_days = 30;
+    F->pol.spore_critical_days = 60;
+    use_policy();
+    at(DEV_A, 0);
+    spore(DEV_A, "ac-2", "negative");
+    send(DEV_A);
+    tick(29 * DAY_S);
+    events_are("");
+    tick(30 * DAY_S + 60);
+    events_are("raised R6 warning spore-overdue:ac-2 dev-a\n");
+    tick(60 * DAY_S + 60);
+    events_are("escalated R6 critical spore-overdue:ac-2 dev-a\n");
+}
+
+/* ---- R7 ------------------------------------------------------------------ */
+
+static void test_r7_positive_spore_recall_list(void **state)
+{
+    char msg[256];
+    (void)state;
+
+    at(DEV_A, 0);
+    cycle_pass(DEV_A, "ac-1", "L0");
+    spore(DEV_A, "ac-1", "negative");
+    at(DEV_A, 3600);
+    cycle_pass(DEV_A, "ac-1", "L1");
+    session_start(DEV_A, "S1");
+    grip(DEV_A, "g1", "L1", "S1");
+    session_end(DEV_A, "S1");
+    send(DEV_A);
+    at(DEV_B, 7200);
+    cycle_pass(DEV_B, "ac-1", "L2");
+    cycle_pass(DEV_B, "ac-9", "L3");  /* another sterilizer: not recalled */
+    session_start(DEV_B, "S2");
+    grip(DEV_B, "g2", "L2", "S2");
+    grip(DEV_B, "g0", "L0", "S2");    /* processed before the last negative test */
+    session_end(DEV_B, "S2");
+    send(DEV_B);
+    at(DEV_B, DAY_S);
+    spore(DEV_B, "ac-1", "positive");
+    send(DEV_B);
+    /* Filed under the sterilizer's home device, whoever logged the test. */
+    events_are("raised R7 critical positive:ac-1:dev-b#7 dev-a\n");
+
+    cJSON *ev = alert_of("R7", "positive:ac-1:dev-b#7", msg, sizeof msg);
+    contains(msg, "positive spore test on sterilizer ac-1: take it out of service; recall 2 load(s)");
+    contains(msg, "used in 2 session grip(s)");
+    assert_string_equal(ev_text(ev, "last_negative_ts", NULL), "2026-11-02T08:00:01.000Z");
+    assert_string_equal(ev_text(ev, "test", "device"), "dev-b");
+    assert_int_equal(ev_num(ev, "test", "seq"), 7);
+    assert_int_equal(ev_num(ev, "loads_total", NULL), 2);
+    assert_int_equal(ev_num(ev, "loads_listed", NULL), 2);
+    const cJSON *loads = cJSON_GetObjectItemCaseSensitive(ev, "loads");
+    assert_string_equal(ev_text(cJSON_GetArrayItem(loads, 0), "load_id", NULL), "L1");
+    assert_string_equal(ev_text(cJSON_GetArrayItem(loads, 1), "load_id", NULL), "L2");
+    assert_int_equal(ev_num(ev, "sessions_total", NULL), 2);
+    const cJSON *sessions = cJSON_GetObjectItemCaseSensitive(ev, "sessions");
+    assert_string_equal(ev_text(cJSON_GetArrayItem(sessions, 0), "session_id", NULL), "S1");
+    assert_string_equal(ev_text(cJSON_GetArrayItem(sessions, 0), "device", NULL), "dev-a");
+    assert_string_equal(ev_text(cJSON_GetArrayItem(sessions, 1), "session_id", NULL), "S2");
+    assert_string_equal(ev_text(cJSON_GetArrayItem(sessions, 1), "load_id", NULL), "L2");
+    cJSON_Delete(ev);
+
+    /* The repeat test is positive too: its own alert. */
+    at(DEV_A, DAY_S + 3600);
+    spore(DEV_A, "ac-1", "positive");
+    send(DEV_A);
+    events_are("raised R7 critical positive:ac-1:dev-a#7 dev-a\n");
+    /* A negative retest lifts the flag. */
+    at(DEV_A, 2 * DAY_S);
+    spore(DEV_A, "ac-1", "negative");
+    send(DEV_A);
+    events_are("cleared R7 critical positive:ac-1:dev-b#7 dev-a\n"
+               "cleared R7 critical positive:ac-1:dev-a#7 dev-a\n");
+    alerts_are("R7 critical positive:ac-1:dev-b#7 dev-a cleared\n"
+               "R7 critical positive:ac-1:dev-a#7 dev-a cleared\n");
+}
+
+/* Sterilizer ids that are prefixes of each other: a negative test of "ac"
+ * must not lift the flag of "ac:2". */
+static void test_r7_clear_is_per_sterilizer(void **state)
+{
+    (void)state;
+
+    at(DEV_A, 0);
+    spore(DEV_A, "ac:2", "positive");
+    spore(DEV_A, "ac", "negative");
+    send(DEV_A);
+    events_are("raised R7 critical positive:ac%3A2:dev-a#1 dev-a\n");
+    alerts_are("R7 critical positive:ac%3A2:dev-a#1 dev-a\n");
+}
+
+/* A long recall list is cut to fit; totals stay exact, JSON stays valid. */
+static void test_r7_recall_list_is_bounded(void **state)
+{
+    char load[100], session[100], msg[256], buf[ALERT_ENCODED_MAX];
+    sqlite3_stmt *q;
+    (void)state;
+
+    at(DEV_A, 0);
+    spore(DEV_A, "ac-1", "negative");
+    for (int i = 0; i < 120; i++) {
+        snprintf(load, sizeof load, "load-with-a-rather-long-identifier-%04d", i);
+        snprintf(session, sizeof session, "session-with-a-rather-long-identifier-%04d", i);
+        cycle_pass(DEV_A, "ac-1", load);
+        grip(DEV_A, "g", load, session);
+    }
+    at(DEV_A, DAY_S);
+    spore(DEV_A, "ac-1", "positive");
+    send(DEV_A);
+
+    cJSON *ev = alert_of("R7", "positive:ac-1:dev-a#242", msg, sizeof msg);
+    int64_t loads_listed = ev_num(ev, "loads_listed", NULL), sessions_listed = ev_num(ev, "sessions_listed", NULL);
+    assert_int_equal(ev_num(ev, "loads_total", NULL), 120);
+    assert_int_equal(ev_num(ev, "sessions_total", NULL), 120);
+    assert_true(loads_listed >= 10 && loads_listed <= 50);
+    assert_true(sessions_listed >= 10 && sessions_listed <= 50);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "loads")), loads_listed);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "sessions")), sessions_listed);
+    cJSON_Delete(ev);
+
+    /* It still encodes for the alerts topic. */
+    alert_event e = {.kind = ALERT_RAISED};
+    assert_int_equal(sqlite3_prepare_v2(F->db, "SELECT evidence FROM alerts WHERE rule = 'R7'", -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_true(strlen((const char *)sqlite3_column_text(q, 0)) < ALERT_EVIDENCE_MAX);
+    snprintf(e.a.evidence, sizeof e.a.evidence, "%s", sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    assert_true(alert_encode(&e, "2026-11-03T08:00:00.000Z", buf, sizeof buf) > 0);
+}
+
+/* ---- R8 ------------------------------------------------------------------ */
+
+static void test_r8_silent_during_open_session(void **state)
+{
+    char msg[256];
+    (void)state;
+
+    at(DEV_A, 0);
+    session_start(DEV_A, "S1");
+    send(DEV_A); /* received at t0 + 1 s */
+    tick(2 * 3600 - 60);
+    events_are("");
+    tick(2 * 3600 + 60);
+    events_are("raised R8 maintenance silent dev-a\n");
+    tick(3 * 3600);
+    events_are("");
+    cJSON_Delete(alert_of("R8", "silent", msg, sizeof msg));
+    contains(msg, "device silent for 120 min during open session S1 (limit 120 min)");
+    at(DEV_A, 3 * 3600);
+    counters(DEV_A, 100, NULL, 0, 0);
+    send(DEV_A);
+    events_are("cleared R8 maintenance silent dev-a\n");
+    session_end(DEV_A, "S1");
+    send(DEV_A);
+    tick(6 * 3600);
+    events_are("");
+
+    /* The end arrives before the start (a resend after a lost message):
+     * the late start must not reopen the session. */
+    at(DEV_B, 0);
+    session_start(DEV_B, "S2");
+    session_end(DEV_B, "S2");
+    send_reversed(DEV_B);
+    tick(6 * 3600);
+    events_are("");
+
+    /* A retired machine is not expected to report. */
+    at(DEV_C, 0);
+    session_start(DEV_C, "S3");
+    send(DEV_C);
+    exec_sql(F->db, "UPDATE devices SET retired_at = '2026-11-02T09:00:00.000Z' WHERE device_id = 'dev-c'");
+    tick(6 * 3600);
+    events_are("");
+    alerts_are("R8 maintenance silent dev-a cleared\n");
+}
+
+/* ---- R11 ----------------------------------------------------------------- */
+
+static void test_r11_motor_service_per_interval(void **state)
+{
+    char msg[256];
+    (void)state;
+
+    at(DEV_A, 0);
+    counters(DEV_A, 500 * 3600 - 1, NULL, 0, 0);
+    send(DEV_A);
+    events_are("");
+    counters(DEV_A, 500 * 3600, NULL, 0, 0);
+    counters(DEV_A, 500 * 3600 + 60, NULL, 0, 0);
+    send(DEV_A);
+    events_are("raised R11 maintenance service:500h dev-a\n");
+    counters(DEV_A, 999 * 3600, NULL, 0, 0);
+    send(DEV_A);
+    events_are("");
+    counters(DEV_A, 1600 * 3600, NULL, 0, 0); /* jumps over 1000 h: the highest is due */
+    send(DEV_A);
+    events_are("raised R11 maintenance service:1500h dev-a\n");
+    alerts_are("R11 maintenance service:500h dev-a\n"
+               "R11 maintenance service:1500h dev-a\n");
+    cJSON *ev = alert_of("R11", "service:500h", msg, sizeof msg);
+    contains(msg, "motor service due: 500 motor hours (service every 500 h)");
+    assert_int_equal(ev_num(ev, "motor_s_total", NULL), 500 * 3600);
+    cJSON_Delete(ev);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_compliant_day_raises_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r1_cartridge_in_two_sessions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r1_odd_ids_are_escaped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r2_expired_or_no_lot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r3_wear_while_running_cleared_by_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r4_cycle_failed_each_reason, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r5_grip_from_failed_or_unknown_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r6_spore_overdue_escalates_and_clears, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r6_monthly_interval, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r7_positive_spore_recall_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r7_clear_is_per_sterilizer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r7_recall_list_is_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r8_silent_during_open_session, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r11_motor_service_per_interval, setup, teardown),
+    };
+    log_set_level(LOG_ERROR);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
