@@ -34,7 +34,7 @@ SMPCTL_LIB    = $(BUILD)/lib/libsmpctl.a
 ALL_LIBS      = $(AGENT_LIB) $(COLLECTOR_LIB) $(SMPCTL_LIB) $(COMMON_LIB)
 
 BINS = $(BUILD)/bin/smp-agent $(BUILD)/bin/smp-collector $(BUILD)/bin/smpctl
-# Test-data generator for timing reports and exports (bench/README.md).
+# Test-data generator for timing reports and exports (docs/reports.md).
 GEN_DB = $(BUILD)/bench/gen_db
 
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)

@@ -4,7 +4,7 @@
  * agents for simulated months.
  *
  *   gen_db --db PATH [--clinic C] [--devices N] [--days D] [--start YYYY-MM-DD]
- *          [--seed S] [--fault-rate P] [--pki DIR]
+ *          [--seed S] [--fault-rate P] [--pki DIR] [--append]
  *
  * Each device runs the agent's own simulator (agent/simulator.c), and its
  * records get seq, ts, prev and canonical bodies exactly as the agent and
@@ -17,7 +17,7 @@
  * The simulator's faults also get alerts of the shape the collector's rules
  * raise (rule, severity, cause, evidence {"device","seq","ts"}), so a
  * report has violations to show without running the rules engine. The
- * database must not exist yet. bench/gen_fleetdb.c is the benchmark's
+ * database must not exist yet, unless --append adds another clinic to it. bench/gen_fleetdb.c is the benchmark's
  * generator for many clinics (no alerts, devices registered beforehand). */
 #include <errno.h>
 #include <inttypes.h>
@@ -42,6 +42,7 @@
 typedef struct gen_opts {
     const char *db_path, *clinic, *start, *pki;
     int devices, days, fault_pct;
+    bool append;
     uint64_t seed;
 } gen_opts;
 
@@ -67,7 +68,7 @@ static long rows_in_txn;
 static int usage(void)
 {
     fprintf(stderr, "usage: gen_db --db PATH [--clinic C] [--devices N] [--days D] "
-                    "[--start YYYY-MM-DD] [--seed S] [--fault-rate P] [--pki DIR]\n");
+                    "[--start YYYY-MM-DD] [--seed S] [--fault-rate P] [--pki DIR] [--append]\n");
     return 2;
 }
 
@@ -92,6 +93,11 @@ static int parse_args(int argc, char **argv, gen_opts *o)
                     .fault_pct = 5, .seed = 1};
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--append") == 0) {
+            o->append = true;
+            i--;
+            continue;
+        }
         if (val == NULL)
             return usage();
         if (strcmp(a, "--db") == 0)
@@ -411,8 +417,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "gen_db: --start must be YYYY-MM-DD, got '%s'\n", o.start);
         return 2;
     }
-    if (access(o.db_path, F_OK) == 0) {
-        fprintf(stderr, "gen_db: %s exists; remove it first\n", o.db_path);
+    if (!o.append && access(o.db_path, F_OK) == 0) {
+        fprintf(stderr, "gen_db: %s exists; remove it first (or --append)\n", o.db_path);
         return 1;
     }
     if (db_open(o.db_path, &db, err, sizeof err) != 0)

@@ -1,7 +1,7 @@
 /* gen_load: the ingest benchmark's load, written once, published later.
  *
  *   gen_load --out DIR --devices N --records R --pki DIR [--prefix P]
- *            [--start-days-ago D] [--batch B]...
+ *            [--start-days-ago D] [--batch B]... [--no-checkpoints]
  *
  * For each of N devices (ids P000, P001, ...; their keys in PKI/devices/)
  * makes R records exactly as the agent journals them: the simulator's
@@ -11,7 +11,9 @@
  * (message_encode_batch, B records per message, the last one shorter),
  * which bench/pub_load publishes to smp/v1/dev/<device>/events and
  * mosquitto_pub -l can send as they are. Canonical JSON has no newline, so a
- * line is a message. DIR/devices.txt lists the device ids. */
+ * line is a message. DIR/devices.txt lists the device ids.
+ * --no-checkpoints leaves the signed checkpoints out (an experiment: what
+ * ingest costs without verifying them; the agent always writes them). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +29,7 @@
 static void usage(void)
 {
     fprintf(stderr, "usage: gen_load --out DIR --devices N --records R --pki DIR [--prefix P]\n"
-                    "                [--start-days-ago D] [--batch B]...\n");
+                    "                [--start-days-ago D] [--batch B]... [--no-checkpoints]\n");
     exit(2);
 }
 
@@ -66,12 +68,16 @@ int main(int argc, char **argv)
     const char *out = NULL, *pki = NULL, *prefix = "bench-";
     long devices = 0, records = 0, days_ago = 30;
     out_file outs[MAX_BATCHES];
-    int nout = 0;
+    int nout = 0, checkpoints = 1;
     char path[4096], err[512];
 
     memset(outs, 0, sizeof outs);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--no-checkpoints")) {
+            checkpoints = 0;
+            continue;
+        }
         if (!v)
             usage();
         if (!strcmp(a, "--out")) out = v;
@@ -123,7 +129,8 @@ int main(int argc, char **argv)
         chain c;
         snprintf(dev, sizeof dev, "%s%03ld", prefix, d);
         snprintf(key, sizeof key, "%s/devices/%s.key", pki, dev);
-        if (chain_open(&c, dev, 1000 + (uint64_t)d, start_ms, days, key, err, sizeof err) != 0) {
+        if (chain_open(&c, dev, 1000 + (uint64_t)d, start_ms, days, checkpoints ? key : NULL,
+                       err, sizeof err) != 0) {
             fprintf(stderr, "gen_load: %s\n", err);
             return 1;
         }

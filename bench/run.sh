@@ -7,6 +7,13 @@
 #                      (default 50,000 x scale: one fsync per message makes
 #                      200,000 too slow for the 10-minute budget)
 #   BENCH_KEEP=1       keep the work dir out/bench/work (databases, logs)
+#   BENCH_PROFILE=1    perf record the collector: out/bench/profile-b*.txt
+#                      (slows it; the fsync count via perf stat is always on
+#                      when perf works, BENCH_PERF=0 turns it off)
+#   BENCH_CHECKPOINTS=0  ingest load without signed checkpoints (experiment:
+#                      the cost of verifying them; real agents send them)
+#   BENCH_EXPORT_ARGS  extra options for `smpctl export`
+#   BENCH_SECTIONS     the parts to run (default "ingest agent journal reports")
 #
 # Everything runs on 127.0.0.1 with kernel-chosen free ports. Every process
 # started here is stopped on exit (also on failure or Ctrl-C), and every
@@ -129,6 +136,16 @@ except Exception:
 
 ROWS=()
 NOTES=()
+TARGETS=()
+# target WHAT MEASURED MET(1/0/-): one line of the targets table.
+target() {
+    local verdict=missed
+    [ "$3" = 1 ] && verdict=met
+    [ "$3" = - ] && verdict="not measured"
+    TARGETS+=("| $1 | $2 | $verdict |")
+}
+# yes_if A OP B: prints 1 when the comparison holds (floating point), else 0.
+yes_if() { awk -v a="$1" -v b="$3" -v op="$2" 'BEGIN { r = op == "<=" ? a <= b : op == ">=" ? a >= b : a < b; print r ? 1 : 0 }'; }
 # row SECTION MEASURE VALUE [NOTE]
 row() { ROWS+=("| $1 | $2 | $3 | ${4:-} |"); }
 note() { NOTES+=("- $*"); }
@@ -143,11 +160,18 @@ write_results() {
         echo
         echo "Run $date_utc, BENCH_SCALE=$SCALE, $(nproc) cores ($cpu), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM,"
         echo "disk $disk; load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)."
+        echo "Source: $SOURCE_REV."
         echo "Tools: $(mosquitto -h 2>/dev/null | awk 'NR == 1 { sub(/ is an MQTT.*/, ""); print }'), SQLite $(sqlite3 --version | cut -d' ' -f1), Python paho $($PY -c 'import paho.mqtt; print(paho.mqtt.__version__)' 2>/dev/null)."
         echo
         echo "| section | measure | value | note |"
         echo "|---|---|---|---|"
         printf '%s\n' "${ROWS[@]}"
+        echo
+        echo "Targets:"
+        echo
+        echo "| target | measured | |"
+        echo "|---|---|---|"
+        printf '%s\n' "${TARGETS[@]}"
         echo
         echo "Notes:"
         echo
@@ -167,8 +191,13 @@ done
 [ -r "$PEER" ] || die "reference peer $PEER not found (set BENCH_PEER)"
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+# What was measured: the commit, and the parts with uncommitted changes.
+SOURCE_REV=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(cd "$ROOT" && git status --porcelain -- agent collector common dashboard-export 2>/dev/null |
+    awk '{ split($2, p, "/"); print p[1] }' | sort -u | tr '\n' ' ' | sed 's/ $//')
+[ -n "$dirty" ] && SOURCE_REV="git $SOURCE_REV with uncommitted changes in $dirty" || SOURCE_REV="git $SOURCE_REV"
 T_START=$(now)
-rm -rf "$WORK"
+rm -rf "$WORK" "$OUT"/profile-b*.txt
 mkdir -p "$WORK/bin"
 # Run a snapshot of the binaries: a rebuild during the run must not change
 # (or, mid-link, break) what is measured.
@@ -204,8 +233,10 @@ done
 log "generating the load: $PER_DEV chained records per device"
 LOAD=$WORK/load
 t0=$(now)
+NO_CKPT=()
+[ "${BENCH_CHECKPOINTS:-1}" = 0 ] && NO_CKPT=(--no-checkpoints)
 "$TOOLS/gen_load" --out "$LOAD" --devices "$DEVICES" --records "$PER_DEV" --pki "$PKI" \
-    --start-days-ago $((PER_DEV / 300 + 10)) --batch 1 --batch 64
+    --start-days-ago $((PER_DEV / 300 + 10)) --batch 1 --batch 64 "${NO_CKPT[@]}"
 CKPTS=$(cat "$LOAD"/b1/*.txt | grep -c '"type":"checkpoint"' || true)
 log "load ready in $(fmt "$(calc "$(now) - $t0")" 1) s ($CKPTS checkpoints among $R64 records)"
 
@@ -320,17 +351,26 @@ CONF
     t0=$(now)
     start_collector "$conf" "$WORK/coll-b$b"
     pid=$COLL_PID
+    local last_n=-1 still=0
     for _ in $(seq 1 6000); do    # at most 600 s
         done_n=$(sqlite3 "$db" 'SELECT coalesce(sum(acked_seq), 0) FROM device_state' 2>/dev/null || echo 0)
         [ "$done_n" -ge "$recs" ] && break
         kill -0 "$pid" 2>/dev/null || break
+        # No progress for 60 s: stalled (a deadlock, say), not slow.
+        if [ "$done_n" = "$last_n" ]; then still=$((still + 1)); else still=0 last_n=$done_n; fi
+        if [ "$still" -ge 600 ]; then
+            log "batch $b: collector made no progress for 60 s at $done_n of $recs records; its threads:"
+            command -v gdb >/dev/null && timeout 30 gdb -p "$pid" -batch -ex 'thread apply all bt 8' 2>/dev/null |
+                grep -E '^(Thread|#)' >"$WORK/coll-b$b.stacks" || true
+            break
+        fi
         sleep 0.1
     done
     t1=$(now)
     local cpu
     cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$pid/stat" 2>/dev/null || echo "?")
     stop_collector
-    [ "$done_n" -ge "$recs" ] || die "batch $b: collector acked $done_n of $recs records (log: $WORK/coll-b$b.log)"
+    [ "$done_n" -ge "$recs" ] || die "batch $b: collector acked $done_n of $recs records (log: $WORK/coll-b$b.log$([ -s "$WORK/coll-b$b.stacks" ] && echo ", stacks: $WORK/coll-b$b.stacks"))"
     COLL_S=$(calc "$t1 - $t0")
     COLL_RATE=$(calc "$recs / $COLL_S")
 
@@ -356,6 +396,13 @@ CONF
         "$([ "$b" = 64 ] && echo "target >= 0.8")"
     row "ingest b$b" "collector / peer" "$(fmt "$(calc "$COLL_RATE / $PEER_RATE")" 2)" \
         "$([ "$b" = 64 ] && echo "target >= 2")"
+    if [ "$b" = 64 ]; then
+        local r
+        r=$(calc "$COLL_RATE / $LIMIT_RATE")
+        target "collector >= 0.8 x limit (batch 64)" "$(fmt "$r" 3) x" "$(yes_if "$r" ">=" 0.8)"
+        r=$(calc "$COLL_RATE / $PEER_RATE")
+        target "collector >= 2 x peer (batch 64)" "$(fmt "$r" 2) x" "$(yes_if "$r" ">=" 2)"
+    fi
     if [ -s "$WORK/coll-b$b.perf" ]; then
         {
             echo "# smp-collector, batch $b: perf record, share of samples by library, then by symbol"
@@ -369,9 +416,14 @@ CONF
     log "batch $b: limit $(fmt "$LIMIT_RATE" 0), peer $(fmt "$PEER_RATE" 0), collector $(fmt "$COLL_RATE" 0) records/s"
 }
 
-ingest_round 64 "$(( (PER_DEV + 63) / 64 ))" "$R64"
-ingest_round 1 "$B1_PER_DEV" "$R1"
-[ "$R1" -lt 200000 ] && note "Batch size 1 ran $R1 records ($B1_PER_DEV per device), not 200,000: at one fsync'd transaction per message the collector and the peer would take minutes more (BENCH_B1_RECORDS=200000 runs it in full)."
+section_ingest() {
+    note "The ingest load: $R64 records from the agent's simulator, $CKPTS of them signed checkpoints (the agent signs one after 100 records or 10 minutes of device time; usage counters come every minute, so about one record in ten is a checkpoint)$([ "${BENCH_CHECKPOINTS:-1}" = 0 ] && echo '; BENCH_CHECKPOINTS=0: this run left them out')."
+    ingest_round 64 "$(( (PER_DEV + 63) / 64 ))" "$R64"
+    ingest_round 1 "$B1_PER_DEV" "$R1"
+    if [ "$R1" -lt 200000 ]; then
+        note "Batch size 1 ran $R1 records ($B1_PER_DEV per device), not 200,000: at one fsync'd transaction per message the collector and the peer would take minutes more (BENCH_B1_RECORDS=200000 runs it in full)."
+    fi
+}
 
 # ---- 2. agent footprint ----------------------------------------------------------
 
@@ -395,215 +447,278 @@ sim_start() { date -u -d "@$(( $(date +%s) - $1 * 86400 ))" +%Y-%m-%d; }
 # per10k CPU_S RECORDS
 per10k() { fmt "$(calc "$1 * 10000 / $2")" 3; }
 
-state=$WORK/broker-agent
-start_broker "$state"
-AGENT_DB=$WORK/agent-coll.db
-"$BIN/smpctl" device add bench-agent --clinic bench-clinic --cert "$PKI/devices/bench-agent.crt" --db "$AGENT_DB" >/dev/null
-cat >"$WORK/agent-coll.conf" <<CONF
-broker_port = $PORT
-ca_file = $PKI/ca.crt
-cert_file = $PKI/collector.crt
-key_file = $PKI/collector.key
-db_path = $AGENT_DB
-CONF
-"$BIN/smp-collector" --config "$WORK/agent-coll.conf" 2>"$WORK/agent-coll.log" &
-COLL_PID=$!
-track "$COLL_PID"
-wait_until 15 grep -q 'subscribed topics=' "$WORK/agent-coll.log" 2>/dev/null || die "collector did not subscribe"
+section_agent() {
+    local state pid b h apid
+    state=$WORK/broker-agent
+    start_broker "$state"
+    AGENT_DB=$WORK/agent-coll.db
+    "$BIN/smpctl" device add bench-agent --clinic bench-clinic --cert "$PKI/devices/bench-agent.crt" --db "$AGENT_DB" >/dev/null
+    printf '%s\n' "broker_port = $PORT" "ca_file = $PKI/ca.crt" "cert_file = $PKI/collector.crt" \
+        "key_file = $PKI/collector.key" "db_path = $AGENT_DB" >"$WORK/agent-coll.conf"
+    "$BIN/smp-collector" --config "$WORK/agent-coll.conf" 2>"$WORK/agent-coll.log" &
+    COLL_PID=$!
+    track "$COLL_PID"
+    wait_until 15 grep -q 'subscribed topics=' "$WORK/agent-coll.log" 2>/dev/null || die "collector did not subscribe"
 
-# (a) empty backlog: the simulator flat out, the collector acking.
-CONN_DAYS=$(sc 30 2)
-agent_conf agent-conn "$PORT"
-log "agent: $CONN_DAYS simulated days flat out, collector acking"
-"$TOOLS/rusage_run" "$WORK/agent-conn.rusage" "$BIN/smp-agent" --config "$WORK/agent-conn.conf" \
-    --simulate --seed 5 --speed 0 --sim-start "$(sim_start $((CONN_DAYS + 2)))" --sim-days "$CONN_DAYS" \
-    --exit-when-done 2>"$WORK/agent-conn.log" &
-pid=$!
-track "$pid"
-max_backlog=0
-for _ in $(seq 1 1200); do      # at most 300 s
-    kill -0 "$pid" 2>/dev/null || break
-    b=$(agent_status "$WORK/agent-conn" backlog)
-    [ "$b" -gt "$max_backlog" ] && max_backlog=$b
-    sleep 0.25
-done
-stop "$pid" || true
-[ -s "$WORK/agent-conn.rusage" ] && [ "$(kv "$WORK/agent-conn.rusage" exit)" = 0 ] ||
-    die "agent (connected) did not finish: $(tail -n 3 "$WORK/agent-conn.log")"
-CONN_RECS=$(agent_status "$WORK/agent-conn" head_seq)
-[ "$(agent_status "$WORK/agent-conn" acked_seq)" = "$CONN_RECS" ] || die "agent (connected) exited with records unacked"
-CONN_RSS=$(kv "$WORK/agent-conn.rusage" maxrss_kb)
-row "agent" "peak RSS, empty backlog (collector acking)" "$((CONN_RSS / 1024)) MiB ($CONN_RSS kB)" \
-    "$CONN_RECS records journaled, published and acked; backlog peaked at $max_backlog"
-row "agent" "CPU per 10,000 records, empty backlog" "$(per10k "$(kv "$WORK/agent-conn.rusage" cpu_s)" "$CONN_RECS") s" \
-    "$(kv "$WORK/agent-conn.rusage" cpu_s) s for $CONN_RECS records in $(fmt "$(kv "$WORK/agent-conn.rusage" wall_s)" 1) s"
-stop "$COLL_PID" || true
+    # (a) empty backlog: the simulator flat out, the collector acking.
+    CONN_DAYS=$(sc 30 2)
+    agent_conf agent-conn "$PORT"
+    log "agent: $CONN_DAYS simulated days flat out, collector acking"
+    "$TOOLS/rusage_run" "$WORK/agent-conn.rusage" "$BIN/smp-agent" --config "$WORK/agent-conn.conf" \
+        --simulate --seed 5 --speed 0 --sim-start "$(sim_start $((CONN_DAYS + 2)))" --sim-days "$CONN_DAYS" \
+        --exit-when-done 2>"$WORK/agent-conn.log" &
+    pid=$!
+    track "$pid"
+    max_backlog=0
+    for _ in $(seq 1 1200); do      # at most 300 s
+        kill -0 "$pid" 2>/dev/null || break
+        b=$(agent_status "$WORK/agent-conn" backlog)
+        [ "$b" -gt "$max_backlog" ] && max_backlog=$b
+        sleep 0.25
+    done
+    stop "$pid" || true
+    [ -s "$WORK/agent-conn.rusage" ] && [ "$(kv "$WORK/agent-conn.rusage" exit)" = 0 ] ||
+        die "agent (connected) did not finish: $(tail -n 3 "$WORK/agent-conn.log")"
+    CONN_RECS=$(agent_status "$WORK/agent-conn" head_seq)
+    [ "$(agent_status "$WORK/agent-conn" acked_seq)" = "$CONN_RECS" ] || die "agent (connected) exited with records unacked"
+    CONN_RSS=$(kv "$WORK/agent-conn.rusage" maxrss_kb)
+    row "agent" "peak RSS, empty backlog (collector acking)" "$((CONN_RSS / 1024)) MiB ($CONN_RSS kB)" \
+        "$CONN_RECS records journaled, published and acked; backlog peaked at $max_backlog"
+    row "agent" "CPU per 10,000 records, empty backlog" "$(per10k "$(kv "$WORK/agent-conn.rusage" cpu_s)" "$CONN_RECS") s" \
+        "$(kv "$WORK/agent-conn.rusage" cpu_s) s for $CONN_RECS records in $(fmt "$(kv "$WORK/agent-conn.rusage" wall_s)" 1) s"
+    stop "$COLL_PID" || true
 
-# (b) 100k records unacked: nothing listens on the broker port.
-BACKLOG=$(sc 100000 1000)
-DEAD_PORT=$(free_port)
-agent_conf agent-backlog "$DEAD_PORT"
-BL_DAYS=$((BACKLOG / 400 + 5))
-log "agent: until $BACKLOG records wait unacked (broker port $DEAD_PORT closed)"
-"$TOOLS/rusage_run" "$WORK/agent-backlog.rusage" "$BIN/smp-agent" --config "$WORK/agent-backlog.conf" \
-    --simulate --seed 6 --speed 0 --sim-start "$(sim_start $((BL_DAYS + 2)))" --sim-days "$BL_DAYS" \
-    2>"$WORK/agent-backlog.log" &
-pid=$!
-track "$pid"
-early_hwm='' early_at=0
-for _ in $(seq 1 1200); do      # at most 300 s
-    kill -0 "$pid" 2>/dev/null || break
-    h=$(agent_status "$WORK/agent-backlog" head_seq)
-    [ "$h" -ge "$BACKLOG" ] && break
-    # Peak RSS early on, to see whether it grows with the backlog.
-    if [ -z "$early_hwm" ] && [ "$h" -ge $((BACKLOG / 10)) ]; then
-        apid=$(pgrep -P "$pid" | awk 'NR == 1' || true)
-        early_hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$apid/status" 2>/dev/null || true)
-        early_at=$h
+    # (b) 100k records unacked: nothing listens on the broker port.
+    BACKLOG=$(sc 100000 1000)
+    DEAD_PORT=$(free_port)
+    agent_conf agent-backlog "$DEAD_PORT"
+    BL_DAYS=$((BACKLOG / 400 + 5))
+    log "agent: until $BACKLOG records wait unacked (broker port $DEAD_PORT closed)"
+    "$TOOLS/rusage_run" "$WORK/agent-backlog.rusage" "$BIN/smp-agent" --config "$WORK/agent-backlog.conf" \
+        --simulate --seed 6 --speed 0 --sim-start "$(sim_start $((BL_DAYS + 2)))" --sim-days "$BL_DAYS" \
+        2>"$WORK/agent-backlog.log" &
+    pid=$!
+    track "$pid"
+    early_hwm='' early_at=0
+    for _ in $(seq 1 1200); do      # at most 300 s
+        kill -0 "$pid" 2>/dev/null || break
+        h=$(agent_status "$WORK/agent-backlog" head_seq)
+        [ "$h" -ge "$BACKLOG" ] && break
+        # Peak RSS early on, to see whether it grows with the backlog.
+        if [ -z "$early_hwm" ] && [ "$h" -ge $((BACKLOG / 10)) ]; then
+            apid=$(pgrep -P "$pid" | awk 'NR == 1' || true)
+            early_hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$apid/status" 2>/dev/null || true)
+            early_at=$h
+        fi
+        sleep 0.25
+    done
+    stop "$pid" || true
+    BL_RECS=$(agent_status "$WORK/agent-backlog" head_seq)
+    [ "$BL_RECS" -ge "$BACKLOG" ] || die "agent (backlog) journaled only $BL_RECS records: $(tail -n 3 "$WORK/agent-backlog.log")"
+    BL_RSS=$(kv "$WORK/agent-backlog.rusage" maxrss_kb)
+    row "agent" "peak RSS, $BL_RECS records unacked" "$((BL_RSS / 1024)) MiB ($BL_RSS kB)" \
+        "journal $(( $(agent_status "$WORK/agent-backlog" journal_bytes) / 1048576 )) MiB; ${early_hwm:+peak was $early_hwm kB at $early_at records; }target: flat"
+    row "agent" "CPU per 10,000 records, backlog (journal only)" "$(per10k "$(kv "$WORK/agent-backlog.rusage" cpu_s)" "$BL_RECS") s" \
+        "$(kv "$WORK/agent-backlog.rusage" cpu_s) s for $BL_RECS records in $(fmt "$(kv "$WORK/agent-backlog.rusage" wall_s)" 1) s"
+
+    # (c) the reference: mosquitto_pub -l over TLS, QoS 1, one record a message.
+    # It quits at EOF on stdin without waiting for PUBACKs, so stdin is a fifo
+    # held open until a subscriber has seen every message.
+    PUB_N=$(sc 10000 500)
+    awk -v n="$PUB_N" '{ print } NR >= n { exit }' "$LOAD"/b1/*.txt >"$WORK/pubref.txt"
+    PUB_N=$(wc -l <"$WORK/pubref.txt")
+    make_session bench-pubref mqttv5
+    mkfifo "$WORK/pubref.fifo"
+    "$TOOLS/rusage_run" "$WORK/pubref.rusage" mosquitto_pub -h 127.0.0.1 -p "$PORT" -V mqttv5 -q 1 \
+        -i bench-pubref-pub --cafile "$PKI/ca.crt" --cert "$PKI/devices/bench-000.crt" --key "$PKI/devices/bench-000.key" \
+        -t smp/v1/dev/bench-000/events -l <"$WORK/pubref.fifo" 2>"$WORK/pubref.log" &
+    pid=$!
+    track "$pid"
+    exec 7>"$WORK/pubref.fifo"
+    cat "$WORK/pubref.txt" >&7
+    mosquitto_sub -h 127.0.0.1 -p "$PORT" -V mqttv5 -c -i bench-pubref -x 86400 -q 1 -t "$EVENTS" \
+        -C "$PUB_N" -W 120 -F . "${COLL_TLS[@]}" >"$WORK/pubref-sub.out" || true
+    sleep 0.5                       # the PUBACKs follow the broker's fan-out
+    exec 7>&-
+    wait_until 10 bash -c "! kill -0 $pid 2>/dev/null" || true
+    stop "$pid" || true
+    [ "$(wc -l <"$WORK/pubref-sub.out")" = "$PUB_N" ] || die "mosquitto_pub reference: $(wc -l <"$WORK/pubref-sub.out") of $PUB_N messages arrived"
+    PUB_RSS=$(kv "$WORK/pubref.rusage" maxrss_kb)
+    local r1 r2 r3
+    r1=$(calc "$CONN_RSS / $PUB_RSS")
+    r2=$(calc "$BL_RSS / $PUB_RSS")
+    target "agent peak RSS <= 1.2 x mosquitto_pub's" "$(fmt "$r1" 2) x empty, $(fmt "$r2" 2) x with backlog" \
+        "$(( $(yes_if "$r1" "<=" 1.2) * $(yes_if "$r2" "<=" 1.2) ))"
+    if [ -n "$early_hwm" ]; then
+        r3=$(calc "$BL_RSS / $early_hwm")
+        target "agent RSS flat with backlog (<= 1.1 x from $early_at to $BL_RECS unacked)" "$(fmt "$r3" 2) x ($early_hwm -> $BL_RSS kB)" "$(yes_if "$r3" "<=" 1.1)"
     fi
-    sleep 0.25
-done
-stop "$pid" || true
-BL_RECS=$(agent_status "$WORK/agent-backlog" head_seq)
-[ "$BL_RECS" -ge "$BACKLOG" ] || die "agent (backlog) journaled only $BL_RECS records: $(tail -n 3 "$WORK/agent-backlog.log")"
-BL_RSS=$(kv "$WORK/agent-backlog.rusage" maxrss_kb)
-row "agent" "peak RSS, $BL_RECS records unacked" "$((BL_RSS / 1024)) MiB ($BL_RSS kB)" \
-    "journal $(( $(agent_status "$WORK/agent-backlog" journal_bytes) / 1048576 )) MiB; ${early_hwm:+peak was $early_hwm kB at $early_at records; }target: flat"
-row "agent" "CPU per 10,000 records, backlog (journal only)" "$(per10k "$(kv "$WORK/agent-backlog.rusage" cpu_s)" "$BL_RECS") s" \
-    "$(kv "$WORK/agent-backlog.rusage" cpu_s) s for $BL_RECS records in $(fmt "$(kv "$WORK/agent-backlog.rusage" wall_s)" 1) s"
-
-# (c) the reference: mosquitto_pub -l over TLS, QoS 1, one record a message.
-# It quits at EOF on stdin without waiting for PUBACKs, so stdin is a fifo
-# held open until a subscriber has seen every message.
-PUB_N=$(sc 10000 500)
-awk -v n="$PUB_N" '{ print } NR >= n { exit }' "$LOAD"/b1/*.txt >"$WORK/pubref.txt"
-PUB_N=$(wc -l <"$WORK/pubref.txt")
-make_session bench-pubref mqttv5
-mkfifo "$WORK/pubref.fifo"
-"$TOOLS/rusage_run" "$WORK/pubref.rusage" mosquitto_pub -h 127.0.0.1 -p "$PORT" -V mqttv5 -q 1 \
-    -i bench-pubref-pub --cafile "$PKI/ca.crt" --cert "$PKI/devices/bench-000.crt" --key "$PKI/devices/bench-000.key" \
-    -t smp/v1/dev/bench-000/events -l <"$WORK/pubref.fifo" 2>"$WORK/pubref.log" &
-pid=$!
-track "$pid"
-exec 7>"$WORK/pubref.fifo"
-cat "$WORK/pubref.txt" >&7
-mosquitto_sub -h 127.0.0.1 -p "$PORT" -V mqttv5 -c -i bench-pubref -x 86400 -q 1 -t "$EVENTS" \
-    -C "$PUB_N" -W 120 -F . "${COLL_TLS[@]}" >"$WORK/pubref-sub.out" || true
-sleep 0.5                       # the PUBACKs follow the broker's fan-out
-exec 7>&-
-wait_until 10 bash -c "! kill -0 $pid 2>/dev/null" || true
-stop "$pid" || true
-[ "$(wc -l <"$WORK/pubref-sub.out")" = "$PUB_N" ] || die "mosquitto_pub reference: $(wc -l <"$WORK/pubref-sub.out") of $PUB_N messages arrived"
-PUB_RSS=$(kv "$WORK/pubref.rusage" maxrss_kb)
-row "agent" "reference: mosquitto_pub peak RSS" "$((PUB_RSS / 1024)) MiB ($PUB_RSS kB)" \
-    "agent/mosquitto_pub = $(fmt "$(calc "$CONN_RSS / $PUB_RSS")" 2) empty, $(fmt "$(calc "$BL_RSS / $PUB_RSS")" 2) backlog; target <= 1.2"
-row "agent" "reference: mosquitto_pub CPU per 10,000 records" "$(per10k "$(kv "$WORK/pubref.rusage" cpu_s)" "$PUB_N") s" \
-    "$PUB_N messages of one record, TLS, QoS 1, in $(fmt "$(kv "$WORK/pubref.rusage" wall_s)" 1) s"
-stop_broker "$state"
+    row "agent" "reference: mosquitto_pub peak RSS" "$((PUB_RSS / 1024)) MiB ($PUB_RSS kB)" \
+        "agent/mosquitto_pub = $(fmt "$(calc "$CONN_RSS / $PUB_RSS")" 2) empty, $(fmt "$(calc "$BL_RSS / $PUB_RSS")" 2) backlog; target <= 1.2"
+    row "agent" "reference: mosquitto_pub CPU per 10,000 records" "$(per10k "$(kv "$WORK/pubref.rusage" cpu_s)" "$PUB_N") s" \
+        "$PUB_N messages of one record, TLS, QoS 1, in $(fmt "$(kv "$WORK/pubref.rusage" wall_s)" 1) s"
+    stop_broker "$state"
+}
 
 # ---- 3. journal ------------------------------------------------------------------
 
-JN=$(sc 3000 200)
-log "journal: $JN fsync'd appends"
-"$TOOLS/bench_journal" "$WORK/journal" "$JN" 30 >"$WORK/journal.out"
-read -r each_n each_rate once_n once_rate <<<"$(sed -E 's/.*synced_each=([0-9]+) in [0-9.]+ s: ([0-9]+) appends.*synced_once=([0-9]+) in [0-9.]+ s: ([0-9]+) appends.*/\1 \2 \3 \4/' "$WORK/journal.out")"
-row "journal" "durable appends/s, fsync per record (bench_journal)" "$each_rate /s" "$each_n appends, journal_append + journal_sync each"
-row "journal" "appends/s, one fsync for all (CPU limit)" "$once_rate /s" "$once_n appends"
+section_journal() {
+    DEAD_PORT=${DEAD_PORT:-$(free_port)}
+    JN=$(sc 3000 200)
+    log "journal: $JN fsync'd appends"
+    "$TOOLS/bench_journal" "$WORK/journal" "$JN" 30 >"$WORK/journal.out"
+    read -r each_n each_rate once_n once_rate <<<"$(sed -E 's/.*synced_each=([0-9]+) in [0-9.]+ s: ([0-9]+) appends.*synced_once=([0-9]+) in [0-9.]+ s: ([0-9]+) appends.*/\1 \2 \3 \4/' "$WORK/journal.out")"
+    row "journal" "durable appends/s, fsync per record (bench_journal)" "$each_rate /s" "$each_n appends, journal_append + journal_sync each"
+    row "journal" "appends/s, one fsync for all (CPU limit)" "$once_rate /s" "$once_n appends"
 
-FEED_S=$(sc 5 2)
-agent_conf agent-feed "$DEAD_PORT" "feed_socket = $WORK/agent-feed/feed.sock" bench-feed
-"$BIN/smp-agent" --config "$WORK/agent-feed.conf" 2>"$WORK/agent-feed.log" &
-FEED_PID=$!
-track "$FEED_PID"
-wait_until 10 test -S "$WORK/agent-feed/feed.sock" || die "agent feed socket did not appear: $(tail -n 3 "$WORK/agent-feed.log")"
-for k in 1 4 16; do
-    log "feed: $k producers for $FEED_S s"
-    "$TOOLS/feed_load" "$WORK/agent-feed/feed.sock" "$k" "$FEED_S" >"$WORK/feed-$k.out" ||
-        die "feed_load $k: $(cat "$WORK/feed-$k.out")"
-    row "journal" "feed socket, K=$k producers (each waits for its ok)" "$(kv "$WORK/feed-$k.out" rate | tr -d '/s') events/s" \
-        "mean latency $(kv "$WORK/feed-$k.out" mean_latency_ms) ms"
-done
-stop "$FEED_PID" || true
+    FEED_S=$(sc 5 2)
+    agent_conf agent-feed "$DEAD_PORT" "feed_socket = $WORK/agent-feed/feed.sock" bench-feed
+    "$BIN/smp-agent" --config "$WORK/agent-feed.conf" 2>"$WORK/agent-feed.log" &
+    FEED_PID=$!
+    track "$FEED_PID"
+    wait_until 10 test -S "$WORK/agent-feed/feed.sock" || die "agent feed socket did not appear: $(tail -n 3 "$WORK/agent-feed.log")"
+    for k in 1 4 16; do
+        log "feed: $k producers for $FEED_S s"
+        "$TOOLS/feed_load" "$WORK/agent-feed/feed.sock" "$k" "$FEED_S" >"$WORK/feed-$k.out" ||
+            die "feed_load $k: $(cat "$WORK/feed-$k.out")"
+        row "journal" "feed socket, K=$k producers (each waits for its ok)" "$(kv "$WORK/feed-$k.out" rate | tr -d '/s') events/s" \
+            "mean latency $(kv "$WORK/feed-$k.out" mean_latency_ms) ms"
+    done
+    stop "$FEED_PID" || true
+}
 
 # ---- 4. reports ------------------------------------------------------------------
 
-CLINIC_DAYS=$(sc 300 3)
-FLEET_DAYS=$(sc 12 1)
-REP_FROM=2025-01-01
-REP_TO=2025-12-31
-RPKI=$WORK/rpki
-"$BIN/smpctl" pki init --dir "$RPKI" >/dev/null
-
-# fixture NAME CLINICS DAYS: a database of CLINICS x 20 machines; sets DB.
-fixture() {
-    local name=$1 clinics=$2 days=$3 c m t0 n
-    DB=$WORK/$name.db
-    : >"$WORK/$name.devices"
-    for c in $(seq 0 $((clinics - 1))); do
-        for m in $(seq 0 19); do
-            d=$(printf 'c%02d-m%02d' "$c" "$m")
-            [ -f "$RPKI/devices/$d.crt" ] || "$BIN/smpctl" pki issue-device "$d" --dir "$RPKI" >/dev/null
-            "$BIN/smpctl" device add "$d" --clinic "$(printf 'clinic-%02d' "$c")" --cert "$RPKI/devices/$d.crt" --db "$DB" >/dev/null
-            echo "$d" >>"$WORK/$name.devices"
-        done
-    done
-    t0=$(now)
-    n=$("$TOOLS/gen_fleetdb" --db "$DB" --devices "$WORK/$name.devices" --days "$days" --start 2025-01-06 --pki "$RPKI")
-    FIX_RECS=$n
-    log "$name: $n records for $((clinics * 20)) machines x $days days in $(fmt "$(calc "$(now) - $t0")" 1) s, $(du -m "$DB" | cut -f1) MiB"
-}
-
-# timed OUTVAR CMD...: runs CMD, sets OUTVAR to its wall seconds (or "failed").
-timed() {
-    local var=$1 t0 rc=0
-    shift
-    t0=$(now)
-    "$@" >"$WORK/timed.out" 2>&1 || rc=$?
-    if [ "$rc" = 0 ]; then
-        printf -v "$var" '%s' "$(fmt "$(calc "$(now) - $t0")" 2)"
-    else
-        printf -v "$var" 'failed'
-        log "failed ($rc): $* -- $(tail -n 2 "$WORK/timed.out")"
+section_reports() {
+    CLINIC_DAYS=$(sc 300 3)
+    FLEET_DAYS=$(sc 12 1)
+    REP_FROM=2025-01-01
+    REP_TO=2025-12-31
+    RPKI=$WORK/rpki
+    "$BIN/smpctl" pki init --dir "$RPKI" >/dev/null
+    local usage t_open t_html t_csv t_exp t_ver t_fopen t_fhtml t_fexp cy_db cy_recs fp_db fp_recs fx
+    usage=$("$BIN/smpctl" 2>&1 || true)
+    HAVE_EXPORT=0 HAVE_VERIFY=0
+    grep -q '^ *export ' <<<"$usage" && HAVE_EXPORT=1
+    grep -q '^ *verify ' <<<"$usage" && HAVE_VERIFY=1
+    # The export signs its manifest: an export key when smpctl can issue one,
+    # BENCH_EXPORT_ARGS replaces these options.
+    EXPORT_ARGS=()
+    if [ -n "${BENCH_EXPORT_ARGS:-}" ]; then
+        read -r -a EXPORT_ARGS <<<"$BENCH_EXPORT_ARGS"
+    elif grep -q 'issue-export' <<<"$usage"; then
+        "$BIN/smpctl" pki issue-export --dir "$RPKI" >/dev/null
+        EXPORT_ARGS=(--key "$RPKI/export.key")
     fi
+
+    # fixture NAME CLINICS DAYS: a database of CLINICS x 20 machines, every
+    # one registered with its certificate; sets DB and FIX_RECS.
+    fixture() {
+        local name=$1 clinics=$2 days=$3 c m d t0
+        DB=$WORK/$name.db
+        : >"$WORK/$name.devices"
+        for c in $(seq 0 $((clinics - 1))); do
+            for m in $(seq 0 19); do
+                d=$(printf 'c%02d-m%02d' "$c" "$m")
+                [ -f "$RPKI/devices/$d.crt" ] || "$BIN/smpctl" pki issue-device "$d" --dir "$RPKI" >/dev/null
+                "$BIN/smpctl" device add "$d" --clinic "$(printf 'clinic-%02d' "$c")" --cert "$RPKI/devices/$d.crt" --db "$DB" >/dev/null
+                echo "$d" >>"$WORK/$name.devices"
+            done
+        done
+        t0=$(now)
+        FIX_RECS=$("$TOOLS/gen_fleetdb" --db "$DB" --devices "$WORK/$name.devices" --days "$days" --start 2025-01-06 --pki "$RPKI")
+        log "$name: $FIX_RECS records for $((clinics * 20)) machines x $days days in $(fmt "$(calc "$(now) - $t0")" 1) s, $(du -m "$DB" | cut -f1) MiB"
+    }
+
+    # timed OUTVAR RUNS CMD...: runs CMD RUNS times; OUTVAR = the best wall
+    # time in seconds, or "failed".
+    timed() {
+        local var=$1 runs=$2 t0 t best='' rc=0 i
+        shift 2
+        for i in $(seq 1 "$runs"); do
+            t0=$(now)
+            "$@" >"$WORK/timed.out" 2>&1 || rc=$?
+            if [ "$rc" != 0 ]; then
+                printf -v "$var" 'failed'
+                log "failed ($rc): $* -- $(tail -n 2 "$WORK/timed.out")"
+                return 0
+            fi
+            t=$(calc "$(now) - $t0")
+            if [ -z "$best" ] || [ "$(yes_if "$t" "<" "$best")" = 1 ]; then best=$t; fi
+        done
+        printf -v "$var" '%s' "$(fmt "$best" 2)"
+    }
+    report() { "$BIN/smpctl" report --db "$1" --clinic clinic-00 --from "$2" --to "$3" --format "$4" --out "$5"; }
+    export_to() {
+        rm -rf "$2"
+        "$BIN/smpctl" export --db "$1" --clinic clinic-00 --from "$REP_FROM" --to "$REP_TO" --out "$2" "${EXPORT_ARGS[@]}"
+    }
+    # x FX SECONDS: SECONDS scaled to a year, or "?".
+    peryear() { if [ "$1" = failed ]; then echo '?'; else fmt "$(calc "$1 * $fx")" 1; fi; }
+
+    log "reports: clinic-year fixture (20 machines x $CLINIC_DAYS days)"
+    fixture clinic-year 1 "$CLINIC_DAYS"
+    cy_db=$DB cy_recs=$FIX_RECS
+    # The first open may build an index a newer smpctl adds: timed apart.
+    timed t_open 1 report "$cy_db" "$REP_FROM" "$REP_FROM" csv "$WORK/open.csv"
+    timed t_html 2 report "$cy_db" "$REP_FROM" "$REP_TO" html "$WORK/cy.html"
+    timed t_csv 2 report "$cy_db" "$REP_FROM" "$REP_TO" csv "$WORK/cy.csv"
+    row "reports" "clinic-year fixture" "$cy_recs records" \
+        "20 machines x $CLINIC_DAYS days, $(du -m "$cy_db" | cut -f1) MiB; first smpctl open (one-day report): $t_open s"
+    row "reports" "clinic-year: smpctl report --format html" "$t_html s" "best of 2; target < 1 s"
+    row "reports" "clinic-year: smpctl report --format csv" "$t_csv s" "best of 2"
+    if [ "$t_html" = failed ]; then
+        target "clinic-year report < 1 s" "failed" 0
+    else
+        target "clinic-year report < 1 s" "$t_html s (html)$([ "$CLINIC_DAYS" -lt 300 ] && echo ", only $CLINIC_DAYS days at this scale")" "$(yes_if "$t_html" "<" 1)"
+    fi
+    if [ "$HAVE_EXPORT" = 1 ]; then
+        timed t_exp 1 export_to "$cy_db" "$WORK/cy-export"
+        row "reports" "clinic-year: smpctl export" "$t_exp s" "$([ "$t_exp" != failed ] && du -sh "$WORK/cy-export" | cut -f1) bundle"
+        if [ "$HAVE_VERIFY" = 1 ] && [ "$t_exp" != failed ]; then
+            timed t_ver 1 "$BIN/smpctl" verify "$WORK/cy-export"
+            row "reports" "clinic-year: smpctl verify (the bundle)" "$t_ver s" ""
+        fi
+    else
+        row "reports" "clinic-year: smpctl export" "skipped" "smpctl has no export command yet"
+    fi
+
+    log "reports: fleet fixture (25 clinics, 500 machines x $FLEET_DAYS days)"
+    fixture fleet-part 25 "$FLEET_DAYS"
+    fp_db=$DB fp_recs=$FIX_RECS
+    fx=$(calc "$CLINIC_DAYS / $FLEET_DAYS")
+    timed t_fopen 1 report "$fp_db" "$REP_FROM" "$REP_FROM" csv "$WORK/open.csv"
+    timed t_fhtml 2 report "$fp_db" "$REP_FROM" "$REP_TO" html "$WORK/fp.html"
+    row "reports" "fleet fixture: 25 clinics, 500 machines x $FLEET_DAYS days" "$fp_recs records" \
+        "$(du -m "$fp_db" | cut -f1) MiB; first smpctl open: $t_fopen s"
+    row "reports" "fleet: report html, one clinic" "$t_fhtml s" "best of 2; x$(fmt "$fx" 0) for a fleet-year: $(peryear "$t_fhtml") s (extrapolated)"
+    if [ "$HAVE_EXPORT" = 1 ]; then
+        timed t_fexp 1 export_to "$fp_db" "$WORK/fp-export"
+        row "reports" "fleet: export, one clinic" "$t_fexp s" "x$(fmt "$fx" 0) for a fleet-year: $(peryear "$t_fexp") s (extrapolated); target < 60 s"
+        if [ "$t_fexp" = failed ]; then
+            target "fleet-year export < 60 s" "failed" 0
+        else
+            target "fleet-year export < 60 s (one clinic's year from a 500-machine database)" \
+                "$(peryear "$t_fexp") s (extrapolated from $FLEET_DAYS days)" "$(yes_if "$(calc "$t_fexp * $fx")" "<" 60)"
+        fi
+    else
+        row "reports" "fleet: export" "skipped" "smpctl has no export command yet"
+        target "fleet-year export < 60 s" "smpctl export not available" -
+    fi
+    note "Report fixtures are written by bench/gen_fleetdb straight into records/device_state (the agent's simulator, chained, every checkpoint signed with the device key, devices registered with their certificates); the collector's rules did not run on them, so alert and rule tables are empty. A whole fleet-year (500 machines x 300 days, ~75M records, ~45 GB) is not generated: the fleet figures are measured on $FLEET_DAYS days of all 500 machines and scaled linearly by $(fmt "$fx" 0) (the work of one clinic's report or export grows with the days it covers; a database 25x larger than the page cache would be slower still)."
 }
 
-HAVE_EXPORT=0 t_html='' t_csv='' t_exp='' t_fhtml='' t_fexp=''
-"$BIN/smpctl" 2>&1 | grep -q '^ *export' && HAVE_EXPORT=1
-# BENCH_EXPORT_ARGS: extra options for smpctl export (a signing key, say).
-export_cmd() {
-    # shellcheck disable=SC2086 # word splitting of the extra options is wanted
-    "$BIN/smpctl" export --db "$1" --clinic clinic-00 --from "$REP_FROM" --to "$REP_TO" --out "$2" ${BENCH_EXPORT_ARGS:-}
+# ---- run ------------------------------------------------------------------------
+
+# BENCH_SECTIONS: which parts run (default all), e.g. BENCH_SECTIONS="ingest".
+want() {
+    case " ${BENCH_SECTIONS:-ingest agent journal reports} " in *" $1 "*) return 0 ;; esac
+    return 1
 }
-
-log "reports: clinic-year fixture (20 machines x $CLINIC_DAYS days)"
-fixture clinic-year 1 "$CLINIC_DAYS"
-CY_DB=$DB CY_RECS=$FIX_RECS
-timed t_html "$BIN/smpctl" report --db "$CY_DB" --clinic clinic-00 --from "$REP_FROM" --to "$REP_TO" --format html --out "$WORK/cy.html"
-timed t_csv "$BIN/smpctl" report --db "$CY_DB" --clinic clinic-00 --from "$REP_FROM" --to "$REP_TO" --format csv --out "$WORK/cy.csv"
-row "reports" "clinic-year: smpctl report --format html" "$t_html s" "20 machines x $CLINIC_DAYS days, $CY_RECS records, $(du -m "$CY_DB" | cut -f1) MiB; target < 1 s"
-row "reports" "clinic-year: smpctl report --format csv" "$t_csv s" ""
-if [ "$HAVE_EXPORT" = 1 ]; then
-    timed t_exp export_cmd "$CY_DB" "$WORK/cy-export"
-    row "reports" "clinic-year: smpctl export" "$t_exp s" ""
-else
-    row "reports" "clinic-year: smpctl export" "skipped" "smpctl has no export command yet"
-fi
-
-log "reports: fleet fixture (25 clinics, 500 machines x $FLEET_DAYS days)"
-fixture fleet-part 25 "$FLEET_DAYS"
-FP_DB=$DB FP_RECS=$FIX_RECS
-FX=$(calc "$CLINIC_DAYS / $FLEET_DAYS")
-timed t_fhtml "$BIN/smpctl" report --db "$FP_DB" --clinic clinic-00 --from "$REP_FROM" --to "$REP_TO" --format html --out "$WORK/fp.html"
-row "reports" "fleet, 500 machines x $FLEET_DAYS days: report html, one clinic" "$t_fhtml s" \
-    "$FP_RECS records, $(du -m "$FP_DB" | cut -f1) MiB; x$(fmt "$FX" 0) for a fleet-year: $( [ "$t_fhtml" = failed ] && echo '?' || fmt "$(calc "$t_fhtml * $FX")" 1) s (extrapolated)"
-if [ "$HAVE_EXPORT" = 1 ]; then
-    timed t_fexp export_cmd "$FP_DB" "$WORK/fp-export"
-    row "reports" "fleet, 500 machines x $FLEET_DAYS days: export, one clinic" "$t_fexp s" \
-        "x$(fmt "$FX" 0) for a fleet-year: $( [ "$t_fexp" = failed ] && echo '?' || fmt "$(calc "$t_fexp * $FX")" 1) s (extrapolated); target < 60 s"
-else
-    row "reports" "fleet-year: smpctl export" "skipped" "smpctl has no export command yet"
-fi
-note "Report fixtures are written by bench/gen_fleetdb straight into records/device_state (simulator records, chained, signed checkpoints); the collector's rules did not run on them, so alert and rule tables are empty. A full fleet-year (500 machines x 300 days, ~80M records, ~60 GB) is not generated: the fleet figures are measured on $FLEET_DAYS days and scaled linearly by $(fmt "$FX" 0)."
+if want ingest; then section_ingest; fi
+if want agent; then section_agent; fi
+if want journal; then section_journal; fi
+if want reports; then section_reports; fi
 
 # ---- the table ---------------------------------------------------------------------
 

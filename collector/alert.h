@@ -16,7 +16,7 @@
  * 8 KiB even when every other field is at its longest and escaped. */
 #define ALERT_EVIDENCE_MAX 6144
 #define ALERT_ENCODED_MAX  8192
-#define ALERT_BATCH_MAX    32   /* alert events one message may produce */
+#define ALERT_BATCH_MAX    128  /* alert events one commit group may publish */
 
 typedef struct alert {
     int64_t id;                              /* set by the store */
@@ -37,7 +37,7 @@ typedef struct alert_event {
     alert a;
 } alert_event;
 
-/* Alert events produced while handling one message, published after commit. */
+/* Alert events produced by one commit group, published after the commit. */
 typedef struct alert_batch {
     size_t count;
     size_t dropped;                          /* beyond ALERT_BATCH_MAX: stored, not published */

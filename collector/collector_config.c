@@ -17,9 +17,6 @@ static const config_setting settings[] = {
     {"quarantine_payload_bytes", CONFIG_INT, "4096", 0, 262144, F(quarantine_payload_bytes), "bytes of a rejected payload kept"},
     {"future_skew_s", CONFIG_INT, "86400", 0, 31536000, F(future_skew_s), "records timed further ahead of receive time are rejected"},
     {"policy_file", CONFIG_STR, "", 0, 0, F(policy_file), "compliance rules policy (docs/rules.md); empty: built-in cdc defaults"},
-    /* Deprecated here: kept so older configs still start; set them in the policy file. */
-    {"clock_skew_s", CONFIG_INT, "-1", -1, 86400, F(clock_skew_s), "deprecated, set it in policy_file; R10: device clock this far ahead raises an alert"},
-    {"gap_grace_s", CONFIG_INT, "-1", -1, 604800, F(gap_grace_s), "deprecated, set it in policy_file; R9: a seq gap unfilled this long raises an alert"},
     {NULL, CONFIG_STR, NULL, 0, 0, 0, NULL},
 };
 

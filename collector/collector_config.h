@@ -19,10 +19,6 @@ typedef struct collector_config {
     int64_t quarantine_payload_bytes;
     int64_t future_skew_s;
     char policy_file[CONFIG_STR_MAX];  /* "" : built-in policy (collector/policy.h) */
-    /* Deprecated: R9/R10 limits now live in the policy file. -1 = not set;
-     * a value set here overrides the policy (with a warning at start-up). */
-    int64_t clock_skew_s;
-    int64_t gap_grace_s;
 } collector_config;
 
 int collector_config_load(const char *path, collector_config *cfg, char *err, size_t errlen);

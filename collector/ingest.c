@@ -60,6 +60,7 @@ static void counter_key(const char *reason, char *out, size_t cap)
     out[n] = '\0';
 }
 
+/* Keeps a rejected message, inside the group's transaction. */
 static int quarantine(ingest *in, const char *device, const char *topic, const void *payload,
                       size_t len, const char *now_ts, ingest_result *out)
 {
@@ -69,16 +70,9 @@ static int quarantine(ingest *in, const char *device, const char *topic, const v
     counter_key(out->reason, key, sizeof key);
     log_warn("quarantined device=%s topic=%s reason=\"%s\" bytes=%zu", device ? device : "-",
              topic, out->reason, len);
-    if (store_begin(in->s) != 0 ||
-        store_quarantine(in->s, device, topic, out->reason, key, payload, len,
-                         in->limits.quarantine_payload_bytes, in->limits.quarantine_max_rows,
-                         now_ts) != 0 ||
-        store_commit(in->s) != 0) {
-        log_error("quarantine write failed: %s", store_errmsg(in->s));
-        store_rollback(in->s);
-        return -1;
-    }
-    return 0;
+    return store_quarantine(in->s, device, topic, out->reason, key, payload, len,
+                            in->limits.quarantine_payload_bytes, in->limits.quarantine_max_rows,
+                            now_ts);
 }
 
 /* Checks everything about a message short of storing it. On failure fills
@@ -173,35 +167,82 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
     return 0;
 }
 
-int ingest_events(ingest *in, const char *topic, const void *payload, size_t len, int64_t now_ms,
-                  ingest_result *out)
+int ingest_group_begin(ingest *in)
 {
-    char now_ts[RECORD_TS_LEN + 1];
-    const char *leaf;
+    in->alerts.count = in->alerts.dropped = 0;
+    if (store_begin(in->s) != 0) {
+        log_error("store failed to begin: %s", store_errmsg(in->s));
+        return -1;
+    }
+    return 0;
+}
+
+/* Validates and stores (or quarantines) one message, inside the group. */
+static int handle(ingest *in, const char *topic, const void *payload, size_t len, int64_t now_ms,
+                  const char *now_ts, ingest_result *out)
+{
+    const char *leaf = message_topic_device(topic, out->device);
     int rc;
 
-    memset(out, 0, sizeof *out);
-    in->alerts.count = in->alerts.dropped = 0;
-    out->alerts = &in->alerts;
-    record_ts_format(now_ms, now_ts);
-    leaf = message_topic_device(topic, out->device);
     if (!leaf || strcmp(leaf, "events") != 0) {
         snprintf(out->reason, sizeof out->reason, "topic: not smp/v1/dev/<device>/events");
         return quarantine(in, NULL, topic, payload, len, now_ts, out);
     }
     if ((rc = check_message(in, out->device, payload, len, now_ms, out)) == -1)
         return quarantine(in, out->device, topic, payload, len, now_ts, out);
-    if (rc != 0 || store_begin(in->s) != 0)
-        goto store_failed;
-    if (store_batch(in, out->device, now_ms, now_ts, out) != 0 || store_commit(in->s) != 0)
-        goto store_failed;
+    if (rc != 0 || store_batch(in, out->device, now_ms, now_ts, out) != 0)
+        return -1;
     out->ack = true;
     return 0;
+}
 
-store_failed:
-    in->alerts.count = 0; /* rolled back with the records */
-    log_error("store failed device=%s error=%s; not acking, the agent will resend", out->device,
+int ingest_message(ingest *in, const char *topic, const void *payload, size_t len, int64_t now_ms,
+                   ingest_result *out)
+{
+    char now_ts[RECORD_TS_LEN + 1];
+    size_t alerts_before = in->alerts.count;
+
+    memset(out, 0, sizeof *out);
+    out->alerts = &in->alerts;
+    record_ts_format(now_ms, now_ts);
+    if (store_savepoint(in->s) == 0 && handle(in, topic, payload, len, now_ms, now_ts, out) == 0 &&
+        store_release(in->s) == 0)
+        return 0;
+    /* Undo this message alone; the others of the group still commit. */
+    log_error("store failed device=%s error=%s; not acking, the agent will resend",
+              out->device[0] ? out->device : "-", store_errmsg(in->s));
+    if (store_rollback_to(in->s) != 0)
+        log_error("rollback to savepoint failed: %s", store_errmsg(in->s));
+    in->alerts.count = alerts_before;
+    out->ack = false;
+    return -1;
+}
+
+int ingest_group_commit(ingest *in)
+{
+    if (store_commit(in->s) == 0)
+        return 0;
+    log_error("store commit failed: %s; nothing of this group is acked, agents will resend",
               store_errmsg(in->s));
     store_rollback(in->s);
+    in->alerts.count = 0; /* rolled back with the records */
     return -1;
+}
+
+const alert_batch *ingest_alerts(const ingest *in) { return &in->alerts; }
+
+int ingest_events(ingest *in, const char *topic, const void *payload, size_t len, int64_t now_ms,
+                  ingest_result *out)
+{
+    if (ingest_group_begin(in) != 0) {
+        memset(out, 0, sizeof *out);
+        out->alerts = &in->alerts;
+        return -1;
+    }
+    int rc = ingest_message(in, topic, payload, len, now_ms, out);
+    if (ingest_group_commit(in) != 0) {
+        out->ack = false;
+        return -1;
+    }
+    return rc;
 }

@@ -1,4 +1,4 @@
-/* ingest: one events message in, one committed transaction out.
+/* ingest: events messages in, committed transactions out.
  *
  * Validates the message (topic, registry, schema, time), stores each record
  * once per (device, seq), checks integrity (R9/R10) and the compliance
@@ -48,8 +48,23 @@ ingest *ingest_new(store *s, const ingest_limits *limits);
 void ingest_set_policy(ingest *in, const policy *p);
 void ingest_free(ingest *in);
 
-/* Returns 0 when the message was stored or quarantined (both committed), -1
- * when the store failed: then nothing is acked and the agent resends. */
+/* Group commit: ingest_group_begin, any number of ingest_message, then
+ * ingest_group_commit — one transaction and one fsync for the group. Each
+ * message runs under its own savepoint, so a message the store fails on is
+ * undone alone. Acks (result.ack) and the group's alerts (ingest_alerts)
+ * may be published only after ingest_group_commit returned 0. */
+int ingest_group_begin(ingest *in);
+/* Returns 0 when the message was stored or quarantined, -1 when the store
+ * failed on it (it is undone and not acked; the agent resends). */
+int ingest_message(ingest *in, const char *topic, const void *payload, size_t len, int64_t now_ms,
+                   ingest_result *out);
+/* Returns 0 when the group is durable, -1 when it was rolled back. */
+int ingest_group_commit(ingest *in);
+/* Alerts raised or cleared by the group so far. */
+const alert_batch *ingest_alerts(const ingest *in);
+
+/* One message as its own group (tests, fuzzing). Returns 0 when the message
+ * was stored or quarantined and committed, -1 otherwise. */
 int ingest_events(ingest *in, const char *topic, const void *payload, size_t len, int64_t now_ms,
                   ingest_result *out);
 

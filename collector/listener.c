@@ -7,27 +7,27 @@
 #include <string.h>
 #include <time.h>
 
+#include "committer.h"
+#include "inbox.h"
 #include "log.h"
 #include "message.h"
 #include "mqtt_link.h"
+
+/* The inbox holds at most this much between Paho and the committer. */
+#define INBOX_MESSAGES 1024
+#define INBOX_BYTES    (64u * 1024 * 1024)
 
 struct listener {
     MQTTAsync client;
     mqtt_link_config link;
     const collector_config *cfg;
-    ingest *in;
+    inbox *q;
+    committer *committer;
     pthread_mutex_t mu;
     bool connected, connecting;
 };
 
 static const char *const topics[] = {"smp/v1/dev/+/events", "smp/v1/dev/+/status"};
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void set_state(listener *l, bool connected, bool connecting)
 {
@@ -37,8 +37,9 @@ static void set_state(listener *l, bool connected, bool connecting)
     pthread_mutex_unlock(&l->mu);
 }
 
-static void publish_ack(listener *l, const char *device, uint64_t seq)
+static void publish_ack(void *ctx, const char *device, uint64_t seq)
 {
+    listener *l = ctx;
     MQTTAsync_message m = MQTTAsync_message_initializer;
     char topic[MESSAGE_TOPIC_MAX], payload[160];
     int len = message_encode_ack(device, seq, payload, sizeof payload);
@@ -92,23 +93,26 @@ void listener_publish_alerts(listener *l, const alert_batch *b, int64_t at_ms)
                  ALERT_BATCH_MAX);
 }
 
+/* committer_publish.alerts: the same publisher the rules timer uses. */
+static void publish_group_alerts(void *ctx, const alert_batch *b, int64_t at_ms)
+{
+    listener_publish_alerts(ctx, b, at_ms);
+}
+
+/* Paho's receive thread: hand events to the committer and return. While
+ * the inbox is full this blocks, which is the back-pressure. */
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
 {
     listener *l = ctx;
-    ingest_result r;
     size_t n = strlen(topic);
     (void)topic_len;
 
-    if (n > 7 && strcmp(topic + n - 7, "/status") == 0) {
+    if (n > 7 && strcmp(topic + n - 7, "/status") == 0)
         log_info("device status topic=%s state=%.*s", topic, m->payloadlen > 16 ? 16 : m->payloadlen,
                  (const char *)m->payload);
-    } else if (ingest_events(l->in, topic, m->payload, (size_t)m->payloadlen, now_ms(), &r) == 0 &&
-               r.ack) {
-        publish_ack(l, r.device, r.ack_seq);
-        listener_publish_alerts(l, r.alerts, now_ms());
-        log_debug("stored device=%s new=%d duplicates=%d ack=%" PRIu64, r.device, r.stored,
-                  r.duplicates, r.ack_seq);
-    }
+    else if (inbox_push(l->q, topic, m->payload, (size_t)m->payloadlen) != 0)
+        log_error("message not taken (shutting down or out of memory) topic=%s; the agent will resend",
+                  topic);
     MQTTAsync_freeMessage(&m);
     MQTTAsync_free(topic);
     return 1;
@@ -168,30 +172,42 @@ static void on_connection_lost(void *ctx, char *cause)
 int listener_new(const collector_config *cfg, ingest *in, listener **out, char *err, size_t errlen)
 {
     listener *l = calloc(1, sizeof *l);
+    committer_publish pub = {l, publish_ack, publish_group_alerts};
 
     *out = NULL;
     if (!l)
         return -1;
     l->cfg = cfg;
-    l->in = in;
     l->link = (mqtt_link_config){cfg->broker_host, (int)cfg->broker_port, cfg->ca_file,
                                  cfg->cert_file, cfg->key_file, (int)cfg->keepalive_s};
     pthread_mutex_init(&l->mu, NULL);
     if (mqtt_link_check_files(&l->link, err, errlen) != 0 ||
-        mqtt_link_create(&l->link, cfg->client_id, &l->client, err, errlen) != 0) {
-        pthread_mutex_destroy(&l->mu);
-        free(l);
-        return -1;
+        mqtt_link_create(&l->link, cfg->client_id, &l->client, err, errlen) != 0)
+        goto fail;
+    if (!(l->q = inbox_new(INBOX_MESSAGES, INBOX_BYTES)) ||
+        !(l->committer = committer_start(in, l->q, &pub))) {
+        snprintf(err, errlen, "cannot start the committer thread (out of memory?)");
+        MQTTAsync_destroy(&l->client);
+        goto fail;
     }
     MQTTAsync_setCallbacks(l->client, l, on_connection_lost, on_message, NULL);
     *out = l;
     return 0;
+fail:
+    inbox_free(l->q);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+    return -1;
 }
 
 void listener_free(listener *l)
 {
     if (!l)
         return;
+    /* Store what the inbox holds and publish its acks while still
+     * connected; a message arriving meanwhile is refused, stays unacked and
+     * is resent by its agent. */
+    committer_stop(l->committer);
     if (MQTTAsync_isConnected(l->client)) {
         MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
         d.timeout = 2000;
@@ -200,6 +216,7 @@ void listener_free(listener *l)
             nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
     }
     MQTTAsync_destroy(&l->client);
+    inbox_free(l->q);
     pthread_mutex_destroy(&l->mu);
     free(l);
 }

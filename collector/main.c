@@ -80,8 +80,7 @@ static void run(listener *l, timer *t)
     }
 }
 
-/* The policy file, or the built-in policy; then the deprecated R9/R10
- * overrides of older collector configs. */
+/* The policy file (docs/rules.md), or the built-in cdc policy. */
 static int load_policy(const collector_config *cfg, policy *p, char *err, size_t errlen)
 {
     if (!cfg->policy_file[0]) {
@@ -91,14 +90,6 @@ static int load_policy(const collector_config *cfg, policy *p, char *err, size_t
         }
     } else if (policy_load(cfg->policy_file, p, err, errlen) != 0) {
         return -1;
-    }
-    if (cfg->clock_skew_s >= 0) {
-        log_warn("clock_skew_s in the collector config is deprecated; set it in the policy file");
-        p->clock_skew_s = cfg->clock_skew_s;
-    }
-    if (cfg->gap_grace_s >= 0) {
-        log_warn("gap_grace_s in the collector config is deprecated; set it in the policy file");
-        p->gap_grace_s = cfg->gap_grace_s;
     }
     log_info("policy file=%s profile=%s spore_interval_days=%lld spore_critical_days=%lld "
              "rules_timer_s=%lld",

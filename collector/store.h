@@ -1,8 +1,9 @@
 /* store: everything the collector keeps, behind one narrow interface so a
  * PostgreSQL implementation can stand beside the SQLite one (DESIGN.md 4).
  * Per-device chain state is derivable from stored records; device_state is
- * a cache of it kept in the same transaction. Not thread-safe: one store
- * per thread. */
+ * a cache of it kept in the same transaction. The compliance rules' state
+ * is the other half of this interface: store_rules.h. Not thread-safe: one
+ * store per thread. */
 #ifndef SMP_STORE_H
 #define SMP_STORE_H
 
@@ -40,6 +41,10 @@ void store_close(store *s);
 int store_begin(store *s);
 int store_commit(store *s);
 void store_rollback(store *s);
+/* Inside a transaction: one message's changes, undone alone if it fails. */
+int store_savepoint(store *s);
+int store_release(store *s);
+int store_rollback_to(store *s);
 
 int store_device(store *s, const char *device, device_info *out);
 int store_chain_head(store *s, const char *device, chain_head *out);

@@ -11,7 +11,7 @@
 #include "store_sqlite_int.h"
 
 enum {
-    Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_DEVICE, Q_HEAD_GET, Q_HEAD_SET, Q_REC_INSERT, Q_REC_LINK,
+    Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_DEVICE, Q_HEAD_GET, Q_HEAD_SET, Q_REC_INSERT, Q_REC_LINK,
     Q_QUAR_INSERT, Q_QUAR_COUNT, Q_QUAR_TRIM, Q_ALERT_RAISE, Q_ALERT_CLEAR, Q_OLDEST_ABOVE,
     Q_ALERT_ESCALATE, Q_ALERT_CLEAR_PREFIX, Q_COUNT
 };
@@ -21,6 +21,9 @@ static const char *const sql[Q_COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
+    [Q_SAVEPOINT] = "SAVEPOINT message",
+    [Q_RELEASE] = "RELEASE message",
+    [Q_ROLLBACK_TO] = "ROLLBACK TO message",
     [Q_DEVICE] = "SELECT clinic, retired_at IS NOT NULL, coalesce(cert_pem, '') FROM devices "
                  "WHERE device_id = ?1",
     [Q_HEAD_GET] = "SELECT acked_seq, acked_hash FROM device_state WHERE device_id = ?1",
@@ -149,6 +152,14 @@ static int run(store *s, int q, const char *what)
 
 int store_begin(store *s) { return run(s, Q_BEGIN, "begin"); }
 int store_commit(store *s) { return run(s, Q_COMMIT, "commit"); }
+int store_savepoint(store *s) { return run(s, Q_SAVEPOINT, "savepoint"); }
+int store_release(store *s) { return run(s, Q_RELEASE, "release savepoint"); }
+
+int store_rollback_to(store *s)
+{
+    /* ROLLBACK TO keeps the savepoint open; release it so savepoints never nest. */
+    return run(s, Q_ROLLBACK_TO, "rollback to savepoint") == 0 ? store_release(s) : -1;
+}
 
 void store_rollback(store *s)
 {

@@ -119,7 +119,7 @@ static const char *const schema_sql =
      * records_compliance holds the bodies of the few compliance records
      * (not counters, not checkpoints: about 8 % of rows) in (device, type,
      * ts) order, so a clinic-year report reads them as one sequential
-     * covering scan instead of ~100k scattered lookups (bench/README.md).
+     * covering scan instead of ~100k scattered lookups (docs/reports.md).
      * Its WHERE is DB_COMPLIANCE_TYPES (db.h): a query must repeat it and
      * name the index (INDEXED BY) to use it. */
     "CREATE INDEX IF NOT EXISTS records_compliance ON records(device_id, type, ts, body)"

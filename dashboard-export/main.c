@@ -5,20 +5,24 @@
 
 #include "alerts_cmd.h"
 #include "device_cmd.h"
+#include "export.h"
 #include "pki.h"
 #include "report.h"
+#include "verify.h"
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: smpctl <command> [options]\n"
-            "  pki init|issue-broker|issue-collector|issue-device <id> --dir DIR\n"
+            "  pki init|issue-broker|issue-collector|issue-device <id>|issue-export --dir DIR\n"
             "  device add <id> --clinic C --db PATH [--model M] [--serial S] [--cert FILE]\n"
             "  device list --db PATH [--clinic C]\n"
             "  device retire <id> --db PATH\n"
             "  alerts list --db PATH --clinic C [--open]\n"
             "  alerts ack ID --by NAME --db PATH\n"
-            "  report --db PATH --clinic C --from YYYY-MM-DD --to YYYY-MM-DD --format csv|html [--out FILE]\n");
+            "  report --db PATH --clinic C --from YYYY-MM-DD --to YYYY-MM-DD --format csv|html|json|pdf [--out FILE]\n"
+            "  export --db PATH --clinic C --from YYYY-MM-DD --to YYYY-MM-DD --out DIR --key EXPORT_KEY\n"
+            "  verify DIR\n");
 }
 
 int main(int argc, char **argv)
@@ -35,6 +39,10 @@ int main(int argc, char **argv)
         return alerts_cmd(argc - 2, argv + 2);
     if (strcmp(argv[1], "report") == 0)
         return report_cmd(argc - 2, argv + 2);
+    if (strcmp(argv[1], "export") == 0)
+        return export_cmd(argc - 2, argv + 2);
+    if (strcmp(argv[1], "verify") == 0)
+        return verify_cmd(argc - 2, argv + 2);
     fprintf(stderr, "smpctl: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

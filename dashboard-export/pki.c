@@ -1,4 +1,4 @@
-/* pki: `smpctl pki init|issue-broker|issue-collector|issue-device <id>`.
+/* pki: `smpctl pki init|issue-broker|issue-collector|issue-device <id>|issue-export`.
  *
  * One small CA for one fleet. Every certificate is made the same way: a fresh
  * P-256 key, a random serial, a profile (CA, TLS server, TLS client) of
@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +47,7 @@
 /* Room for a message naming two full paths. */
 #define PKI_ERR_MAX (3 * PATH_MAX)
 
-enum pki_kind { PKI_CA, PKI_BROKER, PKI_COLLECTOR, PKI_DEVICE };
+enum pki_kind { PKI_CA, PKI_BROKER, PKI_COLLECTOR, PKI_DEVICE, PKI_EXPORT };
 
 struct pki_req {
     enum pki_kind kind;
@@ -59,7 +60,7 @@ struct pki_files {
     char ca_crt[PATH_MAX];
     char ca_key[PATH_MAX];
     char out_dir[PATH_MAX]; /* where the new pair goes: DIR or DIR/devices */
-    char crt[PATH_MAX];
+    char crt[PATH_MAX];     /* issue-export: the public key PEM */
     char key[PATH_MAX];
 };
 
@@ -83,6 +84,8 @@ static void usage(FILE *out)
             "       smpctl pki issue-broker --dir DIR [--days N]\n"
             "       smpctl pki issue-collector --dir DIR [--days N]\n"
             "       smpctl pki issue-device <id> --dir DIR [--days N]\n"
+            "       smpctl pki issue-export --dir DIR   (audit export signing key: export.key,\n"
+            "                                           export-pub.pem; no certificate)\n"
             "  --days: validity, default %d for the CA and %d for the others\n",
             PKI_CA_DAYS, PKI_LEAF_DAYS);
 }
@@ -130,6 +133,7 @@ static int parse_kind(const char *s, enum pki_kind *kind)
         {"issue-broker", PKI_BROKER},
         {"issue-collector", PKI_COLLECTOR},
         {"issue-device", PKI_DEVICE},
+        {"issue-export", PKI_EXPORT},
     };
 
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
@@ -345,8 +349,9 @@ cleanup:
  * nothing would be overwritten, and creates the output directory. */
 static int prepare_files(const struct pki_req *req, struct pki_files *f, char *err, size_t errlen)
 {
-    static const char *const stem[] = {"ca", "broker", "collector", NULL};
+    static const char *const stem[] = {"ca", "broker", "collector", NULL, "export"};
     const char *name = req->kind == PKI_DEVICE ? req->device_id : stem[req->kind];
+    bool export = req->kind == PKI_EXPORT;
 
     if (path_join(f->ca_crt, req->dir, "ca", ".crt", err, errlen) != 0 ||
         path_join(f->ca_key, req->dir, "ca", ".key", err, errlen) != 0)
@@ -357,10 +362,11 @@ static int prepare_files(const struct pki_req *req, struct pki_files *f, char *e
     } else {
         snprintf(f->out_dir, sizeof f->out_dir, "%s", req->dir);
     }
-    if (path_join(f->crt, f->out_dir, name, ".crt", err, errlen) != 0 ||
+    if (path_join(f->crt, f->out_dir, export ? "export-pub" : name, export ? ".pem" : ".crt",
+                  err, errlen) != 0 ||
         path_join(f->key, f->out_dir, name, ".key", err, errlen) != 0)
         return -1;
-    if (req->kind != PKI_CA && (need_existing(f->ca_crt, req->dir, err, errlen) != 0 ||
+    if (req->kind != PKI_CA && !export && (need_existing(f->ca_crt, req->dir, err, errlen) != 0 ||
                                 need_existing(f->ca_key, req->dir, err, errlen) != 0))
         return -1;
     if (refuse_existing(f->key, err, errlen) != 0 || refuse_existing(f->crt, err, errlen) != 0)
@@ -546,6 +552,7 @@ static void subject_of(const struct pki_req *req, char *out, size_t outlen)
     case PKI_BROKER: snprintf(out, outlen, "%s", PKI_BROKER_SUBJECT); break;
     case PKI_COLLECTOR: snprintf(out, outlen, "O=smpfleet,CN=%s", IDS_COLLECTOR_CN); break;
     case PKI_DEVICE: snprintf(out, outlen, "O=smpfleet,CN=%s", req->device_id); break;
+    case PKI_EXPORT: snprintf(out, outlen, "O=smpfleet,CN=smp-export"); break;
     }
 }
 
@@ -649,6 +656,43 @@ static int write_pair(struct pki_crypto *c, const struct pki_req *req, const str
     return 0;
 }
 
+/* The audit export key is a bare key pair, not a certificate: an inspector
+ * checks a bundle with `openssl dgst -verify export-pub.pem`, which takes
+ * a public key, and trusts it by the fingerprint the clinic registered with
+ * them. A certificate from the fleet CA would add no trust an inspector
+ * has (the fleet CA is the operator's own), only a step to extract the
+ * key. */
+static int pki_issue_export(const struct pki_req *req, char *err, size_t errlen)
+{
+    struct pki_crypto c;
+    struct pki_files f;
+    unsigned char key_pem[PKI_PEM_MAX], pub_pem[PKI_PEM_MAX];
+    int ret, rc = -1;
+
+    crypto_init(&c);
+    if (prepare_files(req, &f, err, errlen) != 0 || seed_and_keygen(&c, err, errlen) != 0)
+        goto cleanup;
+    if ((ret = mbedtls_pk_write_key_pem(&c.key, key_pem, sizeof key_pem)) != 0 ||
+        (ret = mbedtls_pk_write_pubkey_pem(&c.key, pub_pem, sizeof pub_pem)) != 0) {
+        tls_fail(err, errlen, "encoding the export key", ret);
+        goto cleanup;
+    }
+    if (write_new_file(f.key, key_pem, strlen((char *)key_pem), PKI_KEY_MODE, (gid_t)-1, err,
+                       errlen) != 0)
+        goto cleanup;
+    if (write_new_file(f.crt, pub_pem, strlen((char *)pub_pem), PKI_CRT_MODE, (gid_t)-1, err,
+                       errlen) != 0) {
+        unlink(f.key);   /* a key without its public half would block the retry */
+        goto cleanup;
+    }
+    printf("smpctl pki: wrote %s and %s\n", f.key, f.crt);
+    rc = 0;
+cleanup:
+    mbedtls_platform_zeroize(key_pem, sizeof key_pem);
+    crypto_free(&c);
+    return rc;
+}
+
 static int pki_issue(const struct pki_req *req, char *err, size_t errlen)
 {
     struct pki_crypto c;
@@ -692,7 +736,8 @@ int pki_cmd(int argc, char **argv)
         fprintf(stderr, "smpctl pki: bad device id '%s': %s\n", req.device_id, why);
         return 2;
     }
-    if (pki_issue(&req, err, sizeof err) != 0) {
+    if ((req.kind == PKI_EXPORT ? pki_issue_export(&req, err, sizeof err)
+                                : pki_issue(&req, err, sizeof err)) != 0) {
         fprintf(stderr, "smpctl pki: %s\n", err);
         return 1;
     }

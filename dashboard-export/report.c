@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cmdopts.h"
 #include "db.h"
 #include "report_csv.h"
 #include "report_data.h"
@@ -16,12 +17,6 @@
 #include "report_pdf.h"
 
 #define ERRLEN 512
-
-typedef struct opt_spec {
-    const char *name;
-    const char **value;
-    bool required;
-} opt_spec;
 
 /* A new format is one line here plus its writer module. */
 static const struct {
@@ -40,33 +35,7 @@ static void usage(FILE *out)
                  "--format csv|html|json|pdf [--out FILE]\n");
 }
 
-/* "--name value" pairs only; a value that looks like an option means the
- * real value was forgotten. */
-static int parse_opts(int argc, char **argv, opt_spec *opts, size_t nopts)
-{
-    for (int i = 0; i < argc; i++) {
-        opt_spec *o = NULL;
-        for (size_t k = 0; k < nopts && o == NULL; k++)
-            if (strcmp(argv[i], opts[k].name) == 0)
-                o = &opts[k];
-        if (o == NULL) {
-            fprintf(stderr, "smpctl report: unknown option '%s'\n", argv[i]);
-            return -1;
-        }
-        if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0) {
-            fprintf(stderr, "smpctl report: option %s needs a value\n", o->name);
-            return -1;
-        }
-        if (*o->value != NULL) {
-            fprintf(stderr, "smpctl report: option %s given twice\n", o->name);
-            return -1;
-        }
-        *o->value = argv[++i];
-    }
-    return 0;
-}
-
-static void now_ts(char out[REPORT_TS_LEN + 1])
+void report_now_ts(char out[REPORT_TS_LEN + 1])
 {
     struct timespec ts;
     struct tm tm;
@@ -119,45 +88,30 @@ static int write_report(const char *out_path, int fmt, const report_data *d)
     return -1;
 }
 
-/* The report only reads: a mistyped --db must not leave an empty database
+/* Reports only read: a mistyped --db must not leave an empty database
  * behind, which db_open would create. */
-static int open_existing(const char *path, sqlite3 **db)
+int report_open_db(const char *cmd, const char *path, sqlite3 **db)
 {
     char err[ERRLEN];
 
     if (access(path, F_OK) != 0) {
-        fprintf(stderr, "smpctl report: --db %s: no such database; check the path\n", path);
+        fprintf(stderr, "smpctl %s: --db %s: no such database; check the path\n", cmd, path);
         return -1;
     }
     if (db_open(path, db, err, sizeof err) != 0) {
-        fprintf(stderr, "smpctl report: %s\n", err);
+        fprintf(stderr, "smpctl %s: %s\n", cmd, err);
         return -1;
     }
     return 0;
-}
-
-static int check_required(const opt_spec *opts, size_t nopts)
-{
-    bool missing = false;
-
-    for (size_t i = 0; i < nopts; i++) {
-        if (opts[i].required && *opts[i].value == NULL) {
-            fprintf(stderr, "smpctl report: %s is required\n", opts[i].name);
-            missing = true;
-        }
-    }
-    if (missing)
-        usage(stderr);
-    return missing ? -1 : 0;
 }
 
 int report_cmd(int argc, char **argv)
 {
     const char *db_path = NULL, *clinic = NULL, *from = NULL, *to = NULL, *format = NULL,
                *out_path = NULL;
-    opt_spec opts[] = {{"--db", &db_path, true},   {"--clinic", &clinic, true},
-                       {"--from", &from, true},      {"--to", &to, true},
-                       {"--format", &format, true},  {"--out", &out_path, false}};
+    cmdopt opts[] = {{"--db", &db_path, true},   {"--clinic", &clinic, true},
+                     {"--from", &from, true},      {"--to", &to, true},
+                     {"--format", &format, true},  {"--out", &out_path, false}};
     const size_t nopts = sizeof opts / sizeof opts[0];
     char err[ERRLEN], now[REPORT_TS_LEN + 1];
     report_data data = {0};
@@ -168,17 +122,19 @@ int report_cmd(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (parse_opts(argc, argv, opts, nopts) != 0 || check_required(opts, nopts) != 0)
+    if (cmdopts_parse("report", argc, argv, opts, nopts) != 0) {
+        usage(stderr);
         return 2;
+    }
     if ((fmt = find_format(format)) < 0)
         return 1;
     if (report_period_check(from, to, err, sizeof err) != 0) {
         fprintf(stderr, "smpctl report: %s\n", err);
         return 1;
     }
-    if (open_existing(db_path, &db) != 0)
+    if (report_open_db("report", db_path, &db) != 0)
         goto cleanup;
-    now_ts(now);
+    report_now_ts(now);
     if (report_data_load(db, clinic, from, to, now, &data, err, sizeof err) != 0) {
         fprintf(stderr, "smpctl report: %s\n", err);
         goto cleanup;

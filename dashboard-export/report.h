@@ -4,6 +4,10 @@
 #ifndef SMP_REPORT_H
 #define SMP_REPORT_H
 
+#include <sqlite3.h>
+
+#include "report_data.h"
+
 /* argv holds the options after "report":
  *   --db PATH --clinic C --from YYYY-MM-DD --to YYYY-MM-DD --format csv|html|json|pdf [--out FILE]
  * Output goes to FILE (removed again if writing fails) or stdout.
@@ -11,5 +15,14 @@
  * clinic, database or write failure, reported on stderr naming the option
  * or file), 2 on a usage error (unknown or missing option). */
 int report_cmd(int argc, char **argv);
+
+/* Shared with smpctl export. */
+
+/* The current UTC time as a record ts. */
+void report_now_ts(char out[REPORT_TS_LEN + 1]);
+
+/* Opens an existing database (never creates one: a mistyped path is an
+ * error), reporting failures on stderr as "smpctl CMD: ...". */
+int report_open_db(const char *cmd, const char *path, sqlite3 **db);
 
 #endif

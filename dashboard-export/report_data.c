@@ -1,6 +1,5 @@
 #include "report_data.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +7,8 @@
 #include <cjson/cJSON.h>
 
 #include "db.h"
+#include "flatjson.h"
+#include "record.h"
 #include "strpool.h"
 
 
@@ -38,9 +39,12 @@ static const struct { const char *rule, *title; } rule_titles[] = {
 /* Every query of records goes through the covering partial index
  * records_compliance (common/db.c): a clinic's compliance records of a
  * period are then one sequential range per device and type, and never a
- * lookup in the records table itself. ?1 clinic, ?2 from, ?3 upper. */
+ * lookup in the records table itself. CROSS JOIN keeps devices the outer
+ * loop: left to itself SQLite scans the whole index (every clinic) and
+ * looks each device up, which grows with the fleet. ?1 clinic, ?2 from,
+ * ?3 upper. */
 #define COMPLIANCE_JOIN(types)                                                         \
-    " FROM devices d JOIN records r INDEXED BY records_compliance"                   \
+    " FROM devices d CROSS JOIN records r INDEXED BY records_compliance"             \
     "  ON r.device_id = d.device_id AND r.type IN " DB_COMPLIANCE_TYPES              \
     "  AND r.type IN " types " AND r.ts >= ?2 AND r.ts < ?3"                         \
     " WHERE d.clinic = ?1"
@@ -51,38 +55,23 @@ static const char devices_sql[] =
     "SELECT device_id, retired_at IS NOT NULL FROM devices WHERE clinic = ?1"
     " ORDER BY device_id";
 
+/* Bodies are split in C (flatjson): one pass per record instead of a
+ * json_extract parse per field halves a clinic-year report's time. */
 static const char sessions_sql[] =
-    "SELECT r.device_id, substr(r.ts, 1, 10),"
-    " count(CASE WHEN r.type = 'session.start' THEN 1 END),"
-    " coalesce(sum(CASE WHEN r.type = 'session.end'"
-    "       THEN json_extract(r.body, '$.strokes') END), 0)"
-    COMPLIANCE_JOIN("('session.start', 'session.end')")
-    " GROUP BY 1, 2";
+    "SELECT r.device_id, r.ts, r.type, r.body"
+    COMPLIANCE_JOIN("('session.start', 'session.end')");
 
 static const char cartridges_sql[] =
-    "SELECT r.device_id, count(DISTINCT json_extract(r.body, '$.cartridge_uid'))"
-    COMPLIANCE_JOIN("('cartridge.insert')")
-    " GROUP BY 1";
+    "SELECT r.device_id, r.body"
+    COMPLIANCE_JOIN("('cartridge.insert')");
 
-/* Columns 3.. in the order read_cycle takes them. */
 static const char cycles_sql[] =
-    "SELECT r.device_id, r.seq, r.ts,"
-    " json_extract(r.body, '$.sterilizer_id'), json_extract(r.body, '$.cycle_no'),"
-    " json_extract(r.body, '$.load_id'), json_extract(r.body, '$.program'),"
-    " json_extract(r.body, '$.setpoint_c'), json_extract(r.body, '$.temp_min_c'),"
-    " json_extract(r.body, '$.temp_max_c'), json_extract(r.body, '$.exposure_s'),"
-    " json_extract(r.body, '$.pressure_min_kpa'), json_extract(r.body, '$.pressure_max_kpa'),"
-    " json_extract(r.body, '$.dry_s'), json_extract(r.body, '$.operator_id'),"
-    " json_extract(r.body, '$.ci_result'), json_extract(r.body, '$.result'),"
-    " json_extract(r.body, '$.alarm_code')"
+    "SELECT r.device_id, r.seq, r.ts, r.body"
     COMPLIANCE_JOIN("('sterilization.cycle')")
     " ORDER BY r.ts, r.device_id, r.seq";
 
 static const char tests_sql[] =
-    "SELECT r.device_id, r.seq, r.ts,"
-    " json_extract(r.body, '$.sterilizer_id'), json_extract(r.body, '$.kind'),"
-    " json_extract(r.body, '$.cycle_no'), json_extract(r.body, '$.bi_lot'),"
-    " json_extract(r.body, '$.result'), json_extract(r.body, '$.read_ts')"
+    "SELECT r.device_id, r.seq, r.ts, r.body"
     COMPLIANCE_JOIN("('sterilization.test')")
     " ORDER BY r.ts, r.device_id, r.seq";
 
@@ -96,11 +85,11 @@ static const char alerts_sql[] =
     " FROM alerts WHERE clinic = ?1 AND raised_at >= ?2"
     " ORDER BY raised_at, id";
 
+const char *const report_data_queries[] = {sessions_sql, cartridges_sql, cycles_sql, tests_sql,
+                                          NULL};
+
 static const char cited_sql[] =
     "SELECT ts, type, body FROM records WHERE device_id = ?1 AND seq = ?2";
-
-static const char open_sql[] =
-    "SELECT count(*) FROM alerts WHERE clinic = ?1 AND cleared_at IS NULL AND raised_at < ?2";
 
 const char *report_col_name(report_col col)
 {
@@ -325,31 +314,6 @@ static int overflow(query *q)
     return -1;
 }
 
-static int read_sessions(query *q, sqlite3_stmt *st, size_t *cap)
-{
-    report_row *row = device_row(q->d, (const char *)sqlite3_column_text(st, 0));
-    report_day *day = day_of(q->d, (const char *)sqlite3_column_text(st, 1));
-    int64_t sessions = sqlite3_column_int64(st, 2), strokes = sqlite3_column_int64(st, 3);
-
-    (void)cap;
-    if (row == NULL || day == NULL)
-        return 0;
-    if (add(&row->count[RC_SESSIONS], sessions) != 0 || add(&row->count[RC_STROKES], strokes) != 0 ||
-        add(&day->sessions, sessions) != 0 || add(&day->strokes, strokes) != 0)
-        return overflow(q);
-    return 0;
-}
-
-static int read_cartridges(query *q, sqlite3_stmt *st, size_t *cap)
-{
-    report_row *row = device_row(q->d, (const char *)sqlite3_column_text(st, 0));
-
-    (void)cap;
-    if (row)
-        row->count[RC_CARTRIDGES] = sqlite3_column_int64(st, 1);
-    return 0;
-}
-
 /* Runs sql and hands each row to fn; what names the query in errors. */
 static int for_each_row(query *q, const char *sql, const char *what,
                         int (*fn)(query *, sqlite3_stmt *, size_t *))
@@ -376,6 +340,106 @@ static int for_each_row(query *q, const char *sql, const char *what,
     rc = 0;
 cleanup:
     sqlite3_finalize(st);
+    return rc;
+}
+
+/* Splits the body in column i; false for a body that is not a flat
+ * object (the collector stores only canonical records). */
+static bool body_of(sqlite3_stmt *st, int i, flatjson *j)
+{
+    const char *body = (const char *)sqlite3_column_text(st, i);
+    return body && flatjson_parse(body, (size_t)sqlite3_column_bytes(st, i), j) == 0;
+}
+
+static int read_sessions(query *q, sqlite3_stmt *st, size_t *cap)
+{
+    report_row *row = device_row(q->d, (const char *)sqlite3_column_text(st, 0));
+    report_day *day = day_of(q->d, (const char *)sqlite3_column_text(st, 1));
+    const char *type = (const char *)sqlite3_column_text(st, 2);
+    flatjson j;
+
+    (void)cap;
+    if (row == NULL || day == NULL || type == NULL)
+        return 0;
+    if (strcmp(type, "session.start") == 0) {
+        row->count[RC_SESSIONS]++;
+        day->sessions++;
+        return 0;
+    }
+    if (!body_of(st, 3, &j))
+        return 0;
+    int64_t strokes = flatjson_int(&j, "strokes");
+    if (add(&row->count[RC_STROKES], strokes) != 0 || add(&day->strokes, strokes) != 0)
+        return overflow(q);
+    return 0;
+}
+
+/* (device row, cartridge uid) pairs, to count distinct uids per device. */
+typedef struct cart_key {
+    size_t row;
+    const char *uid;
+} cart_key;
+
+typedef struct cart_keys {
+    cart_key *k;
+    size_t n, cap;
+    strpool *pool;
+} cart_keys;
+
+static int cmp_cart_key(const void *a, const void *b)
+{
+    const cart_key *x = a, *y = b;
+    return x->row != y->row ? (x->row > y->row) - (x->row < y->row) : strcmp(x->uid, y->uid);
+}
+
+static int read_cartridges(query *q, cart_keys *keys, sqlite3_stmt *st)
+{
+    report_row *row = device_row(q->d, (const char *)sqlite3_column_text(st, 0));
+    char uid[RECORD_STR_MAX + 1];
+    flatjson j;
+
+    if (row == NULL || !body_of(st, 1, &j))
+        return 0;
+    if (grow((void **)&keys->k, &keys->cap, keys->n, sizeof *keys->k) != 0)
+        return -1;
+    keys->k[keys->n].row = (size_t)(row - q->d->rows);
+    flatjson_str(&j, "cartridge_uid", uid, sizeof uid);
+    if ((keys->k[keys->n].uid = strpool_str(&keys->pool, uid)) == NULL)
+        return -1;
+    keys->n++;
+    return 0;
+}
+
+static int count_cartridges(query *q)
+{
+    cart_keys keys = {0};
+    sqlite3_stmt *st = NULL;
+    int rc = -1, step;
+
+    if (prepare(q, cartridges_sql, &st) != 0) {
+        db_fail(q, "cartridges query");
+        goto cleanup;
+    }
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (read_cartridges(q, &keys, st) != 0) {
+            oom(q, "cartridges");
+            goto cleanup;
+        }
+    }
+    if (step != SQLITE_DONE) {
+        db_fail(q, "cartridges query");
+        goto cleanup;
+    }
+    if (keys.n > 1)
+        qsort(keys.k, keys.n, sizeof *keys.k, cmp_cart_key);
+    for (size_t i = 0; i < keys.n; i++)
+        if (i == 0 || cmp_cart_key(&keys.k[i - 1], &keys.k[i]) != 0)
+            q->d->rows[keys.k[i].row].count[RC_CARTRIDGES]++;
+    rc = 0;
+cleanup:
+    sqlite3_finalize(st);
+    free(keys.k);
+    strpool_free(&keys.pool);
     return rc;
 }
 
@@ -411,10 +475,11 @@ static int make_days(report_data *d)
     return 0;
 }
 
-/* A fixed-decimal field (REAL in JSON) as tenths. */
-static int64_t col_tenths(sqlite3_stmt *st, int i)
+/* A string member of a body as an arena string; NULL when out of memory. */
+static const char *field_str(report_data *d, const flatjson *j, const char *key)
 {
-    return (int64_t)llround(sqlite3_column_double(st, i) * 10.0);
+    char buf[RECORD_STR_MAX + 1];
+    return strpool_str(&d->arena, flatjson_str(j, key, buf, sizeof buf));
 }
 
 /* A cycle passed only with result pass; fail and aborted both count as
@@ -439,25 +504,30 @@ static int read_cycle(query *q, sqlite3_stmt *st, size_t *cap)
 {
     report_data *d = q->d;
     report_cycle *c;
+    flatjson j;
 
+    if (!body_of(st, 3, &j))
+        return 0;
     if (grow((void **)&d->cycles, cap, d->ncycles, sizeof *d->cycles) != 0)
         return -1;
     c = &d->cycles[d->ncycles];
     c->seq = sqlite3_column_int64(st, 1);
-    c->cycle_no = sqlite3_column_int64(st, 4);
-    c->setpoint_dc = col_tenths(st, 7);
-    c->temp_min_dc = col_tenths(st, 8);
-    c->temp_max_dc = col_tenths(st, 9);
-    c->exposure_s = sqlite3_column_int64(st, 10);
-    c->pressure_min_dkpa = col_tenths(st, 11);
-    c->pressure_max_dkpa = col_tenths(st, 12);
-    c->dry_s = sqlite3_column_int64(st, 13);
+    c->cycle_no = flatjson_int(&j, "cycle_no");
+    c->setpoint_dc = flatjson_tenths(&j, "setpoint_c");
+    c->temp_min_dc = flatjson_tenths(&j, "temp_min_c");
+    c->temp_max_dc = flatjson_tenths(&j, "temp_max_c");
+    c->exposure_s = flatjson_int(&j, "exposure_s");
+    c->pressure_min_dkpa = flatjson_tenths(&j, "pressure_min_kpa");
+    c->pressure_max_dkpa = flatjson_tenths(&j, "pressure_max_kpa");
+    c->dry_s = flatjson_int(&j, "dry_s");
     c->bowie_dick = c->spore = -1;
     if (!(c->device_id = col_str(d, st, 0)) || !(c->ts = col_str(d, st, 2)) ||
-        !(c->sterilizer_id = col_str(d, st, 3)) || !(c->load_id = col_str(d, st, 5)) ||
-        !(c->program = col_str(d, st, 6)) || !(c->operator_id = col_str(d, st, 14)) ||
-        !(c->ci_result = col_str(d, st, 15)) || !(c->result = col_str(d, st, 16)) ||
-        !(c->alarm_code = col_str(d, st, 17)))
+        !(c->sterilizer_id = field_str(d, &j, "sterilizer_id")) ||
+        !(c->load_id = field_str(d, &j, "load_id")) || !(c->program = field_str(d, &j, "program")) ||
+        !(c->operator_id = field_str(d, &j, "operator_id")) ||
+        !(c->ci_result = field_str(d, &j, "ci_result")) ||
+        !(c->result = field_str(d, &j, "result")) ||
+        !(c->alarm_code = field_str(d, &j, "alarm_code")))
         return -1;
     d->ncycles++;
     return count_cycle(q, c);
@@ -468,16 +538,19 @@ static int read_test(query *q, sqlite3_stmt *st, size_t *cap)
     report_data *d = q->d;
     report_row *row;
     report_test *t;
+    flatjson j;
 
+    if (!body_of(st, 3, &j))
+        return 0;
     if (grow((void **)&d->tests, cap, d->ntests, sizeof *d->tests) != 0)
         return -1;
     t = &d->tests[d->ntests];
     t->seq = sqlite3_column_int64(st, 1);
-    t->cycle_no = sqlite3_column_int64(st, 5);
+    t->cycle_no = flatjson_int(&j, "cycle_no");
     if (!(t->device_id = col_str(d, st, 0)) || !(t->ts = col_str(d, st, 2)) ||
-        !(t->sterilizer_id = col_str(d, st, 3)) || !(t->kind = col_str(d, st, 4)) ||
-        !(t->bi_lot = col_str(d, st, 6)) || !(t->result = col_str(d, st, 7)) ||
-        !(t->read_ts = col_str(d, st, 8)))
+        !(t->sterilizer_id = field_str(d, &j, "sterilizer_id")) ||
+        !(t->kind = field_str(d, &j, "kind")) || !(t->bi_lot = field_str(d, &j, "bi_lot")) ||
+        !(t->result = field_str(d, &j, "result")) || !(t->read_ts = field_str(d, &j, "read_ts")))
         return -1;
     if (strcmp(t->kind, "bowie_dick") == 0) {
         d->bowie_dick_tests++;
@@ -704,29 +777,11 @@ static int count_rules(report_data *d)
         }
         d->rules[k].count++;
         d->rules[k].open += v->cleared_at[0] == '\0';
+        d->open_alerts += v->cleared_at[0] == '\0';
     }
     if (d->nrules > 1)
         qsort(d->rules, d->nrules, sizeof *d->rules, cmp_rule);
     return 0;
-}
-
-static int count_open(query *q)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = -1;
-
-    if (sqlite3_prepare_v2(q->db, open_sql, -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_bind_text(st, 1, q->d->clinic, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, q->upper, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW) {
-        db_fail(q, "open alerts");
-        goto cleanup;
-    }
-    q->d->open_alerts = sqlite3_column_int64(st, 0);
-    rc = 0;
-cleanup:
-    sqlite3_finalize(st);
-    return rc;
 }
 
 /* ---- loading ---------------------------------------------------------- */
@@ -745,7 +800,7 @@ static int load_all(query *q)
     if (make_days(d) != 0)
         return oom(q, "the days of the period");
     if (for_each_row(q, sessions_sql, "sessions query", read_sessions) != 0 ||
-        for_each_row(q, cartridges_sql, "cartridges query", read_cartridges) != 0 ||
+        count_cartridges(q) != 0 ||
         for_each_row(q, cycles_sql, "sterilizer log query", read_cycle) != 0 ||
         for_each_row(q, tests_sql, "tests query", read_test) != 0)
         return -1;
@@ -753,7 +808,7 @@ static int load_all(query *q)
         return overflow(q);
     if (link_tests(d) != 0)
         return oom(q, "tests");
-    if (read_violations(q) != 0 || count_open(q) != 0)
+    if (read_violations(q) != 0)
         return -1;
     return count_rules(d) == 0 ? 0 : oom(q, "rules");
 }
@@ -762,6 +817,7 @@ int report_data_load(sqlite3 *db, const char *clinic, const char *from, const ch
                      const char *generated_at, report_data *out, char *err, size_t errlen)
 {
     query q = {.db = db, .d = out, .err = err, .errlen = errlen};
+    bool own_txn;
     int rc;
 
     memset(out, 0, sizeof *out);
@@ -782,14 +838,17 @@ int report_data_load(sqlite3 *db, const char *clinic, const char *from, const ch
     snprintf(out->generated_at, sizeof out->generated_at, "%s", generated_at ? generated_at : "");
     report_ts_upper_bound(to, q.upper);
     /* One read transaction: every section comes from the same snapshot,
-     * even while the collector writes. */
-    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+     * even while the collector writes. A caller that holds one already
+     * (the audit export reads more) keeps it. */
+    own_txn = sqlite3_get_autocommit(db) != 0;
+    if (own_txn && sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
         db_fail(&q, "begin");
         report_data_free(out);
         return -1;
     }
     rc = load_all(&q);
-    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (own_txn)
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     if (rc != 0)
         report_data_free(out);
     return rc;

@@ -118,8 +118,8 @@ typedef struct report_data {
     size_t nviolations;
     report_rule_count *rules;               /* owned; by rule number */
     size_t nrules;
-    /* Alerts of the clinic raised before the period's end and not cleared
-     * when the report was made (whether or not raised in the period). */
+    /* Of the violations, those not cleared when the report was made
+     * (acknowledged ones included): the sum of rules[].open. */
     int64_t open_alerts;
     strpool *arena;                         /* owned: every const char * above */
 } report_data;
@@ -157,6 +157,10 @@ int report_data_load(sqlite3 *db, const char *clinic, const char *from, const ch
                      const char *generated_at, report_data *out, char *err, size_t errlen);
 
 void report_data_free(report_data *d);
+
+/* The report's queries of records (?1 clinic, ?2 from, ?3 upper bound),
+ * NULL-terminated: for the test that keeps them on the index. */
+extern const char *const report_data_queries[];
 
 /* Formats tenths as a decimal with one place ("132.1", "-0.5"). */
 void report_dec1(int64_t tenths, char out[32]);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <string.h>
 
 /* cJSON's Add* functions return NULL when memory runs out; every builder
  * here returns false then, and the caller drops the whole object. */
@@ -113,22 +114,11 @@ static bool build_devices(cJSON *root, const report_data *d)
     return true;
 }
 
-static bool build_days(cJSON *root, const report_data *d)
+static bool add_day(cJSON *o, const report_day *day)
 {
-    cJSON *a = add_array(root, "days");
-
-    if (!a)
-        return false;
-    for (size_t i = 0; i < d->ndays; i++) {
-        const report_day *day = &d->days[i];
-        cJSON *o = push_object(a);
-        if (!o || !add_str(o, "date", day->date) || !add_int(o, "sessions", day->sessions) ||
-            !add_int(o, "strokes", day->strokes) ||
-            !add_int(o, "cycles_passed", day->cycles_passed) ||
-            !add_int(o, "cycles_failed", day->cycles_failed))
-            return false;
-    }
-    return true;
+    return add_str(o, "date", day->date) && add_int(o, "sessions", day->sessions) &&
+           add_int(o, "strokes", day->strokes) && add_int(o, "cycles_passed", day->cycles_passed) &&
+           add_int(o, "cycles_failed", day->cycles_failed);
 }
 
 static bool add_test(cJSON *o, const report_test *t)
@@ -166,27 +156,6 @@ static bool add_cycle(cJSON *o, const report_data *d, const report_cycle *c)
            add_cycle_test(o, "spore", d, c->spore);
 }
 
-static bool build_logs(cJSON *root, const report_data *d)
-{
-    cJSON *cycles = add_array(root, "sterilizer_log"), *tests;
-
-    if (!cycles)
-        return false;
-    for (size_t i = 0; i < d->ncycles; i++) {
-        cJSON *o = push_object(cycles);
-        if (!o || !add_cycle(o, d, &d->cycles[i]))
-            return false;
-    }
-    if (!(tests = add_array(root, "tests")))
-        return false;
-    for (size_t i = 0; i < d->ntests; i++) {
-        cJSON *o = push_object(tests);
-        if (!o || !add_test(o, &d->tests[i]))
-            return false;
-    }
-    return true;
-}
-
 static bool add_cited(cJSON *a, const report_cited *c)
 {
     cJSON *o = push_object(a);
@@ -215,21 +184,39 @@ static bool add_violation(cJSON *o, const report_violation *v)
     return true;
 }
 
-static bool build_violations(cJSON *root, const report_data *d)
+/* The long lists, in output order: one object per element, so that
+ * report_json_write can print them one element at a time. */
+typedef struct report_list {
+    const char *key;
+    size_t (*count)(const report_data *d);
+    bool (*fill)(cJSON *o, const report_data *d, size_t i);
+} report_list;
+
+static size_t n_days(const report_data *d) { return d->ndays; }
+static size_t n_violations(const report_data *d) { return d->nviolations; }
+static size_t n_cycles(const report_data *d) { return d->ncycles; }
+static size_t n_tests(const report_data *d) { return d->ntests; }
+
+static bool fill_day(cJSON *o, const report_data *d, size_t i) { return add_day(o, &d->days[i]); }
+static bool fill_violation(cJSON *o, const report_data *d, size_t i)
 {
-    cJSON *a = add_array(root, "violations");
-
-    if (!a)
-        return false;
-    for (size_t i = 0; i < d->nviolations; i++) {
-        cJSON *o = push_object(a);
-        if (!o || !add_violation(o, &d->violations[i]))
-            return false;
-    }
-    return true;
+    return add_violation(o, &d->violations[i]);
 }
+static bool fill_cycle(cJSON *o, const report_data *d, size_t i)
+{
+    return add_cycle(o, d, &d->cycles[i]);
+}
+static bool fill_test(cJSON *o, const report_data *d, size_t i) { return add_test(o, &d->tests[i]); }
 
-cJSON *report_json_build(const report_data *d)
+static const report_list lists[] = {
+    {"days", n_days, fill_day},
+    {"violations", n_violations, fill_violation},
+    {"sterilizer_log", n_cycles, fill_cycle},
+    {"tests", n_tests, fill_test},
+};
+
+/* Everything but the long lists. */
+static cJSON *build_head(const report_data *d)
 {
     cJSON *root = cJSON_CreateObject(), *period, *total;
 
@@ -239,30 +226,82 @@ cJSON *report_json_build(const report_data *d)
         !add_str(period, "to", d->to) || !add_str(period, "timezone", "UTC") ||
         !add_str(root, "generated_at", d->generated_at) || !build_summary(root, d) ||
         !build_devices(root, d) || !(total = cJSON_AddObjectToObject(root, "total")) ||
-        !add_counts(total, &d->total) ||
-        !build_days(root, d) || !build_violations(root, d) || !build_logs(root, d)) {
+        !add_counts(total, &d->total)) {
         cJSON_Delete(root);
         return NULL;
     }
     return root;
 }
 
+static cJSON *element(const report_list *l, const report_data *d, size_t i)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (o && !l->fill(o, d, i)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+cJSON *report_json_build(const report_data *d)
+{
+    cJSON *root = build_head(d);
+
+    for (size_t k = 0; root && k < sizeof lists / sizeof lists[0]; k++) {
+        cJSON *a = cJSON_AddArrayToObject(root, lists[k].key);
+        for (size_t i = 0; a && i < lists[k].count(d); i++) {
+            cJSON *o = element(&lists[k], d, i);
+            if (!o || !cJSON_AddItemToArray(a, o)) {
+                cJSON_Delete(o);
+                a = NULL;
+            }
+        }
+        if (a == NULL) {
+            cJSON_Delete(root);
+            root = NULL;
+        }
+    }
+    return root;
+}
+
+/* Prints item unformatted; false when out of memory. */
+static bool print_item(FILE *out, const cJSON *item, size_t skip_end)
+{
+    char *text = cJSON_PrintUnformatted(item);
+
+    if (text == NULL)
+        return false;
+    fwrite(text, 1, strlen(text) - skip_end, out);
+    cJSON_free(text);
+    return true;
+}
+
+/* The same JSON as printing report_json_build, but the long lists go out
+ * one element at a time: a clinic-year's sterilizer log never sits in
+ * memory as one tree and one string. */
 int report_json_write(FILE *out, const report_data *d)
 {
-    cJSON *root = report_json_build(d);
-    char *text = root ? cJSON_PrintUnformatted(root) : NULL;
-    int rc = -1;
+    cJSON *head = build_head(d);
+    bool ok = head && print_item(out, head, 1);   /* all but its closing brace */
 
-    if (text == NULL) {
-        errno = ENOMEM;
-        goto cleanup;
+    cJSON_Delete(head);
+    for (size_t k = 0; ok && k < sizeof lists / sizeof lists[0]; k++) {
+        fprintf(out, ",\"%s\":[", lists[k].key);
+        for (size_t i = 0; ok && i < lists[k].count(d); i++) {
+            cJSON *o = element(&lists[k], d, i);
+            if (i > 0)
+                fputc(',', out);
+            ok = o && print_item(out, o, 0);
+            cJSON_Delete(o);
+        }
+        fputc(']', out);
     }
-    fputs(text, out);
-    fputc('\n', out);
+    if (!ok) {
+        errno = ENOMEM;
+        return -1;
+    }
+    fputs("}\n", out);
     /* Flush so a full disk shows up here, not as a silently short file. */
-    rc = fflush(out) != 0 || ferror(out) ? -1 : 0;
-cleanup:
-    cJSON_free(text);
-    cJSON_Delete(root);
-    return rc;
+    return fflush(out) != 0 || ferror(out) ? -1 : 0;
 }

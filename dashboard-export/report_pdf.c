@@ -245,7 +245,7 @@ static void table_begin(pdf *p, const pdf_col *cols, size_t ncols)
  * need attention (failed cycle, positive test). */
 static void table_row(pdf *p, const char *const *cells, bool fill)
 {
-    static char lines[MAX_COLS][MAX_LINES][LINE_MAX];
+    static char lines[MAX_COLS][MAX_LINES][LINE_MAX];   /* 60 KiB: too big for the stack */
     char ansi[TEXT_MAX];
     int n[MAX_COLS], rows = 1;
     float x = MARGIN, h;
@@ -500,12 +500,12 @@ static void cycle_row(pdf *p, const report_cycle *c)
 static void sterilizer_log(pdf *p)
 {
     static const pdf_col cols[] = {
-        {"Date (UTC)", 1.5f, false}, {"Sterilizer", 1, false}, {"Cycle", 0.6f, true},
-        {"Device", 1.7f, false}, {"Load", 1.8f, false}, {"Program", 1.2f, false},
-        {"Set °C", 0.65f, true}, {"Min °C", 0.65f, true}, {"Max °C", 0.65f, true},
-        {"Exp. s", 0.65f, true}, {"Pressure kPa", 1.2f, true}, {"Dry s", 0.65f, true},
-        {"CI", 0.55f, false}, {"Operator", 0.9f, false}, {"Result", 0.8f, false},
-        {"Alarm", 1.2f, false}, {"Bowie-Dick", 0.9f, false}, {"Spore", 0.9f, false}};
+        {"Date (UTC)", 1.5f, false}, {"Sterilizer", 0.9f, false}, {"Cycle", 0.55f, true},
+        {"Device", 1.6f, false}, {"Load", 1.6f, false}, {"Program", 1.1f, false},
+        {"Set °C", 0.7f, true}, {"Min °C", 0.7f, true}, {"Max °C", 0.7f, true},
+        {"Exp. s", 0.65f, true}, {"Pressure kPa", 1.2f, true}, {"Dry s", 0.6f, true},
+        {"CI", 0.5f, false}, {"Operator", 0.9f, false}, {"Result", 0.75f, false},
+        {"Alarm", 1.1f, false}, {"Bowie-Dick", 1.05f, false}, {"Spore", 0.9f, false}};
     char note[200];
 
     heading(p, "Sterilizer log", true, true);

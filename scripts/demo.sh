@@ -4,7 +4,8 @@
 # Issues a PKI into out/demo/pki, starts mosquitto on a free loopback port,
 # the collector on SQLite, and three simulated agents for one clinic day;
 # waits until every record is acked, stops everything and writes
-# out/demo/report.csv and out/demo/report.html. Every process it starts is
+# out/demo/report.csv, out/demo/report.html and a signed audit bundle
+# out/demo/audit (checked with smpctl verify). Every process it starts is
 # stopped on exit, also when a step fails.
 set -euo pipefail
 
@@ -98,6 +99,10 @@ for d in "${DEVICES[@]}"; do "$BIN/smp-agent" --config "$OUT/$d.conf" --status; 
     --format csv --out "$OUT/report.csv"
 "$BIN/smpctl" report --db "$OUT/fleet.db" --clinic "$CLINIC" --from "$DAY" --to "$DAY" \
     --format html --out "$OUT/report.html"
+"$BIN/smpctl" pki issue-export --dir "$OUT/pki"
+"$BIN/smpctl" export --db "$OUT/fleet.db" --clinic "$CLINIC" --from "$DAY" --to "$DAY" \
+    --out "$OUT/audit" --key "$OUT/pki/export.key"
+"$BIN/smpctl" verify "$OUT/audit"
 echo "demo: records stored: $(sqlite3 "$OUT/fleet.db" 'SELECT count(*) FROM records')"
 cat "$OUT/report.csv"
-echo "demo: wrote $OUT/report.csv and $OUT/report.html"
+echo "demo: wrote $OUT/report.csv, $OUT/report.html and the audit bundle $OUT/audit"

@@ -18,6 +18,9 @@ mosquitto-clients
 openssl
 python3-paho-mqtt
 clang
+libhpdf-dev
+chromium
+fonts-dejavu-core
 "
 
 missing=""

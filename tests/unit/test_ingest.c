@@ -295,7 +295,7 @@ static char *jsonq(const char *text)
 
 /* ---- chains of genuine records -------------------------------------------- */
 
-#define CHAIN_MAX 80
+#define CHAIN_MAX 200
 
 typedef struct chain {
     char device[IDS_DEVICE_ID_MAX + 1];
@@ -1136,30 +1136,39 @@ static void test_same_seq_twice_in_one_batch(void **state)
     free(c);
 }
 
-/* More alert events than one message may publish: all stored, 32 queued,
- * the rest counted as dropped (for the log). */
+/* More alert events than one commit group may publish: all stored,
+ * ALERT_BATCH_MAX queued, the rest counted as dropped (for the log). Three
+ * messages of 64 tampered records each, in one group. */
 static void test_alert_batch_overflow(void **state)
 {
+    enum { PER_MSG = 64, MSGS = 3, TOTAL = PER_MSG * MSGS };
     fixture *fx = *state;
     chain *c = chain_new("dev-a");
     ingest_result r;
-    static char forged[40][RECORD_CANON_MAX];
-    const char *canon[40];
-    size_t lens[40], plen;
+    static char forged[TOTAL][RECORD_CANON_MAX];
+    const char *canon[PER_MSG];
+    size_t lens[PER_MSG], plen;
 
-    chain_fill(c, 40);
-    send_range(fx, c, 1, 40, now_ms(), &r);
-    for (int i = 0; i < 40; i++) {
-        lens[i] = tamper(c->canon[i + 1], forged[i]);
-        canon[i] = forged[i];
+    assert_true(TOTAL > ALERT_BATCH_MAX);
+    chain_fill(c, TOTAL);
+    for (int m = 0; m < MSGS; m++)
+        send_range(fx, c, 1 + m * PER_MSG, (m + 1) * PER_MSG, now_ms(), &r);
+    assert_int_equal(ingest_group_begin(fx->in), 0);
+    for (int m = 0; m < MSGS; m++) {
+        for (int i = 0; i < PER_MSG; i++) {
+            int k = m * PER_MSG + i;
+            lens[i] = tamper(c->canon[k + 1], forged[k]);
+            canon[i] = forged[k];
+        }
+        char *payload = batch_of("dev-a", canon, lens, PER_MSG, &plen);
+        assert_int_equal(ingest_message(fx->in, "smp/v1/dev/dev-a/events", payload, plen, now_ms(), &r), 0);
+        free(payload);
+        assert_counts(&r, 0, 0, PER_MSG, TOTAL);
     }
-    char *payload = batch_of("dev-a", canon, lens, 40, &plen);
-    assert_int_equal(ingest_events(fx->in, "smp/v1/dev/dev-a/events", payload, plen, now_ms(), &r), 0);
-    free(payload);
-    assert_counts(&r, 0, 0, 40, 40);
-    assert_int_equal(r.alerts->count, ALERT_BATCH_MAX);
-    assert_int_equal(r.alerts->dropped, 40 - ALERT_BATCH_MAX);
-    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts WHERE rule='R9' AND cause LIKE 'conflict:seq=%%'"), 40);
+    assert_int_equal(ingest_group_commit(fx->in), 0);
+    assert_int_equal(ingest_alerts(fx->in)->count, ALERT_BATCH_MAX);
+    assert_int_equal(ingest_alerts(fx->in)->dropped, TOTAL - ALERT_BATCH_MAX);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts WHERE rule='R9' AND cause LIKE 'conflict:seq=%%'"), TOTAL);
     free(c);
 }
 

@@ -6,7 +6,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <cjson/cJSON.h>
+
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,7 @@
 #include "report_csv.h"
 #include "report_data.h"
 #include "report_html.h"
+#include "report_json.h"
 
 #define GEN_AT "2026-12-02T08:00:00.000Z"
 #define ZEROS "0000000000000000000000000000000000000000000000000000000000000000"
@@ -444,6 +448,362 @@ static void test_html_escapes_and_is_self_contained(void **state)
     free(html);
 }
 
+/* ---- violations, sterilizer log, tests, days (clinic East) ---- */
+
+#define E_CYCLE(no, load, result, tmin, alarm)                                             \
+    "\"ci_result\":\"" result "\",\"cycle_no\":" #no ",\"dry_s\":1500,\"exposure_s\":245,"  \
+    "\"load_id\":\"" load "\",\"operator_id\":\"op-9\",\"pressure_max_kpa\":311.5,"          \
+    "\"pressure_min_kpa\":301.2,\"program\":\"prevac_134\",\"result\":\"" result "\","       \
+    "\"setpoint_c\":134.0,\"sterilizer_id\":\"ac-e\",\"temp_max_c\":135.9,"                  \
+    "\"temp_min_c\":" tmin alarm
+#define E_TEST(kind, no, lot, result, read)                                                \
+    "\"bi_lot\":\"" lot "\",\"cycle_no\":" #no ",\"kind\":\"" kind "\",\"read_ts\":\"" read   \
+    "\",\"result\":\"" result "\",\"sterilizer_id\":\"ac-e\""
+
+static void add_alert(sqlite3 *db, const char *rule, const char *severity, const char *dev,
+                      const char *clinic, const char *cause, const char *evidence,
+                      const char *raised, const char *acked, const char *by, const char *cleared)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                         "INSERT INTO alerts(rule, severity, device_id, clinic, cause, message,"
+                         " evidence, raised_at, acked_at, acked_by, cleared_at)"
+                         " VALUES (?1, ?2, ?3, ?4, ?5, 'msg ' || ?5, ?6, ?7, ?8, ?9, ?10)",
+                         -1, &st, NULL), SQLITE_OK);
+    const char *v[] = {rule, severity, dev, clinic, cause, evidence, raised, acked, by, cleared};
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(sqlite3_bind_text(st, i + 1, v[i], -1, SQLITE_STATIC), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+}
+
+static void fill_east(sqlite3 *db)
+{
+    add_device(db, "dev-e1", "East", NULL);
+    add_record(db, "dev-e1", 1, "2026-11-02T07:00:00.000Z", "sterilization.cycle",
+               E_CYCLE(1, "E-L1", "pass", "134.6", ""));
+    add_record(db, "dev-e1", 2, "2026-11-02T07:45:00.000Z", "sterilization.test",
+               E_TEST("bowie_dick", 1, "BD-1", "negative", "2026-11-02T07:45:00.000Z"));
+    add_record(db, "dev-e1", 3, "2026-11-02T07:46:00.000Z", "sterilization.test",
+               E_TEST("spore", 1, "BI-9", "negative", "2026-11-03T07:46:00.000Z"));
+    add_record(db, "dev-e1", 4, "2026-11-02T09:00:00.000Z", "sterilization.cycle",
+               E_CYCLE(2, "E-L2", "fail", "128.5", ",\"alarm_code\":\"E12-LOW-TEMP\""));
+    add_record(db, "dev-e1", 5, "2026-11-02T10:00:00.000Z", "session.start", START);
+    add_record(db, "dev-e1", 6, "2026-11-02T10:01:00.000Z", "cartridge.insert", INSERT("EC-1"));
+    add_record(db, "dev-e1", 7, "2026-11-02T12:00:00.000Z", "session.end", END(1234));
+    add_record(db, "dev-e1", 8, "2026-11-04T08:00:00.000Z", "sterilization.test",
+               E_TEST("spore", 2, "BI-9", "positive", "2026-11-04T08:00:00.000Z"));
+
+    add_alert(db, "R4", "cycle_failed", "dev-e1", "East", "cycle:seq=4",
+              "{\"device\":\"dev-e1\",\"seq\":4,\"ts\":\"2026-11-02T09:00:00.000Z\"}",
+              "2026-11-02T09:00:01.500Z", NULL, NULL, NULL);
+    add_alert(db, "R2", "critical", "dev-e1", "East", "expired:EC-1",
+              "{\"cartridge\":{\"device\":\"dev-e1\",\"seq\":6},\"expiry\":\"2026-10-01\"}",
+              "2026-11-02T10:01:02.000Z", "2026-11-02T11:00:00.000Z", "nurse-a", NULL);
+    add_alert(db, "R7", "critical", "dev-e1", "East", "positive:ac-e",
+              "{\"test\":{\"seq\":8},\"recall\":[{\"device\":\"dev-e1\",\"seq\":1},"
+              "{\"device\":\"dev-e1\",\"seq\":4}]}",
+              "2026-11-04T08:00:02.000Z", NULL, NULL, "2026-11-09T08:00:00.000Z");
+    /* Raised after the period, for a record in it (a backlog): included. */
+    add_alert(db, "R9", "integrity", "dev-e1", "East", "chain-break:seq=5",
+              "{\"seq\":5,\"prev\":\"x\"}", "2026-12-05T00:00:00.000Z", NULL, NULL, NULL);
+    /* Raised before the period: not a violation of it, but still open. */
+    add_alert(db, "R8", "maintenance", "dev-e1", "East", "silent", "{}",
+              "2026-10-15T00:00:00.000Z", NULL, NULL, NULL);
+    add_alert(db, "R4", "cycle_failed", "dev-s1", "South", "cycle:seq=1", "{\"seq\":1}",
+              "2026-11-05T00:00:00.000Z", NULL, NULL, NULL);
+    /* Cites a record of another clinic's device: named, body not shown. */
+    add_alert(db, "R1", "critical", "dev-e1", "East", "reused:C9",
+              "{\"first\":{\"device\":\"dev-s1\",\"seq\":1},\"second\":{\"device\":\"dev-e1\","
+              "\"seq\":6}}",
+              "2026-11-20T00:00:00.000Z", NULL, NULL, NULL);
+}
+
+static void load_east(fixture *fx, report_data *d)
+{
+    char err[512] = "";
+
+    exec_sql(fx->db, "BEGIN");
+    fill_east(fx->db);
+    exec_sql(fx->db, "COMMIT");
+    if (report_data_load(fx->db, "East", "2026-11-01", "2026-11-30", GEN_AT, d, err, sizeof err))
+        fail_msg("report_data_load: %s", err);
+}
+
+static void test_summary_and_days_exact(void **state)
+{
+    fixture *fx = *state;
+    report_data d;
+
+    load_east(fx, &d);
+    assert_int_equal(d.nrows, 1);
+    assert_int_equal(d.total.count[RC_SESSIONS], 1);
+    assert_int_equal(d.total.count[RC_CARTRIDGES], 1);
+    assert_int_equal(d.total.count[RC_STROKES], 1234);
+    assert_int_equal(d.total.count[RC_CYCLES_PASSED], 1);
+    assert_int_equal(d.total.count[RC_CYCLES_FAILED], 1);
+    assert_int_equal(d.total.count[RC_SPORE_TESTS], 2);
+    assert_int_equal(d.total.count[RC_SPORE_POSITIVE], 1);
+    assert_int_equal(d.bowie_dick_tests, 1);
+    assert_int_equal(d.bowie_dick_failed, 0);
+    assert_int_equal(d.ndays, 30);
+    assert_string_equal(d.days[0].date, "2026-11-01");
+    assert_string_equal(d.days[29].date, "2026-11-30");
+    assert_string_equal(d.days[1].date, "2026-11-02");
+    assert_int_equal(d.days[1].sessions, 1);
+    assert_int_equal(d.days[1].strokes, 1234);
+    assert_int_equal(d.days[1].cycles_passed, 1);
+    assert_int_equal(d.days[1].cycles_failed, 1);
+    for (size_t i = 2; i < d.ndays; i++)
+        assert_int_equal(d.days[i].sessions + d.days[i].cycles_passed + d.days[i].cycles_failed, 0);
+    report_data_free(&d);
+}
+
+static void test_violations_exact(void **state)
+{
+    fixture *fx = *state;
+    report_data d;
+
+    load_east(fx, &d);
+    assert_int_equal(d.nviolations, 5);
+    assert_string_equal(d.violations[0].rule, "R4");
+    assert_string_equal(d.violations[1].rule, "R2");
+    assert_string_equal(d.violations[2].rule, "R7");
+    assert_string_equal(d.violations[3].rule, "R1");
+    assert_string_equal(d.violations[4].rule, "R9");
+
+    const report_violation *r4 = &d.violations[0];
+    assert_string_equal(r4->severity, "cycle_failed");
+    assert_string_equal(r4->device_id, "dev-e1");
+    assert_string_equal(r4->message, "msg cycle:seq=4");
+    assert_string_equal(r4->raised_at, "2026-11-02T09:00:01.500Z");
+    assert_string_equal(r4->acked_at, "");
+    assert_string_equal(r4->cleared_at, "");
+    assert_int_equal(r4->ncited, 1);
+    assert_int_equal(r4->cited[0].seq, 4);
+    assert_string_equal(r4->cited[0].type, "sterilization.cycle");
+    assert_string_equal(r4->cited[0].ts, "2026-11-02T09:00:00.000Z");
+    assert_non_null(strstr(r4->cited[0].body, "\"alarm_code\":\"E12-LOW-TEMP\""));
+
+    const report_violation *r2 = &d.violations[1];
+    assert_string_equal(r2->acked_by, "nurse-a");
+    assert_string_equal(r2->acked_at, "2026-11-02T11:00:00.000Z");
+    assert_int_equal(r2->ncited, 1);
+    assert_int_equal(r2->cited[0].seq, 6);
+    assert_string_equal(r2->cited[0].type, "cartridge.insert");
+
+    const report_violation *r7 = &d.violations[2];
+    assert_string_equal(r7->cleared_at, "2026-11-09T08:00:00.000Z");
+    assert_int_equal(r7->ncited, 3);
+    assert_int_equal(r7->nevidence, 3);
+    assert_int_equal(r7->cited[0].seq, 8);   /* evidence order */
+    assert_int_equal(r7->cited[1].seq, 1);
+    assert_int_equal(r7->cited[2].seq, 4);
+    assert_string_equal(r7->cited[0].type, "sterilization.test");
+
+    const report_violation *r1 = &d.violations[3];
+    assert_int_equal(r1->ncited, 2);
+    assert_string_equal(r1->cited[0].device_id, "dev-s1");
+    assert_null(r1->cited[0].body);          /* another clinic's record */
+    assert_string_equal(r1->cited[1].device_id, "dev-e1");
+    assert_non_null(r1->cited[1].body);
+
+    assert_string_equal(d.violations[4].raised_at, "2026-12-05T00:00:00.000Z");
+    assert_int_equal(d.violations[4].cited[0].seq, 5);
+
+    /* By rule number; R7's one violation is cleared. */
+    assert_int_equal(d.nrules, 5);
+    const char *rules[] = {"R1", "R2", "R4", "R7", "R9"};
+    for (size_t i = 0; i < 5; i++) {
+        assert_string_equal(d.rules[i].rule, rules[i]);
+        assert_int_equal(d.rules[i].count, 1);
+        assert_int_equal(d.rules[i].open, i == 3 ? 0 : 1);
+    }
+    /* Of the five, all but the cleared R7 (the acknowledged R2 is still
+     * open); never the R8 raised before the period or South's. */
+    assert_int_equal(d.open_alerts, 4);
+    report_data_free(&d);
+}
+
+static void test_sterilizer_log_exact(void **state)
+{
+    fixture *fx = *state;
+    report_data d;
+
+    load_east(fx, &d);
+    assert_int_equal(d.ncycles, 2);
+    assert_int_equal(d.ntests, 3);
+
+    const report_cycle *c = &d.cycles[0];
+    assert_string_equal(c->device_id, "dev-e1");
+    assert_int_equal(c->seq, 1);
+    assert_string_equal(c->ts, "2026-11-02T07:00:00.000Z");
+    assert_string_equal(c->sterilizer_id, "ac-e");
+    assert_int_equal(c->cycle_no, 1);
+    assert_string_equal(c->load_id, "E-L1");
+    assert_string_equal(c->program, "prevac_134");
+    assert_int_equal(c->setpoint_dc, 1340);
+    assert_int_equal(c->temp_min_dc, 1346);
+    assert_int_equal(c->temp_max_dc, 1359);
+    assert_int_equal(c->exposure_s, 245);
+    assert_int_equal(c->pressure_min_dkpa, 3012);
+    assert_int_equal(c->pressure_max_dkpa, 3115);
+    assert_int_equal(c->dry_s, 1500);
+    assert_string_equal(c->operator_id, "op-9");
+    assert_string_equal(c->ci_result, "pass");
+    assert_string_equal(c->result, "pass");
+    assert_string_equal(c->alarm_code, "");
+    assert_int_equal(c->bowie_dick, 0);
+    assert_int_equal(c->spore, 1);
+
+    c = &d.cycles[1];
+    assert_int_equal(c->cycle_no, 2);
+    assert_string_equal(c->result, "fail");
+    assert_int_equal(c->temp_min_dc, 1285);
+    assert_string_equal(c->alarm_code, "E12-LOW-TEMP");
+    assert_int_equal(c->bowie_dick, -1);
+    assert_int_equal(c->spore, 2);
+
+    const report_test *t = &d.tests[2];
+    assert_string_equal(t->kind, "spore");
+    assert_string_equal(t->result, "positive");
+    assert_string_equal(t->bi_lot, "BI-9");
+    assert_int_equal(t->cycle_no, 2);
+    assert_int_equal(t->seq, 8);
+    assert_string_equal(t->read_ts, "2026-11-04T08:00:00.000Z");
+    report_data_free(&d);
+}
+
+static cJSON *item(const cJSON *o, const char *path)
+{
+    char key[64];
+    const char *dot;
+
+    while ((dot = strchr(path, '.')) != NULL) {
+        snprintf(key, sizeof key, "%.*s", (int)(dot - path), path);
+        o = key[0] >= '0' && key[0] <= '9' ? cJSON_GetArrayItem(o, atoi(key))
+                                           : cJSON_GetObjectItemCaseSensitive(o, key);
+        path = dot + 1;
+    }
+    o = path[0] >= '0' && path[0] <= '9' ? cJSON_GetArrayItem(o, atoi(path))
+                                         : cJSON_GetObjectItemCaseSensitive(o, path);
+    if (o == NULL)
+        fail_msg("JSON has no %s", path);
+    return (cJSON *)o;
+}
+
+static void test_json_parses_back(void **state)
+{
+    fixture *fx = *state;
+    report_data d;
+    char *text;
+    cJSON *j, *built;
+
+    load_east(fx, &d);
+    text = render(report_json_write, &d);
+    assert_non_null(strstr(text, "\"temp_min_c\":128.5"));   /* one decimal, exactly */
+    j = cJSON_Parse(text);
+    assert_non_null(j);
+    assert_string_equal(item(j, "clinic")->valuestring, "East");
+    assert_string_equal(item(j, "period.from")->valuestring, "2026-11-01");
+    assert_string_equal(item(j, "period.to")->valuestring, "2026-11-30");
+    assert_string_equal(item(j, "generated_at")->valuestring, GEN_AT);
+    assert_int_equal(item(j, "summary.sessions")->valueint, 1);
+    assert_int_equal(item(j, "summary.strokes")->valueint, 1234);
+    assert_int_equal(item(j, "summary.cycles_failed")->valueint, 1);
+    assert_int_equal(item(j, "summary.spore_positive")->valueint, 1);
+    assert_int_equal(item(j, "summary.violations")->valueint, 5);
+    assert_int_equal(item(j, "summary.open_alerts")->valueint, 4);
+    assert_string_equal(item(j, "summary.violations_by_rule.2.rule")->valuestring, "R4");
+    assert_string_equal(item(j, "summary.violations_by_rule.2.title")->valuestring,
+                        "Sterilization cycle failed");
+    assert_int_equal(cJSON_GetArraySize(item(j, "days")), 30);
+    assert_int_equal(item(j, "days.1.strokes")->valueint, 1234);
+    assert_int_equal(cJSON_GetArraySize(item(j, "sterilizer_log")), 2);
+    assert_true(item(j, "sterilizer_log.1.temp_min_c")->valuedouble == 128.5);
+    assert_string_equal(item(j, "sterilizer_log.1.alarm_code")->valuestring, "E12-LOW-TEMP");
+    assert_true(cJSON_IsNull(item(j, "sterilizer_log.0.alarm_code")));
+    assert_string_equal(item(j, "sterilizer_log.0.bowie_dick.result")->valuestring, "negative");
+    assert_string_equal(item(j, "sterilizer_log.1.spore.result")->valuestring, "positive");
+    assert_int_equal(cJSON_GetArraySize(item(j, "tests")), 3);
+    assert_string_equal(item(j, "violations.2.rule")->valuestring, "R7");
+    assert_string_equal(item(j, "violations.2.cleared_at")->valuestring,
+                        "2026-11-09T08:00:00.000Z");
+    assert_int_equal(item(j, "violations.2.evidence.recall.1.seq")->valueint, 4);
+    assert_string_equal(item(j, "violations.2.records.0.body.kind")->valuestring, "spore");
+    assert_true(cJSON_IsFalse(item(j, "violations.3.records.0.stored")));
+    assert_string_equal(item(j, "violations.1.acked_by")->valuestring, "nurse-a");
+    assert_string_equal(item(j, "devices.0.device_id")->valuestring, "dev-e1");
+    assert_int_equal(item(j, "total.cartridges")->valueint, 1);
+
+    /* The streamed output is exactly the tree report_json_build makes. */
+    built = report_json_build(&d);
+    assert_non_null(built);
+    char *printed = cJSON_PrintUnformatted(built);
+    assert_int_equal(strlen(text), strlen(printed) + 1);
+    assert_int_equal(strncmp(text, printed, strlen(printed)), 0);
+    cJSON_free(printed);
+    cJSON_Delete(built);
+    cJSON_Delete(j);
+    free(text);
+    report_data_free(&d);
+}
+
+static void test_html_has_charts_and_logs(void **state)
+{
+    fixture *fx = *state;
+    report_data d;
+    char *html, *p;
+    int charts = 0;
+
+    load_east(fx, &d);
+    html = render(report_html_write, &d);
+    for (p = html; (p = strstr(p, "<svg class=\"chart\"")) != NULL; p++)
+        charts++;
+    assert_int_equal(charts, 4);
+    assert_non_null(strstr(html, "<title>Treatment sessions per day</title>"));
+    assert_non_null(strstr(html, "<title>Sterilization cycles per day</title>"));
+    assert_non_null(strstr(html, "<title>Violations by rule</title>"));
+    assert_non_null(strstr(html, "<title>2026-11-02: 1 passed, 1 failed or aborted</title>"));
+    assert_non_null(strstr(html, "<h2>Sterilizer log</h2>"));
+    assert_non_null(strstr(html, "E12-LOW-TEMP"));
+    assert_non_null(strstr(html, "<h2>Violations</h2>"));
+    assert_non_null(strstr(html, "nurse-a"));
+    assert_non_null(strstr(html, "<h2>Spore and Bowie-Dick tests</h2>"));
+    assert_non_null(strstr(html, "@media print"));
+    assert_null(strstr(html, "<script"));
+    assert_null(strstr(html, "href="));
+    assert_null(strstr(html, "url("));
+    free(html);
+    report_data_free(&d);
+}
+
+/* Each records query searches the covering index by device, type and ts:
+ * never a scan of the index (which grows with the whole fleet) and never
+ * the records table itself. */
+static void test_queries_search_the_index(void **state)
+{
+    fixture *fx = *state;
+
+    for (const char *const *q = report_data_queries; *q; q++) {
+        char sql[4096];
+        sqlite3_stmt *st = NULL;
+        bool search = false;
+        snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", *q);
+        assert_int_equal(sqlite3_prepare_v2(fx->db, sql, -1, &st, NULL), SQLITE_OK);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *step = (const char *)sqlite3_column_text(st, 3);
+            if (strstr(step, " r ")) {
+                assert_non_null(strstr(step, "SEARCH r USING COVERING INDEX records_compliance "
+                                             "(device_id=? AND type=? AND ts>? AND ts<?)"));
+                search = true;
+            }
+        }
+        sqlite3_finalize(st);
+        assert_true(search);
+    }
+}
+
 static char *slurp(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -545,6 +905,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cmd_writes_csv_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_failed_write_removes_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_summary_and_days_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_violations_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sterilizer_log_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_parses_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_html_has_charts_and_logs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queries_search_the_index, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

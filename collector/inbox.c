@@ -1,0 +1,108 @@
+#include "inbox.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct inbox {
+    pthread_mutex_t mu;
+    pthread_cond_t not_full, not_empty;
+    inbox_msg *ring;
+    size_t cap, head, count;
+    size_t bytes, max_bytes;
+    bool closed;
+};
+
+inbox *inbox_new(size_t max_messages, size_t max_bytes)
+{
+    inbox *q = calloc(1, sizeof *q);
+    if (!q || !(q->ring = calloc(max_messages, sizeof *q->ring))) {
+        free(q);
+        return NULL;
+    }
+    q->cap = max_messages;
+    q->max_bytes = max_bytes;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->not_full, NULL);
+    pthread_cond_init(&q->not_empty, NULL);
+    return q;
+}
+
+void inbox_msg_free(inbox_msg *m)
+{
+    free(m->topic);
+    free(m->payload);
+    m->topic = m->payload = NULL;
+}
+
+void inbox_free(inbox *q)
+{
+    if (!q)
+        return;
+    for (size_t i = 0; i < q->count; i++)
+        inbox_msg_free(&q->ring[(q->head + i) % q->cap]);
+    pthread_cond_destroy(&q->not_empty);
+    pthread_cond_destroy(&q->not_full);
+    pthread_mutex_destroy(&q->mu);
+    free(q->ring);
+    free(q);
+}
+
+/* A message larger than max_bytes still goes in once the inbox is empty,
+ * so no single message can wedge it. */
+static bool has_room(const inbox *q, size_t len)
+{
+    return q->count < q->cap && (q->count == 0 || q->bytes + len <= q->max_bytes);
+}
+
+int inbox_push(inbox *q, const char *topic, const void *payload, size_t len)
+{
+    inbox_msg m = {strdup(topic), malloc(len ? len : 1), len};
+
+    if (!m.topic || !m.payload) {
+        inbox_msg_free(&m);
+        return -1;
+    }
+    memcpy(m.payload, payload, len);
+    pthread_mutex_lock(&q->mu);
+    while (!q->closed && !has_room(q, len))
+        pthread_cond_wait(&q->not_full, &q->mu);
+    if (q->closed) {
+        pthread_mutex_unlock(&q->mu);
+        inbox_msg_free(&m);
+        return -1;
+    }
+    q->ring[(q->head + q->count++) % q->cap] = m;
+    q->bytes += len;
+    pthread_cond_signal(&q->not_empty);
+    pthread_mutex_unlock(&q->mu);
+    return 0;
+}
+
+size_t inbox_take(inbox *q, inbox_msg *out, size_t max)
+{
+    size_t n = 0;
+
+    pthread_mutex_lock(&q->mu);
+    while (!q->closed && q->count == 0)
+        pthread_cond_wait(&q->not_empty, &q->mu);
+    while (n < max && q->count > 0) {
+        out[n] = q->ring[q->head];
+        q->bytes -= out[n].len;
+        q->head = (q->head + 1) % q->cap;
+        q->count--;
+        n++;
+    }
+    pthread_cond_broadcast(&q->not_full);
+    pthread_mutex_unlock(&q->mu);
+    return n;
+}
+
+void inbox_close(inbox *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->closed = true;
+    pthread_cond_broadcast(&q->not_full);
+    pthread_cond_broadcast(&q->not_empty);
+    pthread_mutex_unlock(&q->mu);
+}

@@ -1,0 +1,41 @@
+/* inbox: the bounded queue between Paho's receive thread and the thread
+ * that stores messages.
+ *
+ * Paho pushes each message and returns; the committer takes everything
+ * waiting and stores it in one transaction (group commit). When the inbox
+ * is full, push blocks Paho's thread: no more is read from the socket, and
+ * the broker keeps the backlog in our session queue. Memory stays bounded
+ * by max_messages and max_bytes, whatever the burst. */
+#ifndef SMP_INBOX_H
+#define SMP_INBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct inbox_msg {
+    char *topic;
+    char *payload;
+    size_t len;
+} inbox_msg;
+
+typedef struct inbox inbox;
+
+inbox *inbox_new(size_t max_messages, size_t max_bytes);
+/* Frees the inbox and any message still in it. */
+void inbox_free(inbox *q);
+
+/* Copies topic and payload in; blocks while full. Returns -1 when the
+ * inbox is closed or out of memory (the message is not taken). */
+int inbox_push(inbox *q, const char *topic, const void *payload, size_t len);
+
+/* Moves up to max waiting messages into out (the caller frees each with
+ * inbox_msg_free); blocks until at least one waits. Returns the count, 0
+ * once the inbox is closed and empty. */
+size_t inbox_take(inbox *q, inbox_msg *out, size_t max);
+
+/* Wakes everyone: pushes fail from now on, takes drain what is left. */
+void inbox_close(inbox *q);
+
+void inbox_msg_free(inbox_msg *m);
+
+#endif

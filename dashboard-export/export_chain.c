@@ -1,0 +1,319 @@
+#include "export_chain.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sign.h"
+
+/* The period's seq span of a device. The PRIMARY KEY (device_id, seq)
+ * gives the device's rows; ts is read from each (no index has device and
+ * ts for every type). */
+static const char range_sql[] =
+    "SELECT min(seq), max(seq), count(*) FROM records"
+    " WHERE device_id = ?1 AND ts >= ?2 AND ts < ?3";
+
+static const char walk_sql[] =
+    "SELECT seq, ts, type, prev, hash, body FROM records"
+    " WHERE device_id = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq";
+
+static const char cert_sql[] = "SELECT cert_pem FROM devices WHERE device_id = ?1";
+
+typedef struct walk {
+    chain_status *s;
+    const char *from, *upper;
+    bool have_prev;
+    int64_t prev_seq;
+    char prev_hash[RECORD_HASH_HEX];    /* SHA-256 of prev_seq's body, recomputed */
+    char ckpt_sig[SIGN_B64_MAX];
+} walk;
+
+const char *chain_verdict(const chain_status *s)
+{
+    if (s->records == 0)
+        return "no records";
+    if (s->nbroken > 0 || s->nbad_hash > 0 || strcmp(s->predecessor, "broken") == 0 ||
+        strcmp(s->successor, "broken") == 0 ||
+        (s->has_checkpoint && (!s->ckpt_head_ok || strcmp(s->ckpt_signature, "invalid") == 0)))
+        return "broken";
+    return s->missing > 0 ? "gaps" : "intact";
+}
+
+static void note_seq(int64_t *list, int64_t *n, int64_t seq)
+{
+    if (*n < CHAIN_LIST_MAX)
+        list[*n] = seq;
+    (*n)++;
+}
+
+static void note_gap(chain_status *s, int64_t from, int64_t to)
+{
+    if (s->ngaps < CHAIN_LIST_MAX)
+        s->gaps[s->ngaps] = (chain_gap){from, to};
+    s->ngaps++;
+    s->missing += to - from + 1;
+}
+
+static void remember_checkpoint(walk *w, int64_t seq, const char *ts, const char *body)
+{
+    chain_status *s = w->s;
+    cJSON *b = cJSON_Parse(body);
+    const cJSON *head = cJSON_GetObjectItemCaseSensitive(b, "head_seq");
+    const cJSON *hash = cJSON_GetObjectItemCaseSensitive(b, "head_hash");
+    const cJSON *sig = cJSON_GetObjectItemCaseSensitive(b, "sig");
+
+    s->has_checkpoint = true;
+    s->ckpt_seq = seq;
+    snprintf(s->ckpt_ts, sizeof s->ckpt_ts, "%s", ts);
+    s->ckpt_head_seq = cJSON_IsNumber(head) ? (int64_t)head->valuedouble : 0;
+    snprintf(s->ckpt_head_hash, sizeof s->ckpt_head_hash, "%s",
+             cJSON_IsString(hash) ? hash->valuestring : "");
+    snprintf(w->ckpt_sig, sizeof w->ckpt_sig, "%s", cJSON_IsString(sig) ? sig->valuestring : "");
+    /* It must describe exactly the record before it, as stored now. */
+    s->ckpt_head_ok = s->ckpt_head_seq == seq - 1 && w->have_prev && w->prev_seq == seq - 1 &&
+                      strcmp(s->ckpt_head_hash, w->prev_hash) == 0;
+    cJSON_Delete(b);
+}
+
+/* The link from the record before (if stored) to this one. */
+static void check_link(walk *w, int64_t seq, const char *prev)
+{
+    chain_status *s = w->s;
+    bool contiguous = w->have_prev && w->prev_seq == seq - 1;
+    bool linked = contiguous && strcmp(prev, w->prev_hash) == 0;
+
+    if (seq == s->first_seq) {
+        if (seq == 1)
+            s->predecessor = strcmp(prev, RECORD_GENESIS_PREV) == 0 ? "genesis" : "broken";
+        else
+            s->predecessor = !contiguous ? "not stored" : linked ? "linked" : "broken";
+        s->links_checked += contiguous || seq == 1;
+        if (strcmp(s->predecessor, "broken") == 0)
+            note_seq(s->broken, &s->nbroken, seq);
+        return;
+    }
+    if (!w->have_prev)
+        return;
+    if (!contiguous) {
+        note_gap(s, w->prev_seq + 1, seq - 1);
+        return;
+    }
+    s->links_checked++;
+    if (seq == s->last_seq + 1)
+        s->successor = linked ? "linked" : "broken";
+    if (!linked)
+        note_seq(s->broken, &s->nbroken, seq);
+}
+
+static void on_row(walk *w, sqlite3_stmt *st)
+{
+    chain_status *s = w->s;
+    int64_t seq = sqlite3_column_int64(st, 0);
+    const char *ts = (const char *)sqlite3_column_text(st, 1);
+    const char *type = (const char *)sqlite3_column_text(st, 2);
+    const char *prev = (const char *)sqlite3_column_text(st, 3);
+    const char *hash = (const char *)sqlite3_column_text(st, 4);
+    const char *body = (const char *)sqlite3_column_text(st, 5);
+    char computed[RECORD_HASH_HEX];
+
+    if (!ts || !type || !prev || !hash || !body)
+        return;
+    record_sha256_hex(body, (size_t)sqlite3_column_bytes(st, 5), computed);
+    if (strcmp(computed, hash) != 0)
+        note_seq(s->bad_hash, &s->nbad_hash, seq);
+    if (seq >= s->first_seq)
+        check_link(w, seq, prev);
+    if (strcmp(type, "checkpoint") == 0 && seq <= s->last_seq && strcmp(ts, w->from) >= 0 &&
+        strcmp(ts, w->upper) < 0)
+        remember_checkpoint(w, seq, ts, body);
+    w->have_prev = true;
+    w->prev_seq = seq;
+    memcpy(w->prev_hash, computed, sizeof computed);
+}
+
+static int bind_device(sqlite3_stmt *st, const char *device)
+{
+    sqlite3_reset(st);
+    return sqlite3_bind_text(st, 1, device, -1, SQLITE_TRANSIENT);
+}
+
+static int find_range(sqlite3_stmt *st, walk *w)
+{
+    chain_status *s = w->s;
+
+    if (bind_device(st, s->device_id) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, w->from, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 3, w->upper, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW)
+        return -1;
+    s->first_seq = sqlite3_column_int64(st, 0);
+    s->last_seq = sqlite3_column_int64(st, 1);
+    s->records = sqlite3_column_int64(st, 2);
+    return 0;
+}
+
+static int walk_chain(sqlite3_stmt *st, walk *w)
+{
+    chain_status *s = w->s;
+    int step;
+
+    if (bind_device(st, s->device_id) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, s->first_seq > 1 ? s->first_seq - 1 : 1) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 3, s->last_seq + 1) != SQLITE_OK)
+        return -1;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        on_row(w, st);
+    return step == SQLITE_DONE ? 0 : -1;
+}
+
+static void check_signature(sqlite3_stmt *st, walk *w)
+{
+    chain_status *s = w->s;
+    const char *cert = NULL;
+    char msg[256], why[256];
+    int len;
+
+    if (bind_device(st, s->device_id) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        cert = (const char *)sqlite3_column_text(st, 0);
+    if (cert == NULL || cert[0] == '\0') {
+        s->ckpt_signature = "no certificate";
+        return;
+    }
+    len = sign_checkpoint_message(s->device_id, (uint64_t)s->ckpt_head_seq, s->ckpt_head_hash, msg,
+                                  sizeof msg);
+    s->ckpt_signature = len > 0 && (size_t)len < sizeof msg &&
+                                sign_verify_cert(cert, msg, (size_t)len, w->ckpt_sig, why,
+                                                 sizeof why) == 0
+                            ? "valid"
+                            : "invalid";
+}
+
+static int check_device(sqlite3_stmt *stmts[3], const report_data *d, chain_status *s)
+{
+    char upper[REPORT_DATE_LEN + 1];
+    walk w = {.s = s, .from = d->from, .upper = upper};
+
+    report_ts_upper_bound(d->to, upper);
+    s->predecessor = "not stored";
+    s->successor = "none yet";
+    s->ckpt_signature = "";
+    if (find_range(stmts[0], &w) != 0)
+        return -1;
+    if (s->records == 0)
+        return 0;
+    if (walk_chain(stmts[1], &w) != 0)
+        return -1;
+    if (s->has_checkpoint) {
+        check_signature(stmts[2], &w);
+        s->after_checkpoint = s->last_seq - s->ckpt_head_seq;
+    }
+    return 0;
+}
+
+int chain_check(sqlite3 *db, const report_data *d, chain_status **out, char *err, size_t errlen)
+{
+    sqlite3_stmt *stmts[3] = {NULL, NULL, NULL};
+    const char *sql[3] = {range_sql, walk_sql, cert_sql};
+    chain_status *all = calloc(d->nrows ? d->nrows : 1, sizeof *all);
+    int rc = -1;
+
+    *out = NULL;
+    if (all == NULL) {
+        snprintf(err, errlen, "export: out of memory");
+        return -1;
+    }
+    for (int i = 0; i < 3; i++)
+        if (sqlite3_prepare_v2(db, sql[i], -1, &stmts[i], NULL) != SQLITE_OK)
+            goto db_error;
+    for (size_t i = 0; i < d->nrows; i++) {
+        snprintf(all[i].device_id, sizeof all[i].device_id, "%s", d->rows[i].device_id);
+        if (check_device(stmts, d, &all[i]) != 0)
+            goto db_error;
+    }
+    *out = all;
+    all = NULL;
+    rc = 0;
+    goto cleanup;
+db_error:
+    snprintf(err, errlen, "database %s: chain check: %s", sqlite3_db_filename(db, "main"),
+             sqlite3_errmsg(db));
+cleanup:
+    for (int i = 0; i < 3; i++)
+        sqlite3_finalize(stmts[i]);
+    free(all);
+    return rc;
+}
+
+/* ---- manifest.json ------------------------------------------------------ */
+
+static bool add_seqs(cJSON *o, const char *key, const int64_t *list, int64_t n)
+{
+    cJSON *a = cJSON_AddArrayToObject(o, key);
+
+    for (int64_t i = 0; a && i < n && i < CHAIN_LIST_MAX; i++) {
+        cJSON *v = cJSON_CreateNumber((double)list[i]);
+        if (!v || !cJSON_AddItemToArray(a, v)) {
+            cJSON_Delete(v);
+            return false;
+        }
+    }
+    return a != NULL;
+}
+
+static bool add_gaps(cJSON *o, const chain_status *s)
+{
+    cJSON *a = cJSON_AddArrayToObject(o, "gaps");
+
+    for (int64_t i = 0; a && i < s->ngaps && i < CHAIN_LIST_MAX; i++) {
+        cJSON *g = cJSON_CreateObject();
+        if (!g || !cJSON_AddItemToArray(a, g)) {
+            cJSON_Delete(g);
+            return false;
+        }
+        if (!cJSON_AddNumberToObject(g, "from", (double)s->gaps[i].from) ||
+            !cJSON_AddNumberToObject(g, "to", (double)s->gaps[i].to))
+            return false;
+    }
+    return a != NULL;
+}
+
+static bool add_checkpoint(cJSON *o, const chain_status *s)
+{
+    cJSON *c;
+
+    if (!s->has_checkpoint)
+        return cJSON_AddNullToObject(o, "last_checkpoint") != NULL;
+    return (c = cJSON_AddObjectToObject(o, "last_checkpoint")) != NULL &&
+           cJSON_AddNumberToObject(c, "seq", (double)s->ckpt_seq) &&
+           cJSON_AddStringToObject(c, "ts", s->ckpt_ts) &&
+           cJSON_AddNumberToObject(c, "head_seq", (double)s->ckpt_head_seq) &&
+           cJSON_AddStringToObject(c, "head_hash", s->ckpt_head_hash) &&
+           cJSON_AddBoolToObject(c, "head_matches_chain", s->ckpt_head_ok) &&
+           cJSON_AddStringToObject(c, "signature", s->ckpt_signature) &&
+           cJSON_AddNumberToObject(c, "records_after_head", (double)s->after_checkpoint);
+}
+
+cJSON *chain_json(const chain_status *s)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (!o || !cJSON_AddStringToObject(o, "device_id", s->device_id) ||
+        !cJSON_AddStringToObject(o, "chain", chain_verdict(s)) ||
+        !cJSON_AddNumberToObject(o, "records_in_period", (double)s->records) ||
+        !cJSON_AddNumberToObject(o, "first_seq", (double)s->first_seq) ||
+        !cJSON_AddNumberToObject(o, "last_seq", (double)s->last_seq) ||
+        !cJSON_AddNumberToObject(o, "links_checked", (double)s->links_checked) ||
+        !cJSON_AddStringToObject(o, "predecessor", s->predecessor) ||
+        !cJSON_AddStringToObject(o, "successor", s->successor) ||
+        !add_seqs(o, "broken_links", s->broken, s->nbroken) ||
+        !cJSON_AddNumberToObject(o, "broken_links_total", (double)s->nbroken) ||
+        !add_seqs(o, "hash_mismatches", s->bad_hash, s->nbad_hash) ||
+        !cJSON_AddNumberToObject(o, "hash_mismatches_total", (double)s->nbad_hash) ||
+        !add_gaps(o, s) || !cJSON_AddNumberToObject(o, "gaps_total", (double)s->ngaps) ||
+        !cJSON_AddNumberToObject(o, "missing_records", (double)s->missing) ||
+        !add_checkpoint(o, s)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}

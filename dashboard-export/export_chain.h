@@ -1,0 +1,65 @@
+/* export_chain: each device's record chain over a report period,
+ * re-verified from the stored bodies alone (DESIGN.md 3, 4), for the
+ * audit bundle's manifest.json.
+ *
+ * For a device, the period's records are those whose ts falls in it;
+ * first_seq..last_seq span them. Every stored record from first_seq - 1
+ * to last_seq + 1 is hashed (SHA-256 of its canonical body) and each
+ * record's prev is compared with the hash of the record before it, so a
+ * changed body, a changed prev or a removed record all show. The latest
+ * checkpoint of the period is checked too: it must name the record
+ * before it (head_seq, head_hash as recomputed) and carry a signature
+ * that verifies with the device's registered certificate. */
+#ifndef SMP_EXPORT_CHAIN_H
+#define SMP_EXPORT_CHAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+
+#include "record.h"
+#include "report_data.h"
+
+#define CHAIN_LIST_MAX 20   /* seqs listed per problem; the totals count all */
+
+typedef struct chain_gap {
+    int64_t from, to;       /* missing seqs, inclusive */
+} chain_gap;
+
+typedef struct chain_status {
+    char device_id[IDS_DEVICE_ID_MAX + 1];
+    int64_t records;                        /* ts in the period */
+    int64_t first_seq, last_seq;            /* 0 when records == 0 */
+    int64_t links_checked;                  /* prev links compared */
+    const char *predecessor;                /* "genesis", "linked", "not stored", "broken" */
+    const char *successor;                  /* "linked", "none yet", "broken" */
+    int64_t broken[CHAIN_LIST_MAX];         /* seq whose prev is not the hash before it */
+    int64_t nbroken;
+    int64_t bad_hash[CHAIN_LIST_MAX];       /* stored hash column != SHA-256(body) */
+    int64_t nbad_hash;
+    chain_gap gaps[CHAIN_LIST_MAX];
+    int64_t ngaps, missing;                 /* gaps, and seqs missing in all */
+    /* The latest checkpoint record with ts in the period. */
+    bool has_checkpoint;
+    int64_t ckpt_seq, ckpt_head_seq, after_checkpoint;  /* records after its head */
+    char ckpt_ts[RECORD_TS_LEN + 1];
+    char ckpt_head_hash[RECORD_HASH_HEX];
+    bool ckpt_head_ok;                      /* head_seq, head_hash name the record before */
+    const char *ckpt_signature;             /* "valid", "invalid", "no certificate" */
+} chain_status;
+
+/* "intact", "no records", "gaps" or "broken" (a break, a changed body or
+ * a bad checkpoint). */
+const char *chain_verdict(const chain_status *s);
+
+/* Checks every device of d (d->rows) in db, inside the caller's read
+ * transaction. *out gets d->nrows entries (free with free()). */
+int chain_check(sqlite3 *db, const report_data *d, chain_status **out, char *err, size_t errlen);
+
+/* The status as a manifest.json object; NULL when out of memory. */
+cJSON *chain_json(const chain_status *s);
+
+#endif
