@@ -21,7 +21,7 @@ CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitiz
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIBS = -lpaho-mqtt3as -lmbedtls -lmbedx509 -lmbedcrypto -lcjson -lsqlite3 -lhpdf -lpthread -lm
+LIBS = -lpaho-mqtt3as -lmbedtls -lmbedx509 -lmbedcrypto -lcjson -lsqlite3 -lhpdf -lmicrohttpd -lpthread -lm
 
 PARTS = agent collector dashboard-export common
 # Objects of a part, excluding its main.c.

@@ -543,8 +543,13 @@ int journal_ack(journal *j, uint64_t seq, char *err, size_t errlen)
     if (seq <= j->acked_seq)
         return 0;
     if (seq > j->head_seq) {
-        log_warn("journal ack beyond head ack=%" PRIu64 " head=%" PRIu64, seq, j->head_seq);
-        seq = j->head_seq;
+        /* The collector claims records we never wrote (a database from
+         * another incarnation of this device id?). Dropping our unacked
+         * records on its word could lose them: keep them, say so. */
+        log_error("ack beyond the journal's head ignored ack=%" PRIu64 " head=%" PRIu64
+                  "; check that the collector's database belongs to this device",
+                  seq, j->head_seq);
+        return 0;
     }
     if (write_acked(j, seq, err, errlen) != 0)
         return -1;

@@ -699,13 +699,13 @@ section_reports() {
             target "fleet-year export < 60 s" "failed" 0
         else
             target "fleet-year export < 60 s (one clinic's year from a 500-machine database)" \
-                "$(peryear "$t_fexp") s (extrapolated from $FLEET_DAYS days)" "$(yes_if "$(calc "$t_fexp * $fx")" "<" 60)"
+                "$(peryear "$t_fexp") s (extrapolated from $FLEET_DAYS day(s))" "$(yes_if "$(calc "$t_fexp * $fx")" "<" 60)"
         fi
     else
         row "reports" "fleet: export" "skipped" "smpctl has no export command yet"
         target "fleet-year export < 60 s" "smpctl export not available" -
     fi
-    note "Report fixtures are written by bench/gen_fleetdb straight into records/device_state (the agent's simulator, chained, every checkpoint signed with the device key, devices registered with their certificates); the collector's rules did not run on them, so alert and rule tables are empty. A whole fleet-year (500 machines x 300 days, ~75M records, ~45 GB) is not generated: the fleet figures are measured on $FLEET_DAYS days of all 500 machines and scaled linearly by $(fmt "$fx" 0) (the work of one clinic's report or export grows with the days it covers; a database 25x larger than the page cache would be slower still)."
+    note "Report fixtures are written by bench/gen_fleetdb straight into records/device_state (the agent's simulator, chained, every checkpoint signed with the device key, devices registered with their certificates); the collector's rules did not run on them, so alert and rule tables are empty. A whole fleet-year (500 machines x 300 days, ~75M records, ~45 GB) is not generated: the fleet figures are measured on $FLEET_DAYS day(s) of all 500 machines and scaled linearly by $(fmt "$fx" 0) (the work of one clinic's report or export grows with the days it covers; a database 25x larger than the page cache would be slower still)."
 }
 
 # ---- run ------------------------------------------------------------------------

@@ -17,6 +17,9 @@ static const config_setting settings[] = {
     {"quarantine_payload_bytes", CONFIG_INT, "4096", 0, 262144, F(quarantine_payload_bytes), "bytes of a rejected payload kept"},
     {"future_skew_s", CONFIG_INT, "86400", 0, 31536000, F(future_skew_s), "records timed further ahead of receive time are rejected"},
     {"policy_file", CONFIG_STR, "", 0, 0, F(policy_file), "compliance rules policy (docs/rules.md); empty: built-in cdc defaults"},
+    {"metrics_port", CONFIG_INT, "0", 0, 65535, F(metrics_port), "TCP port of the Prometheus /metrics endpoint; 0 turns it off"},
+    /* Loopback: the metrics name clinics and devices and nobody is authenticated. */
+    {"metrics_bind", CONFIG_STR, "127.0.0.1", 0, 0, F(metrics_bind), "address the /metrics endpoint listens on"},
     {NULL, CONFIG_STR, NULL, 0, 0, 0, NULL},
 };
 

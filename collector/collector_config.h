@@ -19,6 +19,8 @@ typedef struct collector_config {
     int64_t quarantine_payload_bytes;
     int64_t future_skew_s;
     char policy_file[CONFIG_STR_MAX];  /* "" : built-in policy (collector/policy.h) */
+    int64_t metrics_port;              /* 0: no /metrics endpoint */
+    char metrics_bind[CONFIG_STR_MAX];
 } collector_config;
 
 int collector_config_load(const char *path, collector_config *cfg, char *err, size_t errlen);

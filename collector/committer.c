@@ -2,6 +2,8 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -40,6 +42,35 @@ static void note_ack(pending_ack *acks, size_t *n, const ingest_result *r)
     acks[(*n)++].seq = r->ack_seq;
 }
 
+/* What a group did, added to the counters only once it is durable. */
+typedef struct group_tally {
+    uint64_t messages, stored, duplicates, conflicts, quarantined;
+} group_tally;
+
+static void tally_add(group_tally *t, const ingest_result *r)
+{
+    t->stored += (uint64_t)r->stored;
+    t->duplicates += (uint64_t)r->duplicates;
+    t->conflicts += (uint64_t)r->conflicts;
+    t->quarantined += r->quarantined;
+}
+
+static void count_group(metrics_counters *c, const group_tally *t, bool committed)
+{
+    if (!c)
+        return;
+    atomic_fetch_add_explicit(&c->messages_received, t->messages, memory_order_relaxed);
+    if (!committed) {
+        atomic_fetch_add_explicit(&c->commit_failures, 1, memory_order_relaxed);
+        return;
+    }
+    atomic_fetch_add_explicit(&c->records_stored, t->stored, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->duplicates, t->duplicates, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->conflicts, t->conflicts, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->quarantined, t->quarantined, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->groups_committed, 1, memory_order_relaxed);
+}
+
 /* Stores msgs from *next on as one group; stops early when half the alert
  * budget is used, so the next message still has room for its alerts. */
 static void store_group(ingest *in, const committer_publish *pub, inbox_msg *msgs, size_t n,
@@ -47,22 +78,32 @@ static void store_group(ingest *in, const committer_publish *pub, inbox_msg *msg
 {
     pending_ack acks[COMMITTER_GROUP_MAX];
     size_t nacks = 0, first = *next;
+    group_tally tally = {0};
     ingest_result r;
 
     if (ingest_group_begin(in) != 0) {
         log_error("dropping %zu messages unacked; their agents will resend", n - *next);
+        tally.messages = n - *next;
+        count_group(pub->counters, &tally, false);
         *next = n;
         return;
     }
     while (*next < n) {
         inbox_msg *m = &msgs[(*next)++];
-        if (ingest_message(in, m->topic, m->payload, m->len, now_ms(), &r) == 0 && r.ack)
-            note_ack(acks, &nacks, &r);
+        tally.messages++;
+        if (ingest_message(in, m->topic, m->payload, m->len, now_ms(), &r) == 0) {
+            tally_add(&tally, &r);
+            if (r.ack)
+                note_ack(acks, &nacks, &r);
+        }
         if (ingest_alerts(in)->count >= ALERT_BATCH_MAX / 2)
             break;
     }
-    if (ingest_group_commit(in) != 0)
+    if (ingest_group_commit(in) != 0) {
+        count_group(pub->counters, &tally, false);
         return;
+    }
+    count_group(pub->counters, &tally, true);
     for (size_t i = 0; i < nacks; i++)
         pub->ack(pub->ctx, acks[i].device, acks[i].seq);
     pub->alerts(pub->ctx, ingest_alerts(in), now_ms());

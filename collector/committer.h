@@ -15,6 +15,7 @@
 #include "alert.h"
 #include "inbox.h"
 #include "ingest.h"
+#include "metrics.h"
 
 #define COMMITTER_GROUP_MAX 256
 
@@ -23,6 +24,7 @@ typedef struct committer_publish {
     void *ctx;
     void (*ack)(void *ctx, const char *device, uint64_t seq);
     void (*alerts)(void *ctx, const alert_batch *b, int64_t at_ms);
+    metrics_counters *counters;  /* borrowed; NULL: not counted */
 } committer_publish;
 
 typedef struct committer committer;

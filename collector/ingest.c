@@ -134,12 +134,16 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
                        ingest_result *out)
 {
     char canon[RECORD_CANON_MAX], hash[RECORD_HASH_HEX];
-    integrity_ctx ic = {in->s, &in->limits.integrity, device, &in->device, now_ms, now_ts, &in->alerts};
+    integrity_ctx ic = {in->s, &in->limits.integrity, device, &in->device, now_ms, now_ts, &in->alerts, NULL};
     rules_ctx rc = {in->s, &in->policy, device, in->device.clinic, now_ms, now_ts, &in->alerts};
     chain_head head;
 
     if (store_chain_head(in->s, device, &head) != 0)
         return -1;
+    for (size_t i = in->batch->count; i-- > 0 && !ic.signed_checkpoint;) {
+        if (in->batch->records[i].type == RT_CHECKPOINT)
+            ic.signed_checkpoint = &in->batch->records[i];
+    }
     for (size_t i = 0; i < in->batch->count; i++) {
         const record *r = &in->batch->records[i];
         store_put_result put;

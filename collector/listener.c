@@ -9,6 +9,7 @@
 
 #include "committer.h"
 #include "inbox.h"
+#include "publisher.h"
 #include "log.h"
 #include "message.h"
 #include "mqtt_link.h"
@@ -23,6 +24,7 @@ struct listener {
     const collector_config *cfg;
     inbox *q;
     committer *committer;
+    publisher *publisher;
     pthread_mutex_t mu;
     bool connected, connecting;
 };
@@ -93,10 +95,25 @@ void listener_publish_alerts(listener *l, const alert_batch *b, int64_t at_ms)
                  ALERT_BATCH_MAX);
 }
 
-/* committer_publish.alerts: the same publisher the rules timer uses. */
+/* publisher_sink.alerts: the same publishing the rules timer uses. */
 static void publish_group_alerts(void *ctx, const alert_batch *b, int64_t at_ms)
 {
     listener_publish_alerts(ctx, b, at_ms);
+}
+
+/* committer_publish: never calls Paho, only hands over to the publisher
+ * thread (see publisher.h for the deadlock this avoids). */
+static void queue_ack(void *ctx, const char *device, uint64_t seq)
+{
+    listener *l = ctx;
+    publisher_ack(l->publisher, device, seq);
+}
+
+static void queue_alerts(void *ctx, const alert_batch *b, int64_t at_ms)
+{
+    listener *l = ctx;
+    (void)at_ms;
+    publisher_alerts(l->publisher, b);
 }
 
 /* Paho's receive thread: hand events to the committer and return. While
@@ -169,10 +186,12 @@ static void on_connection_lost(void *ctx, char *cause)
     log_warn("connection lost broker=%s:%d cause=%s", l->link.host, l->link.port, cause ? cause : "-");
 }
 
-int listener_new(const collector_config *cfg, ingest *in, listener **out, char *err, size_t errlen)
+int listener_new(const collector_config *cfg, ingest *in, metrics_counters *counters, listener **out,
+                 char *err, size_t errlen)
 {
     listener *l = calloc(1, sizeof *l);
-    committer_publish pub = {l, publish_ack, publish_group_alerts};
+    committer_publish pub = {l, queue_ack, queue_alerts, counters};
+    publisher_sink sink = {l, publish_ack, publish_group_alerts};
 
     *out = NULL;
     if (!l)
@@ -185,8 +204,10 @@ int listener_new(const collector_config *cfg, ingest *in, listener **out, char *
         mqtt_link_create(&l->link, cfg->client_id, &l->client, err, errlen) != 0)
         goto fail;
     if (!(l->q = inbox_new(INBOX_MESSAGES, INBOX_BYTES)) ||
+        !(l->publisher = publisher_start(&sink)) ||
         !(l->committer = committer_start(in, l->q, &pub))) {
-        snprintf(err, errlen, "cannot start the committer thread (out of memory?)");
+        snprintf(err, errlen, "cannot start the committer threads (out of memory?)");
+        publisher_stop(l->publisher);
         MQTTAsync_destroy(&l->client);
         goto fail;
     }
@@ -208,6 +229,7 @@ void listener_free(listener *l)
      * connected; a message arriving meanwhile is refused, stays unacked and
      * is resent by its agent. */
     committer_stop(l->committer);
+    publisher_stop(l->publisher);
     if (MQTTAsync_isConnected(l->client)) {
         MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
         d.timeout = 2000;

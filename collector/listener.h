@@ -12,10 +12,14 @@
 
 #include "collector_config.h"
 #include "ingest.h"
+#include "metrics.h"
 
 typedef struct listener listener;
 
-int listener_new(const collector_config *cfg, ingest *in, listener **out, char *err, size_t errlen);
+/* Borrows cfg, in and counters (NULL: not counted; the committer adds each
+ * committed group's results to it). */
+int listener_new(const collector_config *cfg, ingest *in, metrics_counters *counters, listener **out,
+                 char *err, size_t errlen);
 void listener_free(listener *l);
 
 /* Starts a connect attempt unless connected or connecting. */

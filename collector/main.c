@@ -11,6 +11,7 @@
 #include "ingest.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "rules.h"
 #include "store.h"
@@ -107,6 +108,8 @@ int main(int argc, char **argv)
     ingest *in = NULL;
     listener *l = NULL;
     alert_batch *batch = NULL;
+    metrics_server *metrics = NULL;
+    metrics_counters counters;
     char err[600];
     int status = 1;
 
@@ -126,13 +129,24 @@ int main(int argc, char **argv)
     ingest_limits limits = {cfg.quarantine_max_rows, (size_t)cfg.quarantine_payload_bytes,
                             cfg.future_skew_s * 1000,
                             {pol.clock_skew_s * 1000, pol.gap_grace_s * 1000}};
+    metrics_counters_init(&counters);
     snprintf(err, sizeof err, "out of memory");
     if (store_open(cfg.db_path, &s, err, sizeof err) != 0 ||
         store_open(cfg.db_path, &timer_store, err, sizeof err) != 0 ||
         !(in = ingest_new(s, &limits)) || !(batch = malloc(sizeof *batch)) ||
-        listener_new(&cfg, in, &l, err, sizeof err) != 0) {
+        listener_new(&cfg, in, &counters, &l, err, sizeof err) != 0) {
         log_error("%s", err);
         goto cleanup;
+    }
+    /* After store_open: the schema exists for the read-only connection. */
+    if (cfg.metrics_port > 0) {
+        if (metrics_start(cfg.metrics_bind, (int)cfg.metrics_port, cfg.db_path, &counters, &metrics,
+                          err, sizeof err) != 0) {
+            log_error("%s", err);
+            goto cleanup;
+        }
+        log_info("metrics listening bind=%s port=%lld path=/metrics", cfg.metrics_bind,
+                 (long long)cfg.metrics_port);
     }
     ingest_set_policy(in, &pol);
     struct sigaction sa = {.sa_handler = on_signal};
@@ -150,6 +164,7 @@ int main(int argc, char **argv)
     status = 0;
 
 cleanup:
+    metrics_stop(metrics);
     listener_free(l);
     ingest_free(in);
     store_close(timer_store);

@@ -21,6 +21,9 @@ clang
 libhpdf-dev
 chromium
 fonts-dejavu-core
+libmicrohttpd-dev
+curl
+prometheus
 "
 
 missing=""

@@ -1,0 +1,341 @@
+#include "metrics.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+struct metrics_server {
+    struct MHD_Daemon *daemon;
+    sqlite3 *db;
+    const metrics_counters *counters;
+};
+
+/* ---- text buffer ---------------------------------------------------------- */
+
+typedef struct mbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} mbuf;
+
+static bool mb_reserve(mbuf *b, size_t extra)
+{
+    if (b->oom)
+        return false;
+    if (b->len + extra + 1 <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+        b->oom = true;
+        return false;
+    }
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+static void mb_printf(mbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void mb_printf(mbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !mb_reserve(b, (size_t)n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+static void mb_label_value(mbuf *b, const char *v)
+{
+    size_t n = metrics_escape_label(v, NULL, 0);
+    if (!mb_reserve(b, n))
+        return;
+    metrics_escape_label(v, b->p + b->len, b->cap - b->len);
+    b->len += n;
+}
+
+size_t metrics_escape_label(const char *v, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (; *v; v++) {
+        char esc = *v == '\\' ? '\\' : *v == '"' ? '"' : *v == '\n' ? 'n' : 0;
+        char pair[2] = {'\\', esc};
+        const char *src = esc ? pair : v;
+        size_t k = esc ? 2 : 1;
+        for (size_t i = 0; i < k; i++, n++)
+            if (out && n + 1 < outlen)
+                out[n] = src[i];
+    }
+    if (out && outlen)
+        out[n < outlen ? n : outlen - 1] = '\0';
+    return n;
+}
+
+/* ---- families --------------------------------------------------------------- */
+
+static void family_header(mbuf *b, const char *name, const char *type, const char *help)
+{
+    mb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void counter(mbuf *b, const char *name, const char *help, const atomic_uint_fast64_t *v)
+{
+    family_header(b, name, "counter", help);
+    mb_printf(b, "%s %" PRIuFAST64 "\n", name,
+              (uint_fast64_t)atomic_load_explicit(v, memory_order_relaxed));
+}
+
+static void render_counters(mbuf *b, const metrics_counters *c)
+{
+    counter(b, "smp_messages_received_total", "Event messages handed to ingest.",
+            &c->messages_received);
+    counter(b, "smp_records_stored_total", "Records inserted and committed.", &c->records_stored);
+    counter(b, "smp_records_duplicate_total", "Records received again with the same hash (acked, not stored).",
+            &c->duplicates);
+    counter(b, "smp_records_conflict_total", "Records received again with a different hash (R9).",
+            &c->conflicts);
+    counter(b, "smp_messages_quarantined_total", "Messages rejected as a whole and quarantined.",
+            &c->quarantined);
+    counter(b, "smp_commit_groups_total", "Group transactions committed.", &c->groups_committed);
+    counter(b, "smp_commit_failures_total", "Group transactions rolled back (messages left unacked).",
+            &c->commit_failures);
+}
+
+/* A family read from SQLite: the query returns nlabels text columns, then
+ * the value. A row whose value is NULL is left out. */
+typedef struct db_family {
+    const char *name, *type, *help;
+    const char *labels[3];
+    int nlabels;
+    const char *sql;
+} db_family;
+
+static const db_family db_families[] = {
+    {"smp_quarantine_total", "counter", "Quarantined messages by reason (array indexes removed).",
+     {"reason"}, 1, "SELECT reason, count FROM quarantine_counts ORDER BY reason"},
+    {"smp_alerts_open", "gauge", "Alerts not cleared, by rule, severity and clinic.",
+     {"rule", "severity", "clinic"}, 3,
+     "SELECT rule, severity, clinic, count(*) FROM alerts WHERE cleared_at IS NULL "
+     "GROUP BY rule, severity, clinic ORDER BY rule, severity, clinic"},
+    {"smp_device_last_seen_seconds", "gauge",
+     "Unix time the collector last stored a message of the device (devices not retired).",
+     {"device", "clinic"}, 2,
+     "SELECT s.device_id, d.clinic, CAST(strftime('%s', s.last_seen) AS INTEGER) "
+     "FROM device_state s JOIN devices d ON d.device_id = s.device_id "
+     "WHERE d.retired_at IS NULL ORDER BY s.device_id"},
+    {"smp_device_acked_seq", "gauge", "Contiguous chain head acked to the device (devices not retired).",
+     {"device", "clinic"}, 2,
+     "SELECT s.device_id, d.clinic, s.acked_seq "
+     "FROM device_state s JOIN devices d ON d.device_id = s.device_id "
+     "WHERE d.retired_at IS NULL ORDER BY s.device_id"},
+};
+
+static int render_db_family(mbuf *b, sqlite3 *db, const db_family *f)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(db, f->sql, -1, &st, NULL) != SQLITE_OK) {
+        log_warn("metrics query failed family=%s error=%s", f->name, sqlite3_errmsg(db));
+        return -1;
+    }
+    family_header(b, f->name, f->type, f->help);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sqlite3_column_type(st, f->nlabels) == SQLITE_NULL)
+            continue;
+        mb_printf(b, "%s{", f->name);
+        for (int i = 0; i < f->nlabels; i++) {
+            const unsigned char *v = sqlite3_column_text(st, i);
+            mb_printf(b, "%s%s=\"", i ? "," : "", f->labels[i]);
+            mb_label_value(b, v ? (const char *)v : "");
+            mb_printf(b, "\"");
+        }
+        mb_printf(b, "} %lld\n", (long long)sqlite3_column_int64(st, f->nlabels));
+    }
+    if (rc != SQLITE_DONE)
+        log_warn("metrics query failed family=%s error=%s", f->name, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* All database families from one read transaction, so they agree with each
+ * other. On any failure the partial text is dropped. */
+static int render_db(mbuf *b, sqlite3 *db)
+{
+    size_t start = b->len;
+    int status = -1;
+
+    if (!db || sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return -1;
+    for (size_t i = 0; i < sizeof db_families / sizeof db_families[0]; i++)
+        if (render_db_family(b, db, &db_families[i]) != 0)
+            goto cleanup;
+    status = 0;
+cleanup:
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (status != 0 && !b->oom)
+        b->len = start;
+    return status;
+}
+
+int metrics_render(sqlite3 *db, const metrics_counters *c, char **out, size_t *len)
+{
+    mbuf b = {0};
+
+    render_counters(&b, c);
+    int db_ok = render_db(&b, db) == 0;
+    family_header(&b, "smp_metrics_db_ok", "gauge",
+                  "1 when this scrape read the database, 0 when it could not.");
+    mb_printf(&b, "smp_metrics_db_ok %d\n", db_ok);
+    if (b.oom) {
+        free(b.p);
+        return -1;
+    }
+    *out = b.p;
+    *len = b.len;
+    return 0;
+}
+
+void metrics_counters_init(metrics_counters *c)
+{
+    atomic_init(&c->messages_received, 0);
+    atomic_init(&c->records_stored, 0);
+    atomic_init(&c->duplicates, 0);
+    atomic_init(&c->conflicts, 0);
+    atomic_init(&c->quarantined, 0);
+    atomic_init(&c->groups_committed, 0);
+    atomic_init(&c->commit_failures, 0);
+}
+
+/* ---- HTTP ------------------------------------------------------------------- */
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, char *body,
+                             size_t len, enum MHD_ResponseMemoryMode mode)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
+    if (!r) {
+        if (mode == MHD_RESPMEM_MUST_FREE)
+            free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            status == MHD_HTTP_OK ? CONTENT_TYPE : "text/plain; charset=utf-8");
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **req_cls)
+{
+    static char not_found[] = "not found: the collector serves only GET /metrics\n";
+    static char not_allowed[] = "method not allowed: use GET\n";
+    metrics_server *m = cls;
+    char *body;
+    size_t len;
+    (void)version;
+    (void)upload;
+    (void)upload_size;
+    (void)req_cls;
+
+    if (strcmp(url, "/metrics") != 0)
+        return reply(conn, MHD_HTTP_NOT_FOUND, not_found, strlen(not_found), MHD_RESPMEM_PERSISTENT);
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, not_allowed, strlen(not_allowed),
+                     MHD_RESPMEM_PERSISTENT);
+    if (metrics_render(m->db, m->counters, &body, &len) != 0)
+        return MHD_NO;
+    return reply(conn, MHD_HTTP_OK, body, len, MHD_RESPMEM_MUST_FREE);
+}
+
+/* Fills addr from bind_addr:port; IPv6 when the address has a colon. */
+static int parse_bind(const char *bind_addr, int port, struct sockaddr_storage *addr, bool *v6)
+{
+    memset(addr, 0, sizeof *addr);
+    *v6 = strchr(bind_addr, ':') != NULL;
+    if (*v6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)addr;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        return inet_pton(AF_INET6, bind_addr, &a->sin6_addr) == 1 ? 0 : -1;
+    }
+    struct sockaddr_in *a = (struct sockaddr_in *)addr;
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)port);
+    return inet_pton(AF_INET, bind_addr, &a->sin_addr) == 1 ? 0 : -1;
+}
+
+int metrics_start(const char *bind_addr, int port, const char *db_path,
+                  const metrics_counters *c, metrics_server **out, char *err, size_t errlen)
+{
+    struct sockaddr_storage addr;
+    bool v6;
+    metrics_server *m = NULL;
+
+    *out = NULL;
+    if (port < 1 || port > 65535) {
+        snprintf(err, errlen, "metrics_port: must be 1..65535 (0 turns metrics off)");
+        return -1;
+    }
+    if (parse_bind(bind_addr, port, &addr, &v6) != 0) {
+        snprintf(err, errlen, "metrics_bind: '%s' is not an IPv4 or IPv6 address", bind_addr);
+        return -1;
+    }
+    if (!(m = calloc(1, sizeof *m))) {
+        snprintf(err, errlen, "metrics: out of memory");
+        return -1;
+    }
+    m->counters = c;
+    if (sqlite3_open_v2(db_path, &m->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "metrics: database %s: cannot open read-only: %s", db_path,
+                 m->db ? sqlite3_errmsg(m->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(m->db, 2000);
+    errno = 0;
+    m->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                                     (v6 ? MHD_USE_IPv6 : 0),
+                                 (uint16_t)port, NULL, NULL, on_request, m,
+                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                                 MHD_OPTION_CONNECTION_LIMIT, 16u,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+    if (!m->daemon) {
+        snprintf(err, errlen, "metrics: cannot listen on %s port %d (%s); change metrics_port or metrics_bind",
+                 bind_addr, port, errno ? strerror(errno) : "libmicrohttpd refused");
+        goto fail;
+    }
+    *out = m;
+    return 0;
+fail:
+    sqlite3_close(m->db);
+    free(m);
+    return -1;
+}
+
+void metrics_stop(metrics_server *m)
+{
+    if (!m)
+        return;
+    MHD_stop_daemon(m->daemon);
+    sqlite3_close(m->db);
+    free(m);
+}

@@ -1,0 +1,57 @@
+/* metrics: the collector's Prometheus endpoint (GET /metrics, text format
+ * 0.0.4; docs/collector.md "Metrics").
+ *
+ * Two sources. Ingest counters live in memory (metrics_counters): the
+ * committer adds a group's results after its COMMIT, so smp_records_stored_total
+ * counts exactly what is durable. Everything else is read per scrape from
+ * SQLite over the server's own read-only connection, so a scrape never
+ * takes the writer's lock and cannot change the database.
+ *
+ * The HTTP server is libmicrohttpd with its own polling thread; it binds to
+ * metrics_bind (127.0.0.1 by default): the numbers name clinics and devices,
+ * and nothing here authenticates the scraper. */
+#ifndef SMP_METRICS_H
+#define SMP_METRICS_H
+
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Ingest counters since start-up. Written by the committer thread, read by
+ * the HTTP thread: relaxed atomics, each value is independent. */
+typedef struct metrics_counters {
+    atomic_uint_fast64_t messages_received;  /* handed to ingest */
+    atomic_uint_fast64_t records_stored;     /* inserted and committed */
+    atomic_uint_fast64_t duplicates;         /* same seq, same hash: acked, not stored */
+    atomic_uint_fast64_t conflicts;          /* same seq, other hash (R9) */
+    atomic_uint_fast64_t quarantined;        /* messages rejected as a whole */
+    atomic_uint_fast64_t groups_committed;   /* group transactions committed */
+    atomic_uint_fast64_t commit_failures;    /* groups rolled back (not acked) */
+} metrics_counters;
+
+/* Zeroes every counter. */
+void metrics_counters_init(metrics_counters *c);
+
+/* Writes v escaped as a Prometheus label value (\ → \\, " → \", newline →
+ * \n) into out, NUL-terminated and truncated to outlen. Returns the length
+ * the full escaped text needs (without the NUL), like snprintf. */
+size_t metrics_escape_label(const char *v, char *out, size_t outlen);
+
+/* Renders the whole exposition: counters from c, the rest from db (may be
+ * NULL: the database families are then left out and smp_metrics_db_ok is 0;
+ * likewise when a query fails). On success *out is a malloc'd text the
+ * caller frees, *len its length; returns -1 when out of memory. */
+int metrics_render(sqlite3 *db, const metrics_counters *c, char **out, size_t *len);
+
+typedef struct metrics_server metrics_server;
+
+/* Opens db_path read-only and serves /metrics on bind_addr:port (an IPv4
+ * or IPv6 address). Borrows c, which must outlive the server. Returns 0
+ * and *out, or -1 with err naming the setting to fix. */
+int metrics_start(const char *bind_addr, int port, const char *db_path,
+                  const metrics_counters *c, metrics_server **out, char *err, size_t errlen);
+/* Stops the HTTP thread and closes the connection. NULL is a no-op. */
+void metrics_stop(metrics_server *m);
+
+#endif
