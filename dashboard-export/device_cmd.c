@@ -7,16 +7,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cmdopts.h"
 #include "db.h"
 #include "ids.h"
 #include "registry.h"
 
 #define ERRLEN 512
-
-typedef struct opt_spec {
-    const char *name;
-    const char **value;
-} opt_spec;
 
 static void usage(FILE *out)
 {
@@ -24,32 +20,6 @@ static void usage(FILE *out)
             "usage: smpctl device add <id> --clinic C --db PATH [--model M] [--serial S] [--cert FILE]\n"
             "       smpctl device list --db PATH [--clinic C]\n"
             "       smpctl device retire <id> --db PATH\n");
-}
-
-/* "--name value" pairs only: every option here takes a value, and a value
- * that looks like an option means the real value was forgotten. */
-static int parse_opts(const char *cmd, int argc, char **argv, opt_spec *opts, size_t nopts)
-{
-    for (int i = 0; i < argc; i++) {
-        opt_spec *o = NULL;
-        for (size_t k = 0; k < nopts && o == NULL; k++)
-            if (strcmp(argv[i], opts[k].name) == 0)
-                o = &opts[k];
-        if (o == NULL) {
-            fprintf(stderr, "smpctl %s: unknown option '%s'\n", cmd, argv[i]);
-            return -1;
-        }
-        if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0) {
-            fprintf(stderr, "smpctl %s: option %s needs a value\n", cmd, o->name);
-            return -1;
-        }
-        if (*o->value != NULL) {
-            fprintf(stderr, "smpctl %s: option %s given twice\n", cmd, o->name);
-            return -1;
-        }
-        *o->value = argv[++i];
-    }
-    return 0;
 }
 
 static void now_ts(char out[REGISTRY_TS_LEN + 1])
@@ -147,8 +117,8 @@ static int cmd_add(int argc, char **argv)
 {
     const char *db_path = NULL, *cert_path = NULL;
     registry_new dev = {0};
-    opt_spec opts[] = {{"--clinic", &dev.clinic}, {"--db", &db_path}, {"--model", &dev.model},
-                       {"--serial", &dev.serial}, {"--cert", &cert_path}};
+    cmdopt opts[] = {{"--clinic", &dev.clinic, false}, {"--db", &db_path, false}, {"--model", &dev.model, false},
+                       {"--serial", &dev.serial, false}, {"--cert", &cert_path, false}};
     char err[ERRLEN], now[REGISTRY_TS_LEN + 1];
     char *pem = NULL;
     sqlite3 *db = NULL;
@@ -160,7 +130,7 @@ static int cmd_add(int argc, char **argv)
         return 2;
     }
     dev.device_id = argv[1];
-    if (parse_opts("device add", argc - 2, argv + 2, opts, sizeof opts / sizeof opts[0]) != 0)
+    if (cmdopts_parse("device add", argc - 2, argv + 2, opts, sizeof opts / sizeof opts[0]) != 0)
         return 2;
     if (dev.clinic == NULL || db_path == NULL) {
         fprintf(stderr, "smpctl device add: --clinic and --db are required\n");
@@ -234,14 +204,14 @@ static void print_table(FILE *out, const registry_device *devs, size_t n)
 static int cmd_list(int argc, char **argv)
 {
     const char *db_path = NULL, *clinic = NULL;
-    opt_spec opts[] = {{"--db", &db_path}, {"--clinic", &clinic}};
+    cmdopt opts[] = {{"--db", &db_path, false}, {"--clinic", &clinic, false}};
     registry_device *devs = NULL;
     size_t n = 0;
     char err[ERRLEN];
     sqlite3 *db = NULL;
     int rc = 1;
 
-    if (parse_opts("device list", argc - 1, argv + 1, opts, sizeof opts / sizeof opts[0]) != 0)
+    if (cmdopts_parse("device list", argc - 1, argv + 1, opts, sizeof opts / sizeof opts[0]) != 0)
         return 2;
     if (db_path == NULL) {
         fprintf(stderr, "smpctl device list: --db is required\n");
@@ -267,7 +237,7 @@ cleanup:
 static int cmd_retire(int argc, char **argv)
 {
     const char *db_path = NULL;
-    opt_spec opts[] = {{"--db", &db_path}};
+    cmdopt opts[] = {{"--db", &db_path, false}};
     char err[ERRLEN], now[REGISTRY_TS_LEN + 1];
     sqlite3 *db = NULL;
     int rc = 1;
@@ -277,7 +247,7 @@ static int cmd_retire(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (parse_opts("device retire", argc - 2, argv + 2, opts, 1) != 0)
+    if (cmdopts_parse("device retire", argc - 2, argv + 2, opts, 1) != 0)
         return 2;
     if (db_path == NULL) {
         fprintf(stderr, "smpctl device retire: --db is required\n");
