@@ -1,4 +1,4 @@
-/* feed: the machine boundary (DESIGN.md 5). Local producers (machine
+/* feed: the machine boundary (docs/agent.md). Local producers (machine
  * controller, cartridge scanner, autoclave log importer) connect to a Unix
  * socket and write one JSON event per line; each line gets one answer line:
  *

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "conn_diag.h"
 #include "log.h"
 #include "message.h"
 
@@ -22,6 +23,7 @@ struct uplink {
     pthread_mutex_t mu;
     uplink_snapshot s;          /* guarded by mu */
     int wake[2];                /* pipe: a byte per change wakes the main loop */
+    conn_diag *diag;            /* names why a connect failed, on its own thread */
 };
 
 /* Called with mu held: releases it and wakes the main loop. */
@@ -66,6 +68,7 @@ static void on_connect(void *ctx, MQTTAsync_successData5 *r)
         log_error("ack subscribe failed error=%s", MQTTAsync_strerror(rc));
     publish_status(u, "online");
 
+    conn_diag_connected(u->diag);
     pthread_mutex_lock(&u->mu);
     u->s.connected = true;
     u->s.connecting = false;
@@ -87,6 +90,8 @@ static void on_connect_failure(void *ctx, MQTTAsync_failureData5 *r)
              u->cfg.port, r ? r->code : -1, r && r->message ? r->message : "-",
              (unsigned long long)u->s.failures);
     notify(u);
+    /* Paho rarely says why; the probe thread finds out and logs it. */
+    conn_diag_request(u->diag);
 }
 
 static void on_connection_lost(void *ctx, char *cause)
@@ -154,7 +159,9 @@ int uplink_new(const mqtt_link_config *cfg, const char *device_id, uplink **out,
     snprintf(u->topic_events, sizeof u->topic_events, "smp/v1/dev/%s/events", device_id);
     snprintf(u->topic_status, sizeof u->topic_status, "smp/v1/dev/%s/status", device_id);
     snprintf(u->topic_ack, sizeof u->topic_ack, "smp/v1/dev/%s/ack", device_id);
-    snprintf(client_id, sizeof client_id, "agent-%s", device_id);
+    /* The broker replaces it with our certificate's CN anyway
+     * (use_username_as_clientid); the same name keeps both logs alike. */
+    snprintf(client_id, sizeof client_id, "%s", device_id);
     pthread_mutex_init(&u->mu, NULL);
     if (pipe(u->wake) != 0) {
         snprintf(err, errlen, "uplink: pipe: %s", strerror(errno));
@@ -166,7 +173,17 @@ int uplink_new(const mqtt_link_config *cfg, const char *device_id, uplink **out,
         fcntl(u->wake[i], F_SETFL, fcntl(u->wake[i], F_GETFL) | O_NONBLOCK);
         fcntl(u->wake[i], F_SETFD, FD_CLOEXEC);
     }
+    /* u->cfg, not cfg: the diagnosis thread keeps a pointer to it. */
+    if (!(u->diag = conn_diag_start(&u->cfg))) {
+        snprintf(err, errlen, "uplink: cannot start the connection diagnosis thread");
+        close(u->wake[0]);
+        close(u->wake[1]);
+        pthread_mutex_destroy(&u->mu);
+        free(u);
+        return -1;
+    }
     if (mqtt_link_create(cfg, client_id, &u->client, err, errlen) != 0) {
+        conn_diag_stop(u->diag);
         close(u->wake[0]);
         close(u->wake[1]);
         pthread_mutex_destroy(&u->mu);
@@ -191,6 +208,7 @@ void uplink_free(uplink *u)
             nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
     }
     MQTTAsync_destroy(&u->client);
+    conn_diag_stop(u->diag);
     close(u->wake[0]);
     close(u->wake[1]);
     pthread_mutex_destroy(&u->mu);
@@ -266,6 +284,8 @@ void uplink_snapshot_get(uplink *u, uplink_snapshot *out)
     *out = u->s;
     pthread_mutex_unlock(&u->mu);
 }
+
+void uplink_connect_error(uplink *u, char *out, size_t len) { conn_diag_last(u->diag, out, len); }
 
 int uplink_wake_fd(uplink *u) { return u->wake[0]; }
 

@@ -32,6 +32,9 @@ int uplink_connect(uplink *u);
 int uplink_publish_events(uplink *u, const char *payload, size_t len);
 
 void uplink_snapshot_get(uplink *u, uplink_snapshot *out);
+/* Why the last connect failed ("hostname-mismatch: the broker's certificate
+ * does not name ..."), or "" when connected or not yet known. */
+void uplink_connect_error(uplink *u, char *out, size_t len);
 /* Readable whenever a callback changed the snapshot: poll it beside other
  * fds, then uplink_wake_drain before taking the next snapshot. */
 int uplink_wake_fd(uplink *u);

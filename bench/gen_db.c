@@ -206,7 +206,7 @@ static int cartridge_alerts(sqlite3 *db, gen_stmts *s, gen_dev *d, const record 
     return 0;
 }
 
-/* What the rules engine would raise for r (a subset of DESIGN.md 6). */
+/* What the rules engine would raise for r (a subset of docs/rules.md). */
 static int alerts_for(sqlite3 *db, gen_stmts *s, gen_dev *d, const record *r)
 {
     char cause[160], msg[256];

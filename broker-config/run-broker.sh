@@ -1,27 +1,45 @@
 #!/bin/sh
 # run-broker.sh: start, stop and query the smpfleet mosquitto broker.
 #
-#   run-broker.sh start --pki DIR --port N --state DIR [--acl FILE]
+#   run-broker.sh start --pki DIR --state DIR [--listen ADDR[:PORT]]... [--port N] [--acl FILE]
 #   run-broker.sh stop --state DIR
+#   run-broker.sh reload --state DIR      re-read the ACL and the CRL (SIGHUP)
 #   run-broker.sh status --state DIR      exit 0 running, 3 not running
+#   run-broker.sh render-dropin --pki DIR --acl FILE --out FILE [--listen ADDR[:PORT]]... [--acl-out FILE]
 #
-# start renders mosquitto.conf.in into STATE/mosquitto.conf, runs
-# `mosquitto -c STATE/mosquitto.conf -d` and waits (RUN_BROKER_WAIT_S, default
-# 10 s) until 127.0.0.1:PORT accepts connections; if it does not, it prints
-# the broker's own words (stderr and log tail) and exits 1.
+# --listen is repeatable: ADDR is an IPv4 address, [IPv6] or * (every
+# interface); PORT defaults to 8883. Without --listen the broker listens on
+# every interface on 8883; --port N is short for --listen 127.0.0.1:N (what
+# tests and the demo use). When DIR/crl.pem exists (smpctl pki init writes
+# it) every listener refuses the certificates it revokes. The ACL used is
+# FILE (default broker-config/acl) plus, for every further collector
+# identity in DIR (collector-<S>.crt, CN smp-collector-<S>), a copy of the
+# rights of user smp-collector.
+#
+# start renders standalone.conf.in + smpfleet.conf.in into STATE/mosquitto.conf,
+# runs `mosquitto -c STATE/mosquitto.conf -d` and waits (RUN_BROKER_WAIT_S,
+# default 10 s) until every listener accepts connections; if one does not,
+# it prints the broker's own words (stderr and log tail) and exits 1.
+# render-dropin writes only the smpfleet part, for Debian's mosquitto
+# service (/etc/mosquitto/conf.d/smpfleet.conf); it always names DIR/crl.pem.
+# With --acl-out it also writes the ACL with the collectors found in DIR
+# there, and the drop-in names that file (run it again after issuing a
+# collector identity, then reload the broker).
 #
 # As root: mosquitto 2.0 switches to user mosquitto before it opens its log,
 # pid file and persistence db and before it loads broker.key, so STATE is
 # handed to that user and access is checked up front (a failure after the
 # switch would otherwise end the daemon without a word).
-set -eu
+# -f: no globbing, so a --listen of "*:8883" is never matched against files.
+set -euf
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 WAIT_S=${RUN_BROKER_WAIT_S:-10}
+DEFAULT_PORT=8883
 
 die() { echo "run-broker.sh: $*" >&2; exit 1; }
 usage() {
-    sed -n '4,6s/^# \{0,1\}//p' "$0" >&2
+    sed -n '4,9s/^# \{0,1\}//p' "$0" >&2
     exit 2
 }
 
@@ -39,15 +57,41 @@ pid_of() {
     echo "$pid"
 }
 
-port_of() { sed -n 's/^listener \([0-9]*\) .*/\1/p' "$1/mosquitto.conf" 2>/dev/null | head -n 1; }
+# "PORT ADDR" of every listener in a rendered config, one per line (ADDR
+# empty: every interface).
+listeners_of() { sed -n 's/^listener \([0-9]*\) *\(.*\)$/\1 \2/p' "$1/mosquitto.conf" 2>/dev/null; }
 
-# True when something accepts TCP connections on 127.0.0.1:$1.
+# listen_parse SPEC: sets L_ADDR (empty: every interface) and L_PORT from
+# ADDR[:PORT], [IPv6][:PORT] or *[:PORT].
+listen_parse() {
+    spec=$1
+    case $spec in
+        \[*\]:*) L_ADDR=${spec%%]:*}; L_ADDR=${L_ADDR#\[}; L_PORT=${spec##*]:} ;;
+        \[*\]) L_ADDR=${spec#\[}; L_ADDR=${L_ADDR%]}; L_PORT=$DEFAULT_PORT ;;
+        *:*:*) die "--listen $spec: write an IPv6 address in brackets, e.g. [::1]:8883" ;;
+        *:*) L_ADDR=${spec%:*}; L_PORT=${spec##*:} ;;
+        *) L_ADDR=$spec; L_PORT=$DEFAULT_PORT ;;
+    esac
+    [ "$L_ADDR" = '*' ] && L_ADDR=''
+    case $L_PORT in ''|*[!0-9]*) die "--listen $spec: port must be a number 1..65535" ;; esac
+    if [ "$L_PORT" -lt 1 ] || [ "$L_PORT" -gt 65535 ]; then die "--listen $spec: port must be 1..65535"; fi
+    case $L_ADDR in
+        *[!0-9a-fA-F.:]*) die "--listen $spec: ADDR must be an IP address of this host or * (mosquitto binds addresses, not names)" ;;
+    esac
+    return 0
+}
+
+# True when something accepts TCP connections on ADDR:PORT (ADDR empty:
+# on any address). ss prints IPv6 addresses in brackets.
 port_open() {
-    if command -v ss >/dev/null 2>&1; then
-        ss -Hltn "sport = :$1" 2>/dev/null | grep -qF "127.0.0.1:$1"
-    else
-        bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
-    fi
+    addr=$1 port=$2
+    command -v ss >/dev/null 2>&1 || die "ss not found; install iproute2"
+    out=$(ss -Hltn "sport = :$port" 2>/dev/null) || return 1
+    [ -n "$out" ] || return 1
+    [ -z "$addr" ] && return 0
+    case $addr in *:*) addr="[$addr]" ;; esac
+    printf '%s\n' "$out" | grep -qF " $addr:$port " ||
+        printf '%s\n' "$out" | grep -qE " (0\.0\.0\.0|\*|\[::\]):$port "
 }
 
 # Escapes a string for the replacement side of sed s|..|..|.
@@ -57,17 +101,70 @@ no_space() {
     case $2 in *[[:space:]]*) die "$1 '$2' contains whitespace, which mosquitto.conf cannot express; use another path" ;; esac
 }
 
+# Fails naming the template when a @PLACEHOLDER@ was left in $1.
+check_rendered() {
+    if grep -n '^[^#]*@[A-Z_]*@' "$1" >&2; then
+        die "unreplaced placeholder in $2 (lines above)"
+    fi
+}
+
+# render_smpfleet OUT CRL: the listeners, TLS, ACL and limits part. CRL is
+# "yes" (always name PKI/crl.pem) or "auto" (only when it exists).
+render_smpfleet() {
+    out=$1 crl_line='# no crlfile: smpctl pki init writes crl.pem'
+    if [ "$2" = yes ] || [ -f "$PKI/crl.pem" ]; then
+        crl_line="crlfile $PKI/crl.pem"
+    fi
+    blocks="$out.listeners"
+    : >"$blocks" || die "cannot write $blocks"
+    for spec in $LISTEN; do
+        listen_parse "$spec"
+        sed -e "s|@LISTEN_PORT@|$L_PORT|g" \
+            -e "s|@LISTEN_ADDR@|$(sed_escape "$L_ADDR")|g" \
+            -e "s|@PKI_DIR@|$(sed_escape "$PKI")|g" \
+            -e "s|@CRL_LINE@|$(sed_escape "$crl_line")|g" \
+            -e 's/ *$//' \
+            "$HERE/listener.conf.in" >>"$blocks" || die "cannot write $blocks"
+    done
+    # The listener blocks replace the @LISTENERS@ line (sed's r reads them).
+    sed -e "s|@ACL_FILE@|$(sed_escape "$ACL")|g" \
+        -e "/^@LISTENERS@\$/{r $blocks" -e 'd;}' \
+        "$HERE/smpfleet.conf.in" >"$out" || die "cannot write $out"
+    rm -f "$blocks"
+    check_rendered "$out" "$HERE/smpfleet.conf.in or listener.conf.in"
+}
+
+# render_acl OUT: ACL plus the collector rights for every collector-<S>.crt
+# in PKI. The rights are the "topic" lines after "user smp-collector" up to
+# the next "# ----" section or the end of the file.
+render_acl() {
+    out=$1
+    cp "$ACL" "$out.tmp" || die "cannot write $out"
+    rights=$(awk '/^user smp-collector$/ { on = 1; next }
+                  /^# ----/ || /^user / { on = 0 }
+                  on && /^topic / { print }' "$ACL")
+    [ -n "$rights" ] || die "$ACL has no 'user smp-collector' block with topic lines"
+    set +f # the one glob here
+    for crt in "$PKI"/collector-*.crt; do
+        set -f
+        [ -f "$crt" ] || continue
+        name=$(basename "$crt" .crt)
+        printf '\n# ---- %s: a further collector (its certificate is %s)\nuser smp-%s\n%s\n' \
+            "$name" "$crt" "$name" "$rights" >>"$out.tmp" || die "cannot write $out"
+    done
+    mv "$out.tmp" "$out"
+}
+
 render_config() {
     tmp="$STATE/mosquitto.conf.tmp"
-    sed -e "s|@PORT@|$PORT|g" \
-        -e "s|@PKI_DIR@|$(sed_escape "$PKI")|g" \
-        -e "s|@STATE_DIR@|$(sed_escape "$STATE")|g" \
-        -e "s|@ACL_FILE@|$(sed_escape "$ACL")|g" \
+    render_acl "$STATE/acl"
+    ACL=$STATE/acl
+    sed -e "s|@STATE_DIR@|$(sed_escape "$STATE")|g" \
         -e "s|@BROKER_USER@|$(sed_escape "$BROKER_USER")|g" \
-        "$HERE/mosquitto.conf.in" >"$tmp" || die "cannot write $tmp"
-    if grep -n '@[A-Z_]*@' "$tmp" >&2; then
-        die "unreplaced placeholder in $HERE/mosquitto.conf.in (lines above)"
-    fi
+        "$HERE/standalone.conf.in" >"$tmp" || die "cannot write $tmp"
+    check_rendered "$tmp" "$HERE/standalone.conf.in"
+    render_smpfleet "$tmp.part" auto
+    cat "$tmp.part" >>"$tmp" && rm -f "$tmp.part" || die "cannot write $tmp"
     mv "$tmp" "$STATE/mosquitto.conf"
 }
 
@@ -91,12 +188,32 @@ prepare_for_root() {
         as_broker_user test -r "$f" ||
             die "user $BROKER_USER cannot read $f; make it and its parent directories readable (chmod o+rx dirs, o+r file)"
     done
+    if [ -f "$PKI/crl.pem" ] && ! as_broker_user test -r "$PKI/crl.pem"; then
+        die "user $BROKER_USER cannot read $PKI/crl.pem; chmod o+r it (a CRL is public)"
+    fi
     as_broker_user test -r "$PKI/broker.key" ||
         die "user $BROKER_USER cannot read $PKI/broker.key (mosquitto loads it after switching to that user): chgrp $BROKER_USER $PKI/broker.key && chmod 0640 $PKI/broker.key, and make its parent directories searchable; smpctl pki issue-broker run as root does the chgrp/chmod itself"
 }
 
+# "127.0.0.1:8883, [::1]:8884, *:8885" for messages.
+describe_listeners() {
+    listeners_of "$STATE" | while read -r p a; do
+        case $a in '') a='*' ;; *:*) a="[$a]" ;; esac
+        printf '%s:%s\n' "$a" "$p"
+    done |
+        paste -sd, - | sed 's/,/, /g'
+}
+
+all_listening() {
+    listeners_of "$STATE" | {
+        ok=0
+        while read -r p a; do port_open "$a" "$p" || ok=1; done
+        return $ok
+    }
+}
+
 show_failure() {
-    echo "run-broker.sh: mosquitto is not serving 127.0.0.1:$PORT (waited at most ${WAIT_S} s)" >&2
+    echo "run-broker.sh: mosquitto is not serving $(describe_listeners) (waited at most ${WAIT_S} s)" >&2
     if [ -s "$STATE/mosquitto.stderr" ]; then
         echo "--- mosquitto stderr ($STATE/mosquitto.stderr):" >&2
         tail -n 20 "$STATE/mosquitto.stderr" >&2
@@ -112,8 +229,8 @@ show_failure() {
 wait_up() {
     i=0
     while [ "$i" -lt $((WAIT_S * 10)) ]; do
-        if pid=$(pid_of "$STATE") && port_open "$PORT"; then
-            echo "run-broker.sh: mosquitto running, pid $pid, 127.0.0.1:$PORT, state $STATE"
+        if pid=$(pid_of "$STATE") && all_listening; then
+            echo "run-broker.sh: mosquitto running, pid $pid, $(describe_listeners), state $STATE"
             return 0
         fi
         # mosquitto logged an error and no broker is alive: it has given up,
@@ -131,25 +248,35 @@ wait_up() {
     return 1
 }
 
-cmd_start() {
-    if [ -z "$PKI" ] || [ -z "$PORT" ] || [ -z "$STATE" ]; then usage; fi
-    case $PORT in ''|*[!0-9]*) die "--port must be a number 1..65535, got '$PORT'" ;; esac
-    if [ "$PORT" -lt 1 ] || [ "$PORT" -gt 65535 ]; then die "--port must be 1..65535, got $PORT"; fi
-    command -v mosquitto >/dev/null 2>&1 || die "mosquitto not found; install the mosquitto package (make deps)"
+# Checks --pki and --acl and makes them absolute; sets the default listener.
+resolve_common() {
+    [ -n "$PKI" ] || usage
     PKI=$(abs_dir "$PKI" "--pki")
+    ACL=${ACL:-$HERE/acl}
+    ACL=$(abs_dir "$(dirname "$ACL")" "--acl dir")/$(basename "$ACL")
+    [ -n "$LISTEN" ] || LISTEN="*:$DEFAULT_PORT"
+    for spec in $LISTEN; do listen_parse "$spec"; done
+    for v in "$PKI" "$ACL"; do no_space path "$v"; done
+}
+
+cmd_start() {
+    [ -n "$STATE" ] || usage
+    command -v mosquitto >/dev/null 2>&1 || die "mosquitto not found; install the mosquitto package (make deps)"
+    resolve_common
     for f in ca.crt broker.crt broker.key; do
         [ -r "$PKI/$f" ] || die "$PKI/$f missing; run smpctl pki init / issue-broker --dir $PKI"
     done
-    ACL=${ACL:-$HERE/acl}
     [ -r "$ACL" ] || die "ACL file $ACL not readable"
-    ACL=$(abs_dir "$(dirname "$ACL")" "--acl dir")/$(basename "$ACL")
     mkdir -p "$STATE" || die "cannot create --state $STATE"
     STATE=$(abs_dir "$STATE" "--state")
-    for v in "$PKI" "$STATE" "$ACL"; do no_space path "$v"; done
+    no_space path "$STATE"
     if pid=$(pid_of "$STATE"); then
         die "a broker is already running from $STATE (pid $pid); run-broker.sh stop --state $STATE first"
     fi
-    if port_open "$PORT"; then die "port $PORT on 127.0.0.1 is already in use; pick another --port"; fi
+    for spec in $LISTEN; do
+        listen_parse "$spec"
+        if port_open "$L_ADDR" "$L_PORT"; then die "--listen $spec: port $L_PORT is already in use; pick another port"; fi
+    done
 
     BROKER_USER=mosquitto
     id mosquitto >/dev/null 2>&1 || BROKER_USER=nobody   # mosquitto's own fallback
@@ -163,6 +290,24 @@ cmd_start() {
         exit 1
     fi
     wait_up || exit 1
+}
+
+cmd_render_dropin() {
+    [ -n "$OUT" ] && [ -n "$ACL" ] || usage
+    # The drop-in names the paths of the server it is installed on: they
+    # need not exist here (packages render it at build time).
+    case $PKI in /*) ;; *) die "--pki must be an absolute path for a drop-in, got '$PKI'" ;; esac
+    case $ACL in /*) ;; *) die "--acl must be an absolute path for a drop-in, got '$ACL'" ;; esac
+    [ -n "$LISTEN" ] || LISTEN="*:$DEFAULT_PORT"
+    for v in "$PKI" "$ACL"; do no_space path "$v"; done
+    if [ -n "$ACL_OUT" ]; then
+        [ -d "$PKI" ] || die "--acl-out needs the PKI directory $PKI on this host"
+        render_acl "$ACL_OUT"
+        case $ACL_OUT in /*) ACL=$ACL_OUT ;; *) ACL=$(pwd)/$ACL_OUT ;; esac
+        echo "run-broker.sh: wrote $ACL_OUT"
+    fi
+    render_smpfleet "$OUT" yes
+    echo "run-broker.sh: wrote $OUT (listeners: $LISTEN)"
 }
 
 cmd_stop() {
@@ -187,10 +332,17 @@ cmd_stop() {
     echo "run-broker.sh: stopped pid $pid"
 }
 
+cmd_reload() {
+    [ -n "${STATE:-}" ] || usage
+    pid=$(pid_of "$STATE") || die "no broker running from $STATE"
+    kill -HUP "$pid" 2>/dev/null || die "cannot signal pid $pid (are you its owner or root?)"
+    echo "run-broker.sh: asked pid $pid to reload (SIGHUP)"
+}
+
 cmd_status() {
     [ -n "${STATE:-}" ] || usage
     if pid=$(pid_of "$STATE"); then
-        echo "running pid $pid port $(port_of "$STATE") state $STATE"
+        echo "running pid $pid listeners $(describe_listeners) state $STATE"
         return 0
     fi
     echo "not running (state $STATE)"
@@ -200,14 +352,22 @@ cmd_status() {
 [ $# -ge 1 ] || usage
 CMD=$1
 shift
-PKI='' PORT='' STATE='' ACL=''
+case $CMD in -h|--help) usage ;; esac
+PKI='' STATE='' ACL='' LISTEN='' OUT='' ACL_OUT=''
 while [ $# -gt 0 ]; do
     [ $# -ge 2 ] || die "$1 needs a value"
     case $1 in
         --pki) PKI=$2 ;;
-        --port) PORT=$2 ;;
+        --listen)
+            case $2 in *[[:space:]]*|'') die "--listen needs ADDR[:PORT], got '$2'" ;; esac
+            LISTEN="$LISTEN $2" ;;
+        --port)
+            case $2 in ''|*[!0-9]*) die "--port must be a number 1..65535, got '$2'" ;; esac
+            LISTEN="$LISTEN 127.0.0.1:$2" ;;
         --state) STATE=$2 ;;
         --acl) ACL=$2 ;;
+        --out) OUT=$2 ;;
+        --acl-out) ACL_OUT=$2 ;;
         *) echo "run-broker.sh: unknown option $1" >&2; usage ;;
     esac
     shift 2
@@ -216,7 +376,8 @@ done
 case $CMD in
     start) cmd_start ;;
     stop) cmd_stop ;;
+    reload) cmd_reload ;;
     status) cmd_status ;;
-    -h|--help) usage ;;
+    render-dropin) cmd_render_dropin ;;
     *) echo "run-broker.sh: unknown command $CMD" >&2; usage ;;
 esac

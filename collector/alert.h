@@ -1,5 +1,5 @@
 /* alert: what a rule found, raised once per (rule, device, cause) and
- * cleared when the cause ends (DESIGN.md 6). Alerts are stored in the same
+ * cleared when the cause ends (docs/rules.md). Alerts are stored in the same
  * transaction as the records that caused them and published on
  * smp/v1/alerts/<clinic> after the commit. */
 #ifndef SMP_ALERT_H

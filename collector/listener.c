@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "committer.h"
+#include "conn_diag.h"
 #include "inbox.h"
 #include "publisher.h"
 #include "log.h"
@@ -27,6 +28,7 @@ struct listener {
     publisher *publisher;
     pthread_mutex_t mu;
     bool connected, connecting;
+    conn_diag *diag;    /* names why a connect failed, on its own thread */
 };
 
 static const char *const topics[] = {"smp/v1/dev/+/events", "smp/v1/dev/+/status"};
@@ -160,10 +162,20 @@ static void on_connect(void *ctx, MQTTAsync_successData5 *r)
     listener *l = ctx;
     MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
     int qos[] = {1, 1};
+    /* A device can publish its events with the retain flag, and mosquitto's
+     * ACL cannot refuse that. Retain handling 2 means the broker never sends
+     * retained messages when we subscribe, so a retained batch is processed
+     * once, when it is published, and never again at each reconnect. The
+     * retained birth/will on the status topic is what we want on subscribe. */
+    MQTTSubscribe_options sub_opts[] = {{.struct_id = {'M', 'Q', 'S', 'O'}, .retainHandling = 2},
+                                        {.struct_id = {'M', 'Q', 'S', 'O'}, .retainHandling = 0}};
 
     opts.onSuccess5 = on_subscribed;
     opts.context = l;
+    opts.subscribeOptionsList = sub_opts;
+    opts.subscribeOptionsCount = 2;
     set_state(l, true, false);
+    conn_diag_connected(l->diag);
     log_info("connected broker=%s:%d session_present=%d", l->link.host, l->link.port,
              r ? r->alt.connect.sessionPresent : -1);
     int rc = MQTTAsync_subscribeMany(l->client, 2, (char *const *)topics, qos, &opts);
@@ -177,6 +189,8 @@ static void on_connect_failure(void *ctx, MQTTAsync_failureData5 *r)
     set_state(l, false, false);
     log_warn("connect failed broker=%s:%d code=%d reason=%s", l->link.host, l->link.port,
              r ? r->code : -1, r && r->message ? r->message : "-");
+    /* Paho rarely says why; the probe thread finds out and logs it. */
+    conn_diag_request(l->diag);
 }
 
 static void on_connection_lost(void *ctx, char *cause)
@@ -200,8 +214,13 @@ int listener_new(const collector_config *cfg, ingest *in, metrics_counters *coun
     l->link = (mqtt_link_config){cfg->broker_host, (int)cfg->broker_port, cfg->ca_file,
                                  cfg->cert_file, cfg->key_file, (int)cfg->keepalive_s};
     pthread_mutex_init(&l->mu, NULL);
-    if (mqtt_link_check_files(&l->link, err, errlen) != 0 ||
-        mqtt_link_create(&l->link, cfg->client_id, &l->client, err, errlen) != 0)
+    if (mqtt_link_check_files(&l->link, err, errlen) != 0)
+        goto fail;
+    if (!(l->diag = conn_diag_start(&l->link))) {
+        snprintf(err, errlen, "cannot start the connection diagnosis thread");
+        goto fail;
+    }
+    if (mqtt_link_create(&l->link, cfg->client_id, &l->client, err, errlen) != 0)
         goto fail;
     if (!(l->q = inbox_new(INBOX_MESSAGES, INBOX_BYTES)) ||
         !(l->publisher = publisher_start(&sink)) ||
@@ -215,6 +234,7 @@ int listener_new(const collector_config *cfg, ingest *in, metrics_counters *coun
     *out = l;
     return 0;
 fail:
+    conn_diag_stop(l->diag);
     inbox_free(l->q);
     pthread_mutex_destroy(&l->mu);
     free(l);
@@ -238,6 +258,7 @@ void listener_free(listener *l)
             nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
     }
     MQTTAsync_destroy(&l->client);
+    conn_diag_stop(l->diag);
     inbox_free(l->q);
     pthread_mutex_destroy(&l->mu);
     free(l);

@@ -1,9 +1,9 @@
-/* policy: every threshold of the compliance rules (DESIGN.md 6,
+/* policy: every threshold of the compliance rules (docs/rules.md,
  * docs/rules.md) as a named setting of one key = value file, loaded with
  * the table-driven config loader (common/config.h).
  *
  * `profile` picks the jurisdiction's spore-test interval (cdc: 7 days,
- * bodyart-monthly: 30); every other value has the default of DESIGN.md 6
+ * bodyart-monthly: 30); every other value has the default of docs/rules.md
  * and can be set on its own. Temperatures are held in tenths of a degree,
  * like the records' *_c fields. */
 #ifndef SMP_POLICY_H
@@ -42,7 +42,7 @@ typedef struct policy {
     int64_t rules_timer_s;                 /* how often time-driven rules run */
 } policy;
 
-/* Fills p with the built-in policy (profile cdc, DESIGN.md 6 defaults).
+/* Fills p with the built-in policy (profile cdc, docs/rules.md defaults).
  * Fails (-1) only if the built-in table is broken, which the unit tests
  * rule out. */
 int policy_defaults(policy *p);

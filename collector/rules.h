@@ -1,4 +1,4 @@
-/* rules: the compliance rules R1–R8 and R11 of DESIGN.md 6 (R9/R10 are
+/* rules: the compliance rules R1–R8 and R11 of docs/rules.md (R9/R10 are
  * integrity.c). docs/rules.md says what raises and clears each one.
  *
  * Incremental: ingest calls rules_on_record for every record it actually

@@ -1,5 +1,5 @@
 /* store: everything the collector keeps, behind one narrow interface so a
- * PostgreSQL implementation can stand beside the SQLite one (DESIGN.md 4).
+ * PostgreSQL implementation can stand beside the SQLite one (docs/protocol.md).
  * Per-device chain state is derivable from stored records; device_state is
  * a cache of it kept in the same transaction. The compliance rules' state
  * is the other half of this interface: store_rules.h. Not thread-safe: one

@@ -12,7 +12,7 @@
  * fleet-wide rights, so no device may ever carry this name. */
 #define IDS_COLLECTOR_CN "smp-collector"
 
-/* A device id is [a-z0-9-]{3,64} (DESIGN.md 2) and must not start with
+/* A device id is [a-z0-9-]{3,64} (docs/protocol.md) and must not start with
  * "smp-", the prefix reserved for the fleet's own services. On false, fills
  * why (if not NULL) with a reason a person can act on. */
 bool ids_valid_device_id(const char *id, char *why, size_t whylen);

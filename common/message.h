@@ -1,4 +1,4 @@
-/* message: the MQTT payloads of DESIGN.md sections 3-4.
+/* message: the MQTT payloads of docs/protocol.md.
  *
  *   events:  {"v":1,"device":"<id>","records":[<record>, ...]}  (1..64)
  *   ack:     {"v":1,"device":"<id>","seq":<highest committed seq>}

@@ -13,7 +13,7 @@
 const char RECORD_GENESIS_PREV[RECORD_HASH_HEX] =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
-/* ---- schema (DESIGN.md section 3) -------------------------------------- */
+/* ---- schema (docs/protocol.md) -------------------------------------- */
 
 static const char *const remove_reasons[] = {"session_end", "worn", "damaged", "swap", NULL};
 static const char *const programs[] = {"gravity_121", "gravity_132", "prevac_132", "prevac_134", NULL};

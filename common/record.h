@@ -1,4 +1,4 @@
-/* record: the record schema of DESIGN.md section 3 as C types, strict
+/* record: the record schema of docs/protocol.md as C types, strict
  * validation from JSON (cJSON), the canonical byte form and its SHA-256.
  *
  * One schema table drives everything, so agent, collector and verifier can

@@ -1,4 +1,4 @@
-/* sign: device checkpoint signatures (DESIGN.md 3) with mbedTLS.
+/* sign: device checkpoint signatures (docs/protocol.md) with mbedTLS.
  *
  * A device signs "smp-ckpt-v1|<device>|<head_seq>|<head_hash>" with its EC
  * P-256 key: ECDSA over SHA-256, DER-encoded, then base64. The collector and

@@ -1,7 +1,7 @@
 /* alert_admin: the alerts table (common/db.h) from the operator's side:
  * list a clinic's alerts and acknowledge one. The collector raises and
  * clears alerts; people acknowledge them (who, when), which is the middle of
- * an alert's lifecycle raised → acknowledged → cleared (DESIGN.md 6).
+ * an alert's lifecycle raised → acknowledged → cleared (docs/rules.md).
  * The caller owns the database handle. Functions return 0 on success and
  * -1 with err filled (naming the alert id or the database) on failure. */
 #ifndef SMP_ALERT_ADMIN_H

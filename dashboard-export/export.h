@@ -1,4 +1,4 @@
-/* export: `smpctl export`, the inspector's audit bundle (DESIGN.md 7).
+/* export: `smpctl export`, the inspector's audit bundle (docs/reports.md).
  *
  *   smpctl export --db PATH --clinic C --from YYYY-MM-DD --to YYYY-MM-DD
  *                 --out DIR --key EXPORT_KEY.pem

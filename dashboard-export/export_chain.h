@@ -1,5 +1,5 @@
 /* export_chain: each device's record chain over a report period,
- * re-verified from the stored bodies alone (DESIGN.md 3, 4), for the
+ * re-verified from the stored bodies alone (docs/protocol.md), for the
  * audit bundle's manifest.json.
  *
  * For a device, the period's records are those whose ts falls in it;

@@ -21,7 +21,7 @@ static const char *const col_titles[REPORT_NCOLS] = {
     "Cycles failed", "Spore tests", "Spore positive",
 };
 
-/* DESIGN.md 6; docs/rules.md has the thresholds. */
+/* The rule titles of docs/rules.md, which also has the thresholds. */
 static const struct { const char *rule, *title; } rule_titles[] = {
     {"R1", "Cartridge used in more than one session"},
     {"R2", "Cartridge expired or without lot number"},

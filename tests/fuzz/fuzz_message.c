@@ -3,7 +3,7 @@
  * Each input is an events payload as published on smp/v1/dev/dev-a/events.
  * It goes through message_parse_batch exactly as ingest does. When it is
  * accepted, every record must satisfy the properties the integrity chain
- * relies on (DESIGN.md 3):
+ * relies on (docs/protocol.md):
  *
  *   - record_check accepts what record_from_json accepted (one schema);
  *   - its canonical bytes fit in RECORD_CANON_MAX and pass the raw-text

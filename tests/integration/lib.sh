@@ -5,8 +5,9 @@
 #
 # Gives the test: strict mode, REPO_ROOT, BIN (binaries), SMPCTL, WORK (a
 # fresh work dir), free_port, start_broker, track_pid, fail, wait_until,
-# mqtt_tls. On exit -- pass, fail, error or signal -- every tracked process
-# is killed and every broker started here is stopped. WORK is removed when
+# mqtt_tls, at_cleanup. On exit -- pass, fail, error or signal -- every
+# tracked process is killed, every broker started here is stopped, then
+# every at_cleanup command runs (last registered first). WORK is removed when
 # the test passed and kept (path printed) when it failed, for post-mortems;
 # KEEP_WORK=1 keeps it always.
 
@@ -33,6 +34,7 @@ exec 8>&1 9>&2
 
 _LIB_PIDS=()
 _LIB_BROKER_STATES=()
+_LIB_CLEANUPS=()
 _LIB_CLEANED=0
 _LIB_FAIL_MSG=''
 
@@ -46,6 +48,10 @@ fail() {
 
 # track_pid PID: kill PID (TERM, then KILL) when the test ends.
 track_pid() { _LIB_PIDS+=("$1"); }
+
+# at_cleanup CMD: eval CMD when the test ends, after its processes and
+# brokers are stopped (namespaces, mounts, files outside WORK).
+at_cleanup() { _LIB_CLEANUPS+=("$1"); }
 
 _lib_kill() {
     local pid=$1 _
@@ -67,6 +73,10 @@ _lib_cleanup() {
     for pid in "${_LIB_PIDS[@]}"; do _lib_kill "$pid"; done
     for state in "${_LIB_BROKER_STATES[@]}"; do
         "$RUN_BROKER" stop --state "$state" >/dev/null 2>&1
+    done
+    local i
+    for ((i = ${#_LIB_CLEANUPS[@]} - 1; i >= 0; i--)); do
+        eval "${_LIB_CLEANUPS[$i]}" >/dev/null 2>&1
     done
     if [ "$rc" -ne 0 ]; then
         for state in "${_LIB_BROKER_STATES[@]}"; do

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_acl: the real broker (broker-config/) with a PKI from `smpctl pki`
-# enforces DESIGN.md section 2:
+# enforces docs/protocol.md:
 #   (a) the collector receives what dev-a publishes on its own events topic;
 #   (b) dev-a cannot publish as dev-b, nor acks or alerts (v5 "Not authorized");
 #   (c) dev-a cannot read dev-b's acks, only its own;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The feed socket (DESIGN.md 5): producers get "ok <seq>" only for events
+# The feed socket (docs/agent.md): producers get "ok <seq>" only for events
 # that were journaled and fsynced, an error naming the field otherwise; a
 # producer sending garbage, half lines or oversized lines does not stop the
 # agent, and every accepted event reaches the collector's database.

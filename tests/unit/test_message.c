@@ -1,4 +1,4 @@
-/* test_message: the MQTT payloads of DESIGN.md sections 3-4.
+/* test_message: the MQTT payloads of docs/protocol.md.
  *
  * message_parse_batch end to end (size, raw text checks, JSON, envelope,
  * every record), batch encode -> parse round trip, acks, topic splitting.

@@ -1,5 +1,5 @@
 /* test_policy: the compliance policy file (collector/policy.c): defaults of
- * DESIGN.md 6, profiles, decimals, and errors that name file, line and
+ * docs/rules.md, profiles, decimals, and errors that name file, line and
  * setting. */
 #include <setjmp.h>
 #include <stdarg.h>

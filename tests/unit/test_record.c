@@ -1,4 +1,4 @@
-/* test_record: the record schema of DESIGN.md section 3.
+/* test_record: the record schema of docs/protocol.md.
  *
  * - fixed vectors: input JSON (keys scrambled, whitespace) -> canonical
  *   bytes written out by hand -> SHA-256 computed independently with

@@ -3,7 +3,7 @@
  * Same config => same events (compared as canonical bytes, and through a
  * real journal + outbox_submit as the final chain head hash); events in time
  * order; every event a valid record that survives the wire; a clinic day
- * that looks like DESIGN.md section 5; fault counters that match the events
+ * that looks like docs/agent.md; fault counters that match the events
  * actually emitted. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -505,7 +505,7 @@ static void test_no_faults_at_0_pct(void **state)
 
 /* Regression (was a bug in agent/simulator.c, 48-byte id buffers): load_id, cart_uid and
  * session_id are built as "<device_id>-L<n>" etc. in 48-byte buffers, but a
- * device id may be 64 characters (DESIGN.md 2). From about 41 characters on
+ * device id may be 64 characters (docs/protocol.md). From about 41 characters on
  * the counter is cut off, so every session (and cartridge, and load) of the
  * machine gets the same id: rule R1 then sees one cartridge in many
  * sessions. Expected: distinct session ids, as with a short device id. */
