@@ -21,7 +21,7 @@ CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitiz
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIBS = -lpaho-mqtt3as -lmbedtls -lmbedx509 -lmbedcrypto -lcjson -lsqlite3 -lhpdf -lmicrohttpd -lpthread -lm
+LIBS = -lpaho-mqtt3as -lmbedtls -lmbedx509 -lmbedcrypto -lcrypto -lcjson -lsqlite3 -lhpdf -lmicrohttpd -lpthread -lm
 
 PARTS = agent collector dashboard-export common
 # Objects of a part, excluding its main.c.
@@ -189,3 +189,65 @@ $(BENCH_TOOLS): $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/obj/bench/chai
 
 bench: $(BINS) $(BENCH_TOOLS)
 	BUILD=$(BUILD) BENCH_SCALE=$(BENCH_SCALE) ./bench/run.sh
+
+# ---- install and Debian packages --------------------------------------------
+#
+#   make install [PREFIX=/usr] [DESTDIR=dir]   binaries, example configs, systemd
+#                                              units, the broker ACL and drop-ins
+#   make deb                                   smpfleet-{agent,collector,tools}
+#                                              .debs into $(DEB_OUT) (out/deb)
+#
+# Config files (/etc) and the state dir are FHS paths, not under PREFIX: the
+# example configs and units name them. An existing config is never
+# overwritten (your edits stay; compare with packaging/etc/). The smpfleet
+# user and the owners and modes of /etc/smpfleet and /var/lib/smpfleet are set
+# by the Debian packages' postinst (packaging/debian/).
+PREFIX  ?= /usr
+DESTDIR ?=
+# Debian 12 ships packaged units in /lib/systemd/system.
+UNITDIR ?= /lib/systemd/system
+# The ACL is site configuration (packaging/debian/README.Debian).
+SMP_ACL  = /etc/smpfleet/acl
+DEB_OUT ?= out/deb
+DEB_STAGE = $(BUILD)/deb-stage
+
+.PHONY: install deb
+
+install: $(BINS)
+	./packaging/check-config-examples.sh
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/smpfleet $(DESTDIR)$(UNITDIR)/mosquitto.service.d \
+	    $(DESTDIR)$(PREFIX)/share/smpfleet $(DESTDIR)/etc/mosquitto/conf.d
+	install -d -m 0750 $(DESTDIR)/var/lib/smpfleet
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 packaging/mosquitto/mosquitto-precheck $(DESTDIR)$(PREFIX)/share/smpfleet/
+	@# Units and the drop-in name /usr/bin and /usr/share/smpfleet; follow PREFIX.
+	for u in smp-agent.service smp-collector.service mosquitto.service.d/smpfleet.conf; do \
+	    sed -e 's|/usr/bin/|$(PREFIX)/bin/|g' -e 's|/usr/share/smpfleet/|$(PREFIX)/share/smpfleet/|g' \
+	        packaging/systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	@mkdir -p $(BUILD)
+	broker-config/run-broker.sh render-dropin --pki /etc/smpfleet/pki --acl $(SMP_ACL) \
+	    --listen 0.0.0.0:8883 --out $(BUILD)/mosquitto-smpfleet.conf
+	@# Site configuration: installed when absent, never overwritten.
+	@for pair in packaging/etc/agent.conf:/etc/smpfleet/agent.conf \
+	        packaging/etc/collector.conf:/etc/smpfleet/collector.conf \
+	        packaging/etc/policy.conf:/etc/smpfleet/policy.conf \
+	        broker-config/acl:$(SMP_ACL) \
+	        $(BUILD)/mosquitto-smpfleet.conf:/etc/mosquitto/conf.d/smpfleet.conf; do \
+	    src=$${pair%%:*}; dst=$(DESTDIR)$${pair#*:}; \
+	    if [ -e $$dst ]; then echo "install: kept $$dst (new version: $$src)"; \
+	    else echo "install -m 0644 $$src $$dst"; install -m 0644 $$src $$dst || exit 1; fi; \
+	done
+
+# Builds in a staging copy of the sources with packaging/debian as debian/,
+# so dpkg-buildpackage writes its output into $(DEB_STAGE), not next to the
+# repository; the packages are then moved to $(DEB_OUT).
+deb:
+	rm -rf $(DEB_STAGE)
+	mkdir -p $(DEB_STAGE)/smpfleet $(DEB_OUT)
+	cp -a Makefile $(PARTS) broker-config packaging $(DEB_STAGE)/smpfleet/
+	cp -a packaging/debian $(DEB_STAGE)/smpfleet/debian
+	cd $(DEB_STAGE)/smpfleet && dpkg-buildpackage -b -uc -us -jauto
+	rm -f $(DEB_OUT)/smpfleet-*.deb $(DEB_OUT)/smpfleet_*
+	mv $(DEB_STAGE)/*.deb $(DEB_STAGE)/*.changes $(DEB_STAGE)/*.buildinfo $(DEB_OUT)/
+	@ls -l $(DEB_OUT)

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "checkpoint.h"
 #include "feed.h"
 #include "journal.h"
@@ -259,7 +261,7 @@ static int pump_uplink(agent *a, int64_t now)
 
 static void write_status(agent *a, int64_t now)
 {
-    char path[CONFIG_STR_MAX + 16], tmp[CONFIG_STR_MAX + 24], ts[RECORD_TS_LEN + 1];
+    char path[CONFIG_STR_MAX + 16], tmp[CONFIG_STR_MAX + 24], ts[RECORD_TS_LEN + 1], why[768];
     uplink_snapshot s;
     FILE *f;
 
@@ -267,6 +269,11 @@ static void write_status(agent *a, int64_t now)
         return;
     a->status_written_ms = now;
     uplink_snapshot_get(a->up, &s);
+    uplink_connect_error(a->up, why, sizeof why);
+    /* cJSON escapes it: the text holds paths and host names. */
+    cJSON *why_json = cJSON_CreateString(why);
+    char *why_text = why_json ? cJSON_PrintUnformatted(why_json) : NULL;
+    cJSON_Delete(why_json);
     record_ts_format(now, ts);
     snprintf(path, sizeof path, "%s/status", a->cfg->data_dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -275,10 +282,11 @@ static void write_status(agent *a, int64_t now)
     fprintf(f,
             "{\"device\":\"%s\",\"updated\":\"%s\",\"connected\":%s,\"head_seq\":%" PRIu64
             ",\"head_hash\":\"%s\",\"acked_seq\":%" PRIu64 ",\"backlog\":%" PRIu64 ",\"journal_bytes\":%" PRIu64
-            ",\"coalesced_counters\":%" PRIu64 "}\n",
+            ",\"coalesced_counters\":%" PRIu64 ",\"connect_error\":%s}\n",
             a->cfg->device_id, ts, s.connected ? "true" : "false", journal_head_seq(a->j),
             journal_head_hash(a->j), journal_acked_seq(a->j), journal_head_seq(a->j) - journal_acked_seq(a->j),
-            journal_bytes(a->j), a->coalesced_counters);
+            journal_bytes(a->j), a->coalesced_counters, why_text ? why_text : "\"\"");
+    cJSON_free(why_text);
     if (fclose(f) == 0)
         rename(tmp, path);
 }

@@ -1,7 +1,10 @@
 #include "agent_config.h"
 
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
 
+#include "fscheck.h"
 #include "ids.h"
 
 #define F(field) offsetof(agent_config, field)
@@ -9,12 +12,12 @@
 static const config_setting settings[] = {
     {"broker_host", CONFIG_STR, "127.0.0.1", 0, 0, F(broker_host), "broker host name or address"},
     {"broker_port", CONFIG_INT, "8883", 1, 65535, F(broker_port), "broker TLS port"},
-    {"ca_file", CONFIG_STR, NULL, 0, 0, F(ca_file), "CA certificate (PEM) the broker's cert chains to"},
-    {"cert_file", CONFIG_STR, NULL, 0, 0, F(cert_file), "this device's certificate (PEM), CN = device_id"},
-    {"key_file", CONFIG_STR, NULL, 0, 0, F(key_file), "this device's private key (PEM)"},
+    {"ca_file", CONFIG_PATH, NULL, 0, 0, F(ca_file), "CA certificate (PEM) the broker's cert chains to"},
+    {"cert_file", CONFIG_PATH, NULL, 0, 0, F(cert_file), "this device's certificate (PEM), CN = device_id"},
+    {"key_file", CONFIG_PATH, NULL, 0, 0, F(key_file), "this device's private key (PEM)"},
     {"device_id", CONFIG_STR, NULL, 0, 0, F(device_id), "device id, [a-z0-9-]{3,64}"},
-    {"data_dir", CONFIG_STR, NULL, 0, 0, F(data_dir), "directory for the journal and status"},
-    {"feed_socket", CONFIG_STR, "", 0, 0, F(feed_socket), "Unix socket path for producers' JSON lines (empty: none)"},
+    {"data_dir", CONFIG_PATH, NULL, 0, 0, F(data_dir), "directory for the journal and status"},
+    {"feed_socket", CONFIG_PATH, "", 0, 0, F(feed_socket), "Unix socket path for producers' JSON lines (empty: none)"},
     {"keepalive_s", CONFIG_INT, "30", 5, 3600, F(keepalive_s), "MQTT keepalive in seconds"},
     {"batch_max", CONFIG_INT, "64", 1, 64, F(batch_max), "records per events message"},
     {"window_batches", CONFIG_INT, "16", 1, 1024, F(window_batches), "messages in flight to the broker"},
@@ -22,12 +25,23 @@ static const config_setting settings[] = {
     {"ack_timeout_s", CONFIG_INT, "30", 1, 86400, F(ack_timeout_s), "seconds without ack progress before resending"},
     {"journal_max_mb", CONFIG_INT, "1024", 1, 1048576, F(journal_max_mb), "journal size at which new events are refused"},
     {"segment_kb", CONFIG_INT, "4096", 4, 1048576, F(segment_kb), "journal segment size"},
+    {"log_level", CONFIG_STR, "info", 0, 0, F(log_level), "error, warn, info or debug; SIGHUP re-reads it"},
     {NULL, CONFIG_STR, NULL, 0, 0, 0, NULL},
 };
 
+/* "agent.conf:7: " when key is set on a line of path, "agent.conf: " otherwise. */
+static void where(const char *path, const char *key, char *out, size_t cap)
+{
+    int line = config_line_of(path, key);
+    if (line > 0)
+        snprintf(out, cap, "%s:%d: ", path, line);
+    else
+        snprintf(out, cap, "%s: ", path);
+}
+
 int agent_config_load(const char *path, agent_config *cfg, char *err, size_t errlen)
 {
-    char why[128];
+    char why[128], at[CONFIG_STR_MAX + 32];
 
     if (config_load(path, settings, cfg, err, errlen) != 0)
         return -1;
@@ -35,5 +49,82 @@ int agent_config_load(const char *path, agent_config *cfg, char *err, size_t err
         snprintf(err, errlen, "%s: device_id: %s", path, why);
         return -1;
     }
+    if (!log_level_parse(cfg->log_level, &cfg->log_min)) {
+        where(path, "log_level", at, sizeof at);
+        snprintf(err, errlen, "%slog_level: '%s' is not a level; use error, warn, info or debug", at,
+                 cfg->log_level);
+        return -1;
+    }
     return 0;
+}
+
+void agent_config_lock_path(const agent_config *cfg, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/agent.lock", cfg->data_dir);
+}
+
+int agent_config_check_identity(const agent_config *cfg, tls_identity *id, char *err,
+                                size_t errlen)
+{
+    if (tls_identity_load(cfg->cert_file, cfg->key_file, id, err, errlen) != 0)
+        return -1;
+    /* The broker takes the CN as the MQTT user and grants that device's
+     * topics only: any other CN publishes into a denied topic. */
+    if (id->cn_count != 1 || strcmp(id->cn, cfg->device_id) != 0) {
+        snprintf(err, errlen,
+                 "device_id '%s' does not match the CN '%s' of cert_file %s; set device_id to the "
+                 "certificate's CN, or point cert_file and key_file at this device's pair "
+                 "(smpctl pki issue-device %s)",
+                 cfg->device_id, id->cn, cfg->cert_file, cfg->device_id);
+        return -1;
+    }
+    return 0;
+}
+
+int agent_config_check(const char *path, const agent_config *cfg, FILE *out)
+{
+    char err[1200], why[256], at[CONFIG_STR_MAX + 32];
+    tls_identity id;
+    int problems = 0;
+
+    err[0] = '\0';
+    if (agent_config_check_identity(cfg, &id, err, sizeof err) != 0) {
+        fprintf(out, "%s: %s\n", path, err);
+        problems++;
+    }
+    /* id.not_after is set once the certificate parsed; its errors are not
+     * repeated by the issuer check, which then only looks at ca_file. */
+    if (tls_identity_check_issuer(id.not_after ? cfg->cert_file : NULL, cfg->ca_file, err,
+                                  sizeof err) != 0) {
+        fprintf(out, "%s: %s\n", path, err);
+        problems++;
+    }
+    if (id.not_after && tls_identity_expired(&id, time(NULL), why, sizeof why)) {
+        fprintf(out, "%s: cert_file %s %s; the broker will refuse it: issue a new one (smpctl pki "
+                "issue-device %s)\n", path, cfg->cert_file, why, cfg->device_id);
+        problems++;
+    }
+    if (fscheck_writable_dir(cfg->data_dir, true, why, sizeof why) != 0) {
+        where(path, "data_dir", at, sizeof at);
+        fprintf(out, "%sdata_dir %s: %s; create it for the agent's user or choose another\n", at,
+                cfg->data_dir, why);
+        problems++;
+    }
+    if (cfg->feed_socket[0]) {
+        char dir[CONFIG_STR_MAX];
+        fscheck_dirname(cfg->feed_socket, dir, sizeof dir);
+        if (fscheck_writable_dir(dir, false, why, sizeof why) != 0) {
+            where(path, "feed_socket", at, sizeof at);
+            fprintf(out, "%sfeed_socket %s: directory %s: %s; the agent creates the socket there\n",
+                    at, cfg->feed_socket, dir, why);
+            problems++;
+        }
+    }
+    return problems;
+}
+
+int agent_config_changed(const agent_config *a, const agent_config *b, char *out, size_t cap)
+{
+    static const char *const reloadable[] = {"log_level", NULL};
+    return config_changed(settings, a, b, reloadable, out, cap);
 }

@@ -1,11 +1,15 @@
-/* agent_config: smp-agent's settings file (key = value). */
+/* agent_config: smp-agent's settings file (key = value), and the checks of
+ * what the settings point at (--check-config, start-up). */
 #ifndef SMP_AGENT_CONFIG_H
 #define SMP_AGENT_CONFIG_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config.h"
+#include "log.h"
+#include "tls_identity.h"
 
 typedef struct agent_config {
     char broker_host[CONFIG_STR_MAX];
@@ -20,9 +24,31 @@ typedef struct agent_config {
     int64_t max_unacked;         /* records sent but not yet acked by the collector */
     int64_t ack_timeout_s;       /* resend from acked+1 when no ack comes */
     int64_t journal_max_mb, segment_kb;
+    char log_level[CONFIG_STR_MAX];
+    log_level log_min;           /* log_level, parsed */
 } agent_config;
 
-/* Loads and checks path; returns 0 or -1 with err naming file, line, setting. */
+/* Loads and checks path; returns 0 or -1 with err naming file, line, setting.
+ * Relative paths in the file are resolved against its directory. */
 int agent_config_load(const char *path, agent_config *cfg, char *err, size_t errlen);
+
+/* The lock file that says an agent runs on cfg's data_dir (pidlock.h). */
+void agent_config_lock_path(const agent_config *cfg, char *out, size_t cap);
+
+/* Checks that key_file is the private key of cert_file and that the
+ * certificate's CN is device_id; fills id. Returns 0, or -1 with err saying
+ * which setting is wrong and what to do. */
+int agent_config_check_identity(const agent_config *cfg, tls_identity *id, char *err,
+                                size_t errlen);
+
+/* --check-config: checks every file and directory the settings of the
+ * loaded cfg (from path) name, printing one line per problem to out.
+ * Returns the number of problems. */
+int agent_config_check(const char *path, const agent_config *cfg, FILE *out);
+
+/* For a reload: names (", "-separated) of the settings that differ between
+ * the running a and the re-read b and need a restart to apply (all but
+ * log_level). Returns how many. */
+int agent_config_changed(const agent_config *a, const agent_config *b, char *out, size_t cap);
 
 #endif

@@ -208,7 +208,12 @@ TOOLS=$WORK/bin
 # As root the broker runs as user mosquitto and must reach its state dir.
 chmod 0755 "$OUT" "$WORK"
 PKI=$WORK/pki
-COLL_TLS=(--cafile "$PKI/ca.crt" --cert "$PKI/collector.crt" --key "$PKI/collector.key")
+# The broker makes each client's id its certificate's CN, so every consumer
+# that needs a session of its own (the limit, the peer, the collector of
+# each round) gets a collector identity of its own: smp-collector-<ID>.
+CONSUMERS="limit-b1 peer-b1 coll-b1 limit-b64 peer-b64 coll-b64 pubref"
+# tls_of ID: mosquitto_sub-style TLS options of consumer ID.
+tls_of() { echo "--cafile $PKI/ca.crt --cert $PKI/collector-$1.crt --key $PKI/collector-$1.key"; }
 EVENTS='smp/v1/dev/+/events'
 
 DEVICES=100
@@ -224,6 +229,7 @@ log "issuing PKI"
 "$BIN/smpctl" pki init --dir "$PKI" >/dev/null
 "$BIN/smpctl" pki issue-broker --dir "$PKI" >/dev/null
 "$BIN/smpctl" pki issue-collector --dir "$PKI" >/dev/null
+for id in $CONSUMERS; do "$BIN/smpctl" pki issue-collector --dir "$PKI" --name "smp-collector-$id" >/dev/null; done
 for i in $(seq 0 $((DEVICES - 1))); do
     "$BIN/smpctl" pki issue-device "$(printf 'bench-%03d' "$i")" --dir "$PKI" >/dev/null
 done
@@ -289,13 +295,15 @@ stop_collector() {
     stop "$COLL_WRAP" || true
 }
 
-# make_session ID VERSION: a persistent session subscribed to every device's
-# events, so the broker queues the load for ID while nobody is connected.
+# make_session ID VERSION: a persistent session of consumer ID subscribed to
+# every device's events, so the broker queues the load for it while nobody
+# is connected.
 make_session() {
     local id=$1 ver=$2 expiry=()
     [ "$ver" = mqttv5 ] && expiry=(-x 86400)
-    mosquitto_sub -h 127.0.0.1 -p "$PORT" -V "$ver" -c -i "$id" "${expiry[@]}" -q 1 -t "$EVENTS" -E \
-        "${COLL_TLS[@]}" || die "could not create the session of $id"
+    # shellcheck disable=SC2046 # tls_of prints options
+    mosquitto_sub -h 127.0.0.1 -p "$PORT" -V "$ver" -c -i "smp-collector-$id" "${expiry[@]}" -q 1 -t "$EVENTS" -E \
+        $(tls_of "$id") || die "could not create the session of $id"
 }
 
 # ingest_round BATCH LINES_PER_DEVICE RECORDS
@@ -305,9 +313,9 @@ ingest_round() {
     start_broker "$state"
     msgs=$(for f in "$LOAD"/b"$b"/*.txt; do head -n "$lines" "$f"; done | wc -l)
     log "batch $b: $recs records in $msgs messages; broker on port $PORT"
-    make_session "bench-limit-b$b" mqttv5
-    make_session "bench-peer-b$b" mqttv311
-    make_session "bench-coll-b$b" mqttv5
+    make_session "limit-b$b" mqttv5
+    make_session "peer-b$b" mqttv311
+    make_session "coll-b$b" mqttv5
 
     "$TOOLS/pub_load" --port "$PORT" --pki "$PKI" --dir "$LOAD/b$b" --devices "$LOAD/devices.txt" \
         --lines "$lines" --parallel 10 --window 100 --timeout 120 >"$WORK/pub-b$b.out" ||
@@ -319,8 +327,9 @@ ingest_round() {
     # (a) the limit: mosquitto_sub draining its queue to (almost) nowhere.
     t0=$(now)
     rc=0
-    mosquitto_sub -h 127.0.0.1 -p "$PORT" -V mqttv5 -c -i "bench-limit-b$b" -x 86400 -q 1 -t "$EVENTS" \
-        -C "$msgs" -W 300 -F . "${COLL_TLS[@]}" >"$WORK/limit-b$b.out" || rc=$?
+    # shellcheck disable=SC2046 # tls_of prints options
+    mosquitto_sub -h 127.0.0.1 -p "$PORT" -V mqttv5 -c -i "smp-collector-limit-b$b" -x 86400 -q 1 -t "$EVENTS" \
+        -C "$msgs" -W 300 -F . $(tls_of "limit-b$b") >"$WORK/limit-b$b.out" || rc=$?
     t1=$(now)
     got=$(wc -l <"$WORK/limit-b$b.out")
     [ "$got" = "$msgs" ] || die "batch $b: mosquitto_sub got $got of $msgs messages (rc $rc)"
@@ -329,8 +338,9 @@ ingest_round() {
 
     # (b) the reference peer.
     t0=$(now)
-    $PY "$PEER" --host 127.0.0.1 --port "$PORT" "${COLL_TLS[@]}" --db "$WORK/peer-b$b.db" \
-        --expect "$recs" --client-id "bench-peer-b$b" --timeout 300 >"$WORK/peer-b$b.out" 2>&1 ||
+    # shellcheck disable=SC2046 # tls_of prints options
+    $PY "$PEER" --host 127.0.0.1 --port "$PORT" $(tls_of "peer-b$b") --db "$WORK/peer-b$b.db" \
+        --expect "$recs" --client-id "smp-collector-peer-b$b" --timeout 300 >"$WORK/peer-b$b.out" 2>&1 ||
         die "batch $b: peer did not store $recs records: $(tail -n 3 "$WORK/peer-b$b.out")"
     t1=$(now)
     PEER_S=$(calc "$t1 - $t0")
@@ -343,10 +353,9 @@ ingest_round() {
     cat >"$conf" <<CONF
 broker_port = $PORT
 ca_file = $PKI/ca.crt
-cert_file = $PKI/collector.crt
-key_file = $PKI/collector.key
+cert_file = $PKI/collector-coll-b$b.crt
+key_file = $PKI/collector-coll-b$b.key
 db_path = $db
-client_id = bench-coll-b$b
 CONF
     t0=$(now)
     start_collector "$conf" "$WORK/coll-b$b"
@@ -527,7 +536,7 @@ section_agent() {
     PUB_N=$(sc 10000 500)
     awk -v n="$PUB_N" '{ print } NR >= n { exit }' "$LOAD"/b1/*.txt >"$WORK/pubref.txt"
     PUB_N=$(wc -l <"$WORK/pubref.txt")
-    make_session bench-pubref mqttv5
+    make_session pubref mqttv5
     mkfifo "$WORK/pubref.fifo"
     "$TOOLS/rusage_run" "$WORK/pubref.rusage" mosquitto_pub -h 127.0.0.1 -p "$PORT" -V mqttv5 -q 1 \
         -i bench-pubref-pub --cafile "$PKI/ca.crt" --cert "$PKI/devices/bench-000.crt" --key "$PKI/devices/bench-000.key" \
@@ -536,8 +545,9 @@ section_agent() {
     track "$pid"
     exec 7>"$WORK/pubref.fifo"
     cat "$WORK/pubref.txt" >&7
-    mosquitto_sub -h 127.0.0.1 -p "$PORT" -V mqttv5 -c -i bench-pubref -x 86400 -q 1 -t "$EVENTS" \
-        -C "$PUB_N" -W 120 -F . "${COLL_TLS[@]}" >"$WORK/pubref-sub.out" || true
+    # shellcheck disable=SC2046 # tls_of prints options
+    mosquitto_sub -h 127.0.0.1 -p "$PORT" -V mqttv5 -c -i smp-collector-pubref -x 86400 -q 1 -t "$EVENTS" \
+        -C "$PUB_N" -W 120 -F . $(tls_of pubref) >"$WORK/pubref-sub.out" || true
     sleep 0.5                       # the PUBACKs follow the broker's fan-out
     exec 7>&-
     wait_until 10 bash -c "! kill -0 $pid 2>/dev/null" || true

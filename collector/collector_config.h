@@ -1,11 +1,19 @@
-/* collector_config: smp-collector's settings file (key = value). */
+/* collector_config: smp-collector's settings file (key = value), and the
+ * checks of what the settings point at (--check-config, start-up). */
 #ifndef SMP_COLLECTOR_CONFIG_H
 #define SMP_COLLECTOR_CONFIG_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config.h"
+#include "log.h"
+#include "tls_identity.h"
+
+/* Every collector certificate's CN starts with this (smpctl pki
+ * issue-collector; the broker's ACL grants the collector topics by it). */
+#define COLLECTOR_CN_PREFIX "smp-collector"
 
 typedef struct collector_config {
     char broker_host[CONFIG_STR_MAX];
@@ -21,8 +29,32 @@ typedef struct collector_config {
     char policy_file[CONFIG_STR_MAX];  /* "" : built-in policy (collector/policy.h) */
     int64_t metrics_port;              /* 0: no /metrics endpoint */
     char metrics_bind[CONFIG_STR_MAX];
+    char log_level[CONFIG_STR_MAX];
+    log_level log_min;                 /* log_level, parsed */
 } collector_config;
 
+/* Loads and checks path; returns 0 or -1 with err naming file, line, setting.
+ * Relative paths in the file are resolved against its directory. */
 int collector_config_load(const char *path, collector_config *cfg, char *err, size_t errlen);
+
+/* The lock file beside db_path: one collector per SQLite file (pidlock.h). */
+void collector_config_lock_path(const collector_config *cfg, char *out, size_t cap);
+
+/* Checks that key_file is the private key of cert_file and that the
+ * certificate's CN starts with COLLECTOR_CN_PREFIX; fills id. Returns 0,
+ * or -1 with err saying which setting is wrong and what to do. */
+int collector_config_check_identity(const collector_config *cfg, tls_identity *id, char *err,
+                                    size_t errlen);
+
+/* --check-config: checks every file and directory the settings of the
+ * loaded cfg (from path) name, the policy file included, printing one line
+ * per problem to out. Returns the number of problems. */
+int collector_config_check(const char *path, const collector_config *cfg, FILE *out);
+
+/* For a reload: names (", "-separated) of the settings that differ between
+ * the running a and the re-read b and need a restart to apply (all but
+ * log_level and policy_file). Returns how many. */
+int collector_config_changed(const collector_config *a, const collector_config *b, char *out,
+                             size_t cap);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,11 @@ struct ingest {
     message_batch *batch;
     device_info device;           /* of the message being handled */
     alert_batch alerts;
+    /* A reloaded policy waiting for the next group (ingest_update_policy). */
+    pthread_mutex_t update_mu;
+    bool update_pending;
+    policy update_policy;
+    integrity_limits update_integrity;
 };
 
 ingest *ingest_new(store *s, const ingest_limits *limits)
@@ -28,6 +34,7 @@ ingest *ingest_new(store *s, const ingest_limits *limits)
     }
     in->s = s;
     in->limits = *limits;
+    pthread_mutex_init(&in->update_mu, NULL);
     return in;
 }
 
@@ -37,10 +44,34 @@ void ingest_set_policy(ingest *in, const policy *p)
     in->rules_on = true;
 }
 
+void ingest_update_policy(ingest *in, const policy *p, const integrity_limits *limits)
+{
+    pthread_mutex_lock(&in->update_mu);
+    in->update_policy = *p;
+    in->update_integrity = *limits;
+    in->update_pending = true;
+    pthread_mutex_unlock(&in->update_mu);
+}
+
+/* On the ingest thread, between groups: the only place in->policy changes
+ * once messages flow. */
+static void take_update(ingest *in)
+{
+    pthread_mutex_lock(&in->update_mu);
+    if (in->update_pending) {
+        in->policy = in->update_policy;
+        in->limits.integrity = in->update_integrity;
+        in->rules_on = true;
+        in->update_pending = false;
+    }
+    pthread_mutex_unlock(&in->update_mu);
+}
+
 void ingest_free(ingest *in)
 {
     if (!in)
         return;
+    pthread_mutex_destroy(&in->update_mu);
     free(in->batch);
     free(in);
 }
@@ -173,6 +204,7 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
 
 int ingest_group_begin(ingest *in)
 {
+    take_update(in);
     in->alerts.count = in->alerts.dropped = 0;
     if (store_begin(in->s) != 0) {
         log_error("store failed to begin: %s", store_errmsg(in->s));

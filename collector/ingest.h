@@ -46,6 +46,11 @@ ingest *ingest_new(store *s, const ingest_limits *limits);
 /* Turns the compliance rules (rules.h) on for later messages, with a copy
  * of p. smp-collector always calls it. */
 void ingest_set_policy(ingest *in, const policy *p);
+/* Replaces the policy and the integrity limits while another thread runs
+ * messages through in (SIGHUP reload): copies them under a lock, and the
+ * ingest thread takes them at the start of its next group, so no group
+ * ever sees two policies. */
+void ingest_update_policy(ingest *in, const policy *p, const integrity_limits *limits);
 void ingest_free(ingest *in);
 
 /* Group commit: ingest_group_begin, any number of ingest_message, then

@@ -4,8 +4,22 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <mbedtls/x509_crt.h>
+
 #include "alerting.h"
+#include "log.h"
 #include "sign.h"
+
+/* How long after a certificate stopped being the device's registered one
+ * (device_cert_history.registered_until) a checkpoint signed with its key
+ * still verifies, judged by the checkpoint's own ts (the device's time when
+ * it signed). `smpctl pki renew-device --db` registers the new certificate
+ * at once while the machine signs with the old key until someone installs
+ * the new pair, and a journal's backlog arrives later still: a week covers
+ * both. Beyond it, an old key's signature is R9 (docs/collector.md,
+ * "Certificate renewal and checkpoints"). dashboard-export/export_chain.c
+ * uses the same value: an export must judge a checkpoint as ingest did. */
+#define CERT_HISTORY_GRACE_MS (7 * 24 * 3600 * 1000LL)
 
 /* R9/R10 alerts belong to the device whose records showed them. */
 int integrity_raise(integrity_ctx *c, alert *a)
@@ -65,6 +79,84 @@ static int check_links(integrity_ctx *c, const record *r, const char *hash)
     return 0;
 }
 
+/* The certificate's serial as the PKI index and `smpctl pki revoke
+ * --serial` write it (upper-case hex, no leading zero octet); "?" when it
+ * does not parse. Only for log lines: runs when a previous certificate
+ * verified, which is rare. */
+static void cert_serial(const char *pem, char *out, size_t cap)
+{
+    mbedtls_x509_crt crt;
+    size_t n = 0;
+
+    snprintf(out, cap, "?");
+    mbedtls_x509_crt_init(&crt);
+    if (mbedtls_x509_crt_parse(&crt, (const unsigned char *)pem, strlen(pem) + 1) == 0) {
+        const unsigned char *p = crt.serial.p;
+        size_t len = crt.serial.len;
+        while (len > 1 && p[0] == 0) {
+            p++;
+            len--;
+        }
+        for (size_t i = 0; i < len && n + 3 <= cap; i++)
+            n += (size_t)snprintf(out + n, cap - n, "%02X", p[i]);
+    }
+    mbedtls_x509_crt_free(&crt);
+}
+
+/* One checkpoint tried against the device's previous certificates. */
+typedef struct history_try {
+    const char *msg, *sig;
+    size_t len;
+    int tried;
+    bool verified;
+    char until[RECORD_TS_LEN + 1];
+    char serial[64];                 /* of the one that verified */
+} history_try;
+
+static int try_previous_cert(void *ctx, const char *pem, const char *until)
+{
+    history_try *t = ctx;
+    char why[200];
+
+    t->tried++;
+    if (sign_verify_cert(pem, t->msg, t->len, t->sig, why, sizeof why) != 0)
+        return 0;
+    t->verified = true;
+    snprintf(t->until, sizeof t->until, "%s", until);
+    cert_serial(pem, t->serial, sizeof t->serial);
+    return 1;
+}
+
+/* The current certificate first: it verifies everything but the switch's
+ * stragglers, so the history costs nothing in the steady state. Then the
+ * previous certificates replaced less than CERT_HISTORY_GRACE_MS before the
+ * checkpoint's ts, newest first. 1 when one verified, 0 when none, -1 on a
+ * store error. why says why the current one did not. */
+static int verify_checkpoint(integrity_ctx *c, const record *r, const char *msg, size_t len,
+                             const char *sig, char *why, size_t whylen, int *tried)
+{
+    history_try t = {.msg = msg, .sig = sig, .len = len};
+    char after[RECORD_TS_LEN + 1];
+    int64_t ts_ms;
+
+    *tried = 0;
+    if (sign_verify_cert(c->info->cert_pem, msg, len, sig, why, whylen) == 0)
+        return 1;
+    if (record_ts_parse(r->ts, &ts_ms) != 0)
+        return 0;
+    record_ts_format(ts_ms - CERT_HISTORY_GRACE_MS, after);
+    if (store_cert_history(c->s, c->device, after, try_previous_cert, &t) != 0)
+        return -1;
+    *tried = t.tried;
+    if (!t.verified)
+        return 0;
+    /* Accepted, and said so: an operator revoking a key for compromise can
+     * see whether anything still arrives signed with it. */
+    log_info("checkpoint verified with a previous certificate device=%s seq=%" PRIu64
+             " ts=%s serial=%s registered_until=%s", c->device, r->seq, r->ts, t.serial, t.until);
+    return 1;
+}
+
 static int check_checkpoint(integrity_ctx *c, const record *r)
 {
     const char *head_hash = record_get_str(r, "head_hash"), *sig = record_get_str(r, "sig");
@@ -86,10 +178,11 @@ static int check_checkpoint(integrity_ctx *c, const record *r)
                         "checkpoints cannot be verified: no certificate registered (smpctl device add --cert)", ev);
     }
     int len = sign_checkpoint_message(c->device, (uint64_t)head_seq, head_hash, msg, sizeof msg);
-    if (sign_verify_cert(c->info->cert_pem, msg, (size_t)len, sig, why, sizeof why) == 0)
-        return 0;
-    snprintf(ev, sizeof ev, "{\"seq\":%" PRIu64 ",\"head_seq\":%" PRId64 ",\"reason\":\"%s\"}", r->seq,
-             head_seq, why);
+    int tried, ok = verify_checkpoint(c, r, msg, (size_t)len, sig, why, sizeof why, &tried);
+    if (ok != 0)
+        return ok > 0 ? 0 : -1;
+    snprintf(ev, sizeof ev, "{\"seq\":%" PRIu64 ",\"head_seq\":%" PRId64 ",\"reason\":\"%s\","
+             "\"previous_certificates_tried\":%d}", r->seq, head_seq, why, tried);
     return raise_r9(c, cause, "checkpoint signature does not verify with the device's registered key", ev);
 }
 

@@ -12,20 +12,41 @@
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "pidlock.h"
 #include "policy.h"
 #include "rules.h"
 #include "store.h"
+#include "version.h"
 
 #define RECONNECT_MIN_MS 500
 #define RECONNECT_MAX_MS 30000
 #define LOOP_MS          100
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, reload_requested;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_requested = 1;
+    if (sig == SIGHUP)
+        reload_requested = 1;
+    else
+        stop_requested = 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: smp-collector -c FILE\n"
+            "       smp-collector -c FILE --check-config\n"
+            "       smp-collector --version | --help\n"
+            "  -c, --config FILE  settings (docs/collector.md); relative paths in it are taken\n"
+            "                     relative to its directory\n"
+            "  --check-config     check the settings and every file they name (certificate CN\n"
+            "                     starts with smp-collector, key matches, policy file valid,\n"
+            "                     database directory writable); exit 0 or 1\n"
+            "  --version          print the version and exit\n"
+            "  -h, --help         print this help and exit\n"
+            "signals: TERM/INT stop; HUP re-reads log_level and the policy file (other settings\n"
+            "need a restart)\n");
 }
 
 static void sleep_ms(long ms)
@@ -60,8 +81,18 @@ static void maybe_tick(timer *t, listener *l)
         listener_publish_alerts(l, t->batch, now);
 }
 
+/* What SIGHUP may change, and what it changes it in. */
+typedef struct reloader {
+    const char *config_path;
+    const collector_config *running;  /* as started: what a restart would change */
+    policy *pol;                      /* the timer's, on this thread */
+    ingest *in;                       /* the committer thread's copy, via ingest_update_policy */
+} reloader;
+
+static void reload(const reloader *r);
+
 /* Keeps the session up; Paho reports, this loop decides when to retry. */
-static void run(listener *l, timer *t)
+static void run(listener *l, timer *t, const reloader *r)
 {
     long backoff = RECONNECT_MIN_MS, waited = 0;
 
@@ -73,6 +104,10 @@ static void run(listener *l, timer *t)
             listener_connect(l);
             waited = 0;
             backoff = backoff * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : backoff * 2;
+        }
+        if (reload_requested) {
+            reload_requested = 0;
+            reload(r);
         }
         maybe_tick(t, l);
         sleep_ms(LOOP_MS);
@@ -100,10 +135,113 @@ static int load_policy(const collector_config *cfg, policy *p, char *err, size_t
     return 0;
 }
 
+static integrity_limits integrity_of(const policy *p)
+{
+    return (integrity_limits){p->clock_skew_s * 1000, p->gap_grace_s * 1000};
+}
+
+/* Runs on the main thread, between timer ticks: the timer's policy is
+ * replaced in place, the committer's through ingest_update_policy. A
+ * config or policy that does not load changes nothing it covers. */
+static void reload(const reloader *r)
+{
+    collector_config *next = malloc(sizeof *next);
+    policy *np = malloc(sizeof *np);
+    char err[600], changed[1024], pol_note[2 * CONFIG_STR_MAX + 32];
+    log_level was = log_get_level();
+
+    if (!next || !np || collector_config_load(r->config_path, next, err, sizeof err) != 0) {
+        log_error("reload failed: %s; keeping the running configuration and policy",
+                  next && np ? err : "out of memory");
+        goto cleanup;
+    }
+    if (next->log_min < was)
+        log_set_level(next->log_min);
+    if (load_policy(next, np, err, sizeof err) != 0) {
+        log_error("reload: policy_file: %s; keeping the running policy (profile=%s)", err,
+                  r->pol->profile);
+        snprintf(pol_note, sizeof pol_note, "unchanged (invalid file)");
+    } else {
+        *r->pol = *np;
+        integrity_limits il = integrity_of(np);
+        ingest_update_policy(r->in, np, &il);
+        snprintf(pol_note, sizeof pol_note, "%s (profile=%s)",
+                 next->policy_file[0] ? next->policy_file : "built-in", np->profile);
+    }
+    int n = collector_config_changed(r->running, next, changed, sizeof changed);
+    /* Logged at the more verbose of the two levels, so going from info to
+     * error still says so once. */
+    log_info("reloaded config=%s log_level=%s (was %s) policy=%s; restart needed for: %s",
+             r->config_path, log_level_name(next->log_min), log_level_name(was), pol_note,
+             n ? changed : "nothing");
+    log_set_level(next->log_min);
+
+cleanup:
+    free(np);
+    free(next);
+}
+
+static int check_config(const char *path, const collector_config *cfg)
+{
+    int problems = collector_config_check(path, cfg, stderr);
+
+    if (problems) {
+        fprintf(stderr, "smp-collector: %s: %d problem%s\n", path, problems,
+                problems == 1 ? "" : "s");
+        return 1;
+    }
+    printf("smp-collector: %s: ok (db_path %s)\n", path, cfg->db_path);
+    return 0;
+}
+
+/* A certificate that is not a collector's, or a key that is not its own,
+ * can never connect: say so before anything starts. An expired one is
+ * logged; the timer rules still run on what is stored. */
+static int check_identity(const collector_config *cfg, tls_identity *id)
+{
+    char err[1200], why[128];
+
+    if (collector_config_check_identity(cfg, id, err, sizeof err) != 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    if (tls_identity_expired(id, time(NULL), why, sizeof why))
+        log_error("cert_file %s %s; the broker will refuse the connection until a new certificate "
+                  "is installed (smpctl pki issue-collector) and the collector restarted",
+                  cfg->cert_file, why);
+    return 0;
+}
+
+/* SQLite takes one writer process per database file: a second collector on
+ * the same file, whatever its name, would fight over the devices' chain
+ * heads. The lock file beside db_path says who holds it. */
+static int lock_db(const collector_config *cfg, const tls_identity *id)
+{
+    char lock[CONFIG_STR_MAX + 8], note[2 * CONFIG_STR_MAX + 64], held_by[256], err[1200];
+    pid_t holder;
+
+    collector_config_lock_path(cfg, lock, sizeof lock);
+    snprintf(note, sizeof note, "smp-collector cn=%s client_id=%s", id->cn, cfg->client_id);
+    if (pidlock_acquire(lock, note, &holder, err, sizeof err) >= 0)
+        return 0;
+    if (holder <= 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    pidlock_note(lock, held_by, sizeof held_by);
+    log_error("db_path %s is in use by another collector (pid %ld, %s; lock %s): one collector per "
+              "SQLite database; stop it first, or give this collector its own db_path",
+              cfg->db_path, (long)holder, held_by[0] ? held_by : "identity unknown", lock);
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
-    collector_config cfg;
-    policy pol;
+    static collector_config cfg;
+    static policy pol;
+    const char *config_path = NULL;
+    bool check = false;
+    tls_identity id;
     store *s = NULL, *timer_store = NULL;
     ingest *in = NULL;
     listener *l = NULL;
@@ -113,22 +251,46 @@ int main(int argc, char **argv)
     char err[600];
     int status = 1;
 
-    if (argc != 3 || strcmp(argv[1], "--config") != 0) {
-        fprintf(stderr, "usage: smp-collector --config FILE\n");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if ((strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0) && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (strcmp(a, "--check-config") == 0) {
+            check = true;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("smp-collector %s\n", SMP_VERSION);
+            return 0;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "smp-collector: unknown or incomplete option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!config_path) {
+        usage(stderr);
         return 2;
     }
     log_set_program("smp-collector");
-    if (collector_config_load(argv[2], &cfg, err, sizeof err) != 0) {
+    if (collector_config_load(config_path, &cfg, err, sizeof err) != 0) {
         fprintf(stderr, "smp-collector: %s\n", err);
         return 1;
     }
+    if (check)
+        return check_config(config_path, &cfg);
+    log_set_level(cfg.log_min);
+    /* From here a SIGHUP waits for the main loop instead of ending us. */
+    sigaction(SIGHUP, &(struct sigaction){.sa_handler = on_signal}, NULL);
+    if (check_identity(&cfg, &id) != 0 || lock_db(&cfg, &id) != 0)
+        return 1;
     if (load_policy(&cfg, &pol, err, sizeof err) != 0) {
         fprintf(stderr, "smp-collector: policy_file: %s\n", err);
         return 1;
     }
     ingest_limits limits = {cfg.quarantine_max_rows, (size_t)cfg.quarantine_payload_bytes,
-                            cfg.future_skew_s * 1000,
-                            {pol.clock_skew_s * 1000, pol.gap_grace_s * 1000}};
+                            cfg.future_skew_s * 1000, integrity_of(&pol)};
     metrics_counters_init(&counters);
     snprintf(err, sizeof err, "out of memory");
     if (store_open(cfg.db_path, &s, err, sizeof err) != 0 ||
@@ -159,7 +321,8 @@ int main(int argc, char **argv)
     /* The first tick runs at once: catches up on time that passed while the
      * collector was down. */
     timer t = {timer_store, &pol, batch, pol.rules_timer_s * 1000};
-    run(l, &t);
+    reloader r = {config_path, &cfg, &pol, in};
+    run(l, &t, &r);
     log_info("stopping");
     status = 0;
 

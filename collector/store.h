@@ -47,6 +47,16 @@ int store_release(store *s);
 int store_rollback_to(store *s);
 
 int store_device(store *s, const char *device, device_info *out);
+/* The device's previous certificates (device_cert_history) that stopped
+ * being its registered one after `after` (a record ts), newest first, at
+ * most STORE_CERT_HISTORY_MAX of them: fn is called with each until it
+ * returns nonzero. Only read when a checkpoint fails with the current
+ * certificate (docs/collector.md, "Certificate renewal and checkpoints").
+ * fn must not use the store. Returns 0, or -1 on a database error. */
+#define STORE_CERT_HISTORY_MAX 8
+typedef int (*store_cert_fn)(void *ctx, const char *cert_pem, const char *registered_until);
+int store_cert_history(store *s, const char *device, const char *after, store_cert_fn fn,
+                       void *ctx);
 int store_chain_head(store *s, const char *device, chain_head *out);
 int store_set_chain_head(store *s, const char *device, const chain_head *h, const char *now_ts);
 

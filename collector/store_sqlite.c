@@ -10,10 +10,13 @@
 #include "db.h"
 #include "store_sqlite_int.h"
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 enum {
     Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_DEVICE, Q_HEAD_GET, Q_HEAD_SET, Q_REC_INSERT, Q_REC_LINK,
     Q_QUAR_INSERT, Q_QUAR_COUNT, Q_QUAR_TRIM, Q_ALERT_RAISE, Q_ALERT_CLEAR, Q_OLDEST_ABOVE,
-    Q_ALERT_ESCALATE, Q_ALERT_CLEAR_PREFIX, Q_COUNT
+    Q_ALERT_ESCALATE, Q_ALERT_CLEAR_PREFIX, Q_CERT_HISTORY, Q_COUNT
 };
 static_assert(Q_COUNT <= STORE_CORE_STMTS, "raise STORE_CORE_STMTS");
 
@@ -62,6 +65,11 @@ static const char *const sql[Q_COUNT] = {
     [Q_ALERT_CLEAR_PREFIX] = "UPDATE alerts SET cleared_at = ?4 WHERE rule = ?1 AND device_id = ?2 "
                              "AND substr(cause, 1, length(?3)) = ?3 AND cleared_at IS NULL "
                              "RETURNING id, severity, clinic, message, evidence, cause",
+    /* The LIMIT bounds what a stream of bad signatures can cost (each
+     * certificate tried is one ~2 ms ECDSA verify). */
+    [Q_CERT_HISTORY] = "SELECT cert_pem, registered_until FROM device_cert_history "
+                       "WHERE device_id = ?1 AND registered_until > ?2 "
+                       "ORDER BY registered_until DESC LIMIT " STR(STORE_CERT_HISTORY_MAX),
 };
 
 const char *store_errmsg(store *s) { return s->err; }
@@ -183,6 +191,32 @@ int store_device(store *s, const char *device, device_info *out)
     sqlite3_reset(q);
     sqlite3_clear_bindings(q);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store__failed(s, "device lookup");
+}
+
+int store_cert_history(store *s, const char *device, const char *after, store_cert_fn fn,
+                       void *ctx)
+{
+    sqlite3_stmt *q = s->q[Q_CERT_HISTORY];
+    int rc;
+
+    if (sqlite3_bind_text(q, 1, device, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(q, 2, after, -1, SQLITE_STATIC) != SQLITE_OK) {
+        store__failed(s, "certificate history lookup");
+        store__reset(q);
+        return -1;
+    }
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *pem = (const char *)sqlite3_column_text(q, 0);
+        const char *until = (const char *)sqlite3_column_text(q, 1);
+        if (pem && until && fn(ctx, pem, until) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        store__failed(s, "certificate history lookup");   /* before reset: keep SQLite's reason */
+    store__reset(q);
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 int store_chain_head(store *s, const char *device, chain_head *out)

@@ -14,15 +14,20 @@
 #define CONFIG_STR_MAX 512
 
 /* CONFIG_DEC1: a decimal with at most one place ("121", "121.5"), held as
- * tenths in an int64_t (1215); min and max are in tenths too. */
-typedef enum { CONFIG_STR, CONFIG_INT, CONFIG_DEC1 } config_type;
+ * tenths in an int64_t (1215); min and max are in tenths too.
+ * CONFIG_PATH: a file or directory, held like CONFIG_STR. A relative path
+ * set in a file is resolved against that file's directory (made absolute
+ * from the working directory when the file was named relatively), so a
+ * daemon finds its files wherever it was started from. Empty stays empty
+ * ("none"); defaults are taken as they are. */
+typedef enum { CONFIG_STR, CONFIG_INT, CONFIG_DEC1, CONFIG_PATH } config_type;
 
 typedef struct config_setting {
     const char *name;
     config_type type;
     const char *default_value;   /* NULL: required */
     int64_t min, max;            /* CONFIG_INT bounds */
-    size_t offset;               /* into the target struct: char[CONFIG_STR_MAX] or int64_t */
+    size_t offset;               /* into the target struct: char[CONFIG_STR_MAX] (STR, PATH) or int64_t */
     const char *help;            /* shown in errors: what the setting is for */
 } config_setting;
 
@@ -40,5 +45,12 @@ int config_defaults(const config_setting *table, void *target, char *err, size_t
  * read: for checks across settings made after loading, so their errors can
  * still name the line. */
 int config_line_of(const char *path, const char *key);
+
+/* Writes the names of the settings whose values differ between a and b
+ * (two targets of table), ", "-separated, into out, leaving out those in
+ * skip (NULL-terminated; NULL: none). Returns how many differ. For a
+ * reload: what changed on disk but needs a restart. */
+int config_changed(const config_setting *table, const void *a, const void *b,
+                   const char *const *skip, char *out, size_t cap);
 
 #endif

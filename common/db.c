@@ -1,6 +1,10 @@
 #include "db.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 /* Records are stored once per (device_id, seq). body is the record's
  * canonical JSON exactly as hashed, so the chain can be re-verified from the
@@ -17,6 +21,18 @@ static const char *const schema_sql =
     "  cert_pem   TEXT,"
     "  added_at   TEXT NOT NULL,"
     "  retired_at TEXT);"
+    /* The previous certificates of each device (smpctl device replace, pki
+     * renew-device --db; dashboard-export/registry.c). registered_until is
+     * when it stopped being devices.cert_pem (UTC, record ts format). The
+     * collector and the audit export verify a checkpoint with one of them
+     * when the current certificate does not (docs/collector.md,
+     * "Certificate renewal and checkpoints"). */
+    "CREATE TABLE IF NOT EXISTS device_cert_history ("
+    "  device_id        TEXT NOT NULL,"
+    "  cert_pem         TEXT NOT NULL,"
+    "  registered_until TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS device_cert_history_by_device"
+    "  ON device_cert_history(device_id, registered_until);"
     "CREATE TABLE IF NOT EXISTS records ("
     "  device_id   TEXT NOT NULL,"
     "  seq         INTEGER NOT NULL,"
@@ -137,11 +153,33 @@ int db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
     return 0;
 }
 
+/* The database holds client and clinic records: it is created 0600 here
+ * rather than by SQLite (0644 less the umask). SQLite gives the -wal and
+ * -shm files the database file's mode, so they follow. An existing file
+ * keeps the mode its owner chose. */
+static int create_private(const char *path, char *err, size_t errlen)
+{
+    int fd;
+
+    if (path[0] == '\0' || strcmp(path, ":memory:") == 0)
+        return 0;
+    if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) >= 0 || errno == EEXIST) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    snprintf(err, errlen, "database %s: cannot create: %s; check that its directory exists and is "
+             "writable", path, strerror(errno));
+    return -1;
+}
+
 int db_open(const char *path, sqlite3 **out, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
 
     *out = NULL;
+    if (create_private(path, err, errlen) != 0)
+        return -1;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "database %s: cannot open: %s", path,
                  db ? sqlite3_errmsg(db) : "out of memory");

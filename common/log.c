@@ -1,25 +1,46 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/time.h>
 #include <time.h>
 
-static log_level min_level = LOG_INFO;
+static const char *const names[] = {"debug", "info", "warn", "error"};
+
+/* Atomic: a reload sets it on one thread while others log. */
+static atomic_int min_level = LOG_INFO;
 static const char *program = "smp";
 
-void log_set_level(log_level min) { min_level = min; }
+void log_set_level(log_level min) { atomic_store_explicit(&min_level, (int)min, memory_order_relaxed); }
+log_level log_get_level(void) { return (log_level)atomic_load_explicit(&min_level, memory_order_relaxed); }
 void log_set_program(const char *name) { program = name; }
+
+bool log_level_parse(const char *name, log_level *out)
+{
+    for (int i = LOG_DEBUG; i <= LOG_ERROR; i++) {
+        if (strcmp(names[i], name) == 0) {
+            *out = (log_level)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *log_level_name(log_level level)
+{
+    return level >= LOG_DEBUG && level <= LOG_ERROR ? names[level] : "?";
+}
 
 void log_msg(log_level level, const char *fmt, ...)
 {
-    static const char *const names[] = {"debug", "info", "warn", "error"};
     char line[1024];
     struct timeval tv;
     struct tm tm;
     va_list ap;
 
-    if (level < min_level)
+    if ((int)level < atomic_load_explicit(&min_level, memory_order_relaxed))
         return;
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);

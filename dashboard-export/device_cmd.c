@@ -14,56 +14,72 @@
 
 #define ERRLEN 512
 
+static const char usage_add[] =
+    "smpctl device add <id> --clinic C --db PATH [--model M] [--serial S] [--cert FILE]\n";
+static const char usage_list[] = "smpctl device list --db PATH [--clinic C]\n";
+static const char usage_retire[] = "smpctl device retire <id> --db PATH\n";
+static const char usage_replace[] =
+    "smpctl device replace <id> --cert FILE --db PATH\n"
+    "    registers a new certificate for the device (CN must be <id>), e.g. after\n"
+    "    'smpctl pki renew-device'; also gives one to a device added without --cert.\n"
+    "    The previous certificate is kept in the registry's certificate history.\n"
+    "    Checkpoints are verified against the registered certificate: install the\n"
+    "    new pair on the machine and switch the registry close together, and expect\n"
+    "    R9 'checkpoint' alerts for checkpoints the machine signed with its old key\n"
+    "    that arrive after the switch (or new-key ones arriving before it)\n";
+static const char usage_set_cert[] =
+    "smpctl device set-cert <id> --cert FILE --db PATH\n"
+    "    the first certificate of a device added without --cert (refuses a device\n"
+    "    that already has one: use replace)\n";
+
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: smpctl device add <id> --clinic C --db PATH [--model M] [--serial S] [--cert FILE]\n"
-            "       smpctl device list --db PATH [--clinic C]\n"
-            "       smpctl device retire <id> --db PATH\n");
+    fprintf(out, "usage: %s       %s       %s       %s       %s", usage_add, usage_list,
+            usage_retire, usage_replace, usage_set_cert);
 }
 
-static void now_ts(char out[REGISTRY_TS_LEN + 1])
+/* `--help` anywhere after the subcommand prints its usage on stdout. */
+static bool wants_help(int argc, char **argv, const char *text)
 {
-    struct timespec ts;
-    struct tm tm;
-    char base[32];
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, REGISTRY_TS_LEN + 1, "%.19s.%03uZ", base, (unsigned)(ts.tv_nsec / 1000000L) % 1000u);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: %s", text);
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Reads a whole PEM file as a NUL-terminated string (caller frees). */
-static char *read_cert_file(const char *path)
+static char *read_cert_file(const char *cmd, const char *path)
 {
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
     size_t n;
 
     if (f == NULL) {
-        fprintf(stderr, "smpctl device add: --cert %s: cannot open: %s\n", path, strerror(errno));
+        fprintf(stderr, "smpctl device %s: --cert %s: cannot open: %s\n", cmd, path, strerror(errno));
         return NULL;
     }
     buf = malloc(REGISTRY_CERT_MAX + 2);
     if (buf == NULL) {
-        fprintf(stderr, "smpctl device add: --cert %s: out of memory\n", path);
+        fprintf(stderr, "smpctl device %s: --cert %s: out of memory\n", cmd, path);
         goto fail;
     }
     n = fread(buf, 1, REGISTRY_CERT_MAX + 1, f);
     if (ferror(f)) {
-        fprintf(stderr, "smpctl device add: --cert %s: read error\n", path);
+        fprintf(stderr, "smpctl device %s: --cert %s: read error\n", cmd, path);
         goto fail;
     }
     if (n > REGISTRY_CERT_MAX) {
-        fprintf(stderr, "smpctl device add: --cert %s: larger than %d bytes; give the device "
-                "certificate alone\n", path, REGISTRY_CERT_MAX);
+        fprintf(stderr, "smpctl device %s: --cert %s: larger than %d bytes; give the device "
+                "certificate alone\n", cmd, path, REGISTRY_CERT_MAX);
         goto fail;
     }
     /* A NUL inside means binary (DER) input; PEM is text. */
     if (memchr(buf, '\0', n) != NULL) {
-        fprintf(stderr, "smpctl device add: --cert %s: binary file; give the PEM form "
-                "('openssl x509 -inform der -in %s')\n", path, path);
+        fprintf(stderr, "smpctl device %s: --cert %s: binary file; give the PEM form "
+                "('openssl x509 -inform der -in %s')\n", cmd, path, path);
         goto fail;
     }
     buf[n] = '\0';
@@ -124,6 +140,8 @@ static int cmd_add(int argc, char **argv)
     sqlite3 *db = NULL;
     int rc = 1;
 
+    if (wants_help(argc, argv, usage_add))
+        return 0;
     if (argc < 2 || strncmp(argv[1], "--", 2) == 0) {
         fprintf(stderr, "smpctl device add: missing <id>\n");
         usage(stderr);
@@ -139,7 +157,7 @@ static int cmd_add(int argc, char **argv)
     if (check_add_args(&dev) != 0)
         return 1;
     if (cert_path) {
-        if ((pem = read_cert_file(cert_path)) == NULL)
+        if ((pem = read_cert_file("add", cert_path)) == NULL)
             return 1;
         if (registry_check_cert(pem, dev.device_id, err, sizeof err) != 0) {
             fprintf(stderr, "smpctl device add: --cert %s: %s\n", cert_path, err);
@@ -151,7 +169,7 @@ static int cmd_add(int argc, char **argv)
         fprintf(stderr, "smpctl device add: %s\n", err);
         goto cleanup;
     }
-    now_ts(now);
+    registry_now(now);
     if (registry_add(db, &dev, now, err, sizeof err) != 0) {
         fprintf(stderr, "smpctl device add: %s\n", err);
         goto cleanup;
@@ -211,6 +229,8 @@ static int cmd_list(int argc, char **argv)
     sqlite3 *db = NULL;
     int rc = 1;
 
+    if (wants_help(argc, argv, usage_list))
+        return 0;
     if (cmdopts_parse("device list", argc - 1, argv + 1, opts, sizeof opts / sizeof opts[0]) != 0)
         return 2;
     if (db_path == NULL) {
@@ -242,6 +262,8 @@ static int cmd_retire(int argc, char **argv)
     sqlite3 *db = NULL;
     int rc = 1;
 
+    if (wants_help(argc, argv, usage_retire))
+        return 0;
     if (argc < 2 || strncmp(argv[1], "--", 2) == 0) {
         fprintf(stderr, "smpctl device retire: missing <id>\n");
         usage(stderr);
@@ -255,7 +277,7 @@ static int cmd_retire(int argc, char **argv)
     }
     if (open_existing("device retire", db_path, &db) != 0)
         goto cleanup;
-    now_ts(now);
+    registry_now(now);
     if (registry_retire(db, argv[1], now, err, sizeof err) != 0) {
         fprintf(stderr, "smpctl device retire: %s\n", err);
         goto cleanup;
@@ -265,6 +287,94 @@ static int cmd_retire(int argc, char **argv)
 
 cleanup:
     sqlite3_close(db);
+    return rc;
+}
+
+/* Which key verifies a checkpoint.
+ *
+ * The collector checks each checkpoint's signature against the certificate
+ * registered for the device when the checkpoint arrives (collector/
+ * integrity.c), and the audit export re-checks a period's last checkpoint
+ * against the certificate registered when the export runs. A checkpoint is
+ * signed once, on the machine, with whatever key the agent had then, and
+ * may sit in its journal for days before it is delivered.
+ *
+ * Choice: the registry holds the device's *current* certificate, the one its
+ * agent signs with from the switch on; `replace` (and `pki renew-device
+ * --db`) make the new one current right away and keep every previous one in
+ * device_cert_history with the time it stopped being current. Records are
+ * never re-signed and their stored signatures never change. Consequences:
+ *   - checkpoints already stored were verified at ingest, with the key that
+ *     signed them, and stay as they are;
+ *   - checkpoints signed with the old key but delivered after the switch
+ *     (an agent's backlog) still verify: the collector and the export also
+ *     try a previous certificate replaced less than 7 days before the
+ *     checkpoint's ts (docs/collector.md, "Certificate renewal and
+ *     checkpoints");
+ *   - new-key checkpoints delivered before the registry is switched raise
+ *     R9 "checkpoint": switch the registry first (`pki renew-device --db`
+ *     does), then install the new pair on the machine.
+ * Keeping the old certificate (rather than overwriting it) is what makes
+ * those records provable later; trusting the history blindly would not be
+ * right either when a key was revoked for compromise, which is why it records
+ * when each certificate stopped being current. */
+static int cmd_set_cert(int argc, char **argv, bool only_if_none)
+{
+    const char *name = only_if_none ? "set-cert" : "replace";
+    const char *db_path = NULL, *cert_path = NULL;
+    cmdopt opts[] = {{"--cert", &cert_path, true}, {"--db", &db_path, true}};
+    char err[ERRLEN], now[REGISTRY_TS_LEN + 1], cmd[32], why[ERRLEN];
+    registry_cert_change change;
+    char *pem = NULL;
+    sqlite3 *db = NULL;
+    int rc = 1;
+
+    if (wants_help(argc, argv, only_if_none ? usage_set_cert : usage_replace))
+        return 0;
+    snprintf(cmd, sizeof cmd, "device %s", name);
+    if (argc < 2 || strncmp(argv[1], "--", 2) == 0) {
+        fprintf(stderr, "smpctl %s: missing <id>\nusage: %s", cmd,
+                only_if_none ? usage_set_cert : usage_replace);
+        return 2;
+    }
+    if (cmdopts_parse(cmd, argc - 2, argv + 2, opts, sizeof opts / sizeof opts[0]) != 0)
+        return 2;
+    if (!ids_valid_device_id(argv[1], why, sizeof why)) {
+        fprintf(stderr, "smpctl %s: device id '%s': %s\n", cmd, argv[1], why);
+        return 1;
+    }
+    /* The certificate is checked before the database is opened. */
+    if ((pem = read_cert_file(name, cert_path)) == NULL)
+        return 1;
+    if (registry_check_cert(pem, argv[1], err, sizeof err) != 0) {
+        fprintf(stderr, "smpctl %s: --cert %s: %s\n", cmd, cert_path, err);
+        goto cleanup;
+    }
+    if (open_existing(cmd, db_path, &db) != 0)
+        goto cleanup;
+    registry_now(now);
+    if (registry_set_cert(db, argv[1], pem, now, only_if_none, &change, err, sizeof err) != 0) {
+        fprintf(stderr, "smpctl %s: %s\n", cmd, err);
+        goto cleanup;
+    }
+    switch (change) {
+    case REGISTRY_CERT_FIRST:
+        printf("device %s: certificate registered (it had none)\n", argv[1]);
+        break;
+    case REGISTRY_CERT_REPLACED:
+        printf("device %s: certificate replaced; the previous one is kept in the certificate "
+               "history\n", argv[1]);
+        break;
+    case REGISTRY_CERT_UNCHANGED:
+        printf("device %s: %s is already its registered certificate; nothing changed\n",
+               argv[1], cert_path);
+        break;
+    }
+    rc = 0;
+
+cleanup:
+    sqlite3_close(db);
+    free(pem);
     return rc;
 }
 
@@ -284,6 +394,10 @@ int device_cmd(int argc, char **argv)
         return cmd_list(argc, argv);
     if (strcmp(argv[0], "retire") == 0)
         return cmd_retire(argc, argv);
+    if (strcmp(argv[0], "replace") == 0)
+        return cmd_set_cert(argc, argv, false);
+    if (strcmp(argv[0], "set-cert") == 0)
+        return cmd_set_cert(argc, argv, true);
     fprintf(stderr, "smpctl device: unknown subcommand '%s'\n", argv[0]);
     usage(stderr);
     return 2;

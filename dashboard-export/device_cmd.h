@@ -1,4 +1,4 @@
-/* device_cmd: `smpctl device add|list|retire`, the command-line face of the
+/* device_cmd: `smpctl device add|list|retire|replace|set-cert`, the command-line face of the
  * device registry (registry.h). Parses options, reads the --cert file,
  * opens the database and prints; the registry does the rest. */
 #ifndef SMP_DEVICE_CMD_H
@@ -8,6 +8,9 @@
  *   add <id> --clinic C --db PATH [--model M] [--serial S] [--cert FILE]
  *   list --db PATH [--clinic C]
  *   retire <id> --db PATH
+ *   replace <id> --cert FILE --db PATH    new certificate (or a first one)
+ *   set-cert <id> --cert FILE --db PATH   first certificate only
+ * Each answers --help with its usage on stdout (exit 0).
  * Borrows argv. Returns 0 on success, 1 on an error (reported on stderr
  * naming the option, file or device and what to do), 2 on a usage error. */
 int device_cmd(int argc, char **argv);

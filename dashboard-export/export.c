@@ -380,7 +380,8 @@ static int make_tmp(job *j, const char *out)
         j->tmp[0] = '\0';
         return -1;
     }
-    chmod(j->tmp, 0755);
+    /* mkdtemp's 0700 is kept: the bundle lists clients' procedures, and
+     * its owner decides who else may read it. */
     return 0;
 }
 
@@ -524,9 +525,11 @@ int export_cmd(int argc, char **argv)
     char *dir;
     int rc;
 
-    if (argc >= 1 && (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0)) {
-        usage(stdout);
-        return 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
     }
     if (cmdopts_parse("export", argc, argv, opts, sizeof opts / sizeof opts[0]) != 0) {
         usage(stderr);

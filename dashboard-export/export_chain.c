@@ -4,7 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbedtls/sha256.h>
+#include <mbedtls/x509_crt.h>
+
 #include "sign.h"
+
+/* A previous certificate verifies a checkpoint timed less than this after
+ * it stopped being the registered one: the same rule and value as the
+ * collector's (collector/integrity.c, CERT_HISTORY_GRACE_MS), so that an
+ * export judges a checkpoint as ingest did. */
+#define CERT_HISTORY_GRACE_MS (7 * 24 * 3600 * 1000LL)
+#define CERT_HISTORY_MAX "8"
 
 /* The period's seq span of a device. The PRIMARY KEY (device_id, seq)
  * gives the device's rows; ts is read from each (no index has device and
@@ -18,6 +28,14 @@ static const char walk_sql[] =
     " WHERE device_id = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq";
 
 static const char cert_sql[] = "SELECT cert_pem FROM devices WHERE device_id = ?1";
+
+/* Newest first; ?2 is the checkpoint's ts less the grace. */
+static const char history_sql[] =
+    "SELECT cert_pem, registered_until FROM device_cert_history"
+    " WHERE device_id = ?1 AND registered_until > ?2"
+    " ORDER BY registered_until DESC LIMIT " CERT_HISTORY_MAX;
+
+enum { ST_RANGE, ST_WALK, ST_CERT, ST_HISTORY, ST_COUNT };
 
 typedef struct walk {
     chain_status *s;
@@ -166,29 +184,93 @@ static int walk_chain(sqlite3_stmt *st, walk *w)
     return step == SQLITE_DONE ? 0 : -1;
 }
 
-static void check_signature(sqlite3_stmt *st, walk *w)
+/* Names the certificate that verified the checkpoint in the manifest: its
+ * serial (as `smpctl pki` lists and revokes it) and the SHA-256 of its DER
+ * (`openssl x509 -outform DER | sha256sum`). One parse and one hash per
+ * device: nothing next to the ECDSA verify. */
+static void note_cert(chain_status *s, const char *pem, const char *registered, const char *until)
+{
+    mbedtls_x509_crt crt;
+    unsigned char digest[32];
+    size_t n = 0;
+
+    s->ckpt_cert_registered = registered;
+    snprintf(s->ckpt_cert_until, sizeof s->ckpt_cert_until, "%s", until ? until : "");
+    mbedtls_x509_crt_init(&crt);
+    if (mbedtls_x509_crt_parse(&crt, (const unsigned char *)pem, strlen(pem) + 1) == 0) {
+        const unsigned char *p = crt.serial.p;
+        size_t len = crt.serial.len;
+        /* DER adds a leading 0x00 to keep a serial positive: not part of it. */
+        while (len > 1 && p[0] == 0) {
+            p++;
+            len--;
+        }
+        for (size_t i = 0; i < len && n + 3 <= sizeof s->ckpt_cert_serial; i++)
+            n += (size_t)snprintf(s->ckpt_cert_serial + n, sizeof s->ckpt_cert_serial - n, "%02X",
+                                  p[i]);
+        if (mbedtls_sha256_ret(crt.raw.p, crt.raw.len, digest, 0) == 0)
+            for (size_t i = 0; i < sizeof digest; i++)
+                snprintf(s->ckpt_cert_sha256 + 2 * i, 3, "%02x", digest[i]);
+    }
+    mbedtls_x509_crt_free(&crt);
+}
+
+/* The registered certificate first, then the previous ones the rule allows
+ * (CERT_HISTORY_GRACE_MS); "valid" only when one of them verifies. Returns
+ * -1 on a database error. */
+static int check_signature(sqlite3_stmt *cert_st, sqlite3_stmt *hist_st, walk *w)
 {
     chain_status *s = w->s;
     const char *cert = NULL;
-    char msg[256], why[256];
-    int len;
+    char msg[256], why[256], after[RECORD_TS_LEN + 1];
+    int len, step;
+    int64_t ts_ms;
+    bool have_cert = false;
 
-    if (bind_device(st, s->device_id) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        cert = (const char *)sqlite3_column_text(st, 0);
-    if (cert == NULL || cert[0] == '\0') {
-        s->ckpt_signature = "no certificate";
-        return;
-    }
     len = sign_checkpoint_message(s->device_id, (uint64_t)s->ckpt_head_seq, s->ckpt_head_hash, msg,
                                   sizeof msg);
-    s->ckpt_signature = len > 0 && (size_t)len < sizeof msg &&
-                                sign_verify_cert(cert, msg, (size_t)len, w->ckpt_sig, why,
-                                                 sizeof why) == 0
-                            ? "valid"
-                            : "invalid";
+    s->ckpt_signature = "invalid";
+    if (len <= 0 || (size_t)len >= sizeof msg)
+        return 0;
+    if (bind_device(cert_st, s->device_id) != SQLITE_OK)
+        return -1;
+    if ((step = sqlite3_step(cert_st)) == SQLITE_ROW)
+        cert = (const char *)sqlite3_column_text(cert_st, 0);
+    else if (step != SQLITE_DONE)
+        return -1;
+    if (cert != NULL && cert[0] != '\0') {
+        have_cert = true;
+        if (sign_verify_cert(cert, msg, (size_t)len, w->ckpt_sig, why, sizeof why) == 0) {
+            s->ckpt_signature = "valid";
+            note_cert(s, cert, "current", NULL);
+            return 0;
+        }
+    }
+    if (record_ts_parse(s->ckpt_ts, &ts_ms) != 0)
+        return 0;
+    record_ts_format(ts_ms - CERT_HISTORY_GRACE_MS, after);
+    if (bind_device(hist_st, s->device_id) != SQLITE_OK ||
+        sqlite3_bind_text(hist_st, 2, after, -1, SQLITE_TRANSIENT) != SQLITE_OK)
+        return -1;
+    while ((step = sqlite3_step(hist_st)) == SQLITE_ROW) {
+        const char *pem = (const char *)sqlite3_column_text(hist_st, 0);
+        const char *until = (const char *)sqlite3_column_text(hist_st, 1);
+        have_cert = have_cert || pem != NULL;
+        if (pem && until &&
+            sign_verify_cert(pem, msg, (size_t)len, w->ckpt_sig, why, sizeof why) == 0) {
+            s->ckpt_signature = "valid";
+            note_cert(s, pem, "previous", until);
+            return 0;
+        }
+    }
+    if (step != SQLITE_DONE)
+        return -1;
+    if (!have_cert)
+        s->ckpt_signature = "no certificate";
+    return 0;
 }
 
-static int check_device(sqlite3_stmt *stmts[3], const report_data *d, chain_status *s)
+static int check_device(sqlite3_stmt *stmts[ST_COUNT], const report_data *d, chain_status *s)
 {
     char upper[REPORT_DATE_LEN + 1];
     walk w = {.s = s, .from = d->from, .upper = upper};
@@ -197,14 +279,16 @@ static int check_device(sqlite3_stmt *stmts[3], const report_data *d, chain_stat
     s->predecessor = "not stored";
     s->successor = "none yet";
     s->ckpt_signature = "";
-    if (find_range(stmts[0], &w) != 0)
+    s->ckpt_cert_registered = "";
+    if (find_range(stmts[ST_RANGE], &w) != 0)
         return -1;
     if (s->records == 0)
         return 0;
-    if (walk_chain(stmts[1], &w) != 0)
+    if (walk_chain(stmts[ST_WALK], &w) != 0)
         return -1;
     if (s->has_checkpoint) {
-        check_signature(stmts[2], &w);
+        if (check_signature(stmts[ST_CERT], stmts[ST_HISTORY], &w) != 0)
+            return -1;
         s->after_checkpoint = s->last_seq - s->ckpt_head_seq;
     }
     return 0;
@@ -212,8 +296,11 @@ static int check_device(sqlite3_stmt *stmts[3], const report_data *d, chain_stat
 
 int chain_check(sqlite3 *db, const report_data *d, chain_status **out, char *err, size_t errlen)
 {
-    sqlite3_stmt *stmts[3] = {NULL, NULL, NULL};
-    const char *sql[3] = {range_sql, walk_sql, cert_sql};
+    sqlite3_stmt *stmts[ST_COUNT] = {NULL};
+    const char *sql[ST_COUNT] = {
+        [ST_RANGE] = range_sql, [ST_WALK] = walk_sql, [ST_CERT] = cert_sql,
+        [ST_HISTORY] = history_sql,
+    };
     chain_status *all = calloc(d->nrows ? d->nrows : 1, sizeof *all);
     int rc = -1;
 
@@ -222,7 +309,7 @@ int chain_check(sqlite3 *db, const report_data *d, chain_status **out, char *err
         snprintf(err, errlen, "export: out of memory");
         return -1;
     }
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < ST_COUNT; i++)
         if (sqlite3_prepare_v2(db, sql[i], -1, &stmts[i], NULL) != SQLITE_OK)
             goto db_error;
     for (size_t i = 0; i < d->nrows; i++) {
@@ -238,7 +325,7 @@ db_error:
     snprintf(err, errlen, "database %s: chain check: %s", sqlite3_db_filename(db, "main"),
              sqlite3_errmsg(db));
 cleanup:
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(stmts[i]);
     free(all);
     return rc;
@@ -277,6 +364,22 @@ static bool add_gaps(cJSON *o, const chain_status *s)
     return a != NULL;
 }
 
+/* Which certificate verified the signature; null when none did. */
+static bool add_cert(cJSON *c, const chain_status *s)
+{
+    cJSON *o;
+
+    if (strcmp(s->ckpt_signature, "valid") != 0)
+        return cJSON_AddNullToObject(c, "certificate") != NULL;
+    if (!(o = cJSON_AddObjectToObject(c, "certificate")) ||
+        !cJSON_AddStringToObject(o, "registered", s->ckpt_cert_registered) ||
+        !cJSON_AddStringToObject(o, "serial", s->ckpt_cert_serial) ||
+        !cJSON_AddStringToObject(o, "sha256", s->ckpt_cert_sha256))
+        return false;
+    return s->ckpt_cert_until[0] == '\0' ||
+           cJSON_AddStringToObject(o, "registered_until", s->ckpt_cert_until) != NULL;
+}
+
 static bool add_checkpoint(cJSON *o, const chain_status *s)
 {
     cJSON *c;
@@ -289,7 +392,7 @@ static bool add_checkpoint(cJSON *o, const chain_status *s)
            cJSON_AddNumberToObject(c, "head_seq", (double)s->ckpt_head_seq) &&
            cJSON_AddStringToObject(c, "head_hash", s->ckpt_head_hash) &&
            cJSON_AddBoolToObject(c, "head_matches_chain", s->ckpt_head_ok) &&
-           cJSON_AddStringToObject(c, "signature", s->ckpt_signature) &&
+           cJSON_AddStringToObject(c, "signature", s->ckpt_signature) && add_cert(c, s) &&
            cJSON_AddNumberToObject(c, "records_after_head", (double)s->after_checkpoint);
 }
 

@@ -9,7 +9,10 @@
  * changed body, a changed prev or a removed record all show. The latest
  * checkpoint of the period is checked too: it must name the record
  * before it (head_seq, head_hash as recomputed) and carry a signature
- * that verifies with the device's registered certificate. */
+ * that verifies with the device's registered certificate or, as at
+ * ingest, with one of its previous certificates replaced less than a week
+ * before the checkpoint's ts (device_cert_history; docs/collector.md,
+ * "Certificate renewal and checkpoints"). */
 #ifndef SMP_EXPORT_CHAIN_H
 #define SMP_EXPORT_CHAIN_H
 
@@ -49,6 +52,11 @@ typedef struct chain_status {
     char ckpt_head_hash[RECORD_HASH_HEX];
     bool ckpt_head_ok;                      /* head_seq, head_hash name the record before */
     const char *ckpt_signature;             /* "valid", "invalid", "no certificate" */
+    /* The certificate that verified it (ckpt_signature "valid"). */
+    const char *ckpt_cert_registered;       /* "current", "previous" or "" */
+    char ckpt_cert_serial[68];              /* upper-case hex, as in the PKI index */
+    char ckpt_cert_sha256[65];              /* SHA-256 of its DER, hex */
+    char ckpt_cert_until[RECORD_TS_LEN + 1];/* a previous one's registered_until */
 } chain_status;
 
 /* "intact", "no records", "gaps" or "broken" (a break, a changed body or

@@ -9,15 +9,19 @@
 #include "pki.h"
 #include "report.h"
 #include "verify.h"
+#include "version.h"
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: smpctl <command> [options]\n"
+            "usage: smpctl <command> [options]     (smpctl <command> --help: its usage)\n"
+            "       smpctl --version | --help\n"
             "  pki init|issue-broker|issue-collector|issue-device <id>|issue-export --dir DIR\n"
+            "  pki renew-device <id>|revoke-device <id>|revoke|crl|status --dir DIR\n"
             "  device add <id> --clinic C --db PATH [--model M] [--serial S] [--cert FILE]\n"
             "  device list --db PATH [--clinic C]\n"
             "  device retire <id> --db PATH\n"
+            "  device replace|set-cert <id> --cert FILE --db PATH\n"
             "  alerts list --db PATH --clinic C [--open]\n"
             "  alerts ack ID --by NAME --db PATH\n"
             "  report --db PATH --clinic C --from YYYY-MM-DD --to YYYY-MM-DD --format csv|html|json|pdf [--out FILE]\n"
@@ -30,6 +34,10 @@ int main(int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("smpctl %s\n", SMP_VERSION);
+        return 0;
     }
     if (strcmp(argv[1], "pki") == 0)
         return pki_cmd(argc - 2, argv + 2);

@@ -1,31 +1,25 @@
-/* pki: `smpctl pki init|issue-broker|issue-collector|issue-device <id>|issue-export`.
+/* pki: issuing for `smpctl pki` (init, issue-broker, issue-collector,
+ * issue-device, issue-export, and the new pair of renew-device). Arguments
+ * and dispatch are in pki_cli.c; renewal, revocation, the CRL, the index
+ * and status in the other pki_*.c files (pki_int.h).
  *
  * One small CA for one fleet. Every certificate is made the same way: a fresh
  * P-256 key, a random serial, a profile (CA, TLS server, TLS client) of
  * extensions, an ECDSA-SHA256 signature, a self-check against the CA, then
- * key and certificate written atomically without ever replacing a file. */
-#include "pki.h"
+ * key and certificate written atomically without ever replacing a file, and
+ * the certificate recorded in DIR/index.txt. */
+#include "pki_int.h"
 
-#include "ids.h"
-
-#include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
-#include <limits.h>
-#include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <mbedtls/asn1write.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/entropy.h>
-#include <mbedtls/error.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/platform_util.h>
@@ -33,28 +27,12 @@
 
 #define PKI_CA_SUBJECT "O=smpfleet,CN=smpfleet CA"
 #define PKI_BROKER_SUBJECT "O=smpfleet,CN=smp-broker"
-#define PKI_CA_DAYS 3650
-#define PKI_LEAF_DAYS 825
-#define PKI_MAX_DAYS 36500
 /* Backdate notBefore so a peer whose clock runs a few minutes behind ours
  * does not reject a certificate issued just now. */
 #define PKI_BACKDATE_S 600
 #define PKI_SERIAL_LEN 16
-#define PKI_PEM_MAX 4096
-#define PKI_DIR_MODE 0755
-#define PKI_CRT_MODE 0644
-#define PKI_KEY_MODE 0600
-/* Room for a message naming two full paths. */
-#define PKI_ERR_MAX (3 * PATH_MAX)
-
-enum pki_kind { PKI_CA, PKI_BROKER, PKI_COLLECTOR, PKI_DEVICE, PKI_EXPORT };
-
-struct pki_req {
-    enum pki_kind kind;
-    const char *dir;
-    const char *device_id; /* issue-device only */
-    long days;
-};
+/* The SAN of 16 + 16 names of at most 253 octets fits easily. */
+#define PKI_SAN_DER_MAX (2 * PKI_SAN_MAX * (PKI_HOST_MAX + 4) + 16)
 
 struct pki_files {
     char ca_crt[PATH_MAX];
@@ -62,6 +40,7 @@ struct pki_files {
     char out_dir[PATH_MAX]; /* where the new pair goes: DIR or DIR/devices */
     char crt[PATH_MAX];     /* issue-export: the public key PEM */
     char key[PATH_MAX];
+    char rel[PKI_REL_MAX];  /* crt relative to DIR, for the index */
 };
 
 /* Every mbedTLS context one issuance needs, initialised together and freed
@@ -77,17 +56,53 @@ struct pki_crypto {
     mbedtls_mpi serial;
 };
 
-static void usage(FILE *out)
+/* ---- files -------------------------------------------------------------- */
+
+/* The file stem of what req issues: ca, broker, collector[-SUFFIX], <id>. */
+static const char *stem_of(const struct pki_req *req, char *buf, size_t cap)
 {
-    fprintf(out,
-            "usage: smpctl pki init --dir DIR [--days N]\n"
-            "       smpctl pki issue-broker --dir DIR [--days N]\n"
-            "       smpctl pki issue-collector --dir DIR [--days N]\n"
-            "       smpctl pki issue-device <id> --dir DIR [--days N]\n"
-            "       smpctl pki issue-export --dir DIR   (audit export signing key: export.key,\n"
-            "                                           export-pub.pem; no certificate)\n"
-            "  --days: validity, default %d for the CA and %d for the others\n",
-            PKI_CA_DAYS, PKI_LEAF_DAYS);
+    switch (req->kind) {
+    case PKI_CA: return "ca";
+    case PKI_BROKER: return "broker";
+    case PKI_EXPORT: return "export";
+    case PKI_COLLECTOR:
+        if (!req->name || strcmp(req->name, IDS_COLLECTOR_CN) == 0)
+            return "collector";
+        /* smp-collector-2 -> collector-2 */
+        snprintf(buf, cap, "collector%s", req->name + strlen(IDS_COLLECTOR_CN));
+        return buf;
+    default: return req->device_id;
+    }
+}
+
+/* Resolves every path of req, checks the CA is there (leaves) and that
+ * nothing would be overwritten, and creates the output directory. */
+static int prepare_files(const struct pki_req *req, struct pki_files *f, char *err, size_t errlen)
+{
+    char buf[64];
+    const char *name = stem_of(req, buf, sizeof buf);
+    bool export = req->kind == PKI_EXPORT, device = req->kind == PKI_DEVICE;
+
+    if (pki_path(f->ca_crt, req->dir, "ca", ".crt", err, errlen) != 0 ||
+        pki_path(f->ca_key, req->dir, "ca", ".key", err, errlen) != 0)
+        return -1;
+    if (device) {
+        if (pki_path(f->out_dir, req->dir, "devices", "", err, errlen) != 0)
+            return -1;
+    } else {
+        snprintf(f->out_dir, sizeof f->out_dir, "%s", req->dir);
+    }
+    if (pki_path(f->crt, f->out_dir, export ? "export-pub" : name, export ? ".pem" : ".crt",
+                 err, errlen) != 0 ||
+        pki_path(f->key, f->out_dir, name, ".key", err, errlen) != 0)
+        return -1;
+    snprintf(f->rel, sizeof f->rel, "%s%s.crt", device ? "devices/" : "", name);
+    if (req->kind != PKI_CA && !export && (pki_need_existing(f->ca_crt, req->dir, err, errlen) != 0 ||
+                                pki_need_existing(f->ca_key, req->dir, err, errlen) != 0))
+        return -1;
+    if (pki_refuse_existing(f->key, err, errlen) != 0 || pki_refuse_existing(f->crt, err, errlen) != 0)
+        return -1;
+    return pki_make_dir(f->out_dir, err, errlen);
 }
 
 static void crypto_init(struct pki_crypto *c)
@@ -114,266 +129,6 @@ static void crypto_free(struct pki_crypto *c)
     mbedtls_entropy_free(&c->entropy);
 }
 
-/* Fills err with "<what>: <mbedTLS reason>" and returns -1. */
-static int tls_fail(char *err, size_t errlen, const char *what, int ret)
-{
-    char reason[160];
-
-    mbedtls_strerror(ret, reason, sizeof reason);
-    snprintf(err, errlen, "%s: %s (mbedTLS -0x%04x)", what, reason, (unsigned)-ret);
-    return -1;
-}
-
-/* ---- arguments ---------------------------------------------------------- */
-
-static int parse_kind(const char *s, enum pki_kind *kind)
-{
-    static const struct { const char *name; enum pki_kind kind; } subs[] = {
-        {"init", PKI_CA},
-        {"issue-broker", PKI_BROKER},
-        {"issue-collector", PKI_COLLECTOR},
-        {"issue-device", PKI_DEVICE},
-        {"issue-export", PKI_EXPORT},
-    };
-
-    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
-        if (strcmp(s, subs[i].name) == 0) {
-            *kind = subs[i].kind;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static int parse_days(const char *s, long *days)
-{
-    char *end = NULL;
-
-    errno = 0;
-    *days = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || *days < 1 || *days > PKI_MAX_DAYS) {
-        fprintf(stderr, "smpctl pki: --days must be a whole number of days 1..%d, got '%s'\n",
-                PKI_MAX_DAYS, s);
-        return -1;
-    }
-    return 0;
-}
-
-/* Returns 0 when req is complete, 2 on a usage error (already reported). */
-static int parse_args(int argc, char **argv, struct pki_req *req)
-{
-    memset(req, 0, sizeof *req);
-    if (argc < 1 || parse_kind(argv[0], &req->kind) != 0) {
-        if (argc >= 1)
-            fprintf(stderr, "smpctl pki: unknown subcommand '%s'\n", argv[0]);
-        usage(stderr);
-        return 2;
-    }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if ((strcmp(a, "--dir") == 0 || strcmp(a, "--days") == 0) && i + 1 >= argc) {
-            fprintf(stderr, "smpctl pki: %s needs a value\n", a);
-            return 2;
-        }
-        if (strcmp(a, "--dir") == 0) {
-            req->dir = argv[++i];
-        } else if (strcmp(a, "--days") == 0) {
-            if (parse_days(argv[++i], &req->days) != 0)
-                return 2;
-        } else if (req->kind == PKI_DEVICE && !req->device_id && a[0] != '-') {
-            req->device_id = a;
-        } else {
-            fprintf(stderr, "smpctl pki: unexpected argument '%s'\n", a);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!req->dir || req->dir[0] == '\0') {
-        fprintf(stderr, "smpctl pki: --dir DIR is required\n");
-        return 2;
-    }
-    if (req->kind == PKI_DEVICE && !req->device_id) {
-        fprintf(stderr, "smpctl pki: issue-device needs a device id, e.g. issue-device clinic1-m01\n");
-        return 2;
-    }
-    if (req->days == 0)
-        req->days = req->kind == PKI_CA ? PKI_CA_DAYS : PKI_LEAF_DAYS;
-    return 0;
-}
-
-/* ---- files -------------------------------------------------------------- */
-
-static int path_join(char *out, const char *dir, const char *name, const char *ext,
-                     char *err, size_t errlen)
-{
-    int n = snprintf(out, PATH_MAX, "%s/%s%s", dir, name, ext);
-
-    if (n < 0 || n >= PATH_MAX) {
-        snprintf(err, errlen, "path %s/%s%s is too long; use a shorter --dir", dir, name, ext);
-        return -1;
-    }
-    return 0;
-}
-
-/* Creates path (and missing parents) as 0755; an existing directory is left
- * as its owner set it. */
-static int make_dir(const char *path, char *err, size_t errlen)
-{
-    char tmp[PATH_MAX];
-    struct stat st;
-
-    if (strlen(path) >= sizeof tmp) {
-        snprintf(err, errlen, "path %s is too long; use a shorter --dir", path);
-        return -1;
-    }
-    strcpy(tmp, path);
-    for (char *p = tmp + 1; ; p++) {
-        char saved = *p;
-        if (saved != '/' && saved != '\0')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, PKI_DIR_MODE) == 0) {
-            /* mkdir honours the umask; certificates must be world-readable. */
-            chmod(tmp, PKI_DIR_MODE);
-        } else if (errno != EEXIST || stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            snprintf(err, errlen, "cannot create directory %s: %s; check the --dir path",
-                     tmp, errno == EEXIST ? "exists and is not a directory" : strerror(errno));
-            return -1;
-        }
-        *p = saved;
-        if (saved == '\0')
-            return 0;
-    }
-}
-
-static int refuse_existing(const char *path, char *err, size_t errlen)
-{
-    struct stat st;
-
-    if (lstat(path, &st) == 0) {
-        snprintf(err, errlen, "%s already exists; remove it or use another --dir "
-                 "(smpctl pki never overwrites a key or certificate)", path);
-        return -1;
-    }
-    return 0;
-}
-
-static int need_existing(const char *path, const char *dir, char *err, size_t errlen)
-{
-    if (access(path, R_OK) != 0) {
-        snprintf(err, errlen, "cannot read %s (%s); run smpctl pki init --dir %s first",
-                 path, strerror(errno), dir);
-        return -1;
-    }
-    return 0;
-}
-
-static int fsync_dir_of(const char *path)
-{
-    char dir[PATH_MAX];
-    char *slash;
-    int fd, rc;
-
-    snprintf(dir, sizeof dir, "%s", path);
-    slash = strrchr(dir, '/');
-    if (slash == dir)
-        slash[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        strcpy(dir, ".");
-    fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        return -1;
-    rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-static int write_all(int fd, const unsigned char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Writes data to a new file at path, all or nothing: a temp file in the same
- * directory gets the data, mode and group, is fsynced, then hard-linked to
- * path. link() fails with EEXIST rather than replacing, so a file that
- * appeared meanwhile is never overwritten. gid (gid_t)-1 keeps our group. */
-static int write_new_file(const char *path, const unsigned char *data, size_t len,
-                          mode_t mode, gid_t gid, char *err, size_t errlen)
-{
-    char tmp[PATH_MAX];
-    int fd, rc = -1;
-
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp) {
-        snprintf(err, errlen, "path %s is too long; use a shorter --dir", path);
-        return -1;
-    }
-    fd = mkstemp(tmp); /* created 0600, so a key is never briefly readable */
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot create %s: %s; check permissions of its directory",
-                 tmp, strerror(errno));
-        return -1;
-    }
-    if ((gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) != 0) || fchmod(fd, mode) != 0 ||
-        write_all(fd, data, len) != 0 || fsync(fd) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-        goto cleanup;
-    }
-    if (link(tmp, path) != 0) {
-        snprintf(err, errlen, "cannot create %s: %s; remove it or use another --dir",
-                 path, strerror(errno));
-        goto cleanup;
-    }
-    rc = 0;
-cleanup:
-    close(fd);
-    unlink(tmp);
-    if (rc == 0 && fsync_dir_of(path) != 0) {
-        snprintf(err, errlen, "cannot fsync the directory of %s: %s", path, strerror(errno));
-        rc = -1;
-    }
-    return rc;
-}
-
-/* Resolves every path of req, checks the CA is there (leaves) and that
- * nothing would be overwritten, and creates the output directory. */
-static int prepare_files(const struct pki_req *req, struct pki_files *f, char *err, size_t errlen)
-{
-    static const char *const stem[] = {"ca", "broker", "collector", NULL, "export"};
-    const char *name = req->kind == PKI_DEVICE ? req->device_id : stem[req->kind];
-    bool export = req->kind == PKI_EXPORT;
-
-    if (path_join(f->ca_crt, req->dir, "ca", ".crt", err, errlen) != 0 ||
-        path_join(f->ca_key, req->dir, "ca", ".key", err, errlen) != 0)
-        return -1;
-    if (req->kind == PKI_DEVICE) {
-        if (path_join(f->out_dir, req->dir, "devices", "", err, errlen) != 0)
-            return -1;
-    } else {
-        snprintf(f->out_dir, sizeof f->out_dir, "%s", req->dir);
-    }
-    if (path_join(f->crt, f->out_dir, export ? "export-pub" : name, export ? ".pem" : ".crt",
-                  err, errlen) != 0 ||
-        path_join(f->key, f->out_dir, name, ".key", err, errlen) != 0)
-        return -1;
-    if (req->kind != PKI_CA && !export && (need_existing(f->ca_crt, req->dir, err, errlen) != 0 ||
-                                need_existing(f->ca_key, req->dir, err, errlen) != 0))
-        return -1;
-    if (refuse_existing(f->key, err, errlen) != 0 || refuse_existing(f->crt, err, errlen) != 0)
-        return -1;
-    return make_dir(f->out_dir, err, errlen);
-}
-
 /* ---- keys and certificates ---------------------------------------------- */
 
 static int seed_and_keygen(struct pki_crypto *c, char *err, size_t errlen)
@@ -384,34 +139,39 @@ static int seed_and_keygen(struct pki_crypto *c, char *err, size_t errlen)
     ret = mbedtls_ctr_drbg_seed(&c->drbg, mbedtls_entropy_func, &c->entropy,
                                 (const unsigned char *)pers, sizeof pers - 1);
     if (ret != 0)
-        return tls_fail(err, errlen, "seeding the random generator", ret);
+        return pki_tls_fail(err, errlen, "seeding the random generator", ret);
     ret = mbedtls_pk_setup(&c->key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY));
     if (ret == 0)
         ret = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(c->key),
                                   mbedtls_ctr_drbg_random, &c->drbg);
     if (ret != 0)
-        return tls_fail(err, errlen, "generating an EC P-256 key", ret);
+        return pki_tls_fail(err, errlen, "generating an EC P-256 key", ret);
     return 0;
 }
 
-static int load_ca(struct pki_crypto *c, const struct pki_files *f, char *err, size_t errlen)
+static int load_ca(struct pki_crypto *c, const char *dir, char *err, size_t errlen)
 {
-    char what[PATH_MAX + 64];
+    char crt[PATH_MAX], key[PATH_MAX], what[PATH_MAX + 64];
     int ret;
 
-    ret = mbedtls_x509_crt_parse_file(&c->ca_crt, f->ca_crt);
+    if (pki_path(crt, dir, "ca", ".crt", err, errlen) != 0 ||
+        pki_path(key, dir, "ca", ".key", err, errlen) != 0 ||
+        pki_need_existing(crt, dir, err, errlen) != 0 ||
+        pki_need_existing(key, dir, err, errlen) != 0)
+        return -1;
+    ret = mbedtls_x509_crt_parse_file(&c->ca_crt, crt);
     if (ret != 0) {
-        snprintf(what, sizeof what, "reading the CA certificate %s", f->ca_crt);
-        return tls_fail(err, errlen, what, ret);
+        snprintf(what, sizeof what, "reading the CA certificate %s", crt);
+        return pki_tls_fail(err, errlen, what, ret);
     }
-    ret = mbedtls_pk_parse_keyfile(&c->ca_key, f->ca_key, NULL);
+    ret = mbedtls_pk_parse_keyfile(&c->ca_key, key, NULL);
     if (ret != 0) {
-        snprintf(what, sizeof what, "reading the CA key %s", f->ca_key);
-        return tls_fail(err, errlen, what, ret);
+        snprintf(what, sizeof what, "reading the CA key %s", key);
+        return pki_tls_fail(err, errlen, what, ret);
     }
     if (mbedtls_pk_check_pair(&c->ca_crt.pk, &c->ca_key) != 0) {
         snprintf(err, errlen, "%s does not belong to %s; restore the pair made by "
-                 "smpctl pki init", f->ca_key, f->ca_crt);
+                 "smpctl pki init", key, crt);
         return -1;
     }
     return 0;
@@ -452,7 +212,7 @@ static int set_validity(struct pki_crypto *c, const struct pki_req *req, char *e
         }
     }
     ret = mbedtls_x509write_crt_set_validity(&c->crt, from, to);
-    return ret == 0 ? 0 : tls_fail(err, errlen, "setting the validity", ret);
+    return ret == 0 ? 0 : pki_tls_fail(err, errlen, "setting the validity", ret);
 }
 
 /* A random positive 16-byte serial: top bit clear keeps it positive, the next
@@ -469,7 +229,7 @@ static int set_serial(struct pki_crypto *c, char *err, size_t errlen)
     }
     if (ret == 0)
         ret = mbedtls_x509write_crt_set_serial(&c->crt, &c->serial);
-    return ret == 0 ? 0 : tls_fail(err, errlen, "setting the serial number", ret);
+    return ret == 0 ? 0 : pki_tls_fail(err, errlen, "setting the serial number", ret);
 }
 
 /* extKeyUsage ::= SEQUENCE OF KeyPurposeId; mbedTLS 2.28 has no setter.
@@ -490,34 +250,27 @@ static int set_ext_key_usage(mbedtls_x509write_cert *crt, const char *oid, size_
                                                0, p, len);
 }
 
-/* subjectAltName ::= GeneralNames { dNSName [2] "localhost", iPAddress [7]
- * 127.0.0.1 }, so clients that check the host name accept the local broker
- * whether they dial "localhost" or the address. Written last entry first. */
-static int set_broker_san(mbedtls_x509write_cert *crt)
+/* subjectAltName of the broker: the --host and --ip names, or localhost and
+ * 127.0.0.1 when none was given, so clients that check the host name accept
+ * the local broker whether they dial "localhost" or the address. */
+static int set_broker_san(mbedtls_x509write_cert *crt, const struct pki_req *req, char *err,
+                          size_t errlen)
 {
-    static const unsigned char ip[4] = {127, 0, 0, 1};
-    static const char dns[] = "localhost";
-    unsigned char buf[64];
-    unsigned char *p = buf + sizeof buf;
-    size_t len = 0, n = 0;
-    int ret; /* used by MBEDTLS_ASN1_CHK_ADD */
+    static const char *const def_hosts[] = {"localhost"}, *const def_ips[] = {"127.0.0.1"};
+    bool dflt = req->nhosts == 0 && req->nips == 0;
+    unsigned char buf[PKI_SAN_DER_MAX], *der;
+    size_t len;
+    int ret;
 
-    MBEDTLS_ASN1_CHK_ADD(n, mbedtls_asn1_write_raw_buffer(&p, buf, ip, sizeof ip));
-    MBEDTLS_ASN1_CHK_ADD(n, mbedtls_asn1_write_len(&p, buf, n));
-    MBEDTLS_ASN1_CHK_ADD(n, mbedtls_asn1_write_tag(&p, buf, MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7));
-    len += n;
-    n = 0;
-    MBEDTLS_ASN1_CHK_ADD(n, mbedtls_asn1_write_raw_buffer(&p, buf, (const unsigned char *)dns,
-                                                          sizeof dns - 1));
-    MBEDTLS_ASN1_CHK_ADD(n, mbedtls_asn1_write_len(&p, buf, n));
-    MBEDTLS_ASN1_CHK_ADD(n, mbedtls_asn1_write_tag(&p, buf, MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2));
-    len += n;
-    MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_len(&p, buf, len));
-    MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_tag(&p, buf,
-                                                     MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
-    return mbedtls_x509write_crt_set_extension(crt, MBEDTLS_OID_SUBJECT_ALT_NAME,
-                                               MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME),
-                                               0, p, len);
+    if (pki_san_der(dflt ? def_hosts : req->hosts, dflt ? 1 : req->nhosts,
+                    dflt ? def_ips : req->ips, dflt ? 1 : req->nips, buf, sizeof buf, &der, &len,
+                    err, errlen) != 0)
+        return -1;
+    /* Not critical: the subject (CN=smp-broker) is not empty (RFC 5280 4.2.1.6). */
+    ret = mbedtls_x509write_crt_set_extension(crt, MBEDTLS_OID_SUBJECT_ALT_NAME,
+                                              MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME),
+                                              0, der, len);
+    return ret == 0 ? 0 : pki_tls_fail(err, errlen, "adding the subjectAltName", ret);
 }
 
 /* The extensions that make a certificate a CA, a TLS server or a TLS client. */
@@ -540,8 +293,6 @@ static int set_profile(mbedtls_x509write_cert *crt, enum pki_kind kind)
         ret = set_ext_key_usage(crt, MBEDTLS_OID_SERVER_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH));
     else if (ret == 0)
         ret = set_ext_key_usage(crt, MBEDTLS_OID_CLIENT_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH));
-    if (ret == 0 && kind == PKI_BROKER)
-        ret = set_broker_san(crt);
     return ret;
 }
 
@@ -550,15 +301,18 @@ static void subject_of(const struct pki_req *req, char *out, size_t outlen)
     switch (req->kind) {
     case PKI_CA: snprintf(out, outlen, "%s", PKI_CA_SUBJECT); break;
     case PKI_BROKER: snprintf(out, outlen, "%s", PKI_BROKER_SUBJECT); break;
-    case PKI_COLLECTOR: snprintf(out, outlen, "O=smpfleet,CN=%s", IDS_COLLECTOR_CN); break;
-    case PKI_DEVICE: snprintf(out, outlen, "O=smpfleet,CN=%s", req->device_id); break;
+    case PKI_COLLECTOR:
+        snprintf(out, outlen, "O=smpfleet,CN=%s", req->name ? req->name : IDS_COLLECTOR_CN);
+        break;
     case PKI_EXPORT: snprintf(out, outlen, "O=smpfleet,CN=smp-export"); break;
+    default: snprintf(out, outlen, "O=smpfleet,CN=%s", req->device_id); break;
     }
 }
 
 static int build_cert(struct pki_crypto *c, const struct pki_req *req, char *err, size_t errlen)
 {
     mbedtls_pk_context *issuer = req->kind == PKI_CA ? &c->key : &c->ca_key;
+    enum pki_kind profile = req->kind == PKI_RENEW_DEVICE ? PKI_DEVICE : req->kind;
     char subject[128];
     int ret;
 
@@ -575,13 +329,15 @@ static int build_cert(struct pki_crypto *c, const struct pki_req *req, char *err
     if (ret == 0)
         ret = mbedtls_x509write_crt_set_issuer_name(&c->crt, PKI_CA_SUBJECT);
     if (ret != 0)
-        return tls_fail(err, errlen, "setting the subject/issuer name", ret);
-    ret = set_profile(&c->crt, req->kind);
+        return pki_tls_fail(err, errlen, "setting the subject/issuer name", ret);
+    if (profile == PKI_BROKER && set_broker_san(&c->crt, req, err, errlen) != 0)
+        return -1;
+    ret = set_profile(&c->crt, profile);
     if (ret == 0)
         ret = mbedtls_x509write_crt_set_subject_key_identifier(&c->crt);
     if (ret == 0)
         ret = mbedtls_x509write_crt_set_authority_key_identifier(&c->crt);
-    return ret == 0 ? 0 : tls_fail(err, errlen, "adding certificate extensions", ret);
+    return ret == 0 ? 0 : pki_tls_fail(err, errlen, "adding certificate extensions", ret);
 }
 
 /* Signs into pem, then parses it back and verifies it against the CA so a
@@ -596,10 +352,10 @@ static int sign_and_check(struct pki_crypto *c, const struct pki_req *req,
 
     ret = mbedtls_x509write_crt_pem(&c->crt, pem, pemlen, mbedtls_ctr_drbg_random, &c->drbg);
     if (ret != 0)
-        return tls_fail(err, errlen, "signing the certificate", ret);
+        return pki_tls_fail(err, errlen, "signing the certificate", ret);
     ret = mbedtls_x509_crt_parse(&c->check, pem, strlen((char *)pem) + 1);
     if (ret != 0)
-        return tls_fail(err, errlen, "parsing the new certificate back", ret);
+        return pki_tls_fail(err, errlen, "parsing the new certificate back", ret);
     ret = mbedtls_x509_crt_verify(&c->check, trust, NULL, NULL, &flags, NULL, NULL);
     if (ret != 0) {
         mbedtls_x509_crt_verify_info(why, sizeof why, "", flags);
@@ -612,43 +368,70 @@ static int sign_and_check(struct pki_crypto *c, const struct pki_req *req,
     return 0;
 }
 
+int pki_make_cert(const struct pki_req *req, struct pki_made *out, char *err, size_t errlen)
+{
+    struct pki_crypto c;
+    int ret, rc = -1;
+
+    crypto_init(&c);
+    memset(out, 0, sizeof *out);
+    if (req->kind != PKI_CA && load_ca(&c, req->dir, err, errlen) != 0)
+        goto cleanup;
+    if (seed_and_keygen(&c, err, errlen) != 0 || build_cert(&c, req, err, errlen) != 0)
+        goto cleanup;
+    if (sign_and_check(&c, req, (unsigned char *)out->crt_pem, sizeof out->crt_pem, err,
+                       errlen) != 0)
+        goto cleanup;
+    ret = mbedtls_pk_write_key_pem(&c.key, (unsigned char *)out->key_pem, sizeof out->key_pem);
+    if (ret != 0) {
+        pki_tls_fail(err, errlen, "encoding the private key", ret);
+        goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    crypto_free(&c);
+    return rc;
+}
+
 /* mosquitto 2.0 started as root switches to user mosquitto *before* it loads
  * certfile/keyfile (seen with 2.0.11: a 0600 root key fails with "Unable to
  * load server key file ... Permission denied"). So when root issues the
- * broker key, the mosquitto group may read it; otherwise only its owner. */
-static void key_access(enum pki_kind kind, mode_t *mode, gid_t *gid)
+ * broker key, the mosquitto group may read it, and the collector key the
+ * smpfleet group (the packages' service user); otherwise only its owner. */
+void pki_key_access(enum pki_kind kind, mode_t *mode, gid_t *gid)
 {
     struct group *g;
 
     *mode = PKI_KEY_MODE;
     *gid = (gid_t)-1;
-    if (kind != PKI_BROKER || geteuid() != 0)
+    if (geteuid() != 0)
         return;
-    g = getgrnam("mosquitto");
+    /* Issued by root for a daemon that runs as its own user: mosquitto
+     * reads broker.key after dropping to user mosquitto, and the packaged
+     * smp-collector runs as user smpfleet. */
+    if (kind == PKI_BROKER)
+        g = getgrnam("mosquitto");
+    else if (kind == PKI_COLLECTOR)
+        g = getgrnam("smpfleet");
+    else
+        return;
     if (g) {
         *mode = 0640;
         *gid = g->gr_gid;
     }
 }
 
-static int write_pair(struct pki_crypto *c, const struct pki_req *req, const struct pki_files *f,
-                      const unsigned char *crt_pem, char *err, size_t errlen)
+static int write_pair(const struct pki_req *req, const struct pki_files *f,
+                      const struct pki_made *m, char *err, size_t errlen)
 {
-    unsigned char key_pem[PKI_PEM_MAX];
     mode_t mode;
     gid_t gid;
-    int ret;
 
-    ret = mbedtls_pk_write_key_pem(&c->key, key_pem, sizeof key_pem);
-    if (ret != 0)
-        return tls_fail(err, errlen, "encoding the private key", ret);
-    key_access(req->kind, &mode, &gid);
-    ret = write_new_file(f->key, key_pem, strlen((char *)key_pem), mode, gid, err, errlen);
-    mbedtls_platform_zeroize(key_pem, sizeof key_pem);
-    if (ret != 0)
+    pki_key_access(req->kind, &mode, &gid);
+    if (pki_write_new_file(f->key, m->key_pem, strlen(m->key_pem), mode, gid, err, errlen) != 0)
         return -1;
-    if (write_new_file(f->crt, crt_pem, strlen((const char *)crt_pem), PKI_CRT_MODE,
-                       (gid_t)-1, err, errlen) != 0) {
+    if (pki_write_new_file(f->crt, m->crt_pem, strlen(m->crt_pem), PKI_CRT_MODE,
+                           (gid_t)-1, err, errlen) != 0) {
         /* A key without its certificate would block the retry; remove it. */
         unlink(f->key);
         return -1;
@@ -662,7 +445,7 @@ static int write_pair(struct pki_crypto *c, const struct pki_req *req, const str
  * them. A certificate from the fleet CA would add no trust an inspector
  * has (the fleet CA is the operator's own), only a step to extract the
  * key. */
-static int pki_issue_export(const struct pki_req *req, char *err, size_t errlen)
+int pki_issue_export(const struct pki_req *req, char *err, size_t errlen)
 {
     struct pki_crypto c;
     struct pki_files f;
@@ -674,14 +457,14 @@ static int pki_issue_export(const struct pki_req *req, char *err, size_t errlen)
         goto cleanup;
     if ((ret = mbedtls_pk_write_key_pem(&c.key, key_pem, sizeof key_pem)) != 0 ||
         (ret = mbedtls_pk_write_pubkey_pem(&c.key, pub_pem, sizeof pub_pem)) != 0) {
-        tls_fail(err, errlen, "encoding the export key", ret);
+        pki_tls_fail(err, errlen, "encoding the export key", ret);
         goto cleanup;
     }
-    if (write_new_file(f.key, key_pem, strlen((char *)key_pem), PKI_KEY_MODE, (gid_t)-1, err,
-                       errlen) != 0)
+    if (pki_write_new_file(f.key, key_pem, strlen((char *)key_pem), PKI_KEY_MODE, (gid_t)-1, err,
+                           errlen) != 0)
         goto cleanup;
-    if (write_new_file(f.crt, pub_pem, strlen((char *)pub_pem), PKI_CRT_MODE, (gid_t)-1, err,
-                       errlen) != 0) {
+    if (pki_write_new_file(f.crt, pub_pem, strlen((char *)pub_pem), PKI_CRT_MODE, (gid_t)-1, err,
+                           errlen) != 0) {
         unlink(f.key);   /* a key without its public half would block the retry */
         goto cleanup;
     }
@@ -693,53 +476,51 @@ cleanup:
     return rc;
 }
 
-static int pki_issue(const struct pki_req *req, char *err, size_t errlen)
+/* init also writes an empty CRL: run-broker.sh configures crlfile whenever
+ * crl.pem exists, and a broker must never fail to start for lack of one. */
+static int finish_ca(const char *dir, char *err, size_t errlen)
 {
-    struct pki_crypto c;
-    struct pki_files f;
-    unsigned char crt_pem[PKI_PEM_MAX];
-    int rc = -1;
+    struct pki_index idx = {0};
+    int rc;
 
-    crypto_init(&c);
-    if (prepare_files(req, &f, err, errlen) != 0)
-        goto cleanup;
-    if (req->kind != PKI_CA && load_ca(&c, &f, err, errlen) != 0)
-        goto cleanup;
-    if (seed_and_keygen(&c, err, errlen) != 0 || build_cert(&c, req, err, errlen) != 0)
-        goto cleanup;
-    if (sign_and_check(&c, req, crt_pem, sizeof crt_pem, err, errlen) != 0)
-        goto cleanup;
-    if (write_pair(&c, req, &f, crt_pem, err, errlen) != 0)
-        goto cleanup;
-    printf("smpctl pki: wrote %s and %s\n", f.crt, f.key);
-    rc = 0;
-cleanup:
-    crypto_free(&c);
+    rc = pki_index_load(dir, &idx, err, errlen);
+    if (rc == 0)
+        rc = pki_crl_write(dir, &idx, err, errlen);
+    pki_index_free(&idx);
     return rc;
 }
 
-int pki_cmd(int argc, char **argv)
+int pki_issue(const struct pki_req *req, char *err, size_t errlen)
 {
-    struct pki_req req;
-    char why[160];
-    char err[PKI_ERR_MAX];
-    int rc;
+    struct pki_files f;
+    struct pki_made *m = malloc(sizeof *m);
+    struct pki_certinfo ci;
+    int rc = -1;
 
-    if (argc >= 1 && (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0)) {
-        usage(stdout);
-        return 0;
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
     }
-    rc = parse_args(argc, argv, &req);
-    if (rc != 0)
-        return rc;
-    if (req.kind == PKI_DEVICE && !ids_valid_device_id(req.device_id, why, sizeof why)) {
-        fprintf(stderr, "smpctl pki: bad device id '%s': %s\n", req.device_id, why);
-        return 2;
+    if (prepare_files(req, &f, err, errlen) != 0 || pki_make_cert(req, m, err, errlen) != 0 ||
+        write_pair(req, &f, m, err, errlen) != 0)
+        goto cleanup;
+    printf("smpctl pki: wrote %s and %s\n", f.crt, f.key);
+    if (pki_certinfo_pem(m->crt_pem, &ci, err, errlen) != 0 ||
+        pki_index_record(req->dir, &ci, f.rel, err, errlen) != 0) {
+        char why[PKI_ERR_MAX / 2];
+        snprintf(why, sizeof why, "%.*s", (int)sizeof why - 1, err);
+        snprintf(err, errlen, "%s was written but not recorded in index.txt (%s); "
+                 "'smpctl pki crl --dir %s' adds it", f.crt, why, req->dir);
+        goto cleanup;
     }
-    if ((req.kind == PKI_EXPORT ? pki_issue_export(&req, err, sizeof err)
-                                : pki_issue(&req, err, sizeof err)) != 0) {
-        fprintf(stderr, "smpctl pki: %s\n", err);
-        return 1;
+    if (req->kind == PKI_CA) {
+        if (finish_ca(req->dir, err, errlen) != 0)
+            goto cleanup;
+        printf("smpctl pki: wrote %s/crl.pem (no certificate revoked)\n", req->dir);
     }
-    return 0;
+    rc = 0;
+cleanup:
+    mbedtls_platform_zeroize(m, sizeof *m);
+    free(m);
+    return rc;
 }

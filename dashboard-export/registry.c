@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <mbedtls/asn1.h>
 #include <mbedtls/error.h>
@@ -354,4 +355,192 @@ cleanup:
     free(arr);
     sqlite3_finalize(st);
     return rc;
+}
+
+/* ---- certificate changes ------------------------------------------------- */
+
+/* The previous certificates of each device go to device_cert_history, part
+ * of the shared schema (common/db.c); registered_until is when one stopped
+ * being the device's certificate. */
+
+void registry_now(char out[REGISTRY_TS_LEN + 1])
+{
+    struct timespec ts;
+    struct tm tm;
+    char base[32];
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, REGISTRY_TS_LEN + 1, "%.19s.%03uZ", base,
+             (unsigned)(ts.tv_nsec / 1000000L) % 1000u);
+}
+
+/* Same certificate, compared as DER so that PEM line endings or trailing
+ * text do not make a re-registration look like a change. */
+static bool same_cert(const char *a, const char *b)
+{
+    mbedtls_x509_crt ca, cb;
+    bool same;
+
+    mbedtls_x509_crt_init(&ca);
+    mbedtls_x509_crt_init(&cb);
+    same = mbedtls_x509_crt_parse(&ca, (const unsigned char *)a, strlen(a) + 1) == 0 &&
+           mbedtls_x509_crt_parse(&cb, (const unsigned char *)b, strlen(b) + 1) == 0 &&
+           ca.raw.len == cb.raw.len && memcmp(ca.raw.p, cb.raw.p, ca.raw.len) == 0;
+    mbedtls_x509_crt_free(&cb);
+    mbedtls_x509_crt_free(&ca);
+    return same;
+}
+
+static int exec_sql(sqlite3 *db, const char *sql, const char *what, char *err, size_t errlen)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0
+                                                               : db_fail(db, what, err, errlen);
+}
+
+/* Runs one statement with up to three text parameters (NULL binds NULL). */
+static int run_stmt(sqlite3 *db, const char *sql, const char *p1, const char *p2, const char *p3,
+                    const char *what, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+        bind_opt_text(st, 1, p1) != SQLITE_OK || bind_opt_text(st, 2, p2) != SQLITE_OK ||
+        (p3 && bind_opt_text(st, 3, p3) != SQLITE_OK) || sqlite3_step(st) != SQLITE_DONE)
+        db_fail(db, what, err, errlen);
+    else
+        rc = 0;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Reads the device's retired_at and cert_pem (malloc'ed, NULL when none).
+ * Returns 0, 1 when not registered (err says so), -1 on error. */
+static int current_cert(sqlite3 *db, const char *device_id, char *retired, size_t rcap,
+                        char **pem, char *err, size_t errlen)
+{
+    static const char sql[] = "SELECT coalesce(retired_at, ''), cert_pem FROM devices"
+                              " WHERE device_id = ?1";
+    sqlite3_stmt *st = NULL;
+    int rc = -1, step;
+
+    *pem = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC) != SQLITE_OK) {
+        db_fail(db, "device certificate lookup", err, errlen);
+        goto cleanup;
+    }
+    step = sqlite3_step(st);
+    if (step == SQLITE_DONE) {
+        snprintf(err, errlen, "device '%s' is not registered; add it first with 'smpctl device "
+                 "add %s --clinic C --cert FILE'", device_id, device_id);
+        rc = 1;
+        goto cleanup;
+    }
+    if (step != SQLITE_ROW) {
+        db_fail(db, "device certificate lookup", err, errlen);
+        goto cleanup;
+    }
+    copy_col(retired, rcap, st, 0);
+    if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+        *pem = strdup((const char *)sqlite3_column_text(st, 1));
+        if (!*pem) {
+            snprintf(err, errlen, "device certificate lookup: out of memory");
+            goto cleanup;
+        }
+    }
+    rc = 0;
+cleanup:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The checks and writes of registry_set_cert, inside its transaction. */
+static int set_cert_tx(sqlite3 *db, const char *device_id, const char *cert_pem, const char *now,
+                       bool only_if_none, registry_cert_change *change, char *err, size_t errlen)
+{
+    char retired[REGISTRY_TS_LEN + 1];
+    char *old = NULL;
+    int rc = -1;
+
+    if (current_cert(db, device_id, retired, sizeof retired, &old, err, errlen) != 0)
+        return -1;
+    if (retired[0]) {
+        snprintf(err, errlen, "device '%s' was retired at %s; a retired device gets no new "
+                 "certificate (ids are never reused: register the machine under a new id)",
+                 device_id, retired);
+        goto cleanup;
+    }
+    if (old && only_if_none) {
+        snprintf(err, errlen, "device '%s' already has a certificate; use 'smpctl device replace "
+                 "%s --cert FILE' to change it (the current one is kept in its history)",
+                 device_id, device_id);
+        goto cleanup;
+    }
+    if (old && same_cert(old, cert_pem)) {
+        *change = REGISTRY_CERT_UNCHANGED;
+        rc = 0;
+        goto cleanup;
+    }
+    if (old && run_stmt(db, "INSERT INTO device_cert_history(device_id, cert_pem, registered_until)"
+                            " VALUES (?1, ?2, ?3)", device_id, old, now,
+                        "keep the previous certificate", err, errlen) != 0)
+        goto cleanup;
+    if (run_stmt(db, "UPDATE devices SET cert_pem = ?2 WHERE device_id = ?1", device_id, cert_pem,
+                 NULL, "store the new certificate", err, errlen) != 0)
+        goto cleanup;
+    *change = old ? REGISTRY_CERT_REPLACED : REGISTRY_CERT_FIRST;
+    rc = 0;
+cleanup:
+    free(old);
+    return rc;
+}
+
+int registry_set_cert(sqlite3 *db, const char *device_id, const char *cert_pem, const char *now,
+                      bool only_if_none, registry_cert_change *change, char *err, size_t errlen)
+{
+    char why[160];
+
+    if (!ids_valid_device_id(device_id, why, sizeof why)) {
+        snprintf(err, errlen, "invalid device id: %s", why);
+        return -1;
+    }
+    if (registry_check_cert(cert_pem, device_id, err, errlen) != 0)
+        return -1;
+    if (now == NULL) {
+        snprintf(err, errlen, "registry_set_cert: no timestamp given");
+        return -1;
+    }
+    /* IMMEDIATE: the read of the current certificate and the writes form
+     * one step even when the collector writes meanwhile. */
+    if (exec_sql(db, "BEGIN IMMEDIATE", "begin certificate change", err, errlen) != 0)
+        return -1;
+    if (set_cert_tx(db, device_id, cert_pem, now, only_if_none, change, err, errlen) != 0) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    if (exec_sql(db, "COMMIT", "commit certificate change", err, errlen) != 0) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+int registry_cert_history_count(sqlite3 *db, const char *device_id, char *err, size_t errlen)
+{
+    static const char sql[] = "SELECT count(*) FROM device_cert_history WHERE device_id = ?1";
+    sqlite3_stmt *st = NULL;
+    int n = -1;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(db, "count certificate history", err, errlen);
+    if (sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    else
+        db_fail(db, "count certificate history", err, errlen);
+    sqlite3_finalize(st);
+    return n;
 }

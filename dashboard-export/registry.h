@@ -61,6 +61,31 @@ int registry_get(sqlite3 *db, const char *device_id, registry_device *out, char 
  * devices are errors, so a typo never passes silently. */
 int registry_retire(sqlite3 *db, const char *device_id, const char *now, char *err, size_t errlen);
 
+/* What registry_set_cert did. */
+typedef enum registry_cert_change {
+    REGISTRY_CERT_FIRST,      /* the device had none; now it has one */
+    REGISTRY_CERT_REPLACED,   /* the previous one went to the history */
+    REGISTRY_CERT_UNCHANGED,  /* cert_pem was already the registered one */
+} registry_cert_change;
+
+/* Registers cert_pem (checked like registry_add's: one PEM certificate, CN =
+ * device_id) as the certificate of an active device, in one transaction.
+ * A certificate it replaces is kept in device_cert_history(device_id,
+ * cert_pem, registered_until = now), so that checkpoints signed with the
+ * previous key can still be checked against it (docs/collector.md,
+ * "Certificate renewal and checkpoints").
+ * only_if_none refuses a device that already has a certificate (`device
+ * set-cert`). Unknown or retired devices are errors. */
+int registry_set_cert(sqlite3 *db, const char *device_id, const char *cert_pem, const char *now,
+                      bool only_if_none, registry_cert_change *change, char *err, size_t errlen);
+
+/* Number of previous certificates of device_id in the history, or -1 on a
+ * database error. */
+int registry_cert_history_count(sqlite3 *db, const char *device_id, char *err, size_t errlen);
+
+/* The current UTC time as a REGISTRY_TS_LEN timestamp. */
+void registry_now(char out[REGISTRY_TS_LEN + 1]);
+
 /* Lists devices sorted by id, all of them or those of clinic (NULL: all).
  * On success *out is a malloc'ed array of *count entries (NULL when none)
  * that the caller frees with free(). */

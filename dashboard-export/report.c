@@ -1,6 +1,7 @@
 #include "report.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -67,9 +68,13 @@ static int write_report(const char *out_path, int fmt, const report_data *d)
     int err = 0;
 
     if (out_path) {
-        if ((out = fopen(out_path, "w")) == NULL) {
+        /* Reports name clients' sessions: new files are the owner's alone. */
+        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0 || (out = fdopen(fd, "w")) == NULL) {
             fprintf(stderr, "smpctl report: --out %s: cannot create: %s\n", out_path,
                     strerror(errno));
+            if (fd >= 0)
+                close(fd);
             return -1;
         }
         regular = fstat(fileno(out), &sb) == 0 && S_ISREG(sb.st_mode);
@@ -118,9 +123,11 @@ int report_cmd(int argc, char **argv)
     sqlite3 *db = NULL;
     int fmt, rc = 1;
 
-    if (argc >= 1 && (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0)) {
-        usage(stdout);
-        return 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
     }
     if (cmdopts_parse("report", argc, argv, opts, nopts) != 0) {
         usage(stderr);
@@ -128,6 +135,12 @@ int report_cmd(int argc, char **argv)
     }
     if ((fmt = find_format(format)) < 0)
         return 1;
+    /* A PDF on a terminal is binary noise that can reprogram it. */
+    if (strcmp(formats[fmt].name, "pdf") == 0 && !out_path && isatty(STDOUT_FILENO)) {
+        fprintf(stderr, "smpctl report: --format pdf is binary and stdout is a terminal; give "
+                "--out FILE or redirect stdout to a file\n");
+        return 2;
+    }
     if (report_period_check(from, to, err, sizeof err) != 0) {
         fprintf(stderr, "smpctl report: %s\n", err);
         return 1;

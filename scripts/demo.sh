@@ -94,7 +94,8 @@ for pid in "${AGENT_PIDS[@]}"; do
     wait "$pid" || { echo "demo: an agent failed" >&2; exit 1; }
 done
 
-for d in "${DEVICES[@]}"; do "$BIN/smp-agent" --config "$OUT/$d.conf" --status; done
+# The agents have exited: --status prints their last status and exits 3 (not running).
+for d in "${DEVICES[@]}"; do "$BIN/smp-agent" --config "$OUT/$d.conf" --status || [ $? -eq 3 ]; done
 "$BIN/smpctl" report --db "$OUT/fleet.db" --clinic "$CLINIC" --from "$DAY" --to "$DAY" \
     --format csv --out "$OUT/report.csv"
 "$BIN/smpctl" report --db "$OUT/fleet.db" --clinic "$CLINIC" --from "$DAY" --to "$DAY" \

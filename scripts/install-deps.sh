@@ -16,6 +16,7 @@ sqlite3
 mosquitto
 mosquitto-clients
 openssl
+libssl-dev
 python3-paho-mqtt
 clang
 libhpdf-dev
@@ -24,6 +25,9 @@ fonts-dejavu-core
 libmicrohttpd-dev
 curl
 prometheus
+debhelper
+dpkg-dev
+iproute2
 "
 
 missing=""

@@ -1,12 +1,16 @@
 # fleet.sh: start smpfleet's own daemons for integration tests. Source after
 # lib.sh (which provides BIN, WORK, track_pid, fail, wait_until).
 
-# issue_pki DIR DEVICE...: CA, broker, collector and one cert per device.
+# issue_pki DIR DEVICE...: CA, broker, collector, a second collector
+# identity for test subscribers (collector-watch, CN smp-collector-watch,
+# with the collector's rights) and one cert per device.
 issue_pki() {
     local dir=$1; shift
     "$BIN/smpctl" pki init --dir "$dir" >/dev/null || fail "smpctl pki init"
     "$BIN/smpctl" pki issue-broker --dir "$dir" >/dev/null || fail "smpctl pki issue-broker"
     "$BIN/smpctl" pki issue-collector --dir "$dir" >/dev/null || fail "smpctl pki issue-collector"
+    "$BIN/smpctl" pki issue-collector --dir "$dir" --name smp-collector-watch >/dev/null ||
+        fail "smpctl pki issue-collector --name smp-collector-watch"
     local d
     for d in "$@"; do
         "$BIN/smpctl" pki issue-device "$d" --dir "$dir" >/dev/null || fail "smpctl pki issue-device $d"

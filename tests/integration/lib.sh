@@ -149,11 +149,15 @@ start_broker() {
 }
 
 # mqtt_tls PKI NAME: set the array MQTT_TLS to the mosquitto_pub/sub TLS
-# options of identity NAME: "collector", "broker" or a device id.
+# options of identity NAME: "collector", "collector-<S>" (a further
+# collector identity, e.g. collector-watch), "broker" or a device id. The
+# broker makes the client id the certificate's CN, so a test subscriber
+# with the running collector's own certificate would take over its session:
+# subscribers use collector-watch.
 mqtt_tls() {
     local pki=$1 name=$2 base
     case $name in
-        collector | broker) base=$pki/$name ;;
+        collector | collector-* | broker) base=$pki/$name ;;
         *) base=$pki/devices/$name ;;
     esac
     # shellcheck disable=SC2034 # used by the sourcing test

@@ -40,7 +40,7 @@ grep -q "policy file=$WORK/policy.conf profile=cdc spore_interval_days=7 spore_c
     "$COLLECTOR_LOG" || fail "collector did not log the policy it loaded"
 
 # Everything published on the alerts topic, one JSON object per line.
-mqtt_tls "$PKI" collector
+mqtt_tls "$PKI" collector-watch
 mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -V mqttv5 -q 1 "${MQTT_TLS[@]}" \
     -t "smp/v1/alerts/$CLINIC" >"$WORK/alerts.jsonl" 2>"$WORK/sub.log" &
 track_pid $!

@@ -89,7 +89,7 @@ batch="{\"v\":1,\"device\":\"$DEV\",\"records\":[$forged]}"
 # must not end it before the R9 one; -W bounds it instead. stdbuf: -d's
 # debug lines (SUBACK) are not flushed on their own when stdout is a file.
 ALERTS=$WORK/alerts.out
-mqtt_tls "$PKI" collector
+mqtt_tls "$PKI" collector-watch
 stdbuf -oL mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$BROKER_PORT" "${MQTT_TLS[@]}" -q 1 -d \
     -t 'smp/v1/alerts/#' -W 30 >"$ALERTS" 2>"$ALERTS.err" &
 SUB_PID=$!

@@ -293,6 +293,120 @@ static void test_long_comment_line(void **state)
     free(text);
 }
 
+/* ---- CONFIG_PATH: relative paths resolve against the file's directory ---- */
+
+typedef struct path_cfg {
+    char ca[CONFIG_STR_MAX];
+    char data[CONFIG_STR_MAX];
+    char sock[CONFIG_STR_MAX];
+    char label[CONFIG_STR_MAX];
+} path_cfg;
+
+#define P(field) offsetof(path_cfg, field)
+
+static const config_setting path_table[] = {
+    {"ca", CONFIG_PATH, NULL, 0, 0, P(ca), "CA file"},
+    {"data", CONFIG_PATH, "rel/default", 0, 0, P(data), "data directory"},
+    {"sock", CONFIG_PATH, "", 0, 0, P(sock), "socket (empty: none)"},
+    {"label", CONFIG_STR, "x", 0, 0, P(label), "not a path"},
+    {NULL, CONFIG_STR, NULL, 0, 0, 0, NULL},
+};
+
+static int load_paths(const fixture *f, const char *file, const char *text, path_cfg *cfg,
+                      char *err, size_t errlen)
+{
+    write_file(f, text);
+    memset(cfg, 0x5a, sizeof *cfg);
+    err[0] = '\0';
+    return config_load(file, path_table, cfg, err, errlen);
+}
+
+static void test_relative_paths_resolve_against_config_dir(void **state)
+{
+    fixture *f = *state;
+    path_cfg cfg;
+    char err[512], want[256];
+
+    int rc = load_paths(f, f->path, "ca = pki/ca.crt\nlabel = pki/ca.crt\n", &cfg, err, sizeof err);
+    if (rc != 0)
+        fail_msg("load failed: %s", err);
+    snprintf(want, sizeof want, "%s/pki/ca.crt", f->dir);
+    assert_string_equal(cfg.ca, want);
+    /* a plain string is never touched, nor a default, nor an empty path */
+    assert_string_equal(cfg.label, "pki/ca.crt");
+    assert_string_equal(cfg.data, "rel/default");
+    assert_string_equal(cfg.sock, "");
+
+    /* absolute stays, "./" is dropped, "../" is kept (no symlinks resolved) */
+    assert_int_equal(load_paths(f, f->path, "ca = /etc/ca.crt\ndata = ./d\nsock = ../s.sock\n",
+                                &cfg, err, sizeof err), 0);
+    assert_string_equal(cfg.ca, "/etc/ca.crt");
+    snprintf(want, sizeof want, "%s/d", f->dir);
+    assert_string_equal(cfg.data, want);
+    snprintf(want, sizeof want, "%s/../s.sock", f->dir);
+    assert_string_equal(cfg.sock, want);
+    assert_int_equal(load_paths(f, f->path, "ca = \n", &cfg, err, sizeof err), 0);
+    assert_string_equal(cfg.ca, "");
+}
+
+/* A config named relatively ("test.conf", "./test.conf") resolves against
+ * the working directory at load time, made absolute. */
+static void test_relative_config_file(void **state)
+{
+    fixture *f = *state;
+    path_cfg cfg;
+    char err[512], want[256], old[512];
+
+    assert_non_null(getcwd(old, sizeof old));
+    assert_int_equal(chdir(f->dir), 0);
+    snprintf(want, sizeof want, "%s/ca.crt", f->dir);
+    assert_int_equal(load_paths(f, "test.conf", "ca = ca.crt\n", &cfg, err, sizeof err), 0);
+    assert_string_equal(cfg.ca, want);
+    assert_int_equal(load_paths(f, "./test.conf", "ca = ./ca.crt\n", &cfg, err, sizeof err), 0);
+    assert_string_equal(cfg.ca, want);
+    assert_int_equal(chdir("/tmp"), 0);
+    char rel[128];
+    snprintf(rel, sizeof rel, "%s/test.conf", f->dir + strlen("/tmp/"));
+    assert_int_equal(load_paths(f, rel, "ca = ca.crt\n", &cfg, err, sizeof err), 0);
+    assert_string_equal(cfg.ca, want);
+    assert_int_equal(chdir(old), 0);
+}
+
+/* The resolved path must still fit; the error names file, line, setting. */
+static void test_resolved_path_too_long(void **state)
+{
+    fixture *f = *state;
+    path_cfg cfg;
+    char err[1024], text[CONFIG_STR_MAX + 16], name[CONFIG_STR_MAX];
+
+    memset(name, 'n', CONFIG_STR_MAX - 8);
+    name[CONFIG_STR_MAX - 8] = '\0';
+    snprintf(text, sizeof text, "\nca = %s\n", name);
+    assert_int_equal(load_paths(f, f->path, text, &cfg, err, sizeof err), -1);
+    char want[1024];
+    snprintf(want, sizeof want, "%s:2: ca: resolved against %s it is longer than %d bytes; use a "
+             "shorter path (CA file)", f->path, f->dir, CONFIG_STR_MAX - 1);
+    assert_string_equal(err, want);
+}
+
+static void test_changed(void **state)
+{
+    (void)state;
+    test_cfg a = {.name = "m", .host = "h", .port = 1, .retries = 2, .offset = 3}, b = a;
+    static const char *const skip[] = {"retries", NULL};
+    char out[128];
+
+    assert_int_equal(config_changed(table, &a, &b, NULL, out, sizeof out), 0);
+    assert_string_equal(out, "");
+    strcpy(b.host, "other");
+    b.port = 2;
+    b.retries = 9;
+    assert_int_equal(config_changed(table, &a, &b, skip, out, sizeof out), 2);
+    assert_string_equal(out, "host, port");
+    assert_int_equal(config_changed(table, &a, &b, NULL, out, sizeof out), 3);
+    assert_string_equal(out, "host, port, retries");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +418,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_builtin_default, setup, teardown),
         cmocka_unit_test_setup_teardown(test_small_error_buffer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_comment_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relative_paths_resolve_against_config_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relative_config_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resolved_path_too_long, setup, teardown),
+        cmocka_unit_test(test_changed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,7 @@
 #include "export.h"
 #include "pki.h"
 #include "record.h"
+#include "registry.h"
 #include "sign.h"
 #include "verify.h"
 
@@ -418,11 +419,88 @@ static void test_chain_status_in_manifest(void **state)
     assert_int_equal(int_of(ck, "seq"), 10);
     assert_int_equal(int_of(ck, "head_seq"), 9);
     assert_string_equal(str_of(ck, "signature"), "valid");
+    assert_string_equal(str_of(cJSON_GetObjectItemCaseSensitive(ck, "certificate"), "registered"),
+                        "current");
     assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ck, "head_matches_chain")));
     assert_int_equal(int_of(ck, "records_after_head"), 3);
     w2 = device_status(m, 1);
     assert_string_equal(str_of(w2, "chain"), "no records");
     assert_int_equal(int_of(cJSON_GetObjectItemCaseSensitive(m, "chains"), "intact"), 1);
+    cJSON_Delete(m);
+}
+
+/* dev-w1 gets a renewed certificate, registered (smpctl device replace) at
+ * until; returns the serial of the one it replaced. */
+static void renew_w1(fixture *fx, const char *until, char *old_serial, size_t cap)
+{
+    char path[600], err[512], cmd[700];
+    char *old_pem, *new_pem;
+    registry_cert_change change;
+    FILE *p;
+
+    snprintf(path, sizeof path, "%s/devices/dev-w1.crt", fx->pki);
+    old_pem = slurp(path);
+    snprintf(cmd, sizeof cmd, "openssl x509 -noout -serial -in '%s'", path);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_non_null(fgets(err, sizeof err, p));
+    pclose(p);
+    assert_int_equal(strncmp(err, "serial=", 7), 0);
+    snprintf(old_serial, cap, "%.*s", (int)strcspn(err + 7, "\n"), err + 7);
+    assert_int_equal(pki("renew-device", "dev-w1", fx->pki), 0);
+    new_pem = slurp(path);
+    assert_string_not_equal(old_pem, new_pem);
+    if (registry_set_cert(fx->db, "dev-w1", new_pem, until, false, &change, err, sizeof err) != 0)
+        fail_msg("registry_set_cert: %s", err);
+    assert_int_equal(change, REGISTRY_CERT_REPLACED);
+    free(old_pem);
+    free(new_pem);
+}
+
+/* A period before a certificate switch: its last checkpoint, signed with
+ * the previous key, verifies with the previous certificate, and the
+ * manifest names that one. */
+static void test_checkpoint_after_certificate_switch(void **state)
+{
+    fixture *fx = *state;
+    char serial[80];
+    cJSON *m;
+    const cJSON *w1, *ck, *cert;
+
+    renew_w1(fx, "2026-11-05T00:00:00.000Z", serial, sizeof serial);
+    assert_int_equal(export_to(fx, fx->out), 0);
+    expect_intact(fx);
+    m = manifest(fx);
+    w1 = device_status(m, 0);
+    assert_string_equal(str_of(w1, "chain"), "intact");
+    ck = cJSON_GetObjectItemCaseSensitive(w1, "last_checkpoint");
+    assert_string_equal(str_of(ck, "signature"), "valid");
+    cert = cJSON_GetObjectItemCaseSensitive(ck, "certificate");
+    assert_string_equal(str_of(cert, "registered"), "previous");
+    assert_string_equal(str_of(cert, "registered_until"), "2026-11-05T00:00:00.000Z");
+    assert_string_equal(str_of(cert, "serial"), serial);
+    assert_int_equal(strlen(str_of(cert, "sha256")), 64);
+    cJSON_Delete(m);
+}
+
+/* Replaced more than a week before the checkpoint was signed: the old key
+ * no longer counts, the current one does not verify, so nothing does and
+ * the chain is reported broken, never verified. */
+static void test_checkpoint_previous_certificate_too_old(void **state)
+{
+    fixture *fx = *state;
+    char serial[80];
+    cJSON *m;
+    const cJSON *w1, *ck;
+
+    renew_w1(fx, "2026-10-20T00:00:00.000Z", serial, sizeof serial);
+    assert_int_equal(export_to(fx, fx->out), 0);
+    m = manifest(fx);
+    w1 = device_status(m, 0);
+    assert_string_equal(str_of(w1, "chain"), "broken");
+    ck = cJSON_GetObjectItemCaseSensitive(w1, "last_checkpoint");
+    assert_string_equal(str_of(ck, "signature"), "invalid");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(ck, "certificate")));
     cJSON_Delete(m);
 }
 
@@ -668,6 +746,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_bundle_files_and_verify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chain_status_in_manifest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_after_certificate_switch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_previous_certificate_too_old, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_procedure_and_cartridge_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_any_changed_byte_names_its_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_extra_or_missing_file, setup, teardown),

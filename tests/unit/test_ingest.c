@@ -30,6 +30,7 @@
 #include "ingest.h"
 #include "message.h"
 #include "record.h"
+#include "registry.h"
 #include "sign.h"
 #include "store.h"
 
@@ -52,6 +53,10 @@ static char g_root[512];      /* temp dir: pki/ and the test databases */
 static char g_pki[600];
 static char *g_cert_a, *g_cert_b;
 static char g_key_a[700], g_key_b[700];
+/* dev-k: one device, two certificates. ka is its first pair (kept aside
+ * before `pki renew-device`), kb the renewed one. */
+static char *g_cert_ka, *g_cert_kb;
+static char g_key_ka[700], g_key_kb[700];
 static int g_db_counter;
 
 static char *slurp(const char *path)
@@ -118,6 +123,27 @@ static int suite_setup(void **state)
         fprintf(stderr, "test_ingest: smpctl did not leave dev-a/dev-b cert and key in %s\n", g_pki);
         return -1;
     }
+    /* dev-k's first pair, copied aside, then renewed in place. */
+    snprintf(args, sizeof args, "pki issue-device dev-k --dir '%s'", g_pki);
+    if (run_smpctl(args) != 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/devices/dev-k.crt", g_pki);
+    g_cert_ka = slurp(path);
+    snprintf(g_key_ka, sizeof g_key_ka, "%s/dev-k-first.key", g_root);
+    snprintf(args, sizeof args, "cp '%s/devices/dev-k.key' '%s'", g_pki, g_key_ka);
+    if (system(args) != 0)
+        return -1;
+    snprintf(args, sizeof args, "pki renew-device dev-k --dir '%s'", g_pki);
+    if (run_smpctl(args) != 0)
+        return -1;
+    g_cert_kb = slurp(path);
+    snprintf(g_key_kb, sizeof g_key_kb, "%s/devices/dev-k.key", g_pki);
+    if (!g_cert_ka || !g_cert_kb || strcmp(g_cert_ka, g_cert_kb) == 0 ||
+        access(g_key_kb, R_OK) != 0) {
+        fprintf(stderr, "test_ingest: smpctl pki renew-device left no second dev-k pair in %s\n",
+                g_pki);
+        return -1;
+    }
     return 0;
 }
 
@@ -126,6 +152,8 @@ static int suite_teardown(void **state)
     (void)state;
     free(g_cert_a);
     free(g_cert_b);
+    free(g_cert_ka);
+    free(g_cert_kb);
     if (g_root[0] && !getenv("KEEP_WORK")) {
         char cmd[600];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
@@ -1424,9 +1452,10 @@ static void test_chain_break_seq1_not_genesis(void **state)
 
 /* ---- f. checkpoints ---------------------------------------------------------- */
 
-/* Appends a checkpoint of head (seq, hash) signed by key_file as device. */
-static void push_checkpoint(chain *c, const char *key_file, const char *sign_as, uint64_t head_seq,
-                            const char *head_hash)
+/* Appends a checkpoint of head (seq, hash) signed by key_file as device,
+ * timed ts_ms. */
+static void push_checkpoint_at(chain *c, const char *key_file, const char *sign_as,
+                               uint64_t head_seq, const char *head_hash, int64_t ts_ms)
 {
     signer *sg = NULL;
     char err[256], msg[256], sig[SIGN_B64_MAX], expect[256];
@@ -1446,7 +1475,15 @@ static void push_checkpoint(chain *c, const char *key_file, const char *sign_as,
     record_set_int(&r, "head_seq", (int64_t)head_seq);
     record_set_str(&r, "head_hash", head_hash);
     record_set_str(&r, "sig", sig);
-    chain_push(c, &r, now_ms() - HOUR_MS + (int64_t)(c->n + 1) * 1000);
+    chain_push(c, &r, ts_ms);
+}
+
+/* The same, timed like chain_fill's records. */
+static void push_checkpoint(chain *c, const char *key_file, const char *sign_as, uint64_t head_seq,
+                            const char *head_hash)
+{
+    push_checkpoint_at(c, key_file, sign_as, head_seq, head_hash,
+                       now_ms() - HOUR_MS + (int64_t)(c->n + 1) * 1000);
 }
 
 static void test_checkpoint_valid(void **state)
@@ -1559,6 +1596,128 @@ static void test_checkpoint_unparsable_certificate(void **state)
     assert_event(&r, 0, ALERT_RAISED, "R9", "checkpoint:seq=3");
     assert_evidence_json(r.alerts->events[0].a.evidence);
     assert_non_null(strstr(r.alerts->events[0].a.evidence, "cannot be parsed"));
+    free(c);
+}
+
+/* ---- f2. checkpoints across a certificate renewal ---------------------------- */
+
+/* dev-k registered with its first certificate, then switched to the
+ * renewed one through the registry (smpctl device replace) at until_ms. */
+static void switch_k(fixture *fx, int64_t until_ms)
+{
+    char until[RECORD_TS_LEN + 1], err[512];
+    registry_cert_change change;
+
+    record_ts_format(until_ms, until);
+    if (registry_set_cert(fx->db, "dev-k", g_cert_kb, until, false, &change, err, sizeof err) != 0)
+        fail_msg("registry_set_cert: %s", err);
+    assert_int_equal(change, REGISTRY_CERT_REPLACED);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM device_cert_history WHERE device_id = 'dev-k'"),
+                     1);
+}
+
+static int64_t evidence_int(const char *evidence, const char *key)
+{
+    cJSON *o = cJSON_Parse(evidence);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    int64_t n;
+
+    if (!cJSON_IsNumber(v))
+        fail_msg("evidence has no number %s: %s", key, evidence);
+    n = (int64_t)v->valuedouble;
+    cJSON_Delete(o);
+    return n;
+}
+
+/* After `device replace`, the old key's backlog and its checkpoints until
+ * the new pair is installed still verify (from the history), the new key's
+ * verify (current), an unrelated key's do not: R9 on that checkpoint alone. */
+static void test_checkpoint_across_certificate_switch(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-k");
+    int64_t switch_ms = now_ms() - 30 * 60 * 1000;
+    ingest_result r;
+
+    add_device(fx, "dev-k", "clinic-1", g_cert_ka, false);
+    chain_fill(c, 5);
+    push_checkpoint(c, g_key_ka, "dev-k", 5, c->hash[5]);               /* 6: A, before */
+    send_range(fx, c, 1, 6, now_ms(), &r);
+    assert_counts(&r, 6, 0, 0, 6);
+    assert_int_equal(r.alerts->count, 0);
+
+    switch_k(fx, switch_ms);
+    /* The journal's backlog, signed with A before the switch. */
+    chain_fill(c, 8);
+    push_checkpoint(c, g_key_ka, "dev-k", 8, c->hash[8]);               /* 9 */
+    send_range(fx, c, 7, 9, now_ms(), &r);
+    assert_counts(&r, 3, 0, 0, 9);
+    assert_int_equal(r.alerts->count, 0);
+    /* Signed with A after the switch: the new pair is not installed yet. */
+    chain_fill(c, 10);
+    push_checkpoint_at(c, g_key_ka, "dev-k", 10, c->hash[10], switch_ms + 20 * 60 * 1000); /* 11 */
+    send_range(fx, c, 10, 11, now_ms(), &r);
+    assert_int_equal(r.alerts->count, 0);
+    /* The new key. */
+    chain_fill(c, 12);
+    push_checkpoint(c, g_key_kb, "dev-k", 12, c->hash[12]);             /* 13: B */
+    send_range(fx, c, 12, 13, now_ms(), &r);
+    assert_int_equal(r.alerts->count, 0);
+    /* A key that never was dev-k's. */
+    chain_fill(c, 14);
+    push_checkpoint(c, g_key_b, "dev-k", 14, c->hash[14]);              /* 15: C */
+    chain_fill(c, 16);
+    send_range(fx, c, 14, 16, now_ms(), &r);
+    assert_counts(&r, 3, 0, 0, 16);
+    assert_int_equal(r.alerts->count, 1);
+    assert_event(&r, 0, ALERT_RAISED, "R9", "checkpoint:seq=15");
+    assert_string_equal(r.alerts->events[0].a.message,
+                        "checkpoint signature does not verify with the device's registered key");
+    assert_int_equal(evidence_int(r.alerts->events[0].a.evidence, "seq"), 15);
+    assert_int_equal(evidence_int(r.alerts->events[0].a.evidence, "previous_certificates_tried"), 1);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts"), 1);
+    assert_int_equal(alert_rows(fx, "R9", "checkpoint:seq=15"), 1);
+    free(c);
+}
+
+/* A previous certificate verifies only checkpoints timed less than a week
+ * after it was replaced: an old key is not trusted for ever. */
+static void test_checkpoint_previous_certificate_after_grace(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-k");
+    ingest_result r;
+
+    add_device(fx, "dev-k", "clinic-1", g_cert_ka, false);
+    /* Replaced 8 days before the checkpoints are signed (an hour ago). */
+    switch_k(fx, now_ms() - HOUR_MS - 8 * DAY_MS);
+    chain_fill(c, 5);
+    push_checkpoint(c, g_key_ka, "dev-k", 5, c->hash[5]);               /* 6: A, too late */
+    send_range(fx, c, 1, 6, now_ms(), &r);
+    assert_int_equal(r.alerts->count, 1);
+    assert_event(&r, 0, ALERT_RAISED, "R9", "checkpoint:seq=6");
+    assert_int_equal(evidence_int(r.alerts->events[0].a.evidence, "previous_certificates_tried"), 0);
+    chain_fill(c, 7);
+    push_checkpoint(c, g_key_kb, "dev-k", 7, c->hash[7]);               /* 8: B */
+    send_range(fx, c, 7, 8, now_ms(), &r);
+    assert_int_equal(r.alerts->count, 0);
+    free(c);
+}
+
+/* Six days after the switch is still inside the grace. */
+static void test_checkpoint_previous_certificate_within_grace(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-k");
+    ingest_result r;
+
+    add_device(fx, "dev-k", "clinic-1", g_cert_ka, false);
+    switch_k(fx, now_ms() - HOUR_MS - 6 * DAY_MS);
+    chain_fill(c, 5);
+    push_checkpoint(c, g_key_ka, "dev-k", 5, c->hash[5]);
+    send_range(fx, c, 1, 6, now_ms(), &r);
+    assert_counts(&r, 6, 0, 0, 6);
+    assert_int_equal(r.alerts->count, 0);
     free(c);
 }
 
@@ -1829,6 +1988,9 @@ int main(void)
         T(test_checkpoint_wrong_head),
         T(test_checkpoint_no_certificate),
         T(test_checkpoint_unparsable_certificate),
+        T(test_checkpoint_across_certificate_switch),
+        T(test_checkpoint_previous_certificate_after_grace),
+        T(test_checkpoint_previous_certificate_within_grace),
         T(test_clock_ahead_raised_once_then_cleared),
         T(test_clock_within_limit_no_alert),
         T(test_quarantine_bounded),

@@ -18,11 +18,14 @@
 #include <unistd.h>
 
 #include <mbedtls/oid.h>
+#include <mbedtls/x509_crl.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/x509_crt.h>
 
+#include "db.h"
 #include "ids.h"
 #include "pki.h"
+#include "registry.h"
 
 /* Fixture paths are kept short enough that every path built from them fits
  * PATH_MAX, which also keeps -Wformat-truncation quiet. */
@@ -414,6 +417,439 @@ static void test_usage_errors(void **state)
     assert_false(exists(f, "."));
 }
 
+/* ---- SAN, collectors, CRL, renewal, status -------------------------------- */
+
+/* The file's certificate parsed from its bytes (not parse_file), as a
+ * client would see it on the wire. */
+static void parse_crt_bytes(const struct fixture *f, const char *rel, mbedtls_x509_crt *crt)
+{
+    char p[PATH_MAX], buf[8192];
+
+    path(p, f, rel);
+    read_file(p, buf, sizeof buf);
+    mbedtls_x509_crt_init(crt);
+    assert_int_equal(mbedtls_x509_crt_parse(crt, (const unsigned char *)buf, strlen(buf) + 1), 0);
+}
+
+static int san_count(const mbedtls_x509_crt *crt)
+{
+    int n = 0;
+
+    for (const mbedtls_x509_sequence *s = &crt->subject_alt_names; s && s->buf.p; s = s->next)
+        n++;
+    return n;
+}
+
+static void test_broker_san_names(void **state)
+{
+    static const unsigned char v4[4] = {10, 1, 2, 3};
+    static const unsigned char v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
+                                         0, 0, 0, 0, 0, 0, 0, 0x10};
+    static const unsigned char loopback[4] = {127, 0, 0, 1};
+    const struct fixture *f = *state;
+    mbedtls_x509_crt crt;
+
+    init_ca(f);
+    assert_int_equal(run("issue-broker", "--dir", f->pki, "--host", "broker.clinic.example",
+                         "--ip", "10.1.2.3", "--host", "mqtt", "--ip", "2001:db8::10", NULL), 0);
+    parse_crt_bytes(f, "broker.crt", &crt);
+    assert_int_equal(san_count(&crt), 4);
+    assert_true(has_san(&crt, MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2, "broker.clinic.example", 21));
+    assert_true(has_san(&crt, MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2, "mqtt", 4));
+    assert_true(has_san(&crt, MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7, v4, 4));
+    assert_true(has_san(&crt, MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7, v6, 16));
+    /* Names given replace the default ones. */
+    assert_false(has_san(&crt, MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2, "localhost", 9));
+    assert_false(has_san(&crt, MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7, loopback, 4));
+    assert_int_equal(mbedtls_x509_crt_check_extended_key_usage(
+                         &crt, MBEDTLS_OID_SERVER_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)), 0);
+    mbedtls_x509_crt_free(&crt);
+    assert_verifies(f, "broker.crt");
+}
+
+static void test_broker_bad_names(void **state)
+{
+    static const char *const bad_ip[] = {"300.1.2.3", "10.1.2", "localhost", "::g", ""};
+    static const char *const bad_host[] = {"a_b", "-x.example", "x-.example", "a..b", "*.example",
+                                           "10.0.0.1", "::1", ""};
+    const struct fixture *f = *state;
+
+    init_ca(f);
+    for (size_t i = 0; i < sizeof bad_ip / sizeof bad_ip[0]; i++)
+        assert_int_equal(run("issue-broker", "--dir", f->pki, "--ip", bad_ip[i], NULL), 2);
+    for (size_t i = 0; i < sizeof bad_host / sizeof bad_host[0]; i++)
+        assert_int_equal(run("issue-broker", "--dir", f->pki, "--host", bad_host[i], NULL), 2);
+    assert_false(exists(f, "broker.crt"));
+    assert_false(exists(f, "broker.key"));
+    /* --host/--ip belong to issue-broker only. */
+    assert_int_equal(run("issue-device", "dev-a", "--dir", f->pki, "--ip", "10.0.0.1", NULL), 2);
+}
+
+static void test_collector_names(void **state)
+{
+    static const char *const bad[] = {"collector-2", "smp-collector-", "smp-collector-A",
+                                      "smp-collectorx", "smp-collector-a/b", "smp-collector--"};
+    const struct fixture *f = *state;
+    mbedtls_x509_crt crt;
+
+    init_ca(f);
+    assert_int_equal(run("issue-collector", "--dir", f->pki, "--name", "smp-collector-2", NULL), 0);
+    load_crt(f, "collector-2.crt", &crt);
+    assert_cn(&crt, "smp-collector-2");
+    assert_int_equal(mbedtls_x509_crt_check_extended_key_usage(
+                         &crt, MBEDTLS_OID_CLIENT_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)), 0);
+    mbedtls_x509_crt_free(&crt);
+    assert_verifies(f, "collector-2.crt");
+    assert_key_matches(f, "collector-2.crt", "collector-2.key");
+    assert_int_equal(mode_of(f, "collector-2.key"), 0600);
+    /* --name smp-collector is the default identity and its files. */
+    assert_int_equal(run("issue-collector", "--dir", f->pki, "--name", IDS_COLLECTOR_CN, NULL), 0);
+    load_crt(f, "collector.crt", &crt);
+    assert_cn(&crt, IDS_COLLECTOR_CN);
+    mbedtls_x509_crt_free(&crt);
+    assert_int_equal(run("issue-collector", "--dir", f->pki, "--name", "smp-collector-2", NULL), 1);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(run("issue-collector", "--dir", f->pki, "--name", bad[i], NULL), 2);
+}
+
+static void load_crl(const struct fixture *f, mbedtls_x509_crl *crl)
+{
+    char p[PATH_MAX];
+
+    path(p, f, "crl.pem");
+    mbedtls_x509_crl_init(crl);
+    assert_int_equal(mbedtls_x509_crl_parse_file(crl, p), 0);
+}
+
+static int crl_lists(const mbedtls_x509_crl *crl, const mbedtls_x509_buf *serial)
+{
+    for (const mbedtls_x509_crl_entry *e = &crl->entry; e && e->raw.p; e = e->next)
+        if (e->serial.len == serial->len && memcmp(e->serial.p, serial->p, serial->len) == 0)
+            return 1;
+    return 0;
+}
+
+static int crl_entries(const mbedtls_x509_crl *crl)
+{
+    int n = 0;
+
+    for (const mbedtls_x509_crl_entry *e = &crl->entry; e && e->raw.p; e = e->next)
+        n++;
+    return n;
+}
+
+/* Verification flags of rel against ca.crt and crl.pem (0: accepted). */
+static uint32_t verify_with_crl(const struct fixture *f, const char *rel)
+{
+    mbedtls_x509_crt ca, crt;
+    mbedtls_x509_crl crl;
+    uint32_t flags = 0;
+
+    load_crt(f, "ca.crt", &ca);
+    load_crt(f, rel, &crt);
+    load_crl(f, &crl);
+    mbedtls_x509_crt_verify(&crt, &ca, &crl, NULL, &flags, NULL, NULL);
+    mbedtls_x509_crl_free(&crl);
+    mbedtls_x509_crt_free(&crt);
+    mbedtls_x509_crt_free(&ca);
+    return flags;
+}
+
+static void test_init_writes_empty_crl(void **state)
+{
+    const struct fixture *f = *state;
+    mbedtls_x509_crl crl;
+    mbedtls_x509_crt ca;
+
+    init_ca(f);
+    load_crl(f, &crl);
+    load_crt(f, "ca.crt", &ca);
+    assert_int_equal(crl.version, 2);
+    assert_int_equal(crl_entries(&crl), 0);
+    assert_int_equal(crl.issuer_raw.len, ca.subject_raw.len);
+    assert_memory_equal(crl.issuer_raw.p, ca.subject_raw.p, ca.subject_raw.len);
+    /* nextUpdate is the CA's end: the broker never meets an expired CRL
+     * while the CA is valid. */
+    assert_int_equal(x509_time_to_t(&crl.next_update), x509_time_to_t(&ca.valid_to));
+    assert_true(labs((long)(x509_time_to_t(&crl.this_update) - time(NULL))) < 120);
+    mbedtls_x509_crt_free(&ca);
+    mbedtls_x509_crl_free(&crl);
+    assert_int_equal(mode_of(f, "crl.pem"), 0644);
+    assert_true(exists(f, "index.txt"));
+    assert_int_equal(run("issue-device", "dev-a", "--dir", f->pki, NULL), 0);
+    /* mbedTLS checks the CRL's signature with the CA and accepts dev-a. */
+    assert_int_equal(verify_with_crl(f, "devices/dev-a.crt"), 0);
+}
+
+static void test_revoke_device(void **state)
+{
+    const struct fixture *f = *state;
+    mbedtls_x509_crt a, b;
+    mbedtls_x509_crl crl;
+    char p[PATH_MAX], idx[8192];
+
+    init_ca(f);
+    assert_int_equal(run("issue-device", "dev-a", "--dir", f->pki, NULL), 0);
+    assert_int_equal(run("issue-device", "dev-b", "--dir", f->pki, NULL), 0);
+    assert_int_equal(run("revoke-device", "dev-a", "--dir", f->pki, "--reason", "keyCompromise",
+                         NULL), 0);
+    load_crt(f, "devices/dev-a.crt", &a);
+    load_crt(f, "devices/dev-b.crt", &b);
+    load_crl(f, &crl);
+    assert_int_equal(crl_entries(&crl), 1);
+    assert_true(crl_lists(&crl, &a.serial));
+    assert_false(crl_lists(&crl, &b.serial));
+    mbedtls_x509_crl_free(&crl);
+    mbedtls_x509_crt_free(&b);
+    mbedtls_x509_crt_free(&a);
+    assert_true(verify_with_crl(f, "devices/dev-a.crt") & MBEDTLS_X509_BADCERT_REVOKED);
+    assert_int_equal(verify_with_crl(f, "devices/dev-b.crt"), 0);
+    path(p, f, "index.txt");
+    read_file(p, idx, sizeof idx);
+    assert_non_null(strstr(idx, ",keyCompromise\t"));
+    /* Again: nothing left to revoke is not an error; unknown ids are. */
+    assert_int_equal(run("revoke-device", "dev-a", "--dir", f->pki, NULL), 0);
+    assert_int_equal(run("revoke-device", "dev-zz", "--dir", f->pki, NULL), 1);
+    assert_int_equal(run("revoke-device", "dev-b", "--dir", f->pki, "--reason", "bogus", NULL), 1);
+    assert_int_equal(verify_with_crl(f, "devices/dev-b.crt"), 0);
+    assert_int_equal(run("revoke", "--dir", f->pki, NULL), 2);
+}
+
+static void read_serial_hex(const struct fixture *f, const char *rel, char *out, size_t cap)
+{
+    mbedtls_x509_crt crt;
+    size_t n = 0;
+
+    load_crt(f, rel, &crt);
+    for (size_t i = 0; i < crt.serial.len && n + 3 <= cap; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%02X", crt.serial.p[i]);
+    mbedtls_x509_crt_free(&crt);
+}
+
+static void test_renew_keeps_old_pair(void **state)
+{
+    const struct fixture *f = *state;
+    char p[PATH_MAX], old_crt[8192], old_key[8192], now_crt[8192], now_key[8192];
+    char serial[64], old_rel[PATH_MAX], old_rel_key[PATH_MAX], new_serial[64];
+
+    init_ca(f);
+    assert_int_equal(run("issue-device", "dev-a", "--dir", f->pki, NULL), 0);
+    path(p, f, "devices/dev-a.crt");
+    read_file(p, old_crt, sizeof old_crt);
+    path(p, f, "devices/dev-a.key");
+    read_file(p, old_key, sizeof old_key);
+    read_serial_hex(f, "devices/dev-a.crt", serial, sizeof serial);
+
+    assert_int_equal(run("renew-device", "dev-a", "--dir", f->pki, "--days", "400", NULL), 0);
+    snprintf(old_rel, sizeof old_rel, "devices/dev-a.%s.crt", serial);
+    snprintf(old_rel_key, sizeof old_rel_key, "devices/dev-a.%s.key", serial);
+    /* The old pair, byte for byte, under its kept name; still valid. */
+    path(p, f, old_rel);
+    read_file(p, now_crt, sizeof now_crt);
+    assert_string_equal(now_crt, old_crt);
+    path(p, f, old_rel_key);
+    read_file(p, now_key, sizeof now_key);
+    assert_string_equal(now_key, old_key);
+    assert_int_equal(mode_of(f, old_rel_key), 0600);
+    assert_int_equal(verify_with_crl(f, old_rel), 0);
+    /* The new pair under the current name: new key, new serial, same CN. */
+    path(p, f, "devices/dev-a.key");
+    read_file(p, now_key, sizeof now_key);
+    assert_string_not_equal(now_key, old_key);
+    assert_int_equal(mode_of(f, "devices/dev-a.key"), 0600);
+    read_serial_hex(f, "devices/dev-a.crt", new_serial, sizeof new_serial);
+    assert_string_not_equal(new_serial, serial);
+    assert_key_matches(f, "devices/dev-a.crt", "devices/dev-a.key");
+    assert_key_matches(f, old_rel, old_rel_key);
+    assert_int_equal(verify_with_crl(f, "devices/dev-a.crt"), 0);
+
+    /* Retiring only the old one leaves the new one working. */
+    assert_int_equal(run("revoke", "--dir", f->pki, "--serial", serial, "--reason", "superseded",
+                         NULL), 0);
+    assert_true(verify_with_crl(f, old_rel) & MBEDTLS_X509_BADCERT_REVOKED);
+    assert_int_equal(verify_with_crl(f, "devices/dev-a.crt"), 0);
+    /* revoke --cert FILE names the certificate by its file. */
+    path(p, f, "devices/dev-a.crt");
+    assert_int_equal(run("revoke", "--dir", f->pki, "--cert", p, NULL), 0);
+    assert_true(verify_with_crl(f, "devices/dev-a.crt") & MBEDTLS_X509_BADCERT_REVOKED);
+    /* Renewing something never issued is an error, not a first issue. */
+    assert_int_equal(run("renew-device", "dev-new", "--dir", f->pki, NULL), 1);
+    assert_false(exists(f, "devices/dev-new.crt"));
+}
+
+static int count_files(const struct fixture *f, const char *rel)
+{
+    char p[PATH_MAX];
+    struct dirent *e;
+    DIR *d;
+    int n = 0;
+
+    path(p, f, rel);
+    d = opendir(p);
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static void test_renew_updates_registry(void **state)
+{
+    const struct fixture *f = *state;
+    char dbp[PATH_MAX], p[PATH_MAX], crt[8192], err[512], before[8192], after[8192];
+    registry_new dev = {.device_id = "dev-a", .clinic = "North"};
+    registry_cert_change ch;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+
+    init_ca(f);
+    assert_int_equal(run("issue-device", "dev-a", "--dir", f->pki, NULL), 0);
+    path(p, f, "devices/dev-a.crt");
+    read_file(p, crt, sizeof crt);
+    path(dbp, f, "fleet.db");
+    assert_int_equal(db_open(dbp, &db, err, sizeof err), 0);
+    dev.cert_pem = crt;
+    assert_int_equal(registry_add(db, &dev, "2026-11-23T09:00:00.000Z", err, sizeof err), 0);
+    /* Unregistered device: refused before anything is issued or moved. */
+    assert_int_equal(run("issue-device", "dev-b", "--dir", f->pki, NULL), 0);
+    path(p, f, "devices/dev-b.crt");
+    read_file(p, before, sizeof before);
+    assert_int_equal(run("renew-device", "dev-b", "--dir", f->pki, "--db", dbp, NULL), 1);
+    read_file(p, after, sizeof after);
+    assert_string_equal(before, after);
+    assert_int_equal(count_files(f, "devices"), 4); /* dev-a and dev-b pairs only */
+
+    assert_int_equal(run("renew-device", "dev-a", "--dir", f->pki, "--db", dbp, NULL), 0);
+    path(p, f, "devices/dev-a.crt");
+    read_file(p, crt, sizeof crt);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT cert_pem FROM devices WHERE device_id = 'dev-a'",
+                                        -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), crt);
+    sqlite3_finalize(st);
+    assert_int_equal(registry_cert_history_count(db, "dev-a", err, sizeof err), 1);
+    /* Registering the same file again changes nothing. */
+    assert_int_equal(registry_set_cert(db, "dev-a", crt, "2026-11-24T09:00:00.000Z", false, &ch,
+                                       err, sizeof err), 0);
+    assert_int_equal(ch, REGISTRY_CERT_UNCHANGED);
+    sqlite3_close(db);
+}
+
+/* pki_status into a temp file; returns its result, output in out. */
+static int status_at(const struct fixture *f, time_t now, long warn, char *out, size_t cap)
+{
+    char err[1024] = "";
+    FILE *fp = tmpfile();
+    size_t n;
+    int rc;
+
+    assert_non_null(fp);
+    rc = pki_status(f->pki, warn, now, fp, err, sizeof err);
+    rewind(fp);
+    n = fread(out, 1, cap - 1, fp);
+    out[n] = '\0';
+    fclose(fp);
+    return rc;
+}
+
+/* The status line of file rel (state first). */
+static const char *status_line(const char *out, const char *rel, char *line, size_t cap)
+{
+    char pat[PATH_MAX];
+    const char *p, *start, *end;
+
+    snprintf(pat, sizeof pat, " %s ", rel);
+    p = strstr(out, pat);
+    assert_non_null(p);
+    start = p;
+    while (start > out && start[-1] != '\n')
+        start--;
+    end = strchr(p, '\n');
+    snprintf(line, cap, "%.*s", (int)(end ? end - start : (long)strlen(start)), start);
+    return line;
+}
+
+static void test_status_warn_window(void **state)
+{
+    const struct fixture *f = *state;
+    char out[16384], line[1024];
+    mbedtls_x509_crt crt;
+    time_t end;
+
+    init_ca(f);
+    assert_int_equal(run("issue-broker", "--dir", f->pki, NULL), 0);
+    assert_int_equal(run("issue-device", "dev-a", "--dir", f->pki, "--days", "90", NULL), 0);
+    load_crt(f, "devices/dev-a.crt", &crt);
+    end = x509_time_to_t(&crt.valid_to);
+    mbedtls_x509_crt_free(&crt);
+
+    /* 31 days before dev-a's end: all fine. */
+    assert_int_equal(status_at(f, end - 31 * 86400L, 30, out, sizeof out), 0);
+    assert_int_equal(strncmp(status_line(out, "devices/dev-a.crt", line, sizeof line), "OK ", 3), 0);
+    assert_non_null(strstr(line, "    31  no"));
+    assert_null(strstr(out, "WARN"));
+    /* 29 days before: WARN, exit 1. */
+    assert_int_equal(status_at(f, end - 29 * 86400L, 30, out, sizeof out), 1);
+    assert_int_equal(strncmp(status_line(out, "devices/dev-a.crt", line, sizeof line), "WARN ", 5), 0);
+    assert_non_null(strstr(line, "    29  no"));
+    assert_int_equal(strncmp(status_line(out, "broker.crt", line, sizeof line), "OK ", 3), 0);
+    /* A narrower window: fine again. */
+    assert_int_equal(status_at(f, end - 29 * 86400L, 7, out, sizeof out), 0);
+    /* After its end: EXPIRED. */
+    assert_int_equal(status_at(f, end + 60, 30, out, sizeof out), 1);
+    assert_int_equal(strncmp(status_line(out, "devices/dev-a.crt", line, sizeof line), "EXPIRED ", 8), 0);
+    assert_non_null(strstr(out, "crl.pem: 0 revoked, nextUpdate"));
+
+    /* Renewed: the kept old pair expiring is listed but needs no action. */
+    assert_int_equal(run("renew-device", "dev-a", "--dir", f->pki, NULL), 0);
+    assert_int_equal(status_at(f, end - 29 * 86400L, 30, out, sizeof out), 0);
+    assert_non_null(strstr(out, "\nkept "));
+    /* A revoked certificate neither. */
+    assert_int_equal(run("issue-device", "dev-b", "--dir", f->pki, "--days", "10", NULL), 0);
+    assert_int_equal(status_at(f, time(NULL), 30, out, sizeof out), 1);
+    assert_int_equal(run("revoke-device", "dev-b", "--dir", f->pki, NULL), 0);
+    assert_int_equal(status_at(f, time(NULL), 30, out, sizeof out), 0);
+    assert_int_equal(strncmp(status_line(out, "devices/dev-b.crt", line, sizeof line), "revoked ", 8), 0);
+    assert_non_null(strstr(out, "crl.pem: 1 revoked"));
+    /* Near the CA's end the CRL's nextUpdate warns too. */
+    load_crt(f, "ca.crt", &crt);
+    end = x509_time_to_t(&crt.valid_to);
+    mbedtls_x509_crt_free(&crt);
+    assert_int_equal(status_at(f, end - 10 * 86400L, 30, out, sizeof out), 1);
+    assert_non_null(strstr(out, "WARN       crl.pem"));
+}
+
+static void test_new_subcommands_help(void **state)
+{
+    static const char *const subs[] = {"init", "issue-broker", "issue-collector", "issue-device",
+                                       "issue-export", "renew-device", "revoke-device", "revoke",
+                                       "crl", "status"};
+    const struct fixture *f = *state;
+
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
+        assert_int_equal(run(subs[i], "--help", NULL), 0);
+    assert_int_equal(run("status", "--dir", f->pki, "--warn-days", "x", NULL), 2);
+    assert_int_equal(run("status", "--dir", f->pki, NULL), 1); /* no CA there */
+    assert_false(exists(f, "."));
+}
+
+/* A PKI made before index.txt and crl.pem existed can still revoke. */
+static void test_revoke_in_old_pki(void **state)
+{
+    const struct fixture *f = *state;
+    char p[PATH_MAX];
+
+    init_ca(f);
+    assert_int_equal(run("issue-device", "dev-a", "--dir", f->pki, NULL), 0);
+    path(p, f, "index.txt");
+    assert_int_equal(unlink(p), 0);
+    path(p, f, "crl.pem");
+    assert_int_equal(unlink(p), 0);
+    assert_int_equal(run("revoke-device", "dev-a", "--dir", f->pki, NULL), 0);
+    assert_true(verify_with_crl(f, "devices/dev-a.crt") & MBEDTLS_X509_BADCERT_REVOKED);
+    assert_true(exists(f, "index.txt"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +863,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refuses_to_overwrite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_issue_without_init, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_san_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broker_bad_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_collector_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_init_writes_empty_crl, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revoke_device, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_renew_keeps_old_pair, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_renew_updates_registry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_warn_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_subcommands_help, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revoke_in_old_pki, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -50,6 +50,22 @@ static const char cert_other_dev[] =
     "ujVJ\n"
     "-----END CERTIFICATE-----\n";
 
+/* A second certificate for dev-cert-1 (made the same way, another key): the
+ * device's renewed certificate in the replace tests. */
+static const char cert_dev_cert_1_new[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBsDCCAVegAwIBAgIUYVoE4TQ5Nxhp+0/5q4SS+sfgGoswCgYIKoZIzj0EAwIw\n"
+    "LTEWMBQGA1UECgwNc21wZmxlZXQgdGVzdDETMBEGA1UEAwwKZGV2LWNlcnQtMTAg\n"
+    "Fw0yNjExMjkyMjM5MDFaGA8yMTI2MTEwNTIyMzkwMVowLTEWMBQGA1UECgwNc21w\n"
+    "ZmxlZXQgdGVzdDETMBEGA1UEAwwKZGV2LWNlcnQtMTBZMBMGByqGSM49AgEGCCqG\n"
+    "SM49AwEHA0IABMWBXS52eUzU2qLB1FGVxNZxefdd0JxIs/BCovye04wOowKDKa0e\n"
+    "ylZKmgmblyfUELpm9f0i1M+lFpg9eVIPPoqjUzBRMB0GA1UdDgQWBBTGiaLlqwNJ\n"
+    "KoKBJJvNHXKrbQv9lDAfBgNVHSMEGDAWgBTGiaLlqwNJKoKBJJvNHXKrbQv9lDAP\n"
+    "BgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0cAMEQCIEDH1yFc8/LlAfetiVbG\n"
+    "fA8y3cWVVbhhwjoRncWWe5quAiBdDd3PlAY8pwBZmtvozzEgux9TU4UdqokQ1rf3\n"
+    "AukWkw==\n"
+    "-----END CERTIFICATE-----\n";
+
 typedef struct fixture {
     char dir[256];
     char path[300];
@@ -84,7 +100,7 @@ static void path_in(const fixture *fx, const char *name, char *out, size_t cap)
 static int teardown(void **state)
 {
     static const char *const files[] = {"store.db", "store.db-wal", "store.db-shm", "dev.crt",
-                                        "list.out", "missing.db"};
+                                        "list.out", "missing.db", "dev-new.crt"};
     fixture *fx = *state;
     char p[400];
 
@@ -425,6 +441,123 @@ static void test_cmd_errors(void **state)
     assert_int_equal(registry_get(fx->db, "dev-x1", &got, err, sizeof err), 1);
 }
 
+/* ---- certificate changes ---- */
+
+static const char *stored_cert(sqlite3 *db, const char *id, char *buf, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    const unsigned char *t;
+
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT cert_pem FROM devices WHERE device_id = ?1",
+                                        -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    t = sqlite3_column_text(st, 0);
+    snprintf(buf, cap, "%s", t ? (const char *)t : "");
+    sqlite3_finalize(st);
+    return buf;
+}
+
+static void test_set_cert_first_then_replace(void **state)
+{
+    fixture *fx = *state;
+    registry_cert_change ch;
+    registry_device got;
+    char err[512] = "", buf[4096];
+    sqlite3_stmt *st = NULL;
+
+    assert_int_equal(add(fx->db, "dev-cert-1", "North", err, sizeof err), 0);
+    assert_int_equal(registry_cert_history_count(fx->db, "dev-cert-1", err, sizeof err), 0);
+    /* A device added without --cert gets its first one. */
+    assert_int_equal(registry_set_cert(fx->db, "dev-cert-1", cert_dev_cert_1, T0, true, &ch,
+                                       err, sizeof err), 0);
+    assert_int_equal(ch, REGISTRY_CERT_FIRST);
+    assert_int_equal(registry_get(fx->db, "dev-cert-1", &got, err, sizeof err), 0);
+    assert_true(got.has_cert);
+    assert_int_equal(registry_cert_history_count(fx->db, "dev-cert-1", err, sizeof err), 0);
+    /* set-cert never overwrites. */
+    assert_int_equal(registry_set_cert(fx->db, "dev-cert-1", cert_dev_cert_1_new, T1, true, &ch,
+                                       err, sizeof err), -1);
+    assert_non_null(strstr(err, "already has a certificate; use 'smpctl device replace"));
+    assert_string_equal(stored_cert(fx->db, "dev-cert-1", buf, sizeof buf), cert_dev_cert_1);
+    /* replace does, keeping the previous one with the time it stopped. */
+    assert_int_equal(registry_set_cert(fx->db, "dev-cert-1", cert_dev_cert_1_new, T1, false, &ch,
+                                       err, sizeof err), 0);
+    assert_int_equal(ch, REGISTRY_CERT_REPLACED);
+    assert_string_equal(stored_cert(fx->db, "dev-cert-1", buf, sizeof buf), cert_dev_cert_1_new);
+    assert_int_equal(registry_cert_history_count(fx->db, "dev-cert-1", err, sizeof err), 1);
+    assert_int_equal(sqlite3_prepare_v2(fx->db, "SELECT cert_pem, registered_until FROM "
+                                        "device_cert_history", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), cert_dev_cert_1);
+    assert_string_equal((const char *)sqlite3_column_text(st, 1), T1);
+    sqlite3_finalize(st);
+    /* The same certificate again changes nothing and adds no history. */
+    assert_int_equal(registry_set_cert(fx->db, "dev-cert-1", cert_dev_cert_1_new, T1, false, &ch,
+                                       err, sizeof err), 0);
+    assert_int_equal(ch, REGISTRY_CERT_UNCHANGED);
+    assert_int_equal(registry_cert_history_count(fx->db, "dev-cert-1", err, sizeof err), 1);
+}
+
+static void test_set_cert_refused(void **state)
+{
+    fixture *fx = *state;
+    registry_cert_change ch;
+    char err[512] = "", buf[4096];
+
+    assert_int_equal(registry_set_cert(fx->db, "dev-cert-1", cert_dev_cert_1, T0, false, &ch,
+                                       err, sizeof err), -1);
+    assert_non_null(strstr(err, "device 'dev-cert-1' is not registered"));
+    assert_int_equal(add(fx->db, "dev-cert-1", "North", err, sizeof err), 0);
+    /* Wrong CN: nothing stored. */
+    assert_int_equal(registry_set_cert(fx->db, "dev-cert-1", cert_other_dev, T0, false, &ch,
+                                       err, sizeof err), -1);
+    assert_non_null(strstr(err, "certificate CN 'other-dev' does not match device id"));
+    assert_string_equal(stored_cert(fx->db, "dev-cert-1", buf, sizeof buf), "");
+    assert_int_equal(registry_retire(fx->db, "dev-cert-1", T1, err, sizeof err), 0);
+    assert_int_equal(registry_set_cert(fx->db, "dev-cert-1", cert_dev_cert_1, T1, false, &ch,
+                                       err, sizeof err), -1);
+    assert_non_null(strstr(err, "was retired at " T1));
+    assert_string_equal(stored_cert(fx->db, "dev-cert-1", buf, sizeof buf), "");
+}
+
+static void test_cmd_replace_and_set_cert(void **state)
+{
+    fixture *fx = *state;
+    char crt[400], crt2[400], out[2048], buf[4096];
+    char *set_cert[] = {"set-cert", "dev-cert-1", "--cert", crt, "--db", fx->path};
+    char *replace[] = {"replace", "dev-cert-1", "--cert", crt2, "--db", fx->path};
+    char *wrong[] = {"replace", "other-dev", "--cert", crt2, "--db", fx->path};
+    char *help[] = {"replace", "--help"};
+    char *help2[] = {"set-cert", "-h"};
+    char *no_db[] = {"replace", "dev-cert-1", "--cert", crt2};
+    char err[512];
+
+    path_in(fx, "dev.crt", crt, sizeof crt);
+    path_in(fx, "dev-new.crt", crt2, sizeof crt2);
+    write_file(crt, cert_dev_cert_1);
+    write_file(crt2, cert_dev_cert_1_new);
+    assert_int_equal(add(fx->db, "dev-cert-1", "North", err, sizeof err), 0);
+    assert_int_equal(add(fx->db, "other-dev", "North", err, sizeof err), 0);
+
+    assert_int_equal(run_captured(fx, 2, help, out, sizeof out), 0);
+    assert_non_null(strstr(out, "usage: smpctl device replace <id> --cert FILE --db PATH"));
+    assert_int_equal(run_captured(fx, 2, help2, out, sizeof out), 0);
+    assert_non_null(strstr(out, "usage: smpctl device set-cert"));
+    assert_int_equal(run_captured(fx, 4, no_db, out, sizeof out), 2);
+
+    assert_int_equal(run_captured(fx, 6, set_cert, out, sizeof out), 0);
+    assert_non_null(strstr(out, "certificate registered (it had none)"));
+    assert_int_equal(run_captured(fx, 6, set_cert, out, sizeof out), 1);
+    assert_int_equal(run_captured(fx, 6, replace, out, sizeof out), 0);
+    assert_non_null(strstr(out, "certificate replaced"));
+    assert_string_equal(stored_cert(fx->db, "dev-cert-1", buf, sizeof buf), cert_dev_cert_1_new);
+    assert_int_equal(registry_cert_history_count(fx->db, "dev-cert-1", err, sizeof err), 1);
+    /* CN != id: refused before the database is touched. */
+    assert_int_equal(run_captured(fx, 6, wrong, out, sizeof out), 1);
+    assert_string_equal(stored_cert(fx->db, "other-dev", buf, sizeof buf), "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -439,6 +572,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cert_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_add_list_retire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_cert_first_then_replace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_cert_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cmd_replace_and_set_cert, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
