@@ -220,6 +220,9 @@ install: $(BINS)
 	install -d -m 0750 $(DESTDIR)/var/lib/smpfleet
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0755 packaging/mosquitto/mosquitto-precheck $(DESTDIR)$(PREFIX)/share/smpfleet/
+	@# For the fleet's Grafana and Prometheus: the dashboard and the alerting rules.
+	install -m 0644 dashboard-export/grafana/smpfleet.json dashboard-export/prometheus/smpfleet.rules.yml \
+	    $(DESTDIR)$(PREFIX)/share/smpfleet/
 	@# Units and the drop-in name /usr/bin and /usr/share/smpfleet; follow PREFIX.
 	for u in smp-agent.service smp-collector.service mosquitto.service.d/smpfleet.conf; do \
 	    sed -e 's|/usr/bin/|$(PREFIX)/bin/|g' -e 's|/usr/share/smpfleet/|$(PREFIX)/share/smpfleet/|g' \

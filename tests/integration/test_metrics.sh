@@ -118,3 +118,14 @@ PY
     fail "dashboard-export/grafana/smpfleet.json is not a valid dashboard"
 out=$("$PROMTOOL" check rules "$WORK/dashboard-rules.yml" 2>&1) || fail "dashboard queries do not parse: $out"
 echo "ok: Grafana dashboard queries parse ($(grep -c 'record:' "$WORK/dashboard-rules.yml"))"
+
+# The shipped alerting rules parse, fire and stay quiet as their unit tests
+# say, and every metric they watch is one this collector really exports.
+RULES=$REPO_ROOT/dashboard-export/prometheus/smpfleet.rules.yml
+out=$("$PROMTOOL" check rules "$RULES" 2>&1) || fail "alerting rules do not parse: $out"
+out=$(cd "$REPO_ROOT/tests/prometheus" && "$PROMTOOL" test rules smpfleet.rules.test.yml 2>&1) ||
+    fail "promtool test rules failed: $out"
+for name in $(grep -o 'smp_[a-z_]*' "$RULES" | sort -u); do
+    grep -q "^# TYPE $name " "$M" || fail "alerting rule uses $name, which /metrics does not export"
+done
+echo "ok: $(grep -c -- '- alert:' "$RULES") alerting rules parse, pass promtool test rules, and use exported metrics only"

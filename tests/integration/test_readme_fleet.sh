@@ -74,9 +74,10 @@ run_part() {
     local part=$1 kind ns home
     kind=${part##*-}
     case $kind in
-        build) log "README build: $(tr '\n' ' ' <"$part")"
+        build) local t0=$SECONDS
                (cd "$REPO_ROOT" && bash -euo pipefail "$part") >"$part.out" 2>&1 ||
                    fail "README build block failed: $(tail -20 "$part.out")"
+               log "README build: $(grep -v '^$' "$part") in $((SECONDS - t0)) s"
                # What the reader copies: the debs to each host's home.
                cp "$REPO_ROOT"/out/deb/smpfleet-collector_*.deb "$REPO_ROOT"/out/deb/smpfleet-tools_*.deb "$WORK/server/"
                cp "$REPO_ROOT"/out/deb/smpfleet-agent_*.deb "$WORK/machine/"
@@ -84,9 +85,10 @@ run_part() {
         server) ns=$NS_SERVER home=$WORK/server ;;
         machine) ns=$NS_MACHINE home=$WORK/machine ;;
     esac
-    log "README on the $kind: $(grep -c . "$part") lines"
+    local t0=$SECONDS
     (cd "$home" && PATH=$SHIM:$PATH ip netns exec "$ns" bash -euo pipefail -x "$part") >"$part.out" 2>&1 ||
         fail "README block on the $kind failed: $(tail -20 "$part.out")"
+    log "README on the $kind: $(grep -c . "$part") lines in $((SECONDS - t0)) s: $(head -c 60 "$part" | tr '\n' ' ')"
     # Carrying the archive to the machine, as the README says.
     if [ "$kind" = server ] && [ -f "$home/chair-01.tgz" ] && [ ! -f "$WORK/machine/chair-01.tgz" ]; then
         cp "$home/chair-01.tgz" "$WORK/machine/"
