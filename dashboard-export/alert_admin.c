@@ -31,6 +31,7 @@ static void read_row(sqlite3_stmt *q, alert_row *r)
     col(q, 7, r->acked_at, sizeof r->acked_at);
     col(q, 8, r->acked_by, sizeof r->acked_by);
     col(q, 9, r->cleared_at, sizeof r->cleared_at);
+    col(q, 10, r->clinic, sizeof r->clinic);
 }
 
 /* Appends one row, doubling the array as needed. */
@@ -48,12 +49,16 @@ static int push(alert_row **rows, size_t *n, size_t *cap, sqlite3_stmt *q)
     return 0;
 }
 
-int alert_admin_list(sqlite3 *db, const char *clinic, bool open_only, alert_row **out,
-                     size_t *count, char *err, size_t errlen)
+int alert_admin_list(sqlite3 *db, const alert_filter *f, alert_row **out, size_t *count, char *err,
+                     size_t errlen)
 {
+    /* raised_at is an RFC 3339 UTC text, so text order is time order and a
+     * date compares as the start of that day. */
     static const char sql[] =
         "SELECT id, rule, severity, device_id, cause, message, raised_at, acked_at, acked_by, "
-        "cleared_at FROM alerts WHERE clinic = ?1 AND (?2 = 0 OR cleared_at IS NULL) ORDER BY id";
+        "cleared_at, clinic FROM alerts WHERE (?1 IS NULL OR clinic = ?1) "
+        "AND (?2 = 0 OR cleared_at IS NULL) AND (?3 IS NULL OR raised_at >= ?3) "
+        "ORDER BY clinic, id";
     sqlite3_stmt *q = NULL;
     alert_row *rows = NULL;
     size_t n = 0, cap = 0;
@@ -63,8 +68,11 @@ int alert_admin_list(sqlite3 *db, const char *clinic, bool open_only, alert_row 
     *count = 0;
     if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
         return db_fail(db, "listing alerts", err, errlen);
-    sqlite3_bind_text(q, 1, clinic, -1, SQLITE_STATIC);
-    sqlite3_bind_int(q, 2, open_only);
+    if (f->clinic)
+        sqlite3_bind_text(q, 1, f->clinic, -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 2, f->open_only);
+    if (f->since)
+        sqlite3_bind_text(q, 3, f->since, -1, SQLITE_STATIC);
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         if (push(&rows, &n, &cap, q) != 0) {
             snprintf(err, errlen, "out of memory listing alerts");

@@ -17,6 +17,7 @@
 
 typedef struct alert_row {
     int64_t id;
+    char clinic[129];
     char rule[8];
     char severity[16];
     char device[65];
@@ -28,11 +29,18 @@ typedef struct alert_row {
     char cleared_at[ALERT_ADMIN_TS_LEN + 1];  /* "" while open */
 } alert_row;
 
-/* Alerts of clinic by id, only the uncleared ones when open_only. On
- * success *out is a malloc'ed array of *count rows (NULL when none) that
- * the caller frees. */
-int alert_admin_list(sqlite3 *db, const char *clinic, bool open_only, alert_row **out,
-                     size_t *count, char *err, size_t errlen);
+/* Which alerts to list: every field narrows, NULL/false does not. */
+typedef struct alert_filter {
+    const char *clinic;      /* one clinic; NULL: every clinic */
+    bool open_only;          /* only alerts not cleared */
+    const char *since;       /* raised at or after this UTC timestamp prefix
+                              * ("2026-11-29" or "2026-11-29T08:00"); NULL: any */
+} alert_filter;
+
+/* The alerts f selects, by clinic then id. On success *out is a malloc'ed
+ * array of *count rows (NULL when none) that the caller frees. */
+int alert_admin_list(sqlite3 *db, const alert_filter *f, alert_row **out, size_t *count, char *err,
+                     size_t errlen);
 
 /* Records that by acknowledged alert id at now. An unknown id or an alert
  * already acknowledged is an error that says so (and by whom). */

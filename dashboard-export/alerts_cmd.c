@@ -9,22 +9,26 @@
 #include <unistd.h>
 
 #include "alert_admin.h"
+#include "cmdopts.h"
 #include "db.h"
 #include "registry.h"
 
 #define ERRLEN 512
-#define NCOLS  9
+#define NCOLS  10
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: smpctl alerts list --db PATH --clinic C [--open]\n"
+            "usage: smpctl alerts list --db PATH [--clinic C] [--open] [--since DATE]\n"
             "       smpctl alerts ack ID --by NAME --db PATH\n"
-            "  --open  only alerts not cleared yet\n");
+            "  --clinic C    only clinic C (default: every clinic)\n"
+            "  --open        only alerts not cleared yet\n"
+            "  --since DATE  only alerts raised at or after DATE (UTC): YYYY-MM-DD or\n"
+            "                YYYY-MM-DDTHH:MM\n");
 }
 
 typedef struct opts {
-    const char *db, *clinic, *by;
+    const char *db, *clinic, *by, *since;
     bool open;
 } opts;
 
@@ -35,6 +39,7 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
         const char **slot = strcmp(argv[i], "--db") == 0       ? &o->db
                             : strcmp(argv[i], "--clinic") == 0 ? &o->clinic
                             : strcmp(argv[i], "--by") == 0     ? &o->by
+                            : strcmp(argv[i], "--since") == 0  ? &o->since
                                                                : NULL;
         if (strcmp(argv[i], "--open") == 0) {
             o->open = true;
@@ -87,15 +92,15 @@ static void row_cols(const alert_row *r, char *id, char *acked, size_t acked_cap
         snprintf(acked, acked_cap, "%s %s", r->acked_by, r->acked_at);
     else
         snprintf(acked, acked_cap, "-");
-    const char *c[NCOLS] = {id, r->rule, r->severity, r->device, r->cause, r->raised_at, acked,
-                            or_dash(r->cleared_at), r->message};
+    const char *c[NCOLS] = {id, r->clinic, r->rule, r->severity, r->device, r->cause, r->raised_at,
+                            acked, or_dash(r->cleared_at), r->message};
     memcpy(cols, c, sizeof c);
 }
 
 /* Aligned columns; the message, the longest, goes last unpadded. */
 static void print_table(FILE *out, const alert_row *rows, size_t n)
 {
-    static const char *const head[NCOLS] = {"id", "rule", "severity", "device", "cause",
+    static const char *const head[NCOLS] = {"id", "clinic", "rule", "severity", "device", "cause",
                                             "raised", "acked by/at", "cleared", "message"};
     int w[NCOLS];
     char id[24], acked[200];
@@ -131,20 +136,27 @@ static int cmd_list(int argc, char **argv)
 
     if (parse("list", argc - 1, argv + 1, &o) != 0)
         return 2;
-    if (!o.db || !o.clinic || o.by) {
-        fprintf(stderr, "smpctl alerts list: --db and --clinic are required (--by is for ack)\n");
+    if (!o.db || o.by) {
+        fprintf(stderr, "smpctl alerts list: --db is required (--by is for ack)\n");
+        return 2;
+    }
+    if (o.since && !cmdopts_utc_prefix_ok(o.since)) {
+        fprintf(stderr, "smpctl alerts list: --since '%s': give a UTC date YYYY-MM-DD or "
+                "YYYY-MM-DDTHH:MM\n", o.since);
         return 2;
     }
     if (open_existing("list", o.db, &db) != 0)
         goto cleanup;
-    if (alert_admin_list(db, o.clinic, o.open, &rows, &n, err, sizeof err) != 0) {
+    alert_filter f = {o.clinic, o.open, o.since};
+    if (alert_admin_list(db, &f, &rows, &n, err, sizeof err) != 0) {
         fprintf(stderr, "smpctl alerts list: %s\n", err);
         goto cleanup;
     }
     print_table(stdout, rows, n);
     if (n == 0)
-        fprintf(stderr, "smpctl alerts list: no %salerts for clinic '%s'\n", o.open ? "open " : "",
-                o.clinic);
+        fprintf(stderr, "smpctl alerts list: no %salerts%s%s%s%s\n", o.open ? "open " : "",
+                o.clinic ? " for clinic " : "", o.clinic ? o.clinic : "",
+                o.since ? " raised since " : "", o.since ? o.since : "");
     rc = 0;
 
 cleanup:
@@ -194,7 +206,7 @@ static int cmd_ack(int argc, char **argv)
     }
     if (parse_id(argv[1], &id) != 0 || parse("ack", argc - 2, argv + 2, &o) != 0)
         return 2;
-    if (!o.db || !o.by || o.clinic || o.open) {
+    if (!o.db || !o.by || o.clinic || o.open || o.since) {
         fprintf(stderr, "smpctl alerts ack: --by and --db are required, and only they\n");
         return 2;
     }

@@ -1,7 +1,9 @@
 #include "cmdopts.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static cmdopt *find(cmdopt *opts, size_t nopts, const char *name)
 {
@@ -38,4 +40,27 @@ int cmdopts_parse(const char *cmd, int argc, char **argv, cmdopt *opts, size_t n
         }
     }
     return missing ? -1 : 0;
+}
+
+bool cmdopts_utc_prefix_ok(const char *s)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd";
+    size_t n = strlen(s);
+    struct tm tm = {0};
+
+    if (n != 10 && n != 16)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
+            return false;
+    /* A day that does not exist (2026-02-30) changes when normalised. */
+    tm.tm_year = atoi(s) - 1900;
+    tm.tm_mon = atoi(s + 5) - 1;
+    tm.tm_mday = atoi(s + 8);
+    int mday = tm.tm_mday, mon = tm.tm_mon;
+    time_t t = timegm(&tm);
+    gmtime_r(&t, &tm);
+    if (tm.tm_mday != mday || tm.tm_mon != mon)
+        return false;
+    return n == 10 || ((s[11] - '0') * 10 + (s[12] - '0') < 24 && (s[14] - '0') * 10 + (s[15] - '0') < 60);
 }

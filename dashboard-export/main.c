@@ -7,6 +7,7 @@
 #include "device_cmd.h"
 #include "export.h"
 #include "pki.h"
+#include "quarantine_cmd.h"
 #include "report.h"
 #include "verify.h"
 #include "version.h"
@@ -22,8 +23,10 @@ static void usage(FILE *out)
             "  device list --db PATH [--clinic C]\n"
             "  device retire <id> --db PATH\n"
             "  device replace|set-cert <id> --cert FILE --db PATH\n"
-            "  alerts list --db PATH --clinic C [--open]\n"
+            "  alerts list --db PATH [--clinic C] [--open] [--since DATE]\n"
             "  alerts ack ID --by NAME --db PATH\n"
+            "  quarantine list --db PATH [--device ID] [--since DATE] [--limit N]\n"
+            "  quarantine show ID --db PATH\n"
             "  report --db PATH --clinic C --from YYYY-MM-DD --to YYYY-MM-DD --format csv|html|json|pdf [--out FILE]\n"
             "  export --db PATH --clinic C --from YYYY-MM-DD --to YYYY-MM-DD --out DIR --key EXPORT_KEY\n"
             "  verify DIR\n");
@@ -45,6 +48,8 @@ int main(int argc, char **argv)
         return device_cmd(argc - 2, argv + 2);
     if (strcmp(argv[1], "alerts") == 0)
         return alerts_cmd(argc - 2, argv + 2);
+    if (strcmp(argv[1], "quarantine") == 0)
+        return quarantine_cmd(argc - 2, argv + 2);
     if (strcmp(argv[1], "report") == 0)
         return report_cmd(argc - 2, argv + 2);
     if (strcmp(argv[1], "export") == 0)

@@ -242,7 +242,9 @@ grep -qF "smpctl report: --format pdf is binary and stdout is a terminal; give -
 echo "ok: smpctl report refuses a PDF on a terminal; --out files are 0600, export bundles 0700"
 
 helps=("pki" "pki init" "pki issue-broker" "pki issue-collector" "pki issue-device" "pki issue-export"
-    "device" "device add" "device list" "device retire" "alerts" "alerts list" "alerts ack"
+    "pki renew-device" "pki revoke-device" "pki revoke" "pki crl" "pki status"
+    "device" "device add" "device list" "device retire" "device replace" "device set-cert"
+    "alerts" "alerts list" "alerts ack" "quarantine" "quarantine list" "quarantine show"
     "report" "export" "verify")
 for h in "${helps[@]}"; do
     for flag in --help -h; do

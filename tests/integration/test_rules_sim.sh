@@ -124,9 +124,9 @@ echo "ok: R6 $want for ac-1, last negative spore test $age_days days ago"
 
 # smpctl alerts: list the open ones, acknowledge one, refuse a second ack.
 "$SMPCTL" alerts list --db "$DB" --clinic "$CLINIC" --open >"$WORK/open.txt"
-head -1 "$WORK/open.txt" | grep -q "^id  *rule  *severity  *device  *cause" || fail "alerts list header: $(head -1 "$WORK/open.txt")"
+head -1 "$WORK/open.txt" | grep -q "^id  *clinic  *rule  *severity  *device  *cause" || fail "alerts list header: $(head -1 "$WORK/open.txt")"
 id=$(sqlite3 "$DB" "SELECT min(id) FROM alerts WHERE rule = 'R1'")
-grep -q "^$id  *R1  *critical  *rs-[ab]  *reused:" "$WORK/open.txt" || fail "open R1 alert $id not listed"
+grep -q "^$id  *$CLINIC  *R1  *critical  *rs-[ab]  *reused:" "$WORK/open.txt" || fail "open R1 alert $id not listed"
 cleared=$(sqlite3 "$DB" "SELECT min(id) FROM alerts WHERE cleared_at IS NOT NULL")
 if [ -n "$cleared" ] && grep -q "^$cleared " "$WORK/open.txt"; then
     fail "cleared alert $cleared listed with --open"

@@ -73,7 +73,7 @@ static void test_list_by_clinic_and_open(void **state)
     size_t n;
     char err[512];
 
-    assert_int_equal(alert_admin_list(f->db, "north", false, &rows, &n, err, sizeof err), 0);
+    assert_int_equal(alert_admin_list(f->db, &(alert_filter){"north", false, NULL}, &rows, &n, err, sizeof err), 0);
     assert_int_equal(n, 2);
     assert_int_equal(rows[0].id, 1);
     assert_string_equal(rows[0].cause, "load:L1");
@@ -81,14 +81,43 @@ static void test_list_by_clinic_and_open(void **state)
     assert_string_equal(rows[1].cleared_at, "2026-11-02T09:05:00.000Z");
     free(rows);
 
-    assert_int_equal(alert_admin_list(f->db, "north", true, &rows, &n, err, sizeof err), 0);
+    assert_int_equal(alert_admin_list(f->db, &(alert_filter){"north", true, NULL}, &rows, &n, err, sizeof err), 0);
     assert_int_equal(n, 1);
     assert_string_equal(rows[0].rule, "R4");
     free(rows);
 
-    assert_int_equal(alert_admin_list(f->db, "west", false, &rows, &n, err, sizeof err), 0);
+    assert_int_equal(alert_admin_list(f->db, &(alert_filter){"west", false, NULL}, &rows, &n, err, sizeof err), 0);
     assert_int_equal(n, 0);
     assert_null(rows);
+}
+
+/* Without --clinic every clinic's alerts, ordered by clinic then id;
+ * --since compares with the raise time (a date means its midnight UTC). */
+static void test_list_all_clinics_and_since(void **state)
+{
+    fixture *f = *state;
+    alert_row *rows;
+    size_t n;
+    char err[512];
+
+    assert_int_equal(alert_admin_list(f->db, &(alert_filter){NULL, false, NULL}, &rows, &n, err,
+                                      sizeof err), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(rows[0].clinic, "north");
+    assert_int_equal(rows[1].id, 2);
+    assert_string_equal(rows[2].clinic, "south");
+    assert_int_equal(rows[2].id, 3);
+    free(rows);
+
+    assert_int_equal(alert_admin_list(f->db, &(alert_filter){NULL, true, "2026-11-02T09:00"}, &rows,
+                                      &n, err, sizeof err), 0);
+    assert_int_equal(n, 1); /* 2 is cleared, 1 raised before 09:00 */
+    assert_int_equal(rows[0].id, 3);
+    free(rows);
+
+    assert_int_equal(alert_admin_list(f->db, &(alert_filter){NULL, false, "2026-11-03"}, &rows, &n,
+                                      err, sizeof err), 0);
+    assert_int_equal(n, 0);
 }
 
 static void test_ack_once_with_who_and_when(void **state)
@@ -99,7 +128,7 @@ static void test_ack_once_with_who_and_when(void **state)
     char err[512];
 
     assert_int_equal(alert_admin_ack(f->db, 1, "nurse-kim", "2026-11-02T08:30:00.000Z", err, sizeof err), 0);
-    assert_int_equal(alert_admin_list(f->db, "north", false, &rows, &n, err, sizeof err), 0);
+    assert_int_equal(alert_admin_list(f->db, &(alert_filter){"north", false, NULL}, &rows, &n, err, sizeof err), 0);
     assert_string_equal(rows[0].acked_by, "nurse-kim");
     assert_string_equal(rows[0].acked_at, "2026-11-02T08:30:00.000Z");
     free(rows);
@@ -133,7 +162,12 @@ static void test_command_line(void **state)
     assert_int_equal(run_cmd((const char *[]){"ack", "x1", "--by", "dr-lee", "--db", f->path, NULL}), 2);
     assert_int_equal(run_cmd((const char *[]){"ack", "1", "--db", f->path, NULL}), 2);
     assert_int_equal(run_cmd((const char *[]){"ack", "1", "--by", "", "--db", f->path, NULL}), 1);
-    assert_int_equal(run_cmd((const char *[]){"list", "--db", f->path, NULL}), 2);
+    assert_int_equal(run_cmd((const char *[]){"list", "--db", f->path, NULL}), 0);
+    assert_int_equal(run_cmd((const char *[]){"list", "--db", f->path, "--since", "2026-11-02", NULL}), 0);
+    assert_int_equal(run_cmd((const char *[]){"list", "--db", f->path, "--since", "2026-02-30", NULL}), 2);
+    assert_int_equal(run_cmd((const char *[]){"list", "--db", f->path, "--since", "2026-11-02T24:00", NULL}), 2);
+    assert_int_equal(run_cmd((const char *[]){"list", "--db", f->path, "--since", "yesterday", NULL}), 2);
+    assert_int_equal(run_cmd((const char *[]){"list", "--clinic", "north", NULL}), 2);
     assert_int_equal(run_cmd((const char *[]){"list", "--db", "/nonexistent/fleet.db", "--clinic", "n", NULL}), 1);
     assert_int_equal(run_cmd((const char *[]){"mute", NULL}), 2);
 }
@@ -142,6 +176,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_list_by_clinic_and_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_all_clinics_and_since, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_once_with_who_and_when, setup, teardown),
         cmocka_unit_test_setup_teardown(test_command_line, setup, teardown),
     };
