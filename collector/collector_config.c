@@ -18,7 +18,6 @@ static const config_setting settings[] = {
     {"cert_file", CONFIG_PATH, NULL, 0, 0, F(cert_file), "collector certificate (PEM), CN smp-collector"},
     {"key_file", CONFIG_PATH, NULL, 0, 0, F(key_file), "collector private key (PEM)"},
     {"db_path", CONFIG_PATH, NULL, 0, 0, F(db_path), "SQLite database file"},
-    {"client_id", CONFIG_STR, "smp-collector", 0, 0, F(client_id), "MQTT client id of the persistent session"},
     {"keepalive_s", CONFIG_INT, "30", 5, 3600, F(keepalive_s), "MQTT keepalive in seconds"},
     /* A week: the broker queues for a collector that is down that long. */
     {"session_expiry_s", CONFIG_INT, "604800", 60, 4294967294LL, F(session_expiry_s), "broker keeps our session this long while we are away"},

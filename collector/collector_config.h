@@ -20,7 +20,6 @@ typedef struct collector_config {
     int64_t broker_port;
     char ca_file[CONFIG_STR_MAX], cert_file[CONFIG_STR_MAX], key_file[CONFIG_STR_MAX];
     char db_path[CONFIG_STR_MAX];
-    char client_id[CONFIG_STR_MAX];
     int64_t keepalive_s;
     int64_t session_expiry_s;
     int64_t quarantine_max_rows;

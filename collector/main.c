@@ -221,7 +221,7 @@ static int lock_db(const collector_config *cfg, const tls_identity *id)
     pid_t holder;
 
     collector_config_lock_path(cfg, lock, sizeof lock);
-    snprintf(note, sizeof note, "smp-collector cn=%s client_id=%s", id->cn, cfg->client_id);
+    snprintf(note, sizeof note, "smp-collector cn=%s", id->cn);
     if (pidlock_acquire(lock, note, &holder, err, sizeof err) >= 0)
         return 0;
     if (holder <= 0) {
@@ -296,7 +296,7 @@ int main(int argc, char **argv)
     if (store_open(cfg.db_path, &s, err, sizeof err) != 0 ||
         store_open(cfg.db_path, &timer_store, err, sizeof err) != 0 ||
         !(in = ingest_new(s, &limits)) || !(batch = malloc(sizeof *batch)) ||
-        listener_new(&cfg, in, &counters, &l, err, sizeof err) != 0) {
+        listener_new(&cfg, id.cn, in, &counters, &l, err, sizeof err) != 0) {
         log_error("%s", err);
         goto cleanup;
     }
