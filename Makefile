@@ -4,6 +4,7 @@
 #   make test       unit tests (cmocka) then integration tests (real mosquitto)
 #   make demo       install deps, build, PKI, broker, collector, 3 agents, report
 #   make SAN=1 BUILD=build-san unit   unit tests under ASan + UBSan
+#   make TSAN=1 BUILD=build-tsan unit-threads   threaded unit tests under TSan
 #
 # Each part is a static library of its non-main objects, so unit tests link
 # the real code of any part without its main().
@@ -19,6 +20,16 @@ CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
 ifeq ($(SAN),1)
 CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
+endif
+# ThreadSanitizer: the threaded unit tests (unit-threads below). Not with
+# SAN=1: TSan and ASan cannot share one process.
+TSAN    ?=
+ifeq ($(TSAN),1)
+ifeq ($(SAN),1)
+$(error TSAN=1 and SAN=1 cannot be combined; use separate BUILD directories)
+endif
+CFLAGS  += -O1 -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=thread
 endif
 
 LIBS = -lpaho-mqtt3as -lmbedtls -lmbedx509 -lmbedcrypto -lcrypto -lcjson -lsqlite3 -lhpdf -lmicrohttpd -lpthread -lm
@@ -40,7 +51,7 @@ GEN_DB = $(BUILD)/bench/gen_db
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps test unit integration demo clean fuzz bench
+.PHONY: all deps test unit unit-threads integration demo clean fuzz bench
 # Keep test objects between runs (they are intermediate files to make).
 .SECONDARY:
 all: $(BINS) $(GEN_DB)
@@ -84,6 +95,21 @@ unit: $(UNIT_BINS)
 	done; \
 	if [ $$failed -ne 0 ]; then echo "unit: $$failed test binaries FAILED"; exit 1; fi
 
+# The unit tests that run our threads concurrently: inbox + committer +
+# publisher with many producers, a policy reload and a counters reader
+# (test_committer). Add any new threaded test here. Under ThreadSanitizer:
+#   make TSAN=1 BUILD=build-tsan unit-threads
+# A report fails the run (halt_on_error). tests/unit/tsan.supp holds
+# suppressions for third-party code only, each with its reason.
+THREAD_TESTS = $(BUILD)/tests/test_committer
+unit-threads: $(THREAD_TESTS)
+	@failed=0; for t in $(THREAD_TESTS); do \
+	    case $$t in /*) bin=$$t ;; *) bin=$(CURDIR)/$$t ;; esac; \
+	    echo "== $$t"; (cd tests/unit && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/unit/tsan.supp" \
+	        $$bin) || failed=$$((failed+1)); \
+	done; \
+	if [ $$failed -ne 0 ]; then echo "unit-threads: $$failed test binaries FAILED"; exit 1; fi
+
 integration: $(BINS)
 	BUILD=$(BUILD) ./tests/integration/run.sh
 
@@ -94,7 +120,7 @@ demo: deps all
 	./scripts/demo.sh
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-tsan build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 

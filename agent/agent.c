@@ -1,12 +1,15 @@
 #include "agent.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,6 +17,7 @@
 
 #include "checkpoint.h"
 #include "feed.h"
+#include "intake.h"
 #include "journal.h"
 #include "log.h"
 #include "message.h"
@@ -44,7 +48,7 @@ typedef struct agent {
     int64_t real_start_ms, status_written_ms;
     int64_t sim_epoch_ms;          /* simulated time at real_start_ms */
     uint64_t coalesced_counters;
-    bool full_logged;
+    intake in;                     /* refusals: state, counter, rate-limited log */
 
     journal_entry entries[MESSAGE_MAX_RECORDS];
     char *read_buf, *batch_buf;
@@ -60,6 +64,23 @@ static int64_t now_ms(void)
 }
 
 /* ---- producers ----------------------------------------------------------- */
+
+/* What a refused append means for intake. err ends with strerror() of the
+ * failed call (journal.c), which is all a producer needs to read. */
+static intake_state refusal_state(int rc, const char *err)
+{
+    if (rc == JOURNAL_FULL)
+        return INTAKE_JOURNAL_FULL;
+    if (strstr(err, strerror(ENOSPC)) || strstr(err, strerror(EDQUOT)) || strstr(err, strerror(EFBIG)))
+        return INTAKE_DISK_FULL;
+    return INTAKE_WRITE_ERROR;
+}
+
+static const char *error_reason(const char *err)
+{
+    const char *r = strrchr(err, ':');
+    return r && r[1] == ' ' ? r + 2 : err;
+}
 
 /* Journals every simulated event that is due. Returns 1 when more are due
  * right now (the loop should not sleep), 0 otherwise, -1 on a journal error. */
@@ -86,17 +107,18 @@ static int feed_simulator(agent *a, int64_t now, int64_t *next_due_ms)
             log_error("journal append failed: %s", err);
             return -1;
         }
-        if (got == 1 && r.type != RT_USAGE_COUNTERS) {
-            /* Full: a compliance event is never dropped; wait for acks. */
-            if (!a->full_logged)
-                log_error("outbox full bytes=%" PRIu64 "; refusing events until the collector acks",
-                          journal_bytes(a->j));
-            a->full_logged = true;
+        if (got == JOURNAL_NOSPACE || (got == JOURNAL_FULL && r.type != RT_USAGE_COUNTERS)) {
+            /* Full journal or disk: a compliance event is never dropped;
+             * wait for acks (or space) and try the same event again. */
+            if (got == JOURNAL_FULL)
+                snprintf(err, sizeof err, "%" PRIu64 " bytes unacked", journal_unacked_bytes(a->j));
+            intake_refused(&a->in, refusal_state(got, err), err, false, now);
             break;
         }
         /* Counters are cumulative: a coalesced one is summed by the next. */
-        a->coalesced_counters += got == 1;
-        a->full_logged = false;
+        a->coalesced_counters += got == JOURNAL_FULL;
+        if (got == JOURNAL_OK)
+            intake_accepted(&a->in, now);
         sim_pop(a->sim);
         taken++;
         if (checkpoint_maybe(&a->ckpt, a->j, due, err, sizeof err) != 0) {
@@ -113,28 +135,47 @@ static int feed_simulator(agent *a, int64_t now, int64_t *next_due_ms)
 
 /* feed_submit_fn: journals one producer event (synced by the caller before
  * the answer leaves). */
-static int submit_feed_event(void *ctx, record *event, char *answer, size_t cap)
+static int submit_feed_event(void *ctx, record *event, const char *event_id, char *answer,
+                             size_t cap)
 {
     agent *a = ctx;
     int64_t now = now_ms();
-    char err[256];
-    int rc = outbox_submit(a->j, event, now, err, sizeof err);
+    char err[700];
+    uint64_t known = journal_find_event_id(a->j, event_id);
 
+    /* A retry of an event already journaled (its answer was lost): the
+     * same answer again, nothing stored — also while the journal is full. */
+    if (known) {
+        log_debug("feed event_id=%s already journaled seq=%" PRIu64, event_id, known);
+        snprintf(answer, cap, "ok %" PRIu64, known);
+        return 0;
+    }
+    int rc = outbox_submit_id(a->j, event, event_id, now, err, sizeof err);
     if (rc < 0) {
         log_error("journal append failed: %s", err);
         snprintf(answer, cap, "error journal: %s", err);
         return -1;
     }
-    if (rc == 1 && event->type == RT_USAGE_COUNTERS) {
+    if (rc == JOURNAL_FULL && event->type == RT_USAGE_COUNTERS) {
         a->coalesced_counters++;
         snprintf(answer, cap, "ok coalesced");
         return 0;
     }
-    if (rc == 1) {
-        snprintf(answer, cap, "error outbox: full (%" PRIu64 " bytes unacked); event refused, retry later",
-                 journal_bytes(a->j));
+    if (rc == JOURNAL_FULL) {
+        snprintf(err, sizeof err, "%" PRIu64 " bytes unacked", journal_unacked_bytes(a->j));
+        intake_refused(&a->in, INTAKE_JOURNAL_FULL, err, true, now);
+        snprintf(answer, cap, "error outbox: full (%s); event refused, retry later", err);
         return 0;
     }
+    if (rc == JOURNAL_NOSPACE) {
+        /* Nothing was stored and the journal is intact: refuse this event,
+         * keep sending and applying acks (which free space). */
+        intake_refused(&a->in, refusal_state(rc, err), err, true, now);
+        snprintf(answer, cap, "error journal: cannot store the event: %s; event refused, retry later",
+                 error_reason(err));
+        return 0;
+    }
+    intake_accepted(&a->in, now);
     snprintf(answer, cap, "ok %" PRIu64, event->seq);
     if (checkpoint_maybe(&a->ckpt, a->j, now, err, sizeof err) != 0) {
         log_error("checkpoint failed: %s", err);
@@ -185,7 +226,7 @@ static int apply_ack(agent *a, const uplink_snapshot *s, int64_t now)
     return 0;
 }
 
-static int send_batches(agent *a, const uplink_snapshot *s)
+static int send_batches(agent *a, const uplink_snapshot *s, int64_t now)
 {
     uint64_t acked = journal_acked_seq(a->j);
     int inflight = s->inflight;
@@ -216,6 +257,10 @@ static int send_batches(agent *a, const uplink_snapshot *s)
             n /= 2;
         if (len < 0 || uplink_publish_events(a->up, a->batch_buf, (size_t)len) != 0)
             break;
+        /* Nothing was awaiting an ack: the wait for one starts now, not at
+         * the last ack (which may be long ago after an idle pause). */
+        if (a->send_next == acked + 1)
+            a->ack_progress_ms = now;
         a->send_next += n;
         inflight++;
     }
@@ -254,16 +299,41 @@ static int pump_uplink(agent *a, int64_t now)
         a->ack_timeout_ms = a->ack_timeout_ms * 2 > ACK_TIMEOUT_MAX_MS ? ACK_TIMEOUT_MAX_MS
                                                                         : a->ack_timeout_ms * 2;
     }
-    return send_batches(a, &s);
+    return send_batches(a, &s, now);
 }
 
 /* ---- status -------------------------------------------------------------- */
 
+/* Replaces path with text. Normally a temp file renamed over it (readers
+ * never see half a status); on a full disk, where the temp file cannot be
+ * written, path is overwritten in place — a status the size of the old one
+ * needs no new space — so --status still tells the truth. */
+static void replace_file(const char *path, const char *text, size_t len)
+{
+    char tmp[CONFIG_STR_MAX + 24];
+    FILE *f;
+    int fd;
+
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if ((f = fopen(tmp, "w"))) {
+        bool ok = fwrite(text, 1, len, f) == len;
+        if (fclose(f) == 0 && ok && rename(tmp, path) == 0)
+            return;
+        unlink(tmp);
+    }
+    if ((fd = open(path, O_WRONLY)) < 0)
+        return;
+    if (pwrite(fd, text, len, 0) == (ssize_t)len && ftruncate(fd, (off_t)len) != 0) {
+        /* a longer old status keeps its tail: still valid up to here */
+    }
+    close(fd);
+}
+
 static void write_status(agent *a, int64_t now)
 {
-    char path[CONFIG_STR_MAX + 16], tmp[CONFIG_STR_MAX + 24], ts[RECORD_TS_LEN + 1], why[768];
+    char path[CONFIG_STR_MAX + 16], ts[RECORD_TS_LEN + 1], why[768], text[4096];
     uplink_snapshot s;
-    FILE *f;
+    struct statvfs vfs;
 
     if (now - a->status_written_ms < 1000)
         return;
@@ -274,21 +344,31 @@ static void write_status(agent *a, int64_t now)
     cJSON *why_json = cJSON_CreateString(why);
     char *why_text = why_json ? cJSON_PrintUnformatted(why_json) : NULL;
     cJSON_Delete(why_json);
+    cJSON *intake_json = cJSON_CreateString(a->in.reason);
+    char *intake_text = intake_json ? cJSON_PrintUnformatted(intake_json) : NULL;
+    cJSON_Delete(intake_json);
+    char journal_dir[CONFIG_STR_MAX + 16];
+    snprintf(journal_dir, sizeof journal_dir, "%s/journal", a->cfg->data_dir);
+    long long disk_free = statvfs(journal_dir, &vfs) == 0
+                              ? (long long)vfs.f_bavail * (long long)vfs.f_frsize : -1;
     record_ts_format(now, ts);
     snprintf(path, sizeof path, "%s/status", a->cfg->data_dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (!(f = fopen(tmp, "w")))
-        return;
-    fprintf(f,
-            "{\"device\":\"%s\",\"updated\":\"%s\",\"connected\":%s,\"head_seq\":%" PRIu64
-            ",\"head_hash\":\"%s\",\"acked_seq\":%" PRIu64 ",\"backlog\":%" PRIu64 ",\"journal_bytes\":%" PRIu64
-            ",\"coalesced_counters\":%" PRIu64 ",\"connect_error\":%s}\n",
-            a->cfg->device_id, ts, s.connected ? "true" : "false", journal_head_seq(a->j),
-            journal_head_hash(a->j), journal_acked_seq(a->j), journal_head_seq(a->j) - journal_acked_seq(a->j),
-            journal_bytes(a->j), a->coalesced_counters, why_text ? why_text : "\"\"");
+    int len = snprintf(
+        text, sizeof text,
+        "{\"device\":\"%s\",\"updated\":\"%s\",\"connected\":%s,\"head_seq\":%" PRIu64
+        ",\"head_hash\":\"%s\",\"acked_seq\":%" PRIu64 ",\"backlog\":%" PRIu64 ",\"journal_bytes\":%" PRIu64
+        ",\"journal_unacked_bytes\":%" PRIu64 ",\"journal_max_bytes\":%" PRIu64
+        ",\"disk_free_bytes\":%lld,\"intake\":\"%s\",\"intake_error\":%s,\"refused_events\":%" PRIu64
+        ",\"coalesced_counters\":%" PRIu64 ",\"connect_error\":%s}\n",
+        a->cfg->device_id, ts, s.connected ? "true" : "false", journal_head_seq(a->j),
+        journal_head_hash(a->j), journal_acked_seq(a->j), journal_head_seq(a->j) - journal_acked_seq(a->j),
+        journal_bytes(a->j), journal_unacked_bytes(a->j), (uint64_t)a->cfg->journal_max_mb << 20,
+        disk_free, intake_state_name(a->in.state), intake_text ? intake_text : "\"\"", a->in.refused,
+        a->coalesced_counters, why_text ? why_text : "\"\"");
     cJSON_free(why_text);
-    if (fclose(f) == 0)
-        rename(tmp, path);
+    cJSON_free(intake_text);
+    if (len > 0 && (size_t)len < sizeof text)
+        replace_file(path, text, (size_t)len);
 }
 
 /* DATA_DIR/sim_faults.json: what the simulator injected, so a test can
@@ -339,6 +419,7 @@ static int agent_open(agent *a, const agent_config *cfg, const agent_options *op
     a->backoff_ms = BACKOFF_MIN_MS;
     a->ack_timeout_ms = cfg->ack_timeout_s * 1000;
     a->real_start_ms = now_ms();
+    intake_init(&a->in);
     if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
         log_error("data_dir %s: cannot create: %s", cfg->data_dir, strerror(errno));
         return -1;
@@ -371,8 +452,10 @@ static int agent_open(agent *a, const agent_config *cfg, const agent_options *op
             a->sim_epoch_ms = opt->sim_start_ms;
         a->ckpt.last_ms = a->sim_epoch_ms;
     }
-    log_info("started device=%s head_seq=%" PRIu64 " acked_seq=%" PRIu64 " journal_bytes=%" PRIu64,
-             cfg->device_id, journal_head_seq(a->j), journal_acked_seq(a->j), journal_bytes(a->j));
+    log_info("started device=%s head_seq=%" PRIu64 " acked_seq=%" PRIu64 " journal_bytes=%" PRIu64
+             " unacked_bytes=%" PRIu64,
+             cfg->device_id, journal_head_seq(a->j), journal_acked_seq(a->j), journal_bytes(a->j),
+             journal_unacked_bytes(a->j));
     return 0;
 }
 

@@ -23,8 +23,8 @@ static const config_setting settings[] = {
     {"window_batches", CONFIG_INT, "16", 1, 1024, F(window_batches), "messages in flight to the broker"},
     {"max_unacked", CONFIG_INT, "8192", 64, 10000000, F(max_unacked), "records sent ahead of the collector's ack"},
     {"ack_timeout_s", CONFIG_INT, "30", 1, 86400, F(ack_timeout_s), "seconds without ack progress before resending"},
-    {"journal_max_mb", CONFIG_INT, "1024", 1, 1048576, F(journal_max_mb), "journal size at which new events are refused"},
-    {"segment_kb", CONFIG_INT, "4096", 4, 1048576, F(segment_kb), "journal segment size"},
+    {"journal_max_mb", CONFIG_INT, "1024", 1, 1048576, F(journal_max_mb), "unacked journal size at which new events are refused (at least segment_kb)"},
+    {"segment_kb", CONFIG_INT, "4096", 4, 1048576, F(segment_kb), "journal segment size (at most journal_max_mb)"},
     {"log_level", CONFIG_STR, "info", 0, 0, F(log_level), "error, warn, info or debug; SIGHUP re-reads it"},
     {NULL, CONFIG_STR, NULL, 0, 0, 0, NULL},
 };
@@ -47,6 +47,19 @@ int agent_config_load(const char *path, agent_config *cfg, char *err, size_t err
         return -1;
     if (!ids_valid_device_id(cfg->device_id, why, sizeof why)) {
         snprintf(err, errlen, "%s: device_id: %s", path, why);
+        return -1;
+    }
+    /* The newest segment stays on disk until it is full, acked or not
+     * (journal.h): one larger than the journal limit would make disk use
+     * several times journal_max_mb, which the operator set to bound it. */
+    if (cfg->segment_kb > cfg->journal_max_mb * 1024) {
+        where(path, "segment_kb", at, sizeof at);
+        snprintf(err, errlen,
+                 "%ssegment_kb: %lld KiB is larger than journal_max_mb (%lld MiB); the newest "
+                 "segment is kept until it is full, so set segment_kb to at most %lld or raise "
+                 "journal_max_mb",
+                 at, (long long)cfg->segment_kb, (long long)cfg->journal_max_mb,
+                 (long long)cfg->journal_max_mb * 1024);
         return -1;
     }
     if (!log_level_parse(cfg->log_level, &cfg->log_min)) {

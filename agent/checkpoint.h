@@ -28,7 +28,8 @@ void checkpoint_init(checkpointer *c, signer *key, const char *device, const jou
                      int64_t now_ms);
 
 /* Appends a signed checkpoint when one is due. Not synced. Returns 0 (also
- * when none was due or the journal is full: it is tried again later) or -1. */
+ * when none was due or the journal or disk is full: it is tried again
+ * later) or -1. */
 int checkpoint_maybe(checkpointer *c, journal *j, int64_t now_ms, char *err, size_t errlen);
 
 #endif

@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "event_ids.h"
 #include "jsontext.h"
 #include "log.h"
 
@@ -107,9 +108,42 @@ static void answer(producer *p, const char *text)
     p->out_len += n + 1;
 }
 
+/* Takes the optional "event_id" out of json (the record schema does not
+ * know it: it never leaves the device). Returns 0 with id filled ("" when
+ * absent), or -1 with why. */
+static int take_event_id(cJSON *json, char id[EVENT_ID_MAX + 1], const char **why)
+{
+    int n = 0;
+
+    id[0] = '\0';
+    if (!cJSON_IsObject(json))
+        return 0;
+    for (const cJSON *item = json->child; item; item = item->next)
+        n += item->string && strcmp(item->string, "event_id") == 0;
+    if (n == 0)
+        return 0;
+    if (n > 1) {
+        *why = "duplicate field";
+        return -1;
+    }
+    cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(json, "event_id");
+    int rc = -1;
+    if (!cJSON_IsString(v))
+        *why = "must be a string";
+    else if (!event_id_valid(v->valuestring))
+        *why = "must be " EVENT_ID_SYNTAX;
+    else {
+        snprintf(id, EVENT_ID_MAX + 1, "%s", v->valuestring);
+        rc = 0;
+    }
+    cJSON_Delete(v);
+    return rc;
+}
+
 static int handle_line(producer *p, char *line, size_t len, feed_submit_fn submit, void *ctx)
 {
-    char why[160], text[320];
+    char why[160], text[320], id[EVENT_ID_MAX + 1];
+    const char *id_why = NULL;
     record_error err;
     record ev;
     cJSON *json;
@@ -127,6 +161,12 @@ static int handle_line(producer *p, char *line, size_t len, feed_submit_fn submi
         answer(p, "error line: not valid JSON");
         return 0;
     }
+    if (take_event_id(json, id, &id_why) != 0) {
+        cJSON_Delete(json);
+        snprintf(text, sizeof text, "error event_id: %s", id_why);
+        answer(p, text);
+        return 0;
+    }
     int rc = record_from_json(json, RECORD_EVENT, "", &ev, &err);
     cJSON_Delete(json);
     if (rc != 0) {
@@ -134,7 +174,7 @@ static int handle_line(producer *p, char *line, size_t len, feed_submit_fn submi
         answer(p, text);
         return 0;
     }
-    if (submit(ctx, &ev, text, sizeof text) != 0)
+    if (submit(ctx, &ev, id[0] ? id : NULL, text, sizeof text) != 0)
         return -1;
     answer(p, text);
     return 0;

@@ -2,9 +2,13 @@
  * controller, cartridge scanner, autoclave log importer) connect to a Unix
  * socket and write one JSON event per line; each line gets one answer line:
  *
- *   ok <seq>               journaled and fsynced
+ *   ok <seq>               journaled and fsynced (or, for a known event_id, the
+ *                          seq its first copy got)
  *   ok coalesced           a usage.counters event folded into the next one (outbox full)
  *   error <field>: <reason>
+ *
+ * An event may carry "event_id" (event_ids.h), the producer's idempotency
+ * key; it is taken out of the event here and handed to submit beside it.
  *
  * Lines are read from every ready producer, journaled together, synced once
  * (group commit), and only then answered (feed_flush). */
@@ -21,9 +25,11 @@
 
 typedef struct feed feed;
 
-/* What the agent does with one valid event: fills answer ("ok 12",
- * "error outbox: full; ...") and returns 0, or -1 on a fatal journal error. */
-typedef int (*feed_submit_fn)(void *ctx, record *event, char *answer, size_t cap);
+/* What the agent does with one valid event (event_id: NULL or a valid id):
+ * fills answer ("ok 12", "error outbox: full; ...") and returns 0, or -1 on
+ * a fatal journal error. */
+typedef int (*feed_submit_fn)(void *ctx, record *event, const char *event_id, char *answer,
+                              size_t cap);
 
 int feed_open(const char *path, feed **out, char *err, size_t errlen);
 void feed_close(feed *f);

@@ -5,6 +5,12 @@
 
 int outbox_submit(journal *j, record *event, int64_t now_ms, char *err, size_t errlen)
 {
+    return outbox_submit_id(j, event, NULL, now_ms, err, errlen);
+}
+
+int outbox_submit_id(journal *j, record *event, const char *event_id, int64_t now_ms, char *err,
+                     size_t errlen)
+{
     char canon[RECORD_CANON_MAX];
     int len;
 
@@ -17,5 +23,5 @@ int outbox_submit(journal *j, record *event, int64_t now_ms, char *err, size_t e
                  (unsigned long long)event->seq);
         return -1;
     }
-    return journal_append(j, event->seq, canon, (size_t)len, err, errlen);
+    return journal_append_id(j, event->seq, canon, (size_t)len, event_id, err, errlen);
 }

@@ -11,7 +11,12 @@
 
 /* event is completed in place: seq = head + 1, prev = head hash, ts = now_ms
  * when the producer gave none. Not durable until journal_sync. Returns 0,
- * 1 when the journal is full (nothing changed), -1 on error. */
+ * JOURNAL_FULL or JOURNAL_NOSPACE (refused, nothing changed; err says why
+ * for NOSPACE), -1 on error. */
 int outbox_submit(journal *j, record *event, int64_t now_ms, char *err, size_t errlen);
+/* The same, keeping the producer's event_id (NULL: none) with the record in
+ * the journal (journal_append_id). */
+int outbox_submit_id(journal *j, record *event, const char *event_id, int64_t now_ms, char *err,
+                     size_t errlen);
 
 #endif

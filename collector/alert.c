@@ -13,6 +13,8 @@ const char *alert_event_name(alert_event_kind kind)
         return "cleared";
     case ALERT_ESCALATED:
         return "escalated";
+    case ALERT_WITHDRAWN:
+        return "withdrawn";
     }
     return "?";
 }

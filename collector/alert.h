@@ -29,8 +29,10 @@ typedef struct alert {
     char evidence[ALERT_EVIDENCE_MAX];       /* JSON object: records by seq, values */
 } alert;
 
-/* ESCALATED: an open alert changed severity (R6 warning → critical). */
-typedef enum { ALERT_RAISED, ALERT_CLEARED, ALERT_ESCALATED } alert_event_kind;
+/* ESCALATED: an open alert changed severity (R6 warning → critical).
+ * WITHDRAWN: later evidence showed its cause never held (R5: the load's
+ * passing cycle arrived late); it is no violation. */
+typedef enum { ALERT_RAISED, ALERT_CLEARED, ALERT_ESCALATED, ALERT_WITHDRAWN } alert_event_kind;
 
 typedef struct alert_event {
     alert_event_kind kind;
@@ -49,7 +51,7 @@ typedef struct alert_batch {
  * ALERT_ENCODED_MAX). */
 int alert_encode(const alert_event *ev, const char *now_ts, char *buf, size_t cap);
 
-/* "raised", "cleared", "escalated". */
+/* "raised", "cleared", "escalated", "withdrawn". */
 const char *alert_event_name(alert_event_kind kind);
 
 #endif

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "store_rules.h"
+
 static void queue(const alerting *c, alert_event_kind kind, const alert *a)
 {
     if (c->out->count == ALERT_BATCH_MAX) {
@@ -12,13 +14,28 @@ static void queue(const alerting *c, alert_event_kind kind, const alert *a)
     c->out->events[c->out->count++].a = *a;
 }
 
+/* A withdrawn alert raised again (new evidence) is an alert again. */
 int alerting_raise(const alerting *c, alert *a)
 {
     bool raised;
     if (store_raise_alert(c->s, a, c->now_ts, &raised) != 0)
         return -1;
-    if (raised)
-        queue(c, ALERT_RAISED, a);
+    if (!raised)
+        return 0;
+    if (store_alert_state_reset(c->s, a->id) != 0)
+        return -1;
+    queue(c, ALERT_RAISED, a);
+    return 0;
+}
+
+int alerting_withdraw(const alerting *c, const char *rule, const char *device, const char *cause)
+{
+    alert a;
+    bool withdrawn;
+    if (store_alert_withdraw(c->s, rule, device, cause, c->now_ts, &a, &withdrawn) != 0)
+        return -1;
+    if (withdrawn)
+        queue(c, ALERT_WITHDRAWN, &a);
     return 0;
 }
 

@@ -29,6 +29,10 @@ int alerting_raise_or_escalate(const alerting *c, alert *a);
 /* Clears the open alert (rule, device, cause), if there is one. */
 int alerting_clear(const alerting *c, const char *rule, const char *device, const char *cause);
 
+/* Withdraws the open alert (rule, device, cause), if there is one: later
+ * evidence shows it was wrong (state 'withdrawn', not a violation). */
+int alerting_withdraw(const alerting *c, const char *rule, const char *device, const char *cause);
+
 /* Clears every open alert of (rule, device) whose cause starts with prefix. */
 int alerting_clear_prefix(const alerting *c, const char *rule, const char *device,
                           const char *prefix);

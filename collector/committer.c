@@ -15,6 +15,12 @@ struct committer {
     ingest *in;
     inbox *q;
     committer_publish pub;
+    committer_retry retry;
+    /* The committer thread's own, never shared: */
+    bool failing;                 /* since the first failed try of a group */
+    int64_t failing_since;        /* monotonic ms */
+    uint64_t retries;             /* tries after the first, this outage */
+    size_t given_up;              /* messages dropped unacked at shutdown */
 };
 
 typedef struct pending_ack {
@@ -26,6 +32,14 @@ static int64_t now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* For durations: immune to the wall clock being stepped. */
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -55,15 +69,11 @@ static void tally_add(group_tally *t, const ingest_result *r)
     t->quarantined += r->quarantined;
 }
 
-static void count_group(metrics_counters *c, const group_tally *t, bool committed)
+static void count_committed(metrics_counters *c, const group_tally *t)
 {
     if (!c)
         return;
     atomic_fetch_add_explicit(&c->messages_received, t->messages, memory_order_relaxed);
-    if (!committed) {
-        atomic_fetch_add_explicit(&c->commit_failures, 1, memory_order_relaxed);
-        return;
-    }
     atomic_fetch_add_explicit(&c->records_stored, t->stored, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->duplicates, t->duplicates, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->conflicts, t->conflicts, memory_order_relaxed);
@@ -71,50 +81,118 @@ static void count_group(metrics_counters *c, const group_tally *t, bool committe
     atomic_fetch_add_explicit(&c->groups_committed, 1, memory_order_relaxed);
 }
 
-/* Stores msgs from *next on as one group; stops early when half the alert
- * budget is used, so the next message still has room for its alerts. */
-static void store_group(ingest *in, const committer_publish *pub, inbox_msg *msgs, size_t n,
-                        size_t *next)
+/* One try of a group: msgs from first on, until the end or until half the
+ * alert budget is used (so the next message still has room for its
+ * alerts); *next is where the group ended. Acks and alerts are published
+ * only after the commit. 0 when committed; -1 when the store could not
+ * begin or commit it (rolled back, nothing published), *what saying which. */
+static int try_group(committer *c, inbox_msg *msgs, size_t n, size_t first, size_t *next,
+                     const char **what)
 {
     pending_ack acks[COMMITTER_GROUP_MAX];
-    size_t nacks = 0, first = *next;
+    size_t nacks = 0;
     group_tally tally = {0};
     ingest_result r;
 
-    if (ingest_group_begin(in) != 0) {
-        log_error("dropping %zu messages unacked; their agents will resend", n - *next);
-        tally.messages = n - *next;
-        count_group(pub->counters, &tally, false);
-        *next = n;
-        return;
+    *next = first;
+    if (ingest_group_begin(c->in) != 0) {
+        *what = "begin";
+        return -1;
     }
     while (*next < n) {
         inbox_msg *m = &msgs[(*next)++];
         tally.messages++;
-        if (ingest_message(in, m->topic, m->payload, m->len, now_ms(), &r) == 0) {
+        if (ingest_message(c->in, m->topic, m->payload, m->len, now_ms(), &r) == 0) {
             tally_add(&tally, &r);
             if (r.ack)
                 note_ack(acks, &nacks, &r);
         }
-        if (ingest_alerts(in)->count >= ALERT_BATCH_MAX / 2)
+        if (ingest_alerts(c->in)->count >= ALERT_BATCH_MAX / 2)
             break;
     }
-    if (ingest_group_commit(in) != 0) {
-        count_group(pub->counters, &tally, false);
-        return;
+    if (ingest_group_commit(c->in) != 0) {
+        *what = "commit";
+        return -1;
     }
-    count_group(pub->counters, &tally, true);
+    count_committed(c->pub.counters, &tally);
     for (size_t i = 0; i < nacks; i++)
-        pub->ack(pub->ctx, acks[i].device, acks[i].seq);
-    pub->alerts(pub->ctx, ingest_alerts(in), now_ms());
+        c->pub.ack(c->pub.ctx, acks[i].device, acks[i].seq);
+    c->pub.alerts(c->pub.ctx, ingest_alerts(c->in), now_ms());
     log_debug("group stored messages=%zu acks=%zu", *next - first, nacks);
+    return 0;
 }
 
-void committer_store(ingest *in, const committer_publish *pub, inbox_msg *msgs, size_t n)
+static void set_failing_gauge(committer *c, bool failing)
+{
+    if (c->pub.counters)
+        atomic_store_explicit(&c->pub.counters->storage_failing, failing ? 1 : 0,
+                              memory_order_relaxed);
+}
+
+/* The one line an outage gets when it starts, with the store's own words. */
+static void outage_starts(committer *c, const char *what, size_t held)
+{
+    c->failing = true;
+    c->failing_since = mono_ms();
+    c->retries = 0;
+    set_failing_gauge(c, true);
+    log_error("storage failing: the store cannot %s a group (%s);"
+              " holding %zu messages unacked and retrying after %ld ms, doubling to %ld ms,"
+              " while new messages wait (back-pressure). To fix: free disk space on the"
+              " filesystem of db_path, check that it is mounted writable and that the collector's"
+              " user may write the database and its -wal and -shm files",
+              what, ingest_store_error(c->in), held, c->retry.first_ms, c->retry.max_ms);
+}
+
+static void outage_ends(committer *c)
+{
+    int64_t took = mono_ms() - c->failing_since;
+
+    c->failing = false;
+    set_failing_gauge(c, false);
+    log_info("storage recovered after %" PRId64 ".%01d s and %" PRIu64 " retries;"
+             " the held messages are stored and acked", took / 1000, (int)(took % 1000) / 100,
+             c->retries);
+}
+
+/* Stores msgs[0..n), group after group. A group that fails is tried again
+ * after a backoff until it commits; once the inbox is closed, a failed try
+ * is the last one and everything not yet committed is given up. */
+static void store_all(committer *c, inbox_msg *msgs, size_t n)
 {
     size_t next = 0;
-    while (next < n)
-        store_group(in, pub, msgs, n, &next);
+    long delay = c->retry.first_ms;
+
+    if (c->given_up) {            /* shutting down after a failed last try */
+        c->given_up += n;
+        return;
+    }
+    while (next < n) {
+        size_t first = next;
+        const char *what = "";
+        bool last_try = inbox_closed(c->q);
+
+        if (try_group(c, msgs, n, first, &next, &what) == 0) {
+            if (c->failing)
+                outage_ends(c);
+            delay = c->retry.first_ms;
+            continue;
+        }
+        next = first;             /* the same group again: nothing of it is durable */
+        if (c->pub.counters)
+            atomic_fetch_add_explicit(&c->pub.counters->commit_failures, 1, memory_order_relaxed);
+        if (!c->failing)
+            outage_starts(c, what, n - first);
+        if (last_try) {
+            c->given_up = n - first;
+            return;
+        }
+        log_debug("storage still failing: retry %" PRIu64 " of the group in %ld ms",
+                  c->retries + 1, delay);
+        inbox_wait_closed(c->q, delay);
+        c->retries++;
+        delay = delay > c->retry.max_ms / 2 ? c->retry.max_ms : delay * 2;
+    }
 }
 
 static void *run(void *arg)
@@ -124,14 +202,22 @@ static void *run(void *arg)
     size_t n;
 
     while ((n = inbox_take(c->q, msgs, COMMITTER_GROUP_MAX)) > 0) {
-        committer_store(c->in, &c->pub, msgs, n);
+        store_all(c, msgs, n);
         for (size_t i = 0; i < n; i++)
             inbox_msg_free(&msgs[i]);
+    }
+    if (c->given_up) {
+        if (c->pub.counters)
+            atomic_fetch_add_explicit(&c->pub.counters->messages_received, c->given_up,
+                                      memory_order_relaxed);
+        log_error("stopped while storage was failing: %zu messages not stored and not acked;"
+                  " their agents resend them to the next collector run", c->given_up);
     }
     return NULL;
 }
 
-committer *committer_start(ingest *in, inbox *q, const committer_publish *pub)
+committer *committer_start_retry(ingest *in, inbox *q, const committer_publish *pub,
+                                 const committer_retry *retry)
 {
     committer *c = calloc(1, sizeof *c);
     if (!c)
@@ -139,11 +225,22 @@ committer *committer_start(ingest *in, inbox *q, const committer_publish *pub)
     c->in = in;
     c->q = q;
     c->pub = *pub;
+    c->retry = *retry;
+    if (c->retry.first_ms < 1)
+        c->retry.first_ms = 1;
+    if (c->retry.max_ms < c->retry.first_ms)
+        c->retry.max_ms = c->retry.first_ms;
     if (pthread_create(&c->thread, NULL, run, c) != 0) {
         free(c);
         return NULL;
     }
     return c;
+}
+
+committer *committer_start(ingest *in, inbox *q, const committer_publish *pub)
+{
+    const committer_retry retry = {COMMITTER_RETRY_FIRST_MS, COMMITTER_RETRY_MAX_MS};
+    return committer_start_retry(in, q, pub, &retry);
 }
 
 void committer_stop(committer *c)

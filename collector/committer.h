@@ -5,7 +5,26 @@
  * of one per message), and only after the commit publishes one ack per
  * device — the latest head — and the group's alerts. Under light load a
  * group is a single message; under a burst groups grow, and so does
- * throughput. */
+ * throughput.
+ *
+ * A group the store cannot begin or commit (disk full, I/O error, a
+ * read-only filesystem) is kept and tried again, 100 ms later, doubling to
+ * 10 s, for as long as it takes. It used to be dropped unacked: recovery
+ * then waited on every agent's ack timeout (30 s doubling to 10 min), and
+ * messages stored after the outage sat above the dropped ones' hole long
+ * enough to raise false R9 gap alerts. While it retries, the committer
+ * takes nothing more from the inbox: the inbox fills and Paho's receive
+ * thread blocks in inbox_push, the same back-pressure as a slow disk (the
+ * broker queues the rest). Nothing of the group is acked before its commit
+ * succeeds. The outage is logged twice, when it starts (what to do) and
+ * when it ends (how long, how many retries), and metrics_counters'
+ * storage_failing is 1 in between. committer_stop wakes a backoff at once;
+ * a group that then fails its one last try is given up unacked, with every
+ * message after it, so that shutdown stays bounded: their agents resend.
+ *
+ * A message the store fails on inside a group that commits (ingest_message
+ * returned -1) is undone alone and left unacked, as before: its agent
+ * resends it. Retrying it here could wedge the collector on one message. */
 #ifndef SMP_COMMITTER_H
 #define SMP_COMMITTER_H
 
@@ -27,15 +46,22 @@ typedef struct committer_publish {
     metrics_counters *counters;  /* borrowed; NULL: not counted */
 } committer_publish;
 
+/* Backoff between tries of a group the store could not commit. */
+typedef struct committer_retry {
+    long first_ms, max_ms;
+} committer_retry;
+
+#define COMMITTER_RETRY_FIRST_MS 100
+#define COMMITTER_RETRY_MAX_MS   10000
+
 typedef struct committer committer;
 
 /* Starts the thread; borrows in and q, copies pub. */
 committer *committer_start(ingest *in, inbox *q, const committer_publish *pub);
+/* The same with another backoff (tests). */
+committer *committer_start_retry(ingest *in, inbox *q, const committer_publish *pub,
+                                 const committer_retry *retry);
 /* Closes the inbox, lets the thread store what is left, joins it. */
 void committer_stop(committer *c);
-
-/* Stores msgs[0..n) in as few groups as the alert budget allows and
- * publishes the results: the thread's body, callable from tests. */
-void committer_store(ingest *in, const committer_publish *pub, inbox_msg *msgs, size_t n);
 
 #endif

@@ -3,10 +3,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct inbox {
     pthread_mutex_t mu;
     pthread_cond_t not_full, not_empty;
+    pthread_cond_t closing;       /* CLOCK_MONOTONIC: a backoff ignores clock steps */
     inbox_msg *ring;
     size_t cap, head, count;
     size_t bytes, max_bytes;
@@ -20,11 +22,17 @@ inbox *inbox_new(size_t max_messages, size_t max_bytes)
         free(q);
         return NULL;
     }
+    pthread_condattr_t mono;
+
     q->cap = max_messages;
     q->max_bytes = max_bytes;
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->not_full, NULL);
     pthread_cond_init(&q->not_empty, NULL);
+    pthread_condattr_init(&mono);
+    pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+    pthread_cond_init(&q->closing, &mono);
+    pthread_condattr_destroy(&mono);
     return q;
 }
 
@@ -41,6 +49,7 @@ void inbox_free(inbox *q)
         return;
     for (size_t i = 0; i < q->count; i++)
         inbox_msg_free(&q->ring[(q->head + i) % q->cap]);
+    pthread_cond_destroy(&q->closing);
     pthread_cond_destroy(&q->not_empty);
     pthread_cond_destroy(&q->not_full);
     pthread_mutex_destroy(&q->mu);
@@ -104,5 +113,33 @@ void inbox_close(inbox *q)
     q->closed = true;
     pthread_cond_broadcast(&q->not_full);
     pthread_cond_broadcast(&q->not_empty);
+    pthread_cond_broadcast(&q->closing);
     pthread_mutex_unlock(&q->mu);
+}
+
+bool inbox_closed(inbox *q)
+{
+    pthread_mutex_lock(&q->mu);
+    bool closed = q->closed;
+    pthread_mutex_unlock(&q->mu);
+    return closed;
+}
+
+bool inbox_wait_closed(inbox *q, long timeout_ms)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&q->mu);
+    while (!q->closed && pthread_cond_timedwait(&q->closing, &q->mu, &until) == 0)
+        ;
+    bool closed = q->closed;
+    pthread_mutex_unlock(&q->mu);
+    return closed;
 }

@@ -5,7 +5,9 @@
  * waiting and stores it in one transaction (group commit). When the inbox
  * is full, push blocks Paho's thread: no more is read from the socket, and
  * the broker keeps the backlog in our session queue. Memory stays bounded
- * by max_messages and max_bytes, whatever the burst. */
+ * by max_messages and max_bytes, whatever the burst — also while the store
+ * fails and the committer retries a group instead of taking more
+ * (committer.h). */
 #ifndef SMP_INBOX_H
 #define SMP_INBOX_H
 
@@ -35,6 +37,13 @@ size_t inbox_take(inbox *q, inbox_msg *out, size_t max);
 
 /* Wakes everyone: pushes fail from now on, takes drain what is left. */
 void inbox_close(inbox *q);
+
+/* True once inbox_close was called. */
+bool inbox_closed(inbox *q);
+/* Sleeps up to timeout_ms, waking early when the inbox is closed: the
+ * committer's wait between two tries of a group the store cannot commit,
+ * so that shutdown never waits out a backoff. Returns inbox_closed(q). */
+bool inbox_wait_closed(inbox *q, long timeout_ms);
 
 void inbox_msg_free(inbox_msg *m);
 

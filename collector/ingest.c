@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch_split.h"
 #include "log.h"
 #include "rules.h"
 
@@ -16,6 +17,7 @@ struct ingest {
     policy policy;
     bool rules_on;                /* ingest_set_policy was called */
     message_batch *batch;
+    split_rejects *rejects;       /* records of the message quarantined alone */
     device_info device;           /* of the message being handled */
     alert_batch alerts;
     /* A reloaded policy waiting for the next group (ingest_update_policy). */
@@ -28,7 +30,10 @@ struct ingest {
 ingest *ingest_new(store *s, const ingest_limits *limits)
 {
     ingest *in = calloc(1, sizeof *in);
-    if (!in || !(in->batch = malloc(sizeof *in->batch))) {
+    if (!in || !(in->batch = malloc(sizeof *in->batch)) ||
+        !(in->rejects = malloc(sizeof *in->rejects))) {
+        if (in)
+            free(in->batch);
         free(in);
         return NULL;
     }
@@ -73,6 +78,7 @@ void ingest_free(ingest *in)
         return;
     pthread_mutex_destroy(&in->update_mu);
     free(in->batch);
+    free(in->rejects);
     free(in);
 }
 
@@ -99,21 +105,28 @@ static int quarantine(ingest *in, const char *device, const char *topic, const v
 
     out->quarantined = true;
     counter_key(out->reason, key, sizeof key);
-    log_warn("quarantined device=%s topic=%s reason=\"%s\" bytes=%zu", device ? device : "-",
-             topic, out->reason, len);
+    log_warn("quarantined device=%s topic=%s reason=%s bytes=%zu", device ? device : "-",
+             LOG_Q(topic), LOG_Q(out->reason), len);
     return store_quarantine(in->s, device, topic, out->reason, key, payload, len,
                             in->limits.quarantine_payload_bytes, in->limits.quarantine_max_rows,
                             now_ts);
 }
 
 /* Checks everything about a message short of storing it. On failure fills
- * out->reason and returns -1. */
+ * out->reason and returns -1: the message is not records of this device at
+ * all (topic, registry, payload, envelope, or a record whose seq cannot be
+ * read) and is quarantined whole. A record that breaks the schema but whose
+ * seq can be read goes to in->rejects and is quarantined alone: refusing
+ * the whole message would wedge the device, whose agent resends it for
+ * ever. A record timed beyond future_skew_s is not refused either: it is
+ * the device's record, stored and flagged (store_batch). */
 static int check_message(ingest *in, const char *device, const void *payload, size_t len,
-                         int64_t now_ms, ingest_result *out)
+                         ingest_result *out)
 {
     device_info *info = &in->device;
     record_error err;
 
+    in->rejects->count = 0;
     if (store_device(in->s, device, info) != 0)
         return -2;
     if (info->status == DEVICE_UNKNOWN) {
@@ -125,31 +138,39 @@ static int check_message(ingest *in, const char *device, const void *payload, si
         snprintf(out->reason, sizeof out->reason, "device: %s is retired", device);
         return -1;
     }
-    if (message_parse_batch(payload, len, device, in->batch, &err) != 0) {
-        snprintf(out->reason, sizeof out->reason, "%s: %s", err.field, err.reason);
-        return -1;
-    }
-    for (size_t i = 0; i < in->batch->count; i++) {
-        int64_t ts_ms;
-        record_ts_parse(in->batch->records[i].ts, &ts_ms);
-        if (ts_ms - now_ms > in->limits.future_skew_ms) {
-            snprintf(out->reason, sizeof out->reason,
-                     "records[%zu].ts: more than %" PRId64 " s ahead of the receive time", i,
-                     in->limits.future_skew_ms / 1000);
-            return -1;
-        }
-    }
-    return 0;
+    if (message_parse_batch(payload, len, device, in->batch, &err) == 0)
+        return 0;
+    if (strncmp(err.field, "records[", 8) == 0 &&
+        batch_split(payload, len, in->batch, in->rejects, &err) == 0)
+        return 0;
+    snprintf(out->reason, sizeof out->reason, "%s: %s", err.field, err.reason);
+    return -1;
 }
 
-/* Moves the contiguous head over every stored record that links to it. */
+/* Moves the contiguous head over every stored record that links to it,
+ * and over a record quarantined alone (store_quarantine_record) at the next
+ * seq: the agent chained the record after it to the hash of its bytes, and
+ * it will never send anything else for that seq. Such a record whose prev
+ * is readable must link like any other; one whose prev is itself what was
+ * wrong cannot be checked and is passed (its R9 rejected alert says so). A
+ * stored record that does not link stops the head: acking past it would
+ * tell the agent to delete its own record of that seq, which may be
+ * another one (`smpctl device recover-chain`, docs/collector.md). */
 static int advance_head(ingest *in, const char *device, chain_head *h)
 {
     char prev[RECORD_HASH_HEX], hash[RECORD_HASH_HEX];
     int found;
 
-    while ((found = store_get_link(in->s, device, h->acked_seq + 1, prev, hash)) == 1) {
-        if (strcmp(prev, h->acked_hash) != 0) {
+    for (;;) {
+        bool quarantined = false;
+        found = store_get_link(in->s, device, h->acked_seq + 1, prev, hash);
+        if (found == 0) {
+            found = store_get_quarantined_link(in->s, device, h->acked_seq + 1, prev, hash);
+            quarantined = true;
+        }
+        if (found != 1)
+            break;
+        if (strcmp(prev, h->acked_hash) != 0 && !(quarantined && !prev[0])) {
             log_warn("integrity chain break device=%s seq=%" PRIu64 " prev does not match"
                      " the hash of seq %" PRIu64,
                      device, h->acked_seq + 1, h->acked_seq);
@@ -161,12 +182,79 @@ static int advance_head(ingest *in, const char *device, chain_head *h)
     return found < 0 ? -1 : 0;
 }
 
+/* Evidence as a JSON object, built with cJSON so that text from the device
+ * (a field name in a reason) is escaped. */
+static void evidence_json(char *out, size_t cap, uint64_t seq, const char *k1, const char *v1,
+                          const char *k2, const char *v2, const char *k3, int64_t n3)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *text = NULL;
+
+    snprintf(out, cap, "{}");
+    if (!o)
+        return;
+    if (cJSON_AddNumberToObject(o, "seq", (double)seq) && cJSON_AddStringToObject(o, k1, v1) &&
+        cJSON_AddStringToObject(o, k2, v2) && (!k3 || cJSON_AddNumberToObject(o, k3, (double)n3)) &&
+        (text = cJSON_PrintUnformatted(o)) != NULL && strlen(text) < cap)
+        snprintf(out, cap, "%s", text);
+    cJSON_free(text);
+    cJSON_Delete(o);
+}
+
+/* R10 future-ts: a record timed more than future_skew_s ahead of the receive
+ * time. It is the device's record, so it is stored, chained and acked like
+ * any other (refusing it wedged the device for good); the alert says its
+ * time is not to be trusted and keeps the device ts and the receive time.
+ * One cause per device, raised once while open; cleared when a later record
+ * (higher seq) is timed within clock_skew_s of its receive time. */
+static int raise_future_ts(ingest *in, integrity_ctx *ic, const record *r, int64_t ts_ms)
+{
+    alert a = {.rule = "R10", .severity = "integrity", .cause = "future-ts"};
+    int64_t ahead_s = (ts_ms - ic->now_ms) / 1000;
+
+    snprintf(a.message, sizeof a.message, "record timed %" PRId64 " s ahead of the collector, "
+             "beyond future_skew_s (%" PRId64 " s): stored and acked, its time is not trusted",
+             ahead_s, in->limits.future_skew_ms / 1000);
+    evidence_json(a.evidence, sizeof a.evidence, r->seq, "ts", r->ts, "received_at", ic->now_ts,
+                  "ahead_s", ahead_s);
+    log_warn("record beyond future_skew_s device=%s seq=%" PRIu64 " ts=%s received_at=%s; stored",
+             ic->device, r->seq, r->ts, ic->now_ts);
+    return integrity_raise(ic, &a);
+}
+
+/* A record quarantined alone: kept with its seq and bytes, counted, and
+ * flagged R9 rejected:seq=N the first time it arrives. */
+static int quarantine_record(ingest *in, integrity_ctx *ic, const split_reject *x,
+                             ingest_result *out)
+{
+    alert a = {.rule = "R9", .severity = "integrity"};
+    char key[256];
+    bool inserted;
+
+    out->rejected++;
+    counter_key(x->reason, key, sizeof key);
+    if (store_quarantine_record(in->s, ic->device, x->seq, x->prev, x->hash, x->body, x->len,
+                                x->reason, key, ic->now_ts, &inserted) != 0)
+        return -1;
+    if (!inserted)
+        return 0;
+    log_warn("quarantined record device=%s seq=%" PRIu64 " reason=%s bytes=%zu; the rest of"
+             " its message is stored", ic->device, x->seq, LOG_Q(x->reason), x->len);
+    snprintf(a.cause, sizeof a.cause, "rejected:seq=%" PRIu64, x->seq);
+    snprintf(a.message, sizeof a.message, "record does not match the record schema; kept in "
+             "quarantined_records and acked past: upgrade the collector or fix the producer");
+    evidence_json(a.evidence, sizeof a.evidence, x->seq, "reason", x->reason, "hash", x->hash,
+                  NULL, 0);
+    return integrity_raise(ic, &a);
+}
+
 static int store_batch(ingest *in, const char *device, int64_t now_ms, const char *now_ts,
                        ingest_result *out)
 {
     char canon[RECORD_CANON_MAX], hash[RECORD_HASH_HEX];
     integrity_ctx ic = {in->s, &in->limits.integrity, device, &in->device, now_ms, now_ts, &in->alerts, NULL};
     rules_ctx rc = {in->s, &in->policy, device, in->device.clinic, now_ms, now_ts, &in->alerts};
+    uint64_t future_seq = 0, sane_seq = 0;   /* highest of each kind inserted */
     chain_head head;
 
     if (store_chain_head(in->s, device, &head) != 0)
@@ -178,6 +266,7 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
     for (size_t i = 0; i < in->batch->count; i++) {
         const record *r = &in->batch->records[i];
         store_put_result put;
+        int64_t ts_ms = 0;
         int len = record_canonical(r, canon, sizeof canon);
         if (len < 0)
             return -1;
@@ -189,8 +278,24 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
         out->conflicts += put == STORE_CONFLICT;
         if (integrity_check_record(&ic, r, hash, put) != 0)
             return -1;
+        if (put == STORE_INSERTED && record_ts_parse(r->ts, &ts_ms) == 0) {
+            if (ts_ms - now_ms > in->limits.future_skew_ms) {
+                if (raise_future_ts(in, &ic, r, ts_ms) != 0)
+                    return -1;
+                future_seq = r->seq > future_seq ? r->seq : future_seq;
+            } else if (llabs(ts_ms - now_ms) <= in->limits.integrity.clock_skew_ms) {
+                sane_seq = r->seq > sane_seq ? r->seq : sane_seq;
+            }
+        }
         /* Only new records: a resend must not raise anything again. */
         if (in->rules_on && put == STORE_INSERTED && rules_on_record(&rc, r) != 0)
+            return -1;
+    }
+    /* Once per message, not per record: a clear is a write. */
+    if (sane_seq > future_seq && integrity_clear(&ic, "R10", "future-ts") != 0)
+        return -1;
+    for (size_t i = 0; i < in->rejects->count; i++) {
+        if (quarantine_record(in, &ic, &in->rejects->r[i], out) != 0)
             return -1;
     }
     if (in->rules_on && out->stored > 0 && rules_after_batch(&rc) != 0)
@@ -206,11 +311,9 @@ int ingest_group_begin(ingest *in)
 {
     take_update(in);
     in->alerts.count = in->alerts.dropped = 0;
-    if (store_begin(in->s) != 0) {
-        log_error("store failed to begin: %s", store_errmsg(in->s));
-        return -1;
-    }
-    return 0;
+    /* No log line here: the committer retries a failing group and says
+     * once, with ingest_store_error, that storage is failing. */
+    return store_begin(in->s) == 0 ? 0 : -1;
 }
 
 /* Validates and stores (or quarantines) one message, inside the group. */
@@ -224,7 +327,7 @@ static int handle(ingest *in, const char *topic, const void *payload, size_t len
         snprintf(out->reason, sizeof out->reason, "topic: not smp/v1/dev/<device>/events");
         return quarantine(in, NULL, topic, payload, len, now_ts, out);
     }
-    if ((rc = check_message(in, out->device, payload, len, now_ms, out)) == -1)
+    if ((rc = check_message(in, out->device, payload, len, out)) == -1)
         return quarantine(in, out->device, topic, payload, len, now_ts, out);
     if (rc != 0 || store_batch(in, out->device, now_ms, now_ts, out) != 0)
         return -1;
@@ -258,14 +361,15 @@ int ingest_group_commit(ingest *in)
 {
     if (store_commit(in->s) == 0)
         return 0;
-    log_error("store commit failed: %s; nothing of this group is acked, agents will resend",
-              store_errmsg(in->s));
+    /* The committer keeps the group and retries it (and logs it once). */
     store_rollback(in->s);
     in->alerts.count = 0; /* rolled back with the records */
     return -1;
 }
 
 const alert_batch *ingest_alerts(const ingest *in) { return &in->alerts; }
+
+const char *ingest_store_error(const ingest *in) { return store_errmsg(in->s); }
 
 int ingest_events(ingest *in, const char *topic, const void *payload, size_t len, int64_t now_ms,
                   ingest_result *out)

@@ -3,8 +3,12 @@
  * Validates the message (topic, registry, schema, time), stores each record
  * once per (device, seq), checks integrity (R9/R10) and the compliance
  * rules (rules.h) on what it stored, advances the device's contiguous chain
- * head and tells the caller which ack and alerts to publish. A rejected message is quarantined
- * with its reason, never silently dropped. No MQTT here, so every path is
+ * head and tells the caller which ack and alerts to publish. A message that
+ * is not records of a registered device is quarantined whole with its reason;
+ * a record of one that cannot be accepted is stored and flagged (R9, R10) or,
+ * when it breaks the schema, quarantined alone with its seq, so a genuine
+ * device is never wedged (docs/collector.md, "Bad input"). Nothing is
+ * silently dropped. No MQTT here, so every path is
  * testable with a database alone. */
 #ifndef SMP_INGEST_H
 #define SMP_INGEST_H
@@ -22,7 +26,7 @@
 typedef struct ingest_limits {
     int64_t quarantine_max_rows;
     size_t quarantine_payload_bytes;
-    int64_t future_skew_ms;       /* ts further ahead of receive time is rejected */
+    int64_t future_skew_ms;       /* ts further ahead of receive time: stored, R10 future-ts */
     integrity_limits integrity;
 } ingest_limits;
 
@@ -31,7 +35,8 @@ typedef struct ingest_result {
     char device[IDS_DEVICE_ID_MAX + 1];
     uint64_t ack_seq;
     int stored, duplicates, conflicts;
-    bool quarantined;
+    int rejected;                 /* records quarantined alone (quarantined_records) */
+    bool quarantined;             /* the whole message (not records of this device) */
     char reason[256];             /* why it was quarantined */
     const alert_batch *alerts;    /* raised/cleared by this message; valid until the next call */
 } ingest_result;
@@ -65,6 +70,10 @@ int ingest_message(ingest *in, const char *topic, const void *payload, size_t le
                    ingest_result *out);
 /* Returns 0 when the group is durable, -1 when it was rolled back. */
 int ingest_group_commit(ingest *in);
+
+/* The store's message for its last failure (SQLite's words), for the
+ * committer's one "storage failing" line. Borrowed until the next call. */
+const char *ingest_store_error(const ingest *in);
 /* Alerts raised or cleared by the group so far. */
 const alert_batch *ingest_alerts(const ingest *in);
 

@@ -157,6 +157,20 @@ static int verify_checkpoint(integrity_ctx *c, const record *r, const char *msg,
     return 1;
 }
 
+/* r's rank among the message's checkpoints, newest 0: how many are newer.
+ * r and c->signed_checkpoint (the newest) are in the same array, r not
+ * after it; without signed_checkpoint every checkpoint ranks 0. */
+static size_t newer_checkpoints(const integrity_ctx *c, const record *r)
+{
+    size_t n = 0;
+
+    if (!c->signed_checkpoint || r >= c->signed_checkpoint)
+        return 0;
+    for (const record *p = r + 1; p <= c->signed_checkpoint; p++)
+        n += p->type == RT_CHECKPOINT;
+    return n;
+}
+
 static int check_checkpoint(integrity_ctx *c, const record *r)
 {
     const char *head_hash = record_get_str(r, "head_hash"), *sig = record_get_str(r, "sig");
@@ -170,8 +184,17 @@ static int check_checkpoint(integrity_ctx *c, const record *r)
                  r->seq, head_seq, head_hash, r->prev);
         return raise_r9(c, cause, "checkpoint does not describe the record before it", ev);
     }
-    if (r != c->signed_checkpoint)
+    size_t rank = newer_checkpoints(c, r);
+    if (rank > INTEGRITY_VERIFY_MAX)
         return 0;
+    if (rank == INTEGRITY_VERIFY_MAX) {
+        /* Once per message, on the newest checkpoint left unverified. */
+        snprintf(cause, sizeof cause, "checkpoint-unverified:seq=%" PRIu64, r->seq);
+        snprintf(ev, sizeof ev, "{\"seq\":%" PRIu64 ",\"checkpoints_verified\":%d,"
+                 "\"unverified_through\":%" PRIu64 "}", r->seq, INTEGRITY_VERIFY_MAX, r->seq);
+        return raise_r9(c, cause, "more checkpoints in one message than an agent writes: this one and"
+                        " the older ones of the message were not verified", ev);
+    }
     if (!c->info->cert_pem[0]) {
         snprintf(ev, sizeof ev, "{\"seq\":%" PRIu64 "}", r->seq);
         return raise_r9(c, "no-certificate",
@@ -181,8 +204,11 @@ static int check_checkpoint(integrity_ctx *c, const record *r)
     int tried, ok = verify_checkpoint(c, r, msg, (size_t)len, sig, why, sizeof why, &tried);
     if (ok != 0)
         return ok > 0 ? 0 : -1;
+    /* The signature was to prove every record up to head_seq; those after
+     * the device's last checkpoint that verified are now proven by none. */
     snprintf(ev, sizeof ev, "{\"seq\":%" PRIu64 ",\"head_seq\":%" PRId64 ",\"reason\":\"%s\","
-             "\"previous_certificates_tried\":%d}", r->seq, head_seq, why, tried);
+             "\"previous_certificates_tried\":%d,\"unverified_through\":%" PRIu64 "}",
+             r->seq, head_seq, why, tried, r->seq);
     return raise_r9(c, cause, "checkpoint signature does not verify with the device's registered key", ev);
 }
 

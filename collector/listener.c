@@ -74,12 +74,13 @@ void listener_publish_alerts(listener *l, const alert_batch *b, int64_t at_ms)
         const alert_event *ev = &b->events[i];
         MQTTAsync_message m = MQTTAsync_message_initializer;
         int len = alert_encode(ev, ts, payload, sizeof payload);
-        log_warn("alert %s rule=%s severity=%s device=%s cause=%s message=\"%s\"",
-                 alert_event_name(ev->kind), ev->a.rule, ev->a.severity, ev->a.device, ev->a.cause,
-                 ev->a.message);
+        /* cause and message embed device-supplied ids: quoted. */
+        log_warn("alert %s rule=%s severity=%s device=%s cause=%s message=%s",
+                 alert_event_name(ev->kind), ev->a.rule, ev->a.severity, ev->a.device,
+                 LOG_Q(ev->a.cause), LOG_Q(ev->a.message));
         if (len < 0 || !topic_level_ok(ev->a.clinic)) {
-            log_error("alert not published id=%lld (clinic '%s' is not a valid topic level)",
-                      (long long)ev->a.id, ev->a.clinic);
+            log_error("alert not published id=%lld clinic=%s (not a valid topic level)",
+                      (long long)ev->a.id, LOG_Q(ev->a.clinic));
             continue;
         }
         snprintf(topic, sizeof topic, "smp/v1/alerts/%s", ev->a.clinic);
@@ -126,12 +127,15 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
     size_t n = strlen(topic);
     (void)topic_len;
 
+    /* Topic and status payload are the device's: quoted, escaped, and the
+     * payload cut short ("online" / "offline" is all it should be). */
+    char state[40];
     if (n > 7 && strcmp(topic + n - 7, "/status") == 0)
-        log_info("device status topic=%s state=%.*s", topic, m->payloadlen > 16 ? 16 : m->payloadlen,
-                 (const char *)m->payload);
+        log_info("device status topic=%s state=%s", LOG_Q(topic),
+                 log_quote(state, sizeof state, m->payload, m->payloadlen > 0 ? (size_t)m->payloadlen : 0));
     else if (inbox_push(l->q, topic, m->payload, (size_t)m->payloadlen) != 0)
         log_error("message not taken (shutting down or out of memory) topic=%s; the agent will resend",
-                  topic);
+                  LOG_Q(topic));
     MQTTAsync_freeMessage(&m);
     MQTTAsync_free(topic);
     return 1;
@@ -200,7 +204,7 @@ static void on_connection_lost(void *ctx, char *cause)
     log_warn("connection lost broker=%s:%d cause=%s", l->link.host, l->link.port, cause ? cause : "-");
 }
 
-int listener_new(const collector_config *cfg, ingest *in, metrics_counters *counters, listener **out,
+int listener_new(const collector_config *cfg, const char *client_id, ingest *in, metrics_counters *counters, listener **out,
                  char *err, size_t errlen)
 {
     listener *l = calloc(1, sizeof *l);
@@ -220,7 +224,7 @@ int listener_new(const collector_config *cfg, ingest *in, metrics_counters *coun
         snprintf(err, errlen, "cannot start the connection diagnosis thread");
         goto fail;
     }
-    if (mqtt_link_create(&l->link, cfg->client_id, &l->client, err, errlen) != 0)
+    if (mqtt_link_create(&l->link, client_id, &l->client, err, errlen) != 0)
         goto fail;
     if (!(l->q = inbox_new(INBOX_MESSAGES, INBOX_BYTES)) ||
         !(l->publisher = publisher_start(&sink)) ||

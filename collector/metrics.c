@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "log.h"
+#include "reason.h"
+#include "utf8.h"
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
@@ -74,18 +76,27 @@ static void mb_label_value(mbuf *b, const char *v)
 
 size_t metrics_escape_label(const char *v, char *out, size_t outlen)
 {
-    size_t n = 0;
-    for (; *v; v++) {
+    size_t n = 0, written = 0, left = strlen(v);
+
+    while (left > 0) {
+        /* A byte that is not UTF-8 becomes U+FFFD: one bad label value makes
+         * Prometheus refuse the whole scrape, for good. */
+        size_t k = utf8_char_len(v, left), used = k ? k : 1;
         char esc = *v == '\\' ? '\\' : *v == '"' ? '"' : *v == '\n' ? 'n' : 0;
         char pair[2] = {'\\', esc};
-        const char *src = esc ? pair : v;
-        size_t k = esc ? 2 : 1;
-        for (size_t i = 0; i < k; i++, n++)
-            if (out && n + 1 < outlen)
-                out[n] = src[i];
+        const char *src = !k ? "\xef\xbf\xbd" : esc ? pair : v;
+        size_t m = !k ? 3 : esc ? 2 : k;
+        /* Whole characters and whole escapes only, when out is short. */
+        if (out && written == n && n + m < outlen) {
+            memcpy(out + n, src, m);
+            written += m;
+        }
+        n += m;
+        v += used;
+        left -= used;
     }
     if (out && outlen)
-        out[n < outlen ? n : outlen - 1] = '\0';
+        out[written] = '\0';
     return n;
 }
 
@@ -115,8 +126,12 @@ static void render_counters(mbuf *b, const metrics_counters *c)
     counter(b, "smp_messages_quarantined_total", "Messages rejected as a whole and quarantined.",
             &c->quarantined);
     counter(b, "smp_commit_groups_total", "Group transactions committed.", &c->groups_committed);
-    counter(b, "smp_commit_failures_total", "Group transactions rolled back (messages left unacked).",
+    counter(b, "smp_commit_failures_total", "Tries of a group transaction that failed (retried, never acked).",
             &c->commit_failures);
+    family_header(b, "smp_storage_failing", "gauge",
+                  "1 while the store cannot commit and the collector holds messages unacked.");
+    mb_printf(b, "smp_storage_failing %" PRIuFAST64 "\n",
+              (uint_fast64_t)atomic_load_explicit(&c->storage_failing, memory_order_relaxed));
 }
 
 /* A family read from SQLite: the query returns nlabels text columns, then
@@ -129,8 +144,6 @@ typedef struct db_family {
 } db_family;
 
 static const db_family db_families[] = {
-    {"smp_quarantine_total", "counter", "Quarantined messages by reason (array indexes removed).",
-     {"reason"}, 1, "SELECT reason, count FROM quarantine_counts ORDER BY reason"},
     {"smp_alerts_open", "gauge", "Alerts not cleared, by rule, severity and clinic.",
      {"rule", "severity", "clinic"}, 3,
      "SELECT rule, severity, clinic, count(*) FROM alerts WHERE cleared_at IS NULL "
@@ -176,6 +189,40 @@ static int render_db_family(mbuf *b, sqlite3 *db, const db_family *f)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* smp_quarantine_total{reason=<code>}: quarantine_counts holds one row per
+ * reason text, and a text names the field, so a device inventing field
+ * names would invent series (and a text cut inside a character would break
+ * the scrape). The rows are summed per fixed reason code (reason.h) and
+ * every code is written, 0 included: the series set never changes. */
+static int render_quarantine(mbuf *b, sqlite3 *db)
+{
+    static const char sql[] = "SELECT reason, count FROM quarantine_counts";
+    uint64_t sum[REASON_COUNT] = {0};
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        log_warn("metrics query failed family=smp_quarantine_total error=%s", sqlite3_errmsg(db));
+        return -1;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        sqlite3_int64 n = sqlite3_column_int64(st, 1);
+        if (n > 0)
+            sum[reason_code_of((const char *)sqlite3_column_text(st, 0))] += (uint64_t)n;
+    }
+    if (rc != SQLITE_DONE)
+        log_warn("metrics query failed family=smp_quarantine_total error=%s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return -1;
+    family_header(b, "smp_quarantine_total", "counter",
+                  "Quarantined messages by reason code (the quarantine table has each reason in full).");
+    for (int code = 0; code < REASON_COUNT; code++)
+        mb_printf(b, "smp_quarantine_total{reason=\"%s\"} %" PRIu64 "\n",
+                  reason_code_name((reason_code)code), sum[code]);
+    return 0;
+}
+
 /* All database families from one read transaction, so they agree with each
  * other. On any failure the partial text is dropped. */
 static int render_db(mbuf *b, sqlite3 *db)
@@ -185,6 +232,8 @@ static int render_db(mbuf *b, sqlite3 *db)
 
     if (!db || sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
         return -1;
+    if (render_quarantine(b, db) != 0)
+        goto cleanup;
     for (size_t i = 0; i < sizeof db_families / sizeof db_families[0]; i++)
         if (render_db_family(b, db, &db_families[i]) != 0)
             goto cleanup;
@@ -223,6 +272,7 @@ void metrics_counters_init(metrics_counters *c)
     atomic_init(&c->quarantined, 0);
     atomic_init(&c->groups_committed, 0);
     atomic_init(&c->commit_failures, 0);
+    atomic_init(&c->storage_failing, 0);
 }
 
 /* ---- HTTP ------------------------------------------------------------------- */

@@ -28,14 +28,18 @@ typedef struct metrics_counters {
     atomic_uint_fast64_t quarantined;        /* messages rejected as a whole */
     atomic_uint_fast64_t groups_committed;   /* group transactions committed */
     atomic_uint_fast64_t commit_failures;    /* groups rolled back (not acked) */
+    atomic_uint_fast64_t storage_failing;    /* gauge: 1 while the committer retries a group
+                                              * the store cannot commit (committer.h) */
 } metrics_counters;
 
 /* Zeroes every counter. */
 void metrics_counters_init(metrics_counters *c);
 
 /* Writes v escaped as a Prometheus label value (\ → \\, " → \", newline →
- * \n) into out, NUL-terminated and truncated to outlen. Returns the length
- * the full escaped text needs (without the NUL), like snprintf. */
+ * \n; a byte that is not UTF-8 → U+FFFD, so the value is always valid
+ * UTF-8) into out, NUL-terminated; when outlen is short, only whole
+ * characters and whole escapes are kept. Returns the length the full
+ * escaped text needs (without the NUL), like snprintf. */
 size_t metrics_escape_label(const char *v, char *out, size_t outlen);
 
 /* Renders the whole exposition: counters from c, the rest from db (may be

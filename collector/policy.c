@@ -34,10 +34,12 @@ static const config_setting settings[] = {
     {"spore_interval_days", CONFIG_INT, "0", 0, 3650, F(spore_interval_days), "R6: days without a negative spore test before a warning; 0 = from profile"},
     {"spore_critical_days", CONFIG_INT, "0", 0, 3650, F(spore_critical_days), "R6: days before the warning becomes critical; 0 = twice the interval"},
     {"silent_after_s", CONFIG_INT, "7200", 60, 31536000, F(silent_after_s), "R8: silence during an open session that raises an alert"},
+    {"session_gap_s", CONFIG_INT, "300", 60, 86400, F(session_gap_s), "R8: device-time gap between a session's records that flags the session"},
+    {"settle_s", CONFIG_INT, "300", 0, 86400, F(settle_s), "R5: how long a grip waits for its load's cycle from another device before it is judged"},
     {"gap_grace_s", CONFIG_INT, "600", 0, 604800, F(gap_grace_s), "R9: a seq gap unfilled this long raises an alert"},
     {"clock_skew_s", CONFIG_INT, "300", 1, 86400, F(clock_skew_s), "R10: device clock this far ahead raises an alert"},
     {"motor_service_hours", CONFIG_INT, "500", 1, 1000000, F(motor_service_hours), "R11: motor hours between services"},
-    {"rules_timer_s", CONFIG_INT, "60", 1, 86400, F(rules_timer_s), "how often the time-driven rules (R6, R8) run"},
+    {"rules_timer_s", CONFIG_INT, "60", 1, 86400, F(rules_timer_s), "how often the time-driven rules (R5 settle, R6, R8) run"},
     {NULL, CONFIG_STR, NULL, 0, 0, 0, NULL},
 };
 

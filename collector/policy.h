@@ -35,7 +35,9 @@ typedef struct policy {
     policy_program program[POLICY_NPROGRAMS]; /* R4 */
     int64_t spore_interval_days;           /* R6 warning; 0 in the file: from profile */
     int64_t spore_critical_days;           /* R6 critical; 0 in the file: 2 × interval */
-    int64_t silent_after_s;                /* R8 */
+    int64_t silent_after_s;                /* R8: collector time */
+    int64_t session_gap_s;                 /* R8: device time between records of a session */
+    int64_t settle_s;                      /* R5: wait for another device's facts; 0 = judge at once */
     int64_t clock_skew_s;                  /* R10 */
     int64_t gap_grace_s;                   /* R9 */
     int64_t motor_service_hours;           /* R11 */

@@ -1,11 +1,11 @@
-/* rules_cycle: R4 (a sterilization cycle that failed) and R5 (a grip from a
- * load without a passing cycle used in a session).
+/* rules_cycle: R4, a sterilization cycle that failed (below the program's
+ * minimum temperature or exposure, chemical indicator not pass, or the
+ * sterilizer's own fail / aborted), and the load's state for R5 and R7.
  *
  * Loads belong to the clinic, not the device that logged them: one
- * machine's autoclave log feeds the grips every machine of the clinic uses.
- * Records are judged in the order they arrive, so a late record can prove
- * an earlier alert wrong: a passing re-run of a load clears its R4, and a
- * passing cycle older than a grip's use clears that use's R5. */
+ * machine's autoclave log feeds the grips every machine of the clinic uses
+ * (rules_grip.c judges them again when their load's cycle arrives). A
+ * passing re-run of a load clears its R4. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -124,45 +124,6 @@ static int raise_r4(const rules_ctx *c, const record *r, const policy_program *p
     return alerting_raise(&al, &a);
 }
 
-static void grip_cause(char *cause, size_t cap, const char *kind, const rule_grip *g)
-{
-    cause[0] = '\0';
-    rules__cause_add(cause, cap, kind, g->session_id);
-    rules__cause_add(cause, cap, ":", g->grip_id);
-}
-
-/* store_grip_fn: the grip was used after a passing cycle of its load, so
- * neither R5 cause holds for it. */
-static int clear_grip(void *ctx, const rule_grip *g)
-{
-    const rules_ctx *c = ctx;
-    alerting al = rules__alerting(c);
-    char cause[sizeof ((alert *)0)->cause];
-
-    grip_cause(cause, sizeof cause, "failed-load:", g);
-    if (alerting_clear(&al, "R5", g->use.device, cause) != 0)
-        return -1;
-    grip_cause(cause, sizeof cause, "no-cycle:", g);
-    return alerting_clear(&al, "R5", g->use.device, cause);
-}
-
-/* Grips of one load checked per passing cycle; more is not a clinic's day. */
-#define GRIPS_PER_LOAD_MAX 256
-
-static int on_pass(const rules_ctx *c, const record *r, const rule_load *prev, bool newer)
-{
-    alerting al = rules__alerting(c);
-    char cause[sizeof ((alert *)0)->cause];
-
-    if (prev && !prev->passed && newer) {
-        load_cause(cause, sizeof cause, prev->load_id);
-        if (alerting_clear(&al, "R4", prev->cycle.device, cause) != 0)
-            return -1;
-    }
-    return store_grips_of_load(c->s, c->clinic, record_get_str(r, "load_id"), r->ts,
-                               GRIPS_PER_LOAD_MAX, clear_grip, (void *)c);
-}
-
 int rules__cycle(const rules_ctx *c, const record *r)
 {
     const policy_program *prog;
@@ -183,55 +144,17 @@ int rules__cycle(const rules_ctx *c, const record *r)
     newer = !known || strcmp(r->ts, prev.cycle.ts) >= 0;
     if (newer && store_load_put(c->s, c->clinic, &load) != 0)
         return -1;
-    if (why)
-        return raise_r4(c, r, prog, why);
-    return on_pass(c, r, known ? &prev : NULL, newer);
-}
-
-static int raise_r5(const rules_ctx *c, const rule_grip *g, const rule_load *load)
-{
-    alerting al = rules__alerting(c);
-    evidence e;
-    alert a;
-
-    rules__alert_init(&a, "R5", "critical", c->device, c->clinic);
-    grip_cause(a.cause, sizeof a.cause, load ? "failed-load:" : "no-cycle:", g);
-    rules__message(&a, "grip %s used in session %s came from load %s %s", g->grip_id,
-                   g->session_id, g->load_id,
-                   load ? "whose sterilization cycle failed"
-                        : "with no passing sterilization cycle on record");
-    ev_begin(&e, a.evidence, sizeof a.evidence);
-    ev_str(&e, "grip_id", g->grip_id);
-    ev_str(&e, "session_id", g->session_id);
-    ev_str(&e, "load_id", g->load_id);
-    rules__ev_ref(&e, &g->use);
-    if (load) {
-        ev_open_object(&e, "cycle");
-        ev_str(&e, "sterilizer_id", load->sterilizer_id);
-        rules__ev_ref(&e, &load->cycle);
-        ev_bool(&e, "passed", false);
-        ev_close(&e);
-    } else {
-        ev_null(&e, "cycle");
-    }
-    ev_end(&e);
-    return alerting_raise(&al, &a);
-}
-
-int rules__grip(const rules_ctx *c, const record *r)
-{
-    rule_grip g = {.use = rules__ref(c, r)};
-    rule_load load;
-    int known;
-
-    snprintf(g.load_id, sizeof g.load_id, "%s", record_get_str(r, "load_id"));
-    snprintf(g.grip_id, sizeof g.grip_id, "%s", record_get_str(r, "grip_id"));
-    snprintf(g.session_id, sizeof g.session_id, "%s", record_get_str(r, "session_id"));
-    /* Kept for R7's recall list and for clearing R5 when a late cycle arrives. */
-    if (store_grip_put(c->s, c->clinic, &g) != 0 ||
-        (known = store_load_get(c->s, c->clinic, g.load_id, &load)) < 0)
+    if (why && raise_r4(c, r, prog, why) != 0)
         return -1;
-    if (known && load.passed)
-        return 0;
-    return raise_r5(c, &g, known ? &load : NULL);
+    /* A passing re-run clears the load's R4 (it was reprocessed). */
+    if (!why && known && !prev.passed && newer) {
+        alerting al = rules__alerting(c);
+        char cause[sizeof ((alert *)0)->cause];
+        load_cause(cause, sizeof cause, prev.load_id);
+        if (alerting_clear(&al, "R4", prev.cycle.device, cause) != 0)
+            return -1;
+    }
+    /* The grips used since this cycle (R5) are judged again: this may be
+     * the cycle a grip from another machine was waiting for. */
+    return newer ? rules__grip_recheck(c, load.load_id, r->ts) : 0;
 }

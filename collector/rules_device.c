@@ -1,5 +1,6 @@
 /* rules_device: the machine itself. Session state for R8 (a device silent
- * while a session is open), the usage counters for R3 (cartridge wear,
+ * while a session is open, by the collector's clock; and a device-time gap
+ * inside a session, below), the usage counters for R3 (cartridge wear,
  * rules_cartridge.c) and R11 (motor service every motor_service_hours). */
 #include <inttypes.h>
 #include <stdio.h>
@@ -47,4 +48,67 @@ static int check_service(const rules_ctx *c, const record *r)
 int rules__counters(const rules_ctx *c, const record *r)
 {
     return rules__cartridge_wear(c, r) != 0 ? -1 : check_service(c, r);
+}
+
+/* R8 from the device's own clock: a session during which the machine
+ * logged nothing for longer than session_gap_s (it logs counters every
+ * minute while a session runs). Judged on each pair of consecutive
+ * records (by seq) as soon as both are stored, whichever arrives last and
+ * however late, so a backlog delivered days later is flagged the same.
+ * One alert per session ("gap:<session_id>"); never cleared. */
+static int check_gap(const rules_ctx *c, uint64_t from_seq, const char *from_ts,
+                     const char *to_ts)
+{
+    char session[RECORD_STR_MAX + 1];
+    int64_t from_ms = 0, to_ms = 0;
+    alerting al = rules__alerting(c);
+    rule_ref from = {.seq = from_seq}, to = {.seq = from_seq + 1};
+    evidence e;
+    alert a;
+    int open;
+
+    record_ts_parse(from_ts, &from_ms);
+    record_ts_parse(to_ts, &to_ms);
+    if (to_ms - from_ms <= c->p->session_gap_s * 1000)
+        return 0;
+    if ((open = store_session_at(c->s, c->device, from_seq, session)) <= 0)
+        return open;
+    snprintf(from.device, sizeof from.device, "%s", c->device);
+    snprintf(from.ts, sizeof from.ts, "%s", from_ts);
+    snprintf(to.device, sizeof to.device, "%s", c->device);
+    snprintf(to.ts, sizeof to.ts, "%s", to_ts);
+    rules__alert_init(&a, "R8", "maintenance", c->device, c->clinic);
+    rules__cause_add(a.cause, sizeof a.cause, "gap:", session);
+    rules__message(&a,
+                   "no record for %" PRId64 " min during session %s (device time %.19s to %.19s; "
+                   "limit %" PRId64 " min)",
+                   (to_ms - from_ms) / 60000, session, from_ts, to_ts, c->p->session_gap_s / 60);
+    ev_begin(&e, a.evidence, sizeof a.evidence);
+    ev_str(&e, "session_id", session);
+    ev_open_object(&e, "from");
+    rules__ev_ref(&e, &from);
+    ev_close(&e);
+    ev_open_object(&e, "to");
+    rules__ev_ref(&e, &to);
+    ev_close(&e);
+    ev_int(&e, "gap_s", (to_ms - from_ms) / 1000);
+    ev_int(&e, "session_gap_s", c->p->session_gap_s);
+    ev_end(&e);
+    return alerting_raise(&al, &a);
+}
+
+int rules__session_gap(const rules_ctx *c, const record *r)
+{
+    char ts[RECORD_TS_LEN + 1];
+    int found;
+
+    if (r->seq > 1) {
+        if ((found = store_record_ts(c->s, c->device, r->seq - 1, ts)) < 0 ||
+            (found && check_gap(c, r->seq - 1, ts, r->ts) != 0))
+            return -1;
+    }
+    if ((found = store_record_ts(c->s, c->device, r->seq + 1, ts)) < 0 ||
+        (found && check_gap(c, r->seq, r->ts, ts) != 0))
+        return -1;
+    return 0;
 }

@@ -33,14 +33,36 @@ rule_ref rules__ref(const rules_ctx *c, const record *r);
 /* Writes {"device":..,"seq":..,"ts":..} members for ref (inside an open object). */
 void rules__ev_ref(evidence *e, const rule_ref *ref);
 
-/* Per record type (rules_cartridge.c, rules_sterile.c, rules_device.c). */
+/* R5's causes of one grip: "no-cycle:", "failed-load:", "recalled:" +
+ * session:grip (rules_grip.c). */
+int rules__grip_recheck(const rules_ctx *c, const char *load_id, const char *since_ts);
+/* Judges a pending grip once settle_s has passed (rules_timer.c). */
+int rules__grip_settle(store *s, const policy *p, const char *now_ts, alert_batch *out,
+                       const char *device, uint64_t seq);
+
+/* R7's recall (rules_recall.c). The positive spore test whose recall covers
+ * a load processed on sterilizer_id at load_ts: 1 and *positive, 0 none. */
+int rules__recalled_by(store *s, const policy *p, const char *clinic, const char *sterilizer_id,
+                       const char *load_ts, rule_spore *positive);
+/* The recall window of positive test `test`: loads after from_ts (the cycle
+ * of the last negative test before it, "" when none; *last_negative is
+ * that test, seq 0 when none) and before until_ts (the cycle of the first
+ * negative test after it, "~" while there is none). */
+int rules__recall_window(store *s, const char *clinic, const char *sterilizer_id,
+                         const rule_ref *test, char from_ts[RECORD_TS_LEN + 1],
+                         char until_ts[RECORD_TS_LEN + 2], rule_spore *last_negative,
+                         rule_spore *self);
+
+/* Per record type (rules_cartridge.c, rules_cycle.c, rules_grip.c,
+ * rules_spore.c, rules_device.c). */
 int rules__cartridge_insert(const rules_ctx *c, const record *r);   /* R1, R2 */
 int rules__cartridge_remove(const rules_ctx *c, const record *r);   /* clears R3 */
 int rules__counters(const rules_ctx *c, const record *r);           /* R3, R11 */
 int rules__cartridge_wear(const rules_ctx *c, const record *r);     /* R3 */
-int rules__cycle(const rules_ctx *c, const record *r);              /* R4; clears R4, R5 */
+int rules__cycle(const rules_ctx *c, const record *r);              /* R4; rechecks R5 */
 int rules__grip(const rules_ctx *c, const record *r);               /* R5 */
 int rules__sterilization_test(const rules_ctx *c, const record *r); /* R7; clears R6, R7 */
 int rules__session(const rules_ctx *c, const record *r);            /* R8 state */
+int rules__session_gap(const rules_ctx *c, const record *r);        /* R8 device-time gap */
 
 #endif

@@ -1,8 +1,9 @@
 /* rules_spore: what a spore test (biological indicator) means for its
  * sterilizer. Positive: R7, the sterilizer is flagged and everything
- * processed since the last negative test is listed for recall, with the
- * sessions that used grips from it (CDC 2008 Table 12). Negative: the
- * overdue warning (R6) and the flag (R7) are lifted.
+ * processed since the cycle that carried the last negative test is listed
+ * for recall (rules_recall.c), with the sessions that used grips from it
+ * (CDC 2008 Table 12). Negative: the overdue warning (R6) and the flag
+ * (R7) are lifted.
  *
  * Sterilizer alerts are filed under the sterilizer's home device (the first
  * that logged it), so that the test that clears them can come from any
@@ -61,12 +62,12 @@ static int list_grip(void *ctx, const rule_grip *g)
 /* "loads": [...], "loads_listed": n, "loads_total": N, then the same for
  * "sessions". Returns the totals for the message. */
 static int ev_recall(const rules_ctx *c, evidence *e, const rule_sterilizer *st,
-                     int64_t *loads, int64_t *grips)
+                     const char *from_ts, const char *until_ts, int64_t *loads, int64_t *grips)
 {
     recall rc = {e, RECALL_LOADS_BYTES, 0};
 
     ev_open_array(e, "loads");
-    if (store_recall_loads(c->s, c->clinic, st->sterilizer_id, st->last_negative_ts,
+    if (store_recall_loads(c->s, c->clinic, st->sterilizer_id, from_ts, until_ts,
                            RECALL_LIST_MAX, list_load, &rc, loads) != 0)
         return -1;
     ev_close(e);
@@ -74,7 +75,7 @@ static int ev_recall(const rules_ctx *c, evidence *e, const rule_sterilizer *st,
     ev_int(e, "loads_total", *loads);
     rc = (recall){e, 64, 0};
     ev_open_array(e, "sessions");
-    if (store_recall_grips(c->s, c->clinic, st->sterilizer_id, st->last_negative_ts,
+    if (store_recall_grips(c->s, c->clinic, st->sterilizer_id, from_ts, until_ts,
                            RECALL_LIST_MAX, list_grip, &rc, grips) != 0)
         return -1;
     ev_close(e);
@@ -95,9 +96,14 @@ static int raise_r7(const rules_ctx *c, const record *r, const rule_sterilizer *
     rule_ref ref = rules__ref(c, r);
     alerting al = rules__alerting(c);
     int64_t loads = 0, grips = 0;
-    char seq[24];
+    char seq[24], from_ts[RECORD_TS_LEN + 1], until_ts[RECORD_TS_LEN + 2];
+    rule_spore last_negative, self;
     evidence e;
     alert a;
+
+    if (rules__recall_window(c->s, c->clinic, st->sterilizer_id, &ref, from_ts, until_ts,
+                             &last_negative, &self) != 0)
+        return -1;
 
     rules__alert_init(&a, "R7", "critical", st->home_device, c->clinic);
     positive_prefix(a.cause, sizeof a.cause, st->sterilizer_id);
@@ -110,17 +116,40 @@ static int raise_r7(const rules_ctx *c, const record *r, const rule_sterilizer *
     rules__ev_ref(&e, &ref);
     ev_str(&e, "bi_lot", record_get_str(r, "bi_lot"));
     ev_str(&e, "read_ts", record_get_str(r, "read_ts"));
+    ev_str(&e, "cycle_ts", self.cycle_ts[0] ? self.cycle_ts : r->ts);
+    ev_bool(&e, "cycle_on_record", self.cycle_on_record);
     ev_close(&e);
-    if (st->last_negative_ts[0])
-        ev_str(&e, "last_negative_ts", st->last_negative_ts);
-    else
+    /* The recall window: from the cycle that carried the last negative
+     * test (not when it was read) to the one that carries a negative
+     * re-test (null: not yet). */
+    if (last_negative.test.seq) {
+        ev_str(&e, "last_negative_ts", last_negative.test.ts);
+        ev_open_object(&e, "last_negative");
+        rules__ev_ref(&e, &last_negative.test);
+        ev_str(&e, "cycle_ts", last_negative.cycle_ts);
+        ev_bool(&e, "cycle_on_record", last_negative.cycle_on_record);
+        ev_close(&e);
+    } else {
         ev_null(&e, "last_negative_ts");
-    if (ev_recall(c, &e, st, &loads, &grips) != 0)
+        ev_null(&e, "last_negative");
+    }
+    ev_open_object(&e, "window");
+    if (from_ts[0])
+        ev_str(&e, "after", from_ts);
+    else
+        ev_null(&e, "after");
+    if (strcmp(until_ts, "~") != 0)
+        ev_str(&e, "before", until_ts);
+    else
+        ev_null(&e, "before");
+    ev_close(&e);
+    if (ev_recall(c, &e, st, from_ts, until_ts, &loads, &grips) != 0)
         return -1;
     ev_end(&e);
     rules__message(&a,
                    "positive spore test on sterilizer %s: take it out of service; recall %" PRId64
-                   " load(s) since the last negative test, used in %" PRId64 " session grip(s)",
+                   " load(s) since the cycle of the last negative test, used in %" PRId64
+                   " session grip(s)",
                    st->sterilizer_id, loads, grips);
     return alerting_raise(&al, &a);
 }

@@ -1,7 +1,9 @@
 /* rules_timer: the rules no record triggers, only the passing of time.
- * R6: a sterilizer without a negative spore test for spore_interval_days
- * (warning), escalating to critical after spore_critical_days. R8: a
- * device with an open session and nothing received for silent_after_s.
+ * R5: grips that waited settle_s for their load's cycle are judged
+ * (rules_grip.c). R6: a sterilizer without a negative spore test for
+ * spore_interval_days (warning), escalating to critical after
+ * spore_critical_days. R8: a device with an open session and nothing
+ * received for silent_after_s.
  * Raising is idempotent per cause, so each tick re-checks everything and
  * only what changed produces an event. */
 #include <inttypes.h>
@@ -85,9 +87,22 @@ static int check_silent(void *ctx, const rule_silent *d)
     return alerting_raise(&al, &a);
 }
 
+/* store_pending_fn: the check is judged now, whatever it finds. */
+static int settle_grip(void *ctx, int64_t id, const char *device, uint64_t seq)
+{
+    tick *t = ctx;
+    if (store_pending_drop(t->s, id) != 0)
+        return -1;
+    return rules__grip_settle(t->s, t->p, t->now_ts, t->out, device, seq);
+}
+
 static int run_rules(tick *t)
 {
     char cutoff[RECORD_TS_LEN + 1];
+
+    record_ts_format(t->now_ms - t->p->settle_s * 1000, cutoff);
+    if (store_pending_due(t->s, cutoff, settle_grip, t) != 0)
+        return -1;
 
     record_ts_format(t->now_ms - t->p->spore_interval_days * DAY_MS, cutoff);
     if (store_sterilizers_untested_since(t->s, cutoff, check_spore_due, t) != 0)

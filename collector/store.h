@@ -76,6 +76,18 @@ int store_quarantine(store *s, const char *device, const char *topic, const char
                      const char *counter_key, const void *payload, size_t len,
                      size_t max_payload, int64_t max_rows, const char *now_ts);
 
+/* Keeps one record of a registered device's message that breaks the record
+ * schema but has a readable seq (docs/collector.md, "Bad input"): its exact
+ * bytes, their hash, its prev ("" when none valid) and the reason, once per
+ * (device, seq). The first time, *inserted is set and counter_key counted
+ * in quarantine_counts; a resend changes nothing. */
+int store_quarantine_record(store *s, const char *device, uint64_t seq, const char *prev,
+                            const char *hash, const void *body, size_t len, const char *reason,
+                            const char *counter_key, const char *now_ts, bool *inserted);
+/* Like store_get_link, for a record kept by store_quarantine_record. */
+int store_get_quarantined_link(store *s, const char *device, uint64_t seq,
+                               char prev[RECORD_HASH_HEX], char hash[RECORD_HASH_HEX]);
+
 /* Raises a (rule, device, cause) once: *raised is true only the first time,
  * or when an earlier alert for the same cause had been cleared (it is
  * reopened). Fills a->id. */

@@ -65,15 +65,70 @@ typedef int (*store_load_fn)(void *ctx, const rule_load *l);
 int store_grips_of_load(store *s, const char *clinic, const char *load_id, const char *since_ts,
                         int max, store_grip_fn fn, void *ctx);
 
-/* R7's recall list: loads of the sterilizer processed after since_ts ("":
- * all), and the grips taken from them; each oldest first, at most max
- * through fn, *total counts all. */
+/* The grip.assign (device, seq) as rule_grips holds it, and its clinic.
+ * 1 found, 0 not. */
+int store_grip_get(store *s, const char *device, uint64_t seq, rule_grip *out,
+                   char clinic[RECORD_STR_MAX + 1]);
+
+/* R7's recall list: loads of the sterilizer whose latest cycle ran after
+ * from_ts and before until_ts (both exclusive; "~" for no end), and the
+ * grips taken from them; each oldest first, at most max through fn,
+ * *total counts all. A test-only cycle is not a load: one a
+ * sterilization.test names (same device, sterilizer and cycle_no) that no
+ * grip was ever taken from. */
 int store_recall_loads(store *s, const char *clinic, const char *sterilizer_id,
-                       const char *since_ts, int max, store_load_fn fn, void *ctx,
-                       int64_t *total);
+                       const char *from_ts, const char *until_ts, int max, store_load_fn fn,
+                       void *ctx, int64_t *total);
 int store_recall_grips(store *s, const char *clinic, const char *sterilizer_id,
-                       const char *since_ts, int max, store_grip_fn fn, void *ctx,
-                       int64_t *total);
+                       const char *from_ts, const char *until_ts, int max, store_grip_fn fn,
+                       void *ctx, int64_t *total);
+
+/* A spore test of a sterilizer and the time of the cycle that carried it:
+ * the sterilization.cycle of the same device, sterilizer and cycle_no
+ * logged at or before the test (the latest such); the test's own ts when
+ * that cycle is not on record (cycle_on_record false). */
+typedef struct rule_spore {
+    rule_ref test;
+    char cycle_ts[RECORD_TS_LEN + 1];
+    char read_ts[RECORD_TS_LEN + 1];
+    bool cycle_on_record;
+    bool positive;                /* else negative; invalid results are left out */
+} rule_spore;
+
+/* The clinic's spore tests of sterilizer_id logged at or after since_ts
+ * ("" for all), ordered by cycle_ts; at most max into out, *n of them. */
+int store_spore_tests(store *s, const char *clinic, const char *sterilizer_id,
+                      const char *since_ts, rule_spore *out, int max, int *n);
+
+/* ---- R5: checks waiting to settle; alerts disproved later --------------- */
+
+/* Queues the judgement of grip g (as an alerts row of state 'pending',
+ * never counted open) at receive time now_ts; queuing it twice is one. */
+int store_pending_put(store *s, const char *clinic, const rule_grip *g, const char *now_ts);
+
+typedef int (*store_pending_fn)(void *ctx, int64_t id, const char *device, uint64_t seq);
+/* Pending checks queued before cutoff_ts, oldest first (one queued exactly
+ * settle_s ago still waits). */
+int store_pending_due(store *s, const char *cutoff_ts, store_pending_fn fn, void *ctx);
+/* Drops a pending check (it has been judged). */
+int store_pending_drop(store *s, int64_t id);
+
+/* Withdraws the open alert (rule, device, cause): later evidence shows its
+ * cause never held. Fills *out like store_clear_alert. */
+int store_alert_withdraw(store *s, const char *rule, const char *device, const char *cause,
+                         const char *now_ts, alert *out, bool *withdrawn);
+/* An alert raised again is an alert: its state goes back to NULL. */
+int store_alert_state_reset(store *s, int64_t id);
+
+/* ---- R8: device-time gaps ------------------------------------------------ */
+
+/* ts of the stored record (device, seq): 1 found, 0 not. */
+int store_record_ts(store *s, const char *device, uint64_t seq, char ts[RECORD_TS_LEN + 1]);
+/* The session open on device right after its record seq (the latest
+ * session.start / session.end at or before seq is a start): 1 and its
+ * session_id, 0 when none is open. */
+int store_session_at(store *s, const char *device, uint64_t seq,
+                     char session_id[RECORD_STR_MAX + 1]);
 
 /* ---- R6, R7: sterilizers ------------------------------------------------ */
 
@@ -83,18 +138,23 @@ typedef struct rule_sterilizer {
     char home_device[IDS_DEVICE_ID_MAX + 1]; /* first device that logged it */
     char first_seen_ts[RECORD_TS_LEN + 1];
     char last_negative_ts[RECORD_TS_LEN + 1]; /* "" when never tested negative */
-    char flagged_ts[RECORD_TS_LEN + 1];       /* "" unless a positive test flagged it */
+    /* The latest positive test ("" when none ever): the sterilizer is out
+     * of service while it is later than last_negative_ts. */
+    char flagged_ts[RECORD_TS_LEN + 1];
 } rule_sterilizer;
 
 /* Registers the sterilizer on first sight (home = device, first seen = ts),
  * then reads it into *out. */
 int store_sterilizer_touch(store *s, const char *clinic, const char *sterilizer_id,
                            const char *device, const char *ts, rule_sterilizer *out);
-/* A negative spore test at ts: last_negative_ts moves forward to ts; a flag
- * older than ts is lifted. */
+/* 1 and *out when the clinic knows the sterilizer, 0 when not. */
+int store_sterilizer_get(store *s, const char *clinic, const char *sterilizer_id,
+                         rule_sterilizer *out);
+/* A negative spore test at ts: last_negative_ts moves forward to ts (which
+ * lifts a flag older than ts). */
 int store_sterilizer_negative(store *s, const char *clinic, const char *sterilizer_id,
                               const char *ts);
-/* A positive spore test at ts flags the sterilizer. */
+/* A positive spore test at ts: flagged_ts moves forward to ts. */
 int store_sterilizer_flag(store *s, const char *clinic, const char *sterilizer_id, const char *ts);
 
 typedef int (*store_sterilizer_fn)(void *ctx, const rule_sterilizer *st);

@@ -4,6 +4,7 @@
 
 #include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store_sqlite_int.h"
@@ -12,7 +13,8 @@ enum {
     RQ_CART_INSERT, RQ_CART_GET, RQ_LOAD_GET, RQ_LOAD_PUT, RQ_GRIP_PUT, RQ_GRIPS_OF_LOAD,
     RQ_RECALL_LOADS, RQ_RECALL_LOADS_N, RQ_RECALL_GRIPS, RQ_RECALL_GRIPS_N, RQ_STER_TOUCH,
     RQ_STER_GET, RQ_STER_NEGATIVE, RQ_STER_FLAG, RQ_STER_UNTESTED, RQ_DEV_HEARD,
-    RQ_SESSION_OPEN, RQ_SESSION_CLOSE, RQ_DEV_SILENT, RQ_COUNT
+    RQ_SESSION_OPEN, RQ_SESSION_CLOSE, RQ_DEV_SILENT, RQ_GRIP_GET, RQ_PENDING_PUT,
+    RQ_PENDING_DROP, RQ_ALERT_WITHDRAW, RQ_RECORD_TS, RQ_COUNT
 };
 static_assert(RQ_COUNT <= STORE_RULE_STMTS, "raise STORE_RULE_STMTS");
 
@@ -20,8 +22,18 @@ static_assert(RQ_COUNT <= STORE_RULE_STMTS, "raise STORE_RULE_STMTS");
 #define LOAD_COLS "l.device_id, l.seq, l.ts, l.load_id, l.sterilizer_id, l.passed"
 #define STER_COLS "clinic, sterilizer_id, home_device, first_seen_ts, " \
                   "coalesce(last_negative_ts, ''), coalesce(flagged_ts, '')"
-/* Loads of a sterilizer processed after a time: R7's recall set. */
-#define RECALL_WHERE "l.clinic = ?1 AND l.sterilizer_id = ?2 AND l.ts > ?3"
+/* Loads of a sterilizer processed inside a window: R7's recall set. */
+#define RECALL_WHERE "l.clinic = ?1 AND l.sterilizer_id = ?2 AND l.ts > ?3 AND l.ts < ?4"
+/* ...less the test-only cycles: a test names the cycle (same device,
+ * sterilizer, cycle_no, logged after it) and no grip came from its load. */
+#define HAS_GRIPS "EXISTS (SELECT 1 FROM rule_grips g2 WHERE g2.clinic = l.clinic AND " \
+                  "g2.load_id = l.load_id)"
+#define TEST_ONLY "EXISTS (SELECT 1 FROM records c JOIN records t ON t.device_id = c.device_id " \
+                  "AND t.type = 'sterilization.test' AND t.ts >= c.ts " \
+                  "AND json_extract(t.body, '$.sterilizer_id') = l.sterilizer_id " \
+                  "AND json_extract(t.body, '$.cycle_no') = json_extract(c.body, '$.cycle_no') " \
+                  "WHERE c.device_id = l.device_id AND c.seq = l.seq)"
+#define RECALL_LOADS_WHERE RECALL_WHERE " AND (" HAS_GRIPS " OR NOT " TEST_ONLY ")"
 
 static const char *const sql[RQ_COUNT] = {
     [RQ_CART_INSERT] = "INSERT INTO rule_cartridges(cartridge_uid, device_id, session_id, seq, ts) "
@@ -37,12 +49,12 @@ static const char *const sql[RQ_COUNT] = {
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
     [RQ_GRIPS_OF_LOAD] = "SELECT " GRIP_COLS " FROM rule_grips g WHERE g.clinic = ?1 AND "
                          "g.load_id = ?2 AND g.ts >= ?3 ORDER BY g.ts, g.device_id, g.seq LIMIT ?4",
-    [RQ_RECALL_LOADS] = "SELECT " LOAD_COLS " FROM rule_loads l WHERE " RECALL_WHERE
-                        " ORDER BY l.ts, l.load_id LIMIT ?4",
-    [RQ_RECALL_LOADS_N] = "SELECT count(*) FROM rule_loads l WHERE " RECALL_WHERE,
+    [RQ_RECALL_LOADS] = "SELECT " LOAD_COLS " FROM rule_loads l WHERE " RECALL_LOADS_WHERE
+                        " ORDER BY l.ts, l.load_id LIMIT ?5",
+    [RQ_RECALL_LOADS_N] = "SELECT count(*) FROM rule_loads l WHERE " RECALL_LOADS_WHERE,
     [RQ_RECALL_GRIPS] = "SELECT " GRIP_COLS " FROM rule_grips g JOIN rule_loads l ON "
                         "l.clinic = g.clinic AND l.load_id = g.load_id WHERE " RECALL_WHERE
-                        " ORDER BY g.ts, g.device_id, g.seq LIMIT ?4",
+                        " ORDER BY g.ts, g.device_id, g.seq LIMIT ?5",
     [RQ_RECALL_GRIPS_N] = "SELECT count(*) FROM rule_grips g JOIN rule_loads l ON "
                           "l.clinic = g.clinic AND l.load_id = g.load_id WHERE " RECALL_WHERE,
     /* A record older than the first sighting (sent late) moves it back. */
@@ -50,13 +62,12 @@ static const char *const sql[RQ_COUNT] = {
                       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(clinic, sterilizer_id) DO UPDATE SET "
                       "first_seen_ts = min(first_seen_ts, excluded.first_seen_ts)",
     [RQ_STER_GET] = "SELECT " STER_COLS " FROM rule_sterilizers WHERE clinic = ?1 AND sterilizer_id = ?2",
+    /* flagged_ts stays: a later negative is what lifts the flag, and the
+     * last positive tells R5 whether a recall can concern a load. */
     [RQ_STER_NEGATIVE] = "UPDATE rule_sterilizers SET "
-                         "last_negative_ts = max(coalesce(last_negative_ts, ''), ?3), "
-                         "flagged_ts = CASE WHEN flagged_ts < ?3 THEN NULL ELSE flagged_ts END "
+                         "last_negative_ts = max(coalesce(last_negative_ts, ''), ?3) "
                          "WHERE clinic = ?1 AND sterilizer_id = ?2",
-    /* A positive older than the latest negative (sent late) flags nothing. */
-    [RQ_STER_FLAG] = "UPDATE rule_sterilizers SET flagged_ts = CASE WHEN ?3 > "
-                     "coalesce(last_negative_ts, '') THEN coalesce(flagged_ts, ?3) ELSE flagged_ts END "
+    [RQ_STER_FLAG] = "UPDATE rule_sterilizers SET flagged_ts = max(coalesce(flagged_ts, ''), ?3) "
                      "WHERE clinic = ?1 AND sterilizer_id = ?2",
     [RQ_STER_UNTESTED] = "SELECT " STER_COLS " FROM rule_sterilizers "
                          "WHERE coalesce(last_negative_ts, first_seen_ts) < ?1 "
@@ -72,7 +83,43 @@ static const char *const sql[RQ_COUNT] = {
                       "FROM rule_devices r JOIN devices d ON d.device_id = r.device_id "
                       "WHERE r.open_session IS NOT NULL AND r.last_received_at < ?1 "
                       "AND d.retired_at IS NULL ORDER BY r.device_id",
+    [RQ_GRIP_GET] = "SELECT " GRIP_COLS ", g.clinic FROM rule_grips g "
+                    "WHERE g.device_id = ?1 AND g.seq = ?2",
+    /* Not an alert yet: cleared_at is set so that no reader counts it open. */
+    [RQ_PENDING_PUT] = "INSERT INTO alerts(rule, severity, device_id, clinic, cause, message, "
+                       "evidence, raised_at, cleared_at, state) VALUES ('R5', 'pending', ?1, ?2, "
+                       "'pending:' || ?3, 'grip waiting for its load''s cycle', '{}', ?4, ?4, "
+                       "'pending') ON CONFLICT DO NOTHING",
+    [RQ_PENDING_DROP] = "DELETE FROM alerts WHERE id = ?1 AND state = 'pending'",
+    [RQ_ALERT_WITHDRAW] = "UPDATE alerts SET cleared_at = ?4, state = 'withdrawn' WHERE rule = ?1 "
+                          "AND device_id = ?2 AND cause = ?3 AND cleared_at IS NULL "
+                          "RETURNING id, severity, clinic, message, evidence",
+    [RQ_RECORD_TS] = "SELECT ts FROM records WHERE device_id = ?1 AND seq = ?2",
 };
+
+/* Rare queries (a tick, a positive spore test, a gap): prepared per call,
+ * which keeps s->rq for the statements of every record. */
+static const char pending_due_sql[] =
+    "SELECT id, device_id, substr(cause, 9) FROM alerts WHERE state = 'pending' "
+    "AND raised_at < ?1 ORDER BY raised_at, id";
+static const char state_reset_sql[] = "UPDATE alerts SET state = NULL WHERE id = ?1";
+static const char session_at_sql[] =
+    "SELECT type, json_extract(body, '$.session_id') FROM records WHERE device_id = ?1 "
+    "AND seq <= ?2 AND type IN ('session.start', 'session.end') ORDER BY seq DESC LIMIT 1";
+static const char spore_tests_sql[] =
+    "SELECT t.device_id, t.seq, t.ts, json_extract(t.body, '$.read_ts'), "
+    "json_extract(t.body, '$.result') = 'positive', "
+    "(SELECT c.ts FROM records c WHERE c.device_id = t.device_id "
+    "  AND c.type = 'sterilization.cycle' AND c.ts <= t.ts "
+    "  AND json_extract(c.body, '$.sterilizer_id') = ?2 "
+    "  AND json_extract(c.body, '$.cycle_no') = json_extract(t.body, '$.cycle_no') "
+    "  ORDER BY c.ts DESC LIMIT 1) AS cts "
+    "FROM records t JOIN devices d ON d.device_id = t.device_id "
+    "WHERE t.type = 'sterilization.test' AND t.ts >= ?3 AND d.clinic = ?1 "
+    "AND json_extract(t.body, '$.kind') = 'spore' "
+    "AND json_extract(t.body, '$.sterilizer_id') = ?2 "
+    "AND json_extract(t.body, '$.result') IN ('positive', 'negative') "
+    "ORDER BY coalesce(cts, t.ts), t.ts, t.device_id, t.seq";
 
 int store__prepare_rules(store *s, char *err, size_t errlen)
 {
@@ -238,26 +285,27 @@ int store_grips_of_load(store *s, const char *clinic, const char *load_id, const
 }
 
 static void bind_recall(sqlite3_stmt *q, const char *clinic, const char *sterilizer_id,
-                        const char *since_ts)
+                        const char *from_ts, const char *until_ts)
 {
     bind_text(q, 1, clinic);
     bind_text(q, 2, sterilizer_id);
-    bind_text(q, 3, since_ts);
+    bind_text(q, 3, from_ts);
+    bind_text(q, 4, until_ts);
 }
 
 int store_recall_loads(store *s, const char *clinic, const char *sterilizer_id,
-                       const char *since_ts, int max, store_load_fn fn, void *ctx,
-                       int64_t *total)
+                       const char *from_ts, const char *until_ts, int max, store_load_fn fn,
+                       void *ctx, int64_t *total)
 {
     sqlite3_stmt *q = s->rq[RQ_RECALL_LOADS];
     rule_load l;
     int rc;
 
-    bind_recall(s->rq[RQ_RECALL_LOADS_N], clinic, sterilizer_id, since_ts);
+    bind_recall(s->rq[RQ_RECALL_LOADS_N], clinic, sterilizer_id, from_ts, until_ts);
     if (count_of(s, s->rq[RQ_RECALL_LOADS_N], total, "recall load count") != 0)
         return -1;
-    bind_recall(q, clinic, sterilizer_id, since_ts);
-    sqlite3_bind_int(q, 4, max);
+    bind_recall(q, clinic, sterilizer_id, from_ts, until_ts);
+    sqlite3_bind_int(q, 5, max);
     while ((rc = store__step(s, q, "recall loads")) == 1) {
         read_load(q, &l);
         if (fn(ctx, &l) != 0) {
@@ -269,17 +317,190 @@ int store_recall_loads(store *s, const char *clinic, const char *sterilizer_id,
 }
 
 int store_recall_grips(store *s, const char *clinic, const char *sterilizer_id,
-                       const char *since_ts, int max, store_grip_fn fn, void *ctx,
-                       int64_t *total)
+                       const char *from_ts, const char *until_ts, int max, store_grip_fn fn,
+                       void *ctx, int64_t *total)
 {
     sqlite3_stmt *q = s->rq[RQ_RECALL_GRIPS];
 
-    bind_recall(s->rq[RQ_RECALL_GRIPS_N], clinic, sterilizer_id, since_ts);
+    bind_recall(s->rq[RQ_RECALL_GRIPS_N], clinic, sterilizer_id, from_ts, until_ts);
     if (count_of(s, s->rq[RQ_RECALL_GRIPS_N], total, "recall grip count") != 0)
         return -1;
-    bind_recall(q, clinic, sterilizer_id, since_ts);
-    sqlite3_bind_int(q, 4, max);
+    bind_recall(q, clinic, sterilizer_id, from_ts, until_ts);
+    sqlite3_bind_int(q, 5, max);
     return each_grip(s, q, fn, ctx, "recall grips");
+}
+
+int store_grip_get(store *s, const char *device, uint64_t seq, rule_grip *out,
+                   char clinic[RECORD_STR_MAX + 1])
+{
+    sqlite3_stmt *q = s->rq[RQ_GRIP_GET];
+    int rc;
+
+    bind_text(q, 1, device);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)seq);
+    if ((rc = store__step(s, q, "grip lookup")) == 1) {
+        read_grip(q, out);
+        store__copy_col(q, 6, clinic, RECORD_STR_MAX + 1);
+        store__reset(q);
+    }
+    return rc;
+}
+
+/* Prepares a rare statement; the caller finalizes it. */
+static sqlite3_stmt *prepare_once(store *s, const char *sql_text, const char *what)
+{
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(s->db, sql_text, -1, &q, NULL) != SQLITE_OK) {
+        store__failed(s, what);
+        sqlite3_finalize(q);
+        return NULL;
+    }
+    return q;
+}
+
+int store_spore_tests(store *s, const char *clinic, const char *sterilizer_id,
+                      const char *since_ts, rule_spore *out, int max, int *n)
+{
+    sqlite3_stmt *q = prepare_once(s, spore_tests_sql, "spore tests");
+    int rc;
+
+    *n = 0;
+    if (!q)
+        return -1;
+    bind_text(q, 1, clinic);
+    bind_text(q, 2, sterilizer_id);
+    bind_text(q, 3, since_ts);
+    while ((rc = store__step(s, q, "spore tests")) == 1) {
+        rule_spore *t = &out[*n];
+        if (*n == max)
+            continue;   /* drain: the oldest max are kept */
+        read_ref(q, 0, &t->test);
+        store__copy_col(q, 3, t->read_ts, sizeof t->read_ts);
+        t->positive = sqlite3_column_int(q, 4) != 0;
+        t->cycle_on_record = sqlite3_column_type(q, 5) != SQLITE_NULL;
+        store__copy_col(q, t->cycle_on_record ? 5 : 2, t->cycle_ts, sizeof t->cycle_ts);
+        (*n)++;
+    }
+    sqlite3_finalize(q);
+    return rc < 0 ? -1 : 0;
+}
+
+/* ---- R5: pending checks, withdrawn alerts -------------------------------- */
+
+int store_pending_put(store *s, const char *clinic, const rule_grip *g, const char *now_ts)
+{
+    sqlite3_stmt *q = s->rq[RQ_PENDING_PUT];
+    char seq[24];
+
+    snprintf(seq, sizeof seq, "%llu", (unsigned long long)g->use.seq);
+    bind_text(q, 1, g->use.device);
+    bind_text(q, 2, clinic);
+    sqlite3_bind_text(q, 3, seq, -1, SQLITE_TRANSIENT);
+    bind_text(q, 4, now_ts);
+    return store__run(s, q, "pending check");
+}
+
+int store_pending_due(store *s, const char *cutoff_ts, store_pending_fn fn, void *ctx)
+{
+    sqlite3_stmt *q = prepare_once(s, pending_due_sql, "pending checks");
+    char device[IDS_DEVICE_ID_MAX + 1], seq[24];
+    int rc;
+
+    if (!q)
+        return -1;
+    bind_text(q, 1, cutoff_ts);
+    while ((rc = store__step(s, q, "pending checks")) == 1) {
+        store__copy_col(q, 1, device, sizeof device);
+        store__copy_col(q, 2, seq, sizeof seq);
+        if (fn(ctx, sqlite3_column_int64(q, 0), device, strtoull(seq, NULL, 10)) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    sqlite3_finalize(q);
+    return rc < 0 ? -1 : 0;
+}
+
+int store_pending_drop(store *s, int64_t id)
+{
+    sqlite3_stmt *q = s->rq[RQ_PENDING_DROP];
+    sqlite3_bind_int64(q, 1, id);
+    return store__run(s, q, "pending check drop");
+}
+
+int store_alert_withdraw(store *s, const char *rule, const char *device, const char *cause,
+                         const char *now_ts, alert *out, bool *withdrawn)
+{
+    sqlite3_stmt *q = s->rq[RQ_ALERT_WITHDRAW];
+    int rc;
+
+    bind_text(q, 1, rule);
+    bind_text(q, 2, device);
+    bind_text(q, 3, cause);
+    bind_text(q, 4, now_ts);
+    if ((rc = store__step(s, q, "alert withdraw")) < 0)
+        return -1;
+    *withdrawn = rc == 1;
+    if (rc == 1) {
+        memset(out, 0, sizeof *out);
+        out->id = sqlite3_column_int64(q, 0);
+        snprintf(out->rule, sizeof out->rule, "%s", rule);
+        snprintf(out->device, sizeof out->device, "%s", device);
+        snprintf(out->cause, sizeof out->cause, "%s", cause);
+        store__copy_col(q, 1, out->severity, sizeof out->severity);
+        store__copy_col(q, 2, out->clinic, sizeof out->clinic);
+        store__copy_col(q, 3, out->message, sizeof out->message);
+        store__copy_col(q, 4, out->evidence, sizeof out->evidence);
+        store__finish(q);
+    }
+    return 0;
+}
+
+int store_alert_state_reset(store *s, int64_t id)
+{
+    sqlite3_stmt *q = prepare_once(s, state_reset_sql, "alert state reset");
+    int rc;
+
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, id);
+    rc = store__run(s, q, "alert state reset");
+    sqlite3_finalize(q);
+    return rc;
+}
+
+/* ---- R8: device-time gaps ------------------------------------------------ */
+
+int store_record_ts(store *s, const char *device, uint64_t seq, char ts[RECORD_TS_LEN + 1])
+{
+    sqlite3_stmt *q = s->rq[RQ_RECORD_TS];
+    int rc;
+
+    bind_text(q, 1, device);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)seq);
+    if ((rc = store__step(s, q, "record ts")) == 1) {
+        store__copy_col(q, 0, ts, RECORD_TS_LEN + 1);
+        store__reset(q);
+    }
+    return rc;
+}
+
+int store_session_at(store *s, const char *device, uint64_t seq,
+                     char session_id[RECORD_STR_MAX + 1])
+{
+    sqlite3_stmt *q = prepare_once(s, session_at_sql, "session lookup");
+    int rc, open = 0;
+
+    if (!q)
+        return -1;
+    bind_text(q, 1, device);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)seq);
+    if ((rc = store__step(s, q, "session lookup")) == 1) {
+        open = strcmp((const char *)sqlite3_column_text(q, 0), "session.start") == 0;
+        store__copy_col(q, 1, session_id, RECORD_STR_MAX + 1);
+    }
+    sqlite3_finalize(q);
+    return rc < 0 ? -1 : open;
 }
 
 /* ---- R6, R7 -------------------------------------------------------------- */
@@ -304,6 +525,21 @@ int store_sterilizer_touch(store *s, const char *clinic, const char *sterilizer_
     read_sterilizer(q, out);
     store__reset(q);
     return 0;
+}
+
+int store_sterilizer_get(store *s, const char *clinic, const char *sterilizer_id,
+                         rule_sterilizer *out)
+{
+    sqlite3_stmt *q = s->rq[RQ_STER_GET];
+    int rc;
+
+    bind_text(q, 1, clinic);
+    bind_text(q, 2, sterilizer_id);
+    if ((rc = store__step(s, q, "sterilizer lookup")) == 1) {
+        read_sterilizer(q, out);
+        store__reset(q);
+    }
+    return rc;
 }
 
 static int sterilizer_update(store *s, int which, const char *clinic, const char *sterilizer_id,

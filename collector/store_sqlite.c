@@ -16,7 +16,7 @@
 enum {
     Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_DEVICE, Q_HEAD_GET, Q_HEAD_SET, Q_REC_INSERT, Q_REC_LINK,
     Q_QUAR_INSERT, Q_QUAR_COUNT, Q_QUAR_TRIM, Q_ALERT_RAISE, Q_ALERT_CLEAR, Q_OLDEST_ABOVE,
-    Q_ALERT_ESCALATE, Q_ALERT_CLEAR_PREFIX, Q_CERT_HISTORY, Q_COUNT
+    Q_ALERT_ESCALATE, Q_ALERT_CLEAR_PREFIX, Q_CERT_HISTORY, Q_QREC_INSERT, Q_QREC_LINK, Q_COUNT
 };
 static_assert(Q_COUNT <= STORE_CORE_STMTS, "raise STORE_CORE_STMTS");
 
@@ -70,6 +70,9 @@ static const char *const sql[Q_COUNT] = {
     [Q_CERT_HISTORY] = "SELECT cert_pem, registered_until FROM device_cert_history "
                        "WHERE device_id = ?1 AND registered_until > ?2 "
                        "ORDER BY registered_until DESC LIMIT " STR(STORE_CERT_HISTORY_MAX),
+    [Q_QREC_INSERT] = "INSERT INTO quarantined_records(device_id, seq, received_at, reason, prev, "
+                      "hash, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+    [Q_QREC_LINK] = "SELECT prev, hash FROM quarantined_records WHERE device_id = ?1 AND seq = ?2",
 };
 
 const char *store_errmsg(store *s) { return s->err; }
@@ -313,6 +316,49 @@ int store_quarantine(store *s, const char *device, const char *topic, const char
         return -1;
     sqlite3_bind_int64(s->q[Q_QUAR_TRIM], 1, max_rows);
     return run(s, Q_QUAR_TRIM, "quarantine trim");
+}
+
+int store_quarantine_record(store *s, const char *device, uint64_t seq, const char *prev,
+                            const char *hash, const void *body, size_t len, const char *reason,
+                            const char *counter_key, const char *now_ts, bool *inserted)
+{
+    sqlite3_stmt *q = s->q[Q_QREC_INSERT];
+
+    *inserted = false;
+    if (sqlite3_bind_text(q, 1, device, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(q, 2, (sqlite3_int64)seq) != SQLITE_OK ||
+        sqlite3_bind_text(q, 3, now_ts, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(q, 4, reason, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(q, 5, prev, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(q, 6, hash, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_blob(q, 7, body, (int)len, SQLITE_STATIC) != SQLITE_OK) {
+        store__failed(s, "quarantined record insert");
+        store__reset(q);
+        return -1;
+    }
+    if (run(s, Q_QREC_INSERT, "quarantined record insert") != 0)
+        return -1;
+    if (sqlite3_changes(s->db) != 1)
+        return 0;   /* a resend: kept and counted the first time */
+    *inserted = true;
+    sqlite3_bind_text(s->q[Q_QUAR_COUNT], 1, counter_key, -1, SQLITE_STATIC);
+    return run(s, Q_QUAR_COUNT, "quarantine count");
+}
+
+int store_get_quarantined_link(store *s, const char *device, uint64_t seq,
+                               char prev[RECORD_HASH_HEX], char hash[RECORD_HASH_HEX])
+{
+    sqlite3_stmt *q = s->q[Q_QREC_LINK];
+    int rc;
+
+    sqlite3_bind_text(q, 1, device, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64)seq);
+    if ((rc = store__step(s, q, "quarantined record lookup")) != 1)
+        return rc;
+    store__copy_col(q, 0, prev, RECORD_HASH_HEX);
+    store__copy_col(q, 1, hash, RECORD_HASH_HEX);
+    store__reset(q);
+    return 1;
 }
 
 int store_raise_alert(store *s, alert *a, const char *now_ts, bool *raised)

@@ -9,7 +9,7 @@
 
 #include "store.h"
 
-#define STORE_CORE_STMTS 20
+#define STORE_CORE_STMTS 24
 #define STORE_RULE_STMTS 24
 
 struct store {

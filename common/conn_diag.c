@@ -46,8 +46,8 @@ static void *run(void *arg)
         pthread_mutex_lock(&d->mu);
         bool same = strcmp(line, d->last) == 0;
         if (!same || now - d->last_logged >= REPEAT_S) {
-            log_error("cannot connect to the broker broker=%s:%d cause=%s detail=\"%s\"",
-                      d->cfg->host, d->cfg->port, conn_cause_name(cause), detail);
+            log_error("cannot connect to the broker broker=%s:%d cause=%s detail=%s",
+                      d->cfg->host, d->cfg->port, conn_cause_name(cause), LOG_Q(detail));
             d->last_logged = now;
         }
         snprintf(d->last, sizeof d->last, "%s", line);

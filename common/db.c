@@ -58,6 +58,47 @@ static const char *const schema_sql =
     "  payload     BLOB);"
     "CREATE TABLE IF NOT EXISTS quarantine_counts ("
     "  reason TEXT PRIMARY KEY, count INTEGER NOT NULL);"
+    /* One record of a registered device's message that breaks the record
+     * schema while its seq is readable (collector/ingest.c): kept alone,
+     * exactly as sent (body; hash = SHA-256 of it, which is what the agent
+     * chained the next record to), never trimmed, so the chain can pass
+     * over it and the record is not lost when the agent drops it on the
+     * ack (docs/collector.md, "Bad input"). prev is "" when it had none
+     * that is valid. */
+    "CREATE TABLE IF NOT EXISTS quarantined_records ("
+    "  device_id   TEXT NOT NULL,"
+    "  seq         INTEGER NOT NULL,"
+    "  received_at TEXT NOT NULL,"
+    "  reason      TEXT NOT NULL,"
+    "  prev        TEXT NOT NULL,"
+    "  hash        TEXT NOT NULL,"
+    "  body        BLOB NOT NULL,"
+    "  PRIMARY KEY (device_id, seq)) WITHOUT ROWID;"
+    /* smpctl device recover-chain (dashboard-export/device_recover.c): who
+     * recovered which device's chain from which seq, when and why; the
+     * records it took out of records are kept in superseded_records under
+     * its id, never deleted. */
+    "CREATE TABLE IF NOT EXISTS chain_recoveries ("
+    "  id            INTEGER PRIMARY KEY,"
+    "  device_id     TEXT NOT NULL,"
+    "  from_seq      INTEGER NOT NULL,"
+    "  acked_seq     INTEGER NOT NULL,"
+    "  records_moved INTEGER NOT NULL,"
+    "  recovered_by  TEXT NOT NULL,"
+    "  reason        TEXT NOT NULL,"
+    "  recovered_at  TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS chain_recoveries_by_device ON chain_recoveries(device_id, id);"
+    "CREATE TABLE IF NOT EXISTS superseded_records ("
+    "  recovery_id INTEGER NOT NULL REFERENCES chain_recoveries(id),"
+    "  device_id   TEXT NOT NULL,"
+    "  seq         INTEGER NOT NULL,"
+    "  ts          TEXT NOT NULL,"
+    "  received_at TEXT NOT NULL,"
+    "  type        TEXT NOT NULL,"
+    "  prev        TEXT NOT NULL,"
+    "  hash        TEXT NOT NULL,"
+    "  body        TEXT NOT NULL,"
+    "  PRIMARY KEY (recovery_id, device_id, seq)) WITHOUT ROWID;"
     /* One row per cause: a rule raises an alert once for (device, cause)
      * however many messages show it; acked and cleared are its lifecycle. */
     "CREATE TABLE IF NOT EXISTS alerts ("
@@ -73,6 +114,11 @@ static const char *const schema_sql =
     "  acked_at    TEXT,"
     "  acked_by    TEXT,"
     "  cleared_at  TEXT,"
+    /* NULL: an alert (open until cleared_at). 'pending': a check waiting
+     * for facts from another device (policy settle_s), not an alert yet;
+     * cleared_at is set so nothing counts it open. 'withdrawn': disproved
+     * by later evidence (cleared_at is when); not a violation. */
+    "  state       TEXT,"
     "  UNIQUE (rule, device_id, cause));"
     "CREATE INDEX IF NOT EXISTS alerts_open ON alerts(clinic, cleared_at);"
     /* Rule state (collector/rules*.c, docs/rules.md): what the incremental
@@ -173,6 +219,28 @@ static int create_private(const char *path, char *err, size_t errlen)
     return -1;
 }
 
+/* alerts.state came after the first release: a store made before it gets
+ * the column here (CREATE TABLE IF NOT EXISTS leaves an old table as is). */
+static int add_alert_state(sqlite3 *db, char *err, size_t errlen)
+{
+    sqlite3_stmt *q = NULL;
+    int has = -1;
+
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM pragma_table_info('alerts') "
+                               "WHERE name = 'state'", -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        has = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    if (has < 0) {
+        snprintf(err, errlen, "sqlite: alerts columns: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    if (has == 0 && db_exec(db, "ALTER TABLE alerts ADD COLUMN state TEXT", err, errlen) != 0)
+        return -1;
+    return db_exec(db, "CREATE INDEX IF NOT EXISTS alerts_pending ON alerts(raised_at) "
+                       "WHERE state = 'pending'", err, errlen);
+}
+
 int db_open(const char *path, sqlite3 **out, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
@@ -189,7 +257,7 @@ int db_open(const char *path, sqlite3 **out, char *err, size_t errlen)
     if (db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                     "PRAGMA foreign_keys=ON;", err, errlen) != 0)
         goto fail;
-    if (db_exec(db, schema_sql, err, errlen) != 0)
+    if (db_exec(db, schema_sql, err, errlen) != 0 || add_alert_state(db, err, errlen) != 0)
         goto fail;
     *out = db;
     return 0;

@@ -7,6 +7,8 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "utf8.h"
+
 static const char *const names[] = {"debug", "info", "warn", "error"};
 
 /* Atomic: a reload sets it on one thread while others log. */
@@ -33,9 +35,41 @@ const char *log_level_name(log_level level)
     return level >= LOG_DEBUG && level <= LOG_ERROR ? names[level] : "?";
 }
 
+const char *log_quote(char *buf, size_t cap, const char *s, size_t n)
+{
+    size_t len;
+
+    if (cap < 8) {
+        if (cap)
+            buf[0] = '\0';
+        return buf;
+    }
+    if (!s) {
+        snprintf(buf, cap, "-");
+        return buf;
+    }
+    if (n == LOG_NUL_TERMINATED)
+        n = strlen(s);
+    buf[0] = '"';
+    /* Room for the closing quote (and "..." when cut) and the NUL. */
+    if (utf8_escape(buf + 1, cap - 2, s, n, UTF8_ESC_BACKSLASH | UTF8_ESC_QUOTE) < n) {
+        utf8_escape(buf + 1, cap - 5, s, n, UTF8_ESC_BACKSLASH | UTF8_ESC_QUOTE);
+        strcat(buf, "...");
+    }
+    len = strlen(buf);
+    buf[len] = '"';
+    buf[len + 1] = '\0';
+    return buf;
+}
+
+void log_escape_line(char *out, size_t cap, const char *line)
+{
+    utf8_escape(out, cap, line, strlen(line), 0);
+}
+
 void log_msg(log_level level, const char *fmt, ...)
 {
-    char line[1024];
+    char raw[1024], line[4 * sizeof raw]; /* an escape is at most 4x its byte */
     struct timeval tv;
     struct tm tm;
     va_list ap;
@@ -45,8 +79,10 @@ void log_msg(log_level level, const char *fmt, ...)
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    /* The safety net: whatever a call site passed, one event, one line. */
+    log_escape_line(line, sizeof line, raw);
     /* One call per line so lines from different threads never interleave. */
     fprintf(stderr, "%s level=%s ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s\n", program,
             names[level], tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,

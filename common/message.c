@@ -5,11 +5,10 @@
 
 #include "jsontext.h"
 
-static int fail(record_error *err, const char *field, const char *reason)
+/* field may be the sender's (an envelope key): record_fail escapes it. */
+static int fail(record_error *err, reason_code code, const char *field, const char *reason)
 {
-    snprintf(err->field, sizeof err->field, "%s", field);
-    snprintf(err->reason, sizeof err->reason, "%s", reason);
-    return -1;
+    return record_fail(err, code, "", field, reason);
 }
 
 /* The envelope may hold exactly v, device and records. */
@@ -22,9 +21,9 @@ static int check_envelope_keys(const cJSON *root, record_error *err)
                     : strcmp(it->string, "records") == 0 ? &seen_records
                                                          : NULL;
         if (!seen)
-            return fail(err, it->string, "unknown field in batch");
+            return fail(err, REASON_UNKNOWN_FIELD, it->string, "unknown field in batch");
         if ((*seen)++)
-            return fail(err, it->string, "duplicate field");
+            return fail(err, REASON_DUPLICATE_FIELD, it->string, "duplicate field");
     }
     return 0;
 }
@@ -37,25 +36,28 @@ static int parse_envelope(const cJSON *root, const char *topic_device, message_b
     char why[96];
 
     if (!cJSON_IsObject(root))
-        return fail(err, "payload", "must be a JSON object");
+        return fail(err, REASON_NOT_OBJECT, "payload", "must be a JSON object");
     if (check_envelope_keys(root, err) != 0)
         return -1;
     if (!cJSON_IsNumber(v) || v->valuedouble != 1.0)
-        return fail(err, "v", v ? "unsupported version (expected 1)" : "required");
+        return v ? fail(err, REASON_BAD_VERSION, "v", "unsupported version (expected 1)")
+                 : fail(err, REASON_MISSING_FIELD, "v", "required");
     if (!cJSON_IsString(device))
-        return fail(err, "device", device ? "must be a string" : "required");
+        return device ? fail(err, REASON_BAD_TYPE, "device", "must be a string")
+                      : fail(err, REASON_MISSING_FIELD, "device", "required");
     if (!ids_valid_device_id(device->valuestring, why, sizeof why))
-        return fail(err, "device", why);
+        return fail(err, REASON_BAD_DEVICE_ID, "device", why);
     if (topic_device && strcmp(device->valuestring, topic_device) != 0)
-        return fail(err, "device", "does not match the device of the topic");
+        return fail(err, REASON_DEVICE_MISMATCH, "device", "does not match the device of the topic");
     snprintf(out->device, sizeof out->device, "%s", device->valuestring);
 
     *records = cJSON_GetObjectItemCaseSensitive(root, "records");
     if (!cJSON_IsArray(*records))
-        return fail(err, "records", *records ? "must be an array" : "required");
+        return *records ? fail(err, REASON_BAD_TYPE, "records", "must be an array")
+                        : fail(err, REASON_MISSING_FIELD, "records", "required");
     int n = cJSON_GetArraySize(*records);
     if (n < 1 || n > MESSAGE_MAX_RECORDS)
-        return fail(err, "records", "must hold 1..64 records");
+        return fail(err, REASON_BAD_RECORD_COUNT, "records", "must hold 1..64 records");
     return 0;
 }
 
@@ -65,16 +67,17 @@ int message_parse_batch(const char *payload, size_t len, const char *topic_devic
     const cJSON *records = NULL;
     cJSON *root = NULL;
     char why[96];
+    reason_code code;
     int rc = -1;
 
     out->count = 0;
     if (len > MESSAGE_MAX_BYTES)
-        return fail(err, "payload", "larger than 256 KiB");
-    if (jsontext_precheck(payload, len, why, sizeof why) != 0)
-        return fail(err, "payload", why);
+        return fail(err, REASON_TOO_LARGE, "payload", "larger than 256 KiB");
+    if (jsontext_check(payload, len, why, sizeof why, &code) != 0)
+        return fail(err, code, "payload", why);
     root = jsontext_parse(payload, len);
     if (!root)
-        return fail(err, "payload", "not valid JSON");
+        return fail(err, REASON_NOT_JSON, "payload", "not valid JSON");
     if (parse_envelope(root, topic_device, out, &records, err) != 0)
         goto cleanup;
 

@@ -212,85 +212,196 @@ static bool in_enum(const char *const *values, const char *s)
     return false;
 }
 
-static int fail(record_error *err, const char *prefix, const char *field, const char *reason)
+int record_fail(record_error *err, reason_code code, const char *prefix, const char *field,
+                const char *reason)
 {
+    size_t plen = strlen(prefix), flen = strlen(field), room;
+
     /* "records[0]." + "" names the record itself: drop the dot. */
-    size_t plen = strlen(prefix);
     if (!*field && plen > 0 && prefix[plen - 1] == '.')
         plen--;
-    snprintf(err->field, sizeof err->field, "%.*s%s", (int)plen, prefix, field);
+    if (plen >= sizeof err->field)
+        plen = sizeof err->field - 1;
+    memcpy(err->field, prefix, plen);
+    room = sizeof err->field - plen;
+    /* The field name is the sender's: escaped, and cut whole with "..." so
+     * reasons, logs and metrics never hold half a character. */
+    if (utf8_escape(err->field + plen, room, field, flen, UTF8_ESC_BACKSLASH) < flen &&
+        room > 3) {
+        utf8_escape(err->field + plen, room - 3, field, flen, UTF8_ESC_BACKSLASH);
+        strcat(err->field + plen, "...");
+    }
     snprintf(err->reason, sizeof err->reason, "%s", reason);
+    err->code = code;
     return -1;
 }
 
-/* Checks a string value of any string kind against its spec. */
-static const char *check_string(const field_spec *f, const char *s)
+static int fail(record_error *err, reason_code code, const char *prefix, const char *field,
+                const char *reason)
+{
+    return record_fail(err, code, prefix, field, reason);
+}
+
+/* A why-text and its class, as the checks below return them. */
+typedef struct verdict {
+    const char *why;     /* NULL: fine */
+    reason_code code;
+} verdict;
+
+static const verdict OK = {NULL, REASON_OTHER};
+
+static verdict bad(reason_code code, const char *why)
+{
+    return (verdict){why, code};
+}
+
+/* Identifiers (FK_STR) are tokens: ASCII letters, digits and . _ : / -,
+ * starting with a letter or digit. No space, quote, comma or formula
+ * character (= + - @ first) can reach a CSV cell, a log line or a label. */
+static bool id_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == ':' || c == '/' || c == '-';
+}
+
+static verdict check_id(const char *s)
+{
+    if (!((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') ||
+          (s[0] >= '0' && s[0] <= '9')))
+        return bad(REASON_BAD_CHARSET, "must start with A-Z a-z 0-9");
+    for (const char *p = s; *p; p++) {
+        if (!id_char(*p))
+            return bad(REASON_BAD_CHARSET, "may hold only A-Z a-z 0-9 . _ : / -");
+    }
+    return OK;
+}
+
+/* Checks a string value of any string kind against its spec. Length,
+ * encoding and control characters first, so those reasons stay the same
+ * for every kind; then the kind's own form. */
+static verdict check_string(const field_spec *f, const char *s)
 {
     size_t n = strlen(s);
     if (n == 0)
-        return "must not be empty";
+        return bad(REASON_BAD_TEXT, "must not be empty");
     if (n > RECORD_STR_MAX)
-        return "longer than 128 bytes";
+        return bad(REASON_BAD_TEXT, "longer than 128 bytes");
     if (!utf8_valid(s, n))
-        return "not valid UTF-8";
+        return bad(REASON_BAD_TEXT, "not valid UTF-8");
     if (utf8_has_control(s, n))
-        return "contains a control character";
+        return bad(REASON_BAD_TEXT, "contains a control character");
     switch (f->kind) {
+    case FK_STR:
+        return check_id(s);
     case FK_ENUM:
-        return in_enum(f->values, s) ? NULL : "not one of the allowed values";
+        return in_enum(f->values, s) ? OK : bad(REASON_NOT_ALLOWED, "not one of the allowed values");
     case FK_DATE:
-        return valid_date(s) ? NULL : "must be a calendar date YYYY-MM-DD";
+        return valid_date(s) ? OK : bad(REASON_BAD_FORMAT, "must be a calendar date YYYY-MM-DD");
     case FK_TS: {
         int64_t ms;
-        return record_ts_parse(s, &ms) == 0 ? NULL
-                                            : "must be UTC time YYYY-MM-DDTHH:MM:SS.mmmZ";
+        return record_ts_parse(s, &ms) == 0
+                   ? OK
+                   : bad(REASON_BAD_FORMAT, "must be UTC time YYYY-MM-DDTHH:MM:SS.mmmZ");
     }
     case FK_HASH:
-        return is_hex64(s) ? NULL : "must be 64 lowercase hex digits";
+        return is_hex64(s) ? OK : bad(REASON_BAD_FORMAT, "must be 64 lowercase hex digits");
     case FK_B64:
-        return is_base64(s) ? NULL : "must be base64";
+        return is_base64(s) ? OK : bad(REASON_BAD_FORMAT, "must be base64");
     default:
-        return NULL;
+        return OK;
     }
 }
 
-/* Converts a JSON number to an integer (or tenths for DEC1) within bounds. */
-static const char *check_number(const field_spec *f, double d, int64_t *out)
+/* Decimal places the exact value of a JSON number text needs (0 for an
+ * integer), from its digits and exponent, saturating at 9999: "134.50" ->
+ * 1, "3.1e2" -> 0, "1e-400" -> 400, "100e-2" -> 0. The text is known to
+ * follow the JSON number grammar (jsontext_precheck). */
+static int text_places(const char *t)
+{
+    const char *p = t;
+    long frac = 0, trailing = 0, exp = 0;
+    bool in_frac = false, nonzero = false;
+    int esign = 1;
+
+    if (*p == '-')
+        p++;
+    /* value = digits * 10^(exp - frac); zeros after the last non-zero
+     * digit move into the exponent (1.50 is 15e-1, 100 is 1e2). */
+    for (; (*p >= '0' && *p <= '9') || *p == '.'; p++) {
+        if (*p == '.') {
+            in_frac = true;
+            continue;
+        }
+        frac += in_frac;
+        if (*p == '0') {
+            trailing++;
+        } else {
+            trailing = 0;
+            nonzero = true;
+        }
+    }
+    if (!nonzero)
+        return 0; /* zero, however it is written */
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            esign = *p++ == '-' ? -1 : 1;
+        for (; *p >= '0' && *p <= '9'; p++)
+            if (exp < 100000)
+                exp = exp * 10 + (*p - '0');
+    }
+    long places = frac - trailing - esign * exp;
+    return places < 0 ? 0 : places > 9999 ? 9999 : (int)places;
+}
+
+/* Converts a JSON number to an integer (or tenths for DEC1) within bounds.
+ * raw is its source text when known (jsontext_parse), else NULL. */
+static verdict check_number(const field_spec *f, double d, const char *raw, int64_t *out)
 {
     double scaled = f->kind == FK_DEC1 ? d * 10.0 : d;
     if (!isfinite(d))
-        return "must be a finite number";
+        return bad(REASON_OUT_OF_RANGE, "must be a finite number");
     if (f->kind == FK_UINT && d < 0)
-        return "must not be negative";
+        return bad(REASON_NEGATIVE, "must not be negative");
+    /* The text decides exactness: a double cannot tell 4503599627370496.5
+     * or 1e-400 from an integer. */
+    if (raw) {
+        int places = text_places(raw);
+        if (f->kind == FK_UINT && places > 0)
+            return bad(REASON_NOT_EXACT, "must be an integer");
+        if (f->kind == FK_DEC1 && places > 1)
+            return bad(REASON_NOT_EXACT, "at most one decimal place");
+    }
     double rounded = nearbyint(scaled);
     /* Integers must be exact. Tenths of a decimal may differ from an integer
      * only by binary rounding (134.1 * 10 = 1341.0000000000002), far below
      * any real extra digit. */
     if (f->kind == FK_UINT && scaled != rounded)
-        return "must be an integer";
+        return bad(REASON_NOT_EXACT, "must be an integer");
     if (f->kind == FK_DEC1 && fabs(scaled - rounded) > 1e-9)
-        return "at most one decimal place";
+        return bad(REASON_NOT_EXACT, "at most one decimal place");
     if (rounded < (double)f->min || rounded > (double)f->max)
-        return "out of range";
+        return bad(REASON_OUT_OF_RANGE, "out of range");
     *out = (int64_t)rounded;
-    return NULL;
+    return OK;
 }
 
 static int set_value(field_value *v, const cJSON *item, const char *prefix, record_error *err)
 {
     const field_spec *f = v->spec;
-    const char *why;
+    verdict why;
 
     if (f->kind == FK_UINT || f->kind == FK_DEC1) {
         if (!cJSON_IsNumber(item))
-            return fail(err, prefix, f->name, "must be a number");
-        if ((why = check_number(f, item->valuedouble, &v->i)) != NULL)
-            return fail(err, prefix, f->name, why);
+            return fail(err, REASON_BAD_TYPE, prefix, f->name, "must be a number");
+        /* jsontext_parse leaves a number's source text in valuestring. */
+        if ((why = check_number(f, item->valuedouble, item->valuestring, &v->i)).why)
+            return fail(err, why.code, prefix, f->name, why.why);
     } else {
         if (!cJSON_IsString(item))
-            return fail(err, prefix, f->name, "must be a string");
-        if ((why = check_string(f, item->valuestring)) != NULL)
-            return fail(err, prefix, f->name, why);
+            return fail(err, REASON_BAD_TYPE, prefix, f->name, "must be a string");
+        if ((why = check_string(f, item->valuestring)).why)
+            return fail(err, why.code, prefix, f->name, why.why);
         snprintf(v->s, sizeof v->s, "%s", item->valuestring);
     }
     v->present = true;
@@ -301,7 +412,7 @@ static int check_required(const record *r, const char *prefix, record_error *err
 {
     for (size_t i = 0; i < r->nfields; i++) {
         if (!r->fields[i].present && !r->fields[i].spec->optional)
-            return fail(err, prefix, r->fields[i].spec->name, "required");
+            return fail(err, REASON_MISSING_FIELD, prefix, r->fields[i].spec->name, "required");
     }
     return 0;
 }
@@ -322,16 +433,16 @@ static int parse_header(const cJSON *obj, record_mode mode, const char *prefix, 
 
     if (mode == RECORD_EVENT) {
         if (seq)
-            return fail(err, prefix, "seq", "assigned by the agent; leave it out");
+            return fail(err, REASON_UNKNOWN_FIELD, prefix, "seq", "assigned by the agent; leave it out");
         if (prev)
-            return fail(err, prefix, "prev", "assigned by the agent; leave it out");
+            return fail(err, REASON_UNKNOWN_FIELD, prefix, "prev", "assigned by the agent; leave it out");
     } else {
         if (!seq)
-            return fail(err, prefix, "seq", "required");
+            return fail(err, REASON_MISSING_FIELD, prefix, "seq", "required");
         if (!ts)
-            return fail(err, prefix, "ts", "required");
+            return fail(err, REASON_MISSING_FIELD, prefix, "ts", "required");
         if (!prev)
-            return fail(err, prefix, "prev", "required");
+            return fail(err, REASON_MISSING_FIELD, prefix, "prev", "required");
         v.spec = &seq_spec;
         if (set_value(&v, seq, prefix, err) != 0)
             return -1;
@@ -372,23 +483,25 @@ int record_from_json(const cJSON *obj, record_mode mode, const char *prefix, rec
     record_type t;
 
     if (!cJSON_IsObject(obj))
-        return fail(err, prefix, "", "record must be a JSON object");
+        return fail(err, REASON_NOT_OBJECT, prefix, "", "record must be a JSON object");
     if (!cJSON_IsString(type))
-        return fail(err, prefix, "type", type ? "must be a string" : "required");
+        return type ? fail(err, REASON_BAD_TYPE, prefix, "type", "must be a string")
+                    : fail(err, REASON_MISSING_FIELD, prefix, "type", "required");
     if (record_type_from_name(type->valuestring, &t) != 0)
-        return fail(err, prefix, "type", "unknown record type");
+        return fail(err, REASON_UNKNOWN_TYPE, prefix, "type", "unknown record type");
     record_init(out, t);
     if (parse_header(obj, mode, prefix, out, err) != 0)
         return -1;
 
     for (const cJSON *item = obj->child; item; item = item->next) {
         if (key_seen_before(obj, item))
-            return fail(err, prefix, item->string, "duplicate field");
+            return fail(err, REASON_DUPLICATE_FIELD, prefix, item->string, "duplicate field");
         if (is_header_key(item->string))
             continue;
         field_value *v = find_field(out, item->string);
         if (!v)
-            return fail(err, prefix, item->string, "unknown field for this record type");
+            return fail(err, REASON_UNKNOWN_FIELD, prefix, item->string,
+                        "unknown field for this record type");
         if (set_value(v, item, prefix, err) != 0)
             return -1;
     }
@@ -421,17 +534,17 @@ int record_check(const record *r, record_error *err)
 {
     for (size_t i = 0; i < r->nfields; i++) {
         const field_value *v = &r->fields[i];
-        const char *why = NULL;
+        verdict why = OK;
         if (!v->present)
             continue;
         if (v->spec->kind == FK_UINT || v->spec->kind == FK_DEC1) {
             if (v->i < v->spec->min || v->i > v->spec->max)
-                why = "out of range";
+                why = bad(REASON_OUT_OF_RANGE, "out of range");
         } else {
             why = check_string(v->spec, v->s);
         }
-        if (why)
-            return fail(err, "", v->spec->name, why);
+        if (why.why)
+            return fail(err, why.code, "", v->spec->name, why.why);
     }
     return check_required(r, "", err);
 }
@@ -472,8 +585,9 @@ static void put(canon_writer *w, const char *s, size_t n)
     w->buf[w->len] = '\0';
 }
 
-/* Strings are validated to hold no control characters, so only the quote
- * and the backslash need escaping: one spelling per string. */
+/* Strings are validated to hold no control characters (and identifiers
+ * neither quote nor backslash), so only the quote and the backslash could
+ * ever need escaping: one spelling per string. */
 static void put_string(canon_writer *w, const char *s)
 {
     put(w, "\"", 1);

@@ -12,6 +12,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "reason.h"
+
 #define RECORD_STR_MAX      128   /* bytes, per string field */
 #define RECORD_MAX_FIELDS   20
 #define RECORD_HASH_HEX     65    /* 64 hex digits + NUL */
@@ -34,7 +36,10 @@ typedef enum {
 
 /* How a field is written and checked. */
 typedef enum {
-    FK_STR,     /* string, 1..128 bytes UTF-8, no control characters */
+    FK_STR,     /* identifier: 1..128 of [A-Za-z0-9._:/-], starting with
+                 * [A-Za-z0-9] (docs/protocol.md "Identifiers"). Every
+                 * string field is an id, a code or a token, never free
+                 * text: what lands in a CSV cell or a log stays inert. */
     FK_ENUM,    /* string from a fixed set */
     FK_UINT,    /* integer 0..max */
     FK_DEC1,    /* fixed decimal with one place, held as tenths */
@@ -69,11 +74,23 @@ typedef struct record {
 } record;
 
 /* Where a validation failed: field is a path ("records[3].strokes",
- * "type"), reason says what is wrong and what is expected. */
+ * "type"), reason says what is wrong and what is expected, code is the
+ * reason's fixed class (reason.h) for counting. A field name taken from the
+ * input is written escaped (utf8_escape: control characters, backslashes
+ * and bad bytes as \n, \\, \xNN) and, when longer than field can hold,
+ * cut at a character boundary and ended with "...": field is always one
+ * line of valid UTF-8. */
 typedef struct record_error {
     char field[64];
     char reason[160];
+    reason_code code;
 } record_error;
+
+/* Fills err with prefix + field (field escaped as above; a "records[0]."
+ * prefix with an empty field names the record itself) and reason. Returns
+ * -1, so validators can `return record_fail(...)`. */
+int record_fail(record_error *err, reason_code code, const char *prefix, const char *field,
+                const char *reason);
 
 typedef enum {
     RECORD_FULL,   /* a record as published: seq, ts, prev required */
@@ -82,7 +99,9 @@ typedef enum {
 
 /* Parses and strictly validates obj as one record. Unknown fields, missing
  * required ones, wrong types, out-of-range numbers and over-long strings are
- * rejected. prefix (may be "") is prepended to field paths in err.
+ * rejected. A number that carries its source text (jsontext_parse) is
+ * judged on that text, so 1e-400 is not an integer 0 and 4503599627370496.5
+ * is not an integer either, whatever the double says. prefix (may be "") is prepended to field paths in err.
  * Returns 0 on success, -1 with err filled otherwise. */
 int record_from_json(const cJSON *obj, record_mode mode, const char *prefix,
                      record *out, record_error *err);

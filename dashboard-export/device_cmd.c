@@ -9,6 +9,7 @@
 
 #include "cmdopts.h"
 #include "db.h"
+#include "device_recover.h"
 #include "ids.h"
 #include "registry.h"
 
@@ -32,10 +33,24 @@ static const char usage_set_cert[] =
     "    the first certificate of a device added without --cert (refuses a device\n"
     "    that already has one: use replace)\n";
 
+static const char usage_recover[] =
+    "smpctl device recover-chain <id> --from-seq N --by NAME --reason TEXT --db PATH\n"
+    "    un-wedges a device whose ack is held by a stored record that does not link\n"
+    "    (R9 chain-break) or that makes its genuine record a conflict (R9 conflict):\n"
+    "    every stored record of <id> from seq N on moves to superseded_records (kept\n"
+    "    as evidence, never deleted), the R9 chain-break/conflict alerts from N on\n"
+    "    are cleared, and who, when and why are recorded (smpctl device history).\n"
+    "    N must be above the device's ack (the agent deleted what was acked). The\n"
+    "    agent's next resend, within its ack timeout (at most 10 min), stores its\n"
+    "    own records from N on and the ack moves\n";
+static const char usage_history[] =
+    "smpctl device history <id> --db PATH\n"
+    "    the chain recoveries of the device (who, when, from which seq, why)\n";
+
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: %s       %s       %s       %s       %s", usage_add, usage_list,
-            usage_retire, usage_replace, usage_set_cert);
+    fprintf(out, "usage: %s       %s       %s       %s       %s       %s       %s", usage_add,
+            usage_list, usage_retire, usage_replace, usage_set_cert, usage_recover, usage_history);
 }
 
 /* `--help` anywhere after the subcommand prints its usage on stdout. */
@@ -378,6 +393,93 @@ cleanup:
     return rc;
 }
 
+static int cmd_recover(int argc, char **argv)
+{
+    const char *db_path = NULL, *from = NULL, *by = NULL, *reason = NULL;
+    cmdopt opts[] = {{"--from-seq", &from, true}, {"--by", &by, true}, {"--reason", &reason, true},
+                     {"--db", &db_path, true}};
+    char err[ERRLEN], now[REGISTRY_TS_LEN + 1], *end = NULL;
+    device_recovery rec;
+    unsigned long long seq;
+    sqlite3 *db = NULL;
+    int rc = 1;
+
+    if (wants_help(argc, argv, usage_recover))
+        return 0;
+    if (argc < 2 || strncmp(argv[1], "--", 2) == 0) {
+        fprintf(stderr, "smpctl device recover-chain: missing <id>\nusage: %s", usage_recover);
+        return 2;
+    }
+    if (cmdopts_parse("device recover-chain", argc - 2, argv + 2, opts,
+                      sizeof opts / sizeof opts[0]) != 0)
+        return 2;
+    errno = 0;
+    seq = strtoull(from, &end, 10);
+    if (errno != 0 || end == from || *end != '\0' || from[0] == '-' || seq == 0) {
+        fprintf(stderr, "smpctl device recover-chain: --from-seq %s: not a seq; give the first "
+                "seq to take out of the chain (the device's acked seq + 1, see the R9 alert)\n", from);
+        return 2;
+    }
+    if (open_existing("device recover-chain", db_path, &db) != 0)
+        goto cleanup;
+    registry_now(now);
+    if (device_recover_chain(db, argv[1], (uint64_t)seq, by, reason, now, &rec, err, sizeof err) != 0) {
+        fprintf(stderr, "smpctl device recover-chain: %s\n", err);
+        goto cleanup;
+    }
+    printf("device %s: chain recovered from seq %llu (recovery %lld by %s at %s): %lld stored "
+           "records moved to superseded_records, %lld R9 alerts cleared; ack stays at %llu until "
+           "the agent resends from seq %llu\n", argv[1], seq, (long long)rec.id, by, now,
+           (long long)rec.records_moved, (long long)rec.alerts_cleared,
+           (unsigned long long)rec.acked_seq, (unsigned long long)rec.acked_seq + 1);
+    rc = 0;
+
+cleanup:
+    sqlite3_close(db);
+    return rc;
+}
+
+static void print_recovery(void *ctx, const device_recovery_row *row)
+{
+    int *n = ctx;
+    if ((*n)++ == 0)
+        printf("id  at  by  from_seq  acked_seq  moved  reason\n");
+    printf("%lld  %s  %s  %llu  %llu  %lld  %s\n", (long long)row->id, row->at, row->by,
+           (unsigned long long)row->from_seq, (unsigned long long)row->acked_seq,
+           (long long)row->records_moved, row->reason);
+}
+
+static int cmd_history(int argc, char **argv)
+{
+    const char *db_path = NULL;
+    cmdopt opts[] = {{"--db", &db_path, true}};
+    char err[ERRLEN];
+    sqlite3 *db = NULL;
+    int rc = 1, n = 0;
+
+    if (wants_help(argc, argv, usage_history))
+        return 0;
+    if (argc < 2 || strncmp(argv[1], "--", 2) == 0) {
+        fprintf(stderr, "smpctl device history: missing <id>\nusage: %s", usage_history);
+        return 2;
+    }
+    if (cmdopts_parse("device history", argc - 2, argv + 2, opts, 1) != 0)
+        return 2;
+    if (open_existing("device history", db_path, &db) != 0)
+        goto cleanup;
+    if (device_recover_history(db, argv[1], print_recovery, &n, err, sizeof err) != 0) {
+        fprintf(stderr, "smpctl device history: %s\n", err);
+        goto cleanup;
+    }
+    if (n == 0)
+        printf("device %s: no chain recoveries\n", argv[1]);
+    rc = 0;
+
+cleanup:
+    sqlite3_close(db);
+    return rc;
+}
+
 int device_cmd(int argc, char **argv)
 {
     if (argc < 1) {
@@ -398,6 +500,10 @@ int device_cmd(int argc, char **argv)
         return cmd_set_cert(argc, argv, false);
     if (strcmp(argv[0], "set-cert") == 0)
         return cmd_set_cert(argc, argv, true);
+    if (strcmp(argv[0], "recover-chain") == 0)
+        return cmd_recover(argc, argv);
+    if (strcmp(argv[0], "history") == 0)
+        return cmd_history(argc, argv);
     fprintf(stderr, "smpctl device: unknown subcommand '%s'\n", argv[0]);
     usage(stderr);
     return 2;

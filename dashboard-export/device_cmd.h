@@ -1,4 +1,4 @@
-/* device_cmd: `smpctl device add|list|retire|replace|set-cert`, the command-line face of the
+/* device_cmd: `smpctl device add|list|retire|replace|set-cert|recover-chain|history`, the command-line face of the
  * device registry (registry.h). Parses options, reads the --cert file,
  * opens the database and prints; the registry does the rest. */
 #ifndef SMP_DEVICE_CMD_H
@@ -10,6 +10,9 @@
  *   retire <id> --db PATH
  *   replace <id> --cert FILE --db PATH    new certificate (or a first one)
  *   set-cert <id> --cert FILE --db PATH   first certificate only
+ *   recover-chain <id> --from-seq N --by NAME --reason TEXT --db PATH
+ *                                         (device_recover.h)
+ *   history <id> --db PATH                its chain recoveries
  * Each answers --help with its usage on stdout (exit 0).
  * Borrows argv. Returns 0 on success, 1 on an error (reported on stderr
  * naming the option, file or device and what to do), 2 on a usage error. */

@@ -215,62 +215,125 @@ static void note_cert(chain_status *s, const char *pem, const char *registered, 
     mbedtls_x509_crt_free(&crt);
 }
 
-/* The registered certificate first, then the previous ones the rule allows
- * (CERT_HISTORY_GRACE_MS); "valid" only when one of them verifies. Returns
- * -1 on a database error. */
-static int check_signature(sqlite3_stmt *cert_st, sqlite3_stmt *hist_st, walk *w)
+/* Whether sig over (device, head_seq, head_hash) verifies with the
+ * registered certificate or a previous one the rule allows for a
+ * checkpoint timed ts (CERT_HISTORY_GRACE_MS): 1 when one does (noted in
+ * note, if given), 0 when none, -1 on a database error. *have_cert says
+ * whether there was any certificate to try. */
+static int verify_sig(sqlite3_stmt *cert_st, sqlite3_stmt *hist_st, const char *device,
+                      int64_t head_seq, const char *head_hash, const char *sig, const char *ts,
+                      chain_status *note, bool *have_cert)
 {
-    chain_status *s = w->s;
     const char *cert = NULL;
     char msg[256], why[256], after[RECORD_TS_LEN + 1];
     int len, step;
     int64_t ts_ms;
-    bool have_cert = false;
 
-    len = sign_checkpoint_message(s->device_id, (uint64_t)s->ckpt_head_seq, s->ckpt_head_hash, msg,
-                                  sizeof msg);
-    s->ckpt_signature = "invalid";
+    *have_cert = false;
+    len = sign_checkpoint_message(device, (uint64_t)head_seq, head_hash, msg, sizeof msg);
     if (len <= 0 || (size_t)len >= sizeof msg)
         return 0;
-    if (bind_device(cert_st, s->device_id) != SQLITE_OK)
+    if (bind_device(cert_st, device) != SQLITE_OK)
         return -1;
     if ((step = sqlite3_step(cert_st)) == SQLITE_ROW)
         cert = (const char *)sqlite3_column_text(cert_st, 0);
     else if (step != SQLITE_DONE)
         return -1;
     if (cert != NULL && cert[0] != '\0') {
-        have_cert = true;
-        if (sign_verify_cert(cert, msg, (size_t)len, w->ckpt_sig, why, sizeof why) == 0) {
-            s->ckpt_signature = "valid";
-            note_cert(s, cert, "current", NULL);
-            return 0;
+        *have_cert = true;
+        if (sign_verify_cert(cert, msg, (size_t)len, sig, why, sizeof why) == 0) {
+            if (note)
+                note_cert(note, cert, "current", NULL);
+            return 1;
         }
     }
-    if (record_ts_parse(s->ckpt_ts, &ts_ms) != 0)
+    if (record_ts_parse(ts, &ts_ms) != 0)
         return 0;
     record_ts_format(ts_ms - CERT_HISTORY_GRACE_MS, after);
-    if (bind_device(hist_st, s->device_id) != SQLITE_OK ||
+    if (bind_device(hist_st, device) != SQLITE_OK ||
         sqlite3_bind_text(hist_st, 2, after, -1, SQLITE_TRANSIENT) != SQLITE_OK)
         return -1;
     while ((step = sqlite3_step(hist_st)) == SQLITE_ROW) {
         const char *pem = (const char *)sqlite3_column_text(hist_st, 0);
         const char *until = (const char *)sqlite3_column_text(hist_st, 1);
-        have_cert = have_cert || pem != NULL;
-        if (pem && until &&
-            sign_verify_cert(pem, msg, (size_t)len, w->ckpt_sig, why, sizeof why) == 0) {
-            s->ckpt_signature = "valid";
-            note_cert(s, pem, "previous", until);
-            return 0;
+        *have_cert = *have_cert || pem != NULL;
+        if (pem && until && sign_verify_cert(pem, msg, (size_t)len, sig, why, sizeof why) == 0) {
+            if (note)
+                note_cert(note, pem, "previous", until);
+            return 1;
         }
     }
-    if (step != SQLITE_DONE)
+    return step == SQLITE_DONE ? 0 : -1;
+}
+
+/* The registered certificate first, then the previous ones the rule allows
+ * (CERT_HISTORY_GRACE_MS); "valid" only when one of them verifies. Returns
+ * -1 on a database error. */
+static int check_signature(sqlite3_stmt *cert_st, sqlite3_stmt *hist_st, walk *w)
+{
+    chain_status *s = w->s;
+    bool have_cert;
+    int ok = verify_sig(cert_st, hist_st, s->device_id, s->ckpt_head_seq, s->ckpt_head_hash,
+                        w->ckpt_sig, s->ckpt_ts, s, &have_cert);
+
+    if (ok < 0)
         return -1;
-    if (!have_cert)
-        s->ckpt_signature = "no certificate";
+    s->ckpt_signature = ok ? "valid" : have_cert ? "invalid" : "no certificate";
     return 0;
 }
 
-static int check_device(sqlite3_stmt *stmts[ST_COUNT], const report_data *d, chain_status *s)
+/* When the latest checkpoint does not verify (or does not match the
+ * chain), its signature proves nothing: the records not covered by a
+ * device signature are those after the head of the newest earlier
+ * checkpoint that verifies, not just those after the bad one's head.
+ * (A device using a second certificate with its CN shows this way:
+ * docs/collector.md, "Checkpoint signatures".) Looks at the
+ * UNVERIFIED_LOOKBACK newest earlier checkpoints; when none of them
+ * verifies, every record up to last_seq counts as uncovered. *head is 0
+ * then. Returns -1 on a database error. */
+#define UNVERIFIED_LOOKBACK "16"
+static const char earlier_ckpt_sql[] =
+    "SELECT ts, body FROM records WHERE device_id = ?1 AND seq < ?2 AND type = 'checkpoint'"
+    " ORDER BY seq DESC LIMIT " UNVERIFIED_LOOKBACK;
+
+static int last_verified_head(sqlite3 *db, sqlite3_stmt *cert_st, sqlite3_stmt *hist_st,
+                              const chain_status *s, int64_t *head)
+{
+    sqlite3_stmt *st = NULL;
+    int step, rc = -1;
+
+    *head = 0;
+    if (sqlite3_prepare_v2(db, earlier_ckpt_sql, -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_text(st, 1, s->device_id, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, s->ckpt_seq) != SQLITE_OK)
+        goto cleanup;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *ts = (const char *)sqlite3_column_text(st, 0);
+        cJSON *b = cJSON_Parse((const char *)sqlite3_column_text(st, 1));
+        const cJSON *hs = cJSON_GetObjectItemCaseSensitive(b, "head_seq");
+        const cJSON *hh = cJSON_GetObjectItemCaseSensitive(b, "head_hash");
+        const cJSON *sig = cJSON_GetObjectItemCaseSensitive(b, "sig");
+        bool have_cert;
+        int ok = 0;
+        if (ts && cJSON_IsNumber(hs) && cJSON_IsString(hh) && cJSON_IsString(sig))
+            ok = verify_sig(cert_st, hist_st, s->device_id, (int64_t)hs->valuedouble,
+                            hh->valuestring, sig->valuestring, ts, NULL, &have_cert);
+        if (ok == 1)
+            *head = (int64_t)hs->valuedouble;
+        cJSON_Delete(b);
+        if (ok != 0) {
+            rc = ok < 0 ? -1 : 0;
+            goto cleanup;
+        }
+    }
+    rc = step == SQLITE_DONE ? 0 : -1;
+cleanup:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int check_device(sqlite3 *db, sqlite3_stmt *stmts[ST_COUNT], const report_data *d,
+                        chain_status *s)
 {
     char upper[REPORT_DATE_LEN + 1];
     walk w = {.s = s, .from = d->from, .upper = upper};
@@ -287,9 +350,13 @@ static int check_device(sqlite3_stmt *stmts[ST_COUNT], const report_data *d, cha
     if (walk_chain(stmts[ST_WALK], &w) != 0)
         return -1;
     if (s->has_checkpoint) {
+        int64_t head = s->ckpt_head_seq;
         if (check_signature(stmts[ST_CERT], stmts[ST_HISTORY], &w) != 0)
             return -1;
-        s->after_checkpoint = s->last_seq - s->ckpt_head_seq;
+        if ((!s->ckpt_head_ok || strcmp(s->ckpt_signature, "valid") != 0) &&
+            last_verified_head(db, stmts[ST_CERT], stmts[ST_HISTORY], s, &head) != 0)
+            return -1;
+        s->after_checkpoint = s->last_seq - head;
     }
     return 0;
 }
@@ -314,7 +381,7 @@ int chain_check(sqlite3 *db, const report_data *d, chain_status **out, char *err
             goto db_error;
     for (size_t i = 0; i < d->nrows; i++) {
         snprintf(all[i].device_id, sizeof all[i].device_id, "%s", d->rows[i].device_id);
-        if (check_device(stmts, d, &all[i]) != 0)
+        if (check_device(db, stmts, d, &all[i]) != 0)
             goto db_error;
     }
     *out = all;

@@ -7,8 +7,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "csvcell.h"
 #include "db.h"
-#include "report_csv.h"
 #include "strpool.h"
 
 /* How far back a cartridge.remove / session.end looks for its insert /
@@ -21,34 +21,40 @@ static int finish(FILE *out)
     return fflush(out) != 0 || ferror(out) ? -1 : 0;
 }
 
+/* Every cell goes through csvcell.h: text is quoted and neutralised there,
+ * numbers are ours. */
 static void field(FILE *out, const char *text)
 {
-    fputc(',', out);
-    report_csv_field(out, text ? text : "");
+    csv_sep(out);
+    csv_text(out, text);
 }
 
 static void num(FILE *out, int64_t v)
 {
-    fprintf(out, ",%" PRId64, v);
+    csv_sep(out);
+    csv_int(out, v);
 }
 
 static void dec1(FILE *out, int64_t tenths)
 {
-    char text[32];
-    report_dec1(tenths, text);
-    fprintf(out, ",%s", text);
+    csv_sep(out);
+    csv_dec1(out, tenths);
 }
 
 /* ts "2026-01-05T07:12:33.000Z" as date and time columns. */
 static void date_time(FILE *out, const char *ts)
 {
-    fprintf(out, ",%.10s,%.8s", ts, strlen(ts) >= 19 ? ts + 11 : "");
+    char date[11], time[9];
+    snprintf(date, sizeof date, "%.10s", ts);
+    snprintf(time, sizeof time, "%.8s", strlen(ts) >= 19 ? ts + 11 : "");
+    field(out, date);
+    field(out, time);
 }
 
 static void header(FILE *out, const char *cols)
 {
     fputs(cols, out);
-    fputs("\r\n", out);
+    csv_end_row(out);
 }
 
 /* ---- from report_data --------------------------------------------------- */
@@ -71,7 +77,7 @@ int export_sterilizer_csv(FILE *out, const report_data *d)
                 "spore_result,spore_bi_lot,spore_read_ts,record_seq");
     for (size_t i = 0; i < d->ncycles; i++) {
         const report_cycle *c = &d->cycles[i];
-        report_csv_field(out, d->clinic);
+        csv_text(out, d->clinic);
         field(out, c->device_id);
         field(out, c->sterilizer_id);
         num(out, c->cycle_no);
@@ -92,7 +98,7 @@ int export_sterilizer_csv(FILE *out, const report_data *d)
         test_columns(out, d, c->bowie_dick, false);
         test_columns(out, d, c->spore, true);
         num(out, c->seq);
-        fputs("\r\n", out);
+        csv_end_row(out);
     }
     return finish(out);
 }
@@ -103,7 +109,7 @@ int export_tests_csv(FILE *out, const report_data *d)
                 "record_seq");
     for (size_t i = 0; i < d->ntests; i++) {
         const report_test *t = &d->tests[i];
-        report_csv_field(out, d->clinic);
+        csv_text(out, d->clinic);
         field(out, t->device_id);
         date_time(out, t->ts);
         field(out, t->sterilizer_id);
@@ -113,7 +119,7 @@ int export_tests_csv(FILE *out, const report_data *d)
         field(out, t->result);
         field(out, t->read_ts);
         num(out, t->seq);
-        fputs("\r\n", out);
+        csv_end_row(out);
     }
     return finish(out);
 }
@@ -150,7 +156,7 @@ int export_violations_csv(FILE *out, const report_data *d)
                 "acked_by,cleared_at,status,cited_records,cited_record_bodies,evidence");
     for (size_t i = 0; i < d->nviolations; i++) {
         const report_violation *v = &d->violations[i];
-        fprintf(out, "%" PRId64, v->id);
+        csv_int(out, v->id);
         field(out, v->rule);
         field(out, report_rule_title(v->rule));
         field(out, v->severity);
@@ -164,7 +170,7 @@ int export_violations_csv(FILE *out, const report_data *d)
         field(out, v->cleared_at[0] ? "cleared" : v->acked_at[0] ? "acknowledged" : "open");
         cited_columns(out, v);
         field(out, v->evidence);
-        fputs("\r\n", out);
+        csv_end_row(out);
     }
     return finish(out);
 }
@@ -414,7 +420,7 @@ static int write_procs(FILE *out, proc_log *p)
                 "strokes,cartridges,cartridge_details,grips,start_seq");
     for (size_t i = 0; i < p->nprocs; i++) {
         const proc *s = &p->procs[i];
-        report_csv_field(out, s->session_id);
+        csv_text(out, s->session_id);
         field(out, s->device_id);
         field(out, s->start);
         field(out, s->end);
@@ -427,7 +433,7 @@ static int write_procs(FILE *out, proc_log *p)
         field(out, s->carts);
         field(out, s->grips);
         num(out, s->seq);
-        fputs("\r\n", out);
+        csv_end_row(out);
     }
     return finish(out);
 }
@@ -439,7 +445,7 @@ static int write_carts(FILE *out, proc_log *p)
                 "expired_at_insert,removed_ts,run_s,strokes,remove_reason,insert_seq,remove_seq");
     for (size_t i = 0; i < p->ncarts; i++) {
         const cart *c = &p->carts[i];
-        report_csv_field(out, c->inserted);
+        csv_text(out, c->inserted);
         field(out, c->device_id);
         field(out, c->session_id);
         field(out, c->uid);
@@ -458,8 +464,8 @@ static int write_carts(FILE *out, proc_log *p)
         if (c->remove_seq)
             num(out, c->remove_seq);
         else
-            fputc(',', out);
-        fputs("\r\n", out);
+            field(out, "");
+        csv_end_row(out);
     }
     return finish(out);
 }

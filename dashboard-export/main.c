@@ -23,6 +23,8 @@ static void usage(FILE *out)
             "  device list --db PATH [--clinic C]\n"
             "  device retire <id> --db PATH\n"
             "  device replace|set-cert <id> --cert FILE --db PATH\n"
+            "  device recover-chain <id> --from-seq N --by NAME --reason TEXT --db PATH\n"
+            "  device history <id> --db PATH\n"
             "  alerts list --db PATH [--clinic C] [--open] [--since DATE]\n"
             "  alerts ack ID --by NAME --db PATH\n"
             "  quarantine list --db PATH [--device ID] [--since DATE] [--limit N]\n"

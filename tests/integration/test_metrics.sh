@@ -87,8 +87,8 @@ wait_until 10 bash -c "[ \$(sqlite3 '$DB' 'SELECT count(*) FROM quarantine') -eq
     fail "the bad message was not quarantined"
 scrape "$M"
 [ "$(value "$M" smp_messages_quarantined_total)" = 1 ] || fail "smp_messages_quarantined_total is not 1"
-[ "$(value "$M" 'smp_quarantine_total{reason="payload: not valid JSON"}')" = 1 ] ||
-    fail "smp_quarantine_total for 'payload: not valid JSON' is not 1"
+[ "$(value "$M" 'smp_quarantine_total{reason="not_json"}')" = 1 ] ||
+    fail "smp_quarantine_total for not_json ('payload: not valid JSON') is not 1"
 echo "ok: quarantine counted by reason"
 
 code=$(curl -sS -o /dev/null -w '%{http_code}' "$URL/other") || fail "curl $URL/other failed"

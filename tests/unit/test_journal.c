@@ -884,8 +884,9 @@ static void unlimit_file_size(void)
     signal(SIGXFSZ, SIG_DFL);
 }
 
-/* A write that fails (EFBIG) or is short leaves the journal as it was, and
- * it reopens with every earlier record intact. */
+/* A write that fails (EFBIG) or is short leaves the journal as it was and
+ * is a refusal (JOURNAL_NOSPACE: the agent answers an error and runs on),
+ * not a fatal error; it reopens with every earlier record intact. */
 static void test_full_disk(void **state)
 {
     fixture *f = *state;
@@ -901,7 +902,7 @@ static void test_full_disk(void **state)
     limit_file_size(0);                 /* every write fails: EFBIG */
     int rc_fail = journal_append(j, 6, p, len, err, sizeof err);
     unlimit_file_size();
-    assert_int_equal(rc_fail, -1);
+    assert_int_equal(rc_fail, JOURNAL_NOSPACE);
     expect_head(j, 5);
     assert_int_equal(journal_bytes(j), bytes);
     assert_int_equal(file_size(path), size);
@@ -909,7 +910,7 @@ static void test_full_disk(void **state)
     limit_file_size((rlim_t)size + 10); /* a short write: 10 of the frame's bytes */
     int rc_short = journal_append(j, 6, p, len, err, sizeof err);
     unlimit_file_size();
-    assert_int_equal(rc_short, -1);
+    assert_int_equal(rc_short, JOURNAL_NOSPACE);
     expect_head(j, 5);
     assert_int_equal(file_size(path), size); /* partial frame undone */
     journal_close(j);
@@ -953,7 +954,7 @@ static void test_full_disk_at_segment_roll(void **state)
     limit_file_size(0);
     int rc = journal_append(j, n + 1, p, len, err, sizeof err);
     unlimit_file_size();
-    assert_int_equal(rc, -1);
+    assert_int_equal(rc, JOURNAL_NOSPACE);
     expect_head(j, n);
     journal_close(j);
 
@@ -977,7 +978,7 @@ static void test_full_disk_at_segment_roll(void **state)
     limit_file_size(0);
     rc = journal_append(j, n + 1, p, len, err, sizeof err);
     unlimit_file_size();
-    assert_int_equal(rc, -1);
+    assert_int_equal(rc, JOURNAL_NOSPACE);
     append_range(j, n + 1, n + 3, 1);
     expect_read(j, 1, n + 3, 64);
     journal_close(j);
@@ -1086,7 +1087,7 @@ static void test_failed_roll_then_ack_keeps_head(void **state)
     limit_file_size(0);
     int rc = journal_append(j, n + 1, p, len, err, sizeof err);
     unlimit_file_size();
-    assert_int_equal(rc, -1);
+    assert_int_equal(rc, JOURNAL_NOSPACE);
     assert_int_equal(list_segs(f->dir, firsts, 64), 1); /* the new segment was removed */
     assert_int_equal(journal_ack(j, n, err, sizeof err), 0);
     journal_close(j);
@@ -1104,6 +1105,273 @@ static void test_failed_roll_then_ack_keeps_head(void **state)
         expect_head(j, n); /* and the chain hash of record n */
         journal_close(j);
     }
+}
+
+
+/* ---- "never stall, never crash, never lie" -------------------------------- */
+
+/* journal_max_mb counts unacked bytes only: with a segment larger than the
+ * limit (journal_max_mb = 1, segment_kb = 4096) the newest segment is never
+ * deleted, and its acked bytes used to count, so events were refused forever
+ * although the collector had acked everything. */
+static void test_limit_counts_unacked_only(void **state)
+{
+    fixture *f = *state;
+    journal_limits limits = {4096u * 1024, 1u << 20};
+    journal *j = open_ok(f->dir, limits);
+    char err[256], p[128];
+    uint64_t seq = 0;
+
+    /* 3 MiB through a 1 MiB limit, acked as it goes: never refused */
+    while (journal_bytes(j) < 3u << 20) {
+        seq++;
+        size_t len = payload_for(seq, p);
+        int rc = journal_append(j, seq, p, len, err, sizeof err);
+        if (rc != 0)
+            fail_msg("seq %" PRIu64 " refused (rc=%d) with journal_bytes=%" PRIu64
+                     " unacked=%" PRIu64 " acked=%" PRIu64,
+                     seq, rc, journal_bytes(j), journal_unacked_bytes(j), journal_acked_seq(j));
+        if (seq % 1000 == 0) {
+            assert_int_equal(journal_sync(j, err, sizeof err), 0);
+            assert_int_equal(journal_ack(j, seq, err, sizeof err), 0);
+            assert_int_equal(journal_unacked_bytes(j), 0);
+        }
+    }
+    assert_int_equal(journal_sync(j, err, sizeof err), 0);
+    uint64_t unacked = 0;
+    for (uint64_t s = journal_acked_seq(j) + 1; s <= seq; s++)
+        unacked += frame_len(s);
+    assert_int_equal(journal_unacked_bytes(j), unacked);
+    journal_close(j);
+
+    /* the count survives a restart, also for a partly acked segment */
+    j = open_ok(f->dir, limits);
+    assert_int_equal(journal_unacked_bytes(j), unacked);
+    assert_int_equal(journal_ack(j, seq - 3, err, sizeof err), 0);
+    assert_int_equal(journal_unacked_bytes(j), frame_len(seq - 2) + frame_len(seq - 1) + frame_len(seq));
+    journal_close(j);
+
+    /* unacked bytes still stop the journal at the limit */
+    remove_tree(f->dir);
+    j = open_ok(f->dir, limits);
+    int rc;
+    seq = 0;
+    do {
+        seq++;
+        size_t len = payload_for(seq, p);
+        rc = journal_append(j, seq, p, len, err, sizeof err);
+    } while (rc == 0 && seq < 100000);
+    assert_int_equal(rc, JOURNAL_FULL);
+    assert_true(journal_unacked_bytes(j) <= 1u << 20);
+    assert_true(journal_unacked_bytes(j) + frame_len(seq) > 1u << 20);
+    assert_int_equal(journal_sync(j, err, sizeof err), 0);
+    assert_int_equal(journal_ack(j, 10, err, sizeof err), 0);
+    size_t len = payload_for(seq, p);
+    assert_int_equal(journal_append(j, seq, p, len, err, sizeof err), 0);
+    journal_close(j);
+}
+
+/* An ack must be applied even when the disk has no room to record it: the
+ * agent used to exit ("cannot save acked seq") and could not start again
+ * on a full disk. The ack stays in memory, fully acked segments are still
+ * deleted (freeing space), and on restart the acked seq is taken from the
+ * oldest segment left. */
+static void test_ack_without_space(void **state)
+{
+    fixture *f = *state;
+    journal *j = open_ok(f->dir, (journal_limits)SMALL_SEGMENTS);
+    uint64_t firsts[64];
+    char err[256];
+
+    append_range(j, 1, 50, 1);
+    int before = list_segs(f->dir, firsts, 64);
+    limit_file_size(0);                 /* no file can grow: the acked file neither */
+    int rc = journal_ack(j, 30, err, sizeof err);
+    unlimit_file_size();
+    if (rc != 0)
+        fail_msg("journal_ack failed without space: %s", err);
+    assert_int_equal(journal_acked_seq(j), 30);
+    assert_true(list_segs(f->dir, firsts, 64) < before);
+    assert_int_equal(journal_bytes(j), total_seg_bytes(f->dir));
+    expect_read(j, 31, 50, 64);
+    journal_close(j);
+
+    j = open_ok(f->dir, (journal_limits)SMALL_SEGMENTS);
+    expect_head(j, 50);
+    /* at least what the deleted segments held counts as acked */
+    assert_true(journal_acked_seq(j) >= firsts[0] - 1);
+    assert_true(journal_acked_seq(j) <= 30);
+    expect_read(j, journal_acked_seq(j) + 1, 50, 64);
+    assert_int_equal(journal_ack(j, 40, err, sizeof err), 0);
+    journal_close(j);
+    j = open_ok(f->dir, (journal_limits)SMALL_SEGMENTS);
+    assert_int_equal(journal_acked_seq(j), 40);
+    journal_close(j);
+}
+
+/* Disk full with everything acked in one segment (segment_kb larger than
+ * the disk): the newest segment is the only thing to free. Its head seq and
+ * hash go to the acked file, the segment is deleted and the append retried:
+ * the agent resumes by itself. The chain continues across a restart. */
+static void test_full_disk_reclaims_acked_newest(void **state)
+{
+    fixture *f = *state;
+    journal_limits limits = BIG_LIMITS;
+    char err[256], p[128], path[160];
+    uint64_t firsts[8];
+    journal *j = open_ok(f->dir, limits);
+    uint64_t n = 0;
+
+    seg_file(f->dir, 1, path, sizeof path);
+    do {
+        n++;
+        append_range(j, n, n, 1);
+    } while (file_size(path) < 2000);
+    assert_int_equal(journal_ack(j, n, err, sizeof err), 0);
+    assert_int_equal(list_segs(f->dir, firsts, 8), 1); /* kept: it holds the head */
+
+    size_t len = payload_for(n + 1, p);
+    limit_file_size((rlim_t)file_size(path) + 10); /* this segment cannot grow */
+    int rc = journal_append(j, n + 1, p, len, err, sizeof err);
+    int rc2 = rc == 0 ? journal_sync(j, err, sizeof err) : -9;
+    unlimit_file_size();
+    if (rc != 0)
+        fail_msg("append after the acked segment could be freed: rc=%d %s", rc, err);
+    assert_int_equal(rc2, 0);
+    expect_head(j, n + 1);
+    assert_int_equal(list_segs(f->dir, firsts, 8), 1);
+    assert_int_equal(firsts[0], n + 1);
+    expect_read(j, n + 1, n + 1, 64);
+    journal_close(j);
+
+    j = open_ok(f->dir, limits);
+    expect_head(j, n + 1);
+    assert_int_equal(journal_acked_seq(j), n);
+    expect_read(j, n + 1, n + 1, 64);
+    assert_int_equal(journal_ack(j, n + 1, err, sizeof err), 0);
+    append_range(j, n + 2, n + 3, 1);
+    journal_close(j);
+    j = open_ok(f->dir, limits);
+    expect_head(j, n + 3);
+    journal_close(j);
+}
+
+/* After the newest segment was reclaimed and nothing was appended since,
+ * the head comes from the acked file alone. */
+static void test_reclaimed_head_survives_restart(void **state)
+{
+    fixture *f = *state;
+    journal_limits limits = BIG_LIMITS;
+    char err[256], p[128], path[160];
+    uint64_t firsts[8];
+    journal *j = open_ok(f->dir, limits);
+
+    append_range(j, 1, 30, 1);
+    assert_int_equal(journal_ack(j, 30, err, sizeof err), 0);
+    seg_file(f->dir, 1, path, sizeof path);
+    size_t len = payload_for(31, p);
+    limit_file_size(0);                 /* nothing can be written: no new segment either */
+    int rc = journal_append(j, 31, p, len, err, sizeof err);
+    unlimit_file_size();
+    assert_int_equal(rc, JOURNAL_NOSPACE);
+    expect_head(j, 30);
+    journal_close(j);
+
+    j = open_ok(f->dir, limits);
+    expect_head(j, 30);
+    assert_int_equal(journal_acked_seq(j), 30);
+    assert_int_equal(read_count(j, 31, 64), 0);
+    append_range(j, 31, 32, 1);
+    (void)firsts;
+    journal_close(j);
+    j = open_ok(f->dir, limits);
+    expect_head(j, 32);
+    expect_read(j, 31, 32, 64);
+    journal_close(j);
+}
+
+/* event_id: a producer's idempotency key, kept in the record's frame (not in
+ * the published payload) so it is exactly as durable as the record. */
+static void test_event_id_durable(void **state)
+{
+    fixture *f = *state;
+    journal *j = open_ok(f->dir, (journal_limits)SMALL_SEGMENTS);
+    char err[256], p[128], id[32];
+
+    for (uint64_t s = 1; s <= 40; s++) {
+        size_t len = payload_for(s, p);
+        snprintf(id, sizeof id, "ev-%" PRIu64, s);
+        assert_int_equal(journal_append_id(j, s, p, len, s % 3 ? id : NULL, err, sizeof err), 0);
+    }
+    assert_int_equal(journal_sync(j, err, sizeof err), 0);
+    assert_int_equal(journal_find_event_id(j, "ev-1"), 1);
+    assert_int_equal(journal_find_event_id(j, "ev-40"), 40);
+    assert_int_equal(journal_find_event_id(j, "ev-3"), 0);   /* sent without an id */
+    assert_int_equal(journal_find_event_id(j, "nope"), 0);
+    expect_read(j, 1, 40, 64);                               /* payloads unchanged */
+    journal_close(j);
+
+    j = open_ok(f->dir, (journal_limits)SMALL_SEGMENTS);
+    assert_int_equal(journal_find_event_id(j, "ev-1"), 1);
+    assert_int_equal(journal_find_event_id(j, "ev-38"), 38);
+    /* acked segments are deleted; their ids are kept in the window file */
+    assert_int_equal(journal_ack(j, 40, err, sizeof err), 0);
+    journal_close(j);
+    j = open_ok(f->dir, (journal_limits)SMALL_SEGMENTS);
+    assert_int_equal(journal_find_event_id(j, "ev-1"), 1);
+    assert_int_equal(journal_find_event_id(j, "ev-20"), 20);
+    assert_int_equal(journal_find_event_id(j, "ev-40"), 40);
+    expect_head(j, 40);
+    journal_close(j);
+}
+
+/* A torn frame's id is not remembered (the event was never confirmed), and
+ * a flipped byte in the id is caught by the frame checksum. */
+static void test_event_id_torn(void **state)
+{
+    fixture *f = *state;
+    journal *j = open_ok(f->dir, (journal_limits)BIG_LIMITS);
+    char err[256], p[128], path[160];
+
+    for (uint64_t s = 1; s <= 3; s++) {
+        size_t len = payload_for(s, p);
+        assert_int_equal(journal_append_id(j, s, p, len, s == 1 ? "a" : s == 2 ? "b" : "c:3", err,
+                                           sizeof err), 0);
+    }
+    assert_int_equal(journal_sync(j, err, sizeof err), 0);
+    journal_close(j);
+    seg_file(f->dir, 1, path, sizeof path);
+    flip_byte(path, file_size(path) - 1);    /* last byte of the last id */
+    j = open_ok(f->dir, (journal_limits)BIG_LIMITS);
+    expect_head(j, 2);
+    assert_int_equal(journal_find_event_id(j, "b"), 2);
+    assert_int_equal(journal_find_event_id(j, "c:3"), 0);
+    journal_close(j);
+}
+
+/* The window is bounded: the most recent JOURNAL_IDS_WINDOW ids, also
+ * across a restart. */
+static void test_event_id_window(void **state)
+{
+    fixture *f = *state;
+    journal *j = open_ok(f->dir, (journal_limits)BIG_LIMITS);
+    char err[256], p[128], id[32];
+    uint64_t total = JOURNAL_IDS_WINDOW + 10;
+
+    for (uint64_t s = 1; s <= total; s++) {
+        size_t len = payload_for(s, p);
+        snprintf(id, sizeof id, "w%" PRIu64, s);
+        assert_int_equal(journal_append_id(j, s, p, len, id, err, sizeof err), 0);
+    }
+    assert_int_equal(journal_sync(j, err, sizeof err), 0);
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(journal_find_event_id(j, "w10"), 0);
+        assert_int_equal(journal_find_event_id(j, "w11"), 11);
+        assert_int_equal(journal_find_event_id(j, "w8202"), 8202);
+        journal_close(j);
+        j = open_ok(f->dir, (journal_limits)BIG_LIMITS);
+    }
+    journal_close(j);
 }
 
 /* ---- outbox ------------------------------------------------------------- */
@@ -1219,6 +1487,13 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failed_roll_then_ack_keeps_head, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_limit_counts_unacked_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ack_without_space, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_disk_reclaims_acked_newest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reclaimed_head_survives_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_id_durable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_id_torn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_id_window, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -124,7 +124,9 @@ static void test_parse_valid_batch(void **state)
     free(b);
 }
 
-/* Brackets and escaped quotes inside strings do not count as nesting. */
+/* Brackets and escaped quotes inside strings do not count as nesting: the
+ * text passes the raw checks and is refused only for what the value is (an
+ * identifier holds no brackets), never as "nested deeper". */
 static void test_brackets_inside_strings(void **state)
 {
     message_batch *b = new_batch();
@@ -136,9 +138,17 @@ static void test_brackets_inside_strings(void **state)
                      "'type':'session.end','session_id':'[[[[{{{{\\\"[[[[\\\\','run_s':1,"
                      "'strokes':1}]}",
                      "dev-1", b, &err);
-    if (rc != 0)
-        fail_msg("rejected: %s: %s", err.field, err.reason);
-    assert_string_equal(record_get_str(&b->records[0], "session_id"), "[[[[{{{{\"[[[[\\");
+    assert_int_equal(rc, -1);
+    assert_string_equal(err.field, "records[0].session_id");
+    assert_string_equal(err.reason, "must start with A-Z a-z 0-9");
+    /* and in a field name, which reaches the error escaped */
+    rc = parse_q("{'v':1,'device':'dev-1','records':[{'seq':1,"
+                 "'ts':'2026-03-01T09:00:00.000Z','prev':'" ZERO_HASH "',"
+                 "'type':'session.end','[[[[{{{{':1,'session_id':'S1','run_s':1,'strokes':1}]}",
+                 "dev-1", b, &err);
+    assert_int_equal(rc, -1);
+    assert_string_equal(err.field, "records[0].[[[[{{{{");
+    assert_string_equal(err.reason, "unknown field for this record type");
     free(b);
 }
 
@@ -208,6 +218,28 @@ static const bad_payload bad_payloads[] = {
      "nested deeper than 4 levels"},
     {"record not an object", "{'v':1,'device':'dev-1','records':[" REC1 ",5]}", "dev-1",
      "records[1]", "record must be a JSON object"},
+    /* JSON that is not JSON: cJSON reads these, RFC 8259 does not. */
+    {"number with a leading zero", "{'v':1,'device':'dev-1','records':[{'seq':1,"
+     "'ts':'2026-03-01T09:00:00.000Z','prev':'" ZERO_HASH "','type':'session.end',"
+     "'session_id':'S1','run_s':036000,'strokes':1}]}", "dev-1", "payload", "not valid JSON"},
+    {"number ending in a dot", "{'v':1.,'device':'dev-1','records':[" REC1 "]}", "dev-1",
+     "payload", "not valid JSON"},
+    {"number starting with a dot", "{'v':1,'device':'dev-1','records':[" REC1 "],'x':.5}",
+     "dev-1", "payload", "not valid JSON"},
+    {"number with a plus sign", "{'v':+1,'device':'dev-1','records':[" REC1 "]}", "dev-1",
+     "payload", "not valid JSON"},
+    {"exponent without digits", "{'v':1e,'device':'dev-1','records':[" REC1 "]}", "dev-1",
+     "payload", "not valid JSON"},
+    {"hex number", "{'v':0x1,'device':'dev-1','records':[" REC1 "]}", "dev-1", "payload",
+     "not valid JSON"},
+    {"raw newline inside a string", "{'v':1,'device':'dev-1\n','records':[" REC1 "]}", "dev-1",
+     "payload", "not valid JSON"},
+    {"raw tab inside a key", "{'v':1,'device':'dev-1','records':[" REC1 "],'a\tb':1}", "dev-1",
+     "payload", "not valid JSON"},
+    {"bare word", "{'v':1,'device':'dev-1','records':[" REC1 "],'x':NaN}", "dev-1", "payload",
+     "not valid JSON"},
+    {"literal in the wrong case", "{'v':1,'device':'dev-1','records':[" REC1 "],'x':True}",
+     "dev-1", "payload", "not valid JSON"},
 };
 #define NBAD (sizeof bad_payloads / sizeof bad_payloads[0])
 
@@ -352,7 +384,7 @@ static void test_encode_parse_round_trip(void **state)
         record_set_int(&r, "motor_s_total", 100 + i);
         record_set_int(&r, "strokes_total", 5000 * i);
         if (i % 2)
-            record_set_str(&r, "cartridge_uid", "dev-1-C\"1\\");
+            record_set_str(&r, "cartridge_uid", "dev-1-C:1/a_b.c");
         record_set_int(&r, "cartridge_run_s", i);
         record_set_int(&r, "cartridge_strokes", 7 * i);
         assert_int_equal(record_check(&r, &err), 0);
@@ -521,6 +553,36 @@ static void test_batch_trailing_data_rejected(void **state)
     assert_int_equal(accepted, 0);
 }
 
+/* Every rejection carries its fixed reason code (reason.h). */
+static void test_error_codes(void **state)
+{
+    static const struct { const char *text, *topic_device; reason_code code; } cases[] = {
+        {"hello", "dev-1", REASON_NOT_JSON},
+        {"{'v':01,'device':'dev-1','records':[" REC1 "]}", "dev-1", REASON_NOT_JSON},
+        {"[[[[[1]]]]]", "dev-1", REASON_TOO_DEEP},
+        {"{'v':2,'device':'dev-1','records':[" REC1 "]}", "dev-1", REASON_BAD_VERSION},
+        {"{'v':1,'device':'Dev-1','records':[" REC1 "]}", "Dev-1", REASON_BAD_DEVICE_ID},
+        {"{'v':1,'device':'dev-1','records':[" REC1 "]}", "dev-2", REASON_DEVICE_MISMATCH},
+        {"{'v':1,'device':'dev-1','records':[]}", "dev-1", REASON_BAD_RECORD_COUNT},
+        {"{'v':1,'device':'dev-1','records':[" REC1 "],'x':1}", "dev-1", REASON_UNKNOWN_FIELD},
+        {"{'v':1,'device':'dev-1','records':[" BAD_REC2 "]}", "dev-1", REASON_NEGATIVE},
+        {"{'v':1,'device':'dev-1','records':5}", "dev-1", REASON_BAD_TYPE},
+        {"{'v':1,'device':'dev-1'}", "dev-1", REASON_MISSING_FIELD},
+        {"[1]", "dev-1", REASON_NOT_OBJECT},
+    };
+    message_batch *b = new_batch();
+    (void)state;
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        record_error err;
+        assert_int_equal(parse_q(cases[i].text, cases[i].topic_device, b, &err), -1);
+        if (err.code != cases[i].code)
+            fail_msg("'%s': code %d for %s: %s, want %d", cases[i].text, err.code, err.field,
+                     err.reason, cases[i].code);
+    }
+    free(b);
+}
+
 /* ---- topics -------------------------------------------------------------- */
 
 static void test_topic_device(void **state)
@@ -597,6 +659,7 @@ int main(void)
         cmocka_unit_test(test_topic_device),
         cmocka_unit_test(test_ack_device_with_nul_escape_rejected),
         cmocka_unit_test(test_batch_trailing_data_rejected),
+        cmocka_unit_test(test_error_codes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

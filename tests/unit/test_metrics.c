@@ -15,6 +15,7 @@
 
 #include "db.h"
 #include "metrics.h"
+#include "reason.h"
 
 static void escape_is(const char *in, const char *want)
 {
@@ -35,6 +36,12 @@ static void test_escape(void **state)
     escape_is("\\\"\n", "\\\\\\\"\\n");
     /* Other bytes, UTF-8 and tabs included, pass unchanged. */
     escape_is("K\xc3\xb6ln\tx", "K\xc3\xb6ln\tx");
+    /* Bytes that are not UTF-8 become U+FFFD: Prometheus refuses a scrape
+     * with one invalid label value (a reason cut inside a character did). */
+    escape_is("ab\xc3", "ab\xef\xbf\xbd");
+    escape_is("\xff\xfe", "\xef\xbf\xbd\xef\xbf\xbd");
+    escape_is("\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd");       /* overlong / */
+    escape_is("\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"); /* surrogate */
 }
 
 static void test_escape_truncates(void **state)
@@ -45,6 +52,11 @@ static void test_escape_truncates(void **state)
     assert_int_equal(metrics_escape_label("a\"b\n", out, sizeof out), 6);
     assert_string_equal(out, "a\\\"");
     assert_int_equal(metrics_escape_label("abc", NULL, 0), 3);
+    /* Never half an escape or half a character. */
+    assert_int_equal(metrics_escape_label("ab\"", out, sizeof out), 4);
+    assert_string_equal(out, "ab");
+    assert_int_equal(metrics_escape_label("a\xe2\x82\xac", out, sizeof out), 4);
+    assert_string_equal(out, "a");
 }
 
 typedef struct fixture {
@@ -127,7 +139,8 @@ static void test_render(void **state)
     has(text, "# TYPE smp_records_stored_total counter\nsmp_records_stored_total 42\n");
     has(text, "\nsmp_messages_received_total 7\n");
     has(text, "\nsmp_commit_failures_total 0\n");
-    has(text, "\nsmp_quarantine_total{reason=\"records[].strokes: must not be negative\"} 3\n");
+    has(text, "\nsmp_quarantine_total{reason=\"negative\"} 3\n");
+    has(text, "\nsmp_quarantine_total{reason=\"not_json\"} 0\n");
     has(text, "# TYPE smp_alerts_open gauge\n");
     has(text, "\nsmp_alerts_open{rule=\"R1\",severity=\"critical\",clinic=\"clinic \\\"north\\\"\"} 2\n");
     /* 2026-03-02T10:00:00Z */
@@ -139,6 +152,113 @@ static void test_render(void **state)
     assert_null(strstr(text, "dev-old"));
     assert_int_equal(text[strlen(text) - 1], '\n');
     free(text);
+}
+
+/* Count the lines of text that start with prefix. */
+static int lines_starting(const char *text, const char *prefix)
+{
+    int n = 0;
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        n += strncmp(p, prefix, strlen(prefix)) == 0;
+    return n;
+}
+
+/* Regression: quarantine reasons used to be label values. 2000 invented
+ * field names made 2000 series, and one reason cut inside a UTF-8
+ * character broke every scrape after it. Now the label is a fixed code:
+ * the same REASON_COUNT series whatever the table holds. */
+static void test_quarantine_labels_are_fixed_codes(void **state)
+{
+    fixture *f = *state;
+    metrics_counters c;
+    sqlite3_stmt *st;
+    char reason[160];
+    metrics_counters_init(&c);
+
+    assert_int_equal(sqlite3_prepare_v2(f->db, "INSERT INTO quarantine_counts VALUES (?1, 1)", -1,
+                                        &st, NULL), SQLITE_OK);
+    for (int i = 0; i < 2000; i++) {
+        snprintf(reason, sizeof reason, "records[].f%d: unknown field for this record type", i);
+        sqlite3_bind_text(st, 1, reason, -1, SQLITE_TRANSIENT);
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    exec_ok(f->db,
+            "INSERT INTO quarantine_counts VALUES"
+            " (CAST(X'7265636F7264735B5D2E61C3' AS TEXT) || ': unknown field for this record type', 2),"
+            " ('records[].x\"} 9' || char(10) || 'evil 1: must be a number: required', 5),"
+            " ('payload: not valid JSON', 4),"
+            " ('device: dev-x is not registered; add it with smpctl device add', 6),"
+            " ('records[].ts: more than 86400 s ahead of the receive time', 1),"
+            " ('something a newer collector says', 7);");
+
+    char *text = render(f->db, &c);
+    assert_int_equal(lines_starting(text, "smp_quarantine_total{"), REASON_COUNT);
+    has(text, "\nsmp_quarantine_total{reason=\"unknown_field\"} 2002\n");
+    has(text, "\nsmp_quarantine_total{reason=\"missing_field\"} 5\n");
+    has(text, "\nsmp_quarantine_total{reason=\"not_json\"} 4\n");
+    has(text, "\nsmp_quarantine_total{reason=\"unregistered_device\"} 6\n");
+    has(text, "\nsmp_quarantine_total{reason=\"future_ts\"} 1\n");
+    has(text, "\nsmp_quarantine_total{reason=\"other\"} 7\n");
+    assert_null(strstr(text, "evil"));
+    assert_null(strstr(text, "dev-x"));
+    free(text);
+}
+
+/* Every reason text the validators write maps to its code, and a field
+ * name cannot move a text to another code. */
+static void test_reason_codes_of_texts(void **state)
+{
+    static const struct { const char *text; reason_code code; } cases[] = {
+        {"topic: not smp/v1/dev/<device>/events", REASON_TOPIC},
+        {"device: dev-1 is retired", REASON_RETIRED},
+        {"payload: larger than 256 KiB", REASON_TOO_LARGE},
+        {"payload: contains a NUL byte", REASON_BAD_ENCODING},
+        {"payload: not valid UTF-8", REASON_BAD_ENCODING},
+        {"records[].lot: not valid UTF-8", REASON_BAD_TEXT},
+        {"payload: contains a \\u0000 escape", REASON_BAD_ENCODING},
+        {"payload: nested deeper than 4 levels", REASON_TOO_DEEP},
+        {"payload: must be a JSON object", REASON_NOT_OBJECT},
+        {"records[]: record must be a JSON object", REASON_NOT_OBJECT},
+        {"v: unsupported version (expected 1)", REASON_BAD_VERSION},
+        {"device: device id must be 3..64 characters, got 2", REASON_BAD_DEVICE_ID},
+        {"device: device id may not start with 'smp-' (reserved for fleet services)",
+         REASON_BAD_DEVICE_ID},
+        {"device: device id x: unknown field in batch", REASON_UNKNOWN_FIELD},
+        {"device: does not match the device of the topic", REASON_DEVICE_MISMATCH},
+        {"records: must hold 1..64 records", REASON_BAD_RECORD_COUNT},
+        {"records[].strokes: duplicate field", REASON_DUPLICATE_FIELD},
+        {"records[].type: unknown record type", REASON_UNKNOWN_TYPE},
+        {"records: must be an array", REASON_BAD_TYPE},
+        {"records[].strokes: must be an integer", REASON_NOT_EXACT},
+        {"records[].setpoint_c: at most one decimal place", REASON_NOT_EXACT},
+        {"records[].seq: out of range", REASON_OUT_OF_RANGE},
+        {"records[].strokes: must be a finite number", REASON_OUT_OF_RANGE},
+        {"records[].lot: longer than 128 bytes", REASON_BAD_TEXT},
+        {"records[].client_ref: must start with A-Z a-z 0-9", REASON_BAD_CHARSET},
+        {"records[].client_ref: may hold only A-Z a-z 0-9 . _ : / -", REASON_BAD_CHARSET},
+        {"records[].kind: not one of the allowed values", REASON_NOT_ALLOWED},
+        {"records[].sig: must be base64", REASON_BAD_FORMAT},
+        {"records[].x: must be base64: unknown field for this record type", REASON_UNKNOWN_FIELD},
+        {"", REASON_OTHER},
+        {NULL, REASON_OTHER},
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (reason_code_of(cases[i].text) != cases[i].code)
+            fail_msg("'%s' -> %s, want %s", cases[i].text ? cases[i].text : "(null)",
+                     reason_code_name(reason_code_of(cases[i].text)),
+                     reason_code_name(cases[i].code));
+    }
+    /* names: distinct, Prometheus-safe */
+    for (int a = 0; a < REASON_COUNT; a++) {
+        for (const char *p = reason_code_name((reason_code)a); *p; p++)
+            assert_true((*p >= 'a' && *p <= 'z') || *p == '_');
+        for (int b = a + 1; b < REASON_COUNT; b++)
+            assert_string_not_equal(reason_code_name((reason_code)a), reason_code_name((reason_code)b));
+    }
 }
 
 static void test_render_without_db(void **state)
@@ -160,6 +280,8 @@ int main(void)
         cmocka_unit_test(test_escape_truncates),
         cmocka_unit_test_setup_teardown(test_render, setup, teardown),
         cmocka_unit_test(test_render_without_db),
+        cmocka_unit_test_setup_teardown(test_quarantine_labels_are_fixed_codes, setup, teardown),
+        cmocka_unit_test(test_reason_codes_of_texts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsontext.h"
 #include "record.h"
 
 #define P_HASH "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -128,17 +129,17 @@ static const vector vectors[] = {
      "\"type\":\"sterilization.cycle\"}",
      "b5c92c793f175877077f791b8be2382e88ecaae9f9c22abe86ebf483242f89ab"},
 
-    /* A quote, a backslash, an escaped slash, \u00e9, a raw euro sign and a
-     * surrogate pair: canonical form escapes only " and \, the rest is raw
-     * UTF-8. */
-    {"grip.assign with quote, backslash and non-ASCII",
-     "{'session_id':'S1', 'load_id':'load-\xe2\x82\xac\\ud83d\\ude00', 'seq':2,"
-     " 'grip_id':'g\\\"1\\\\b\\u00e9\\/x', 'type':'grip.assign',"
+    /* Identifiers hold only A-Z a-z 0-9 . _ : / - (docs/protocol.md
+     * "Identifiers"): every punctuation class, and an escaped slash in the
+     * input, which the canonical form writes as a plain "/". */
+    {"grip.assign with every identifier character class",
+     "{'session_id':'S1', 'load_id':'ac-1/L.2026:11_23', 'seq':2,"
+     " 'grip_id':'G_1.a:b\\/c-d', 'type':'grip.assign',"
      " 'ts':'2026-03-01T09:15:01.000Z', 'prev':'" P_HASH "'}",
-     "{\"grip_id\":\"g\\\"1\\\\b\xc3\xa9/x\",\"load_id\":\"load-\xe2\x82\xac\xf0\x9f\x98\x80\","
+     "{\"grip_id\":\"G_1.a:b/c-d\",\"load_id\":\"ac-1/L.2026:11_23\","
      "\"prev\":\"" P_HASH "\",\"seq\":2,\"session_id\":\"S1\","
      "\"ts\":\"2026-03-01T09:15:01.000Z\",\"type\":\"grip.assign\"}",
-     "260a511392400d4c560575fc4dabd5f730a8e2c79a4baa8be5dead164be0a302"},
+     "49cd64251b2c7dd426df921109f37dbed81636ade889913d9d809a3598ca0fa0"},
 
     {"checkpoint",
      "{'sig':'MEUCIQDx+/abcd==','type':'checkpoint','head_seq':100,'seq':101,"
@@ -282,13 +283,27 @@ static void test_accepts_limits(void **state)
     assert_int_equal(record_get_int(&r, "run_s", &v), 0);
     assert_int_equal(v, RECORD_INT_MAX);
 
-    /* 128 bytes of 2-byte UTF-8 characters: 64 x "é" */
+    /* 128 bytes of every identifier character class */
+    char id[RECORD_STR_MAX + 1];
+    static const char classes[] = "Az09._:/-";
+    for (int i = 0; i < RECORD_STR_MAX; i++)
+        id[i] = classes[i % (sizeof classes - 1)];
+    id[RECORD_STR_MAX] = '\0';
+    snprintf(json, sizeof json,
+             "{'type':'session.end','session_id':'%s','run_s':1,'strokes':2}", id);
+    assert_int_equal(parse_q(json, RECORD_EVENT, "", &r, &err), 0);
+
+    /* Regression: 128 bytes of "é" used to be a valid session_id; an
+     * identifier is ASCII now (the 129th byte rule still comes first). */
     char utf[RECORD_STR_MAX + 1] = "";
     for (int i = 0; i < 64; i++)
         strcat(utf, "\xc3\xa9");
     snprintf(json, sizeof json,
              "{'type':'session.end','session_id':'%s','run_s':1,'strokes':2}", utf);
-    assert_int_equal(parse_q(json, RECORD_EVENT, "", &r, &err), 0);
+    assert_int_equal(parse_q(json, RECORD_EVENT, "", &r, &err), -1);
+    assert_string_equal(err.field, "session_id");
+    assert_string_equal(err.reason, "must start with A-Z a-z 0-9");
+    assert_int_equal(err.code, REASON_BAD_CHARSET);
 
     /* DEC1 range ends and 1e2 notation */
     assert_int_equal(
@@ -373,6 +388,56 @@ static const bad_case bad_cases[] = {
     {"overlong UTF-8", RECORD_FULL, "",
      "{" HDR "'type':'session.end','session_id':'a\xc0\xaf','run_s':1,'strokes':1}",
      "session_id", "not valid UTF-8"},
+    /* C1 controls (U+0080..U+009F): U+009B is an 8-bit CSI that drives
+     * terminals. They used to pass "no control characters". */
+    {"C1 control (\\u009b escape)", RECORD_FULL, "",
+     "{" HDR "'type':'session.end','session_id':'a\\u009b[2J','run_s':1,'strokes':1}",
+     "session_id", "contains a control character"},
+    {"C1 control (raw U+0085)", RECORD_FULL, "",
+     "{" HDR "'type':'session.end','session_id':'a\xc2\x85','run_s':1,'strokes':1}",
+     "session_id", "contains a control character"},
+    {"U+00A0 is past C1 but not an identifier character", RECORD_FULL, "",
+     "{" HDR "'type':'session.end','session_id':'a\xc2\xa0','run_s':1,'strokes':1}",
+     "session_id", "may hold only A-Z a-z 0-9 . _ : / -"},
+    /* Identifiers: tokens, never formulas or free text. */
+    {"formula in client_ref", RECORD_FULL, "",
+     "{" HDR "'type':'session.start','session_id':'S','operator_id':'o',"
+     "'client_ref':'=HYPERLINK(\\\"http://x\\\")','treatment_no':1}",
+     "client_ref", "must start with A-Z a-z 0-9"},
+    {"leading + in operator_id", RECORD_FULL, "",
+     "{" HDR "'type':'session.start','session_id':'S','operator_id':'+1',"
+     "'client_ref':'c','treatment_no':1}",
+     "operator_id", "must start with A-Z a-z 0-9"},
+    {"leading - in lot", RECORD_FULL, "",
+     "{" HDR INSERT_REST ",'needles':1,'expiry':'2027-01-01','lot':'-2+3'}", "lot",
+     "must start with A-Z a-z 0-9"},
+    {"leading @ in sku", RECORD_FULL, "",
+     "{" HDR "'type':'cartridge.insert','cartridge_uid':'C1','sku':'@SUM(1)','config':'1RL',"
+     "'session_id':'S1','needles':1,'expiry':'2027-01-01'}",
+     "sku", "must start with A-Z a-z 0-9"},
+    {"leading dot", RECORD_FULL, "",
+     "{" HDR "'type':'session.end','session_id':'.S1','run_s':1,'strokes':1}", "session_id",
+     "must start with A-Z a-z 0-9"},
+    {"space inside an id", RECORD_FULL, "",
+     "{" HDR "'type':'session.start','session_id':'S','operator_id':'o',"
+     "'client_ref':'John Smith','treatment_no':1}",
+     "client_ref", "may hold only A-Z a-z 0-9 . _ : / -"},
+    {"comma inside an id", RECORD_FULL, "",
+     "{" HDR "'type':'session.end','session_id':'S1,2','run_s':1,'strokes':1}", "session_id",
+     "may hold only A-Z a-z 0-9 . _ : / -"},
+    {"quote inside an id", RECORD_FULL, "",
+     "{" HDR "'type':'session.end','session_id':'S\\\"1','run_s':1,'strokes':1}", "session_id",
+     "may hold only A-Z a-z 0-9 . _ : / -"},
+    {"backslash inside an id", RECORD_FULL, "",
+     "{" HDR "'type':'session.end','session_id':'S\\\\1','run_s':1,'strokes':1}", "session_id",
+     "may hold only A-Z a-z 0-9 . _ : / -"},
+    {"non-ASCII letter inside an id", RECORD_FULL, "",
+     "{" HDR "'type':'session.end','session_id':'S\xc3\xa9','run_s':1,'strokes':1}",
+     "session_id", "may hold only A-Z a-z 0-9 . _ : / -"},
+    {"formula after the first character is still not an id", RECORD_FULL, "",
+     "{" HDR "'type':'sterilization.cycle','setpoint_c':134.5," CYCLE_REST
+     ",'alarm_code':'E1=1+1'}",
+     "alarm_code", "may hold only A-Z a-z 0-9 . _ : / -"},
     {"bad enum", RECORD_FULL, "",
      "{" HDR "'type':'cartridge.remove','cartridge_uid':'C1','session_id':'S1','run_s':1,"
      "'strokes':1,'reason':'lost'}",
@@ -824,6 +889,177 @@ static void test_set_str_refuses_too_long(void **state)
     }
 }
 
+/* Every string field of every record type is an identifier: a formula
+ * start, a space or a quote is refused whichever field it is in, so no
+ * field can carry free text into a CSV cell or a log line. */
+static void test_every_string_field_is_an_identifier(void **state)
+{
+    static const struct { const char *value, *reason; } bad[] = {
+        {"=1+1", "must start with A-Z a-z 0-9"},
+        {"+1", "must start with A-Z a-z 0-9"},
+        {"-1", "must start with A-Z a-z 0-9"},
+        {"@x", "must start with A-Z a-z 0-9"},
+        {"a b", "may hold only A-Z a-z 0-9 . _ : / -"},
+        {"a\"b", "may hold only A-Z a-z 0-9 . _ : / -"},
+        {"a\xc2\x9b" "b", "contains a control character"},
+    };
+    int checked = 0;
+    (void)state;
+
+    for (int t = 0; t < RT_COUNT; t++) {
+        record r;
+        record_init(&r, (record_type)t);
+        for (size_t i = 0; i < r.nfields; i++) {
+            if (r.fields[i].spec->kind != FK_STR)
+                continue;
+            for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+                record c = r, ok;
+                record_error err;
+                c.fields[i].present = true;
+                snprintf(c.fields[i].s, sizeof c.fields[i].s, "%s", bad[b].value);
+                assert_int_equal(record_check(&c, &err), -1);
+                assert_string_equal(err.field, r.fields[i].spec->name);
+                assert_string_equal(err.reason, bad[b].reason);
+                /* the same field with a good id passes its own check */
+                ok = r;
+                ok.fields[i].present = true;
+                snprintf(ok.fields[i].s, sizeof ok.fields[i].s, "Id-1.a:b/c_d");
+                if (record_check(&ok, &err) == -1)
+                    assert_string_not_equal(err.field, r.fields[i].spec->name);
+                checked++;
+            }
+        }
+    }
+    /* 21 string fields over the 9 types (12 distinct names: session_id,
+     * operator_id, client_ref, cartridge_uid, sku, config, lot, grip_id,
+     * load_id, sterilizer_id, alarm_code, bi_lot) */
+    assert_int_equal(checked, 21 * 7);
+}
+
+/* Nothing valid holds " or \ any more, but record_canonical still escapes
+ * them (a record built in code is written before record_check). */
+static void test_canonical_escapes_quote_and_backslash(void **state)
+{
+    record r;
+    record_error err;
+    char canon[RECORD_CANON_MAX];
+    (void)state;
+
+    record_init(&r, RT_SESSION_END);
+    record_set_str(&r, "session_id", "g\"1\\b");
+    record_set_int(&r, "run_s", 1);
+    record_set_int(&r, "strokes", 2);
+    r.seq = 1;
+    snprintf(r.ts, sizeof r.ts, "2026-03-01T12:00:00.000Z");
+    memcpy(r.prev, RECORD_GENESIS_PREV, RECORD_HASH_HEX);
+    canon_of(&r, canon, sizeof canon);
+    assert_non_null(strstr(canon, "\"session_id\":\"g\\\"1\\\\b\""));
+    assert_int_equal(record_check(&r, &err), -1);
+    assert_string_equal(err.reason, "may hold only A-Z a-z 0-9 . _ : / -");
+}
+
+/* A field name is the sender's: err.field holds it escaped and, when long,
+ * cut at a character boundary with "...", never half a character. */
+static void test_error_field_is_escaped_and_cut_whole(void **state)
+{
+    record r;
+    record_error err;
+    char json[512];
+    (void)state;
+
+    assert_int_equal(parse_q("{" HDR END_OK ",'strokes':1,'a\\nlevel=error\\\\x':1}", RECORD_FULL,
+                             "records[3].", &r, &err),
+                     -1);
+    assert_string_equal(err.field, "records[3].a\\nlevel=error\\\\x");
+    assert_string_equal(err.reason, "unknown field for this record type");
+    assert_int_equal(err.code, REASON_UNKNOWN_FIELD);
+
+    assert_int_equal(parse_q("{" HDR END_OK ",'strokes':1,'\\u009b31m':1}", RECORD_FULL, "", &r,
+                             &err),
+                     -1);
+    assert_string_equal(err.field, "\\u009b31m");
+
+    /* 40 x "é" (80 bytes) does not fit in 64 with the prefix: cut whole. */
+    char name[100] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(name, "\xc3\xa9");
+    snprintf(json, sizeof json, "{" HDR END_OK ",'strokes':1,'%s':1}", name);
+    assert_int_equal(parse_q(json, RECORD_FULL, "records[63].", &r, &err), -1);
+    char want[64] = "records[63].";
+    while (strlen(want) + 2 + 3 < sizeof want)
+        strcat(want, "\xc3\xa9");
+    strcat(want, "...");
+    assert_string_equal(err.field, want);
+}
+
+/* Parses text (with ' for ") the way the collector does: jsontext_parse,
+ * which keeps each number's source text. */
+static int parse_exact(const char *text, record *out, record_error *err)
+{
+    char *json = jsonq(text);
+    cJSON *obj = jsontext_parse(json, strlen(json));
+    int rc;
+
+    assert_non_null(obj);
+    rc = record_from_json(obj, RECORD_FULL, "", out, err);
+    cJSON_Delete(obj);
+    free(json);
+    return rc;
+}
+
+/* Numbers are judged on their text: a double cannot tell 2^52 + 0.5 or
+ * 1e-400 from an integer (both used to be stored as integers). */
+static void test_numbers_judged_on_their_text(void **state)
+{
+    static const struct { const char *strokes, *reason; int64_t value; } cases[] = {
+        {"4503599627370496.5", "must be an integer", 0},
+        {"9007199254740990.5", "must be an integer", 0},
+        {"1e-400", "must be an integer", 0},
+        {"1.0000000000000000001", "must be an integer", 0},
+        {"1.0", NULL, 1},
+        {"100e-2", NULL, 1},
+        {"-0", NULL, 0},
+        {"0.000", NULL, 0},
+        {"1.5e1", NULL, 15},
+        {"9007199254740991", NULL, 9007199254740991LL},
+        {"9007199254740992", "out of range", 0},
+        {"18446744073709551616", "out of range", 0},
+        {"1e400", "must be a finite number", 0},
+        {"-1", "must not be negative", 0},
+    };
+    record r;
+    record_error err;
+    char json[512];
+    int64_t v;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(json, sizeof json, "{" HDR END_OK ",'strokes':%s}", cases[i].strokes);
+        int rc = parse_exact(json, &r, &err);
+        if (cases[i].reason) {
+            if (rc != -1 || strcmp(err.reason, cases[i].reason) != 0)
+                fail_msg("strokes %s: rc=%d reason '%s', want '%s'", cases[i].strokes, rc,
+                         rc ? err.reason : "", cases[i].reason);
+            assert_string_equal(err.field, "strokes");
+        } else {
+            if (rc != 0)
+                fail_msg("strokes %s rejected: %s", cases[i].strokes, err.reason);
+            assert_int_equal(record_get_int(&r, "strokes", &v), 0);
+            assert_int_equal(v, cases[i].value);
+        }
+    }
+    /* DEC1: at most one decimal place, on the text */
+    assert_int_equal(parse_exact("{" HDR "'type':'sterilization.cycle','setpoint_c':134.50,"
+                                 CYCLE_REST "}", &r, &err), 0);
+    assert_int_equal(record_get_int(&r, "setpoint_c", &v), 0);
+    assert_int_equal(v, 1345);
+    assert_int_equal(parse_exact("{" HDR "'type':'sterilization.cycle','setpoint_c':134.500000000001,"
+                                 CYCLE_REST "}", &r, &err), -1);
+    assert_string_equal(err.reason, "at most one decimal place");
+    assert_int_equal(parse_exact("{" HDR "'type':'sterilization.cycle','setpoint_c':1.345e2,"
+                                 CYCLE_REST "}", &r, &err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -843,6 +1079,10 @@ int main(void)
         cmocka_unit_test(test_type_names),
         cmocka_unit_test(test_integer_field_rejects_near_integer),
         cmocka_unit_test(test_set_str_refuses_too_long),
+        cmocka_unit_test(test_every_string_field_is_an_identifier),
+        cmocka_unit_test(test_canonical_escapes_quote_and_backslash),
+        cmocka_unit_test(test_error_field_is_escaped_and_cut_whole),
+        cmocka_unit_test(test_numbers_judged_on_their_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

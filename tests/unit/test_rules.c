@@ -329,6 +329,22 @@ static void spore(int dev, const char *ster, const char *result)
     push(dev, &r);
 }
 
+/* A test of kind run in cycle `cycle` of ster, read (and logged) now. */
+static void test_in(int dev, const char *ster, const char *kind, int64_t cycle, const char *result)
+{
+    record r;
+    char ts[RECORD_TS_LEN + 1];
+    record_init(&r, RT_STERILIZATION_TEST);
+    record_set_str(&r, "sterilizer_id", ster);
+    record_set_str(&r, "kind", kind);
+    record_set_int(&r, "cycle_no", cycle);
+    record_set_str(&r, "bi_lot", "BI-7731");
+    record_set_str(&r, "result", result);
+    record_ts_format(F->feeds[dev].clock_ms, ts);
+    record_set_str(&r, "read_ts", ts);
+    push(dev, &r);
+}
+
 /* The time-driven rules at t0 + offset_s, as the collector's timer runs them. */
 static void tick(int64_t offset_s)
 {
@@ -344,7 +360,7 @@ static void use_policy(void)
 /* ---- assertions ---------------------------------------------------------- */
 
 /* The alerts table, one line per alert by id:
- * "<rule> <severity> <cause> <device>[ cleared]". */
+ * "<rule> <severity> <cause> <device>[ cleared| withdrawn| pending]". */
 static void alerts_are(const char *want)
 {
     sqlite3_stmt *q;
@@ -354,7 +370,8 @@ static void alerts_are(const char *want)
     got[0] = '\0';
     assert_int_equal(sqlite3_prepare_v2(F->db,
                                         "SELECT rule || ' ' || severity || ' ' || cause || ' ' || "
-                                        "device_id || CASE WHEN cleared_at IS NULL THEN '' "
+                                        "device_id || CASE WHEN state IS NOT NULL THEN ' ' || state "
+                                        "WHEN cleared_at IS NULL THEN '' "
                                         "ELSE ' cleared' END FROM alerts ORDER BY id",
                                         -1, &q, NULL),
                      SQLITE_OK);
@@ -521,14 +538,14 @@ static void test_r1_odd_ids_are_escaped(void **state)
 
     at(DEV_A, 0);
     session_start(DEV_A, "S:1");
-    insert_ok(DEV_A, "C\"x:%", "S:1");
+    insert_ok(DEV_A, "C:x:1", "S:1");
     session_end(DEV_A, "S:1");
     session_start(DEV_A, "S2");
-    insert_ok(DEV_A, "C\"x:%", "S2");
+    insert_ok(DEV_A, "C:x:1", "S2");
     send(DEV_A);
-    alerts_are("R1 critical reused:C\"x%3A%25:S2 dev-a\n");
-    cJSON *ev = alert_of("R1", "reused:C\"x%3A%25:S2", msg, sizeof msg);
-    assert_string_equal(ev_text(ev, "cartridge_uid", NULL), "C\"x:%");
+    alerts_are("R1 critical reused:C%3Ax%3A1:S2 dev-a\n");
+    cJSON *ev = alert_of("R1", "reused:C%3Ax%3A1:S2", msg, sizeof msg);
+    assert_string_equal(ev_text(ev, "cartridge_uid", NULL), "C:x:1");
     assert_string_equal(ev_text(ev, "first", "session_id"), "S:1");
     cJSON_Delete(ev);
 }
@@ -645,6 +662,8 @@ static void test_r5_grip_from_failed_or_unknown_load(void **state)
 {
     (void)state;
 
+    F->pol.settle_s = 0;   /* judged at once; the settle window has its own tests */
+    use_policy();
     at(DEV_A, 0);
     cycle_fail(DEV_A, "ac-1", "L1");
     cycle_pass(DEV_A, "ac-1", "L2");
@@ -665,11 +684,11 @@ static void test_r5_grip_from_failed_or_unknown_load(void **state)
     send(DEV_C);
     events_are("raised R5 critical no-cycle:S7:g7 dev-c\n");
     /* L9's cycle ran before the grip was used but its log arrives late: the
-     * alert was wrong and is cleared. */
+     * alert was wrong and is withdrawn. */
     at(DEV_B, 300);
     cycle_pass(DEV_B, "ac-1", "L9");
     send_at(DEV_B, F->t0 + 700 * 1000);
-    events_are("cleared R5 critical no-cycle:S1:g3 dev-a\n");
+    events_are("withdrawn R5 critical no-cycle:S1:g3 dev-a\n");
     /* L1 re-run after the grip was used does not excuse that use. */
     at(DEV_B, 900);
     cycle_pass(DEV_B, "ac-1", "L1");
@@ -677,7 +696,7 @@ static void test_r5_grip_from_failed_or_unknown_load(void **state)
     events_are("cleared R4 cycle-failed load:L1 dev-a\n");
     alerts_are("R4 cycle-failed load:L1 dev-a cleared\n"
                "R5 critical failed-load:S1:g1 dev-a\n"
-               "R5 critical no-cycle:S1:g3 dev-a cleared\n"
+               "R5 critical no-cycle:S1:g3 dev-a withdrawn\n"
                "R5 critical no-cycle:S7:g7 dev-c\n");
 }
 
@@ -875,7 +894,9 @@ static void test_r8_silent_during_open_session(void **state)
     at(DEV_A, 3 * 3600);
     counters(DEV_A, 100, NULL, 0, 0);
     send(DEV_A);
-    events_are("cleared R8 maintenance silent dev-a\n");
+    /* Three hours without a record in device time too. */
+    events_are("raised R8 maintenance gap:S1 dev-a\n"
+               "cleared R8 maintenance silent dev-a\n");
     session_end(DEV_A, "S1");
     send(DEV_A);
     tick(6 * 3600);
@@ -897,7 +918,8 @@ static void test_r8_silent_during_open_session(void **state)
     exec_sql(F->db, "UPDATE devices SET retired_at = '2026-11-02T09:00:00.000Z' WHERE device_id = 'dev-c'");
     tick(6 * 3600);
     events_are("");
-    alerts_are("R8 maintenance silent dev-a cleared\n");
+    alerts_are("R8 maintenance silent dev-a cleared\n"
+               "R8 maintenance gap:S1 dev-a\n");
 }
 
 /* ---- R11 ----------------------------------------------------------------- */
@@ -929,6 +951,212 @@ static void test_r11_motor_service_per_interval(void **state)
     cJSON_Delete(ev);
 }
 
+/* ---- R7 window, R5 recalled, R5 settle, R8 device-time gap --------------- */
+
+#define H (3600)
+
+/* The recall starts at the cycle that CARRIED the last negative spore test,
+ * not when its result was read 30 h later: the load run in between is
+ * recalled. Test-only cycles (the Bowie-Dick cycle; the cycle carrying the
+ * positive BI, from which no grip was taken) are not loads. */
+static void test_r7_window_from_carrying_cycle(void **state)
+{
+    char msg[256];
+    int64_t neg_cycle, pos_cycle, bd_cycle;
+    (void)state;
+
+    at(DEV_A, 0);
+    cycle_pass(DEV_A, "ac-1", "L0");          /* carries the BI read negative at 30 h */
+    neg_cycle = cycle_no;
+    at(DEV_A, 2 * H);
+    cycle_pass(DEV_A, "ac-1", "L1");          /* between the BI's cycle and its reading */
+    at(DEV_A, 30 * H);
+    test_in(DEV_A, "ac-1", "spore", neg_cycle, "negative");
+    at(DEV_A, 40 * H);
+    cycle_pass(DEV_A, "ac-1", "L2");
+    at(DEV_A, 45 * H);
+    cycle_pass(DEV_A, "ac-1", "BD-45");       /* empty chamber: Bowie-Dick only */
+    bd_cycle = cycle_no;
+    test_in(DEV_A, "ac-1", "bowie_dick", bd_cycle, "negative");
+    at(DEV_A, 48 * H);
+    cycle_pass(DEV_A, "ac-1", "BI-48");       /* carries the BI read positive at 72 h */
+    pos_cycle = cycle_no;
+    send(DEV_A);
+    at(DEV_B, 3 * H);
+    session_start(DEV_B, "S1");
+    grip(DEV_B, "g1", "L1", "S1");
+    grip(DEV_B, "g0", "L0", "S1");            /* the negative BI's own load: proven */
+    session_end(DEV_B, "S1");
+    send(DEV_B);
+    at(DEV_A, 72 * H);
+    test_in(DEV_A, "ac-1", "spore", pos_cycle, "positive");
+    send(DEV_A);
+    events_are("raised R7 critical positive:ac-1:dev-a#8 dev-a\n");
+
+    cJSON *ev = alert_of("R7", "positive:ac-1:dev-a#8", msg, sizeof msg);
+    contains(msg, "recall 2 load(s) since the cycle of the last negative test, used in 1 session grip(s)");
+    assert_int_equal(ev_num(ev, "loads_total", NULL), 2);
+    const cJSON *loads = cJSON_GetObjectItemCaseSensitive(ev, "loads");
+    assert_int_equal(cJSON_GetArraySize(loads), 2);
+    assert_string_equal(ev_text(cJSON_GetArrayItem(loads, 0), "load_id", NULL), "L1");
+    assert_string_equal(ev_text(cJSON_GetArrayItem(loads, 1), "load_id", NULL), "L2");
+    assert_int_equal(ev_num(ev, "sessions_total", NULL), 1);
+    assert_string_equal(ev_text(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(ev, "sessions"), 0),
+                                "session_id", NULL), "S1");
+    assert_string_equal(ev_text(ev, "window", "after"), "2026-11-02T08:00:00.000Z");
+    assert_string_equal(ev_text(ev, "last_negative", "cycle_ts"), "2026-11-02T08:00:00.000Z");
+    assert_string_equal(ev_text(ev, "test", "cycle_ts"), "2026-11-04T08:00:00.000Z");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(ev, "window"), "before")));
+    cJSON_Delete(ev);
+}
+
+/* A grip from a load under recall, used once the positive result was read,
+ * is a critical R5; used before it was read, it is on the recall list only.
+ * Loads processed after the positive stay recalled until a negative re-test;
+ * the re-test's own load and later ones are not. */
+static void test_r5_grip_from_recalled_load(void **state)
+{
+    int64_t neg_cycle, pos_cycle, retest_cycle;
+    (void)state;
+
+    F->pol.settle_s = 0;
+    use_policy();
+    at(DEV_A, 0);
+    cycle_pass(DEV_A, "ac-1", "L0");
+    neg_cycle = cycle_no;
+    at(DEV_A, 1 * H);
+    test_in(DEV_A, "ac-1", "spore", neg_cycle, "negative");
+    at(DEV_A, 2 * H);
+    cycle_pass(DEV_A, "ac-1", "L1");
+    pos_cycle = cycle_no;                     /* L1 also carries the BI */
+    at(DEV_A, 26 * H);
+    test_in(DEV_A, "ac-1", "spore", pos_cycle, "positive");   /* read at 26 h */
+    at(DEV_A, 27 * H);
+    cycle_pass(DEV_A, "ac-1", "L2");          /* sterilizer should be out of service */
+    at(DEV_A, 28 * H);
+    cycle_pass(DEV_A, "ac-1", "L3");          /* carries the re-test */
+    retest_cycle = cycle_no;
+    at(DEV_A, 29 * H);
+    test_in(DEV_A, "ac-1", "spore", retest_cycle, "negative");
+    send(DEV_A);
+    events_are("raised R7 critical positive:ac-1:dev-a#4 dev-a\n"
+               "cleared R7 critical positive:ac-1:dev-a#4 dev-a\n");
+
+    at(DEV_B, 26 * H - 2);
+    session_start(DEV_B, "S1");
+    grip(DEV_B, "g1", "L1", "S1");            /* a second before the result: no R5 */
+    session_end(DEV_B, "S1");
+    at(DEV_B, 26 * H - 1);
+    session_start(DEV_B, "S2");
+    grip(DEV_B, "g2", "L1", "S2");            /* at the reading: recalled */
+    grip(DEV_B, "g0", "L0", "S2");            /* proven by the negative BI */
+    session_end(DEV_B, "S2");
+    at(DEV_B, 30 * H);
+    session_start(DEV_B, "S3");
+    grip(DEV_B, "g3", "L2", "S3");            /* processed after the positive */
+    grip(DEV_B, "g4", "L3", "S3");            /* the re-test's own load */
+    session_end(DEV_B, "S3");
+    send(DEV_B);
+    events_are("raised R5 critical recalled:S2:g2 dev-b\n"
+               "raised R5 critical recalled:S3:g3 dev-b\n");
+    char msg[256];
+    cJSON *ev = alert_of("R5", "recalled:S2:g2", msg, sizeof msg);
+    contains(msg, "recalled after the positive spore test on sterilizer ac-1 read 2026-11-03T10:00");
+    assert_int_equal(ev_num(ev, "spore_test", "seq"), 4);
+    cJSON_Delete(ev);
+}
+
+/* A grip whose load's cycle comes from another machine: nothing is raised
+ * inside settle_s, whatever order they arrive in; exactly one alert when
+ * the cycle never comes; a cycle arriving after that withdraws it. */
+static void test_r5_settle_window(void **state)
+{
+    (void)state;
+
+    assert_int_equal(F->pol.settle_s, 300);   /* the built-in policy */
+    /* The grip first, its passing cycle (run before the use) 100 s later. */
+    at(DEV_B, 600);
+    session_start(DEV_B, "S1");
+    grip(DEV_B, "g1", "L1", "S1");
+    send_at(DEV_B, F->t0 + 1000 * 1000);
+    events_are("");
+    at(DEV_A, 0);
+    cycle_pass(DEV_A, "ac-1", "L1");
+    send_at(DEV_A, F->t0 + 1100 * 1000);
+    events_are("");
+    /* A grip from a failed load; the passing re-run (before the use) is
+     * logged on the other machine and arrives 2 s after the grip. */
+    at(DEV_A, 60);
+    cycle_fail(DEV_A, "ac-1", "L2");
+    send_at(DEV_A, F->t0 + 1200 * 1000);
+    events_are("raised R4 cycle-failed load:L2 dev-a\n");
+    at(DEV_B, 700);
+    grip(DEV_B, "g2", "L2", "S1");
+    send_at(DEV_B, F->t0 + 1300 * 1000);
+    events_are("");
+    at(DEV_A, 120);
+    cycle_pass(DEV_A, "ac-1", "L2");
+    send_at(DEV_A, F->t0 + 1302 * 1000);
+    events_are("cleared R4 cycle-failed load:L2 dev-a\n");
+    /* A grip whose load's cycle never comes. */
+    at(DEV_B, 800);
+    grip(DEV_B, "g3", "L3", "S1");
+    session_end(DEV_B, "S1");
+    send_at(DEV_B, F->t0 + 2000 * 1000);
+    events_are("");
+    tick(2000 + 300);                         /* exactly settle_s: still waiting */
+    events_are("");
+    tick(2000 + 301);
+    events_are("raised R5 critical no-cycle:S1:g3 dev-b\n");
+    tick(2000 + 400);
+    events_are("");
+    /* Its cycle arrives after all (it ran before the use): withdrawn. */
+    at(DEV_A, 180);
+    cycle_pass(DEV_A, "ac-1", "L3");
+    send_at(DEV_A, F->t0 + 3000 * 1000);
+    events_are("withdrawn R5 critical no-cycle:S1:g3 dev-b\n");
+    tick(4000);
+    events_are("");
+    alerts_are("R4 cycle-failed load:L2 dev-a cleared\n"
+               "R5 critical no-cycle:S1:g3 dev-b withdrawn\n");
+}
+
+/* Counters every minute while a session runs: a session with more than
+ * session_gap_s between two of its records (device time) is flagged once
+ * when they arrive, however late and in whatever order; exactly
+ * session_gap_s is not a gap, nor is the time between sessions. */
+static void test_r8_device_time_gap_flagged_late(void **state)
+{
+    (void)state;
+
+    at(DEV_A, 0);
+    session_start(DEV_A, "S1");
+    at(DEV_A, 300);
+    counters(DEV_A, 100, NULL, 0, 0);         /* exactly 300 s: no gap */
+    at(DEV_A, 360);
+    session_end(DEV_A, "S1");
+    at(DEV_A, 5000);                          /* between sessions: no gap */
+    session_start(DEV_A, "S2");
+    at(DEV_A, 5000 + 301);
+    counters(DEV_A, 200, NULL, 0, 0);         /* 301 s: a gap */
+    at(DEV_A, 6000);
+    counters(DEV_A, 300, NULL, 0, 0);         /* another one, same session */
+    at(DEV_A, 6060);
+    session_end(DEV_A, "S2");
+    /* Delivered three days later, last record first. */
+    F->feeds[DEV_A].clock_ms = F->t0 + 3 * DAY_S * 1000LL;
+    send_reversed(DEV_A);
+    alerts_are("R8 maintenance gap:S2 dev-a\n");
+    char msg[256];
+    cJSON *ev = alert_of("R8", "gap:S2", msg, sizeof msg);
+    contains(msg, "no record for 5 min during session S2");
+    assert_int_equal(ev_num(ev, "session_gap_s", NULL), 300);
+    cJSON_Delete(ev);
+    tick(3 * DAY_S + 60);
+    events_are("");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -946,6 +1174,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_r7_recall_list_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r8_silent_during_open_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r11_motor_service_per_interval, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r7_window_from_carrying_cycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r5_grip_from_recalled_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r5_settle_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r8_device_time_gap_flagged_late, setup, teardown),
     };
     log_set_level(LOG_ERROR);
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,186 @@
+/* rules_grip: R5, a grip used in a session from a load without a passing
+ * cycle (no cycle on record, or the latest failed R4), or from a load
+ * under recall once the positive spore test was known (rules_recall.c).
+ *
+ * The grip and its load's cycle are often logged on two machines, so the
+ * order they arrive in says nothing. A grip that looks bad is therefore
+ * not judged at once: it waits settle_s (collector time) for the cycle
+ * from the other machine, queued as a pending check that the timer judges
+ * (rules_timer.c). Inside that window arrival order changes nothing; a
+ * cycle that arrives after it and proves the alert wrong withdraws it
+ * (not a violation). settle_s = 0 judges at once. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rules_int.h"
+
+enum { BAD_NO_CYCLE = 1u << 0, BAD_FAILED = 1u << 1, BAD_RECALLED = 1u << 2, NKINDS = 3 };
+
+static const char *const kinds[NKINDS] = {"no-cycle:", "failed-load:", "recalled:"};
+
+typedef struct verdict {
+    unsigned bad;
+    bool known;                   /* the load has a cycle on record */
+    rule_load load;
+    rule_spore positive;          /* BAD_RECALLED: the test that recalls it */
+} verdict;
+
+static int judge(store *s, const policy *p, const char *clinic, const rule_grip *g, verdict *v)
+{
+    int known, recalled;
+
+    memset(v, 0, sizeof *v);
+    if ((known = store_load_get(s, clinic, g->load_id, &v->load)) < 0)
+        return -1;
+    v->known = known;
+    if (!known) {
+        v->bad = BAD_NO_CYCLE;
+        return 0;
+    }
+    if (!v->load.passed)
+        v->bad |= BAD_FAILED;
+    if ((recalled = rules__recalled_by(s, p, clinic, v->load.sterilizer_id, v->load.cycle.ts,
+                                       &v->positive)) < 0)
+        return -1;
+    /* Before the result was read nobody could know: the recall list of
+     * R7 names that use; after it, using the grip is a violation. */
+    if (recalled && strcmp(g->use.ts, v->positive.read_ts) >= 0)
+        v->bad |= BAD_RECALLED;
+    return 0;
+}
+
+static void grip_cause(char *cause, size_t cap, const char *kind, const rule_grip *g)
+{
+    cause[0] = '\0';
+    rules__cause_add(cause, cap, kind, g->session_id);
+    rules__cause_add(cause, cap, ":", g->grip_id);
+}
+
+static int raise_kind(const alerting *al, const char *clinic, const rule_grip *g,
+                      const verdict *v, int k)
+{
+    evidence e;
+    alert a;
+
+    rules__alert_init(&a, "R5", "critical", g->use.device, clinic);
+    grip_cause(a.cause, sizeof a.cause, kinds[k], g);
+    if (k == 0)
+        rules__message(&a, "grip %s used in session %s came from load %s with no passing "
+                       "sterilization cycle on record", g->grip_id, g->session_id, g->load_id);
+    else if (k == 1)
+        rules__message(&a, "grip %s used in session %s came from load %s whose sterilization "
+                       "cycle failed", g->grip_id, g->session_id, g->load_id);
+    else
+        rules__message(&a, "grip %s used in session %s came from load %s, recalled after the "
+                       "positive spore test on sterilizer %s read %.16s", g->grip_id,
+                       g->session_id, g->load_id, v->load.sterilizer_id, v->positive.read_ts);
+    ev_begin(&e, a.evidence, sizeof a.evidence);
+    ev_str(&e, "grip_id", g->grip_id);
+    ev_str(&e, "session_id", g->session_id);
+    ev_str(&e, "load_id", g->load_id);
+    rules__ev_ref(&e, &g->use);
+    if (v->known) {
+        ev_open_object(&e, "cycle");
+        ev_str(&e, "sterilizer_id", v->load.sterilizer_id);
+        rules__ev_ref(&e, &v->load.cycle);
+        ev_bool(&e, "passed", v->load.passed);
+        ev_close(&e);
+    } else {
+        ev_null(&e, "cycle");
+    }
+    if (k == 2) {
+        ev_open_object(&e, "spore_test");
+        rules__ev_ref(&e, &v->positive.test);
+        ev_str(&e, "read_ts", v->positive.read_ts);
+        ev_str(&e, "cycle_ts", v->positive.cycle_ts);
+        ev_close(&e);
+    }
+    ev_end(&e);
+    return alerting_raise(al, &a);
+}
+
+typedef enum { ON_ARRIVAL, ON_RECHECK, ON_SETTLED } when;
+
+/* Brings the grip's R5 alerts in line with what is known now: causes that
+ * no longer hold are withdrawn; causes that hold are raised when settled
+ * (or settle_s is 0), else the grip waits in the pending queue. */
+static int reconcile(const alerting *al, const policy *p, const char *clinic, const rule_grip *g,
+                     when w)
+{
+    char cause[sizeof ((alert *)0)->cause];
+    bool now = w == ON_SETTLED || p->settle_s == 0, queued = false;
+    verdict v;
+
+    if (judge(al->s, p, clinic, g, &v) != 0)
+        return -1;
+    for (int k = 0; k < NKINDS; k++) {
+        if (!(v.bad & (1u << k))) {
+            if (w == ON_ARRIVAL)
+                continue;             /* a grip just stored has no alerts */
+            grip_cause(cause, sizeof cause, kinds[k], g);
+            if (alerting_withdraw(al, "R5", g->use.device, cause) != 0)
+                return -1;
+        } else if (now) {
+            if (raise_kind(al, clinic, g, &v, k) != 0)
+                return -1;
+        } else if (!queued) {
+            if (store_pending_put(al->s, clinic, g, al->now_ts) != 0)
+                return -1;
+            queued = true;
+        }
+    }
+    return 0;
+}
+
+int rules__grip(const rules_ctx *c, const record *r)
+{
+    alerting al = rules__alerting(c);
+    rule_grip g = {.use = rules__ref(c, r)};
+
+    snprintf(g.load_id, sizeof g.load_id, "%s", record_get_str(r, "load_id"));
+    snprintf(g.grip_id, sizeof g.grip_id, "%s", record_get_str(r, "grip_id"));
+    snprintf(g.session_id, sizeof g.session_id, "%s", record_get_str(r, "session_id"));
+    /* Kept for R7's recall list and for the cycle that arrives later. */
+    if (store_grip_put(c->s, c->clinic, &g) != 0)
+        return -1;
+    return reconcile(&al, c->p, c->clinic, &g, ON_ARRIVAL);
+}
+
+typedef struct recheck {
+    const rules_ctx *c;
+} recheck;
+
+/* store_grip_fn */
+static int recheck_grip(void *ctx, const rule_grip *g)
+{
+    const rules_ctx *c = ((recheck *)ctx)->c;
+    alerting al = rules__alerting(c);
+    return reconcile(&al, c->p, c->clinic, g, ON_RECHECK);
+}
+
+/* Grips of one load rechecked per cycle; more is not a clinic's day. */
+#define GRIPS_PER_LOAD_MAX 256
+
+/* A cycle of load_id at since_ts arrived: the grips used at or after it
+ * are judged again. One run after a use does not excuse it, so earlier
+ * grips are left as they are. */
+int rules__grip_recheck(const rules_ctx *c, const char *load_id, const char *since_ts)
+{
+    recheck rc = {c};
+    return store_grips_of_load(c->s, c->clinic, load_id, since_ts, GRIPS_PER_LOAD_MAX,
+                               recheck_grip, &rc);
+}
+
+int rules__grip_settle(store *s, const policy *p, const char *now_ts, alert_batch *out,
+                       const char *device, uint64_t seq)
+{
+    alerting al = {s, now_ts, out};
+    char clinic[RECORD_STR_MAX + 1];
+    rule_grip g;
+    int found;
+
+    if ((found = store_grip_get(s, device, seq, &g, clinic)) <= 0)
+        return found;
+    return reconcile(&al, p, clinic, &g, ON_SETTLED);
+}
