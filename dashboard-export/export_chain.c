@@ -23,8 +23,13 @@ static const char range_sql[] =
     "SELECT min(seq), max(seq), count(*) FROM records"
     " WHERE device_id = ?1 AND ts >= ?2 AND ts < ?3";
 
+/* A record refused on its own is walked with its exact bytes, so the chain
+ * through it is checked; "rejected" is not a record type, so it is never
+ * taken for a checkpoint. */
 static const char walk_sql[] =
     "SELECT seq, ts, type, prev, hash, body FROM records"
+    " WHERE device_id = ?1 AND seq >= ?2 AND seq <= ?3"
+    " UNION ALL SELECT seq, received_at, 'rejected', prev, hash, body FROM quarantined_records"
     " WHERE device_id = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq";
 
 static const char cert_sql[] = "SELECT cert_pem FROM devices WHERE device_id = ?1";
@@ -141,6 +146,8 @@ static void on_row(walk *w, sqlite3_stmt *st)
         note_seq(s->bad_hash, &s->nbad_hash, seq);
     if (seq >= s->first_seq)
         check_link(w, seq, prev);
+    if (strcmp(type, "rejected") == 0 && seq >= s->first_seq && seq <= s->last_seq)
+        note_seq(s->rejected, &s->nrejected, seq);
     if (strcmp(type, "checkpoint") == 0 && seq <= s->last_seq && strcmp(ts, w->from) >= 0 &&
         strcmp(ts, w->upper) < 0)
         remember_checkpoint(w, seq, ts, body);
@@ -481,6 +488,8 @@ cJSON *chain_json(const chain_status *s)
         !cJSON_AddNumberToObject(o, "hash_mismatches_total", (double)s->nbad_hash) ||
         !add_gaps(o, s) || !cJSON_AddNumberToObject(o, "gaps_total", (double)s->ngaps) ||
         !cJSON_AddNumberToObject(o, "missing_records", (double)s->missing) ||
+        !add_seqs(o, "rejected_records", s->rejected, s->nrejected) ||
+        !cJSON_AddNumberToObject(o, "rejected_records_total", (double)s->nrejected) ||
         !add_checkpoint(o, s)) {
         cJSON_Delete(o);
         return NULL;

@@ -45,6 +45,12 @@ typedef struct chain_status {
     int64_t nbad_hash;
     chain_gap gaps[CHAIN_LIST_MAX];
     int64_t ngaps, missing;                 /* gaps, and seqs missing in all */
+    /* Records the collector kept apart (quarantined_records: schema
+     * violations with a readable seq). They are part of the chain — their
+     * exact bytes are hashed and linked like stored ones — so they are no
+     * gap; but they are not compliance records, and are listed as such. */
+    int64_t rejected[CHAIN_LIST_MAX];
+    int64_t nrejected;
     /* The latest checkpoint record with ts in the period. */
     bool has_checkpoint;
     int64_t ckpt_seq, ckpt_head_seq, after_checkpoint;  /* records after its head */

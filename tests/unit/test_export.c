@@ -691,6 +691,50 @@ static void test_removed_record_is_a_gap(void **state)
     cJSON_Delete(m);
 }
 
+/* A record the collector refused on its own (quarantined_records keeps its
+ * exact bytes, and the chain passes over it by their hash) is no gap: the
+ * chain through it is checked and it is listed as rejected. */
+static void test_rejected_record_is_listed_not_a_gap(void **state)
+{
+    fixture *fx = *state;
+    cJSON *m;
+    const cJSON *w1, *rejected;
+
+    assert_int_equal(sqlite3_exec(fx->db,
+                                  "INSERT INTO quarantined_records(device_id, seq, received_at, reason, prev, "
+                                  "hash, body) SELECT device_id, seq, received_at, "
+                                  "'records[0].colour: unknown field for this record type', prev, hash, body "
+                                  "FROM records WHERE device_id = 'dev-w1' AND seq = 6;"
+                                  "DELETE FROM records WHERE device_id = 'dev-w1' AND seq = 6",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(export_to(fx, fx->out), 0);
+    m = manifest(fx);
+    w1 = device_status(m, 0);
+    assert_string_equal(str_of(w1, "chain"), "intact");
+    assert_int_equal(int_of(w1, "missing_records"), 0);
+    assert_int_equal(int_of(w1, "broken_links_total"), 0);
+    assert_int_equal(int_of(w1, "rejected_records_total"), 1);
+    rejected = cJSON_GetObjectItemCaseSensitive(w1, "rejected_records");
+    assert_int_equal(cJSON_GetArraySize(rejected), 1);
+    assert_int_equal((int64_t)cJSON_GetArrayItem(rejected, 0)->valuedouble, 6);
+    cJSON_Delete(m);
+
+    /* Its bytes changed in the table: the link to the next record breaks. */
+    assert_int_equal(sqlite3_exec(fx->db,
+                                  "UPDATE quarantined_records SET body = body || ' ', "
+                                  "hash = '0000000000000000000000000000000000000000000000000000000000000000' "
+                                  "WHERE device_id = 'dev-w1' AND seq = 6", NULL, NULL, NULL), SQLITE_OK);
+    /* A second bundle, into the now non-empty dir's sibling. */
+    size_t len = strlen(fx->out);
+    assert_true(len + 2 < sizeof fx->out);
+    memcpy(fx->out + len, "-2", 3);
+    assert_int_equal(export_to(fx, fx->out), 0);
+    m = manifest(fx);
+    w1 = device_status(m, 0);
+    assert_string_equal(str_of(w1, "chain"), "broken");
+    cJSON_Delete(m);
+}
+
 static void test_export_errors(void **state)
 {
     fixture *fx = *state;
@@ -754,6 +798,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_extra_or_missing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_openssl_and_sha256sum_agree, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_dir_never_overwritten, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rejected_record_is_listed_not_a_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampered_store_shows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_removed_record_is_a_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_errors, setup, teardown),
