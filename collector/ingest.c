@@ -147,6 +147,24 @@ static int check_message(ingest *in, const char *device, const void *payload, si
     return -1;
 }
 
+/* 1 when the record stored at seq+1 (if any) does not link to hash, the
+ * hash of the record the head would take at seq: 0 when it links or none
+ * is stored, -1 on a store error. */
+static int successor_disowns(ingest *in, const char *device, uint64_t seq, const char *hash)
+{
+    char prev[RECORD_HASH_HEX], next_hash[RECORD_HASH_HEX];
+    bool quarantined = false;
+    int found = store_get_link(in->s, device, seq + 1, prev, next_hash);
+
+    if (found == 0) {
+        found = store_get_quarantined_link(in->s, device, seq + 1, prev, next_hash);
+        quarantined = true;
+    }
+    if (found != 1)
+        return found;
+    return strcmp(prev, hash) != 0 && !(quarantined && !prev[0]);
+}
+
 /* Moves the contiguous head over every stored record that links to it,
  * and over a record quarantined alone (store_quarantine_record) at the next
  * seq: the agent chained the record after it to the hash of its bytes, and
@@ -155,11 +173,17 @@ static int check_message(ingest *in, const char *device, const void *payload, si
  * wrong cannot be checked and is passed (its R9 rejected alert says so). A
  * stored record that does not link stops the head: acking past it would
  * tell the agent to delete its own record of that seq, which may be
- * another one (`smpctl device recover-chain`, docs/collector.md). */
+ * another one (`smpctl device recover-chain`, docs/collector.md).
+ * For the same reason the head never takes a record that links back but
+ * whose stored successor does not link to it: a record that fills a gap
+ * after the next one arrived may be a stray (a cloned certificate) and the
+ * agent's own one is then the record the successor was chained to. Holding
+ * the head keeps the agent resending it: a conflict, an R9 alert, and the
+ * operator's recover-chain decide, and nothing genuine is deleted. */
 static int advance_head(ingest *in, const char *device, chain_head *h)
 {
     char prev[RECORD_HASH_HEX], hash[RECORD_HASH_HEX];
-    int found;
+    int found, disowned;
 
     for (;;) {
         bool quarantined = false;
@@ -174,6 +198,14 @@ static int advance_head(ingest *in, const char *device, chain_head *h)
             log_warn("integrity chain break device=%s seq=%" PRIu64 " prev does not match"
                      " the hash of seq %" PRIu64,
                      device, h->acked_seq + 1, h->acked_seq);
+            break;
+        }
+        if ((disowned = successor_disowns(in, device, h->acked_seq + 1, hash)) != 0) {
+            if (disowned < 0)
+                return -1;
+            log_warn("integrity chain break device=%s seq=%" PRIu64 " the stored seq %" PRIu64
+                     " does not link to it; holding the ack at %" PRIu64,
+                     device, h->acked_seq + 1, h->acked_seq + 2, h->acked_seq);
             break;
         }
         h->acked_seq++;

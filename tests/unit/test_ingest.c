@@ -1509,7 +1509,9 @@ static void test_chain_break_found_from_the_later_record(void **state)
     seal(&ev, 5, c->hash[4], now_ms() - 1000, canon, &len, hash);
     assert_string_not_equal(hash, c->hash[5]);
     send_one(fx, "dev-a", canon, len, now_ms(), &r);
-    assert_counts(&r, 1, 0, 0, 5);
+    /* Stored as evidence, but not acked: seq 6 was chained to another 5,
+     * which the agent must keep (test_stray_filling_a_gap_is_never_acked). */
+    assert_counts(&r, 1, 0, 0, 4);
     assert_int_equal(r.alerts->count, 1);
     assert_event(&r, 0, ALERT_RAISED, "R9", "chain-break:seq=6");
     check_chain_break_evidence(r.alerts->events[0].a.evidence, 6, c->hash[5], hash);
@@ -2105,6 +2107,49 @@ static void test_good_after_bad_stored_first_time(void **state)
  * `smpctl device recover-chain dev-a --from-seq 4` moves the stored records
  * from seq 4 on to superseded_records (kept, with who, when and why), and
  * the agent's next resend stores the genuine ones: the ack moves to 6. */
+/* A stray record that fills a gap and links back, arriving after the
+ * genuine successor: acking it would make the agent delete its own record
+ * of that seq, so the head holds until the operator recovers the chain. */
+static void test_stray_filling_a_gap_is_never_acked(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+    record ev;
+    char canon[RECORD_CANON_MAX], stray_hash[RECORD_HASH_HEX], err[512], now_ts[RECORD_TS_LEN + 1];
+    size_t len;
+    device_recovery rec;
+
+    chain_fill(c, 5);
+    send_range(fx, c, 1, 3, now_ms(), &r);
+    send_range(fx, c, 5, 5, now_ms(), &r);   /* 4's batch lost: a gap */
+    assert_counts(&r, 1, 0, 0, 3);
+
+    default_event(4, &ev);
+    assert_int_equal(record_set_str(&ev, "session_id", "S-stray"), 0);
+    seal(&ev, 4, c->hash[3], now_ms() - 1000, canon, &len, stray_hash);   /* links back to 3 */
+    send_one(fx, "dev-a", canon, len, now_ms(), &r);
+    assert_int_equal(r.stored, 1);
+    assert_int_equal(r.ack_seq, 3);   /* not 4: 5 was chained to another 4 */
+    assert_int_equal(q_int(fx, "SELECT acked_seq FROM device_state WHERE device_id='dev-a'"), 3);
+
+    /* the agent still holds its 4 and resends it: a conflict, still 3 */
+    send_range(fx, c, 4, 5, now_ms() + 1000, &r);
+    assert_int_equal(r.conflicts, 1);
+    assert_int_equal(r.ack_seq, 3);
+    assert_int_equal(alert_rows(fx, "R9", "conflict:seq=4"), 1);
+
+    record_ts_format(now_ms() + 5000, now_ts);
+    assert_int_equal(device_recover_chain(fx->db, "dev-a", 4, "J. Smith", "stray seq 4", now_ts, &rec,
+                                          err, sizeof err), 0);
+    assert_int_equal(rec.records_moved, 2);   /* the stray 4 and the genuine 5 */
+    send_range(fx, c, 4, 5, now_ms() + 6000, &r);
+    assert_int_equal(r.ack_seq, 5);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM records WHERE device_id='dev-a' AND seq=4 AND hash=%Q",
+                           c->hash[4]), 1);
+    free(c);
+}
+
 static void test_recover_chain_after_non_linking_record(void **state)
 {
     fixture *fx = *state;
@@ -2288,6 +2333,7 @@ int main(void)
         T(test_future_ts_mid_batch_stored_and_acked),
         T(test_good_after_bad_stored_first_time),
         T(test_recover_chain_after_non_linking_record),
+        T(test_stray_filling_a_gap_is_never_acked),
         T(test_quarantine_counter_key_keeps_numbers),
         T(test_trailing_data_after_batch_rejected),
     };
