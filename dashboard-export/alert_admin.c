@@ -32,6 +32,7 @@ static void read_row(sqlite3_stmt *q, alert_row *r)
     col(q, 8, r->acked_by, sizeof r->acked_by);
     col(q, 9, r->cleared_at, sizeof r->cleared_at);
     col(q, 10, r->clinic, sizeof r->clinic);
+    col(q, 11, r->state, sizeof r->state);
 }
 
 /* Appends one row, doubling the array as needed. */
@@ -56,7 +57,8 @@ int alert_admin_list(sqlite3 *db, const alert_filter *f, alert_row **out, size_t
      * date compares as the start of that day. */
     static const char sql[] =
         "SELECT id, rule, severity, device_id, cause, message, raised_at, acked_at, acked_by, "
-        "cleared_at, clinic FROM alerts WHERE (?1 IS NULL OR clinic = ?1) "
+        "cleared_at, clinic, coalesce(state, '') FROM alerts WHERE coalesce(state, '') <> 'pending' "
+        "AND (?1 IS NULL OR clinic = ?1) "
         "AND (?2 = 0 OR cleared_at IS NULL) AND (?3 IS NULL OR raised_at >= ?3) "
         "ORDER BY clinic, id";
     sqlite3_stmt *q = NULL;
@@ -101,8 +103,8 @@ static int explain_refusal(sqlite3 *db, int64_t id, char *err, size_t errlen)
     char at[ALERT_ADMIN_TS_LEN + 1], by[129];
     int rc;
 
-    if (sqlite3_prepare_v2(db, "SELECT acked_at, acked_by FROM alerts WHERE id = ?1", -1, &q, NULL) !=
-        SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT acked_at, acked_by FROM alerts WHERE id = ?1 "
+                               "AND coalesce(state, '') <> 'pending'", -1, &q, NULL) != SQLITE_OK)
         return db_fail(db, "looking up alert", err, errlen);
     sqlite3_bind_int64(q, 1, id);
     rc = sqlite3_step(q);
@@ -128,7 +130,7 @@ int alert_admin_ack(sqlite3 *db, int64_t id, const char *by, const char *now, ch
     /* One statement: two people acknowledging at once cannot both win. */
     if (sqlite3_prepare_v2(db,
                            "UPDATE alerts SET acked_at = ?2, acked_by = ?3 "
-                           "WHERE id = ?1 AND acked_at IS NULL",
+                           "WHERE id = ?1 AND acked_at IS NULL AND coalesce(state, '') <> 'pending'",
                            -1, &q, NULL) != SQLITE_OK)
         return db_fail(db, "acknowledging alert", err, errlen);
     sqlite3_bind_int64(q, 1, id);

@@ -1,4 +1,7 @@
 /* alert_admin: the alerts table (common/db.h) from the operator's side:
+ * its alerts, not the rules' pending checks (state 'pending': a grip waiting
+ * for its load's cycle from another device, no alert yet), which it never
+ * shows or acknowledges.
  * list a clinic's alerts and acknowledge one. The collector raises and
  * clears alerts; people acknowledge them (who, when), which is the middle of
  * an alert's lifecycle raised → acknowledged → cleared (docs/rules.md).
@@ -27,6 +30,7 @@ typedef struct alert_row {
     char acked_at[ALERT_ADMIN_TS_LEN + 1];    /* "" when not acknowledged */
     char acked_by[129];
     char cleared_at[ALERT_ADMIN_TS_LEN + 1];  /* "" while open */
+    char state[16];                           /* "" or "withdrawn" (disproved; cleared_at: when) */
 } alert_row;
 
 /* Which alerts to list: every field narrows, NULL/false does not. */

@@ -84,16 +84,21 @@ static const char *or_dash(const char *s)
 }
 
 /* The columns of one row, in header order. acked is "by at". */
-static void row_cols(const alert_row *r, char *id, char *acked, size_t acked_cap,
-                     const char *cols[NCOLS])
+static void row_cols(const alert_row *r, char *id, char *acked, size_t acked_cap, char *cleared,
+                     size_t cleared_cap, const char *cols[NCOLS])
 {
     snprintf(id, 24, "%lld", (long long)r->id);
     if (r->acked_at[0])
         snprintf(acked, acked_cap, "%s %s", r->acked_by, r->acked_at);
     else
         snprintf(acked, acked_cap, "-");
+    /* A withdrawn alert shows when, marked: it was no violation. */
+    if (r->state[0])
+        snprintf(cleared, cleared_cap, "%s %s", r->state, r->cleared_at);
+    else
+        snprintf(cleared, cleared_cap, "%s", or_dash(r->cleared_at));
     const char *c[NCOLS] = {id, r->clinic, r->rule, r->severity, r->device, r->cause, r->raised_at,
-                            acked, or_dash(r->cleared_at), r->message};
+                            acked, cleared, r->message};
     memcpy(cols, c, sizeof c);
 }
 
@@ -103,13 +108,13 @@ static void print_table(FILE *out, const alert_row *rows, size_t n)
     static const char *const head[NCOLS] = {"id", "clinic", "rule", "severity", "device", "cause",
                                             "raised", "acked by/at", "cleared", "message"};
     int w[NCOLS];
-    char id[24], acked[200];
+    char id[24], acked[200], cleared[ALERT_ADMIN_TS_LEN + 24];
     const char *cols[NCOLS];
 
     for (int c = 0; c < NCOLS; c++)
         w[c] = (int)strlen(head[c]);
     for (size_t i = 0; i < n; i++) {
-        row_cols(&rows[i], id, acked, sizeof acked, cols);
+        row_cols(&rows[i], id, acked, sizeof acked, cleared, sizeof cleared, cols);
         for (int c = 0; c < NCOLS - 1; c++)
             if ((int)strlen(cols[c]) > w[c])
                 w[c] = (int)strlen(cols[c]);
@@ -118,7 +123,7 @@ static void print_table(FILE *out, const alert_row *rows, size_t n)
         fprintf(out, "%-*s  ", w[c], head[c]);
     fprintf(out, "%s\n", head[NCOLS - 1]);
     for (size_t i = 0; i < n; i++) {
-        row_cols(&rows[i], id, acked, sizeof acked, cols);
+        row_cols(&rows[i], id, acked, sizeof acked, cleared, sizeof cleared, cols);
         for (int c = 0; c < NCOLS - 1; c++)
             fprintf(out, "%-*s  ", w[c], cols[c]);
         fprintf(out, "%s\n", cols[NCOLS - 1]);

@@ -152,13 +152,17 @@ static void cited_columns(FILE *out, const report_violation *v)
 
 int export_violations_csv(FILE *out, const report_data *d)
 {
-    header(out, "alert_id,rule,rule_title,severity,device_id,cause,message,raised_at,acked_at,"
+    /* kind: a maintenance notice (R3, R8, R11) is no violation; status
+     * withdrawn: disproved by later evidence, no violation either. Both are
+     * listed so the inspector sees everything the rules said. */
+    header(out, "alert_id,rule,rule_title,kind,severity,device_id,cause,message,raised_at,acked_at,"
                 "acked_by,cleared_at,status,cited_records,cited_record_bodies,evidence");
     for (size_t i = 0; i < d->nviolations; i++) {
         const report_violation *v = &d->violations[i];
         csv_int(out, v->id);
         field(out, v->rule);
         field(out, report_rule_title(v->rule));
+        field(out, v->notice ? "maintenance notice" : "violation");
         field(out, v->severity);
         field(out, v->device_id);
         field(out, v->cause);
@@ -167,7 +171,10 @@ int export_violations_csv(FILE *out, const report_data *d)
         field(out, v->acked_at);
         field(out, v->acked_by);
         field(out, v->cleared_at);
-        field(out, v->cleared_at[0] ? "cleared" : v->acked_at[0] ? "acknowledged" : "open");
+        field(out, strcmp(v->state, "withdrawn") == 0 ? "withdrawn"
+                   : v->cleared_at[0]                ? "cleared"
+                   : v->acked_at[0]                  ? "acknowledged"
+                                                     : "open");
         cited_columns(out, v);
         field(out, v->evidence);
         csv_end_row(out);

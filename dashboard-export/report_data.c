@@ -1,5 +1,6 @@
 #include "report_data.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,8 +82,9 @@ static const char tests_sql[] =
  * before are skipped by the index alerts_by_clinic_raised. */
 static const char alerts_sql[] =
     "SELECT id, rule, severity, device_id, cause, message, evidence, raised_at,"
-    " coalesce(acked_at, ''), coalesce(acked_by, ''), coalesce(cleared_at, '')"
-    " FROM alerts WHERE clinic = ?1 AND raised_at >= ?2"
+    " coalesce(acked_at, ''), coalesce(acked_by, ''), coalesce(cleared_at, ''),"
+    " coalesce(state, '')"
+    " FROM alerts WHERE clinic = ?1 AND raised_at >= ?2 AND coalesce(state, '') <> 'pending'"
     " ORDER BY raised_at, id";
 
 const char *const report_data_queries[] = {sessions_sql, cartridges_sql, cycles_sql, tests_sql,
@@ -482,14 +484,49 @@ static const char *field_str(report_data *d, const flatjson *j, const char *key)
     return strpool_str(&d->arena, flatjson_str(j, key, buf, sizeof buf));
 }
 
-/* A cycle passed only with result pass; fail and aborted both count as
- * failed. */
-static int count_cycle(query *q, const report_cycle *c)
+/* The R4 alert citing cycle (device, seq) first, if any: the collector's
+ * verdict on it. Violations are read before cycles. */
+static const report_violation *r4_of(const report_data *d, const char *device, int64_t seq)
+{
+    for (size_t i = 0; i < d->nviolations; i++) {
+        const report_violation *v = &d->violations[i];
+        if (strcmp(v->rule, "R4") == 0 && v->ncited > 0 && v->cited[0].seq == seq &&
+            strcmp(v->cited[0].device_id, device) == 0 && strcmp(v->state, "withdrawn") != 0)
+            return v;
+    }
+    return NULL;
+}
+
+/* "temperature, exposure" from the evidence's "reasons". */
+static const char *r4_reasons(report_data *d, const report_violation *v)
+{
+    cJSON *ev = cJSON_Parse(v->evidence), *item;
+    char buf[200] = "";
+    size_t n = 0;
+
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(ev, "reasons"))
+        if (cJSON_IsString(item))
+            n += (size_t)snprintf(buf + n, n < sizeof buf ? sizeof buf - n : 0, "%s%s",
+                                  n ? ", " : "", item->valuestring);
+    cJSON_Delete(ev);
+    return strpool_str(&d->arena, buf);
+}
+
+/* One truth: a cycle is failed when R4 failed it (the collector's policy:
+ * minimum temperature and exposure, chemical indicator) or when the
+ * sterilizer itself said fail / aborted; its own verdict stays beside it. */
+static int count_cycle(query *q, report_cycle *c)
 {
     report_row *row = device_row(q->d, c->device_id);
     report_day *day = day_of(q->d, c->ts);
-    bool passed = strcmp(c->result, "pass") == 0, failed = !passed &&
-                  (strcmp(c->result, "fail") == 0 || strcmp(c->result, "aborted") == 0);
+    const report_violation *r4 = r4_of(q->d, c->device_id, c->seq);
+    bool failed, passed;
+
+    c->r4_failed = r4 != NULL;
+    if (!(c->r4_reasons = r4 ? r4_reasons(q->d, r4) : strpool_str(&q->d->arena, "")))
+        return -1;
+    failed = c->failed = c->r4_failed || strcmp(c->result, "pass") != 0;
+    passed = !failed;
 
     if (row == NULL || day == NULL)
         return 0;
@@ -713,8 +750,10 @@ static int read_violation(query *q, sqlite3_stmt *st, sqlite3_stmt *cited, size_
         !(v->device_id = col_str(d, st, 3)) || !(v->cause = col_str(d, st, 4)) ||
         !(v->message = col_str(d, st, 5)) || !(v->evidence = col_str(d, st, 6)) ||
         !(v->raised_at = col_str(d, st, 7)) || !(v->acked_at = col_str(d, st, 8)) ||
-        !(v->acked_by = col_str(d, st, 9)) || !(v->cleared_at = col_str(d, st, 10)))
+        !(v->acked_by = col_str(d, st, 9)) || !(v->cleared_at = col_str(d, st, 10)) ||
+        !(v->state = col_str(d, st, 11)))
         return oom(q, "alerts");
+    v->notice = strcmp(v->severity, "maintenance") == 0;
     if (cite(q, cited, v) != 0)
         return q->err[0] ? -1 : oom(q, "cited records");
     keep = in_period(d, q->upper, v->raised_at);
@@ -768,6 +807,15 @@ static int count_rules(report_data *d)
     for (size_t i = 0; i < d->nviolations; i++) {
         const report_violation *v = &d->violations[i];
         size_t k = 0;
+        if (strcmp(v->state, "withdrawn") == 0) {
+            d->nwithdrawn++;
+            continue;
+        }
+        if (v->notice) {
+            d->nnotices++;
+            continue;
+        }
+        d->nviolations_counted++;
         while (k < d->nrules && strcmp(d->rules[k].rule, v->rule) != 0)
             k++;
         if (k == d->nrules) {
@@ -799,6 +847,9 @@ static int load_all(query *q)
     }
     if (make_days(d) != 0)
         return oom(q, "the days of the period");
+    /* Violations first: the sterilizer log counts a cycle R4 failed. */
+    if (read_violations(q) != 0)
+        return -1;
     if (for_each_row(q, sessions_sql, "sessions query", read_sessions) != 0 ||
         count_cartridges(q) != 0 ||
         for_each_row(q, cycles_sql, "sterilizer log query", read_cycle) != 0 ||
@@ -808,8 +859,8 @@ static int load_all(query *q)
         return overflow(q);
     if (link_tests(d) != 0)
         return oom(q, "tests");
-    if (read_violations(q) != 0)
-        return -1;
+    d->no_records = d->total.count[RC_SESSIONS] == 0 && d->total.count[RC_CARTRIDGES] == 0 &&
+                    d->ncycles == 0 && d->ntests == 0;
     return count_rules(d) == 0 ? 0 : oom(q, "rules");
 }
 
@@ -865,4 +916,27 @@ void report_data_free(report_data *d)
     free(d->violations);
     free(d->rules);
     memset(d, 0, sizeof *d);
+}
+
+void report_verdict(const report_data *d, char *out, size_t cap, bool *bad)
+{
+    int64_t failed = d->total.count[RC_CYCLES_FAILED], positive = d->total.count[RC_SPORE_POSITIVE];
+
+    *bad = d->nviolations_counted > 0 || failed > 0 || positive > 0;
+    if (*bad) {
+        snprintf(out, cap, "Attention: %" PRId64 " violation(s) of the compliance rules in this "
+                 "period; %" PRId64 " alert(s) still open; %" PRId64 " sterilization cycle(s) "
+                 "failed (rule R4, or the sterilizer's own result); %" PRId64 " positive spore "
+                 "test(s).", d->nviolations_counted, d->open_alerts, failed, positive);
+    } else if (d->no_records) {
+        /* Nothing logged proves nothing: never "every cycle passed". */
+        snprintf(out, cap, "No records in this period: the clinic's devices logged no session, "
+                 "cartridge, sterilization cycle or test from %s to %s.", d->from, d->to);
+    } else {
+        snprintf(out, cap, "No violations recorded in this period. %s%s",
+                 d->ncycles > 0 ? "Every sterilization cycle passed" :
+                                  "No sterilization cycle was logged",
+                 d->total.count[RC_SPORE_TESTS] > 0 ? " and no spore test was positive." :
+                                                      "; no spore test was logged.");
+    }
 }

@@ -28,8 +28,8 @@ typedef enum report_col {
     RC_SESSIONS,        /* session.start records */
     RC_CARTRIDGES,      /* distinct cartridge_uid of cartridge.insert */
     RC_STROKES,         /* sum of strokes of session.end */
-    RC_CYCLES_PASSED,   /* sterilization.cycle with result pass */
-    RC_CYCLES_FAILED,   /* sterilization.cycle with result fail or aborted */
+    RC_CYCLES_PASSED,   /* sterilization.cycle neither R4 nor the sterilizer failed */
+    RC_CYCLES_FAILED,   /* failed by rule R4, or result fail / aborted */
     RC_SPORE_TESTS,     /* sterilization.test with kind spore */
     RC_SPORE_POSITIVE,  /* ... of those, result positive */
     REPORT_NCOLS
@@ -64,6 +64,13 @@ typedef struct report_cycle {
     int64_t seq, cycle_no, exposure_s, dry_s;
     int64_t setpoint_dc, temp_min_dc, temp_max_dc, pressure_min_dkpa, pressure_max_dkpa;
     long bowie_dick, spore;
+    /* The collector's verdict (rule R4, cited by an R4 alert): failed even
+     * when the sterilizer's own result says pass (below the program's
+     * minimums, chemical indicator). r4_reasons: "temperature, exposure"
+     * ("" when R4 did not fail it). failed = r4_failed or result not pass:
+     * what every table and chart counts. */
+    bool r4_failed, failed;
+    const char *r4_reasons;
 } report_cycle;
 
 /* A record a violation's evidence cites: any object in the evidence with a
@@ -83,6 +90,11 @@ typedef struct report_violation {
     int64_t id;
     const char *rule, *severity, *device_id, *cause, *message, *evidence, *raised_at, *acked_at,
         *acked_by, *cleared_at;
+    /* "" or "withdrawn": disproved by later evidence, not a violation. */
+    const char *state;
+    /* Maintenance notices (R3 wear, R8 silence, R11 service) are listed
+     * apart from violations and not counted as violations. */
+    bool notice;
     report_cited cited[REPORT_CITED_MAX];
     size_t ncited, nevidence;
 } report_violation;
@@ -121,6 +133,12 @@ typedef struct report_data {
     /* Of the violations, those not cleared when the report was made
      * (acknowledged ones included): the sum of rules[].open. */
     int64_t open_alerts;
+    /* violations[] lists every alert of the period; these count them:
+     * violations (not a notice, not withdrawn: rules[] counts these),
+     * maintenance notices and withdrawn alerts. */
+    int64_t nviolations_counted, nnotices, nwithdrawn;
+    /* No session, cartridge, cycle or test was logged in the period. */
+    bool no_records;
     strpool *arena;                         /* owned: every const char * above */
 } report_data;
 
@@ -161,6 +179,11 @@ void report_data_free(report_data *d);
 /* The report's queries of records (?1 clinic, ?2 from, ?3 upper bound),
  * NULL-terminated: for the test that keeps them on the index. */
 extern const char *const report_data_queries[];
+
+/* The report's one-sentence verdict, the same in every format: "No
+ * records in this period ...", "Attention: ..." (*bad) or "No violations
+ * ...". */
+void report_verdict(const report_data *d, char *out, size_t cap, bool *bad);
 
 /* Formats tenths as a decimal with one place ("132.1", "-0.5"). */
 void report_dec1(int64_t tenths, char out[32]);

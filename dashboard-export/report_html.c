@@ -34,6 +34,7 @@ static const char css[] =
     "margin:10px 0 12px}\n"
     ".verdict.ok{border-color:var(--ok);background:#eef7f1}\n"
     ".verdict.bad{border-color:var(--bad);background:#fbefee}\n"
+    ".verdict.none{border-color:#999;background:#f4f4f4}\n"
     ".alert{font-weight:bold;margin:4px 0 0}\n"
     ".tiles{display:grid;grid-template-columns:repeat(5,1fr);gap:8px;margin:8px 0}\n"
     ".tile{border:1px solid var(--line);border-radius:4px;padding:7px 10px;background:var(--soft)}\n"
@@ -163,26 +164,30 @@ static void write_head(FILE *out, const report_data *d)
     fputs(" UTC</dd></dl>\n</header>\n", out);
 }
 
-/* The numbers an inspector looks for first get their own line. */
+/* The numbers an inspector looks for first get their own line; the
+ * sentence is report_verdict's, the same in every format. */
 static void write_alerts(FILE *out, const report_data *d)
 {
     int64_t failed = d->total.count[RC_CYCLES_FAILED];
     int64_t positive = d->total.count[RC_SPORE_POSITIVE];
+    char text[512];
+    bool bad;
 
-    if (d->nviolations == 0 && failed == 0 && positive == 0) {
-        fputs("<div class=\"verdict ok\"><strong>No violations recorded in this period.</strong> "
-              "Every sterilization cycle passed and no spore test was positive.</div>\n", out);
-        return;
-    }
-    fprintf(out, "<div class=\"verdict bad\"><strong>Attention:</strong> %zu violation(s) of the "
-                 "compliance rules in this period; %" PRId64 " alert(s) still open.",
-            d->nviolations, d->open_alerts);
+    report_verdict(d, text, sizeof text, &bad);
+    /* An empty period is not green: nothing was shown to be right. */
+    fprintf(out, "<div class=\"verdict %s\"><strong>", bad ? "bad" : d->no_records ? "none" : "ok");
+    report_html_text(out, text);
+    fputs("</strong>", out);
     if (failed > 0)
-        fprintf(out, "<p class=\"alert\">%" PRId64 " sterilization cycle(s) failed or aborted "
-                "in this period.</p>", failed);
+        fprintf(out, "<p class=\"alert\">%" PRId64 " sterilization cycle(s) failed in this "
+                "period: below the program's minimum temperature or exposure, chemical indicator "
+                "not passed (rule R4), or failed / aborted by the sterilizer.</p>", failed);
     if (positive > 0)
         fprintf(out, "<p class=\"alert\">%" PRId64 " positive spore test(s): loads since the "
-                "last negative test must be recalled (rule R7).</p>", positive);
+                "cycle of the last negative test must be recalled (rule R7).</p>", positive);
+    if (d->nnotices > 0)
+        fprintf(out, "<p>%" PRId64 " maintenance notice(s) (wear, service, silence): not "
+                "violations, listed apart.</p>", d->nnotices);
     fputs("</div>\n", out);
 }
 
@@ -242,7 +247,8 @@ static void write_summary(FILE *out, const report_data *d)
     tile(out, "Spore tests", t->count[RC_SPORE_TESTS], false);
     tile(out, "Spore positive", t->count[RC_SPORE_POSITIVE], t->count[RC_SPORE_POSITIVE] > 0);
     tile(out, "Bowie-Dick tests", d->bowie_dick_tests, d->bowie_dick_failed > 0);
-    tile(out, "Violations", (int64_t)d->nviolations, d->nviolations > 0);
+    tile(out, "Violations", d->nviolations_counted, d->nviolations_counted > 0);
+    tile(out, "Maintenance notices", d->nnotices, false);
     tile(out, "Open alerts", d->open_alerts, d->open_alerts > 0);
     fputs("</div>\n", out);
     write_rule_table(out, d);
@@ -301,7 +307,13 @@ static const char *severity_class(const char *severity)
 
 static void write_status(FILE *out, const report_violation *v)
 {
-    if (v->cleared_at[0]) {
+    if (strcmp(v->state, "withdrawn") == 0) {
+        /* Later evidence disproved it: shown, never counted. */
+        badge(out, "", "WITHDRAWN");
+        fputs("<small>", out);
+        html_time(out, v->cleared_at);
+        fputs("</small>", out);
+    } else if (v->cleared_at[0]) {
         badge(out, "ok", "cleared");
         fputs("<small>", out);
         html_time(out, v->cleared_at);
@@ -348,21 +360,34 @@ static void write_violation(FILE *out, const report_violation *v)
     fputs("</td></tr>\n", out);
 }
 
-static void write_violations(FILE *out, const report_data *d)
+/* Violations (withdrawn ones shown as such), or the maintenance notices. */
+static void write_violations(FILE *out, const report_data *d, bool notices)
 {
-    fputs("<section id=\"violations\">\n<h2>Violations</h2>\n", out);
-    if (d->nviolations == 0) {
-        fputs("<p>No alert was raised in this period.</p>\n</section>\n", out);
+    size_t n = 0;
+
+    for (size_t i = 0; i < d->nviolations; i++)
+        n += d->violations[i].notice == notices;
+    fprintf(out, "<section id=\"%s\">\n<h2>%s</h2>\n", notices ? "notices" : "violations",
+            notices ? "Maintenance notices" : "Violations");
+    if (n == 0) {
+        fprintf(out, "<p>No %s in this period.</p>\n</section>\n",
+                notices ? "maintenance notice" : "violation was raised");
         return;
     }
-    fputs("<p class=\"note\">Alerts of the collector's compliance rules raised in the period (or "
-          "citing a record of it), each with the stored records that prove it: a record body is "
-          "its canonical form, whose SHA-256 the device's hash chain covers.</p>\n"
-          "<table class=\"viol\">\n<thead><tr><th>Raised (UTC)</th><th class=\"t\">Rule</th>"
+    if (notices)
+        fputs("<p class=\"note\">Cartridge wear (R3), a machine silent during a session (R8) and "
+              "motor service (R11): things to do, not breaches of a rule.</p>\n", out);
+    else
+        fputs("<p class=\"note\">Alerts of the collector's compliance rules raised in the period "
+              "(or citing a record of it), each with the stored records that prove it: a record "
+              "body is its canonical form, whose SHA-256 the device's hash chain covers. An alert "
+              "later evidence disproved is shown WITHDRAWN and not counted.</p>\n", out);
+    fputs("<table class=\"viol\">\n<thead><tr><th>Raised (UTC)</th><th class=\"t\">Rule</th>"
           "<th class=\"t\">Device</th><th class=\"t\">Finding</th><th class=\"t\">Status</th>"
           "<th class=\"t\">Records that prove it</th></tr></thead>\n<tbody>\n", out);
     for (size_t i = 0; i < d->nviolations; i++)
-        write_violation(out, &d->violations[i]);
+        if (d->violations[i].notice == notices)
+            write_violation(out, &d->violations[i]);
     fputs("</tbody>\n</table>\n</section>\n", out);
 }
 
@@ -378,7 +403,7 @@ static void test_cell(FILE *out, const report_data *d, long idx, const char *kin
 static void write_cycle(FILE *out, const report_data *d, const report_cycle *c)
 {
     char a[32], b[32], e[32];
-    bool ok = strcmp(c->result, "pass") == 0;
+    bool ok = !c->failed;
 
     fprintf(out, "<tr%s><td class=\"d\">", ok ? "" : " class=\"fail\"");
     html_when(out, c->ts);
@@ -400,8 +425,17 @@ static void write_cycle(FILE *out, const report_data *d, const report_cycle *c)
     badge(out, result_class(c->ci_result), c->ci_result);
     fputs("</td>", out);
     td_text(out, "t", c->operator_id);
+    /* The collector's verdict (R4), and the sterilizer's own beside it. */
     fputs("<td class=\"t\">", out);
-    badge(out, result_class(c->result), c->result);
+    badge(out, ok ? "ok" : "bad", ok ? "passed" : "failed");
+    if (c->r4_failed) {
+        fputs("<small>R4: ", out);
+        report_html_text(out, c->r4_reasons);
+        fputs("</small>", out);
+    }
+    fputs("<small>sterilizer: ", out);
+    report_html_text(out, c->result);
+    fputs("</small>", out);
     if (c->alarm_code[0]) {
         fputs("<small>alarm ", out);
         report_html_text(out, c->alarm_code);
@@ -498,7 +532,8 @@ int report_html_write(FILE *out, const report_data *d)
     write_summary(out, d);
     write_charts(out, d);
     write_table(out, d);
-    write_violations(out, d);
+    write_violations(out, d, false);
+    write_violations(out, d, true);
     write_sterilizer_log(out, d);
     write_tests(out, d);
     fputs("<footer>Generated at ", out);

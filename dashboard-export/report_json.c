@@ -79,12 +79,19 @@ static bool add_counts(cJSON *o, const report_row *row)
 static bool build_summary(cJSON *root, const report_data *d)
 {
     cJSON *s = cJSON_AddObjectToObject(root, "summary"), *by_rule;
+    char verdict[512];
+    bool bad;
 
-    if (!s || !add_int(s, "devices", (int64_t)d->nrows) ||
+    report_verdict(d, verdict, sizeof verdict, &bad);
+    if (!s || !add_str(s, "verdict", verdict) ||
+        !cJSON_AddBoolToObject(s, "no_records", d->no_records) ||
+        !add_int(s, "devices", (int64_t)d->nrows) ||
         !add_int(s, "retired_devices", (int64_t)d->nretired) || !add_counts(s, &d->total) ||
         !add_int(s, "bowie_dick_tests", d->bowie_dick_tests) ||
         !add_int(s, "bowie_dick_failed", d->bowie_dick_failed) ||
-        !add_int(s, "violations", (int64_t)d->nviolations) ||
+        !add_int(s, "violations", d->nviolations_counted) ||
+        !add_int(s, "maintenance_notices", d->nnotices) ||
+        !add_int(s, "withdrawn", d->nwithdrawn) ||
         !add_int(s, "open_alerts", d->open_alerts) ||
         !(by_rule = add_array(s, "violations_by_rule")))
         return false;
@@ -152,6 +159,9 @@ static bool add_cycle(cJSON *o, const report_data *d, const report_cycle *c)
            add_dec1(o, "pressure_max_kpa", c->pressure_max_dkpa) && add_int(o, "dry_s", c->dry_s) &&
            add_str(o, "ci_result", c->ci_result) && add_str(o, "operator_id", c->operator_id) &&
            add_str(o, "result", c->result) && add_opt(o, "alarm_code", c->alarm_code) &&
+           add_str(o, "verdict", c->failed ? "failed" : "passed") &&
+           cJSON_AddBoolToObject(o, "r4_failed", c->r4_failed) &&
+           add_opt(o, "r4_reasons", c->r4_reasons) &&
            add_cycle_test(o, "bowie_dick", d, c->bowie_dick) &&
            add_cycle_test(o, "spore", d, c->spore);
 }
@@ -174,7 +184,11 @@ static bool add_violation(cJSON *o, const report_violation *v)
         !add_str(o, "device_id", v->device_id) || !add_str(o, "cause", v->cause) ||
         !add_str(o, "message", v->message) || !add_str(o, "raised_at", v->raised_at) ||
         !add_opt(o, "acked_at", v->acked_at) || !add_opt(o, "acked_by", v->acked_by) ||
-        !add_opt(o, "cleared_at", v->cleared_at) || !add_json_text(o, "evidence", v->evidence) ||
+        !add_opt(o, "cleared_at", v->cleared_at) ||
+        !add_str(o, "status", strcmp(v->state, "withdrawn") == 0 ? "withdrawn" :
+                              v->cleared_at[0] ? "cleared" : v->acked_at[0] ? "acknowledged" : "open") ||
+        !cJSON_AddBoolToObject(o, "maintenance_notice", v->notice) ||
+        !add_json_text(o, "evidence", v->evidence) ||
         !add_int(o, "evidence_records", (int64_t)v->nevidence) ||
         !(records = add_array(o, "records")))
         return false;

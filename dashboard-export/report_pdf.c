@@ -323,20 +323,14 @@ static void verdict(pdf *p)
 {
     const report_data *d = p->d;
     char text[512];
-    bool bad = d->nviolations > 0 || d->total.count[RC_CYCLES_FAILED] > 0 ||
-               d->total.count[RC_SPORE_POSITIVE] > 0;
+    bool bad;
 
-    if (bad)
-        snprintf(text, sizeof text, "Attention: %zu violation(s) of the compliance rules in this "
-                 "period; %" PRId64 " alert(s) still open; %" PRId64 " sterilization cycle(s) "
-                 "failed or aborted; %" PRId64 " positive spore test(s).", d->nviolations,
-                 d->open_alerts, d->total.count[RC_CYCLES_FAILED],
-                 d->total.count[RC_SPORE_POSITIVE]);
-    else
-        snprintf(text, sizeof text, "No violations recorded in this period. Every sterilization "
-                 "cycle passed and no spore test was positive.");
+    /* The same sentence as every other format (report_verdict). */
+    report_verdict(d, text, sizeof text, &bad);
     if (bad)
         HPDF_Page_SetRGBFill(p->page, 0.99f, 0.93f, 0.93f);
+    else if (d->no_records)
+        HPDF_Page_SetRGBFill(p->page, 0.95f, 0.95f, 0.95f);   /* not green: nothing shown */
     else
         HPDF_Page_SetRGBFill(p->page, 0.93f, 0.97f, 0.94f);
     HPDF_Page_Rectangle(p->page, MARGIN, p->y - 30, usable(p), 30);
@@ -354,14 +348,14 @@ static void summary(pdf *p)
     char v[16][32];
     const char *labels[] = {"Devices", "Sessions", "Cartridges (distinct per device)",
                             "Needle strokes", "Sterilization cycles passed",
-                            "Sterilization cycles failed or aborted", "Spore tests",
+                            "Sterilization cycles failed (R4 or sterilizer)", "Spore tests",
                             "Spore tests positive", "Bowie-Dick tests", "Bowie-Dick tests not negative",
                             "Violations", "Alerts still open"};
     int64_t vals[] = {(int64_t)d->nrows, d->total.count[RC_SESSIONS],
                       d->total.count[RC_CARTRIDGES], d->total.count[RC_STROKES],
                       d->total.count[RC_CYCLES_PASSED], d->total.count[RC_CYCLES_FAILED],
                       d->total.count[RC_SPORE_TESTS], d->total.count[RC_SPORE_POSITIVE],
-                      d->bowie_dick_tests, d->bowie_dick_failed, (int64_t)d->nviolations,
+                      d->bowie_dick_tests, d->bowie_dick_failed, d->nviolations_counted,
                       d->open_alerts};
 
     heading(p, "Summary", false, false);
@@ -428,7 +422,9 @@ static void violation_row(pdf *p, const report_violation *v)
 
     snprintf(when, sizeof when, "%.10s %.5s", v->raised_at,
              strlen(v->raised_at) > 16 ? v->raised_at + 11 : "");
-    if (v->cleared_at[0])
+    if (strcmp(v->state, "withdrawn") == 0)
+        snprintf(status, sizeof status, "WITHDRAWN %.10s (not counted)", v->cleared_at);
+    else if (v->cleared_at[0])
         snprintf(status, sizeof status, "cleared %.10s", v->cleared_at);
     else if (v->acked_at[0])
         snprintf(status, sizeof status, "acknowledged by %s %.10s", v->acked_by, v->acked_at);
@@ -491,10 +487,14 @@ static void cycle_row(pdf *p, const report_cycle *c)
     fmt_int(dry, c->dry_s);
     test_text(p->d, c->bowie_dick, bd);
     test_text(p->d, c->spore, bi);
+    /* The collector's verdict first, the sterilizer's own beside it. */
+    char result[160];
+    snprintf(result, sizeof result, "%s%s%s (sterilizer %s)", c->failed ? "FAILED" : "passed",
+             c->r4_failed ? " R4: " : "", c->r4_failed ? c->r4_reasons : "", c->result);
     const char *cells[] = {when, c->sterilizer_id, cycle, c->device_id, c->load_id, c->program,
-                           set, lo, hi, exp, press, dry, c->ci_result, c->operator_id, c->result,
+                           set, lo, hi, exp, press, dry, c->ci_result, c->operator_id, result,
                            c->alarm_code, bd, bi};
-    table_row(p, cells, strcmp(c->result, "pass") != 0);
+    table_row(p, cells, c->failed);
 }
 
 static void sterilizer_log(pdf *p)
@@ -504,7 +504,7 @@ static void sterilizer_log(pdf *p)
         {"Device", 1.6f, false}, {"Load", 1.6f, false}, {"Program", 1.1f, false},
         {"Set °C", 0.7f, true}, {"Min °C", 0.7f, true}, {"Max °C", 0.7f, true},
         {"Exp. s", 0.65f, true}, {"Pressure kPa", 1.2f, true}, {"Dry s", 0.6f, true},
-        {"CI", 0.5f, false}, {"Operator", 0.9f, false}, {"Result", 0.75f, false},
+        {"CI", 0.5f, false}, {"Operator", 0.9f, false}, {"Result", 1.3f, false},
         {"Alarm", 1.1f, false}, {"Bowie-Dick", 1.05f, false}, {"Spore", 0.9f, false}};
     char note[200];
 

@@ -47,15 +47,21 @@ log "run done: $(sqlite3 "$DB" 'SELECT count(*) FROM records') records, $(sqlite
     --out "$WORK/report.json"
 want_sessions=$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE type='session.start'")
 want_cycles=$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE type='sterilization.cycle'")
-want_alerts=$(sqlite3 "$DB" "SELECT count(*) FROM alerts WHERE clinic='$CLINIC'")
-read -r sessions cycles violations <<<"$(/usr/bin/python3 -c '
+# Violations: alerts that are neither maintenance notices (counted apart) nor
+# withdrawn / pending (docs/reports.md).
+want_alerts=$(sqlite3 "$DB" "SELECT count(*) FROM alerts WHERE clinic='$CLINIC'
+    AND severity <> 'maintenance' AND state IS NULL")
+want_notices=$(sqlite3 "$DB" "SELECT count(*) FROM alerts WHERE clinic='$CLINIC'
+    AND severity = 'maintenance' AND state IS NULL")
+read -r sessions cycles violations notices <<<"$(/usr/bin/python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1]))
 s = r["summary"]
-print(s["sessions"], len(r["sterilizer_log"]), s["violations"])' "$WORK/report.json")"
+print(s["sessions"], len(r["sterilizer_log"]), s["violations"], s["maintenance_notices"])' "$WORK/report.json")"
 [ "$sessions" = "$want_sessions" ] || fail "report says $sessions sessions, store has $want_sessions"
 [ "$cycles" = "$want_cycles" ] || fail "sterilizer log has $cycles cycles, store has $want_cycles"
 [ "$violations" = "$want_alerts" ] || fail "report has $violations violations, store has $want_alerts alerts"
+[ "$notices" = "$want_notices" ] || fail "report has $notices maintenance notices, store has $want_notices"
 [ "$sessions" -gt 0 ] && [ "$cycles" -gt 0 ] || fail "the run recorded no sessions or cycles"
 echo "ok: JSON report: $sessions sessions, $cycles cycles, $violations violations, as stored"
 

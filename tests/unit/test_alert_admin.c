@@ -120,6 +120,33 @@ static void test_list_all_clinics_and_since(void **state)
     assert_int_equal(n, 0);
 }
 
+/* A rule's pending check (state 'pending') is no alert: never listed, never
+ * acknowledged. A withdrawn alert is listed with its state. */
+static void test_pending_hidden_withdrawn_shown(void **state)
+{
+    fixture *f = *state;
+    alert_row *rows;
+    size_t n;
+    char err[512];
+
+    exec_sql(f->db,
+             "INSERT INTO alerts(id, rule, severity, device_id, clinic, cause, message, evidence, "
+             "raised_at, cleared_at, state) VALUES "
+             "(4, 'R5', 'pending', 'dev-a', 'north', 'pending:S1:G1', 'grip waiting', '{}', "
+             "'2026-11-02T11:00:00.000Z', '2026-11-02T11:00:00.000Z', 'pending'),"
+             "(5, 'R5', 'critical', 'dev-a', 'north', 'no-cycle:S1:G2', 'no cycle', '{}', "
+             "'2026-11-02T11:00:00.000Z', '2026-11-02T11:09:00.000Z', 'withdrawn')");
+    assert_int_equal(alert_admin_list(f->db, &(alert_filter){"north", false, NULL}, &rows, &n, err,
+                                      sizeof err), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(rows[2].id, 5);
+    assert_string_equal(rows[2].state, "withdrawn");
+    assert_string_equal(rows[0].state, "");
+    free(rows);
+    assert_int_equal(alert_admin_ack(f->db, 4, "nurse-kim", "2026-11-02T12:00:00.000Z", err, sizeof err), -1);
+    assert_string_equal(err, "alert 4 does not exist; see smpctl alerts list");
+}
+
 static void test_ack_once_with_who_and_when(void **state)
 {
     fixture *f = *state;
@@ -177,6 +204,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_list_by_clinic_and_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_all_clinics_and_since, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pending_hidden_withdrawn_shown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_once_with_who_and_when, setup, teardown),
         cmocka_unit_test_setup_teardown(test_command_line, setup, teardown),
     };

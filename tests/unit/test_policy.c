@@ -134,6 +134,12 @@ static const bad_policy bad[] = {
      ":2: spore_critical_days: 20 is less than spore_interval_days (30); the critical escalation "
      "must come at or after the warning"},
     {"rules_timer_s = 60\nrules_timer_s = 30\n", ":2: rules_timer_s set twice"},
+    {"settle_s = 86401\n",
+     ":1: settle_s: must be an integer 0..86400 (R5: how long a grip waits for its load's cycle "
+     "from another device before it is judged)"},
+    {"session_gap_s = 59\n",
+     ":1: session_gap_s: must be an integer 60..86400 (R8: device-time gap between a session's "
+     "records that flags the session)"},
 };
 
 static void test_errors_name_file_line_setting(void **state)

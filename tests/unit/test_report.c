@@ -888,6 +888,102 @@ static void test_cmd_failed_write_removes_out(void **state)
     assert_int_equal(access(out, F_OK), -1);
 }
 
+/* One truth: a cycle the sterilizer called "pass" but R4 failed (below the
+ * program's minimum) is failed in the counts, the days and the log, with
+ * the sterilizer's own verdict beside it. Maintenance notices are counted
+ * apart; a withdrawn alert is listed as WITHDRAWN and not counted; a
+ * pending check is no alert at all. */
+static void test_r4_verdict_is_the_one_truth(void **state)
+{
+    fixture *fx = *state;
+    report_data d;
+    char err[512] = "", *html, *json;
+
+    add_device(fx->db, "dev-w1", "West", NULL);
+    add_record(fx->db, "dev-w1", 1, "2026-11-02T07:00:00.000Z", "sterilization.cycle",
+               E_CYCLE(1, "W-L1", "pass", "133.9", ""));
+    add_record(fx->db, "dev-w1", 2, "2026-11-02T08:00:00.000Z", "sterilization.cycle",
+               E_CYCLE(2, "W-L2", "pass", "134.6", ""));
+    add_alert(fx->db, "R4", "cycle-failed", "dev-w1", "West", "load:W-L1",
+              "{\"sterilizer_id\":\"ac-e\",\"device\":\"dev-w1\",\"seq\":1,"
+              "\"ts\":\"2026-11-02T07:00:00.000Z\",\"reasons\":[\"temperature\"]}",
+              "2026-11-02T07:00:01.000Z", NULL, NULL, NULL);
+    add_alert(fx->db, "R3", "maintenance", "dev-w1", "West", "wear:C1",
+              "{\"device\":\"dev-w1\",\"seq\":2}", "2026-11-02T08:30:00.000Z", NULL, NULL, NULL);
+    add_alert(fx->db, "R5", "critical", "dev-w1", "West", "no-cycle:S1:g1",
+              "{\"device\":\"dev-w1\",\"seq\":2}", "2026-11-02T08:40:00.000Z", NULL, NULL,
+              "2026-11-02T09:00:00.000Z");
+    exec_sql(fx->db, "UPDATE alerts SET state = 'withdrawn' WHERE cause = 'no-cycle:S1:g1'");
+    add_alert(fx->db, "R5", "pending", "dev-w1", "West", "pending:9", "{}",
+              "2026-11-02T08:50:00.000Z", NULL, NULL, "2026-11-02T08:50:00.000Z");
+    exec_sql(fx->db, "UPDATE alerts SET state = 'pending' WHERE cause = 'pending:9'");
+    if (report_data_load(fx->db, "West", "2026-11-01", "2026-11-30", GEN_AT, &d, err, sizeof err))
+        fail_msg("report_data_load: %s", err);
+    assert_int_equal(d.total.count[RC_CYCLES_PASSED], 1);
+    assert_int_equal(d.total.count[RC_CYCLES_FAILED], 1);
+    assert_int_equal(d.days[1].cycles_passed, 1);
+    assert_int_equal(d.days[1].cycles_failed, 1);
+    assert_int_equal(d.ncycles, 2);
+    assert_true(d.cycles[0].failed && d.cycles[0].r4_failed);
+    assert_string_equal(d.cycles[0].r4_reasons, "temperature");
+    assert_string_equal(d.cycles[0].result, "pass");
+    assert_false(d.cycles[1].failed);
+    assert_int_equal(d.nviolations, 3);       /* listed: R4, R3, R5 withdrawn; not the pending */
+    assert_int_equal(d.nviolations_counted, 1);
+    assert_int_equal(d.nnotices, 1);
+    assert_int_equal(d.nwithdrawn, 1);
+    assert_int_equal(d.nrules, 1);
+    assert_string_equal(d.rules[0].rule, "R4");
+    assert_false(d.no_records);
+
+    html = render(report_html_write, &d);
+    assert_non_null(strstr(html, "WITHDRAWN"));
+    assert_non_null(strstr(html, "<h2>Maintenance notices</h2>"));
+    assert_non_null(strstr(html, "Attention: 1 violation(s)"));
+    assert_non_null(strstr(html, "R4: temperature"));
+    assert_non_null(strstr(html, "sterilizer: pass"));
+    json = render(report_json_write, &d);
+    cJSON *root = cJSON_Parse(json), *sum = cJSON_GetObjectItemCaseSensitive(root, "summary");
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(sum, "cycles_failed")->valueint, 1);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(sum, "violations")->valueint, 1);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(sum, "maintenance_notices")->valueint, 1);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(sum, "withdrawn")->valueint, 1);
+    cJSON *log0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "sterilizer_log"), 0);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(log0, "verdict")->valuestring, "failed");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(log0, "result")->valuestring, "pass");
+    cJSON_Delete(root);
+    free(json);
+    free(html);
+    report_data_free(&d);
+}
+
+/* A period with no records says so, never "every cycle passed". */
+static void test_empty_period_says_no_records(void **state)
+{
+    fixture *fx = *state;
+    report_data d;
+    char err[512] = "", *html, *json, verdict[512];
+    bool bad;
+
+    add_device(fx->db, "dev-w1", "West", NULL);
+    if (report_data_load(fx->db, "West", "2026-12-01", "2026-12-31", GEN_AT, &d, err, sizeof err))
+        fail_msg("report_data_load: %s", err);
+    assert_true(d.no_records);
+    report_verdict(&d, verdict, sizeof verdict, &bad);
+    assert_false(bad);
+    assert_string_equal(verdict, "No records in this period: the clinic's devices logged no "
+                                 "session, cartridge, sterilization cycle or test from 2026-12-01 "
+                                 "to 2026-12-31.");
+    html = render(report_html_write, &d);
+    assert_null(strstr(html, "Every sterilization cycle passed"));
+    assert_non_null(strstr(html, "verdict none"));
+    json = render(report_json_write, &d);
+    assert_non_null(strstr(json, "\"no_records\":true"));
+    free(json);
+    free(html);
+    report_data_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -911,6 +1007,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_json_parses_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_html_has_charts_and_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queries_search_the_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r4_verdict_is_the_one_truth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_period_says_no_records, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
