@@ -171,7 +171,7 @@ int export_violations_csv(FILE *out, const report_data *d)
         field(out, v->acked_at);
         field(out, v->acked_by);
         field(out, v->cleared_at);
-        field(out, strcmp(v->state, "withdrawn") == 0 ? "withdrawn"
+        field(out, v->state && strcmp(v->state, "withdrawn") == 0 ? "withdrawn"
                    : v->cleared_at[0]                ? "cleared"
                    : v->acked_at[0]                  ? "acknowledged"
                                                      : "open");
