@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "htmltext.h"
 #include "report_svg.h"
 
 /* Screen and print: light fills only (nothing dark to waste toner), A4
@@ -82,27 +83,13 @@ static const char css[] =
     ".tile .n{font-size:13pt}h2{break-after:avoid}"
     "figure,tr,.tile,.verdict,#devices,#summary{break-inside:avoid}section.log{break-before:page}}\n";
 
-void report_html_text(FILE *out, const char *text)
-{
-    for (const char *p = text; *p; p++) {
-        switch (*p) {
-        case '&': fputs("&amp;", out); break;
-        case '<': fputs("&lt;", out); break;
-        case '>': fputs("&gt;", out); break;
-        case '"': fputs("&quot;", out); break;
-        case '\'': fputs("&#39;", out); break;
-        default: fputc(*p, out);
-        }
-    }
-}
-
 /* A ts "2026-11-05T07:12:33.000Z" as "2026-11-05 07:12". */
 static void html_time(FILE *out, const char *ts)
 {
     if (strlen(ts) >= 16 && ts[10] == 'T')
         fprintf(out, "%.10s %.5s", ts, ts + 11);
     else
-        report_html_text(out, ts);
+        htmltext_write(out, ts);
 }
 
 /* A ts in a table cell: the date, the time under it. */
@@ -111,13 +98,13 @@ static void html_when(FILE *out, const char *ts)
     if (strlen(ts) >= 16 && ts[10] == 'T')
         fprintf(out, "%.10s<small>%.5s</small>", ts, ts + 11);
     else
-        report_html_text(out, ts);
+        htmltext_write(out, ts);
 }
 
 static void td_text(FILE *out, const char *cls, const char *text)
 {
     fprintf(out, "<td%s%s%s>", cls ? " class=\"" : "", cls ? cls : "", cls ? "\"" : "");
-    report_html_text(out, text);
+    htmltext_write(out, text);
     fputs("</td>", out);
 }
 
@@ -132,7 +119,7 @@ static const char *result_class(const char *result)
 static void badge(FILE *out, const char *cls, const char *text)
 {
     fprintf(out, "<span class=\"badge %s\">", cls);
-    report_html_text(out, text);
+    htmltext_write(out, text);
     fputs("</span>", out);
 }
 
@@ -141,21 +128,21 @@ static void write_head(FILE *out, const report_data *d)
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>"
           "Compliance report: ", out);
-    report_html_text(out, d->clinic);
+    htmltext_write(out, d->clinic);
     fputs(", ", out);
-    report_html_text(out, d->from);
+    htmltext_write(out, d->from);
     fputs(" to ", out);
-    report_html_text(out, d->to);
+    htmltext_write(out, d->to);
     fprintf(out, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<main>\n<header class=\"doc\">"
                  "<div><div class=\"kicker\">smpfleet &middot; scalp micropigmentation</div>\n"
                  "<h1>Compliance report: ", css);
-    report_html_text(out, d->clinic);
+    htmltext_write(out, d->clinic);
     fputs("</h1>\n<p class=\"period\">Period ", out);
-    report_html_text(out, d->from);
+    htmltext_write(out, d->from);
     fputs(" to ", out);
-    report_html_text(out, d->to);
+    htmltext_write(out, d->to);
     fputs(" (UTC, both days included)</p></div>\n<dl class=\"meta\"><dt>Clinic</dt><dd>", out);
-    report_html_text(out, d->clinic);
+    htmltext_write(out, d->clinic);
     fprintf(out, "</dd><dt>Devices</dt><dd>%zu", d->nrows);
     if (d->nretired > 0)
         fprintf(out, " (%zu retired)", d->nretired);
@@ -176,7 +163,7 @@ static void write_alerts(FILE *out, const report_data *d)
     report_verdict(d, text, sizeof text, &bad);
     /* An empty period is not green: nothing was shown to be right. */
     fprintf(out, "<div class=\"verdict %s\"><strong>", bad ? "bad" : d->no_records ? "none" : "ok");
-    report_html_text(out, text);
+    htmltext_write(out, text);
     fputs("</strong>", out);
     if (failed > 0)
         fprintf(out, "<p class=\"alert\">%" PRId64 " sterilization cycle(s) failed in this "
@@ -279,7 +266,7 @@ static void write_cited(FILE *out, const report_violation *v, const report_cited
 {
     fputs("<div>", out);
     if (strcmp(c->device_id, v->device_id) != 0) {
-        report_html_text(out, c->device_id);
+        htmltext_write(out, c->device_id);
         fputs(" ", out);
     }
     fprintf(out, "seq %" PRId64, c->seq);
@@ -288,11 +275,11 @@ static void write_cited(FILE *out, const report_violation *v, const report_cited
         return;
     }
     fputs(" &middot; ", out);
-    report_html_text(out, c->type);
+    htmltext_write(out, c->type);
     fputs(" &middot; ", out);
     html_time(out, c->ts);
     fputs("<pre class=\"body\">", out);
-    report_html_text(out, c->body);
+    htmltext_write(out, c->body);
     fputs("</pre></div>", out);
 }
 
@@ -321,7 +308,7 @@ static void write_status(FILE *out, const report_violation *v)
     } else if (v->acked_at[0]) {
         badge(out, "warn", "acknowledged");
         fputs("<small>", out);
-        report_html_text(out, v->acked_by);
+        htmltext_write(out, v->acked_by);
         fputs(", ", out);
         html_time(out, v->acked_at);
         fputs("</small>", out);
@@ -335,15 +322,15 @@ static void write_violation(FILE *out, const report_violation *v)
     fputs("<tr><td class=\"d\">", out);
     html_when(out, v->raised_at);
     fputs("</td><td class=\"t\"><strong>", out);
-    report_html_text(out, v->rule);
+    htmltext_write(out, v->rule);
     fputs("</strong><br>", out);
     badge(out, severity_class(v->severity), v->severity);
     fputs("</td>", out);
     td_text(out, "t", v->device_id);
     fputs("<td class=\"t\">", out);
-    report_html_text(out, v->message);
+    htmltext_write(out, v->message);
     fputs("<small>cause ", out);
-    report_html_text(out, v->cause);
+    htmltext_write(out, v->cause);
     fputs("</small></td><td class=\"t\">", out);
     write_status(out, v);
     fputs("</td><td class=\"cite\">", out);
@@ -354,7 +341,7 @@ static void write_violation(FILE *out, const report_violation *v)
                 v->nevidence - v->ncited);
     if (v->nevidence == 0) {
         fputs("<pre class=\"body\">", out);
-        report_html_text(out, v->evidence);
+        htmltext_write(out, v->evidence);
         fputs("</pre>", out);
     }
     fputs("</td></tr>\n", out);
@@ -408,9 +395,9 @@ static void write_cycle(FILE *out, const report_data *d, const report_cycle *c)
     fprintf(out, "<tr%s><td class=\"d\">", ok ? "" : " class=\"fail\"");
     html_when(out, c->ts);
     fputs("</td><td class=\"t\">", out);
-    report_html_text(out, c->sterilizer_id);
+    htmltext_write(out, c->sterilizer_id);
     fprintf(out, " #%" PRId64 "<small>", c->cycle_no);
-    report_html_text(out, c->device_id);
+    htmltext_write(out, c->device_id);
     fputs("</small></td>", out);
     td_text(out, "t", c->load_id);
     td_text(out, "t", c->program);
@@ -430,15 +417,15 @@ static void write_cycle(FILE *out, const report_data *d, const report_cycle *c)
     badge(out, ok ? "ok" : "bad", ok ? "passed" : "failed");
     if (c->r4_failed) {
         fputs("<small>R4: ", out);
-        report_html_text(out, c->r4_reasons);
+        htmltext_write(out, c->r4_reasons);
         fputs("</small>", out);
     }
     fputs("<small>sterilizer: ", out);
-    report_html_text(out, c->result);
+    htmltext_write(out, c->result);
     fputs("</small>", out);
     if (c->alarm_code[0]) {
         fputs("<small>alarm ", out);
-        report_html_text(out, c->alarm_code);
+        htmltext_write(out, c->alarm_code);
         fputs("</small>", out);
     }
     fputs("</td><td class=\"t\">", out);
@@ -474,9 +461,9 @@ static void write_test(FILE *out, const report_test *t)
     fputs("</td>", out);
     td_text(out, "t", strcmp(t->kind, "spore") == 0 ? "Spore (BI)" : "Bowie-Dick");
     fputs("<td class=\"t\">", out);
-    report_html_text(out, t->sterilizer_id);
+    htmltext_write(out, t->sterilizer_id);
     fprintf(out, " #%" PRId64 "<small>", t->cycle_no);
-    report_html_text(out, t->device_id);
+    htmltext_write(out, t->device_id);
     fputs("</small></td>", out);
     td_text(out, "t", t->bi_lot);
     fputs("<td class=\"t\">", out);
@@ -504,7 +491,7 @@ static void write_tests(FILE *out, const report_data *d)
 static void write_row(FILE *out, const report_row *row, const char *cls)
 {
     fprintf(out, "<tr%s%s%s><td>", cls ? " class=\"" : "", cls ? cls : "", cls ? "\"" : "");
-    report_html_text(out, row->device_id);
+    htmltext_write(out, row->device_id);
     if (row->retired)
         fputs(" <span class=\"retired\">(retired)</span>", out);
     fputs("</td>", out);
@@ -537,7 +524,7 @@ int report_html_write(FILE *out, const report_data *d)
     write_sterilizer_log(out, d);
     write_tests(out, d);
     fputs("<footer>Generated at ", out);
-    report_html_text(out, d->generated_at);
+    htmltext_write(out, d->generated_at);
     fputs(" by smpctl. Records are counted by their device timestamp (UTC); cartridges are "
           "distinct cartridge ids per device. The inspector's audit export (smpctl export) "
           "holds the same logs as signed CSV files.</footer>\n</main>\n</body>\n</html>\n", out);

@@ -11,8 +11,4 @@
  * reports a write error. */
 int report_html_write(FILE *out, const report_data *d);
 
-/* Writes text with & < > " ' replaced by entities, safe both as element
- * content and inside a quoted attribute. */
-void report_html_text(FILE *out, const char *text);
-
 #endif

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "report_html.h"
+#include "htmltext.h"
 
 /* Geometry in SVG user units; the HTML scales the chart to its column. */
 #define CHART_W 520
@@ -81,7 +81,7 @@ static void svg_open(FILE *out, int h, const char *title)
 {
     fprintf(out, "<svg class=\"chart\" viewBox=\"0 0 %d %d\" role=\"img\" "
                  "preserveAspectRatio=\"xMinYMin meet\"><title>", CHART_W, h);
-    report_html_text(out, title);
+    htmltext_write(out, title);
     fputs("</title>\n", out);
 }
 
@@ -92,7 +92,7 @@ static void legend(FILE *out, const bar_chart *c)
     for (int i = c->ns - 1; i >= 0; i--) {
         x -= 8 + 7 * (int)strlen(c->s[i].name);
         fprintf(out, "<text class=\"legend\" x=\"%d\" y=\"14\">", x);
-        report_html_text(out, c->s[i].name);
+        htmltext_write(out, c->s[i].name);
         fprintf(out, "</text><rect class=\"%s\" x=\"%d\" y=\"5\" width=\"10\" height=\"10\"/>\n",
                 c->s[i].cls, x - 14);
         x -= 24;
@@ -115,7 +115,7 @@ static void y_axis(FILE *out, int64_t top, int64_t step, double plot_h)
 static void bar_tooltip(FILE *out, const bar_chart *c, size_t i)
 {
     fputs("<title>", out);
-    report_html_text(out, c->label[i]);
+    htmltext_write(out, c->label[i]);
     if (c->bin > 1)
         fprintf(out, " (%d days)", c->bin);
     for (int k = 0; k < c->ns; k++)
@@ -263,17 +263,17 @@ static void rules_chart(FILE *out, const report_data *d, const char *title)
         double y = PAD_T + (double)i * RULE_ROW, w = (double)r->count / (double)max * plot_w;
         double wo = (double)r->open / (double)max * plot_w;
         fprintf(out, "<g><title>%" PRId64 " violation(s) of ", r->count);
-        report_html_text(out, r->rule);
+        htmltext_write(out, r->rule);
         fprintf(out, ", %" PRId64 " open</title><text class=\"rlab\" x=\"%d\" y=\"%.1f\">",
                 r->open, RULE_LABEL_W - 6, y + 14);
-        report_html_text(out, r->rule);
+        htmltext_write(out, r->rule);
         fprintf(out, "</text><rect class=\"b-rule\" x=\"%d\" y=\"%.1f\" width=\"%.2f\" "
                      "height=\"16\"/><rect class=\"b-open\" x=\"%d\" y=\"%.1f\" "
                      "width=\"%.2f\" height=\"16\"/><text class=\"val\" x=\"%.1f\" "
                      "y=\"%.1f\">%" PRId64 " <tspan class=\"legend\">",
                 RULE_LABEL_W, y + 2, w, RULE_LABEL_W, y + 2, wo, RULE_LABEL_W + w + 6, y + 14,
                 r->count);
-        report_html_text(out, report_rule_title(r->rule));
+        htmltext_write(out, report_rule_title(r->rule));
         fputs("</tspan></text></g>\n", out);
     }
     fputs("</svg>\n", out);
