@@ -32,7 +32,7 @@ CFLAGS  += -O1 -fsanitize=thread -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=thread
 endif
 
-LIBS = -lpaho-mqtt3as -lmbedtls -lmbedx509 -lmbedcrypto -lcrypto -lcjson -lsqlite3 -lhpdf -lmicrohttpd -lpthread -lm
+LIBS = -lpaho-mqtt3as -lmbedtls -lmbedx509 -lmbedcrypto -lcrypto -lcjson -lsqlite3 -lhpdf -lmicrohttpd -lcurl -lpthread -lm
 
 PARTS = agent collector dashboard-export common
 # Objects of a part, excluding its main.c.
@@ -42,7 +42,8 @@ COMMON_LIB    = $(BUILD)/lib/libcommon.a
 AGENT_LIB     = $(BUILD)/lib/libagent.a
 COLLECTOR_LIB = $(BUILD)/lib/libcollector.a
 SMPCTL_LIB    = $(BUILD)/lib/libsmpctl.a
-ALL_LIBS      = $(AGENT_LIB) $(COLLECTOR_LIB) $(SMPCTL_LIB) $(COMMON_LIB)
+# smpctl links collector code (alerts notify-test reads the collector config).
+ALL_LIBS      = $(AGENT_LIB) $(SMPCTL_LIB) $(COLLECTOR_LIB) $(COMMON_LIB)
 
 BINS = $(BUILD)/bin/smp-agent $(BUILD)/bin/smp-collector $(BUILD)/bin/smpctl
 # Test-data generator for timing reports and exports (docs/reports.md).
@@ -74,7 +75,8 @@ $(BUILD)/lib/%.a:
 
 $(BUILD)/bin/smp-agent: $(BUILD)/obj/agent/main.o $(AGENT_LIB) $(COMMON_LIB)
 $(BUILD)/bin/smp-collector: $(BUILD)/obj/collector/main.o $(COLLECTOR_LIB) $(COMMON_LIB)
-$(BUILD)/bin/smpctl: $(BUILD)/obj/dashboard-export/main.o $(SMPCTL_LIB) $(COMMON_LIB)
+# smpctl alerts notify-test reads the collector's config (collector_config.c).
+$(BUILD)/bin/smpctl: $(BUILD)/obj/dashboard-export/main.o $(SMPCTL_LIB) $(COLLECTOR_LIB) $(COMMON_LIB)
 $(BUILD)/bin/%:
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)

@@ -15,6 +15,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "alert_book.h"
+#include "alert_socket.h"
 #include "checkpoint.h"
 #include "feed.h"
 #include "intake.h"
@@ -24,11 +26,13 @@
 #include "outbox.h"
 #include "simulator.h"
 #include "uplink.h"
+#include "wear.h"
 
 #define SIM_EVENTS_PER_TURN 512   /* bounded work per loop turn keeps the uplink served */
 #define BACKOFF_MIN_MS      500
 #define BACKOFF_MAX_MS      60000
 #define ACK_TIMEOUT_MAX_MS  600000
+#define PRESENCE_EVERY_MS   60000   /* status republished at most this often */
 
 typedef struct agent {
     const agent_config *cfg;
@@ -50,6 +54,14 @@ typedef struct agent {
     uint64_t coalesced_counters;
     intake in;                     /* refusals: state, counter, rate-limited log */
 
+    /* The chair's alerts: the collector's and our local wear warnings. */
+    alert_book book;
+    alert_socket *asock;           /* NULL: alerts_socket off */
+    wear wear;
+    /* The retained status on the broker: what was last published. */
+    uint64_t presence_generation, presence_backlog;
+    int64_t presence_ms;
+
     journal_entry entries[MESSAGE_MAX_RECORDS];
     char *read_buf, *batch_buf;
 } agent;
@@ -61,6 +73,114 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the chair's alerts (docs/agent.md, "The alerts socket") --------------- */
+
+/* alert_book_emit_fn: one line to every alerts_socket client, and the log.
+ * cause and message hold device ids and the collector's text: quoted. */
+static void emit_alert(void *ctx, const char *event, const chair_alert *al)
+{
+    agent *a = ctx;
+    char line[ALERT_LINE_MAX];
+    int len = alert_line_encode(al, event, line, sizeof line);
+
+    log_info("alert line event=%s source=%s rule=%s severity=%s cause=%s message=%s", event,
+             alert_source_name(al->source), LOG_Q(al->rule), LOG_Q(al->severity), LOG_Q(al->cause),
+             LOG_Q(al->message));
+    if (len > 0 && a->asock)
+        alert_socket_broadcast(a->asock, line, (size_t)len);
+}
+
+/* alert_socket_replay_fn: a new client gets every open alert first. */
+static void replay_alerts(void *ctx, alert_socket *s, int client)
+{
+    agent *a = ctx;
+    char line[ALERT_LINE_MAX];
+
+    for (size_t i = 0; i < a->book.n; i++) {
+        int len = alert_line_encode(&a->book.e[i], "open", line, sizeof line);
+        if (len > 0)
+            alert_socket_send(s, client, line, (size_t)len);
+    }
+}
+
+static void apply_wear(agent *a, wear_action act, const wear_note *note, int64_t now)
+{
+    chair_alert al = {.source = ALERT_SRC_AGENT};
+
+    if (act == WEAR_NOTHING)
+        return;
+    snprintf(al.rule, sizeof al.rule, "R3");
+    snprintf(al.severity, sizeof al.severity, "maintenance");
+    snprintf(al.cause, sizeof al.cause, "%s", note->cause);
+    snprintf(al.message, sizeof al.message, "%s", note->message);
+    record_ts_format(now, al.at);
+    if (act == WEAR_RAISE) {
+        alert_book_put_local(&a->book, &al);
+        emit_alert(a, "raised", &al);
+    } else {
+        alert_book_remove_local(&a->book, al.rule, al.cause);
+        emit_alert(a, "cleared", &al);
+    }
+}
+
+/* Every event the agent takes (seq 0: a coalesced usage.counters). */
+static void observe_wear(agent *a, const record *r, uint64_t seq, int64_t now)
+{
+    wear_note note;
+    apply_wear(a, wear_observe(&a->wear, r, seq, now, &note), &note, now);
+}
+
+/* Applies what the collector sent on our alerts topic, then lets the wear
+ * tracker judge whether the collector is unreachable. */
+static void serve_alerts(agent *a, int64_t now)
+{
+    uplink_snapshot s;
+    char *payload, err[160], cause[160];
+    size_t len;
+    bool retained;
+    wear_note note;
+
+    while (uplink_take_alert(a->up, &payload, &len, &retained)) {
+        if (alert_book_apply(&a->book, payload, len, retained, emit_alert, a, err, sizeof err) != 0)
+            log_warn("alerts message ignored: %s payload=%s", err, LOG_QN(payload, len));
+        free(payload);
+    }
+    uplink_snapshot_get(a->up, &s);
+    bool collector_has_it = false;
+    if (a->wear.have) {
+        wear_cause(a->wear.uid, cause, sizeof cause);
+        collector_has_it = alert_book_find(&a->book, ALERT_SRC_COLLECTOR, "R3", cause) != NULL;
+    }
+    apply_wear(a, wear_tick(&a->wear, now, s.connected, journal_acked_seq(a->j), collector_has_it, &note),
+               &note, now);
+}
+
+/* The retained status on smp/v1/dev/<id>/status: at each new connection,
+ * then when the backlog changed, at most once a minute. */
+static void publish_presence(agent *a, int64_t now)
+{
+    uplink_snapshot s;
+    char json[256], ts[RECORD_TS_LEN + 1];
+    uint64_t head = journal_head_seq(a->j), acked = journal_acked_seq(a->j);
+
+    uplink_snapshot_get(a->up, &s);
+    if (!s.connected)
+        return;
+    if (s.generation == a->presence_generation &&
+        (head - acked == a->presence_backlog || now - a->presence_ms < PRESENCE_EVERY_MS))
+        return;
+    record_ts_format(now, ts);
+    snprintf(json, sizeof json,
+             "{\"state\":\"online\",\"backlog\":%" PRIu64 ",\"head_seq\":%" PRIu64
+             ",\"acked_seq\":%" PRIu64 ",\"at\":\"%s\"}",
+             head - acked, head, acked, ts);
+    if (uplink_publish_status(a->up, json) == 0) {
+        a->presence_generation = s.generation;
+        a->presence_backlog = head - acked;
+        a->presence_ms = now;
+    }
 }
 
 /* ---- producers ----------------------------------------------------------- */
@@ -119,6 +239,7 @@ static int feed_simulator(agent *a, int64_t now, int64_t *next_due_ms)
         a->coalesced_counters += got == JOURNAL_FULL;
         if (got == JOURNAL_OK)
             intake_accepted(&a->in, now);
+        observe_wear(a, &r, got == JOURNAL_OK ? r.seq : 0, now);
         sim_pop(a->sim);
         taken++;
         if (checkpoint_maybe(&a->ckpt, a->j, due, err, sizeof err) != 0) {
@@ -158,6 +279,7 @@ static int submit_feed_event(void *ctx, record *event, const char *event_id, cha
     }
     if (rc == JOURNAL_FULL && event->type == RT_USAGE_COUNTERS) {
         a->coalesced_counters++;
+        observe_wear(a, event, 0, now);
         snprintf(answer, cap, "ok coalesced");
         return 0;
     }
@@ -176,6 +298,7 @@ static int submit_feed_event(void *ctx, record *event, const char *event_id, cha
         return 0;
     }
     intake_accepted(&a->in, now);
+    observe_wear(a, event, event->seq, now);
     snprintf(answer, cap, "ok %" PRIu64, event->seq);
     if (checkpoint_maybe(&a->ckpt, a->j, now, err, sizeof err) != 0) {
         log_error("checkpoint failed: %s", err);
@@ -329,9 +452,35 @@ static void replace_file(const char *path, const char *text, size_t len)
     close(fd);
 }
 
+/* The open alerts for the status file: [{"source","id","rule",...}]. */
+static char *alerts_json(const alert_book *b)
+{
+    cJSON *list = cJSON_CreateArray();
+    char *text;
+
+    for (size_t i = 0; list && i < b->n; i++) {
+        const chair_alert *al = &b->e[i];
+        cJSON *o = cJSON_CreateObject();
+        if (!o)
+            break;
+        cJSON_AddItemToArray(list, o);
+        cJSON_AddStringToObject(o, "source", alert_source_name(al->source));
+        if (al->source == ALERT_SRC_COLLECTOR)
+            cJSON_AddNumberToObject(o, "id", (double)al->id);
+        cJSON_AddStringToObject(o, "rule", al->rule);
+        cJSON_AddStringToObject(o, "severity", al->severity);
+        cJSON_AddStringToObject(o, "cause", al->cause);
+        cJSON_AddStringToObject(o, "message", al->message);
+        cJSON_AddStringToObject(o, "at", al->at);
+    }
+    text = list ? cJSON_PrintUnformatted(list) : NULL;
+    cJSON_Delete(list);
+    return text;
+}
+
 static void write_status(agent *a, int64_t now)
 {
-    char path[CONFIG_STR_MAX + 16], ts[RECORD_TS_LEN + 1], why[768], text[4096];
+    char path[CONFIG_STR_MAX + 16], ts[RECORD_TS_LEN + 1], why[768];
     uplink_snapshot s;
     struct statvfs vfs;
 
@@ -347,28 +496,35 @@ static void write_status(agent *a, int64_t now)
     cJSON *intake_json = cJSON_CreateString(a->in.reason);
     char *intake_text = intake_json ? cJSON_PrintUnformatted(intake_json) : NULL;
     cJSON_Delete(intake_json);
+    char *alerts_text = alerts_json(&a->book);
+    size_t cap = 4096 + (alerts_text ? strlen(alerts_text) : 0);
+    char *text = malloc(cap);
     char journal_dir[CONFIG_STR_MAX + 16];
     snprintf(journal_dir, sizeof journal_dir, "%s/journal", a->cfg->data_dir);
     long long disk_free = statvfs(journal_dir, &vfs) == 0
                               ? (long long)vfs.f_bavail * (long long)vfs.f_frsize : -1;
     record_ts_format(now, ts);
     snprintf(path, sizeof path, "%s/status", a->cfg->data_dir);
-    int len = snprintf(
-        text, sizeof text,
+    int len = !text ? -1 : snprintf(
+        text, cap,
         "{\"device\":\"%s\",\"updated\":\"%s\",\"connected\":%s,\"head_seq\":%" PRIu64
         ",\"head_hash\":\"%s\",\"acked_seq\":%" PRIu64 ",\"backlog\":%" PRIu64 ",\"journal_bytes\":%" PRIu64
         ",\"journal_unacked_bytes\":%" PRIu64 ",\"journal_max_bytes\":%" PRIu64
         ",\"disk_free_bytes\":%lld,\"intake\":\"%s\",\"intake_error\":%s,\"refused_events\":%" PRIu64
-        ",\"coalesced_counters\":%" PRIu64 ",\"connect_error\":%s}\n",
+        ",\"coalesced_counters\":%" PRIu64 ",\"connect_error\":%s,\"open_alerts\":%zu"
+        ",\"alerts\":%s,\"alerts_clients\":%d}\n",
         a->cfg->device_id, ts, s.connected ? "true" : "false", journal_head_seq(a->j),
         journal_head_hash(a->j), journal_acked_seq(a->j), journal_head_seq(a->j) - journal_acked_seq(a->j),
         journal_bytes(a->j), journal_unacked_bytes(a->j), (uint64_t)a->cfg->journal_max_mb << 20,
         disk_free, intake_state_name(a->in.state), intake_text ? intake_text : "\"\"", a->in.refused,
-        a->coalesced_counters, why_text ? why_text : "\"\"");
+        a->coalesced_counters, why_text ? why_text : "\"\"", a->book.n,
+        alerts_text ? alerts_text : "[]", a->asock ? alert_socket_clients(a->asock) : 0);
     cJSON_free(why_text);
     cJSON_free(intake_text);
-    if (len > 0 && (size_t)len < sizeof text)
+    cJSON_free(alerts_text);
+    if (len > 0 && (size_t)len < cap)
         replace_file(path, text, (size_t)len);
+    free(text);
 }
 
 /* DATA_DIR/sim_faults.json: what the simulator injected, so a test can
@@ -420,6 +576,9 @@ static int agent_open(agent *a, const agent_config *cfg, const agent_options *op
     a->ack_timeout_ms = cfg->ack_timeout_s * 1000;
     a->real_start_ms = now_ms();
     intake_init(&a->in);
+    alert_book_init(&a->book);
+    wear_init(&a->wear, &(wear_limits){cfg->cartridge_max_run_s, cfg->cartridge_max_strokes,
+                                       cfg->local_alert_wait_s * 1000});
     if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
         log_error("data_dir %s: cannot create: %s", cfg->data_dir, strerror(errno));
         return -1;
@@ -432,7 +591,8 @@ static int agent_open(agent *a, const agent_config *cfg, const agent_options *op
         return -1;
     }
     if (signer_open(cfg->key_file, &a->key, err, sizeof err) != 0 ||
-        (cfg->feed_socket[0] && feed_open(cfg->feed_socket, &a->feed, err, sizeof err) != 0)) {
+        (cfg->feed_socket[0] && feed_open(cfg->feed_socket, &a->feed, err, sizeof err) != 0) ||
+        (cfg->alerts_socket[0] && alert_socket_open(cfg->alerts_socket, &a->asock, err, sizeof err) != 0)) {
         log_error("%s", err);
         return -1;
     }
@@ -463,6 +623,7 @@ static void agent_close(agent *a)
 {
     uplink_free(a->up);
     feed_close(a->feed);
+    alert_socket_close(a->asock);
     journal_close(a->j);
     signer_free(a->key);
     sim_free(a->sim);
@@ -482,21 +643,25 @@ static bool simulation_done_and_acked(agent *a)
  * simulated event is due, or 200 ms pass; then serves the feed. */
 static int wait_and_serve(agent *a, int64_t now, int64_t next_due, bool busy)
 {
-    struct pollfd fds[FEED_CLIENTS + 2];
-    size_t n = 1;
+    struct pollfd fds[FEED_CLIENTS + 2 + ALERT_CLIENTS + 1];
+    size_t n = 1, nfeed = 0, nalerts = 0;
     int timeout = busy ? 0 : 200;
 
     if (!busy && next_due >= 0 && next_due - now < timeout)
         timeout = next_due - now < 1 ? 1 : (int)(next_due - now);
     fds[0] = (struct pollfd){uplink_wake_fd(a->up), POLLIN, 0};
     if (a->feed)
-        n += feed_pollfds(a->feed, fds + 1, FEED_CLIENTS + 1);
+        n += nfeed = feed_pollfds(a->feed, fds + 1, FEED_CLIENTS + 1);
+    if (a->asock)
+        n += nalerts = alert_socket_pollfds(a->asock, fds + n, ALERT_CLIENTS + 1);
     if (poll(fds, n, timeout) < 0 && errno != EINTR) {
         log_error("poll failed: %s", strerror(errno));
         return -1;
     }
     uplink_wake_drain(a->up);
-    return a->feed ? serve_feed(a, fds + 1, n - 1) : 0;
+    if (a->asock)
+        alert_socket_service(a->asock, fds + 1 + nfeed, nalerts, replay_alerts, a);
+    return a->feed ? serve_feed(a, fds + 1, nfeed) : 0;
 }
 
 int agent_run(const agent_config *cfg, const agent_options *opt, volatile sig_atomic_t *stop)
@@ -513,6 +678,8 @@ int agent_run(const agent_config *cfg, const agent_options *opt, volatile sig_at
             goto cleanup;
         if (pump_uplink(&a, now) != 0)
             goto cleanup;
+        serve_alerts(&a, now);
+        publish_presence(&a, now);
         write_status(&a, now);
         if (opt->exit_when_done && simulation_done_and_acked(&a)) {
             log_info("simulation done and acked head_seq=%" PRIu64, journal_head_seq(a.j));

@@ -25,6 +25,10 @@ static const config_setting settings[] = {
     {"ack_timeout_s", CONFIG_INT, "30", 1, 86400, F(ack_timeout_s), "seconds without ack progress before resending"},
     {"journal_max_mb", CONFIG_INT, "1024", 1, 1048576, F(journal_max_mb), "unacked journal size at which new events are refused (at least segment_kb)"},
     {"segment_kb", CONFIG_INT, "4096", 4, 1048576, F(segment_kb), "journal segment size (at most journal_max_mb)"},
+    {"alerts_socket", CONFIG_PATH, "", 0, 0, F(alerts_socket), "Unix socket path where local software reads the device's alerts as JSON lines (empty: none)"},
+    {"cartridge_max_run_s", CONFIG_INT, "3600", 1, 31536000, F(cartridge_max_run_s), "cartridge run time for a local wear warning; keep in step with the collector's policy"},
+    {"cartridge_max_strokes", CONFIG_INT, "400000", 1, 100000000000LL, F(cartridge_max_strokes), "cartridge strokes for a local wear warning; keep in step with the collector's policy"},
+    {"local_alert_wait_s", CONFIG_INT, "30", 1, 86400, F(local_alert_wait_s), "seconds the collector may take to ack the record that crossed a wear limit before the agent warns locally"},
     {"log_level", CONFIG_STR, "info", 0, 0, F(log_level), "error, warn, info or debug; SIGHUP re-reads it"},
     {NULL, CONFIG_STR, NULL, 0, 0, 0, NULL},
 };
@@ -123,13 +127,18 @@ int agent_config_check(const char *path, const agent_config *cfg, FILE *out)
                 cfg->data_dir, why);
         problems++;
     }
-    if (cfg->feed_socket[0]) {
+    const struct {
+        const char *key, *path;
+    } sockets[] = {{"feed_socket", cfg->feed_socket}, {"alerts_socket", cfg->alerts_socket}};
+    for (size_t i = 0; i < sizeof sockets / sizeof sockets[0]; i++) {
         char dir[CONFIG_STR_MAX];
-        fscheck_dirname(cfg->feed_socket, dir, sizeof dir);
+        if (!sockets[i].path[0])
+            continue;
+        fscheck_dirname(sockets[i].path, dir, sizeof dir);
         if (fscheck_writable_dir(dir, false, why, sizeof why) != 0) {
-            where(path, "feed_socket", at, sizeof at);
-            fprintf(out, "%sfeed_socket %s: directory %s: %s; the agent creates the socket there\n",
-                    at, cfg->feed_socket, dir, why);
+            where(path, sockets[i].key, at, sizeof at);
+            fprintf(out, "%s%s %s: directory %s: %s; the agent creates the socket there\n", at,
+                    sockets[i].key, sockets[i].path, dir, why);
             problems++;
         }
     }

@@ -24,6 +24,10 @@ typedef struct agent_config {
     int64_t max_unacked;         /* records sent but not yet acked by the collector */
     int64_t ack_timeout_s;       /* resend from acked+1 when no ack comes */
     int64_t journal_max_mb, segment_kb;
+    char alerts_socket[CONFIG_STR_MAX]; /* "" = no alerts socket */
+    /* Local wear warnings (wear.h): keep in step with the collector's policy. */
+    int64_t cartridge_max_run_s, cartridge_max_strokes;
+    int64_t local_alert_wait_s;  /* the collector's time to ack a crossing record */
     char log_level[CONFIG_STR_MAX];
     log_level log_min;           /* log_level, parsed */
 } agent_config;

@@ -18,13 +18,23 @@ struct uplink {
     mqtt_link_config cfg;
     char device[IDS_DEVICE_ID_MAX + 1];
     char topic_events[MESSAGE_TOPIC_MAX], topic_status[MESSAGE_TOPIC_MAX],
-        topic_ack[MESSAGE_TOPIC_MAX];
+        topic_ack[MESSAGE_TOPIC_MAX], topic_alerts[MESSAGE_TOPIC_MAX];
 
     pthread_mutex_t mu;
     uplink_snapshot s;          /* guarded by mu */
     int wake[2];                /* pipe: a byte per change wakes the main loop */
     conn_diag *diag;            /* names why a connect failed, on its own thread */
+
+    /* guarded by mu: alerts messages waiting for the main loop */
+    struct alert_msg {
+        char *payload;
+        size_t len;
+        bool retained;
+    } alerts[UPLINK_ALERT_QUEUE];
+    size_t alerts_head, alerts_count;
 };
+
+#define STATUS_OFFLINE "{\"state\":\"offline\"}"
 
 /* Called with mu held: releases it and wakes the main loop. */
 static void notify(uplink *u)
@@ -35,23 +45,28 @@ static void notify(uplink *u)
         log_warn("uplink wake pipe write failed error=%s", strerror(errno));
 }
 
-static void publish_status(uplink *u, const char *state)
+static int publish_status(uplink *u, const char *json)
 {
     MQTTAsync_message m = MQTTAsync_message_initializer;
-    m.payload = (void *)state;
-    m.payloadlen = (int)strlen(state);
+    m.payload = (void *)json;
+    m.payloadlen = (int)strlen(json);
     m.qos = 1;
     m.retained = 1;
     int rc = MQTTAsync_sendMessage(u->client, u->topic_status, &m, NULL);
-    if (rc != MQTTASYNC_SUCCESS)
-        log_warn("status publish failed state=%s error=%s", state, MQTTAsync_strerror(rc));
+    if (rc != MQTTASYNC_SUCCESS) {
+        log_warn("status publish failed status=%s error=%s", json, MQTTAsync_strerror(rc));
+        return -1;
+    }
+    return 0;
 }
+
+int uplink_publish_status(uplink *u, const char *json) { return publish_status(u, json); }
 
 static void on_subscribe_failure(void *ctx, MQTTAsync_failureData5 *r)
 {
     uplink *u = ctx;
-    log_error("ack subscription refused topic=%s code=%d; check the broker ACL", u->topic_ack,
-              r ? r->code : -1);
+    log_error("subscription refused topics=%s,%s code=%d; check the broker ACL", u->topic_ack,
+              u->topic_alerts, r ? r->code : -1);
 }
 
 static void on_connect(void *ctx, MQTTAsync_successData5 *r)
@@ -62,11 +77,15 @@ static void on_connect(void *ctx, MQTTAsync_successData5 *r)
 
     opts.onFailure5 = on_subscribe_failure;
     opts.context = u;
-    /* The ack is retained, so subscribing also delivers the latest one. */
-    int rc = MQTTAsync_subscribe(u->client, u->topic_ack, 1, &opts);
+    /* Both are retained: subscribing delivers the latest ack and the
+     * collector's latest list of this device's open alerts. The status
+     * (birth) is published by the main loop when it sees the connection,
+     * with the journal's numbers. */
+    char *topics[] = {u->topic_ack, u->topic_alerts};
+    int qos[] = {1, 1};
+    int rc = MQTTAsync_subscribeMany(u->client, 2, topics, qos, &opts);
     if (rc != MQTTASYNC_SUCCESS)
-        log_error("ack subscribe failed error=%s", MQTTAsync_strerror(rc));
-    publish_status(u, "online");
+        log_error("ack/alerts subscribe failed error=%s", MQTTAsync_strerror(rc));
 
     conn_diag_connected(u->diag);
     pthread_mutex_lock(&u->mu);
@@ -106,6 +125,50 @@ static void on_connection_lost(void *ctx, char *cause)
     notify(u);
 }
 
+/* Paho's thread: copy and return; the main loop parses (never block here). */
+static void queue_alert(uplink *u, const MQTTAsync_message *m)
+{
+    size_t len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
+    char *copy;
+
+    if (len > UPLINK_ALERT_MSG_MAX || !(copy = malloc(len + 1))) {
+        log_warn("alerts message ignored bytes=%zu (larger than %d or out of memory)", len,
+                 UPLINK_ALERT_MSG_MAX);
+        return;
+    }
+    memcpy(copy, m->payload, len);
+    copy[len] = '\0';
+    pthread_mutex_lock(&u->mu);
+    if (u->alerts_count == UPLINK_ALERT_QUEUE) {
+        free(u->alerts[u->alerts_head].payload);
+        u->alerts_head = (u->alerts_head + 1) % UPLINK_ALERT_QUEUE;
+        u->alerts_count--;
+        log_warn("alerts message dropped: %d waiting (the next one lists every open alert)",
+                 UPLINK_ALERT_QUEUE);
+    }
+    u->alerts[(u->alerts_head + u->alerts_count) % UPLINK_ALERT_QUEUE] =
+        (struct alert_msg){copy, len, m->retained != 0};
+    u->alerts_count++;
+    notify(u);
+}
+
+bool uplink_take_alert(uplink *u, char **payload, size_t *len, bool *retained)
+{
+    bool got = false;
+    pthread_mutex_lock(&u->mu);
+    if (u->alerts_count > 0) {
+        struct alert_msg *a = &u->alerts[u->alerts_head];
+        *payload = a->payload;
+        *len = a->len;
+        *retained = a->retained;
+        u->alerts_head = (u->alerts_head + 1) % UPLINK_ALERT_QUEUE;
+        u->alerts_count--;
+        got = true;
+    }
+    pthread_mutex_unlock(&u->mu);
+    return got;
+}
+
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
 {
     uplink *u = ctx;
@@ -118,8 +181,10 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
         if (seq > u->s.ack_seq)
             u->s.ack_seq = seq;
         notify(u);
+    } else if (strcmp(topic, u->topic_alerts) == 0) {
+        queue_alert(u, m);
     } else {
-        log_warn("ignoring unexpected message topic=%s bytes=%d", topic, m->payloadlen);
+        log_warn("ignoring unexpected message topic=%s bytes=%d", LOG_Q(topic), m->payloadlen);
     }
     MQTTAsync_freeMessage(&m);
     MQTTAsync_free(topic);
@@ -159,6 +224,7 @@ int uplink_new(const mqtt_link_config *cfg, const char *device_id, uplink **out,
     snprintf(u->topic_events, sizeof u->topic_events, "smp/v1/dev/%s/events", device_id);
     snprintf(u->topic_status, sizeof u->topic_status, "smp/v1/dev/%s/status", device_id);
     snprintf(u->topic_ack, sizeof u->topic_ack, "smp/v1/dev/%s/ack", device_id);
+    snprintf(u->topic_alerts, sizeof u->topic_alerts, "smp/v1/dev/%s/alerts", device_id);
     /* The broker replaces it with our certificate's CN anyway
      * (use_username_as_clientid); the same name keeps both logs alike. */
     snprintf(client_id, sizeof client_id, "%s", device_id);
@@ -201,7 +267,7 @@ void uplink_free(uplink *u)
         return;
     if (MQTTAsync_isConnected(u->client)) {
         MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
-        publish_status(u, "offline");
+        publish_status(u, STATUS_OFFLINE);
         d.timeout = 2000;
         MQTTAsync_disconnect(u->client, &d);
         for (int i = 0; i < 40 && MQTTAsync_isConnected(u->client); i++)
@@ -211,6 +277,8 @@ void uplink_free(uplink *u)
     conn_diag_stop(u->diag);
     close(u->wake[0]);
     close(u->wake[1]);
+    for (size_t i = 0; i < u->alerts_count; i++)
+        free(u->alerts[(u->alerts_head + i) % UPLINK_ALERT_QUEUE].payload);
     pthread_mutex_destroy(&u->mu);
     free(u);
 }
@@ -235,7 +303,7 @@ int uplink_connect(uplink *u)
      * in the journal and is resent from acked+1 on every connect. */
     co.cleanstart = 1;
     will.topicName = u->topic_status;
-    will.message = "offline";
+    will.message = STATUS_OFFLINE;
     will.retained = 1;
     will.qos = 1;
     co.will = &will;

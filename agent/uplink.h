@@ -23,13 +23,27 @@ typedef struct uplink_snapshot {
 
 int uplink_new(const mqtt_link_config *cfg, const char *device_id, uplink **out, char *err,
                size_t errlen);
-/* Publishes birth "offline" retained, disconnects, frees. */
+/* Publishes the status {"state":"offline"} retained, disconnects, frees. */
 void uplink_free(uplink *u);
 
 /* Starts a connect attempt (no-op while connected or connecting). */
 int uplink_connect(uplink *u);
 /* Publishes an events payload at QoS 1. Paho copies the payload. */
 int uplink_publish_events(uplink *u, const char *payload, size_t len);
+
+/* Publishes the retained status (docs/protocol.md), QoS 1: the caller's
+ * JSON object, {"state":"online",...}. */
+int uplink_publish_status(uplink *u, const char *json);
+
+/* Messages of smp/v1/dev/<device>/alerts, in arrival order. Paho's thread
+ * only copies them here (at most UPLINK_ALERT_QUEUE; when more wait, the
+ * oldest is dropped and logged: every message carries the full list of
+ * open alerts, so the newest is what counts). Returns false when none
+ * waits; *payload is the caller's to free(). retained: delivered because
+ * we subscribed (old news), not as it was published. */
+#define UPLINK_ALERT_QUEUE   32
+#define UPLINK_ALERT_MSG_MAX (256 * 1024)
+bool uplink_take_alert(uplink *u, char **payload, size_t *len, bool *retained);
 
 void uplink_snapshot_get(uplink *u, uplink_snapshot *out);
 /* Why the last connect failed ("hostname-mismatch: the broker's certificate

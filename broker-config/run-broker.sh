@@ -1,20 +1,26 @@
 #!/bin/sh
 # run-broker.sh: start, stop and query the smpfleet mosquitto broker.
 #
-#   run-broker.sh start --pki DIR --state DIR [--listen ADDR[:PORT]]... [--port N] [--acl FILE]
+#   run-broker.sh start --pki DIR --state DIR [--listen ADDR[:PORT]]... [--port N] [--acl FILE] [--db PATH]
 #   run-broker.sh stop --state DIR
-#   run-broker.sh reload --state DIR      re-read the ACL and the CRL (SIGHUP)
+#   run-broker.sh reload --state DIR      regenerate the ACL, re-read it and the CRL (SIGHUP)
 #   run-broker.sh status --state DIR      exit 0 running, 3 not running
-#   run-broker.sh render-dropin --pki DIR --acl FILE --out FILE [--listen ADDR[:PORT]]... [--acl-out FILE]
+#   run-broker.sh render-dropin --pki DIR --acl FILE --out FILE [--listen ADDR[:PORT]]... [--acl-out FILE] [--db PATH]
 #
 # --listen is repeatable: ADDR is an IPv4 address, [IPv6] or * (every
 # interface); PORT defaults to 8883. Without --listen the broker listens on
 # every interface on 8883; --port N is short for --listen 127.0.0.1:N (what
 # tests and the demo use). When DIR/crl.pem exists (smpctl pki init writes
 # it) every listener refuses the certificates it revokes. The ACL used is
-# FILE (default broker-config/acl) plus, for every further collector
-# identity in DIR (collector-<S>.crt, CN smp-collector-<S>), a copy of the
-# rights of user smp-collector.
+# written by `smpctl broker acl` (the one implementation of it): FILE
+# (default broker-config/acl) plus, for every further collector identity in
+# DIR (collector-<S>.crt, CN smp-collector-<S>), a copy of the rights of user
+# smp-collector, and with --db PATH (the registry) one read-only block per
+# viewer (smpctl pki issue-viewer). smpctl is $SMPCTL, else
+# ../$BUILD/bin/smpctl (BUILD default build), else the one on PATH. start
+# remembers FILE, DIR and PATH in STATE/acl.inputs; reload regenerates
+# STATE/acl from them before the SIGHUP, so a new viewer, device or
+# collector identity takes effect with a reload.
 #
 # start renders standalone.conf.in + smpfleet.conf.in into STATE/mosquitto.conf,
 # runs `mosquitto -c STATE/mosquitto.conf -d` and waits (RUN_BROKER_WAIT_S,
@@ -22,9 +28,10 @@
 # it prints the broker's own words (stderr and log tail) and exits 1.
 # render-dropin writes only the smpfleet part, for Debian's mosquitto
 # service (/etc/mosquitto/conf.d/smpfleet.conf); it always names DIR/crl.pem.
-# With --acl-out it also writes the ACL with the collectors found in DIR
-# there, and the drop-in names that file (run it again after issuing a
-# collector identity, then reload the broker).
+# With --acl-out it also writes the ACL (collectors found in DIR, viewers
+# with --db) there, and the drop-in names that file (after issuing an
+# identity or adding a device, run `smpctl broker acl --pki DIR --db PATH
+# --out FILE` again, then reload the broker).
 #
 # As root: mosquitto 2.0 switches to user mosquitto before it opens its log,
 # pid file and persistence db and before it loads broker.key, so STATE is
@@ -134,30 +141,40 @@ render_smpfleet() {
     check_rendered "$out" "$HERE/smpfleet.conf.in or listener.conf.in"
 }
 
-# render_acl OUT: ACL plus the collector rights for every collector-<S>.crt
-# in PKI. The rights are the "topic" lines after "user smp-collector" up to
-# the next "# ----" section or the end of the file.
+# The smpctl that writes the ACL (see the header).
+find_smpctl() {
+    if [ -n "${SMPCTL:-}" ]; then
+        SMPCTL_BIN=$SMPCTL
+    else
+        case ${BUILD:-build} in
+            /*) SMPCTL_BIN=${BUILD}/bin/smpctl ;;
+            *) SMPCTL_BIN=$HERE/../${BUILD:-build}/bin/smpctl ;;
+        esac
+        if [ ! -x "$SMPCTL_BIN" ]; then
+            SMPCTL_BIN=$(command -v smpctl 2>/dev/null) ||
+                die "smpctl not found (it writes the broker ACL): build it (make), put it on PATH or set SMPCTL"
+        fi
+    fi
+    [ -x "$SMPCTL_BIN" ] || die "SMPCTL=$SMPCTL_BIN is not an executable smpctl"
+}
+
+# render_acl OUT: the complete ACL from ACL (the base rules), PKI and, when
+# given, DB (smpctl broker acl: collectors' and viewers' blocks).
 render_acl() {
-    out=$1
-    cp "$ACL" "$out.tmp" || die "cannot write $out"
-    rights=$(awk '/^user smp-collector$/ { on = 1; next }
-                  /^# ----/ || /^user / { on = 0 }
-                  on && /^topic / { print }' "$ACL")
-    [ -n "$rights" ] || die "$ACL has no 'user smp-collector' block with topic lines"
-    set +f # the one glob here
-    for crt in "$PKI"/collector-*.crt; do
-        set -f
-        [ -f "$crt" ] || continue
-        name=$(basename "$crt" .crt)
-        printf '\n# ---- %s: a further collector (its certificate is %s)\nuser smp-%s\n%s\n' \
-            "$name" "$crt" "$name" "$rights" >>"$out.tmp" || die "cannot write $out"
-    done
-    mv "$out.tmp" "$out"
+    find_smpctl
+    if [ -n "$DB" ]; then
+        "$SMPCTL_BIN" broker acl --base "$ACL" --pki "$PKI" --db "$DB" --out "$1" >/dev/null
+    else
+        "$SMPCTL_BIN" broker acl --base "$ACL" --pki "$PKI" --out "$1" >/dev/null
+    fi || die "could not write the ACL $1 (smpctl broker acl's words above)"
 }
 
 render_config() {
     tmp="$STATE/mosquitto.conf.tmp"
     render_acl "$STATE/acl"
+    # What reload regenerates the ACL from (one path a line; none holds a
+    # newline or blank: no_space).
+    printf '%s\n%s\n%s\n' "$ACL" "$PKI" "$DB" >"$STATE/acl.inputs" || die "cannot write $STATE/acl.inputs"
     ACL=$STATE/acl
     sed -e "s|@STATE_DIR@|$(sed_escape "$STATE")|g" \
         -e "s|@BROKER_USER@|$(sed_escape "$BROKER_USER")|g" \
@@ -254,9 +271,13 @@ resolve_common() {
     PKI=$(abs_dir "$PKI" "--pki")
     ACL=${ACL:-$HERE/acl}
     ACL=$(abs_dir "$(dirname "$ACL")" "--acl dir")/$(basename "$ACL")
+    if [ -n "$DB" ]; then
+        [ -f "$DB" ] || die "--db $DB: no such database; give the registry (smpctl device add --db)"
+        DB=$(abs_dir "$(dirname "$DB")" "--db dir")/$(basename "$DB")
+    fi
     [ -n "$LISTEN" ] || LISTEN="*:$DEFAULT_PORT"
     for spec in $LISTEN; do listen_parse "$spec"; done
-    for v in "$PKI" "$ACL"; do no_space path "$v"; done
+    for v in "$PKI" "$ACL" "$DB"; do no_space path "$v"; done
 }
 
 cmd_start() {
@@ -335,6 +356,13 @@ cmd_stop() {
 cmd_reload() {
     [ -n "${STATE:-}" ] || usage
     pid=$(pid_of "$STATE") || die "no broker running from $STATE"
+    # Regenerate STATE/acl from what start was given: new viewers, devices
+    # and collector identities take effect with this reload.
+    if [ -f "$STATE/acl.inputs" ]; then
+        { read -r ACL && read -r PKI && read -r DB; } <"$STATE/acl.inputs" ||
+            die "$STATE/acl.inputs is damaged; restart the broker (stop, start)"
+        render_acl "$STATE/acl"
+    fi
     kill -HUP "$pid" 2>/dev/null || die "cannot signal pid $pid (are you its owner or root?)"
     echo "run-broker.sh: asked pid $pid to reload (SIGHUP)"
 }
@@ -353,7 +381,7 @@ cmd_status() {
 CMD=$1
 shift
 case $CMD in -h|--help) usage ;; esac
-PKI='' STATE='' ACL='' LISTEN='' OUT='' ACL_OUT=''
+PKI='' STATE='' ACL='' LISTEN='' OUT='' ACL_OUT='' DB=''
 while [ $# -gt 0 ]; do
     [ $# -ge 2 ] || die "$1 needs a value"
     case $1 in
@@ -368,6 +396,7 @@ while [ $# -gt 0 ]; do
         --acl) ACL=$2 ;;
         --out) OUT=$2 ;;
         --acl-out) ACL_OUT=$2 ;;
+        --db) DB=$2 ;;
         *) echo "run-broker.sh: unknown option $1" >&2; usage ;;
     esac
     shift 2

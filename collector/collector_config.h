@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "notify_sink.h"
 #include "tls_identity.h"
 
 /* Every collector certificate's CN starts with this (smpctl pki
@@ -30,11 +31,25 @@ typedef struct collector_config {
     char metrics_bind[CONFIG_STR_MAX];
     char log_level[CONFIG_STR_MAX];
     log_level log_min;                 /* log_level, parsed */
+    /* Notification sinks (docs/collector.md, "Notifications"); "" url or
+     * command: that sink is off. */
+    char webhook_url[CONFIG_STR_MAX], webhook_secret_file[CONFIG_STR_MAX];
+    char webhook_filter[CONFIG_STR_MAX];
+    int64_t webhook_timeout_s;
+    char smtp_url[CONFIG_STR_MAX], smtp_from[CONFIG_STR_MAX], smtp_to[CONFIG_STR_MAX];
+    char smtp_credentials_file[CONFIG_STR_MAX], smtp_filter[CONFIG_STR_MAX];
+    int64_t smtp_timeout_s;
+    char notify_command[CONFIG_STR_MAX], notify_command_filter[CONFIG_STR_MAX];
+    int64_t notify_command_timeout_s;
 } collector_config;
 
 /* Loads and checks path; returns 0 or -1 with err naming file, line, setting.
  * Relative paths in the file are resolved against its directory. */
 int collector_config_load(const char *path, collector_config *cfg, char *err, size_t errlen);
+
+/* The notification sinks of a loaded cfg (their settings were checked by
+ * collector_config_load). */
+void collector_config_sinks(const collector_config *cfg, notify_sinks *out);
 
 /* The lock file beside db_path: one collector per SQLite file (pidlock.h). */
 void collector_config_lock_path(const collector_config *cfg, char *out, size_t cap);

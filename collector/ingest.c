@@ -403,6 +403,8 @@ const alert_batch *ingest_alerts(const ingest *in) { return &in->alerts; }
 
 const char *ingest_store_error(const ingest *in) { return store_errmsg(in->s); }
 
+store *ingest_store(ingest *in) { return in->s; }
+
 int ingest_events(ingest *in, const char *topic, const void *payload, size_t len, int64_t now_ms,
                   ingest_result *out)
 {

@@ -71,6 +71,10 @@ int ingest_message(ingest *in, const char *topic, const void *payload, size_t le
 /* Returns 0 when the group is durable, -1 when it was rolled back. */
 int ingest_group_commit(ingest *in);
 
+/* The store in borrows: the committer stores status messages
+ * (presence.h) in the same group transaction. */
+store *ingest_store(ingest *in);
+
 /* The store's message for its last failure (SQLite's words), for the
  * committer's one "storage failing" line. Borrowed until the next call. */
 const char *ingest_store_error(const ingest *in);

@@ -9,11 +9,14 @@
 
 #include "committer.h"
 #include "conn_diag.h"
+#include "device_alerts.h"
 #include "inbox.h"
 #include "publisher.h"
 #include "log.h"
 #include "message.h"
 #include "mqtt_link.h"
+#include "presence.h"
+#include "store_alerts.h"
 
 /* The inbox holds at most this much between Paho and the committer. */
 #define INBOX_MESSAGES 1024
@@ -29,6 +32,11 @@ struct listener {
     pthread_mutex_t mu;
     bool connected, connecting;
     conn_diag *diag;    /* names why a connect failed, on its own thread */
+    /* The publisher thread's own: its connection to read a device's open
+     * alerts for smp/v1/dev/<device>/alerts, and the buffers for them. */
+    store *alert_store;
+    store_open_alert *open;
+    char *device_payload;
 };
 
 static const char *const topics[] = {"smp/v1/dev/+/events", "smp/v1/dev/+/status"};
@@ -65,7 +73,42 @@ static bool topic_level_ok(const char *s)
     return *s && !strpbrk(s, "/+#");
 }
 
-void listener_publish_alerts(listener *l, const alert_batch *b, int64_t at_ms)
+/* The device's own topic, for the practitioner at the chair. Retained:
+ * every message carries the device's open alerts, read after the event's
+ * commit, so the last one tells a (re)connecting agent what is open even
+ * while the collector is down. Publisher thread only (alert_store). */
+static void publish_device_alert(listener *l, const alert_event *ev, const char *ts)
+{
+    MQTTAsync_message m = MQTTAsync_message_initializer;
+    char topic[MESSAGE_TOPIC_MAX];
+    size_t n, total;
+
+    if (store_device_open_alerts(l->alert_store, ev->a.device, l->open, DEVICE_ALERTS_OPEN_MAX, &n,
+                                 &total) != 0) {
+        log_error("device alert not published id=%lld device=%s: %s", (long long)ev->a.id,
+                  ev->a.device, store_errmsg(l->alert_store));
+        return;
+    }
+    int len = device_alerts_encode(ev, ts, l->open, n, total, l->device_payload,
+                                   DEVICE_ALERTS_ENCODED_MAX);
+    if (len < 0) {
+        log_error("device alert not published id=%lld device=%s (cannot encode)",
+                  (long long)ev->a.id, ev->a.device);
+        return;
+    }
+    snprintf(topic, sizeof topic, "smp/v1/dev/%s/alerts", ev->a.device);
+    m.payload = l->device_payload;
+    m.payloadlen = len;
+    m.qos = 1;
+    m.retained = 1;
+    int rc = MQTTAsync_sendMessage(l->client, topic, &m, NULL);
+    if (rc != MQTTASYNC_SUCCESS)
+        log_warn("device alert publish failed id=%lld device=%s error=%s", (long long)ev->a.id,
+                 ev->a.device, MQTTAsync_strerror(rc));
+}
+
+/* Publisher thread only (publisher.h: it never waits on Paho's lock). */
+static void publish_alerts_now(listener *l, const alert_batch *b, int64_t at_ms)
 {
     char topic[MESSAGE_TOPIC_MAX + RECORD_STR_MAX], payload[ALERT_ENCODED_MAX], ts[RECORD_TS_LEN + 1];
 
@@ -78,6 +121,7 @@ void listener_publish_alerts(listener *l, const alert_batch *b, int64_t at_ms)
         log_warn("alert %s rule=%s severity=%s device=%s cause=%s message=%s",
                  alert_event_name(ev->kind), ev->a.rule, ev->a.severity, ev->a.device,
                  LOG_Q(ev->a.cause), LOG_Q(ev->a.message));
+        publish_device_alert(l, ev, ts);
         if (len < 0 || !topic_level_ok(ev->a.clinic)) {
             log_error("alert not published id=%lld clinic=%s (not a valid topic level)",
                       (long long)ev->a.id, LOG_Q(ev->a.clinic));
@@ -87,8 +131,6 @@ void listener_publish_alerts(listener *l, const alert_batch *b, int64_t at_ms)
         m.payload = payload;
         m.payloadlen = len;
         m.qos = 1;
-        /* MQTTAsync_sendMessage is thread-safe: the rules timer publishes
-         * from the main thread while Paho's thread publishes ingest's. */
         int rc = MQTTAsync_sendMessage(l->client, topic, &m, NULL);
         if (rc != MQTTASYNC_SUCCESS)
             log_warn("alert publish failed id=%lld error=%s", (long long)ev->a.id, MQTTAsync_strerror(rc));
@@ -98,10 +140,19 @@ void listener_publish_alerts(listener *l, const alert_batch *b, int64_t at_ms)
                  ALERT_BATCH_MAX);
 }
 
-/* publisher_sink.alerts: the same publishing the rules timer uses. */
+/* The rules timer's alerts (main thread) go through the publisher too: one
+ * thread publishes every alert, so a device's retained message is always
+ * the newest of its open-alert lists, and alert_store has one user. */
+void listener_publish_alerts(listener *l, const alert_batch *b, int64_t at_ms)
+{
+    (void)at_ms;
+    publisher_alerts(l->publisher, b);
+}
+
+/* publisher_sink.alerts. */
 static void publish_group_alerts(void *ctx, const alert_batch *b, int64_t at_ms)
 {
-    listener_publish_alerts(ctx, b, at_ms);
+    publish_alerts_now(ctx, b, at_ms);
 }
 
 /* committer_publish: never calls Paho, only hands over to the publisher
@@ -119,21 +170,22 @@ static void queue_alerts(void *ctx, const alert_batch *b, int64_t at_ms)
     publisher_alerts(l->publisher, b);
 }
 
-/* Paho's receive thread: hand events to the committer and return. While
- * the inbox is full this blocks, which is the back-pressure. */
+/* Paho's receive thread: hand events and status messages to the
+ * committer and return; never the database (the committer stores status
+ * in device_presence, presence.h). While the inbox is full this blocks,
+ * which is the back-pressure. */
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
 {
     listener *l = ctx;
-    size_t n = strlen(topic);
+    size_t len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
     (void)topic_len;
 
-    /* Topic and status payload are the device's: quoted, escaped, and the
-     * payload cut short ("online" / "offline" is all it should be). */
-    char state[40];
-    if (n > 7 && strcmp(topic + n - 7, "/status") == 0)
-        log_info("device status topic=%s state=%s", LOG_Q(topic),
-                 log_quote(state, sizeof state, m->payload, m->payloadlen > 0 ? (size_t)m->payloadlen : 0));
-    else if (inbox_push(l->q, topic, m->payload, (size_t)m->payloadlen) != 0)
+    /* A status that cannot be one takes no inbox room; its bytes are the
+     * device's: quoted and cut short. */
+    if (presence_is_status(topic) && len > PRESENCE_PAYLOAD_MAX)
+        log_warn("status ignored topic=%s reason=%s payload=%s", LOG_Q(topic),
+                 LOG_Q("longer than " PRESENCE_PAYLOAD_MAX_STR " bytes"), LOG_QN(m->payload, 64));
+    else if (inbox_push(l->q, topic, m->payload, len) != 0)
         log_error("message not taken (shutting down or out of memory) topic=%s; the agent will resend",
                   LOG_Q(topic));
     MQTTAsync_freeMessage(&m);
@@ -224,6 +276,14 @@ int listener_new(const collector_config *cfg, const char *client_id, ingest *in,
         snprintf(err, errlen, "cannot start the connection diagnosis thread");
         goto fail;
     }
+    if (store_open(cfg->db_path, &l->alert_store, err, errlen) != 0)
+        goto fail;
+    l->open = malloc(DEVICE_ALERTS_OPEN_MAX * sizeof *l->open);
+    l->device_payload = malloc(DEVICE_ALERTS_ENCODED_MAX);
+    if (!l->open || !l->device_payload) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (mqtt_link_create(&l->link, client_id, &l->client, err, errlen) != 0)
         goto fail;
     if (!(l->q = inbox_new(INBOX_MESSAGES, INBOX_BYTES)) ||
@@ -240,6 +300,9 @@ int listener_new(const collector_config *cfg, const char *client_id, ingest *in,
 fail:
     conn_diag_stop(l->diag);
     inbox_free(l->q);
+    store_close(l->alert_store);
+    free(l->open);
+    free(l->device_payload);
     pthread_mutex_destroy(&l->mu);
     free(l);
     return -1;
@@ -264,6 +327,9 @@ void listener_free(listener *l)
     MQTTAsync_destroy(&l->client);
     conn_diag_stop(l->diag);
     inbox_free(l->q);
+    store_close(l->alert_store);
+    free(l->open);
+    free(l->device_payload);
     pthread_mutex_destroy(&l->mu);
     free(l);
 }

@@ -28,9 +28,11 @@ void listener_free(listener *l);
 void listener_connect(listener *l);
 bool listener_connected(listener *l, bool *connecting);
 
-/* Publishes each event of b on smp/v1/alerts/<clinic> (QoS 1) and logs it.
- * Callable from any thread. Events are stored already: a publish that
- * fails (broker away) is logged, and the alert stays in the database. */
+/* Publishes each event of b on smp/v1/alerts/<clinic> (QoS 1) and, with
+ * the device's open alerts, on smp/v1/dev/<device>/alerts (QoS 1,
+ * retained), and logs it. Callable from any thread: it hands b to the
+ * publisher thread. Events are stored already: a publish that fails
+ * (broker away) is logged, and the alert stays in the database. */
 void listener_publish_alerts(listener *l, const alert_batch *b, int64_t at_ms);
 
 #endif

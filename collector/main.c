@@ -12,10 +12,12 @@
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify_sender.h"
 #include "pidlock.h"
 #include "policy.h"
 #include "rules.h"
 #include "store.h"
+#include "store_outbox.h"
 #include "version.h"
 
 #define RECONNECT_MIN_MS 500
@@ -212,6 +214,40 @@ static int check_identity(const collector_config *cfg, tls_identity *id)
     return 0;
 }
 
+/* store_outbox_route_fn: the sinks whose filter selects the event. */
+static unsigned route_event(void *ctx, const alert *a, const char *event)
+{
+    return notify_sinks_route(ctx, a->clinic, a->rule, a->severity, event);
+}
+
+/* Notification sinks (docs/collector.md, "Notifications"): the writers'
+ * stores queue what the filters select, in the alert's own transaction;
+ * the sender threads deliver it. */
+static int start_notify(const collector_config *cfg, notify_sinks *sinks, store *writers[2],
+                        notify_sender **out, char *err, size_t errlen)
+{
+    const char *names[STORE_OUTBOX_SINKS] = {notify_sink_name(NOTIFY_WEBHOOK),
+                                             notify_sink_name(NOTIFY_SMTP),
+                                             notify_sink_name(NOTIFY_COMMAND)};
+    char target[CONFIG_STR_MAX];
+
+    collector_config_sinks(cfg, sinks);
+    if (!sinks->sink[NOTIFY_WEBHOOK].enabled && !sinks->sink[NOTIFY_SMTP].enabled &&
+        !sinks->sink[NOTIFY_COMMAND].enabled)
+        return 0;
+    if (notify_global_init(err, errlen) != 0)
+        return -1;
+    for (int i = 0; i < 2; i++)
+        store_outbox_set_route(writers[i], route_event, sinks, names);
+    for (int k = 0; k < NOTIFY_NSINKS; k++) {
+        if (!sinks->sink[k].enabled)
+            continue;
+        notify_target_display(&sinks->sink[k], target, sizeof target);
+        log_info("notification sink=%s target=%s", notify_sink_name((notify_kind)k), LOG_Q(target));
+    }
+    return notify_sender_start(cfg->db_path, sinks, NULL, out, err, errlen);
+}
+
 /* SQLite takes one writer process per database file: a second collector on
  * the same file, whatever its name, would fight over the devices' chain
  * heads. The lock file beside db_path says who holds it. */
@@ -239,6 +275,8 @@ int main(int argc, char **argv)
 {
     static collector_config cfg;
     static policy pol;
+    static notify_sinks sinks;
+    notify_sender *sender = NULL;
     const char *config_path = NULL;
     bool check = false;
     tls_identity id;
@@ -310,6 +348,10 @@ int main(int argc, char **argv)
         log_info("metrics listening bind=%s port=%lld path=/metrics", cfg.metrics_bind,
                  (long long)cfg.metrics_port);
     }
+    if (start_notify(&cfg, &sinks, (store *[2]){s, timer_store}, &sender, err, sizeof err) != 0) {
+        log_error("%s", err);
+        goto cleanup;
+    }
     ingest_set_policy(in, &pol);
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
@@ -327,6 +369,7 @@ int main(int argc, char **argv)
     status = 0;
 
 cleanup:
+    notify_sender_stop(sender);
     metrics_stop(metrics);
     listener_free(l);
     ingest_free(in);

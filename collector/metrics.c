@@ -159,6 +159,15 @@ static const db_family db_families[] = {
      "SELECT s.device_id, d.clinic, s.acked_seq "
      "FROM device_state s JOIN devices d ON d.device_id = s.device_id "
      "WHERE d.retired_at IS NULL ORDER BY s.device_id"},
+    /* Notification outbox (docs/collector.md, "Notifications"): what each
+     * sink has not accepted yet, and its tries that failed (all-time). */
+    {"smp_notify_pending", "gauge", "Alert events queued for a notification sink and not yet accepted by it.",
+     {"sink"}, 1,
+     "SELECT sink, sum(delivered_at IS NULL) FROM notify_outbox GROUP BY sink ORDER BY sink"},
+    {"smp_notify_failed_attempts_total", "counter", "Delivery attempts a notification sink did not accept.",
+     {"sink"}, 1,
+     "SELECT sink, sum(attempts - (delivered_at IS NOT NULL)) FROM notify_outbox "
+     "GROUP BY sink ORDER BY sink"},
 };
 
 static int render_db_family(mbuf *b, sqlite3 *db, const db_family *f)

@@ -40,6 +40,8 @@ static const config_setting settings[] = {
     {"clock_skew_s", CONFIG_INT, "300", 1, 86400, F(clock_skew_s), "R10: device clock this far ahead raises an alert"},
     {"motor_service_hours", CONFIG_INT, "500", 1, 1000000, F(motor_service_hours), "R11: motor hours between services"},
     {"rules_timer_s", CONFIG_INT, "60", 1, 86400, F(rules_timer_s), "how often the time-driven rules (R5 settle, R6, R8) run"},
+    /* A day: an open alert nobody acted on is said again, not every tick. */
+    {"renotify_s", CONFIG_INT, "86400", 0, 31536000, F(renotify_s), "notification sinks: an open alert is sent again (event reminder) this long after its last event; 0 = never"},
     {NULL, CONFIG_STR, NULL, 0, 0, 0, NULL},
 };
 

@@ -42,6 +42,7 @@ typedef struct policy {
     int64_t gap_grace_s;                   /* R9 */
     int64_t motor_service_hours;           /* R11 */
     int64_t rules_timer_s;                 /* how often time-driven rules run */
+    int64_t renotify_s;                    /* re-notify an open alert's sinks this often; 0 = never */
 } policy;
 
 /* Fills p with the built-in policy (profile cdc, docs/rules.md defaults).

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "rules_int.h"
+#include "store_outbox.h"
 
 typedef struct tick {
     store *s;
@@ -96,6 +97,25 @@ static int settle_grip(void *ctx, int64_t id, const char *device, uint64_t seq)
     return rules__grip_settle(t->s, t->p, t->now_ts, t->out, device, seq);
 }
 
+/* Open alerts whose last notification is renotify_s old are sent again
+ * (event "reminder", notification sinks only: MQTT subscribers saw the
+ * alert and its state is in the database), in this tick's transaction. */
+static int remind(tick *t)
+{
+    char cutoff[RECORD_TS_LEN + 1];
+    int queued;
+
+    if (t->p->renotify_s <= 0)
+        return 0;
+    record_ts_format(t->now_ms - t->p->renotify_s * 1000, cutoff);
+    if (store_outbox_remind(t->s, cutoff, t->now_ts, &queued) != 0)
+        return -1;
+    if (queued)
+        log_info("notification reminders queued=%d renotify_s=%lld", queued,
+                 (long long)t->p->renotify_s);
+    return 0;
+}
+
 static int run_rules(tick *t)
 {
     char cutoff[RECORD_TS_LEN + 1];
@@ -108,7 +128,9 @@ static int run_rules(tick *t)
     if (store_sterilizers_untested_since(t->s, cutoff, check_spore_due, t) != 0)
         return -1;
     record_ts_format(t->now_ms - t->p->silent_after_s * 1000, cutoff);
-    return store_devices_silent_since(t->s, cutoff, check_silent, t);
+    if (store_devices_silent_since(t->s, cutoff, check_silent, t) != 0)
+        return -1;
+    return remind(t);
 }
 
 int rules_tick(store *s, const policy *p, int64_t now_ms, alert_batch *out)

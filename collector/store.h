@@ -112,6 +112,19 @@ int store_clear_alerts_prefix(store *s, const char *rule, const char *device, co
  * how long a gap in the chain has been waiting to be filled. */
 int store_oldest_above(store *s, const char *device, uint64_t seq, char ts[RECORD_TS_LEN + 1]);
 
+/* What a device last said on its status topic (collector/presence.c). */
+typedef struct store_presence {
+    bool online;
+    int64_t backlog, head_seq, acked_seq;  /* the agent's numbers; -1: not given */
+    char at[RECORD_TS_LEN + 1];            /* the agent's time of it; "" when not given */
+} store_presence;
+
+/* Upserts device_presence for device, heard at now_ts. since (when the
+ * state began) moves only when the state changes, so the retained status
+ * the broker sends again at every collector (re)connect keeps its time. */
+int store_put_presence(store *s, const char *device, const store_presence *p,
+                       const char *now_ts);
+
 const char *store_errmsg(store *s);
 
 #endif

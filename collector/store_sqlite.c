@@ -136,6 +136,8 @@ int store_open(const char *path, store **out, char *err, size_t errlen)
     }
     if (store__prepare_rules(s, err, errlen) != 0)
         goto fail;
+    if (store__prepare_outbox(s, err, errlen) != 0)
+        goto fail;
     *out = s;
     return 0;
 fail:
@@ -151,6 +153,8 @@ void store_close(store *s)
         sqlite3_finalize(s->q[i]);
     for (int i = 0; i < STORE_RULE_STMTS; i++)
         sqlite3_finalize(s->rq[i]);
+    for (int i = 0; i < STORE_OUTBOX_STMTS; i++)
+        sqlite3_finalize(s->oq[i]);
     sqlite3_close(s->db);
     free(s);
 }
@@ -467,4 +471,47 @@ int store_clear_alerts_prefix(store *s, const char *rule, const char *device, co
         fn(ctx, &a);
     }
     return rc < 0 ? -1 : 0;
+}
+
+/* ---- presence (device_presence, collector/presence.c) ---------------------- */
+
+static int bind_count(sqlite3_stmt *q, int idx, int64_t v)
+{
+    return v < 0 ? sqlite3_bind_null(q, idx) : sqlite3_bind_int64(q, idx, v);
+}
+
+/* Prepared per call, outside the q[] table: status messages come at
+ * connect and disconnect only, and the statement then never collides
+ * with other additions to the table. In SQLite's upsert the SET
+ * expressions read the old row, so since compares the old state. */
+int store_put_presence(store *s, const char *device, const store_presence *p,
+                       const char *now_ts)
+{
+    static const char sql_put[] =
+        "INSERT INTO device_presence(device_id, state, since, heard_at, backlog, head_seq, "
+        "agent_acked_seq, reported_at) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7) "
+        "ON CONFLICT(device_id) DO UPDATE SET "
+        "since = CASE WHEN state = excluded.state THEN since ELSE excluded.since END, "
+        "state = excluded.state, heard_at = excluded.heard_at, backlog = excluded.backlog, "
+        "head_seq = excluded.head_seq, agent_acked_seq = excluded.agent_acked_seq, "
+        "reported_at = excluded.reported_at";
+    sqlite3_stmt *q = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(s->db, sql_put, -1, &q, NULL) != SQLITE_OK)
+        return store__failed(s, "prepare presence");
+    if (sqlite3_bind_text(q, 1, device, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(q, 2, p->online ? "online" : "offline", -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(q, 3, now_ts, -1, SQLITE_STATIC) != SQLITE_OK ||
+        bind_count(q, 4, p->backlog) != SQLITE_OK || bind_count(q, 5, p->head_seq) != SQLITE_OK ||
+        bind_count(q, 6, p->acked_seq) != SQLITE_OK ||
+        (p->at[0] ? sqlite3_bind_text(q, 7, p->at, -1, SQLITE_STATIC)
+                  : sqlite3_bind_null(q, 7)) != SQLITE_OK) {
+        rc = store__failed(s, "bind presence");
+        sqlite3_finalize(q);
+        return rc;
+    }
+    rc = sqlite3_step(q) == SQLITE_DONE ? 0 : store__failed(s, "store presence");
+    sqlite3_finalize(q);
+    return rc;
 }

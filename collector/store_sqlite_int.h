@@ -8,14 +8,20 @@
 #include <stddef.h>
 
 #include "store.h"
+#include "store_outbox.h"
 
 #define STORE_CORE_STMTS 24
 #define STORE_RULE_STMTS 24
+#define STORE_OUTBOX_STMTS 8
 
 struct store {
     sqlite3 *db;
     sqlite3_stmt *q[STORE_CORE_STMTS];   /* store_sqlite.c */
     sqlite3_stmt *rq[STORE_RULE_STMTS];  /* store_rules_sqlite.c */
+    sqlite3_stmt *oq[STORE_OUTBOX_STMTS]; /* store_outbox_sqlite.c */
+    store_outbox_route_fn route;         /* NULL: no notification sink */
+    void *route_ctx;
+    const char *sink_names[STORE_OUTBOX_SINKS];
     char err[512];
 };
 
@@ -34,5 +40,7 @@ void store__copy_col(sqlite3_stmt *q, int col, char *out, size_t cap);
 
 /* Prepares the rule-state statements into s->rq (store_rules_sqlite.c). */
 int store__prepare_rules(store *s, char *err, size_t errlen);
+/* Prepares the outbox statements into s->oq (store_outbox_sqlite.c). */
+int store__prepare_outbox(store *s, char *err, size_t errlen);
 
 #endif

@@ -186,7 +186,57 @@ static const char *const schema_sql =
      * name the index (INDEXED BY) to use it. */
     "CREATE INDEX IF NOT EXISTS records_compliance ON records(device_id, type, ts, body)"
     " WHERE type IN " DB_COMPLIANCE_TYPES ";"
-    "CREATE INDEX IF NOT EXISTS alerts_by_clinic_raised ON alerts(clinic, raised_at);";
+    "CREATE INDEX IF NOT EXISTS alerts_by_clinic_raised ON alerts(clinic, raised_at);"
+    /* Read-only MQTT identities for dashboards (smpctl pki issue-viewer,
+     * dashboard-export/pki_viewer.c): certificate CN smp-viewer-<name>.
+     * clinic NULL: every clinic (--all). smpctl broker acl grants each
+     * exactly its alerts and its clinic's devices' status topics. */
+    "CREATE TABLE IF NOT EXISTS viewers ("
+    "  name      TEXT PRIMARY KEY,"
+    "  clinic    TEXT,"
+    "  issued_at TEXT NOT NULL) WITHOUT ROWID;"
+    /* What each device last said on its status topic (collector/presence.c).
+     * since: collector time the current state was first heard (a repeat of
+     * the same state, e.g. the retained one on every collector restart,
+     * keeps it); heard_at: the latest status message. backlog, head_seq,
+     * agent_acked_seq and reported_at are the agent's own numbers, NULL
+     * when its latest status did not carry them (plain "online"/"offline",
+     * the will). */
+    "CREATE TABLE IF NOT EXISTS device_presence ("
+    "  device_id       TEXT PRIMARY KEY,"
+    "  state           TEXT NOT NULL,"
+    "  since           TEXT NOT NULL,"
+    "  heard_at        TEXT NOT NULL,"
+    "  backlog         INTEGER,"
+    "  head_seq        INTEGER,"
+    "  agent_acked_seq INTEGER,"
+    "  reported_at     TEXT) WITHOUT ROWID;";
+
+/* The notification outbox (collector/notify_sender.c, docs/collector.md
+ * "Notifications"): each alert event a sink's filter selects is written
+ * here in the transaction that changed the alert, so nothing raised is
+ * lost to a sink that is down or a collector that stops. notify_events
+ * holds the event once (id: the stable event id receivers de-duplicate
+ * on; AUTOINCREMENT so an id is never reused), notify_outbox one row per
+ * sink until the sink accepts it (delivered_at), and its failed tries. */
+static const char *const outbox_sql =
+    "CREATE TABLE IF NOT EXISTS notify_events ("
+    "  id          INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  alert_id    INTEGER NOT NULL,"
+    "  event       TEXT NOT NULL,"       /* raised, escalated, cleared, withdrawn, reminder */
+    "  created_at  TEXT NOT NULL,"       /* collector time of the change */
+    "  payload     TEXT NOT NULL);"      /* the JSON delivered, event_id included */
+    "CREATE INDEX IF NOT EXISTS notify_events_by_alert ON notify_events(alert_id, created_at);"
+    "CREATE TABLE IF NOT EXISTS notify_outbox ("
+    "  sink            TEXT NOT NULL,"   /* webhook, smtp, command */
+    "  event_id        INTEGER NOT NULL REFERENCES notify_events(id),"
+    "  attempts        INTEGER NOT NULL DEFAULT 0,"
+    "  last_attempt_at TEXT,"
+    "  last_error      TEXT,"
+    "  delivered_at    TEXT,"
+    "  PRIMARY KEY (sink, event_id)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS notify_outbox_pending ON notify_outbox(sink, event_id) "
+    "  WHERE delivered_at IS NULL;";
 
 int db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
@@ -258,6 +308,8 @@ int db_open(const char *path, sqlite3 **out, char *err, size_t errlen)
                     "PRAGMA foreign_keys=ON;", err, errlen) != 0)
         goto fail;
     if (db_exec(db, schema_sql, err, errlen) != 0 || add_alert_state(db, err, errlen) != 0)
+        goto fail;
+    if (db_exec(db, outbox_sql, err, errlen) != 0)
         goto fail;
     *out = db;
     return 0;

@@ -4,8 +4,10 @@
 #include <string.h>
 
 #include "alerts_cmd.h"
+#include "broker_cmd.h"
 #include "device_cmd.h"
 #include "export.h"
+#include "fleet_cmd.h"
 #include "pki.h"
 #include "quarantine_cmd.h"
 #include "report.h"
@@ -19,6 +21,9 @@ static void usage(FILE *out)
             "       smpctl --version | --help\n"
             "  pki init|issue-broker|issue-collector|issue-device <id>|issue-export --dir DIR\n"
             "  pki renew-device <id>|revoke-device <id>|revoke|crl|status --dir DIR\n"
+            "  pki issue-viewer <name> --dir DIR (--clinic C | --all) --db PATH\n"
+            "  broker acl --pki DIR --out FILE [--db PATH] [--base FILE]\n"
+            "  fleet status --db PATH [--clinic C]\n"
             "  device add <id> --clinic C --db PATH [--model M] [--serial S] [--cert FILE]\n"
             "  device list --db PATH [--clinic C]\n"
             "  device retire <id> --db PATH\n"
@@ -27,6 +32,7 @@ static void usage(FILE *out)
             "  device history <id> --db PATH\n"
             "  alerts list --db PATH [--clinic C] [--open] [--since DATE]\n"
             "  alerts ack ID --by NAME --db PATH\n"
+            "  alerts notify-test --sink webhook|smtp|command -c COLLECTOR_CONF\n"
             "  quarantine list --db PATH [--device ID] [--since DATE] [--limit N]\n"
             "  quarantine show ID --db PATH\n"
             "  report --db PATH --clinic C --from YYYY-MM-DD --to YYYY-MM-DD --format csv|html|json|pdf [--out FILE]\n"
@@ -46,6 +52,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "pki") == 0)
         return pki_cmd(argc - 2, argv + 2);
+    if (strcmp(argv[1], "broker") == 0)
+        return broker_cmd(argc - 2, argv + 2);
+    if (strcmp(argv[1], "fleet") == 0)
+        return fleet_cmd(argc - 2, argv + 2);
     if (strcmp(argv[1], "device") == 0)
         return device_cmd(argc - 2, argv + 2);
     if (strcmp(argv[1], "alerts") == 0)

@@ -15,6 +15,9 @@
  *   DIR/devices/<id>.<SERIAL>.crt, .key    a device's previous pair, kept by
  *                                          renew-device (SERIAL: upper-case hex
  *                                          of that certificate's serial)
+ *   DIR/viewer-<name>.crt, .key            read-only client cert of a dashboard,
+ *                                          CN=smp-viewer-<name> (issue-viewer;
+ *                                          its scope is in the registry)
  *   DIR/export.key, DIR/export-pub.pem     audit export signing key pair (no
  *                                          certificate: see pki_issue_export)
  *   DIR/index.txt                          every certificate issued: status,
@@ -44,6 +47,12 @@
  * what to do) — for status: 1 when something needs attention — and 2 on a
  * usage error. */
 int pki_cmd(int argc, char **argv);
+
+/* `pki issue-viewer <name>` (pki_viewer.c): argv[0] is "issue-viewer".
+ * Same return values as pki_cmd. */
+int pki_viewer_cmd(int argc, char **argv);
+/* Its usage text, for `smpctl pki --help`. */
+const char *pki_viewer_usage(void);
 
 /* `pki status`: prints one line per certificate file of dir and one for the
  * CRL to out, as of now. A certificate in use (not revoked, not a kept old

@@ -78,6 +78,7 @@ static void usage(FILE *out)
     fprintf(out, "usage:\n");
     for (size_t i = 0; i < NSUBS; i++)
         fprintf(out, "  %s", subs[i].usage);
+    fprintf(out, "  %s", pki_viewer_usage());
     fprintf(out, "  --days: validity, default %d for the CA and %d for the others (a\n"
                  "  certificate never outlives the CA)\n", PKI_CA_DAYS, PKI_LEAF_DAYS);
 }
@@ -266,6 +267,9 @@ int pki_cmd(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    /* Its own arguments and a registry: not a struct pki_req kind. */
+    if (strcmp(argv[0], "issue-viewer") == 0)
+        return pki_viewer_cmd(argc, argv);
     sub = find_sub(argv[0]);
     if (!sub) {
         fprintf(stderr, "smpctl pki: unknown subcommand '%s'\n", argv[0]);

@@ -60,6 +60,51 @@ int registry_check_text(const char *what, const char *text, char *err, size_t er
     return 0;
 }
 
+/* Length of the Unicode white space character (Zs, and the line and
+ * paragraph separators) s starts with, 0 when it starts with none. ASCII
+ * space is checked by the caller; control characters by utf8_has_control. */
+static size_t unicode_space_len(const unsigned char *s)
+{
+    if (s[0] == 0xc2 && s[1] == 0xa0)                                   /* U+00A0 */
+        return 2;
+    if (s[0] == 0xe1 && s[1] == 0x9a && s[2] == 0x80)                   /* U+1680 */
+        return 3;
+    if (s[0] == 0xe2 && s[1] == 0x80 && ((s[2] >= 0x80 && s[2] <= 0x8b) ||  /* U+2000..200B */
+                                         s[2] == 0xa8 || s[2] == 0xa9 ||    /* U+2028, 2029 */
+                                         s[2] == 0xaf))                     /* U+202F */
+        return 3;
+    if (s[0] == 0xe2 && s[1] == 0x81 && s[2] == 0x9f)                   /* U+205F */
+        return 3;
+    if (s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80)                   /* U+3000 */
+        return 3;
+    if (s[0] == 0xef && s[1] == 0xbb && s[2] == 0xbf)                   /* U+FEFF */
+        return 3;
+    return 0;
+}
+
+int registry_check_clinic(const char *what, const char *clinic, char *err, size_t errlen)
+{
+    if (registry_check_text(what, clinic, err, errlen) != 0)
+        return -1;
+    /* A topic level: '/' would split it, '+' and '#' are wildcards in the
+     * ACL line that grants a viewer its clinic's alerts. White space would
+     * make the ACL line ambiguous (mosquitto splits it on spaces) and the
+     * name hard to type at a console. */
+    if (strpbrk(clinic, "/+#")) {
+        snprintf(err, errlen, "%s '%s' holds '/', '+' or '#'; a clinic is one MQTT topic level "
+                 "(smp/v1/alerts/<clinic>): use e.g. main-street", what, clinic);
+        return -1;
+    }
+    for (const unsigned char *p = (const unsigned char *)clinic; *p; p++) {
+        if (*p == ' ' || unicode_space_len(p) > 0) {
+            snprintf(err, errlen, "%s '%s' holds white space; a clinic is one MQTT topic level "
+                     "(smp/v1/alerts/<clinic>): use '-' instead, e.g. main-street", what, clinic);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* The broker maps the certificate CN to the MQTT username and the ACL to
  * the device's topics, so a cert registered under another id would let a
  * machine publish as a different device. Exactly one CN, equal to the id. */
@@ -137,7 +182,7 @@ static int check_new(const registry_new *dev, char *err, size_t errlen)
         snprintf(err, errlen, "invalid device id: %s", why);
         return -1;
     }
-    if (registry_check_text("clinic", dev->clinic, err, errlen) != 0)
+    if (registry_check_clinic("clinic", dev->clinic, err, errlen) != 0)
         return -1;
     if (dev->model && registry_check_text("model", dev->model, err, errlen) != 0)
         return -1;
@@ -543,4 +588,102 @@ int registry_cert_history_count(sqlite3 *db, const char *device_id, char *err, s
         db_fail(db, "count certificate history", err, errlen);
     sqlite3_finalize(st);
     return n;
+}
+
+/* ---- viewers ------------------------------------------------------------ */
+
+int registry_check_viewer_name(const char *name, char *err, size_t errlen)
+{
+    size_t n = name ? strlen(name) : 0;
+    char shown[64];
+
+    if (n == 0 || n > REGISTRY_VIEWER_NAME_MAX ||
+        strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") != n || name[0] == '-' ||
+        name[n - 1] == '-') {
+        printable(shown, sizeof shown, (const unsigned char *)(name ? name : ""), n);
+        snprintf(err, errlen, "viewer name '%s%s' must be 1..%d of a-z, 0-9 and '-' (not at its "
+                 "ends), e.g. north-desk; the certificate's CN is %s<name>", shown,
+                 n >= sizeof shown ? "..." : "", REGISTRY_VIEWER_NAME_MAX, REGISTRY_VIEWER_PREFIX);
+        return -1;
+    }
+    return 0;
+}
+
+int registry_add_viewer(sqlite3 *db, const char *name, const char *clinic, const char *now,
+                        char *err, size_t errlen)
+{
+    static const char sql[] = "INSERT INTO viewers(name, clinic, issued_at) VALUES (?1, ?2, ?3)";
+    sqlite3_stmt *st = NULL;
+    int rc = -1, step;
+
+    if (registry_check_viewer_name(name, err, errlen) != 0 ||
+        (clinic && registry_check_clinic("--clinic", clinic, err, errlen) != 0))
+        return -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+        bind_opt_text(st, 1, name) != SQLITE_OK || bind_opt_text(st, 2, clinic) != SQLITE_OK ||
+        bind_opt_text(st, 3, now) != SQLITE_OK) {
+        db_fail(db, "record viewer", err, errlen);
+        goto cleanup;
+    }
+    step = sqlite3_step(st);
+    if (step == SQLITE_CONSTRAINT) {
+        snprintf(err, errlen, "viewer '%s' is already recorded; pick another name (revoke the old "
+                 "one with 'smpctl pki revoke --cert DIR/viewer-%s.crt')", name, name);
+        goto cleanup;
+    }
+    if (step != SQLITE_DONE) {
+        db_fail(db, "record viewer", err, errlen);
+        goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int registry_list_viewers(sqlite3 *db, registry_viewer **out, size_t *count, char *err,
+                          size_t errlen)
+{
+    static const char sql[] = "SELECT name, clinic, issued_at FROM viewers ORDER BY name";
+    sqlite3_stmt *st = NULL;
+    registry_viewer *arr = NULL;
+    size_t n = 0, cap = 0;
+    int rc = -1, step;
+
+    *out = NULL;
+    *count = 0;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        db_fail(db, "prepare viewer list", err, errlen);
+        goto cleanup;
+    }
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            registry_viewer *m = realloc(arr, ncap * sizeof *m);
+            if (!m) {
+                snprintf(err, errlen, "viewer list: out of memory after %zu viewers", n);
+                goto cleanup;
+            }
+            arr = m;
+            cap = ncap;
+        }
+        registry_viewer *v = &arr[n++];
+        memset(v, 0, sizeof *v);
+        copy_col(v->name, sizeof v->name, st, 0);
+        v->all_clinics = sqlite3_column_type(st, 1) == SQLITE_NULL;
+        copy_col(v->clinic, sizeof v->clinic, st, 1);
+        copy_col(v->issued_at, sizeof v->issued_at, st, 2);
+    }
+    if (step != SQLITE_DONE) {
+        db_fail(db, "viewer list", err, errlen);
+        goto cleanup;
+    }
+    *out = arr;
+    *count = n;
+    arr = NULL;
+    rc = 0;
+cleanup:
+    free(arr);
+    sqlite3_finalize(st);
+    return rc;
 }

@@ -44,6 +44,12 @@ typedef struct registry_device {
  * what names the field in the message ("--clinic"). */
 int registry_check_text(const char *what, const char *text, char *err, size_t errlen);
 
+/* Checks that text is usable as a clinic: registry_check_text, and a
+ * single MQTT topic level, because alerts go to smp/v1/alerts/<clinic>
+ * and the broker ACL (smpctl broker acl) names that topic on a line of its
+ * own: no '/', '+', '#' and no whitespace (ASCII or Unicode). */
+int registry_check_clinic(const char *what, const char *clinic, char *err, size_t errlen);
+
 /* Checks that pem (NUL-terminated) holds exactly one PEM X.509 certificate
  * whose subject CN equals device_id. */
 int registry_check_cert(const char *pem, const char *device_id, char *err, size_t errlen);
@@ -91,5 +97,31 @@ void registry_now(char out[REGISTRY_TS_LEN + 1]);
  * that the caller frees with free(). */
 int registry_list(sqlite3 *db, const char *clinic, registry_device **out, size_t *count,
                   char *err, size_t errlen);
+
+/* ---- viewers: read-only MQTT identities (smpctl pki issue-viewer) ---- */
+
+#define REGISTRY_VIEWER_PREFIX "smp-viewer-"
+#define REGISTRY_VIEWER_NAME_MAX 40
+
+typedef struct registry_viewer {
+    char name[REGISTRY_VIEWER_NAME_MAX + 1];   /* CN is smp-viewer-<name> */
+    char clinic[REGISTRY_TEXT_MAX + 1];        /* "" with all_clinics */
+    bool all_clinics;
+    char issued_at[REGISTRY_TS_LEN + 1];
+} registry_viewer;
+
+/* A viewer name: 1..40 of a-z, 0-9 and '-', not '-' at either end. */
+int registry_check_viewer_name(const char *name, char *err, size_t errlen);
+
+/* Records viewer name with its scope: clinic (checked with
+ * registry_check_clinic) or every clinic (clinic NULL). A name already
+ * recorded is refused. */
+int registry_add_viewer(sqlite3 *db, const char *name, const char *clinic, const char *now,
+                        char *err, size_t errlen);
+
+/* Every viewer sorted by name; *out malloc'ed (NULL when none), freed by
+ * the caller. */
+int registry_list_viewers(sqlite3 *db, registry_viewer **out, size_t *count, char *err,
+                          size_t errlen);
 
 #endif

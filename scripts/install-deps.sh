@@ -23,6 +23,8 @@ libhpdf-dev
 chromium
 fonts-dejavu-core
 libmicrohttpd-dev
+libcurl4-openssl-dev
+python3-aiosmtpd
 curl
 prometheus
 debhelper

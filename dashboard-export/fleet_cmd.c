@@ -1,0 +1,206 @@
+/* fleet_cmd: `smpctl fleet status` (fleet_cmd.h). */
+#include "fleet_cmd.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmdopts.h"
+#include "db.h"
+#include "termtext.h"
+
+#define ERRLEN 512
+#define CELL_MAX 600        /* an escaped clinic: up to 4 bytes per byte of 128 */
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: smpctl fleet status --db PATH [--clinic C]\n"
+            "  One line per active device: its clinic; online or offline and since when\n"
+            "  (what the collector heard on its status topic; 'unknown' before the first\n"
+            "  word); the last record stored (chain head seq and when); the backlog the\n"
+            "  agent last reported (records not yet acknowledged; '-' when it did not\n"
+            "  say); and its open alerts (smpctl alerts list --open).\n");
+}
+
+int fleet_status_load(sqlite3 *db, const char *clinic, fleet_row **rows, size_t *n, char *err,
+                      size_t errlen)
+{
+    static const char sql[] =
+        "SELECT d.device_id, d.clinic, coalesce(p.state, ''), coalesce(p.since, ''),"
+        " s.acked_seq, coalesce(s.last_seen, ''), p.backlog,"
+        " (SELECT count(*) FROM alerts a WHERE a.device_id = d.device_id"
+        "  AND a.cleared_at IS NULL)"
+        " FROM devices d"
+        " LEFT JOIN device_presence p ON p.device_id = d.device_id"
+        " LEFT JOIN device_state s ON s.device_id = d.device_id"
+        " WHERE d.retired_at IS NULL AND (?1 IS NULL OR d.clinic = ?1)"
+        " ORDER BY d.clinic, d.device_id";
+    sqlite3_stmt *st = NULL;
+    fleet_row *arr = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc = -1, step;
+
+    *rows = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+        (clinic ? sqlite3_bind_text(st, 1, clinic, -1, SQLITE_STATIC)
+                : sqlite3_bind_null(st, 1)) != SQLITE_OK) {
+        snprintf(err, errlen, "fleet status: %s", sqlite3_errmsg(db));
+        goto cleanup;
+    }
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            fleet_row *m = realloc(arr, ncap * sizeof *m);
+            if (!m) {
+                snprintf(err, errlen, "fleet status: out of memory after %zu devices", cnt);
+                goto cleanup;
+            }
+            arr = m;
+            cap = ncap;
+        }
+        fleet_row *r = &arr[cnt++];
+        memset(r, 0, sizeof *r);
+        snprintf(r->device_id, sizeof r->device_id, "%s", (const char *)sqlite3_column_text(st, 0));
+        snprintf(r->clinic, sizeof r->clinic, "%s", (const char *)sqlite3_column_text(st, 1));
+        snprintf(r->state, sizeof r->state, "%s", (const char *)sqlite3_column_text(st, 2));
+        snprintf(r->since, sizeof r->since, "%s", (const char *)sqlite3_column_text(st, 3));
+        r->has_head = sqlite3_column_type(st, 4) != SQLITE_NULL;
+        r->acked_seq = sqlite3_column_int64(st, 4);
+        snprintf(r->last_seen, sizeof r->last_seen, "%s", (const char *)sqlite3_column_text(st, 5));
+        r->has_backlog = sqlite3_column_type(st, 6) != SQLITE_NULL;
+        r->backlog = sqlite3_column_int64(st, 6);
+        r->open_alerts = sqlite3_column_int64(st, 7);
+    }
+    if (step != SQLITE_DONE) {
+        snprintf(err, errlen, "fleet status: %s", sqlite3_errmsg(db));
+        goto cleanup;
+    }
+    *rows = arr;
+    *n = cnt;
+    arr = NULL;
+    rc = 0;
+cleanup:
+    free(arr);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+enum { C_DEVICE, C_CLINIC, C_STATE, C_SINCE, C_LAST, C_BACKLOG, C_ALERTS, NCOLS };
+
+static const char *const headers[NCOLS] = {"DEVICE", "CLINIC", "STATE", "SINCE", "LAST RECORD",
+                                           "BACKLOG", "OPEN ALERTS"};
+
+/* The cells of one row as they are printed. */
+static void cells_of(const fleet_row *r, char cells[NCOLS][CELL_MAX])
+{
+    termtext_escape(cells[C_DEVICE], CELL_MAX, r->device_id);
+    termtext_escape(cells[C_CLINIC], CELL_MAX, r->clinic);
+    snprintf(cells[C_STATE], CELL_MAX, "%s", r->state[0] ? r->state : "unknown");
+    termtext_escape(cells[C_SINCE], CELL_MAX, r->since[0] ? r->since : "-");
+    if (r->has_head)
+        snprintf(cells[C_LAST], CELL_MAX, "seq %" PRId64 " at %.*s", r->acked_seq,
+                 REGISTRY_TS_LEN, r->last_seen);
+    else
+        snprintf(cells[C_LAST], CELL_MAX, "-");
+    if (r->has_backlog)
+        snprintf(cells[C_BACKLOG], CELL_MAX, "%" PRId64, r->backlog);
+    else
+        snprintf(cells[C_BACKLOG], CELL_MAX, "-");
+    snprintf(cells[C_ALERTS], CELL_MAX, "%" PRId64, r->open_alerts);
+}
+
+/* The last column is not padded: no trailing blanks. */
+static void print_line(FILE *out, const size_t w[NCOLS], const char *const cells[NCOLS])
+{
+    for (int c = 0; c + 1 < NCOLS; c++)
+        fprintf(out, "%-*s  ", (int)w[c], cells[c]);
+    fprintf(out, "%s\n", cells[NCOLS - 1]);
+}
+
+void fleet_status_print(FILE *out, const fleet_row *rows, size_t n)
+{
+    size_t w[NCOLS];
+    char (*cells)[CELL_MAX] = malloc(sizeof(char[NCOLS][CELL_MAX]));
+
+    if (!cells) {
+        fprintf(out, "fleet status: out of memory\n");
+        return;
+    }
+    for (int c = 0; c < NCOLS; c++)
+        w[c] = strlen(headers[c]);
+    for (size_t i = 0; i < n; i++) {
+        cells_of(&rows[i], cells);
+        for (int c = 0; c < NCOLS; c++)
+            if (strlen(cells[c]) > w[c])
+                w[c] = strlen(cells[c]);
+    }
+    print_line(out, w, headers);
+    for (size_t i = 0; i < n; i++) {
+        const char *line[NCOLS];
+        cells_of(&rows[i], cells);
+        for (int c = 0; c < NCOLS; c++)
+            line[c] = cells[c];
+        print_line(out, w, line);
+    }
+    free(cells);
+}
+
+static int status_cmd(int argc, char **argv)
+{
+    const char *dbpath = NULL, *clinic = NULL;
+    cmdopt opts[] = {{"--db", &dbpath, true}, {"--clinic", &clinic, false}};
+    char err[ERRLEN];
+    sqlite3 *db = NULL;
+    fleet_row *rows = NULL;
+    size_t n = 0;
+    int rc = 1;
+
+    if (cmdopts_parse("fleet status", argc, argv, opts, sizeof opts / sizeof opts[0]) != 0) {
+        usage(stderr);
+        return 2;
+    }
+    /* Never creates a database on a mistyped path (db_open would). */
+    if (access(dbpath, F_OK) != 0) {
+        fprintf(stderr, "smpctl fleet status: --db %s: no such database; check the path\n", dbpath);
+        return 1;
+    }
+    if (db_open(dbpath, &db, err, sizeof err) != 0 ||
+        fleet_status_load(db, clinic, &rows, &n, err, sizeof err) != 0) {
+        fprintf(stderr, "smpctl fleet status: %s\n", err);
+        goto cleanup;
+    }
+    if (n == 0 && clinic) {
+        char shown[CELL_MAX];
+        fprintf(stderr, "smpctl fleet status: no active device in clinic '%s'; see smpctl device "
+                "list\n", termtext_escape(shown, sizeof shown, clinic));
+        goto cleanup;
+    }
+    fleet_status_print(stdout, rows, n);
+    rc = 0;
+cleanup:
+    free(rows);
+    sqlite3_close(db);
+    return rc;
+}
+
+int fleet_cmd(int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
+        usage(argc < 1 ? stderr : stdout);
+        return argc < 1 ? 2 : 0;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+    }
+    if (strcmp(argv[0], "status") == 0)
+        return status_cmd(argc - 1, argv + 1);
+    fprintf(stderr, "smpctl fleet: unknown subcommand '%s'\n", argv[0]);
+    usage(stderr);
+    return 2;
+}
