@@ -508,13 +508,15 @@ static void write_status(agent *a, int64_t now)
     int len = !text ? -1 : snprintf(
         text, cap,
         "{\"device\":\"%s\",\"updated\":\"%s\",\"connected\":%s,\"head_seq\":%" PRIu64
-        ",\"head_hash\":\"%s\",\"acked_seq\":%" PRIu64 ",\"backlog\":%" PRIu64 ",\"journal_bytes\":%" PRIu64
+        ",\"head_hash\":\"%s\",\"acked_seq\":%" PRIu64 ",\"backlog\":%" PRIu64
+        ",\"sent_seq\":%" PRIu64 ",\"inflight\":%d,\"journal_bytes\":%" PRIu64
         ",\"journal_unacked_bytes\":%" PRIu64 ",\"journal_max_bytes\":%" PRIu64
         ",\"disk_free_bytes\":%lld,\"intake\":\"%s\",\"intake_error\":%s,\"refused_events\":%" PRIu64
         ",\"coalesced_counters\":%" PRIu64 ",\"connect_error\":%s,\"open_alerts\":%zu"
         ",\"alerts\":%s,\"alerts_clients\":%d}\n",
         a->cfg->device_id, ts, s.connected ? "true" : "false", journal_head_seq(a->j),
         journal_head_hash(a->j), journal_acked_seq(a->j), journal_head_seq(a->j) - journal_acked_seq(a->j),
+        a->send_next > journal_acked_seq(a->j) ? a->send_next - 1 : journal_acked_seq(a->j), s.inflight,
         journal_bytes(a->j), journal_unacked_bytes(a->j), (uint64_t)a->cfg->journal_max_mb << 20,
         disk_free, intake_state_name(a->in.state), intake_text ? intake_text : "\"\"", a->in.refused,
         a->coalesced_counters, why_text ? why_text : "\"\"", a->book.n,

@@ -342,6 +342,20 @@ static conn_cause handshake_failed(tls_parts *t, const mqtt_link_config *cfg, in
                  cfg->host, cfg->port, cfg->cert_file, name ? name : "unexpected alert");
         return name ? CONN_OUR_CERT_REFUSED : CONN_TLS_FAILED;
     }
+    /* A broker that refuses our certificate sends an alert and closes as
+     * soon as it has read the certificate; when the close (a reset, while
+     * the rest of our flight is unread or still being written) overtakes
+     * the alert, only the state tells: our certificate had been sent. */
+    if ((ret == MBEDTLS_ERR_NET_CONN_RESET || ret == MBEDTLS_ERR_SSL_CONN_EOF ||
+         ret == MBEDTLS_ERR_NET_RECV_FAILED || ret == MBEDTLS_ERR_NET_SEND_FAILED) &&
+        t->ssl.state > MBEDTLS_SSL_CLIENT_CERTIFICATE) {
+        snprintf(detail, len,
+                 "the broker at %s:%d refused our certificate cert_file %s (it closed the "
+                 "connection right after receiving it; no TLS alert was read); is it revoked, "
+                 "expired or issued by another CA? (smpctl pki status)",
+                 cfg->host, cfg->port, cfg->cert_file);
+        return CONN_OUR_CERT_REFUSED;
+    }
     if (ret == MBEDTLS_ERR_SSL_TIMEOUT) {
         snprintf(detail, len, "%s:%d accepted TCP but did not answer the TLS handshake; is it the "
                  "broker's TLS port?", cfg->host, cfg->port);

@@ -90,6 +90,10 @@ log "A: refused $refused events while full, resumed with '$answer'"
 kill -TERM "$COLLECTOR_PID"
 wait "$COLLECTOR_PID" 2>/dev/null || true
 refuse_until_full b
+# Every journaled record must be at the broker (queued for the collector's
+# session) before the agent stops, or the collector cannot ack up to head.
+wait_until 20 bash -c "[ \"\$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s[\"sent_seq\"] == s[\"head_seq\"] and s[\"inflight\"] == 0)' '$MNT/status' 2>/dev/null)\" = True ]" ||
+    fail "the agent did not hand every record to the broker: $(cat "$MNT/status")"
 kill -TERM "$AGENT_PID"
 wait "$AGENT_PID" || fail "agent did not stop cleanly on a full disk"
 # Its last status (written on exit, in place on the full disk) has the head.

@@ -46,13 +46,33 @@ for ns in "$NS_SERVER" "$NS_MACHINE"; do
     ip netns add "$ns"
     ip -n "$ns" link set lo up
     mkdir -p "/etc/netns/$ns"
-    printf '127.0.0.1 localhost\n192.0.2.10 fleet.example.com\n' >"/etc/netns/$ns/hosts"
+    printf '127.0.0.1 localhost\n192.0.2.10 fleet.example.com alerts.example.com\n' >"/etc/netns/$ns/hosts"
 done
 ip link add "s-$TAG" netns "$NS_SERVER" type veth peer name "m-$TAG" netns "$NS_MACHINE"
 ip -n "$NS_SERVER" addr add 192.0.2.10/24 dev "s-$TAG"
 ip -n "$NS_MACHINE" addr add 192.0.2.21/24 dev "m-$TAG"
 ip -n "$NS_SERVER" link set "s-$TAG" up
 ip -n "$NS_MACHINE" link set "m-$TAG" up
+
+# The README's webhook, http://alerts.example.com:8080/smpfleet: a receiver
+# on the server's address that keeps each request's signature and body.
+cat >"$WORK/hook.py" <<'PY'
+import http.server, json, sys
+out = sys.argv[1]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with open(out, "a") as f:
+            f.write(json.dumps({"path": self.path, "sig": self.headers.get("X-Smpfleet-Signature"),
+                                "body": body.decode()}) + "\n")
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("192.0.2.10", 8080), H).serve_forever()
+PY
+ip netns exec "$NS_SERVER" /usr/bin/python3 "$WORK/hook.py" "$WORK/hook.jsonl" 2>"$WORK/hook.err" &
+track_pid $!
 
 # ---- the README's blocks ---------------------------------------------------
 
@@ -64,6 +84,7 @@ awk -v dir="$WORK/parts" '
     BEGIN { n = 0; f = sprintf("%s/%02d-build", dir, n) }
     /^# on the server$/ { n++; f = sprintf("%s/%02d-server", dir, n); next }
     /^# on the machine$/ { n++; f = sprintf("%s/%02d-machine", dir, n); next }
+    /^# on the dashboard$/ { n++; f = sprintf("%s/%02d-dashboard", dir, n); next }
     { print > f }
 ' "$WORK/fleet.sh"
 nparts=$(ls "$WORK/parts" | wc -l)
@@ -84,6 +105,10 @@ run_part() {
                return ;;
         server) ns=$NS_SERVER home=$WORK/server ;;
         machine) ns=$NS_MACHINE home=$WORK/machine ;;
+        # The dashboard is one more host of the clinic's network.
+        dashboard) ns=$NS_MACHINE home=$WORK/dashboard
+                   mkdir -p "$home"
+                   cp "$WORK/server/main-street-desk.tgz" "$home/" ;;
     esac
     local t0=$SECONDS
     (cd "$home" && PATH=$SHIM:$PATH ip netns exec "$ns" bash -euo pipefail -x "$part") >"$part.out" 2>&1 ||
@@ -128,6 +153,27 @@ if in_machine mosquitto_pub -h fleet.example.com -p 8883 -V mqttv5 --cafile "$WO
     fail "revoked chair-02 could still publish"
 fi
 echo "ok: revoked chair-02 refused by the broker: $(head -1 "$WORK/c2.out")"
+
+# Getting alerts: the test message reached the webhook, signed with the
+# secret the README made; the viewer saw a machine's status; the console
+# lists chair-01 online.
+[ -s "$WORK/hook.jsonl" ] || fail "the webhook received nothing from notify-test"
+/usr/bin/python3 - "$WORK/hook.jsonl" /etc/smpfleet/webhook.secret <<'PY' || fail "webhook request not as documented: $(cat "$WORK/hook.jsonl")"
+import hashlib, hmac, json, sys
+req = json.loads(open(sys.argv[1]).readline())
+key = open(sys.argv[2]).readline().rstrip("\n").encode()
+want = "sha256=" + hmac.new(key, req["body"].encode(), hashlib.sha256).hexdigest()
+assert req["path"] == "/smpfleet", req["path"]
+assert hmac.compare_digest(want, req["sig"] or ""), (want, req["sig"])
+assert json.loads(req["body"])["event"] == "test", req["body"]
+PY
+echo "ok: notify-test reached the README's webhook with a valid HMAC signature"
+dash=$(ls "$WORK"/parts/*-dashboard.out)
+grep -q '^smp/v1/dev/chair-0[12]/status ' "$dash" || fail "the viewer saw no machine status: $(tail -5 "$dash")"
+echo "ok: the dashboard's viewer identity read $(grep -o '^smp/v1/dev/[^ ]*' "$dash" | head -1)"
+grep -q 'chair-01 *main-street *online' "$WORK"/parts/*-server.out ||
+    fail "smpctl fleet status does not list chair-01 online: $(grep -h -A4 'fleet status' "$WORK"/parts/*-server.out)"
+echo "ok: smpctl fleet status lists chair-01 online"
 
 # ---- stop everything ---------------------------------------------------------
 
