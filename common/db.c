@@ -318,3 +318,14 @@ fail:
     sqlite3_close(db);
     return -1;
 }
+
+int db_open_existing(const char *path, sqlite3 **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (access(path, F_OK) != 0) {
+        snprintf(err, errlen, "--db %s: no such database; check the path (the collector or "
+                 "'smpctl device add' creates it)", path);
+        return -1;
+    }
+    return db_open(path, out, err, errlen);
+}

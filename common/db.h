@@ -22,6 +22,11 @@
  * returns -1 and fills err with the file and SQLite's reason. */
 int db_open(const char *path, sqlite3 **out, char *err, size_t errlen);
 
+/* db_open for commands that read or change an existing database: a path
+ * with no file is an error ("--db PATH: no such database; check the
+ * path"), never a new empty database made by a typo. */
+int db_open_existing(const char *path, sqlite3 **out, char *err, size_t errlen);
+
 /* Runs one SQL statement with no result rows (BEGIN, COMMIT, ...). */
 int db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
 

@@ -69,16 +69,11 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
     return 0;
 }
 
-/* Never creates a database on a mistyped path (db_open would). */
 static int open_existing(const char *cmd, const char *path, sqlite3 **db)
 {
     char err[ERRLEN];
 
-    if (access(path, F_OK) != 0) {
-        fprintf(stderr, "smpctl alerts %s: --db %s: no such database; check the path\n", cmd, path);
-        return -1;
-    }
-    if (db_open(path, db, err, sizeof err) != 0) {
+    if (db_open_existing(path, db, err, sizeof err) != 0) {
         fprintf(stderr, "smpctl alerts %s: %s\n", cmd, err);
         return -1;
     }

@@ -108,17 +108,12 @@ fail:
 }
 
 /* list and retire must not create a database by accident on a mistyped
- * path, which db_open would do. */
+ * path. */
 static int open_existing(const char *cmd, const char *path, sqlite3 **db)
 {
     char err[ERRLEN];
 
-    if (access(path, F_OK) != 0) {
-        fprintf(stderr, "smpctl %s: --db %s: no such database; check the path (the collector "
-                "or 'smpctl device add' creates it)\n", cmd, path);
-        return -1;
-    }
-    if (db_open(path, db, err, sizeof err) != 0) {
+    if (db_open_existing(path, db, err, sizeof err) != 0) {
         fprintf(stderr, "smpctl %s: %s\n", cmd, err);
         return -1;
     }

@@ -29,16 +29,11 @@ static void usage(FILE *out)
             "backslash) as \\xNN.\n");
 }
 
-/* Never creates a database on a mistyped path (db_open would). */
 static int open_existing(const char *cmd, const char *path, sqlite3 **db)
 {
     char err[ERRLEN];
 
-    if (access(path, F_OK) != 0) {
-        fprintf(stderr, "smpctl quarantine %s: --db %s: no such database; check the path\n", cmd, path);
-        return -1;
-    }
-    if (db_open(path, db, err, sizeof err) != 0) {
+    if (db_open_existing(path, db, err, sizeof err) != 0) {
         fprintf(stderr, "smpctl quarantine %s: %s\n", cmd, err);
         return -1;
     }
