@@ -109,18 +109,9 @@ int agent_config_check(const char *path, const agent_config *cfg, FILE *out)
         fprintf(out, "%s: %s\n", path, err);
         problems++;
     }
-    /* id.not_after is set once the certificate parsed; its errors are not
-     * repeated by the issuer check, which then only looks at ca_file. */
-    if (tls_identity_check_issuer(id.not_after ? cfg->cert_file : NULL, cfg->ca_file, err,
-                                  sizeof err) != 0) {
-        fprintf(out, "%s: %s\n", path, err);
-        problems++;
-    }
-    if (id.not_after && tls_identity_expired(&id, time(NULL), why, sizeof why)) {
-        fprintf(out, "%s: cert_file %s %s; the broker will refuse it: issue a new one (smpctl pki "
-                "issue-device %s)\n", path, cfg->cert_file, why, cfg->device_id);
-        problems++;
-    }
+    char reissue[CONFIG_STR_MAX + 32];
+    snprintf(reissue, sizeof reissue, "smpctl pki renew-device %s", cfg->device_id);
+    problems += tls_identity_report(path, &id, cfg->cert_file, cfg->ca_file, reissue, time(NULL), out);
     if (fscheck_writable_dir(cfg->data_dir, true, why, sizeof why) != 0) {
         where(path, "data_dir", at, sizeof at);
         fprintf(out, "%sdata_dir %s: %s; create it for the agent's user or choose another\n", at,

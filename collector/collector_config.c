@@ -286,7 +286,7 @@ static int check_sink_files(const char *path, const collector_config *cfg, FILE 
 
 int collector_config_check(const char *path, const collector_config *cfg, FILE *out)
 {
-    char err[1200], why[256], at[CONFIG_STR_MAX + 32];
+    char err[1200], at[CONFIG_STR_MAX + 32];
     tls_identity id;
     policy *p = NULL;
     int problems = 0;
@@ -295,18 +295,8 @@ int collector_config_check(const char *path, const collector_config *cfg, FILE *
         fprintf(out, "%s: %s\n", path, err);
         problems++;
     }
-    /* id.not_after is set once the certificate parsed; its errors are not
-     * repeated by the issuer check, which then only looks at ca_file. */
-    if (tls_identity_check_issuer(id.not_after ? cfg->cert_file : NULL, cfg->ca_file, err,
-                                  sizeof err) != 0) {
-        fprintf(out, "%s: %s\n", path, err);
-        problems++;
-    }
-    if (id.not_after && tls_identity_expired(&id, time(NULL), why, sizeof why)) {
-        fprintf(out, "%s: cert_file %s %s; the broker will refuse it: issue a new one (smpctl pki "
-                "issue-collector)\n", path, cfg->cert_file, why);
-        problems++;
-    }
+    problems += tls_identity_report(path, &id, cfg->cert_file, cfg->ca_file, "smpctl pki issue-collector",
+                                    time(NULL), out);
     if (cfg->policy_file[0]) {
         if (!(p = malloc(sizeof *p))) {
             fprintf(out, "%s: out of memory\n", path);

@@ -158,3 +158,23 @@ cleanup:
     mbedtls_x509_crt_free(&ca);
     return rc;
 }
+
+int tls_identity_report(const char *config_path, const tls_identity *id, const char *cert_file,
+                        const char *ca_file, const char *reissue, time_t now, FILE *out)
+{
+    char err[1200], why[256];
+    int problems = 0;
+
+    /* The certificate's own parse errors were reported by the identity
+     * check; then only ca_file is looked at here. */
+    if (tls_identity_check_issuer(id->not_after ? cert_file : NULL, ca_file, err, sizeof err) != 0) {
+        fprintf(out, "%s: %s\n", config_path, err);
+        problems++;
+    }
+    if (id->not_after && tls_identity_expired(id, now, why, sizeof why)) {
+        fprintf(out, "%s: cert_file %s %s; the broker will refuse it: issue a new one (%s)\n",
+                config_path, cert_file, why, reissue);
+        problems++;
+    }
+    return problems;
+}

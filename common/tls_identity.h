@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <time.h>
 
 #define TLS_IDENTITY_CN_MAX 256
@@ -41,5 +42,14 @@ int tls_identity_check_issuer(const char *cert_file, const char *ca_file, char *
  * 2026-11-28T22:31:10Z") or before its not-before (why: "is not valid
  * before ..."): the broker will refuse it. */
 bool tls_identity_expired(const tls_identity *id, time_t now, char *why, size_t whylen);
+
+/* The --check-config lines both daemons print after their identity check:
+ * cert_file issued by ca_file, and within its validity at now. id is what
+ * the identity check filled (id->not_after 0: the certificate did not parse,
+ * and only ca_file is checked). reissue names the command that makes a new
+ * one. Writes one "config_path: ..." line per problem to out; returns how
+ * many. */
+int tls_identity_report(const char *config_path, const tls_identity *id, const char *cert_file,
+                        const char *ca_file, const char *reissue, time_t now, FILE *out);
 
 #endif
