@@ -421,7 +421,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "gen_db: %s exists; remove it first (or --append)\n", o.db_path);
         return 1;
     }
-    if (db_open(o.db_path, &db, err, sizeof err) != 0)
+    /* A test-data tool makes its database itself (what smpctl db migrate
+     * does); with --append on one already made it is a no-op. */
+    if (db_migrate(o.db_path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
+        db_open(o.db_path, &db, err, sizeof err) != 0)
         goto cleanup;
     /* A generated store is thrown away on a crash: no fsync per commit. */
     if (db_exec(db, "PRAGMA synchronous=OFF; BEGIN", err, sizeof err) != 0 || prepare(db, &s) != 0)

@@ -62,7 +62,10 @@ int main(int argc, char **argv)
         usage();
 
     sqlite3 *db;
-    if (db_open(path, &db, err, sizeof err) != 0) {
+    /* A test-data tool makes its database itself (smpctl db migrate's
+     * db_migrate); on one already made it is a no-op. */
+    if (db_migrate(path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
+        db_open(path, &db, err, sizeof err) != 0) {
         fprintf(stderr, "gen_fleetdb: %s\n", err);
         return 1;
     }

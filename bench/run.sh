@@ -248,6 +248,7 @@ log "load ready in $(fmt "$(calc "$(now) - $t0")" 1) s ($CKPTS checkpoints among
 
 # A registry with the 100 devices and their certificates, copied per round.
 REGISTRY=$WORK/registry.db
+"$BIN/smpctl" db migrate --db "$REGISTRY" >/dev/null
 while read -r d; do
     "$BIN/smpctl" device add "$d" --clinic bench-clinic --cert "$PKI/devices/$d.crt" --db "$REGISTRY" >/dev/null
 done <"$LOAD/devices.txt"
@@ -461,6 +462,7 @@ section_agent() {
     state=$WORK/broker-agent
     start_broker "$state"
     AGENT_DB=$WORK/agent-coll.db
+    "$BIN/smpctl" db migrate --db "$AGENT_DB" >/dev/null
     "$BIN/smpctl" device add bench-agent --clinic bench-clinic --cert "$PKI/devices/bench-agent.crt" --db "$AGENT_DB" >/dev/null
     printf '%s\n' "broker_port = $PORT" "ca_file = $PKI/ca.crt" "cert_file = $PKI/collector.crt" \
         "key_file = $PKI/collector.key" "db_path = $AGENT_DB" >"$WORK/agent-coll.conf"
@@ -627,6 +629,7 @@ section_reports() {
         local name=$1 clinics=$2 days=$3 c m d t0
         DB=$WORK/$name.db
         : >"$WORK/$name.devices"
+        "$BIN/smpctl" db migrate --db "$DB" >/dev/null
         for c in $(seq 0 $((clinics - 1))); do
             for m in $(seq 0 19); do
                 d=$(printf 'c%02d-m%02d' "$c" "$m")

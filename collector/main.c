@@ -338,7 +338,8 @@ int main(int argc, char **argv)
         log_error("%s", err);
         goto cleanup;
     }
-    /* After store_open: the schema exists for the read-only connection. */
+    /* After store_open: db_open has checked the schema version, so the
+     * read-only connection (it runs no DDL either) finds every table. */
     if (cfg.metrics_port > 0) {
         if (metrics_start(cfg.metrics_bind, (int)cfg.metrics_port, cfg.db_path, &counters, &metrics,
                           err, sizeof err) != 0) {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
 #include "log.h"
 #include "reason.h"
 #include "utf8.h"
@@ -370,6 +371,8 @@ int metrics_start(const char *bind_addr, int port, const char *db_path,
         goto fail;
     }
     sqlite3_busy_timeout(m->db, 2000);
+    if (db_check_version(m->db, db_path, err, errlen) != 0)
+        goto fail;
     errno = 0;
     m->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
                                      (v6 ? MHD_USE_IPv6 : 0),

@@ -2,14 +2,150 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* The schema and its versions. db_migrate (smpctl db migrate) is the only
+ * code that changes a database's schema: it creates a new database with
+ * the full current schema, or brings an old one up step by step. Every
+ * other open (db_open) runs no DDL and refuses a database whose
+ * schema_version is not DB_SCHEMA_VERSION, naming the command to run.
+ *
+ *   version 1  the first release (c2fcfc1; tests/fixtures/schema_v1.sql)
+ *   version 2  + device_cert_history, quarantined_records, chain_recoveries,
+ *              superseded_records, alerts.state and alerts_pending, viewers,
+ *              device_presence, notify_events and notify_outbox
+ *
+ * A version's new tables are defined once, below, and used both by the
+ * full schema (schema_sql) and by the step that adds them (steps[]). */
+
+/* The previous certificates of each device (smpctl device replace, pki
+ * renew-device --db; dashboard-export/registry.c). registered_until is
+ * when it stopped being devices.cert_pem (UTC, record ts format). The
+ * collector and the audit export verify a checkpoint with one of them
+ * when the current certificate does not (docs/collector.md,
+ * "Certificate renewal and checkpoints"). */
+#define SQL_DEVICE_CERT_HISTORY \
+    "CREATE TABLE IF NOT EXISTS device_cert_history (" \
+    "  device_id        TEXT NOT NULL," \
+    "  cert_pem         TEXT NOT NULL," \
+    "  registered_until TEXT NOT NULL);" \
+    "CREATE INDEX IF NOT EXISTS device_cert_history_by_device" \
+    "  ON device_cert_history(device_id, registered_until);"
+
+/* One record of a registered device's message that breaks the record
+ * schema while its seq is readable (collector/ingest.c): kept alone,
+ * exactly as sent (body; hash = SHA-256 of it, which is what the agent
+ * chained the next record to), never trimmed, so the chain can pass
+ * over it and the record is not lost when the agent drops it on the
+ * ack (docs/collector.md, "Bad input"). prev is "" when it had none
+ * that is valid. */
+#define SQL_QUARANTINED_RECORDS \
+    "CREATE TABLE IF NOT EXISTS quarantined_records (" \
+    "  device_id   TEXT NOT NULL," \
+    "  seq         INTEGER NOT NULL," \
+    "  received_at TEXT NOT NULL," \
+    "  reason      TEXT NOT NULL," \
+    "  prev        TEXT NOT NULL," \
+    "  hash        TEXT NOT NULL," \
+    "  body        BLOB NOT NULL," \
+    "  PRIMARY KEY (device_id, seq)) WITHOUT ROWID;"
+
+/* smpctl device recover-chain (dashboard-export/device_recover.c): who
+ * recovered which device's chain from which seq, when and why; the
+ * records it took out of records are kept in superseded_records under
+ * its id, never deleted. */
+#define SQL_CHAIN_RECOVERIES \
+    "CREATE TABLE IF NOT EXISTS chain_recoveries (" \
+    "  id            INTEGER PRIMARY KEY," \
+    "  device_id     TEXT NOT NULL," \
+    "  from_seq      INTEGER NOT NULL," \
+    "  acked_seq     INTEGER NOT NULL," \
+    "  records_moved INTEGER NOT NULL," \
+    "  recovered_by  TEXT NOT NULL," \
+    "  reason        TEXT NOT NULL," \
+    "  recovered_at  TEXT NOT NULL);" \
+    "CREATE INDEX IF NOT EXISTS chain_recoveries_by_device ON chain_recoveries(device_id, id);" \
+    "CREATE TABLE IF NOT EXISTS superseded_records (" \
+    "  recovery_id INTEGER NOT NULL REFERENCES chain_recoveries(id)," \
+    "  device_id   TEXT NOT NULL," \
+    "  seq         INTEGER NOT NULL," \
+    "  ts          TEXT NOT NULL," \
+    "  received_at TEXT NOT NULL," \
+    "  type        TEXT NOT NULL," \
+    "  prev        TEXT NOT NULL," \
+    "  hash        TEXT NOT NULL," \
+    "  body        TEXT NOT NULL," \
+    "  PRIMARY KEY (recovery_id, device_id, seq)) WITHOUT ROWID;"
+
+/* The checks waiting to settle (alerts.state 'pending', collector/store_rules_sqlite.c),
+ * found by raised_at. */
+#define SQL_ALERTS_PENDING \
+    "CREATE INDEX IF NOT EXISTS alerts_pending ON alerts(raised_at) WHERE state = 'pending';"
+
+/* Read-only MQTT identities for dashboards (smpctl pki issue-viewer,
+ * dashboard-export/pki_viewer.c): certificate CN smp-viewer-<name>.
+ * clinic NULL: every clinic (--all). smpctl broker acl grants each
+ * exactly its alerts and its clinic's devices' status topics. */
+#define SQL_VIEWERS \
+    "CREATE TABLE IF NOT EXISTS viewers (" \
+    "  name      TEXT PRIMARY KEY," \
+    "  clinic    TEXT," \
+    "  issued_at TEXT NOT NULL) WITHOUT ROWID;"
+
+/* What each device last said on its status topic (collector/presence.c).
+ * since: collector time the current state was first heard (a repeat of
+ * the same state, e.g. the retained one on every collector restart,
+ * keeps it); heard_at: the latest status message. backlog, head_seq,
+ * agent_acked_seq and reported_at are the agent's own numbers, NULL
+ * when its latest status did not carry them (plain "online"/"offline",
+ * the will). */
+#define SQL_DEVICE_PRESENCE \
+    "CREATE TABLE IF NOT EXISTS device_presence (" \
+    "  device_id       TEXT PRIMARY KEY," \
+    "  state           TEXT NOT NULL," \
+    "  since           TEXT NOT NULL," \
+    "  heard_at        TEXT NOT NULL," \
+    "  backlog         INTEGER," \
+    "  head_seq        INTEGER," \
+    "  agent_acked_seq INTEGER," \
+    "  reported_at     TEXT) WITHOUT ROWID;"
+
+/* The notification outbox (collector/notify_sender.c, docs/collector.md
+ * "Notifications"): each alert event a sink's filter selects is written
+ * here in the transaction that changed the alert, so nothing raised is
+ * lost to a sink that is down or a collector that stops. notify_events
+ * holds the event once (id: the stable event id receivers de-duplicate
+ * on; AUTOINCREMENT so an id is never reused), notify_outbox one row per
+ * sink until the sink accepts it (delivered_at), and its failed tries. */
+#define SQL_NOTIFY_OUTBOX \
+    "CREATE TABLE IF NOT EXISTS notify_events (" \
+    "  id          INTEGER PRIMARY KEY AUTOINCREMENT," \
+    "  alert_id    INTEGER NOT NULL," \
+    "  event       TEXT NOT NULL,"       /* raised, escalated, cleared, withdrawn, reminder */ \
+    "  created_at  TEXT NOT NULL,"       /* collector time of the change */ \
+    "  payload     TEXT NOT NULL);"      /* the JSON delivered, event_id included */ \
+    "CREATE INDEX IF NOT EXISTS notify_events_by_alert ON notify_events(alert_id, created_at);" \
+    "CREATE TABLE IF NOT EXISTS notify_outbox (" \
+    "  sink            TEXT NOT NULL,"   /* webhook, smtp, command */ \
+    "  event_id        INTEGER NOT NULL REFERENCES notify_events(id)," \
+    "  attempts        INTEGER NOT NULL DEFAULT 0," \
+    "  last_attempt_at TEXT," \
+    "  last_error      TEXT," \
+    "  delivered_at    TEXT," \
+    "  PRIMARY KEY (sink, event_id)) WITHOUT ROWID;" \
+    "CREATE INDEX IF NOT EXISTS notify_outbox_pending ON notify_outbox(sink, event_id) " \
+    "  WHERE delivered_at IS NULL;"
 
 /* Records are stored once per (device_id, seq). body is the record's
  * canonical JSON exactly as hashed, so the chain can be re-verified from the
  * store alone; hash is SHA-256(body) in hex. device_state caches the chain
- * head per device but is derivable from records (see DESIGN.md 4, scale-out). */
+ * head per device but is derivable from records (see DESIGN.md 4, scale-out).
+ * This is the whole schema of DB_SCHEMA_VERSION, applied to a new database;
+ * a change to it is a new version with its step in steps[]. */
 static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS meta ("
     "  key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -21,18 +157,7 @@ static const char *const schema_sql =
     "  cert_pem   TEXT,"
     "  added_at   TEXT NOT NULL,"
     "  retired_at TEXT);"
-    /* The previous certificates of each device (smpctl device replace, pki
-     * renew-device --db; dashboard-export/registry.c). registered_until is
-     * when it stopped being devices.cert_pem (UTC, record ts format). The
-     * collector and the audit export verify a checkpoint with one of them
-     * when the current certificate does not (docs/collector.md,
-     * "Certificate renewal and checkpoints"). */
-    "CREATE TABLE IF NOT EXISTS device_cert_history ("
-    "  device_id        TEXT NOT NULL,"
-    "  cert_pem         TEXT NOT NULL,"
-    "  registered_until TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS device_cert_history_by_device"
-    "  ON device_cert_history(device_id, registered_until);"
+    SQL_DEVICE_CERT_HISTORY
     "CREATE TABLE IF NOT EXISTS records ("
     "  device_id   TEXT NOT NULL,"
     "  seq         INTEGER NOT NULL,"
@@ -58,47 +183,8 @@ static const char *const schema_sql =
     "  payload     BLOB);"
     "CREATE TABLE IF NOT EXISTS quarantine_counts ("
     "  reason TEXT PRIMARY KEY, count INTEGER NOT NULL);"
-    /* One record of a registered device's message that breaks the record
-     * schema while its seq is readable (collector/ingest.c): kept alone,
-     * exactly as sent (body; hash = SHA-256 of it, which is what the agent
-     * chained the next record to), never trimmed, so the chain can pass
-     * over it and the record is not lost when the agent drops it on the
-     * ack (docs/collector.md, "Bad input"). prev is "" when it had none
-     * that is valid. */
-    "CREATE TABLE IF NOT EXISTS quarantined_records ("
-    "  device_id   TEXT NOT NULL,"
-    "  seq         INTEGER NOT NULL,"
-    "  received_at TEXT NOT NULL,"
-    "  reason      TEXT NOT NULL,"
-    "  prev        TEXT NOT NULL,"
-    "  hash        TEXT NOT NULL,"
-    "  body        BLOB NOT NULL,"
-    "  PRIMARY KEY (device_id, seq)) WITHOUT ROWID;"
-    /* smpctl device recover-chain (dashboard-export/device_recover.c): who
-     * recovered which device's chain from which seq, when and why; the
-     * records it took out of records are kept in superseded_records under
-     * its id, never deleted. */
-    "CREATE TABLE IF NOT EXISTS chain_recoveries ("
-    "  id            INTEGER PRIMARY KEY,"
-    "  device_id     TEXT NOT NULL,"
-    "  from_seq      INTEGER NOT NULL,"
-    "  acked_seq     INTEGER NOT NULL,"
-    "  records_moved INTEGER NOT NULL,"
-    "  recovered_by  TEXT NOT NULL,"
-    "  reason        TEXT NOT NULL,"
-    "  recovered_at  TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS chain_recoveries_by_device ON chain_recoveries(device_id, id);"
-    "CREATE TABLE IF NOT EXISTS superseded_records ("
-    "  recovery_id INTEGER NOT NULL REFERENCES chain_recoveries(id),"
-    "  device_id   TEXT NOT NULL,"
-    "  seq         INTEGER NOT NULL,"
-    "  ts          TEXT NOT NULL,"
-    "  received_at TEXT NOT NULL,"
-    "  type        TEXT NOT NULL,"
-    "  prev        TEXT NOT NULL,"
-    "  hash        TEXT NOT NULL,"
-    "  body        TEXT NOT NULL,"
-    "  PRIMARY KEY (recovery_id, device_id, seq)) WITHOUT ROWID;"
+    SQL_QUARANTINED_RECORDS
+    SQL_CHAIN_RECOVERIES
     /* One row per cause: a rule raises an alert once for (device, cause)
      * however many messages show it; acked and cleared are its lifecycle. */
     "CREATE TABLE IF NOT EXISTS alerts ("
@@ -121,6 +207,7 @@ static const char *const schema_sql =
     "  state       TEXT,"
     "  UNIQUE (rule, device_id, cause));"
     "CREATE INDEX IF NOT EXISTS alerts_open ON alerts(clinic, cleared_at);"
+    SQL_ALERTS_PENDING
     /* Rule state (collector/rules*.c, docs/rules.md): what the incremental
      * rules need to remember, so no rule ever re-reads all records. Every
      * row is derived from stored records (device, seq name the record that
@@ -176,7 +263,6 @@ static const char *const schema_sql =
     "  open_seq         INTEGER NOT NULL DEFAULT 0,"
     "  closed_seq       INTEGER NOT NULL DEFAULT 0,"
     "  last_received_at TEXT NOT NULL) WITHOUT ROWID;"
-    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');"
     /* Reports and audit exports (dashboard-export/report_data.c, export*.c).
      * records_compliance holds the bodies of the few compliance records
      * (not counters, not checkpoints: about 8 % of rows) in (device, type,
@@ -187,56 +273,9 @@ static const char *const schema_sql =
     "CREATE INDEX IF NOT EXISTS records_compliance ON records(device_id, type, ts, body)"
     " WHERE type IN " DB_COMPLIANCE_TYPES ";"
     "CREATE INDEX IF NOT EXISTS alerts_by_clinic_raised ON alerts(clinic, raised_at);"
-    /* Read-only MQTT identities for dashboards (smpctl pki issue-viewer,
-     * dashboard-export/pki_viewer.c): certificate CN smp-viewer-<name>.
-     * clinic NULL: every clinic (--all). smpctl broker acl grants each
-     * exactly its alerts and its clinic's devices' status topics. */
-    "CREATE TABLE IF NOT EXISTS viewers ("
-    "  name      TEXT PRIMARY KEY,"
-    "  clinic    TEXT,"
-    "  issued_at TEXT NOT NULL) WITHOUT ROWID;"
-    /* What each device last said on its status topic (collector/presence.c).
-     * since: collector time the current state was first heard (a repeat of
-     * the same state, e.g. the retained one on every collector restart,
-     * keeps it); heard_at: the latest status message. backlog, head_seq,
-     * agent_acked_seq and reported_at are the agent's own numbers, NULL
-     * when its latest status did not carry them (plain "online"/"offline",
-     * the will). */
-    "CREATE TABLE IF NOT EXISTS device_presence ("
-    "  device_id       TEXT PRIMARY KEY,"
-    "  state           TEXT NOT NULL,"
-    "  since           TEXT NOT NULL,"
-    "  heard_at        TEXT NOT NULL,"
-    "  backlog         INTEGER,"
-    "  head_seq        INTEGER,"
-    "  agent_acked_seq INTEGER,"
-    "  reported_at     TEXT) WITHOUT ROWID;";
-
-/* The notification outbox (collector/notify_sender.c, docs/collector.md
- * "Notifications"): each alert event a sink's filter selects is written
- * here in the transaction that changed the alert, so nothing raised is
- * lost to a sink that is down or a collector that stops. notify_events
- * holds the event once (id: the stable event id receivers de-duplicate
- * on; AUTOINCREMENT so an id is never reused), notify_outbox one row per
- * sink until the sink accepts it (delivered_at), and its failed tries. */
-static const char *const outbox_sql =
-    "CREATE TABLE IF NOT EXISTS notify_events ("
-    "  id          INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  alert_id    INTEGER NOT NULL,"
-    "  event       TEXT NOT NULL,"       /* raised, escalated, cleared, withdrawn, reminder */
-    "  created_at  TEXT NOT NULL,"       /* collector time of the change */
-    "  payload     TEXT NOT NULL);"      /* the JSON delivered, event_id included */
-    "CREATE INDEX IF NOT EXISTS notify_events_by_alert ON notify_events(alert_id, created_at);"
-    "CREATE TABLE IF NOT EXISTS notify_outbox ("
-    "  sink            TEXT NOT NULL,"   /* webhook, smtp, command */
-    "  event_id        INTEGER NOT NULL REFERENCES notify_events(id),"
-    "  attempts        INTEGER NOT NULL DEFAULT 0,"
-    "  last_attempt_at TEXT,"
-    "  last_error      TEXT,"
-    "  delivered_at    TEXT,"
-    "  PRIMARY KEY (sink, event_id)) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS notify_outbox_pending ON notify_outbox(sink, event_id) "
-    "  WHERE delivered_at IS NULL;";
+    SQL_VIEWERS
+    SQL_DEVICE_PRESENCE
+    SQL_NOTIFY_OUTBOX;
 
 int db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
@@ -269,26 +308,197 @@ static int create_private(const char *path, char *err, size_t errlen)
     return -1;
 }
 
-/* alerts.state came after the first release: a store made before it gets
- * the column here (CREATE TABLE IF NOT EXISTS leaves an old table as is). */
-static int add_alert_state(sqlite3 *db, char *err, size_t errlen)
+/* Adds column to table unless it is there: a version-1 database made by a
+ * development build between the two releases may have it already. */
+static int add_column(sqlite3 *db, const char *table, const char *column, const char *decl,
+                      char *err, size_t errlen)
 {
     sqlite3_stmt *q = NULL;
+    char sql[256];
     int has = -1;
 
-    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM pragma_table_info('alerts') "
-                               "WHERE name = 'state'", -1, &q, NULL) == SQLITE_OK &&
-        sqlite3_step(q) == SQLITE_ROW)
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2", -1, &q,
+                           NULL) == SQLITE_OK &&
+        sqlite3_bind_text(q, 1, table, -1, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_bind_text(q, 2, column, -1, SQLITE_STATIC) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
         has = sqlite3_column_int(q, 0);
     sqlite3_finalize(q);
     if (has < 0) {
-        snprintf(err, errlen, "sqlite: alerts columns: %s", sqlite3_errmsg(db));
+        snprintf(err, errlen, "sqlite: %s columns: %s", table, sqlite3_errmsg(db));
         return -1;
     }
-    if (has == 0 && db_exec(db, "ALTER TABLE alerts ADD COLUMN state TEXT", err, errlen) != 0)
+    if (has > 0)
+        return 0;
+    snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", table, column, decl);
+    return db_exec(db, sql, err, errlen);
+}
+
+/* 1 -> 2: everything added after the first release. CREATE ... IF NOT
+ * EXISTS and add_column leave alone what a development build already made. */
+static int step_1_to_2(sqlite3 *db, char *err, size_t errlen)
+{
+    if (add_column(db, "alerts", "state", "TEXT", err, errlen) != 0)
         return -1;
-    return db_exec(db, "CREATE INDEX IF NOT EXISTS alerts_pending ON alerts(raised_at) "
-                       "WHERE state = 'pending'", err, errlen);
+    return db_exec(db, SQL_DEVICE_CERT_HISTORY SQL_QUARANTINED_RECORDS SQL_CHAIN_RECOVERIES
+                   SQL_ALERTS_PENDING SQL_VIEWERS SQL_DEVICE_PRESENCE SQL_NOTIFY_OUTBOX,
+                   err, errlen);
+}
+
+/* steps[v] upgrades version v to v + 1; version 0 (an empty database) gets
+ * schema_sql whole instead. */
+typedef int (*db_step)(sqlite3 *db, char *err, size_t errlen);
+static const db_step steps[DB_SCHEMA_VERSION] = {[1] = step_1_to_2};
+
+/* The database's schema_version into *version: 0 when it has no schema
+ * (an empty file, or one whose meta has no version). *tables: how many
+ * tables it has, so that migrate can tell an empty file from someone
+ * else's database. */
+static int read_version(sqlite3 *db, const char *path, int *version, int *tables, char *err,
+                        size_t errlen)
+{
+    sqlite3_stmt *q = NULL;
+    int has_meta = 0, rc;
+
+    *version = 0;
+    *tables = 0;
+    rc = sqlite3_prepare_v2(db, "SELECT count(*), coalesce(sum(name = 'meta'), 0) FROM sqlite_master "
+                                "WHERE type = 'table'", -1, &q, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        *tables = sqlite3_column_int(q, 0);
+        has_meta = sqlite3_column_int(q, 1);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if (rc == SQLITE_OK && has_meta) {
+        rc = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &q,
+                                NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+            const unsigned char *v = sqlite3_column_text(q, 0);
+            *version = v ? atoi((const char *)v) : 0;
+            rc = SQLITE_OK;
+        } else if (rc == SQLITE_DONE) {
+            rc = SQLITE_OK;
+        }
+        sqlite3_finalize(q);
+    }
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "database %s: cannot read its schema version: %s", path,
+                 sqlite3_errmsg(db));
+        return -1;
+    }
+    return 0;
+}
+
+static void newer_than_us(const char *path, int version, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "database %s has schema version %d, newer than this smpfleet (%d): "
+             "upgrade smpfleet", path, version, DB_SCHEMA_VERSION);
+}
+
+/* Opens path (never creating it) with a busy timeout: a collector may be
+ * writing. */
+static int open_file(const char *path, sqlite3 **db, char *err, size_t errlen)
+{
+    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "database %s: cannot open: %s", path,
+                 *db ? sqlite3_errmsg(*db) : "out of memory");
+        sqlite3_close(*db);
+        *db = NULL;
+        return -1;
+    }
+    sqlite3_busy_timeout(*db, 10000);
+    return 0;
+}
+
+/* Brings db from version from to DB_SCHEMA_VERSION inside the caller's
+ * transaction. */
+static int upgrade(sqlite3 *db, int from, char *err, size_t errlen)
+{
+    char sql[128];
+
+    if (from == 0) {
+        if (db_exec(db, schema_sql, err, errlen) != 0)
+            return -1;
+    } else {
+        for (int v = from; v < DB_SCHEMA_VERSION; v++)
+            if (steps[v](db, err, errlen) != 0)
+                return -1;
+    }
+    snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '%d')",
+             DB_SCHEMA_VERSION);
+    return db_exec(db, sql, err, errlen);
+}
+
+int db_migrate(const char *path, int *from_version, int *to_version, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    char why[512];
+    int from = 0, tables = 0;
+    bool in_tx = false;
+
+    *from_version = *to_version = 0;
+    if (create_private(path, err, errlen) != 0 || open_file(path, &db, err, errlen) != 0)
+        return -1;
+    /* WAL is a property of the file and cannot be set inside a transaction:
+     * every smpfleet database has it from here on. */
+    if (db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+                why, sizeof why) != 0 ||
+        db_exec(db, "BEGIN IMMEDIATE", why, sizeof why) != 0) {
+        snprintf(err, errlen, "database %s: %s", path, why);
+        goto fail;
+    }
+    in_tx = true;
+    /* Read inside the write transaction: two migrates at once cannot both
+     * apply the same step. */
+    if (read_version(db, path, &from, &tables, err, errlen) != 0)
+        goto fail;
+    if (from > DB_SCHEMA_VERSION) {
+        newer_than_us(path, from, err, errlen);
+        goto fail;
+    }
+    if (from == 0 && tables > 0) {
+        snprintf(err, errlen, "database %s has tables but no smpfleet schema_version: it is not an "
+                 "smpfleet database; check the path", path);
+        goto fail;
+    }
+    if (from < DB_SCHEMA_VERSION && upgrade(db, from, why, sizeof why) != 0) {
+        snprintf(err, errlen, "database %s: migrating from schema version %d: %s; nothing was "
+                 "changed", path, from, why);
+        goto fail;
+    }
+    if (db_exec(db, "COMMIT", why, sizeof why) != 0) {
+        snprintf(err, errlen, "database %s: %s; nothing was changed", path, why);
+        goto fail;
+    }
+    sqlite3_close(db);
+    *from_version = from;
+    *to_version = DB_SCHEMA_VERSION;
+    return 0;
+
+fail:
+    if (in_tx)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(db);
+    return -1;
+}
+
+int db_check_version(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+    int version = 0, tables = 0;
+
+    if (read_version(db, path, &version, &tables, err, errlen) != 0)
+        return -1;
+    if (version > DB_SCHEMA_VERSION) {
+        newer_than_us(path, version, err, errlen);
+        return -1;
+    }
+    if (version < DB_SCHEMA_VERSION) {
+        snprintf(err, errlen, "database %s has schema version %d, this smpfleet needs %d: run "
+                 "smpctl db migrate --db %s", path, version, DB_SCHEMA_VERSION, path);
+        return -1;
+    }
+    return 0;
 }
 
 int db_open(const char *path, sqlite3 **out, char *err, size_t errlen)
@@ -296,20 +506,21 @@ int db_open(const char *path, sqlite3 **out, char *err, size_t errlen)
     sqlite3 *db = NULL;
 
     *out = NULL;
-    if (create_private(path, err, errlen) != 0)
+    /* A mistyped path must not become a new empty database, and only
+     * smpctl db migrate makes one. */
+    if (path[0] == '\0' || access(path, F_OK) != 0) {
+        snprintf(err, errlen, "no database at %s: create it with smpctl db migrate --db %s", path,
+                 path);
         return -1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "database %s: cannot open: %s", path,
-                 db ? sqlite3_errmsg(db) : "out of memory");
-        goto fail;
     }
-    sqlite3_busy_timeout(db, 10000);
-    if (db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                    "PRAGMA foreign_keys=ON;", err, errlen) != 0)
+    if (open_file(path, &db, err, errlen) != 0)
+        return -1;
+    /* The version is checked before anything is set, so that a refused
+     * database is left exactly as it was. */
+    if (db_check_version(db, path, err, errlen) != 0)
         goto fail;
-    if (db_exec(db, schema_sql, err, errlen) != 0 || add_alert_state(db, err, errlen) != 0)
-        goto fail;
-    if (db_exec(db, outbox_sql, err, errlen) != 0)
+    if (db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+                err, errlen) != 0)
         goto fail;
     *out = db;
     return 0;
@@ -317,15 +528,4 @@ int db_open(const char *path, sqlite3 **out, char *err, size_t errlen)
 fail:
     sqlite3_close(db);
     return -1;
-}
-
-int db_open_existing(const char *path, sqlite3 **out, char *err, size_t errlen)
-{
-    *out = NULL;
-    if (access(path, F_OK) != 0) {
-        snprintf(err, errlen, "--db %s: no such database; check the path (the collector or "
-                 "'smpctl device add' creates it)", path);
-        return -1;
-    }
-    return db_open(path, out, err, errlen);
 }

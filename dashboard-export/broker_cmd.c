@@ -12,6 +12,7 @@
 
 #include "broker_acl.h"
 #include "cmdopts.h"
+#include "db.h"
 
 #define ERRLEN (2 * PATH_MAX + 256)
 #define BASE_MAX (1024 * 1024)   /* an ACL of 10,000 devices' viewers is ~0.5 MiB */
@@ -115,36 +116,26 @@ fail:
 
 /* Read-only: the ACL is written as root (the broker's files) while the
  * database belongs to the collector's user, and a read-write open by root
- * could leave a -wal or -shm file the collector cannot open. *db stays NULL
- * when the database predates viewers (no table: no viewer yet). */
+ * could leave a -wal or -shm file the collector cannot open. Like db_open
+ * it refuses a database of another schema version (db_check_version). */
 static int open_registry(const char *path, sqlite3 **db, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = NULL;
-    int has = -1;
-
     *db = NULL;
     if (access(path, F_OK) != 0) {
-        snprintf(err, errlen, "--db %s: no such database; check the path", path);
+        snprintf(err, errlen, "no database at %s: create it with smpctl db migrate --db %s", path,
+                 path);
         return -1;
     }
-    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "--db %s: cannot read it: %s", path,
+                 *db ? sqlite3_errmsg(*db) : "out of memory");
         goto fail;
-    sqlite3_busy_timeout(*db, 10000);
-    if (sqlite3_prepare_v2(*db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
-                                "name IN ('viewers', 'devices')", -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW)
-        goto fail;
-    has = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    if (has < 2) {
-        sqlite3_close(*db);
-        *db = NULL;
     }
+    sqlite3_busy_timeout(*db, 10000);
+    if (db_check_version(*db, path, err, errlen) != 0)
+        goto fail;
     return 0;
 fail:
-    snprintf(err, errlen, "--db %s: cannot read it: %s", path,
-             *db ? sqlite3_errmsg(*db) : "out of memory");
-    sqlite3_finalize(st);
     sqlite3_close(*db);
     *db = NULL;
     return -1;

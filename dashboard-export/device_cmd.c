@@ -107,13 +107,13 @@ fail:
     return NULL;
 }
 
-/* list and retire must not create a database by accident on a mistyped
- * path. */
+/* db_open creates nothing: a mistyped path, or a database not yet
+ * migrated, is refused naming the command that fixes it. */
 static int open_existing(const char *cmd, const char *path, sqlite3 **db)
 {
     char err[ERRLEN];
 
-    if (db_open_existing(path, db, err, sizeof err) != 0) {
+    if (db_open(path, db, err, sizeof err) != 0) {
         fprintf(stderr, "smpctl %s: %s\n", cmd, err);
         return -1;
     }

@@ -162,7 +162,7 @@ static int status_cmd(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (db_open_existing(dbpath, &db, err, sizeof err) != 0 ||
+    if (db_open(dbpath, &db, err, sizeof err) != 0 ||
         fleet_status_load(db, clinic, &rows, &n, err, sizeof err) != 0) {
         fprintf(stderr, "smpctl fleet status: %s\n", err);
         goto cleanup;

@@ -5,6 +5,7 @@
 
 #include "alerts_cmd.h"
 #include "broker_cmd.h"
+#include "db_cmd.h"
 #include "device_cmd.h"
 #include "export.h"
 #include "fleet_cmd.h"
@@ -19,6 +20,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: smpctl <command> [options]     (smpctl <command> --help: its usage)\n"
             "       smpctl --version | --help\n"
+            "  db migrate --db PATH\n"
             "  pki init|issue-broker|issue-collector|issue-device <id>|issue-export --dir DIR\n"
             "  pki renew-device <id>|revoke-device <id>|revoke|crl|status --dir DIR\n"
             "  pki issue-viewer <name> --dir DIR (--clinic C | --all) --db PATH\n"
@@ -50,6 +52,8 @@ int main(int argc, char **argv)
         printf("smpctl %s\n", SMP_VERSION);
         return 0;
     }
+    if (strcmp(argv[1], "db") == 0)
+        return db_cmd(argc - 2, argv + 2);
     if (strcmp(argv[1], "pki") == 0)
         return pki_cmd(argc - 2, argv + 2);
     if (strcmp(argv[1], "broker") == 0)

@@ -65,10 +65,6 @@ static int open_registry(const struct pki_req *req, sqlite3 **db, char *err, siz
     *db = NULL;
     if (!req->db)
         return 0;
-    if (access(req->db, F_OK) != 0) {
-        snprintf(err, errlen, "--db %s: no such database; check the path", req->db);
-        return -1;
-    }
     if (db_open(req->db, db, why, sizeof why) != 0) {
         snprintf(err, errlen, "--db: %s", why);
         return -1;

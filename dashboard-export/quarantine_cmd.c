@@ -33,7 +33,7 @@ static int open_existing(const char *cmd, const char *path, sqlite3 **db)
 {
     char err[ERRLEN];
 
-    if (db_open_existing(path, db, err, sizeof err) != 0) {
+    if (db_open(path, db, err, sizeof err) != 0) {
         fprintf(stderr, "smpctl quarantine %s: %s\n", cmd, err);
         return -1;
     }

@@ -38,6 +38,7 @@ echo "demo: issuing PKI into $OUT/pki"
 "$BIN/smpctl" pki init --dir "$OUT/pki"
 "$BIN/smpctl" pki issue-broker --dir "$OUT/pki"
 "$BIN/smpctl" pki issue-collector --dir "$OUT/pki"
+"$BIN/smpctl" db migrate --db "$OUT/fleet.db"
 for d in "${DEVICES[@]}"; do
     "$BIN/smpctl" pki issue-device "$d" --dir "$OUT/pki"
     "$BIN/smpctl" device add "$d" --clinic "$CLINIC" --model "rotary-smp" --serial "SN-$d" \

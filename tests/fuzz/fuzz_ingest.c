@@ -118,6 +118,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(path, sizeof path, "%s/fleet.db", dir);
     atexit(cleanup);
 
+    if (db_migrate(path, &(int){0}, &(int){0}, err, sizeof err) != 0)
+        fatal("db_migrate", err);
     if (db_open(path, &db, err, sizeof err) != 0)
         fatal("db_open", err);
     if (sqlite3_prepare_v2(db,

@@ -17,6 +17,12 @@ issue_pki() {
     done
 }
 
+# new_db DB: creates the database as an operator does, before the first
+# device add or collector start (nothing else creates one).
+new_db() {
+    "$BIN/smpctl" db migrate --db "$1" >/dev/null || fail "smpctl db migrate --db $1"
+}
+
 # start_collector PKI DB: starts smp-collector on $BROKER_PORT and waits for
 # its subscription; COLLECTOR_EXTRA_CONF (lines) is appended to its config.
 # Sets COLLECTOR_PID and COLLECTOR_LOG.

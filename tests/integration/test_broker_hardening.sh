@@ -12,6 +12,7 @@ set -euo pipefail
 PKI=$WORK/pki
 DB=$WORK/fleet.db
 issue_pki "$PKI" dev-a dev-b
+new_db "$DB"
 for d in dev-a dev-b; do
     "$BIN/smpctl" device add "$d" --clinic clinic-h --cert "$PKI/devices/$d.crt" --db "$DB" >/dev/null
 done

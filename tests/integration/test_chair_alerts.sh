@@ -17,6 +17,7 @@ PKI=$WORK/pki
 DB=$WORK/fleet.db
 DEV=chair-01
 issue_pki "$PKI" "$DEV"
+new_db "$DB"
 "$BIN/smpctl" device add "$DEV" --clinic c1 --cert "$PKI/devices/$DEV.crt" --db "$DB" >/dev/null
 start_broker "$PKI" "$WORK/broker"
 

@@ -146,6 +146,26 @@ echo "ok: the agent refuses a wrong certificate or key at start-up"
 start_broker "$PKI" "$WORK/broker"
 write_agent_conf "$ETC/agent.conf" chair-01 chair-01 chair-01
 write_collector_conf "$ETC/collector.conf"
+# Nothing but smpctl db migrate creates a database or changes its schema.
+CDB=$ETC/../db/fleet.db
+expect_fail 1 "no database at $CDB: create it with smpctl db migrate --db $CDB" \
+    "$BIN/smp-collector" -c "$ETC/collector.conf"
+[ ! -e "$WORK/db/fleet.db" ] || fail "a refused collector created its database"
+expect_fail 1 "no database at $WORK/db/fleet.db: create it with smpctl db migrate --db $WORK/db/fleet.db" \
+    "$SMPCTL" device add chair-01 --clinic c1 --db "$WORK/db/fleet.db"
+[ ! -e "$WORK/db/fleet.db" ] || fail "a refused device add created the database"
+# A database of the first release (schema version 1): refused until migrated.
+sqlite3 "$WORK/db/fleet.db" "PRAGMA journal_mode=WAL" >/dev/null
+sqlite3 "$WORK/db/fleet.db" <"$REPO_ROOT/tests/fixtures/schema_v1.sql"
+chmod 600 "$WORK/db/fleet.db"
+expect_fail 1 "database $CDB has schema version 1, this smpfleet needs 2: run smpctl db migrate --db $CDB" \
+    "$BIN/smp-collector" -c "$ETC/collector.conf"
+out=$("$SMPCTL" db migrate --db "$WORK/db/fleet.db") || fail "db migrate of a version-1 database failed"
+[ "$out" = "database $WORK/db/fleet.db: schema version 1 -> 2" ] || fail "db migrate said: $out"
+out=$("$SMPCTL" db migrate --db "$WORK/db/fleet.db") || fail "second db migrate failed"
+[ "$out" = "database $WORK/db/fleet.db: schema version 2, up to date" ] || fail "second db migrate said: $out"
+echo "ok: the collector and smpctl refuse a missing or version-1 database, naming smpctl db migrate"
+
 "$SMPCTL" device add chair-01 --clinic c1 --cert "$PKI/devices/chair-01.crt" --db "$WORK/db/fleet.db" >/dev/null
 COLLECTOR_LOG=$WORK/collector.log
 "$BIN/smp-collector" -c "$ETC/collector.conf" 2>>"$COLLECTOR_LOG" &
@@ -169,8 +189,9 @@ for f in fleet.db fleet.db-wal fleet.db-shm; do
     [ "$mode" = 600 ] || fail "$f has mode $mode, expected 600"
 done
 rm -f "$WORK/reg.db"
+"$SMPCTL" db migrate --db "$WORK/reg.db" >/dev/null
+[ "$(stat -c %a "$WORK/reg.db")" = 600 ] || fail "smpctl db migrate created reg.db $(stat -c %a "$WORK/reg.db")"
 "$SMPCTL" device add chair-02 --clinic c1 --db "$WORK/reg.db" >/dev/null
-[ "$(stat -c %a "$WORK/reg.db")" = 600 ] || fail "smpctl device add created reg.db $(stat -c %a "$WORK/reg.db")"
 echo "ok: database files are created 0600"
 
 # ---- one agent per data_dir, one collector per database ------------------------
@@ -235,6 +256,16 @@ grep -qF "smpctl report: --format pdf is binary and stdout is a terminal; give -
 [ "$(head -c 4 "$WORK/r.pdf")" = "%PDF" ] || fail "redirected PDF is not a PDF"
 "$SMPCTL" report --db "$WORK/db/fleet.db" --clinic c1 --from $DAY --to $DAY --format csv --out "$WORK/r.csv"
 [ "$(stat -c %a "$WORK/r.csv")" = 600 ] || fail "report --out created $(stat -c %a "$WORK/r.csv")"
+# Reading a version-1 database is refused and leaves it byte for byte as it was.
+sqlite3 "$WORK/v1.db" "PRAGMA journal_mode=WAL" >/dev/null
+sqlite3 "$WORK/v1.db" <"$REPO_ROOT/tests/fixtures/schema_v1.sql"
+sqlite3 "$WORK/v1.db" "INSERT INTO devices VALUES ('chair-01', 'c1', NULL, NULL, NULL, '2026-03-01T00:00:00Z', NULL)"
+cp "$WORK/v1.db" "$WORK/v1.copy"
+expect_fail 1 "smpctl report: database $WORK/v1.db has schema version 1, this smpfleet needs 2: run smpctl db migrate --db $WORK/v1.db" \
+    "$SMPCTL" report --db "$WORK/v1.db" --clinic c1 --from $DAY --to $DAY --format csv
+cmp -s "$WORK/v1.db" "$WORK/v1.copy" || fail "smpctl report changed a version-1 database"
+[ ! -e "$WORK/v1.db-wal" ] || [ ! -s "$WORK/v1.db-wal" ] || fail "smpctl report wrote to a version-1 database's WAL"
+echo "ok: smpctl report refuses a version-1 database and leaves it unchanged"
 "$SMPCTL" pki issue-export --dir "$PKI" >/dev/null
 "$SMPCTL" export --db "$WORK/db/fleet.db" --clinic c1 --from $DAY --to $DAY --out "$WORK/audit" \
     --key "$PKI/export.key" >/dev/null || fail "smpctl export failed"

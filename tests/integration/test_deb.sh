@@ -250,6 +250,8 @@ done
 echo "ok: both daemons' --check-config pass as smpfleet with the installed example configs"
 
 DB=/var/lib/smpfleet/fleet.db
+[ ! -e "$DB" ] || fail "the packages created $DB (only smpctl db migrate may)"
+runuser -u smpfleet -- /usr/bin/smpctl db migrate --db "$DB" >/dev/null || fail "smpctl db migrate (as smpfleet)"
 runuser -u smpfleet -- /usr/bin/smpctl device add "$DEV" --clinic "$CLINIC" \
     --cert "$PKI/devices/$DEV.crt" --db "$DB" >/dev/null || fail "smpctl device add (as smpfleet)"
 

@@ -13,6 +13,7 @@ DB=$WORK/fleet.db
 DEVICES=(dev-a dev-b dev-c)
 
 issue_pki "$PKI" "${DEVICES[@]}" dev-x
+new_db "$DB"
 for d in "${DEVICES[@]}"; do
     "$BIN/smpctl" device add "$d" --clinic clinic-e2e --cert "$PKI/devices/$d.crt" --db "$DB" >/dev/null
 done

@@ -28,6 +28,7 @@ mount -t tmpfs -o size=2m,mode=0700 smp-test-disk "$MNT" || fail "cannot mount a
 at_cleanup "umount -l '$MNT'"
 
 issue_pki "$PKI" "$DEV"
+new_db "$DB"
 register_devices "$PKI" "$DB" "$DEV"
 start_broker "$PKI" "$WORK/broker"
 start_collector "$PKI" "$DB"

@@ -19,6 +19,7 @@ need_bin "$BIN/smp-agent"
 need_bin "$BIN/smp-collector"
 
 issue_pki "$PKI" "${DEVICES[@]}"
+new_db "$DB"
 register_devices "$PKI" "$DB" "${DEVICES[@]}"
 start_broker "$PKI" "$WORK/broker"
 start_collector "$PKI" "$DB"

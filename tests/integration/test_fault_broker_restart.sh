@@ -16,6 +16,7 @@ need_bin "$BIN/smp-agent"
 need_bin "$BIN/smp-collector"
 
 issue_pki "$PKI" "${DEVICES[@]}"
+new_db "$DB"
 register_devices "$PKI" "$DB" "${DEVICES[@]}"
 start_broker "$PKI" "$STATE"
 PORT=$BROKER_PORT

@@ -25,6 +25,7 @@ mount -t tmpfs -o size=24m,mode=0755 smp-test-disk "$DISK" || fail "cannot mount
 at_cleanup "umount -l '$DISK'"
 
 issue_pki "$PKI" "${DEVICES[@]}"
+new_db "$DB"
 register_devices "$PKI" "$DB" "${DEVICES[@]}"
 # gap_grace_s far below the outage: a group dropped during it would leave a
 # hole that later messages sit above for longer than this.

@@ -20,6 +20,7 @@ need_bin "$BIN/smp-agent"
 need_bin "$BIN/smp-collector"
 
 issue_pki "$PKI" "${OFFLINE[@]}" "$SMALL"
+new_db "$DB"
 register_devices "$PKI" "$DB" "${OFFLINE[@]}" "$SMALL"
 
 # Nothing listens here until the broker is started on it below.

@@ -20,6 +20,7 @@ need_bin "$BIN/smp-agent"
 need_bin "$BIN/smp-collector"
 
 issue_pki "$PKI" "$DEV"
+new_db "$DB"
 register_devices "$PKI" "$DB" "$DEV"
 start_broker "$PKI" "$WORK/broker"
 start_collector "$PKI" "$DB"

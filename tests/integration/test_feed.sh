@@ -15,6 +15,7 @@ set -euo pipefail
 PKI=$WORK/pki
 DB=$WORK/fleet.db
 issue_pki "$PKI" feed-dev
+new_db "$DB"
 "$BIN/smpctl" device add feed-dev --clinic c1 --cert "$PKI/devices/feed-dev.crt" --db "$DB" >/dev/null
 start_broker "$PKI" "$WORK/broker"
 start_collector "$PKI" "$DB"

@@ -17,6 +17,7 @@ DB=$WORK/fleet.db
 DEV=dev-m
 
 issue_pki "$PKI" "$DEV"
+new_db "$DB"
 "$BIN/smpctl" device add "$DEV" --clinic clinic-metrics --cert "$PKI/devices/$DEV.crt" --db "$DB" >/dev/null
 start_broker "$PKI" "$WORK/broker"
 METRICS_PORT=$(free_port)

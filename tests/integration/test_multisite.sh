@@ -73,6 +73,7 @@ MACHINES=(c1-chair-01 c1-chair-02 c2-chair-01)
 "$BIN/smpctl" pki init --dir "$PKI" >/dev/null
 "$BIN/smpctl" pki issue-broker --dir "$PKI" --host "$BROKER_NAME" --ip 10.77.1.1 --ip 10.77.2.1 >/dev/null
 "$BIN/smpctl" pki issue-collector --dir "$PKI" >/dev/null
+new_db "$DB"
 for d in "${MACHINES[@]}"; do
     "$BIN/smpctl" pki issue-device "$d" --dir "$PKI" >/dev/null
     "$BIN/smpctl" device add "$d" --clinic "clinic-${d%%-*}" --cert "$PKI/devices/$d.crt" --db "$DB" >/dev/null

@@ -24,6 +24,7 @@ START=$(date -u -d "-2 days" +%F)
 $PY -c 'import aiosmtpd' 2>/dev/null || fail "python3-aiosmtpd is not installed (scripts/install-deps.sh)"
 
 issue_pki "$PKI" "${DEVICES[@]}"
+new_db "$DB"
 for d in "${DEVICES[@]}"; do
     "$SMPCTL" device add "$d" --clinic "$CLINIC" --cert "$PKI/devices/$d.crt" --db "$DB" >/dev/null
 done

@@ -26,6 +26,7 @@ TO=2026-03-04
 
 issue_pki "$PKI" "${DEVICES[@]}"
 "$BIN/smpctl" pki issue-export --dir "$PKI" >/dev/null
+new_db "$DB"
 for d in "${DEVICES[@]}"; do
     "$BIN/smpctl" device add "$d" --clinic "$CLINIC" --cert "$PKI/devices/$d.crt" --db "$DB" >/dev/null
 done

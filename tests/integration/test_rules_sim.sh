@@ -22,6 +22,7 @@ DAYS=14
 START=$(date -u -d "-$((DAYS + 1)) days" +%F)
 
 issue_pki "$PKI" "${DEVICES[@]}"
+new_db "$DB"
 for d in "${DEVICES[@]}"; do
     "$SMPCTL" device add "$d" --clinic "$CLINIC" --cert "$PKI/devices/$d.crt" --db "$DB" >/dev/null
 done

@@ -37,6 +37,7 @@ SEQ=10
 SIM_START=$(date -u -d '3 days ago' +%F)
 
 issue_pki "$PKI" "$DEV"
+new_db "$DB"
 "$BIN/smpctl" device add "$DEV" --clinic "$CLINIC" --cert "$PKI/devices/$DEV.crt" --db "$DB" >/dev/null ||
     fail "smpctl device add $DEV"
 start_broker "$PKI" "$WORK/broker"

@@ -25,6 +25,7 @@ DB=$WORK/fleet.db
 STATE=$WORK/broker
 
 issue_pki "$PKI" ca-01 cb-01 ca-02
+new_db "$DB"
 for d in ca-01:clinic-a cb-01:clinic-b; do
     "$SMPCTL" device add "${d%%:*}" --clinic "${d#*:}" --cert "$PKI/devices/${d%%:*}.crt" --db "$DB" \
         >/dev/null || fail "device add $d"

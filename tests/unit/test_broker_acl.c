@@ -95,7 +95,8 @@ static int setup(void **state)
     snprintf(fx->pki, sizeof fx->pki, "%s/pki", fx->dir);
     snprintf(fx->db_path, sizeof fx->db_path, "%s/fleet.db", fx->dir);
     mkdir(fx->pki, 0755);
-    if (db_open(fx->db_path, &fx->db, err, sizeof err) != 0)
+    if (db_migrate(fx->db_path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
+        db_open(fx->db_path, &fx->db, err, sizeof err) != 0)
         return -1;
     *state = fx;
     return 0;

@@ -247,7 +247,8 @@ static int fx_setup(void **state)
         return -1;
     snprintf(fx->db_path, sizeof fx->db_path, "%s/fleet.db", fx->dir);
     snprintf(fx->log_path, sizeof fx->log_path, "%s/stderr.log", fx->dir);
-    if (db_open(fx->db_path, &db, err, sizeof err) != 0)
+    if (db_migrate(fx->db_path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
+        db_open(fx->db_path, &db, err, sizeof err) != 0)
         fail_msg("%s", err);
     for (int i = 0; i < DEVICES_MAX; i++) {
         char *sql = sqlite3_mprintf("INSERT INTO devices(device_id, clinic, added_at) "

@@ -201,6 +201,7 @@ static void test_procedure_logs_from_store(void **state)
 
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/fleet.db", dir);
+    assert_int_equal(db_migrate(path, &(int){0}, &(int){0}, err, sizeof err), 0);
     assert_int_equal(db_open(path, &db, err, sizeof err), 0);
     assert_int_equal(sqlite3_exec(db,
         "INSERT INTO devices(device_id, clinic, added_at) VALUES ('dev-1', 'North', 't');"

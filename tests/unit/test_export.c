@@ -286,7 +286,8 @@ static int setup(void **state)
     if (pki("init", NULL, fx->pki) != 0 || pki("issue-device", "dev-w1", fx->pki) != 0 ||
         pki("issue-device", "dev-w2", fx->pki) != 0 || pki("issue-export", NULL, fx->pki) != 0)
         return -1;
-    if (db_open(fx->db_path, &fx->db, err, sizeof err) != 0)
+    if (db_migrate(fx->db_path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
+        db_open(fx->db_path, &fx->db, err, sizeof err) != 0)
         return -1;
     snprintf(key, sizeof key, "%s/devices/dev-w1.key", fx->pki);
     if (signer_open(key, &c.key, err, sizeof err) != 0)

@@ -36,7 +36,8 @@ static int setup(void **state)
     if (!mkdtemp(fx->dir))
         return -1;
     snprintf(fx->path, sizeof fx->path, "%s/fleet.db", fx->dir);
-    if (db_open(fx->path, &fx->db, err, sizeof err) != 0)
+    if (db_migrate(fx->path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
+        db_open(fx->path, &fx->db, err, sizeof err) != 0)
         return -1;
     *state = fx;
     return 0;

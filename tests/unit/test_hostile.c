@@ -662,7 +662,8 @@ static int fx_setup(void **state)
     if (!mkdtemp(fx->dir))
         return -1;
     snprintf(fx->path, sizeof fx->path, "%s/fleet.db", fx->dir);
-    if (db_open(fx->path, &fx->db, err, sizeof err) != 0 ||
+    if (db_migrate(fx->path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
+        db_open(fx->path, &fx->db, err, sizeof err) != 0 ||
         sqlite3_exec(fx->db,
                      "INSERT INTO devices(device_id, clinic, added_at) VALUES"
                      " ('dev-1', 'c1', '2026-01-01T00:00:00.000Z');"

@@ -207,7 +207,8 @@ static int fx_setup(void **state)
     if (!fx)
         return -1;
     snprintf(fx->path, sizeof fx->path, "%s/ingest-%d.db", g_root, ++g_db_counter);
-    if (db_open(fx->path, &fx->db, err, sizeof err) != 0) {
+    if (db_migrate(fx->path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
+        db_open(fx->path, &fx->db, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         return -1;
     }

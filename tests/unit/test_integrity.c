@@ -154,7 +154,8 @@ static int fx_setup(void **state)
     if (!fx)
         return -1;
     snprintf(fx->path, sizeof fx->path, "%s/integrity-%d.db", g_root, ++g_db_counter);
-    if (db_open(fx->path, &fx->db, err, sizeof err) != 0)
+    if (db_migrate(fx->path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
+        db_open(fx->path, &fx->db, err, sizeof err) != 0)
         fail_msg("%s", err);
     char *sql = sqlite3_mprintf("INSERT INTO devices(device_id, clinic, cert_pem, added_at) "
                                 "VALUES ('dev-a', 'clinic-1', %Q, '2026-01-01T00:00:00.000Z')",

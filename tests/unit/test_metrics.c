@@ -73,7 +73,8 @@ static int setup(void **state)
     if (!mkdtemp(f->dir))
         return -1;
     snprintf(f->path, sizeof f->path, "%s/fleet.db", f->dir);
-    if (db_open(f->path, &f->db, err, sizeof err) != 0)
+    if (db_migrate(f->path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
+        db_open(f->path, &f->db, err, sizeof err) != 0)
         return -1;
     *state = f;
     return 0;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "alerting.h"
 #include "notify_filter.h"
 #include "notify_hmac.h"
@@ -165,6 +166,7 @@ static int setup(void **state)
     snprintf(f->dir, sizeof f->dir, "/tmp/test_notify.XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->db, sizeof f->db, "%s/fleet.db", f->dir);
+    assert_int_equal(db_migrate(f->db, &(int){0}, &(int){0}, err, sizeof err), 0);
     assert_int_equal(store_open(f->db, &f->s, err, sizeof err), 0);
     for (int k = 0; k < NOTIFY_NSINKS; k++)
         f->sinks.sink[k].kind = (notify_kind)k;

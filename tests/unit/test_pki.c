@@ -321,6 +321,25 @@ static void test_issue_broker(void **state)
     }
 }
 
+/* Root gives group smpfleet (the packaged collector's user, when that group
+ * exists) read access to a collector key; everyone else gets an owner-only
+ * key. */
+static void assert_collector_key_mode(const struct fixture *f, const char *rel)
+{
+    struct group *g = getgrnam("smpfleet");
+    char p[PATH_MAX];
+    struct stat st;
+
+    path(p, f, rel);
+    assert_int_equal(stat(p, &st), 0);
+    if (geteuid() == 0 && g) {
+        assert_int_equal(st.st_mode & 07777, 0640);
+        assert_int_equal(st.st_gid, g->gr_gid);
+    } else {
+        assert_int_equal(st.st_mode & 07777, 0600);
+    }
+}
+
 static void test_issue_collector(void **state)
 {
     const struct fixture *f = *state;
@@ -334,7 +353,7 @@ static void test_issue_collector(void **state)
                          &crt, MBEDTLS_OID_CLIENT_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)), 0);
     mbedtls_x509_crt_free(&crt);
     assert_verifies(f, "collector.crt");
-    assert_int_equal(mode_of(f, "collector.key"), 0600);
+    assert_collector_key_mode(f, "collector.key");
 }
 
 static void test_bad_device_ids(void **state)
@@ -501,7 +520,7 @@ static void test_collector_names(void **state)
     mbedtls_x509_crt_free(&crt);
     assert_verifies(f, "collector-2.crt");
     assert_key_matches(f, "collector-2.crt", "collector-2.key");
-    assert_int_equal(mode_of(f, "collector-2.key"), 0600);
+    assert_collector_key_mode(f, "collector-2.key");
     /* --name smp-collector is the default identity and its files. */
     assert_int_equal(run("issue-collector", "--dir", f->pki, "--name", IDS_COLLECTOR_CN, NULL), 0);
     load_crt(f, "collector.crt", &crt);
@@ -707,6 +726,7 @@ static void test_renew_updates_registry(void **state)
     path(p, f, "devices/dev-a.crt");
     read_file(p, crt, sizeof crt);
     path(dbp, f, "fleet.db");
+    assert_int_equal(db_migrate(dbp, &(int){0}, &(int){0}, err, sizeof err), 0);
     assert_int_equal(db_open(dbp, &db, err, sizeof err), 0);
     dev.cert_pem = crt;
     assert_int_equal(registry_add(db, &dev, "2026-11-23T09:00:00.000Z", err, sizeof err), 0);

@@ -38,7 +38,8 @@ static int setup(void **state)
     snprintf(f->dir, sizeof f->dir, "/tmp/test_quarantine.XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof f->path, "%s/fleet.db", f->dir);
-    if (db_open(f->path, &f->db, err, sizeof err) != 0)
+    if (db_migrate(f->path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
+        db_open(f->path, &f->db, err, sizeof err) != 0)
         fail_msg("%s", err);
     assert_int_equal(sqlite3_exec(f->db,
                                   "INSERT INTO quarantine(id, received_at, device_id, topic, reason, payload) VALUES "

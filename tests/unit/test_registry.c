@@ -84,7 +84,8 @@ static int setup(void **state)
     if (mkdtemp(fx->dir) == NULL)
         return -1;
     snprintf(fx->path, sizeof fx->path, "%s/store.db", fx->dir);
-    if (db_open(fx->path, &fx->db, err, sizeof err) != 0) {
+    if (db_migrate(fx->path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
+        db_open(fx->path, &fx->db, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         return -1;
     }

@@ -79,7 +79,8 @@ static int setup(void **state)
     snprintf(f->dir, sizeof f->dir, "/tmp/test_rules.XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof f->path, "%s/fleet.db", f->dir);
-    if (db_open(f->path, &f->db, err, sizeof err) != 0)
+    if (db_migrate(f->path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
+        db_open(f->path, &f->db, err, sizeof err) != 0)
         fail_msg("%s", err);
     exec_sql(f->db, "INSERT INTO devices(device_id, clinic, added_at) VALUES "
                     "('dev-a', 'clinic-1', '2026-01-01T00:00:00.000Z'),"
