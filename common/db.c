@@ -143,7 +143,7 @@
 /* Records are stored once per (device_id, seq). body is the record's
  * canonical JSON exactly as hashed, so the chain can be re-verified from the
  * store alone; hash is SHA-256(body) in hex. device_state caches the chain
- * head per device but is derivable from records (see DESIGN.md 4, scale-out).
+ * head per device but is derivable from records (docs/protocol.md).
  * This is the whole schema of DB_SCHEMA_VERSION, applied to a new database;
  * a change to it is a new version with its step in steps[]. */
 static const char *const schema_sql =

@@ -1,6 +1,6 @@
 /* registry: the device registry (devices table of common/db.h). The clinic
  * a device belongs to is decided here, never trusted from a payload
- * (DESIGN.md 2), so smpctl writes it and the collector can reuse the
+ * (docs/protocol.md), so smpctl writes it and the collector can reuse the
  * lookups. The caller owns the database handle; nothing here opens or
  * closes it. Functions returning int give 0 on success and -1 on failure
  * with err filled with a message naming the field or device. */
@@ -14,7 +14,7 @@
 
 #include "ids.h"
 
-#define REGISTRY_TEXT_MAX 128  /* bytes of clinic, model, serial (DESIGN.md 3 string limit) */
+#define REGISTRY_TEXT_MAX 128  /* bytes of clinic, model, serial (the record string limit of docs/protocol.md) */
 #define REGISTRY_TS_LEN   24   /* YYYY-MM-DDTHH:MM:SS.mmmZ */
 #define REGISTRY_CERT_MAX (64 * 1024) /* a device cert PEM is ~1 KiB; more is not a cert */
 
