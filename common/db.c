@@ -529,3 +529,18 @@ fail:
     sqlite3_close(db);
     return -1;
 }
+
+int db_error(sqlite3 *db, const char *what, char *err, size_t errlen)
+{
+    const char *file = sqlite3_db_filename(db, "main");
+
+    snprintf(err, errlen, "database %s: %s: %s", file && *file ? file : "(memory)", what,
+             sqlite3_errmsg(db));
+    return -1;
+}
+
+void db_column_text(sqlite3_stmt *st, int i, char *out, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    snprintf(out, cap, "%s", t ? (const char *)t : "");
+}

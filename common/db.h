@@ -46,4 +46,12 @@ int db_check_version(sqlite3 *db, const char *path, char *err, size_t errlen);
 /* Runs one SQL statement with no result rows (BEGIN, COMMIT, ...). */
 int db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
 
+/* Fills err with "database FILE: what: SQLite's message" and returns -1,
+ * for a failed statement on db. */
+int db_error(sqlite3 *db, const char *what, char *err, size_t errlen);
+
+/* Copies column i of the current row of st into out as text ("" for NULL),
+ * cut to cap. */
+void db_column_text(sqlite3_stmt *st, int i, char *out, size_t cap);
+
 #endif

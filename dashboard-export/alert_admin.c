@@ -4,35 +4,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int db_fail(sqlite3 *db, const char *what, char *err, size_t errlen)
-{
-    const char *file = sqlite3_db_filename(db, "main");
-
-    snprintf(err, errlen, "database %s: %s: %s", file && *file ? file : "(memory)", what,
-             sqlite3_errmsg(db));
-    return -1;
-}
-
-static void col(sqlite3_stmt *q, int i, char *out, size_t cap)
-{
-    const unsigned char *t = sqlite3_column_text(q, i);
-    snprintf(out, cap, "%s", t ? (const char *)t : "");
-}
+#include "db.h"
 
 static void read_row(sqlite3_stmt *q, alert_row *r)
 {
     r->id = sqlite3_column_int64(q, 0);
-    col(q, 1, r->rule, sizeof r->rule);
-    col(q, 2, r->severity, sizeof r->severity);
-    col(q, 3, r->device, sizeof r->device);
-    col(q, 4, r->cause, sizeof r->cause);
-    col(q, 5, r->message, sizeof r->message);
-    col(q, 6, r->raised_at, sizeof r->raised_at);
-    col(q, 7, r->acked_at, sizeof r->acked_at);
-    col(q, 8, r->acked_by, sizeof r->acked_by);
-    col(q, 9, r->cleared_at, sizeof r->cleared_at);
-    col(q, 10, r->clinic, sizeof r->clinic);
-    col(q, 11, r->state, sizeof r->state);
+    db_column_text(q, 1, r->rule, sizeof r->rule);
+    db_column_text(q, 2, r->severity, sizeof r->severity);
+    db_column_text(q, 3, r->device, sizeof r->device);
+    db_column_text(q, 4, r->cause, sizeof r->cause);
+    db_column_text(q, 5, r->message, sizeof r->message);
+    db_column_text(q, 6, r->raised_at, sizeof r->raised_at);
+    db_column_text(q, 7, r->acked_at, sizeof r->acked_at);
+    db_column_text(q, 8, r->acked_by, sizeof r->acked_by);
+    db_column_text(q, 9, r->cleared_at, sizeof r->cleared_at);
+    db_column_text(q, 10, r->clinic, sizeof r->clinic);
+    db_column_text(q, 11, r->state, sizeof r->state);
 }
 
 /* Appends one row, doubling the array as needed. */
@@ -69,7 +56,7 @@ int alert_admin_list(sqlite3 *db, const alert_filter *f, alert_row **out, size_t
     *out = NULL;
     *count = 0;
     if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-        return db_fail(db, "listing alerts", err, errlen);
+        return db_error(db, "listing alerts", err, errlen);
     if (f->clinic)
         sqlite3_bind_text(q, 1, f->clinic, -1, SQLITE_STATIC);
     sqlite3_bind_int(q, 2, f->open_only);
@@ -82,7 +69,7 @@ int alert_admin_list(sqlite3 *db, const alert_filter *f, alert_row **out, size_t
         }
     }
     if (rc != SQLITE_DONE) {
-        db_fail(db, "listing alerts", err, errlen);
+        db_error(db, "listing alerts", err, errlen);
         goto fail;
     }
     sqlite3_finalize(q);
@@ -105,17 +92,17 @@ static int explain_refusal(sqlite3 *db, int64_t id, char *err, size_t errlen)
 
     if (sqlite3_prepare_v2(db, "SELECT acked_at, acked_by FROM alerts WHERE id = ?1 "
                                "AND coalesce(state, '') <> 'pending'", -1, &q, NULL) != SQLITE_OK)
-        return db_fail(db, "looking up alert", err, errlen);
+        return db_error(db, "looking up alert", err, errlen);
     sqlite3_bind_int64(q, 1, id);
     rc = sqlite3_step(q);
     if (rc == SQLITE_ROW) {
-        col(q, 0, at, sizeof at);
-        col(q, 1, by, sizeof by);
+        db_column_text(q, 0, at, sizeof at);
+        db_column_text(q, 1, by, sizeof by);
         snprintf(err, errlen, "alert %lld was already acknowledged by %s at %s", (long long)id, by, at);
     } else if (rc == SQLITE_DONE) {
         snprintf(err, errlen, "alert %lld does not exist; see smpctl alerts list", (long long)id);
     } else {
-        db_fail(db, "looking up alert", err, errlen);
+        db_error(db, "looking up alert", err, errlen);
     }
     sqlite3_finalize(q);
     return -1;
@@ -132,14 +119,14 @@ int alert_admin_ack(sqlite3 *db, int64_t id, const char *by, const char *now, ch
                            "UPDATE alerts SET acked_at = ?2, acked_by = ?3 "
                            "WHERE id = ?1 AND acked_at IS NULL AND coalesce(state, '') <> 'pending'",
                            -1, &q, NULL) != SQLITE_OK)
-        return db_fail(db, "acknowledging alert", err, errlen);
+        return db_error(db, "acknowledging alert", err, errlen);
     sqlite3_bind_int64(q, 1, id);
     sqlite3_bind_text(q, 2, now, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 3, by, -1, SQLITE_STATIC);
     rc = sqlite3_step(q);
     changed = sqlite3_changes(db);
     if (rc != SQLITE_DONE)
-        db_fail(db, "acknowledging alert", err, errlen);
+        db_error(db, "acknowledging alert", err, errlen);
     sqlite3_finalize(q);
     if (rc != SQLITE_DONE)
         return -1;

@@ -4,22 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
+
 #define DEFAULT_LIMIT 50
-
-static int db_fail(sqlite3 *db, const char *what, char *err, size_t errlen)
-{
-    const char *file = sqlite3_db_filename(db, "main");
-
-    snprintf(err, errlen, "database %s: %s: %s", file && *file ? file : "(memory)", what,
-             sqlite3_errmsg(db));
-    return -1;
-}
-
-static void col(sqlite3_stmt *q, int i, char *out, size_t cap)
-{
-    const unsigned char *t = sqlite3_column_text(q, i);
-    snprintf(out, cap, "%s", t ? (const char *)t : "");
-}
 
 /* The columns every query selects first, in this order. */
 #define ROW_COLUMNS "id, received_at, coalesce(device_id, ''), topic, reason, length(payload)"
@@ -28,10 +15,10 @@ static void read_row(sqlite3_stmt *q, quarantine_row *r)
 {
     memset(r, 0, sizeof *r);
     r->id = sqlite3_column_int64(q, 0);
-    col(q, 1, r->received_at, sizeof r->received_at);
-    col(q, 2, r->device, sizeof r->device);
-    col(q, 3, r->topic, sizeof r->topic);
-    col(q, 4, r->reason, sizeof r->reason);
+    db_column_text(q, 1, r->received_at, sizeof r->received_at);
+    db_column_text(q, 2, r->device, sizeof r->device);
+    db_column_text(q, 3, r->topic, sizeof r->topic);
+    db_column_text(q, 4, r->reason, sizeof r->reason);
     r->payload_len = (size_t)sqlite3_column_int64(q, 5);
 }
 
@@ -50,7 +37,7 @@ int quarantine_admin_list(sqlite3 *db, const quarantine_filter *f, quarantine_ro
     *out = NULL;
     *count = 0;
     if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-        return db_fail(db, "listing the quarantine", err, errlen);
+        return db_error(db, "listing the quarantine", err, errlen);
     if (f->device)
         sqlite3_bind_text(q, 1, f->device, -1, SQLITE_STATIC);
     if (f->since)
@@ -70,7 +57,7 @@ int quarantine_admin_list(sqlite3 *db, const quarantine_filter *f, quarantine_ro
         read_row(q, &rows[n++]);
     }
     if (rc != SQLITE_DONE) {
-        db_fail(db, "listing the quarantine", err, errlen);
+        db_error(db, "listing the quarantine", err, errlen);
         goto fail;
     }
     sqlite3_finalize(q);
@@ -91,7 +78,7 @@ int quarantine_admin_get(sqlite3 *db, int64_t id, quarantine_row *out, char *err
 
     memset(out, 0, sizeof *out);
     if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-        return db_fail(db, "reading the quarantine", err, errlen);
+        return db_error(db, "reading the quarantine", err, errlen);
     sqlite3_bind_int64(q, 1, id);
     rc = sqlite3_step(q);
     if (rc == SQLITE_DONE) {
@@ -100,7 +87,7 @@ int quarantine_admin_get(sqlite3 *db, int64_t id, quarantine_row *out, char *err
         goto cleanup;
     }
     if (rc != SQLITE_ROW) {
-        db_fail(db, "reading the quarantine", err, errlen);
+        db_error(db, "reading the quarantine", err, errlen);
         goto cleanup;
     }
     read_row(q, out);

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "db.h"
 #include <time.h>
 
 #include <mbedtls/asn1.h>
@@ -25,15 +27,6 @@ static void printable(char *dst, size_t cap, const unsigned char *src, size_t le
     for (size_t i = 0; i < len && n + 1 < cap; i++)
         dst[n++] = (src[i] >= 0x20 && src[i] < 0x7f) ? (char)src[i] : '?';
     dst[n] = '\0';
-}
-
-static int db_fail(sqlite3 *db, const char *what, char *err, size_t errlen)
-{
-    const char *file = sqlite3_db_filename(db, "main");
-
-    snprintf(err, errlen, "database %s: %s: %s", file && *file ? file : "(memory)", what,
-             sqlite3_errmsg(db));
-    return -1;
 }
 
 int registry_check_text(const char *what, const char *text, char *err, size_t errlen)
@@ -193,22 +186,15 @@ static int check_new(const registry_new *dev, char *err, size_t errlen)
     return 0;
 }
 
-static void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col)
-{
-    const unsigned char *s = sqlite3_column_text(st, col);
-
-    snprintf(dst, cap, "%s", s ? (const char *)s : "");
-}
-
 static void row_to_device(sqlite3_stmt *st, registry_device *out)
 {
     memset(out, 0, sizeof *out);
-    copy_col(out->device_id, sizeof out->device_id, st, 0);
-    copy_col(out->clinic, sizeof out->clinic, st, 1);
-    copy_col(out->model, sizeof out->model, st, 2);
-    copy_col(out->serial, sizeof out->serial, st, 3);
-    copy_col(out->added_at, sizeof out->added_at, st, 4);
-    copy_col(out->retired_at, sizeof out->retired_at, st, 5);
+    db_column_text(st, 0, out->device_id, sizeof out->device_id);
+    db_column_text(st, 1, out->clinic, sizeof out->clinic);
+    db_column_text(st, 2, out->model, sizeof out->model);
+    db_column_text(st, 3, out->serial, sizeof out->serial);
+    db_column_text(st, 4, out->added_at, sizeof out->added_at);
+    db_column_text(st, 5, out->retired_at, sizeof out->retired_at);
     out->has_cert = sqlite3_column_int(st, 6) != 0;
 }
 
@@ -251,7 +237,7 @@ int registry_add(sqlite3 *db, const registry_new *dev, const char *now, char *er
         return -1;
     }
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        db_fail(db, "prepare insert device", err, errlen);
+        db_error(db, "prepare insert device", err, errlen);
         goto cleanup;
     }
     if (bind_opt_text(st, 1, dev->device_id) != SQLITE_OK ||
@@ -260,7 +246,7 @@ int registry_add(sqlite3 *db, const registry_new *dev, const char *now, char *er
         bind_opt_text(st, 4, dev->serial) != SQLITE_OK ||
         bind_opt_text(st, 5, dev->cert_pem) != SQLITE_OK ||
         bind_opt_text(st, 6, now) != SQLITE_OK) {
-        db_fail(db, "bind insert device", err, errlen);
+        db_error(db, "bind insert device", err, errlen);
         goto cleanup;
     }
     step = sqlite3_step(st);
@@ -271,7 +257,7 @@ int registry_add(sqlite3 *db, const registry_new *dev, const char *now, char *er
         return refuse_existing(db, dev->device_id, err, errlen);
     }
     if (step != SQLITE_DONE) {
-        db_fail(db, "insert device", err, errlen);
+        db_error(db, "insert device", err, errlen);
         goto cleanup;
     }
     rc = 0;
@@ -289,11 +275,11 @@ int registry_get(sqlite3 *db, const char *device_id, registry_device *out, char 
     int rc = -1, step;
 
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        db_fail(db, "prepare device lookup", err, errlen);
+        db_error(db, "prepare device lookup", err, errlen);
         goto cleanup;
     }
     if (sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC) != SQLITE_OK) {
-        db_fail(db, "bind device lookup", err, errlen);
+        db_error(db, "bind device lookup", err, errlen);
         goto cleanup;
     }
     step = sqlite3_step(st);
@@ -305,7 +291,7 @@ int registry_get(sqlite3 *db, const char *device_id, registry_device *out, char 
                  device_id);
         rc = 1;
     } else {
-        db_fail(db, "device lookup", err, errlen);
+        db_error(db, "device lookup", err, errlen);
     }
 
 cleanup:
@@ -323,16 +309,16 @@ int registry_retire(sqlite3 *db, const char *device_id, const char *now, char *e
     int rc = -1;
 
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        db_fail(db, "prepare retire device", err, errlen);
+        db_error(db, "prepare retire device", err, errlen);
         goto cleanup;
     }
     if (sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC) != SQLITE_OK) {
-        db_fail(db, "bind retire device", err, errlen);
+        db_error(db, "bind retire device", err, errlen);
         goto cleanup;
     }
     if (sqlite3_step(st) != SQLITE_DONE) {
-        db_fail(db, "retire device", err, errlen);
+        db_error(db, "retire device", err, errlen);
         goto cleanup;
     }
     if (sqlite3_changes(db) == 1) {
@@ -374,11 +360,11 @@ int registry_list(sqlite3 *db, const char *clinic, registry_device **out, size_t
     *out = NULL;
     *count = 0;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        db_fail(db, "prepare device list", err, errlen);
+        db_error(db, "prepare device list", err, errlen);
         goto cleanup;
     }
     if (bind_opt_text(st, 1, clinic) != SQLITE_OK) {
-        db_fail(db, "bind device list", err, errlen);
+        db_error(db, "bind device list", err, errlen);
         goto cleanup;
     }
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -388,7 +374,7 @@ int registry_list(sqlite3 *db, const char *clinic, registry_device **out, size_t
         }
     }
     if (step != SQLITE_DONE) {
-        db_fail(db, "device list", err, errlen);
+        db_error(db, "device list", err, errlen);
         goto cleanup;
     }
     *out = arr;
@@ -441,7 +427,7 @@ static bool same_cert(const char *a, const char *b)
 static int exec_sql(sqlite3 *db, const char *sql, const char *what, char *err, size_t errlen)
 {
     return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0
-                                                               : db_fail(db, what, err, errlen);
+                                                               : db_error(db, what, err, errlen);
 }
 
 /* Runs one statement with up to three text parameters (NULL binds NULL). */
@@ -454,7 +440,7 @@ static int run_stmt(sqlite3 *db, const char *sql, const char *p1, const char *p2
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
         bind_opt_text(st, 1, p1) != SQLITE_OK || bind_opt_text(st, 2, p2) != SQLITE_OK ||
         (p3 && bind_opt_text(st, 3, p3) != SQLITE_OK) || sqlite3_step(st) != SQLITE_DONE)
-        db_fail(db, what, err, errlen);
+        db_error(db, what, err, errlen);
     else
         rc = 0;
     sqlite3_finalize(st);
@@ -474,7 +460,7 @@ static int current_cert(sqlite3 *db, const char *device_id, char *retired, size_
     *pem = NULL;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
         sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC) != SQLITE_OK) {
-        db_fail(db, "device certificate lookup", err, errlen);
+        db_error(db, "device certificate lookup", err, errlen);
         goto cleanup;
     }
     step = sqlite3_step(st);
@@ -485,10 +471,10 @@ static int current_cert(sqlite3 *db, const char *device_id, char *retired, size_
         goto cleanup;
     }
     if (step != SQLITE_ROW) {
-        db_fail(db, "device certificate lookup", err, errlen);
+        db_error(db, "device certificate lookup", err, errlen);
         goto cleanup;
     }
-    copy_col(retired, rcap, st, 0);
+    db_column_text(st, 0, retired, rcap);
     if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
         *pem = strdup((const char *)sqlite3_column_text(st, 1));
         if (!*pem) {
@@ -580,12 +566,12 @@ int registry_cert_history_count(sqlite3 *db, const char *device_id, char *err, s
     int n = -1;
 
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_fail(db, "count certificate history", err, errlen);
+        return db_error(db, "count certificate history", err, errlen);
     if (sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
         n = sqlite3_column_int(st, 0);
     else
-        db_fail(db, "count certificate history", err, errlen);
+        db_error(db, "count certificate history", err, errlen);
     sqlite3_finalize(st);
     return n;
 }
@@ -622,7 +608,7 @@ int registry_add_viewer(sqlite3 *db, const char *name, const char *clinic, const
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
         bind_opt_text(st, 1, name) != SQLITE_OK || bind_opt_text(st, 2, clinic) != SQLITE_OK ||
         bind_opt_text(st, 3, now) != SQLITE_OK) {
-        db_fail(db, "record viewer", err, errlen);
+        db_error(db, "record viewer", err, errlen);
         goto cleanup;
     }
     step = sqlite3_step(st);
@@ -632,7 +618,7 @@ int registry_add_viewer(sqlite3 *db, const char *name, const char *clinic, const
         goto cleanup;
     }
     if (step != SQLITE_DONE) {
-        db_fail(db, "record viewer", err, errlen);
+        db_error(db, "record viewer", err, errlen);
         goto cleanup;
     }
     rc = 0;
@@ -653,7 +639,7 @@ int registry_list_viewers(sqlite3 *db, registry_viewer **out, size_t *count, cha
     *out = NULL;
     *count = 0;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        db_fail(db, "prepare viewer list", err, errlen);
+        db_error(db, "prepare viewer list", err, errlen);
         goto cleanup;
     }
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -669,13 +655,13 @@ int registry_list_viewers(sqlite3 *db, registry_viewer **out, size_t *count, cha
         }
         registry_viewer *v = &arr[n++];
         memset(v, 0, sizeof *v);
-        copy_col(v->name, sizeof v->name, st, 0);
+        db_column_text(st, 0, v->name, sizeof v->name);
         v->all_clinics = sqlite3_column_type(st, 1) == SQLITE_NULL;
-        copy_col(v->clinic, sizeof v->clinic, st, 1);
-        copy_col(v->issued_at, sizeof v->issued_at, st, 2);
+        db_column_text(st, 1, v->clinic, sizeof v->clinic);
+        db_column_text(st, 2, v->issued_at, sizeof v->issued_at);
     }
     if (step != SQLITE_DONE) {
-        db_fail(db, "viewer list", err, errlen);
+        db_error(db, "viewer list", err, errlen);
         goto cleanup;
     }
     *out = arr;
