@@ -7,9 +7,15 @@
 #                      (default 50,000 x scale: one fsync per message makes
 #                      200,000 too slow for the 10-minute budget)
 #   BENCH_KEEP=1       keep the work dir out/bench/work (databases, logs)
-#   BENCH_PROFILE=1    perf record the collector: out/bench/profile-b*.txt
-#                      (slows it; the fsync count via perf stat is always on
-#                      when perf works, BENCH_PERF=0 turns it off)
+#   BENCH_PROFILE=1    perf record the timed collector runs too:
+#                      out/bench/profile-b*.txt (slows them; the fsync count
+#                      via perf stat is always on when perf works,
+#                      BENCH_PERF=0 turns it off)
+#   BENCH_PROFILE_S    the always-on profile (out/bench/profile-summary.txt):
+#                      seconds the collector runs under the profiler on the
+#                      batch-64 queue (default 60; perf record when perf has
+#                      hardware counters here, else valgrind callgrind;
+#                      BENCH_PROFILER=perf|callgrind|none chooses)
 #   BENCH_CHECKPOINTS=0  ingest load without signed checkpoints (experiment:
 #                      the cost of verifying them; real agents send them)
 #   BENCH_EXPORT_ARGS  extra options for `smpctl export`
@@ -28,6 +34,8 @@ BIN=$BUILD/bin
 TOOLS=$BUILD/bench
 RUN_BROKER=$ROOT/broker-config/run-broker.sh
 PEER=${BENCH_PEER:-/work/shared/peers/naive_collector.py}
+# The second reference: the same peer, one transaction per 64 messages.
+BATCHED_PEER=$ROOT/bench/batched_peer.py
 PY=/usr/bin/python3
 SCALE=${BENCH_SCALE:-1}
 OUT=$ROOT/out/bench
@@ -189,6 +197,7 @@ for c in mosquitto mosquitto_sub mosquitto_pub sqlite3; do
     command -v "$c" >/dev/null || die "$c not found (make deps)"
 done
 [ -r "$PEER" ] || die "reference peer $PEER not found (set BENCH_PEER)"
+[ -r "$BATCHED_PEER" ] || die "$BATCHED_PEER not found"
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 # What was measured: the commit, and the parts with uncommitted changes.
@@ -197,7 +206,7 @@ dirty=$(cd "$ROOT" && git status --porcelain -- agent collector common dashboard
     awk '{ split($2, p, "/"); print p[1] }' | sort -u | tr '\n' ' ' | sed 's/ $//')
 [ -n "$dirty" ] && SOURCE_REV="git $SOURCE_REV with uncommitted changes in $dirty" || SOURCE_REV="git $SOURCE_REV"
 T_START=$(now)
-rm -rf "$WORK" "$OUT"/profile-b*.txt
+rm -rf "$WORK" "$OUT"/profile-b*.txt "$OUT"/profile-summary.txt
 mkdir -p "$WORK/bin"
 # Run a snapshot of the binaries: a rebuild during the run must not change
 # (or, mid-link, break) what is measured.
@@ -210,8 +219,9 @@ chmod 0755 "$OUT" "$WORK"
 PKI=$WORK/pki
 # The broker makes each client's id its certificate's CN, so every consumer
 # that needs a session of its own (the limit, the peer, the collector of
-# each round) gets a collector identity of its own: smp-collector-<ID>.
-CONSUMERS="limit-b1 peer-b1 coll-b1 limit-b64 peer-b64 coll-b64 pubref"
+# each round, the batched peer, the profiled collector) gets a collector
+# identity of its own: smp-collector-<ID>.
+CONSUMERS="limit-b1 peer-b1 batched-b1 coll-b1 limit-b64 peer-b64 batched-b64 coll-b64 prof-b64 pubref"
 # tls_of ID: mosquitto_sub-style TLS options of consumer ID.
 tls_of() { echo "--cafile $PKI/ca.crt --cert $PKI/collector-$1.crt --key $PKI/collector-$1.key"; }
 EVENTS='smp/v1/dev/+/events'
@@ -296,6 +306,151 @@ stop_collector() {
     stop "$COLL_WRAP" || true
 }
 
+# The always-on profile of the collector (out/bench/profile-summary.txt):
+# perf record when perf has hardware counters on this machine, else valgrind
+# callgrind (in a VM without a PMU perf could only sample the timer). Either
+# way the collector gets its own session of the batch-64 queue, runs at most
+# BENCH_PROFILE_S seconds, and is not the one timed in the table.
+PROFILER=${BENCH_PROFILER:-auto}
+if [ "$PROFILER" != auto ]; then
+    :
+elif command -v perf >/dev/null 2>&1 &&
+    perf stat -x , -e instructions -- true 2>&1 >/dev/null | grep -q '^[0-9]'; then
+    PROFILER=perf
+elif command -v valgrind >/dev/null 2>&1 && command -v callgrind_annotate >/dev/null 2>&1; then
+    PROFILER=callgrind
+else
+    PROFILER=none
+fi
+PROFILE_S=${BENCH_PROFILE_S:-60}
+PROFILE=$OUT/profile-summary.txt
+
+# profile_summary_perf DATA / profile_summary_callgrind DATA: the top 15
+# functions by self cost, then the shares by library.
+profile_summary_perf() {
+    echo "Top 15 functions by self time (perf report --no-children --sort dso,symbol):"
+    echo
+    perf report -i "$1" --no-children -g none --sort dso,symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | sed -E 's/( +-)+ *$//' | sed -n '1,15p' || true
+    echo
+    echo "By library:"
+    echo
+    perf report -i "$1" --no-children -g none --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | sed -E 's/( +-)+ *$//; s/ +$//' | sed -n '1,8p' || true
+}
+profile_summary_callgrind() {
+    local fns=$WORK/prof.functions
+    # callgrind_annotate prints "Ir (pct)  file:function [object]" per function
+    # (a function inlined from several files comes once per file): summed per
+    # function and object here, with Ir = instructions executed.
+    callgrind_annotate --inclusive=no --auto=no --threshold=100 "$1" 2>/dev/null | awk '
+        /PROGRAM TOTALS/ { tot = $1; gsub(",", "", tot); next }
+        /^ *[0-9,]+ \( *[0-9.]+%\) / {
+            ir = $1; gsub(",", "", ir)
+            line = $0; sub(/^ *[0-9,]+ \( *[0-9.]+%\) +/, "", line)
+            obj = "?"
+            if (match(line, / \[[^]]*\]$/)) {
+                obj = substr(line, RSTART + 2, RLENGTH - 3); sub(/.*\//, "", obj)
+                line = substr(line, 1, RSTART - 1)
+            }
+            fn = line; sub(/^.*:/, "", fn)
+            self[fn] += ir; lib[obj] += ir
+            if (obj != "?") where[fn] = obj
+        }
+        END {
+            for (k in self) printf "F %.0f %6.2f%%  %s [%s]\n", self[k], 100 * self[k] / tot, k, (k in where) ? where[k] : "?"
+            for (k in lib) printf "L %.0f %6.2f%%  %s\n", lib[k], 100 * lib[k] / tot, k
+        }' | sort -k2,2nr >"$fns" || true
+    echo "Top 15 functions by self cost (callgrind, Ir = instructions executed: a proxy for CPU"
+    echo "time that ignores cache misses and waits; percent of the whole run):"
+    echo
+    awk '$1 == "F" { $1 = ""; $2 = ""; sub(/^ +/, ""); print "  " $0; if (++n == 15) exit }' "$fns"
+    echo
+    echo "By library (sum of self cost):"
+    echo
+    awk '$1 == "L" { $1 = ""; $2 = ""; sub(/^ +/, ""); print "  " $0; if (++n == 8) exit }' "$fns"
+    echo
+    echo "Inclusive cost, top 25 (callgrind_annotate --inclusive=yes; callees included):"
+    echo
+    callgrind_annotate --inclusive=yes --auto=no --threshold=100 "$1" 2>/dev/null |
+        awk '/PROGRAM TOTALS/ { next } /^ *[0-9,]+ \( *[0-9.]+%\) / {
+            sub(/ \[[^]]*\/[^]\/]*\]$/, ""); sub(/  [^ ]*:/, "  ")
+            if ($0 == prev) next      # the same function, inlined from another file
+            prev = $0; print; if (++n == 25) exit }' || true
+}
+
+# profile_collector BATCH RECORDS: the collector under the profiler on its
+# own session of this round's queue, until it has acked RECORDS or
+# BENCH_PROFILE_S seconds have passed.
+profile_collector() {
+    local b=$1 recs=$2 db=$WORK/prof-b$1.db conf=$WORK/prof-b$1.conf data wrap pid c
+    local done_n=0 t0 secs cmd stored
+    if [ "$PROFILER" = none ]; then
+        echo "No profile: neither perf with hardware counters nor valgrind/callgrind_annotate on this machine." >"$PROFILE"
+        return 0
+    fi
+    cp "$REGISTRY" "$db"
+    printf '%s\n' "broker_port = $PORT" "ca_file = $PKI/ca.crt" "cert_file = $PKI/collector-prof-b$b.crt" \
+        "key_file = $PKI/collector-prof-b$b.key" "db_path = $db" >"$conf"
+    if [ "$PROFILER" = perf ]; then
+        data=$WORK/prof-b$b.perf
+        cmd=(perf record -q -F 997 -g -o "$data" -- "$BIN/smp-collector" --config "$conf")
+    else
+        data=$WORK/prof-b$b.callgrind
+        cmd=(valgrind --tool=callgrind --callgrind-out-file="$data" "$BIN/smp-collector" --config "$conf")
+    fi
+    log "batch $b: profiling the collector ($PROFILER, at most $PROFILE_S s)"
+    t0=$(now)
+    "${cmd[@]}" 2>"$WORK/prof-b$b.log" &
+    wrap=$!
+    track "$wrap"
+    pid=$wrap     # valgrind runs the collector in its own process; perf forks it
+    if [ "$PROFILER" = perf ]; then
+        for _ in $(seq 1 100); do
+            c=$(pgrep -P "$wrap" | awk 'NR == 1' || true)
+            [ -n "$c" ] && { pid=$c; track "$pid"; break; }
+            sleep 0.1
+        done
+    fi
+    for _ in $(seq 1 $((PROFILE_S * 10))); do
+        done_n=$(sqlite3 "$db" 'SELECT coalesce(sum(acked_seq), 0) FROM device_state' 2>/dev/null || echo 0)
+        [ "$done_n" -ge "$recs" ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    secs=$(calc "$(now) - $t0")
+    done_n=$(sqlite3 "$db" 'SELECT coalesce(sum(acked_seq), 0) FROM device_state' 2>/dev/null || echo 0)
+    stored=$(sqlite3 "$db" 'SELECT count(*) FROM records' 2>/dev/null || echo 0)
+    # callgrind: dump the profile of the ingest so far ($data.1) before the
+    # stop, since a stopping collector first stores what its inbox holds,
+    # which at callgrind's speed can outlast any sensible wait.
+    if [ "$PROFILER" = callgrind ] && kill -0 "$pid" 2>/dev/null; then
+        timeout 60 callgrind_control -d "$pid" >/dev/null 2>&1 || log "batch $b: callgrind_control -d failed"
+        [ -s "$data.1" ] && data=$data.1
+    fi
+    # SIGTERM: the collector stops cleanly and perf writes its data (bounded).
+    kill -TERM "$pid" 2>/dev/null || true
+    # (callgrind has dumped already: no need to wait for it to store its inbox)
+    wait_until "$([ "$PROFILER" = callgrind ] && echo 5 || echo 30)" bash -c "! kill -0 $wrap 2>/dev/null" || true
+    stop "$wrap" || true
+    {
+        echo "# smp-collector profile: batch $b, $SOURCE_REV, $(date -u +%Y-%m-%dT%H:%MZ)"
+        echo
+        echo "Profiler: $PROFILER$([ "$PROFILER" = callgrind ] && echo " ($(valgrind --version)$([ -z "${BENCH_PROFILER:-}" ] && echo "; perf stat -e instructions: not supported on this machine"))")."
+        echo "Load: the batch-$b queue ($recs records, $CKPTS checkpoints among the $R64 records of the load);"
+        echo "the collector ran $(fmt "$secs" 1) s under the profiler (limit BENCH_PROFILE_S=$PROFILE_S) and had stored $stored of $recs records"
+        echo "when the profile was taken (start-up included, shutdown not)."
+        echo
+        if [ -s "$data" ]; then
+            "profile_summary_$PROFILER" "$data"
+        else
+            echo "The profiler wrote no data (log: $(tail -n 3 "$WORK/prof-b$b.log" | tr '\n' ' '))."
+        fi
+    } >"$PROFILE"
+    PROFILE_TOP=$(awk '/^Top 15/ { on = 1; next }
+        on && $1 ~ /%$/ { print $1 " " ($NF ~ /^\[/ ? $(NF - 1) : $NF); if (++n == 3) exit }' "$PROFILE" | paste -sd ';' | sed 's/;/; /g')
+    row "ingest b$b" "collector profile ($PROFILER), top 3 by self cost" "${PROFILE_TOP:-?}" \
+        "$stored records stored in $(fmt "$secs" 0) s under the profiler; top 15: out/bench/profile-summary.txt"
+}
+
 # make_session ID VERSION: a persistent session of consumer ID subscribed to
 # every device's events, so the broker queues the load for it while nobody
 # is connected.
@@ -316,7 +471,9 @@ ingest_round() {
     log "batch $b: $recs records in $msgs messages; broker on port $PORT"
     make_session "limit-b$b" mqttv5
     make_session "peer-b$b" mqttv311
+    make_session "batched-b$b" mqttv311
     make_session "coll-b$b" mqttv5
+    [ "$b" = 64 ] && make_session "prof-b$b" mqttv5
 
     "$TOOLS/pub_load" --port "$PORT" --pki "$PKI" --dir "$LOAD/b$b" --devices "$LOAD/devices.txt" \
         --lines "$lines" --parallel 10 --window 100 --timeout 120 >"$WORK/pub-b$b.out" ||
@@ -346,6 +503,16 @@ ingest_round() {
     t1=$(now)
     PEER_S=$(calc "$t1 - $t0")
     PEER_RATE=$(calc "$recs / $PEER_S")
+
+    # (b2) the second reference: the same peer, one transaction per 64 messages.
+    t0=$(now)
+    # shellcheck disable=SC2046 # tls_of prints options
+    $PY "$BATCHED_PEER" --host 127.0.0.1 --port "$PORT" $(tls_of "batched-b$b") --db "$WORK/batched-b$b.db" \
+        --expect "$recs" --client-id "smp-collector-batched-b$b" --timeout 300 --batch 64 >"$WORK/batched-b$b.out" 2>&1 ||
+        die "batch $b: batched peer did not store $recs records: $(tail -n 3 "$WORK/batched-b$b.out")"
+    t1=$(now)
+    BPEER_S=$(calc "$t1 - $t0")
+    BPEER_RATE=$(calc "$recs / $BPEER_S")
 
     # (c) smp-collector, on a copy of the registry, until every device's
     # contiguous chain head (device_state.acked_seq) sums to the load.
@@ -400,18 +567,21 @@ CONF
         "$recs records, $msgs messages in $(fmt "$LIMIT_S" 2) s"
     row "ingest b$b" "(b) peer: naive_collector.py" "$(fmt "$PEER_RATE" 0) rec/s" \
         "$(fmt "$PEER_S" 2) s wall ($(sed -n 's/.*(\(.*\)).*/\1/p' "$WORK/peer-b$b.out") after its first message)"
+    row "ingest b$b" "(b2) batched peer: bench/batched_peer.py, one commit per 64 messages" "$(fmt "$BPEER_RATE" 0) rec/s" \
+        "$(fmt "$BPEER_S" 2) s wall ($(sed -n 's/.*(\(.*\)).*/\1/p' "$WORK/batched-b$b.out") after its first message)"
     row "ingest b$b" "(c) smp-collector" "$(fmt "$COLL_RATE" 0) rec/s" \
         "$(fmt "$COLL_S" 2) s wall, $cpu s CPU${fsyncs:+, $fsyncs fsync/fdatasync ($(fmt "$(calc "$fsyncs / $msgs")" 2)/message)}, $ackfail ack publishes refused by Paho"
     row "ingest b$b" "collector / limit" "$(fmt "$(calc "$COLL_RATE / $LIMIT_RATE")" 3)" \
         "$([ "$b" = 64 ] && echo "target >= 0.8")"
-    row "ingest b$b" "collector / peer" "$(fmt "$(calc "$COLL_RATE / $PEER_RATE")" 2)" \
+    row "ingest b$b" "collector / naive peer" "$(fmt "$(calc "$COLL_RATE / $PEER_RATE")" 2)" \
         "$([ "$b" = 64 ] && echo "target >= 2")"
+    row "ingest b$b" "collector / batched peer" "$(fmt "$(calc "$COLL_RATE / $BPEER_RATE")" 2)" ""
     if [ "$b" = 64 ]; then
         local r
         r=$(calc "$COLL_RATE / $LIMIT_RATE")
         target "collector >= 0.8 x limit (batch 64)" "$(fmt "$r" 3) x" "$(yes_if "$r" ">=" 0.8)"
         r=$(calc "$COLL_RATE / $PEER_RATE")
-        target "collector >= 2 x peer (batch 64)" "$(fmt "$r" 2) x" "$(yes_if "$r" ">=" 2)"
+        target "collector >= 2 x naive peer (batch 64)" "$(fmt "$r" 2) x" "$(yes_if "$r" ">=" 2)"
     fi
     if [ -s "$WORK/coll-b$b.perf" ]; then
         {
@@ -422,12 +592,14 @@ CONF
         } >"$OUT/profile-b$b.txt"
         note "Batch $b collector profile (BENCH_PROFILE=1, perf record, so its rate above is slowed by profiling): out/bench/profile-b$b.txt"
     fi
+    [ "$b" = 64 ] && profile_collector "$b" "$recs"
     stop_broker "$state"
-    log "batch $b: limit $(fmt "$LIMIT_RATE" 0), peer $(fmt "$PEER_RATE" 0), collector $(fmt "$COLL_RATE" 0) records/s"
+    log "batch $b: limit $(fmt "$LIMIT_RATE" 0), peer $(fmt "$PEER_RATE" 0), batched peer $(fmt "$BPEER_RATE" 0), collector $(fmt "$COLL_RATE" 0) records/s"
 }
 
 section_ingest() {
     note "The ingest load: $R64 records from the agent's simulator, $CKPTS of them signed checkpoints (the agent signs one after 100 records or 10 minutes of device time; usage counters come every minute, so about one record in ten is a checkpoint)$([ "${BENCH_CHECKPOINTS:-1}" = 0 ] && echo '; BENCH_CHECKPOINTS=0: this run left them out')."
+    note "(b2) bench/batched_peer.py is the naive peer with one SQLite commit per 64 messages (and after 0.1 s without a message, and at exit): the afternoon's improvement. Paho 1.6 PUBACKs each message when its callback returns, so up to 63 acknowledged messages are not yet on disk: it promises less than the naive peer and the collector, which only makes it harder to beat."
     ingest_round 64 "$(( (PER_DEV + 63) / 64 ))" "$R64"
     ingest_round 1 "$B1_PER_DEV" "$R1"
     if [ "$R1" -lt 200000 ]; then
