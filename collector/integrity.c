@@ -86,20 +86,11 @@ static int check_links(integrity_ctx *c, const record *r, const char *hash)
 static void cert_serial(const char *pem, char *out, size_t cap)
 {
     mbedtls_x509_crt crt;
-    size_t n = 0;
 
     snprintf(out, cap, "?");
     mbedtls_x509_crt_init(&crt);
-    if (mbedtls_x509_crt_parse(&crt, (const unsigned char *)pem, strlen(pem) + 1) == 0) {
-        const unsigned char *p = crt.serial.p;
-        size_t len = crt.serial.len;
-        while (len > 1 && p[0] == 0) {
-            p++;
-            len--;
-        }
-        for (size_t i = 0; i < len && n + 3 <= cap; i++)
-            n += (size_t)snprintf(out + n, cap - n, "%02X", p[i]);
-    }
+    if (mbedtls_x509_crt_parse(&crt, (const unsigned char *)pem, strlen(pem) + 1) == 0)
+        sign_serial_hex(crt.serial.p, crt.serial.len, out, cap);
     mbedtls_x509_crt_free(&crt);
 }
 

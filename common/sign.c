@@ -117,3 +117,18 @@ int sign_checkpoint_message(const char *device, uint64_t head_seq, const char *h
 {
     return snprintf(out, cap, "smp-ckpt-v1|%s|%" PRIu64 "|%s", device, head_seq, head_hash);
 }
+
+void sign_serial_hex(const unsigned char *p, size_t len, char *out, size_t cap)
+{
+    size_t n = 0;
+
+    if (cap == 0)
+        return;
+    out[0] = '\0';
+    while (len > 1 && p[0] == 0) {
+        p++;
+        len--;
+    }
+    for (size_t i = 0; i < len && n + 3 <= cap; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%02X", p[i]);
+}

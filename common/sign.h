@@ -31,4 +31,9 @@ int sign_verify_cert(const char *cert_pem, const void *msg, size_t len, const ch
 int sign_checkpoint_message(const char *device, uint64_t head_seq, const char *head_hash,
                             char *out, size_t cap);
 
+/* A certificate serial (p: the len bytes of its DER INTEGER) as the fleet's
+ * PKI index and `smpctl pki revoke --serial` write it: upper-case hex,
+ * without the leading 0x00 DER adds to keep a serial positive. Cut to cap. */
+void sign_serial_hex(const unsigned char *p, size_t len, char *out, size_t cap);
+
 #endif

@@ -316,22 +316,13 @@ cleanup:
     return rc;
 }
 
-/* "alerts list --help", "alerts ack 3 -h": help wherever it is asked for. */
-static bool wants_help(int argc, char **argv)
-{
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
-            return true;
-    return false;
-}
-
 int alerts_cmd(int argc, char **argv)
 {
     if (argc < 1) {
         usage(stderr);
         return 2;
     }
-    if (wants_help(argc, argv)) {
+    if (cmdopts_wants_help(argc, argv)) {
         usage(stdout);
         return 0;
     }

@@ -64,3 +64,11 @@ bool cmdopts_utc_prefix_ok(const char *s)
         return false;
     return n == 10 || ((s[11] - '0') * 10 + (s[12] - '0') < 24 && (s[14] - '0') * 10 + (s[15] - '0') < 60);
 }
+
+bool cmdopts_wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return true;
+    return false;
+}

@@ -18,6 +18,10 @@ typedef struct cmdopt {
  * "smpctl CMD: ..." and returns -1. */
 int cmdopts_parse(const char *cmd, int argc, char **argv, cmdopt *opts, size_t nopts);
 
+/* True when any of argv[0..argc) is -h or --help: every smpctl command
+ * prints its usage on stdout wherever help is asked for. */
+bool cmdopts_wants_help(int argc, char **argv);
+
 /* True for a UTC date "YYYY-MM-DD" (a day that exists) or "YYYY-MM-DDTHH:MM":
  * a prefix of the RFC 3339 times the database stores, so that it compares
  * with them as text (a date as the start of that day). For --since. */

@@ -45,15 +45,13 @@ static int migrate_cmd(int argc, char **argv)
 
 int db_cmd(int argc, char **argv)
 {
-    if (argc < 1 || strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
-        usage(argc < 1 ? stderr : stdout);
-        return argc < 1 ? 2 : 0;
+    if (argc < 1) {
+        usage(stderr);
+        return 2;
     }
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
+    if (cmdopts_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
     }
     if (strcmp(argv[0], "migrate") == 0)
         return migrate_cmd(argc - 1, argv + 1);

@@ -56,13 +56,10 @@ static void usage(FILE *out)
 /* `--help` anywhere after the subcommand prints its usage on stdout. */
 static bool wants_help(int argc, char **argv, const char *text)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: %s", text);
-            return true;
-        }
-    }
-    return false;
+    if (!cmdopts_wants_help(argc - 1, argv + 1))
+        return false;
+    printf("usage: %s", text);
+    return true;
 }
 
 /* Reads a whole PEM file as a NUL-terminated string (caller frees). */

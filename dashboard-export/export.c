@@ -525,11 +525,9 @@ int export_cmd(int argc, char **argv)
     char *dir;
     int rc;
 
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
+    if (cmdopts_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
     }
     if (cmdopts_parse("export", argc, argv, opts, sizeof opts / sizeof opts[0]) != 0) {
         usage(stderr);

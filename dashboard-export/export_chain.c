@@ -199,22 +199,12 @@ static void note_cert(chain_status *s, const char *pem, const char *registered, 
 {
     mbedtls_x509_crt crt;
     unsigned char digest[32];
-    size_t n = 0;
 
     s->ckpt_cert_registered = registered;
     snprintf(s->ckpt_cert_until, sizeof s->ckpt_cert_until, "%s", until ? until : "");
     mbedtls_x509_crt_init(&crt);
     if (mbedtls_x509_crt_parse(&crt, (const unsigned char *)pem, strlen(pem) + 1) == 0) {
-        const unsigned char *p = crt.serial.p;
-        size_t len = crt.serial.len;
-        /* DER adds a leading 0x00 to keep a serial positive: not part of it. */
-        while (len > 1 && p[0] == 0) {
-            p++;
-            len--;
-        }
-        for (size_t i = 0; i < len && n + 3 <= sizeof s->ckpt_cert_serial; i++)
-            n += (size_t)snprintf(s->ckpt_cert_serial + n, sizeof s->ckpt_cert_serial - n, "%02X",
-                                  p[i]);
+        sign_serial_hex(crt.serial.p, crt.serial.len, s->ckpt_cert_serial, sizeof s->ckpt_cert_serial);
         if (mbedtls_sha256_ret(crt.raw.p, crt.raw.len, digest, 0) == 0)
             for (size_t i = 0; i < sizeof digest; i++)
                 snprintf(s->ckpt_cert_sha256 + 2 * i, 3, "%02x", digest[i]);

@@ -63,13 +63,13 @@ int fleet_status_load(sqlite3 *db, const char *clinic, fleet_row **rows, size_t 
         }
         fleet_row *r = &arr[cnt++];
         memset(r, 0, sizeof *r);
-        snprintf(r->device_id, sizeof r->device_id, "%s", (const char *)sqlite3_column_text(st, 0));
-        snprintf(r->clinic, sizeof r->clinic, "%s", (const char *)sqlite3_column_text(st, 1));
-        snprintf(r->state, sizeof r->state, "%s", (const char *)sqlite3_column_text(st, 2));
-        snprintf(r->since, sizeof r->since, "%s", (const char *)sqlite3_column_text(st, 3));
+        db_column_text(st, 0, r->device_id, sizeof r->device_id);
+        db_column_text(st, 1, r->clinic, sizeof r->clinic);
+        db_column_text(st, 2, r->state, sizeof r->state);
+        db_column_text(st, 3, r->since, sizeof r->since);
         r->has_head = sqlite3_column_type(st, 4) != SQLITE_NULL;
         r->acked_seq = sqlite3_column_int64(st, 4);
-        snprintf(r->last_seen, sizeof r->last_seen, "%s", (const char *)sqlite3_column_text(st, 5));
+        db_column_text(st, 5, r->last_seen, sizeof r->last_seen);
         r->has_backlog = sqlite3_column_type(st, 6) != SQLITE_NULL;
         r->backlog = sqlite3_column_int64(st, 6);
         r->open_alerts = sqlite3_column_int64(st, 7);
@@ -183,15 +183,13 @@ cleanup:
 
 int fleet_cmd(int argc, char **argv)
 {
-    if (argc < 1 || strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
-        usage(argc < 1 ? stderr : stdout);
-        return argc < 1 ? 2 : 0;
+    if (argc < 1) {
+        usage(stderr);
+        return 2;
     }
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
+    if (cmdopts_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
     }
     if (strcmp(argv[0], "status") == 0)
         return status_cmd(argc - 1, argv + 1);

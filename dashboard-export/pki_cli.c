@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmdopts.h"
+
 #define PKI_WARN_DAYS 30
 #define PKI_COLLECTOR_SUFFIX_MAX 40
 
@@ -276,11 +278,9 @@ int pki_cmd(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            printf("usage: %s", sub->usage);
-            return 0;
-        }
+    if (cmdopts_wants_help(argc - 1, argv + 1)) {
+        printf("usage: %s", sub->usage);
+        return 0;
     }
     rc = parse_args(argc, argv, &req, sub);
     if (rc != 0)

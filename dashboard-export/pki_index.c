@@ -14,6 +14,7 @@
  * UTCTime), serial is upper-case hex, file is relative to DIR and follows
  * a renewal's archive rename. Lines starting with '#' are comments. */
 #include "pki_int.h"
+#include "sign.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -62,18 +63,10 @@ time_t pki_time_parse(const char *s)
 static void fill_info(const mbedtls_x509_crt *crt, struct pki_certinfo *ci)
 {
     const mbedtls_x509_time *t = &crt->valid_to;
-    const unsigned char *s = crt->serial.p;
-    size_t slen = crt->serial.len, n = 0;
     struct tm tm = {0};
 
     memset(ci, 0, sizeof *ci);
-    /* DER adds a leading 0x00 to keep a serial positive: not part of it. */
-    while (slen > 1 && s[0] == 0) {
-        s++;
-        slen--;
-    }
-    for (size_t i = 0; i < slen && n + 3 <= sizeof ci->serial; i++)
-        n += (size_t)snprintf(ci->serial + n, sizeof ci->serial - n, "%02X", s[i]);
+    sign_serial_hex(crt->serial.p, crt->serial.len, ci->serial, sizeof ci->serial);
     for (const mbedtls_x509_name *nm = &crt->subject; nm; nm = nm->next) {
         if (nm->oid.p && MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &nm->oid) == 0) {
             size_t k;

@@ -22,6 +22,7 @@
 
 #include <mbedtls/platform_util.h>
 
+#include "cmdopts.h"
 #include "db.h"
 #include "registry.h"
 
@@ -188,11 +189,9 @@ int pki_viewer_cmd(int argc, char **argv)
     struct viewer_req r;
     char err[PKI_ERR_MAX];
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            printf("usage: %s", viewer_usage);
-            return 0;
-        }
+    if (cmdopts_wants_help(argc - 1, argv + 1)) {
+        printf("usage: %s", viewer_usage);
+        return 0;
     }
     if (parse(argc, argv, &r) != 0)
         return 2;

@@ -145,11 +145,9 @@ int quarantine_cmd(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
+    if (cmdopts_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
     }
     if (strcmp(argv[0], "list") == 0)
         return cmd_list(argc - 1, argv + 1);

@@ -119,11 +119,9 @@ int report_cmd(int argc, char **argv)
     sqlite3 *db = NULL;
     int fmt, rc = 1;
 
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
+    if (cmdopts_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
     }
     if (cmdopts_parse("report", argc, argv, opts, nopts) != 0) {
         usage(stderr);
