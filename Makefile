@@ -16,7 +16,7 @@ SAN     ?=
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
            -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -MMD -MP \
-           -Icommon -Iagent -Icollector -Idashboard-export
+           -Icommon -Iagent -Icollector -Iadmin -Idashboard-export
 ifeq ($(SAN),1)
 CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
@@ -34,16 +34,20 @@ endif
 
 LIBS = -lpaho-mqtt3as -lmbedtls -lmbedx509 -lmbedcrypto -lcrypto -lcjson -lsqlite3 -lhpdf -lmicrohttpd -lcurl -lpthread -lm
 
-PARTS = agent collector dashboard-export common
+PARTS = agent collector admin dashboard-export common
 # Objects of a part, excluding its main.c.
 part_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out $(1)/main.c,$(wildcard $(1)/*.c)))
 
 COMMON_LIB    = $(BUILD)/lib/libcommon.a
 AGENT_LIB     = $(BUILD)/lib/libagent.a
 COLLECTOR_LIB = $(BUILD)/lib/libcollector.a
-SMPCTL_LIB    = $(BUILD)/lib/libsmpctl.a
+# smpctl is two parts: administration (PKI, registry, alerts, quarantine,
+# broker ACL, schema) and dashboard-export (reports, audit exports,
+# verification). neither uses the other: smpctl/main.c wires both.
+ADMIN_LIB     = $(BUILD)/lib/libadmin.a
+DASHBOARD_LIB = $(BUILD)/lib/libdashboard.a
 # smpctl links collector code (alerts notify-test reads the collector config).
-ALL_LIBS      = $(AGENT_LIB) $(SMPCTL_LIB) $(COLLECTOR_LIB) $(COMMON_LIB)
+ALL_LIBS      = $(AGENT_LIB) $(ADMIN_LIB) $(DASHBOARD_LIB) $(COLLECTOR_LIB) $(COMMON_LIB)
 
 BINS = $(BUILD)/bin/smp-agent $(BUILD)/bin/smp-collector $(BUILD)/bin/smpctl
 # Test-data generator for timing reports and exports (docs/reports.md).
@@ -67,7 +71,8 @@ $(BUILD)/obj/%.o: %.c
 $(COMMON_LIB): $(call part_objs,common)
 $(AGENT_LIB): $(call part_objs,agent)
 $(COLLECTOR_LIB): $(call part_objs,collector)
-$(SMPCTL_LIB): $(call part_objs,dashboard-export)
+$(ADMIN_LIB): $(call part_objs,admin)
+$(DASHBOARD_LIB): $(call part_objs,dashboard-export)
 $(BUILD)/lib/%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@
@@ -76,7 +81,7 @@ $(BUILD)/lib/%.a:
 $(BUILD)/bin/smp-agent: $(BUILD)/obj/agent/main.o $(AGENT_LIB) $(COMMON_LIB)
 $(BUILD)/bin/smp-collector: $(BUILD)/obj/collector/main.o $(COLLECTOR_LIB) $(COMMON_LIB)
 # smpctl alerts notify-test reads the collector's config (collector_config.c).
-$(BUILD)/bin/smpctl: $(BUILD)/obj/dashboard-export/main.o $(SMPCTL_LIB) $(COLLECTOR_LIB) $(COMMON_LIB)
+$(BUILD)/bin/smpctl: $(BUILD)/obj/smpctl/main.o $(ADMIN_LIB) $(DASHBOARD_LIB) $(COLLECTOR_LIB) $(COMMON_LIB)
 $(BUILD)/bin/%:
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)

@@ -202,7 +202,7 @@ done
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 # What was measured: the commit, and the parts with uncommitted changes.
 SOURCE_REV=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(cd "$ROOT" && git status --porcelain -- agent collector common dashboard-export 2>/dev/null |
+dirty=$(cd "$ROOT" && git status --porcelain -- agent collector common admin dashboard-export smpctl 2>/dev/null |
     awk '{ split($2, p, "/"); print p[1] }' | sort -u | tr '\n' ' ' | sed 's/ $//')
 [ -n "$dirty" ] && SOURCE_REV="git $SOURCE_REV with uncommitted changes in $dirty" || SOURCE_REV="git $SOURCE_REV"
 T_START=$(now)

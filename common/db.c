@@ -23,7 +23,7 @@
  * full schema (schema_sql) and by the step that adds them (steps[]). */
 
 /* The previous certificates of each device (smpctl device replace, pki
- * renew-device --db; dashboard-export/registry.c). registered_until is
+ * renew-device --db; admin/registry.c). registered_until is
  * when it stopped being devices.cert_pem (UTC, record ts format). The
  * collector and the audit export verify a checkpoint with one of them
  * when the current certificate does not (docs/collector.md,
@@ -54,7 +54,7 @@
     "  body        BLOB NOT NULL," \
     "  PRIMARY KEY (device_id, seq)) WITHOUT ROWID;"
 
-/* smpctl device recover-chain (dashboard-export/device_recover.c): who
+/* smpctl device recover-chain (admin/device_recover.c): who
  * recovered which device's chain from which seq, when and why; the
  * records it took out of records are kept in superseded_records under
  * its id, never deleted. */
@@ -87,7 +87,7 @@
     "CREATE INDEX IF NOT EXISTS alerts_pending ON alerts(raised_at) WHERE state = 'pending';"
 
 /* Read-only MQTT identities for dashboards (smpctl pki issue-viewer,
- * dashboard-export/pki_viewer.c): certificate CN smp-viewer-<name>.
+ * admin/pki_viewer.c): certificate CN smp-viewer-<name>.
  * clinic NULL: every clinic (--all). smpctl broker acl grants each
  * exactly its alerts and its clinic's devices' status topics. */
 #define SQL_VIEWERS \

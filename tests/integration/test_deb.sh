@@ -47,7 +47,7 @@ for p in "${PACKAGES[@]}"; do
     deb=$(deb_of "$p")
     if [ -z "$deb" ]; then
         need_build=1
-    elif [ -n "$(cd "$REPO_ROOT" && find Makefile agent collector common dashboard-export broker-config packaging \
+    elif [ -n "$(cd "$REPO_ROOT" && find Makefile agent collector common admin dashboard-export smpctl broker-config packaging \
         -newer "$deb" -type f -print -quit)" ]; then
         need_build=1
     fi

@@ -1,4 +1,4 @@
-/* Unit tests of the generated broker ACL (dashboard-export/broker_acl.c):
+/* Unit tests of the generated broker ACL (admin/broker_acl.c):
  * the exact output for a registry with two clinics, a viewer of each and
  * an --all viewer, regeneration in place, and names that could add a line
  * or a wildcard to the ACL refused. */

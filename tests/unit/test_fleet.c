@@ -1,6 +1,6 @@
 /* Unit tests of presence (collector/presence.c: the two status payload
  * forms, strictly; device_presence's since) and `smpctl fleet status`
- * (dashboard-export/fleet_cmd.c: the exact table). */
+ * (admin/fleet_cmd.c: the exact table). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
