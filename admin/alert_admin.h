@@ -5,8 +5,9 @@
  * list a clinic's alerts and acknowledge one. The collector raises and
  * clears alerts; people acknowledge them (who, when), which is the middle of
  * an alert's lifecycle raised → acknowledged → cleared (docs/rules.md).
- * The caller owns the database handle. Functions return 0 on success and
- * -1 with err filled (naming the alert id or the database) on failure. */
+ * The caller owns the connection (either store behind sqldb). Functions
+ * return 0 on success and -1 with err filled (naming the alert id or the
+ * masked database) on failure. */
 #ifndef SMP_ALERT_ADMIN_H
 #define SMP_ALERT_ADMIN_H
 
@@ -14,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sqlite3.h>
+#include "sqldb.h"
 
 #define ALERT_ADMIN_TS_LEN 24
 
@@ -43,12 +44,13 @@ typedef struct alert_filter {
 
 /* The alerts f selects, by clinic then id. On success *out is a malloc'ed
  * array of *count rows (NULL when none) that the caller frees. */
-int alert_admin_list(sqlite3 *db, const alert_filter *f, alert_row **out, size_t *count, char *err,
+int alert_admin_list(sqldb *db, const alert_filter *f, alert_row **out, size_t *count, char *err,
                      size_t errlen);
 
-/* Records that by acknowledged alert id at now. An unknown id or an alert
- * already acknowledged is an error that says so (and by whom). */
-int alert_admin_ack(sqlite3 *db, int64_t id, const char *by, const char *now, char *err,
+/* Records that by acknowledged alert id at now, in a write transaction of
+ * its own. An unknown id or an alert already acknowledged is an error that
+ * says so (and by whom). */
+int alert_admin_ack(sqldb *db, int64_t id, const char *by, const char *now, char *err,
                     size_t errlen);
 
 #endif

@@ -23,9 +23,11 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: smpctl alerts list --db PATH [--clinic C] [--open] [--since DATE]\n"
-            "       smpctl alerts ack ID --by NAME --db PATH\n"
+            "usage: smpctl alerts list --db PATH|URI [--clinic C] [--open] [--since DATE]\n"
+            "       smpctl alerts ack ID --by NAME --db PATH|URI\n"
             "       smpctl alerts notify-test --sink webhook|smtp|command -c COLLECTOR_CONF\n"
+            "  --db          the fleet database: a SQLite file, or a postgresql:// URI for\n"
+            "                PostgreSQL\n"
             "  --clinic C    only clinic C (default: every clinic)\n"
             "  --open        only alerts not cleared yet\n"
             "  --since DATE  only alerts raised at or after DATE (UTC): YYYY-MM-DD or\n"
@@ -69,11 +71,13 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
     return 0;
 }
 
-static int open_existing(const char *cmd, const char *path, sqlite3 **db)
+/* list only reads (a read-only session); ack writes. Both refuse a
+ * database that is missing or of another schema version. */
+static int open_existing(const char *cmd, const char *target, bool readonly, sqldb **db)
 {
     char err[ERRLEN];
 
-    if (db_open(path, db, err, sizeof err) != 0) {
+    if ((readonly ? db_open_readonly : db_open)(target, db, err, sizeof err) != 0) {
         fprintf(stderr, "smpctl alerts %s: %s\n", cmd, err);
         return -1;
     }
@@ -138,7 +142,7 @@ static int cmd_list(int argc, char **argv)
     alert_row *rows = NULL;
     size_t n = 0;
     char err[ERRLEN];
-    sqlite3 *db = NULL;
+    sqldb *db = NULL;
     int rc = 1;
 
     if (parse("list", argc - 1, argv + 1, &o) != 0)
@@ -152,7 +156,7 @@ static int cmd_list(int argc, char **argv)
                 "YYYY-MM-DDTHH:MM\n", o.since);
         return 2;
     }
-    if (open_existing("list", o.db, &db) != 0)
+    if (open_existing("list", o.db, true, &db) != 0)
         goto cleanup;
     alert_filter f = {o.clinic, o.open, o.since};
     if (alert_admin_list(db, &f, &rows, &n, err, sizeof err) != 0) {
@@ -168,7 +172,7 @@ static int cmd_list(int argc, char **argv)
 
 cleanup:
     free(rows);
-    sqlite3_close(db);
+    sqldb_close(db);
     return rc;
 }
 
@@ -202,7 +206,7 @@ static int cmd_ack(int argc, char **argv)
 {
     opts o = {0};
     char err[ERRLEN], now[ALERT_ADMIN_TS_LEN + 1];
-    sqlite3 *db = NULL;
+    sqldb *db = NULL;
     int64_t id;
     int rc = 1;
 
@@ -221,7 +225,7 @@ static int cmd_ack(int argc, char **argv)
         fprintf(stderr, "smpctl alerts ack: %s\n", err);
         return 1;
     }
-    if (open_existing("ack", o.db, &db) != 0)
+    if (open_existing("ack", o.db, false, &db) != 0)
         goto cleanup;
     now_ts(now);
     if (alert_admin_ack(db, id, o.by, now, err, sizeof err) != 0) {
@@ -232,7 +236,7 @@ static int cmd_ack(int argc, char **argv)
     rc = 0;
 
 cleanup:
-    sqlite3_close(db);
+    sqldb_close(db);
     return rc;
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
 #include "ids.h"
 #include "registry.h"
 
@@ -235,7 +236,7 @@ static int list_collectors(const char *dir, char ***out, size_t *n, char *err, s
 }
 
 /* Every viewer with its clinic's active devices. */
-static int gather_viewers(sqlite3 *db, registry_viewer *rv, size_t nrv, broker_acl_viewer *out,
+static int gather_viewers(sqldb *db, registry_viewer *rv, size_t nrv, broker_acl_viewer *out,
                           char ***devs, size_t *ndevs, char *err, size_t errlen)
 {
     for (size_t i = 0; i < nrv; i++) {
@@ -264,7 +265,26 @@ static int gather_viewers(sqlite3 *db, registry_viewer *rv, size_t nrv, broker_a
     return 0;
 }
 
-int broker_acl_build(const char *base, const char *pki_dir, sqlite3 *db, char **out,
+/* The registry's viewers, each with its clinic's active devices (*views and
+ * the arrays behind it owned by the caller, freed in broker_acl_build). */
+static int read_viewers(sqldb *db, registry_viewer **rv, size_t *nrv, broker_acl_viewer **views,
+                        char ****devs, size_t **ndevs, char *err, size_t errlen)
+{
+    if (registry_list_viewers(db, rv, nrv, err, errlen) != 0)
+        return -1;
+    if (*nrv == 0)
+        return 0;
+    *views = calloc(*nrv, sizeof **views);
+    *devs = calloc(*nrv, sizeof **devs);
+    *ndevs = calloc(*nrv, sizeof **ndevs);
+    if (!*views || !*devs || !*ndevs) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return gather_viewers(db, *rv, *nrv, *views, *devs, *ndevs, err, errlen);
+}
+
+int broker_acl_build(const char *base, const char *pki_dir, sqldb *db, char **out,
                      size_t *outlen, size_t *ncollectors, size_t *nviewers, char *err,
                      size_t errlen)
 {
@@ -276,17 +296,15 @@ int broker_acl_build(const char *base, const char *pki_dir, sqlite3 *db, char **
 
     if (list_collectors(pki_dir, &coll, &ncoll, err, errlen) != 0)
         goto cleanup;
-    if (db && registry_list_viewers(db, &rv, &nrv, err, errlen) != 0)
-        goto cleanup;
-    if (nrv > 0) {
-        views = calloc(nrv, sizeof *views);
-        devs = calloc(nrv, sizeof *devs);
-        ndevs = calloc(nrv, sizeof *ndevs);
-        if (!views || !devs || !ndevs) {
-            snprintf(err, errlen, "out of memory");
+    if (db) {
+        /* One snapshot: the viewers and their devices as of one moment. */
+        if (sqldb_begin(db, SQLDB_SNAPSHOT) != 0) {
+            db_error(db, "reading the viewers", err, errlen);
             goto cleanup;
         }
-        if (gather_viewers(db, rv, nrv, views, devs, ndevs, err, errlen) != 0)
+        int got = read_viewers(db, &rv, &nrv, &views, &devs, &ndevs, err, errlen);
+        sqldb_rollback(db);     /* it only read */
+        if (got != 0)
             goto cleanup;
     }
     broker_acl_input in = {base, (const char *const *)coll, ncoll, views, nrv};

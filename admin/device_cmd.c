@@ -16,11 +16,11 @@
 #define ERRLEN 512
 
 static const char usage_add[] =
-    "smpctl device add <id> --clinic C --db PATH [--model M] [--serial S] [--cert FILE]\n";
-static const char usage_list[] = "smpctl device list --db PATH [--clinic C]\n";
-static const char usage_retire[] = "smpctl device retire <id> --db PATH\n";
+    "smpctl device add <id> --clinic C --db PATH|URI [--model M] [--serial S] [--cert FILE]\n";
+static const char usage_list[] = "smpctl device list --db PATH|URI [--clinic C]\n";
+static const char usage_retire[] = "smpctl device retire <id> --db PATH|URI\n";
 static const char usage_replace[] =
-    "smpctl device replace <id> --cert FILE --db PATH\n"
+    "smpctl device replace <id> --cert FILE --db PATH|URI\n"
     "    registers a new certificate for the device (CN must be <id>), e.g. after\n"
     "    'smpctl pki renew-device'; also gives one to a device added without --cert.\n"
     "    The previous certificate is kept in the registry's certificate history.\n"
@@ -29,12 +29,12 @@ static const char usage_replace[] =
     "    R9 'checkpoint' alerts for checkpoints the machine signed with its old key\n"
     "    that arrive after the switch (or new-key ones arriving before it)\n";
 static const char usage_set_cert[] =
-    "smpctl device set-cert <id> --cert FILE --db PATH\n"
+    "smpctl device set-cert <id> --cert FILE --db PATH|URI\n"
     "    the first certificate of a device added without --cert (refuses a device\n"
     "    that already has one: use replace)\n";
 
 static const char usage_recover[] =
-    "smpctl device recover-chain <id> --from-seq N --by NAME --reason TEXT --db PATH\n"
+    "smpctl device recover-chain <id> --from-seq N --by NAME --reason TEXT --db PATH|URI\n"
     "    un-wedges a device whose ack is held by a stored record that does not link\n"
     "    (R9 chain-break) or that makes its genuine record a conflict (R9 conflict):\n"
     "    every stored record of <id> from seq N on moves to superseded_records (kept\n"
@@ -44,13 +44,18 @@ static const char usage_recover[] =
     "    agent's next resend, within its ack timeout (at most 10 min), stores its\n"
     "    own records from N on and the ack moves\n";
 static const char usage_history[] =
-    "smpctl device history <id> --db PATH\n"
+    "smpctl device history <id> --db PATH|URI\n"
     "    the chain recoveries of the device (who, when, from which seq, why)\n";
+
+static const char usage_db[] =
+    "  --db PATH|URI  the fleet database: a SQLite file, or a postgresql:// URI for\n"
+    "                 PostgreSQL\n";
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: %s       %s       %s       %s       %s       %s       %s", usage_add,
-            usage_list, usage_retire, usage_replace, usage_set_cert, usage_recover, usage_history);
+    fprintf(out, "usage: %s       %s       %s       %s       %s       %s       %s%s", usage_add,
+            usage_list, usage_retire, usage_replace, usage_set_cert, usage_recover, usage_history,
+            usage_db);
 }
 
 /* `--help` anywhere after the subcommand prints its usage on stdout. */
@@ -58,7 +63,7 @@ static bool wants_help(int argc, char **argv, const char *text)
 {
     if (!cmdopts_wants_help(argc - 1, argv + 1))
         return false;
-    printf("usage: %s", text);
+    printf("usage: %s%s", text, usage_db);
     return true;
 }
 
@@ -104,13 +109,14 @@ fail:
     return NULL;
 }
 
-/* db_open creates nothing: a mistyped path, or a database not yet
- * migrated, is refused naming the command that fixes it. */
-static int open_existing(const char *cmd, const char *path, sqlite3 **db)
+/* db_open creates nothing: a mistyped path or URI, or a database not yet
+ * migrated, is refused naming the command that fixes it (and never
+ * showing a password: db_open's message names the masked target). */
+static int open_existing(const char *cmd, const char *target, sqldb **db)
 {
     char err[ERRLEN];
 
-    if (db_open(path, db, err, sizeof err) != 0) {
+    if (db_open(target, db, err, sizeof err) != 0) {
         fprintf(stderr, "smpctl %s: %s\n", cmd, err);
         return -1;
     }
@@ -144,7 +150,7 @@ static int cmd_add(int argc, char **argv)
                        {"--serial", &dev.serial, false}, {"--cert", &cert_path, false}};
     char err[ERRLEN], now[REGISTRY_TS_LEN + 1];
     char *pem = NULL;
-    sqlite3 *db = NULL;
+    sqldb *db = NULL;
     int rc = 1;
 
     if (wants_help(argc, argv, usage_add))
@@ -186,7 +192,7 @@ static int cmd_add(int argc, char **argv)
     rc = 0;
 
 cleanup:
-    sqlite3_close(db);
+    sqldb_close(db);
     free(pem);
     return rc;
 }
@@ -233,7 +239,7 @@ static int cmd_list(int argc, char **argv)
     registry_device *devs = NULL;
     size_t n = 0;
     char err[ERRLEN];
-    sqlite3 *db = NULL;
+    sqldb *db = NULL;
     int rc = 1;
 
     if (wants_help(argc, argv, usage_list))
@@ -257,7 +263,7 @@ static int cmd_list(int argc, char **argv)
 
 cleanup:
     free(devs);
-    sqlite3_close(db);
+    sqldb_close(db);
     return rc;
 }
 
@@ -266,7 +272,7 @@ static int cmd_retire(int argc, char **argv)
     const char *db_path = NULL;
     cmdopt opts[] = {{"--db", &db_path, false}};
     char err[ERRLEN], now[REGISTRY_TS_LEN + 1];
-    sqlite3 *db = NULL;
+    sqldb *db = NULL;
     int rc = 1;
 
     if (wants_help(argc, argv, usage_retire))
@@ -293,7 +299,7 @@ static int cmd_retire(int argc, char **argv)
     rc = 0;
 
 cleanup:
-    sqlite3_close(db);
+    sqldb_close(db);
     return rc;
 }
 
@@ -333,7 +339,7 @@ static int cmd_set_cert(int argc, char **argv, bool only_if_none)
     char err[ERRLEN], now[REGISTRY_TS_LEN + 1], cmd[32], why[ERRLEN];
     registry_cert_change change;
     char *pem = NULL;
-    sqlite3 *db = NULL;
+    sqldb *db = NULL;
     int rc = 1;
 
     if (wants_help(argc, argv, only_if_none ? usage_set_cert : usage_replace))
@@ -380,7 +386,7 @@ static int cmd_set_cert(int argc, char **argv, bool only_if_none)
     rc = 0;
 
 cleanup:
-    sqlite3_close(db);
+    sqldb_close(db);
     free(pem);
     return rc;
 }
@@ -393,7 +399,7 @@ static int cmd_recover(int argc, char **argv)
     char err[ERRLEN], now[REGISTRY_TS_LEN + 1], *end = NULL;
     device_recovery rec;
     unsigned long long seq;
-    sqlite3 *db = NULL;
+    sqldb *db = NULL;
     int rc = 1;
 
     if (wants_help(argc, argv, usage_recover))
@@ -427,7 +433,7 @@ static int cmd_recover(int argc, char **argv)
     rc = 0;
 
 cleanup:
-    sqlite3_close(db);
+    sqldb_close(db);
     return rc;
 }
 
@@ -446,7 +452,7 @@ static int cmd_history(int argc, char **argv)
     const char *db_path = NULL;
     cmdopt opts[] = {{"--db", &db_path, true}};
     char err[ERRLEN];
-    sqlite3 *db = NULL;
+    sqldb *db = NULL;
     int rc = 1, n = 0;
 
     if (wants_help(argc, argv, usage_history))
@@ -468,7 +474,7 @@ static int cmd_history(int argc, char **argv)
     rc = 0;
 
 cleanup:
-    sqlite3_close(db);
+    sqldb_close(db);
     return rc;
 }
 

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sqlite3.h>
+#include "sqldb.h"
 
 typedef struct device_recovery {
     int64_t id;                 /* chain_recoveries.id */
@@ -27,11 +27,15 @@ typedef struct device_recovery {
     int64_t alerts_cleared;     /* R9 chain-break / conflict at or above from_seq */
 } device_recovery;
 
-/* In one transaction. from_seq must be above the device's acked seq (the
- * agent deleted what was acked: those records could never come back).
+/* In one write transaction of its own that holds the lock "device:<id>"
+ * (sqldb_lock), the one the collectors take for each device they store: on
+ * PostgreSQL, where several collectors may write at once, no record of the
+ * device is stored between the read of its ack and the move. from_seq must
+ * be above the device's acked seq (the agent deleted what was acked: those
+ * records could never come back).
  * by and reason are required text (1..128 bytes, no control characters).
  * Returns 0, or -1 with err naming the option or device and what to do. */
-int device_recover_chain(sqlite3 *db, const char *device_id, uint64_t from_seq, const char *by,
+int device_recover_chain(sqldb *db, const char *device_id, uint64_t from_seq, const char *by,
                          const char *reason, const char *now_ts, device_recovery *out, char *err,
                          size_t errlen);
 
@@ -47,7 +51,7 @@ typedef struct device_recovery_row {
 
 typedef void (*device_recovery_fn)(void *ctx, const device_recovery_row *row);
 /* Calls fn for each recovery of device_id, oldest first. 0, or -1 with err. */
-int device_recover_history(sqlite3 *db, const char *device_id, device_recovery_fn fn, void *ctx,
+int device_recover_history(sqldb *db, const char *device_id, device_recovery_fn fn, void *ctx,
                            char *err, size_t errlen);
 
 #endif

@@ -16,41 +16,41 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: smpctl fleet status --db PATH [--clinic C]\n"
+            "usage: smpctl fleet status --db PATH|URI [--clinic C]\n"
             "  One line per active device: its clinic; online or offline and since when\n"
             "  (what the collector heard on its status topic; 'unknown' before the first\n"
             "  word); the last record stored (chain head seq and when); the backlog the\n"
             "  agent last reported (records not yet acknowledged; '-' when it did not\n"
-            "  say); and its open alerts (smpctl alerts list --open).\n");
+            "  say); and its open alerts (smpctl alerts list --open).\n"
+            "  --db PATH|URI  the fleet database, read only: a SQLite file, or a\n"
+            "                 postgresql:// URI for PostgreSQL\n");
 }
 
-int fleet_status_load(sqlite3 *db, const char *clinic, fleet_row **rows, size_t *n, char *err,
+int fleet_status_load(sqldb *db, const char *clinic, fleet_row **rows, size_t *n, char *err,
                       size_t errlen)
 {
     static const char sql[] =
-        "SELECT d.device_id, d.clinic, coalesce(p.state, ''), coalesce(p.since, ''),"
-        " s.acked_seq, coalesce(s.last_seen, ''), p.backlog,"
-        " (SELECT count(*) FROM alerts a WHERE a.device_id = d.device_id"
+        "SELECT d.device_id, d.clinic, COALESCE(p.state, ''), COALESCE(p.since, ''),"
+        " s.acked_seq, COALESCE(s.last_seen, ''), p.backlog,"
+        " (SELECT COUNT(*) FROM alerts a WHERE a.device_id = d.device_id"
         "  AND a.cleared_at IS NULL)"
         " FROM devices d"
         " LEFT JOIN device_presence p ON p.device_id = d.device_id"
         " LEFT JOIN device_state s ON s.device_id = d.device_id"
-        " WHERE d.retired_at IS NULL AND (?1 IS NULL OR d.clinic = ?1)"
+        " WHERE d.retired_at IS NULL AND (CAST(?1 AS TEXT) IS NULL OR d.clinic = ?1)"
         " ORDER BY d.clinic, d.device_id";
-    sqlite3_stmt *st = NULL;
+    sqldb_stmt *st = NULL;
     fleet_row *arr = NULL;
     size_t cnt = 0, cap = 0;
     int rc = -1, step;
 
     *rows = NULL;
     *n = 0;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
-        (clinic ? sqlite3_bind_text(st, 1, clinic, -1, SQLITE_STATIC)
-                : sqlite3_bind_null(st, 1)) != SQLITE_OK) {
-        snprintf(err, errlen, "fleet status: %s", sqlite3_errmsg(db));
+    if (sqldb_prepare(db, sql, &st) != 0 || sqldb_bind_text(st, 1, clinic) != 0) {
+        db_error(db, "fleet status", err, errlen);
         goto cleanup;
     }
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = sqldb_step(st)) == 1) {
         if (cnt == cap) {
             size_t ncap = cap ? cap * 2 : 16;
             fleet_row *m = realloc(arr, ncap * sizeof *m);
@@ -63,19 +63,19 @@ int fleet_status_load(sqlite3 *db, const char *clinic, fleet_row **rows, size_t 
         }
         fleet_row *r = &arr[cnt++];
         memset(r, 0, sizeof *r);
-        db_column_text(st, 0, r->device_id, sizeof r->device_id);
-        db_column_text(st, 1, r->clinic, sizeof r->clinic);
-        db_column_text(st, 2, r->state, sizeof r->state);
-        db_column_text(st, 3, r->since, sizeof r->since);
-        r->has_head = sqlite3_column_type(st, 4) != SQLITE_NULL;
-        r->acked_seq = sqlite3_column_int64(st, 4);
-        db_column_text(st, 5, r->last_seen, sizeof r->last_seen);
-        r->has_backlog = sqlite3_column_type(st, 6) != SQLITE_NULL;
-        r->backlog = sqlite3_column_int64(st, 6);
-        r->open_alerts = sqlite3_column_int64(st, 7);
+        sqldb_column_copy(st, 0, r->device_id, sizeof r->device_id);
+        sqldb_column_copy(st, 1, r->clinic, sizeof r->clinic);
+        sqldb_column_copy(st, 2, r->state, sizeof r->state);
+        sqldb_column_copy(st, 3, r->since, sizeof r->since);
+        r->has_head = !sqldb_column_null(st, 4);
+        r->acked_seq = sqldb_column_int64(st, 4);
+        sqldb_column_copy(st, 5, r->last_seen, sizeof r->last_seen);
+        r->has_backlog = !sqldb_column_null(st, 6);
+        r->backlog = sqldb_column_int64(st, 6);
+        r->open_alerts = sqldb_column_int64(st, 7);
     }
-    if (step != SQLITE_DONE) {
-        snprintf(err, errlen, "fleet status: %s", sqlite3_errmsg(db));
+    if (step != 0) {
+        db_error(db, "fleet status", err, errlen);
         goto cleanup;
     }
     *rows = arr;
@@ -84,7 +84,7 @@ int fleet_status_load(sqlite3 *db, const char *clinic, fleet_row **rows, size_t 
     rc = 0;
 cleanup:
     free(arr);
-    sqlite3_finalize(st);
+    sqldb_finalize(st);
     return rc;
 }
 
@@ -150,10 +150,10 @@ void fleet_status_print(FILE *out, const fleet_row *rows, size_t n)
 
 static int status_cmd(int argc, char **argv)
 {
-    const char *dbpath = NULL, *clinic = NULL;
-    cmdopt opts[] = {{"--db", &dbpath, true}, {"--clinic", &clinic, false}};
+    const char *target = NULL, *clinic = NULL;
+    cmdopt opts[] = {{"--db", &target, true}, {"--clinic", &clinic, false}};
     char err[ERRLEN];
-    sqlite3 *db = NULL;
+    sqldb *db = NULL;
     fleet_row *rows = NULL;
     size_t n = 0;
     int rc = 1;
@@ -162,7 +162,7 @@ static int status_cmd(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (db_open(dbpath, &db, err, sizeof err) != 0 ||
+    if (db_open_readonly(target, &db, err, sizeof err) != 0 ||
         fleet_status_load(db, clinic, &rows, &n, err, sizeof err) != 0) {
         fprintf(stderr, "smpctl fleet status: %s\n", err);
         goto cleanup;
@@ -177,7 +177,7 @@ static int status_cmd(int argc, char **argv)
     rc = 0;
 cleanup:
     free(rows);
-    sqlite3_close(db);
+    sqldb_close(db);
     return rc;
 }
 

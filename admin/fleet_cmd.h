@@ -10,10 +10,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include <sqlite3.h>
-
 #include "ids.h"
 #include "registry.h"
+#include "sqldb.h"
 
 typedef struct fleet_row {
     char device_id[IDS_DEVICE_ID_MAX + 1];
@@ -30,7 +29,7 @@ typedef struct fleet_row {
 
 /* Active devices sorted by clinic then id; clinic NULL: every clinic.
  * *rows malloc'ed (NULL when none), freed by the caller. */
-int fleet_status_load(sqlite3 *db, const char *clinic, fleet_row **rows, size_t *n, char *err,
+int fleet_status_load(sqldb *db, const char *clinic, fleet_row **rows, size_t *n, char *err,
                       size_t errlen);
 
 /* The table: a header and one line per row, columns aligned; text from

@@ -42,13 +42,14 @@ static const struct pki_sub subs[] = {
      "smpctl pki issue-export --dir DIR\n"
      "    audit export signing key: export.key, export-pub.pem (no certificate)\n"},
     {"renew-device", PKI_RENEW_DEVICE,
-     "smpctl pki renew-device <id> --dir DIR [--db PATH] [--days N]\n"
+     "smpctl pki renew-device <id> --dir DIR [--db PATH|URI] [--days N]\n"
      "    a new key and certificate for a device. The current pair is kept as\n"
      "    devices/<id>.<SERIAL>.crt/.key (still valid until it expires or is revoked,\n"
      "    so the machine keeps working until its new pair is installed); the new\n"
      "    pair takes devices/<id>.crt/.key. --db: also register the new certificate\n"
-     "    (the old one goes to the registry's certificate history; see\n"
-     "    'smpctl device replace --help' for what that means for checkpoints)\n"},
+     "    in that registry, a SQLite file or a postgresql:// URI for PostgreSQL (the\n"
+     "    old one goes to the registry's certificate history; see 'smpctl device\n"
+     "    replace --help' for what that means for checkpoints)\n"},
     {"revoke-device", PKI_REVOKE_DEVICE,
      "smpctl pki revoke-device <id> --dir DIR [--reason R]\n"
      "    revokes every certificate of the device (current and kept ones), records\n"

@@ -56,7 +56,7 @@ static int renew_paths(const struct pki_req *req, const struct pki_certinfo *cur
 
 /* The registry must already know the device (and not as retired) before
  * anything is issued, so a typo in the id or --db costs nothing. */
-static int open_registry(const struct pki_req *req, sqlite3 **db, char *err, size_t errlen)
+static int open_registry(const struct pki_req *req, sqldb **db, char *err, size_t errlen)
 {
     registry_device dev;
     char why[RENEW_ERR];
@@ -72,14 +72,15 @@ static int open_registry(const struct pki_req *req, sqlite3 **db, char *err, siz
     rc = registry_get(*db, req->device_id, &dev, why, sizeof why);
     if (rc == 0 && dev.retired_at[0]) {
         snprintf(err, errlen, "device '%s' was retired at %s in %s; a retired device gets no "
-                 "new certificate", req->device_id, dev.retired_at, req->db);
+                 "new certificate", req->device_id, dev.retired_at, sqldb_name(*db));
         rc = -1;
     } else if (rc != 0) {
-        snprintf(err, errlen, "--db %s: %s; register it first ('smpctl device add')", req->db, why);
+        snprintf(err, errlen, "--db %s: %s; register it first ('smpctl device add')",
+                 sqldb_name(*db), why);
         rc = -1;
     }
     if (rc != 0) {
-        sqlite3_close(*db);
+        sqldb_close(*db);
         *db = NULL;
     }
     return rc;
@@ -132,7 +133,7 @@ static int update_index(const struct pki_req *req, const struct pki_certinfo *ol
     return rc;
 }
 
-static int register_new(sqlite3 *db, const struct pki_req *req, const char *crt_pem, char *err,
+static int register_new(sqldb *db, const struct pki_req *req, const char *crt_pem, char *err,
                         size_t errlen)
 {
     char now[REGISTRY_TS_LEN + 1], why[RENEW_ERR];
@@ -142,11 +143,11 @@ static int register_new(sqlite3 *db, const struct pki_req *req, const char *crt_
     if (registry_set_cert(db, req->device_id, crt_pem, now, false, &change, why, sizeof why) != 0) {
         snprintf(err, errlen, "the new pair is written but the registry was not updated (%s); "
                  "run: smpctl device replace %s --cert %s/devices/%s.crt --db %s", why,
-                 req->device_id, req->dir, req->device_id, req->db);
+                 req->device_id, req->dir, req->device_id, sqldb_name(db));
         return -1;
     }
     printf("smpctl pki: registered the new certificate of %s in %s (the previous one is kept "
-           "in its certificate history)\n", req->device_id, req->db);
+           "in its certificate history)\n", req->device_id, sqldb_name(db));
     return 0;
 }
 
@@ -156,7 +157,7 @@ int pki_renew_device(const struct pki_req *req, char *err, size_t errlen)
     struct pki_certinfo old_ci, new_ci;
     struct pki_made *m = malloc(sizeof *m);
     char name[PKI_REL_MAX];
-    sqlite3 *db = NULL;
+    sqldb *db = NULL;
     int lock = -1, rc = -1;
 
     if (!m) {
@@ -197,7 +198,7 @@ int pki_renew_device(const struct pki_req *req, char *err, size_t errlen)
     rc = 0;
 cleanup:
     pki_unlock(lock);
-    sqlite3_close(db);
+    sqldb_close(db);
     mbedtls_platform_zeroize(m, sizeof *m);
     free(m);
     return rc;

@@ -27,13 +27,14 @@
 #include "registry.h"
 
 static const char viewer_usage[] =
-    "smpctl pki issue-viewer <name> --dir DIR (--clinic C | --all) --db PATH [--days N]\n"
+    "smpctl pki issue-viewer <name> --dir DIR (--clinic C | --all) --db PATH|URI [--days N]\n"
     "    a read-only client certificate for a dashboard: viewer-<name>.crt,\n"
     "    viewer-<name>.key (CN smp-viewer-<name>; name: a-z, 0-9, '-'), and its scope\n"
     "    in the registry: the alerts of clinic C (smp/v1/alerts/C) and the status of\n"
     "    C's devices, or of every clinic with --all. Nothing else: no events, no\n"
     "    acks, no publishing. Then regenerate the broker ACL ('smpctl broker acl')\n"
-    "    and reload the broker\n";
+    "    and reload the broker. --db: the fleet database, a SQLite file or a\n"
+    "    postgresql:// URI for PostgreSQL\n";
 
 const char *pki_viewer_usage(void) { return viewer_usage; }
 
@@ -80,7 +81,7 @@ static int parse(int argc, char **argv, struct viewer_req *r)
         }
     }
     if (!r->name || !r->dir || !r->db || (r->clinic != NULL) == r->all) {
-        fprintf(stderr, "smpctl pki issue-viewer: give a name, --dir DIR, --db PATH and exactly "
+        fprintf(stderr, "smpctl pki issue-viewer: give a name, --dir DIR, --db PATH|URI and exactly "
                 "one of --clinic C or --all\nusage: %s", viewer_usage);
         return -1;
     }
@@ -130,7 +131,7 @@ static int issue(const struct viewer_req *r, char *err, size_t errlen)
     char cn[PKI_CN_MAX + 1], stem[REGISTRY_VIEWER_NAME_MAX + 8], crt[PATH_MAX], key[PATH_MAX], rel[PKI_REL_MAX],
         now[REGISTRY_TS_LEN + 1];
     struct pki_certinfo ci;
-    sqlite3 *db = NULL;
+    sqldb *db = NULL;
     bool in_tx = false, written = false;
     int rc = -1;
 
@@ -147,16 +148,20 @@ static int issue(const struct viewer_req *r, char *err, size_t errlen)
     /* db_open refuses a mistyped --db: it never creates a registry. */
     if (db_open(r->db, &db, err, errlen) != 0)
         return -1;
-    if (db_exec(db, "BEGIN IMMEDIATE", err, errlen) != 0)
+    if (sqldb_begin(db, SQLDB_WRITE) != 0) {
+        db_error(db, "begin recording the viewer", err, errlen);
         goto cleanup;
+    }
     in_tx = true;
     registry_now(now);
     if (registry_add_viewer(db, r->name, r->clinic, now, err, errlen) != 0 ||
         write_viewer_pair(r, cn, crt, key, &ci, err, errlen) != 0)
         goto cleanup;
     written = true;
-    if (db_exec(db, "COMMIT", err, errlen) != 0)
+    if (sqldb_commit(db) != 0) {
+        db_error(db, "commit the viewer", err, errlen);
         goto cleanup;
+    }
     in_tx = false;
     printf("smpctl pki: wrote %s and %s (CN %s, reads %s%s)\n", crt, key, cn,
            r->clinic ? "clinic " : "every clinic", r->clinic ? r->clinic : "");
@@ -167,12 +172,13 @@ static int issue(const struct viewer_req *r, char *err, size_t errlen)
                  "'smpctl pki crl --dir %s' adds it", crt, why, r->dir);
         goto cleanup;
     }
+    /* The masked target: a password never reaches the terminal. */
     printf("smpctl pki: now regenerate the broker ACL (smpctl broker acl --db %s --pki %s "
-           "--out ACL) and reload the broker\n", r->db, r->dir);
+           "--out ACL) and reload the broker\n", sqldb_name(db), r->dir);
     rc = 0;
 cleanup:
     if (in_tx) {
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        sqldb_rollback(db);
         /* Not recorded: files without their scope would be an identity the
          * ACL never grants anything; remove them so the name can be reused. */
         if (written) {
@@ -180,7 +186,7 @@ cleanup:
             unlink(key);
         }
     }
-    sqlite3_close(db);
+    sqldb_close(db);
     return rc;
 }
 

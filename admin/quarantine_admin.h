@@ -1,7 +1,8 @@
 /* quarantine_admin: the quarantine table (common/db.c) from the operator's
  * side: what the collector refused as "not a record at all", and why.
- * The collector writes it; nobody edits it. The caller owns the database
- * handle. Functions return 0 on success and -1 with err filled (naming the
+ * The collector writes it; nobody edits it, so a read-only connection
+ * does. The caller owns the connection (either store behind sqldb).
+ * Functions return 0 on success and -1 with err filled (naming the masked
  * database) on failure. */
 #ifndef SMP_QUARANTINE_ADMIN_H
 #define SMP_QUARANTINE_ADMIN_H
@@ -9,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sqlite3.h>
+#include "sqldb.h"
 
 #define QUARANTINE_TS_LEN 24
 
@@ -32,10 +33,10 @@ typedef struct quarantine_filter {
 
 /* Rows f selects, newest first, without payloads. *out is a malloc'ed array
  * of *count rows (NULL when none) that the caller frees. */
-int quarantine_admin_list(sqlite3 *db, const quarantine_filter *f, quarantine_row **out,
+int quarantine_admin_list(sqldb *db, const quarantine_filter *f, quarantine_row **out,
                           size_t *count, char *err, size_t errlen);
 
 /* One row with its payload. An unknown id is an error that says so. */
-int quarantine_admin_get(sqlite3 *db, int64_t id, quarantine_row *out, char *err, size_t errlen);
+int quarantine_admin_get(sqldb *db, int64_t id, quarantine_row *out, char *err, size_t errlen);
 
 #endif

@@ -19,21 +19,24 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: smpctl quarantine list --db PATH [--device ID] [--since DATE] [--limit N]\n"
-            "       smpctl quarantine show ID --db PATH\n"
+            "usage: smpctl quarantine list --db PATH|URI [--device ID] [--since DATE] [--limit N]\n"
+            "       smpctl quarantine show ID --db PATH|URI\n"
             "  list    the newest quarantined messages (default 50): id, received, device, bytes\n"
             "          kept, reason\n"
             "  show    one message: topic, reason and the payload bytes the collector kept\n"
+            "  --db          the fleet database, read only: a SQLite file, or a postgresql://\n"
+            "                URI for PostgreSQL\n"
             "  --since DATE  received at or after DATE (UTC): YYYY-MM-DD or YYYY-MM-DDTHH:MM\n"
             "Text a device sent is printed with every byte outside printable ASCII (and the\n"
             "backslash) as \\xNN.\n");
 }
 
-static int open_existing(const char *cmd, const char *path, sqlite3 **db)
+/* Both subcommands only read: a read-only session. */
+static int open_existing(const char *cmd, const char *target, sqldb **db)
 {
     char err[ERRLEN];
 
-    if (db_open(path, db, err, sizeof err) != 0) {
+    if (db_open_readonly(target, db, err, sizeof err) != 0) {
         fprintf(stderr, "smpctl quarantine %s: %s\n", cmd, err);
         return -1;
     }
@@ -61,7 +64,7 @@ static int cmd_list(int argc, char **argv)
     size_t n = 0;
     long long limit = 0;
     char err[ERRLEN], reason[LIST_REASON_MAX * 4 + 1], dev[65 * 4 + 1];
-    sqlite3 *db = NULL;
+    sqldb *db = NULL;
     int rc = 1;
 
     if (cmdopts_parse("quarantine list", argc, argv, opts, sizeof opts / sizeof opts[0]) != 0)
@@ -95,7 +98,7 @@ static int cmd_list(int argc, char **argv)
 
 cleanup:
     free(rows);
-    sqlite3_close(db);
+    sqldb_close(db);
     return rc;
 }
 
@@ -106,7 +109,7 @@ static int cmd_show(int argc, char **argv)
     quarantine_row r = {0};
     long long id;
     char err[ERRLEN];
-    sqlite3 *db = NULL;
+    sqldb *db = NULL;
     int rc = 1;
 
     if (argc < 1 || strncmp(argv[0], "--", 2) == 0) {
@@ -135,7 +138,7 @@ static int cmd_show(int argc, char **argv)
 
 cleanup:
     free(r.payload);
-    sqlite3_close(db);
+    sqldb_close(db);
     return rc;
 }
 

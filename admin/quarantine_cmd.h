@@ -1,6 +1,6 @@
-/* quarantine_cmd: `smpctl quarantine list|show`, so that nobody needs
- * sqlite3 to see what the collector refused and why. Device-supplied text
- * is shown escaped (termtext.h). */
+/* quarantine_cmd: `smpctl quarantine list|show`, so that nobody needs a
+ * SQL client to see what the collector refused and why. Device-supplied
+ * text is shown escaped (termtext.h). */
 #ifndef SMP_QUARANTINE_CMD_H
 #define SMP_QUARANTINE_CMD_H
 

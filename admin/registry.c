@@ -3,8 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "db.h"
 #include <time.h>
 
 #include <mbedtls/asn1.h>
@@ -12,11 +10,12 @@
 #include <mbedtls/oid.h>
 #include <mbedtls/x509_crt.h>
 
+#include "db.h"
 #include "utf8.h"
 
 #define SELECT_DEVICE                                                         \
     "SELECT device_id, clinic, model, serial, added_at, retired_at,"         \
-    " cert_pem IS NOT NULL FROM devices "
+    " CASE WHEN cert_pem IS NULL THEN 0 ELSE 1 END FROM devices "
 
 /* Messages quote values that came from files or the database; keep them
  * printable and short so a hostile CN cannot garble a terminal. */
@@ -186,21 +185,40 @@ static int check_new(const registry_new *dev, char *err, size_t errlen)
     return 0;
 }
 
-static void row_to_device(sqlite3_stmt *st, registry_device *out)
+static void row_to_device(sqldb_stmt *st, registry_device *out)
 {
     memset(out, 0, sizeof *out);
-    db_column_text(st, 0, out->device_id, sizeof out->device_id);
-    db_column_text(st, 1, out->clinic, sizeof out->clinic);
-    db_column_text(st, 2, out->model, sizeof out->model);
-    db_column_text(st, 3, out->serial, sizeof out->serial);
-    db_column_text(st, 4, out->added_at, sizeof out->added_at);
-    db_column_text(st, 5, out->retired_at, sizeof out->retired_at);
-    out->has_cert = sqlite3_column_int(st, 6) != 0;
+    sqldb_column_copy(st, 0, out->device_id, sizeof out->device_id);
+    sqldb_column_copy(st, 1, out->clinic, sizeof out->clinic);
+    sqldb_column_copy(st, 2, out->model, sizeof out->model);
+    sqldb_column_copy(st, 3, out->serial, sizeof out->serial);
+    sqldb_column_copy(st, 4, out->added_at, sizeof out->added_at);
+    sqldb_column_copy(st, 5, out->retired_at, sizeof out->retired_at);
+    out->has_cert = sqldb_column_int64(st, 6) != 0;
 }
 
-/* Explains why an INSERT hit the primary key: ids are never reused, and the
+/* A write transaction: on SQLite the one writer (taken at once), on
+ * PostgreSQL a READ COMMITTED transaction. */
+static int begin_write(sqldb *db, const char *what, char *err, size_t errlen)
+{
+    return sqldb_begin(db, SQLDB_WRITE) == 0 ? 0 : db_error(db, what, err, errlen);
+}
+
+/* Ends begin_write's transaction: commits when rc is 0, else rolls back
+ * (err already says why). Returns rc, or -1 when the commit fails. */
+static int end_write(sqldb *db, int rc, const char *what, char *err, size_t errlen)
+{
+    if (rc == 0 && sqldb_commit(db) == 0)
+        return 0;
+    if (rc == 0)
+        rc = db_error(db, what, err, errlen);
+    sqldb_rollback(db);
+    return rc;
+}
+
+/* Explains why an INSERT found the id taken: ids are never reused, and the
  * message says whether the holder is active or retired. */
-static int refuse_existing(sqlite3 *db, const char *device_id, char *err, size_t errlen)
+static int refuse_existing(sqldb *db, const char *device_id, char *err, size_t errlen)
 {
     registry_device old;
 
@@ -215,78 +233,66 @@ static int refuse_existing(sqlite3 *db, const char *device_id, char *err, size_t
     return -1;
 }
 
-static int bind_opt_text(sqlite3_stmt *st, int idx, const char *text)
-{
-    if (text == NULL)
-        return sqlite3_bind_null(st, idx);
-    return sqlite3_bind_text(st, idx, text, -1, SQLITE_STATIC);
-}
-
-int registry_add(sqlite3 *db, const registry_new *dev, const char *now, char *err, size_t errlen)
+/* registry_add's INSERT, inside its transaction. A taken id is left alone
+ * (ON CONFLICT DO NOTHING: no statement here is expected to fail, which
+ * PostgreSQL would hold against the whole transaction) and explained. */
+static int insert_device(sqldb *db, const registry_new *dev, const char *now, char *err,
+                         size_t errlen)
 {
     static const char sql[] =
         "INSERT INTO devices(device_id, clinic, model, serial, cert_pem, added_at)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-    sqlite3_stmt *st = NULL;
-    int rc = -1, step;
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (device_id) DO NOTHING";
+    sqldb_stmt *st = NULL;
+    int rc = -1;
 
+    if (sqldb_prepare(db, sql, &st) != 0)
+        return db_error(db, "prepare insert device", err, errlen);
+    if (sqldb_bind_text(st, 1, dev->device_id) != 0 || sqldb_bind_text(st, 2, dev->clinic) != 0 ||
+        sqldb_bind_text(st, 3, dev->model) != 0 || sqldb_bind_text(st, 4, dev->serial) != 0 ||
+        sqldb_bind_text(st, 5, dev->cert_pem) != 0 || sqldb_bind_text(st, 6, now) != 0)
+        db_error(db, "bind insert device", err, errlen);
+    else if (sqldb_step(st) != 0)
+        db_error(db, "insert device", err, errlen);
+    else if (sqldb_changes(db) == 0)
+        refuse_existing(db, dev->device_id, err, errlen);
+    else
+        rc = 0;
+    sqldb_finalize(st);
+    return rc;
+}
+
+int registry_add(sqldb *db, const registry_new *dev, const char *now, char *err, size_t errlen)
+{
     if (check_new(dev, err, errlen) != 0)
         return -1;
     if (now == NULL) {
         snprintf(err, errlen, "registry_add: no timestamp given for added_at");
         return -1;
     }
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        db_error(db, "prepare insert device", err, errlen);
-        goto cleanup;
-    }
-    if (bind_opt_text(st, 1, dev->device_id) != SQLITE_OK ||
-        bind_opt_text(st, 2, dev->clinic) != SQLITE_OK ||
-        bind_opt_text(st, 3, dev->model) != SQLITE_OK ||
-        bind_opt_text(st, 4, dev->serial) != SQLITE_OK ||
-        bind_opt_text(st, 5, dev->cert_pem) != SQLITE_OK ||
-        bind_opt_text(st, 6, now) != SQLITE_OK) {
-        db_error(db, "bind insert device", err, errlen);
-        goto cleanup;
-    }
-    step = sqlite3_step(st);
-    if (step == SQLITE_CONSTRAINT &&
-        sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_PRIMARYKEY) {
-        sqlite3_finalize(st);
-        st = NULL;
-        return refuse_existing(db, dev->device_id, err, errlen);
-    }
-    if (step != SQLITE_DONE) {
-        db_error(db, "insert device", err, errlen);
-        goto cleanup;
-    }
-    rc = 0;
-
-cleanup:
-    sqlite3_finalize(st);
-    return rc;
+    if (begin_write(db, "begin insert device", err, errlen) != 0)
+        return -1;
+    return end_write(db, insert_device(db, dev, now, err, errlen), "commit insert device", err,
+                     errlen);
 }
 
-int registry_get(sqlite3 *db, const char *device_id, registry_device *out, char *err,
+int registry_get(sqldb *db, const char *device_id, registry_device *out, char *err,
                  size_t errlen)
 {
     static const char sql[] = SELECT_DEVICE "WHERE device_id = ?1";
-    sqlite3_stmt *st = NULL;
+    sqldb_stmt *st = NULL;
     int rc = -1, step;
 
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        db_error(db, "prepare device lookup", err, errlen);
-        goto cleanup;
-    }
-    if (sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC) != SQLITE_OK) {
+    if (sqldb_prepare(db, sql, &st) != 0)
+        return db_error(db, "prepare device lookup", err, errlen);
+    if (sqldb_bind_text(st, 1, device_id) != 0) {
         db_error(db, "bind device lookup", err, errlen);
         goto cleanup;
     }
-    step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
+    step = sqldb_step(st);
+    if (step == 1) {
         row_to_device(st, out);
         rc = 0;
-    } else if (step == SQLITE_DONE) {
+    } else if (step == 0) {
         snprintf(err, errlen, "device '%s' is not registered; see 'smpctl device list'",
                  device_id);
         rc = 1;
@@ -295,33 +301,31 @@ int registry_get(sqlite3 *db, const char *device_id, registry_device *out, char 
     }
 
 cleanup:
-    sqlite3_finalize(st);
+    sqldb_finalize(st);
     return rc;
 }
 
-int registry_retire(sqlite3 *db, const char *device_id, const char *now, char *err,
-                    size_t errlen)
+/* registry_retire's UPDATE, inside its transaction. */
+static int retire_device(sqldb *db, const char *device_id, const char *now, char *err,
+                         size_t errlen)
 {
     static const char sql[] =
         "UPDATE devices SET retired_at = ?2 WHERE device_id = ?1 AND retired_at IS NULL";
-    sqlite3_stmt *st = NULL;
+    sqldb_stmt *st = NULL;
     registry_device old;
     int rc = -1;
 
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        db_error(db, "prepare retire device", err, errlen);
-        goto cleanup;
-    }
-    if (sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC) != SQLITE_OK) {
+    if (sqldb_prepare(db, sql, &st) != 0)
+        return db_error(db, "prepare retire device", err, errlen);
+    if (sqldb_bind_text(st, 1, device_id) != 0 || sqldb_bind_text(st, 2, now) != 0) {
         db_error(db, "bind retire device", err, errlen);
         goto cleanup;
     }
-    if (sqlite3_step(st) != SQLITE_DONE) {
+    if (sqldb_step(st) != 0) {
         db_error(db, "retire device", err, errlen);
         goto cleanup;
     }
-    if (sqlite3_changes(db) == 1) {
+    if (sqldb_changes(db) == 1) {
         rc = 0;
         goto cleanup;
     }
@@ -330,11 +334,20 @@ int registry_retire(sqlite3 *db, const char *device_id, const char *now, char *e
         snprintf(err, errlen, "device '%s' was already retired at %s", device_id, old.retired_at);
 
 cleanup:
-    sqlite3_finalize(st);
+    sqldb_finalize(st);
     return rc;
 }
 
-static int list_append(registry_device **arr, size_t *count, size_t *cap, sqlite3_stmt *st)
+int registry_retire(sqldb *db, const char *device_id, const char *now, char *err,
+                    size_t errlen)
+{
+    if (begin_write(db, "begin retire device", err, errlen) != 0)
+        return -1;
+    return end_write(db, retire_device(db, device_id, now, err, errlen), "commit retire device",
+                     err, errlen);
+}
+
+static int list_append(registry_device **arr, size_t *count, size_t *cap, sqldb_stmt *st)
 {
     if (*count == *cap) {
         size_t ncap = *cap ? *cap * 2 : 16;
@@ -348,32 +361,35 @@ static int list_append(registry_device **arr, size_t *count, size_t *cap, sqlite
     return 0;
 }
 
-int registry_list(sqlite3 *db, const char *clinic, registry_device **out, size_t *count,
+int registry_list(sqldb *db, const char *clinic, registry_device **out, size_t *count,
                   char *err, size_t errlen)
 {
-    static const char sql[] = SELECT_DEVICE "WHERE ?1 IS NULL OR clinic = ?1 ORDER BY device_id";
-    sqlite3_stmt *st = NULL;
+    /* The CAST gives PostgreSQL the parameter's type where it is first
+     * used (a bare "?1 IS NULL" leaves it undetermined). */
+    static const char sql[] =
+        SELECT_DEVICE "WHERE CAST(?1 AS TEXT) IS NULL OR clinic = ?1 ORDER BY device_id";
+    sqldb_stmt *st = NULL;
     registry_device *arr = NULL;
     size_t n = 0, cap = 0;
     int rc = -1, step;
 
     *out = NULL;
     *count = 0;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+    if (sqldb_prepare(db, sql, &st) != 0) {
         db_error(db, "prepare device list", err, errlen);
         goto cleanup;
     }
-    if (bind_opt_text(st, 1, clinic) != SQLITE_OK) {
+    if (sqldb_bind_text(st, 1, clinic) != 0) {
         db_error(db, "bind device list", err, errlen);
         goto cleanup;
     }
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = sqldb_step(st)) == 1) {
         if (list_append(&arr, &n, &cap, st) != 0) {
             snprintf(err, errlen, "device list: out of memory after %zu devices", n);
             goto cleanup;
         }
     }
-    if (step != SQLITE_DONE) {
+    if (step != 0) {
         db_error(db, "device list", err, errlen);
         goto cleanup;
     }
@@ -384,7 +400,7 @@ int registry_list(sqlite3 *db, const char *clinic, registry_device **out, size_t
 
 cleanup:
     free(arr);
-    sqlite3_finalize(st);
+    sqldb_finalize(st);
     return rc;
 }
 
@@ -424,59 +440,53 @@ static bool same_cert(const char *a, const char *b)
     return same;
 }
 
-static int exec_sql(sqlite3 *db, const char *sql, const char *what, char *err, size_t errlen)
-{
-    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0
-                                                               : db_error(db, what, err, errlen);
-}
-
-/* Runs one statement with up to three text parameters (NULL binds NULL). */
-static int run_stmt(sqlite3 *db, const char *sql, const char *p1, const char *p2, const char *p3,
+/* Runs one statement with two text parameters and an optional third (NULL
+ * p1 or p2 binds NULL; a NULL p3 is not bound: the statement has two). */
+static int run_stmt(sqldb *db, const char *sql, const char *p1, const char *p2, const char *p3,
                     const char *what, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = NULL;
+    sqldb_stmt *st = NULL;
     int rc = -1;
 
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
-        bind_opt_text(st, 1, p1) != SQLITE_OK || bind_opt_text(st, 2, p2) != SQLITE_OK ||
-        (p3 && bind_opt_text(st, 3, p3) != SQLITE_OK) || sqlite3_step(st) != SQLITE_DONE)
+    if (sqldb_prepare(db, sql, &st) != 0 || sqldb_bind_text(st, 1, p1) != 0 ||
+        sqldb_bind_text(st, 2, p2) != 0 || (p3 && sqldb_bind_text(st, 3, p3) != 0) ||
+        sqldb_step(st) != 0)
         db_error(db, what, err, errlen);
     else
         rc = 0;
-    sqlite3_finalize(st);
+    sqldb_finalize(st);
     return rc;
 }
 
 /* Reads the device's retired_at and cert_pem (malloc'ed, NULL when none).
  * Returns 0, 1 when not registered (err says so), -1 on error. */
-static int current_cert(sqlite3 *db, const char *device_id, char *retired, size_t rcap,
+static int current_cert(sqldb *db, const char *device_id, char *retired, size_t rcap,
                         char **pem, char *err, size_t errlen)
 {
-    static const char sql[] = "SELECT coalesce(retired_at, ''), cert_pem FROM devices"
+    static const char sql[] = "SELECT COALESCE(retired_at, ''), cert_pem FROM devices"
                               " WHERE device_id = ?1";
-    sqlite3_stmt *st = NULL;
+    sqldb_stmt *st = NULL;
     int rc = -1, step;
 
     *pem = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC) != SQLITE_OK) {
+    if (sqldb_prepare(db, sql, &st) != 0 || sqldb_bind_text(st, 1, device_id) != 0) {
         db_error(db, "device certificate lookup", err, errlen);
         goto cleanup;
     }
-    step = sqlite3_step(st);
-    if (step == SQLITE_DONE) {
+    step = sqldb_step(st);
+    if (step == 0) {
         snprintf(err, errlen, "device '%s' is not registered; add it first with 'smpctl device "
                  "add %s --clinic C --cert FILE'", device_id, device_id);
         rc = 1;
         goto cleanup;
     }
-    if (step != SQLITE_ROW) {
+    if (step != 1) {
         db_error(db, "device certificate lookup", err, errlen);
         goto cleanup;
     }
-    db_column_text(st, 0, retired, rcap);
-    if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
-        *pem = strdup((const char *)sqlite3_column_text(st, 1));
+    sqldb_column_copy(st, 0, retired, rcap);
+    if (!sqldb_column_null(st, 1)) {
+        *pem = strdup(sqldb_column_text(st, 1));
         if (!*pem) {
             snprintf(err, errlen, "device certificate lookup: out of memory");
             goto cleanup;
@@ -484,12 +494,12 @@ static int current_cert(sqlite3 *db, const char *device_id, char *retired, size_
     }
     rc = 0;
 cleanup:
-    sqlite3_finalize(st);
+    sqldb_finalize(st);
     return rc;
 }
 
 /* The checks and writes of registry_set_cert, inside its transaction. */
-static int set_cert_tx(sqlite3 *db, const char *device_id, const char *cert_pem, const char *now,
+static int set_cert_tx(sqldb *db, const char *device_id, const char *cert_pem, const char *now,
                        bool only_if_none, registry_cert_change *change, char *err, size_t errlen)
 {
     char retired[REGISTRY_TS_LEN + 1];
@@ -529,10 +539,24 @@ cleanup:
     return rc;
 }
 
-int registry_set_cert(sqlite3 *db, const char *device_id, const char *cert_pem, const char *now,
+/* Holds the device's lock for the rest of the transaction: on PostgreSQL
+ * (READ COMMITTED) two changes of one device's certificate would otherwise
+ * both read the same current one and both file it in the history. The
+ * collectors take the same lock for each device they store, so the switch
+ * also falls between two of their batches. SQLite: SQLDB_WRITE is enough. */
+static int lock_device(sqldb *db, const char *device_id, char *err, size_t errlen)
+{
+    char key[IDS_DEVICE_ID_MAX + 16];
+
+    snprintf(key, sizeof key, "device:%s", device_id);
+    return sqldb_lock(db, key) == 0 ? 0 : db_error(db, "lock the device", err, errlen);
+}
+
+int registry_set_cert(sqldb *db, const char *device_id, const char *cert_pem, const char *now,
                       bool only_if_none, registry_cert_change *change, char *err, size_t errlen)
 {
     char why[160];
+    int rc;
 
     if (!ids_valid_device_id(device_id, why, sizeof why)) {
         snprintf(err, errlen, "invalid device id: %s", why);
@@ -544,35 +568,29 @@ int registry_set_cert(sqlite3 *db, const char *device_id, const char *cert_pem, 
         snprintf(err, errlen, "registry_set_cert: no timestamp given");
         return -1;
     }
-    /* IMMEDIATE: the read of the current certificate and the writes form
-     * one step even when the collector writes meanwhile. */
-    if (exec_sql(db, "BEGIN IMMEDIATE", "begin certificate change", err, errlen) != 0)
+    /* One transaction: the read of the current certificate and the writes
+     * form one step even when the collector writes meanwhile. */
+    if (begin_write(db, "begin certificate change", err, errlen) != 0)
         return -1;
-    if (set_cert_tx(db, device_id, cert_pem, now, only_if_none, change, err, errlen) != 0) {
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        return -1;
-    }
-    if (exec_sql(db, "COMMIT", "commit certificate change", err, errlen) != 0) {
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        return -1;
-    }
-    return 0;
+    rc = lock_device(db, device_id, err, errlen);
+    if (rc == 0)
+        rc = set_cert_tx(db, device_id, cert_pem, now, only_if_none, change, err, errlen);
+    return end_write(db, rc, "commit certificate change", err, errlen);
 }
 
-int registry_cert_history_count(sqlite3 *db, const char *device_id, char *err, size_t errlen)
+int registry_cert_history_count(sqldb *db, const char *device_id, char *err, size_t errlen)
 {
-    static const char sql[] = "SELECT count(*) FROM device_cert_history WHERE device_id = ?1";
-    sqlite3_stmt *st = NULL;
+    static const char sql[] = "SELECT COUNT(*) FROM device_cert_history WHERE device_id = ?1";
+    sqldb_stmt *st = NULL;
     int n = -1;
 
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+    if (sqldb_prepare(db, sql, &st) != 0)
         return db_error(db, "count certificate history", err, errlen);
-    if (sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int(st, 0);
+    if (sqldb_bind_text(st, 1, device_id) == 0 && sqldb_step(st) == 1)
+        n = (int)sqldb_column_int64(st, 0);
     else
         db_error(db, "count certificate history", err, errlen);
-    sqlite3_finalize(st);
+    sqldb_finalize(st);
     return n;
 }
 
@@ -595,54 +613,48 @@ int registry_check_viewer_name(const char *name, char *err, size_t errlen)
     return 0;
 }
 
-int registry_add_viewer(sqlite3 *db, const char *name, const char *clinic, const char *now,
+int registry_add_viewer(sqldb *db, const char *name, const char *clinic, const char *now,
                         char *err, size_t errlen)
 {
-    static const char sql[] = "INSERT INTO viewers(name, clinic, issued_at) VALUES (?1, ?2, ?3)";
-    sqlite3_stmt *st = NULL;
-    int rc = -1, step;
+    /* A taken name inserts nothing rather than failing: this runs inside
+     * the caller's transaction, which must stay usable (PostgreSQL). */
+    static const char sql[] = "INSERT INTO viewers(name, clinic, issued_at) VALUES (?1, ?2, ?3)"
+                              " ON CONFLICT (name) DO NOTHING";
+    sqldb_stmt *st = NULL;
+    int rc = -1;
 
     if (registry_check_viewer_name(name, err, errlen) != 0 ||
         (clinic && registry_check_clinic("--clinic", clinic, err, errlen) != 0))
         return -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
-        bind_opt_text(st, 1, name) != SQLITE_OK || bind_opt_text(st, 2, clinic) != SQLITE_OK ||
-        bind_opt_text(st, 3, now) != SQLITE_OK) {
+    if (sqldb_prepare(db, sql, &st) != 0 || sqldb_bind_text(st, 1, name) != 0 ||
+        sqldb_bind_text(st, 2, clinic) != 0 || sqldb_bind_text(st, 3, now) != 0 ||
+        sqldb_step(st) != 0)
         db_error(db, "record viewer", err, errlen);
-        goto cleanup;
-    }
-    step = sqlite3_step(st);
-    if (step == SQLITE_CONSTRAINT) {
+    else if (sqldb_changes(db) == 0)
         snprintf(err, errlen, "viewer '%s' is already recorded; pick another name (revoke the old "
                  "one with 'smpctl pki revoke --cert DIR/viewer-%s.crt')", name, name);
-        goto cleanup;
-    }
-    if (step != SQLITE_DONE) {
-        db_error(db, "record viewer", err, errlen);
-        goto cleanup;
-    }
-    rc = 0;
-cleanup:
-    sqlite3_finalize(st);
+    else
+        rc = 0;
+    sqldb_finalize(st);
     return rc;
 }
 
-int registry_list_viewers(sqlite3 *db, registry_viewer **out, size_t *count, char *err,
+int registry_list_viewers(sqldb *db, registry_viewer **out, size_t *count, char *err,
                           size_t errlen)
 {
     static const char sql[] = "SELECT name, clinic, issued_at FROM viewers ORDER BY name";
-    sqlite3_stmt *st = NULL;
+    sqldb_stmt *st = NULL;
     registry_viewer *arr = NULL;
     size_t n = 0, cap = 0;
     int rc = -1, step;
 
     *out = NULL;
     *count = 0;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+    if (sqldb_prepare(db, sql, &st) != 0) {
         db_error(db, "prepare viewer list", err, errlen);
         goto cleanup;
     }
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = sqldb_step(st)) == 1) {
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 8;
             registry_viewer *m = realloc(arr, ncap * sizeof *m);
@@ -655,12 +667,12 @@ int registry_list_viewers(sqlite3 *db, registry_viewer **out, size_t *count, cha
         }
         registry_viewer *v = &arr[n++];
         memset(v, 0, sizeof *v);
-        db_column_text(st, 0, v->name, sizeof v->name);
-        v->all_clinics = sqlite3_column_type(st, 1) == SQLITE_NULL;
-        db_column_text(st, 1, v->clinic, sizeof v->clinic);
-        db_column_text(st, 2, v->issued_at, sizeof v->issued_at);
+        sqldb_column_copy(st, 0, v->name, sizeof v->name);
+        v->all_clinics = sqldb_column_null(st, 1);
+        sqldb_column_copy(st, 1, v->clinic, sizeof v->clinic);
+        sqldb_column_copy(st, 2, v->issued_at, sizeof v->issued_at);
     }
-    if (step != SQLITE_DONE) {
+    if (step != 0) {
         db_error(db, "viewer list", err, errlen);
         goto cleanup;
     }
@@ -670,6 +682,6 @@ int registry_list_viewers(sqlite3 *db, registry_viewer **out, size_t *count, cha
     rc = 0;
 cleanup:
     free(arr);
-    sqlite3_finalize(st);
+    sqldb_finalize(st);
     return rc;
 }

@@ -1,18 +1,18 @@
-/* registry: the device registry (devices table of common/db.h). The clinic
- * a device belongs to is decided here, never trusted from a payload
- * (docs/protocol.md), so smpctl writes it and the collector can reuse the
- * lookups. The caller owns the database handle; nothing here opens or
- * closes it. Functions returning int give 0 on success and -1 on failure
- * with err filled with a message naming the field or device. */
+/* registry: the device registry (devices table of common/db.h), on either
+ * store behind sqldb. The clinic a device belongs to is decided here, never
+ * trusted from a payload (docs/protocol.md), so smpctl writes it and the
+ * collector can reuse the lookups. The caller owns the connection; nothing
+ * here opens or closes it. Functions returning int give 0 on success and -1
+ * on failure with err filled with a message naming the field or device
+ * (and, for a database failure, the masked database name). */
 #ifndef SMP_REGISTRY_H
 #define SMP_REGISTRY_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <sqlite3.h>
-
 #include "ids.h"
+#include "sqldb.h"
 
 #define REGISTRY_TEXT_MAX 128  /* bytes of clinic, model, serial (the record string limit of docs/protocol.md) */
 #define REGISTRY_TS_LEN   24   /* YYYY-MM-DDTHH:MM:SS.mmmZ */
@@ -55,17 +55,19 @@ int registry_check_clinic(const char *what, const char *clinic, char *err, size_
 int registry_check_cert(const char *pem, const char *device_id, char *err, size_t errlen);
 
 /* Validates dev and inserts it with added_at = now (a REGISTRY_TS_LEN
- * timestamp the caller supplies, so tests control time). Device ids are
- * never reused: an id already present, retired or not, is refused. */
-int registry_add(sqlite3 *db, const registry_new *dev, const char *now, char *err, size_t errlen);
+ * timestamp the caller supplies, so tests control time), in a write
+ * transaction of its own. Device ids are never reused: an id already
+ * present, retired or not, is refused. */
+int registry_add(sqldb *db, const registry_new *dev, const char *now, char *err, size_t errlen);
 
 /* Looks device_id up. Returns 0 and fills *out when registered, 1 when not
  * registered (err says so), -1 on a database error. */
-int registry_get(sqlite3 *db, const char *device_id, registry_device *out, char *err, size_t errlen);
+int registry_get(sqldb *db, const char *device_id, registry_device *out, char *err, size_t errlen);
 
-/* Marks an active device retired at now. Unknown or already retired
- * devices are errors, so a typo never passes silently. */
-int registry_retire(sqlite3 *db, const char *device_id, const char *now, char *err, size_t errlen);
+/* Marks an active device retired at now, in a write transaction of its
+ * own. Unknown or already retired devices are errors, so a typo never
+ * passes silently. */
+int registry_retire(sqldb *db, const char *device_id, const char *now, char *err, size_t errlen);
 
 /* What registry_set_cert did. */
 typedef enum registry_cert_change {
@@ -75,19 +77,21 @@ typedef enum registry_cert_change {
 } registry_cert_change;
 
 /* Registers cert_pem (checked like registry_add's: one PEM certificate, CN =
- * device_id) as the certificate of an active device, in one transaction.
+ * device_id) as the certificate of an active device, in one write
+ * transaction of its own that holds the lock "device:<id>" (sqldb_lock),
+ * the one the collectors take for each device they store.
  * A certificate it replaces is kept in device_cert_history(device_id,
  * cert_pem, registered_until = now), so that checkpoints signed with the
  * previous key can still be checked against it (docs/collector.md,
  * "Certificate renewal and checkpoints").
  * only_if_none refuses a device that already has a certificate (`device
  * set-cert`). Unknown or retired devices are errors. */
-int registry_set_cert(sqlite3 *db, const char *device_id, const char *cert_pem, const char *now,
+int registry_set_cert(sqldb *db, const char *device_id, const char *cert_pem, const char *now,
                       bool only_if_none, registry_cert_change *change, char *err, size_t errlen);
 
 /* Number of previous certificates of device_id in the history, or -1 on a
  * database error. */
-int registry_cert_history_count(sqlite3 *db, const char *device_id, char *err, size_t errlen);
+int registry_cert_history_count(sqldb *db, const char *device_id, char *err, size_t errlen);
 
 /* The current UTC time as a REGISTRY_TS_LEN timestamp. */
 void registry_now(char out[REGISTRY_TS_LEN + 1]);
@@ -95,7 +99,7 @@ void registry_now(char out[REGISTRY_TS_LEN + 1]);
 /* Lists devices sorted by id, all of them or those of clinic (NULL: all).
  * On success *out is a malloc'ed array of *count entries (NULL when none)
  * that the caller frees with free(). */
-int registry_list(sqlite3 *db, const char *clinic, registry_device **out, size_t *count,
+int registry_list(sqldb *db, const char *clinic, registry_device **out, size_t *count,
                   char *err, size_t errlen);
 
 /* ---- viewers: read-only MQTT identities (smpctl pki issue-viewer) ---- */
@@ -115,13 +119,15 @@ int registry_check_viewer_name(const char *name, char *err, size_t errlen);
 
 /* Records viewer name with its scope: clinic (checked with
  * registry_check_clinic) or every clinic (clinic NULL). A name already
- * recorded is refused. */
-int registry_add_viewer(sqlite3 *db, const char *name, const char *clinic, const char *now,
+ * recorded is refused (nothing is written, and the caller's transaction
+ * stays usable). Opens no transaction: smpctl pki issue-viewer commits the
+ * row together with the files. */
+int registry_add_viewer(sqldb *db, const char *name, const char *clinic, const char *now,
                         char *err, size_t errlen);
 
 /* Every viewer sorted by name; *out malloc'ed (NULL when none), freed by
  * the caller. */
-int registry_list_viewers(sqlite3 *db, registry_viewer **out, size_t *count, char *err,
+int registry_list_viewers(sqldb *db, registry_viewer **out, size_t *count, char *err,
                           size_t errlen);
 
 #endif

@@ -3,7 +3,7 @@
  * reports and audit exports without running a broker, a collector and
  * agents for simulated months.
  *
- *   gen_db --db PATH [--clinic C] [--devices N] [--days D] [--start YYYY-MM-DD]
+ *   gen_db --db PATH|URI [--clinic C] [--devices N] [--days D] [--start YYYY-MM-DD]
  *          [--seed S] [--fault-rate P] [--pki DIR] [--append]
  *
  * Each device runs the agent's own simulator (agent/simulator.c), and its
@@ -16,9 +16,15 @@
  *
  * The simulator's faults also get alerts of the shape the collector's rules
  * raise (rule, severity, cause, evidence {"device","seq","ts"}), so a
- * report has violations to show without running the rules engine. The
- * database must not exist yet, unless --append adds another clinic to it. bench/gen_fleetdb.c is the benchmark's
- * generator for many clinics (no alerts, devices registered beforehand). */
+ * report has violations to show without running the rules engine.
+ *
+ * --db is a SQLite file, which must not exist yet, or a postgresql:// URI
+ * of an existing empty database; either gets its schema from db_migrate
+ * (as smpctl db migrate makes it), unless --append adds another clinic to
+ * a database made before. Rows go in through sqldb with prepared
+ * statements (records many to a statement: record_batch.h), in
+ * transactions of TXN_ROWS rows; the rate is printed at the end. bench/gen_fleetdb.c is the benchmark's generator for many clinics
+ * (no alerts, devices registered beforehand). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -31,6 +37,7 @@
 #include "db.h"
 #include "ids.h"
 #include "record.h"
+#include "record_batch.h"
 #include "sign.h"
 #include "simulator.h"
 
@@ -47,7 +54,8 @@ typedef struct gen_opts {
 } gen_opts;
 
 typedef struct gen_stmts {
-    sqlite3_stmt *record, *alert, *device, *state;
+    record_batch records;
+    sqldb_stmt *alert, *device, *state;
 } gen_stmts;
 
 /* One device's chain while its records are written. */
@@ -63,11 +71,11 @@ typedef struct gen_dev {
     char failed_load[RECORD_STR_MAX + 1]; /* latest load whose cycle failed */
 } gen_dev;
 
-static long rows_in_txn;
+static long rows_in_txn, rows_total;
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: gen_db --db PATH [--clinic C] [--devices N] [--days D] "
+    fprintf(stderr, "usage: gen_db --db PATH|URI [--clinic C] [--devices N] [--days D] "
                     "[--start YYYY-MM-DD] [--seed S] [--fault-rate P] [--pki DIR] [--append]\n");
     return 2;
 }
@@ -122,35 +130,44 @@ static int parse_args(int argc, char **argv, gen_opts *o)
     return o->db_path ? 0 : usage();
 }
 
-static int step_done(sqlite3 *db, sqlite3_stmt *st, const char *what)
+/* Reports the last failure on db; -1. */
+static int db_fail(sqldb *db, const char *what)
 {
-    int rc = sqlite3_step(st);
+    char err[600];
 
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc != SQLITE_DONE) {
-        fprintf(stderr, "gen_db: %s: %s\n", what, sqlite3_errmsg(db));
-        return -1;
-    }
+    db_error(db, what, err, sizeof err);
+    fprintf(stderr, "gen_db: %s\n", err);
+    return -1;
+}
+
+/* Runs st (bound) and clears its bindings for the next row. */
+static int step_done(sqldb *db, sqldb_stmt *st, const char *what)
+{
+    int rc = sqldb_step(st);
+
+    sqldb_reset(st);
+    if (rc != 0)
+        return db_fail(db, what);
+    rows_total++;
     return 0;
 }
 
-/* Commits every TXN_ROWS rows so the WAL stays small. */
-static int count_row(sqlite3 *db)
+/* Commits every TXN_ROWS rows (so SQLite's WAL stays small) and begins
+ * the next transaction. */
+static int count_row(sqldb *db, gen_stmts *s)
 {
-    char err[256];
-
+    rows_total++;
     if (++rows_in_txn < TXN_ROWS)
         return 0;
     rows_in_txn = 0;
-    if (db_exec(db, "COMMIT; BEGIN", err, sizeof err) != 0) {
-        fprintf(stderr, "gen_db: %s\n", err);
-        return -1;
-    }
+    if (record_batch_flush(&s->records) != 0)
+        return db_fail(db, "insert records");
+    if (sqldb_commit(db) != 0 || sqldb_begin(db, SQLDB_WRITE) != 0)
+        return db_fail(db, "commit");
     return 0;
 }
 
-static int put_alert(sqlite3 *db, gen_stmts *s, const gen_dev *d, const char *rule,
+static int put_alert(sqldb *db, gen_stmts *s, const gen_dev *d, const char *rule,
                      const char *severity, const char *cause, const char *message, uint64_t seq,
                      const char *ts)
 {
@@ -159,14 +176,11 @@ static int put_alert(sqlite3 *db, gen_stmts *s, const gen_dev *d, const char *ru
     /* The rules' own shape for a cited record (collector/rules.c). */
     snprintf(evidence, sizeof evidence, "{\"device\":\"%s\",\"seq\":%" PRIu64 ",\"ts\":\"%s\"}",
              d->id, seq, ts);
-    sqlite3_bind_text(s->alert, 1, rule, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s->alert, 2, severity, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s->alert, 3, d->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s->alert, 4, d->clinic, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s->alert, 5, cause, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s->alert, 6, message, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s->alert, 7, evidence, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s->alert, 8, ts, -1, SQLITE_TRANSIENT);
+    if (sqldb_bind_text(s->alert, 1, rule) != 0 || sqldb_bind_text(s->alert, 2, severity) != 0 ||
+        sqldb_bind_text(s->alert, 3, d->id) != 0 || sqldb_bind_text(s->alert, 4, d->clinic) != 0 ||
+        sqldb_bind_text(s->alert, 5, cause) != 0 || sqldb_bind_text(s->alert, 6, message) != 0 ||
+        sqldb_bind_text(s->alert, 7, evidence) != 0 || sqldb_bind_text(s->alert, 8, ts) != 0)
+        return db_fail(db, "bind alert");
     return step_done(db, s->alert, "insert alert");
 }
 
@@ -181,7 +195,7 @@ static bool cart_seen_elsewhere(gen_dev *d, const char *uid, const char *session
     return false;
 }
 
-static int cartridge_alerts(sqlite3 *db, gen_stmts *s, gen_dev *d, const record *r)
+static int cartridge_alerts(sqldb *db, gen_stmts *s, gen_dev *d, const record *r)
 {
     const char *uid = record_get_str(r, "cartridge_uid");
     char cause[160], msg[256];
@@ -207,7 +221,7 @@ static int cartridge_alerts(sqlite3 *db, gen_stmts *s, gen_dev *d, const record 
 }
 
 /* What the rules engine would raise for r (a subset of docs/rules.md). */
-static int alerts_for(sqlite3 *db, gen_stmts *s, gen_dev *d, const record *r)
+static int alerts_for(sqldb *db, gen_stmts *s, gen_dev *d, const record *r)
 {
     char cause[160], msg[256];
 
@@ -236,7 +250,7 @@ static int alerts_for(sqlite3 *db, gen_stmts *s, gen_dev *d, const record *r)
 }
 
 /* Gives r its chain fields, stores it, and moves the head. */
-static int append(sqlite3 *db, gen_stmts *s, gen_dev *d, record *r, int64_t at_ms)
+static int append(sqldb *db, gen_stmts *s, gen_dev *d, record *r, int64_t at_ms)
 {
     char body[RECORD_CANON_MAX], hash[RECORD_HASH_HEX], recv[RECORD_TS_LEN + 1];
     int len;
@@ -250,21 +264,14 @@ static int append(sqlite3 *db, gen_stmts *s, gen_dev *d, record *r, int64_t at_m
         return -1;
     }
     record_sha256_hex(body, (size_t)len, hash);
-    sqlite3_bind_text(s->record, 1, d->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s->record, 2, (sqlite3_int64)r->seq);
-    sqlite3_bind_text(s->record, 3, r->ts, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s->record, 4, recv, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s->record, 5, record_type_name(r->type), -1, SQLITE_STATIC);
-    sqlite3_bind_text(s->record, 6, r->prev, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s->record, 7, hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s->record, 8, body, len, SQLITE_STATIC);
-    if (step_done(db, s->record, "insert record") != 0)
-        return -1;
+    if (record_batch_add(&s->records, d->id, (int64_t)r->seq, r->ts, recv,
+                         record_type_name(r->type), r->prev, hash, body, (size_t)len) != 0)
+        return db_fail(db, "insert records");
     memcpy(d->head, hash, sizeof hash);
-    return count_row(db);
+    return count_row(db, s);
 }
 
-static int maybe_checkpoint(sqlite3 *db, gen_stmts *s, gen_dev *d, int64_t now_ms)
+static int maybe_checkpoint(sqldb *db, gen_stmts *s, gen_dev *d, int64_t now_ms)
 {
     char msg[256], sig[SIGN_B64_MAX] = "AAAA", err[256];
     record r;
@@ -309,7 +316,7 @@ static int read_file(const char *path, char **out)
     return 0;
 }
 
-static int register_device(sqlite3 *db, gen_stmts *s, const gen_opts *o, gen_dev *d, int n)
+static int register_device(sqldb *db, gen_stmts *s, const gen_opts *o, gen_dev *d, int n)
 {
     char path[4096], err[600], *pem = NULL, serial[32];
 
@@ -325,15 +332,16 @@ static int register_device(sqlite3 *db, gen_stmts *s, const gen_opts *o, gen_dev
         }
     }
     snprintf(serial, sizeof serial, "SN-%05d", 1000 + n);
-    sqlite3_bind_text(s->device, 1, d->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s->device, 2, d->clinic, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s->device, 3, serial, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s->device, 4, pem, -1, SQLITE_TRANSIENT);
+    if (sqldb_bind_text(s->device, 1, d->id) != 0 || sqldb_bind_text(s->device, 2, d->clinic) != 0 ||
+        sqldb_bind_text(s->device, 3, serial) != 0 || sqldb_bind_text(s->device, 4, pem) != 0) {
+        free(pem);
+        return db_fail(db, "bind device");
+    }
     free(pem);
     return step_done(db, s->device, "insert device");
 }
 
-static int gen_device(sqlite3 *db, gen_stmts *s, const gen_opts *o, int n, int64_t start_ms)
+static int gen_device(sqldb *db, gen_stmts *s, const gen_opts *o, int n, int64_t start_ms)
 {
     char id[IDS_DEVICE_ID_MAX + 1], recv[RECORD_TS_LEN + 1];
     gen_dev *d = calloc(1, sizeof *d);
@@ -363,11 +371,10 @@ static int gen_device(sqlite3 *db, gen_stmts *s, const gen_opts *o, int n, int64
             goto cleanup;
     }
     record_ts_format(due, recv);
-    sqlite3_bind_text(s->state, 1, d->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s->state, 2, (sqlite3_int64)d->seq);
-    sqlite3_bind_text(s->state, 3, d->head, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s->state, 4, recv, -1, SQLITE_STATIC);
-    if (step_done(db, s->state, "insert device_state") != 0)
+    if (sqldb_bind_text(s->state, 1, d->id) != 0 ||
+        sqldb_bind_int64(s->state, 2, (int64_t)d->seq) != 0 ||
+        sqldb_bind_text(s->state, 3, d->head) != 0 || sqldb_bind_text(s->state, 4, recv) != 0 ||
+        step_done(db, s->state, "insert device_state") != 0)
         goto cleanup;
     printf("gen_db: %s: %" PRIu64 " records\n", id, d->seq);
     rc = 0;
@@ -378,11 +385,9 @@ cleanup:
     return rc;
 }
 
-static int prepare(sqlite3 *db, gen_stmts *s)
+static int prepare(sqldb *db, gen_stmts *s)
 {
     static const char *const sql[] = {
-        "INSERT INTO records(device_id, seq, ts, received_at, type, prev, hash, body)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         "INSERT INTO alerts(rule, severity, device_id, clinic, cause, message, evidence,"
         " raised_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         "INSERT INTO devices(device_id, clinic, model, serial, cert_pem, added_at)"
@@ -390,24 +395,63 @@ static int prepare(sqlite3 *db, gen_stmts *s)
         "INSERT INTO device_state(device_id, acked_seq, acked_hash, last_seen)"
         " VALUES (?1, ?2, ?3, ?4)",
     };
-    sqlite3_stmt **out[] = {&s->record, &s->alert, &s->device, &s->state};
+    sqldb_stmt **out[] = {&s->alert, &s->device, &s->state};
 
-    for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {
-        if (sqlite3_prepare_v2(db, sql[i], -1, out[i], NULL) != SQLITE_OK) {
-            fprintf(stderr, "gen_db: prepare: %s\n", sqlite3_errmsg(db));
-            return -1;
-        }
-    }
+    if (record_batch_open(&s->records, db) != 0)
+        return db_fail(db, "prepare");
+    for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++)
+        if (sqldb_prepare(db, sql[i], out[i]) != 0)
+            return db_fail(db, "prepare");
     return 0;
+}
+
+/* A generated store is thrown away on a crash: no waiting for the disk at
+ * each commit (SQLite: synchronous=OFF; PostgreSQL: this session's commits
+ * return before their WAL is flushed). */
+static int no_sync(sqldb *db)
+{
+    return sqldb_exec(db, sqldb_kind_of(db) == SQLDB_SQLITE ? "PRAGMA synchronous=OFF"
+                                                            : "SET synchronous_commit = off");
+}
+
+/* Makes the schema (db_migrate, as smpctl db migrate does) and opens the
+ * database. Without --append it must be new: no SQLite file yet, or a
+ * PostgreSQL database without a schema. */
+static int open_store(const gen_opts *o, sqldb **db, char *err, size_t errlen)
+{
+    char name[512];
+    int from = 0;
+
+    sqldb_mask(o->db_path, name, sizeof name);
+    if (!o->append && !sqldb_is_postgres(o->db_path) && access(o->db_path, F_OK) == 0) {
+        snprintf(err, errlen, "%s exists; remove it first (or --append)", name);
+        return -1;
+    }
+    if (db_migrate(o->db_path, &from, &(int){0}, err, errlen) != 0)
+        return -1;
+    if (!o->append && from != 0) {
+        snprintf(err, errlen, "%s already holds a schema (version %d); give an empty database "
+                 "(or --append)", name, from);
+        return -1;
+    }
+    return db_open(o->db_path, db, err, errlen);
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 int main(int argc, char **argv)
 {
     gen_opts o;
     gen_stmts s = {0};
-    sqlite3 *db = NULL;
+    sqldb *db = NULL;
     char err[600] = "", start_ts[RECORD_TS_LEN + 1];
     int64_t start_ms;
+    double t0;
     int rc = 1;
 
     if (parse_args(argc, argv, &o) != 0)
@@ -417,31 +461,33 @@ int main(int argc, char **argv)
         fprintf(stderr, "gen_db: --start must be YYYY-MM-DD, got '%s'\n", o.start);
         return 2;
     }
-    if (!o.append && access(o.db_path, F_OK) == 0) {
-        fprintf(stderr, "gen_db: %s exists; remove it first (or --append)\n", o.db_path);
-        return 1;
-    }
-    /* A test-data tool makes its database itself (what smpctl db migrate
-     * does); with --append on one already made it is a no-op. */
-    if (db_migrate(o.db_path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
-        db_open(o.db_path, &db, err, sizeof err) != 0)
+    if (open_store(&o, &db, err, sizeof err) != 0)
         goto cleanup;
-    /* A generated store is thrown away on a crash: no fsync per commit. */
-    if (db_exec(db, "PRAGMA synchronous=OFF; BEGIN", err, sizeof err) != 0 || prepare(db, &s) != 0)
+    t0 = now_s();
+    if (no_sync(db) != 0 || sqldb_begin(db, SQLDB_WRITE) != 0) {
+        db_fail(db, "begin");
+        goto cleanup;
+    }
+    if (prepare(db, &s) != 0)
         goto cleanup;
     for (int n = 1; n <= o.devices; n++)
         if (gen_device(db, &s, &o, n, start_ms) != 0)
             goto cleanup;
-    if (db_exec(db, "COMMIT", err, sizeof err) != 0)
+    if (record_batch_flush(&s.records) != 0 || sqldb_commit(db) != 0) {
+        db_fail(db, "commit");
         goto cleanup;
+    }
+    t0 = now_s() - t0;
+    printf("gen_db: %ld rows in %.1f s (%.0f rows/s)\n", rows_total, t0,
+           t0 > 0 ? (double)rows_total / t0 : 0.0);
     rc = 0;
 cleanup:
     if (rc != 0 && err[0])
         fprintf(stderr, "gen_db: %s\n", err);
-    sqlite3_finalize(s.record);
-    sqlite3_finalize(s.alert);
-    sqlite3_finalize(s.device);
-    sqlite3_finalize(s.state);
-    sqlite3_close(db);
+    record_batch_close(&s.records);
+    sqldb_finalize(s.alert);
+    sqldb_finalize(s.device);
+    sqldb_finalize(s.state);
+    sqldb_close(db);
     return rc;
 }

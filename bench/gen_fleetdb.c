@@ -1,38 +1,101 @@
 /* gen_fleetdb: a collector database of many machine-days for the report
  * benchmark, written straight into the tables smp-collector fills.
  *
- *   gen_fleetdb --db PATH --devices FILE --days D --start YYYY-MM-DD [--pki DIR]
+ *   gen_fleetdb --db PATH|URI --devices FILE --days D --start YYYY-MM-DD [--pki DIR]
  *
  * FILE lists the devices, one id a line; they must already be registered
- * in PATH (smpctl device add, which also creates the schema). For each,
- * the simulator's D clinic days from --start are chained exactly as the
- * agent does (bench/chain.c; signed checkpoints when --pki holds
- * devices/<id>.key) and stored as the collector stores them: one `records`
- * row per record (canonical body, prev, hash, received_at = ts + 1.5 s)
- * and the device's chain head in `device_state`. It does not run the
- * collector's rules, so rule state and alerts stay empty. Durability is
- * off while writing (synchronous=OFF, one transaction per device): this is
- * a fixture, not the measured path. Prints the record count. */
+ * in the database (smpctl device add; the schema is db_migrate's, made
+ * here too if missing). --db is a SQLite file or a postgresql:// URI. For
+ * each device, the simulator's D clinic days from --start are chained
+ * exactly as the agent does (bench/chain.c; signed checkpoints when --pki
+ * holds devices/<id>.key) and stored as the collector stores them: one
+ * `records` row per record (canonical body, prev, hash, received_at = ts +
+ * 1.5 s) and the device's chain head in `device_state`, through sqldb with
+ * prepared multi-row inserts (record_batch.h), one transaction per device.
+ * It does not run the collector's rules, so rule state and alerts stay
+ * empty. Durability is off while writing (no_sync): this is a fixture, not
+ * the measured path. Prints the record count on stdout, and the rate on
+ * stderr. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "chain.h"
 #include "db.h"
+#include "record_batch.h"
+
+/* The chain head of a device; a rerun for the same device replaces it. */
+static const char head_sql[] =
+    "INSERT INTO device_state(device_id, acked_seq, acked_hash, last_seen)"
+    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (device_id) DO UPDATE SET"
+    " acked_seq = excluded.acked_seq, acked_hash = excluded.acked_hash,"
+    " last_seen = excluded.last_seen";
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: gen_fleetdb --db PATH --devices FILE --days D --start YYYY-MM-DD [--pki DIR]\n");
+    fprintf(stderr, "usage: gen_fleetdb --db PATH|URI --devices FILE --days D --start YYYY-MM-DD [--pki DIR]\n");
     exit(2);
 }
 
-static int check(sqlite3 *db, int rc, const char *what)
+/* Reports the last failure on db; -1. */
+static int db_fail(sqldb *db, const char *what)
 {
-    if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW)
-        return 0;
-    fprintf(stderr, "gen_fleetdb: %s: %s\n", what, sqlite3_errmsg(db));
+    char err[600];
+
+    db_error(db, what, err, sizeof err);
+    fprintf(stderr, "gen_fleetdb: %s\n", err);
     return -1;
+}
+
+/* A fixture is thrown away on a crash: no waiting for the disk at each
+ * commit (SQLite: synchronous=OFF and a 256 MB cache; PostgreSQL: this
+ * session's commits return before their WAL is flushed). */
+static int no_sync(sqldb *db)
+{
+    return sqldb_exec(db, sqldb_kind_of(db) == SQLDB_SQLITE
+                              ? "PRAGMA synchronous=OFF; PRAGMA cache_size=-262144;"
+                              : "SET synchronous_commit = off");
+}
+
+/* The device's records, then its head; in the caller's transaction. */
+static int write_device(sqldb *db, record_batch *batch, sqldb_stmt *head, chain *c,
+                        const char *dev, long *total, char *err, size_t errlen)
+{
+    char canon[RECORD_CANON_MAX], recv[RECORD_TS_LEN + 1];
+    record r;
+    int len, got;
+    int64_t ms = 0;
+
+    while ((got = chain_next(c, canon, sizeof canon, &len, &r, err, errlen)) == 1) {
+        record_ts_parse(r.ts, &ms);
+        record_ts_format(ms + 1500, recv);
+        if (record_batch_add(batch, dev, (int64_t)r.seq, r.ts, recv, record_type_name(r.type),
+                             r.prev, c->head, canon, (size_t)len) != 0)
+            return db_fail(db, "insert records");
+        (*total)++;
+    }
+    if (got < 0) {
+        fprintf(stderr, "gen_fleetdb: %s\n", err);
+        return -1;
+    }
+    if (record_batch_flush(batch) != 0)
+        return db_fail(db, "insert records");
+    record_ts_format(ms + 1500, recv);
+    if (sqldb_bind_text(head, 1, dev) != 0 || sqldb_bind_int64(head, 2, (int64_t)c->seq) != 0 ||
+        sqldb_bind_text(head, 3, c->head) != 0 || sqldb_bind_text(head, 4, recv) != 0 ||
+        sqldb_step(head) != 0)
+        return db_fail(db, "device_state");
+    sqldb_reset(head);
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 int main(int argc, char **argv)
@@ -61,7 +124,9 @@ int main(int argc, char **argv)
     if (record_ts_parse(ts0, &start_ms) != 0)
         usage();
 
-    sqlite3 *db;
+    sqldb *db = NULL;
+    record_batch batch = {0};
+    sqldb_stmt *head = NULL;
     /* A test-data tool makes its database itself (smpctl db migrate's
      * db_migrate); on one already made it is a no-op. */
     if (db_migrate(path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
@@ -69,29 +134,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "gen_fleetdb: %s\n", err);
         return 1;
     }
-    if (db_exec(db, "PRAGMA synchronous=OFF; PRAGMA cache_size=-262144;", err, sizeof err) != 0) {
-        fprintf(stderr, "gen_fleetdb: %s\n", err);
+    if (no_sync(db) != 0 || record_batch_open(&batch, db) != 0 ||
+        sqldb_prepare(db, head_sql, &head) != 0) {
+        db_fail(db, "prepare");
         return 1;
     }
-    sqlite3_stmt *ins, *head;
-    if (check(db, sqlite3_prepare_v2(db,
-                                     "INSERT INTO records(device_id, seq, ts, received_at, type, prev,"
-                                     " hash, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                                     -1, &ins, NULL), "prepare") ||
-        check(db, sqlite3_prepare_v2(db,
-                                     "INSERT OR REPLACE INTO device_state(device_id, acked_seq,"
-                                     " acked_hash, last_seen) VALUES (?1, ?2, ?3, ?4)",
-                                     -1, &head, NULL), "prepare"))
-        return 1;
 
     FILE *lf = fopen(list, "r");
     if (!lf) {
         fprintf(stderr, "gen_fleetdb: %s: %s\n", list, strerror(errno));
         return 1;
     }
-    char dev[256], key[4096], canon[RECORD_CANON_MAX], recv[RECORD_TS_LEN + 1];
+    char dev[256], key[4096];
     long total = 0;
     uint64_t seed = 500;
+    double t0 = now_s();
     while (fgets(dev, sizeof dev, lf)) {
         dev[strcspn(dev, "\r\n")] = '\0';
         if (!dev[0])
@@ -104,55 +161,31 @@ int main(int argc, char **argv)
             fprintf(stderr, "gen_fleetdb: %s\n", err);
             return 1;
         }
-        if (db_exec(db, "BEGIN", err, sizeof err) != 0) {
-            fprintf(stderr, "gen_fleetdb: %s\n", err);
+        if (sqldb_begin(db, SQLDB_WRITE) != 0) {
+            db_fail(db, "begin");
             return 1;
         }
-        record r;
-        int len, got;
-        int64_t ms = 0;
-        while ((got = chain_next(&c, canon, sizeof canon, &len, &r, err, sizeof err)) == 1) {
-            record_ts_parse(r.ts, &ms);
-            record_ts_format(ms + 1500, recv);
-            sqlite3_bind_text(ins, 1, dev, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(ins, 2, (sqlite3_int64)r.seq);
-            sqlite3_bind_text(ins, 3, r.ts, -1, SQLITE_STATIC);
-            sqlite3_bind_text(ins, 4, recv, -1, SQLITE_STATIC);
-            sqlite3_bind_text(ins, 5, record_type_name(r.type), -1, SQLITE_STATIC);
-            sqlite3_bind_text(ins, 6, r.prev, -1, SQLITE_STATIC);
-            sqlite3_bind_text(ins, 7, c.head, -1, SQLITE_STATIC);
-            sqlite3_bind_text(ins, 8, canon, len, SQLITE_STATIC);
-            if (check(db, sqlite3_step(ins), "insert"))
-                return 1;
-            sqlite3_reset(ins);
-            total++;
-        }
-        if (got < 0) {
-            fprintf(stderr, "gen_fleetdb: %s\n", err);
+        if (write_device(db, &batch, head, &c, dev, &total, err, sizeof err) != 0)
             return 1;
-        }
-        record_ts_format(ms + 1500, recv);
-        sqlite3_bind_text(head, 1, dev, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(head, 2, (sqlite3_int64)c.seq);
-        sqlite3_bind_text(head, 3, c.head, -1, SQLITE_STATIC);
-        sqlite3_bind_text(head, 4, recv, -1, SQLITE_STATIC);
-        if (check(db, sqlite3_step(head), "device_state"))
-            return 1;
-        sqlite3_reset(head);
-        if (db_exec(db, "COMMIT", err, sizeof err) != 0) {
-            fprintf(stderr, "gen_fleetdb: %s\n", err);
+        if (sqldb_commit(db) != 0) {
+            db_fail(db, "commit");
             return 1;
         }
         chain_close(&c);
     }
     fclose(lf);
-    sqlite3_finalize(ins);
-    sqlite3_finalize(head);
-    if (db_exec(db, "PRAGMA wal_checkpoint(TRUNCATE);", err, sizeof err) != 0) {
-        fprintf(stderr, "gen_fleetdb: %s\n", err);
+    t0 = now_s() - t0;
+    record_batch_close(&batch);
+    sqldb_finalize(head);
+    /* Leaves a SQLite database in one file, no -wal beside it. */
+    if (sqldb_kind_of(db) == SQLDB_SQLITE &&
+        sqldb_exec(db, "PRAGMA wal_checkpoint(TRUNCATE);") != 0) {
+        db_fail(db, "checkpoint");
         return 1;
     }
-    sqlite3_close(db);
+    sqldb_close(db);
+    fprintf(stderr, "gen_fleetdb: %ld records in %.1f s (%.0f rows/s)\n", total, t0,
+            t0 > 0 ? (double)total / t0 : 0.0);
     printf("%ld\n", total);
     return 0;
 }

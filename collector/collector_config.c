@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "fscheck.h"
 #include "policy.h"
 
@@ -17,10 +18,11 @@ static const config_setting settings[] = {
     {"ca_file", CONFIG_PATH, NULL, 0, 0, F(ca_file), "CA certificate (PEM) of the fleet"},
     {"cert_file", CONFIG_PATH, NULL, 0, 0, F(cert_file), "collector certificate (PEM), CN smp-collector"},
     {"key_file", CONFIG_PATH, NULL, 0, 0, F(key_file), "collector private key (PEM)"},
-    {"db_path", CONFIG_PATH, NULL, 0, 0, F(db_path), "SQLite database file"},
+    {"db_path", CONFIG_DATABASE, NULL, 0, 0, F(db_path), "SQLite database file, or postgresql:// URI of the fleet database (its password belongs in a password file: PGPASSFILE)"},
     {"keepalive_s", CONFIG_INT, "30", 5, 3600, F(keepalive_s), "MQTT keepalive in seconds"},
     /* A week: the broker queues for a collector that is down that long. */
     {"session_expiry_s", CONFIG_INT, "604800", 60, 4294967294LL, F(session_expiry_s), "broker keeps our session this long while we are away"},
+    {"share_group", CONFIG_STR, "", 0, 0, F(share_group), "collectors with the same share_group share the devices' events (MQTT shared subscription, PostgreSQL db_path); empty: this collector takes them all"},
     {"quarantine_max_rows", CONFIG_INT, "100000", 100, 100000000, F(quarantine_max_rows), "rejected messages kept"},
     {"quarantine_payload_bytes", CONFIG_INT, "4096", 0, 262144, F(quarantine_payload_bytes), "bytes of a rejected payload kept"},
     {"future_skew_s", CONFIG_INT, "86400", 0, 31536000, F(future_skew_s), "records timed further ahead of receive time are rejected"},
@@ -174,6 +176,19 @@ int collector_config_load(const char *path, collector_config *cfg, char *err, si
                  cfg->log_level);
         return -1;
     }
+    /* A group name is one topic level of $share/<group>/... */
+    if (cfg->share_group[0] && strpbrk(cfg->share_group, "/+#") != NULL) {
+        where(path, "share_group", at, sizeof at);
+        snprintf(err, errlen, "%sshare_group: '%s' must not hold '/', '+' or '#'", at,
+                 cfg->share_group);
+        return -1;
+    }
+    if (cfg->share_group[0] && !sqldb_is_postgres(cfg->db_path)) {
+        where(path, "share_group", at, sizeof at);
+        snprintf(err, errlen, "%sshare_group: collectors that share the load need one database "
+                 "they all reach: set db_path to a postgresql:// URI, or remove share_group", at);
+        return -1;
+    }
     return check_sinks(path, cfg, err, errlen);
 }
 
@@ -207,7 +222,10 @@ void collector_config_sinks(const collector_config *cfg, notify_sinks *out)
 
 void collector_config_lock_path(const collector_config *cfg, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s.lock", cfg->db_path);
+    if (sqldb_is_postgres(cfg->db_path))
+        snprintf(out, cap, "%s", "");
+    else
+        snprintf(out, cap, "%s.lock", cfg->db_path);
 }
 
 int collector_config_check_identity(const collector_config *cfg, tls_identity *id, char *err,
@@ -226,6 +244,21 @@ int collector_config_check_identity(const collector_config *cfg, tls_identity *i
     return 0;
 }
 
+/* A PostgreSQL db_path: the database answers with the schema this build
+ * needs. */
+static int check_postgres(const char *at, const collector_config *cfg, FILE *out)
+{
+    char err[1024];
+    sqldb *db = NULL;
+
+    if (db_open_readonly(cfg->db_path, &db, err, sizeof err) != 0) {
+        fprintf(out, "%sdb_path: %s\n", at, err);
+        return 1;
+    }
+    sqldb_close(db);
+    return 0;
+}
+
 /* The database's directory must take the -wal, -shm and lock files too. */
 static int check_db(const char *path, const collector_config *cfg, FILE *out)
 {
@@ -233,6 +266,8 @@ static int check_db(const char *path, const collector_config *cfg, FILE *out)
     int problems = 0;
 
     where(path, "db_path", at, sizeof at);
+    if (sqldb_is_postgres(cfg->db_path))
+        return check_postgres(at, cfg, out);
     fscheck_dirname(cfg->db_path, dir, sizeof dir);
     if (fscheck_writable_dir(dir, false, why, sizeof why) != 0) {
         fprintf(out, "%sdb_path %s: directory %s: %s; create it for the collector's user or "

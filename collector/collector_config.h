@@ -23,6 +23,7 @@ typedef struct collector_config {
     char db_path[CONFIG_STR_MAX];
     int64_t keepalive_s;
     int64_t session_expiry_s;
+    char share_group[CONFIG_STR_MAX];  /* "": this collector takes every device's events */
     int64_t quarantine_max_rows;
     int64_t quarantine_payload_bytes;
     int64_t future_skew_s;
@@ -51,7 +52,9 @@ int collector_config_load(const char *path, collector_config *cfg, char *err, si
  * collector_config_load). */
 void collector_config_sinks(const collector_config *cfg, notify_sinks *out);
 
-/* The lock file beside db_path: one collector per SQLite file (pidlock.h). */
+/* The lock file beside db_path: one collector per SQLite file (pidlock.h).
+ * "" for a PostgreSQL db_path, which collectors share (their work on one
+ * device is serialized in the database). */
 void collector_config_lock_path(const collector_config *cfg, char *out, size_t cap);
 
 /* Checks that key_file is the private key of cert_file and that the

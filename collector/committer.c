@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,6 +23,8 @@ struct committer {
     int64_t failing_since;        /* monotonic ms */
     uint64_t retries;             /* tries after the first, this outage */
     size_t given_up;              /* messages dropped unacked at shutdown */
+    int conflicts;                /* retryable failures of the group in a row */
+    uint64_t rand_state;          /* xorshift64 for the conflict backoff */
 };
 
 typedef struct pending_ack {
@@ -82,11 +85,24 @@ static void count_committed(metrics_counters *c, const group_tally *t)
     atomic_fetch_add_explicit(&c->groups_committed, 1, memory_order_relaxed);
 }
 
+/* Takes the device locks of msgs[first..n) in sorted order, before any
+ * message runs (ingest_group_lock): two collectors' groups then never
+ * wait on each other's device locks in a cycle. */
+static int lock_group(committer *c, inbox_msg *msgs, size_t n, size_t first)
+{
+    const char *topics[COMMITTER_GROUP_MAX];
+
+    for (size_t i = first; i < n; i++)
+        topics[i - first] = msgs[i].topic;
+    return ingest_group_lock(c->in, topics, n - first);
+}
+
 /* One try of a group: msgs from first on, until the end or until half the
  * alert budget is used (so the next message still has room for its
  * alerts); *next is where the group ended. Acks and alerts are published
  * only after the commit. 0 when committed; -1 when the store could not
- * begin or commit it (rolled back, nothing published), *what saying which. */
+ * begin, run or commit it (rolled back, nothing published), *what saying
+ * which. */
 static int try_group(committer *c, inbox_msg *msgs, size_t n, size_t first, size_t *next,
                      const char **what)
 {
@@ -94,27 +110,39 @@ static int try_group(committer *c, inbox_msg *msgs, size_t n, size_t first, size
     size_t nacks = 0;
     group_tally tally = {0};
     ingest_result r;
+    int rc;
 
     *next = first;
     if (ingest_group_begin(c->in) != 0) {
         *what = "begin";
         return -1;
     }
+    if (lock_group(c, msgs, n, first) != 0) {
+        *what = "lock the devices of";
+        goto undo;
+    }
     while (*next < n) {
         inbox_msg *m = &msgs[(*next)++];
         /* A device's online/offline word: into device_presence, in this
          * transaction and in arrival order; never acked, no alerts, not
          * counted as an events message. Its failure is its own (logged):
-         * it never holds up the group. */
+         * it never holds up the group, unless the group must run again. */
         if (presence_is_status(m->topic)) {
-            presence_message(ingest_store(c->in), m->topic, m->payload, m->len, now_ms());
+            if (presence_message(ingest_store(c->in), m->topic, m->payload, m->len, now_ms()) != 0 &&
+                store_retryable(ingest_store(c->in))) {
+                *what = "store";
+                goto undo;
+            }
             continue;
         }
         tally.messages++;
-        if (ingest_message(c->in, m->topic, m->payload, m->len, now_ms(), &r) == 0) {
+        if ((rc = ingest_message(c->in, m->topic, m->payload, m->len, now_ms(), &r)) == 0) {
             tally_add(&tally, &r);
             if (r.ack)
                 note_ack(acks, &nacks, &r);
+        } else if (rc == INGEST_RETRY_GROUP) {
+            *what = "store";
+            goto undo;
         }
         if (ingest_alerts(c->in)->count >= ALERT_BATCH_MAX / 2)
             break;
@@ -129,6 +157,43 @@ static int try_group(committer *c, inbox_msg *msgs, size_t n, size_t first, size
     c->pub.alerts(c->pub.ctx, ingest_alerts(c->in), now_ms());
     log_debug("group stored messages=%zu acks=%zu", *next - first, nacks);
     return 0;
+undo:
+    ingest_group_rollback(c->in);
+    return -1;
+}
+
+/* xorshift64: the jitter of the conflict backoff, so that two collectors
+ * that failed each other do not meet again at the same instant. */
+static uint64_t next_rand(committer *c)
+{
+    uint64_t x = c->rand_state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return c->rand_state = x;
+}
+
+/* A group that failed in a way that may pass at once if run again (a
+ * deadlock with another collector, a serialization failure, a lost
+ * connection: store_retryable) is run again after a short random pause,
+ * up to COMMITTER_CONFLICT_TRIES times in a row, without counting it as a
+ * storage outage. True when it should be; false when the failure was not
+ * of that kind or the tries are used up (the outage path takes over). */
+static bool retry_conflict(committer *c, const char *what)
+{
+    long cap_ms, pause_ms;
+
+    if (!store_retryable(ingest_store(c->in)) || c->conflicts >= c->retry.conflict_tries)
+        return false;
+    c->conflicts++;
+    if (c->pub.counters)
+        atomic_fetch_add_explicit(&c->pub.counters->group_conflicts, 1, memory_order_relaxed);
+    cap_ms = c->retry.conflict_first_ms << (c->conflicts - 1);
+    pause_ms = 1 + (long)(next_rand(c) % (uint64_t)cap_ms);
+    log_debug("group could not %s (%s); running it again in %ld ms (try %d of %d)", what,
+              ingest_store_error(c->in), pause_ms, c->conflicts + 1, c->retry.conflict_tries + 1);
+    nanosleep(&(struct timespec){pause_ms / 1000, (pause_ms % 1000) * 1000000L}, NULL);
+    return true;
 }
 
 static void set_failing_gauge(committer *c, bool failing)
@@ -147,9 +212,11 @@ static void outage_starts(committer *c, const char *what, size_t held)
     set_failing_gauge(c, true);
     log_error("storage failing: the store cannot %s a group (%s);"
               " holding %zu messages unacked and retrying after %ld ms, doubling to %ld ms,"
-              " while new messages wait (back-pressure). To fix: free disk space on the"
-              " filesystem of db_path, check that it is mounted writable and that the collector's"
-              " user may write the database and its -wal and -shm files",
+              " while new messages wait (back-pressure). To fix: on SQLite, free disk space on"
+              " the filesystem of db_path, check that it is mounted writable and that the"
+              " collector's user may write the database and its -wal and -shm files; on"
+              " PostgreSQL, check that the server at db_path is up and reachable and that the"
+              " collector's role may write the tables",
               what, ingest_store_error(c->in), held, c->retry.first_ms, c->retry.max_ms);
 }
 
@@ -185,9 +252,12 @@ static void store_all(committer *c, inbox_msg *msgs, size_t n)
             if (c->failing)
                 outage_ends(c);
             delay = c->retry.first_ms;
+            c->conflicts = 0;
             continue;
         }
         next = first;             /* the same group again: nothing of it is durable */
+        if (!c->failing && retry_conflict(c, what))
+            continue;
         if (c->pub.counters)
             atomic_fetch_add_explicit(&c->pub.counters->commit_failures, 1, memory_order_relaxed);
         if (!c->failing)
@@ -239,6 +309,13 @@ committer *committer_start_retry(ingest *in, inbox *q, const committer_publish *
         c->retry.first_ms = 1;
     if (c->retry.max_ms < c->retry.first_ms)
         c->retry.max_ms = c->retry.first_ms;
+    if (c->retry.conflict_tries <= 0 || c->retry.conflict_tries > 16)
+        c->retry.conflict_tries = COMMITTER_CONFLICT_TRIES;
+    if (c->retry.conflict_first_ms < 1 || c->retry.conflict_first_ms > 1000)
+        c->retry.conflict_first_ms = COMMITTER_CONFLICT_FIRST_MS;
+    c->rand_state = (uint64_t)mono_ms() * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)c;
+    if (!c->rand_state)
+        c->rand_state = 1;
     if (pthread_create(&c->thread, NULL, run, c) != 0) {
         free(c);
         return NULL;
@@ -248,7 +325,8 @@ committer *committer_start_retry(ingest *in, inbox *q, const committer_publish *
 
 committer *committer_start(ingest *in, inbox *q, const committer_publish *pub)
 {
-    const committer_retry retry = {COMMITTER_RETRY_FIRST_MS, COMMITTER_RETRY_MAX_MS};
+    const committer_retry retry = {COMMITTER_RETRY_FIRST_MS, COMMITTER_RETRY_MAX_MS,
+                                   COMMITTER_CONFLICT_TRIES, COMMITTER_CONFLICT_FIRST_MS};
     return committer_start_retry(in, q, pub, &retry);
 }
 

@@ -24,7 +24,17 @@
  *
  * A message the store fails on inside a group that commits (ingest_message
  * returned -1) is undone alone and left unacked, as before: its agent
- * resends it. Retrying it here could wedge the collector on one message. */
+ * resends it. Retrying it here could wedge the collector on one message.
+ *
+ * Several collectors on one PostgreSQL database: a group first takes the
+ * locks of all its devices in sorted order (ingest_group_lock), so two
+ * groups never wait on each other's devices in a cycle. Should they still
+ * deadlock (on other locks: rows of a clinic, a reason count), PostgreSQL
+ * fails one of them; that group, and any group whose failure is
+ * store_retryable (a lost connection too), is rolled back whole and run
+ * again after a short random pause (1..conflict_first_ms ms, doubling),
+ * up to conflict_tries times in a row before it counts as a storage
+ * outage (above). Never dropped, never acked before its commit. */
 #ifndef SMP_COMMITTER_H
 #define SMP_COMMITTER_H
 
@@ -46,13 +56,18 @@ typedef struct committer_publish {
     metrics_counters *counters;  /* borrowed; NULL: not counted */
 } committer_publish;
 
-/* Backoff between tries of a group the store could not commit. */
+/* Backoff between tries of a group the store could not commit, and for
+ * conflicts between collectors (0: the default). */
 typedef struct committer_retry {
     long first_ms, max_ms;
+    int conflict_tries;
+    long conflict_first_ms;
 } committer_retry;
 
-#define COMMITTER_RETRY_FIRST_MS 100
-#define COMMITTER_RETRY_MAX_MS   10000
+#define COMMITTER_RETRY_FIRST_MS    100
+#define COMMITTER_RETRY_MAX_MS      10000
+#define COMMITTER_CONFLICT_TRIES    8
+#define COMMITTER_CONFLICT_FIRST_MS 5
 
 typedef struct committer committer;
 

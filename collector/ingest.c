@@ -348,6 +348,30 @@ int ingest_group_begin(ingest *in)
     return store_begin(in->s) == 0 ? 0 : -1;
 }
 
+static int compare_ids(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+int ingest_group_lock(ingest *in, const char *const *topics, size_t n)
+{
+    char (*ids)[IDS_DEVICE_ID_MAX + 1] = n ? malloc(n * sizeof *ids) : NULL;
+    size_t k = 0;
+    int rc = 0;
+
+    if (n && !ids)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (message_topic_device(topics[i], ids[k]))
+            k++;
+    qsort(ids, k, sizeof *ids, compare_ids);
+    for (size_t i = 0; i < k && rc == 0; i++)
+        if (i == 0 || strcmp(ids[i], ids[i - 1]) != 0)
+            rc = store_lock_device(in->s, ids[i]);
+    free(ids);
+    return rc;
+}
+
 /* Validates and stores (or quarantines) one message, inside the group. */
 static int handle(ingest *in, const char *topic, const void *payload, size_t len, int64_t now_ms,
                   const char *now_ts, ingest_result *out)
@@ -359,6 +383,12 @@ static int handle(ingest *in, const char *topic, const void *payload, size_t len
         snprintf(out->reason, sizeof out->reason, "topic: not smp/v1/dev/<device>/events");
         return quarantine(in, NULL, topic, payload, len, now_ts, out);
     }
+    /* Before anything of the device is read: with several collectors on
+     * one database, its chain head and links are read after the last
+     * other transaction on the device committed, and none starts until
+     * this one ends (store.h). */
+    if (store_lock_device(in->s, out->device) != 0)
+        return -1;
     if ((rc = check_message(in, out->device, payload, len, out)) == -1)
         return quarantine(in, out->device, topic, payload, len, now_ts, out);
     if (rc != 0 || store_batch(in, out->device, now_ms, now_ts, out) != 0)
@@ -379,13 +409,20 @@ int ingest_message(ingest *in, const char *topic, const void *payload, size_t le
     if (store_savepoint(in->s) == 0 && handle(in, topic, payload, len, now_ms, now_ts, out) == 0 &&
         store_release(in->s) == 0)
         return 0;
+    out->ack = false;
+    if (store_retryable(in->s)) {
+        /* Not this message's fault: the group's transaction lost a
+         * deadlock or its connection. The caller runs the group again. */
+        log_debug("store failed device=%s error=%s; the group runs again",
+                  out->device[0] ? out->device : "-", store_errmsg(in->s));
+        return INGEST_RETRY_GROUP;
+    }
     /* Undo this message alone; the others of the group still commit. */
     log_error("store failed device=%s error=%s; not acking, the agent will resend",
               out->device[0] ? out->device : "-", store_errmsg(in->s));
     if (store_rollback_to(in->s) != 0)
         log_error("rollback to savepoint failed: %s", store_errmsg(in->s));
     in->alerts.count = alerts_before;
-    out->ack = false;
     return -1;
 }
 
@@ -394,9 +431,14 @@ int ingest_group_commit(ingest *in)
     if (store_commit(in->s) == 0)
         return 0;
     /* The committer keeps the group and retries it (and logs it once). */
+    ingest_group_rollback(in);
+    return -1;
+}
+
+void ingest_group_rollback(ingest *in)
+{
     store_rollback(in->s);
     in->alerts.count = 0; /* rolled back with the records */
-    return -1;
 }
 
 const alert_batch *ingest_alerts(const ingest *in) { return &in->alerts; }
@@ -414,6 +456,10 @@ int ingest_events(ingest *in, const char *topic, const void *payload, size_t len
         return -1;
     }
     int rc = ingest_message(in, topic, payload, len, now_ms, out);
+    if (rc == INGEST_RETRY_GROUP) {
+        ingest_group_rollback(in);
+        return -1;
+    }
     if (ingest_group_commit(in) != 0) {
         out->ack = false;
         return -1;

@@ -64,25 +64,45 @@ void ingest_free(ingest *in);
  * undone alone. Acks (result.ack) and the group's alerts (ingest_alerts)
  * may be published only after ingest_group_commit returned 0. */
 int ingest_group_begin(ingest *in);
+/* Optional, right after ingest_group_begin: takes the device locks
+ * (store_lock_device) of the messages' topics at once, in sorted order.
+ * Each message takes its device's lock anyway; taking a group's locks up
+ * front in one order is what keeps two collectors' groups from waiting on
+ * each other in a cycle (a deadlock, which PostgreSQL breaks by failing
+ * one of them). Topics that name no device are skipped. 0 or -1. */
+int ingest_group_lock(ingest *in, const char *const *topics, size_t n);
+
+/* ingest_message's answer when the store failed in a way that the whole
+ * group may pass if run again (store_retryable: a deadlock with another
+ * collector, a lost connection): the group must be rolled back
+ * (ingest_group_rollback) and run again from its first message. */
+#define INGEST_RETRY_GROUP (-2)
+
 /* Returns 0 when the message was stored or quarantined, -1 when the store
- * failed on it (it is undone and not acked; the agent resends). */
+ * failed on it (it is undone and not acked; the agent resends), or
+ * INGEST_RETRY_GROUP. */
 int ingest_message(ingest *in, const char *topic, const void *payload, size_t len, int64_t now_ms,
                    ingest_result *out);
-/* Returns 0 when the group is durable, -1 when it was rolled back. */
+/* Returns 0 when the group is durable, -1 when it was rolled back
+ * (store_retryable(ingest_store(in)) says whether running it again may
+ * pass at once). */
 int ingest_group_commit(ingest *in);
+/* Undoes the whole open group; nothing of it is durable or to publish. */
+void ingest_group_rollback(ingest *in);
 
 /* The store in borrows: the committer stores status messages
  * (presence.h) in the same group transaction. */
 store *ingest_store(ingest *in);
 
-/* The store's message for its last failure (SQLite's words), for the
+/* The store's message for its last failure (the database's words), for the
  * committer's one "storage failing" line. Borrowed until the next call. */
 const char *ingest_store_error(const ingest *in);
 /* Alerts raised or cleared by the group so far. */
 const alert_batch *ingest_alerts(const ingest *in);
 
 /* One message as its own group (tests, fuzzing). Returns 0 when the message
- * was stored or quarantined and committed, -1 otherwise. */
+ * was stored or quarantined and committed, -1 otherwise (also when the
+ * group would have to be run again: it is rolled back). */
 int ingest_events(ingest *in, const char *topic, const void *payload, size_t len, int64_t now_ms,
                   ingest_result *out);
 

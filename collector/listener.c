@@ -37,9 +37,16 @@ struct listener {
     store *alert_store;
     store_open_alert *open;
     char *device_payload;
+    /* What we subscribe to: the devices' events (through the shared
+     * subscription $share/<share_group>/... when collectors share the
+     * load) and their status, which every collector takes whole (presence
+     * is an idempotent upsert, and each collector's /metrics sees it). */
+    char events_topic[MESSAGE_TOPIC_MAX + CONFIG_STR_MAX];
+    char *topics[2];
 };
 
-static const char *const topics[] = {"smp/v1/dev/+/events", "smp/v1/dev/+/status"};
+#define EVENTS_FILTER "smp/v1/dev/+/events"
+#define STATUS_FILTER "smp/v1/dev/+/status"
 
 static void set_state(listener *l, bool connected, bool connecting)
 {
@@ -195,11 +202,11 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 
 static void on_subscribed(void *ctx, MQTTAsync_successData5 *r)
 {
+    listener *l = ctx;
     int refused = 0;
-    (void)ctx;
-    for (int i = 0; r && i < r->alt.sub.reasonCodeCount; i++) {
+    for (int i = 0; r && i < r->alt.sub.reasonCodeCount && i < 2; i++) {
         if (r->alt.sub.reasonCodes[i] >= 0x80) {
-            log_error("subscription refused topic=%s reason=%d; check the broker ACL", topics[i],
+            log_error("subscription refused topic=%s reason=%d; check the broker ACL", l->topics[i],
                       r->alt.sub.reasonCodes[i]);
             refused++;
         }
@@ -210,7 +217,7 @@ static void on_subscribed(void *ctx, MQTTAsync_successData5 *r)
     }
     /* Tests and the demo wait for this line before starting agents. */
     if (!refused)
-        log_info("subscribed topics=%s,%s", topics[0], topics[1]);
+        log_info("subscribed topics=%s,%s", l->topics[0], l->topics[1]);
 }
 
 static void on_connect(void *ctx, MQTTAsync_successData5 *r)
@@ -222,7 +229,8 @@ static void on_connect(void *ctx, MQTTAsync_successData5 *r)
      * ACL cannot refuse that. Retain handling 2 means the broker never sends
      * retained messages when we subscribe, so a retained batch is processed
      * once, when it is published, and never again at each reconnect. The
-     * retained birth/will on the status topic is what we want on subscribe. */
+     * retained birth/will on the status topic is what we want on subscribe.
+     * (A shared subscription never gets retained messages at all.) */
     MQTTSubscribe_options sub_opts[] = {{.struct_id = {'M', 'Q', 'S', 'O'}, .retainHandling = 2},
                                         {.struct_id = {'M', 'Q', 'S', 'O'}, .retainHandling = 0}};
 
@@ -234,7 +242,7 @@ static void on_connect(void *ctx, MQTTAsync_successData5 *r)
     conn_diag_connected(l->diag);
     log_info("connected broker=%s:%d session_present=%d", l->link.host, l->link.port,
              r ? r->alt.connect.sessionPresent : -1);
-    int rc = MQTTAsync_subscribeMany(l->client, 2, (char *const *)topics, qos, &opts);
+    int rc = MQTTAsync_subscribeMany(l->client, 2, l->topics, qos, &opts);
     if (rc != MQTTASYNC_SUCCESS)
         log_error("subscribe failed error=%s", MQTTAsync_strerror(rc));
 }
@@ -267,6 +275,13 @@ int listener_new(const collector_config *cfg, const char *client_id, ingest *in,
     if (!l)
         return -1;
     l->cfg = cfg;
+    if (cfg->share_group[0])
+        snprintf(l->events_topic, sizeof l->events_topic, "$share/%s/" EVENTS_FILTER,
+                 cfg->share_group);
+    else
+        snprintf(l->events_topic, sizeof l->events_topic, EVENTS_FILTER);
+    l->topics[0] = l->events_topic;
+    l->topics[1] = STATUS_FILTER;
     l->link = (mqtt_link_config){cfg->broker_host, (int)cfg->broker_port, cfg->ca_file,
                                  cfg->cert_file, cfg->key_file, (int)cfg->keepalive_s};
     pthread_mutex_init(&l->mu, NULL);

@@ -1,6 +1,7 @@
 /* smp-collector: subscribes to every device's events over mutual-TLS MQTT,
- * validates, stores each record once in SQLite, acks after commit, and
- * evaluates the compliance rules (docs/rules.md). */
+ * validates, stores each record once (a SQLite file, or a PostgreSQL
+ * database shared with other collectors), acks after commit, and evaluates
+ * the compliance rules (docs/rules.md). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "pidlock.h"
 #include "policy.h"
 #include "rules.h"
+#include "sqldb.h"
 #include "store.h"
 #include "store_outbox.h"
 #include "version.h"
@@ -64,8 +66,8 @@ static int64_t wall_ms(void)
 }
 
 /* The time-driven rules, on the main thread's own store connection (the
- * listener's belongs to Paho's thread; SQLite WAL lets both write, one
- * transaction at a time). */
+ * committer's belongs to its thread; the database orders their
+ * transactions). */
 typedef struct timer {
     store *s;
     const policy *p;
@@ -192,7 +194,10 @@ static int check_config(const char *path, const collector_config *cfg)
                 problems == 1 ? "" : "s");
         return 1;
     }
-    printf("smp-collector: %s: ok (db_path %s)\n", path, cfg->db_path);
+    char target[CONFIG_STR_MAX];
+
+    sqldb_mask(cfg->db_path, target, sizeof target);
+    printf("smp-collector: %s: ok (db_path %s)\n", path, target);
     return 0;
 }
 
@@ -250,12 +255,16 @@ static int start_notify(const collector_config *cfg, notify_sinks *sinks, store 
 
 /* SQLite takes one writer process per database file: a second collector on
  * the same file, whatever its name, would fight over the devices' chain
- * heads. The lock file beside db_path says who holds it. */
+ * heads. The lock file beside db_path says who holds it. A PostgreSQL
+ * database takes any number of collectors: what keeps them correct is in
+ * the database (store.h), so there is no lock file. */
 static int lock_db(const collector_config *cfg, const tls_identity *id)
 {
     char lock[CONFIG_STR_MAX + 8], note[2 * CONFIG_STR_MAX + 64], held_by[256], err[1200];
     pid_t holder;
 
+    if (sqldb_is_postgres(cfg->db_path))
+        return 0;
     collector_config_lock_path(cfg, lock, sizeof lock);
     snprintf(note, sizeof note, "smp-collector cn=%s", id->cn);
     if (pidlock_acquire(lock, note, &holder, err, sizeof err) >= 0)
@@ -286,7 +295,7 @@ int main(int argc, char **argv)
     alert_batch *batch = NULL;
     metrics_server *metrics = NULL;
     metrics_counters counters;
-    char err[600];
+    char err[600], target[CONFIG_STR_MAX];
     int status = 1;
 
     for (int i = 1; i < argc; i++) {
@@ -341,8 +350,8 @@ int main(int argc, char **argv)
     /* After store_open: db_open has checked the schema version, so the
      * read-only connection (it runs no DDL either) finds every table. */
     if (cfg.metrics_port > 0) {
-        if (metrics_start(cfg.metrics_bind, (int)cfg.metrics_port, cfg.db_path, &counters, &metrics,
-                          err, sizeof err) != 0) {
+        if (metrics_start(cfg.metrics_bind, (int)cfg.metrics_port, cfg.db_path, id.cn, &counters,
+                          &metrics, err, sizeof err) != 0) {
             log_error("%s", err);
             goto cleanup;
         }
@@ -358,7 +367,8 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    log_info("started db=%s broker=%s:%lld", cfg.db_path, cfg.broker_host,
+    sqldb_mask(cfg.db_path, target, sizeof target);
+    log_info("started collector=%s db=%s broker=%s:%lld", id.cn, target, cfg.broker_host,
              (long long)cfg.broker_port);
     listener_connect(l);
     /* The first tick runs at once: catches up on time that passed while the

@@ -14,14 +14,20 @@
 #include "db.h"
 #include "log.h"
 #include "reason.h"
+#include "record.h"
 #include "utf8.h"
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
+/* The collector's name as a label value: its certificate CN (what the
+ * broker knows it by), at most this long. */
+#define COLLECTOR_NAME_MAX 256
+
 struct metrics_server {
     struct MHD_Daemon *daemon;
-    sqlite3 *db;
+    sqldb *db;                      /* used on the HTTP thread only, once started */
     const metrics_counters *counters;
+    char collector[COLLECTOR_NAME_MAX];
 };
 
 /* ---- text buffer ---------------------------------------------------------- */
@@ -108,95 +114,141 @@ static void family_header(mbuf *b, const char *name, const char *type, const cha
     mb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void counter(mbuf *b, const char *name, const char *help, const atomic_uint_fast64_t *v)
+/* One sample of this process's own: labelled collector="<name>". */
+static void own_sample(mbuf *b, const char *name, const char *collector, uint_fast64_t v)
+{
+    mb_printf(b, "%s{collector=\"", name);
+    mb_label_value(b, collector);
+    mb_printf(b, "\"} %" PRIuFAST64 "\n", v);
+}
+
+static void counter(mbuf *b, const char *name, const char *help, const char *collector,
+                    const atomic_uint_fast64_t *v)
 {
     family_header(b, name, "counter", help);
-    mb_printf(b, "%s %" PRIuFAST64 "\n", name,
-              (uint_fast64_t)atomic_load_explicit(v, memory_order_relaxed));
+    own_sample(b, name, collector, (uint_fast64_t)atomic_load_explicit(v, memory_order_relaxed));
 }
 
-static void render_counters(mbuf *b, const metrics_counters *c)
+/* The per-process families: what this collector did since it started. */
+static void render_counters(mbuf *b, const metrics_counters *c, const char *k)
 {
-    counter(b, "smp_messages_received_total", "Event messages handed to ingest.",
-            &c->messages_received);
-    counter(b, "smp_records_stored_total", "Records inserted and committed.", &c->records_stored);
-    counter(b, "smp_records_duplicate_total", "Records received again with the same hash (acked, not stored).",
+    counter(b, "smp_messages_received_total", "Event messages handed to ingest by this collector.",
+            k, &c->messages_received);
+    counter(b, "smp_records_stored_total", "Records this collector inserted and committed.", k,
+            &c->records_stored);
+    counter(b, "smp_records_duplicate_total",
+            "Records received again with the same hash (acked, not stored), by this collector.", k,
             &c->duplicates);
-    counter(b, "smp_records_conflict_total", "Records received again with a different hash (R9).",
+    counter(b, "smp_records_conflict_total",
+            "Records received again with a different hash (R9), by this collector.", k,
             &c->conflicts);
-    counter(b, "smp_messages_quarantined_total", "Messages rejected as a whole and quarantined.",
-            &c->quarantined);
-    counter(b, "smp_commit_groups_total", "Group transactions committed.", &c->groups_committed);
-    counter(b, "smp_commit_failures_total", "Tries of a group transaction that failed (retried, never acked).",
+    counter(b, "smp_messages_quarantined_total",
+            "Messages rejected as a whole and quarantined by this collector.", k, &c->quarantined);
+    counter(b, "smp_commit_groups_total", "Group transactions this collector committed.", k,
+            &c->groups_committed);
+    counter(b, "smp_commit_failures_total",
+            "Tries of a group transaction that failed (retried, never acked), this collector's.", k,
             &c->commit_failures);
+    counter(b, "smp_commit_conflicts_total",
+            "Groups this collector ran again at once after a deadlock or lost connection "
+            "(several collectors on one database).", k, &c->group_conflicts);
     family_header(b, "smp_storage_failing", "gauge",
-                  "1 while the store cannot commit and the collector holds messages unacked.");
-    mb_printf(b, "smp_storage_failing %" PRIuFAST64 "\n",
-              (uint_fast64_t)atomic_load_explicit(&c->storage_failing, memory_order_relaxed));
+                  "1 while this collector's store cannot commit and it holds messages unacked.");
+    own_sample(b, "smp_storage_failing", k,
+               (uint_fast64_t)atomic_load_explicit(&c->storage_failing, memory_order_relaxed));
 }
 
-/* A family read from SQLite: the query returns nlabels text columns, then
- * the value. A row whose value is NULL is left out. */
+/* Said in the HELP of every family read from the database. */
+#define FLEET_WIDE " Fleet-wide, from the database: every collector serves the same; take max, not sum."
+
+/* A family read from the database: the query returns nlabels text
+ * columns, then the value (an integer, or with ts_value a record
+ * timestamp, served as unix seconds). A row whose value is NULL is left
+ * out. */
 typedef struct db_family {
     const char *name, *type, *help;
     const char *labels[3];
     int nlabels;
+    bool ts_value;
     const char *sql;
 } db_family;
 
 static const db_family db_families[] = {
-    {"smp_alerts_open", "gauge", "Alerts not cleared, by rule, severity and clinic.",
-     {"rule", "severity", "clinic"}, 3,
-     "SELECT rule, severity, clinic, count(*) FROM alerts WHERE cleared_at IS NULL "
+    {"smp_alerts_open", "gauge", "Alerts not cleared, by rule, severity and clinic." FLEET_WIDE,
+     {"rule", "severity", "clinic"}, 3, false,
+     "SELECT rule, severity, clinic, COUNT(*) FROM alerts WHERE cleared_at IS NULL "
      "GROUP BY rule, severity, clinic ORDER BY rule, severity, clinic"},
     {"smp_device_last_seen_seconds", "gauge",
-     "Unix time the collector last stored a message of the device (devices not retired).",
-     {"device", "clinic"}, 2,
-     "SELECT s.device_id, d.clinic, CAST(strftime('%s', s.last_seen) AS INTEGER) "
+     "Unix time a collector last stored a message of the device (devices not retired)." FLEET_WIDE,
+     {"device", "clinic"}, 2, true,
+     "SELECT s.device_id, d.clinic, s.last_seen "
      "FROM device_state s JOIN devices d ON d.device_id = s.device_id "
      "WHERE d.retired_at IS NULL ORDER BY s.device_id"},
-    {"smp_device_acked_seq", "gauge", "Contiguous chain head acked to the device (devices not retired).",
-     {"device", "clinic"}, 2,
+    {"smp_device_acked_seq", "gauge",
+     "Contiguous chain head acked to the device (devices not retired)." FLEET_WIDE,
+     {"device", "clinic"}, 2, false,
      "SELECT s.device_id, d.clinic, s.acked_seq "
      "FROM device_state s JOIN devices d ON d.device_id = s.device_id "
      "WHERE d.retired_at IS NULL ORDER BY s.device_id"},
     /* Notification outbox (docs/collector.md, "Notifications"): what each
      * sink has not accepted yet, and its tries that failed (all-time). */
-    {"smp_notify_pending", "gauge", "Alert events queued for a notification sink and not yet accepted by it.",
-     {"sink"}, 1,
-     "SELECT sink, sum(delivered_at IS NULL) FROM notify_outbox GROUP BY sink ORDER BY sink"},
-    {"smp_notify_failed_attempts_total", "counter", "Delivery attempts a notification sink did not accept.",
-     {"sink"}, 1,
-     "SELECT sink, sum(attempts - (delivered_at IS NOT NULL)) FROM notify_outbox "
-     "GROUP BY sink ORDER BY sink"},
+    {"smp_notify_pending", "gauge",
+     "Alert events queued for a notification sink and not yet accepted by it." FLEET_WIDE,
+     {"sink"}, 1, false,
+     "SELECT sink, CAST(SUM(CASE WHEN delivered_at IS NULL THEN 1 ELSE 0 END) AS BIGINT) "
+     "FROM notify_outbox GROUP BY sink ORDER BY sink"},
+    {"smp_notify_failed_attempts_total", "counter",
+     "Delivery attempts a notification sink did not accept." FLEET_WIDE,
+     {"sink"}, 1, false,
+     "SELECT sink, CAST(SUM(attempts - CASE WHEN delivered_at IS NULL THEN 0 ELSE 1 END) AS BIGINT) "
+     "FROM notify_outbox GROUP BY sink ORDER BY sink"},
 };
 
-static int render_db_family(mbuf *b, sqlite3 *db, const db_family *f)
+/* The value of a row: false when the row is to be left out. */
+static bool row_value(sqldb_stmt *st, const db_family *f, int64_t *v)
 {
-    sqlite3_stmt *st = NULL;
+    int64_t ms;
+
+    if (sqldb_column_null(st, f->nlabels))
+        return false;
+    if (!f->ts_value) {
+        *v = sqldb_column_int64(st, f->nlabels);
+        return true;
+    }
+    /* Floor to whole seconds, also before 1970. */
+    if (record_ts_parse(sqldb_column_text(st, f->nlabels), &ms) != 0)
+        return false;
+    *v = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+    return true;
+}
+
+static int render_db_family(mbuf *b, sqldb *db, const db_family *f)
+{
+    sqldb_stmt *st = NULL;
+    int64_t v;
     int rc;
 
-    if (sqlite3_prepare_v2(db, f->sql, -1, &st, NULL) != SQLITE_OK) {
-        log_warn("metrics query failed family=%s error=%s", f->name, sqlite3_errmsg(db));
+    if (sqldb_prepare(db, f->sql, &st) != 0) {
+        log_warn("metrics query failed family=%s error=%s", f->name, sqldb_errmsg(db));
         return -1;
     }
     family_header(b, f->name, f->type, f->help);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (sqlite3_column_type(st, f->nlabels) == SQLITE_NULL)
+    while ((rc = sqldb_step(st)) == 1) {
+        if (!row_value(st, f, &v))
             continue;
         mb_printf(b, "%s{", f->name);
         for (int i = 0; i < f->nlabels; i++) {
-            const unsigned char *v = sqlite3_column_text(st, i);
+            const char *t = sqldb_column_text(st, i);
             mb_printf(b, "%s%s=\"", i ? "," : "", f->labels[i]);
-            mb_label_value(b, v ? (const char *)v : "");
+            mb_label_value(b, t ? t : "");
             mb_printf(b, "\"");
         }
-        mb_printf(b, "} %lld\n", (long long)sqlite3_column_int64(st, f->nlabels));
+        mb_printf(b, "} %" PRId64 "\n", v);
     }
-    if (rc != SQLITE_DONE)
-        log_warn("metrics query failed family=%s error=%s", f->name, sqlite3_errmsg(db));
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    if (rc != 0)
+        log_warn("metrics query failed family=%s error=%s", f->name, sqldb_errmsg(db));
+    sqldb_finalize(st);
+    return rc == 0 ? 0 : -1;
 }
 
 /* smp_quarantine_total{reason=<code>}: quarantine_counts holds one row per
@@ -204,44 +256,49 @@ static int render_db_family(mbuf *b, sqlite3 *db, const db_family *f)
  * names would invent series (and a text cut inside a character would break
  * the scrape). The rows are summed per fixed reason code (reason.h) and
  * every code is written, 0 included: the series set never changes. */
-static int render_quarantine(mbuf *b, sqlite3 *db)
+static int render_quarantine(mbuf *b, sqldb *db)
 {
     static const char sql[] = "SELECT reason, count FROM quarantine_counts";
     uint64_t sum[REASON_COUNT] = {0};
-    sqlite3_stmt *st = NULL;
+    sqldb_stmt *st = NULL;
     int rc;
 
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        log_warn("metrics query failed family=smp_quarantine_total error=%s", sqlite3_errmsg(db));
+    if (sqldb_prepare(db, sql, &st) != 0) {
+        log_warn("metrics query failed family=smp_quarantine_total error=%s", sqldb_errmsg(db));
         return -1;
     }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        sqlite3_int64 n = sqlite3_column_int64(st, 1);
+    while ((rc = sqldb_step(st)) == 1) {
+        int64_t n = sqldb_column_int64(st, 1);
         if (n > 0)
-            sum[reason_code_of((const char *)sqlite3_column_text(st, 0))] += (uint64_t)n;
+            sum[reason_code_of(sqldb_column_text(st, 0))] += (uint64_t)n;
     }
-    if (rc != SQLITE_DONE)
-        log_warn("metrics query failed family=smp_quarantine_total error=%s", sqlite3_errmsg(db));
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
+    if (rc != 0)
+        log_warn("metrics query failed family=smp_quarantine_total error=%s", sqldb_errmsg(db));
+    sqldb_finalize(st);
+    if (rc != 0)
         return -1;
     family_header(b, "smp_quarantine_total", "counter",
-                  "Quarantined messages by reason code (the quarantine table has each reason in full).");
+                  "Quarantined messages by reason code (the quarantine table has each reason in "
+                  "full)." FLEET_WIDE);
     for (int code = 0; code < REASON_COUNT; code++)
         mb_printf(b, "smp_quarantine_total{reason=\"%s\"} %" PRIu64 "\n",
                   reason_code_name((reason_code)code), sum[code]);
     return 0;
 }
 
-/* All database families from one read transaction, so they agree with each
- * other. On any failure the partial text is dropped. */
-static int render_db(mbuf *b, sqlite3 *db)
+/* All database families from one snapshot, so they agree with each other.
+ * On any failure the partial text is dropped. */
+static int render_db(mbuf *b, sqldb *db)
 {
     size_t start = b->len;
     int status = -1;
 
-    if (!db || sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+    if (!db)
         return -1;
+    if (sqldb_begin(db, SQLDB_SNAPSHOT) != 0) {
+        log_warn("metrics: cannot read the database: %s", sqldb_errmsg(db));
+        return -1;
+    }
     if (render_quarantine(b, db) != 0)
         goto cleanup;
     for (size_t i = 0; i < sizeof db_families / sizeof db_families[0]; i++)
@@ -249,21 +306,23 @@ static int render_db(mbuf *b, sqlite3 *db)
             goto cleanup;
     status = 0;
 cleanup:
-    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    /* Read-only: ending it either way changes nothing. */
+    sqldb_rollback(db);
     if (status != 0 && !b->oom)
         b->len = start;
     return status;
 }
 
-int metrics_render(sqlite3 *db, const metrics_counters *c, char **out, size_t *len)
+int metrics_render(sqldb *db, const metrics_counters *c, const char *collector, char **out,
+                   size_t *len)
 {
     mbuf b = {0};
 
-    render_counters(&b, c);
+    render_counters(&b, c, collector);
     int db_ok = render_db(&b, db) == 0;
     family_header(&b, "smp_metrics_db_ok", "gauge",
-                  "1 when this scrape read the database, 0 when it could not.");
-    mb_printf(&b, "smp_metrics_db_ok %d\n", db_ok);
+                  "1 when this collector's scrape read the database, 0 when it could not.");
+    own_sample(&b, "smp_metrics_db_ok", collector, (uint_fast64_t)db_ok);
     if (b.oom) {
         free(b.p);
         return -1;
@@ -282,6 +341,7 @@ void metrics_counters_init(metrics_counters *c)
     atomic_init(&c->quarantined, 0);
     atomic_init(&c->groups_committed, 0);
     atomic_init(&c->commit_failures, 0);
+    atomic_init(&c->group_conflicts, 0);
     atomic_init(&c->storage_failing, 0);
 }
 
@@ -322,7 +382,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, not_allowed, strlen(not_allowed),
                      MHD_RESPMEM_PERSISTENT);
-    if (metrics_render(m->db, m->counters, &body, &len) != 0)
+    if (metrics_render(m->db, m->counters, m->collector, &body, &len) != 0)
         return MHD_NO;
     return reply(conn, MHD_HTTP_OK, body, len, MHD_RESPMEM_MUST_FREE);
 }
@@ -344,12 +404,13 @@ static int parse_bind(const char *bind_addr, int port, struct sockaddr_storage *
     return inet_pton(AF_INET, bind_addr, &a->sin_addr) == 1 ? 0 : -1;
 }
 
-int metrics_start(const char *bind_addr, int port, const char *db_path,
+int metrics_start(const char *bind_addr, int port, const char *db_target, const char *collector,
                   const metrics_counters *c, metrics_server **out, char *err, size_t errlen)
 {
     struct sockaddr_storage addr;
     bool v6;
     metrics_server *m = NULL;
+    char why[512];
 
     *out = NULL;
     if (port < 1 || port > 65535) {
@@ -365,14 +426,11 @@ int metrics_start(const char *bind_addr, int port, const char *db_path,
         return -1;
     }
     m->counters = c;
-    if (sqlite3_open_v2(db_path, &m->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "metrics: database %s: cannot open read-only: %s", db_path,
-                 m->db ? sqlite3_errmsg(m->db) : "out of memory");
+    snprintf(m->collector, sizeof m->collector, "%s", collector);
+    if (db_open_readonly(db_target, &m->db, why, sizeof why) != 0) {
+        snprintf(err, errlen, "metrics: %s", why);
         goto fail;
     }
-    sqlite3_busy_timeout(m->db, 2000);
-    if (db_check_version(m->db, db_path, err, errlen) != 0)
-        goto fail;
     errno = 0;
     m->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
                                      (v6 ? MHD_USE_IPv6 : 0),
@@ -388,7 +446,7 @@ int metrics_start(const char *bind_addr, int port, const char *db_path,
     *out = m;
     return 0;
 fail:
-    sqlite3_close(m->db);
+    sqldb_close(m->db);
     free(m);
     return -1;
 }
@@ -398,6 +456,6 @@ void metrics_stop(metrics_server *m)
     if (!m)
         return;
     MHD_stop_daemon(m->daemon);
-    sqlite3_close(m->db);
+    sqldb_close(m->db);
     free(m);
 }

@@ -20,6 +20,7 @@ typedef struct worker {
     notify_retry retry;
     pthread_t th;
     bool started;
+    bool leading;   /* this collector sends the sink's events (store_outbox_lead) */
 } worker;
 
 struct notify_sender {
@@ -58,17 +59,37 @@ static void wait_ms(notify_sender *ns, int64_t ms)
     pthread_mutex_unlock(&ns->mu);
 }
 
+/* Whether this collector is the one sending the sink's events now: with
+ * several collectors on one database only one delivers per sink, the one
+ * holding its lock; the others wait to stand in. 1 leading, 0 not, -1 on a
+ * store error. Said once each time it changes. */
+static int lead(worker *w, const char *name)
+{
+    bool held;
+
+    if (store_outbox_lead(w->s, name, &held) != 0)
+        return -1;
+    if (held != w->leading)
+        log_info("notification sink=%s %s", name,
+                 held ? "sending from this collector"
+                      : "sent by another collector; this one stands by");
+    w->leading = held;
+    return held ? 1 : 0;
+}
+
 /* One event to the sink; 0 when there was one and it was tried, 1 when
- * the outbox is empty, -1 on a store error. */
+ * the outbox is empty (or another collector sends it), -1 on a store error. */
 static int deliver_next(worker *w)
 {
     const char *name = notify_sink_name(w->sink.kind);
     char detail[512], now[RECORD_TS_LEN + 1], target[CONFIG_STR_MAX];
     store_outbox_item it;
     int64_t created_ms = 0, now_ms;
-    int rc = store_outbox_next(w->s, name, &it);
+    int rc = lead(w, name);
 
     if (rc <= 0)
+        return rc == 0 ? 1 : -1;
+    if ((rc = store_outbox_next(w->s, name, &it)) <= 0)
         return rc == 0 ? 1 : -1;
     notify_target_display(&w->sink, target, sizeof target);
     rc = notify_deliver(&w->sink, it.event_id, it.payload, &w->ns->stop, detail, sizeof detail);

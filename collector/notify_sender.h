@@ -1,6 +1,9 @@
 /* notify_sender: delivers the notification outbox (store_outbox.h) to the
  * sinks (notify_sink.h), one thread per enabled sink, each on its own store
  * connection (SQLite WAL lets it write between the committer's groups).
+ * Several collectors on one PostgreSQL database share the outbox: each
+ * sink is sent from one of them, the holder of its lock
+ * (store_outbox_lead); the others stand by and take over when it ends.
  *
  * Each thread takes its sink's oldest event not yet accepted, delivers it,
  * and marks it delivered (with when) only once the sink accepted it; a try

@@ -143,21 +143,23 @@ int presence_message(store *s, const char *topic, const void *payload, size_t le
                  LOG_QN(payload, len));
         return 0;
     }
-    if (store_device(s, dev, &info) != 0) {
-        log_error("status not stored device=%s error=%s", dev, LOG_Q(store_errmsg(s)));
-        return -1;
-    }
+    /* Everything that reads or writes the store under the message's own
+     * savepoint: on PostgreSQL a failed statement would otherwise abort
+     * the whole group. After the device's lock, like every other write of
+     * the device (store.h). */
+    if (store_savepoint(s) != 0)
+        goto fail;
+    if (store_lock_device(s, dev) != 0 || store_device(s, dev, &info) != 0)
+        goto undo;
     if (info.status == DEVICE_UNKNOWN) {
+        if (store_release(s) != 0)
+            goto fail;
         log_warn("status ignored device=%s reason=%s", dev, LOG_Q("not registered"));
         return 0;
     }
     record_ts_format(now_ms, now);
-    if (store_savepoint(s) != 0)
-        goto fail;
-    if (store_put_presence(s, dev, &p, now) != 0) {
-        store_rollback_to(s);
-        goto fail;
-    }
+    if (store_put_presence(s, dev, &p, now) != 0)
+        goto undo;
     if (store_release(s) != 0)
         goto fail;
     if (p.backlog >= 0)
@@ -166,6 +168,10 @@ int presence_message(store *s, const char *topic, const void *payload, size_t le
     else
         log_info("device status device=%s state=%s", dev, p.online ? "online" : "offline");
     return 0;
+undo:
+    log_error("status not stored device=%s error=%s", dev, LOG_Q(store_errmsg(s)));
+    store_rollback_to(s);
+    return -1;
 fail:
     log_error("status not stored device=%s error=%s", dev, LOG_Q(store_errmsg(s)));
     return -1;

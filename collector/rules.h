@@ -6,10 +6,15 @@
  * nothing new) inside the message's transaction, and rules_after_batch
  * once per message that stored anything. What the rules must remember
  * lives in the rule_* tables (store_rules.h), so nothing re-reads all
- * records. Time-driven: rules_tick runs R6 (spore test overdue, escalating
- * warning → critical) and R8 (device silent) for a given "now", in its own
- * transaction, on whatever store it is handed (the collector's main thread
- * has its own connection). */
+ * records. Time-driven: rules_tick runs the R5 settle, R6 (spore test
+ * overdue, escalating warning → critical) and R8 (device silent) for a
+ * given "now", in its own transaction, on whatever store it is handed (the
+ * collector's main thread has its own connection).
+ *
+ * Several collectors may share one PostgreSQL database: the rules take the
+ * clinic's lock before deciding on a clinic's shared state
+ * (store_lock_clinic), and only the collector holding the timer's leader
+ * lock runs rules_tick's rules (docs/rules.md, "Several collectors"). */
 #ifndef SMP_RULES_H
 #define SMP_RULES_H
 
@@ -36,9 +41,12 @@ typedef struct rules_ctx {
 int rules_on_record(const rules_ctx *c, const record *r);
 int rules_after_batch(const rules_ctx *c);
 
-/* Runs the time-driven rules at now_ms in one transaction on s. out is
- * reset and receives the events to publish. Returns 0, or -1 (rolled back,
- * out emptied) when the store failed. */
+/* Runs the time-driven rules at now_ms in one transaction on s, when s
+ * holds the leader lock (store_timer_leader: taken here, kept while the
+ * connection lasts; always on SQLite); otherwise does nothing. out is reset
+ * and receives the events to publish. Returns 0 (also when another
+ * collector leads), or -1 (rolled back, out emptied) when the store
+ * failed. */
 int rules_tick(store *s, const policy *p, int64_t now_ms, alert_batch *out);
 
 #endif

@@ -16,7 +16,9 @@ static void ev_use(evidence *e, const char *key, const rule_ref *ref, const char
 }
 
 /* R1: re-inserting in the same session of the same device is allowed (the
- * same client, the same sitting); any other session is a reuse. */
+ * same client, the same sitting); any other session is a reuse. The first
+ * use is decided by the store (one row per uid), also when two collectors
+ * see the same uid at once: exactly one of them finds the other's. */
 static int check_reuse(const rules_ctx *c, const record *r, const rule_ref *use)
 {
     const char *uid = record_get_str(r, "cartridge_uid"), *session = record_get_str(r, "session_id");

@@ -4,8 +4,10 @@
  *
  * Loads belong to the clinic, not the device that logged them: one
  * machine's autoclave log feeds the grips every machine of the clinic uses
- * (rules_grip.c judges them again when their load's cycle arrives). A
- * passing re-run of a load clears its R4. */
+ * (rules_grip.c judges them again when their load's cycle arrives), and
+ * another collector may be handling that machine: everything here runs
+ * under the clinic's lock (store_lock_clinic). A passing re-run of a load
+ * clears its R4. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -136,7 +138,8 @@ int rules__cycle(const rules_ctx *c, const record *r)
     snprintf(load.load_id, sizeof load.load_id, "%s", record_get_str(r, "load_id"));
     snprintf(load.sterilizer_id, sizeof load.sterilizer_id, "%s", record_get_str(r, "sterilizer_id"));
     /* R6 counts a sterilizer's untested days from when it was first seen. */
-    if (store_sterilizer_touch(c->s, c->clinic, load.sterilizer_id, c->device, r->ts, &st) != 0 ||
+    if (store_lock_clinic(c->s, c->clinic) != 0 ||
+        store_sterilizer_touch(c->s, c->clinic, load.sterilizer_id, c->device, r->ts, &st) != 0 ||
         (known = store_load_get(c->s, c->clinic, load.load_id, &prev)) < 0)
         return -1;
     /* The load's state is its latest cycle by device time; an older cycle

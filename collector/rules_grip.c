@@ -8,7 +8,13 @@
  * from the other machine, queued as a pending check that the timer judges
  * (rules_timer.c). Inside that window arrival order changes nothing; a
  * cycle that arrives after it and proves the alert wrong withdraws it
- * (not a violation). settle_s = 0 judges at once. */
+ * (not a violation). settle_s = 0 judges at once.
+ *
+ * The two machines may be handled by two collectors at the same moment:
+ * a grip is stored and judged, and a pending check settled, only under
+ * the clinic's lock (store_lock_clinic), which the cycle's side takes too
+ * (rules_cycle.c). So each sees the other's state whole, and no alert is
+ * raised on a judgement that a concurrent cycle could no longer undo. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -142,7 +148,7 @@ int rules__grip(const rules_ctx *c, const record *r)
     snprintf(g.grip_id, sizeof g.grip_id, "%s", record_get_str(r, "grip_id"));
     snprintf(g.session_id, sizeof g.session_id, "%s", record_get_str(r, "session_id"));
     /* Kept for R7's recall list and for the cycle that arrives later. */
-    if (store_grip_put(c->s, c->clinic, &g) != 0)
+    if (store_lock_clinic(c->s, c->clinic) != 0 || store_grip_put(c->s, c->clinic, &g) != 0)
         return -1;
     return reconcile(&al, c->p, c->clinic, &g, ON_ARRIVAL);
 }
@@ -180,7 +186,10 @@ int rules__grip_settle(store *s, const policy *p, const char *now_ts, alert_batc
     rule_grip g;
     int found;
 
+    /* The grip row never changes: its clinic can be read before the lock. */
     if ((found = store_grip_get(s, device, seq, &g, clinic)) <= 0)
         return found;
+    if (store_lock_clinic(s, clinic) != 0)
+        return -1;
     return reconcile(&al, p, clinic, &g, ON_SETTLED);
 }

@@ -7,7 +7,8 @@
  *
  * Sterilizer alerts are filed under the sterilizer's home device (the first
  * that logged it), so that the test that clears them can come from any
- * machine of the clinic. */
+ * machine of the clinic, whichever collector handles it: all of this runs
+ * under the clinic's lock (store_lock_clinic), as R6's timer does. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -184,7 +185,8 @@ int rules__sterilization_test(const rules_ctx *c, const record *r)
     const char *kind = record_get_str(r, "kind"), *result = record_get_str(r, "result");
     rule_sterilizer st;
 
-    if (store_sterilizer_touch(c->s, c->clinic, record_get_str(r, "sterilizer_id"), c->device,
+    if (store_lock_clinic(c->s, c->clinic) != 0 ||
+        store_sterilizer_touch(c->s, c->clinic, record_get_str(r, "sterilizer_id"), c->device,
                                r->ts, &st) != 0)
         return -1;
     if (strcmp(kind, "spore") != 0)

@@ -5,8 +5,16 @@
  * spore_critical_days. R8: a device with an open session and nothing
  * received for silent_after_s.
  * Raising is idempotent per cause, so each tick re-checks everything and
- * only what changed produces an event. */
+ * only what changed produces an event.
+ *
+ * Several collectors may share one database: only the one holding the
+ * leader lock (store_timer_leader) runs a pass; the others skip theirs
+ * until the leader's connection ends. A pass decides on state that
+ * records change (a device heard, a cycle or a negative test arriving) only
+ * under the lock of that device or clinic, read again once the lock is
+ * held, so it never raises what a concurrent record has just disproved. */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +27,7 @@ typedef struct tick {
     const policy *p;
     int64_t now_ms;
     char now_ts[RECORD_TS_LEN + 1];
+    char cutoff[RECORD_TS_LEN + 1];   /* of the check running now */
     alert_batch *out;
 } tick;
 
@@ -27,18 +36,39 @@ static alerting tick_alerting(tick *t)
     return (alerting){t->s, t->now_ts, t->out};
 }
 
+/* The sterilizer listed as overdue, read again under its clinic's lock
+ * into *st: 1 when it still is, 0 when a negative test committed meanwhile
+ * (rules_spore.c) ended it. */
+static int still_untested(tick *t, const rule_sterilizer *listed, rule_sterilizer *st)
+{
+    int found;
+
+    if (store_lock_clinic(t->s, listed->clinic) != 0 ||
+        (found = store_sterilizer_get(t->s, listed->clinic, listed->sterilizer_id, st)) < 0)
+        return -1;
+    if (!found)
+        return 0;
+    return strcmp(st->last_negative_ts[0] ? st->last_negative_ts : st->first_seen_ts,
+                  t->cutoff) < 0;
+}
+
 /* store_sterilizer_fn */
-static int check_spore_due(void *ctx, const rule_sterilizer *st)
+static int check_spore_due(void *ctx, const rule_sterilizer *listed)
 {
     tick *t = ctx;
     alerting al = tick_alerting(t);
-    bool never = !st->last_negative_ts[0];
-    const char *since = never ? st->first_seen_ts : st->last_negative_ts;
+    rule_sterilizer fresh, *st = &fresh;
+    const char *since;
     int64_t since_ms = 0, days;
-    bool critical;
+    bool never, critical;
     evidence e;
     alert a;
+    int due;
 
+    if ((due = still_untested(t, listed, &fresh)) <= 0)
+        return due;
+    never = !st->last_negative_ts[0];
+    since = never ? st->first_seen_ts : st->last_negative_ts;
     record_ts_parse(since, &since_ms);
     days = (t->now_ms - since_ms) / DAY_MS;
     critical = t->now_ms - since_ms >= t->p->spore_critical_days * DAY_MS;
@@ -64,15 +94,23 @@ static int check_spore_due(void *ctx, const rule_sterilizer *st)
     return alerting_raise_or_escalate(&al, &a);
 }
 
-/* store_silent_fn */
-static int check_silent(void *ctx, const rule_silent *d)
+/* store_silent_fn: the device is read again under its lock, since a record
+ * committed meanwhile (rules_after_batch) ends the silence. */
+static int check_silent(void *ctx, const rule_silent *listed)
 {
     tick *t = ctx;
     alerting al = tick_alerting(t);
+    rule_silent fresh, *d = &fresh;
     int64_t last_ms = 0;
     evidence e;
     alert a;
+    int silent;
 
+    if (store_lock_device(t->s, listed->device) != 0 ||
+        (silent = store_device_silent(t->s, listed->device, t->cutoff, &fresh)) < 0)
+        return -1;
+    if (!silent)
+        return 0;
     record_ts_parse(d->last_received_at, &last_ms);
     rules__alert_init(&a, "R8", "maintenance", d->device, d->clinic);
     snprintf(a.cause, sizeof a.cause, "silent");
@@ -116,31 +154,57 @@ static int remind(tick *t)
     return 0;
 }
 
+/* R8 first: it takes device locks, the others clinic locks, and a
+ * device's lock comes before its clinic's (store_lock_clinic). */
 static int run_rules(tick *t)
 {
-    char cutoff[RECORD_TS_LEN + 1];
-
-    record_ts_format(t->now_ms - t->p->settle_s * 1000, cutoff);
-    if (store_pending_due(t->s, cutoff, settle_grip, t) != 0)
+    record_ts_format(t->now_ms - t->p->silent_after_s * 1000, t->cutoff);
+    if (store_devices_silent_since(t->s, t->cutoff, check_silent, t) != 0)
         return -1;
-
-    record_ts_format(t->now_ms - t->p->spore_interval_days * DAY_MS, cutoff);
-    if (store_sterilizers_untested_since(t->s, cutoff, check_spore_due, t) != 0)
+    record_ts_format(t->now_ms - t->p->settle_s * 1000, t->cutoff);
+    if (store_pending_due(t->s, t->cutoff, settle_grip, t) != 0)
         return -1;
-    record_ts_format(t->now_ms - t->p->silent_after_s * 1000, cutoff);
-    if (store_devices_silent_since(t->s, cutoff, check_silent, t) != 0)
+    record_ts_format(t->now_ms - t->p->spore_interval_days * DAY_MS, t->cutoff);
+    if (store_sterilizers_untested_since(t->s, t->cutoff, check_spore_due, t) != 0)
         return -1;
     return remind(t);
 }
 
+/* Whether this process's timer led at its last pass (-1: no pass yet),
+ * kept only to log a change once: the collector runs one timer. */
+static atomic_int led = -1;
+
+/* Takes or keeps the leader lock (in the transaction, so that a lost
+ * connection is opened again first); *leader false: another collector
+ * runs the time-driven rules. */
+static int lead(store *s, bool *leader)
+{
+    if (store_timer_leader(s, leader) != 0)
+        return -1;
+    if (atomic_exchange(&led, *leader) == (int)*leader)
+        return 0;
+    if (*leader)
+        log_info("rules timer leader=yes lock=%s: this collector runs the time-driven rules",
+                 STORE_TIMER_LOCK);
+    else
+        log_info("rules timer leader=no lock=%s: another collector runs the time-driven rules; "
+                 "this one skips them while that one's database session lasts", STORE_TIMER_LOCK);
+    return 0;
+}
+
 int rules_tick(store *s, const policy *p, int64_t now_ms, alert_batch *out)
 {
-    tick t = {s, p, now_ms, "", out};
+    tick t = {s, p, now_ms, "", "", out};
+    bool leader;
 
     record_ts_format(now_ms, t.now_ts);
     out->count = out->dropped = 0;
-    if (store_begin(s) != 0)
+    if (store_begin(s) != 0 || lead(s, &leader) != 0)
         goto failed;
+    if (!leader) {
+        store_rollback(s);
+        return 0;
+    }
     if (run_rules(&t) != 0 || store_commit(s) != 0)
         goto failed;
     return 0;

@@ -1,9 +1,16 @@
-/* store: everything the collector keeps, behind one narrow interface so a
- * PostgreSQL implementation can stand beside the SQLite one (docs/protocol.md).
- * Per-device chain state is derivable from stored records; device_state is
- * a cache of it kept in the same transaction. The compliance rules' state
- * is the other half of this interface: store_rules.h. Not thread-safe: one
- * store per thread. */
+/* store: everything the collector keeps, behind one narrow interface on
+ * the storage seam (sqldb.h): a SQLite file or a PostgreSQL database
+ * (docs/collector.md). Per-device chain state is derivable from stored
+ * records; device_state is a cache of it kept in the same transaction. The
+ * compliance rules' state is the other half of this interface:
+ * store_rules.h. Not thread-safe: one store per thread.
+ *
+ * Several collectors may share one PostgreSQL database. What keeps them
+ * correct is in the database, not in any one process: every change to a
+ * device's records, chain head and alerts is made after store_lock_device
+ * in the same transaction, the head only moves forward, and alerts are
+ * once per cause by a UNIQUE constraint (docs/collector.md, "Several
+ * collectors on PostgreSQL"). */
 #ifndef SMP_STORE_H
 #define SMP_STORE_H
 
@@ -35,12 +42,28 @@ typedef struct chain_head {
 
 typedef enum { STORE_INSERTED, STORE_DUPLICATE, STORE_CONFLICT } store_put_result;
 
-int store_open(const char *path, store **out, char *err, size_t errlen);
+/* Opens the database at target (a SQLite path or a postgresql:// URI, see
+ * sqldb.h) with db_open: an existing database of this build's schema
+ * version, nothing created. */
+int store_open(const char *target, store **out, char *err, size_t errlen);
 void store_close(store *s);
 
+/* A write transaction: on SQLite the one writer's lock, on PostgreSQL READ
+ * COMMITTED, where store_lock_device orders the work. */
 int store_begin(store *s);
 int store_commit(store *s);
 void store_rollback(store *s);
+/* True when a failure since store_begin is one the whole transaction may
+ * pass if it is rolled back and run again (a deadlock between collectors,
+ * a serialization failure, a lost connection: sqldb_retryable). */
+bool store_retryable(const store *s);
+
+/* Inside a transaction: waits for, then holds to its end, the lock of one
+ * device ("device:<id>"), so that no other collector's transaction
+ * changes the device's records, head or alerts meanwhile. Every read of
+ * the device's chain that decides a write comes after it. Taking it again
+ * in the same transaction never waits. SQLite: nothing to do (one writer). */
+int store_lock_device(store *s, const char *device);
 /* Inside a transaction: one message's changes, undone alone if it fails. */
 int store_savepoint(store *s);
 int store_release(store *s);
@@ -58,6 +81,8 @@ typedef int (*store_cert_fn)(void *ctx, const char *cert_pem, const char *regist
 int store_cert_history(store *s, const char *device, const char *after, store_cert_fn fn,
                        void *ctx);
 int store_chain_head(store *s, const char *device, chain_head *out);
+/* Writes the head and last_seen, unless the stored head is higher: the
+ * head never moves back, whoever writes it. */
 int store_set_chain_head(store *s, const char *device, const chain_head *h, const char *now_ts);
 
 /* Inserts one record. A record with the same (device, seq) already stored is

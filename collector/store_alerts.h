@@ -2,7 +2,7 @@
  * alerts topic smp/v1/dev/<device>/alerts (docs/protocol.md), where every
  * message carries the device's open alerts so that the retained one tells a
  * (re)connecting agent what is open. Read-only; part of the store
- * interface (store.h), SQLite implementation in store_alerts_sqlite.c. */
+ * interface (store.h), on the storage seam (sqldb.h) in store_alerts_sql.c. */
 #ifndef SMP_STORE_ALERTS_H
 #define SMP_STORE_ALERTS_H
 

@@ -1,6 +1,5 @@
 /* store_outbox: the notification outbox, part of the store interface
- * (store.h) so a PostgreSQL store implements it too. SQLite:
- * store_outbox_sqlite.c, tables notify_events and notify_outbox of
+ * (store.h): store_outbox_sql.c, tables notify_events and notify_outbox of
  * common/db.c (docs/collector.md, "Notifications").
  *
  * Writers (ingest, the rules timer) add events in the transaction that
@@ -10,6 +9,7 @@
 #ifndef SMP_STORE_OUTBOX_H
 #define SMP_STORE_OUTBOX_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "alert.h"
@@ -37,6 +37,14 @@ typedef struct store_outbox_item {
     char created_at[32];
     char *payload;                   /* malloc'd; the caller frees */
 } store_outbox_item;
+
+/* Whether this store's connection is the one that delivers sink's events:
+ * several collectors on one PostgreSQL database share one outbox, and each
+ * sink must be sent each event by one of them only. Tries, without
+ * waiting, to take the session lock "notify:<sink>", which stays with the
+ * connection until it ends (also when its process dies), and sets *held.
+ * On SQLite (one collector) always held. */
+int store_outbox_lead(store *s, const char *sink, bool *held);
 
 /* The oldest event not yet accepted by sink: 1 and *out, 0 when none. */
 int store_outbox_next(store *s, const char *sink, store_outbox_item *out);

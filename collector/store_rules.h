@@ -1,7 +1,6 @@
 /* store_rules: the state the compliance rules keep (collector/rules*.c),
- * part of the store interface (store.h) so that a PostgreSQL store
- * implements it too. SQLite implementation: store_rules_sqlite.c, tables
- * rule_* of common/db.c.
+ * part of the store interface (store.h). Implementation: store_rules_sql.c,
+ * tables rule_* of common/db.c, on SQLite or PostgreSQL.
  *
  * Everything here is derived from stored records and written in the
  * caller's transaction. Timestamps are RECORD_TS_LEN text (device time
@@ -26,11 +25,34 @@ typedef struct rule_ref {
     char ts[RECORD_TS_LEN + 1];
 } rule_ref;
 
+/* ---- several collectors on one database --------------------------------- */
+
+/* Inside a transaction: waits for, then holds to its end, the lock of one
+ * clinic's shared rule state ("clinic:<clinic>": its loads, grips,
+ * sterilizers, pending checks and the alerts they decide), so that two
+ * collectors never decide on it at once. Take it before reading what a
+ * decision rests on. Device locks (store_lock_device) come first, as in
+ * ingest; a deadlock that remains (a transaction of many messages) is
+ * broken by PostgreSQL aborting one side, which store_retryable reports.
+ * Taking it again in the same transaction does not wait. */
+int store_lock_clinic(store *s, const char *clinic);
+
+/* The session lock that makes one collector the one that runs the
+ * time-driven rules (rules_timer.c). */
+#define STORE_TIMER_LOCK "rules-timer"
+
+/* Takes or keeps STORE_TIMER_LOCK without waiting; *leader tells whether
+ * this connection holds it now. It lasts until the connection ends (a
+ * collector that dies hands it on); on SQLite it is always held. */
+int store_timer_leader(store *s, bool *leader);
+
 /* ---- R1: cartridges ----------------------------------------------------- */
 
 /* Records use (in session_id) as the first use of uid unless one is known.
  * Returns 1 and fills *first / first_session when uid was already used,
- * 0 when this use is now the first, -1 on error. */
+ * 0 when this use is now the first, -1 on error. Fleet-wide without a
+ * lock: the primary key on uid makes two collectors inserting it at once
+ * agree on one first use. */
 int store_cartridge_first_use(store *s, const char *uid, const rule_ref *use,
                               const char *session_id, rule_ref *first,
                               char first_session[RECORD_STR_MAX + 1]);
@@ -181,5 +203,8 @@ typedef struct rule_silent {
 typedef int (*store_silent_fn)(void *ctx, const rule_silent *d);
 /* Active devices with an open session and nothing received since cutoff_ts. */
 int store_devices_silent_since(store *s, const char *cutoff_ts, store_silent_fn fn, void *ctx);
+/* The same question for one device, read again (after store_lock_device):
+ * 1 and *out when it is still silent, 0 when not. */
+int store_device_silent(store *s, const char *device, const char *cutoff_ts, rule_silent *out);
 
 #endif

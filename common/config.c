@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sqldb.h"
+
 static const config_setting *find(const config_setting *table, const char *name)
 {
     for (; table->name; table++) {
@@ -101,8 +103,11 @@ static int apply(const config_setting *s, const char *value, void *target, const
 
     if (s->type == CONFIG_DEC1)
         return apply_dec1(s, value, dst, why, whylen);
-    if (s->type == CONFIG_PATH)
+    if (s->type == CONFIG_PATH || (s->type == CONFIG_DATABASE && !sqldb_is_postgres(value)))
         return apply_path(value, base_dir, dst, why, whylen);
+
+    if (s->type == CONFIG_DATABASE)
+        return apply_path(value, NULL, dst, why, whylen);
 
     if (s->type == CONFIG_STR) {
         if (strlen(value) >= CONFIG_STR_MAX) {
@@ -306,7 +311,7 @@ int config_changed(const config_setting *table, const void *a, const void *b,
         bool skipped = false;
         for (const char *const *k = skip; k && *k && !skipped; k++)
             skipped = strcmp(*k, s->name) == 0;
-        bool differs = s->type == CONFIG_STR || s->type == CONFIG_PATH
+        bool differs = s->type == CONFIG_STR || s->type == CONFIG_PATH || s->type == CONFIG_DATABASE
                            ? strcmp(pa, pb) != 0
                            : memcmp(pa, pb, sizeof(int64_t)) != 0;
         if (skipped || !differs)

@@ -19,15 +19,18 @@
  * set in a file is resolved against that file's directory (made absolute
  * from the working directory when the file was named relatively), so a
  * daemon finds its files wherever it was started from. Empty stays empty
- * ("none"); defaults are taken as they are. */
-typedef enum { CONFIG_STR, CONFIG_INT, CONFIG_DEC1, CONFIG_PATH } config_type;
+ * ("none"); defaults are taken as they are.
+ * CONFIG_DATABASE: a database, held like CONFIG_STR: a postgresql:// (or
+ * postgres://) URI is taken as it is, anything else is a SQLite file path
+ * resolved as CONFIG_PATH. */
+typedef enum { CONFIG_STR, CONFIG_INT, CONFIG_DEC1, CONFIG_PATH, CONFIG_DATABASE } config_type;
 
 typedef struct config_setting {
     const char *name;
     config_type type;
     const char *default_value;   /* NULL: required */
     int64_t min, max;            /* CONFIG_INT bounds */
-    size_t offset;               /* into the target struct: char[CONFIG_STR_MAX] (STR, PATH) or int64_t */
+    size_t offset;               /* into the target struct: char[CONFIG_STR_MAX] (STR, PATH, DATABASE) or int64_t */
     const char *help;            /* shown in errors: what the setting is for */
 } config_setting;
 

@@ -40,7 +40,7 @@ typedef struct listed {
 } listed;
 
 typedef struct job {
-    sqlite3 *db;
+    sqldb *db;
     const report_data *d;
     chain_status *chains;
     bundle_key *key;
@@ -55,8 +55,9 @@ typedef struct job {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: smpctl export --db PATH --clinic C --from YYYY-MM-DD --to YYYY-MM-DD "
+    fprintf(out, "usage: smpctl export --db PATH|URI --clinic C --from YYYY-MM-DD --to YYYY-MM-DD "
                  "--out DIR --key EXPORT_KEY.pem\n"
+                 "  --db is a SQLite file, or a postgresql:// URI for PostgreSQL\n"
                  "  DIR must not exist or be empty; the key comes from smpctl pki issue-export\n");
 }
 
@@ -484,6 +485,7 @@ static int run(const char *db_path, const char *clinic, const char *from, const 
     char err[ERRLEN] = "", now[REPORT_TS_LEN + 1];
     report_data data = {0};
     job j = {.d = &data, .err = err, .errlen = sizeof err};
+    bool in_snapshot = false;
     int rc = 1;
 
     if (report_period_check(from, to, err, sizeof err) != 0 ||
@@ -493,13 +495,20 @@ static int run(const char *db_path, const char *clinic, const char *from, const 
     if (report_open_db("export", db_path, &j.db) != 0)
         goto cleanup;
     /* One snapshot for every file, however long the export takes. */
-    if (db_exec(j.db, "BEGIN", err, sizeof err) != 0)
+    if (sqldb_begin(j.db, SQLDB_SNAPSHOT) != 0) {
+        db_error(j.db, "begin a read snapshot", err, sizeof err);
         goto cleanup;
+    }
+    in_snapshot = true;
     report_now_ts(now);
-    if (report_data_load(j.db, clinic, from, to, now, &data, err, sizeof err) != 0 ||
+    if (report_data_read(j.db, clinic, from, to, now, &data, err, sizeof err) != 0 ||
         make_tmp(&j, out) != 0 || write_bundle(&j) != 0)
         goto cleanup;
-    db_exec(j.db, "COMMIT", err, sizeof err);
+    in_snapshot = false;
+    if (sqldb_commit(j.db) != 0) {
+        db_error(j.db, "end the read snapshot", err, sizeof err);
+        goto cleanup;
+    }
     if (publish(&j, out) != 0)
         goto cleanup;
     print_result(&j, out);
@@ -511,7 +520,9 @@ cleanup:
     free(j.chains);
     report_data_free(&data);
     bundle_key_free(j.key);
-    sqlite3_close(j.db);
+    if (in_snapshot)
+        sqldb_rollback(j.db);
+    sqldb_close(j.db);
     return rc;
 }
 

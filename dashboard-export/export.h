@@ -1,6 +1,6 @@
 /* export: `smpctl export`, the inspector's audit bundle (docs/reports.md).
  *
- *   smpctl export --db PATH --clinic C --from YYYY-MM-DD --to YYYY-MM-DD
+ *   smpctl export --db PATH|URI --clinic C --from YYYY-MM-DD --to YYYY-MM-DD
  *                 --out DIR --key EXPORT_KEY.pem
  *
  * DIR gets, all from one database snapshot:

@@ -7,6 +7,7 @@
 #include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
 
+#include "db.h"
 #include "sign.h"
 
 /* A previous certificate verifies a checkpoint timed less than this after
@@ -23,24 +24,43 @@ static const char range_sql[] =
     "SELECT min(seq), max(seq), count(*) FROM records"
     " WHERE device_id = ?1 AND ts >= ?2 AND ts < ?3";
 
-/* A record refused on its own is walked with its exact bytes, so the chain
- * through it is checked; "rejected" is not a record type, so it is never
- * taken for a checkpoint. */
 static const char walk_sql[] =
     "SELECT seq, ts, type, prev, hash, body FROM records"
-    " WHERE device_id = ?1 AND seq >= ?2 AND seq <= ?3"
-    " UNION ALL SELECT seq, received_at, 'rejected', prev, hash, body FROM quarantined_records"
+    " WHERE device_id = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq";
+
+/* A record refused on its own is walked with its exact bytes, so the chain
+ * through it is checked; it is walked as type "rejected", which is no
+ * record type, so it is never taken for a checkpoint. Its body is a blob
+ * (bytea on PostgreSQL, where it cannot share a UNION with the text bodies
+ * of records), so it is read apart and merged by seq (walk_chain). */
+static const char rejected_sql[] =
+    "SELECT seq, received_at, prev, hash, body FROM quarantined_records"
     " WHERE device_id = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq";
 
 static const char cert_sql[] = "SELECT cert_pem FROM devices WHERE device_id = ?1";
 
-/* Newest first; ?2 is the checkpoint's ts less the grace. */
+/* Newest first (cert_pem breaks a tie the same way on either store); ?2 is
+ * the checkpoint's ts less the grace. */
 static const char history_sql[] =
     "SELECT cert_pem, registered_until FROM device_cert_history"
     " WHERE device_id = ?1 AND registered_until > ?2"
-    " ORDER BY registered_until DESC LIMIT " CERT_HISTORY_MAX;
+    " ORDER BY registered_until DESC, cert_pem DESC LIMIT " CERT_HISTORY_MAX;
 
-enum { ST_RANGE, ST_WALK, ST_CERT, ST_HISTORY, ST_COUNT };
+enum { ST_RANGE, ST_WALK, ST_REJECTED, ST_CERT, ST_HISTORY, ST_COUNT };
+
+/* One row of the walk, from records or quarantined_records. */
+typedef struct walk_row {
+    int64_t seq;
+    const char *ts, *type, *prev, *hash, *body;
+    size_t body_len;
+} walk_row;
+
+/* The quarantined records of the walk's span, copied (each one malloc'd
+ * block: the row, then its strings). */
+typedef struct rejected_rows {
+    walk_row **rows;
+    size_t n, next;
+} rejected_rows;
 
 typedef struct walk {
     chain_status *s;
@@ -128,21 +148,17 @@ static void check_link(walk *w, int64_t seq, const char *prev)
         note_seq(s->broken, &s->nbroken, seq);
 }
 
-static void on_row(walk *w, sqlite3_stmt *st)
+static void on_row(walk *w, const walk_row *r)
 {
     chain_status *s = w->s;
-    int64_t seq = sqlite3_column_int64(st, 0);
-    const char *ts = (const char *)sqlite3_column_text(st, 1);
-    const char *type = (const char *)sqlite3_column_text(st, 2);
-    const char *prev = (const char *)sqlite3_column_text(st, 3);
-    const char *hash = (const char *)sqlite3_column_text(st, 4);
-    const char *body = (const char *)sqlite3_column_text(st, 5);
+    int64_t seq = r->seq;
+    const char *ts = r->ts, *type = r->type, *prev = r->prev, *body = r->body;
     char computed[RECORD_HASH_HEX];
 
-    if (!ts || !type || !prev || !hash || !body)
+    if (!ts || !type || !prev || !r->hash || !body)
         return;
-    record_sha256_hex(body, (size_t)sqlite3_column_bytes(st, 5), computed);
-    if (strcmp(computed, hash) != 0)
+    record_sha256_hex(body, r->body_len, computed);
+    if (strcmp(computed, r->hash) != 0)
         note_seq(s->bad_hash, &s->nbad_hash, seq);
     if (seq >= s->first_seq)
         check_link(w, seq, prev);
@@ -156,39 +172,123 @@ static void on_row(walk *w, sqlite3_stmt *st)
     memcpy(w->prev_hash, computed, sizeof computed);
 }
 
-static int bind_device(sqlite3_stmt *st, const char *device)
+static int bind_device(sqldb_stmt *st, const char *device)
 {
-    sqlite3_reset(st);
-    return sqlite3_bind_text(st, 1, device, -1, SQLITE_TRANSIENT);
+    sqldb_reset(st);
+    return sqldb_bind_text(st, 1, device);
 }
 
-static int find_range(sqlite3_stmt *st, walk *w)
+static int find_range(sqldb_stmt *st, walk *w)
 {
     chain_status *s = w->s;
 
-    if (bind_device(st, s->device_id) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, w->from, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(st, 3, w->upper, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW)
+    if (bind_device(st, s->device_id) != 0 || sqldb_bind_text(st, 2, w->from) != 0 ||
+        sqldb_bind_text(st, 3, w->upper) != 0 || sqldb_step(st) != 1)
         return -1;
-    s->first_seq = sqlite3_column_int64(st, 0);
-    s->last_seq = sqlite3_column_int64(st, 1);
-    s->records = sqlite3_column_int64(st, 2);
+    s->first_seq = sqldb_column_int64(st, 0);
+    s->last_seq = sqldb_column_int64(st, 1);
+    s->records = sqldb_column_int64(st, 2);
+    sqldb_reset(st);
     return 0;
 }
 
-static int walk_chain(sqlite3_stmt *st, walk *w)
+/* Binds the walk's span: the record before the period's first to the one
+ * after its last. */
+static int bind_span(sqldb_stmt *st, const chain_status *s)
 {
-    chain_status *s = w->s;
+    return bind_device(st, s->device_id) != 0 ||
+                   sqldb_bind_int64(st, 2, s->first_seq > 1 ? s->first_seq - 1 : 1) != 0 ||
+                   sqldb_bind_int64(st, 3, s->last_seq + 1) != 0
+               ? -1
+               : 0;
+}
+
+static void rejected_free(rejected_rows *q)
+{
+    for (size_t i = 0; i < q->n; i++)
+        free(q->rows[i]);
+    free(q->rows);
+    memset(q, 0, sizeof *q);
+}
+
+/* Copies the current row of rejected_sql into q; -1 when out of memory. */
+static int rejected_add(rejected_rows *q, sqldb_stmt *st)
+{
+    const char *ts = sqldb_column_text(st, 1), *prev = sqldb_column_text(st, 2);
+    const char *hash = sqldb_column_text(st, 3);
+    const void *body = sqldb_column_blob(st, 4);
+    size_t body_len = sqldb_column_bytes(st, 4);
+    size_t ts_len = strlen(ts ? ts : ""), prev_len = strlen(prev ? prev : "");
+    size_t hash_len = strlen(hash ? hash : "");
+    walk_row *r, **rows;
+    char *p;
+
+    if ((rows = realloc(q->rows, (q->n + 1) * sizeof *rows)) == NULL)
+        return -1;
+    q->rows = rows;
+    if ((r = malloc(sizeof *r + ts_len + prev_len + hash_len + body_len + 4)) == NULL)
+        return -1;
+    p = (char *)(r + 1);
+    *r = (walk_row){.seq = sqldb_column_int64(st, 0), .type = "rejected", .body_len = body_len};
+    r->ts = memcpy(p, ts ? ts : "", ts_len + 1);
+    p += ts_len + 1;
+    r->prev = memcpy(p, prev ? prev : "", prev_len + 1);
+    p += prev_len + 1;
+    r->hash = memcpy(p, hash ? hash : "", hash_len + 1);
+    p += hash_len + 1;
+    if (body_len)
+        memcpy(p, body, body_len);
+    p[body_len] = '\0';
+    r->body = p;
+    q->rows[q->n++] = r;
+    return 0;
+}
+
+static int read_rejected(sqldb_stmt *st, const chain_status *s, rejected_rows *q)
+{
     int step;
 
-    if (bind_device(st, s->device_id) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, s->first_seq > 1 ? s->first_seq - 1 : 1) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 3, s->last_seq + 1) != SQLITE_OK)
+    if (bind_span(st, s) != 0)
         return -1;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW)
-        on_row(w, st);
-    return step == SQLITE_DONE ? 0 : -1;
+    while ((step = sqldb_step(st)) == 1) {
+        if (rejected_add(q, st) != 0) {
+            sqldb_reset(st);
+            return -1;
+        }
+    }
+    return step;
+}
+
+/* Walks the rejected rows with seq below seq (all of them: INT64_MAX). */
+static void walk_rejected(walk *w, rejected_rows *q, int64_t seq)
+{
+    while (q->next < q->n && q->rows[q->next]->seq < seq)
+        on_row(w, q->rows[q->next++]);
+}
+
+/* Every stored and every quarantined record of the span in seq order (a
+ * stored record before a quarantined one of the same seq). */
+static int walk_chain(sqldb_stmt *st, sqldb_stmt *rejected_st, walk *w)
+{
+    rejected_rows q = {0};
+    int step;
+
+    if (read_rejected(rejected_st, w->s, &q) != 0 || bind_span(st, w->s) != 0) {
+        rejected_free(&q);
+        return -1;
+    }
+    while ((step = sqldb_step(st)) == 1) {
+        walk_row r = {.seq = sqldb_column_int64(st, 0), .ts = sqldb_column_text(st, 1),
+                      .type = sqldb_column_text(st, 2), .prev = sqldb_column_text(st, 3),
+                      .hash = sqldb_column_text(st, 4), .body = sqldb_column_text(st, 5),
+                      .body_len = sqldb_column_bytes(st, 5)};
+        walk_rejected(w, &q, r.seq);
+        on_row(w, &r);
+    }
+    if (step == 0)
+        walk_rejected(w, &q, INT64_MAX);
+    rejected_free(&q);
+    return step == 0 ? 0 : -1;
 }
 
 /* Names the certificate that verified the checkpoint in the manifest: its
@@ -212,61 +312,84 @@ static void note_cert(chain_status *s, const char *pem, const char *registered, 
     mbedtls_x509_crt_free(&crt);
 }
 
+/* Whether sig over msg verifies with the device's registered certificate:
+ * 1 (noted in note, if given), 0, or -1 on a database error. */
+static int verify_current(sqldb_stmt *cert_st, const char *device, const char *msg, size_t len,
+                          const char *sig, chain_status *note, bool *have_cert)
+{
+    const char *cert;
+    char why[256];
+    int step, ok = 0;
+
+    if (bind_device(cert_st, device) != 0 || (step = sqldb_step(cert_st)) < 0)
+        return -1;
+    cert = step == 1 ? sqldb_column_text(cert_st, 0) : NULL;
+    if (cert != NULL && cert[0] != '\0') {
+        *have_cert = true;
+        if (sign_verify_cert(cert, msg, len, sig, why, sizeof why) == 0) {
+            if (note)
+                note_cert(note, cert, "current", NULL);
+            ok = 1;
+        }
+    }
+    sqldb_reset(cert_st);
+    return ok;
+}
+
+/* The same with the previous certificates replaced less than the grace
+ * before ts, newest first. */
+static int verify_previous(sqldb_stmt *hist_st, const char *device, const char *msg, size_t len,
+                           const char *sig, const char *ts, chain_status *note, bool *have_cert)
+{
+    char why[256], after[RECORD_TS_LEN + 1];
+    int64_t ts_ms;
+    int step;
+
+    if (record_ts_parse(ts, &ts_ms) != 0)
+        return 0;
+    record_ts_format(ts_ms - CERT_HISTORY_GRACE_MS, after);
+    if (bind_device(hist_st, device) != 0 || sqldb_bind_text(hist_st, 2, after) != 0)
+        return -1;
+    while ((step = sqldb_step(hist_st)) == 1) {
+        const char *pem = sqldb_column_text(hist_st, 0);
+        const char *until = sqldb_column_text(hist_st, 1);
+        *have_cert = *have_cert || pem != NULL;
+        if (pem && until && sign_verify_cert(pem, msg, len, sig, why, sizeof why) == 0) {
+            if (note)
+                note_cert(note, pem, "previous", until);
+            sqldb_reset(hist_st);
+            return 1;
+        }
+    }
+    return step;
+}
+
 /* Whether sig over (device, head_seq, head_hash) verifies with the
  * registered certificate or a previous one the rule allows for a
  * checkpoint timed ts (CERT_HISTORY_GRACE_MS): 1 when one does (noted in
  * note, if given), 0 when none, -1 on a database error. *have_cert says
  * whether there was any certificate to try. */
-static int verify_sig(sqlite3_stmt *cert_st, sqlite3_stmt *hist_st, const char *device,
+static int verify_sig(sqldb_stmt *cert_st, sqldb_stmt *hist_st, const char *device,
                       int64_t head_seq, const char *head_hash, const char *sig, const char *ts,
                       chain_status *note, bool *have_cert)
 {
-    const char *cert = NULL;
-    char msg[256], why[256], after[RECORD_TS_LEN + 1];
-    int len, step;
-    int64_t ts_ms;
+    char msg[256];
+    int len, ok;
 
     *have_cert = false;
     len = sign_checkpoint_message(device, (uint64_t)head_seq, head_hash, msg, sizeof msg);
     if (len <= 0 || (size_t)len >= sizeof msg)
         return 0;
-    if (bind_device(cert_st, device) != SQLITE_OK)
-        return -1;
-    if ((step = sqlite3_step(cert_st)) == SQLITE_ROW)
-        cert = (const char *)sqlite3_column_text(cert_st, 0);
-    else if (step != SQLITE_DONE)
-        return -1;
-    if (cert != NULL && cert[0] != '\0') {
-        *have_cert = true;
-        if (sign_verify_cert(cert, msg, (size_t)len, sig, why, sizeof why) == 0) {
-            if (note)
-                note_cert(note, cert, "current", NULL);
-            return 1;
-        }
-    }
-    if (record_ts_parse(ts, &ts_ms) != 0)
-        return 0;
-    record_ts_format(ts_ms - CERT_HISTORY_GRACE_MS, after);
-    if (bind_device(hist_st, device) != SQLITE_OK ||
-        sqlite3_bind_text(hist_st, 2, after, -1, SQLITE_TRANSIENT) != SQLITE_OK)
-        return -1;
-    while ((step = sqlite3_step(hist_st)) == SQLITE_ROW) {
-        const char *pem = (const char *)sqlite3_column_text(hist_st, 0);
-        const char *until = (const char *)sqlite3_column_text(hist_st, 1);
-        *have_cert = *have_cert || pem != NULL;
-        if (pem && until && sign_verify_cert(pem, msg, (size_t)len, sig, why, sizeof why) == 0) {
-            if (note)
-                note_cert(note, pem, "previous", until);
-            return 1;
-        }
-    }
-    return step == SQLITE_DONE ? 0 : -1;
+    ok = verify_current(cert_st, device, msg, (size_t)len, sig, note, have_cert);
+    if (ok != 0)
+        return ok;
+    return verify_previous(hist_st, device, msg, (size_t)len, sig, ts, note, have_cert);
 }
 
 /* The registered certificate first, then the previous ones the rule allows
  * (CERT_HISTORY_GRACE_MS); "valid" only when one of them verifies. Returns
  * -1 on a database error. */
-static int check_signature(sqlite3_stmt *cert_st, sqlite3_stmt *hist_st, walk *w)
+static int check_signature(sqldb_stmt *cert_st, sqldb_stmt *hist_st, walk *w)
 {
     chain_status *s = w->s;
     bool have_cert;
@@ -293,43 +416,46 @@ static const char earlier_ckpt_sql[] =
     "SELECT ts, body FROM records WHERE device_id = ?1 AND seq < ?2 AND type = 'checkpoint'"
     " ORDER BY seq DESC LIMIT " UNVERIFIED_LOOKBACK;
 
-static int last_verified_head(sqlite3 *db, sqlite3_stmt *cert_st, sqlite3_stmt *hist_st,
-                              const chain_status *s, int64_t *head)
+/* 1 when the checkpoint in the current row of st verifies (*head is its
+ * head_seq), 0 when it does not, -1 on a database error. */
+static int earlier_verifies(sqldb_stmt *st, sqldb_stmt *cert_st, sqldb_stmt *hist_st,
+                            const chain_status *s, int64_t *head)
 {
-    sqlite3_stmt *st = NULL;
-    int step, rc = -1;
+    const char *ts = sqldb_column_text(st, 0);
+    cJSON *b = cJSON_Parse(sqldb_column_text(st, 1));
+    const cJSON *hs = cJSON_GetObjectItemCaseSensitive(b, "head_seq");
+    const cJSON *hh = cJSON_GetObjectItemCaseSensitive(b, "head_hash");
+    const cJSON *sig = cJSON_GetObjectItemCaseSensitive(b, "sig");
+    bool have_cert;
+    int ok = 0;
 
-    *head = 0;
-    if (sqlite3_prepare_v2(db, earlier_ckpt_sql, -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_bind_text(st, 1, s->device_id, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, s->ckpt_seq) != SQLITE_OK)
-        goto cleanup;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *ts = (const char *)sqlite3_column_text(st, 0);
-        cJSON *b = cJSON_Parse((const char *)sqlite3_column_text(st, 1));
-        const cJSON *hs = cJSON_GetObjectItemCaseSensitive(b, "head_seq");
-        const cJSON *hh = cJSON_GetObjectItemCaseSensitive(b, "head_hash");
-        const cJSON *sig = cJSON_GetObjectItemCaseSensitive(b, "sig");
-        bool have_cert;
-        int ok = 0;
-        if (ts && cJSON_IsNumber(hs) && cJSON_IsString(hh) && cJSON_IsString(sig))
-            ok = verify_sig(cert_st, hist_st, s->device_id, (int64_t)hs->valuedouble,
-                            hh->valuestring, sig->valuestring, ts, NULL, &have_cert);
-        if (ok == 1)
-            *head = (int64_t)hs->valuedouble;
-        cJSON_Delete(b);
-        if (ok != 0) {
-            rc = ok < 0 ? -1 : 0;
-            goto cleanup;
-        }
-    }
-    rc = step == SQLITE_DONE ? 0 : -1;
-cleanup:
-    sqlite3_finalize(st);
-    return rc;
+    if (ts && cJSON_IsNumber(hs) && cJSON_IsString(hh) && cJSON_IsString(sig))
+        ok = verify_sig(cert_st, hist_st, s->device_id, (int64_t)hs->valuedouble,
+                        hh->valuestring, sig->valuestring, ts, NULL, &have_cert);
+    if (ok == 1)
+        *head = (int64_t)hs->valuedouble;
+    cJSON_Delete(b);
+    return ok;
 }
 
-static int check_device(sqlite3 *db, sqlite3_stmt *stmts[ST_COUNT], const report_data *d,
+static int last_verified_head(sqldb *db, sqldb_stmt *cert_st, sqldb_stmt *hist_st,
+                              const chain_status *s, int64_t *head)
+{
+    sqldb_stmt *st = NULL;
+    int step = -1, ok = 0;
+
+    *head = 0;
+    if (sqldb_prepare(db, earlier_ckpt_sql, &st) != 0 ||
+        sqldb_bind_text(st, 1, s->device_id) != 0 || sqldb_bind_int64(st, 2, s->ckpt_seq) != 0)
+        goto cleanup;
+    while (ok == 0 && (step = sqldb_step(st)) == 1)
+        ok = earlier_verifies(st, cert_st, hist_st, s, head);
+cleanup:
+    sqldb_finalize(st);
+    return ok < 0 || step < 0 ? -1 : 0;
+}
+
+static int check_device(sqldb *db, sqldb_stmt *stmts[ST_COUNT], const report_data *d,
                         chain_status *s)
 {
     char upper[REPORT_DATE_LEN + 1];
@@ -344,7 +470,7 @@ static int check_device(sqlite3 *db, sqlite3_stmt *stmts[ST_COUNT], const report
         return -1;
     if (s->records == 0)
         return 0;
-    if (walk_chain(stmts[ST_WALK], &w) != 0)
+    if (walk_chain(stmts[ST_WALK], stmts[ST_REJECTED], &w) != 0)
         return -1;
     if (s->has_checkpoint) {
         int64_t head = s->ckpt_head_seq;
@@ -358,12 +484,12 @@ static int check_device(sqlite3 *db, sqlite3_stmt *stmts[ST_COUNT], const report
     return 0;
 }
 
-int chain_check(sqlite3 *db, const report_data *d, chain_status **out, char *err, size_t errlen)
+int chain_check(sqldb *db, const report_data *d, chain_status **out, char *err, size_t errlen)
 {
-    sqlite3_stmt *stmts[ST_COUNT] = {NULL};
+    sqldb_stmt *stmts[ST_COUNT] = {NULL};
     const char *sql[ST_COUNT] = {
-        [ST_RANGE] = range_sql, [ST_WALK] = walk_sql, [ST_CERT] = cert_sql,
-        [ST_HISTORY] = history_sql,
+        [ST_RANGE] = range_sql, [ST_WALK] = walk_sql, [ST_REJECTED] = rejected_sql,
+        [ST_CERT] = cert_sql, [ST_HISTORY] = history_sql,
     };
     chain_status *all = calloc(d->nrows ? d->nrows : 1, sizeof *all);
     int rc = -1;
@@ -374,7 +500,7 @@ int chain_check(sqlite3 *db, const report_data *d, chain_status **out, char *err
         return -1;
     }
     for (int i = 0; i < ST_COUNT; i++)
-        if (sqlite3_prepare_v2(db, sql[i], -1, &stmts[i], NULL) != SQLITE_OK)
+        if (sqldb_prepare(db, sql[i], &stmts[i]) != 0)
             goto db_error;
     for (size_t i = 0; i < d->nrows; i++) {
         snprintf(all[i].device_id, sizeof all[i].device_id, "%s", d->rows[i].device_id);
@@ -386,11 +512,10 @@ int chain_check(sqlite3 *db, const report_data *d, chain_status **out, char *err
     rc = 0;
     goto cleanup;
 db_error:
-    snprintf(err, errlen, "database %s: chain check: %s", sqlite3_db_filename(db, "main"),
-             sqlite3_errmsg(db));
+    db_error(db, "chain check", err, errlen);
 cleanup:
     for (int i = 0; i < ST_COUNT; i++)
-        sqlite3_finalize(stmts[i]);
+        sqldb_finalize(stmts[i]);
     free(all);
     return rc;
 }

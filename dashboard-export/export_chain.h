@@ -21,10 +21,10 @@
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
-#include <sqlite3.h>
 
 #include "record.h"
 #include "report_data.h"
+#include "sqldb.h"
 
 #define CHAIN_LIST_MAX 20   /* seqs listed per problem; the totals count all */
 
@@ -71,7 +71,7 @@ const char *chain_verdict(const chain_status *s);
 
 /* Checks every device of d (d->rows) in db, inside the caller's read
  * transaction. *out gets d->nrows entries (free with free()). */
-int chain_check(sqlite3 *db, const report_data *d, chain_status **out, char *err, size_t errlen);
+int chain_check(sqldb *db, const report_data *d, chain_status **out, char *err, size_t errlen);
 
 /* The status as a manifest.json object; NULL when out of memory. */
 cJSON *chain_json(const chain_status *s);

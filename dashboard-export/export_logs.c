@@ -184,18 +184,16 @@ int export_violations_csv(FILE *out, const report_data *d)
 
 /* ---- procedures and cartridges, from the store --------------------------- */
 
-/* The records a procedure is made of, in chain order per device, through
- * the covering index (common/db.c), devices first (report_data.c says why). ?3 is one day past the period's end:
- * a session started on its last evening ends after midnight. */
-static const char procedures_sql[] =
-    "SELECT r.device_id, r.seq, r.ts, r.type, r.body"
-    " FROM devices d CROSS JOIN records r INDEXED BY records_compliance"
-    "  ON r.device_id = d.device_id AND r.type IN " DB_COMPLIANCE_TYPES
-    "  AND r.type IN ('session.start', 'session.end', 'cartridge.insert',"
-    "                 'cartridge.remove', 'grip.assign')"
-    "  AND r.ts >= ?2 AND r.ts < ?3"
-    " WHERE d.clinic = ?1"
-    " ORDER BY r.device_id, r.seq";
+/* The records a procedure is made of, in chain order per device
+ * ((device_id, seq) is unique: the same order on either store), through
+ * the covering index (report_compliance_sql). ?3 is one day past the
+ * period's end: a session started on its last evening ends after
+ * midnight. */
+#define PROCEDURE_COLUMNS "r.device_id, r.seq, r.ts, r.type, r.body"
+#define PROCEDURE_TYPES                                                                \
+    "('session.start', 'session.end', 'cartridge.insert', 'cartridge.remove',"       \
+    " 'grip.assign')"
+#define PROCEDURE_ORDER " ORDER BY r.device_id, r.seq"
 
 typedef struct proc {
     const char *device_id, *session_id, *start, *end, *operator_id, *client_ref;
@@ -369,13 +367,13 @@ static int on_grip(proc_log *p, const cJSON *b)
     return list_add(&s->grips, &s->grips_len, line);
 }
 
-static int on_record(proc_log *p, sqlite3_stmt *st)
+static int on_record(proc_log *p, sqldb_stmt *st)
 {
-    const char *device = (const char *)sqlite3_column_text(st, 0);
-    const char *ts = (const char *)sqlite3_column_text(st, 2);
-    const char *type = (const char *)sqlite3_column_text(st, 3);
-    int64_t seq = sqlite3_column_int64(st, 1);
-    cJSON *b = cJSON_Parse((const char *)sqlite3_column_text(st, 4));
+    const char *device = sqldb_column_text(st, 0);
+    const char *ts = sqldb_column_text(st, 2);
+    const char *type = sqldb_column_text(st, 3);
+    int64_t seq = sqldb_column_int64(st, 1);
+    cJSON *b = cJSON_Parse(sqldb_column_text(st, 4));
     int rc = 0;
 
     if (!device || !ts || !type || !b) {
@@ -477,38 +475,40 @@ static int write_carts(FILE *out, proc_log *p)
     return finish(out);
 }
 
-static int read_procedures(sqlite3 *db, proc_log *p, char *err, size_t errlen)
+static int read_procedures(sqldb *db, proc_log *p, char *err, size_t errlen)
 {
-    char day_after[REPORT_DATE_LEN + 1], bound[REPORT_DATE_LEN + 1];
-    sqlite3_stmt *st = NULL;
+    char day_after[REPORT_DATE_LEN + 1], bound[REPORT_DATE_LEN + 1], sql[1024];
+    sqldb_stmt *st = NULL;
     int rc = -1, step;
 
     report_next_day(p->d->to, day_after);
     report_ts_upper_bound(day_after, bound);
-    if (sqlite3_prepare_v2(db, procedures_sql, -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_bind_text(st, 1, p->d->clinic, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, p->d->from, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(st, 3, bound, -1, SQLITE_STATIC) != SQLITE_OK)
+    if (report_compliance_sql(db, PROCEDURE_COLUMNS, PROCEDURE_TYPES, PROCEDURE_ORDER, sql,
+                              sizeof sql) != 0) {
+        snprintf(err, errlen, "export: the procedure log query does not fit its buffer");
+        return -1;
+    }
+    if (sqldb_prepare(db, sql, &st) != 0 || sqldb_bind_text(st, 1, p->d->clinic) != 0 ||
+        sqldb_bind_text(st, 2, p->d->from) != 0 || sqldb_bind_text(st, 3, bound) != 0)
         goto db_error;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = sqldb_step(st)) == 1) {
         if (on_record(p, st) != 0) {
             snprintf(err, errlen, "export: out of memory reading the procedure log");
             goto cleanup;
         }
     }
-    if (step != SQLITE_DONE)
+    if (step < 0)
         goto db_error;
     rc = 0;
     goto cleanup;
 db_error:
-    snprintf(err, errlen, "database %s: procedure log query: %s", sqlite3_db_filename(db, "main"),
-             sqlite3_errmsg(db));
+    db_error(db, "procedure log query", err, errlen);
 cleanup:
-    sqlite3_finalize(st);
+    sqldb_finalize(st);
     return rc;
 }
 
-int export_procedures(sqlite3 *db, const report_data *d, FILE *procedures, FILE *cartridges,
+int export_procedures(sqldb *db, const report_data *d, FILE *procedures, FILE *cartridges,
                       char *err, size_t errlen)
 {
     proc_log p = {.d = d};

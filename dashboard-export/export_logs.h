@@ -14,9 +14,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include <sqlite3.h>
-
 #include "report_data.h"
+#include "sqldb.h"
 
 /* sterilizer_log.csv: every sterilization cycle of d, with its tests. */
 int export_sterilizer_csv(FILE *out, const report_data *d);
@@ -31,9 +30,9 @@ int export_violations_csv(FILE *out, const report_data *d);
 /* procedure_log.csv (one row per session started in d's period: client
  * reference, never a name) and cartridge_log.csv (one row per cartridge
  * inserted in the period or in such a session), read from db for d's
- * clinic and period. A session's end, removals and grips are found up to
- * a day after the period. */
-int export_procedures(sqlite3 *db, const report_data *d, FILE *procedures, FILE *cartridges,
+ * clinic and period, inside the caller's read transaction. A session's
+ * end, removals and grips are found up to a day after the period. */
+int export_procedures(sqldb *db, const report_data *d, FILE *procedures, FILE *cartridges,
                       char *err, size_t errlen);
 
 #endif

@@ -32,8 +32,9 @@ static const struct {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: smpctl report --db PATH --clinic C --from YYYY-MM-DD --to YYYY-MM-DD "
-                 "--format csv|html|json|pdf [--out FILE]\n");
+    fprintf(out, "usage: smpctl report --db PATH|URI --clinic C --from YYYY-MM-DD --to YYYY-MM-DD "
+                 "--format csv|html|json|pdf [--out FILE]\n"
+                 "  --db is a SQLite file, or a postgresql:// URI for PostgreSQL\n");
 }
 
 void report_now_ts(char out[REPORT_TS_LEN + 1])
@@ -93,13 +94,14 @@ static int write_report(const char *out_path, int fmt, const report_data *d)
     return -1;
 }
 
-/* Reports only read: db_open creates nothing and changes no schema, so a
- * mistyped --db or an old database is refused and left as it was. */
-int report_open_db(const char *cmd, const char *path, sqlite3 **db)
+/* Reports only read: db_open_readonly creates nothing and changes no
+ * schema, so a mistyped --db or an old database is refused and left as it
+ * was. */
+int report_open_db(const char *cmd, const char *target, sqldb **db)
 {
     char err[ERRLEN];
 
-    if (db_open(path, db, err, sizeof err) != 0) {
+    if (db_open_readonly(target, db, err, sizeof err) != 0) {
         fprintf(stderr, "smpctl %s: %s\n", cmd, err);
         return -1;
     }
@@ -116,7 +118,7 @@ int report_cmd(int argc, char **argv)
     const size_t nopts = sizeof opts / sizeof opts[0];
     char err[ERRLEN], now[REPORT_TS_LEN + 1];
     report_data data = {0};
-    sqlite3 *db = NULL;
+    sqldb *db = NULL;
     int fmt, rc = 1;
 
     if (cmdopts_wants_help(argc, argv)) {
@@ -152,6 +154,6 @@ int report_cmd(int argc, char **argv)
 
 cleanup:
     report_data_free(&data);
-    sqlite3_close(db);
+    sqldb_close(db);
     return rc;
 }

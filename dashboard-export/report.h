@@ -4,12 +4,11 @@
 #ifndef SMP_REPORT_H
 #define SMP_REPORT_H
 
-#include <sqlite3.h>
-
 #include "report_data.h"
+#include "sqldb.h"
 
 /* argv holds the options after "report":
- *   --db PATH --clinic C --from YYYY-MM-DD --to YYYY-MM-DD --format csv|html|json|pdf [--out FILE]
+ *   --db PATH|URI --clinic C --from YYYY-MM-DD --to YYYY-MM-DD --format csv|html|json|pdf [--out FILE]
  * Output goes to FILE (removed again if writing fails) or stdout.
  * Borrows argv. Returns 0 on success, 1 on an error (a bad value, unknown
  * clinic, database or write failure, reported on stderr naming the option
@@ -21,8 +20,10 @@ int report_cmd(int argc, char **argv);
 /* The current UTC time as a record ts. */
 void report_now_ts(char out[REPORT_TS_LEN + 1]);
 
-/* Opens an existing database (never creates one: a mistyped path is an
- * error), reporting failures on stderr as "smpctl CMD: ...". */
-int report_open_db(const char *cmd, const char *path, sqlite3 **db);
+/* Opens an existing database read-only (a SQLite path or a postgresql://
+ * URI; never creates one: a mistyped path is an error), reporting failures
+ * on stderr as "smpctl CMD: ...". On success *db is the caller's
+ * (sqldb_close). */
+int report_open_db(const char *cmd, const char *target, sqldb **db);
 
 #endif

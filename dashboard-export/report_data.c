@@ -40,41 +40,41 @@ static const struct { const char *rule, *title; } rule_titles[] = {
 /* Every query of records goes through the covering partial index
  * records_compliance (common/db.c): a clinic's compliance records of a
  * period are then one sequential range per device and type, and never a
- * lookup in the records table itself. CROSS JOIN keeps devices the outer
- * loop: left to itself SQLite scans the whole index (every clinic) and
- * looks each device up, which grows with the fleet. ?1 clinic, ?2 from,
+ * lookup in the records table itself. SQLite must be told the index
+ * (db_compliance_index), and CROSS JOIN keeps devices its outer loop:
+ * left to itself it scans the whole index (every clinic) and looks each
+ * device up, which grows with the fleet. PostgreSQL reads CROSS JOIN with
+ * a WHERE as the same inner join and plans it itself. ?1 clinic, ?2 from,
  * ?3 upper. */
-#define COMPLIANCE_JOIN(types)                                                         \
-    " FROM devices d CROSS JOIN records r INDEXED BY records_compliance"             \
-    "  ON r.device_id = d.device_id AND r.type IN " DB_COMPLIANCE_TYPES              \
-    "  AND r.type IN " types " AND r.ts >= ?2 AND r.ts < ?3"                         \
-    " WHERE d.clinic = ?1"
+#define COMPLIANCE_SQL                                                                 \
+    "SELECT %s FROM devices d CROSS JOIN records r%s"                                \
+    " WHERE d.clinic = ?1 AND r.device_id = d.device_id"                             \
+    "  AND r.type IN " DB_COMPLIANCE_TYPES                                           \
+    "  AND r.type IN %s AND r.ts >= ?2 AND r.ts < ?3%s"
 
 /* Devices with no records in the period are listed too: a silent machine
  * is worth seeing. */
 static const char devices_sql[] =
-    "SELECT device_id, retired_at IS NOT NULL FROM devices WHERE clinic = ?1"
-    " ORDER BY device_id";
+    "SELECT device_id, CASE WHEN retired_at IS NULL THEN 0 ELSE 1 END FROM devices"
+    " WHERE clinic = ?1 ORDER BY device_id";
 
-/* Bodies are split in C (flatjson): one pass per record instead of a
- * json_extract parse per field halves a clinic-year report's time. */
-static const char sessions_sql[] =
-    "SELECT r.device_id, r.ts, r.type, r.body"
-    COMPLIANCE_JOIN("('session.start', 'session.end')");
+/* The queries of records. Bodies are split in C (flatjson): one pass per
+ * record instead of a json_extract parse per field halves a clinic-year
+ * report's time. Sessions and cartridges are only counted, so their order
+ * does not matter; (device_id, seq) is unique, so the ordered ones read
+ * the same from either store. */
+enum { Q_SESSIONS, Q_CARTRIDGES, Q_CYCLES, Q_TESTS, Q_COUNT };
 
-static const char cartridges_sql[] =
-    "SELECT r.device_id, r.body"
-    COMPLIANCE_JOIN("('cartridge.insert')");
-
-static const char cycles_sql[] =
-    "SELECT r.device_id, r.seq, r.ts, r.body"
-    COMPLIANCE_JOIN("('sterilization.cycle')")
-    " ORDER BY r.ts, r.device_id, r.seq";
-
-static const char tests_sql[] =
-    "SELECT r.device_id, r.seq, r.ts, r.body"
-    COMPLIANCE_JOIN("('sterilization.test')")
-    " ORDER BY r.ts, r.device_id, r.seq";
+static const struct {
+    const char *columns, *types, *order_by;
+} records_queries[Q_COUNT] = {
+    [Q_SESSIONS] = {"r.device_id, r.ts, r.type, r.body", "('session.start', 'session.end')", ""},
+    [Q_CARTRIDGES] = {"r.device_id, r.body", "('cartridge.insert')", ""},
+    [Q_CYCLES] = {"r.device_id, r.seq, r.ts, r.body", "('sterilization.cycle')",
+                  " ORDER BY r.ts, r.device_id, r.seq"},
+    [Q_TESTS] = {"r.device_id, r.seq, r.ts, r.body", "('sterilization.test')",
+                 " ORDER BY r.ts, r.device_id, r.seq"},
+};
 
 /* Alerts raised from the period's start on; read_violations keeps those
  * raised in the period or citing a record of it (a backlog delivered
@@ -87,11 +87,23 @@ static const char alerts_sql[] =
     " FROM alerts WHERE clinic = ?1 AND raised_at >= ?2 AND coalesce(state, '') <> 'pending'"
     " ORDER BY raised_at, id";
 
-const char *const report_data_queries[] = {sessions_sql, cartridges_sql, cycles_sql, tests_sql,
-                                          NULL};
-
 static const char cited_sql[] =
     "SELECT ts, type, body FROM records WHERE device_id = ?1 AND seq = ?2";
+
+int report_compliance_sql(sqldb *db, const char *columns, const char *types,
+                          const char *order_by, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, COMPLIANCE_SQL, columns, db_compliance_index(db), types, order_by);
+    return n >= 0 && (size_t)n < cap ? 0 : -1;
+}
+
+int report_data_query(sqldb *db, size_t i, char *out, size_t cap)
+{
+    if (i >= Q_COUNT)
+        return -1;
+    return report_compliance_sql(db, records_queries[i].columns, records_queries[i].types,
+                                 records_queries[i].order_by, out, cap);
+}
 
 const char *report_col_name(report_col col)
 {
@@ -201,10 +213,10 @@ static const char *arena_dup(report_data *d, const char *s, size_t len)
 }
 
 /* Column i as an arena string ("" for NULL); NULL when out of memory. */
-static const char *col_str(report_data *d, sqlite3_stmt *st, int i)
+static const char *col_str(report_data *d, sqldb_stmt *st, int i)
 {
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return arena_dup(d, (const char *)t, t ? (size_t)sqlite3_column_bytes(st, i) : 0);
+    const char *t = sqldb_column_text(st, i);
+    return arena_dup(d, t, t ? sqldb_column_bytes(st, i) : 0);
 }
 
 /* Makes room for one more element of size elem in *arr (n used, *cap
@@ -227,7 +239,7 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem)
 /* ---- queries ---------------------------------------------------------- */
 
 typedef struct query {
-    sqlite3 *db;
+    sqldb *db;
     report_data *d;
     char upper[REPORT_DATE_LEN + 1];
     char *err;
@@ -236,9 +248,7 @@ typedef struct query {
 
 static int db_fail(query *q, const char *what)
 {
-    snprintf(q->err, q->errlen, "database %s: %s: %s", sqlite3_db_filename(q->db, "main"), what,
-             sqlite3_errmsg(q->db));
-    return -1;
+    return db_error(q->db, what, q->err, q->errlen);
 }
 
 static int oom(query *q, const char *what)
@@ -247,34 +257,32 @@ static int oom(query *q, const char *what)
     return -1;
 }
 
-/* Prepares sql with ?1 clinic, ?2 from, ?3 upper bound (those it uses). */
-static int prepare(query *q, const char *sql, sqlite3_stmt **st)
+/* Prepares sql with its nparams of ?1 clinic, ?2 from, ?3 upper bound
+ * (the first nparams of them: a statement is given exactly those it
+ * uses). */
+static int prepare(query *q, const char *sql, int nparams, sqldb_stmt **st)
 {
-    int n;
+    const char *params[] = {q->d->clinic, q->d->from, q->upper};
 
-    if (sqlite3_prepare_v2(q->db, sql, -1, st, NULL) != SQLITE_OK)
+    if (sqldb_prepare(q->db, sql, st) != 0)
         return -1;
-    n = sqlite3_bind_parameter_count(*st);
-    if (sqlite3_bind_text(*st, 1, q->d->clinic, -1, SQLITE_STATIC) != SQLITE_OK ||
-        (n >= 2 && sqlite3_bind_text(*st, 2, q->d->from, -1, SQLITE_STATIC) != SQLITE_OK) ||
-        (n >= 3 && sqlite3_bind_text(*st, 3, q->upper, -1, SQLITE_STATIC) != SQLITE_OK))
-        return -1;
+    for (int i = 0; i < nparams; i++)
+        if (sqldb_bind_text(*st, i + 1, params[i]) != 0)
+            return -1;
     return 0;
 }
 
-static int read_device(query *q, sqlite3_stmt *st, size_t *cap)
+static int read_device(query *q, sqldb_stmt *st, size_t *cap)
 {
     report_data *d = q->d;
-    const unsigned char *id;
     report_row *row;
 
     if (grow((void **)&d->rows, cap, d->nrows, sizeof *d->rows) != 0)
         return -1;
     row = &d->rows[d->nrows++];
     memset(row, 0, sizeof *row);
-    id = sqlite3_column_text(st, 0);
-    snprintf(row->device_id, sizeof row->device_id, "%s", id ? (const char *)id : "");
-    row->retired = sqlite3_column_int(st, 1) != 0;
+    sqldb_column_copy(st, 0, row->device_id, sizeof row->device_id);
+    row->retired = sqldb_column_int64(st, 1) != 0;
     d->nretired += row->retired;
     return 0;
 }
@@ -316,48 +324,62 @@ static int overflow(query *q)
     return -1;
 }
 
-/* Runs sql and hands each row to fn; what names the query in errors. */
-static int for_each_row(query *q, const char *sql, const char *what,
-                        int (*fn)(query *, sqlite3_stmt *, size_t *))
+/* Runs sql (nparams as prepare takes them) and hands each row to fn;
+ * what names the query in errors. */
+static int for_each_row(query *q, const char *sql, int nparams, const char *what,
+                        int (*fn)(query *, sqldb_stmt *, size_t *))
 {
-    sqlite3_stmt *st = NULL;
+    sqldb_stmt *st = NULL;
     size_t cap = 0;
     int rc = -1, step;
 
-    if (prepare(q, sql, &st) != 0) {
+    if (prepare(q, sql, nparams, &st) != 0) {
         db_fail(q, what);
         goto cleanup;
     }
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = sqldb_step(st)) == 1) {
         if (fn(q, st, &cap) != 0) {
             if (q->err[0] == '\0')
                 oom(q, what);
             goto cleanup;
         }
     }
-    if (step != SQLITE_DONE) {
+    if (step < 0) {
         db_fail(q, what);
         goto cleanup;
     }
     rc = 0;
 cleanup:
-    sqlite3_finalize(st);
+    sqldb_finalize(st);
     return rc;
+}
+
+/* for_each_row on the i-th query of records. */
+static int for_each_record(query *q, size_t i, const char *what,
+                           int (*fn)(query *, sqldb_stmt *, size_t *))
+{
+    char sql[1024];
+
+    if (report_data_query(q->db, i, sql, sizeof sql) != 0) {
+        snprintf(q->err, q->errlen, "report: the %s does not fit its buffer", what);
+        return -1;
+    }
+    return for_each_row(q, sql, 3, what, fn);
 }
 
 /* Splits the body in column i; false for a body that is not a flat
  * object (the collector stores only canonical records). */
-static bool body_of(sqlite3_stmt *st, int i, flatjson *j)
+static bool body_of(sqldb_stmt *st, int i, flatjson *j)
 {
-    const char *body = (const char *)sqlite3_column_text(st, i);
-    return body && flatjson_parse(body, (size_t)sqlite3_column_bytes(st, i), j) == 0;
+    const char *body = sqldb_column_text(st, i);
+    return body && flatjson_parse(body, sqldb_column_bytes(st, i), j) == 0;
 }
 
-static int read_sessions(query *q, sqlite3_stmt *st, size_t *cap)
+static int read_sessions(query *q, sqldb_stmt *st, size_t *cap)
 {
-    report_row *row = device_row(q->d, (const char *)sqlite3_column_text(st, 0));
-    report_day *day = day_of(q->d, (const char *)sqlite3_column_text(st, 1));
-    const char *type = (const char *)sqlite3_column_text(st, 2);
+    report_row *row = device_row(q->d, sqldb_column_text(st, 0));
+    report_day *day = day_of(q->d, sqldb_column_text(st, 1));
+    const char *type = sqldb_column_text(st, 2);
     flatjson j;
 
     (void)cap;
@@ -394,9 +416,9 @@ static int cmp_cart_key(const void *a, const void *b)
     return x->row != y->row ? (x->row > y->row) - (x->row < y->row) : strcmp(x->uid, y->uid);
 }
 
-static int read_cartridges(query *q, cart_keys *keys, sqlite3_stmt *st)
+static int read_cartridges(query *q, cart_keys *keys, sqldb_stmt *st)
 {
-    report_row *row = device_row(q->d, (const char *)sqlite3_column_text(st, 0));
+    report_row *row = device_row(q->d, sqldb_column_text(st, 0));
     char uid[RECORD_STR_MAX + 1];
     flatjson j;
 
@@ -415,20 +437,22 @@ static int read_cartridges(query *q, cart_keys *keys, sqlite3_stmt *st)
 static int count_cartridges(query *q)
 {
     cart_keys keys = {0};
-    sqlite3_stmt *st = NULL;
+    sqldb_stmt *st = NULL;
+    char sql[1024];
     int rc = -1, step;
 
-    if (prepare(q, cartridges_sql, &st) != 0) {
+    if (report_data_query(q->db, Q_CARTRIDGES, sql, sizeof sql) != 0 ||
+        prepare(q, sql, 3, &st) != 0) {
         db_fail(q, "cartridges query");
         goto cleanup;
     }
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = sqldb_step(st)) == 1) {
         if (read_cartridges(q, &keys, st) != 0) {
             oom(q, "cartridges");
             goto cleanup;
         }
     }
-    if (step != SQLITE_DONE) {
+    if (step < 0) {
         db_fail(q, "cartridges query");
         goto cleanup;
     }
@@ -439,7 +463,7 @@ static int count_cartridges(query *q)
             q->d->rows[keys.k[i].row].count[RC_CARTRIDGES]++;
     rc = 0;
 cleanup:
-    sqlite3_finalize(st);
+    sqldb_finalize(st);
     free(keys.k);
     strpool_free(&keys.pool);
     return rc;
@@ -537,7 +561,7 @@ static int count_cycle(query *q, report_cycle *c)
     return 0;
 }
 
-static int read_cycle(query *q, sqlite3_stmt *st, size_t *cap)
+static int read_cycle(query *q, sqldb_stmt *st, size_t *cap)
 {
     report_data *d = q->d;
     report_cycle *c;
@@ -548,7 +572,7 @@ static int read_cycle(query *q, sqlite3_stmt *st, size_t *cap)
     if (grow((void **)&d->cycles, cap, d->ncycles, sizeof *d->cycles) != 0)
         return -1;
     c = &d->cycles[d->ncycles];
-    c->seq = sqlite3_column_int64(st, 1);
+    c->seq = sqldb_column_int64(st, 1);
     c->cycle_no = flatjson_int(&j, "cycle_no");
     c->setpoint_dc = flatjson_tenths(&j, "setpoint_c");
     c->temp_min_dc = flatjson_tenths(&j, "temp_min_c");
@@ -570,7 +594,7 @@ static int read_cycle(query *q, sqlite3_stmt *st, size_t *cap)
     return count_cycle(q, c);
 }
 
-static int read_test(query *q, sqlite3_stmt *st, size_t *cap)
+static int read_test(query *q, sqldb_stmt *st, size_t *cap)
 {
     report_data *d = q->d;
     report_row *row;
@@ -582,7 +606,7 @@ static int read_test(query *q, sqlite3_stmt *st, size_t *cap)
     if (grow((void **)&d->tests, cap, d->ntests, sizeof *d->tests) != 0)
         return -1;
     t = &d->tests[d->ntests];
-    t->seq = sqlite3_column_int64(st, 1);
+    t->seq = sqldb_column_int64(st, 1);
     t->cycle_no = flatjson_int(&j, "cycle_no");
     if (!(t->device_id = col_str(d, st, 0)) || !(t->ts = col_str(d, st, 2)) ||
         !(t->sterilizer_id = field_str(d, &j, "sterilizer_id")) ||
@@ -687,7 +711,7 @@ static void collect_refs(report_violation *v, const cJSON *node, const char *ale
 
 /* Fills cited[i] from the store; only records of the clinic's own devices
  * (a cited record of another clinic stays a reference). */
-static int fetch_cited(query *q, sqlite3_stmt *st, report_cited *c, const char *device)
+static int fetch_cited(query *q, sqldb_stmt *st, report_cited *c, const char *device)
 {
     int step;
 
@@ -696,23 +720,23 @@ static int fetch_cited(query *q, sqlite3_stmt *st, report_cited *c, const char *
     c->ts = c->type = c->body = NULL;
     if (device_row(q->d, device) == NULL)
         return 0;
-    sqlite3_reset(st);
-    if (sqlite3_bind_text(st, 1, device, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, c->seq) != SQLITE_OK)
+    sqldb_reset(st);
+    if (sqldb_bind_text(st, 1, device) != 0 || sqldb_bind_int64(st, 2, c->seq) != 0)
         return db_fail(q, "cited record");
-    step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
+    step = sqldb_step(st);
+    if (step == 1) {
         if (!(c->ts = col_str(q->d, st, 0)) || !(c->type = col_str(q->d, st, 1)) ||
             !(c->body = col_str(q->d, st, 2)))
             return -1;
-    } else if (step != SQLITE_DONE) {
+        sqldb_reset(st);
+    } else if (step < 0) {
         return db_fail(q, "cited record");
     }
     return 0;
 }
 
 /* Resolves the evidence of v into v->cited. */
-static int cite(query *q, sqlite3_stmt *cited, report_violation *v)
+static int cite(query *q, sqldb_stmt *cited, report_violation *v)
 {
     report_cited refs[REPORT_CITED_MAX];
     size_t nrefs = 0;
@@ -735,7 +759,7 @@ static bool in_period(const report_data *d, const char *upper, const char *ts)
     return ts && strcmp(ts, d->from) >= 0 && strcmp(ts, upper) < 0;
 }
 
-static int read_violation(query *q, sqlite3_stmt *st, sqlite3_stmt *cited, size_t *cap)
+static int read_violation(query *q, sqldb_stmt *st, sqldb_stmt *cited, size_t *cap)
 {
     report_data *d = q->d;
     report_violation *v;
@@ -745,7 +769,7 @@ static int read_violation(query *q, sqlite3_stmt *st, sqlite3_stmt *cited, size_
         return oom(q, "alerts");
     v = &d->violations[d->nviolations];
     memset(v, 0, sizeof *v);
-    v->id = sqlite3_column_int64(st, 0);
+    v->id = sqldb_column_int64(st, 0);
     if (!(v->rule = col_str(d, st, 1)) || !(v->severity = col_str(d, st, 2)) ||
         !(v->device_id = col_str(d, st, 3)) || !(v->cause = col_str(d, st, 4)) ||
         !(v->message = col_str(d, st, 5)) || !(v->evidence = col_str(d, st, 6)) ||
@@ -765,26 +789,25 @@ static int read_violation(query *q, sqlite3_stmt *st, sqlite3_stmt *cited, size_
 
 static int read_violations(query *q)
 {
-    sqlite3_stmt *st = NULL, *cited = NULL;
+    sqldb_stmt *st = NULL, *cited = NULL;
     size_t cap = 0;
     int rc = -1, step;
 
-    if (prepare(q, alerts_sql, &st) != 0 ||
-        sqlite3_prepare_v2(q->db, cited_sql, -1, &cited, NULL) != SQLITE_OK) {
+    if (prepare(q, alerts_sql, 2, &st) != 0 || sqldb_prepare(q->db, cited_sql, &cited) != 0) {
         db_fail(q, "alerts query");
         goto cleanup;
     }
-    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+    while ((step = sqldb_step(st)) == 1)
         if (read_violation(q, st, cited, &cap) != 0)
             goto cleanup;
-    if (step != SQLITE_DONE) {
+    if (step < 0) {
         db_fail(q, "alerts query");
         goto cleanup;
     }
     rc = 0;
 cleanup:
-    sqlite3_finalize(cited);
-    sqlite3_finalize(st);
+    sqldb_finalize(cited);
+    sqldb_finalize(st);
     return rc;
 }
 
@@ -838,11 +861,11 @@ static int load_all(query *q)
 {
     report_data *d = q->d;
 
-    if (for_each_row(q, devices_sql, "devices query", read_device) != 0)
+    if (for_each_row(q, devices_sql, 1, "devices query", read_device) != 0)
         return -1;
     if (d->nrows == 0) {
         snprintf(q->err, q->errlen, "clinic '%s' has no registered devices; check the name with "
-                 "'smpctl device list --db %s'", d->clinic, sqlite3_db_filename(q->db, "main"));
+                 "'smpctl device list --db %s'", d->clinic, sqldb_name(q->db));
         return -1;
     }
     if (make_days(d) != 0)
@@ -850,10 +873,10 @@ static int load_all(query *q)
     /* Violations first: the sterilizer log counts a cycle R4 failed. */
     if (read_violations(q) != 0)
         return -1;
-    if (for_each_row(q, sessions_sql, "sessions query", read_sessions) != 0 ||
+    if (for_each_record(q, Q_SESSIONS, "sessions query", read_sessions) != 0 ||
         count_cartridges(q) != 0 ||
-        for_each_row(q, cycles_sql, "sterilizer log query", read_cycle) != 0 ||
-        for_each_row(q, tests_sql, "tests query", read_test) != 0)
+        for_each_record(q, Q_CYCLES, "sterilizer log query", read_cycle) != 0 ||
+        for_each_record(q, Q_TESTS, "tests query", read_test) != 0)
         return -1;
     if (sum_rows(d) != 0)
         return overflow(q);
@@ -864,12 +887,10 @@ static int load_all(query *q)
     return count_rules(d) == 0 ? 0 : oom(q, "rules");
 }
 
-int report_data_load(sqlite3 *db, const char *clinic, const char *from, const char *to,
+int report_data_read(sqldb *db, const char *clinic, const char *from, const char *to,
                      const char *generated_at, report_data *out, char *err, size_t errlen)
 {
     query q = {.db = db, .d = out, .err = err, .errlen = errlen};
-    bool own_txn;
-    int rc;
 
     memset(out, 0, sizeof *out);
     if (errlen > 0)
@@ -888,21 +909,31 @@ int report_data_load(sqlite3 *db, const char *clinic, const char *from, const ch
     memcpy(out->to, to, REPORT_DATE_LEN + 1);
     snprintf(out->generated_at, sizeof out->generated_at, "%s", generated_at ? generated_at : "");
     report_ts_upper_bound(to, q.upper);
-    /* One read transaction: every section comes from the same snapshot,
-     * even while the collector writes. A caller that holds one already
-     * (the audit export reads more) keeps it. */
-    own_txn = sqlite3_get_autocommit(db) != 0;
-    if (own_txn && sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-        db_fail(&q, "begin");
+    if (load_all(&q) != 0) {
         report_data_free(out);
         return -1;
     }
-    rc = load_all(&q);
-    if (own_txn)
-        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    if (rc != 0)
+    return 0;
+}
+
+int report_data_load(sqldb *db, const char *clinic, const char *from, const char *to,
+                     const char *generated_at, report_data *out, char *err, size_t errlen)
+{
+    /* One snapshot: every section comes from the same state of the store,
+     * even while the collector writes. */
+    memset(out, 0, sizeof *out);
+    if (sqldb_begin(db, SQLDB_SNAPSHOT) != 0)
+        return db_error(db, "begin a read snapshot", err, errlen);
+    if (report_data_read(db, clinic, from, to, generated_at, out, err, errlen) != 0) {
+        sqldb_rollback(db);
+        return -1;
+    }
+    /* Nothing was written: ending the read is all the commit does. */
+    if (sqldb_commit(db) != 0) {
         report_data_free(out);
-    return rc;
+        return db_error(db, "end the read snapshot", err, errlen);
+    }
+    return 0;
 }
 
 void report_data_free(report_data *d)

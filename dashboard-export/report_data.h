@@ -14,9 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sqlite3.h>
-
 #include "ids.h"
+#include "sqldb.h"
 #include "strpool.h"
 
 #define REPORT_DATE_LEN 10  /* YYYY-MM-DD */
@@ -169,16 +168,33 @@ void report_next_day(const char *date, char out[REPORT_DATE_LEN + 1]);
  * counting records whose ts falls on from..to inclusive (UTC), with the
  * day series, sterilizer log, tests and violations. generated_at is
  * copied into the data for renderers. A clinic with no registered devices
- * is an error naming it. On success the caller frees *out with
+ * is an error naming it. Every section is read from one snapshot
+ * (sqldb_begin SQLDB_SNAPSHOT, ended before returning): db must not be in
+ * a transaction. Borrows db. On success the caller frees *out with
  * report_data_free; on failure *out holds nothing to free. */
-int report_data_load(sqlite3 *db, const char *clinic, const char *from, const char *to,
+int report_data_load(sqldb *db, const char *clinic, const char *from, const char *to,
+                     const char *generated_at, report_data *out, char *err, size_t errlen);
+
+/* report_data_load inside the caller's transaction (the audit export reads
+ * more from the same snapshot): begins and ends none. */
+int report_data_read(sqldb *db, const char *clinic, const char *from, const char *to,
                      const char *generated_at, report_data *out, char *err, size_t errlen);
 
 void report_data_free(report_data *d);
 
-/* The report's queries of records (?1 clinic, ?2 from, ?3 upper bound),
- * NULL-terminated: for the test that keeps them on the index. */
-extern const char *const report_data_queries[];
+/* The report's queries of records (?1 clinic, ?2 from, ?3 upper bound)
+ * as run on db (the index hint is SQLite's alone, db_compliance_index):
+ * the i-th into out, for the test that keeps them on the index. Returns 0,
+ * or -1 when there is no i-th query (or out is too small). */
+int report_data_query(sqldb *db, size_t i, char *out, size_t cap);
+
+/* Writes into out the query of the compliance records of a clinic's
+ * devices: SELECT columns (of records r) where r.type IN types (a subset of
+ * DB_COMPLIANCE_TYPES, "('session.start')"), ?1 clinic, r.ts in ?2..?3
+ * (from, exclusive upper bound), then order_by ("" or " ORDER BY ..."), on
+ * the index records_compliance. Returns 0, or -1 when out is too small. */
+int report_compliance_sql(sqldb *db, const char *columns, const char *types,
+                          const char *order_by, char *out, size_t cap);
 
 /* The report's one-sentence verdict, the same in every format: "No
  * records in this period ...", "Attention: ..." (*bad) or "No violations

@@ -12,6 +12,8 @@ libmbedtls-dev
 libcjson-dev
 libcmocka-dev
 libsqlite3-dev
+libpq-dev
+postgresql
 sqlite3
 mosquitto
 mosquitto-clients

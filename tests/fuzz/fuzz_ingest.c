@@ -1,7 +1,8 @@
 /* fuzz_ingest: libFuzzer target for the collector's whole ingest path.
  *
  * Each input is the payload of one message on smp/v1/dev/dev-a/events. It
- * goes to ingest_events() against a real SQLite store: a database file
+ * goes to ingest_events() against a real store on SQLite (through the
+ * storage seam, sqldb.h, like every other program): a database file
  * created once per process (under /dev/shm when present, so the WAL's
  * fsyncs cost nothing), with device dev-a registered. State accumulates
  * across inputs, so duplicates, conflicts, chain advance and quarantine
@@ -10,12 +11,14 @@
  * Properties (abort() on violation, so libFuzzer keeps the input):
  *   - ingest_events returns 0 for every input: stored or quarantined, never
  *     a store failure;
- *   - it stores and acks exactly when message_parse_batch accepts the payload
- *     and no ts is more than future_skew_ms ahead; otherwise it quarantines
- *     and does not ack;
- *   - a stored batch accounts for every record (stored + duplicates +
- *     conflicts == count), each record is then in the store, and the acked
- *     head never moves backwards;
+ *   - it stores and acks exactly when message_parse_batch accepts the payload,
+ *     or refuses it for records that batch_split can quarantine alone (the
+ *     rest stored: docs/collector.md, "Bad input"); a record timed beyond
+ *     future_skew_ms is stored too (R10 future-ts); otherwise it quarantines
+ *     the message and does not ack;
+ *   - a stored batch accounts for every valid record (stored + duplicates +
+ *     conflicts == count) and every one set aside (rejected), each valid
+ *     record is then in the store, and the acked head never moves backwards;
  *   - every alert event it reports (rules R9/R10) has JSON evidence and
  *     encodes with alert_encode into valid JSON.
  *
@@ -37,6 +40,7 @@
 #include <unistd.h>
 
 #include "alert.h"
+#include "batch_split.h"
 #include "db.h"
 #include "ingest.h"
 #include "log.h"
@@ -68,6 +72,7 @@ static char dir[64], path[96];
 static store *st;
 static ingest *in;
 static message_batch *oracle;
+static split_rejects *oracle_rejects;
 static int64_t now_ms;
 static uint64_t last_ack;
 
@@ -103,9 +108,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         .future_skew_ms = SKEW_MS,
         .integrity = {.clock_skew_ms = 5 * 60 * 1000, .gap_grace_ms = 3600 * 1000},
     };
-    char err[512];
-    sqlite3 *db;
-    sqlite3_stmt *q;
+    char err[600];
+    sqldb *db;
+    sqldb_stmt *q;
 
     (void)argc;
     (void)argv;
@@ -122,39 +127,42 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fatal("db_migrate", err);
     if (db_open(path, &db, err, sizeof err) != 0)
         fatal("db_open", err);
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO devices(device_id, clinic, model, serial, cert_pem, added_at) "
-                           "VALUES ('" DEVICE "', 'clinic-fuzz', 'rotary-smp', 'SN-fuzz', ?1, "
-                           "'2026-01-01T00:00:00.000Z')",
-                           -1, &q, NULL) != SQLITE_OK ||
-        sqlite3_bind_text(q, 1, dev_a_cert, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_step(q) != SQLITE_DONE)
-        fatal("registering " DEVICE, sqlite3_errmsg(db));
-    sqlite3_finalize(q);
-    sqlite3_close(db);
+    if (sqldb_prepare(db,
+                      "INSERT INTO devices(device_id, clinic, model, serial, cert_pem, added_at) "
+                      "VALUES ('" DEVICE "', 'clinic-fuzz', 'rotary-smp', 'SN-fuzz', ?1, "
+                      "'2026-01-01T00:00:00.000Z')",
+                      &q) != 0 ||
+        sqldb_bind_text(q, 1, dev_a_cert) != 0 || sqldb_step(q) != 0)
+        fatal("registering " DEVICE, sqldb_errmsg(db));
+    sqldb_finalize(q);
+    sqldb_close(db);
 
     if (store_open(path, &st, err, sizeof err) != 0)
         fatal("store_open", err);
-    if (!(in = ingest_new(st, &limits)) || !(oracle = malloc(sizeof *oracle)))
+    if (!(in = ingest_new(st, &limits)) || !(oracle = malloc(sizeof *oracle)) ||
+        !(oracle_rejects = malloc(sizeof *oracle_rejects)))
         fatal("out of memory", NULL);
     if (record_ts_parse(NOW_TS, &now_ms) != 0)
         fatal("bad NOW_TS", NOW_TS);
     return 0;
 }
 
-/* What ingest must do with this payload, decided independently of it. */
+/* What ingest must do with this payload, decided independently of it:
+ * 1 store (oracle holds the valid records, oracle_rejects those set
+ * aside), 0 quarantine the message. */
 static int expect_stored(const uint8_t *data, size_t size)
 {
     record_error err;
 
-    if (message_parse_batch((const char *)data, size, DEVICE, oracle, &err) != 0)
+    oracle_rejects->count = 0;
+    if (message_parse_batch((const char *)data, size, DEVICE, oracle, &err) != 0 &&
+        (strncmp(err.field, "records[", 8) != 0 ||
+         batch_split((const char *)data, size, oracle, oracle_rejects, &err) != 0))
         return 0;
     for (size_t i = 0; i < oracle->count; i++) {
         int64_t ts;
         if (record_ts_parse(oracle->records[i].ts, &ts) != 0)
             fatal("accepted record with an unparseable ts", oracle->records[i].ts);
-        if (ts - now_ms > SKEW_MS)
-            return 0;
     }
     return 1;
 }
@@ -210,6 +218,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fatal("ack for another device", res.device);
     if ((size_t)(res.stored + res.duplicates + res.conflicts) != oracle->count)
         fatal("stored + duplicates + conflicts != records in the batch", NULL);
+    if ((size_t)res.rejected != oracle_rejects->count)
+        fatal("records set aside != records batch_split refuses", NULL);
     if (res.ack_seq < last_ack)
         fatal("acked head moved backwards", NULL);
     last_ack = res.ack_seq;

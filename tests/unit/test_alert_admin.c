@@ -1,6 +1,6 @@
 /* test_alert_admin: listing and acknowledging alerts (smpctl alerts), on a
- * real temporary database, through alert_admin.h and the alerts_cmd
- * command line. */
+ * real temporary database (SQLite, or PostgreSQL when SMP_TEST_PG is set:
+ * testdb.h), through alert_admin.h and the alerts_cmd command line. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,17 +15,16 @@
 #include "alert_admin.h"
 #include "alerts_cmd.h"
 #include "db.h"
+#include "testdb.h"
 
 typedef struct fixture {
-    char dir[64], path[128];
-    sqlite3 *db;
+    char path[TESTDB_TARGET_MAX];
+    sqldb *db;
 } fixture;
 
-static void exec_sql(sqlite3 *db, const char *sql)
+static void exec_sql(sqldb *db, const char *sql)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("sql failed: %s: %s", sql, msg ? msg : "?");
+    testdb_exec(db, sql);
 }
 
 static int setup(void **state)
@@ -34,11 +33,8 @@ static int setup(void **state)
     char err[512];
 
     assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/test_alert_admin.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof f->path, "%s/fleet.db", f->dir);
-    if (db_migrate(f->path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
-        db_open(f->path, &f->db, err, sizeof err) != 0)
+    testdb_new(f->path, sizeof f->path);
+    if (db_open(f->path, &f->db, err, sizeof err) != 0)
         fail_msg("%s", err);
     exec_sql(f->db,
              "INSERT INTO alerts(id, rule, severity, device_id, clinic, cause, message, evidence, "
@@ -56,13 +52,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    char p[200];
-    sqlite3_close(f->db);
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", f->path, (const char *[]){"", "-wal", "-shm"}[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    sqldb_close(f->db);
+    testdb_drop(f->path);
     free(f);
     return 0;
 }
@@ -200,6 +191,63 @@ static void test_command_line(void **state)
     assert_int_equal(run_cmd((const char *[]){"mute", NULL}), 2);
 }
 
+/* A PostgreSQL target on target's cluster for a database that does not
+ * exist, with the password "secret" in the user part and as a parameter. */
+static void secret_target(const char *target, char *out, size_t cap)
+{
+    const char *auth = strstr(target, "://") + 3;
+    const char *path = auth + strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', (size_t)(path - auth));
+    const char *query = path + strcspn(path, "?#");
+    const char *sep = *query == '?' ? "&" : "?";
+    int n = at ? snprintf(out, cap, "%.*s:secret%.*s/smp_no_such_db%s%spassword=secret",
+                          (int)(at - target), target, (int)(path - at), at, query, sep)
+               : snprintf(out, cap, "%.*s/smp_no_such_db%s%spassword=secret",
+                          (int)(path - target), target, query, sep);
+    assert_true(n > 0 && (size_t)n < cap);
+}
+
+/* Runs alerts_cmd with its stderr captured into out; returns its result. */
+static int run_cmd_err(const char *const *args, char *out, size_t cap)
+{
+    FILE *tmp = tmpfile();
+    int saved, rc;
+    size_t n;
+
+    assert_non_null(tmp);
+    fflush(stderr);
+    saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fileno(tmp), STDERR_FILENO), STDERR_FILENO);
+    rc = run_cmd(args);
+    fflush(stderr);
+    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+    close(saved);
+    rewind(tmp);
+    n = fread(out, 1, cap - 1, tmp);
+    out[n] = '\0';
+    fclose(tmp);
+    return rc;
+}
+
+/* PostgreSQL: a password in --db never reaches the terminal. */
+static void test_password_never_shown(void **state)
+{
+    fixture *f = *state;
+    char uri[TESTDB_TARGET_MAX + 64], out[2048];
+
+    if (!testdb_is_postgres())
+        skip();
+    secret_target(f->path, uri, sizeof uri);
+    assert_int_equal(run_cmd_err((const char *[]){"list", "--db", uri, NULL}, out, sizeof out), 1);
+    assert_non_null(strstr(out, "***"));
+    assert_null(strstr(out, "secret"));
+    assert_int_equal(run_cmd_err((const char *[]){"ack", "1", "--by", "dr-lee", "--db", uri, NULL},
+                                 out, sizeof out), 1);
+    assert_non_null(strstr(out, "***"));
+    assert_null(strstr(out, "secret"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +256,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pending_hidden_withdrawn_shown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_once_with_who_and_when, setup, teardown),
         cmocka_unit_test_setup_teardown(test_command_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_password_never_shown, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

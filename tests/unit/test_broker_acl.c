@@ -1,7 +1,8 @@
 /* Unit tests of the generated broker ACL (admin/broker_acl.c):
  * the exact output for a registry with two clinics, a viewer of each and
  * an --all viewer, regeneration in place, and names that could add a line
- * or a wildcard to the ACL refused. */
+ * or a wildcard to the ACL refused; on SQLite, or on PostgreSQL when
+ * SMP_TEST_PG is set (testdb.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,8 +16,10 @@
 #include <unistd.h>
 
 #include "broker_acl.h"
+#include "broker_cmd.h"
 #include "db.h"
 #include "registry.h"
+#include "testdb.h"
 
 #define T0 "2026-11-23T09:00:00.000Z"
 
@@ -63,8 +66,8 @@ static const char expected_tail[] =
     "topic read smp/v1/dev/s-01/status\n";
 
 typedef struct fixture {
-    char dir[256], pki[300], db_path[300];
-    sqlite3 *db;
+    char dir[256], pki[300], db_path[TESTDB_TARGET_MAX];
+    sqldb *db;
 } fixture;
 
 static void touch(const char *dir, const char *name)
@@ -76,7 +79,7 @@ static void touch(const char *dir, const char *name)
     fclose(f);
 }
 
-static void add_dev(sqlite3 *db, const char *id, const char *clinic)
+static void add_dev(sqldb *db, const char *id, const char *clinic)
 {
     char err[512];
     registry_new d = {.device_id = id, .clinic = clinic};
@@ -93,11 +96,12 @@ static int setup(void **state)
     if (!mkdtemp(fx->dir))
         return -1;
     snprintf(fx->pki, sizeof fx->pki, "%s/pki", fx->dir);
-    snprintf(fx->db_path, sizeof fx->db_path, "%s/fleet.db", fx->dir);
     mkdir(fx->pki, 0755);
-    if (db_migrate(fx->db_path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
-        db_open(fx->db_path, &fx->db, err, sizeof err) != 0)
+    testdb_new(fx->db_path, sizeof fx->db_path);
+    if (db_open(fx->db_path, &fx->db, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
         return -1;
+    }
     *state = fx;
     return 0;
 }
@@ -107,7 +111,8 @@ static int teardown(void **state)
     fixture *fx = *state;
     char cmd[700];
 
-    sqlite3_close(fx->db);
+    sqldb_close(fx->db);
+    testdb_drop(fx->db_path);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", fx->dir);
@@ -245,6 +250,88 @@ static void test_viewer_names(void **state)
     assert_non_null(strstr(err, "already recorded"));
 }
 
+/* `smpctl broker acl --db` reads the registry through a read-only session
+ * (db_open_readonly) and writes what test_exact_output expects. */
+static void test_cmd_reads_registry(void **state)
+{
+    fixture *fx = *state;
+    char out[600], want[4096], got[4096];
+    char *argv[] = {"acl", "--pki", fx->pki, "--out", out, "--db", fx->db_path};
+    FILE *f;
+    size_t n;
+
+    fleet_of_two_clinics(fx);
+    snprintf(out, sizeof out, "%s/acl", fx->dir);
+    f = fopen(out, "w");
+    assert_non_null(f);
+    fputs(base, f);
+    fclose(f);
+    assert_int_equal(broker_cmd(7, argv), 0);
+    assert_non_null(f = fopen(out, "r"));
+    n = fread(got, 1, sizeof got - 1, f);
+    fclose(f);
+    got[n] = '\0';
+    snprintf(want, sizeof want, "%.*s%s", (int)strlen(base) - 2, base, expected_tail);
+    assert_string_equal(got, want);
+}
+
+/* A PostgreSQL target on target's cluster for a database that does not
+ * exist, with the password "secret" in the user part and as a parameter. */
+static void secret_target(const char *target, char *out, size_t cap)
+{
+    const char *auth = strstr(target, "://") + 3;
+    const char *path = auth + strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', (size_t)(path - auth));
+    const char *query = path + strcspn(path, "?#");
+    const char *sep = *query == '?' ? "&" : "?";
+    int n = at ? snprintf(out, cap, "%.*s:secret%.*s/smp_no_such_db%s%spassword=secret",
+                          (int)(at - target), target, (int)(path - at), at, query, sep)
+               : snprintf(out, cap, "%.*s/smp_no_such_db%s%spassword=secret",
+                          (int)(path - target), target, query, sep);
+    assert_true(n > 0 && (size_t)n < cap);
+}
+
+/* PostgreSQL: a password in --db never reaches the terminal, and the ACL
+ * is left as it was. */
+static void test_cmd_password_never_shown(void **state)
+{
+    fixture *fx = *state;
+    char uri[TESTDB_TARGET_MAX + 64], out[600], msg[2048];
+    char *argv[] = {"acl", "--pki", fx->pki, "--out", out, "--base", out, "--db", uri};
+    FILE *tmp, *f;
+    int saved, rc;
+    size_t n;
+
+    if (!testdb_is_postgres())
+        skip();
+    secret_target(fx->db_path, uri, sizeof uri);
+    snprintf(out, sizeof out, "%s/acl", fx->dir);
+    assert_non_null(f = fopen(out, "w"));
+    fputs(base, f);
+    fclose(f);
+    assert_non_null(tmp = tmpfile());
+    fflush(stderr);
+    saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fileno(tmp), STDERR_FILENO), STDERR_FILENO);
+    rc = broker_cmd(9, argv);
+    fflush(stderr);
+    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+    close(saved);
+    rewind(tmp);
+    n = fread(msg, 1, sizeof msg - 1, tmp);
+    msg[n] = '\0';
+    fclose(tmp);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(msg, "***"));
+    assert_null(strstr(msg, "secret"));
+    assert_non_null(f = fopen(out, "r"));
+    n = fread(msg, 1, sizeof msg - 1, f);
+    fclose(f);
+    msg[n] = '\0';
+    assert_string_equal(msg, base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +341,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_clinics_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_render_rechecks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_viewer_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cmd_reads_registry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cmd_password_never_shown, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

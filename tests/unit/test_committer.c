@@ -1,6 +1,7 @@
 /* test_committer: the collector's storing threads together — inbox.c,
- * committer.c and publisher.c — against a real SQLite store
- * (store_sqlite.c via ingest.c), with real threads:
+ * committer.c and publisher.c — against a real store (store_sql.c via
+ * ingest.c) on SQLite, or on PostgreSQL when SMP_TEST_PG names a test
+ * cluster (testdb.h), with real threads:
  *
  *   - a store that cannot commit (or begin) keeps its group, retries it
  *     with backoff and acks nothing until the commit succeeds; the outage
@@ -9,13 +10,18 @@
  *   - many producer threads against a small inbox (back-pressure), a
  *     SIGHUP-style policy update and a metrics reader at the same time:
  *     every record stored once, every ack in order. This is the test the
- *     ThreadSanitizer build runs (`make TSAN=1 BUILD=build-tsan unit-threads`).
+ *     ThreadSanitizer build runs (`make TSAN=1 BUILD=build-tsan unit-threads`);
+ *   - PostgreSQL: a group that deadlocks with another collector's
+ *     transaction is rolled back and run again, every record stored once.
  *
- * Storage faults are injected by a SQLite VFS shim registered as the
+ * Storage faults on SQLite are injected by a VFS shim registered as the
  * default VFS: it passes everything to the real one ("unix") except, while
  * a fault is on, xWrite (SQLITE_FULL: the disk is full; a WAL commit writes
  * its frames then, so COMMIT fails) or an exclusive xShmLock
- * (SQLITE_IOERR_SHMLOCK: BEGIN IMMEDIATE cannot take WAL's write lock). */
+ * (SQLITE_IOERR_SHMLOCK: BEGIN IMMEDIATE cannot take WAL's write lock).
+ * This is the one place a test sees SQLite itself: those tests skip on
+ * PostgreSQL, where the outage is the server refusing connections
+ * (ALLOW_CONNECTIONS false, the collector's session terminated). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,10 +49,11 @@
 #include "publisher.h"
 #include "record.h"
 #include "store.h"
+#include "testdb.h"
 
 /* ---- fault-injecting VFS ---------------------------------------------------- */
 
-enum { FAULT_NONE, FAULT_FULL, FAULT_LOCK };
+enum { FAULT_NONE, FAULT_FULL, FAULT_LOCK, FAULT_PG_DOWN };
 static atomic_int g_fault = FAULT_NONE;
 static sqlite3_vfs *g_real;
 static sqlite3_vfs g_vfs;
@@ -221,8 +228,9 @@ static void queue_alerts(void *ctx, const alert_batch *b, int64_t at_ms)
 /* ---- fixture: database, store, ingest, inbox, publisher, committer ------------ */
 
 typedef struct fixture {
-    char dir[256], db_path[320], log_path[320];
-    sqlite3 *check;           /* the test's own connection, for checks */
+    char dir[256], log_path[320];
+    char target[TESTDB_TARGET_MAX];   /* the database (testdb.h) */
+    sqldb *check;             /* the test's own connection, for checks */
     store *s;
     ingest *in;
     inbox *q;
@@ -238,29 +246,23 @@ static int fx_setup(void **state)
     fixture *fx = calloc(1, sizeof *fx);
     const char *tmp = getenv("TMPDIR");
     char err[600];
-    sqlite3 *db;
 
-    shim_install();
+    if (!testdb_is_postgres())
+        shim_install();
     atomic_store(&g_fault, FAULT_NONE);
     snprintf(fx->dir, sizeof fx->dir, "%s/smp-committer-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(fx->dir))
         return -1;
-    snprintf(fx->db_path, sizeof fx->db_path, "%s/fleet.db", fx->dir);
     snprintf(fx->log_path, sizeof fx->log_path, "%s/stderr.log", fx->dir);
-    if (db_migrate(fx->db_path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
-        db_open(fx->db_path, &db, err, sizeof err) != 0)
-        fail_msg("%s", err);
+    testdb_new(fx->target, sizeof fx->target);
+    fx->check = testdb_open(fx->target);
     for (int i = 0; i < DEVICES_MAX; i++) {
-        char *sql = sqlite3_mprintf("INSERT INTO devices(device_id, clinic, added_at) "
-                                    "VALUES ('dev-%d', 'clinic-1', '2026-01-01T00:00:00.000Z')", i);
-        if (db_exec(db, sql, err, sizeof err) != 0)
-            fail_msg("%s", err);
-        sqlite3_free(sql);
+        char sql[160];
+        snprintf(sql, sizeof sql, "INSERT INTO devices(device_id, clinic, added_at) "
+                 "VALUES ('dev-%d', 'clinic-1', '2026-01-01T00:00:00.000Z')", i);
+        testdb_exec(fx->check, sql);
     }
-    sqlite3_close(db);
-    if (sqlite3_open_v2(fx->db_path, &fx->check, SQLITE_OPEN_READONLY, "unix") != SQLITE_OK)
-        fail_msg("open %s", fx->db_path);
-    if (store_open(fx->db_path, &fx->s, err, sizeof err) != 0)
+    if (store_open(fx->target, &fx->s, err, sizeof err) != 0)
         fail_msg("%s", err);
     pthread_mutex_init(&fx->sk.mu, NULL);
     metrics_counters_init(&fx->counters);
@@ -268,9 +270,8 @@ static int fx_setup(void **state)
     return 0;
 }
 
-/* Everything but the database; gap_grace_ms for R9. */
-static void fx_start(fixture *fx, size_t inbox_messages, int64_t gap_grace_ms, long retry_first_ms,
-                     long retry_max_ms)
+/* Everything but the database and the committer; gap_grace_ms for R9. */
+static void fx_prepare(fixture *fx, size_t inbox_messages, int64_t gap_grace_ms)
 {
     const ingest_limits limits = {
         .quarantine_max_rows = 1000,
@@ -279,13 +280,28 @@ static void fx_start(fixture *fx, size_t inbox_messages, int64_t gap_grace_ms, l
         .integrity = {.clock_skew_ms = 300000, .gap_grace_ms = gap_grace_ms},
     };
     const publisher_sink psink = {&fx->sk, sink_ack, sink_alerts};
-    const committer_retry retry = {retry_first_ms, retry_max_ms};
 
     assert_non_null(fx->in = ingest_new(fx->s, &limits));
     assert_non_null(fx->q = inbox_new(inbox_messages, 1u << 20));
     assert_non_null(fx->pub = publisher_start(&psink));
+}
+
+static void fx_commit_with(fixture *fx, const committer_retry *retry)
+{
     const committer_publish cp = {fx->pub, queue_ack, queue_alerts, &fx->counters};
-    assert_non_null(fx->com = committer_start_retry(fx->in, fx->q, &cp, &retry));
+    assert_non_null(fx->com = committer_start_retry(fx->in, fx->q, &cp, retry));
+}
+
+/* Everything but the database. */
+static void fx_start(fixture *fx, size_t inbox_messages, int64_t gap_grace_ms, long retry_first_ms,
+                     long retry_max_ms)
+{
+    /* Two quick tries for a retryable failure, so that a lost database
+     * becomes an outage fast. */
+    const committer_retry retry = {retry_first_ms, retry_max_ms, 2, 5};
+
+    fx_prepare(fx, inbox_messages, gap_grace_ms);
+    fx_commit_with(fx, &retry);
 }
 
 /* Stops the threads in listener_free's order. */
@@ -308,7 +324,8 @@ static int fx_teardown(void **state)
     inbox_free(fx->q);
     ingest_free(fx->in);
     store_close(fx->s);
-    sqlite3_close(fx->check);
+    sqldb_close(fx->check);
+    testdb_drop(fx->target);
     pthread_mutex_destroy(&fx->sk.mu);
     if (!getenv("KEEP_WORK")) {
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
@@ -354,15 +371,7 @@ static int log_lines(fixture *fx, const char *needle)
 
 static int64_t q_int(fixture *fx, const char *sql)
 {
-    sqlite3_stmt *st;
-    int64_t v = -1;
-
-    if (sqlite3_prepare_v2(fx->check, sql, -1, &st, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(fx->check));
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
+    return testdb_int(fx->check, sql);
 }
 
 static void sleep_ms(long ms)
@@ -455,6 +464,59 @@ static void push_next(fixture *fx, dev_chain *c, size_t n)
 
 /* ---- storage failing ---------------------------------------------------------- */
 
+/* Runs sql on the test cluster's own database (SMP_TEST_PG), not on the
+ * test's: a database cannot refuse connections from inside itself. */
+static void pg_admin(const char *sql)
+{
+    char err[600];
+    sqldb *db = NULL;
+
+    if (sqldb_open(getenv("SMP_TEST_PG"), 0, &db, err, sizeof err) != 0)
+        fail_msg("test cluster: %s", err);
+    if (sqldb_exec(db, sql) != 0)
+        fail_msg("test cluster: %s: %s", sql, sqldb_errmsg(db));
+    sqldb_close(db);
+}
+
+/* The name of the test's PostgreSQL database. */
+static void pg_dbname(fixture *fx, char *out, size_t cap)
+{
+    sqldb_stmt *st;
+
+    if (sqldb_prepare(fx->check, "SELECT current_database()", &st) != 0 || sqldb_step(st) != 1)
+        fail_msg("current_database: %s", sqldb_errmsg(fx->check));
+    sqldb_column_copy(st, 0, out, cap);
+    sqldb_finalize(st);
+}
+
+/* Turns a fault on or off. FAULT_PG_DOWN: the database refuses new
+ * connections and the collector's session is ended, so its transaction
+ * fails and every reconnect is refused until the fault is off. */
+static void fault_set(fixture *fx, int fault, bool on)
+{
+    static char name[128];
+    char sql[512];
+
+    if (fault != FAULT_PG_DOWN) {
+        atomic_store(&g_fault, on ? fault : FAULT_NONE);
+        return;
+    }
+    if (on)
+        pg_dbname(fx, name, sizeof name);
+    snprintf(sql, sizeof sql, "ALTER DATABASE %s ALLOW_CONNECTIONS %s", name, on ? "false" : "true");
+    pg_admin(sql);
+    if (on) {
+        snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                 "WHERE datname = '%s' AND pid <> pg_backend_pid()", name);
+        pg_admin(sql);
+        /* the check connection ended too: a new one once the fault is off */
+        sqldb_close(fx->check);
+        fx->check = NULL;
+    } else {
+        fx->check = testdb_open(fx->target);
+    }
+}
+
 /* The shared body of the two outage tests: the fault is on while ten
  * messages arrive and for a while after, then off. */
 static void outage_then_recovery(fixture *fx, int fault)
@@ -464,14 +526,14 @@ static void outage_then_recovery(fixture *fx, int fault)
     fx_start(fx, 64, 500, 20, 200);
     chain_init(&c, 0);
     capture_stderr(fx);
-    atomic_store(&g_fault, fault);
+    fault_set(fx, fault, true);
     for (int i = 0; i < 10; i++)
         push_next(fx, &c, 3);                       /* seq 1..30 */
     sleep_ms(700);                                  /* longer than gap_grace_ms */
     /* Nothing acked and nothing durable while the store fails. */
     int acks_during = sink_acks(&fx->sk);
     int64_t gauge_during = (int64_t)atomic_load(&fx->counters.storage_failing);
-    atomic_store(&g_fault, FAULT_NONE);
+    fault_set(fx, fault, false);
     bool all_acked = wait_acked(&fx->sk, 0, 30, 3000);
     /* After recovery: one more message, and one more after gap_grace_ms, so
      * that a hole left by a dropped group would have raised R9 gap. */
@@ -503,16 +565,36 @@ static void outage_then_recovery(fixture *fx, int fault)
     assert_int_equal((int64_t)atomic_load(&fx->counters.messages_received), 12);
 }
 
+/* The SQLite fault shim's tests. */
+static bool sqlite_only(void)
+{
+    if (!testdb_is_postgres())
+        return true;
+    skip();
+    return false;
+}
+
 /* COMMIT fails: the disk is full when the WAL frames are written. */
 static void test_commit_fails_group_kept_and_retried(void **state)
 {
-    outage_then_recovery(*state, FAULT_FULL);
+    if (sqlite_only())
+        outage_then_recovery(*state, FAULT_FULL);
 }
 
 /* BEGIN IMMEDIATE fails: the database lock cannot be taken. */
 static void test_begin_fails_group_kept_and_retried(void **state)
 {
-    outage_then_recovery(*state, FAULT_LOCK);
+    if (sqlite_only())
+        outage_then_recovery(*state, FAULT_LOCK);
+}
+
+/* PostgreSQL goes away under the collector (its session ended, new ones
+ * refused) and comes back: the same promises. */
+static void test_pg_down_group_kept_and_retried(void **state)
+{
+    if (!testdb_is_postgres())
+        skip();
+    outage_then_recovery(*state, FAULT_PG_DOWN);
 }
 
 /* Messages that keep arriving during the outage wait in the inbox (and
@@ -523,6 +605,8 @@ static void test_outage_back_pressure(void **state)
     fixture *fx = *state;
     dev_chain c;
 
+    if (!sqlite_only())
+        return;
     fx_start(fx, 4, 60000, 20, 100);
     chain_init(&c, 1);
     capture_stderr(fx);
@@ -552,6 +636,8 @@ static void test_stop_while_failing_is_bounded(void **state)
     fixture *fx = *state;
     dev_chain c;
 
+    if (!sqlite_only())
+        return;
     fx_start(fx, 64, 60000, 5000, 10000);           /* long backoff: stop must cut it */
     chain_init(&c, 2);
     capture_stderr(fx);
@@ -660,6 +746,51 @@ static void test_many_producers(void **state)
                      PRODUCERS * MESSAGES_PER_PRODUCER);
 }
 
+/* ---- several collectors: a deadlock ------------------------------------------------ */
+
+/* Another collector's transaction holds dev-1 and then wants dev-0, while
+ * the committer's group (dev-0 and dev-1, locked in that order) holds
+ * dev-0 and waits for dev-1. PostgreSQL breaks the cycle by failing the
+ * committer's lock (it waited first, so its deadlock check runs first):
+ * the group is rolled back whole, run again once the other transaction
+ * ends, and every record is stored once and acked. */
+static void test_deadlock_group_run_again(void **state)
+{
+    fixture *fx = *state;
+    const committer_retry retry = {20, 200, 0, 0};
+    dev_chain c0, c1;
+
+    if (!testdb_is_postgres())
+        skip();
+    fx_prepare(fx, 64, 600000);
+    chain_init(&c0, 0);
+    chain_init(&c1, 1);
+    /* This side must not be the one PostgreSQL picks (setting it needs a
+     * superuser, which the test cluster's user is). */
+    testdb_exec(fx->check, "SET deadlock_timeout = '10s'");
+    assert_int_equal(sqldb_begin(fx->check, SQLDB_WRITE), 0);
+    assert_int_equal(sqldb_lock(fx->check, "device:dev-1"), 0);
+    push_next(fx, &c0, 3);
+    push_next(fx, &c1, 3);
+    fx_commit_with(fx, &retry);                      /* takes both messages as one group */
+    sleep_ms(300);                                  /* it holds dev-0 and waits for dev-1 */
+    assert_int_equal(sink_acks(&fx->sk), 0);
+    assert_int_equal(sqldb_lock(fx->check, "device:dev-0"), 0);   /* the cycle, broken */
+    sqldb_rollback(fx->check);
+    bool acked = wait_acked(&fx->sk, 0, 3, 10000) && wait_acked(&fx->sk, 1, 3, 10000);
+    fx_stop(fx);
+
+    assert_true(acked);
+    assert_true(atomic_load(&fx->counters.group_conflicts) >= 1);
+    assert_int_equal((int64_t)atomic_load(&fx->counters.commit_failures), 0);
+    assert_int_equal(q_int(fx, "SELECT COUNT(*) FROM records"), 6);
+    assert_int_equal(q_int(fx, "SELECT COUNT(DISTINCT seq) FROM records WHERE device_id='dev-0'"), 3);
+    assert_int_equal(q_int(fx, "SELECT COUNT(DISTINCT seq) FROM records WHERE device_id='dev-1'"), 3);
+    assert_int_equal((int64_t)atomic_load(&fx->counters.records_stored), 6);
+    assert_int_equal((int64_t)atomic_load(&fx->counters.messages_received), 2);
+    assert_int_equal(fx->sk.out_of_order, 0);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
@@ -668,7 +799,9 @@ int main(void)
         T(test_begin_fails_group_kept_and_retried),
         T(test_outage_back_pressure),
         T(test_stop_while_failing_is_bounded),
+        T(test_pg_down_group_kept_and_retried),
         T(test_many_producers),
+        T(test_deadlock_group_run_again),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,9 +7,10 @@
  * - every writer (report.csv, sterilizer_log.csv, tests.csv,
  *   violations.csv, procedure_log.csv, cartridge_log.csv) fed text that
  *   starts with = + - @ tab CR: no cell of any file starts with one of
- *   them. procedure_log.csv is read from a store holding a record stored
- *   before identifiers had a character set (client_ref
- *   =HYPERLINK("http://x"), the issue's example). */
+ *   them. procedure_log.csv is read from a store (SQLite, or PostgreSQL
+ *   when SMP_TEST_PG is set: testdb.h) holding a record stored before
+ *   identifiers had a character set (client_ref =HYPERLINK("http://x"),
+ *   the issue's example). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,12 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "csvcell.h"
-#include "db.h"
 #include "export_logs.h"
 #include "report_csv.h"
+#include "testdb.h"
 
 typedef void (*writer)(FILE *out, const void *arg);
 
@@ -192,26 +192,25 @@ static void test_report_data_writers(void **state)
 /* procedure_log.csv and cartridge_log.csv, from the store. */
 static void test_procedure_logs_from_store(void **state)
 {
-    char dir[] = "/tmp/test_csv.XXXXXX", path[64], err[256];
-    sqlite3 *db;
+    char path[TESTDB_TARGET_MAX], err[256];
+    sqldb *db;
     report_data d = {.clinic = "North", .from = "2026-03-01", .to = "2026-03-01"};
     char *procs = NULL, *carts = NULL;
     size_t plen = 0, clen = 0;
     (void)state;
 
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/fleet.db", dir);
-    assert_int_equal(db_migrate(path, &(int){0}, &(int){0}, err, sizeof err), 0);
-    assert_int_equal(db_open(path, &db, err, sizeof err), 0);
-    assert_int_equal(sqlite3_exec(db,
+    testdb_new(path, sizeof path);
+    db = testdb_open(path);
+    testdb_exec(db,
         "INSERT INTO devices(device_id, clinic, added_at) VALUES ('dev-1', 'North', 't');"
-        "INSERT INTO records VALUES ('dev-1', 1, '2026-03-01T09:00:00.000Z', 't', 'session.start',"
+        "INSERT INTO records(device_id, seq, ts, received_at, type, prev, hash, body)"
+        " VALUES ('dev-1', 1, '2026-03-01T09:00:00.000Z', 't', 'session.start',"
         " 'p', 'h', '{\"client_ref\":\"=HYPERLINK(\\\"http://x\\\")\",\"operator_id\":\"+op\","
         "\"session_id\":\"-S1\",\"treatment_no\":1}');"
-        "INSERT INTO records VALUES ('dev-1', 2, '2026-03-01T09:00:01.000Z', 't', 'cartridge.insert',"
+        "INSERT INTO records(device_id, seq, ts, received_at, type, prev, hash, body)"
+        " VALUES ('dev-1', 2, '2026-03-01T09:00:01.000Z', 't', 'cartridge.insert',"
         " 'p', 'h', '{\"cartridge_uid\":\"@C1\",\"config\":\"=3RL\",\"expiry\":\"2027-01-01\","
-        "\"lot\":\"-L\",\"needles\":3,\"session_id\":\"-S1\",\"sku\":\"+1\"}');",
-        NULL, NULL, NULL), SQLITE_OK);
+        "\"lot\":\"-L\",\"needles\":3,\"session_id\":\"-S1\",\"sku\":\"+1\"}');");
     FILE *p = open_memstream(&procs, &plen), *c = open_memstream(&carts, &clen);
     assert_int_equal(export_procedures(db, &d, p, c, err, sizeof err), 0);
     fclose(p);
@@ -227,14 +226,8 @@ static void test_procedure_logs_from_store(void **state)
     assert_non_null(strstr(carts, ",dev-1,\"'-S1\",\"'@C1\",\"'+1\",3,\"'=3RL\",\"'-L\",2027-01-01,"));
     free(procs);
     free(carts);
-    sqlite3_close(db);
-    static const char *const side[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        char f[80];
-        snprintf(f, sizeof f, "%s%s", path, side[i]);
-        unlink(f);
-    }
-    rmdir(dir);
+    sqldb_close(db);
+    testdb_drop(path);
 }
 
 int main(void)

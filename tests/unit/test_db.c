@@ -1,10 +1,11 @@
-/* Unit tests of the schema versions (common/db.c): db_migrate creates a
- * database at DB_SCHEMA_VERSION, upgrades a first-release (version 1)
- * database keeping its rows to exactly the schema a new one gets, and is a
- * no-op the second time; db_open creates nothing, changes nothing and
- * refuses a missing, old or newer database with the message that names
- * the command to run. The version-1 database is built from
- * tests/fixtures/schema_v1.sql, the first release's schema text. */
+/* Unit tests of the schema versions (common/db.c), on the store the run
+ * asks for (testdb.h): db_migrate creates a database at DB_SCHEMA_VERSION
+ * and is a no-op the second time; db_open creates nothing, changes nothing
+ * and refuses a missing, old, newer or foreign database with the message
+ * that names the command to run. On SQLite also: a first-release (version
+ * 1) database, built from tests/fixtures/schema_v1.sql, upgrades keeping
+ * its rows to exactly the schema a new one gets (PostgreSQL support came
+ * after version 2: there is no old PostgreSQL database to upgrade). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "testdb.h"
 
 /* Unit tests run in tests/unit (Makefile). */
 #define SCHEMA_V1 "../fixtures/schema_v1.sql"
@@ -27,23 +29,23 @@ static const char *const v2_tables[] = {
     "devices", "meta", "notify_events", "notify_outbox", "quarantine", "quarantine_counts",
     "quarantined_records", "records", "rule_cartridges", "rule_devices", "rule_grips",
     "rule_loads", "rule_sterilizers", "superseded_records", "viewers"};
+#define N_TABLES (sizeof v2_tables / sizeof v2_tables[0])
 
 typedef struct fixture {
-    char dir[256], fresh[300], old[300], missing[300];
+    char target[TESTDB_TARGET_MAX];   /* an empty database (no schema) */
+    char dir[256], missing[300];
 } fixture;
 
 static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
-    const char *tmp = getenv("TMPDIR");
 
     if (!fx)
         return -1;
-    snprintf(fx->dir, sizeof fx->dir, "%s/smp-db-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    testdb_new_empty(fx->target, sizeof fx->target);
+    snprintf(fx->dir, sizeof fx->dir, "/tmp/smp-db-XXXXXX");
     if (!mkdtemp(fx->dir))
         return -1;
-    snprintf(fx->fresh, sizeof fx->fresh, "%s/fresh.db", fx->dir);
-    snprintf(fx->old, sizeof fx->old, "%s/v1.db", fx->dir);
     snprintf(fx->missing, sizeof fx->missing, "%s/missing.db", fx->dir);
     *state = fx;
     return 0;
@@ -52,15 +54,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    const char *names[] = {"fresh.db", "v1.db", "missing.db"};
-    const char *tails[] = {"", "-wal", "-shm"};
-    char p[400];
 
-    for (size_t i = 0; i < 3; i++)
-        for (size_t j = 0; j < 3; j++) {
-            snprintf(p, sizeof p, "%s/%s%s", fx->dir, names[i], tails[j]);
-            unlink(p);
-        }
+    testdb_drop(fx->target);
+    unlink(fx->missing);
     rmdir(fx->dir);
     free(fx);
     return 0;
@@ -86,66 +82,53 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
-static void exec_ok(sqlite3 *db, const char *sql)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg ? msg : "?");
-}
-
-/* A database as the first release left it: its schema, WAL, and a row in
- * the tables that carry over. */
+/* A SQLite database as the first release left it: its schema, WAL, and a
+ * row in the tables that carry over. */
 static void make_v1(const char *path)
 {
-    sqlite3 *db = NULL;
+    sqldb *db = testdb_open(path);
     size_t len;
     char *schema = slurp(SCHEMA_V1, &len);
 
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    exec_ok(db, "PRAGMA journal_mode=WAL");
-    exec_ok(db, schema);
-    exec_ok(db, "INSERT INTO devices VALUES ('dev-1', 'north', 'M', 'S', NULL,"
-                " '2025-01-01T00:00:00Z', NULL);"
-                "INSERT INTO records VALUES ('dev-1', 1, '2025-01-02T00:00:00.000Z',"
-                " '2025-01-02T00:00:01.000Z', 'session.start', 'p', 'h', '{}');"
-                "INSERT INTO alerts(rule, severity, device_id, clinic, cause, message, evidence,"
-                " raised_at) VALUES ('R1', 'critical', 'dev-1', 'north', 'c', 'm', '[]',"
-                " '2025-01-02T00:00:02.000Z');");
+    testdb_exec(db, schema);
+    testdb_exec(db, "INSERT INTO devices VALUES ('dev-1', 'north', 'M', 'S', NULL,"
+                    " '2025-01-01T00:00:00Z', NULL);"
+                    "INSERT INTO records VALUES ('dev-1', 1, '2025-01-02T00:00:00.000Z',"
+                    " '2025-01-02T00:00:01.000Z', 'session.start', 'p', 'h', '{}');"
+                    "INSERT INTO alerts(rule, severity, device_id, clinic, cause, message, evidence,"
+                    " raised_at) VALUES ('R1', 'critical', 'dev-1', 'north', 'c', 'm', '[]',"
+                    " '2025-01-02T00:00:02.000Z');");
     free(schema);
-    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    sqldb_close(db);
 }
 
-static sqlite3 *raw_open(const char *path)
+static int version_of(const char *target)
 {
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    return db;
-}
-
-static int64_t one_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *q = NULL;
-    int64_t v;
-
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    v = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
+    sqldb *db = testdb_open(target);
+    int v = (int)testdb_int(db, "SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'schema_version'");
+    sqldb_close(db);
     return v;
 }
 
-static int version_of(const char *path)
+static int64_t tables_named(sqldb *db, const char *name)
 {
-    sqlite3 *db = raw_open(path);
-    int v = (int)one_int(db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema_version'");
-    sqlite3_close(db);
-    return v;
+    return testdb_int_s(db, testdb_is_postgres()
+        ? "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()"
+          " AND table_name = ?1"
+        : "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", name);
+}
+
+static int64_t table_count(sqldb *db)
+{
+    return testdb_int(db, testdb_is_postgres()
+        ? "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()"
+        : "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+          "substr(name, 1, 7) <> 'sqlite_'");
 }
 
 /* Every column (name, type, not null, default, key) of every table and
- * every index's definition, one line each, in name order: two databases
- * with the same text have the same schema. */
+ * every index's definition, one line each, in name order: two SQLite
+ * databases with the same text have the same schema. */
 static char *schema_text(const char *path)
 {
     static const char sql[] =
@@ -157,19 +140,19 @@ static char *schema_text(const char *path)
         " ' partial ' || (SELECT partial FROM pragma_index_list(m.tbl_name) l WHERE l.name = m.name)"
         " FROM sqlite_master m WHERE m.type = 'index' AND m.sql IS NOT NULL"
         " ORDER BY 1";
-    sqlite3 *db = raw_open(path);
-    sqlite3_stmt *q = NULL;
+    sqldb *db = testdb_open(path);
+    sqldb_stmt *q = NULL;
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
 
     assert_non_null(out);
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-        fail_msg("%s", sqlite3_errmsg(db));
-    while (sqlite3_step(q) == SQLITE_ROW)
-        fprintf(out, "%s\n", (const char *)sqlite3_column_text(q, 0));
-    sqlite3_finalize(q);
-    sqlite3_close(db);
+    if (sqldb_prepare(db, sql, &q) != 0)
+        fail_msg("%s", sqldb_errmsg(db));
+    while (sqldb_step(q) == 1)
+        fprintf(out, "%s\n", sqldb_column_text(q, 0));
+    sqldb_finalize(q);
+    sqldb_close(db);
     fclose(out);
     return text;
 }
@@ -177,76 +160,108 @@ static char *schema_text(const char *path)
 static void test_fresh_database(void **state)
 {
     fixture *fx = *state;
-    char err[1024], sql[200];
+    char err[1024];
     int from = -1, to = -1;
-    struct stat st;
-    sqlite3 *db = NULL;
+    sqldb *db = NULL;
 
-    assert_int_equal(db_migrate(fx->fresh, &from, &to, err, sizeof err), 0);
+    assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
     assert_int_equal(from, 0);
     assert_int_equal(to, DB_SCHEMA_VERSION);
     assert_int_equal(DB_SCHEMA_VERSION, 2);
-    assert_int_equal(stat(fx->fresh, &st), 0);
-    assert_int_equal(st.st_mode & 0777, 0600);
-    assert_int_equal(version_of(fx->fresh), 2);
-    db = raw_open(fx->fresh);
-    for (size_t i = 0; i < sizeof v2_tables / sizeof v2_tables[0]; i++) {
-        snprintf(sql, sizeof sql, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
-                 "name = '%s'", v2_tables[i]);
-        if (one_int(db, sql) != 1)
-            fail_msg("table %s missing", v2_tables[i]);
+    if (!testdb_is_postgres()) {
+        struct stat st;
+        assert_int_equal(stat(fx->target, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0600);
     }
-    assert_int_equal(one_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
-                                 "name NOT LIKE 'sqlite_%'"),
-                     sizeof v2_tables / sizeof v2_tables[0]);
-    assert_int_equal(one_int(db, "SELECT count(*) FROM pragma_table_info('alerts') WHERE name = 'state'"), 1);
-    sqlite3_close(db);
-    assert_int_equal(db_open(fx->fresh, &db, err, sizeof err), 0);
-    sqlite3_close(db);
+    assert_int_equal(version_of(fx->target), 2);
+    db = testdb_open(fx->target);
+    for (size_t i = 0; i < N_TABLES; i++)
+        if (tables_named(db, v2_tables[i]) != 1)
+            fail_msg("table %s missing", v2_tables[i]);
+    assert_int_equal(table_count(db), N_TABLES);
+    /* smpctl db copy copies db_tables: every table, once. */
+    size_t listed = 0;
+    for (const char *const *t = db_tables; *t; t++, listed++)
+        if (tables_named(db, *t) != 1)
+            fail_msg("db_tables names %s, which the schema does not have", *t);
+    assert_int_equal(listed, N_TABLES);
+    /* Integers are 64-bit and text sorts bytewise on both stores. */
+    testdb_exec(db, "INSERT INTO quarantine_counts VALUES ('b', 9000000000), ('B', 1), ('a', 2)");
+    assert_int_equal(testdb_int(db, "SELECT count FROM quarantine_counts WHERE reason = 'b'"),
+                     9000000000LL);
+    assert_int_equal(testdb_int(db, "SELECT count FROM quarantine_counts ORDER BY reason LIMIT 1"), 1);
+    sqldb_close(db);
+    assert_int_equal(db_open(fx->target, &db, err, sizeof err), 0);
+    sqldb_close(db);
+    assert_int_equal(db_open_readonly(fx->target, &db, err, sizeof err), 0);
+    sqldb_close(db);
+}
+
+/* PostgreSQL has json_extract for the rules' queries, as SQLite does. */
+static void test_json_extract_on_both(void **state)
+{
+    fixture *fx = *state;
+    char err[1024];
+    int from, to;
+    sqldb *db;
+
+    assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
+    db = testdb_open(fx->target);
+    assert_int_equal(testdb_int(db, "SELECT CAST(json_extract('{\"cycle_no\":17,\"s\":\"ac-1\"}',"
+                                    " '$.cycle_no') AS BIGINT)"), 17);
+    assert_int_equal(testdb_int(db, "SELECT count(*) WHERE json_extract('{\"s\":\"ac-1\"}', '$.s')"
+                                    " = 'ac-1'"), 1);
+    assert_int_equal(testdb_int(db, "SELECT count(*) WHERE json_extract('{\"s\":\"ac-1\"}', '$.t')"
+                                    " IS NULL"), 1);
+    sqldb_close(db);
 }
 
 static void test_v1_migrates_keeping_rows(void **state)
 {
     fixture *fx = *state;
-    char err[1024];
+    char err[1024], fresh_target[TESTDB_TARGET_MAX];
     int from = -1, to = -1;
-    sqlite3 *db = NULL;
+    sqldb *db = NULL;
     char *fresh, *old;
 
-    make_v1(fx->old);
-    assert_int_equal(version_of(fx->old), 1);
-    assert_int_equal(db_migrate(fx->old, &from, &to, err, sizeof err), 0);
+    if (testdb_is_postgres())
+        skip();
+    make_v1(fx->target);
+    assert_int_equal(version_of(fx->target), 1);
+    assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
     assert_int_equal(from, 1);
     assert_int_equal(to, 2);
-    assert_int_equal(version_of(fx->old), 2);
+    assert_int_equal(version_of(fx->target), 2);
 
-    db = raw_open(fx->old);
-    assert_int_equal(one_int(db, "SELECT count(*) FROM devices WHERE device_id = 'dev-1' AND "
-                                 "clinic = 'north' AND serial = 'S'"), 1);
-    assert_int_equal(one_int(db, "SELECT count(*) FROM records WHERE device_id = 'dev-1' AND "
-                                 "seq = 1 AND type = 'session.start'"), 1);
-    assert_int_equal(one_int(db, "SELECT count(*) FROM alerts WHERE rule = 'R1' AND state IS NULL "
-                                 "AND cleared_at IS NULL"), 1);
-    assert_int_equal(one_int(db, "SELECT count(*) FROM meta"), 1);
+    db = testdb_open(fx->target);
+    assert_int_equal(testdb_int(db, "SELECT count(*) FROM devices WHERE device_id = 'dev-1' AND "
+                                    "clinic = 'north' AND serial = 'S'"), 1);
+    assert_int_equal(testdb_int(db, "SELECT count(*) FROM records WHERE device_id = 'dev-1' AND "
+                                    "seq = 1 AND type = 'session.start'"), 1);
+    assert_int_equal(testdb_int(db, "SELECT count(*) FROM alerts WHERE rule = 'R1' AND state IS NULL "
+                                    "AND cleared_at IS NULL"), 1);
+    assert_int_equal(testdb_int(db, "SELECT count(*) FROM meta"), 1);
     /* The new tables take rows. */
-    exec_ok(db, "INSERT INTO viewers VALUES ('wall', 'north', '2025-01-03T00:00:00Z');"
-                "INSERT INTO device_presence(device_id, state, since, heard_at) VALUES"
-                " ('dev-1', 'online', 'a', 'b');"
-                "INSERT INTO device_cert_history VALUES ('dev-1', 'pem', 'x');"
-                "UPDATE alerts SET state = 'pending';");
-    sqlite3_close(db);
+    testdb_exec(db, "INSERT INTO viewers VALUES ('wall', 'north', '2025-01-03T00:00:00Z');"
+                    "INSERT INTO device_presence(device_id, state, since, heard_at) VALUES"
+                    " ('dev-1', 'online', 'a', 'b');"
+                    "INSERT INTO device_cert_history VALUES ('dev-1', 'pem', 'x');"
+                    "UPDATE alerts SET state = 'pending';");
+    sqldb_close(db);
 
     /* Upgraded and new databases have the same schema. */
-    assert_int_equal(db_migrate(fx->fresh, &from, &to, err, sizeof err), 0);
-    fresh = schema_text(fx->fresh);
-    old = schema_text(fx->old);
+    testdb_new_empty(fresh_target, sizeof fresh_target);
+    assert_int_equal(db_migrate(fresh_target, &from, &to, err, sizeof err), 0);
+    fresh = schema_text(fresh_target);
+    old = schema_text(fx->target);
     assert_non_null(strstr(fresh, "alerts.state TEXT 0 - 0\n"));
     assert_non_null(strstr(fresh, "index alerts_pending ON alerts raised_at partial 1\n"));
     assert_string_equal(old, fresh);
     free(fresh);
     free(old);
-    assert_int_equal(db_open(fx->old, &db, err, sizeof err), 0);
-    sqlite3_close(db);
+    testdb_drop(fresh_target);
+    assert_int_equal(db_open(fx->target, &db, err, sizeof err), 0);
+    sqldb_close(db);
 }
 
 static void test_migrate_twice_is_a_no_op(void **state)
@@ -254,16 +269,38 @@ static void test_migrate_twice_is_a_no_op(void **state)
     fixture *fx = *state;
     char err[1024];
     int from = -1, to = -1;
+    sqldb *db;
+
+    assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
+    db = testdb_open(fx->target);
+    testdb_exec(db, "INSERT INTO viewers VALUES ('wall', 'north', '2025-01-03T00:00:00Z')");
+    sqldb_close(db);
+    assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
+    assert_int_equal(from, 2);
+    assert_int_equal(to, 2);
+    db = testdb_open(fx->target);
+    assert_int_equal(testdb_int(db, "SELECT count(*) FROM viewers"), 1);
+    assert_int_equal(testdb_int(db, "SELECT count(*) FROM meta"), 1);
+    assert_int_equal(table_count(db), N_TABLES);
+    sqldb_close(db);
+}
+
+/* On SQLite the file is not touched at all by a second migrate. */
+static void test_migrate_twice_leaves_the_file(void **state)
+{
+    fixture *fx = *state;
+    char err[1024];
+    int from = -1, to = -1;
     size_t n1, n2;
     char *before, *after;
 
-    make_v1(fx->old);
-    assert_int_equal(db_migrate(fx->old, &from, &to, err, sizeof err), 0);
-    before = slurp(fx->old, &n1);
-    assert_int_equal(db_migrate(fx->old, &from, &to, err, sizeof err), 0);
-    assert_int_equal(from, 2);
-    assert_int_equal(to, 2);
-    after = slurp(fx->old, &n2);
+    if (testdb_is_postgres())
+        skip();
+    make_v1(fx->target);
+    assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
+    before = slurp(fx->target, &n1);
+    assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
+    after = slurp(fx->target, &n2);
     assert_int_equal(n1, n2);
     assert_memory_equal(before, after, n1);
     free(before);
@@ -274,7 +311,7 @@ static void test_open_refuses_missing(void **state)
 {
     fixture *fx = *state;
     char err[1024], want[1024];
-    sqlite3 *db = (sqlite3 *)1;
+    sqldb *db = (sqldb *)1;
 
     assert_int_equal(db_open(fx->missing, &db, err, sizeof err), -1);
     assert_null(db);
@@ -284,64 +321,94 @@ static void test_open_refuses_missing(void **state)
     assert_int_equal(access(fx->missing, F_OK), -1);
 }
 
+/* A PostgreSQL database that does not exist: the message masks the
+ * password and says what to do. */
+static void test_open_refuses_missing_postgres(void **state)
+{
+    fixture *fx = *state;
+    char err[2048], target[TESTDB_TARGET_MAX + 64];
+    sqldb *db = (sqldb *)1;
+    const char *q;
+
+    if (!testdb_is_postgres())
+        skip();
+    /* fx->target is postgresql://user@/name?host=...: point it at a
+     * database that is not there, with a password. */
+    q = strchr(fx->target, '?');
+    assert_non_null(q);
+    snprintf(target, sizeof target, "postgresql://smptest:s3cret@/no_such_db%s", q);
+    assert_int_equal(db_open(target, &db, err, sizeof err), -1);
+    assert_null(db);
+    assert_null(strstr(err, "s3cret"));
+    assert_non_null(strstr(err, "postgresql://smptest:***@/no_such_db"));
+    assert_non_null(strstr(err, "no_such_db\" does not exist"));
+    assert_non_null(strstr(err, "createdb"));
+}
+
 static void test_open_refuses_v1_and_changes_nothing(void **state)
 {
     fixture *fx = *state;
-    char err[1024], want[1024];
-    sqlite3 *db = NULL;
-    size_t n1, n2;
-    char *before, *after;
+    char err[2048], want[2048];
+    sqldb *db = NULL;
 
-    make_v1(fx->old);
-    before = slurp(fx->old, &n1);
-    assert_int_equal(db_open(fx->old, &db, err, sizeof err), -1);
+    if (testdb_is_postgres())
+        skip();
+    make_v1(fx->target);
+    size_t n1, n2;
+    char *before = slurp(fx->target, &n1), *after;
+    assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
     assert_null(db);
     snprintf(want, sizeof want, "database %s has schema version 1, this smpfleet needs 2: run "
-             "smpctl db migrate --db %s", fx->old, fx->old);
+             "smpctl db migrate --db %s", fx->target, fx->target);
     assert_string_equal(err, want);
-    after = slurp(fx->old, &n2);
+    after = slurp(fx->target, &n2);
     assert_int_equal(n1, n2);
     assert_memory_equal(before, after, n1);
-    assert_int_equal(version_of(fx->old), 1);
+    assert_int_equal(version_of(fx->target), 1);
     free(before);
     free(after);
 }
 
-static void test_open_refuses_empty_file(void **state)
+/* An empty SQLite file or an empty PostgreSQL database. */
+static void test_open_refuses_empty(void **state)
 {
     fixture *fx = *state;
-    char err[1024], want[1024];
-    sqlite3 *db = NULL;
-    FILE *f = fopen(fx->fresh, "w");
+    char err[2048], want[2048], name[TESTDB_TARGET_MAX];
+    sqldb *db = NULL;
 
-    assert_non_null(f);
-    fclose(f);
-    assert_int_equal(db_open(fx->fresh, &db, err, sizeof err), -1);
+    if (!testdb_is_postgres()) {
+        FILE *f = fopen(fx->target, "w");
+        assert_non_null(f);
+        fclose(f);
+    }
+    sqldb_mask(fx->target, name, sizeof name);
+    assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
     snprintf(want, sizeof want, "database %s has schema version 0, this smpfleet needs 2: run "
-             "smpctl db migrate --db %s", fx->fresh, fx->fresh);
+             "smpctl db migrate --db %s", name, name);
     assert_string_equal(err, want);
 }
 
 static void test_newer_version_refused(void **state)
 {
     fixture *fx = *state;
-    char err[1024], want[1024];
+    char err[2048], want[2048], name[TESTDB_TARGET_MAX];
     int from = -1, to = -1;
-    sqlite3 *db = NULL;
+    sqldb *db = NULL;
 
-    assert_int_equal(db_migrate(fx->fresh, &from, &to, err, sizeof err), 0);
-    db = raw_open(fx->fresh);
-    exec_ok(db, "UPDATE meta SET value = '3' WHERE key = 'schema_version'");
-    sqlite3_close(db);
+    assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
+    db = testdb_open(fx->target);
+    testdb_exec(db, "UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+    sqldb_close(db);
     db = NULL;
+    sqldb_mask(fx->target, name, sizeof name);
     snprintf(want, sizeof want, "database %s has schema version 3, newer than this smpfleet (2): "
-             "upgrade smpfleet", fx->fresh);
-    assert_int_equal(db_open(fx->fresh, &db, err, sizeof err), -1);
+             "upgrade smpfleet", name);
+    assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
     assert_null(db);
     assert_string_equal(err, want);
-    assert_int_equal(db_migrate(fx->fresh, &from, &to, err, sizeof err), -1);
+    assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), -1);
     assert_string_equal(err, want);
-    assert_int_equal(version_of(fx->fresh), 3);
+    assert_int_equal(version_of(fx->target), 3);
 }
 
 static void test_migrate_refuses_foreign_database(void **state)
@@ -349,27 +416,29 @@ static void test_migrate_refuses_foreign_database(void **state)
     fixture *fx = *state;
     char err[1024];
     int from = -1, to = -1;
-    sqlite3 *db = NULL;
+    sqldb *db = testdb_open(fx->target);
 
-    assert_int_equal(sqlite3_open(fx->fresh, &db), SQLITE_OK);
-    exec_ok(db, "CREATE TABLE t (x)");
-    sqlite3_close(db);
-    assert_int_equal(db_migrate(fx->fresh, &from, &to, err, sizeof err), -1);
+    testdb_exec(db, "CREATE TABLE t (x BIGINT)");
+    sqldb_close(db);
+    assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), -1);
     assert_non_null(strstr(err, "not an smpfleet database"));
-    db = raw_open(fx->fresh);
-    assert_int_equal(one_int(db, "SELECT count(*) FROM sqlite_master"), 1);
-    sqlite3_close(db);
+    db = testdb_open(fx->target);
+    assert_int_equal(table_count(db), 1);
+    sqldb_close(db);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_fresh_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_extract_on_both, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v1_migrates_keeping_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_twice_is_a_no_op, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_twice_leaves_the_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_refuses_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_refuses_missing_postgres, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_refuses_v1_and_changes_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_open_refuses_empty_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_refuses_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_refuses_foreign_database, setup, teardown),
     };

@@ -1,6 +1,7 @@
 /* Unit tests of the audit export (export.c, export_logs.c, export_chain.c,
  * bundle.c), smpctl verify (verify.c) and smpctl pki issue-export, against
- * a real SQLite store holding real hash chains and signed checkpoints. */
+ * a real store (SQLite, or PostgreSQL when SMP_TEST_PG is set: testdb.h)
+ * holding real hash chains and signed checkpoints. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,19 +17,21 @@
 
 #include <cjson/cJSON.h>
 
-#include "db.h"
 #include "export.h"
 #include "pki.h"
 #include "record.h"
 #include "registry.h"
 #include "sign.h"
+#include "testdb.h"
 #include "verify.h"
 
 typedef struct fixture {
     char dir[256];
-    char db_path[320], pki[320], key[340], out[320];
-    sqlite3 *db;
+    char db_path[TESTDB_TARGET_MAX], pki[320], key[340], out[320];
+    sqldb *db;
 } fixture;
+
+#define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 
 /* One device's chain while the test writes it. */
 typedef struct chain {
@@ -83,25 +86,38 @@ static int pki(const char *sub, const char *arg, const char *dir)
     return pki_cmd(argc, argv);
 }
 
+static sqldb_stmt *prepare(sqldb *db, const char *sql)
+{
+    sqldb_stmt *st = NULL;
+    if (sqldb_prepare(db, sql, &st) != 0)
+        fail_msg("prepare failed: %s: %s", sql, sqldb_errmsg(db));
+    return st;
+}
+
+/* Runs st (bound) to its end and finalizes it; fails the test on error. */
+static void run_stmt(sqldb *db, sqldb_stmt *st)
+{
+    if (sqldb_step(st) != 0)
+        fail_msg("sql failed: %s", sqldb_errmsg(db));
+    sqldb_finalize(st);
+}
+
 static void add_device(fixture *fx, const char *id, const char *clinic, bool with_cert)
 {
     char path[600];
     char *pem = NULL;
-    sqlite3_stmt *st = NULL;
+    sqldb_stmt *st;
 
     if (with_cert) {
         snprintf(path, sizeof path, "%s/devices/%s.crt", fx->pki, id);
         pem = slurp(path);
     }
-    assert_int_equal(sqlite3_prepare_v2(fx->db,
-                         "INSERT INTO devices(device_id, clinic, cert_pem, added_at)"
-                         " VALUES (?1, ?2, ?3, '2026-01-01T00:00:00.000Z')", -1, &st, NULL),
-                     SQLITE_OK);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, clinic, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, pem, -1, SQLITE_TRANSIENT);
-    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-    sqlite3_finalize(st);
+    st = prepare(fx->db, "INSERT INTO devices(device_id, clinic, cert_pem, added_at)"
+                         " VALUES (?1, ?2, ?3, '2026-01-01T00:00:00.000Z')");
+    assert_int_equal(sqldb_bind_text(st, 1, id), 0);
+    assert_int_equal(sqldb_bind_text(st, 2, clinic), 0);
+    assert_int_equal(sqldb_bind_text(st, 3, pem), 0);
+    run_stmt(fx->db, st);
     free(pem);
 }
 
@@ -109,7 +125,7 @@ static void add_device(fixture *fx, const char *id, const char *clinic, bool wit
 static void append(fixture *fx, chain *c, const char *ts, record *r)
 {
     char body[RECORD_CANON_MAX], hash[RECORD_HASH_HEX];
-    sqlite3_stmt *st = NULL;
+    sqldb_stmt *st;
     int len;
 
     r->seq = ++c->seq;
@@ -118,19 +134,16 @@ static void append(fixture *fx, chain *c, const char *ts, record *r)
     len = record_canonical(r, body, sizeof body);
     assert_true(len > 0);
     record_sha256_hex(body, (size_t)len, hash);
-    assert_int_equal(sqlite3_prepare_v2(fx->db,
-                         "INSERT INTO records(device_id, seq, ts, received_at, type, prev, hash,"
-                         " body) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7)", -1, &st, NULL),
-                     SQLITE_OK);
-    sqlite3_bind_text(st, 1, c->device, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)r->seq);
-    sqlite3_bind_text(st, 3, ts, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, record_type_name(r->type), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, r->prev, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, body, len, SQLITE_STATIC);
-    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-    sqlite3_finalize(st);
+    st = prepare(fx->db, "INSERT INTO records(device_id, seq, ts, received_at, type, prev, hash,"
+                         " body) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7)");
+    assert_int_equal(sqldb_bind_text(st, 1, c->device), 0);
+    assert_int_equal(sqldb_bind_int64(st, 2, (int64_t)r->seq), 0);
+    assert_int_equal(sqldb_bind_text(st, 3, ts), 0);
+    assert_int_equal(sqldb_bind_text(st, 4, record_type_name(r->type)), 0);
+    assert_int_equal(sqldb_bind_text(st, 5, r->prev), 0);
+    assert_int_equal(sqldb_bind_text(st, 6, hash), 0);
+    assert_int_equal(sqldb_bind_textn(st, 7, body, (size_t)len), 0);
+    run_stmt(fx->db, st);
     memcpy(c->head, hash, sizeof hash);
 }
 
@@ -279,23 +292,21 @@ static int setup(void **state)
     snprintf(fx->dir, sizeof fx->dir, "%s/smp-export-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (mkdtemp(fx->dir) == NULL)
         return -1;
-    snprintf(fx->db_path, sizeof fx->db_path, "%s/store.db", fx->dir);
     snprintf(fx->pki, sizeof fx->pki, "%s/pki", fx->dir);
     snprintf(fx->key, sizeof fx->key, "%s/export.key", fx->pki);
     snprintf(fx->out, sizeof fx->out, "%s/bundle", fx->dir);
     if (pki("init", NULL, fx->pki) != 0 || pki("issue-device", "dev-w1", fx->pki) != 0 ||
         pki("issue-device", "dev-w2", fx->pki) != 0 || pki("issue-export", NULL, fx->pki) != 0)
         return -1;
-    if (db_migrate(fx->db_path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
-        db_open(fx->db_path, &fx->db, err, sizeof err) != 0)
-        return -1;
+    testdb_new(fx->db_path, sizeof fx->db_path);
+    fx->db = testdb_open(fx->db_path);
     snprintf(key, sizeof key, "%s/devices/dev-w1.key", fx->pki);
     if (signer_open(key, &c.key, err, sizeof err) != 0)
         return -1;
     memcpy(c.head, RECORD_GENESIS_PREV, sizeof c.head);
-    sqlite3_exec(fx->db, "BEGIN", NULL, NULL, NULL);
+    assert_int_equal(sqldb_begin(fx->db, SQLDB_WRITE), 0);
     fill_west(fx, &c);
-    sqlite3_exec(fx->db, "COMMIT", NULL, NULL, NULL);
+    assert_int_equal(sqldb_commit(fx->db), 0);
     signer_free(c.key);
     *state = fx;
     return 0;
@@ -306,7 +317,8 @@ static int teardown(void **state)
     fixture *fx = *state;
     char cmd[400];
 
-    sqlite3_close(fx->db);
+    sqldb_close(fx->db);
+    testdb_drop(fx->db_path);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
     run_quiet(cmd);
     free(fx);
@@ -659,8 +671,8 @@ static void test_tampered_store_shows(void **state)
     const cJSON *w1;
 
     /* A body changed in the store after it was stored. */
-    sqlite3_exec(fx->db, "UPDATE records SET body = replace(body, 'c-77', 'c-99')"
-                         " WHERE device_id = 'dev-w1' AND seq = 3", NULL, NULL, NULL);
+    testdb_exec(fx->db, "UPDATE records SET body = replace(body, 'c-77', 'c-99')"
+                        " WHERE device_id = 'dev-w1' AND seq = 3");
     assert_int_equal(export_to(fx, fx->out), 0);
     expect_intact(fx);    /* the bundle itself is fine: it reports the break */
     m = manifest(fx);
@@ -679,8 +691,7 @@ static void test_removed_record_is_a_gap(void **state)
     cJSON *m;
     const cJSON *w1, *gap;
 
-    sqlite3_exec(fx->db, "DELETE FROM records WHERE device_id = 'dev-w1' AND seq = 6", NULL, NULL,
-                 NULL);
+    testdb_exec(fx->db, "DELETE FROM records WHERE device_id = 'dev-w1' AND seq = 6");
     assert_int_equal(export_to(fx, fx->out), 0);
     m = manifest(fx);
     w1 = device_status(m, 0);
@@ -692,6 +703,56 @@ static void test_removed_record_is_a_gap(void **state)
     cJSON_Delete(m);
 }
 
+/* Moves dev-w1's stored record seq to quarantined_records as the collector
+ * keeps a record it refused on its own: its exact bytes, as a blob. */
+static void quarantine_w1(fixture *fx, int64_t seq)
+{
+    sqldb_stmt *get, *put;
+
+    get = prepare(fx->db, "SELECT received_at, prev, hash, body FROM records"
+                          " WHERE device_id = 'dev-w1' AND seq = ?1");
+    assert_int_equal(sqldb_bind_int64(get, 1, seq), 0);
+    assert_int_equal(sqldb_step(get), 1);
+    put = prepare(fx->db, "INSERT INTO quarantined_records(device_id, seq, received_at, reason,"
+                          " prev, hash, body) VALUES ('dev-w1', ?1, ?2,"
+                          " 'records[0].colour: unknown field for this record type', ?3, ?4, ?5)");
+    assert_int_equal(sqldb_bind_int64(put, 1, seq), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(sqldb_bind_text(put, i + 2, sqldb_column_text(get, i)), 0);
+    assert_int_equal(sqldb_bind_blob(put, 5, sqldb_column_text(get, 3),
+                                     sqldb_column_bytes(get, 3)), 0);
+    sqldb_finalize(get);
+    run_stmt(fx->db, put);
+    put = prepare(fx->db, "DELETE FROM records WHERE device_id = 'dev-w1' AND seq = ?1");
+    assert_int_equal(sqldb_bind_int64(put, 1, seq), 0);
+    run_stmt(fx->db, put);
+}
+
+/* Changes the kept bytes of dev-w1's quarantined record seq (one space
+ * appended) and its hash column (zeros). */
+static void tamper_quarantined_w1(fixture *fx, int64_t seq)
+{
+    char body[RECORD_CANON_MAX + 2];
+    size_t len;
+    sqldb_stmt *st;
+
+    st = prepare(fx->db, "SELECT body FROM quarantined_records WHERE device_id = 'dev-w1'"
+                         " AND seq = ?1");
+    assert_int_equal(sqldb_bind_int64(st, 1, seq), 0);
+    assert_int_equal(sqldb_step(st), 1);
+    len = sqldb_column_bytes(st, 0);
+    assert_true(len + 1 < sizeof body);
+    memcpy(body, sqldb_column_blob(st, 0), len);
+    body[len++] = ' ';
+    sqldb_finalize(st);
+    st = prepare(fx->db, "UPDATE quarantined_records SET body = ?1, hash = ?2"
+                         " WHERE device_id = 'dev-w1' AND seq = ?3");
+    assert_int_equal(sqldb_bind_blob(st, 1, body, len), 0);
+    assert_int_equal(sqldb_bind_text(st, 2, ZERO_HASH), 0);
+    assert_int_equal(sqldb_bind_int64(st, 3, seq), 0);
+    run_stmt(fx->db, st);
+}
+
 /* A record the collector refused on its own (quarantined_records keeps its
  * exact bytes, and the chain passes over it by their hash) is no gap: the
  * chain through it is checked and it is listed as rejected. */
@@ -701,13 +762,7 @@ static void test_rejected_record_is_listed_not_a_gap(void **state)
     cJSON *m;
     const cJSON *w1, *rejected;
 
-    assert_int_equal(sqlite3_exec(fx->db,
-                                  "INSERT INTO quarantined_records(device_id, seq, received_at, reason, prev, "
-                                  "hash, body) SELECT device_id, seq, received_at, "
-                                  "'records[0].colour: unknown field for this record type', prev, hash, body "
-                                  "FROM records WHERE device_id = 'dev-w1' AND seq = 6;"
-                                  "DELETE FROM records WHERE device_id = 'dev-w1' AND seq = 6",
-                                  NULL, NULL, NULL), SQLITE_OK);
+    quarantine_w1(fx, 6);
     assert_int_equal(export_to(fx, fx->out), 0);
     m = manifest(fx);
     w1 = device_status(m, 0);
@@ -721,10 +776,7 @@ static void test_rejected_record_is_listed_not_a_gap(void **state)
     cJSON_Delete(m);
 
     /* Its bytes changed in the table: the link to the next record breaks. */
-    assert_int_equal(sqlite3_exec(fx->db,
-                                  "UPDATE quarantined_records SET body = body || ' ', "
-                                  "hash = '0000000000000000000000000000000000000000000000000000000000000000' "
-                                  "WHERE device_id = 'dev-w1' AND seq = 6", NULL, NULL, NULL), SQLITE_OK);
+    tamper_quarantined_w1(fx, 6);
     /* A second bundle, into the now non-empty dir's sibling. */
     size_t len = strlen(fx->out);
     assert_true(len + 2 < sizeof fx->out);

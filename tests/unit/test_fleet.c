@@ -1,6 +1,7 @@
 /* Unit tests of presence (collector/presence.c: the two status payload
  * forms, strictly; device_presence's since) and `smpctl fleet status`
- * (admin/fleet_cmd.c: the exact table). */
+ * (admin/fleet_cmd.c: the exact table), on SQLite, or on PostgreSQL when
+ * SMP_TEST_PG is set (testdb.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,27 +19,27 @@
 #include "record.h"
 #include "registry.h"
 #include "store.h"
+#include "testdb.h"
 
 #define T0 "2026-11-23T09:00:00.000Z"
 
 typedef struct fixture {
-    char dir[256], path[300];
-    sqlite3 *db;
+    char path[TESTDB_TARGET_MAX];
+    sqldb *db;
 } fixture;
 
 static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
-    const char *tmp = getenv("TMPDIR");
     char err[512];
 
-    snprintf(fx->dir, sizeof fx->dir, "%s/smp-fleet-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(fx->dir))
+    if (!fx)
         return -1;
-    snprintf(fx->path, sizeof fx->path, "%s/fleet.db", fx->dir);
-    if (db_migrate(fx->path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
-        db_open(fx->path, &fx->db, err, sizeof err) != 0)
+    testdb_new(fx->path, sizeof fx->path);
+    if (db_open(fx->path, &fx->db, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
         return -1;
+    }
     *state = fx;
     return 0;
 }
@@ -46,23 +47,14 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    char cmd[400];
 
-    sqlite3_close(fx->db);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", fx->dir);
+    sqldb_close(fx->db);
+    testdb_drop(fx->path);
     free(fx);
     return 0;
 }
 
-static void exec(sqlite3 *db, const char *sql)
-{
-    char err[512];
-    assert_int_equal(db_exec(db, sql, err, sizeof err), 0);
-}
-
-static void add_dev(sqlite3 *db, const char *id, const char *clinic)
+static void add_dev(sqldb *db, const char *id, const char *clinic)
 {
     char err[512];
     registry_new d = {.device_id = id, .clinic = clinic};
@@ -165,18 +157,22 @@ static void put(store *s, const char *topic, const char *payload, const char *at
     assert_int_equal(store_commit(s), 0);
 }
 
-static void row(sqlite3 *db, const char *dev, char *out, size_t cap)
+static void row(sqldb *db, const char *dev, char *out, size_t cap)
 {
-    sqlite3_stmt *q = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT state || ' ' || since || ' ' || heard_at || ' ' "
-                                            "|| coalesce(backlog, '-') FROM device_presence "
-                                            "WHERE device_id = ?1", -1, &q, NULL), SQLITE_OK);
-    sqlite3_bind_text(q, 1, dev, -1, SQLITE_STATIC);
-    if (sqlite3_step(q) == SQLITE_ROW)
-        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(q, 0));
+    sqldb_stmt *q = NULL;
+    int rc;
+
+    assert_int_equal(sqldb_prepare(db, "SELECT state || ' ' || since || ' ' || heard_at || ' ' "
+                                       "|| COALESCE(CAST(backlog AS TEXT), '-') FROM device_presence "
+                                       "WHERE device_id = ?1", &q), 0);
+    assert_int_equal(sqldb_bind_text(q, 1, dev), 0);
+    rc = sqldb_step(q);
+    assert_true(rc >= 0);
+    if (rc == 1)
+        sqldb_column_copy(q, 0, out, cap);
     else
         snprintf(out, cap, "none");
-    sqlite3_finalize(q);
+    sqldb_finalize(q);
 }
 
 /* since moves when the state changes, not when the same state is heard
@@ -224,13 +220,16 @@ static void test_fleet_status_table(void **state)
     add_dev(fx->db, "n-01", "north");
     add_dev(fx->db, "n-03", "north");
     assert_int_equal(registry_retire(fx->db, "n-03", T0, err, sizeof err), 0);
-    exec(fx->db,
-         "INSERT INTO device_presence VALUES ('n-01', 'online', '2026-11-23T10:00:00.000Z',"
+    testdb_exec(fx->db,
+         "INSERT INTO device_presence(device_id, state, since, heard_at, backlog, head_seq,"
+         " agent_acked_seq, reported_at) VALUES ('n-01', 'online', '2026-11-23T10:00:00.000Z',"
          " '2026-11-23T10:05:00.000Z', 12, 40, 28, '2026-11-23T10:04:59.000Z');"
-         "INSERT INTO device_presence VALUES ('s-01', 'offline', '2026-11-23T11:30:00.000Z',"
-         " '2026-11-23T11:30:00.000Z', NULL, NULL, NULL, NULL);"
-         "INSERT INTO device_state VALUES ('n-01', 28, 'h', '2026-11-23T10:04:00.000Z');"
-         "INSERT INTO device_state VALUES ('s-01', 7, 'h', '2026-11-22T18:00:00.000Z');"
+         "INSERT INTO device_presence(device_id, state, since, heard_at) VALUES ('s-01', 'offline',"
+         " '2026-11-23T11:30:00.000Z', '2026-11-23T11:30:00.000Z');"
+         "INSERT INTO device_state(device_id, acked_seq, acked_hash, last_seen)"
+         " VALUES ('n-01', 28, 'h', '2026-11-23T10:04:00.000Z');"
+         "INSERT INTO device_state(device_id, acked_seq, acked_hash, last_seen)"
+         " VALUES ('s-01', 7, 'h', '2026-11-22T18:00:00.000Z');"
          "INSERT INTO alerts(rule, severity, device_id, clinic, cause, message, evidence, raised_at)"
          " VALUES ('R1', 'critical', 'n-01', 'north', 'c1', 'm', '{}', '" T0 "'),"
          " ('R2', 'warning', 'n-01', 'north', 'c2', 'm', '{}', '" T0 "'),"
@@ -272,6 +271,53 @@ static void test_fleet_status_escapes(void **state)
     free(text);
 }
 
+/* A PostgreSQL target on target's cluster for a database that does not
+ * exist, with the password "secret" in the user part and as a parameter. */
+static void secret_target(const char *target, char *out, size_t cap)
+{
+    const char *auth = strstr(target, "://") + 3;
+    const char *path = auth + strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', (size_t)(path - auth));
+    const char *query = path + strcspn(path, "?#");
+    const char *sep = *query == '?' ? "&" : "?";
+    int n = at ? snprintf(out, cap, "%.*s:secret%.*s/smp_no_such_db%s%spassword=secret",
+                          (int)(at - target), target, (int)(path - at), at, query, sep)
+               : snprintf(out, cap, "%.*s/smp_no_such_db%s%spassword=secret",
+                          (int)(path - target), target, query, sep);
+    assert_true(n > 0 && (size_t)n < cap);
+}
+
+/* PostgreSQL: a password in --db never reaches the terminal. */
+static void test_status_password_never_shown(void **state)
+{
+    fixture *fx = *state;
+    char uri[TESTDB_TARGET_MAX + 64], out[2048];
+    char *argv[] = {"status", "--db", uri};
+    FILE *tmp;
+    int saved, rc;
+    size_t n;
+
+    if (!testdb_is_postgres())
+        skip();
+    secret_target(fx->path, uri, sizeof uri);
+    assert_non_null(tmp = tmpfile());
+    fflush(stderr);
+    saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fileno(tmp), STDERR_FILENO), STDERR_FILENO);
+    rc = fleet_cmd(3, argv);
+    fflush(stderr);
+    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+    close(saved);
+    rewind(tmp);
+    n = fread(out, 1, sizeof out - 1, tmp);
+    out[n] = '\0';
+    fclose(tmp);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "***"));
+    assert_null(strstr(out, "secret"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -281,6 +327,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_since, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fleet_status_table, setup, teardown),
         cmocka_unit_test(test_fleet_status_escapes),
+        cmocka_unit_test_setup_teardown(test_status_password_never_shown, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

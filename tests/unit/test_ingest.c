@@ -1,5 +1,6 @@
-/* test_ingest: collector/ingest.c end to end against a real temporary SQLite
- * store (store_sqlite.c, integrity.c): validation and quarantine with exact
+/* test_ingest: collector/ingest.c end to end against a real temporary store
+ * (store_sql.c, integrity.c) on SQLite, or on PostgreSQL when SMP_TEST_PG
+ * names a test cluster (testdb.h): validation and quarantine with exact
  * reasons, store-once per (device, seq), the contiguous ack, R9 (gaps, chain
  * breaks, conflicting resends, checkpoint signatures) and R10 (clock ahead).
  *
@@ -17,13 +18,15 @@
 #include <cmocka.h>
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <sqlite3.h>
 
 #include "alert.h"
 #include "db.h"
@@ -34,6 +37,7 @@
 #include "registry.h"
 #include "sign.h"
 #include "store.h"
+#include "testdb.h"
 
 /* ---- fixed times ---------------------------------------------------------- */
 
@@ -50,7 +54,7 @@ static int64_t now_ms(void)
 
 /* ---- suite-wide PKI ------------------------------------------------------- */
 
-static char g_root[512];      /* temp dir: pki/ and the test databases */
+static char g_root[512];      /* temp dir: pki/ */
 static char g_pki[600];
 static char *g_cert_a, *g_cert_b;
 static char g_key_a[700], g_key_b[700];
@@ -58,7 +62,6 @@ static char g_key_a[700], g_key_b[700];
  * before `pki renew-device`), kb the renewed one. */
 static char *g_cert_ka, *g_cert_kb;
 static char g_key_ka[700], g_key_kb[700];
-static int g_db_counter;
 
 static char *slurp(const char *path)
 {
@@ -167,8 +170,8 @@ static int suite_teardown(void **state)
 /* ---- per-test fixture: a fresh database with a device registry ------------ */
 
 typedef struct fixture {
-    char path[700];
-    sqlite3 *db;          /* the test's own connection, for setup and checks */
+    char path[TESTDB_TARGET_MAX];   /* the database: a SQLite path or a postgresql:// URI */
+    sqldb *db;            /* the test's own connection, for setup and checks */
     store *s;
     ingest *in;
     ingest_limits limits;
@@ -183,20 +186,31 @@ static const ingest_limits default_limits = {
 
 static void sql_exec(fixture *fx, const char *sql)
 {
-    char err[512];
-    if (db_exec(fx->db, sql, err, sizeof err) != 0)
-        fail_msg("%s: %s", sql, err);
+    testdb_exec(fx->db, sql);
+}
+
+/* Runs sql with text parameters ?1..?n (NULL binds NULL) and no result. */
+static void sql_run(sqldb *db, const char *sql, int n, const char *const *v)
+{
+    sqldb_stmt *st = NULL;
+
+    if (sqldb_prepare(db, sql, &st) != 0)
+        fail_msg("%s: %s", sql, sqldb_errmsg(db));
+    for (int i = 0; i < n; i++)
+        if (sqldb_bind_text(st, i + 1, v[i]) != 0)
+            fail_msg("%s: %s", sql, sqldb_errmsg(db));
+    if (sqldb_step(st) != 0)
+        fail_msg("%s: %s", sql, sqldb_errmsg(db));
+    sqldb_finalize(st);
 }
 
 static void add_device(fixture *fx, const char *id, const char *clinic, const char *cert,
                        bool retired)
 {
-    char *sql = sqlite3_mprintf(
-        "INSERT INTO devices(device_id, clinic, cert_pem, added_at, retired_at) "
-        "VALUES (%Q, %Q, %Q, '2026-01-01T00:00:00.000Z', %Q)",
-        id, clinic, cert, retired ? "2026-02-01T00:00:00.000Z" : NULL);
-    sql_exec(fx, sql);
-    sqlite3_free(sql);
+    sql_run(fx->db,
+            "INSERT INTO devices(device_id, clinic, cert_pem, added_at, retired_at) "
+            "VALUES (?1, ?2, ?3, '2026-01-01T00:00:00.000Z', ?4)",
+            4, (const char *[]){id, clinic, cert, retired ? "2026-02-01T00:00:00.000Z" : NULL});
 }
 
 static int fx_setup(void **state)
@@ -206,12 +220,8 @@ static int fx_setup(void **state)
 
     if (!fx)
         return -1;
-    snprintf(fx->path, sizeof fx->path, "%s/ingest-%d.db", g_root, ++g_db_counter);
-    if (db_migrate(fx->path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
-        db_open(fx->path, &fx->db, err, sizeof err) != 0) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
-    }
+    testdb_new(fx->path, sizeof fx->path);
+    fx->db = testdb_open(fx->path);
     add_device(fx, "dev-a", "clinic-1", g_cert_a, false);
     add_device(fx, "dev-b", "clinic-2", g_cert_b, false);
     add_device(fx, "dev-r", "clinic-1", g_cert_a, true);  /* retired */
@@ -230,16 +240,11 @@ static int fx_setup(void **state)
 static int fx_teardown(void **state)
 {
     fixture *fx = *state;
-    char side[800];
 
     ingest_free(fx->in);
     store_close(fx->s);
-    sqlite3_close(fx->db);
-    unlink(fx->path);
-    snprintf(side, sizeof side, "%s-wal", fx->path);
-    unlink(side);
-    snprintf(side, sizeof side, "%s-shm", fx->path);
-    unlink(side);
+    sqldb_close(fx->db);
+    testdb_drop(fx->path);
     free(fx);
     return 0;
 }
@@ -254,59 +259,118 @@ static void fx_limits(fixture *fx, const ingest_limits *l)
 
 /* ---- SQL checks ----------------------------------------------------------- */
 
+/* The query of a printf format; text values go in as '%s' (test values
+ * hold no quote). */
+static void format_sql(char *sql, size_t cap, const char *fmt, va_list ap)
+{
+    int n = vsnprintf(sql, cap, fmt, ap);
+    if (n < 0 || (size_t)n >= cap)
+        fail_msg("query longer than %zu bytes: %s", cap, fmt);
+}
+
 static int64_t q_int(fixture *fx, const char *fmt, ...)
 {
+    char sql[4096];
     va_list ap;
-    sqlite3_stmt *st;
+    sqldb_stmt *st;
     int64_t v = -1;
+    int rc;
 
     va_start(ap, fmt);
-    char *sql = sqlite3_vmprintf(fmt, ap);
+    format_sql(sql, sizeof sql, fmt, ap);
     va_end(ap);
-    if (sqlite3_prepare_v2(fx->db, sql, -1, &st, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(fx->db));
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_free(sql);
+    if (sqldb_prepare(fx->db, sql, &st) != 0)
+        fail_msg("%s: %s", sql, sqldb_errmsg(fx->db));
+    if ((rc = sqldb_step(st)) == 1)
+        v = sqldb_column_int64(st, 0);
+    else if (rc < 0)
+        fail_msg("%s: %s", sql, sqldb_errmsg(fx->db));
+    sqldb_finalize(st);
     return v;
 }
 
 /* First column of the first row as text ("<null>" for NULL, "<none>" for no row). */
 static void q_text(fixture *fx, char *out, size_t cap, const char *fmt, ...)
 {
+    char sql[4096];
     va_list ap;
-    sqlite3_stmt *st;
+    sqldb_stmt *st;
+    int rc;
 
     va_start(ap, fmt);
-    char *sql = sqlite3_vmprintf(fmt, ap);
+    format_sql(sql, sizeof sql, fmt, ap);
     va_end(ap);
-    if (sqlite3_prepare_v2(fx->db, sql, -1, &st, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(fx->db));
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        const unsigned char *t = sqlite3_column_text(st, 0);
-        snprintf(out, cap, "%s", t ? (const char *)t : "<null>");
-    } else {
+    if (sqldb_prepare(fx->db, sql, &st) != 0)
+        fail_msg("%s: %s", sql, sqldb_errmsg(fx->db));
+    if ((rc = sqldb_step(st)) == 1) {
+        const char *t = sqldb_column_text(st, 0);
+        snprintf(out, cap, "%s", t ? t : "<null>");
+    } else if (rc == 0) {
         snprintf(out, cap, "<none>");
+    } else {
+        fail_msg("%s: %s", sql, sqldb_errmsg(fx->db));
     }
-    sqlite3_finalize(st);
-    sqlite3_free(sql);
+    sqldb_finalize(st);
+}
+
+/* COUNT(*) of sql whose ?1 is the blob p[0..len). */
+static int64_t q_count_blob(fixture *fx, const char *sql, const void *p, size_t len)
+{
+    sqldb_stmt *st;
+    int64_t v;
+
+    if (sqldb_prepare(fx->db, sql, &st) != 0 || sqldb_bind_blob(st, 1, p, len) != 0 ||
+        sqldb_step(st) != 1)
+        fail_msg("%s: %s", sql, sqldb_errmsg(fx->db));
+    v = sqldb_column_int64(st, 0);
+    sqldb_finalize(st);
+    return v;
+}
+
+/* The first column of every row of sql, joined with " | " (messages). */
+static void q_joined(fixture *fx, char *out, size_t cap, const char *sql)
+{
+    sqldb_stmt *st;
+    size_t n = 0;
+
+    out[0] = '\0';
+    if (sqldb_prepare(fx->db, sql, &st) != 0)
+        fail_msg("%s: %s", sql, sqldb_errmsg(fx->db));
+    while (sqldb_step(st) == 1) {
+        const char *t = sqldb_column_text(st, 0);
+        int k = snprintf(out + n, cap - n, "%s%s", n ? " | " : "", t ? t : "<null>");
+        if (k < 0 || (size_t)k >= cap - n)
+            break;
+        n += (size_t)k;
+    }
+    sqldb_finalize(st);
 }
 
 static int64_t record_count(fixture *fx, const char *device)
 {
-    return q_int(fx, "SELECT count(*) FROM records WHERE device_id = %Q", device);
+    return q_int(fx, "SELECT COUNT(*) FROM records WHERE device_id = '%s'", device);
 }
 
 static int64_t quarantine_count(fixture *fx, const char *key)
 {
-    int64_t n = q_int(fx, "SELECT count FROM quarantine_counts WHERE reason = %Q", key);
-    return n < 0 ? 0 : n;
+    char sql[] = "SELECT count FROM quarantine_counts WHERE reason = ?1";
+    sqldb_stmt *st;
+    int64_t n = 0;
+    int rc;
+
+    if (sqldb_prepare(fx->db, sql, &st) != 0 || sqldb_bind_text(st, 1, key) != 0)
+        fail_msg("%s: %s", sql, sqldb_errmsg(fx->db));
+    if ((rc = sqldb_step(st)) == 1)
+        n = sqldb_column_int64(st, 0);
+    else if (rc < 0)
+        fail_msg("%s: %s", sql, sqldb_errmsg(fx->db));
+    sqldb_finalize(st);
+    return n;
 }
 
 static int64_t quarantine_total(fixture *fx)
 {
-    return q_int(fx, "SELECT coalesce(sum(count), 0) FROM quarantine_counts");
+    return q_int(fx, "SELECT COALESCE(SUM(count), 0) FROM quarantine_counts");
 }
 
 /* ---- JSON helpers ----------------------------------------------------------- */
@@ -513,7 +577,7 @@ static void assert_evidence_json(const char *evidence)
 
 static int64_t alert_rows(fixture *fx, const char *rule, const char *cause)
 {
-    return q_int(fx, "SELECT count(*) FROM alerts WHERE rule = %Q AND cause = %Q", rule, cause);
+    return q_int(fx, "SELECT COUNT(*) FROM alerts WHERE rule = '%s' AND cause = '%s'", rule, cause);
 }
 
 /* ---- a. rejected messages: the table --------------------------------------- */
@@ -846,7 +910,7 @@ static void check_record_rejected(fixture *fx, const char *label, const char *to
     char key[256], got[512];
     int64_t rows_before = q_int(fx, "SELECT count(*) FROM quarantine");
     int64_t total_before = quarantine_total(fx);
-    sqlite3_stmt *st;
+    sqldb_stmt *st;
 
     spec_key(reason, key, sizeof key);
     int64_t key_before = quarantine_count(fx, key);
@@ -864,20 +928,19 @@ static void check_record_rejected(fixture *fx, const char *label, const char *to
     q_text(fx, got, sizeof got, "SELECT device_id FROM quarantined_records");
     assert_string_equal(got, "dev-a");
     /* the record's own bytes, exactly as they were in the message */
-    assert_int_equal(sqlite3_prepare_v2(fx->db, "SELECT body, hash FROM quarantined_records", -1,
-                                        &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqldb_prepare(fx->db, "SELECT body, hash FROM quarantined_records", &st), 0);
+    assert_int_equal(sqldb_step(st), 1);
     {
-        const void *body = sqlite3_column_blob(st, 0);
-        size_t blen = (size_t)sqlite3_column_bytes(st, 0);
+        const void *body = sqldb_column_blob(st, 0);
+        size_t blen = sqldb_column_bytes(st, 0);
         char hash[RECORD_HASH_HEX];
         assert_true(blen > 1);
         assert_true(contains(payload, len, body, blen));
         assert_int_equal(((const char *)body)[0], '{');
         record_sha256_hex(body, blen, hash);
-        assert_string_equal((const char *)sqlite3_column_text(st, 1), hash);
+        assert_string_equal(sqldb_column_text(st, 1), hash);
     }
-    sqlite3_finalize(st);
+    sqldb_finalize(st);
     assert_int_equal(quarantine_total(fx), total_before + 1);
     if (quarantine_count(fx, key) != key_before + 1)
         fail_msg("%s: quarantine_counts['%s'] not incremented", label, key);
@@ -927,21 +990,21 @@ static void check_rejected(fixture *fx, const char *label, const char *topic, co
     assert_string_equal(got, reason);
     size_t kept = len < fx->limits.quarantine_payload_bytes ? len : fx->limits.quarantine_payload_bytes;
     {
-        sqlite3_stmt *st;
-        assert_int_equal(sqlite3_prepare_v2(fx->db, "SELECT payload FROM quarantine ORDER BY id DESC LIMIT 1",
-                                            -1, &st, NULL), SQLITE_OK);
-        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        assert_int_equal((size_t)sqlite3_column_bytes(st, 0), kept);
+        sqldb_stmt *st;
+        assert_int_equal(sqldb_prepare(fx->db, "SELECT payload FROM quarantine ORDER BY id DESC LIMIT 1",
+                                       &st), 0);
+        assert_int_equal(sqldb_step(st), 1);
+        assert_int_equal(sqldb_column_bytes(st, 0), kept);
         if (kept)
-            assert_memory_equal(sqlite3_column_blob(st, 0), payload, kept);
-        sqlite3_finalize(st);
+            assert_memory_equal(sqldb_column_blob(st, 0), payload, kept);
+        sqldb_finalize(st);
     }
 
     /* counted once, under the index-stripped reason */
     assert_int_equal(quarantine_total(fx), total_before + 1);
     if (quarantine_count(fx, key) != key_before + 1) {
         char keys[2048];
-        q_text(fx, keys, sizeof keys, "SELECT group_concat(reason, ' | ') FROM quarantine_counts");
+        q_joined(fx, keys, sizeof keys, "SELECT reason FROM quarantine_counts ORDER BY reason");
         fail_msg("%s: quarantine_counts['%s'] not incremented (keys: %s)", label, key, keys);
     }
 }
@@ -1280,7 +1343,7 @@ static void test_alert_batch_overflow(void **state)
     assert_int_equal(ingest_group_commit(fx->in), 0);
     assert_int_equal(ingest_alerts(fx->in)->count, ALERT_BATCH_MAX);
     assert_int_equal(ingest_alerts(fx->in)->dropped, TOTAL - ALERT_BATCH_MAX);
-    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts WHERE rule='R9' AND cause LIKE 'conflict:seq=%%'"), TOTAL);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts WHERE rule='R9' AND substr(cause, 1, 13) = 'conflict:seq='"), TOTAL);
     free(c);
 }
 
@@ -1885,8 +1948,8 @@ static void test_quarantine_bounded(void **state)
     for (int i = 8; i <= 12; i++) {
         char payload[64];
         snprintf(payload, sizeof payload, "not json #%02d", i);
-        assert_int_equal(q_int(fx, "SELECT count(*) FROM quarantine WHERE CAST(payload AS TEXT) = %Q",
-                               payload), 1);
+        assert_int_equal(q_count_blob(fx, "SELECT COUNT(*) FROM quarantine WHERE payload = ?1",
+                                      payload, strlen(payload)), 1);
     }
     assert_int_equal(quarantine_count(fx, "payload: not valid JSON"), 12);
 }
@@ -1982,9 +2045,13 @@ static void test_bad_record_quarantined_alone(void **state)
     assert_int_equal(record_count(fx, "dev-a"), 4);
     assert_int_equal(q_int(fx, "SELECT count(*) FROM records WHERE device_id='dev-a' AND seq=3"), 0);
     assert_int_equal(q_int(fx, "SELECT count(*) FROM quarantine"), 0);
-    assert_int_equal(q_int(fx, "SELECT count(*) FROM quarantined_records WHERE device_id='dev-a' "
-                               "AND seq=3 AND reason='records[2].prev: must be 64 lowercase hex digits' "
-                               "AND hash=%Q AND CAST(body AS TEXT)=%Q", hash_bad, canon_bad), 1);
+    {
+        char sql[512];
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM quarantined_records WHERE device_id='dev-a' "
+                 "AND seq=3 AND reason='records[2].prev: must be 64 lowercase hex digits' "
+                 "AND hash='%s' AND body = ?1", hash_bad);
+        assert_int_equal(q_count_blob(fx, sql, canon_bad, strlen(canon_bad)), 1);
+    }
     assert_int_equal(quarantine_count(fx, "records[].prev: must be 64 lowercase hex digits"), 1);
     assert_int_equal(r.alerts->count, 1);
     assert_event(&r, 0, ALERT_RAISED, "R9", "rejected:seq=3");
@@ -2146,7 +2213,7 @@ static void test_stray_filling_a_gap_is_never_acked(void **state)
     assert_int_equal(rec.records_moved, 2);   /* the stray 4 and the genuine 5 */
     send_range(fx, c, 4, 5, now_ms() + 6000, &r);
     assert_int_equal(r.ack_seq, 5);
-    assert_int_equal(q_int(fx, "SELECT count(*) FROM records WHERE device_id='dev-a' AND seq=4 AND hash=%Q",
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM records WHERE device_id='dev-a' AND seq=4 AND hash='%s'",
                            c->hash[4]), 1);
     free(c);
 }
@@ -2204,11 +2271,11 @@ static void test_recover_chain_after_non_linking_record(void **state)
     assert_int_equal(record_count(fx, "dev-a"), 3);
     assert_int_equal(q_int(fx, "SELECT count(*) FROM superseded_records WHERE recovery_id=%lld "
                                "AND device_id='dev-a'", (long long)rec.id), 3);
-    assert_int_equal(q_int(fx, "SELECT count(*) FROM superseded_records WHERE seq=4 AND hash=%Q",
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM superseded_records WHERE seq=4 AND hash='%s'",
                            stray_hash), 1);
     assert_int_equal(q_int(fx, "SELECT count(*) FROM chain_recoveries WHERE id=%lld AND device_id='dev-a' "
                                "AND from_seq=4 AND acked_seq=3 AND records_moved=3 AND recovered_by='J. Smith' "
-                               "AND reason='stray seq 4 from a cloned unit' AND recovered_at=%Q",
+                               "AND reason='stray seq 4 from a cloned unit' AND recovered_at='%s'",
                            (long long)rec.id, now_ts), 1);
     assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts WHERE rule='R9' AND cleared_at IS NULL"), 0);
     assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts WHERE rule='R9'"), 3);   /* kept */
@@ -2218,7 +2285,7 @@ static void test_recover_chain_after_non_linking_record(void **state)
     assert_counts(&r, 3, 0, 0, 6);
     assert_int_equal(r.alerts->count, 0);
     assert_int_equal(q_int(fx, "SELECT acked_seq FROM device_state WHERE device_id='dev-a'"), 6);
-    assert_int_equal(q_int(fx, "SELECT count(*) FROM records WHERE device_id='dev-a' AND seq=4 AND hash=%Q",
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM records WHERE device_id='dev-a' AND seq=4 AND hash='%s'",
                            c->hash[4]), 1);
     free(c);
 }
@@ -2251,7 +2318,7 @@ static void test_quarantine_counter_key_keeps_numbers(void **state)
     free(future);
     free(empty);
 
-    q_text(fx, got, sizeof got, "SELECT group_concat(reason, ' | ') FROM quarantine_counts");
+    q_joined(fx, got, sizeof got, "SELECT reason FROM quarantine_counts ORDER BY reason");
     if (quarantine_count(fx, "payload: larger than 256 KiB") != 1 ||
         quarantine_count(fx, "records: must hold 1..64 records") != 1 ||
         quarantine_count(fx, "records[].grip_id: longer than 128 bytes") != 1)
@@ -2290,6 +2357,207 @@ static void test_trailing_data_after_batch_rejected(void **state)
     free(c);
 }
 
+/* ---- several collectors on one database ------------------------------------
+ *
+ * Two stores on the same database stand for two collectors (the MQTT shared
+ * subscription hands a device's messages to either). On PostgreSQL what
+ * keeps them right is the device lock (store_lock_device), the head that
+ * only moves forward and the alerts' UNIQUE constraint; on SQLite the one
+ * writer's lock gives the same results, so the tests run on both. */
+
+/* A second collector: its own connection and ingest on fx's database. */
+typedef struct other {
+    store *s;
+    ingest *in;
+} other;
+
+static void other_open(fixture *fx, other *o)
+{
+    char err[600];
+
+    if (store_open(fx->path, &o->s, err, sizeof err) != 0)
+        fail_msg("second store: %s", err);
+    o->in = ingest_new(o->s, &fx->limits);
+    assert_non_null(o->in);
+}
+
+static void other_close(other *o)
+{
+    ingest_free(o->in);
+    store_close(o->s);
+}
+
+static void sleep_ms(long ms)
+{
+    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
+}
+
+/* One message ingested on another thread, as its own group. */
+typedef struct async_msg {
+    pthread_t th;
+    ingest *in;
+    char topic[128];
+    char *payload;
+    size_t len;
+    ingest_result r;
+    int rc;
+    atomic_bool done;
+} async_msg;
+
+static void *async_run(void *arg)
+{
+    async_msg *m = arg;
+    m->rc = ingest_events(m->in, m->topic, m->payload, m->len, now_ms(), &m->r);
+    atomic_store(&m->done, true);
+    return NULL;
+}
+
+static void async_start(async_msg *m, ingest *in, const char *device, char *payload, size_t len)
+{
+    m->in = in;
+    events_topic(device, m->topic, sizeof m->topic);
+    m->payload = payload;
+    m->len = len;
+    atomic_init(&m->done, false);
+    assert_int_equal(pthread_create(&m->th, NULL, async_run, m), 0);
+}
+
+/* The head never moves back, whoever writes it: a collector that worked
+ * from an older view of the chain cannot lower what another stored. */
+static void test_collectors_head_never_goes_back(void **state)
+{
+    fixture *fx = *state;
+    chain_head later = {.acked_seq = 5}, older = {.acked_seq = 3}, got;
+    other b;
+
+    other_open(fx, &b);
+    memset(later.acked_hash, 'b', RECORD_HASH_HEX - 1);
+    memset(older.acked_hash, 'a', RECORD_HASH_HEX - 1);
+    assert_int_equal(store_begin(fx->s), 0);
+    assert_int_equal(store_set_chain_head(fx->s, "dev-a", &later, NOW_TS), 0);
+    assert_int_equal(store_commit(fx->s), 0);
+    assert_int_equal(store_begin(b.s), 0);
+    assert_int_equal(store_set_chain_head(b.s, "dev-a", &older, "2026-03-02T10:00:01.000Z"), 0);
+    assert_int_equal(store_commit(b.s), 0);
+
+    assert_int_equal(store_chain_head(b.s, "dev-a", &got), 0);
+    assert_int_equal(got.acked_seq, 5);
+    assert_string_equal(got.acked_hash, later.acked_hash);
+    assert_int_equal(q_int(fx, "SELECT acked_seq FROM device_state WHERE device_id='dev-a'"), 5);
+    other_close(&b);
+}
+
+/* Collector A stores the genuine seq 4 and has not committed; collector B
+ * gets a stray seq 5 that does not link to it. B waits for A's device
+ * lock, then reads the links after A's commit: the break is seen, once.
+ * (Without the lock each would read the chain without the other's record
+ * and neither would see the break.) */
+static void test_collectors_chain_break_across_collectors(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    char topic[128], canon[RECORD_CANON_MAX], hash[RECORD_HASH_HEX];
+    size_t len, plen;
+    ingest_result r;
+    async_msg m = {0};
+    record stray;
+    other b;
+
+    other_open(fx, &b);
+    chain_fill(c, 4);
+    send_range(fx, c, 1, 3, now_ms(), &r);
+    assert_counts(&r, 3, 0, 0, 3);
+
+    /* A: seq 4, open */
+    char *p4 = chain_batch(c, 4, 4, &plen);
+    events_topic("dev-a", topic, sizeof topic);
+    assert_int_equal(ingest_group_begin(fx->in), 0);
+    assert_int_equal(ingest_message(fx->in, topic, p4, plen, now_ms(), &r), 0);
+    assert_counts(&r, 1, 0, 0, 4);
+
+    /* B: a seq 5 whose prev is the hash of seq 3, not of seq 4 */
+    default_event(5, &stray);
+    seal(&stray, 5, c->hash[3], now_ms() - 1000, canon, &len, hash);
+    const char *one = canon;
+    char *p5 = batch_of("dev-a", &one, &len, 1, &plen);
+    async_start(&m, b.in, "dev-a", p5, plen);
+    sleep_ms(300);
+    assert_false(atomic_load(&m.done));          /* waiting for A's transaction */
+    assert_int_equal(ingest_group_commit(fx->in), 0);
+    pthread_join(m.th, NULL);
+
+    assert_int_equal(m.rc, 0);
+    assert_counts(&m.r, 1, 0, 0, 4);              /* stored as evidence, ack stays at 4 */
+    assert_int_equal(m.r.alerts->count, 1);
+    assert_event(&m.r, 0, ALERT_RAISED, "R9", "chain-break:seq=5");
+    assert_int_equal(alert_rows(fx, "R9", "chain-break:seq=5"), 1);
+    assert_int_equal(q_int(fx, "SELECT acked_seq FROM device_state WHERE device_id='dev-a'"), 4);
+
+    /* the same stray again, through A this time: nothing new */
+    send_one(fx, "dev-a", canon, len, now_ms() + 1000, &r);
+    assert_counts(&r, 0, 1, 0, 4);
+    assert_int_equal(r.alerts->count, 0);
+    assert_int_equal(q_int(fx, "SELECT COUNT(*) FROM alerts WHERE rule='R9'"), 1);
+    free(p4);
+    free(p5);
+    free(c);
+    other_close(&b);
+}
+
+typedef struct async_raise {
+    pthread_t th;
+    store *s;
+    alert a;
+    bool raised;
+    int rc;
+    atomic_bool done;
+} async_raise;
+
+static void *async_raise_run(void *arg)
+{
+    async_raise *x = arg;
+    x->rc = store_begin(x->s);
+    if (x->rc == 0)
+        x->rc = store_raise_alert(x->s, &x->a, NOW_TS, &x->raised);
+    if (x->rc == 0)
+        x->rc = store_commit(x->s);
+    else
+        store_rollback(x->s);
+    atomic_store(&x->done, true);
+    return NULL;
+}
+
+/* Two collectors raising one cause at the same time: one row, raised by
+ * exactly one of them (the UNIQUE (rule, device_id, cause) decides, not
+ * the memory of either). */
+static void test_collectors_alert_raised_once(void **state)
+{
+    fixture *fx = *state;
+    alert a = {.rule = "R9", .severity = "integrity", .device = "dev-a", .clinic = "clinic-1",
+               .cause = "gap", .message = "m", .evidence = "{}"};
+    async_raise x = {0};
+    bool raised = false;
+    other b;
+
+    other_open(fx, &b);
+    assert_int_equal(store_begin(fx->s), 0);
+    assert_int_equal(store_raise_alert(fx->s, &a, NOW_TS, &raised), 0);
+    assert_true(raised);
+
+    x.s = b.s;
+    x.a = a;
+    atomic_init(&x.done, false);
+    assert_int_equal(pthread_create(&x.th, NULL, async_raise_run, &x), 0);
+    sleep_ms(300);
+    assert_false(atomic_load(&x.done));          /* waiting for the first to commit */
+    assert_int_equal(store_commit(fx->s), 0);
+    pthread_join(x.th, NULL);
+    assert_int_equal(x.rc, 0);
+    assert_false(x.raised);
+    assert_int_equal(alert_rows(fx, "R9", "gap"), 1);
+    other_close(&b);
+}
+
 int main(void)
 {
     const char *smpctl = smpctl_path();
@@ -2302,6 +2570,9 @@ int main(void)
     }
 #define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
     const struct CMUnitTest tests[] = {
+        T(test_collectors_head_never_goes_back),
+        T(test_collectors_chain_break_across_collectors),
+        T(test_collectors_alert_raised_once),
         T(test_rejects_table),
         T(test_rejects_missing_required_fields),
         T(test_accepts_limits),

@@ -1,5 +1,6 @@
 /* test_integrity: checkpoint signatures (collector/integrity.c) through
- * ingest against a real SQLite store, and what the audit export
+ * ingest against a real store (SQLite, or PostgreSQL when SMP_TEST_PG names
+ * a test cluster: testdb.h), and what the audit export
  * (dashboard-export/export_chain.c) says about the records they should
  * have covered.
  *
@@ -29,7 +30,6 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <sqlite3.h>
 
 #include "db.h"
 #include "export_chain.h"
@@ -38,6 +38,7 @@
 #include "record.h"
 #include "report_data.h"
 #include "sign.h"
+#include "testdb.h"
 #include "store.h"
 
 #define NOW_TS "2026-03-02T10:00:00.000Z"
@@ -55,7 +56,6 @@ static int64_t now_ms(void)
 static char g_root[512], g_pki[600];
 static char *g_cert_a;
 static char g_key_a[700], g_key_twin[700];   /* twin: same CN, same CA, not registered */
-static int g_db_counter;
 
 static char *slurp(const char *path)
 {
@@ -134,8 +134,8 @@ static int suite_teardown(void **state)
 /* ---- per test: a database with dev-a registered with its first cert ----- */
 
 typedef struct fixture {
-    char path[700];
-    sqlite3 *db;
+    char path[TESTDB_TARGET_MAX];
+    sqldb *db;
     store *s;
     ingest *in;
 } fixture;
@@ -149,20 +149,19 @@ static int fx_setup(void **state)
         .future_skew_ms = 24 * HOUR_MS,
         .integrity = {.clock_skew_ms = 300000, .gap_grace_ms = 600000},
     };
+    static const char add[] = "INSERT INTO devices(device_id, clinic, cert_pem, added_at) "
+                              "VALUES ('dev-a', 'clinic-1', ?1, '2026-01-01T00:00:00.000Z')";
+    sqldb_stmt *st = NULL;
     char err[600];
 
     if (!fx)
         return -1;
-    snprintf(fx->path, sizeof fx->path, "%s/integrity-%d.db", g_root, ++g_db_counter);
-    if (db_migrate(fx->path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
-        db_open(fx->path, &fx->db, err, sizeof err) != 0)
-        fail_msg("%s", err);
-    char *sql = sqlite3_mprintf("INSERT INTO devices(device_id, clinic, cert_pem, added_at) "
-                                "VALUES ('dev-a', 'clinic-1', %Q, '2026-01-01T00:00:00.000Z')",
-                                g_cert_a);
-    if (db_exec(fx->db, sql, err, sizeof err) != 0)
-        fail_msg("%s", err);
-    sqlite3_free(sql);
+    testdb_new(fx->path, sizeof fx->path);
+    fx->db = testdb_open(fx->path);
+    if (sqldb_prepare(fx->db, add, &st) != 0 || sqldb_bind_text(st, 1, g_cert_a) != 0 ||
+        sqldb_step(st) != 0)
+        fail_msg("%s", sqldb_errmsg(fx->db));
+    sqldb_finalize(st);
     if (store_open(fx->path, &fx->s, err, sizeof err) != 0)
         fail_msg("%s", err);
     assert_non_null(fx->in = ingest_new(fx->s, &limits));
@@ -175,26 +174,33 @@ static int fx_teardown(void **state)
     fixture *fx = *state;
     ingest_free(fx->in);
     store_close(fx->s);
-    sqlite3_close(fx->db);
+    sqldb_close(fx->db);
+    testdb_drop(fx->path);
     free(fx);
     return 0;
 }
 
+/* The first column of the query's first row; -1 when there is none. */
 static int64_t q_int(fixture *fx, const char *fmt, ...)
 {
+    char sql[2048];
     va_list ap;
-    sqlite3_stmt *st;
+    sqldb_stmt *st;
     int64_t v = -1;
+    int n, rc;
 
     va_start(ap, fmt);
-    char *sql = sqlite3_vmprintf(fmt, ap);
+    n = vsnprintf(sql, sizeof sql, fmt, ap);
     va_end(ap);
-    if (sqlite3_prepare_v2(fx->db, sql, -1, &st, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(fx->db));
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_free(sql);
+    if (n < 0 || (size_t)n >= sizeof sql)
+        fail_msg("query too long: %s", fmt);
+    if (sqldb_prepare(fx->db, sql, &st) != 0)
+        fail_msg("%s: %s", sql, sqldb_errmsg(fx->db));
+    if ((rc = sqldb_step(st)) == 1)
+        v = sqldb_column_int64(st, 0);
+    else if (rc < 0)
+        fail_msg("%s: %s", sql, sqldb_errmsg(fx->db));
+    sqldb_finalize(st);
     return v;
 }
 

@@ -1,7 +1,7 @@
 /* Unit tests of the /metrics text (collector/metrics.c): label escaping,
- * and a whole exposition rendered from counters and a real temporary
- * SQLite store. The HTTP side is tested end to end by
- * tests/integration/test_metrics.sh. */
+ * and a whole exposition rendered from counters and a real temporary store
+ * (SQLite, or PostgreSQL when SMP_TEST_PG names a test cluster: testdb.h).
+ * The HTTP side is tested end to end by tests/integration/test_metrics.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +16,7 @@
 #include "db.h"
 #include "metrics.h"
 #include "reason.h"
+#include "testdb.h"
 
 static void escape_is(const char *in, const char *want)
 {
@@ -60,22 +61,19 @@ static void test_escape_truncates(void **state)
 }
 
 typedef struct fixture {
-    char dir[64];
-    char path[128];
-    sqlite3 *db;
+    char target[TESTDB_TARGET_MAX];
+    sqldb *db;
 } fixture;
 
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    char err[256];
-    snprintf(f->dir, sizeof f->dir, "/tmp/test_metrics.XXXXXX");
-    if (!mkdtemp(f->dir))
-        return -1;
-    snprintf(f->path, sizeof f->path, "%s/fleet.db", f->dir);
-    if (db_migrate(f->path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
-        db_open(f->path, &f->db, err, sizeof err) != 0)
-        return -1;
+    char err[600];
+
+    testdb_new(f->target, sizeof f->target);
+    /* What the collector's server opens: the same checks, read-only. */
+    if (db_open_readonly(f->target, &f->db, err, sizeof err) != 0)
+        fail_msg("%s", err);
     *state = f;
     return 0;
 }
@@ -83,28 +81,27 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    char p[160];
-    sqlite3_close(f->db);
-    static const char *const suffixes[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    sqldb_close(f->db);
+    testdb_drop(f->target);
     free(f);
     return 0;
 }
 
-static void exec_ok(sqlite3 *db, const char *sql)
+/* Writes through a connection of its own: the fixture's is read-only. */
+static void exec_ok(fixture *f, const char *sql)
 {
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqldb *db = testdb_open(f->target);
+    testdb_exec(db, sql);
+    sqldb_close(db);
 }
 
-static char *render(sqlite3 *db, const metrics_counters *c)
+#define COLLECTOR "smp-collector-1"
+
+static char *render(sqldb *db, const metrics_counters *c)
 {
     char *text = NULL;
     size_t len = 0;
-    assert_int_equal(metrics_render(db, c, &text, &len), 0);
+    assert_int_equal(metrics_render(db, c, COLLECTOR, &text, &len), 0);
     assert_int_equal(strlen(text), len);
     return text;
 }
@@ -122,7 +119,7 @@ static void test_render(void **state)
     metrics_counters_init(&c);
     atomic_store(&c.records_stored, 42);
     atomic_store(&c.messages_received, 7);
-    exec_ok(f->db,
+    exec_ok(f,
             "INSERT INTO devices(device_id, clinic, added_at) VALUES"
             " ('dev-a', 'clinic \"north\"', '2026-01-01T00:00:00.000Z'),"
             " ('dev-old', 'c', '2026-01-01T00:00:00.000Z');"
@@ -136,10 +133,23 @@ static void test_render(void **state)
             " ('R3', 'maintenance', 'dev-a', 'clinic \"north\"', 'z', 'm', '{}', 't', 't2');");
 
     char *text = render(f->db, &c);
+    /* This process's own counters carry its name: summed over collectors
+     * they add up. */
     has(text, "# HELP smp_records_stored_total ");
-    has(text, "# TYPE smp_records_stored_total counter\nsmp_records_stored_total 42\n");
-    has(text, "\nsmp_messages_received_total 7\n");
-    has(text, "\nsmp_commit_failures_total 0\n");
+    has(text, "# TYPE smp_records_stored_total counter\n"
+              "smp_records_stored_total{collector=\"" COLLECTOR "\"} 42\n");
+    has(text, "\nsmp_messages_received_total{collector=\"" COLLECTOR "\"} 7\n");
+    has(text, "\nsmp_commit_failures_total{collector=\"" COLLECTOR "\"} 0\n");
+    has(text, "\nsmp_commit_conflicts_total{collector=\"" COLLECTOR "\"} 0\n");
+    has(text, "\nsmp_storage_failing{collector=\"" COLLECTOR "\"} 0\n");
+    /* The database's families are the fleet's, the same from every
+     * collector: their HELP says to take max, not sum. */
+    has(text, "# HELP smp_alerts_open Alerts not cleared, by rule, severity and clinic. Fleet-wide");
+    has(text, "# HELP smp_device_acked_seq Contiguous chain head acked to the device (devices not "
+              "retired). Fleet-wide");
+    has(text, "# HELP smp_quarantine_total Quarantined messages by reason code (the quarantine "
+              "table has each reason in full). Fleet-wide");
+    assert_null(strstr(text, "smp_alerts_open{collector"));
     has(text, "\nsmp_quarantine_total{reason=\"negative\"} 3\n");
     has(text, "\nsmp_quarantine_total{reason=\"not_json\"} 0\n");
     has(text, "# TYPE smp_alerts_open gauge\n");
@@ -147,7 +157,7 @@ static void test_render(void **state)
     /* 2026-03-02T10:00:00Z */
     has(text, "\nsmp_device_last_seen_seconds{device=\"dev-a\",clinic=\"clinic \\\"north\\\"\"} 1772445600\n");
     has(text, "\nsmp_device_acked_seq{device=\"dev-a\",clinic=\"clinic \\\"north\\\"\"} 17\n");
-    has(text, "\nsmp_metrics_db_ok 1\n");
+    has(text, "\nsmp_metrics_db_ok{collector=\"" COLLECTOR "\"} 1\n");
     /* Cleared alerts and retired devices are left out. */
     assert_null(strstr(text, "R3"));
     assert_null(strstr(text, "dev-old"));
@@ -172,27 +182,43 @@ static void test_quarantine_labels_are_fixed_codes(void **state)
 {
     fixture *f = *state;
     metrics_counters c;
-    sqlite3_stmt *st;
+    sqldb *db = testdb_open(f->target);
+    sqldb_stmt *st;
     char reason[160];
+    /* A reason cut inside a UTF-8 character (SQLite keeps such text; a
+     * PostgreSQL UTF8 database refuses it, so there it is only SQLite's
+     * case). */
+    static const char cut[] = "records[].a\xc3: unknown field for this record type";
+    static const struct { const char *reason; int64_t n; } rows[] = {
+        {"records[].x\"} 9\nevil 1: must be a number: required", 5},
+        {"payload: not valid JSON", 4},
+        {"device: dev-x is not registered; add it with smpctl device add", 6},
+        {"records[].ts: more than 86400 s ahead of the receive time", 1},
+        {"something a newer collector says", 7},
+    };
+
     metrics_counters_init(&c);
 
-    assert_int_equal(sqlite3_prepare_v2(f->db, "INSERT INTO quarantine_counts VALUES (?1, 1)", -1,
-                                        &st, NULL), SQLITE_OK);
-    for (int i = 0; i < 2000; i++) {
-        snprintf(reason, sizeof reason, "records[].f%d: unknown field for this record type", i);
-        sqlite3_bind_text(st, 1, reason, -1, SQLITE_TRANSIENT);
-        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-        sqlite3_reset(st);
+    assert_int_equal(sqldb_prepare(db, "INSERT INTO quarantine_counts VALUES (?1, ?2)", &st), 0);
+    for (int i = 0; i < 2001 + (int)(sizeof rows / sizeof rows[0]); i++) {
+        int64_t n = 1;
+        if (i < 2000) {
+            snprintf(reason, sizeof reason, "records[].f%d: unknown field for this record type", i);
+        } else if (i == 2000) {
+            snprintf(reason, sizeof reason, "%s",
+                     testdb_is_postgres() ? "records[].a\xc3\xa4: unknown field for this record type"
+                                          : cut);
+            n = 2;
+        } else {
+            snprintf(reason, sizeof reason, "%s", rows[i - 2001].reason);
+            n = rows[i - 2001].n;
+        }
+        assert_int_equal(sqldb_bind_text(st, 1, reason), 0);
+        assert_int_equal(sqldb_bind_int64(st, 2, n), 0);
+        assert_int_equal(sqldb_step(st), 0);
     }
-    sqlite3_finalize(st);
-    exec_ok(f->db,
-            "INSERT INTO quarantine_counts VALUES"
-            " (CAST(X'7265636F7264735B5D2E61C3' AS TEXT) || ': unknown field for this record type', 2),"
-            " ('records[].x\"} 9' || char(10) || 'evil 1: must be a number: required', 5),"
-            " ('payload: not valid JSON', 4),"
-            " ('device: dev-x is not registered; add it with smpctl device add', 6),"
-            " ('records[].ts: more than 86400 s ahead of the receive time', 1),"
-            " ('something a newer collector says', 7);");
+    sqldb_finalize(st);
+    sqldb_close(db);
 
     char *text = render(f->db, &c);
     assert_int_equal(lines_starting(text, "smp_quarantine_total{"), REASON_COUNT);
@@ -268,8 +294,8 @@ static void test_render_without_db(void **state)
     (void)state;
     metrics_counters_init(&c);
     char *text = render(NULL, &c);
-    has(text, "\nsmp_records_stored_total 0\n");
-    has(text, "\nsmp_metrics_db_ok 0\n");
+    has(text, "\nsmp_records_stored_total{collector=\"" COLLECTOR "\"} 0\n");
+    has(text, "\nsmp_metrics_db_ok{collector=\"" COLLECTOR "\"} 0\n");
     assert_null(strstr(text, "smp_alerts_open"));
     free(text);
 }

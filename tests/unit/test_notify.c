@@ -2,8 +2,9 @@
  * (common/notify_filter.c), the webhook signature (notify_hmac.c, RFC 4231
  * vectors), the per-sink retry schedule on an injected clock
  * (collector/notify_retry.c), and the outbox's state machine on a real
- * SQLite store (store_outbox_sqlite.c: queue in the alert's transaction,
- * routed per sink, oldest first, delivered/failed, reminders by time). */
+ * store, SQLite or PostgreSQL (store_outbox_sql.c, testdb.h: queue in the
+ * alert's transaction, routed per sink, oldest first, delivered/failed,
+ * reminders by time, one sender per sink among several collectors). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "db.h"
@@ -23,6 +25,7 @@
 #include "notify_sink.h"
 #include "store.h"
 #include "store_outbox.h"
+#include "testdb.h"
 
 /* ---- filters ------------------------------------------------------------------------------ */
 
@@ -146,7 +149,7 @@ static void retry_doubles_to_the_cap_and_resets(void **state)
 /* ---- outbox ------------------------------------------------------------------------------- */
 
 typedef struct fixture {
-    char dir[64], db[128];
+    char db[TESTDB_TARGET_MAX];
     store *s;
     notify_sinks sinks;
 } fixture;
@@ -159,14 +162,11 @@ static unsigned route(void *ctx, const alert *a, const char *event)
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    char err[400];
+    char err[600];
     static const char *const names[STORE_OUTBOX_SINKS] = {"webhook", "smtp", "command"};
 
     assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/test_notify.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->db, sizeof f->db, "%s/fleet.db", f->dir);
-    assert_int_equal(db_migrate(f->db, &(int){0}, &(int){0}, err, sizeof err), 0);
+    testdb_new(f->db, sizeof f->db);
     assert_int_equal(store_open(f->db, &f->s, err, sizeof err), 0);
     for (int k = 0; k < NOTIFY_NSINKS; k++)
         f->sinks.sink[k].kind = (notify_kind)k;
@@ -182,13 +182,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    char path[200];
     store_close(f->s);
-    for (const char *sfx = ""; sfx; sfx = *sfx ? (strcmp(sfx, "-wal") == 0 ? "-shm" : NULL) : "-wal") {
-        snprintf(path, sizeof path, "%s%s", f->db, sfx);
-        unlink(path);
-    }
-    rmdir(f->dir);
+    testdb_drop(f->db);
     free(f);
     return 0;
 }
@@ -290,6 +285,39 @@ static void outbox_state_machine(void **state)
     free(batch);
 }
 
+/* Several collectors on one PostgreSQL share the outbox: each sink is sent
+ * from one of them, the holder of its lock, until its connection ends;
+ * then another takes over. SQLite has one collector: always its own. */
+static void outbox_one_sender_per_sink(void **state)
+{
+    fixture *f = *state;
+    store *other;
+    char err[600];
+    bool held = false;
+
+    assert_int_equal(store_open(f->db, &other, err, sizeof err), 0);
+    assert_int_equal(store_outbox_lead(f->s, "webhook", &held), 0);
+    assert_true(held);
+    assert_int_equal(store_outbox_lead(f->s, "webhook", &held), 0);   /* asked again: kept */
+    assert_true(held);
+    assert_int_equal(store_outbox_lead(other, "webhook", &held), 0);
+    assert_int_equal(held, !testdb_is_postgres());
+    assert_int_equal(store_outbox_lead(other, "smtp", &held), 0);     /* another sink: free */
+    assert_true(held);
+    store_close(f->s);                                                /* the sender stops */
+    f->s = other;
+    /* The server ends the closed session (and frees its locks) a moment
+     * after the client hangs up; a standing-by sender asks again at every
+     * poll. */
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(store_outbox_lead(other, "webhook", &held), 0);
+        if (held)
+            break;
+        nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    }
+    assert_true(held);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -300,6 +328,7 @@ int main(void)
         cmocka_unit_test(hmac_rfc4231),
         cmocka_unit_test(retry_doubles_to_the_cap_and_resets),
         cmocka_unit_test_setup_teardown(outbox_state_machine, setup, teardown),
+        cmocka_unit_test_setup_teardown(outbox_one_sender_per_sink, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,6 +26,7 @@
 #include "ids.h"
 #include "pki.h"
 #include "registry.h"
+#include "testdb.h"
 
 /* Fixture paths are kept short enough that every path built from them fits
  * PATH_MAX, which also keeps -Wformat-truncation quiet. */
@@ -34,6 +35,7 @@
 struct fixture {
     char dir[FIX_DIR_MAX];      /* the mkdtemp directory, removed afterwards */
     char pki[FIX_DIR_MAX + 8];  /* dir/pki: created by init itself */
+    char db[TESTDB_TARGET_MAX]; /* a registry (testdb_new) when a test made one */
 };
 
 /* Runs pki_cmd with a NULL-terminated list of arguments. */
@@ -123,6 +125,8 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
+    if (f->db[0])
+        testdb_drop(f->db);
     remove_tree(f->dir);
     free(f);
     return 0;
@@ -714,19 +718,19 @@ static int count_files(const struct fixture *f, const char *rel)
 
 static void test_renew_updates_registry(void **state)
 {
-    const struct fixture *f = *state;
-    char dbp[PATH_MAX], p[PATH_MAX], crt[8192], err[512], before[8192], after[8192];
+    struct fixture *f = *state;
+    char p[PATH_MAX], crt[8192], err[512], before[8192], after[8192];
+    const char *dbp = f->db;
     registry_new dev = {.device_id = "dev-a", .clinic = "North"};
     registry_cert_change ch;
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
+    sqldb *db = NULL;
+    sqldb_stmt *st = NULL;
 
     init_ca(f);
     assert_int_equal(run("issue-device", "dev-a", "--dir", f->pki, NULL), 0);
     path(p, f, "devices/dev-a.crt");
     read_file(p, crt, sizeof crt);
-    path(dbp, f, "fleet.db");
-    assert_int_equal(db_migrate(dbp, &(int){0}, &(int){0}, err, sizeof err), 0);
+    testdb_new(f->db, sizeof f->db);
     assert_int_equal(db_open(dbp, &db, err, sizeof err), 0);
     dev.cert_pem = crt;
     assert_int_equal(registry_add(db, &dev, "2026-11-23T09:00:00.000Z", err, sizeof err), 0);
@@ -742,17 +746,146 @@ static void test_renew_updates_registry(void **state)
     assert_int_equal(run("renew-device", "dev-a", "--dir", f->pki, "--db", dbp, NULL), 0);
     path(p, f, "devices/dev-a.crt");
     read_file(p, crt, sizeof crt);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT cert_pem FROM devices WHERE device_id = 'dev-a'",
-                                        -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_string_equal((const char *)sqlite3_column_text(st, 0), crt);
-    sqlite3_finalize(st);
+    assert_int_equal(sqldb_prepare(db, "SELECT cert_pem FROM devices WHERE device_id = 'dev-a'", &st), 0);
+    assert_int_equal(sqldb_step(st), 1);
+    assert_string_equal(sqldb_column_text(st, 0), crt);
+    sqldb_finalize(st);
     assert_int_equal(registry_cert_history_count(db, "dev-a", err, sizeof err), 1);
     /* Registering the same file again changes nothing. */
     assert_int_equal(registry_set_cert(db, "dev-a", crt, "2026-11-24T09:00:00.000Z", false, &ch,
                                        err, sizeof err), 0);
     assert_int_equal(ch, REGISTRY_CERT_UNCHANGED);
-    sqlite3_close(db);
+    sqldb_close(db);
+}
+
+/* Runs pki_cmd (arguments as for run) with stdout and stderr captured into
+ * out; returns its result. */
+static int run_captured(char *out, size_t cap, const char *first, ...)
+{
+    char *argv[16];
+    int argc = 0, saved_out, saved_err, rc;
+    FILE *tmp = tmpfile();
+    va_list ap;
+    size_t n;
+
+    va_start(ap, first);
+    for (const char *a = first; a && argc < 15; a = va_arg(ap, const char *))
+        argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc] = NULL;
+    assert_non_null(tmp);
+    fflush(stdout);
+    fflush(stderr);
+    saved_out = dup(STDOUT_FILENO);
+    saved_err = dup(STDERR_FILENO);
+    assert_true(saved_out >= 0 && saved_err >= 0);
+    assert_int_equal(dup2(fileno(tmp), STDOUT_FILENO), STDOUT_FILENO);
+    assert_int_equal(dup2(fileno(tmp), STDERR_FILENO), STDERR_FILENO);
+    rc = pki_cmd(argc, argv);
+    fflush(stdout);
+    fflush(stderr);
+    assert_int_equal(dup2(saved_out, STDOUT_FILENO), STDOUT_FILENO);
+    assert_int_equal(dup2(saved_err, STDERR_FILENO), STDERR_FILENO);
+    close(saved_out);
+    close(saved_err);
+    rewind(tmp);
+    n = fread(out, 1, cap - 1, tmp);
+    out[n] = '\0';
+    fclose(tmp);
+    return rc;
+}
+
+/* target (a PostgreSQL URI) with the password "secret" in the user part
+ * and as a parameter, and its database name replaced by dbname (NULL:
+ * kept). The test cluster trusts local connections: the password is never
+ * checked, only carried. */
+static void with_secret(const char *target, const char *dbname, char *out, size_t cap)
+{
+    const char *auth = strstr(target, "://") + 3;
+    const char *path = auth + strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', (size_t)(path - auth));
+    const char *query = path + strcspn(path, "?#");
+    int n;
+
+    if (at)
+        n = snprintf(out, cap, "%.*s:secret%.*s", (int)(at - target), target, (int)(path - at), at);
+    else
+        n = snprintf(out, cap, "%.*s", (int)(path - target), target);
+    assert_true(n > 0 && (size_t)n < cap);
+    if (dbname)
+        n += snprintf(out + n, cap - (size_t)n, "/%s", dbname);
+    else
+        n += snprintf(out + n, cap - (size_t)n, "%.*s", (int)(query - path), path);
+    assert_true((size_t)n < cap);
+    n += snprintf(out + n, cap - (size_t)n, "%s%spassword=secret", query, *query == '?' ? "&" : "?");
+    assert_true((size_t)n < cap);
+}
+
+/* issue-viewer records the viewer's scope in the registry with its files;
+ * what it prints names the database masked (PostgreSQL: no password). */
+static void test_issue_viewer_records_scope(void **state)
+{
+    struct fixture *f = *state;
+    char target[TESTDB_TARGET_MAX + 64], out[4096], err[512], p[PATH_MAX];
+    registry_viewer *v = NULL;
+    size_t n = 0;
+    sqldb *db = NULL;
+
+    init_ca(f);
+    testdb_new(f->db, sizeof f->db);
+    if (testdb_is_postgres())
+        with_secret(f->db, NULL, target, sizeof target);
+    else
+        snprintf(target, sizeof target, "%s", f->db);
+    assert_int_equal(run_captured(out, sizeof out, "issue-viewer", "north-desk", "--dir", f->pki,
+                                  "--clinic", "north", "--db", target, NULL), 0);
+    assert_non_null(strstr(out, "smpctl broker acl --db "));
+    assert_null(strstr(out, "secret"));
+    if (testdb_is_postgres())
+        assert_non_null(strstr(out, "password=***"));
+    path(p, f, "viewer-north-desk.crt");
+    assert_int_equal(access(p, F_OK), 0);
+    assert_int_equal(db_open(f->db, &db, err, sizeof err), 0);
+    assert_int_equal(registry_list_viewers(db, &v, &n, err, sizeof err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].name, "north-desk");
+    assert_string_equal(v[0].clinic, "north");
+    free(v);
+    /* The same name again, its files gone: the registry refuses it inside
+     * the transaction, which rolls back; no files are written. */
+    assert_int_equal(unlink(p), 0);
+    path(p, f, "viewer-north-desk.key");
+    assert_int_equal(unlink(p), 0);
+    assert_int_equal(run_captured(out, sizeof out, "issue-viewer", "north-desk", "--dir", f->pki,
+                                  "--all", "--db", f->db, NULL), 1);
+    assert_non_null(strstr(out, "viewer 'north-desk' is already recorded"));
+    assert_int_equal(access(p, F_OK), -1);
+    assert_int_equal(testdb_int(db, "SELECT COUNT(*) FROM viewers"), 1);
+    sqldb_close(db);
+}
+
+/* PostgreSQL: a password in --db never reaches the terminal when the
+ * database cannot be opened, and nothing is issued. */
+static void test_db_password_never_shown(void **state)
+{
+    struct fixture *f = *state;
+    char uri[TESTDB_TARGET_MAX + 64], out[4096];
+
+    if (!testdb_is_postgres())
+        skip();
+    init_ca(f);
+    testdb_new(f->db, sizeof f->db);
+    with_secret(f->db, "smp_no_such_db", uri, sizeof uri);
+    assert_int_equal(run("issue-device", "dev-a", "--dir", f->pki, NULL), 0);
+    assert_int_equal(run_captured(out, sizeof out, "renew-device", "dev-a", "--dir", f->pki,
+                                  "--db", uri, NULL), 1);
+    if (!strstr(out, "***") || strstr(out, "secret"))
+        fail_msg("renew-device: %s", out);
+    assert_int_equal(count_files(f, "devices"), 2);  /* dev-a's pair only */
+    assert_int_equal(run_captured(out, sizeof out, "issue-viewer", "desk", "--dir", f->pki,
+                                  "--all", "--db", uri, NULL), 1);
+    if (!strstr(out, "***") || strstr(out, "secret"))
+        fail_msg("issue-viewer: %s", out);
 }
 
 /* pki_status into a temp file; returns its result, output in out. */
@@ -890,6 +1023,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_revoke_device, setup, teardown),
         cmocka_unit_test_setup_teardown(test_renew_keeps_old_pair, setup, teardown),
         cmocka_unit_test_setup_teardown(test_renew_updates_registry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_issue_viewer_records_scope, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_db_password_never_shown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_warn_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_subcommands_help, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revoke_in_old_pki, setup, teardown),

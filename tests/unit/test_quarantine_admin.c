@@ -1,6 +1,7 @@
-/* test_quarantine_admin: `smpctl quarantine list|show` over a real SQLite
- * database: filters, newest first, the kept payload, and device-supplied
- * bytes (terminal escapes, C1, newlines, invalid UTF-8) printed escaped. */
+/* test_quarantine_admin: `smpctl quarantine list|show` over a real
+ * database (SQLite, or PostgreSQL when SMP_TEST_PG is set: testdb.h):
+ * filters, newest first, the kept payload, and device-supplied bytes
+ * (terminal escapes, C1, newlines, invalid UTF-8) printed escaped. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,10 +17,11 @@
 #include "quarantine_admin.h"
 #include "quarantine_cmd.h"
 #include "termtext.h"
+#include "testdb.h"
 
 typedef struct fixture {
-    char dir[64], path[128];
-    sqlite3 *db;
+    char dir[64], path[TESTDB_TARGET_MAX];
+    sqldb *db;
 } fixture;
 
 /* A reason and a payload as a hostile device could make them reach the
@@ -28,33 +30,42 @@ typedef struct fixture {
 static const char hostile_reason[] = "unknown field 'x\x1b[2J\n\xc2\x9b" "31mfake'";
 static const unsigned char hostile_payload[] = "{\"a\":\"\x1b]0;owned\x07\"}\xff";
 
+/* One quarantine row; the payload goes as a blob (bytea on PostgreSQL). */
+static void insert_row(sqldb *db, int64_t id, const char *at, const char *device, const char *topic,
+                       const char *reason, const void *payload, size_t len)
+{
+    sqldb_stmt *st = NULL;
+
+    assert_int_equal(sqldb_prepare(db, "INSERT INTO quarantine(id, received_at, device_id, topic, "
+                                       "reason, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &st), 0);
+    assert_int_equal(sqldb_bind_int64(st, 1, id), 0);
+    assert_int_equal(sqldb_bind_text(st, 2, at), 0);
+    assert_int_equal(sqldb_bind_text(st, 3, device), 0);
+    assert_int_equal(sqldb_bind_text(st, 4, topic), 0);
+    assert_int_equal(sqldb_bind_text(st, 5, reason), 0);
+    assert_int_equal(sqldb_bind_blob(st, 6, payload, len), 0);
+    if (sqldb_step(st) != 0)
+        fail_msg("insert quarantine %lld: %s", (long long)id, sqldb_errmsg(db));
+    sqldb_finalize(st);
+}
+
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     char err[512];
-    sqlite3_stmt *st;
 
     assert_non_null(f);
     snprintf(f->dir, sizeof f->dir, "/tmp/test_quarantine.XXXXXX");
     assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof f->path, "%s/fleet.db", f->dir);
-    if (db_migrate(f->path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
-        db_open(f->path, &f->db, err, sizeof err) != 0)
+    testdb_new(f->path, sizeof f->path);
+    if (db_open(f->path, &f->db, err, sizeof err) != 0)
         fail_msg("%s", err);
-    assert_int_equal(sqlite3_exec(f->db,
-                                  "INSERT INTO quarantine(id, received_at, device_id, topic, reason, payload) VALUES "
-                                  "(1, '2026-11-01T10:00:00.000Z', 'dev-a', 'smp/v1/dev/dev-a/events', 'records: empty', x'7b7d'),"
-                                  "(2, '2026-11-02T10:00:00.000Z', NULL, 'smp/v1/dev/dev-x/events', "
-                                  "'device: dev-x is not registered; add it with smpctl device add', x'')",
-                                  NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(f->db,
-                                        "INSERT INTO quarantine(id, received_at, device_id, topic, reason, payload) "
-                                        "VALUES (3, '2026-11-03T10:00:00.000Z', 'dev-a', 'smp/v1/dev/dev-a/events', ?1, ?2)",
-                                        -1, &st, NULL), SQLITE_OK);
-    sqlite3_bind_text(st, 1, hostile_reason, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, hostile_payload, (int)sizeof hostile_payload - 1, SQLITE_STATIC);
-    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-    sqlite3_finalize(st);
+    insert_row(f->db, 1, "2026-11-01T10:00:00.000Z", "dev-a", "smp/v1/dev/dev-a/events",
+               "records: empty", "{}", 2);
+    insert_row(f->db, 2, "2026-11-02T10:00:00.000Z", NULL, "smp/v1/dev/dev-x/events",
+               "device: dev-x is not registered; add it with smpctl device add", "", 0);
+    insert_row(f->db, 3, "2026-11-03T10:00:00.000Z", "dev-a", "smp/v1/dev/dev-a/events",
+               hostile_reason, hostile_payload, sizeof hostile_payload - 1);
     *state = f;
     return 0;
 }
@@ -62,13 +73,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    char p[200];
 
-    sqlite3_close(f->db);
-    for (int i = 0; i < 4; i++) {
-        snprintf(p, sizeof p, "%s%s", f->path, (const char *[]){"", "-wal", "-shm", ".lock"}[i]);
-        unlink(p);
-    }
+    sqldb_close(f->db);
+    testdb_drop(f->path);
     rmdir(f->dir);
     free(f);
     return 0;
@@ -193,6 +200,62 @@ static void test_command_line_output_is_plain_ascii(void **state)
     assert_int_equal(run_cmd((const char *[]){"purge", NULL}), 2);
 }
 
+/* A PostgreSQL target on target's cluster for a database that does not
+ * exist, with the password "secret" in the user part and as a parameter. */
+static void secret_target(const char *target, char *out, size_t cap)
+{
+    const char *auth = strstr(target, "://") + 3;
+    const char *path = auth + strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', (size_t)(path - auth));
+    const char *query = path + strcspn(path, "?#");
+    const char *sep = *query == '?' ? "&" : "?";
+    int n = at ? snprintf(out, cap, "%.*s:secret%.*s/smp_no_such_db%s%spassword=secret",
+                          (int)(at - target), target, (int)(path - at), at, query, sep)
+               : snprintf(out, cap, "%.*s/smp_no_such_db%s%spassword=secret",
+                          (int)(path - target), target, query, sep);
+    assert_true(n > 0 && (size_t)n < cap);
+}
+
+/* Runs quarantine_cmd with its stderr captured into out; returns its result. */
+static int run_cmd_err(const char *const *args, char *out, size_t cap)
+{
+    FILE *tmp = tmpfile();
+    int saved, rc;
+    size_t n;
+
+    assert_non_null(tmp);
+    fflush(stderr);
+    saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fileno(tmp), STDERR_FILENO), STDERR_FILENO);
+    rc = run_cmd(args);
+    fflush(stderr);
+    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+    close(saved);
+    rewind(tmp);
+    n = fread(out, 1, cap - 1, tmp);
+    out[n] = '\0';
+    fclose(tmp);
+    return rc;
+}
+
+/* PostgreSQL: a password in --db never reaches the terminal. */
+static void test_password_never_shown(void **state)
+{
+    fixture *f = *state;
+    char uri[TESTDB_TARGET_MAX + 64], out[2048];
+
+    if (!testdb_is_postgres())
+        skip();
+    secret_target(f->path, uri, sizeof uri);
+    assert_int_equal(run_cmd_err((const char *[]){"list", "--db", uri, NULL}, out, sizeof out), 1);
+    assert_non_null(strstr(out, "***"));
+    assert_null(strstr(out, "secret"));
+    assert_int_equal(run_cmd_err((const char *[]){"show", "3", "--db", uri, NULL}, out, sizeof out), 1);
+    assert_non_null(strstr(out, "***"));
+    assert_null(strstr(out, "secret"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -200,6 +263,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_get_keeps_the_bytes, setup, teardown),
         cmocka_unit_test(test_termtext_escapes_everything_but_printable_ascii),
         cmocka_unit_test_setup_teardown(test_command_line_output_is_plain_ascii, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_password_never_shown, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* Unit tests of the device registry (registry.c) and `smpctl device`
- * (device_cmd.c) against a real temporary SQLite store. */
+ * (device_cmd.c) against a real temporary database: SQLite, or PostgreSQL
+ * when SMP_TEST_PG is set (testdb.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,8 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +17,9 @@
 
 #include "db.h"
 #include "device_cmd.h"
+#include "device_recover.h"
 #include "registry.h"
+#include "testdb.h"
 
 #define T0 "2026-11-23T09:00:00.000Z"
 #define T1 "2026-11-24T10:30:00.000Z"
@@ -66,10 +71,12 @@ static const char cert_dev_cert_1_new[] =
     "AukWkw==\n"
     "-----END CERTIFICATE-----\n";
 
+/* dir holds the files a test writes (certificates, captured output);
+ * path is the database's target, a file elsewhere or a postgresql:// URI. */
 typedef struct fixture {
     char dir[256];
-    char path[300];
-    sqlite3 *db;
+    char path[TESTDB_TARGET_MAX];
+    sqldb *db;
 } fixture;
 
 static int setup(void **state)
@@ -83,9 +90,8 @@ static int setup(void **state)
     snprintf(fx->dir, sizeof fx->dir, "%s/smp-registry-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (mkdtemp(fx->dir) == NULL)
         return -1;
-    snprintf(fx->path, sizeof fx->path, "%s/store.db", fx->dir);
-    if (db_migrate(fx->path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
-        db_open(fx->path, &fx->db, err, sizeof err) != 0) {
+    testdb_new(fx->path, sizeof fx->path);
+    if (db_open(fx->path, &fx->db, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         return -1;
     }
@@ -100,12 +106,12 @@ static void path_in(const fixture *fx, const char *name, char *out, size_t cap)
 
 static int teardown(void **state)
 {
-    static const char *const files[] = {"store.db", "store.db-wal", "store.db-shm", "dev.crt",
-                                        "list.out", "missing.db", "dev-new.crt"};
+    static const char *const files[] = {"dev.crt", "list.out", "missing.db", "dev-new.crt"};
     fixture *fx = *state;
     char p[400];
 
-    sqlite3_close(fx->db);
+    sqldb_close(fx->db);
+    testdb_drop(fx->path);
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         path_in(fx, files[i], p, sizeof p);
         unlink(p);
@@ -115,27 +121,32 @@ static int teardown(void **state)
     return 0;
 }
 
-static int add(sqlite3 *db, const char *id, const char *clinic, char *err, size_t errlen)
+static int add(sqldb *db, const char *id, const char *clinic, char *err, size_t errlen)
 {
     registry_new dev = {.device_id = id, .clinic = clinic};
     return registry_add(db, &dev, T0, err, errlen);
 }
 
-static int count_devices(sqlite3 *db)
+static int count_devices(sqldb *db)
 {
-    sqlite3_stmt *st = NULL;
-    int n;
+    return (int)testdb_int(db, "SELECT COUNT(*) FROM devices");
+}
 
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM devices", -1, &st, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    return n;
+/* The certificate stored for id, "" when none. */
+static const char *stored_cert(sqldb *db, const char *id, char *buf, size_t cap)
+{
+    sqldb_stmt *st = NULL;
+
+    assert_int_equal(sqldb_prepare(db, "SELECT cert_pem FROM devices WHERE device_id = ?1", &st), 0);
+    assert_int_equal(sqldb_bind_text(st, 1, id), 0);
+    assert_int_equal(sqldb_step(st), 1);
+    sqldb_column_copy(st, 0, buf, cap);
+    sqldb_finalize(st);
+    return buf;
 }
 
 /* A refused device is reported with msg and leaves the table as it was. */
-static void expect_add_error(sqlite3 *db, const registry_new *dev, const char *msg)
+static void expect_add_error(sqldb *db, const registry_new *dev, const char *msg)
 {
     char err[512] = "";
     int before = count_devices(db);
@@ -301,17 +312,12 @@ static void test_cert_stored_when_cn_matches(void **state)
     fixture *fx = *state;
     registry_new d = {.device_id = "dev-cert-1", .clinic = "North", .cert_pem = cert_dev_cert_1};
     registry_device got;
-    sqlite3_stmt *st = NULL;
-    char err[512] = "";
+    char err[512] = "", buf[4096];
 
     assert_int_equal(registry_add(fx->db, &d, T0, err, sizeof err), 0);
     assert_int_equal(registry_get(fx->db, "dev-cert-1", &got, err, sizeof err), 0);
     assert_true(got.has_cert);
-    assert_int_equal(sqlite3_prepare_v2(fx->db, "SELECT cert_pem FROM devices WHERE device_id ="
-                                        " 'dev-cert-1'", -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_string_equal((const char *)sqlite3_column_text(st, 0), cert_dev_cert_1);
-    sqlite3_finalize(st);
+    assert_string_equal(stored_cert(fx->db, "dev-cert-1", buf, sizeof buf), cert_dev_cert_1);
 }
 
 static void test_cert_refused(void **state)
@@ -345,28 +351,72 @@ static void test_cert_refused(void **state)
 
 /* ---- smpctl device ---- */
 
-/* Runs device_cmd with stdout captured into a file; returns its exit code. */
-static int run_captured(fixture *fx, int argc, char **argv, char *out, size_t cap)
+/* Runs device_cmd with stdout (and, with_stderr, stderr too) captured
+ * into a file; returns its exit code. */
+static int run_into(fixture *fx, int argc, char **argv, bool with_stderr, char *out, size_t cap)
 {
     char p[400];
-    int saved, fd, rc;
+    int saved, saved_err = -1, fd, rc;
     ssize_t n;
 
     path_in(fx, "list.out", p, sizeof p);
     fflush(stdout);
+    fflush(stderr);
     saved = dup(STDOUT_FILENO);
+    if (with_stderr)
+        saved_err = dup(STDERR_FILENO);
     fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    assert_true(saved >= 0 && fd >= 0);
+    assert_true(saved >= 0 && fd >= 0 && (!with_stderr || saved_err >= 0));
     assert_int_equal(dup2(fd, STDOUT_FILENO), STDOUT_FILENO);
+    if (with_stderr)
+        assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
     rc = device_cmd(argc, argv);
     fflush(stdout);
+    fflush(stderr);
     assert_int_equal(dup2(saved, STDOUT_FILENO), STDOUT_FILENO);
     close(saved);
+    if (with_stderr) {
+        assert_int_equal(dup2(saved_err, STDERR_FILENO), STDERR_FILENO);
+        close(saved_err);
+    }
     n = pread(fd, out, cap - 1, 0);
     close(fd);
     assert_true(n >= 0);
     out[n] = '\0';
     return rc;
+}
+
+static int run_captured(fixture *fx, int argc, char **argv, char *out, size_t cap)
+{
+    return run_into(fx, argc, argv, false, out, cap);
+}
+
+/* A PostgreSQL target made from fx's: its database name replaced by
+ * dbname (NULL: the same database), and with_password: the password
+ * "secret" both in the user part and as a password= parameter (the test
+ * cluster trusts every local connection, so it is never checked). */
+static void pg_target(const fixture *fx, const char *dbname, bool with_password, char *out,
+                      size_t cap)
+{
+    const char *auth = strstr(fx->path, "://") + 3;
+    const char *path = auth + strcspn(auth, "/?#");
+    const char *query = path + strcspn(path, "?#");
+    const char *at = memchr(auth, '@', (size_t)(path - auth));
+    int n;
+
+    if (with_password && at)
+        n = snprintf(out, cap, "%.*s:secret%.*s", (int)(at - fx->path), fx->path, (int)(path - at), at);
+    else
+        n = snprintf(out, cap, "%.*s", (int)(path - fx->path), fx->path);
+    assert_true(n > 0 && (size_t)n < cap);
+    if (dbname)
+        n += snprintf(out + n, cap - (size_t)n, "/%s", dbname);
+    else
+        n += snprintf(out + n, cap - (size_t)n, "%.*s", (int)(query - path), path);
+    assert_true((size_t)n < cap);
+    n += snprintf(out + n, cap - (size_t)n, "%s%s", query,
+                  !with_password ? "" : *query == '?' ? "&password=secret" : "?password=secret");
+    assert_true((size_t)n < cap);
 }
 
 static void write_file(const char *path, const char *text)
@@ -410,10 +460,32 @@ static void test_cmd_add_list_retire(void **state)
     assert_string_equal(out, expected);
 }
 
+/* A database target that does not exist: a file in fx->dir, or a
+ * database the PostgreSQL cluster does not have. */
+static void missing_target(const fixture *fx, char *out, size_t cap)
+{
+    if (testdb_is_postgres())
+        pg_target(fx, "smp_no_such_db", false, out, cap);
+    else
+        path_in(fx, "missing.db", out, cap);
+}
+
+/* Whether target opens (without creating anything). */
+static bool opens(const char *target)
+{
+    char err[512];
+    sqldb *db = NULL;
+
+    if (sqldb_open(target, 0, &db, err, sizeof err) != 0)
+        return false;
+    sqldb_close(db);
+    return true;
+}
+
 static void test_cmd_errors(void **state)
 {
     fixture *fx = *state;
-    char crt[400], missing[400], out[1024];
+    char crt[400], missing[400], nodb[TESTDB_TARGET_MAX + 64], out[1024];
     char *bad_id[] = {"add", "Bad_Id", "--clinic", "North", "--db", fx->path};
     char *no_clinic[] = {"add", "dev-x1", "--db", fx->path};
     char *no_id[] = {"add", "--clinic", "North", "--db", fx->path};
@@ -421,13 +493,14 @@ static void test_cmd_errors(void **state)
     char *no_cert_file[] = {"add", "dev-x1", "--clinic", "North", "--db", fx->path, "--cert",
                             missing};
     char *unknown_sub[] = {"rename", "dev-x1"};
-    char *list_no_db[] = {"list", "--db", missing};
+    char *list_no_db[] = {"list", "--db", nodb};
     char *retire_unknown[] = {"retire", "dev-x1", "--db", fx->path};
     registry_device got;
     char err[512];
 
     path_in(fx, "dev.crt", crt, sizeof crt);
-    path_in(fx, "missing.db", missing, sizeof missing);
+    path_in(fx, "missing.crt", missing, sizeof missing);
+    missing_target(fx, nodb, sizeof nodb);
     write_file(crt, cert_other_dev);
     assert_int_equal(run_captured(fx, 6, bad_id, out, sizeof out), 1);
     assert_int_equal(run_captured(fx, 4, no_clinic, out, sizeof out), 2);
@@ -437,27 +510,50 @@ static void test_cmd_errors(void **state)
     assert_int_equal(run_captured(fx, 2, unknown_sub, out, sizeof out), 2);
     assert_int_equal(run_captured(fx, 0, NULL, out, sizeof out), 2);
     assert_int_equal(run_captured(fx, 3, list_no_db, out, sizeof out), 1);
-    assert_int_equal(access(missing, F_OK), -1);  /* list never creates a database */
+    assert_false(opens(nodb));  /* list never creates a database */
     assert_int_equal(run_captured(fx, 4, retire_unknown, out, sizeof out), 1);
     assert_int_equal(registry_get(fx->db, "dev-x1", &got, err, sizeof err), 1);
 }
 
-/* ---- certificate changes ---- */
-
-static const char *stored_cert(sqlite3 *db, const char *id, char *buf, size_t cap)
+/* PostgreSQL: a password in --db never reaches the terminal, whichever
+ * subcommand fails to open the database; db_open's own message masks it. */
+static void test_cmd_password_never_shown(void **state)
 {
-    sqlite3_stmt *st = NULL;
-    const unsigned char *t;
+    fixture *fx = *state;
+    char uri[TESTDB_TARGET_MAX + 64], crt[400], out[4096], err[512];
+    char *cmds[][11] = {
+        {"add", "dev-cert-1", "--clinic", "North", "--db", uri},
+        {"list", "--db", uri},
+        {"retire", "dev-cert-1", "--db", uri},
+        {"replace", "dev-cert-1", "--cert", crt, "--db", uri},
+        {"set-cert", "dev-cert-1", "--cert", crt, "--db", uri},
+        {"recover-chain", "dev-cert-1", "--from-seq", "5", "--by", "it", "--reason", "test",
+         "--db", uri},
+        {"history", "dev-cert-1", "--db", uri},
+    };
+    sqldb *db = NULL;
 
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT cert_pem FROM devices WHERE device_id = ?1",
-                                        -1, &st, NULL), SQLITE_OK);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    t = sqlite3_column_text(st, 0);
-    snprintf(buf, cap, "%s", t ? (const char *)t : "");
-    sqlite3_finalize(st);
-    return buf;
+    if (!testdb_is_postgres())
+        skip();
+    pg_target(fx, "smp_no_such_db", true, uri, sizeof uri);
+    assert_int_equal(db_open(uri, &db, err, sizeof err), -1);
+    assert_null(db);
+    assert_non_null(strstr(err, "smptest:***@"));
+    assert_non_null(strstr(err, "password=***"));
+    assert_null(strstr(err, "secret"));
+    path_in(fx, "dev.crt", crt, sizeof crt);
+    write_file(crt, cert_dev_cert_1);
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        int argc = 0;
+        while (argc < 11 && cmds[i][argc])
+            argc++;
+        assert_int_equal(run_into(fx, argc, cmds[i], true, out, sizeof out), 1);
+        if (!strstr(out, "***") || strstr(out, "secret"))
+            fail_msg("device %s: %s", cmds[i][0], out);
+    }
 }
+
+/* ---- certificate changes ---- */
 
 static void test_set_cert_first_then_replace(void **state)
 {
@@ -465,7 +561,7 @@ static void test_set_cert_first_then_replace(void **state)
     registry_cert_change ch;
     registry_device got;
     char err[512] = "", buf[4096];
-    sqlite3_stmt *st = NULL;
+    sqldb_stmt *st = NULL;
 
     assert_int_equal(add(fx->db, "dev-cert-1", "North", err, sizeof err), 0);
     assert_int_equal(registry_cert_history_count(fx->db, "dev-cert-1", err, sizeof err), 0);
@@ -487,12 +583,12 @@ static void test_set_cert_first_then_replace(void **state)
     assert_int_equal(ch, REGISTRY_CERT_REPLACED);
     assert_string_equal(stored_cert(fx->db, "dev-cert-1", buf, sizeof buf), cert_dev_cert_1_new);
     assert_int_equal(registry_cert_history_count(fx->db, "dev-cert-1", err, sizeof err), 1);
-    assert_int_equal(sqlite3_prepare_v2(fx->db, "SELECT cert_pem, registered_until FROM "
-                                        "device_cert_history", -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_string_equal((const char *)sqlite3_column_text(st, 0), cert_dev_cert_1);
-    assert_string_equal((const char *)sqlite3_column_text(st, 1), T1);
-    sqlite3_finalize(st);
+    assert_int_equal(sqldb_prepare(fx->db, "SELECT cert_pem, registered_until FROM "
+                                   "device_cert_history", &st), 0);
+    assert_int_equal(sqldb_step(st), 1);
+    assert_string_equal(sqldb_column_text(st, 0), cert_dev_cert_1);
+    assert_string_equal(sqldb_column_text(st, 1), T1);
+    sqldb_finalize(st);
     /* The same certificate again changes nothing and adds no history. */
     assert_int_equal(registry_set_cert(fx->db, "dev-cert-1", cert_dev_cert_1_new, T1, false, &ch,
                                        err, sizeof err), 0);
@@ -559,6 +655,125 @@ static void test_cmd_replace_and_set_cert(void **state)
     assert_string_equal(stored_cert(fx->db, "other-dev", buf, sizeof buf), "");
 }
 
+/* ---- smpctl device recover-chain / history ---- */
+
+/* dev-r1 acked up to seq 3 with records 1..6 stored, rule state from seqs
+ * 2 and 5, and R9 alerts on both sides of seq 4. */
+static void wedged_device(fixture *fx)
+{
+    char err[512];
+
+    assert_int_equal(add(fx->db, "dev-r1", "North", err, sizeof err), 0);
+    testdb_exec(fx->db, "INSERT INTO device_state(device_id, acked_seq, acked_hash, last_seen)"
+                        " VALUES ('dev-r1', 3, 'h3', '" T0 "')");
+    for (int seq = 1; seq <= 6; seq++) {
+        char sql[400];
+        snprintf(sql, sizeof sql, "INSERT INTO records(device_id, seq, ts, received_at, type, prev,"
+                 " hash, body) VALUES ('dev-r1', %d, '" T0 "', '" T0 "', 'counter', 'h%d', 'h%d',"
+                 " '{\"seq\":%d}')", seq, seq - 1, seq, seq);
+        testdb_exec(fx->db, sql);
+    }
+    testdb_exec(fx->db,
+                "INSERT INTO rule_grips(device_id, seq, clinic, load_id, grip_id, session_id, ts)"
+                " VALUES ('dev-r1', 2, 'North', 'L1', 'G1', 'S1', '" T0 "'),"
+                " ('dev-r1', 5, 'North', 'L1', 'G2', 'S2', '" T0 "');"
+                "INSERT INTO rule_cartridges(cartridge_uid, device_id, session_id, seq, ts)"
+                " VALUES ('C1', 'dev-r1', 'S1', 2, '" T0 "'), ('C2', 'dev-r1', 'S2', 5, '" T0 "');"
+                "INSERT INTO alerts(rule, severity, device_id, clinic, cause, message, evidence,"
+                " raised_at) VALUES"
+                " ('R9', 'critical', 'dev-r1', 'North', 'chain-break:seq=5', 'm', '{}', '" T0 "'),"
+                " ('R9', 'critical', 'dev-r1', 'North', 'conflict:seq=4', 'm', '{}', '" T0 "'),"
+                " ('R9', 'critical', 'dev-r1', 'North', 'conflict:seq=2', 'm', '{}', '" T0 "'),"
+                " ('R9', 'critical', 'dev-r1', 'North', 'checkpoint:seq=6', 'm', '{}', '" T0 "'),"
+                " ('R1', 'critical', 'dev-r1', 'North', 'chain-break:seq=9', 'm', '{}', '" T0 "')");
+}
+
+static void test_cmd_recover_chain_and_history(void **state)
+{
+    fixture *fx = *state;
+    char out[4096];
+    char *below_ack[] = {"recover-chain", "dev-r1", "--from-seq", "3", "--by", "it", "--reason",
+                         "stray", "--db", fx->path};
+    char *recover[] = {"recover-chain", "dev-r1", "--from-seq", "4", "--by", "J. Smith",
+                       "--reason", "cloned unit", "--db", fx->path};
+    char *history[] = {"history", "dev-r1", "--db", fx->path};
+    char *history_none[] = {"history", "dev-zz", "--db", fx->path};
+
+    wedged_device(fx);
+    assert_int_equal(run_into(fx, 10, below_ack, true, out, sizeof out), 1);
+    assert_non_null(strstr(out, "device dev-r1 is acked up to seq 3"));
+    assert_int_equal(testdb_int(fx->db, "SELECT COUNT(*) FROM chain_recoveries"), 0);
+
+    assert_int_equal(run_captured(fx, 10, recover, out, sizeof out), 0);
+    assert_non_null(strstr(out, "3 stored records moved to superseded_records, 2 R9 alerts cleared"));
+    assert_int_equal(testdb_int(fx->db, "SELECT COUNT(*) FROM records"), 3);
+    assert_int_equal(testdb_int(fx->db, "SELECT MAX(seq) FROM records"), 3);
+    assert_int_equal(testdb_int(fx->db, "SELECT COUNT(*) FROM superseded_records s JOIN"
+                                        " chain_recoveries c ON c.id = s.recovery_id"
+                                        " WHERE c.records_moved = 3 AND s.seq >= 4"), 3);
+    assert_int_equal(testdb_int(fx->db, "SELECT COUNT(*) FROM rule_grips"), 1);
+    assert_int_equal(testdb_int(fx->db, "SELECT COUNT(*) FROM rule_cartridges"), 1);
+    assert_int_equal(testdb_int(fx->db, "SELECT COUNT(*) FROM alerts WHERE cleared_at IS NULL"), 3);
+    assert_int_equal(testdb_int_s(fx->db, "SELECT COUNT(*) FROM alerts WHERE cleared_at IS NULL"
+                                          " AND cause = ?1", "conflict:seq=2"), 1);
+    assert_int_equal(testdb_int(fx->db, "SELECT acked_seq FROM device_state"), 3);
+
+    assert_int_equal(run_captured(fx, 4, history, out, sizeof out), 0);
+    assert_non_null(strstr(out, "id  at  by  from_seq  acked_seq  moved  reason\n"));
+    assert_non_null(strstr(out, "  J. Smith  4  3  3  cloned unit\n"));
+    assert_int_equal(run_captured(fx, 4, history_none, out, sizeof out), 0);
+    assert_string_equal(out, "device dev-zz: no chain recoveries\n");
+}
+
+typedef struct recover_run {
+    const char *target;
+    int rc;
+    _Atomic bool done;
+} recover_run;
+
+/* recover-chain on a connection of its own (a thread: it may wait). */
+static void *recover_thread(void *arg)
+{
+    recover_run *r = arg;
+    char err[512], now[REGISTRY_TS_LEN + 1];
+    device_recovery rec;
+    sqldb *db = NULL;
+
+    registry_now(now);
+    r->rc = db_open(r->target, &db, err, sizeof err) == 0
+                ? device_recover_chain(db, "dev-r1", 4, "it", "stray", now, &rec, err, sizeof err)
+                : -1;
+    sqldb_close(db);
+    r->done = true;
+    return NULL;
+}
+
+/* PostgreSQL: recover-chain waits for the device's lock, which a collector
+ * holds while it stores that device's records. */
+static void test_recover_chain_waits_for_device_lock(void **state)
+{
+    fixture *fx = *state;
+    recover_run r = {.target = fx->path, .rc = -2};
+    sqldb *collector = NULL;
+    pthread_t t;
+
+    if (!testdb_is_postgres())
+        skip();
+    wedged_device(fx);
+    collector = testdb_open(fx->path);
+    assert_int_equal(sqldb_begin(collector, SQLDB_WRITE), 0);
+    assert_int_equal(sqldb_lock(collector, "device:dev-r1"), 0);
+    assert_int_equal(pthread_create(&t, NULL, recover_thread, &r), 0);
+    usleep(300 * 1000);
+    assert_false(r.done);
+    assert_int_equal(testdb_int(collector, "SELECT COUNT(*) FROM records"), 6);
+    sqldb_rollback(collector);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(testdb_int(collector, "SELECT COUNT(*) FROM records"), 3);
+    sqldb_close(collector);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -573,9 +788,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cert_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_add_list_retire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cmd_password_never_shown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_cert_first_then_replace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_cert_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_replace_and_set_cert, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cmd_recover_chain_and_history, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recover_chain_waits_for_device_lock, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

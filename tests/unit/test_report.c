@@ -1,5 +1,6 @@
 /* Unit tests of report_data (SQL gathering), report_csv and report_html,
- * and report_cmd end to end, against a real temporary SQLite store. */
+ * and report_cmd end to end, against a real temporary store: SQLite, or
+ * PostgreSQL when SMP_TEST_PG is set (testdb.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,20 +17,20 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "db.h"
 #include "report.h"
 #include "report_csv.h"
 #include "report_data.h"
 #include "report_html.h"
 #include "report_json.h"
+#include "testdb.h"
 
 #define GEN_AT "2026-12-02T08:00:00.000Z"
 #define ZEROS "0000000000000000000000000000000000000000000000000000000000000000"
 
 typedef struct fixture {
-    char dir[256];
-    char path[300];
-    sqlite3 *db;
+    char dir[256];                  /* for output files */
+    char path[TESTDB_TARGET_MAX];   /* the store: a path or a postgresql:// URI */
+    sqldb *db;
 } fixture;
 
 static const char *const csv_header =
@@ -38,52 +39,52 @@ static const char *const csv_header =
 
 /* ---- store helpers ---- */
 
-static void exec_sql(sqlite3 *db, const char *sql)
+/* Runs st (bound) to its end and finalizes it; fails the test on error. */
+static void run_stmt(sqldb *db, sqldb_stmt *st)
 {
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK)
-        fail_msg("sql failed: %s: %s", sql, msg ? msg : "?");
+    if (sqldb_step(st) != 0)
+        fail_msg("sql failed: %s", sqldb_errmsg(db));
+    sqldb_finalize(st);
 }
 
-static void add_device(sqlite3 *db, const char *id, const char *clinic, const char *retired_at)
+static sqldb_stmt *prepare(sqldb *db, const char *sql)
 {
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db,
-                         "INSERT INTO devices(device_id, clinic, added_at, retired_at)"
-                         " VALUES (?1, ?2, '2026-01-01T00:00:00.000Z', ?3)",
-                         -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC), SQLITE_OK);
-    assert_int_equal(sqlite3_bind_text(st, 2, clinic, -1, SQLITE_STATIC), SQLITE_OK);
-    if (retired_at)
-        assert_int_equal(sqlite3_bind_text(st, 3, retired_at, -1, SQLITE_STATIC), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-    sqlite3_finalize(st);
+    sqldb_stmt *st = NULL;
+    if (sqldb_prepare(db, sql, &st) != 0)
+        fail_msg("prepare failed: %s: %s", sql, sqldb_errmsg(db));
+    return st;
+}
+
+static void add_device(sqldb *db, const char *id, const char *clinic, const char *retired_at)
+{
+    sqldb_stmt *st = prepare(db, "INSERT INTO devices(device_id, clinic, added_at, retired_at)"
+                                 " VALUES (?1, ?2, '2026-01-01T00:00:00.000Z', ?3)");
+    assert_int_equal(sqldb_bind_text(st, 1, id), 0);
+    assert_int_equal(sqldb_bind_text(st, 2, clinic), 0);
+    assert_int_equal(sqldb_bind_text(st, 3, retired_at), 0);
+    run_stmt(db, st);
 }
 
 /* A record row as the collector stores it; payload is the type's own
  * fields as JSON members ("\"strokes\":500"). The chain fields are not
  * what a report reads, so prev and hash are placeholders. */
-static void add_record(sqlite3 *db, const char *dev, int seq, const char *ts, const char *type,
+static void add_record(sqldb *db, const char *dev, int seq, const char *ts, const char *type,
                        const char *payload)
 {
     char body[1024];
-    sqlite3_stmt *st = NULL;
+    sqldb_stmt *st;
 
     snprintf(body, sizeof body, "{%s%s\"prev\":\"%s\",\"seq\":%d,\"ts\":\"%s\",\"type\":\"%s\"}",
              payload, payload[0] ? "," : "", ZEROS, seq, ts, type);
-    assert_int_equal(sqlite3_prepare_v2(db,
-                         "INSERT INTO records(device_id, seq, ts, received_at, type, prev, hash,"
-                         " body) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?5, ?6)",
-                         -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_bind_text(st, 1, dev, -1, SQLITE_STATIC), SQLITE_OK);
-    assert_int_equal(sqlite3_bind_int(st, 2, seq), SQLITE_OK);
-    assert_int_equal(sqlite3_bind_text(st, 3, ts, -1, SQLITE_STATIC), SQLITE_OK);
-    assert_int_equal(sqlite3_bind_text(st, 4, type, -1, SQLITE_STATIC), SQLITE_OK);
-    assert_int_equal(sqlite3_bind_text(st, 5, ZEROS, -1, SQLITE_STATIC), SQLITE_OK);
-    assert_int_equal(sqlite3_bind_text(st, 6, body, -1, SQLITE_TRANSIENT), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-    sqlite3_finalize(st);
+    st = prepare(db, "INSERT INTO records(device_id, seq, ts, received_at, type, prev, hash,"
+                     " body) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?5, ?6)");
+    assert_int_equal(sqldb_bind_text(st, 1, dev), 0);
+    assert_int_equal(sqldb_bind_int64(st, 2, seq), 0);
+    assert_int_equal(sqldb_bind_text(st, 3, ts), 0);
+    assert_int_equal(sqldb_bind_text(st, 4, type), 0);
+    assert_int_equal(sqldb_bind_text(st, 5, ZEROS), 0);
+    assert_int_equal(sqldb_bind_text(st, 6, body), 0);
+    run_stmt(db, st);
 }
 
 #define START "\"client_ref\":\"c-1\",\"operator_id\":\"op-1\",\"session_id\":\"s-1\",\"treatment_no\":1"
@@ -105,7 +106,7 @@ static void add_record(sqlite3 *db, const char *dev, int seq, const char *ts, co
  * dev-n2 retired, reuses a cartridge uid of dev-n1 (counted per device);
  * dev-n3 silent. Clinic South and an unregistered device add noise that
  * must never show up in North's numbers. */
-static void fill_north_south(sqlite3 *db)
+static void fill_north_south(sqldb *db)
 {
     add_device(db, "dev-n2", "North", "2026-11-25T12:00:00.000Z");
     add_device(db, "dev-n1", "North", NULL);
@@ -156,22 +157,17 @@ static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
     const char *tmp = getenv("TMPDIR");
-    char err[512];
 
     if (fx == NULL)
         return -1;
     snprintf(fx->dir, sizeof fx->dir, "%s/smp-report-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (mkdtemp(fx->dir) == NULL)
         return -1;
-    snprintf(fx->path, sizeof fx->path, "%s/store.db", fx->dir);
-    if (db_migrate(fx->path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
-        db_open(fx->path, &fx->db, err, sizeof err) != 0) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
-    }
-    exec_sql(fx->db, "BEGIN");
+    testdb_new(fx->path, sizeof fx->path);
+    fx->db = testdb_open(fx->path);
+    assert_int_equal(sqldb_begin(fx->db, SQLDB_WRITE), 0);
     fill_north_south(fx->db);
-    exec_sql(fx->db, "COMMIT");
+    assert_int_equal(sqldb_commit(fx->db), 0);
     *state = fx;
     return 0;
 }
@@ -187,10 +183,8 @@ static int teardown(void **state)
 {
     fixture *fx = *state;
 
-    sqlite3_close(fx->db);
-    remove_in(fx, "store.db");
-    remove_in(fx, "store.db-wal");
-    remove_in(fx, "store.db-shm");
+    sqldb_close(fx->db);
+    testdb_drop(fx->path);
     remove_in(fx, "out.csv");
     remove_in(fx, "nope.db");
     rmdir(fx->dir);
@@ -212,7 +206,7 @@ static char *render(int (*writer)(FILE *, const report_data *), const report_dat
     return buf;
 }
 
-static char *report_csv_for(sqlite3 *db, const char *clinic, const char *from, const char *to)
+static char *report_csv_for(sqldb *db, const char *clinic, const char *from, const char *to)
 {
     report_data d;
     char err[512] = "";
@@ -225,7 +219,7 @@ static char *report_csv_for(sqlite3 *db, const char *clinic, const char *from, c
     return csv;
 }
 
-static void assert_csv(sqlite3 *db, const char *clinic, const char *from, const char *to,
+static void assert_csv(sqldb *db, const char *clinic, const char *from, const char *to,
                        const char *rows)
 {
     char expected[2048];
@@ -349,7 +343,7 @@ static void test_unknown_clinic_is_error(void **state)
     assert_int_equal(report_data_load(fx->db, "Nowhere", "2026-11-01", "2026-11-30", GEN_AT, &d,
                                       err, sizeof err), -1);
     snprintf(expected, sizeof expected, "clinic 'Nowhere' has no registered devices; check the "
-             "name with 'smpctl device list --db %s'", sqlite3_db_filename(fx->db, "main"));
+             "name with 'smpctl device list --db %s'", sqldb_name(fx->db));
     assert_string_equal(err, expected);
     assert_null(d.rows);
     assert_null(d.clinic);
@@ -461,24 +455,23 @@ static void test_html_escapes_and_is_self_contained(void **state)
     "\"bi_lot\":\"" lot "\",\"cycle_no\":" #no ",\"kind\":\"" kind "\",\"read_ts\":\"" read   \
     "\",\"result\":\"" result "\",\"sterilizer_id\":\"ac-e\""
 
-static void add_alert(sqlite3 *db, const char *rule, const char *severity, const char *dev,
+static void add_alert(sqldb *db, const char *rule, const char *severity, const char *dev,
                       const char *clinic, const char *cause, const char *evidence,
                       const char *raised, const char *acked, const char *by, const char *cleared)
 {
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db,
-                         "INSERT INTO alerts(rule, severity, device_id, clinic, cause, message,"
-                         " evidence, raised_at, acked_at, acked_by, cleared_at)"
-                         " VALUES (?1, ?2, ?3, ?4, ?5, 'msg ' || ?5, ?6, ?7, ?8, ?9, ?10)",
-                         -1, &st, NULL), SQLITE_OK);
-    const char *v[] = {rule, severity, dev, clinic, cause, evidence, raised, acked, by, cleared};
-    for (int i = 0; i < 10; i++)
-        assert_int_equal(sqlite3_bind_text(st, i + 1, v[i], -1, SQLITE_STATIC), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-    sqlite3_finalize(st);
+    char message[200];
+    sqldb_stmt *st = prepare(db, "INSERT INTO alerts(rule, severity, device_id, clinic, cause,"
+                                 " message, evidence, raised_at, acked_at, acked_by, cleared_at)"
+                                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+    snprintf(message, sizeof message, "msg %s", cause);
+    const char *v[] = {rule,     severity, dev,   clinic, cause,  message,
+                       evidence, raised,   acked, by,     cleared};
+    for (int i = 0; i < 11; i++)
+        assert_int_equal(sqldb_bind_text(st, i + 1, v[i]), 0);
+    run_stmt(db, st);
 }
 
-static void fill_east(sqlite3 *db)
+static void fill_east(sqldb *db)
 {
     add_device(db, "dev-e1", "East", NULL);
     add_record(db, "dev-e1", 1, "2026-11-02T07:00:00.000Z", "sterilization.cycle",
@@ -524,9 +517,9 @@ static void load_east(fixture *fx, report_data *d)
 {
     char err[512] = "";
 
-    exec_sql(fx->db, "BEGIN");
+    assert_int_equal(sqldb_begin(fx->db, SQLDB_WRITE), 0);
     fill_east(fx->db);
-    exec_sql(fx->db, "COMMIT");
+    assert_int_equal(sqldb_commit(fx->db), 0);
     if (report_data_load(fx->db, "East", "2026-11-01", "2026-11-30", GEN_AT, d, err, sizeof err))
         fail_msg("report_data_load: %s", err);
 }
@@ -779,30 +772,79 @@ static void test_html_has_charts_and_logs(void **state)
     report_data_free(&d);
 }
 
+/* SQLite's plan for query reads r by a search of records_compliance. */
+static void assert_sqlite_plan_searches_index(sqldb *db, const char *query)
+{
+    char sql[4096];
+    sqldb_stmt *st;
+    bool search = false;
+    int step;
+
+    snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", query);
+    st = prepare(db, sql);
+    while ((step = sqldb_step(st)) == 1) {
+        const char *detail = sqldb_column_text(st, 3);
+        if (detail && strstr(detail, " r ")) {
+            assert_non_null(strstr(detail, "SEARCH r USING COVERING INDEX records_compliance "
+                                           "(device_id=? AND type=? AND ts>? AND ts<?)"));
+            search = true;
+        }
+    }
+    assert_int_equal(step, 0);
+    sqldb_finalize(st);
+    assert_true(search);
+}
+
+/* PostgreSQL's plan for query, sequential scans off, reads records
+ * through records_compliance and never scans the table. */
+static void assert_pg_plan_uses_index(sqldb *db, const char *query)
+{
+    char sql[4096];
+    sqldb_stmt *st;
+    bool uses = false;
+    int step;
+
+    assert_int_equal(sqldb_begin(db, SQLDB_WRITE), 0);
+    testdb_exec(db, "SET LOCAL enable_seqscan = off");
+    snprintf(sql, sizeof sql, "EXPLAIN %s", query);
+    st = prepare(db, sql);
+    assert_int_equal(sqldb_bind_text(st, 1, "North"), 0);
+    assert_int_equal(sqldb_bind_text(st, 2, "2026-11-01"), 0);
+    assert_int_equal(sqldb_bind_text(st, 3, "2026-11-31"), 0);
+    while ((step = sqldb_step(st)) == 1) {
+        const char *line = sqldb_column_text(st, 0);
+        if (line == NULL)
+            continue;
+        uses = uses || strstr(line, "records_compliance") != NULL;
+        if (strstr(line, "Seq Scan on records"))
+            fail_msg("query scans records: %s\n%s", line, query);
+    }
+    assert_int_equal(step, 0);
+    sqldb_finalize(st);
+    sqldb_rollback(db);
+    if (!uses)
+        fail_msg("query does not use records_compliance:\n%s", query);
+}
+
 /* Each records query searches the covering index by device, type and ts:
  * never a scan of the index (which grows with the whole fleet) and never
- * the records table itself. */
+ * the records table itself. SQLite's plan (EXPLAIN QUERY PLAN) is
+ * SQLite's own; PostgreSQL plans by its statistics (a small test table is
+ * scanned), so there the test keeps the index usable: with sequential
+ * scans off, every query reads records through records_compliance. */
 static void test_queries_search_the_index(void **state)
 {
     fixture *fx = *state;
+    char q[2048];
+    size_t n = 0;
 
-    for (const char *const *q = report_data_queries; *q; q++) {
-        char sql[4096];
-        sqlite3_stmt *st = NULL;
-        bool search = false;
-        snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", *q);
-        assert_int_equal(sqlite3_prepare_v2(fx->db, sql, -1, &st, NULL), SQLITE_OK);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            const char *step = (const char *)sqlite3_column_text(st, 3);
-            if (strstr(step, " r ")) {
-                assert_non_null(strstr(step, "SEARCH r USING COVERING INDEX records_compliance "
-                                             "(device_id=? AND type=? AND ts>? AND ts<?)"));
-                search = true;
-            }
-        }
-        sqlite3_finalize(st);
-        assert_true(search);
+    for (size_t i = 0; report_data_query(fx->db, i, q, sizeof q) == 0; i++, n++) {
+        if (testdb_is_postgres())
+            assert_pg_plan_uses_index(fx->db, q);
+        else
+            assert_sqlite_plan_searches_index(fx->db, q);
     }
+    assert_int_equal(n, 4);
 }
 
 static char *slurp(const char *path)
@@ -914,10 +956,10 @@ static void test_r4_verdict_is_the_one_truth(void **state)
     add_alert(fx->db, "R5", "critical", "dev-w1", "West", "no-cycle:S1:g1",
               "{\"device\":\"dev-w1\",\"seq\":2}", "2026-11-02T08:40:00.000Z", NULL, NULL,
               "2026-11-02T09:00:00.000Z");
-    exec_sql(fx->db, "UPDATE alerts SET state = 'withdrawn' WHERE cause = 'no-cycle:S1:g1'");
+    testdb_exec(fx->db, "UPDATE alerts SET state = 'withdrawn' WHERE cause = 'no-cycle:S1:g1'");
     add_alert(fx->db, "R5", "pending", "dev-w1", "West", "pending:9", "{}",
               "2026-11-02T08:50:00.000Z", NULL, NULL, "2026-11-02T08:50:00.000Z");
-    exec_sql(fx->db, "UPDATE alerts SET state = 'pending' WHERE cause = 'pending:9'");
+    testdb_exec(fx->db, "UPDATE alerts SET state = 'pending' WHERE cause = 'pending:9'");
     if (report_data_load(fx->db, "West", "2026-11-01", "2026-11-30", GEN_AT, &d, err, sizeof err))
         fail_msg("report_data_load: %s", err);
     assert_int_equal(d.total.count[RC_CYCLES_PASSED], 1);

@@ -1,5 +1,6 @@
 /* test_rules: the compliance rules (collector/rules*.c) end to end through
- * ingest_events against a real temporary SQLite store.
+ * ingest_events against a real temporary database (testdb.h: SQLite, or
+ * PostgreSQL with SMP_TEST_PG).
  *
  * Each case feeds a short record sequence from registered devices and
  * asserts exactly which alerts the alerts table holds afterwards (rule,
@@ -7,7 +8,12 @@
  * produced. Every message is delivered twice: the second delivery must
  * store nothing and raise nothing (rules run only on inserted records).
  * Time-driven rules (R6, R8) run through rules_tick with an injected now,
- * on a second store connection as in the collector. */
+ * on a second store connection as in the collector.
+ *
+ * On PostgreSQL only, the last cases are several collectors on one
+ * database: a second store and ingest stand for another collector, the
+ * same clinic's devices are fed through both, one after the other and at
+ * the same moment (threads), and the timer's leader lock is passed on. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,12 +21,12 @@
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <time.h>
 
-#include "db.h"
 #include "ingest.h"
 #include "log.h"
 #include "message.h"
@@ -28,6 +34,7 @@
 #include "record.h"
 #include "rules.h"
 #include "store.h"
+#include "testdb.h"
 
 #define DAY_S (24 * 3600)
 
@@ -44,10 +51,12 @@ typedef struct feed {
 enum { DEV_A, DEV_B, DEV_C, NDEV };   /* a, b: clinic-1; c: clinic-2 */
 
 typedef struct fixture {
-    char dir[64], path[128];
+    char target[TESTDB_TARGET_MAX];
     store *s, *timer_store;
     ingest *in;
-    sqlite3 *db;
+    store *s2;                     /* another collector's connection (PostgreSQL cases) */
+    ingest *in2;
+    sqldb *db;                     /* for assertions */
     feed feeds[NDEV];
     char events[8192];             /* events of the last send / tick, one per line */
     alert_batch tick_out;
@@ -59,35 +68,24 @@ static fixture *F;
 
 /* ---- setup --------------------------------------------------------------- */
 
-static void exec_sql(sqlite3 *db, const char *sql)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("sql failed: %s: %s", sql, msg ? msg : "?");
-}
-
+static const ingest_limits limits = {1000, 4096, 24LL * 3600 * 1000, {300 * 1000, 3600 * 1000}};
 static int64_t cycle_no;
 
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    ingest_limits limits = {1000, 4096, 24LL * 3600 * 1000, {300 * 1000, 3600 * 1000}};
     static const char *const names[NDEV] = {"dev-a", "dev-b", "dev-c"};
     char err[512];
 
     assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/test_rules.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof f->path, "%s/fleet.db", f->dir);
-    if (db_migrate(f->path, &(int){0}, &(int){0}, err, sizeof err) != 0 ||
-        db_open(f->path, &f->db, err, sizeof err) != 0)
-        fail_msg("%s", err);
-    exec_sql(f->db, "INSERT INTO devices(device_id, clinic, added_at) VALUES "
-                    "('dev-a', 'clinic-1', '2026-01-01T00:00:00.000Z'),"
-                    "('dev-b', 'clinic-1', '2026-01-01T00:00:00.000Z'),"
-                    "('dev-c', 'clinic-2', '2026-01-01T00:00:00.000Z')");
-    if (store_open(f->path, &f->s, err, sizeof err) != 0 ||
-        store_open(f->path, &f->timer_store, err, sizeof err) != 0)
+    testdb_new(f->target, sizeof f->target);
+    f->db = testdb_open(f->target);
+    testdb_exec(f->db, "INSERT INTO devices(device_id, clinic, added_at) VALUES "
+                       "('dev-a', 'clinic-1', '2026-01-01T00:00:00.000Z'),"
+                       "('dev-b', 'clinic-1', '2026-01-01T00:00:00.000Z'),"
+                       "('dev-c', 'clinic-2', '2026-01-01T00:00:00.000Z')");
+    if (store_open(f->target, &f->s, err, sizeof err) != 0 ||
+        store_open(f->target, &f->timer_store, err, sizeof err) != 0)
         fail_msg("%s", err);
     assert_non_null(f->in = ingest_new(f->s, &limits));
     assert_int_equal(policy_defaults(&f->pol), 0);
@@ -107,20 +105,17 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    char p[200];
 
     ingest_free(f->in);
+    ingest_free(f->in2);
     store_close(f->s);
+    store_close(f->s2);
     store_close(f->timer_store);
-    sqlite3_close(f->db);
+    sqldb_close(f->db);
     for (int i = 0; i < NDEV; i++)
         for (size_t k = 0; k < f->feeds[i].n; k++)
             free(f->feeds[i].canon[k]);
-    for (const char *suffix = ""; suffix; suffix = *suffix ? (suffix[1] == 'w' ? "-shm" : NULL) : "-wal") {
-        snprintf(p, sizeof p, "%s%s", f->path, suffix);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    testdb_drop(f->target);
     free(f);
     return 0;
 }
@@ -138,38 +133,57 @@ static void summarize(const alert_batch *b)
                               b->events[i].a.device);
 }
 
-/* Delivers the device's pending records as one message at receive time
- * now_ms, then again: the resend must be all duplicates and raise nothing. */
-static void send_at(int dev, int64_t now_ms)
+/* One message of a device's pending records, taken off its feed. */
+typedef struct outgoing {
+    char topic[96];
+    char *payload;
+    int len;
+    size_t records;
+} outgoing;
+
+static void take_message(int dev, outgoing *m)
 {
     feed *fd = &F->feeds[dev];
-    char topic[96], *payload = malloc(MESSAGE_MAX_BYTES);
-    ingest_result r;
-    int len;
 
-    if (fd->n == 0) {
-        free(payload);
-        return;
-    }
-    assert_non_null(payload);
-    snprintf(topic, sizeof topic, "smp/v1/dev/%s/events", fd->device);
-    len = message_encode_batch(fd->device, (const char *const *)fd->canon, fd->lens, fd->n, payload,
-                               MESSAGE_MAX_BYTES);
-    assert_true(len > 0);
-    assert_int_equal(ingest_events(F->in, topic, payload, (size_t)len, now_ms, &r), 0);
-    if (r.quarantined)
-        fail_msg("quarantined: %s", r.reason);
-    assert_int_equal(r.stored, (int)fd->n);
-    summarize(r.alerts);
-    assert_int_equal(ingest_events(F->in, topic, payload, (size_t)len, now_ms + 1000, &r), 0);
-    assert_int_equal(r.stored, 0);
-    assert_int_equal(r.duplicates, (int)fd->n);
-    if (r.alerts->count != 0)
-        fail_msg("a resend raised %zu alert events", r.alerts->count);
+    assert_true(fd->n > 0);
+    assert_non_null(m->payload = malloc(MESSAGE_MAX_BYTES));
+    snprintf(m->topic, sizeof m->topic, "smp/v1/dev/%s/events", fd->device);
+    m->len = message_encode_batch(fd->device, (const char *const *)fd->canon, fd->lens, fd->n,
+                                  m->payload, MESSAGE_MAX_BYTES);
+    assert_true(m->len > 0);
+    m->records = fd->n;
     for (size_t i = 0; i < fd->n; i++)
         free(fd->canon[i]);
     fd->n = 0;
-    free(payload);
+}
+
+/* Delivers the device's pending records as one message through in (a
+ * collector's connection) at receive time now_ms, then again: the resend
+ * must be all duplicates and raise nothing. */
+static void send_via(ingest *in, int dev, int64_t now_ms)
+{
+    outgoing m;
+    ingest_result r;
+
+    if (F->feeds[dev].n == 0)
+        return;
+    take_message(dev, &m);
+    assert_int_equal(ingest_events(in, m.topic, m.payload, (size_t)m.len, now_ms, &r), 0);
+    if (r.quarantined)
+        fail_msg("quarantined: %s", r.reason);
+    assert_int_equal(r.stored, (int)m.records);
+    summarize(r.alerts);
+    assert_int_equal(ingest_events(in, m.topic, m.payload, (size_t)m.len, now_ms + 1000, &r), 0);
+    assert_int_equal(r.stored, 0);
+    assert_int_equal(r.duplicates, (int)m.records);
+    if (r.alerts->count != 0)
+        fail_msg("a resend raised %zu alert events", r.alerts->count);
+    free(m.payload);
+}
+
+static void send_at(int dev, int64_t now_ms)
+{
+    send_via(F->in, dev, now_ms);
 }
 
 /* Receive time: one second after the device's latest record. */
@@ -347,38 +361,52 @@ static void test_in(int dev, const char *ster, const char *kind, int64_t cycle, 
 }
 
 /* The time-driven rules at t0 + offset_s, as the collector's timer runs them. */
+static void tick_on(store *s, int64_t offset_s)
+{
+    assert_int_equal(rules_tick(s, &F->pol, F->t0 + offset_s * 1000, &F->tick_out), 0);
+    summarize(&F->tick_out);
+}
+
 static void tick(int64_t offset_s)
 {
-    assert_int_equal(rules_tick(F->timer_store, &F->pol, F->t0 + offset_s * 1000, &F->tick_out), 0);
-    summarize(&F->tick_out);
+    tick_on(F->timer_store, offset_s);
 }
 
 static void use_policy(void)
 {
     ingest_set_policy(F->in, &F->pol);
+    if (F->in2)
+        ingest_set_policy(F->in2, &F->pol);
 }
 
 /* ---- assertions ---------------------------------------------------------- */
 
 /* The alerts table, one line per alert by id:
  * "<rule> <severity> <cause> <device>[ cleared| withdrawn| pending]". */
+/* Prepares sql on the assertion connection (fails the test if it cannot). */
+static sqldb_stmt *query(const char *sql)
+{
+    sqldb_stmt *q = NULL;
+    if (sqldb_prepare(F->db, sql, &q) != 0)
+        fail_msg("%s: %s", sql, sqldb_errmsg(F->db));
+    return q;
+}
+
 static void alerts_are(const char *want)
 {
-    sqlite3_stmt *q;
+    sqldb_stmt *q = query("SELECT rule || ' ' || severity || ' ' || cause || ' ' || "
+                          "device_id || CASE WHEN state IS NOT NULL THEN ' ' || state "
+                          "WHEN cleared_at IS NULL THEN '' "
+                          "ELSE ' cleared' END FROM alerts ORDER BY id");
     char got[8192];
     size_t n = 0;
+    int rc;
 
     got[0] = '\0';
-    assert_int_equal(sqlite3_prepare_v2(F->db,
-                                        "SELECT rule || ' ' || severity || ' ' || cause || ' ' || "
-                                        "device_id || CASE WHEN state IS NOT NULL THEN ' ' || state "
-                                        "WHEN cleared_at IS NULL THEN '' "
-                                        "ELSE ' cleared' END FROM alerts ORDER BY id",
-                                        -1, &q, NULL),
-                     SQLITE_OK);
-    while (sqlite3_step(q) == SQLITE_ROW)
-        n += (size_t)snprintf(got + n, sizeof got - n, "%s\n", sqlite3_column_text(q, 0));
-    sqlite3_finalize(q);
+    while ((rc = sqldb_step(q)) == 1)
+        n += (size_t)snprintf(got + n, sizeof got - n, "%s\n", sqldb_column_text(q, 0));
+    sqldb_finalize(q);
+    assert_int_equal(rc, 0);
     if (strcmp(got, want) != 0)
         fail_msg("alerts table:\n%s-- want:\n%s", got, want);
 }
@@ -392,22 +420,18 @@ static void events_are(const char *want)
 /* The one alert of (rule, cause): its message and parsed evidence. */
 static cJSON *alert_of(const char *rule, const char *cause, char *message, size_t cap)
 {
-    sqlite3_stmt *q;
+    sqldb_stmt *q = query("SELECT message, evidence FROM alerts WHERE rule = ?1 AND cause = ?2");
     cJSON *ev;
 
-    assert_int_equal(sqlite3_prepare_v2(F->db,
-                                        "SELECT message, evidence FROM alerts WHERE rule = ?1 AND cause = ?2",
-                                        -1, &q, NULL),
-                     SQLITE_OK);
-    sqlite3_bind_text(q, 1, rule, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 2, cause, -1, SQLITE_STATIC);
-    if (sqlite3_step(q) != SQLITE_ROW)
+    assert_int_equal(sqldb_bind_text(q, 1, rule), 0);
+    assert_int_equal(sqldb_bind_text(q, 2, cause), 0);
+    if (sqldb_step(q) != 1)
         fail_msg("no alert %s %s", rule, cause);
-    snprintf(message, cap, "%s", sqlite3_column_text(q, 0));
-    ev = cJSON_Parse((const char *)sqlite3_column_text(q, 1));
+    snprintf(message, cap, "%s", sqldb_column_text(q, 0));
+    ev = cJSON_Parse(sqldb_column_text(q, 1));
     if (!ev || !cJSON_IsObject(ev))
-        fail_msg("evidence of %s %s is not a JSON object: %s", rule, cause, sqlite3_column_text(q, 1));
-    sqlite3_finalize(q);
+        fail_msg("evidence of %s %s is not a JSON object: %s", rule, cause, sqldb_column_text(q, 1));
+    sqldb_finalize(q);
     return ev;
 }
 
@@ -838,7 +862,7 @@ static void test_r7_clear_is_per_sterilizer(void **state)
 static void test_r7_recall_list_is_bounded(void **state)
 {
     char load[100], session[100], msg[256], buf[ALERT_ENCODED_MAX];
-    sqlite3_stmt *q;
+    sqldb_stmt *q;
     (void)state;
 
     at(DEV_A, 0);
@@ -865,12 +889,11 @@ static void test_r7_recall_list_is_bounded(void **state)
 
     /* It still encodes for the alerts topic. */
     alert_event e = {.kind = ALERT_RAISED};
-    assert_int_equal(sqlite3_prepare_v2(F->db, "SELECT evidence FROM alerts WHERE rule = 'R7'", -1, &q, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    assert_true(strlen((const char *)sqlite3_column_text(q, 0)) < ALERT_EVIDENCE_MAX);
-    snprintf(e.a.evidence, sizeof e.a.evidence, "%s", sqlite3_column_text(q, 0));
-    sqlite3_finalize(q);
+    q = query("SELECT evidence FROM alerts WHERE rule = 'R7'");
+    assert_int_equal(sqldb_step(q), 1);
+    assert_true(strlen(sqldb_column_text(q, 0)) < ALERT_EVIDENCE_MAX);
+    snprintf(e.a.evidence, sizeof e.a.evidence, "%s", sqldb_column_text(q, 0));
+    sqldb_finalize(q);
     assert_true(alert_encode(&e, "2026-11-03T08:00:00.000Z", buf, sizeof buf) > 0);
 }
 
@@ -916,7 +939,7 @@ static void test_r8_silent_during_open_session(void **state)
     at(DEV_C, 0);
     session_start(DEV_C, "S3");
     send(DEV_C);
-    exec_sql(F->db, "UPDATE devices SET retired_at = '2026-11-02T09:00:00.000Z' WHERE device_id = 'dev-c'");
+    testdb_exec(F->db, "UPDATE devices SET retired_at = '2026-11-02T09:00:00.000Z' WHERE device_id = 'dev-c'");
     tick(6 * 3600);
     events_are("");
     alerts_are("R8 maintenance silent dev-a cleared\n"
@@ -1158,6 +1181,289 @@ static void test_r8_device_time_gap_flagged_late(void **state)
     events_are("");
 }
 
+/* ---- several collectors on one PostgreSQL -------------------------------- */
+
+/* Another collector: its own store connection and ingest on the same
+ * database. SQLite has one collector per file: the case is skipped. */
+static void second_collector(void)
+{
+    char err[512];
+
+    if (!testdb_is_postgres())
+        skip();
+    if (store_open(F->target, &F->s2, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_non_null(F->in2 = ingest_new(F->s2, &limits));
+    ingest_set_policy(F->in2, &F->pol);
+}
+
+/* Alerts of rule whose state is NULL (raised, open or cleared): neither
+ * pending nor withdrawn. */
+static int64_t alerts_of(const char *rule)
+{
+    return testdb_int_s(F->db, "SELECT count(*) FROM alerts WHERE rule = ?1 AND state IS NULL",
+                        rule);
+}
+
+/* One thing a collector does, run on a thread of its own so that two
+ * collectors do theirs at the same moment. */
+typedef struct job {
+    ingest *in;                   /* a delivery of m through in, or */
+    outgoing m;
+    store *timer;                 /* a timer pass on this store */
+    int64_t now_ms;
+    alert_batch *tick_out;
+    pthread_barrier_t *go;
+    int rc;                       /* 0: done as expected */
+} job;
+
+static void *run_job(void *arg)
+{
+    job *j = arg;
+    ingest_result r;
+
+    pthread_barrier_wait(j->go);
+    if (j->in) {
+        j->rc = ingest_events(j->in, j->m.topic, j->m.payload, (size_t)j->m.len, j->now_ms, &r);
+        if (j->rc == 0 && r.stored != (int)j->m.records)
+            j->rc = -2;
+    } else {
+        j->rc = rules_tick(j->timer, &F->pol, j->now_ms, j->tick_out);
+    }
+    return NULL;
+}
+
+static job delivery(ingest *in, int dev, int64_t now_ms)
+{
+    job j = {.in = in, .now_ms = now_ms};
+    take_message(dev, &j.m);
+    return j;
+}
+
+static job timer_pass(store *s, int64_t now_ms)
+{
+    return (job){.timer = s, .now_ms = now_ms, .tick_out = &F->tick_out};
+}
+
+/* Runs a and b at once and waits for both. */
+static void together(job *a, job *b)
+{
+    pthread_barrier_t go;
+    pthread_t ta, tb;
+
+    assert_int_equal(pthread_barrier_init(&go, NULL, 2), 0);
+    a->go = b->go = &go;
+    assert_int_equal(pthread_create(&ta, NULL, run_job, a), 0);
+    assert_int_equal(pthread_create(&tb, NULL, run_job, b), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    pthread_barrier_destroy(&go);
+    free(a->m.payload);
+    free(b->m.payload);
+    assert_int_equal(a->rc, 0);
+    assert_int_equal(b->rc, 0);
+}
+
+/* A grip stored by one collector and its load's cycle (run before the
+ * use) by another, in either order: nothing is raised, and once settled
+ * nothing is left, not even the pending check. */
+static void test_pg_grip_and_cycle_on_two_collectors(void **state)
+{
+    (void)state;
+
+    second_collector();
+    /* The grip first, through this collector. */
+    at(DEV_B, 600);
+    session_start(DEV_B, "S1");
+    grip(DEV_B, "g1", "L1", "S1");
+    send_via(F->in, DEV_B, F->t0 + 1000 * 1000);
+    events_are("");
+    alerts_are("R5 pending pending:2 dev-b pending\n");
+    at(DEV_A, 0);
+    cycle_pass(DEV_A, "ac-1", "L1");
+    send_via(F->in2, DEV_A, F->t0 + 1010 * 1000);
+    events_are("");
+    /* The cycle first, through the other collector. */
+    at(DEV_A, 60);
+    cycle_pass(DEV_A, "ac-1", "L2");
+    send_via(F->in2, DEV_A, F->t0 + 1020 * 1000);
+    events_are("");
+    at(DEV_B, 700);
+    grip(DEV_B, "g2", "L2", "S1");
+    session_end(DEV_B, "S1");
+    send_via(F->in, DEV_B, F->t0 + 1030 * 1000);
+    events_are("");
+    tick(1030 + 301);
+    events_are("");
+    alerts_are("");
+}
+
+#define ROUNDS 16
+
+/* The same at the same moment, judged at once (settle_s 0): whichever
+ * commits first, no R5 stays raised (the cycle withdraws it, or the grip
+ * finds the cycle). Without the clinic's lock each could miss the other. */
+static void test_pg_grip_and_cycle_at_once(void **state)
+{
+    char load[32], grip_id[32];
+    (void)state;
+
+    second_collector();
+    F->pol.settle_s = 0;
+    use_policy();
+    at(DEV_B, 0);
+    session_start(DEV_B, "S1");
+    send_via(F->in, DEV_B, F->t0 + 1000);
+    for (int i = 0; i < ROUNDS; i++) {
+        snprintf(load, sizeof load, "L%d", i);
+        snprintf(grip_id, sizeof grip_id, "g%d", i);
+        at(DEV_A, 10 * i);
+        cycle_pass(DEV_A, "ac-1", load);
+        at(DEV_B, 10 * i + 5);
+        grip(DEV_B, grip_id, load, "S1");
+        job g = delivery(F->in, DEV_B, F->t0 + (1000 + i) * 1000LL);
+        job c = delivery(F->in2, DEV_A, F->t0 + (1000 + i) * 1000LL);
+        together(&g, &c);
+    }
+    assert_int_equal(alerts_of("R5"), 0);
+    assert_int_equal(testdb_int(F->db, "SELECT count(*) FROM alerts WHERE state = 'pending'"), 0);
+}
+
+/* The timer settling a grip while another collector stores its load's
+ * cycle: either the timer sees the cycle, or the cycle withdraws what the
+ * timer raised; never an R5 left raised. */
+static void test_pg_settle_and_cycle_at_once(void **state)
+{
+    char load[32], grip_id[32];
+    (void)state;
+
+    second_collector();
+    at(DEV_B, 0);
+    session_start(DEV_B, "S1");
+    send_via(F->in, DEV_B, F->t0 + 1000);
+    for (int i = 0; i < ROUNDS; i++) {
+        int64_t received_s = 1000 + 400 * i;
+        snprintf(load, sizeof load, "L%d", i);
+        snprintf(grip_id, sizeof grip_id, "g%d", i);
+        at(DEV_B, 10 * i + 5);
+        grip(DEV_B, grip_id, load, "S1");
+        send_via(F->in, DEV_B, F->t0 + received_s * 1000);
+        at(DEV_A, 10 * i);
+        cycle_pass(DEV_A, "ac-1", load);
+        job t = timer_pass(F->timer_store, F->t0 + (received_s + 301) * 1000);
+        job c = delivery(F->in2, DEV_A, F->t0 + (received_s + 301) * 1000);
+        together(&t, &c);
+    }
+    assert_int_equal(alerts_of("R5"), 0);
+    assert_int_equal(testdb_int(F->db, "SELECT count(*) FROM alerts WHERE state = 'pending'"), 0);
+}
+
+/* The timer finding a device silent while its next message arrives
+ * through another collector, and a sterilizer overdue while its negative
+ * spore test arrives: the timer reads each again under the device's or
+ * clinic's lock, so neither R8 nor R6 stays open after the record that
+ * ends it. */
+static void test_pg_timer_and_records_at_once(void **state)
+{
+    (void)state;
+
+    second_collector();
+    at(DEV_B, 0);
+    session_start(DEV_B, "S1");
+    send_via(F->in2, DEV_B, F->t0 + 1000);
+    for (int i = 0; i < ROUNDS; i++) {
+        int64_t now_s = 7200 + 1 + 8000 * i;
+        at(DEV_B, 60 * (i + 1));
+        counters(DEV_B, 100 + i, NULL, 0, 0);
+        job t = timer_pass(F->timer_store, F->t0 + now_s * 1000);
+        job b = delivery(F->in2, DEV_B, F->t0 + now_s * 1000);
+        together(&t, &b);
+    }
+    assert_int_equal(testdb_int(F->db, "SELECT count(*) FROM alerts WHERE rule = 'R8' "
+                                       "AND cleared_at IS NULL"), 0);
+
+    at(DEV_A, 0);
+    cycle_pass(DEV_A, "ac-1", "L0");          /* first seen: due in 7 days */
+    send_via(F->in, DEV_A, F->t0 + 1000);
+    for (int i = 0; i < ROUNDS; i++) {
+        int64_t now_s = 7 * DAY_S + 60 + 8 * DAY_S * i;
+        at(DEV_A, now_s - 1);
+        spore(DEV_A, "ac-1", "negative");
+        job t = timer_pass(F->timer_store, F->t0 + now_s * 1000);
+        job a = delivery(F->in2, DEV_A, F->t0 + now_s * 1000);
+        together(&t, &a);
+    }
+    assert_int_equal(testdb_int(F->db, "SELECT count(*) FROM alerts WHERE rule = 'R6' "
+                                       "AND cleared_at IS NULL"), 0);
+}
+
+/* Advisory locks held in this test's database (PostgreSQL's pg_locks). */
+static int64_t advisory_locks(void)
+{
+    return testdb_int(F->db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
+                             "database = (SELECT oid FROM pg_database "
+                             "WHERE datname = current_database())");
+}
+
+/* Only the collector holding the leader lock runs the timer; when its
+ * connection ends, the next one's pass takes over. */
+static void test_pg_timer_runs_on_the_leader_only(void **state)
+{
+    (void)state;
+
+    second_collector();
+    tick(0);                                  /* this collector leads */
+    events_are("");
+    at(DEV_B, 600);
+    session_start(DEV_B, "S1");
+    grip(DEV_B, "g9", "L9", "S1");            /* a load never processed */
+    send_via(F->in, DEV_B, F->t0 + 1000 * 1000);
+    tick_on(F->s2, 1000 + 301);               /* the other: not the leader */
+    events_are("");
+    alerts_are("R5 pending pending:2 dev-b pending\n");
+    store_close(F->timer_store);              /* the leader stops */
+    F->timer_store = NULL;
+    for (int i = 0; i < 100 && advisory_locks() > 0; i++)
+        nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);   /* its server process exits */
+    assert_int_equal(advisory_locks(), 0);
+    tick_on(F->s2, 1000 + 302);
+    events_are("raised R5 critical no-cycle:S1:g9 dev-b\n");
+    alerts_are("R5 critical no-cycle:S1:g9 dev-b\n");
+}
+
+/* A cartridge inserted on two devices through two collectors: one R1,
+ * one after the other and at the same moment. */
+static void test_pg_cartridge_on_two_collectors(void **state)
+{
+    (void)state;
+
+    second_collector();
+    at(DEV_A, 0);
+    session_start(DEV_A, "S1");
+    insert_ok(DEV_A, "C1", "S1");
+    send_via(F->in, DEV_A, F->t0 + 10 * 1000);
+    events_are("");
+    at(DEV_C, 60);                            /* another clinic: uids are fleet-unique */
+    session_start(DEV_C, "S2");
+    insert_ok(DEV_C, "C1", "S2");
+    send_via(F->in2, DEV_C, F->t0 + 70 * 1000);
+    events_are("raised R1 critical reused:C1:S2 dev-c\n");
+    alerts_are("R1 critical reused:C1:S2 dev-c\n");
+
+    for (int i = 0; i < ROUNDS; i++) {
+        char uid[16];
+        snprintf(uid, sizeof uid, "K%d", i);
+        at(DEV_A, 100 + i);
+        insert_ok(DEV_A, uid, "S1");
+        at(DEV_C, 100 + i);
+        insert_ok(DEV_C, uid, "S2");
+        job a = delivery(F->in, DEV_A, F->t0 + (200 + i) * 1000LL);
+        job c = delivery(F->in2, DEV_C, F->t0 + (200 + i) * 1000LL);
+        together(&a, &c);
+        assert_int_equal(alerts_of("R1"), 2 + i);   /* the later of the two uses */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1179,6 +1485,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_r5_grip_from_recalled_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r5_settle_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r8_device_time_gap_flagged_late, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_grip_and_cycle_on_two_collectors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_grip_and_cycle_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_settle_and_cycle_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_timer_and_records_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_timer_runs_on_the_leader_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_cartridge_on_two_collectors, setup, teardown),
     };
     log_set_level(LOG_ERROR);
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,6 @@
-/* store_rules_sqlite: the SQLite implementation of store_rules.h, on the
- * rule_* tables of common/db.c. */
+/* store_rules_sql: store_rules.h on the rule_* tables of common/db.c,
+ * through the storage seam (sqldb.h): the same portable SQL on SQLite and
+ * on PostgreSQL. */
 #include "store_rules.h"
 
 #include <assert.h>
@@ -7,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_sqlite_int.h"
+#include "store_sql_int.h"
 
 enum {
     RQ_CART_INSERT, RQ_CART_GET, RQ_LOAD_GET, RQ_LOAD_PUT, RQ_GRIP_PUT, RQ_GRIPS_OF_LOAD,
@@ -21,7 +22,10 @@ static_assert(RQ_COUNT <= STORE_RULE_STMTS, "raise STORE_RULE_STMTS");
 #define GRIP_COLS "g.device_id, g.seq, g.ts, g.load_id, g.grip_id, g.session_id"
 #define LOAD_COLS "l.device_id, l.seq, l.ts, l.load_id, l.sterilizer_id, l.passed"
 #define STER_COLS "clinic, sterilizer_id, home_device, first_seen_ts, " \
-                  "coalesce(last_negative_ts, ''), coalesce(flagged_ts, '')"
+                  "COALESCE(last_negative_ts, ''), COALESCE(flagged_ts, '')"
+/* json_extract gives text on PostgreSQL and a number on SQLite: compare
+ * numbers as BIGINT on both. */
+#define JSON_INT(doc, key) "CAST(json_extract(" doc ", '$." key "') AS BIGINT)"
 /* Loads of a sterilizer processed inside a window: R7's recall set. */
 #define RECALL_WHERE "l.clinic = ?1 AND l.sterilizer_id = ?2 AND l.ts > ?3 AND l.ts < ?4"
 /* ...less the test-only cycles: a test names the cycle (same device,
@@ -31,20 +35,28 @@ static_assert(RQ_COUNT <= STORE_RULE_STMTS, "raise STORE_RULE_STMTS");
 #define TEST_ONLY "EXISTS (SELECT 1 FROM records c JOIN records t ON t.device_id = c.device_id " \
                   "AND t.type = 'sterilization.test' AND t.ts >= c.ts " \
                   "AND json_extract(t.body, '$.sterilizer_id') = l.sterilizer_id " \
-                  "AND json_extract(t.body, '$.cycle_no') = json_extract(c.body, '$.cycle_no') " \
-                  "WHERE c.device_id = l.device_id AND c.seq = l.seq)"
+                  "AND " JSON_INT("t.body", "cycle_no") " = " JSON_INT("c.body", "cycle_no") \
+                  " WHERE c.device_id = l.device_id AND c.seq = l.seq)"
 #define RECALL_LOADS_WHERE RECALL_WHERE " AND (" HAS_GRIPS " OR NOT " TEST_ONLY ")"
+/* Two-argument max/min are not portable: CASE. */
+#define LATER(a, b) "CASE WHEN " b " > " a " THEN " b " ELSE " a " END"
+#define EARLIER(a, b) "CASE WHEN " b " < " a " THEN " b " ELSE " a " END"
 
 static const char *const sql[RQ_COUNT] = {
+    /* The primary key decides the first use, also between collectors: an
+     * insert of a uid another transaction has just inserted waits for it
+     * and then does nothing (store_cartridge_first_use). */
     [RQ_CART_INSERT] = "INSERT INTO rule_cartridges(cartridge_uid, device_id, session_id, seq, ts) "
                        "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
     [RQ_CART_GET] = "SELECT device_id, seq, ts, session_id FROM rule_cartridges "
                     "WHERE cartridge_uid = ?1",
     [RQ_LOAD_GET] = "SELECT " LOAD_COLS " FROM rule_loads l WHERE l.clinic = ?1 AND l.load_id = ?2",
+    /* The latest cycle by device time wins whichever arrives last. */
     [RQ_LOAD_PUT] = "INSERT INTO rule_loads(clinic, load_id, sterilizer_id, device_id, seq, ts, passed) "
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(clinic, load_id) DO UPDATE SET "
                     "sterilizer_id = excluded.sterilizer_id, device_id = excluded.device_id, "
-                    "seq = excluded.seq, ts = excluded.ts, passed = excluded.passed",
+                    "seq = excluded.seq, ts = excluded.ts, passed = excluded.passed "
+                    "WHERE excluded.ts >= rule_loads.ts",
     [RQ_GRIP_PUT] = "INSERT INTO rule_grips(device_id, seq, ts, load_id, grip_id, session_id, clinic) "
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
     [RQ_GRIPS_OF_LOAD] = "SELECT " GRIP_COLS " FROM rule_grips g WHERE g.clinic = ?1 AND "
@@ -60,21 +72,24 @@ static const char *const sql[RQ_COUNT] = {
     /* A record older than the first sighting (sent late) moves it back. */
     [RQ_STER_TOUCH] = "INSERT INTO rule_sterilizers(clinic, sterilizer_id, home_device, first_seen_ts) "
                       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(clinic, sterilizer_id) DO UPDATE SET "
-                      "first_seen_ts = min(first_seen_ts, excluded.first_seen_ts)",
+                      "first_seen_ts = " EARLIER("rule_sterilizers.first_seen_ts",
+                                                 "excluded.first_seen_ts"),
     [RQ_STER_GET] = "SELECT " STER_COLS " FROM rule_sterilizers WHERE clinic = ?1 AND sterilizer_id = ?2",
     /* flagged_ts stays: a later negative is what lifts the flag, and the
      * last positive tells R5 whether a recall can concern a load. */
-    [RQ_STER_NEGATIVE] = "UPDATE rule_sterilizers SET "
-                         "last_negative_ts = max(coalesce(last_negative_ts, ''), ?3) "
-                         "WHERE clinic = ?1 AND sterilizer_id = ?2",
-    [RQ_STER_FLAG] = "UPDATE rule_sterilizers SET flagged_ts = max(coalesce(flagged_ts, ''), ?3) "
-                     "WHERE clinic = ?1 AND sterilizer_id = ?2",
+    [RQ_STER_NEGATIVE] = "UPDATE rule_sterilizers SET last_negative_ts = "
+                         LATER("COALESCE(last_negative_ts, '')", "CAST(?3 AS TEXT)")
+                         " WHERE clinic = ?1 AND sterilizer_id = ?2",
+    [RQ_STER_FLAG] = "UPDATE rule_sterilizers SET flagged_ts = "
+                     LATER("COALESCE(flagged_ts, '')", "CAST(?3 AS TEXT)")
+                     " WHERE clinic = ?1 AND sterilizer_id = ?2",
     [RQ_STER_UNTESTED] = "SELECT " STER_COLS " FROM rule_sterilizers "
-                         "WHERE coalesce(last_negative_ts, first_seen_ts) < ?1 "
+                         "WHERE COALESCE(last_negative_ts, first_seen_ts) < ?1 "
                          "ORDER BY clinic, sterilizer_id",
     [RQ_DEV_HEARD] = "INSERT INTO rule_devices(device_id, clinic, last_received_at) VALUES (?1, ?2, ?3) "
                      "ON CONFLICT(device_id) DO UPDATE SET clinic = excluded.clinic, "
-                     "last_received_at = max(last_received_at, excluded.last_received_at)",
+                     "last_received_at = " LATER("rule_devices.last_received_at",
+                                                 "excluded.last_received_at"),
     [RQ_SESSION_OPEN] = "UPDATE rule_devices SET open_session = ?2, open_seq = ?3 "
                         "WHERE device_id = ?1 AND ?3 > open_seq AND ?3 > closed_seq",
     [RQ_SESSION_CLOSE] = "UPDATE rule_devices SET open_session = NULL, closed_seq = ?2 "
@@ -88,8 +103,8 @@ static const char *const sql[RQ_COUNT] = {
     /* Not an alert yet: cleared_at is set so that no reader counts it open. */
     [RQ_PENDING_PUT] = "INSERT INTO alerts(rule, severity, device_id, clinic, cause, message, "
                        "evidence, raised_at, cleared_at, state) VALUES ('R5', 'pending', ?1, ?2, "
-                       "'pending:' || ?3, 'grip waiting for its load''s cycle', '{}', ?4, ?4, "
-                       "'pending') ON CONFLICT DO NOTHING",
+                       "'pending:' || CAST(?3 AS TEXT), 'grip waiting for its load''s cycle', '{}', "
+                       "?4, ?4, 'pending') ON CONFLICT DO NOTHING",
     [RQ_PENDING_DROP] = "DELETE FROM alerts WHERE id = ?1 AND state = 'pending'",
     [RQ_ALERT_WITHDRAW] = "UPDATE alerts SET cleared_at = ?4, state = 'withdrawn' WHERE rule = ?1 "
                           "AND device_id = ?2 AND cause = ?3 AND cleared_at IS NULL "
@@ -106,54 +121,78 @@ static const char state_reset_sql[] = "UPDATE alerts SET state = NULL WHERE id =
 static const char session_at_sql[] =
     "SELECT type, json_extract(body, '$.session_id') FROM records WHERE device_id = ?1 "
     "AND seq <= ?2 AND type IN ('session.start', 'session.end') ORDER BY seq DESC LIMIT 1";
+/* The columns of RQ_DEV_SILENT, for one device. */
+static const char device_silent_sql[] =
+    "SELECT r.device_id, r.clinic, r.open_session, r.last_received_at "
+    "FROM rule_devices r JOIN devices d ON d.device_id = r.device_id "
+    "WHERE r.device_id = ?2 AND r.open_session IS NOT NULL AND r.last_received_at < ?1 "
+    "AND d.retired_at IS NULL";
+/* Each test with the time of the cycle that carried it (cts: NULL when not
+ * on record), ordered by it in an outer query, since PostgreSQL does not
+ * take an output column inside an ORDER BY expression. */
 static const char spore_tests_sql[] =
-    "SELECT t.device_id, t.seq, t.ts, json_extract(t.body, '$.read_ts'), "
-    "json_extract(t.body, '$.result') = 'positive', "
+    "SELECT s.device_id, s.seq, s.ts, s.read_ts, s.positive, s.cts FROM ("
+    "SELECT t.device_id, t.seq, t.ts, json_extract(t.body, '$.read_ts') AS read_ts, "
+    "CASE WHEN json_extract(t.body, '$.result') = 'positive' THEN 1 ELSE 0 END AS positive, "
     "(SELECT c.ts FROM records c WHERE c.device_id = t.device_id "
     "  AND c.type = 'sterilization.cycle' AND c.ts <= t.ts "
     "  AND json_extract(c.body, '$.sterilizer_id') = ?2 "
-    "  AND json_extract(c.body, '$.cycle_no') = json_extract(t.body, '$.cycle_no') "
+    "  AND " JSON_INT("c.body", "cycle_no") " = " JSON_INT("t.body", "cycle_no")
     "  ORDER BY c.ts DESC LIMIT 1) AS cts "
     "FROM records t JOIN devices d ON d.device_id = t.device_id "
     "WHERE t.type = 'sterilization.test' AND t.ts >= ?3 AND d.clinic = ?1 "
     "AND json_extract(t.body, '$.kind') = 'spore' "
     "AND json_extract(t.body, '$.sterilizer_id') = ?2 "
-    "AND json_extract(t.body, '$.result') IN ('positive', 'negative') "
-    "ORDER BY coalesce(cts, t.ts), t.ts, t.device_id, t.seq";
+    "AND json_extract(t.body, '$.result') IN ('positive', 'negative')) AS s "
+    "ORDER BY COALESCE(s.cts, s.ts), s.ts, s.device_id, s.seq";
 
 int store__prepare_rules(store *s, char *err, size_t errlen)
 {
     for (int i = 0; i < RQ_COUNT; i++) {
-        if (sqlite3_prepare_v2(s->db, sql[i], -1, &s->rq[i], NULL) != SQLITE_OK) {
-            snprintf(err, errlen, "database: preparing rule statement %d: %s", i,
-                     sqlite3_errmsg(s->db));
+        if (sqldb_prepare(s->db, sql[i], &s->rq[i]) != 0) {
+            snprintf(err, errlen, "database %s: preparing rule statement %d: %s",
+                     sqldb_name(s->db), i, sqldb_errmsg(s->db));
             return -1;
         }
     }
     return 0;
 }
 
-static void bind_text(sqlite3_stmt *q, int col, const char *v)
+/* Binding: each returns 0 or -1 (sqldb copies the values), so that a
+ * function binds with one chain of || and then bind_failed. */
+static int bind_text(sqldb_stmt *q, int col, const char *v)
 {
-    sqlite3_bind_text(q, col, v, -1, SQLITE_STATIC);
+    return sqldb_bind_text(q, col, v);
+}
+
+static int bind_int(sqldb_stmt *q, int col, int64_t v)
+{
+    return sqldb_bind_int64(q, col, v);
 }
 
 /* Binds device, seq, ts at col, col+1, col+2. */
-static void bind_ref(sqlite3_stmt *q, int col, const rule_ref *r)
+static int bind_ref(sqldb_stmt *q, int col, const rule_ref *r)
 {
-    bind_text(q, col, r->device);
-    sqlite3_bind_int64(q, col + 1, (sqlite3_int64)r->seq);
-    bind_text(q, col + 2, r->ts);
+    return bind_text(q, col, r->device) || bind_int(q, col + 1, (int64_t)r->seq) ||
+           bind_text(q, col + 2, r->ts);
 }
 
-static void read_ref(sqlite3_stmt *q, int col, rule_ref *r)
+/* After a failed bind: the reason into s->err, q reset; returns -1. */
+static int bind_failed(store *s, sqldb_stmt *q, const char *what)
+{
+    store__failed(s, what);
+    store__reset(q);
+    return -1;
+}
+
+static void read_ref(sqldb_stmt *q, int col, rule_ref *r)
 {
     store__copy_col(q, col, r->device, sizeof r->device);
-    r->seq = (uint64_t)sqlite3_column_int64(q, col + 1);
+    r->seq = (uint64_t)sqldb_column_int64(q, col + 1);
     store__copy_col(q, col + 2, r->ts, sizeof r->ts);
 }
 
-static void read_grip(sqlite3_stmt *q, rule_grip *g)
+static void read_grip(sqldb_stmt *q, rule_grip *g)
 {
     read_ref(q, 0, &g->use);
     store__copy_col(q, 3, g->load_id, sizeof g->load_id);
@@ -161,15 +200,15 @@ static void read_grip(sqlite3_stmt *q, rule_grip *g)
     store__copy_col(q, 5, g->session_id, sizeof g->session_id);
 }
 
-static void read_load(sqlite3_stmt *q, rule_load *l)
+static void read_load(sqldb_stmt *q, rule_load *l)
 {
     read_ref(q, 0, &l->cycle);
     store__copy_col(q, 3, l->load_id, sizeof l->load_id);
     store__copy_col(q, 4, l->sterilizer_id, sizeof l->sterilizer_id);
-    l->passed = sqlite3_column_int(q, 5) != 0;
+    l->passed = sqldb_column_int64(q, 5) != 0;
 }
 
-static void read_sterilizer(sqlite3_stmt *q, rule_sterilizer *st)
+static void read_sterilizer(sqldb_stmt *q, rule_sterilizer *st)
 {
     store__copy_col(q, 0, st->clinic, sizeof st->clinic);
     store__copy_col(q, 1, st->sterilizer_id, sizeof st->sterilizer_id);
@@ -179,13 +218,50 @@ static void read_sterilizer(sqlite3_stmt *q, rule_sterilizer *st)
     store__copy_col(q, 5, st->flagged_ts, sizeof st->flagged_ts);
 }
 
-static int count_of(store *s, sqlite3_stmt *q, int64_t *out, const char *what)
+static void read_silent(sqldb_stmt *q, rule_silent *d)
+{
+    store__copy_col(q, 0, d->device, sizeof d->device);
+    store__copy_col(q, 1, d->clinic, sizeof d->clinic);
+    store__copy_col(q, 2, d->session_id, sizeof d->session_id);
+    store__copy_col(q, 3, d->last_received_at, sizeof d->last_received_at);
+}
+
+static int count_of(store *s, sqldb_stmt *q, int64_t *out, const char *what)
 {
     int rc = store__step(s, q, what);
-    *out = rc == 1 ? sqlite3_column_int64(q, 0) : 0;
+    *out = rc == 1 ? sqldb_column_int64(q, 0) : 0;
     if (rc == 1)
         store__reset(q);
     return rc < 0 ? -1 : 0;
+}
+
+/* Prepares a rare statement; the caller finalizes it. */
+static sqldb_stmt *prepare_once(store *s, const char *sql_text, const char *what)
+{
+    sqldb_stmt *q = NULL;
+    if (sqldb_prepare(s->db, sql_text, &q) != 0) {
+        store__failed(s, what);
+        return NULL;
+    }
+    return q;
+}
+
+/* ---- several collectors -------------------------------------------------- */
+
+int store_lock_clinic(store *s, const char *clinic)
+{
+    char key[RECORD_STR_MAX + 8];
+
+    snprintf(key, sizeof key, "clinic:%s", clinic);
+    return sqldb_lock(s->db, key) == 0 ? 0 : store__failed(s, "clinic lock");
+}
+
+int store_timer_leader(store *s, bool *leader)
+{
+    *leader = false;
+    return sqldb_try_lock_session(s->db, STORE_TIMER_LOCK, leader) == 0
+               ? 0
+               : store__failed(s, "rules timer leader lock");
 }
 
 /* ---- R1 ------------------------------------------------------------------ */
@@ -194,20 +270,21 @@ int store_cartridge_first_use(store *s, const char *uid, const rule_ref *use,
                               const char *session_id, rule_ref *first,
                               char first_session[RECORD_STR_MAX + 1])
 {
-    sqlite3_stmt *q = s->rq[RQ_CART_INSERT];
+    sqldb_stmt *q = s->rq[RQ_CART_INSERT];
     int rc;
 
-    bind_text(q, 1, uid);
-    bind_text(q, 2, use->device);
-    bind_text(q, 3, session_id);
-    sqlite3_bind_int64(q, 4, (sqlite3_int64)use->seq);
-    bind_text(q, 5, use->ts);
+    if (bind_text(q, 1, uid) || bind_text(q, 2, use->device) || bind_text(q, 3, session_id) ||
+        bind_int(q, 4, (int64_t)use->seq) || bind_text(q, 5, use->ts))
+        return bind_failed(s, q, "cartridge insert");
     if (store__run(s, q, "cartridge insert") != 0)
         return -1;
-    if (sqlite3_changes(s->db) == 1)
+    if (sqldb_changes(s->db) == 1)
         return 0;
+    /* A new statement: under READ COMMITTED it sees the first use that
+     * another collector's transaction committed while the insert waited. */
     q = s->rq[RQ_CART_GET];
-    bind_text(q, 1, uid);
+    if (bind_text(q, 1, uid))
+        return bind_failed(s, q, "cartridge lookup");
     if ((rc = store__step(s, q, "cartridge lookup")) != 1)
         return rc == 0 ? store__failed(s, "cartridge lookup: row vanished") : -1;
     read_ref(q, 0, first);
@@ -220,11 +297,11 @@ int store_cartridge_first_use(store *s, const char *uid, const rule_ref *use,
 
 int store_load_get(store *s, const char *clinic, const char *load_id, rule_load *out)
 {
-    sqlite3_stmt *q = s->rq[RQ_LOAD_GET];
+    sqldb_stmt *q = s->rq[RQ_LOAD_GET];
     int rc;
 
-    bind_text(q, 1, clinic);
-    bind_text(q, 2, load_id);
+    if (bind_text(q, 1, clinic) || bind_text(q, 2, load_id))
+        return bind_failed(s, q, "load lookup");
     if ((rc = store__step(s, q, "load lookup")) == 1) {
         read_load(q, out);
         store__reset(q);
@@ -234,30 +311,27 @@ int store_load_get(store *s, const char *clinic, const char *load_id, rule_load 
 
 int store_load_put(store *s, const char *clinic, const rule_load *l)
 {
-    sqlite3_stmt *q = s->rq[RQ_LOAD_PUT];
+    sqldb_stmt *q = s->rq[RQ_LOAD_PUT];
 
-    bind_text(q, 1, clinic);
-    bind_text(q, 2, l->load_id);
-    bind_text(q, 3, l->sterilizer_id);
-    bind_ref(q, 4, &l->cycle);
-    sqlite3_bind_int(q, 7, l->passed);
+    if (bind_text(q, 1, clinic) || bind_text(q, 2, l->load_id) ||
+        bind_text(q, 3, l->sterilizer_id) || bind_ref(q, 4, &l->cycle) ||
+        bind_int(q, 7, l->passed ? 1 : 0))
+        return bind_failed(s, q, "load update");
     return store__run(s, q, "load update");
 }
 
 int store_grip_put(store *s, const char *clinic, const rule_grip *g)
 {
-    sqlite3_stmt *q = s->rq[RQ_GRIP_PUT];
+    sqldb_stmt *q = s->rq[RQ_GRIP_PUT];
 
-    bind_ref(q, 1, &g->use);
-    bind_text(q, 4, g->load_id);
-    bind_text(q, 5, g->grip_id);
-    bind_text(q, 6, g->session_id);
-    bind_text(q, 7, clinic);
+    if (bind_ref(q, 1, &g->use) || bind_text(q, 4, g->load_id) || bind_text(q, 5, g->grip_id) ||
+        bind_text(q, 6, g->session_id) || bind_text(q, 7, clinic))
+        return bind_failed(s, q, "grip insert");
     return store__run(s, q, "grip insert");
 }
 
 /* Steps q, handing each grip row to fn; stops at fn's first non-zero. */
-static int each_grip(store *s, sqlite3_stmt *q, store_grip_fn fn, void *ctx, const char *what)
+static int each_grip(store *s, sqldb_stmt *q, store_grip_fn fn, void *ctx, const char *what)
 {
     rule_grip g;
     int rc;
@@ -275,37 +349,46 @@ static int each_grip(store *s, sqlite3_stmt *q, store_grip_fn fn, void *ctx, con
 int store_grips_of_load(store *s, const char *clinic, const char *load_id, const char *since_ts,
                         int max, store_grip_fn fn, void *ctx)
 {
-    sqlite3_stmt *q = s->rq[RQ_GRIPS_OF_LOAD];
+    sqldb_stmt *q = s->rq[RQ_GRIPS_OF_LOAD];
 
-    bind_text(q, 1, clinic);
-    bind_text(q, 2, load_id);
-    bind_text(q, 3, since_ts);
-    sqlite3_bind_int(q, 4, max);
+    if (bind_text(q, 1, clinic) || bind_text(q, 2, load_id) || bind_text(q, 3, since_ts) ||
+        bind_int(q, 4, max))
+        return bind_failed(s, q, "grips of load");
     return each_grip(s, q, fn, ctx, "grips of load");
 }
 
-static void bind_recall(sqlite3_stmt *q, const char *clinic, const char *sterilizer_id,
-                        const char *from_ts, const char *until_ts)
+static int bind_recall(sqldb_stmt *q, const char *clinic, const char *sterilizer_id,
+                       const char *from_ts, const char *until_ts)
 {
-    bind_text(q, 1, clinic);
-    bind_text(q, 2, sterilizer_id);
-    bind_text(q, 3, from_ts);
-    bind_text(q, 4, until_ts);
+    return bind_text(q, 1, clinic) || bind_text(q, 2, sterilizer_id) ||
+           bind_text(q, 3, from_ts) || bind_text(q, 4, until_ts);
+}
+
+/* The count statement n of a recall list into *total. */
+static int recall_count(store *s, int n, const char *clinic, const char *sterilizer_id,
+                        const char *from_ts, const char *until_ts, int64_t *total,
+                        const char *what)
+{
+    sqldb_stmt *q = s->rq[n];
+
+    if (bind_recall(q, clinic, sterilizer_id, from_ts, until_ts))
+        return bind_failed(s, q, what);
+    return count_of(s, q, total, what);
 }
 
 int store_recall_loads(store *s, const char *clinic, const char *sterilizer_id,
                        const char *from_ts, const char *until_ts, int max, store_load_fn fn,
                        void *ctx, int64_t *total)
 {
-    sqlite3_stmt *q = s->rq[RQ_RECALL_LOADS];
+    sqldb_stmt *q = s->rq[RQ_RECALL_LOADS];
     rule_load l;
     int rc;
 
-    bind_recall(s->rq[RQ_RECALL_LOADS_N], clinic, sterilizer_id, from_ts, until_ts);
-    if (count_of(s, s->rq[RQ_RECALL_LOADS_N], total, "recall load count") != 0)
+    if (recall_count(s, RQ_RECALL_LOADS_N, clinic, sterilizer_id, from_ts, until_ts, total,
+                     "recall load count") != 0)
         return -1;
-    bind_recall(q, clinic, sterilizer_id, from_ts, until_ts);
-    sqlite3_bind_int(q, 5, max);
+    if (bind_recall(q, clinic, sterilizer_id, from_ts, until_ts) || bind_int(q, 5, max))
+        return bind_failed(s, q, "recall loads");
     while ((rc = store__step(s, q, "recall loads")) == 1) {
         read_load(q, &l);
         if (fn(ctx, &l) != 0) {
@@ -320,24 +403,24 @@ int store_recall_grips(store *s, const char *clinic, const char *sterilizer_id,
                        const char *from_ts, const char *until_ts, int max, store_grip_fn fn,
                        void *ctx, int64_t *total)
 {
-    sqlite3_stmt *q = s->rq[RQ_RECALL_GRIPS];
+    sqldb_stmt *q = s->rq[RQ_RECALL_GRIPS];
 
-    bind_recall(s->rq[RQ_RECALL_GRIPS_N], clinic, sterilizer_id, from_ts, until_ts);
-    if (count_of(s, s->rq[RQ_RECALL_GRIPS_N], total, "recall grip count") != 0)
+    if (recall_count(s, RQ_RECALL_GRIPS_N, clinic, sterilizer_id, from_ts, until_ts, total,
+                     "recall grip count") != 0)
         return -1;
-    bind_recall(q, clinic, sterilizer_id, from_ts, until_ts);
-    sqlite3_bind_int(q, 5, max);
+    if (bind_recall(q, clinic, sterilizer_id, from_ts, until_ts) || bind_int(q, 5, max))
+        return bind_failed(s, q, "recall grips");
     return each_grip(s, q, fn, ctx, "recall grips");
 }
 
 int store_grip_get(store *s, const char *device, uint64_t seq, rule_grip *out,
                    char clinic[RECORD_STR_MAX + 1])
 {
-    sqlite3_stmt *q = s->rq[RQ_GRIP_GET];
+    sqldb_stmt *q = s->rq[RQ_GRIP_GET];
     int rc;
 
-    bind_text(q, 1, device);
-    sqlite3_bind_int64(q, 2, (sqlite3_int64)seq);
+    if (bind_text(q, 1, device) || bind_int(q, 2, (int64_t)seq))
+        return bind_failed(s, q, "grip lookup");
     if ((rc = store__step(s, q, "grip lookup")) == 1) {
         read_grip(q, out);
         store__copy_col(q, 6, clinic, RECORD_STR_MAX + 1);
@@ -346,42 +429,35 @@ int store_grip_get(store *s, const char *device, uint64_t seq, rule_grip *out,
     return rc;
 }
 
-/* Prepares a rare statement; the caller finalizes it. */
-static sqlite3_stmt *prepare_once(store *s, const char *sql_text, const char *what)
+static void read_spore(sqldb_stmt *q, rule_spore *t)
 {
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(s->db, sql_text, -1, &q, NULL) != SQLITE_OK) {
-        store__failed(s, what);
-        sqlite3_finalize(q);
-        return NULL;
-    }
-    return q;
+    read_ref(q, 0, &t->test);
+    store__copy_col(q, 3, t->read_ts, sizeof t->read_ts);
+    t->positive = sqldb_column_int64(q, 4) != 0;
+    t->cycle_on_record = !sqldb_column_null(q, 5);
+    store__copy_col(q, t->cycle_on_record ? 5 : 2, t->cycle_ts, sizeof t->cycle_ts);
 }
 
 int store_spore_tests(store *s, const char *clinic, const char *sterilizer_id,
                       const char *since_ts, rule_spore *out, int max, int *n)
 {
-    sqlite3_stmt *q = prepare_once(s, spore_tests_sql, "spore tests");
-    int rc;
+    sqldb_stmt *q = prepare_once(s, spore_tests_sql, "spore tests");
+    int rc = -1;
 
     *n = 0;
     if (!q)
         return -1;
-    bind_text(q, 1, clinic);
-    bind_text(q, 2, sterilizer_id);
-    bind_text(q, 3, since_ts);
+    if (bind_text(q, 1, clinic) || bind_text(q, 2, sterilizer_id) || bind_text(q, 3, since_ts)) {
+        store__failed(s, "spore tests");
+        goto done;
+    }
     while ((rc = store__step(s, q, "spore tests")) == 1) {
-        rule_spore *t = &out[*n];
         if (*n == max)
             continue;   /* drain: the oldest max are kept */
-        read_ref(q, 0, &t->test);
-        store__copy_col(q, 3, t->read_ts, sizeof t->read_ts);
-        t->positive = sqlite3_column_int(q, 4) != 0;
-        t->cycle_on_record = sqlite3_column_type(q, 5) != SQLITE_NULL;
-        store__copy_col(q, t->cycle_on_record ? 5 : 2, t->cycle_ts, sizeof t->cycle_ts);
-        (*n)++;
+        read_spore(q, &out[(*n)++]);
     }
-    sqlite3_finalize(q);
+done:
+    sqldb_finalize(q);
     return rc < 0 ? -1 : 0;
 }
 
@@ -389,61 +465,65 @@ int store_spore_tests(store *s, const char *clinic, const char *sterilizer_id,
 
 int store_pending_put(store *s, const char *clinic, const rule_grip *g, const char *now_ts)
 {
-    sqlite3_stmt *q = s->rq[RQ_PENDING_PUT];
+    sqldb_stmt *q = s->rq[RQ_PENDING_PUT];
     char seq[24];
 
     snprintf(seq, sizeof seq, "%llu", (unsigned long long)g->use.seq);
-    bind_text(q, 1, g->use.device);
-    bind_text(q, 2, clinic);
-    sqlite3_bind_text(q, 3, seq, -1, SQLITE_TRANSIENT);
-    bind_text(q, 4, now_ts);
+    if (bind_text(q, 1, g->use.device) || bind_text(q, 2, clinic) || bind_text(q, 3, seq) ||
+        bind_text(q, 4, now_ts))
+        return bind_failed(s, q, "pending check");
     return store__run(s, q, "pending check");
 }
 
 int store_pending_due(store *s, const char *cutoff_ts, store_pending_fn fn, void *ctx)
 {
-    sqlite3_stmt *q = prepare_once(s, pending_due_sql, "pending checks");
+    sqldb_stmt *q = prepare_once(s, pending_due_sql, "pending checks");
     char device[IDS_DEVICE_ID_MAX + 1], seq[24];
-    int rc;
+    int rc = -1;
 
     if (!q)
         return -1;
-    bind_text(q, 1, cutoff_ts);
+    if (bind_text(q, 1, cutoff_ts)) {
+        store__failed(s, "pending checks");
+        goto done;
+    }
     while ((rc = store__step(s, q, "pending checks")) == 1) {
         store__copy_col(q, 1, device, sizeof device);
         store__copy_col(q, 2, seq, sizeof seq);
-        if (fn(ctx, sqlite3_column_int64(q, 0), device, strtoull(seq, NULL, 10)) != 0) {
+        if (fn(ctx, sqldb_column_int64(q, 0), device, strtoull(seq, NULL, 10)) != 0) {
             rc = -1;
             break;
         }
     }
-    sqlite3_finalize(q);
+done:
+    sqldb_finalize(q);
     return rc < 0 ? -1 : 0;
 }
 
 int store_pending_drop(store *s, int64_t id)
 {
-    sqlite3_stmt *q = s->rq[RQ_PENDING_DROP];
-    sqlite3_bind_int64(q, 1, id);
+    sqldb_stmt *q = s->rq[RQ_PENDING_DROP];
+
+    if (bind_int(q, 1, id))
+        return bind_failed(s, q, "pending check drop");
     return store__run(s, q, "pending check drop");
 }
 
 int store_alert_withdraw(store *s, const char *rule, const char *device, const char *cause,
                          const char *now_ts, alert *out, bool *withdrawn)
 {
-    sqlite3_stmt *q = s->rq[RQ_ALERT_WITHDRAW];
+    sqldb_stmt *q = s->rq[RQ_ALERT_WITHDRAW];
     int rc;
 
-    bind_text(q, 1, rule);
-    bind_text(q, 2, device);
-    bind_text(q, 3, cause);
-    bind_text(q, 4, now_ts);
+    if (bind_text(q, 1, rule) || bind_text(q, 2, device) || bind_text(q, 3, cause) ||
+        bind_text(q, 4, now_ts))
+        return bind_failed(s, q, "alert withdraw");
     if ((rc = store__step(s, q, "alert withdraw")) < 0)
         return -1;
     *withdrawn = rc == 1;
     if (rc == 1) {
         memset(out, 0, sizeof *out);
-        out->id = sqlite3_column_int64(q, 0);
+        out->id = sqldb_column_int64(q, 0);
         snprintf(out->rule, sizeof out->rule, "%s", rule);
         snprintf(out->device, sizeof out->device, "%s", device);
         snprintf(out->cause, sizeof out->cause, "%s", cause);
@@ -458,14 +538,14 @@ int store_alert_withdraw(store *s, const char *rule, const char *device, const c
 
 int store_alert_state_reset(store *s, int64_t id)
 {
-    sqlite3_stmt *q = prepare_once(s, state_reset_sql, "alert state reset");
+    sqldb_stmt *q = prepare_once(s, state_reset_sql, "alert state reset");
     int rc;
 
     if (!q)
         return -1;
-    sqlite3_bind_int64(q, 1, id);
-    rc = store__run(s, q, "alert state reset");
-    sqlite3_finalize(q);
+    rc = bind_int(q, 1, id) ? store__failed(s, "alert state reset")
+                            : store__run(s, q, "alert state reset");
+    sqldb_finalize(q);
     return rc;
 }
 
@@ -473,11 +553,11 @@ int store_alert_state_reset(store *s, int64_t id)
 
 int store_record_ts(store *s, const char *device, uint64_t seq, char ts[RECORD_TS_LEN + 1])
 {
-    sqlite3_stmt *q = s->rq[RQ_RECORD_TS];
+    sqldb_stmt *q = s->rq[RQ_RECORD_TS];
     int rc;
 
-    bind_text(q, 1, device);
-    sqlite3_bind_int64(q, 2, (sqlite3_int64)seq);
+    if (bind_text(q, 1, device) || bind_int(q, 2, (int64_t)seq))
+        return bind_failed(s, q, "record ts");
     if ((rc = store__step(s, q, "record ts")) == 1) {
         store__copy_col(q, 0, ts, RECORD_TS_LEN + 1);
         store__reset(q);
@@ -488,18 +568,22 @@ int store_record_ts(store *s, const char *device, uint64_t seq, char ts[RECORD_T
 int store_session_at(store *s, const char *device, uint64_t seq,
                      char session_id[RECORD_STR_MAX + 1])
 {
-    sqlite3_stmt *q = prepare_once(s, session_at_sql, "session lookup");
-    int rc, open = 0;
+    sqldb_stmt *q = prepare_once(s, session_at_sql, "session lookup");
+    int rc = -1, open = 0;
 
     if (!q)
         return -1;
-    bind_text(q, 1, device);
-    sqlite3_bind_int64(q, 2, (sqlite3_int64)seq);
+    if (bind_text(q, 1, device) || bind_int(q, 2, (int64_t)seq)) {
+        store__failed(s, "session lookup");
+        goto done;
+    }
     if ((rc = store__step(s, q, "session lookup")) == 1) {
-        open = strcmp((const char *)sqlite3_column_text(q, 0), "session.start") == 0;
+        const char *type = sqldb_column_text(q, 0);
+        open = type && strcmp(type, "session.start") == 0;
         store__copy_col(q, 1, session_id, RECORD_STR_MAX + 1);
     }
-    sqlite3_finalize(q);
+done:
+    sqldb_finalize(q);
     return rc < 0 ? -1 : open;
 }
 
@@ -508,33 +592,27 @@ int store_session_at(store *s, const char *device, uint64_t seq,
 int store_sterilizer_touch(store *s, const char *clinic, const char *sterilizer_id,
                            const char *device, const char *ts, rule_sterilizer *out)
 {
-    sqlite3_stmt *q = s->rq[RQ_STER_TOUCH];
+    sqldb_stmt *q = s->rq[RQ_STER_TOUCH];
     int rc;
 
-    bind_text(q, 1, clinic);
-    bind_text(q, 2, sterilizer_id);
-    bind_text(q, 3, device);
-    bind_text(q, 4, ts);
+    if (bind_text(q, 1, clinic) || bind_text(q, 2, sterilizer_id) || bind_text(q, 3, device) ||
+        bind_text(q, 4, ts))
+        return bind_failed(s, q, "sterilizer insert");
     if (store__run(s, q, "sterilizer insert") != 0)
         return -1;
-    q = s->rq[RQ_STER_GET];
-    bind_text(q, 1, clinic);
-    bind_text(q, 2, sterilizer_id);
-    if ((rc = store__step(s, q, "sterilizer lookup")) != 1)
+    if ((rc = store_sterilizer_get(s, clinic, sterilizer_id, out)) != 1)
         return rc == 0 ? store__failed(s, "sterilizer lookup: row vanished") : -1;
-    read_sterilizer(q, out);
-    store__reset(q);
     return 0;
 }
 
 int store_sterilizer_get(store *s, const char *clinic, const char *sterilizer_id,
                          rule_sterilizer *out)
 {
-    sqlite3_stmt *q = s->rq[RQ_STER_GET];
+    sqldb_stmt *q = s->rq[RQ_STER_GET];
     int rc;
 
-    bind_text(q, 1, clinic);
-    bind_text(q, 2, sterilizer_id);
+    if (bind_text(q, 1, clinic) || bind_text(q, 2, sterilizer_id))
+        return bind_failed(s, q, "sterilizer lookup");
     if ((rc = store__step(s, q, "sterilizer lookup")) == 1) {
         read_sterilizer(q, out);
         store__reset(q);
@@ -545,10 +623,10 @@ int store_sterilizer_get(store *s, const char *clinic, const char *sterilizer_id
 static int sterilizer_update(store *s, int which, const char *clinic, const char *sterilizer_id,
                              const char *ts)
 {
-    sqlite3_stmt *q = s->rq[which];
-    bind_text(q, 1, clinic);
-    bind_text(q, 2, sterilizer_id);
-    bind_text(q, 3, ts);
+    sqldb_stmt *q = s->rq[which];
+
+    if (bind_text(q, 1, clinic) || bind_text(q, 2, sterilizer_id) || bind_text(q, 3, ts))
+        return bind_failed(s, q, "sterilizer update");
     return store__run(s, q, "sterilizer update");
 }
 
@@ -566,11 +644,12 @@ int store_sterilizer_flag(store *s, const char *clinic, const char *sterilizer_i
 int store_sterilizers_untested_since(store *s, const char *cutoff_ts, store_sterilizer_fn fn,
                                      void *ctx)
 {
-    sqlite3_stmt *q = s->rq[RQ_STER_UNTESTED];
+    sqldb_stmt *q = s->rq[RQ_STER_UNTESTED];
     rule_sterilizer st;
     int rc;
 
-    bind_text(q, 1, cutoff_ts);
+    if (bind_text(q, 1, cutoff_ts))
+        return bind_failed(s, q, "untested sterilizers");
     while ((rc = store__step(s, q, "untested sterilizers")) == 1) {
         read_sterilizer(q, &st);
         if (fn(ctx, &st) != 0) {
@@ -585,46 +664,63 @@ int store_sterilizers_untested_since(store *s, const char *cutoff_ts, store_ster
 
 int store_device_heard(store *s, const char *device, const char *clinic, const char *now_ts)
 {
-    sqlite3_stmt *q = s->rq[RQ_DEV_HEARD];
-    bind_text(q, 1, device);
-    bind_text(q, 2, clinic);
-    bind_text(q, 3, now_ts);
+    sqldb_stmt *q = s->rq[RQ_DEV_HEARD];
+
+    if (bind_text(q, 1, device) || bind_text(q, 2, clinic) || bind_text(q, 3, now_ts))
+        return bind_failed(s, q, "device heard");
     return store__run(s, q, "device heard");
 }
 
 int store_session_open(store *s, const char *device, const char *session_id, uint64_t seq)
 {
-    sqlite3_stmt *q = s->rq[RQ_SESSION_OPEN];
-    bind_text(q, 1, device);
-    bind_text(q, 2, session_id);
-    sqlite3_bind_int64(q, 3, (sqlite3_int64)seq);
+    sqldb_stmt *q = s->rq[RQ_SESSION_OPEN];
+
+    if (bind_text(q, 1, device) || bind_text(q, 2, session_id) || bind_int(q, 3, (int64_t)seq))
+        return bind_failed(s, q, "session open");
     return store__run(s, q, "session open");
 }
 
 int store_session_close(store *s, const char *device, uint64_t seq)
 {
-    sqlite3_stmt *q = s->rq[RQ_SESSION_CLOSE];
-    bind_text(q, 1, device);
-    sqlite3_bind_int64(q, 2, (sqlite3_int64)seq);
+    sqldb_stmt *q = s->rq[RQ_SESSION_CLOSE];
+
+    if (bind_text(q, 1, device) || bind_int(q, 2, (int64_t)seq))
+        return bind_failed(s, q, "session close");
     return store__run(s, q, "session close");
 }
 
 int store_devices_silent_since(store *s, const char *cutoff_ts, store_silent_fn fn, void *ctx)
 {
-    sqlite3_stmt *q = s->rq[RQ_DEV_SILENT];
+    sqldb_stmt *q = s->rq[RQ_DEV_SILENT];
     rule_silent d;
     int rc;
 
-    bind_text(q, 1, cutoff_ts);
+    if (bind_text(q, 1, cutoff_ts))
+        return bind_failed(s, q, "silent devices");
     while ((rc = store__step(s, q, "silent devices")) == 1) {
-        store__copy_col(q, 0, d.device, sizeof d.device);
-        store__copy_col(q, 1, d.clinic, sizeof d.clinic);
-        store__copy_col(q, 2, d.session_id, sizeof d.session_id);
-        store__copy_col(q, 3, d.last_received_at, sizeof d.last_received_at);
+        read_silent(q, &d);
         if (fn(ctx, &d) != 0) {
             store__reset(q);
             return -1;
         }
     }
+    return rc;
+}
+
+int store_device_silent(store *s, const char *device, const char *cutoff_ts, rule_silent *out)
+{
+    sqldb_stmt *q = prepare_once(s, device_silent_sql, "silent device");
+    int rc = -1;
+
+    if (!q)
+        return -1;
+    if (bind_text(q, 1, cutoff_ts) || bind_text(q, 2, device)) {
+        store__failed(s, "silent device");
+        goto done;
+    }
+    if ((rc = store__step(s, q, "silent device")) == 1)
+        read_silent(q, out);
+done:
+    sqldb_finalize(q);
     return rc;
 }

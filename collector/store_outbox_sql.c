@@ -1,4 +1,4 @@
-/* store_outbox_sqlite: the SQLite implementation of store_outbox.h. */
+/* store_outbox_sql: store_outbox.h on the storage seam (sqldb.h). */
 #include "store_outbox.h"
 
 #include <assert.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "notify_event.h"
-#include "store_sqlite_int.h"
+#include "store_sql_int.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -35,16 +35,16 @@ static const char *const sql[O_COUNT] = {
      * is left out. */
     [O_REMIND] = "SELECT a.id, a.rule, a.severity, a.device_id, a.clinic, a.cause, a.message, "
                  "a.evidence FROM alerts a WHERE a.cleared_at IS NULL AND a.state IS NULL AND "
-                 "(SELECT max(e.created_at) FROM notify_events e WHERE e.alert_id = a.id) < ?1 "
+                 "(SELECT MAX(e.created_at) FROM notify_events e WHERE e.alert_id = a.id) < ?1 "
                  "ORDER BY a.id LIMIT " STR(STORE_OUTBOX_REMIND_MAX),
 };
 
 int store__prepare_outbox(store *s, char *err, size_t errlen)
 {
     for (int i = 0; i < O_COUNT; i++) {
-        if (sqlite3_prepare_v2(s->db, sql[i], -1, &s->oq[i], NULL) != SQLITE_OK) {
-            snprintf(err, errlen, "database: preparing outbox statement %d: %s", i,
-                     sqlite3_errmsg(s->db));
+        if (sqldb_prepare(s->db, sql[i], &s->oq[i]) != 0) {
+            snprintf(err, errlen, "database %s: preparing outbox statement %d: %s",
+                     sqldb_name(s->db), i, sqldb_errmsg(s->db));
             return -1;
         }
     }
@@ -61,11 +61,11 @@ void store_outbox_set_route(store *s, store_outbox_route_fn fn, void *ctx,
 }
 
 /* Binds text or fails with the statement reset. */
-static int bind_texts(store *s, sqlite3_stmt *q, const char *what, int first, int n,
+static int bind_texts(store *s, sqldb_stmt *q, const char *what, int first, int n,
                       const char *const *v)
 {
     for (int i = 0; i < n; i++) {
-        if (sqlite3_bind_text(q, first + i, v[i], -1, SQLITE_STATIC) != SQLITE_OK) {
+        if (sqldb_bind_text(q, first + i, v[i]) != 0) {
             store__failed(s, what);
             store__reset(q);
             return -1;
@@ -74,9 +74,28 @@ static int bind_texts(store *s, sqlite3_stmt *q, const char *what, int first, in
     return 0;
 }
 
+/* Binds an integer or fails with the statement reset. */
+static int bind_int(store *s, sqldb_stmt *q, const char *what, int i, int64_t v)
+{
+    if (sqldb_bind_int64(q, i, v) == 0)
+        return 0;
+    store__failed(s, what);
+    store__reset(q);
+    return -1;
+}
+
+int store_outbox_lead(store *s, const char *sink, bool *held)
+{
+    char key[64];
+
+    snprintf(key, sizeof key, "notify:%s", sink);
+    return sqldb_try_lock_session(s->db, key, held) == 0 ? 0
+                                                          : store__failed(s, "outbox sender lock");
+}
+
 int store_outbox_add(store *s, const alert *a, const char *event, const char *now_ts)
 {
-    sqlite3_stmt *q = s->oq[O_EVENT_ADD];
+    sqldb_stmt *q = s->oq[O_EVENT_ADD];
     unsigned mask;
     int64_t id;
     char *payload;
@@ -84,14 +103,15 @@ int store_outbox_add(store *s, const alert *a, const char *event, const char *no
 
     if (!s->route || !(mask = s->route(s->route_ctx, a, event)))
         return 0;
-    if (sqlite3_bind_int64(q, 1, a->id) != SQLITE_OK ||
-        bind_texts(s, q, "outbox event insert", 2, 2, (const char *[]){event, now_ts}) != 0) {
-        store__reset(q);
-        return store__failed(s, "outbox event insert");
+    if (bind_int(s, q, "outbox event insert", 1, a->id) != 0 ||
+        bind_texts(s, q, "outbox event insert", 2, 2, (const char *[]){event, now_ts}) != 0)
+        return -1;
+    if ((rc = store__step(s, q, "outbox event insert")) != 1) {
+        if (rc == 0)
+            snprintf(s->err, sizeof s->err, "outbox event insert returned no id");
+        return -1;
     }
-    if ((rc = store__step(s, q, "outbox event insert")) != 1)
-        return rc == 0 ? store__failed(s, "outbox event insert returned no id") : -1;
-    id = sqlite3_column_int64(q, 0);
+    id = sqldb_column_int64(q, 0);
     store__finish(q);
 
     if (!(payload = notify_event_json(a, event, id, now_ts))) {
@@ -99,10 +119,10 @@ int store_outbox_add(store *s, const alert *a, const char *event, const char *no
         return -1;
     }
     q = s->oq[O_EVENT_PAYLOAD];
-    rc = sqlite3_bind_int64(q, 1, id) == SQLITE_OK &&
-                 sqlite3_bind_text(q, 2, payload, -1, SQLITE_TRANSIENT) == SQLITE_OK
+    rc = bind_int(s, q, "outbox event payload", 1, id) == 0 &&
+                 bind_texts(s, q, "outbox event payload", 2, 1, (const char *[]){payload}) == 0
              ? store__run(s, q, "outbox event payload")
-             : (store__reset(q), store__failed(s, "outbox event payload"));
+             : -1;
     free(payload);
     if (rc != 0)
         return -1;
@@ -111,12 +131,8 @@ int store_outbox_add(store *s, const alert *a, const char *event, const char *no
     for (int k = 0; k < STORE_OUTBOX_SINKS; k++) {
         if (!(mask & (1u << k)) || !s->sink_names[k])
             continue;
-        if (sqlite3_bind_text(q, 1, s->sink_names[k], -1, SQLITE_STATIC) != SQLITE_OK ||
-            sqlite3_bind_int64(q, 2, id) != SQLITE_OK) {
-            store__reset(q);
-            return store__failed(s, "outbox insert");
-        }
-        if (store__run(s, q, "outbox insert") != 0)
+        if (bind_texts(s, q, "outbox insert", 1, 1, &s->sink_names[k]) != 0 ||
+            bind_int(s, q, "outbox insert", 2, id) != 0 || store__run(s, q, "outbox insert") != 0)
             return -1;
     }
     return 0;
@@ -124,8 +140,8 @@ int store_outbox_add(store *s, const alert *a, const char *event, const char *no
 
 int store_outbox_next(store *s, const char *sink, store_outbox_item *out)
 {
-    sqlite3_stmt *q = s->oq[O_NEXT];
-    const unsigned char *p;
+    sqldb_stmt *q = s->oq[O_NEXT];
+    const char *p;
     int rc;
 
     memset(out, 0, sizeof *out);
@@ -133,11 +149,11 @@ int store_outbox_next(store *s, const char *sink, store_outbox_item *out)
         return -1;
     if ((rc = store__step(s, q, "outbox read")) != 1)
         return rc;
-    out->event_id = sqlite3_column_int64(q, 0);
-    out->attempts = sqlite3_column_int64(q, 1);
+    out->event_id = sqldb_column_int64(q, 0);
+    out->attempts = sqldb_column_int64(q, 1);
     store__copy_col(q, 2, out->created_at, sizeof out->created_at);
-    p = sqlite3_column_text(q, 3);
-    out->payload = strdup(p ? (const char *)p : "");
+    p = sqldb_column_text(q, 3);
+    out->payload = strdup(p ? p : "");
     store__reset(q);
     if (!out->payload) {
         snprintf(s->err, sizeof s->err, "outbox read: out of memory");
@@ -149,16 +165,13 @@ int store_outbox_next(store *s, const char *sink, store_outbox_item *out)
 static int mark(store *s, int which, const char *sink, int64_t event_id, const char *why,
                 const char *now_ts, const char *what)
 {
-    sqlite3_stmt *q = s->oq[which];
+    sqldb_stmt *q = s->oq[which];
     int n = which == O_FAILED ? 4 : 3;
 
-    if (sqlite3_bind_text(q, 1, sink, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_int64(q, 2, event_id) != SQLITE_OK ||
-        (which == O_FAILED && sqlite3_bind_text(q, 3, why, -1, SQLITE_STATIC) != SQLITE_OK) ||
-        sqlite3_bind_text(q, n, now_ts, -1, SQLITE_STATIC) != SQLITE_OK) {
-        store__reset(q);
-        return store__failed(s, what);
-    }
+    if (bind_texts(s, q, what, 1, 1, &sink) != 0 || bind_int(s, q, what, 2, event_id) != 0 ||
+        (which == O_FAILED && bind_texts(s, q, what, 3, 1, &why) != 0) ||
+        bind_texts(s, q, what, n, 1, &now_ts) != 0)
+        return -1;
     return store__run(s, q, what);
 }
 
@@ -175,7 +188,7 @@ int store_outbox_failed(store *s, const char *sink, int64_t event_id, const char
 
 int store_outbox_remind(store *s, const char *cutoff_ts, const char *now_ts, int *queued)
 {
-    sqlite3_stmt *q = s->oq[O_REMIND];
+    sqldb_stmt *q = s->oq[O_REMIND];
     alert *due = NULL;
     int n = 0, rc;
 
@@ -193,7 +206,7 @@ int store_outbox_remind(store *s, const char *cutoff_ts, const char *now_ts, int
     while ((rc = store__step(s, q, "outbox reminders")) == 1) {
         alert *a = &due[n++];
         memset(a, 0, sizeof *a);
-        a->id = sqlite3_column_int64(q, 0);
+        a->id = sqldb_column_int64(q, 0);
         store__copy_col(q, 1, a->rule, sizeof a->rule);
         store__copy_col(q, 2, a->severity, sizeof a->severity);
         store__copy_col(q, 3, a->device, sizeof a->device);
@@ -203,6 +216,7 @@ int store_outbox_remind(store *s, const char *cutoff_ts, const char *now_ts, int
         store__copy_col(q, 7, a->evidence, sizeof a->evidence);
         if (n == STORE_OUTBOX_REMIND_MAX) {
             store__reset(q);
+            rc = 0;
             break;
         }
     }

@@ -1,0 +1,554 @@
+/* store_sql: store.h on the storage seam (sqldb.h), one text of SQL for
+ * SQLite and PostgreSQL (rule state: store_rules_sql.c). */
+#include "store.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "store_sql_int.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+enum {
+    Q_DEVICE, Q_HEAD_GET, Q_HEAD_SET, Q_REC_INSERT, Q_REC_LINK,
+    Q_QUAR_INSERT, Q_QUAR_COUNT, Q_QUAR_TRIM, Q_ALERT_RAISE, Q_ALERT_CLEAR, Q_OLDEST_ABOVE,
+    Q_ALERT_ESCALATE, Q_ALERT_CLEAR_PREFIX, Q_CERT_HISTORY, Q_QREC_INSERT, Q_QREC_LINK, Q_COUNT
+};
+static_assert(Q_COUNT <= STORE_CORE_STMTS, "raise STORE_CORE_STMTS");
+
+static const char *const sql[Q_COUNT] = {
+    [Q_DEVICE] = "SELECT clinic, CASE WHEN retired_at IS NULL THEN 0 ELSE 1 END, "
+                 "COALESCE(cert_pem, '') FROM devices "
+                 "WHERE device_id = ?1",
+    [Q_HEAD_GET] = "SELECT acked_seq, acked_hash FROM device_state WHERE device_id = ?1",
+    /* The head only moves forward, whoever writes it: a collector that
+     * computed its head from an older view of the chain cannot lower it
+     * (docs/collector.md, "Several collectors on PostgreSQL"). */
+    [Q_HEAD_SET] = "INSERT INTO device_state(device_id, acked_seq, acked_hash, last_seen) "
+                   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(device_id) DO UPDATE SET "
+                   "acked_seq = excluded.acked_seq, acked_hash = excluded.acked_hash, "
+                   "last_seen = excluded.last_seen "
+                   "WHERE device_state.acked_seq <= excluded.acked_seq",
+    [Q_REC_INSERT] = "INSERT INTO records(device_id, seq, ts, received_at, type, prev, hash, body) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+    [Q_REC_LINK] = "SELECT prev, hash FROM records WHERE device_id = ?1 AND seq = ?2",
+    [Q_QUAR_INSERT] = "INSERT INTO quarantine(received_at, device_id, topic, reason, payload) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [Q_QUAR_COUNT] = "INSERT INTO quarantine_counts(reason, count) VALUES (?1, 1) "
+                     "ON CONFLICT(reason) DO UPDATE SET count = quarantine_counts.count + 1",
+    [Q_QUAR_TRIM] = "DELETE FROM quarantine WHERE id <= (SELECT MAX(id) FROM quarantine) - ?1",
+    /* A new cause inserts; a cleared one is reopened; an open one is left
+     * alone and returns no row, so each cause is raised once. */
+    [Q_ALERT_RAISE] = "INSERT INTO alerts(rule, severity, device_id, clinic, cause, message, "
+                      "evidence, raised_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                      "ON CONFLICT(rule, device_id, cause) DO UPDATE SET "
+                      "severity = excluded.severity, message = excluded.message, "
+                      "evidence = excluded.evidence, raised_at = excluded.raised_at, "
+                      "acked_at = NULL, acked_by = NULL, cleared_at = NULL "
+                      "WHERE alerts.cleared_at IS NOT NULL RETURNING id",
+    [Q_ALERT_CLEAR] = "UPDATE alerts SET cleared_at = ?4 WHERE rule = ?1 AND device_id = ?2 "
+                      "AND cause = ?3 AND cleared_at IS NULL "
+                      "RETURNING id, severity, clinic, message, evidence",
+    [Q_OLDEST_ABOVE] = "SELECT COALESCE(MIN(received_at), '') FROM records "
+                       "WHERE device_id = ?1 AND seq > ?2",
+    /* A new severity is news: whoever acknowledged the old one has not
+     * seen this one, so the acknowledgement is reset. */
+    [Q_ALERT_ESCALATE] = "UPDATE alerts SET severity = ?4, message = ?5, evidence = ?6, "
+                         "acked_at = NULL, acked_by = NULL WHERE rule = ?1 AND device_id = ?2 "
+                         "AND cause = ?3 AND cleared_at IS NULL AND severity <> ?4 RETURNING id",
+    /* substr, not LIKE: ids may hold '_' and '%'. */
+    [Q_ALERT_CLEAR_PREFIX] = "UPDATE alerts SET cleared_at = ?4 WHERE rule = ?1 AND device_id = ?2 "
+                             "AND substr(cause, 1, length(CAST(?3 AS TEXT))) = ?3 AND cleared_at IS NULL "
+                             "RETURNING id, severity, clinic, message, evidence, cause",
+    /* The LIMIT bounds what a stream of bad signatures can cost (each
+     * certificate tried is one ~2 ms ECDSA verify). */
+    [Q_CERT_HISTORY] = "SELECT cert_pem, registered_until FROM device_cert_history "
+                       "WHERE device_id = ?1 AND registered_until > ?2 "
+                       "ORDER BY registered_until DESC LIMIT " STR(STORE_CERT_HISTORY_MAX),
+    [Q_QREC_INSERT] = "INSERT INTO quarantined_records(device_id, seq, received_at, reason, prev, "
+                      "hash, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+    [Q_QREC_LINK] = "SELECT prev, hash FROM quarantined_records WHERE device_id = ?1 AND seq = ?2",
+};
+
+const char *store_errmsg(store *s) { return s->err; }
+
+bool store_retryable(const store *s) { return s->retryable; }
+
+int store__failed(store *s, const char *what)
+{
+    snprintf(s->err, sizeof s->err, "%s: %s", what, sqldb_errmsg(s->db));
+    s->retryable = s->retryable || sqldb_retryable(s->db);
+    return -1;
+}
+
+void store__reset(sqldb_stmt *q) { sqldb_reset(q); }
+
+int store__run(store *s, sqldb_stmt *q, const char *what)
+{
+    int rc = sqldb_step(q);
+    sqldb_reset(q);
+    return rc == 0 ? 0 : store__failed(s, what);
+}
+
+int store__step(store *s, sqldb_stmt *q, const char *what)
+{
+    int rc = sqldb_step(q);
+    if (rc == 1)
+        return 1;
+    sqldb_reset(q);
+    return rc == 0 ? 0 : store__failed(s, what);
+}
+
+void store__finish(sqldb_stmt *q)
+{
+    while (sqldb_step(q) == 1)
+        ;
+    sqldb_reset(q);
+}
+
+void store__copy_col(sqldb_stmt *q, int col, char *out, size_t cap)
+{
+    sqldb_column_copy(q, col, out, cap);
+}
+
+/* Binds texts v[0..n) to ?first.. of q; on failure resets q and fills
+ * s->err. */
+static int bind_texts(store *s, sqldb_stmt *q, int first, int n, const char *const *v,
+                      const char *what)
+{
+    for (int i = 0; i < n; i++) {
+        if (sqldb_bind_text(q, first + i, v[i]) != 0) {
+            store__failed(s, what);
+            sqldb_reset(q);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Binds (device, seq) to ?1, ?2. */
+static int bind_device_seq(store *s, sqldb_stmt *q, const char *device, uint64_t seq,
+                           const char *what)
+{
+    if (sqldb_bind_text(q, 1, device) != 0 || sqldb_bind_int64(q, 2, (int64_t)seq) != 0) {
+        store__failed(s, what);
+        sqldb_reset(q);
+        return -1;
+    }
+    return 0;
+}
+
+int store_open(const char *target, store **out, char *err, size_t errlen)
+{
+    store *s = calloc(1, sizeof *s);
+
+    *out = NULL;
+    if (!s) {
+        snprintf(err, errlen, "store: out of memory");
+        return -1;
+    }
+    if (db_open(target, &s->db, err, errlen) != 0)
+        goto fail;
+    for (int i = 0; i < Q_COUNT; i++) {
+        if (sqldb_prepare(s->db, sql[i], &s->q[i]) != 0) {
+            snprintf(err, errlen, "database %s: preparing statement %d: %s", sqldb_name(s->db), i,
+                     sqldb_errmsg(s->db));
+            goto fail;
+        }
+    }
+    if (store__prepare_rules(s, err, errlen) != 0)
+        goto fail;
+    if (store__prepare_outbox(s, err, errlen) != 0)
+        goto fail;
+    *out = s;
+    return 0;
+fail:
+    store_close(s);
+    return -1;
+}
+
+void store_close(store *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < STORE_CORE_STMTS; i++)
+        sqldb_finalize(s->q[i]);
+    for (int i = 0; i < STORE_RULE_STMTS; i++)
+        sqldb_finalize(s->rq[i]);
+    for (int i = 0; i < STORE_OUTBOX_STMTS; i++)
+        sqldb_finalize(s->oq[i]);
+    sqldb_close(s->db);
+    free(s);
+}
+
+/* Runs a statement that returns no row; resets it for reuse either way. */
+static int run(store *s, int q, const char *what)
+{
+    return store__run(s, s->q[q], what);
+}
+
+int store_begin(store *s)
+{
+    s->retryable = false;
+    return sqldb_begin(s->db, SQLDB_WRITE) == 0 ? 0 : store__failed(s, "begin");
+}
+
+int store_commit(store *s) { return sqldb_commit(s->db) == 0 ? 0 : store__failed(s, "commit"); }
+
+int store_savepoint(store *s)
+{
+    return sqldb_savepoint(s->db, "message") == 0 ? 0 : store__failed(s, "savepoint");
+}
+
+int store_release(store *s)
+{
+    return sqldb_release(s->db, "message") == 0 ? 0 : store__failed(s, "release savepoint");
+}
+
+int store_rollback_to(store *s)
+{
+    /* ROLLBACK TO keeps the savepoint open; release it so savepoints never nest. */
+    if (sqldb_rollback_to(s->db, "message") != 0)
+        return store__failed(s, "rollback to savepoint");
+    return store_release(s);
+}
+
+/* sqldb_rollback keeps the failure that led here as the message. */
+void store_rollback(store *s) { sqldb_rollback(s->db); }
+
+int store_lock_device(store *s, const char *device)
+{
+    char key[IDS_DEVICE_ID_MAX + 8];
+
+    snprintf(key, sizeof key, "device:%s", device);
+    return sqldb_lock(s->db, key) == 0 ? 0 : store__failed(s, "device lock");
+}
+
+int store_device(store *s, const char *device, device_info *out)
+{
+    sqldb_stmt *q = s->q[Q_DEVICE];
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if (bind_texts(s, q, 1, 1, &device, "device lookup") != 0)
+        return -1;
+    if ((rc = store__step(s, q, "device lookup")) != 1)
+        return rc;
+    store__copy_col(q, 0, out->clinic, sizeof out->clinic);
+    out->status = sqldb_column_int64(q, 1) ? DEVICE_RETIRED : DEVICE_ACTIVE;
+    store__copy_col(q, 2, out->cert_pem, sizeof out->cert_pem);
+    sqldb_reset(q);
+    return 0;
+}
+
+int store_cert_history(store *s, const char *device, const char *after, store_cert_fn fn,
+                       void *ctx)
+{
+    sqldb_stmt *q = s->q[Q_CERT_HISTORY];
+    int rc;
+
+    if (bind_texts(s, q, 1, 2, (const char *[]){device, after}, "certificate history lookup") != 0)
+        return -1;
+    while ((rc = store__step(s, q, "certificate history lookup")) == 1) {
+        const char *pem = sqldb_column_text(q, 0);
+        const char *until = sqldb_column_text(q, 1);
+        if (pem && until && fn(ctx, pem, until) != 0) {
+            sqldb_reset(q);
+            return 0;
+        }
+    }
+    return rc;
+}
+
+int store_chain_head(store *s, const char *device, chain_head *out)
+{
+    sqldb_stmt *q = s->q[Q_HEAD_GET];
+    int rc;
+
+    out->acked_seq = 0;
+    memcpy(out->acked_hash, RECORD_GENESIS_PREV, RECORD_HASH_HEX);
+    if (bind_texts(s, q, 1, 1, &device, "chain head lookup") != 0)
+        return -1;
+    if ((rc = store__step(s, q, "chain head lookup")) != 1)
+        return rc;
+    out->acked_seq = (uint64_t)sqldb_column_int64(q, 0);
+    store__copy_col(q, 1, out->acked_hash, RECORD_HASH_HEX);
+    sqldb_reset(q);
+    return 0;
+}
+
+int store_set_chain_head(store *s, const char *device, const chain_head *h, const char *now_ts)
+{
+    sqldb_stmt *q = s->q[Q_HEAD_SET];
+
+    if (sqldb_bind_text(q, 1, device) != 0 || sqldb_bind_int64(q, 2, (int64_t)h->acked_seq) != 0 ||
+        sqldb_bind_text(q, 3, h->acked_hash) != 0 || sqldb_bind_text(q, 4, now_ts) != 0) {
+        sqldb_reset(q);
+        return store__failed(s, "chain head update");
+    }
+    return run(s, Q_HEAD_SET, "chain head update");
+}
+
+/* Reads (prev, hash) of the row q finds for (device, seq): 1, 0 or -1. */
+static int get_link(store *s, sqldb_stmt *q, const char *device, uint64_t seq,
+                    char prev[RECORD_HASH_HEX], char hash[RECORD_HASH_HEX], const char *what)
+{
+    int rc;
+
+    if (bind_device_seq(s, q, device, seq, what) != 0)
+        return -1;
+    if ((rc = store__step(s, q, what)) != 1)
+        return rc;
+    store__copy_col(q, 0, prev, RECORD_HASH_HEX);
+    store__copy_col(q, 1, hash, RECORD_HASH_HEX);
+    sqldb_reset(q);
+    return 1;
+}
+
+int store_get_link(store *s, const char *device, uint64_t seq, char prev[RECORD_HASH_HEX],
+                   char hash[RECORD_HASH_HEX])
+{
+    return get_link(s, s->q[Q_REC_LINK], device, seq, prev, hash, "record lookup");
+}
+
+int store_put_record(store *s, const char *device, const record *r, const char *canon,
+                     size_t canon_len, const char *hash, const char *received_ts,
+                     store_put_result *result)
+{
+    sqldb_stmt *q = s->q[Q_REC_INSERT];
+    char prev[RECORD_HASH_HEX], stored[RECORD_HASH_HEX];
+
+    if (bind_device_seq(s, q, device, r->seq, "record insert") != 0 ||
+        bind_texts(s, q, 3, 5,
+                   (const char *[]){r->ts, received_ts, record_type_name(r->type), r->prev, hash},
+                   "record insert") != 0)
+        return -1;
+    if (sqldb_bind_textn(q, 8, canon, canon_len) != 0) {
+        sqldb_reset(q);
+        return store__failed(s, "record insert");
+    }
+    if (run(s, Q_REC_INSERT, "record insert") != 0)
+        return -1;
+    if (sqldb_changes(s->db) == 1) {
+        *result = STORE_INSERTED;
+        return 0;
+    }
+    if (store_get_link(s, device, r->seq, prev, stored) != 1)
+        return -1;
+    *result = strcmp(stored, hash) == 0 ? STORE_DUPLICATE : STORE_CONFLICT;
+    return 0;
+}
+
+static int count_reason(store *s, const char *counter_key)
+{
+    if (bind_texts(s, s->q[Q_QUAR_COUNT], 1, 1, &counter_key, "quarantine count") != 0)
+        return -1;
+    return run(s, Q_QUAR_COUNT, "quarantine count");
+}
+
+int store_quarantine(store *s, const char *device, const char *topic, const char *reason,
+                     const char *counter_key, const void *payload, size_t len,
+                     size_t max_payload, int64_t max_rows, const char *now_ts)
+{
+    sqldb_stmt *q = s->q[Q_QUAR_INSERT];
+
+    if (bind_texts(s, q, 1, 4, (const char *[]){now_ts, device, topic, reason},
+                   "quarantine insert") != 0)
+        return -1;
+    if (sqldb_bind_blob(q, 5, payload, len < max_payload ? len : max_payload) != 0) {
+        sqldb_reset(q);
+        return store__failed(s, "quarantine insert");
+    }
+    if (run(s, Q_QUAR_INSERT, "quarantine insert") != 0 || count_reason(s, counter_key) != 0)
+        return -1;
+    if (sqldb_bind_int64(s->q[Q_QUAR_TRIM], 1, max_rows) != 0) {
+        sqldb_reset(s->q[Q_QUAR_TRIM]);
+        return store__failed(s, "quarantine trim");
+    }
+    return run(s, Q_QUAR_TRIM, "quarantine trim");
+}
+
+int store_quarantine_record(store *s, const char *device, uint64_t seq, const char *prev,
+                            const char *hash, const void *body, size_t len, const char *reason,
+                            const char *counter_key, const char *now_ts, bool *inserted)
+{
+    sqldb_stmt *q = s->q[Q_QREC_INSERT];
+
+    *inserted = false;
+    if (bind_device_seq(s, q, device, seq, "quarantined record insert") != 0 ||
+        bind_texts(s, q, 3, 4, (const char *[]){now_ts, reason, prev, hash},
+                   "quarantined record insert") != 0)
+        return -1;
+    if (sqldb_bind_blob(q, 7, body, len) != 0) {
+        sqldb_reset(q);
+        return store__failed(s, "quarantined record insert");
+    }
+    if (run(s, Q_QREC_INSERT, "quarantined record insert") != 0)
+        return -1;
+    if (sqldb_changes(s->db) != 1)
+        return 0;   /* a resend: kept and counted the first time */
+    *inserted = true;
+    return count_reason(s, counter_key);
+}
+
+int store_get_quarantined_link(store *s, const char *device, uint64_t seq,
+                               char prev[RECORD_HASH_HEX], char hash[RECORD_HASH_HEX])
+{
+    return get_link(s, s->q[Q_QREC_LINK], device, seq, prev, hash, "quarantined record lookup");
+}
+
+/* Two collectors raising one cause at once: the UNIQUE (rule, device_id,
+ * cause) makes the second wait for the first's commit, then its DO UPDATE
+ * finds the alert open and returns no row: raised once, by construction. */
+int store_raise_alert(store *s, alert *a, const char *now_ts, bool *raised)
+{
+    sqldb_stmt *q = s->q[Q_ALERT_RAISE];
+    int rc;
+
+    if (bind_texts(s, q, 1, 8,
+                   (const char *[]){a->rule, a->severity, a->device, a->clinic, a->cause,
+                                    a->message, a->evidence, now_ts},
+                   "alert raise") != 0)
+        return -1;
+    if ((rc = store__step(s, q, "alert raise")) < 0)
+        return -1;
+    *raised = rc == 1;
+    if (rc == 1) {
+        a->id = sqldb_column_int64(q, 0);
+        store__finish(q);
+    }
+    return 0;
+}
+
+/* Fills a from a RETURNING id, severity, clinic, message, evidence row. */
+static void read_cleared(sqldb_stmt *q, const char *rule, const char *device, alert *a)
+{
+    memset(a, 0, sizeof *a);
+    a->id = sqldb_column_int64(q, 0);
+    snprintf(a->rule, sizeof a->rule, "%s", rule);
+    snprintf(a->device, sizeof a->device, "%s", device);
+    store__copy_col(q, 1, a->severity, sizeof a->severity);
+    store__copy_col(q, 2, a->clinic, sizeof a->clinic);
+    store__copy_col(q, 3, a->message, sizeof a->message);
+    store__copy_col(q, 4, a->evidence, sizeof a->evidence);
+}
+
+int store_clear_alert(store *s, const char *rule, const char *device, const char *cause,
+                      const char *now_ts, alert *out, bool *cleared)
+{
+    sqldb_stmt *q = s->q[Q_ALERT_CLEAR];
+    int rc;
+
+    if (bind_texts(s, q, 1, 4, (const char *[]){rule, device, cause, now_ts}, "alert clear") != 0)
+        return -1;
+    if ((rc = store__step(s, q, "alert clear")) < 0)
+        return -1;
+    *cleared = rc == 1;
+    if (rc == 1) {
+        read_cleared(q, rule, device, out);
+        snprintf(out->cause, sizeof out->cause, "%s", cause);
+        store__finish(q);
+    }
+    return 0;
+}
+
+int store_oldest_above(store *s, const char *device, uint64_t seq, char ts[RECORD_TS_LEN + 1])
+{
+    sqldb_stmt *q = s->q[Q_OLDEST_ABOVE];
+    int rc;
+
+    ts[0] = '\0';
+    if (bind_device_seq(s, q, device, seq, "gap age lookup") != 0)
+        return -1;
+    if ((rc = store__step(s, q, "gap age lookup")) != 1)
+        return rc < 0 ? -1 : 0;
+    store__copy_col(q, 0, ts, RECORD_TS_LEN + 1);
+    sqldb_reset(q);
+    return 0;
+}
+
+int store_escalate_alert(store *s, alert *a, bool *escalated)
+{
+    sqldb_stmt *q = s->q[Q_ALERT_ESCALATE];
+    int rc;
+
+    if (bind_texts(s, q, 1, 6,
+                   (const char *[]){a->rule, a->device, a->cause, a->severity, a->message,
+                                    a->evidence},
+                   "alert escalate") != 0)
+        return -1;
+    if ((rc = store__step(s, q, "alert escalate")) < 0)
+        return -1;
+    *escalated = rc == 1;
+    if (rc == 1) {
+        a->id = sqldb_column_int64(q, 0);
+        store__finish(q);
+    }
+    return 0;
+}
+
+int store_clear_alerts_prefix(store *s, const char *rule, const char *device, const char *prefix,
+                              const char *now_ts, store_alert_fn fn, void *ctx)
+{
+    sqldb_stmt *q = s->q[Q_ALERT_CLEAR_PREFIX];
+    alert a;
+    int rc;
+
+    if (bind_texts(s, q, 1, 4, (const char *[]){rule, device, prefix, now_ts}, "alert clear") != 0)
+        return -1;
+    /* RETURNING rows are computed before the first is handed out, so the
+     * callback sees every cleared alert even though it runs mid-statement. */
+    while ((rc = store__step(s, q, "alert clear")) == 1) {
+        read_cleared(q, rule, device, &a);
+        store__copy_col(q, 5, a.cause, sizeof a.cause);
+        fn(ctx, &a);
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+/* ---- presence (device_presence, collector/presence.c) ---------------------- */
+
+static int bind_count(sqldb_stmt *q, int idx, int64_t v)
+{
+    return v < 0 ? sqldb_bind_null(q, idx) : sqldb_bind_int64(q, idx, v);
+}
+
+/* Prepared per call, outside the q[] table: status messages come at
+ * connect and disconnect only, and the statement then never collides
+ * with other additions to the table. The SET expressions name
+ * device_presence for the old row (PostgreSQL requires it), so since
+ * compares the old state. */
+int store_put_presence(store *s, const char *device, const store_presence *p,
+                       const char *now_ts)
+{
+    static const char sql_put[] =
+        "INSERT INTO device_presence(device_id, state, since, heard_at, backlog, head_seq, "
+        "agent_acked_seq, reported_at) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7) "
+        "ON CONFLICT(device_id) DO UPDATE SET "
+        "since = CASE WHEN device_presence.state = excluded.state THEN device_presence.since "
+        "ELSE excluded.since END, "
+        "state = excluded.state, heard_at = excluded.heard_at, backlog = excluded.backlog, "
+        "head_seq = excluded.head_seq, agent_acked_seq = excluded.agent_acked_seq, "
+        "reported_at = excluded.reported_at";
+    sqldb_stmt *q = NULL;
+    int rc;
+
+    if (sqldb_prepare(s->db, sql_put, &q) != 0)
+        return store__failed(s, "prepare presence");
+    if (sqldb_bind_text(q, 1, device) != 0 ||
+        sqldb_bind_text(q, 2, p->online ? "online" : "offline") != 0 ||
+        sqldb_bind_text(q, 3, now_ts) != 0 || bind_count(q, 4, p->backlog) != 0 ||
+        bind_count(q, 5, p->head_seq) != 0 || bind_count(q, 6, p->acked_seq) != 0 ||
+        sqldb_bind_text(q, 7, p->at[0] ? p->at : NULL) != 0) {
+        rc = store__failed(s, "bind presence");
+        sqldb_finalize(q);
+        return rc;
+    }
+    rc = sqldb_step(q) == 0 ? 0 : store__failed(s, "store presence");
+    sqldb_finalize(q);
+    return rc;
+}

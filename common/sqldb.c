@@ -1,0 +1,192 @@
+/* sqldb: the public functions, which hand each call to the connection's
+ * implementation (sqldb_sqlite.c, sqldb_pg.c), and what both share:
+ * choosing the implementation from the target, masking passwords,
+ * transactions and savepoints in the SQL both speak. */
+#include "sqldb_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+bool sqldb_is_postgres(const char *target)
+{
+    return strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0;
+}
+
+/* Appends s[0..n) to out at *len, cut to cap. */
+static void put(char *out, size_t cap, size_t *len, const char *s, size_t n)
+{
+    while (n-- > 0 && *len + 1 < cap)
+        out[(*len)++] = *s++;
+    out[*len] = '\0';
+}
+
+void sqldb_mask(const char *target, char *out, size_t cap)
+{
+    size_t len = 0;
+
+    if (cap == 0)
+        return;
+    out[0] = '\0';
+    if (!sqldb_is_postgres(target)) {
+        put(out, cap, &len, target, strlen(target));
+        return;
+    }
+    const char *auth = strstr(target, "://") + 3;
+    /* The authority ends at the first '/', '?' or '#'; its userinfo at the
+     * last '@' before that end (a password may itself hold '@' encoded
+     * only by careless users, so the last one is the separator). */
+    const char *end = auth + strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (const char *p = auth; p < end; p++)
+        if (*p == '@')
+            at = p;
+    put(out, cap, &len, target, (size_t)(auth - target));
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (colon) {
+        put(out, cap, &len, auth, (size_t)(colon - auth) + 1);
+        put(out, cap, &len, "***", 3);
+        put(out, cap, &len, at, (size_t)(end - at));
+    } else {
+        put(out, cap, &len, auth, (size_t)(end - auth));
+    }
+    /* The query string: password=... among its parameters. */
+    const char *p = end;
+    while (*p) {
+        const char *next = p + 1 + strcspn(p + 1, "?&#");
+        if ((*p == '?' || *p == '&') && strncmp(p + 1, "password=", 9) == 0) {
+            put(out, cap, &len, p, 10);
+            put(out, cap, &len, "***", 3);
+        } else {
+            put(out, cap, &len, p, (size_t)(next - p));
+        }
+        p = next;
+    }
+}
+
+int sqldb__fail(sqldb *db, bool retryable, const char *what, const char *why)
+{
+    size_t n;
+
+    snprintf(db->err, sizeof db->err, "%s%s%s", what, why ? ": " : "", why ? why : "");
+    /* Server messages end in a newline; a message is one line. */
+    n = strlen(db->err);
+    while (n > 0 && (db->err[n - 1] == '\n' || db->err[n - 1] == ' '))
+        db->err[--n] = '\0';
+    for (char *c = db->err; *c; c++)
+        if (*c == '\n' || *c == '\t')
+            *c = ' ';
+    db->retryable = retryable;
+    return -1;
+}
+
+int sqldb_open(const char *target, int flags, sqldb **out, char *err, size_t errlen)
+{
+    const sqldb_ops *ops = sqldb_is_postgres(target) ? &sqldb_pg_ops : &sqldb_sqlite_ops;
+
+    *out = NULL;
+    if (ops->open(target, flags, out, err, errlen) != 0)
+        return -1;
+    (*out)->ops = ops;
+    sqldb_mask(target, (*out)->name, sizeof (*out)->name);
+    return 0;
+}
+
+void sqldb_close(sqldb *db)
+{
+    if (db)
+        db->ops->close(db);
+}
+
+sqldb_kind sqldb_kind_of(const sqldb *db) { return db->kind; }
+const char *sqldb_name(const sqldb *db) { return db->name; }
+const char *sqldb_errmsg(const sqldb *db) { return db->err; }
+bool sqldb_retryable(const sqldb *db) { return db->retryable; }
+int64_t sqldb_changes(sqldb *db) { return db->changes; }
+
+int sqldb_exec(sqldb *db, const char *sql) { return db->ops->exec(db, sql); }
+int sqldb_begin(sqldb *db, int mode) { return db->ops->begin(db, mode); }
+int sqldb_commit(sqldb *db) { return db->ops->exec(db, "COMMIT"); }
+
+void sqldb_rollback(sqldb *db)
+{
+    /* Keeps the failure that led here as the message to report. */
+    char saved[SQLDB_ERR_MAX];
+    bool retryable = db->retryable;
+
+    memcpy(saved, db->err, sizeof saved);
+    (void)db->ops->exec(db, "ROLLBACK");
+    memcpy(db->err, saved, sizeof saved);
+    db->retryable = retryable;
+}
+
+/* Runs "<verb> <name>" for a savepoint name of letters, digits and _. */
+static int savepoint_sql(sqldb *db, const char *verb, const char *name)
+{
+    char sql[128];
+
+    if (name[0] == '\0' || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789_") != strlen(name) ||
+        strlen(name) > 63)
+        return sqldb__fail(db, false, "savepoint name must be letters, digits and _", name);
+    snprintf(sql, sizeof sql, "%s %s", verb, name);
+    return db->ops->exec(db, sql);
+}
+
+int sqldb_savepoint(sqldb *db, const char *name) { return savepoint_sql(db, "SAVEPOINT", name); }
+int sqldb_release(sqldb *db, const char *name) { return savepoint_sql(db, "RELEASE SAVEPOINT", name); }
+int sqldb_rollback_to(sqldb *db, const char *name)
+{
+    return savepoint_sql(db, "ROLLBACK TO SAVEPOINT", name);
+}
+
+int sqldb_lock(sqldb *db, const char *key) { return db->ops->lock(db, key); }
+int sqldb_try_lock_session(sqldb *db, const char *key, bool *held)
+{
+    return db->ops->try_lock_session(db, key, held);
+}
+int sqldb_unlock_session(sqldb *db, const char *key) { return db->ops->unlock_session(db, key); }
+
+int sqldb_prepare(sqldb *db, const char *sql, sqldb_stmt **out)
+{
+    *out = NULL;
+    return db->ops->prepare(db, sql, out);
+}
+
+void sqldb_finalize(sqldb_stmt *st)
+{
+    if (st)
+        st->db->ops->finalize(st);
+}
+
+int sqldb_bind_int64(sqldb_stmt *st, int i, int64_t v) { return st->db->ops->bind_int64(st, i, v); }
+int sqldb_bind_text(sqldb_stmt *st, int i, const char *s)
+{
+    return s ? st->db->ops->bind_textn(st, i, s, strlen(s)) : st->db->ops->bind_null(st, i);
+}
+int sqldb_bind_textn(sqldb_stmt *st, int i, const char *s, size_t len)
+{
+    return st->db->ops->bind_textn(st, i, s, len);
+}
+int sqldb_bind_blob(sqldb_stmt *st, int i, const void *p, size_t len)
+{
+    return st->db->ops->bind_blob(st, i, p, len);
+}
+int sqldb_bind_null(sqldb_stmt *st, int i) { return st->db->ops->bind_null(st, i); }
+int sqldb_step(sqldb_stmt *st) { return st->db->ops->step(st); }
+void sqldb_reset(sqldb_stmt *st) { st->db->ops->reset(st); }
+
+bool sqldb_column_null(sqldb_stmt *st, int i) { return st->db->ops->column_null(st, i); }
+int64_t sqldb_column_int64(sqldb_stmt *st, int i) { return st->db->ops->column_int64(st, i); }
+const char *sqldb_column_text(sqldb_stmt *st, int i) { return st->db->ops->column_text(st, i); }
+size_t sqldb_column_bytes(sqldb_stmt *st, int i) { return st->db->ops->column_bytes(st, i); }
+const void *sqldb_column_blob(sqldb_stmt *st, int i) { return st->db->ops->column_blob(st, i); }
+
+int sqldb_column_count(sqldb_stmt *st) { return st->db->ops->column_count(st); }
+const char *sqldb_column_name(sqldb_stmt *st, int i) { return st->db->ops->column_name(st, i); }
+sqldb_value_kind sqldb_column_kind(sqldb_stmt *st, int i) { return st->db->ops->column_kind(st, i); }
+
+void sqldb_column_copy(sqldb_stmt *st, int i, char *out, size_t cap)
+{
+    const char *t = sqldb_column_text(st, i);
+    snprintf(out, cap, "%s", t ? t : "");
+}

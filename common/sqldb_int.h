@@ -1,0 +1,61 @@
+/* sqldb_int: what sqldb.c (the public functions) shares with the two
+ * implementations, sqldb_sqlite.c and sqldb_pg.c. Private to those three
+ * files. */
+#ifndef SMP_SQLDB_INT_H
+#define SMP_SQLDB_INT_H
+
+#include "sqldb.h"
+
+#define SQLDB_ERR_MAX 512
+#define SQLDB_NAME_MAX 512
+
+/* One implementation. Every function gets the connection or statement the
+ * implementation allocated (which starts with the common header below). */
+typedef struct sqldb_ops {
+    int (*open)(const char *target, int flags, sqldb **out, char *err, size_t errlen);
+    void (*close)(sqldb *db);
+    int (*exec)(sqldb *db, const char *sql);
+    int (*begin)(sqldb *db, int mode);
+    int (*lock)(sqldb *db, const char *key);
+    int (*try_lock_session)(sqldb *db, const char *key, bool *held);
+    int (*unlock_session)(sqldb *db, const char *key);
+    int (*prepare)(sqldb *db, const char *sql, sqldb_stmt **out);
+    void (*finalize)(sqldb_stmt *st);
+    int (*bind_int64)(sqldb_stmt *st, int i, int64_t v);
+    int (*bind_textn)(sqldb_stmt *st, int i, const char *s, size_t len);
+    int (*bind_blob)(sqldb_stmt *st, int i, const void *p, size_t len);
+    int (*bind_null)(sqldb_stmt *st, int i);
+    int (*step)(sqldb_stmt *st);
+    void (*reset)(sqldb_stmt *st);
+    bool (*column_null)(sqldb_stmt *st, int i);
+    int64_t (*column_int64)(sqldb_stmt *st, int i);
+    const char *(*column_text)(sqldb_stmt *st, int i);
+    size_t (*column_bytes)(sqldb_stmt *st, int i);
+    const void *(*column_blob)(sqldb_stmt *st, int i);
+    int (*column_count)(sqldb_stmt *st);
+    const char *(*column_name)(sqldb_stmt *st, int i);
+    sqldb_value_kind (*column_kind)(sqldb_stmt *st, int i);
+} sqldb_ops;
+
+/* The first member of every implementation's connection. */
+struct sqldb {
+    const sqldb_ops *ops;
+    sqldb_kind kind;
+    char name[SQLDB_NAME_MAX];   /* masked target */
+    char err[SQLDB_ERR_MAX];
+    bool retryable;              /* the last failure may pass if run again */
+    int64_t changes;
+};
+
+/* The first member of every implementation's statement. */
+struct sqldb_stmt {
+    sqldb *db;
+};
+
+extern const sqldb_ops sqldb_sqlite_ops;
+extern const sqldb_ops sqldb_pg_ops;
+
+/* Sets db->err to "what: why" (why may be NULL) and db->retryable; -1. */
+int sqldb__fail(sqldb *db, bool retryable, const char *what, const char *why);
+
+#endif
