@@ -127,7 +127,7 @@ unit-threads: $(THREAD_TESTS)
 # chooses the disk.
 PG_TMP  ?= $(shell [ "$$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { print $$4 }')" -ge 524288 ] 2>/dev/null \
                && [ -w /dev/shm ] && echo /dev/shm || echo /tmp)
-PG_TESTS = $(BUILD)/tests/test_sqldb $(BUILD)/tests/test_db $(BUILD)/tests/test_registry $(BUILD)/tests/test_pki $(BUILD)/tests/test_alert_admin $(BUILD)/tests/test_quarantine_admin $(BUILD)/tests/test_fleet $(BUILD)/tests/test_broker_acl $(BUILD)/tests/test_report $(BUILD)/tests/test_export $(BUILD)/tests/test_csv $(BUILD)/tests/test_report_stores $(BUILD)/tests/test_rules $(BUILD)/tests/test_db_copy
+PG_TESTS = $(BUILD)/tests/test_sqldb $(BUILD)/tests/test_db $(BUILD)/tests/test_registry $(BUILD)/tests/test_pki $(BUILD)/tests/test_alert_admin $(BUILD)/tests/test_quarantine_admin $(BUILD)/tests/test_fleet $(BUILD)/tests/test_broker_acl $(BUILD)/tests/test_report $(BUILD)/tests/test_export $(BUILD)/tests/test_csv $(BUILD)/tests/test_report_stores $(BUILD)/tests/test_rules $(BUILD)/tests/test_db_copy $(BUILD)/tests/test_ingest $(BUILD)/tests/test_committer $(BUILD)/tests/test_integrity $(BUILD)/tests/test_metrics $(BUILD)/tests/test_hostile $(BUILD)/tests/test_notify
 unit-pg: $(PG_TESTS)
 	@dir=$$(mktemp -d $(PG_TMP)/smp-pg-XXXXXX) || exit 1; \
 	trap './tests/pg/pgcluster.sh stop '"$$dir"' || true' EXIT; trap 'exit 1' INT TERM HUP; \
@@ -308,7 +308,7 @@ install: $(BINS)
 deb:
 	rm -rf $(DEB_STAGE)
 	mkdir -p $(DEB_STAGE)/smpfleet $(DEB_OUT)
-	cp -a Makefile $(PARTS) broker-config packaging $(DEB_STAGE)/smpfleet/
+	cp -a Makefile $(PARTS) smpctl broker-config packaging $(DEB_STAGE)/smpfleet/
 	cp -a packaging/debian $(DEB_STAGE)/smpfleet/debian
 	cd $(DEB_STAGE)/smpfleet && dpkg-buildpackage -b -uc -us -jauto
 	rm -f $(DEB_OUT)/smpfleet-*.deb $(DEB_OUT)/smpfleet_*

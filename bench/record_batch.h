@@ -1,7 +1,7 @@
 /* record_batch: how the bench generators (gen_db, gen_fleetdb) write
  * records rows: RECORD_BATCH rows per INSERT statement, through sqldb, so
  * PostgreSQL gets one round trip for many rows instead of one each (about
- * 7x the rows per second there; SQLite gains a little). Plain portable SQL:
+ * 5x the rows per second there; SQLite gains a little). Plain portable SQL:
  * a multi-row VALUES list with numbered parameters.
  *
  * Header-only (static functions) because each bench tool links only its

@@ -134,6 +134,12 @@ int rules__cartridge_wear(const rules_ctx *c, const record *r)
     record_get_int(r, "cartridge_strokes", &strokes);
     if (!uid || (run_s <= c->p->cartridge_max_run_s && strokes <= c->p->cartridge_max_strokes))
         return 0;
+    /* Records can be judged out of order (a later message stored first,
+     * by another collector): a counter from before the cartridge's removal
+     * is history, not wear to act on. */
+    int removed = store_cartridge_removed_after(c->s, c->device, uid, ref.seq);
+    if (removed != 0)
+        return removed < 0 ? -1 : 0;
     rules__alert_init(&a, "R3", "maintenance", c->device, c->clinic);
     wear_cause(a.cause, sizeof a.cause, uid);
     rules__message(&a,

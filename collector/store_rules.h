@@ -142,6 +142,14 @@ int store_alert_withdraw(store *s, const char *rule, const char *device, const c
 /* An alert raised again is an alert: its state goes back to NULL. */
 int store_alert_state_reset(store *s, int64_t id);
 
+/* ---- R3: cartridge wear ------------------------------------------------- */
+
+/* 1 when device has a stored cartridge.remove of uid after its record seq
+ * (the cartridge was out before this counter was judged: a counter that
+ * arrives late must not reopen the wear alert the removal cleared), 0
+ * when not, -1 on error. */
+int store_cartridge_removed_after(store *s, const char *device, const char *uid, uint64_t seq);
+
 /* ---- R8: device-time gaps ------------------------------------------------ */
 
 /* ts of the stored record (device, seq): 1 found, 0 not. */

@@ -118,6 +118,11 @@ static const char pending_due_sql[] =
     "SELECT id, device_id, substr(cause, 9) FROM alerts WHERE state = 'pending' "
     "AND raised_at < ?1 ORDER BY raised_at, id";
 static const char state_reset_sql[] = "UPDATE alerts SET state = NULL WHERE id = ?1";
+/* Only on the raise path of R3 (a counter over a wear limit): rare. */
+static const char removed_after_sql[] =
+    "SELECT 1 FROM records WHERE device_id = ?1 AND seq > ?2 AND type = 'cartridge.remove' "
+    "AND json_extract(body, '$.cartridge_uid') = ?3 LIMIT 1";
+
 static const char session_at_sql[] =
     "SELECT type, json_extract(body, '$.session_id') FROM records WHERE device_id = ?1 "
     "AND seq <= ?2 AND type IN ('session.start', 'session.end') ORDER BY seq DESC LIMIT 1";
@@ -562,6 +567,21 @@ int store_record_ts(store *s, const char *device, uint64_t seq, char ts[RECORD_T
         store__copy_col(q, 0, ts, RECORD_TS_LEN + 1);
         store__reset(q);
     }
+    return rc;
+}
+
+int store_cartridge_removed_after(store *s, const char *device, const char *uid, uint64_t seq)
+{
+    sqldb_stmt *q = prepare_once(s, removed_after_sql, "cartridge removal lookup");
+    int rc = -1;
+
+    if (!q)
+        return -1;
+    if (bind_text(q, 1, device) || bind_int(q, 2, (int64_t)seq) || bind_text(q, 3, uid))
+        store__failed(s, "cartridge removal lookup");
+    else
+        rc = store__step(s, q, "cartridge removal lookup");
+    sqldb_finalize(q);
     return rc;
 }
 

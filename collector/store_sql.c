@@ -491,22 +491,49 @@ int store_escalate_alert(store *s, alert *a, bool *escalated)
     return 0;
 }
 
+static int by_alert_id(const void *a, const void *b)
+{
+    int64_t x = ((const alert *)a)->id, y = ((const alert *)b)->id;
+    return (x > y) - (x < y);
+}
+
 int store_clear_alerts_prefix(store *s, const char *rule, const char *device, const char *prefix,
                               const char *now_ts, store_alert_fn fn, void *ctx)
 {
     sqldb_stmt *q = s->q[Q_ALERT_CLEAR_PREFIX];
-    alert a;
+    alert *cleared = NULL;
+    size_t n = 0, cap = 0;
     int rc;
 
     if (bind_texts(s, q, 1, 4, (const char *[]){rule, device, prefix, now_ts}, "alert clear") != 0)
         return -1;
-    /* RETURNING rows are computed before the first is handed out, so the
-     * callback sees every cleared alert even though it runs mid-statement. */
+    /* UPDATE ... RETURNING gives its rows in no set order on PostgreSQL:
+     * they are collected and handed out oldest first, as on SQLite, so the
+     * events (and their notifications) come in the order the alerts were
+     * raised on either store. */
     while ((rc = store__step(s, q, "alert clear")) == 1) {
-        read_cleared(q, rule, device, &a);
-        store__copy_col(q, 5, a.cause, sizeof a.cause);
-        fn(ctx, &a);
+        if (n == cap) {
+            size_t want = cap ? cap * 2 : 8;
+            alert *grown = realloc(cleared, want * sizeof *grown);
+            if (!grown) {
+                store__finish(q);
+                free(cleared);
+                snprintf(s->err, sizeof s->err, "alert clear: out of memory");
+                return -1;
+            }
+            cleared = grown;
+            cap = want;
+        }
+        read_cleared(q, rule, device, &cleared[n]);
+        store__copy_col(q, 5, cleared[n].cause, sizeof cleared[n].cause);
+        n++;
     }
+    if (rc == 0) {
+        qsort(cleared, n, sizeof *cleared, by_alert_id);
+        for (size_t i = 0; i < n; i++)
+            fn(ctx, &cleared[i]);
+    }
+    free(cleared);
     return rc < 0 ? -1 : 0;
 }
 

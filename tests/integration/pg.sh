@@ -30,7 +30,7 @@ _pg_owner_reaches() {
 # stays short (a unix socket path holds at most 107 bytes), else under /tmp.
 start_pg() {
     command -v psql >/dev/null || fail "psql missing; run scripts/install-deps.sh (postgresql-client)"
-    [ -x "$PGCLUSTER" ] || [ -f "$PGCLUSTER" ] || fail "$PGCLUSTER missing"
+    [ -f "$PGCLUSTER" ] || fail "$PGCLUSTER missing"
     PG_DIR=$WORK/pg
     if ! _pg_owner_reaches "$WORK" || [ "${#PG_DIR}" -gt 80 ]; then
         PG_DIR=$(mktemp -d /tmp/smp-pg.XXXXXX)

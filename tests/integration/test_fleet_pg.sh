@@ -2,10 +2,11 @@
 # A fleet on PostgreSQL: one real PostgreSQL cluster, one real broker, THREE
 # collectors in one share_group (each its own certificate identity, config,
 # log and metrics port) and FIVE simulated machines running a paced day with
-# a 30 % fault rate: three share a clinic (and its sterilizer), the two whose
-# seeds inject positive spore tests have a clinic each. Mid-run one collector is killed with
-# SIGKILL (the rules-timer leader when one is known) and started again,
-# later another one, and the broker is restarted once on its port.
+# a 30 % fault rate: three share a clinic (and its sterilizer), the two
+# whose seeds inject positive spore tests have a clinic each. Mid-run one
+# collector is killed with SIGKILL (the rules-timer leader when one is
+# known) and started again, later another one (the leader again when it is
+# not the one just restarted), and the broker is restarted once on its port.
 #
 # Afterwards: every device's records are stored exactly once, chains intact,
 # the collectors' head equal to the agent's; no integrity alert, nothing
@@ -83,8 +84,9 @@ rules_timer_s = 1
 settle_s = 1
 POLICY
 
-# Every alert event goes to a notify_command as well, so that the outbox
-# (notify_events) records each raise once; dd appends what it gets.
+# A notify_command sink makes the collectors write every alert event
+# (raised, cleared, escalated, ...) to the outbox, notify_events: the
+# comparison with the reference run counts them. dd appends what it gets.
 notify_conf() {
     echo "notify_command = /usr/bin/dd of=$1 oflag=append conv=notrunc status=none"
 }
@@ -141,13 +143,13 @@ kill_collector() {
 # The timer logs each change of its leadership (collector/rules_timer.c):
 # "rules timer leader=yes lock=..." when it took the lock, "leader=no" when
 # another collector holds it.
-LEADER_RE='rules timer leader='
+LEADER_LINE='rules timer leader='
 # leader_now: the running collector whose latest such line says leader=yes
 # (empty when none is known).
 leader_now() {
     local c last
     for c in "${COLLECTORS[@]}"; do
-        last=$(grep -F "$LEADER_RE" "$WORK/collector-$c.log" 2>/dev/null | tail -1 || true)
+        last=$(grep -F "$LEADER_LINE" "$WORK/collector-$c.log" 2>/dev/null | tail -1 || true)
         case $last in
         *"leader=yes"*) kill -0 "${CPID[$c]}" 2>/dev/null && echo "$c" && return ;;
         esac
@@ -301,16 +303,17 @@ done
 log "fleet run ${RUN_S} s; records per device:$per_dev"
 
 # --- one rules-timer leader at a time, and it moved when killed
-/usr/bin/python3 - "$EVENTS" "$LEADER_RE" "$VICTIM1" "${LEADER1:-}" "${COLLECTORS[@]}" \
+/usr/bin/python3 - "$EVENTS" "$LEADER_LINE" "$VICTIM1" "${LEADER1:-}" "${COLLECTORS[@]}" \
     >"$WORK/leadership.txt" 2>&1 <<'PY' || { cat "$WORK/leadership.txt" >&2; fail "rules-timer leadership check failed (above)"; }
 import re, sys
 from datetime import datetime, timezone
 
-events, leader_re, victim1, leader1 = sys.argv[1:5]
+events, leader_line, victim1, leader1 = sys.argv[1:5]
 names = sys.argv[5:]
 work = events.rsplit("/", 1)[0]
 TS = re.compile(r" ts=(\S+Z) ")
 LOST = re.compile(r"leader=no\b")
+STARTED = re.compile(r" started (collector=\S+ )?db=")
 
 def t(s):
     return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
@@ -340,10 +343,10 @@ for c in names:
                 intervals.append((held_since, run_ends[0], c))
                 held_since = None
             run_ends.pop(0)
-        if " started db=" in line and held_since is not None:
+        if STARTED.search(line) and held_since is not None:
             intervals.append((held_since, now, c))
             held_since = None
-        if leader_re not in line:
+        if leader_line not in line:
             continue
         if LOST.search(line):
             if held_since is not None:
@@ -355,10 +358,13 @@ for c in names:
     if held_since is not None:
         intervals.append((held_since, run_ends[0] if run_ends else float("inf"), c))
 
+def hms(x):
+    return "end" if x == float("inf") else datetime.fromtimestamp(x, timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+
 gains.sort()
-print("leadership gains:", ", ".join(f"{c}@{datetime.fromtimestamp(g, timezone.utc).strftime('%H:%M:%S.%f')[:-3]}" for g, c in gains))
+print("leadership gains:", ", ".join(f"{c}@{hms(g)}" for g, c in gains))
 if not gains:
-    sys.exit("no collector logged taking the rules-timer leadership (%r)" % leader_re)
+    sys.exit("no collector logged taking the rules-timer leadership (%r)" % leader_line)
 # Log lines are written after the lock changed hands: allow 0.2 s.
 SLACK = 0.2
 intervals.sort()
@@ -366,7 +372,7 @@ for i, (a0, a1, ac) in enumerate(intervals):
     for b0, b1, bc in intervals[i + 1:]:
         if bc != ac and b0 < a1 - SLACK:
             sys.exit(f"{ac} and {bc} both held the rules-timer leadership: "
-                     f"{ac} {a0:.3f}..{a1:.3f}, {bc} {b0:.3f}..{b1:.3f}")
+                     f"{ac} {hms(a0)}..{hms(a1)}, {bc} {hms(b0)}..{hms(b1)} (UTC)")
 print(f"{len(gains)} gains, never two leaders at once")
 if leader1:
     k = kill_at.get(victim1)
@@ -376,7 +382,7 @@ if leader1:
     print(f"leader {victim1} killed; {after[0][1]} took over {after[0][0] - k:.1f} s later")
 PY
 sed 's/^/    /' "$WORK/leadership.txt"
-[ -n "$LEADER1" ] || fail "no rules-timer leader was known before the first kill (no '$LEADER_RE' line in the collectors' logs)"
+[ -n "$LEADER1" ] || fail "no rules-timer leader was known before the first kill (no '$LEADER_LINE' line in the collectors' logs)"
 echo "ok: one rules-timer leader at a time; it moved when $VICTIM1 was killed"
 
 # --- every injected violation alerted

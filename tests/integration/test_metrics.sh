@@ -55,12 +55,15 @@ echo "ok: promtool check metrics passed ($(grep -vc '^#' "$M") samples)"
 
 records=$(sqlite3 "$DB" "SELECT count(*) FROM records")
 [ "$records" -gt 100 ] || fail "only $records records stored for a clinic day"
-stored=$(value "$M" smp_records_stored_total)
+# This process's own counters carry the collector's name (its certificate
+# CN), so that several collectors' series add up without colliding.
+OWN='{collector="smp-collector"}'
+stored=$(value "$M" "smp_records_stored_total$OWN")
 [ "$stored" = "$records" ] || fail "smp_records_stored_total $stored != $records records in the database"
-received=$(value "$M" smp_messages_received_total)
+received=$(value "$M" "smp_messages_received_total$OWN")
 [ "$received" -gt 0 ] || fail "smp_messages_received_total is $received"
-[ "$(value "$M" smp_commit_failures_total)" = 0 ] || fail "commit failures in a clean run"
-[ "$(value "$M" smp_metrics_db_ok)" = 1 ] || fail "the scrape could not read the database"
+[ "$(value "$M" "smp_commit_failures_total$OWN")" = 0 ] || fail "commit failures in a clean run"
+[ "$(value "$M" "smp_metrics_db_ok$OWN")" = 1 ] || fail "the scrape could not read the database"
 echo "ok: smp_records_stored_total = $records = count(*) of records; $received messages"
 
 series="smp_device_last_seen_seconds{device=\"$DEV\",clinic=\"clinic-metrics\"}"
@@ -87,7 +90,7 @@ mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -V mqttv5 -q 1 "${MQTT_TLS[@]}" \
 wait_until 10 bash -c "[ \$(sqlite3 '$DB' 'SELECT count(*) FROM quarantine') -eq 1 ]" ||
     fail "the bad message was not quarantined"
 scrape "$M"
-[ "$(value "$M" smp_messages_quarantined_total)" = 1 ] || fail "smp_messages_quarantined_total is not 1"
+[ "$(value "$M" "smp_messages_quarantined_total$OWN")" = 1 ] || fail "smp_messages_quarantined_total is not 1"
 [ "$(value "$M" 'smp_quarantine_total{reason="not_json"}')" = 1 ] ||
     fail "smp_quarantine_total for not_json ('payload: not valid JSON') is not 1"
 echo "ok: quarantine counted by reason"

@@ -6,6 +6,7 @@
 # the README's host db.example.com becomes the cluster's socket, and
 # /var/lib/smpfleet/fleet.db the test's SQLite fleet. Then: every table has
 # the same rows, and smpctl reads the copy (fleet status, alerts list).
+# (The substituted URI is quoted: its query string holds an &.)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fleet.sh"
@@ -33,7 +34,7 @@ sqlite3 "$SQLITE_DB" "
 
 "$REPO_ROOT/tests/integration/readme_blocks.sh" "$REPO_ROOT/README.md" \
     "Fleet scale: PostgreSQL and several collectors" |
-    sed -e "s#postgresql://smpfleet@db.example.com/smpfleet#$URI#g" \
+    sed -e "s#postgresql://smpfleet@db.example.com/smpfleet#'$URI'#g" \
         -e "s#/var/lib/smpfleet/fleet.db#$SQLITE_DB#g" >"$WORK/readme.sh"
 grep -q "smpctl db copy" "$WORK/readme.sh" || fail "README section lost its db copy command"
 log "running the README's Fleet scale commands:"

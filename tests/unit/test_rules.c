@@ -642,6 +642,32 @@ static void test_r3_wear_while_running_cleared_by_remove(void **state)
     cJSON_Delete(ev);
 }
 
+/* Two collectors can store a device's messages out of order: the removal
+ * judged before the over-limit counter that came first must leave no wear
+ * alert open (it would stay open on a cartridge that is already out). */
+static void test_r3_late_counter_after_remove_raises_nothing(void **state)
+{
+    (void)state;
+
+    at(DEV_A, 0);
+    session_start(DEV_A, "S1");
+    insert_ok(DEV_A, "C1", "S1");
+    send(DEV_A);
+    counters(DEV_A, 1060, "C1", 3601, 400000);   /* over the run-time limit */
+    remove_cart(DEV_A, "C1", "S1");
+    send_reversed(DEV_A);                       /* the removal first, then the counter */
+    events_are("");
+    alerts_are("");
+    /* In order, the same records raise and clear. */
+    insert_ok(DEV_A, "C2", "S1");
+    counters(DEV_A, 1200, "C2", 3601, 400000);
+    send(DEV_A);
+    events_are("raised R3 maintenance wear:C2 dev-a\n");
+    remove_cart(DEV_A, "C2", "S1");
+    send(DEV_A);
+    events_are("cleared R3 maintenance wear:C2 dev-a\n");
+}
+
 /* ---- R4 ------------------------------------------------------------------ */
 
 static void test_r4_cycle_failed_each_reason(void **state)
@@ -1472,6 +1498,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_r1_odd_ids_are_escaped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r2_expired_or_no_lot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r3_wear_while_running_cleared_by_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r3_late_counter_after_remove_raises_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r4_cycle_failed_each_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r5_grip_from_failed_or_unknown_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r6_spore_overdue_escalates_and_clears, setup, teardown),
