@@ -16,6 +16,9 @@
  *   version 2  + device_cert_history, quarantined_records, chain_recoveries,
  *              superseded_records, alerts.state and alerts_pending, viewers,
  *              device_presence, notify_events and notify_outbox
+ *   version 3  + clinics (name, address, licence, IANA timezone) and
+ *              checkpoints (each received checkpoint and whether its
+ *              signature is verified yet)
  *
  * A version's new tables are defined once, below, and used both by the
  * full schema (schema_sql) and by the step that adds them (steps[]). */
@@ -137,6 +140,40 @@
     "  PRIMARY KEY (sink, event_id)) WITHOUT ROWID;" \
     "CREATE INDEX IF NOT EXISTS notify_outbox_pending ON notify_outbox(sink, event_id) " \
     "  WHERE delivered_at IS NULL;"
+
+/* The clinics of the fleet (smpctl clinic add|set|list, admin/): what a
+ * report and an inspector's export name them, and the IANA timezone
+ * (e.g. America/Los_Angeles) whose local calendar the rules and reports
+ * use for that clinic (docs/rules.md). devices.clinic names a clinic_id;
+ * a clinic not registered here is taken as UTC. */
+#define SQL_CLINICS \
+    "CREATE TABLE IF NOT EXISTS clinics (" \
+    "  clinic_id  TEXT PRIMARY KEY," \
+    "  name       TEXT NOT NULL," \
+    "  address    TEXT NOT NULL DEFAULT ''," \
+    "  licence    TEXT NOT NULL DEFAULT ''," \
+    "  timezone   TEXT NOT NULL," \
+    "  added_at   TEXT NOT NULL," \
+    "  updated_at TEXT NOT NULL) WITHOUT ROWID;"
+
+/* Every checkpoint a device sent (collector/integrity.c): its signature is
+ * verified off the commit path, so a stored and acked record can have a
+ * checkpoint whose signature is still 'pending'; then 'verified' or
+ * 'failed' (R9 against the record at head_seq), with checked_at. Pending
+ * rows are the verifier's durable queue: a collector that stops before
+ * verifying leaves them for the next one. */
+#define SQL_CHECKPOINTS \
+    "CREATE TABLE IF NOT EXISTS checkpoints (" \
+    "  device_id   TEXT NOT NULL," \
+    "  head_seq    INTEGER NOT NULL," \
+    "  head_hash   TEXT NOT NULL," \
+    "  sig         TEXT NOT NULL," \
+    "  received_at TEXT NOT NULL," \
+    "  state       TEXT NOT NULL," \
+    "  checked_at  TEXT," \
+    "  PRIMARY KEY (device_id, head_seq)) WITHOUT ROWID;" \
+    "CREATE INDEX IF NOT EXISTS checkpoints_pending ON checkpoints(received_at)" \
+    " WHERE state = 'pending';"
 
 /* Reports and audit exports (dashboard-export/report_data.c, export*.c):
  * records_compliance holds the few compliance records (not counters, not
@@ -286,7 +323,9 @@ static const char *const schema_sql =
     "CREATE INDEX IF NOT EXISTS alerts_by_clinic_raised ON alerts(clinic, raised_at);"
     SQL_VIEWERS
     SQL_DEVICE_PRESENCE
-    SQL_NOTIFY_OUTBOX;
+    SQL_NOTIFY_OUTBOX
+    SQL_CLINICS
+    SQL_CHECKPOINTS;
 
 /* The schema above is written in SQLite's spelling. PostgreSQL gets the
  * same text with these words rewritten (outside string literals): every
@@ -404,10 +443,16 @@ static int step_1_to_2(sqldb *db, char *err, size_t errlen)
                        err, errlen);
 }
 
+/* 2 -> 3: clinics and checkpoints. */
+static int step_2_to_3(sqldb *db, char *err, size_t errlen)
+{
+    return exec_schema(db, SQL_CLINICS SQL_CHECKPOINTS, err, errlen);
+}
+
 /* steps[v] upgrades version v to v + 1; version 0 (an empty database) gets
  * schema_sql whole instead. */
 typedef int (*db_step)(sqldb *db, char *err, size_t errlen);
-static const db_step steps[DB_SCHEMA_VERSION] = {[1] = step_1_to_2};
+static const db_step steps[DB_SCHEMA_VERSION] = {[1] = step_1_to_2, [2] = step_2_to_3};
 
 /* The database's schema_version into *version: 0 when it has no schema
  * (an empty database, or one whose meta has no version). *tables: how many
@@ -617,7 +662,8 @@ const char *const db_tables[] = {
     "meta", "devices", "device_cert_history", "records", "device_state", "quarantine",
     "quarantine_counts", "quarantined_records", "chain_recoveries", "superseded_records",
     "alerts", "rule_cartridges", "rule_loads", "rule_grips", "rule_sterilizers", "rule_devices",
-    "viewers", "device_presence", "notify_events", "notify_outbox", NULL};
+    "viewers", "device_presence", "notify_events", "notify_outbox", "clinics", "checkpoints",
+    NULL};
 
 /* The tables whose id is generated (INTEGER PRIMARY KEY in the schema). */
 static const char *const id_tables[] = {"quarantine", "chain_recoveries", "alerts",

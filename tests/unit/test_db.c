@@ -5,7 +5,7 @@
  * that names the command to run. On SQLite also: a first-release (version
  * 1) database, built from tests/fixtures/schema_v1.sql, upgrades keeping
  * its rows to exactly the schema a new one gets (PostgreSQL support came
- * after version 2: there is no old PostgreSQL database to upgrade). */
+ * with version 2: there is no version-1 PostgreSQL database). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,12 +24,12 @@
 /* Unit tests run in tests/unit (Makefile). */
 #define SCHEMA_V1 "../fixtures/schema_v1.sql"
 
-static const char *const v2_tables[] = {
-    "alerts", "chain_recoveries", "device_cert_history", "device_presence", "device_state",
+static const char *const v3_tables[] = {
+    "alerts", "chain_recoveries", "checkpoints", "clinics", "device_cert_history", "device_presence", "device_state",
     "devices", "meta", "notify_events", "notify_outbox", "quarantine", "quarantine_counts",
     "quarantined_records", "records", "rule_cartridges", "rule_devices", "rule_grips",
     "rule_loads", "rule_sterilizers", "superseded_records", "viewers"};
-#define N_TABLES (sizeof v2_tables / sizeof v2_tables[0])
+#define N_TABLES (sizeof v3_tables / sizeof v3_tables[0])
 
 typedef struct fixture {
     char target[TESTDB_TARGET_MAX];   /* an empty database (no schema) */
@@ -167,17 +167,17 @@ static void test_fresh_database(void **state)
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
     assert_int_equal(from, 0);
     assert_int_equal(to, DB_SCHEMA_VERSION);
-    assert_int_equal(DB_SCHEMA_VERSION, 2);
+    assert_int_equal(DB_SCHEMA_VERSION, 3);
     if (!testdb_is_postgres()) {
         struct stat st;
         assert_int_equal(stat(fx->target, &st), 0);
         assert_int_equal(st.st_mode & 0777, 0600);
     }
-    assert_int_equal(version_of(fx->target), 2);
+    assert_int_equal(version_of(fx->target), 3);
     db = testdb_open(fx->target);
     for (size_t i = 0; i < N_TABLES; i++)
-        if (tables_named(db, v2_tables[i]) != 1)
-            fail_msg("table %s missing", v2_tables[i]);
+        if (tables_named(db, v3_tables[i]) != 1)
+            fail_msg("table %s missing", v3_tables[i]);
     assert_int_equal(table_count(db), N_TABLES);
     /* smpctl db copy copies db_tables: every table, once. */
     size_t listed = 0;
@@ -230,8 +230,8 @@ static void test_v1_migrates_keeping_rows(void **state)
     assert_int_equal(version_of(fx->target), 1);
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
     assert_int_equal(from, 1);
-    assert_int_equal(to, 2);
-    assert_int_equal(version_of(fx->target), 2);
+    assert_int_equal(to, 3);
+    assert_int_equal(version_of(fx->target), 3);
 
     db = testdb_open(fx->target);
     assert_int_equal(testdb_int(db, "SELECT count(*) FROM devices WHERE device_id = 'dev-1' AND "
@@ -276,8 +276,8 @@ static void test_migrate_twice_is_a_no_op(void **state)
     testdb_exec(db, "INSERT INTO viewers VALUES ('wall', 'north', '2025-01-03T00:00:00Z')");
     sqldb_close(db);
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
-    assert_int_equal(from, 2);
-    assert_int_equal(to, 2);
+    assert_int_equal(from, 3);
+    assert_int_equal(to, 3);
     db = testdb_open(fx->target);
     assert_int_equal(testdb_int(db, "SELECT count(*) FROM viewers"), 1);
     assert_int_equal(testdb_int(db, "SELECT count(*) FROM meta"), 1);
@@ -358,7 +358,7 @@ static void test_open_refuses_v1_and_changes_nothing(void **state)
     char *before = slurp(fx->target, &n1), *after;
     assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
     assert_null(db);
-    snprintf(want, sizeof want, "database %s has schema version 1, this smpfleet needs 2: run "
+    snprintf(want, sizeof want, "database %s has schema version 1, this smpfleet needs 3: run "
              "smpctl db migrate --db %s", fx->target, fx->target);
     assert_string_equal(err, want);
     after = slurp(fx->target, &n2);
@@ -383,7 +383,7 @@ static void test_open_refuses_empty(void **state)
     }
     sqldb_mask(fx->target, name, sizeof name);
     assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
-    snprintf(want, sizeof want, "database %s has schema version 0, this smpfleet needs 2: run "
+    snprintf(want, sizeof want, "database %s has schema version 0, this smpfleet needs 3: run "
              "smpctl db migrate --db %s", name, name);
     assert_string_equal(err, want);
 }
@@ -397,18 +397,49 @@ static void test_newer_version_refused(void **state)
 
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
     db = testdb_open(fx->target);
-    testdb_exec(db, "UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+    testdb_exec(db, "UPDATE meta SET value = '4' WHERE key = 'schema_version'");
     sqldb_close(db);
     db = NULL;
     sqldb_mask(fx->target, name, sizeof name);
-    snprintf(want, sizeof want, "database %s has schema version 3, newer than this smpfleet (2): "
+    snprintf(want, sizeof want, "database %s has schema version 4, newer than this smpfleet (3): "
              "upgrade smpfleet", name);
     assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
     assert_null(db);
     assert_string_equal(err, want);
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), -1);
     assert_string_equal(err, want);
-    assert_int_equal(version_of(fx->target), 3);
+    assert_int_equal(version_of(fx->target), 4);
+}
+
+/* A version-2 database (SQLite, or PostgreSQL from the release that
+ * brought it) gets clinics and checkpoints, keeping its rows. Made here by
+ * taking version 3's additions off a new database. */
+static void test_v2_migrates_on_both(void **state)
+{
+    fixture *fx = *state;
+    char err[1024];
+    int from = -1, to = -1;
+    sqldb *db;
+
+    assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
+    db = testdb_open(fx->target);
+    testdb_exec(db, "DROP TABLE clinics; DROP TABLE checkpoints;"
+                    "UPDATE meta SET value = '2' WHERE key = 'schema_version';"
+                    "INSERT INTO viewers VALUES ('wall', 'north', '2025-01-03T00:00:00Z')");
+    sqldb_close(db);
+    assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
+    assert_non_null(strstr(err, "has schema version 2, this smpfleet needs 3"));
+    assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
+    assert_int_equal(from, 2);
+    assert_int_equal(to, 3);
+    db = testdb_open(fx->target);
+    assert_int_equal(table_count(db), N_TABLES);
+    assert_int_equal(testdb_int(db, "SELECT count(*) FROM viewers"), 1);
+    testdb_exec(db, "INSERT INTO clinics(clinic_id, name, timezone, added_at, updated_at) VALUES"
+                    " ('north', 'North Clinic', 'America/Los_Angeles', 't', 't');"
+                    "INSERT INTO checkpoints VALUES ('dev-1', 64, 'h', 's', 't', 'pending', NULL)");
+    assert_int_equal(testdb_int(db, "SELECT count(*) FROM clinics WHERE address = ''"), 1);
+    sqldb_close(db);
 }
 
 static void test_migrate_refuses_foreign_database(void **state)
@@ -440,6 +471,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_refuses_v1_and_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_refuses_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v2_migrates_on_both, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_refuses_foreign_database, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
