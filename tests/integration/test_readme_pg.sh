@@ -53,4 +53,19 @@ REAL_URI="postgresql://smpfleet@/smpfleet?host=$PGDIR&port=$PORT"
 grep -q "Cartridge with no lot" "$WORK/alerts.out" || fail "the copied alert is not listed: $(cat "$WORK/alerts.out")"
 "$SMPCTL" fleet status --db "$REAL_URI" >"$WORK/fleet.out" || fail "fleet status on PostgreSQL"
 grep -q "chair-01" "$WORK/fleet.out" || fail "the copied device is not in fleet status"
+# A password in db_path (libpq takes it; this cluster trusts the socket) is
+# shown only as ***: the collector's config check connects and says ok.
+"$SMPCTL" pki issue-collector --dir "$WORK/pki" >/dev/null
+cat >"$WORK/collector.conf" <<CONF
+ca_file = $WORK/pki/ca.crt
+cert_file = $WORK/pki/collector.crt
+key_file = $WORK/pki/collector.key
+db_path = postgresql://smpfleet:s3cret-pw@/smpfleet?host=$PGDIR&port=$PORT
+share_group = fleet
+CONF
+"$BIN/smp-collector" --check-config -c "$WORK/collector.conf" >"$WORK/check.out" 2>&1 ||
+    fail "collector --check-config on PostgreSQL: $(cat "$WORK/check.out")"
+! grep -q "s3cret-pw" "$WORK/check.out" || fail "the password reached the output: $(cat "$WORK/check.out")"
+grep -q "ok (db_path postgresql://smpfleet:\*\*\*@/smpfleet" "$WORK/check.out" ||
+    fail "--check-config did not show the masked target: $(cat "$WORK/check.out")"
 echo "ok: README Fleet scale commands: PostgreSQL database made, schema migrated, SQLite fleet copied and read back"
