@@ -111,7 +111,10 @@ static void fill_source(const char *path)
         "INSERT INTO viewers VALUES ('wall', NULL, 't');"
         "INSERT INTO device_presence VALUES ('dev-1', 'online', 'a', 'b', 5, NULL, NULL, NULL);"
         "INSERT INTO notify_events VALUES (9, 41, 'raised', 't', '{}');"
-        "INSERT INTO notify_outbox VALUES ('webhook', 9, 1, 't', 'refused', NULL);");
+        "INSERT INTO notify_outbox VALUES ('webhook', 9, 1, 't', 'refused', NULL);"
+        "INSERT INTO clinics VALUES ('north', 'North Clinic', '1 Main St', 'L-7',"
+        " 'America/Los_Angeles', 't', 't');"
+        "INSERT INTO checkpoints VALUES ('dev-1', 3, 'h', 'sig', 't', 'verified', 't');");
     put_records(db);
     assert_int_equal(sqldb_prepare(db, "INSERT INTO quarantine VALUES (5, 't', 'dev-1', "
                                        "'smp/v1/dev/dev-1/events', 'schema', ?1)", &q), 0);
