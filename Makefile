@@ -110,7 +110,7 @@ unit: $(UNIT_BINS)
 #   make TSAN=1 BUILD=build-tsan unit-threads
 # A report fails the run (halt_on_error). tests/unit/tsan.supp holds
 # suppressions for third-party code only, each with its reason.
-THREAD_TESTS = $(BUILD)/tests/test_committer
+THREAD_TESTS = $(BUILD)/tests/test_committer $(BUILD)/tests/test_verifier
 unit-threads: $(THREAD_TESTS)
 	@failed=0; for t in $(THREAD_TESTS); do \
 	    case $$t in /*) bin=$$t ;; *) bin=$(CURDIR)/$$t ;; esac; \
@@ -127,7 +127,7 @@ unit-threads: $(THREAD_TESTS)
 # chooses the disk.
 PG_TMP  ?= $(shell [ "$$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { print $$4 }')" -ge 524288 ] 2>/dev/null \
                && [ -w /dev/shm ] && echo /dev/shm || echo /tmp)
-PG_TESTS = $(BUILD)/tests/test_sqldb $(BUILD)/tests/test_db $(BUILD)/tests/test_registry $(BUILD)/tests/test_pki $(BUILD)/tests/test_alert_admin $(BUILD)/tests/test_quarantine_admin $(BUILD)/tests/test_fleet $(BUILD)/tests/test_broker_acl $(BUILD)/tests/test_report $(BUILD)/tests/test_export $(BUILD)/tests/test_csv $(BUILD)/tests/test_report_stores $(BUILD)/tests/test_rules $(BUILD)/tests/test_db_copy $(BUILD)/tests/test_ingest $(BUILD)/tests/test_committer $(BUILD)/tests/test_integrity $(BUILD)/tests/test_metrics $(BUILD)/tests/test_hostile $(BUILD)/tests/test_notify
+PG_TESTS = $(BUILD)/tests/test_sqldb $(BUILD)/tests/test_db $(BUILD)/tests/test_registry $(BUILD)/tests/test_pki $(BUILD)/tests/test_alert_admin $(BUILD)/tests/test_quarantine_admin $(BUILD)/tests/test_fleet $(BUILD)/tests/test_broker_acl $(BUILD)/tests/test_report $(BUILD)/tests/test_export $(BUILD)/tests/test_csv $(BUILD)/tests/test_report_stores $(BUILD)/tests/test_rules $(BUILD)/tests/test_db_copy $(BUILD)/tests/test_ingest $(BUILD)/tests/test_committer $(BUILD)/tests/test_integrity $(BUILD)/tests/test_metrics $(BUILD)/tests/test_hostile $(BUILD)/tests/test_notify $(BUILD)/tests/test_verifier $(BUILD)/tests/test_clinics
 unit-pg: $(PG_TESTS)
 	@dir=$$(mktemp -d $(PG_TMP)/smp-pg-XXXXXX) || exit 1; \
 	trap './tests/pg/pgcluster.sh stop '"$$dir"' || true' EXIT; trap 'exit 1' INT TERM HUP; \
@@ -226,8 +226,11 @@ fuzz-ingest: $(FUZZ_BUILD)/fuzz_ingest
 
 # ---- benchmarks: make bench (never part of make test) -----------------------
 #
-#   make bench                   ingest, agent footprint, journal, reports (< 10 min)
+#   make bench                   ingest, agent footprint, journal, reports, on
+#                                SQLite and on a PostgreSQL cluster the run
+#                                starts and stops (< 15 min on 2 cores)
 #   make bench BENCH_SCALE=0.1   the same at a tenth of the size, to try it out
+#   make bench BENCH_PG=0        without the PostgreSQL rows
 #
 # Prints a table and writes it to out/bench/results.md; docs/performance.md
 # holds the latest table, the machine it ran on and the targets.

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clinics.h"
 #include "cmdopts.h"
 #include "db.h"
 #include "device_recover.h"
@@ -190,6 +191,9 @@ static int cmd_add(int argc, char **argv)
     printf("device %s added to clinic '%s'%s\n", dev.device_id, dev.clinic,
            pem ? " with its certificate" : "");
     rc = 0;
+    /* The device works either way; its dates are UTC until the clinic is. */
+    if (clinics_get(db, dev.clinic, &(clinics_row){0}, err, sizeof err) == 1)
+        fprintf(stderr, "smpctl device add: %s\n", err);
 
 cleanup:
     sqldb_close(db);
@@ -306,8 +310,8 @@ cleanup:
 /* Which key verifies a checkpoint.
  *
  * The collector checks each checkpoint's signature against the certificate
- * registered for the device when the checkpoint arrives (collector/
- * integrity.c), and the audit export re-checks a period's last checkpoint
+ * registered for the device shortly after the checkpoint is stored (its
+ * verifier thread, collector/verifier.c), and the audit export re-checks a period's last checkpoint
  * against the certificate registered when the export runs. A checkpoint is
  * signed once, on the machine, with whatever key the agent had then, and
  * may sit in its journal for days before it is delivered.
@@ -317,8 +321,8 @@ cleanup:
  * --db`) make the new one current right away and keep every previous one in
  * device_cert_history with the time it stopped being current. Records are
  * never re-signed and their stored signatures never change. Consequences:
- *   - checkpoints already stored were verified at ingest, with the key that
- *     signed them, and stay as they are;
+ *   - checkpoints already verified were verified with the key that signed
+ *     them, and stay as they are;
  *   - checkpoints signed with the old key but delivered after the switch
  *     (an agent's backlog) still verify: the collector and the export also
  *     try a previous certificate replaced less than 7 days before the

@@ -20,6 +20,11 @@ struct ingest {
     split_rejects *rejects;       /* records of the message quarantined alone */
     device_info device;           /* of the message being handled */
     alert_batch alerts;
+    /* Checkpoints the open group queued for the verifier, and whom to
+     * tell once it commits (ingest_set_checkpoint_hook). */
+    int group_queued;
+    void (*on_checkpoints)(void *ctx);
+    void *on_checkpoints_ctx;
     /* A reloaded policy waiting for the next group (ingest_update_policy). */
     pthread_mutex_t update_mu;
     bool update_pending;
@@ -47,6 +52,12 @@ void ingest_set_policy(ingest *in, const policy *p)
 {
     in->policy = *p;
     in->rules_on = true;
+}
+
+void ingest_set_checkpoint_hook(ingest *in, void (*fn)(void *ctx), void *ctx)
+{
+    in->on_checkpoints = fn;
+    in->on_checkpoints_ctx = ctx;
 }
 
 void ingest_update_policy(ingest *in, const policy *p, const integrity_limits *limits)
@@ -284,17 +295,13 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
                        ingest_result *out)
 {
     char canon[RECORD_CANON_MAX], hash[RECORD_HASH_HEX];
-    integrity_ctx ic = {in->s, &in->limits.integrity, device, &in->device, now_ms, now_ts, &in->alerts, NULL};
+    integrity_ctx ic = {in->s, &in->limits.integrity, device, &in->device, now_ms, now_ts, &in->alerts, 0};
     rules_ctx rc = {in->s, &in->policy, device, in->device.clinic, now_ms, now_ts, &in->alerts};
     uint64_t future_seq = 0, sane_seq = 0;   /* highest of each kind inserted */
     chain_head head;
 
     if (store_chain_head(in->s, device, &head) != 0)
         return -1;
-    for (size_t i = in->batch->count; i-- > 0 && !ic.signed_checkpoint;) {
-        if (in->batch->records[i].type == RT_CHECKPOINT)
-            ic.signed_checkpoint = &in->batch->records[i];
-    }
     for (size_t i = 0; i < in->batch->count; i++) {
         const record *r = &in->batch->records[i];
         store_put_result put;
@@ -336,6 +343,7 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
         store_set_chain_head(in->s, device, &head, now_ts) != 0)
         return -1;
     out->ack_seq = head.acked_seq;
+    in->group_queued += ic.queued;
     return 0;
 }
 
@@ -343,6 +351,7 @@ int ingest_group_begin(ingest *in)
 {
     take_update(in);
     in->alerts.count = in->alerts.dropped = 0;
+    in->group_queued = 0;
     /* No log line here: the committer retries a failing group and says
      * once, with ingest_store_error, that storage is failing. */
     return store_begin(in->s) == 0 ? 0 : -1;
@@ -428,8 +437,13 @@ int ingest_message(ingest *in, const char *topic, const void *payload, size_t le
 
 int ingest_group_commit(ingest *in)
 {
-    if (store_commit(in->s) == 0)
+    if (store_commit(in->s) == 0) {
+        /* The queued checkpoints are durable: the verifier may take them.
+         * The ack does not wait for it. */
+        if (in->group_queued > 0 && in->on_checkpoints)
+            in->on_checkpoints(in->on_checkpoints_ctx);
         return 0;
+    }
     /* The committer keeps the group and retries it (and logs it once). */
     ingest_group_rollback(in);
     return -1;

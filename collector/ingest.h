@@ -2,7 +2,9 @@
  *
  * Validates the message (topic, registry, schema, time), stores each record
  * once per (device, seq), checks integrity (R9/R10) and the compliance
- * rules (rules.h) on what it stored, advances the device's contiguous chain
+ * rules (rules.h) on what it stored, queues each new checkpoint's signature
+ * for the verifier (verifier.h: checked after the commit, never before the
+ * ack), advances the device's contiguous chain
  * head and tells the caller which ack and alerts to publish. A message that
  * is not records of a registered device is quarantined whole with its reason;
  * a record of one that cannot be accepted is stored and flagged (R9, R10) or,
@@ -57,6 +59,12 @@ void ingest_set_policy(ingest *in, const policy *p);
  * ever sees two policies. */
 void ingest_update_policy(ingest *in, const policy *p, const integrity_limits *limits);
 void ingest_free(ingest *in);
+
+/* fn(ctx) is called on the ingest thread after each group commit that
+ * queued checkpoints for the verifier (verifier_kick); it must not block.
+ * Set it before messages flow. NULL: nobody is told (the verifier's poll
+ * finds them). */
+void ingest_set_checkpoint_hook(ingest *in, void (*fn)(void *ctx), void *ctx);
 
 /* Group commit: ingest_group_begin, any number of ingest_message, then
  * ingest_group_commit — one transaction and one fsync for the group. Each

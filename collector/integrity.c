@@ -4,22 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <mbedtls/x509_crt.h>
-
 #include "alerting.h"
-#include "log.h"
-#include "sign.h"
-
-/* How long after a certificate stopped being the device's registered one
- * (device_cert_history.registered_until) a checkpoint signed with its key
- * still verifies, judged by the checkpoint's own ts (the device's time when
- * it signed). `smpctl pki renew-device --db` registers the new certificate
- * at once while the machine signs with the old key until someone installs
- * the new pair, and a journal's backlog arrives later still: a week covers
- * both. Beyond it, an old key's signature is R9 (docs/collector.md,
- * "Certificate renewal and checkpoints"). dashboard-export/export_chain.c
- * uses the same value: an export must judge a checkpoint as ingest did. */
-#define CERT_HISTORY_GRACE_MS (7 * 24 * 3600 * 1000LL)
 
 /* R9/R10 alerts belong to the device whose records showed them. */
 int integrity_raise(integrity_ctx *c, alert *a)
@@ -79,128 +64,30 @@ static int check_links(integrity_ctx *c, const record *r, const char *hash)
     return 0;
 }
 
-/* The certificate's serial as the PKI index and `smpctl pki revoke
- * --serial` write it (upper-case hex, no leading zero octet); "?" when it
- * does not parse. Only for log lines: runs when a previous certificate
- * verified, which is rare. */
-static void cert_serial(const char *pem, char *out, size_t cap)
-{
-    mbedtls_x509_crt crt;
-
-    snprintf(out, cap, "?");
-    mbedtls_x509_crt_init(&crt);
-    if (mbedtls_x509_crt_parse(&crt, (const unsigned char *)pem, strlen(pem) + 1) == 0)
-        sign_serial_hex(crt.serial.p, crt.serial.len, out, cap);
-    mbedtls_x509_crt_free(&crt);
-}
-
-/* One checkpoint tried against the device's previous certificates. */
-typedef struct history_try {
-    const char *msg, *sig;
-    size_t len;
-    int tried;
-    bool verified;
-    char until[RECORD_TS_LEN + 1];
-    char serial[64];                 /* of the one that verified */
-} history_try;
-
-static int try_previous_cert(void *ctx, const char *pem, const char *until)
-{
-    history_try *t = ctx;
-    char why[200];
-
-    t->tried++;
-    if (sign_verify_cert(pem, t->msg, t->len, t->sig, why, sizeof why) != 0)
-        return 0;
-    t->verified = true;
-    snprintf(t->until, sizeof t->until, "%s", until);
-    cert_serial(pem, t->serial, sizeof t->serial);
-    return 1;
-}
-
-/* The current certificate first: it verifies everything but the switch's
- * stragglers, so the history costs nothing in the steady state. Then the
- * previous certificates replaced less than CERT_HISTORY_GRACE_MS before the
- * checkpoint's ts, newest first. 1 when one verified, 0 when none, -1 on a
- * store error. why says why the current one did not. */
-static int verify_checkpoint(integrity_ctx *c, const record *r, const char *msg, size_t len,
-                             const char *sig, char *why, size_t whylen, int *tried)
-{
-    history_try t = {.msg = msg, .sig = sig, .len = len};
-    char after[RECORD_TS_LEN + 1];
-    int64_t ts_ms;
-
-    *tried = 0;
-    if (sign_verify_cert(c->info->cert_pem, msg, len, sig, why, whylen) == 0)
-        return 1;
-    if (record_ts_parse(r->ts, &ts_ms) != 0)
-        return 0;
-    record_ts_format(ts_ms - CERT_HISTORY_GRACE_MS, after);
-    if (store_cert_history(c->s, c->device, after, try_previous_cert, &t) != 0)
-        return -1;
-    *tried = t.tried;
-    if (!t.verified)
-        return 0;
-    /* Accepted, and said so: an operator revoking a key for compromise can
-     * see whether anything still arrives signed with it. */
-    log_info("checkpoint verified with a previous certificate device=%s seq=%" PRIu64
-             " ts=%s serial=%s registered_until=%s", c->device, r->seq, r->ts, t.serial, t.until);
-    return 1;
-}
-
-/* r's rank among the message's checkpoints, newest 0: how many are newer.
- * r and c->signed_checkpoint (the newest) are in the same array, r not
- * after it; without signed_checkpoint every checkpoint ranks 0. */
-static size_t newer_checkpoints(const integrity_ctx *c, const record *r)
-{
-    size_t n = 0;
-
-    if (!c->signed_checkpoint || r >= c->signed_checkpoint)
-        return 0;
-    for (const record *p = r + 1; p <= c->signed_checkpoint; p++)
-        n += p->type == RT_CHECKPOINT;
-    return n;
-}
-
+/* The signature itself is the verifier's (verifier.c), off the commit
+ * path: storing and acking a record needs its chain link checked, not its
+ * checkpoint's signature. What is checked here costs no crypto: the
+ * checkpoint must describe the record before it; then it is queued, in
+ * this transaction, so that a crash never loses it. One that does not
+ * describe the record before it is not queued: no signature can make it
+ * right. */
 static int check_checkpoint(integrity_ctx *c, const record *r)
 {
     const char *head_hash = record_get_str(r, "head_hash"), *sig = record_get_str(r, "sig");
-    char msg[256], why[200], cause[64], ev[600];
+    char cause[64], ev[600];
     int64_t head_seq = 0;
 
     record_get_int(r, "head_seq", &head_seq);
-    snprintf(cause, sizeof cause, "checkpoint:seq=%" PRIu64, r->seq);
     if ((uint64_t)head_seq + 1 != r->seq || strcmp(head_hash, r->prev) != 0) {
+        snprintf(cause, sizeof cause, "checkpoint:seq=%" PRIu64, r->seq);
         snprintf(ev, sizeof ev, "{\"seq\":%" PRIu64 ",\"head_seq\":%" PRId64 ",\"head_hash\":\"%s\",\"prev\":\"%s\"}",
                  r->seq, head_seq, head_hash, r->prev);
         return raise_r9(c, cause, "checkpoint does not describe the record before it", ev);
     }
-    size_t rank = newer_checkpoints(c, r);
-    if (rank > INTEGRITY_VERIFY_MAX)
-        return 0;
-    if (rank == INTEGRITY_VERIFY_MAX) {
-        /* Once per message, on the newest checkpoint left unverified. */
-        snprintf(cause, sizeof cause, "checkpoint-unverified:seq=%" PRIu64, r->seq);
-        snprintf(ev, sizeof ev, "{\"seq\":%" PRIu64 ",\"checkpoints_verified\":%d,"
-                 "\"unverified_through\":%" PRIu64 "}", r->seq, INTEGRITY_VERIFY_MAX, r->seq);
-        return raise_r9(c, cause, "more checkpoints in one message than an agent writes: this one and"
-                        " the older ones of the message were not verified", ev);
-    }
-    if (!c->info->cert_pem[0]) {
-        snprintf(ev, sizeof ev, "{\"seq\":%" PRIu64 "}", r->seq);
-        return raise_r9(c, "no-certificate",
-                        "checkpoints cannot be verified: no certificate registered (smpctl device add --cert)", ev);
-    }
-    int len = sign_checkpoint_message(c->device, (uint64_t)head_seq, head_hash, msg, sizeof msg);
-    int tried, ok = verify_checkpoint(c, r, msg, (size_t)len, sig, why, sizeof why, &tried);
-    if (ok != 0)
-        return ok > 0 ? 0 : -1;
-    /* The signature was to prove every record up to head_seq; those after
-     * the device's last checkpoint that verified are now proven by none. */
-    snprintf(ev, sizeof ev, "{\"seq\":%" PRIu64 ",\"head_seq\":%" PRId64 ",\"reason\":\"%s\","
-             "\"previous_certificates_tried\":%d,\"unverified_through\":%" PRIu64 "}",
-             r->seq, head_seq, why, tried, r->seq);
-    return raise_r9(c, cause, "checkpoint signature does not verify with the device's registered key", ev);
+    if (store_queue_checkpoint(c->s, c->device, (uint64_t)head_seq, head_hash, sig, c->now_ts) != 0)
+        return -1;
+    c->queued++;
+    return 0;
 }
 
 /* R10 looks only ahead: a record far behind the receive time is usually a

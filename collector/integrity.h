@@ -1,8 +1,12 @@
 /* integrity: rule R9 (seq gaps, broken prev links, conflicting resends,
- * bad checkpoint signatures) and R10 (device clock ahead of the collector).
+ * checkpoints that do not describe the record before them) and R10 (device
+ * clock ahead of the collector).
  *
  * Runs inside the batch's transaction, after each record is put, so the
- * alerts commit with the records that prove them. */
+ * alerts commit with the records that prove them. A checkpoint's signature
+ * is not verified here: the checkpoint is queued (store_queue_checkpoint)
+ * in the same transaction and verified off the commit path
+ * (verifier.h; docs/collector.md, "Checkpoint signatures"). */
 #ifndef SMP_INTEGRITY_H
 #define SMP_INTEGRITY_H
 
@@ -24,20 +28,8 @@ typedef struct integrity_ctx {
     int64_t now_ms;
     const char *now_ts;
     alert_batch *out;
-    /* The newest checkpoint of the message, in the same array as the
-     * records checked (ingest's batch). Every checkpoint's signature is
-     * verified, newest first by rank, up to INTEGRITY_VERIFY_MAX per
-     * message: the checkpoints older than that are flagged unverified
-     * instead (docs/collector.md, "Checkpoint signatures"). NULL: no bound. */
-    const record *signed_checkpoint;
+    int queued;                /* checkpoints queued for the verifier (out) */
 } integrity_ctx;
-
-/* Checkpoints verified per message, at most (~1.8 ms each with mbedTLS,
- * up to 8 more for a device whose certificate was replaced this week). An
- * agent writes a checkpoint only after at least one new record, so an
- * honest batch of MESSAGE_RECORDS_MAX (64) holds at most half as many:
- * beyond this a message did not come from an honest agent. */
-#define INTEGRITY_VERIFY_MAX 32
 
 /* Checks one record just put (inserted, duplicate or conflicting). */
 int integrity_check_record(integrity_ctx *c, const record *r, const char *hash,

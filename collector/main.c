@@ -20,6 +20,7 @@
 #include "sqldb.h"
 #include "store.h"
 #include "store_outbox.h"
+#include "verifier.h"
 #include "version.h"
 
 #define RECONNECT_MIN_MS 500
@@ -253,6 +254,19 @@ static int start_notify(const collector_config *cfg, notify_sinks *sinks, store 
     return notify_sender_start(cfg->db_path, sinks, NULL, out, err, errlen);
 }
 
+/* The verifier's R9 events go out as the committer's do. */
+static void publish_verified(void *ctx, const alert_batch *b, int64_t at_ms)
+{
+    listener_publish_alerts(ctx, b, at_ms);
+}
+
+/* ingest's hook, on the committer thread after a commit that queued
+ * checkpoints: wakes the verifier, never waits for it. */
+static void kick_verifier(void *ctx)
+{
+    verifier_kick(ctx);
+}
+
 /* SQLite takes one writer process per database file: a second collector on
  * the same file, whatever its name, would fight over the devices' chain
  * heads. The lock file beside db_path says who holds it. A PostgreSQL
@@ -294,6 +308,7 @@ int main(int argc, char **argv)
     listener *l = NULL;
     alert_batch *batch = NULL;
     metrics_server *metrics = NULL;
+    verifier *checker = NULL;
     metrics_counters counters;
     char err[600], target[CONFIG_STR_MAX];
     int status = 1;
@@ -362,6 +377,16 @@ int main(int argc, char **argv)
         log_error("%s", err);
         goto cleanup;
     }
+    /* Checkpoint signatures, off the commit path (verifier.h): its first
+     * pass takes what a stopped collector left pending. Told of new ones
+     * by the committer; started before any message can arrive (the
+     * listener connects below). */
+    const verifier_publish vpub = {l, publish_verified, &counters};
+    if (verifier_start(cfg.db_path, &vpub, VERIFIER_POLL_MS, &checker, err, sizeof err) != 0) {
+        log_error("%s", err);
+        goto cleanup;
+    }
+    ingest_set_checkpoint_hook(in, kick_verifier, checker);
     ingest_set_policy(in, &pol);
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
@@ -380,9 +405,15 @@ int main(int argc, char **argv)
     status = 0;
 
 cleanup:
+    /* The verifier publishes through the listener: it stops first, after
+     * the batch it is on; what is left stays pending for the next start.
+     * The committer (stopped in listener_free) may still kick it: a
+     * stopped verifier ignores that until it is freed. */
+    verifier_stop(checker);
     notify_sender_stop(sender);
     metrics_stop(metrics);
     listener_free(l);
+    verifier_free(checker);
     ingest_free(in);
     store_close(timer_store);
     store_close(s);

@@ -122,6 +122,15 @@ static void own_sample(mbuf *b, const char *name, const char *collector, uint_fa
     mb_printf(b, "\"} %" PRIuFAST64 "\n", v);
 }
 
+/* The same with a result label: {collector="<name>",result="<result>"}. */
+static void result_sample(mbuf *b, const char *name, const char *collector, const char *result,
+                          uint_fast64_t v)
+{
+    mb_printf(b, "%s{collector=\"", name);
+    mb_label_value(b, collector);
+    mb_printf(b, "\",result=\"%s\"} %" PRIuFAST64 "\n", result, v);
+}
+
 static void counter(mbuf *b, const char *name, const char *help, const char *collector,
                     const atomic_uint_fast64_t *v)
 {
@@ -156,15 +165,22 @@ static void render_counters(mbuf *b, const metrics_counters *c, const char *k)
                   "1 while this collector's store cannot commit and it holds messages unacked.");
     own_sample(b, "smp_storage_failing", k,
                (uint_fast64_t)atomic_load_explicit(&c->storage_failing, memory_order_relaxed));
+    family_header(b, "smp_checkpoints_verified_total", "counter",
+                  "Checkpoint signatures this collector's verifier checked, by result "
+                  "(failed: R9 raised).");
+    result_sample(b, "smp_checkpoints_verified_total", k, "verified",
+                  (uint_fast64_t)atomic_load_explicit(&c->checkpoints_verified, memory_order_relaxed));
+    result_sample(b, "smp_checkpoints_verified_total", k, "failed",
+                  (uint_fast64_t)atomic_load_explicit(&c->checkpoints_failed, memory_order_relaxed));
 }
 
 /* Said in the HELP of every family read from the database. */
 #define FLEET_WIDE " Fleet-wide, from the database: every collector serves the same; take max, not sum."
 
 /* A family read from the database: the query returns nlabels text
- * columns, then the value (an integer, or with ts_value a record
- * timestamp, served as unix seconds). A row whose value is NULL is left
- * out. */
+ * columns (none: one sample without labels), then the value (an integer,
+ * or with ts_value a record timestamp, served as unix seconds). A row
+ * whose value is NULL is left out. */
 typedef struct db_family {
     const char *name, *type, *help;
     const char *labels[3];
@@ -202,6 +218,12 @@ static const db_family db_families[] = {
      {"sink"}, 1, false,
      "SELECT sink, CAST(SUM(attempts - CASE WHEN delivered_at IS NULL THEN 0 ELSE 1 END) AS BIGINT) "
      "FROM notify_outbox GROUP BY sink ORDER BY sink"},
+    /* The verifier's queue (docs/collector.md, "Checkpoint signatures"):
+     * stored checkpoints whose signature no collector has checked yet. */
+    {"smp_checkpoints_pending", "gauge",
+     "Stored checkpoints whose signature is not verified yet (the verifier's queue)." FLEET_WIDE,
+     {NULL}, 0, false,
+     "SELECT COUNT(*) FROM checkpoints WHERE state = 'pending'"},
 };
 
 /* The value of a row: false when the row is to be left out. */
@@ -236,14 +258,14 @@ static int render_db_family(mbuf *b, sqldb *db, const db_family *f)
     while ((rc = sqldb_step(st)) == 1) {
         if (!row_value(st, f, &v))
             continue;
-        mb_printf(b, "%s{", f->name);
+        mb_printf(b, "%s%s", f->name, f->nlabels ? "{" : "");
         for (int i = 0; i < f->nlabels; i++) {
             const char *t = sqldb_column_text(st, i);
             mb_printf(b, "%s%s=\"", i ? "," : "", f->labels[i]);
             mb_label_value(b, t ? t : "");
             mb_printf(b, "\"");
         }
-        mb_printf(b, "} %" PRId64 "\n", v);
+        mb_printf(b, "%s %" PRId64 "\n", f->nlabels ? "}" : "", v);
     }
     if (rc != 0)
         log_warn("metrics query failed family=%s error=%s", f->name, sqldb_errmsg(db));
@@ -343,6 +365,8 @@ void metrics_counters_init(metrics_counters *c)
     atomic_init(&c->commit_failures, 0);
     atomic_init(&c->group_conflicts, 0);
     atomic_init(&c->storage_failing, 0);
+    atomic_init(&c->checkpoints_verified, 0);
+    atomic_init(&c->checkpoints_failed, 0);
 }
 
 /* ---- HTTP ------------------------------------------------------------------- */

@@ -23,8 +23,9 @@
 
 #include "sqldb.h"
 
-/* Ingest counters since start-up. Written by the committer thread, read by
- * the HTTP thread: relaxed atomics, each value is independent. */
+/* Ingest counters since start-up. Written by the committer thread (and the
+ * checkpoint counts by the verifier thread), read by the HTTP thread:
+ * relaxed atomics, each value is independent. */
 typedef struct metrics_counters {
     atomic_uint_fast64_t messages_received;  /* handed to ingest */
     atomic_uint_fast64_t records_stored;     /* inserted and committed */
@@ -37,6 +38,10 @@ typedef struct metrics_counters {
                                               * retryable failure (committer.h) */
     atomic_uint_fast64_t storage_failing;    /* gauge: 1 while the committer retries a group
                                               * the store cannot commit (committer.h) */
+    /* Checkpoint signatures this collector's verifier marked (verifier.h),
+     * added after the commit that marked them. */
+    atomic_uint_fast64_t checkpoints_verified;
+    atomic_uint_fast64_t checkpoints_failed;  /* R9 raised */
 } metrics_counters;
 
 /* Zeroes every counter. */

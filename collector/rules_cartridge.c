@@ -60,26 +60,51 @@ static void ev_insert(evidence *e, const record *r, const rule_ref *use)
         ev_null(e, "lot");
 }
 
-/* R2: the insert's device-time date after the printed expiry date (both
- * YYYY-MM-DD, so text order is date order) is critical; a missing lot
- * defeats recall tracing and is a warning. Separate causes: one cartridge
- * can be both. */
+/* Whether the insert's local date (the clinic's calendar) is after the
+ * printed expiry date; *z and local_date are filled when it is. The local
+ * date is never more than a day from the UTC date, so an insert whose UTC
+ * date is before the expiry date is in date without asking the store for
+ * the clinic's zone: the usual case costs nothing. Text order of
+ * YYYY-MM-DD is date order. 1 expired, 0 not, -1 store error. */
+static int expired(const rules_ctx *c, const record *r, const char *expiry,
+                   const tzlocal_zone **z, char local_date[TZLOCAL_DATE_LEN + 1])
+{
+    if (strncmp(r->ts, expiry, TZLOCAL_DATE_LEN) < 0)
+        return 0;
+    if (!(*z = rules__zone(c->s, c->clinic)))
+        return -1;
+    rules__local_date(*z, r->ts, local_date);
+    return strcmp(local_date, expiry) > 0;
+}
+
+/* R2: inserted on a local calendar day after the printed expiry date is
+ * critical (on the expiry day itself it is still in date, until local
+ * midnight); a missing lot defeats recall tracing and is a warning.
+ * Separate causes: one cartridge can be both. */
 static int check_pack(const rules_ctx *c, const record *r, const rule_ref *use)
 {
     const char *uid = record_get_str(r, "cartridge_uid"), *session = record_get_str(r, "session_id");
     const char *expiry = record_get_str(r, "expiry");
+    char local_date[TZLOCAL_DATE_LEN + 1], local[TZLOCAL_TEXT_LEN + 1];
+    const tzlocal_zone *z = NULL;
     alerting al = rules__alerting(c);
     evidence e;
     alert a;
+    int late;
 
-    if (strncmp(r->ts, expiry, 10) > 0) {
+    if ((late = expired(c, r, expiry, &z, local_date)) < 0)
+        return -1;
+    if (late) {
+        rules__local_text(z, r->ts, local);
         rules__alert_init(&a, "R2", "critical", c->device, c->clinic);
         rules__cause_add(a.cause, sizeof a.cause, "expired:", uid);
         rules__cause_add(a.cause, sizeof a.cause, ":", session);
-        rules__message(&a, "cartridge %s inserted on %.10s, after its expiry %s", uid, r->ts,
+        rules__message(&a, "cartridge %s inserted on %s, after its expiry %s", uid, local,
                        expiry);
         ev_begin(&e, a.evidence, sizeof a.evidence);
         ev_insert(&e, r, use);
+        ev_str(&e, "local_date", local_date);
+        ev_str(&e, "timezone", tzlocal_name(z));
         ev_end(&e);
         if (alerting_raise(&al, &a) != 0)
             return -1;

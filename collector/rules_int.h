@@ -33,6 +33,19 @@ rule_ref rules__ref(const rules_ctx *c, const record *r);
 /* Writes {"device":..,"seq":..,"ts":..} members for ref (inside an open object). */
 void rules__ev_ref(evidence *e, const rule_ref *ref);
 
+/* The zone whose local calendar the rules use for clinic (docs/rules.md,
+ * "Clocks and calendar"): its registered timezone; UTC for a clinic not
+ * registered, or whose zone the tz database cannot give (logged once).
+ * NULL when the store failed. */
+const tzlocal_zone *rules__zone(store *s, const char *clinic);
+
+/* Record time ts (RECORD_TS_LEN) in zone z: its local date, its local
+ * calendar day as a number (days since 1970-01-01), and "2026-03-02 16:23
+ * PST" for messages. */
+void rules__local_date(const tzlocal_zone *z, const char *ts, char out[TZLOCAL_DATE_LEN + 1]);
+int64_t rules__local_day(const tzlocal_zone *z, int64_t ms);
+void rules__local_text(const tzlocal_zone *z, const char *ts, char out[TZLOCAL_TEXT_LEN + 1]);
+
 /* R5's causes of one grip: "no-cycle:", "failed-load:", "recalled:" +
  * session:grip (rules_grip.c). */
 int rules__grip_recheck(const rules_ctx *c, const char *load_id, const char *since_ts);

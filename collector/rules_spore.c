@@ -156,12 +156,14 @@ static int raise_r7(const rules_ctx *c, const record *r, const rule_sterilizer *
 }
 
 /* A negative test newer than the flag lifts R7; one newer than the last
- * negative and within the interval ends R6 (an old one sent late would
- * only be raised again by the next tick). */
+ * negative and within the interval of today (local calendar days, as R6
+ * counts them: rules_timer.c) ends R6 (an old one sent late would only be
+ * raised again by the next tick). */
 static int on_negative(const rules_ctx *c, const record *r, const rule_sterilizer *st)
 {
     alerting al = rules__alerting(c);
     char cause[sizeof ((alert *)0)->cause];
+    const tzlocal_zone *z;
     int64_t ts_ms = 0;
 
     if (store_sterilizer_negative(c->s, c->clinic, st->sterilizer_id, r->ts) != 0)
@@ -171,9 +173,12 @@ static int on_negative(const rules_ctx *c, const record *r, const rule_sterilize
         if (alerting_clear_prefix(&al, "R7", st->home_device, cause) != 0)
             return -1;
     }
+    if (strcmp(r->ts, st->last_negative_ts) < 0)
+        return 0;
+    if (!(z = rules__zone(c->s, c->clinic)))
+        return -1;
     record_ts_parse(r->ts, &ts_ms);
-    if (strcmp(r->ts, st->last_negative_ts) < 0 ||
-        c->now_ms - ts_ms >= c->p->spore_interval_days * DAY_MS)
+    if (rules__local_day(z, c->now_ms) - rules__local_day(z, ts_ms) > c->p->spore_interval_days)
         return 0;
     cause[0] = '\0';
     rules__cause_add(cause, sizeof cause, "spore-overdue:", st->sterilizer_id);

@@ -1,9 +1,9 @@
 /* rules_timer: the rules no record triggers, only the passing of time.
  * R5: grips that waited settle_s for their load's cycle are judged
- * (rules_grip.c). R6: a sterilizer without a negative spore test for
- * spore_interval_days (warning), escalating to critical after
- * spore_critical_days. R8: a device with an open session and nothing
- * received for silent_after_s.
+ * (rules_grip.c). R6: a sterilizer without a negative spore test for more
+ * than spore_interval_days of its clinic's local calendar (warning),
+ * escalating to critical after spore_critical_days. R8: a device with an
+ * open session and nothing received for silent_after_s.
  * Raising is idempotent per cause, so each tick re-checks everything and
  * only what changed produces an event.
  *
@@ -52,42 +52,69 @@ static int still_untested(tick *t, const rule_sterilizer *listed, rule_sterilize
                   t->cutoff) < 0;
 }
 
+/* R6 counts calendar days of the clinic's local calendar: a sterilizer
+ * last tested negative (or first seen) on local day D is due on D +
+ * spore_interval_days and overdue from local midnight after it; critical
+ * after D + spore_critical_days. A clinic that tests every Monday is
+ * never overdue on a Monday, whatever the hour of either test. */
+typedef struct spore_due {
+    const tzlocal_zone *z;
+    const char *since;                 /* last negative test, or first seen */
+    bool never;
+    int64_t days;                      /* local calendar days since then */
+    char since_date[TZLOCAL_DATE_LEN + 1], today[TZLOCAL_DATE_LEN + 1];
+} spore_due;
+
+/* 1 and *d when st is overdue at the tick's now, 0 when not, -1 store error. */
+static int spore_overdue(tick *t, const rule_sterilizer *st, spore_due *d)
+{
+    int64_t since_ms = 0;
+
+    if (!(d->z = rules__zone(t->s, st->clinic)))
+        return -1;
+    d->never = !st->last_negative_ts[0];
+    d->since = d->never ? st->first_seen_ts : st->last_negative_ts;
+    record_ts_parse(d->since, &since_ms);
+    d->days = rules__local_day(d->z, t->now_ms) - rules__local_day(d->z, since_ms);
+    rules__local_date(d->z, d->since, d->since_date);
+    rules__local_date(d->z, t->now_ts, d->today);
+    return d->days > t->p->spore_interval_days;
+}
+
 /* store_sterilizer_fn */
 static int check_spore_due(void *ctx, const rule_sterilizer *listed)
 {
     tick *t = ctx;
     alerting al = tick_alerting(t);
     rule_sterilizer fresh, *st = &fresh;
-    const char *since;
-    int64_t since_ms = 0, days;
-    bool never, critical;
+    bool critical;
+    spore_due d;
     evidence e;
     alert a;
     int due;
 
-    if ((due = still_untested(t, listed, &fresh)) <= 0)
+    if ((due = still_untested(t, listed, &fresh)) <= 0 || (due = spore_overdue(t, st, &d)) <= 0)
         return due;
-    never = !st->last_negative_ts[0];
-    since = never ? st->first_seen_ts : st->last_negative_ts;
-    record_ts_parse(since, &since_ms);
-    days = (t->now_ms - since_ms) / DAY_MS;
-    critical = t->now_ms - since_ms >= t->p->spore_critical_days * DAY_MS;
+    critical = d.days > t->p->spore_critical_days;
     rules__alert_init(&a, "R6", critical ? "critical" : "warning", st->home_device, st->clinic);
     rules__cause_add(a.cause, sizeof a.cause, "spore-overdue:", st->sterilizer_id);
     rules__message(&a,
-                   "spore test overdue on sterilizer %s: %s %.10s, %" PRId64
+                   "spore test overdue on sterilizer %s: %s %s, %" PRId64
                    " days ago (due every %" PRId64 " days)",
                    st->sterilizer_id,
-                   never ? "never tested negative since it was first seen" : "last negative", since,
-                   days, t->p->spore_interval_days);
+                   d.never ? "never tested negative since it was first seen" : "last negative",
+                   d.since_date, d.days, t->p->spore_interval_days);
     ev_begin(&e, a.evidence, sizeof a.evidence);
     ev_str(&e, "sterilizer_id", st->sterilizer_id);
-    if (never)
+    if (d.never)
         ev_null(&e, "last_negative_ts");
     else
         ev_str(&e, "last_negative_ts", st->last_negative_ts);
     ev_str(&e, "first_seen_ts", st->first_seen_ts);
-    ev_int(&e, "days", days);
+    ev_str(&e, "since_date", d.since_date);
+    ev_str(&e, "today", d.today);
+    ev_str(&e, "timezone", tzlocal_name(d.z));
+    ev_int(&e, "days", d.days);
     ev_int(&e, "spore_interval_days", t->p->spore_interval_days);
     ev_int(&e, "spore_critical_days", t->p->spore_critical_days);
     ev_end(&e);
@@ -164,7 +191,10 @@ static int run_rules(tick *t)
     record_ts_format(t->now_ms - t->p->settle_s * 1000, t->cutoff);
     if (store_pending_due(t->s, t->cutoff, settle_grip, t) != 0)
         return -1;
-    record_ts_format(t->now_ms - t->p->spore_interval_days * DAY_MS, t->cutoff);
+    /* R6 counts local calendar days (spore_overdue): a sterilizer overdue
+     * anywhere has waited more than the interval less the two days that
+     * offsets and their changes can take off. */
+    record_ts_format(t->now_ms - (t->p->spore_interval_days - 2) * DAY_MS, t->cutoff);
     if (store_sterilizers_untested_since(t->s, t->cutoff, check_spore_due, t) != 0)
         return -1;
     return remind(t);

@@ -53,6 +53,40 @@ rule_ref rules__ref(const rules_ctx *c, const record *r)
     return ref;
 }
 
+const tzlocal_zone *rules__zone(store *s, const char *clinic)
+{
+    char tz[TZLOCAL_NAME_MAX + 1];
+    int found = store_clinic_timezone(s, clinic, tz);
+
+    if (found < 0)
+        return NULL;
+    return found ? tzlocal_or_utc(tz) : tzlocal_utc();
+}
+
+/* Record times are validated on ingest; an unparsable one counts as the
+ * epoch rather than as a reason to stop judging. */
+static int64_t seconds_of(const char *ts)
+{
+    int64_t ms = 0;
+    record_ts_parse(ts, &ms);
+    return ms / 1000;
+}
+
+void rules__local_date(const tzlocal_zone *z, const char *ts, char out[TZLOCAL_DATE_LEN + 1])
+{
+    tzlocal_date(z, seconds_of(ts), out);
+}
+
+int64_t rules__local_day(const tzlocal_zone *z, int64_t ms)
+{
+    return tzlocal_day_number(z, ms / 1000 - (ms % 1000 < 0));
+}
+
+void rules__local_text(const tzlocal_zone *z, const char *ts, char out[TZLOCAL_TEXT_LEN + 1])
+{
+    tzlocal_text(z, seconds_of(ts), out);
+}
+
 void rules__ev_ref(evidence *e, const rule_ref *ref)
 {
     ev_str(e, "device", ref->device);

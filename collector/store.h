@@ -150,6 +150,41 @@ typedef struct store_presence {
 int store_put_presence(store *s, const char *device, const store_presence *p,
                        const char *now_ts);
 
+/* ---- checkpoint signatures (collector/verifier.c) ---- */
+
+/* Queues the signature of the checkpoint record at head_seq + 1 for the
+ * verifier: a 'pending' row of checkpoints, in the caller's transaction,
+ * so it commits (or rolls back) with the record. Only for a checkpoint
+ * just inserted that describes the record before it; a row left by a
+ * record since superseded (smpctl device recover-chain) is replaced. */
+int store_queue_checkpoint(store *s, const char *device, uint64_t head_seq, const char *head_hash,
+                           const char *sig, const char *received_ts);
+
+/* A pending checkpoint, as the verifier reads it. */
+typedef struct store_checkpoint {
+    char device[IDS_DEVICE_ID_MAX + 1];
+    uint64_t head_seq;                 /* the checkpoint record is head_seq + 1 */
+    char head_hash[RECORD_HASH_HEX];
+    char sig[RECORD_STR_MAX + 1];
+    char ts[RECORD_TS_LEN + 1];        /* the checkpoint record's ts (device time) */
+} store_checkpoint;
+
+/* Up to max pending checkpoints whose record is stored, oldest received
+ * first, into out[0..*n). Outside a transaction or inside one. */
+int store_pending_checkpoints(store *s, store_checkpoint *out, size_t max, size_t *n);
+
+/* Marks c 'verified' (ok) or 'failed' at now_ts, if it is still pending
+ * with the same head_hash and sig: *marked says whether it was. It is not
+ * when another verifier marked it first or the row was replaced: whoever
+ * marks a row raises its alert, so nothing is raised twice. Inside a
+ * transaction, after store_lock_device of c->device. */
+int store_mark_checkpoint(store *s, const store_checkpoint *c, bool ok, const char *now_ts,
+                          bool *marked);
+
+/* sqldb_try_lock_session on the store's connection: *held tells whether
+ * this connection holds the session lock on key now (SQLite: always). */
+int store_try_lock_session(store *s, const char *key, bool *held);
+
 const char *store_errmsg(store *s);
 
 #endif

@@ -17,6 +17,7 @@
 #include "ids.h"
 #include "record.h"
 #include "store.h"
+#include "tzlocal.h"
 
 /* Which record did something: the device, its seq and device time. */
 typedef struct rule_ref {
@@ -45,6 +46,15 @@ int store_lock_clinic(store *s, const char *clinic);
  * this connection holds it now. It lasts until the connection ends (a
  * collector that dies hands it on); on SQLite it is always held. */
 int store_timer_leader(store *s, bool *leader);
+
+/* ---- the clinic's calendar ---------------------------------------------- */
+
+/* The IANA timezone registered for clinic (smpctl clinic add; table
+ * clinics): 1 and tz, or 0 when the clinic is not registered (its
+ * calendar is UTC). Read in the caller's transaction: a rule asks once
+ * per decision, and smpctl clinic set changes it under the clinic's lock
+ * (store_lock_clinic), between two decisions of the rules that take it. */
+int store_clinic_timezone(store *s, const char *clinic, char tz[TZLOCAL_NAME_MAX + 1]);
 
 /* ---- R1: cartridges ----------------------------------------------------- */
 

@@ -269,6 +269,31 @@ int store_timer_leader(store *s, bool *leader)
                : store__failed(s, "rules timer leader lock");
 }
 
+/* ---- the clinic's calendar ---------------------------------------------- */
+
+/* Asked only when a date decides (R2 for an insert from its expiry's UTC
+ * date on, R6 for a sterilizer near or past its due day, a negative spore
+ * test): prepared per call. */
+static const char clinic_timezone_sql[] = "SELECT timezone FROM clinics WHERE clinic_id = ?1";
+
+int store_clinic_timezone(store *s, const char *clinic, char tz[TZLOCAL_NAME_MAX + 1])
+{
+    sqldb_stmt *q = prepare_once(s, clinic_timezone_sql, "clinic timezone");
+    int rc;
+
+    tz[0] = '\0';
+    if (!q)
+        return -1;
+    if (bind_text(q, 1, clinic)) {
+        rc = store__failed(s, "clinic timezone");
+    } else if ((rc = store__step(s, q, "clinic timezone")) == 1) {
+        store__copy_col(q, 0, tz, TZLOCAL_NAME_MAX + 1);
+        store__reset(q);
+    }
+    sqldb_finalize(q);
+    return rc;
+}
+
 /* ---- R1 ------------------------------------------------------------------ */
 
 int store_cartridge_first_use(store *s, const char *uid, const rule_ref *use,

@@ -16,7 +16,8 @@
 enum {
     Q_DEVICE, Q_HEAD_GET, Q_HEAD_SET, Q_REC_INSERT, Q_REC_LINK,
     Q_QUAR_INSERT, Q_QUAR_COUNT, Q_QUAR_TRIM, Q_ALERT_RAISE, Q_ALERT_CLEAR, Q_OLDEST_ABOVE,
-    Q_ALERT_ESCALATE, Q_ALERT_CLEAR_PREFIX, Q_CERT_HISTORY, Q_QREC_INSERT, Q_QREC_LINK, Q_COUNT
+    Q_ALERT_ESCALATE, Q_ALERT_CLEAR_PREFIX, Q_CERT_HISTORY, Q_QREC_INSERT, Q_QREC_LINK,
+    Q_CKPT_QUEUE, Q_CKPT_PENDING, Q_CKPT_MARK, Q_COUNT
 };
 static_assert(Q_COUNT <= STORE_CORE_STMTS, "raise STORE_CORE_STMTS");
 
@@ -72,6 +73,24 @@ static const char *const sql[Q_COUNT] = {
     [Q_QREC_INSERT] = "INSERT INTO quarantined_records(device_id, seq, received_at, reason, prev, "
                       "hash, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
     [Q_QREC_LINK] = "SELECT prev, hash FROM quarantined_records WHERE device_id = ?1 AND seq = ?2",
+    /* A row of the same key can only be that of a record since superseded
+     * (a new one is queued only when its record was inserted): replaced. */
+    [Q_CKPT_QUEUE] = "INSERT INTO checkpoints(device_id, head_seq, head_hash, sig, received_at, state) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, 'pending') "
+                     "ON CONFLICT(device_id, head_seq) DO UPDATE SET head_hash = excluded.head_hash, "
+                     "sig = excluded.sig, received_at = excluded.received_at, state = 'pending', "
+                     "checked_at = NULL",
+    /* The record gives the ts the certificate history is judged by; a row
+     * whose checkpoint record is not stored (superseded, not yet resent)
+     * waits. */
+    [Q_CKPT_PENDING] = "SELECT c.device_id, c.head_seq, c.head_hash, c.sig, r.ts "
+                       "FROM checkpoints c JOIN records r "
+                       "ON r.device_id = c.device_id AND r.seq = c.head_seq + 1 "
+                       "WHERE c.state = 'pending' AND r.type = 'checkpoint' "
+                       "ORDER BY c.received_at, c.device_id, c.head_seq LIMIT ?1",
+    [Q_CKPT_MARK] = "UPDATE checkpoints SET state = ?5, checked_at = ?6 "
+                    "WHERE device_id = ?1 AND head_seq = ?2 AND head_hash = ?3 AND sig = ?4 "
+                    "AND state = 'pending'",
 };
 
 const char *store_errmsg(store *s) { return s->err; }
@@ -535,6 +554,67 @@ int store_clear_alerts_prefix(store *s, const char *rule, const char *device, co
     }
     free(cleared);
     return rc < 0 ? -1 : 0;
+}
+
+/* ---- checkpoint signatures (checkpoints, collector/verifier.c) ------------- */
+
+int store_queue_checkpoint(store *s, const char *device, uint64_t head_seq, const char *head_hash,
+                           const char *sig, const char *received_ts)
+{
+    sqldb_stmt *q = s->q[Q_CKPT_QUEUE];
+
+    if (bind_device_seq(s, q, device, head_seq, "checkpoint queue") != 0 ||
+        bind_texts(s, q, 3, 3, (const char *[]){head_hash, sig, received_ts},
+                   "checkpoint queue") != 0)
+        return -1;
+    return run(s, Q_CKPT_QUEUE, "checkpoint queue");
+}
+
+int store_pending_checkpoints(store *s, store_checkpoint *out, size_t max, size_t *n)
+{
+    sqldb_stmt *q = s->q[Q_CKPT_PENDING];
+    int rc;
+
+    *n = 0;
+    if (sqldb_bind_int64(q, 1, (int64_t)max) != 0) {
+        sqldb_reset(q);
+        return store__failed(s, "pending checkpoints");
+    }
+    while ((rc = store__step(s, q, "pending checkpoints")) == 1) {
+        store_checkpoint *c = &out[(*n)++];
+        store__copy_col(q, 0, c->device, sizeof c->device);
+        c->head_seq = (uint64_t)sqldb_column_int64(q, 1);
+        store__copy_col(q, 2, c->head_hash, sizeof c->head_hash);
+        store__copy_col(q, 3, c->sig, sizeof c->sig);
+        store__copy_col(q, 4, c->ts, sizeof c->ts);
+        if (*n == max) {
+            store__finish(q);
+            return 0;
+        }
+    }
+    return rc;
+}
+
+int store_mark_checkpoint(store *s, const store_checkpoint *c, bool ok, const char *now_ts,
+                          bool *marked)
+{
+    sqldb_stmt *q = s->q[Q_CKPT_MARK];
+
+    *marked = false;
+    if (bind_device_seq(s, q, c->device, c->head_seq, "checkpoint mark") != 0 ||
+        bind_texts(s, q, 3, 4,
+                   (const char *[]){c->head_hash, c->sig, ok ? "verified" : "failed", now_ts},
+                   "checkpoint mark") != 0)
+        return -1;
+    if (run(s, Q_CKPT_MARK, "checkpoint mark") != 0)
+        return -1;
+    *marked = sqldb_changes(s->db) == 1;
+    return 0;
+}
+
+int store_try_lock_session(store *s, const char *key, bool *held)
+{
+    return sqldb_try_lock_session(s->db, key, held) == 0 ? 0 : store__failed(s, "session lock");
 }
 
 /* ---- presence (device_presence, collector/presence.c) ---------------------- */

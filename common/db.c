@@ -156,12 +156,15 @@
     "  added_at   TEXT NOT NULL," \
     "  updated_at TEXT NOT NULL) WITHOUT ROWID;"
 
-/* Every checkpoint a device sent (collector/integrity.c): its signature is
- * verified off the commit path, so a stored and acked record can have a
- * checkpoint whose signature is still 'pending'; then 'verified' or
- * 'failed' (R9 against the record at head_seq), with checked_at. Pending
+/* Every checkpoint a device sent that describes the record before it (the
+ * checkpoint record is head_seq + 1; collector/integrity.c queues it in
+ * the transaction that stores the record): its signature is verified off
+ * the commit path (collector/verifier.c), so a stored and acked record can
+ * have a checkpoint whose signature is still 'pending'; then 'verified' or
+ * 'failed' (R9 against the checkpoint record), with checked_at. Pending
  * rows are the verifier's durable queue: a collector that stops before
- * verifying leaves them for the next one. */
+ * verifying leaves them for the next one. The audit export reads state
+ * (dashboard-export/export_chain.c). */
 #define SQL_CHECKPOINTS \
     "CREATE TABLE IF NOT EXISTS checkpoints (" \
     "  device_id   TEXT NOT NULL," \

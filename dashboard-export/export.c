@@ -183,8 +183,12 @@ static int write_readme(job *j)
     fprintf(f,
             "smpfleet audit export\n"
             "=====================\n\n"
-            "Clinic:    %s\n"
-            "Period:    %s to %s (UTC, both days included)\n"
+            "Clinic:    %s (id %s%s)\n"
+            "Address:   %s\n"
+            "Licence:   %s\n"
+            "Time zone: %s\n"
+            "Period:    %s to %s (local days in %s, both included:\n"
+            "           %s to %s UTC)\n"
             "Generated: %s by smpctl export\n\n"
             "Files\n"
             "  report.pdf          the compliance report, printable\n"
@@ -202,7 +206,8 @@ static int write_readme(job *j)
             "  manifest.sig        ECDSA P-256 / SHA-256 signature of manifest.json (DER)\n"
             "  export-pub.pem      the public key that checks manifest.sig\n\n"
             "Every row of the logs names the machine (device_id) and the record (seq) it comes\n"
-            "from. Times are UTC.\n\n"
+            "from. Times in the CSV files are UTC, as the records hold them; report.pdf shows\n"
+            "them in the clinic's time zone, with the zone named.\n\n"
             "How to check this bundle (in this directory)\n"
             "  openssl dgst -sha256 -verify export-pub.pem -signature manifest.sig manifest.json\n"
             "  sha256sum -c SHA256SUMS\n"
@@ -211,7 +216,11 @@ static int write_readme(job *j)
             "  openssl pkey -pubin -in export-pub.pem -outform DER | sha256sum\n"
             "  (this key: %s)\n"
             "Or, with smpfleet installed: smpctl verify <this directory>\n",
-            d->clinic, d->from, d->to, d->generated_at, j->fingerprint);
+            d->clinic_name, d->clinic, d->clinic_registered ? "" : ", not registered",
+            d->clinic_address[0] ? d->clinic_address : "-",
+            d->clinic_licence[0] ? d->clinic_licence : "-", tzlocal_name(d->zone), d->from,
+            d->to, tzlocal_name(d->zone), d->from_ts, d->until_ts, d->generated_at,
+            j->fingerprint);
     errno = 0;
     return finish(j, f, "README.txt", ferror(f) ? -1 : 0, true);
 }
@@ -281,16 +290,24 @@ static bool add_devices(cJSON *m, const job *j)
 static char *manifest_text(job *j)
 {
     const report_data *d = j->d;
-    cJSON *m = cJSON_CreateObject(), *period, *sig;
+    cJSON *m = cJSON_CreateObject(), *clinic, *period, *sig;
     char *text = NULL;
 
     if (m && cJSON_AddStringToObject(m, "format", "smpfleet-audit-export") &&
         cJSON_AddNumberToObject(m, "version", 1) &&
         cJSON_AddStringToObject(m, "clinic", d->clinic) &&
+        (clinic = cJSON_AddObjectToObject(m, "clinic_details")) &&
+        cJSON_AddBoolToObject(clinic, "registered", d->clinic_registered) &&
+        cJSON_AddStringToObject(clinic, "name", d->clinic_name) &&
+        cJSON_AddStringToObject(clinic, "address", d->clinic_address) &&
+        cJSON_AddStringToObject(clinic, "licence", d->clinic_licence) &&
+        cJSON_AddStringToObject(clinic, "timezone", tzlocal_name(d->zone)) &&
         (period = cJSON_AddObjectToObject(m, "period")) &&
         cJSON_AddStringToObject(period, "from", d->from) &&
         cJSON_AddStringToObject(period, "to", d->to) &&
-        cJSON_AddStringToObject(period, "timezone", "UTC") &&
+        cJSON_AddStringToObject(period, "timezone", tzlocal_name(d->zone)) &&
+        cJSON_AddStringToObject(period, "from_utc", d->from_ts) &&
+        cJSON_AddStringToObject(period, "until_utc", d->until_ts) &&
         cJSON_AddStringToObject(m, "generated_at", d->generated_at) &&
         cJSON_AddStringToObject(m, "generator", "smpctl export") && add_files(m, j) &&
         add_devices(m, j) && (sig = cJSON_AddObjectToObject(m, "signature")) &&

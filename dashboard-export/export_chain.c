@@ -12,8 +12,8 @@
 
 /* A previous certificate verifies a checkpoint timed less than this after
  * it stopped being the registered one: the same rule and value as the
- * collector's (collector/integrity.c, CERT_HISTORY_GRACE_MS), so that an
- * export judges a checkpoint as ingest did. */
+ * collector's (collector/verifier.h, CERT_HISTORY_GRACE_MS), so that an
+ * export judges a checkpoint as the collector did. */
 #define CERT_HISTORY_GRACE_MS (7 * 24 * 3600 * 1000LL)
 #define CERT_HISTORY_MAX "8"
 
@@ -46,7 +46,24 @@ static const char history_sql[] =
     " WHERE device_id = ?1 AND registered_until > ?2"
     " ORDER BY registered_until DESC, cert_pem DESC LIMIT " CERT_HISTORY_MAX;
 
-enum { ST_RANGE, ST_WALK, ST_REJECTED, ST_CERT, ST_HISTORY, ST_COUNT };
+/* What the collector's verifier recorded for the checkpoint records at
+ * ?2 + 1 .. ?3 + 1 (checkpoints, keyed by head_seq): one query per device,
+ * merged with the walk's checkpoints by seq. A row is a record's only when
+ * its head_hash and sig are the record's. */
+static const char ckpt_state_sql[] =
+    "SELECT head_seq, state, head_hash, sig FROM checkpoints"
+    " WHERE device_id = ?1 AND head_seq >= ?2 AND head_seq <= ?3 ORDER BY head_seq";
+
+enum { ST_RANGE, ST_WALK, ST_REJECTED, ST_CERT, ST_HISTORY, ST_CKPT_STATE, ST_COUNT };
+
+/* A checkpoint record of the period, as its body says. */
+typedef struct ckpt_item {
+    int64_t seq, head_seq;
+    char ts[RECORD_TS_LEN + 1];
+    char head_hash[RECORD_HASH_HEX];
+    char sig[SIGN_B64_MAX];
+    const char *state;          /* the collector's (collector_states) */
+} ckpt_item;
 
 /* One row of the walk, from records or quarantined_records. */
 typedef struct walk_row {
@@ -69,13 +86,17 @@ typedef struct walk {
     int64_t prev_seq;
     char prev_hash[RECORD_HASH_HEX];    /* SHA-256 of prev_seq's body, recomputed */
     char ckpt_sig[SIGN_B64_MAX];
+    ckpt_item *ckpts;                   /* the period's checkpoints, in seq order */
+    size_t nckpts, cap;
+    bool oom;
 } walk;
 
 const char *chain_verdict(const chain_status *s)
 {
     if (s->records == 0)
         return "no records";
-    if (s->nbroken > 0 || s->nbad_hash > 0 || strcmp(s->predecessor, "broken") == 0 ||
+    if (s->nbroken > 0 || s->nbad_hash > 0 || s->ninvalid > 0 ||
+        strcmp(s->predecessor, "broken") == 0 ||
         strcmp(s->successor, "broken") == 0 ||
         (s->has_checkpoint && (!s->ckpt_head_ok || strcmp(s->ckpt_signature, "invalid") == 0)))
         return "broken";
@@ -97,6 +118,8 @@ static void note_gap(chain_status *s, int64_t from, int64_t to)
     s->missing += to - from + 1;
 }
 
+/* Keeps a checkpoint of the period (its signature is checked after the
+ * walk: check_checkpoints) and makes it the latest. */
 static void remember_checkpoint(walk *w, int64_t seq, const char *ts, const char *body)
 {
     chain_status *s = w->s;
@@ -104,18 +127,37 @@ static void remember_checkpoint(walk *w, int64_t seq, const char *ts, const char
     const cJSON *head = cJSON_GetObjectItemCaseSensitive(b, "head_seq");
     const cJSON *hash = cJSON_GetObjectItemCaseSensitive(b, "head_hash");
     const cJSON *sig = cJSON_GetObjectItemCaseSensitive(b, "sig");
+    ckpt_item *c;
+
+    if (w->nckpts == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 16;
+        ckpt_item *grown = realloc(w->ckpts, cap * sizeof *grown);
+        if (!grown) {
+            w->oom = true;
+            cJSON_Delete(b);
+            return;
+        }
+        w->ckpts = grown;
+        w->cap = cap;
+    }
+    c = &w->ckpts[w->nckpts++];
+    c->seq = seq;
+    snprintf(c->ts, sizeof c->ts, "%s", ts);
+    c->head_seq = cJSON_IsNumber(head) ? (int64_t)head->valuedouble : 0;
+    snprintf(c->head_hash, sizeof c->head_hash, "%s", cJSON_IsString(hash) ? hash->valuestring : "");
+    snprintf(c->sig, sizeof c->sig, "%s", cJSON_IsString(sig) ? sig->valuestring : "");
+    cJSON_Delete(b);
 
     s->has_checkpoint = true;
+    s->ckpts++;
     s->ckpt_seq = seq;
-    snprintf(s->ckpt_ts, sizeof s->ckpt_ts, "%s", ts);
-    s->ckpt_head_seq = cJSON_IsNumber(head) ? (int64_t)head->valuedouble : 0;
-    snprintf(s->ckpt_head_hash, sizeof s->ckpt_head_hash, "%s",
-             cJSON_IsString(hash) ? hash->valuestring : "");
-    snprintf(w->ckpt_sig, sizeof w->ckpt_sig, "%s", cJSON_IsString(sig) ? sig->valuestring : "");
+    snprintf(s->ckpt_ts, sizeof s->ckpt_ts, "%s", c->ts);
+    s->ckpt_head_seq = c->head_seq;
+    snprintf(s->ckpt_head_hash, sizeof s->ckpt_head_hash, "%s", c->head_hash);
+    snprintf(w->ckpt_sig, sizeof w->ckpt_sig, "%s", c->sig);
     /* It must describe exactly the record before it, as stored now. */
     s->ckpt_head_ok = s->ckpt_head_seq == seq - 1 && w->have_prev && w->prev_seq == seq - 1 &&
                       strcmp(s->ckpt_head_hash, w->prev_hash) == 0;
-    cJSON_Delete(b);
 }
 
 /* The link from the record before (if stored) to this one. */
@@ -402,6 +444,94 @@ static int check_signature(sqldb_stmt *cert_st, sqldb_stmt *hist_st, walk *w)
     return 0;
 }
 
+/* What the collector's verifier recorded for each checkpoint of the walk
+ * (checkpoints, docs/collector.md "Checkpoint signatures") into its
+ * state: "verified", "failed", "pending", or "not recorded": no row, or a
+ * row that is not this record's. The collector queues every checkpoint
+ * that describes the record before it when it stores it; one that does
+ * not (R9 at ingest) is never queued, and one stored before schema
+ * version 3 has none (its signature was verified at ingest, before the
+ * ack). -1 on a database error. */
+static int collector_states(sqldb_stmt *st, walk *w)
+{
+    static const char *const states[] = {"verified", "failed", "pending"};
+    size_t next = 0;
+    int step;
+
+    for (size_t i = 0; i < w->nckpts; i++)
+        w->ckpts[i].state = "not recorded";
+    if (w->nckpts == 0)
+        return 0;
+    if (bind_device(st, w->s->device_id) != 0 ||
+        sqldb_bind_int64(st, 2, w->ckpts[0].seq - 1) != 0 ||
+        sqldb_bind_int64(st, 3, w->ckpts[w->nckpts - 1].seq - 1) != 0)
+        return -1;
+    while ((step = sqldb_step(st)) == 1) {
+        int64_t head = sqldb_column_int64(st, 0);
+        const char *v = sqldb_column_text(st, 1), *hash = sqldb_column_text(st, 2);
+        const char *sig = sqldb_column_text(st, 3);
+        while (next < w->nckpts && w->ckpts[next].seq - 1 < head)
+            next++;
+        if (next == w->nckpts)
+            break;
+        ckpt_item *c = &w->ckpts[next];
+        if (c->seq - 1 != head || c->head_seq != head || !v || !hash || !sig ||
+            strcmp(hash, c->head_hash) != 0 || strcmp(sig, c->sig) != 0)
+            continue;
+        for (size_t k = 0; k < sizeof states / sizeof states[0]; k++)
+            if (strcmp(v, states[k]) == 0)
+                c->state = states[k];
+    }
+    sqldb_reset(st);
+    return step < 0 ? -1 : 0;
+}
+
+/* The collector verifies checkpoint signatures after it acks their
+ * records, so an export may meet one it has not verified yet. Nothing is
+ * called verified that nobody verified: the latest checkpoint is verified
+ * here always (check_signature, for the manifest's last_checkpoint), and
+ * so is every other one the collector has not verified: pending, or
+ * failed (a certificate registered since may verify it now). One whose
+ * signature no certificate verifies is listed, and makes the chain
+ * broken. Returns -1 on a database error. */
+static int check_checkpoints(sqldb_stmt *stmts[ST_COUNT], walk *w)
+{
+    chain_status *s = w->s;
+
+    if (collector_states(stmts[ST_CKPT_STATE], w) != 0)
+        return -1;
+    for (size_t i = 0; i < w->nckpts; i++) {
+        const ckpt_item *c = &w->ckpts[i];
+        bool have_cert;
+        int ok;
+
+        s->ckpt_verified += strcmp(c->state, "verified") == 0;
+        s->ckpt_failed += strcmp(c->state, "failed") == 0;
+        s->ckpt_pending += strcmp(c->state, "pending") == 0;
+        s->ckpt_unrecorded += strcmp(c->state, "not recorded") == 0;
+        if (i + 1 == w->nckpts) {
+            /* The latest: remember_checkpoint made it the manifest's. */
+            s->ckpt_collector = c->state;
+            if (check_signature(stmts[ST_CERT], stmts[ST_HISTORY], w) != 0)
+                return -1;
+            s->ckpt_export_checked++;
+            if (strcmp(s->ckpt_signature, "invalid") == 0)
+                note_seq(s->invalid, &s->ninvalid, c->seq);
+            continue;
+        }
+        if (strcmp(c->state, "pending") != 0 && strcmp(c->state, "failed") != 0)
+            continue;
+        ok = verify_sig(stmts[ST_CERT], stmts[ST_HISTORY], s->device_id, c->head_seq,
+                        c->head_hash, c->sig, c->ts, NULL, &have_cert);
+        if (ok < 0)
+            return -1;
+        s->ckpt_export_checked++;
+        if (ok == 0 && have_cert)
+            note_seq(s->invalid, &s->ninvalid, c->seq);
+    }
+    return 0;
+}
+
 /* When the latest checkpoint does not verify (or does not match the
  * chain), its signature proves nothing: the records not covered by a
  * device signature are those after the head of the newest earlier
@@ -466,22 +596,26 @@ static int check_device(sqldb *db, sqldb_stmt *stmts[ST_COUNT], const report_dat
     s->successor = "none yet";
     s->ckpt_signature = "";
     s->ckpt_cert_registered = "";
+    s->ckpt_collector = "";
     if (find_range(stmts[ST_RANGE], &w) != 0)
         return -1;
     if (s->records == 0)
         return 0;
-    if (walk_chain(stmts[ST_WALK], stmts[ST_REJECTED], &w) != 0)
-        return -1;
+    int rc = -1;
+    if (walk_chain(stmts[ST_WALK], stmts[ST_REJECTED], &w) != 0 || w.oom ||
+        check_checkpoints(stmts, &w) != 0)
+        goto cleanup;
     if (s->has_checkpoint) {
         int64_t head = s->ckpt_head_seq;
-        if (check_signature(stmts[ST_CERT], stmts[ST_HISTORY], &w) != 0)
-            return -1;
         if ((!s->ckpt_head_ok || strcmp(s->ckpt_signature, "valid") != 0) &&
             last_verified_head(db, stmts[ST_CERT], stmts[ST_HISTORY], s, &head) != 0)
-            return -1;
+            goto cleanup;
         s->after_checkpoint = s->last_seq - head;
     }
-    return 0;
+    rc = 0;
+cleanup:
+    free(w.ckpts);
+    return rc;
 }
 
 int chain_check(sqldb *db, const report_data *d, chain_status **out, char *err, size_t errlen)
@@ -489,7 +623,7 @@ int chain_check(sqldb *db, const report_data *d, chain_status **out, char *err, 
     sqldb_stmt *stmts[ST_COUNT] = {NULL};
     const char *sql[ST_COUNT] = {
         [ST_RANGE] = range_sql, [ST_WALK] = walk_sql, [ST_REJECTED] = rejected_sql,
-        [ST_CERT] = cert_sql, [ST_HISTORY] = history_sql,
+        [ST_CERT] = cert_sql, [ST_HISTORY] = history_sql, [ST_CKPT_STATE] = ckpt_state_sql,
     };
     chain_status *all = calloc(d->nrows ? d->nrows : 1, sizeof *all);
     int rc = -1;
@@ -581,8 +715,26 @@ static bool add_checkpoint(cJSON *o, const chain_status *s)
            cJSON_AddNumberToObject(c, "head_seq", (double)s->ckpt_head_seq) &&
            cJSON_AddStringToObject(c, "head_hash", s->ckpt_head_hash) &&
            cJSON_AddBoolToObject(c, "head_matches_chain", s->ckpt_head_ok) &&
-           cJSON_AddStringToObject(c, "signature", s->ckpt_signature) && add_cert(c, s) &&
+           cJSON_AddStringToObject(c, "signature", s->ckpt_signature) &&
+           cJSON_AddStringToObject(c, "signature_checked_by", "export") && add_cert(c, s) &&
+           cJSON_AddStringToObject(c, "collector_state", s->ckpt_collector) &&
            cJSON_AddNumberToObject(c, "records_after_head", (double)s->after_checkpoint);
+}
+
+/* Every checkpoint of the period: who verified its signature. */
+static bool add_checkpoints(cJSON *o, const chain_status *s)
+{
+    cJSON *c = cJSON_AddObjectToObject(o, "checkpoints"), *by;
+
+    return c && cJSON_AddNumberToObject(c, "in_period", (double)s->ckpts) &&
+           (by = cJSON_AddObjectToObject(c, "collector")) != NULL &&
+           cJSON_AddNumberToObject(by, "verified", (double)s->ckpt_verified) &&
+           cJSON_AddNumberToObject(by, "failed", (double)s->ckpt_failed) &&
+           cJSON_AddNumberToObject(by, "pending", (double)s->ckpt_pending) &&
+           cJSON_AddNumberToObject(by, "not_recorded", (double)s->ckpt_unrecorded) &&
+           cJSON_AddNumberToObject(c, "checked_by_export", (double)s->ckpt_export_checked) &&
+           add_seqs(c, "invalid_signatures", s->invalid, s->ninvalid) &&
+           cJSON_AddNumberToObject(c, "invalid_signatures_total", (double)s->ninvalid);
 }
 
 cJSON *chain_json(const chain_status *s)
@@ -605,7 +757,7 @@ cJSON *chain_json(const chain_status *s)
         !cJSON_AddNumberToObject(o, "missing_records", (double)s->missing) ||
         !add_seqs(o, "rejected_records", s->rejected, s->nrejected) ||
         !cJSON_AddNumberToObject(o, "rejected_records_total", (double)s->nrejected) ||
-        !add_checkpoint(o, s)) {
+        !add_checkpoint(o, s) || !add_checkpoints(o, s)) {
         cJSON_Delete(o);
         return NULL;
     }

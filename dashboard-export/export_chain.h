@@ -9,10 +9,15 @@
  * changed body, a changed prev or a removed record all show. The latest
  * checkpoint of the period is checked too: it must name the record
  * before it (head_seq, head_hash as recomputed) and carry a signature
- * that verifies with the device's registered certificate or, as at
- * ingest, with one of its previous certificates replaced less than a week
- * before the checkpoint's ts (device_cert_history; docs/collector.md,
- * "Certificate renewal and checkpoints"). */
+ * that verifies with the device's registered certificate or, as the
+ * collector's verifier does, with one of its previous certificates
+ * replaced less than a week before the checkpoint's ts
+ * (device_cert_history; docs/collector.md, "Certificate renewal and
+ * checkpoints"). The collector verifies signatures after it acked their
+ * records (collector/verifier.h), so every other checkpoint of the period
+ * that it has not verified (its checkpoints row pending or failed) is
+ * verified here too: a chain is never called intact on a signature nobody
+ * verified. */
 #ifndef SMP_EXPORT_CHAIN_H
 #define SMP_EXPORT_CHAIN_H
 
@@ -63,10 +68,21 @@ typedef struct chain_status {
     char ckpt_cert_serial[68];              /* upper-case hex, as in the PKI index */
     char ckpt_cert_sha256[65];              /* SHA-256 of its DER, hex */
     char ckpt_cert_until[RECORD_TS_LEN + 1];/* a previous one's registered_until */
+    /* The latest one's state at the collector: "verified", "failed",
+     * "pending" or "not recorded" ("" without a checkpoint). */
+    const char *ckpt_collector;
+    /* Every checkpoint record with ts in the period, by the collector's
+     * state, and how many of them the export verified itself (the latest,
+     * and every one the collector left pending or failed). */
+    int64_t ckpts, ckpt_verified, ckpt_failed, ckpt_pending, ckpt_unrecorded;
+    int64_t ckpt_export_checked;
+    int64_t invalid[CHAIN_LIST_MAX];        /* seq of a checkpoint no certificate verifies */
+    int64_t ninvalid;
 } chain_status;
 
-/* "intact", "no records", "gaps" or "broken" (a break, a changed body or
- * a bad checkpoint). */
+/* "intact", "no records", "gaps" or "broken" (a break, a changed body, a
+ * latest checkpoint that does not describe the record before it, or a
+ * checkpoint of the period whose signature no certificate verifies). */
 const char *chain_verdict(const chain_status *s);
 
 /* Checks every device of d (d->rows) in db, inside the caller's read

@@ -34,7 +34,9 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: smpctl report --db PATH|URI --clinic C --from YYYY-MM-DD --to YYYY-MM-DD "
                  "--format csv|html|json|pdf [--out FILE]\n"
-                 "  --db is a SQLite file, or a postgresql:// URI for PostgreSQL\n");
+                 "  --db is a SQLite file, or a postgresql:// URI for PostgreSQL\n"
+                 "  --from and --to are days of the clinic's local calendar (its timezone:\n"
+                 "  smpctl clinic add; UTC for a clinic not registered), both included\n");
 }
 
 void report_now_ts(char out[REPORT_TS_LEN + 1])

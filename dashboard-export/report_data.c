@@ -44,8 +44,9 @@ static const struct { const char *rule, *title; } rule_titles[] = {
  * (db_compliance_index), and CROSS JOIN keeps devices its outer loop:
  * left to itself it scans the whole index (every clinic) and looks each
  * device up, which grows with the fleet. PostgreSQL reads CROSS JOIN with
- * a WHERE as the same inner join and plans it itself. ?1 clinic, ?2 from,
- * ?3 upper. */
+ * a WHERE as the same inner join and plans it itself. ?1 clinic, ?2 the
+ * period's first instant, ?3 the first instant after it (UTC ts text:
+ * the clinic's local midnights). */
 #define COMPLIANCE_SQL                                                                 \
     "SELECT %s FROM devices d CROSS JOIN records r%s"                                \
     " WHERE d.clinic = ?1 AND r.device_id = d.device_id"                             \
@@ -241,7 +242,6 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem)
 typedef struct query {
     sqldb *db;
     report_data *d;
-    char upper[REPORT_DATE_LEN + 1];
     char *err;
     size_t errlen;
 } query;
@@ -257,12 +257,12 @@ static int oom(query *q, const char *what)
     return -1;
 }
 
-/* Prepares sql with its nparams of ?1 clinic, ?2 from, ?3 upper bound
+/* Prepares sql with its nparams of ?1 clinic, ?2 from_ts, ?3 until_ts
  * (the first nparams of them: a statement is given exactly those it
  * uses). */
 static int prepare(query *q, const char *sql, int nparams, sqldb_stmt **st)
 {
-    const char *params[] = {q->d->clinic, q->d->from, q->upper};
+    const char *params[] = {q->d->clinic, q->d->from_ts, q->d->until_ts};
 
     if (sqldb_prepare(q->db, sql, st) != 0)
         return -1;
@@ -299,15 +299,23 @@ static report_row *device_row(const report_data *d, const char *id)
     return id ? bsearch(id, d->rows, d->nrows, sizeof *d->rows, cmp_device) : NULL;
 }
 
-static int cmp_day(const void *key, const void *elem)
-{
-    return strncmp(key, ((const report_day *)elem)->date, REPORT_DATE_LEN);
-}
-
-/* The day of a ts (or date) in the period; NULL outside it. */
+/* The local day a ts falls on, by the UTC instants of the days' starts
+ * (fixed-width ts text: text order is time order); NULL outside the
+ * period. */
 static report_day *day_of(const report_data *d, const char *ts)
 {
-    return ts ? bsearch(ts, d->days, d->ndays, sizeof *d->days, cmp_day) : NULL;
+    size_t lo = 0, hi = d->ndays;
+
+    if (!ts || d->ndays == 0 || strcmp(ts, d->from_ts) < 0 || strcmp(ts, d->until_ts) >= 0)
+        return NULL;
+    while (hi - lo > 1) {   /* days[lo].start_ts <= ts < days[hi].start_ts */
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(d->days[mid].start_ts, ts) <= 0)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return &d->days[lo];
 }
 
 /* *acc += v; -1 if that overflows int64 (a corrupt store, but not a
@@ -483,7 +491,23 @@ static int sum_rows(report_data *d)
     return 0;
 }
 
-/* Every day of the period, zeros first; the queries fill the busy ones. */
+/* The UTC instant (ts text) at which the clinic's local day date begins.
+ * Dates are checked (report_period_check); the one that is not is the day
+ * after 9999-12-31, which report_next_day wraps to 0000-01-01: "~" sorts
+ * after every ts. */
+static void day_start(const report_data *d, const char *date, char out[REPORT_TS_LEN + 1])
+{
+    int y, m, dd;
+
+    if (tzlocal_parse_date(date, &y, &m, &dd) != 0)
+        snprintf(out, REPORT_TS_LEN + 1, "~");
+    else
+        record_ts_format(tzlocal_day_start(d->zone, y, m, dd) * 1000, out);
+}
+
+/* Every day of the period with the instant it starts, zeros first; the
+ * queries fill the busy ones. The period's bounds are the first day's
+ * start and the start of the day after the last. */
 static int make_days(report_data *d)
 {
     size_t n = 1;
@@ -496,8 +520,11 @@ static int make_days(report_data *d)
     memcpy(day, d->from, sizeof day);
     for (d->ndays = 0; d->ndays < n; d->ndays++) {
         memcpy(d->days[d->ndays].date, day, sizeof day);
+        day_start(d, day, d->days[d->ndays].start_ts);
         report_next_day(day, day);
     }
+    memcpy(d->from_ts, d->days[0].start_ts, sizeof d->from_ts);
+    day_start(d, day, d->until_ts);
     return 0;
 }
 
@@ -754,9 +781,9 @@ static int cite(query *q, sqldb_stmt *cited, report_violation *v)
     return rc;
 }
 
-static bool in_period(const report_data *d, const char *upper, const char *ts)
+static bool in_period(const report_data *d, const char *ts)
 {
-    return ts && strcmp(ts, d->from) >= 0 && strcmp(ts, upper) < 0;
+    return ts && strcmp(ts, d->from_ts) >= 0 && strcmp(ts, d->until_ts) < 0;
 }
 
 static int read_violation(query *q, sqldb_stmt *st, sqldb_stmt *cited, size_t *cap)
@@ -780,9 +807,9 @@ static int read_violation(query *q, sqldb_stmt *st, sqldb_stmt *cited, size_t *c
     v->notice = strcmp(v->severity, "maintenance") == 0;
     if (cite(q, cited, v) != 0)
         return q->err[0] ? -1 : oom(q, "cited records");
-    keep = in_period(d, q->upper, v->raised_at);
+    keep = in_period(d, v->raised_at);
     for (size_t i = 0; i < v->ncited && !keep; i++)
-        keep = in_period(d, q->upper, v->cited[i].ts);
+        keep = in_period(d, v->cited[i].ts);
     d->nviolations += keep;
     return 0;
 }
@@ -855,12 +882,75 @@ static int count_rules(report_data *d)
     return 0;
 }
 
+/* ---- the clinic --------------------------------------------------------- */
+
+static const char clinic_sql[] =
+    "SELECT name, address, licence, timezone FROM clinics WHERE clinic_id = ?1";
+
+static int read_clinic(query *q, sqldb_stmt *st, size_t *cap)
+{
+    report_data *d = q->d;
+    char tz[TZLOCAL_NAME_MAX + 1], why[384];
+
+    (void)cap;
+    if (!(d->clinic_name = col_str(d, st, 0)) || !(d->clinic_address = col_str(d, st, 1)) ||
+        !(d->clinic_licence = col_str(d, st, 2)))
+        return -1;
+    sqldb_column_copy(st, 3, tz, sizeof tz);
+    d->clinic_registered = true;
+    /* A report in a calendar other than the one asked for would mislead:
+     * a zone the tz database cannot give stops it. */
+    if (tzlocal_load(tz, &d->zone, why, sizeof why) != 0) {
+        snprintf(q->err, q->errlen, "clinic '%s': %s; set a zone of the tz database with smpctl "
+                 "clinic set %s --timezone ZONE", d->clinic, why, d->clinic);
+        return -1;
+    }
+    return 0;
+}
+
+/* The clinic's registration; a clinic not registered is its id, in UTC. */
+static int load_clinic(query *q)
+{
+    report_data *d = q->d;
+
+    d->zone = tzlocal_utc();
+    if (for_each_row(q, clinic_sql, 1, "clinic query", read_clinic) != 0)
+        return -1;
+    if (!d->clinic_registered && (!(d->clinic_name = arena_dup(d, d->clinic, strlen(d->clinic))) ||
+                                  !(d->clinic_address = arena_dup(d, "", 0)) ||
+                                  !(d->clinic_licence = arena_dup(d, "", 0))))
+        return oom(q, "the clinic");
+    return 0;
+}
+
+void report_local_text(const report_data *d, const char *ts, char out[REPORT_LOCAL_LEN + 1])
+{
+    int64_t ms;
+
+    if (record_ts_parse(ts, &ms) != 0)
+        snprintf(out, REPORT_LOCAL_LEN + 1, "%s", ts);
+    else
+        tzlocal_text(d->zone, ms / 1000 - (ms % 1000 < 0), out);
+}
+
+void report_local_iso(const report_data *d, const char *ts, char out[REPORT_ISO_LEN + 1])
+{
+    int64_t ms;
+
+    if (record_ts_parse(ts, &ms) != 0)
+        snprintf(out, REPORT_ISO_LEN + 1, "%s", ts);
+    else
+        tzlocal_iso(d->zone, ms / 1000 - (ms % 1000 < 0), out);
+}
+
 /* ---- loading ---------------------------------------------------------- */
 
 static int load_all(query *q)
 {
     report_data *d = q->d;
 
+    if (load_clinic(q) != 0)
+        return -1;
     if (for_each_row(q, devices_sql, 1, "devices query", read_device) != 0)
         return -1;
     if (d->nrows == 0) {
@@ -908,7 +998,6 @@ int report_data_read(sqldb *db, const char *clinic, const char *from, const char
     memcpy(out->from, from, REPORT_DATE_LEN + 1);
     memcpy(out->to, to, REPORT_DATE_LEN + 1);
     snprintf(out->generated_at, sizeof out->generated_at, "%s", generated_at ? generated_at : "");
-    report_ts_upper_bound(to, q.upper);
     if (load_all(&q) != 0) {
         report_data_free(out);
         return -1;

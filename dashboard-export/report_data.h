@@ -4,9 +4,13 @@
  * only format a report_data; they never touch the database, so every
  * format shows the same numbers.
  *
- * The period is by device time (records.ts, UTC) for records, and by
- * alert time (alerts.raised_at) or the time of a cited record for
- * violations; from..to are whole days, both included. */
+ * The period is by device time (records.ts) for records, and by alert
+ * time (alerts.raised_at) or the time of a cited record for violations;
+ * from..to are whole days of the clinic's local calendar (its registered
+ * timezone, smpctl clinic add; UTC for a clinic not registered), both
+ * included, and so is every day of the day series. Stored times stay UTC
+ * (ts, raised_at, ...); report_local_text / report_local_iso give them in
+ * the clinic's zone for people. */
 #ifndef SMP_REPORT_DATA_H
 #define SMP_REPORT_DATA_H
 
@@ -17,10 +21,13 @@
 #include "ids.h"
 #include "sqldb.h"
 #include "strpool.h"
+#include "tzlocal.h"
 
 #define REPORT_DATE_LEN 10  /* YYYY-MM-DD */
 #define REPORT_TS_LEN   24  /* YYYY-MM-DDTHH:MM:SS.mmmZ */
 #define REPORT_CITED_MAX 16 /* records shown per violation; the evidence lists any more */
+#define REPORT_LOCAL_LEN TZLOCAL_TEXT_LEN  /* "2026-03-02 16:23 PST" */
+#define REPORT_ISO_LEN   TZLOCAL_ISO_LEN   /* "2026-03-02T16:23:00-08:00" */
 
 /* Per-device counters, in column order of every rendering. */
 typedef enum report_col {
@@ -40,9 +47,12 @@ typedef struct report_row {
     int64_t count[REPORT_NCOLS];
 } report_row;
 
-/* One UTC day of the period (every day is there, also days with nothing). */
+/* One local day of the period (every day is there, also days with
+ * nothing): records from start_ts (the UTC instant of its local midnight)
+ * to the next day's. */
 typedef struct report_day {
     char date[REPORT_DATE_LEN + 1];
+    char start_ts[REPORT_TS_LEN + 1];
     int64_t sessions, strokes, cycles_passed, cycles_failed;
 } report_day;
 
@@ -107,9 +117,18 @@ typedef struct report_rule_count {
 
 
 typedef struct report_data {
-    char *clinic;                           /* owned */
-    char from[REPORT_DATE_LEN + 1];         /* first day, inclusive (UTC) */
-    char to[REPORT_DATE_LEN + 1];           /* last day, inclusive (UTC) */
+    char *clinic;                           /* owned: the clinic id devices name */
+    /* The clinic as registered (smpctl clinic add; strings in the arena).
+     * Not registered: name is the id, address and licence "", zone UTC. */
+    bool clinic_registered;
+    const char *clinic_name, *clinic_address, *clinic_licence;
+    const tzlocal_zone *zone;               /* its calendar; tzlocal's, never freed */
+    char from[REPORT_DATE_LEN + 1];         /* first day, inclusive (local) */
+    char to[REPORT_DATE_LEN + 1];           /* last day, inclusive (local) */
+    /* The period as UTC instants: from_ts is local midnight starting
+     * from, until_ts the one after to (exclusive). */
+    char from_ts[REPORT_TS_LEN + 1];
+    char until_ts[REPORT_TS_LEN + 1];
     char generated_at[REPORT_TS_LEN + 1];
     report_row *rows;                       /* owned; sorted by device_id */
     size_t nrows;
@@ -157,16 +176,19 @@ int report_date_check(const char *opt, const char *date, char *err, size_t errle
 /* Both dates valid and from <= to. */
 int report_period_check(const char *from, const char *to, char *err, size_t errlen);
 
-/* The exclusive upper bound of a period ending on day to, for comparing
- * with ts text: "2026-11-31" for 2026-11-30 (see report_data.c). */
+/* The exclusive upper bound of a UTC period ending on day to, for
+ * comparing with ts text: "2026-11-31" for 2026-11-30 (see report_data.c).
+ * A report's own bounds are report_data.from_ts / until_ts. */
 void report_ts_upper_bound(const char *to, char out[REPORT_DATE_LEN + 1]);
 
 /* The day after date (a valid YYYY-MM-DD); out may be date. */
 void report_next_day(const char *date, char out[REPORT_DATE_LEN + 1]);
 
 /* Fills *out for every device registered to clinic (retired ones too),
- * counting records whose ts falls on from..to inclusive (UTC), with the
- * day series, sterilizer log, tests and violations. generated_at is
+ * counting records whose ts falls on the clinic's local days from..to
+ * inclusive, with the day series, sterilizer log, tests and violations,
+ * and the clinic's registration (a registered timezone the tz database
+ * cannot give is an error naming the command that fixes it). generated_at is
  * copied into the data for renderers. A clinic with no registered devices
  * is an error naming it. Every section is read from one snapshot
  * (sqldb_begin SQLDB_SNAPSHOT, ended before returning): db must not be in
@@ -182,7 +204,14 @@ int report_data_read(sqldb *db, const char *clinic, const char *from, const char
 
 void report_data_free(report_data *d);
 
-/* The report's queries of records (?1 clinic, ?2 from, ?3 upper bound)
+/* A stored UTC time (ts, raised_at: RECORD_TS_LEN) in the report's zone:
+ * for people "2026-03-02 16:23 PST", for machines
+ * "2026-03-02T16:23:00-08:00". "" stays ""; text that is not such a time
+ * is copied as it is. */
+void report_local_text(const report_data *d, const char *ts, char out[REPORT_LOCAL_LEN + 1]);
+void report_local_iso(const report_data *d, const char *ts, char out[REPORT_ISO_LEN + 1]);
+
+/* The report's queries of records (?1 clinic, ?2 from_ts, ?3 until_ts)
  * as run on db (the index hint is SQLite's alone, db_compliance_index):
  * the i-th into out, for the test that keeps them on the index. Returns 0,
  * or -1 when there is no i-th query (or out is too small). */
@@ -191,7 +220,7 @@ int report_data_query(sqldb *db, size_t i, char *out, size_t cap);
 /* Writes into out the query of the compliance records of a clinic's
  * devices: SELECT columns (of records r) where r.type IN types (a subset of
  * DB_COMPLIANCE_TYPES, "('session.start')"), ?1 clinic, r.ts in ?2..?3
- * (from, exclusive upper bound), then order_by ("" or " ORDER BY ..."), on
+ * (first instant, exclusive upper bound), then order_by ("" or " ORDER BY ..."), on
  * the index records_compliance. Returns 0, or -1 when out is too small. */
 int report_compliance_sql(sqldb *db, const char *columns, const char *types,
                           const char *order_by, char *out, size_t cap);

@@ -83,22 +83,29 @@ static const char css[] =
     ".tile .n{font-size:13pt}h2{break-after:avoid}"
     "figure,tr,.tile,.verdict,#devices,#summary{break-inside:avoid}section.log{break-before:page}}\n";
 
-/* A ts "2026-11-05T07:12:33.000Z" as "2026-11-05 07:12". */
-static void html_time(FILE *out, const char *ts)
+/* A stored ts "2026-11-05T15:12:33.000Z" in the clinic's zone, named:
+ * "2026-11-05 07:12 PST". */
+static void html_time(FILE *out, const report_data *d, const char *ts)
 {
-    if (strlen(ts) >= 16 && ts[10] == 'T')
-        fprintf(out, "%.10s %.5s", ts, ts + 11);
-    else
-        htmltext_write(out, ts);
+    char local[REPORT_LOCAL_LEN + 1];
+
+    report_local_text(d, ts, local);
+    htmltext_write(out, local);
 }
 
-/* A ts in a table cell: the date, the time under it. */
-static void html_when(FILE *out, const char *ts)
+/* A ts in a table cell: the local date, the time and zone under it. */
+static void html_when(FILE *out, const report_data *d, const char *ts)
 {
-    if (strlen(ts) >= 16 && ts[10] == 'T')
-        fprintf(out, "%.10s<small>%.5s</small>", ts, ts + 11);
-    else
-        htmltext_write(out, ts);
+    char local[REPORT_LOCAL_LEN + 1];
+
+    report_local_text(d, ts, local);
+    if (strlen(local) > 11 && local[10] == ' ') {
+        fprintf(out, "%.10s<small>", local);
+        htmltext_write(out, local + 11);
+        fputs("</small>", out);
+    } else {
+        htmltext_write(out, local);
+    }
 }
 
 static void td_text(FILE *out, const char *cls, const char *text)
@@ -123,12 +130,23 @@ static void badge(FILE *out, const char *cls, const char *text)
     fputs("</span>", out);
 }
 
+static void meta(FILE *out, const char *term, const char *text)
+{
+    if (!text[0])
+        return;
+    fprintf(out, "<dt>%s</dt><dd>", term);
+    htmltext_write(out, text);
+    fputs("</dd>", out);
+}
+
+/* Who and where: the clinic as registered (name, id, address, licence)
+ * and the zone every time and day of the report is in. */
 static void write_head(FILE *out, const report_data *d)
 {
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>"
           "Compliance report: ", out);
-    htmltext_write(out, d->clinic);
+    htmltext_write(out, d->clinic_name);
     fputs(", ", out);
     htmltext_write(out, d->from);
     fputs(" to ", out);
@@ -136,19 +154,28 @@ static void write_head(FILE *out, const report_data *d)
     fprintf(out, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<main>\n<header class=\"doc\">"
                  "<div><div class=\"kicker\">smpfleet &middot; scalp micropigmentation</div>\n"
                  "<h1>Compliance report: ", css);
-    htmltext_write(out, d->clinic);
+    htmltext_write(out, d->clinic_name);
     fputs("</h1>\n<p class=\"period\">Period ", out);
     htmltext_write(out, d->from);
     fputs(" to ", out);
     htmltext_write(out, d->to);
-    fputs(" (UTC, both days included)</p></div>\n<dl class=\"meta\"><dt>Clinic</dt><dd>", out);
-    htmltext_write(out, d->clinic);
+    fputs(" (local days in ", out);
+    htmltext_write(out, tzlocal_name(d->zone));
+    fputs(", both included)</p></div>\n<dl class=\"meta\">", out);
+    meta(out, "Clinic", d->clinic_name);
+    meta(out, "Clinic id", d->clinic);
+    meta(out, "Address", d->clinic_address);
+    meta(out, "Licence", d->clinic_licence);
+    fputs("<dt>Time zone</dt><dd>", out);
+    htmltext_write(out, tzlocal_name(d->zone));
+    if (!d->clinic_registered)
+        fputs(" (clinic not registered)", out);
     fprintf(out, "</dd><dt>Devices</dt><dd>%zu", d->nrows);
     if (d->nretired > 0)
         fprintf(out, " (%zu retired)", d->nretired);
     fputs("</dd><dt>Generated</dt><dd>", out);
-    html_time(out, d->generated_at);
-    fputs(" UTC</dd></dl>\n</header>\n", out);
+    html_time(out, d, d->generated_at);
+    fputs("</dd></dl>\n</header>\n", out);
 }
 
 /* The numbers an inspector looks for first get their own line; the
@@ -262,7 +289,8 @@ static void write_charts(FILE *out, const report_data *d)
     fputs("</div>\n</section>\n", out);
 }
 
-static void write_cited(FILE *out, const report_violation *v, const report_cited *c)
+static void write_cited(FILE *out, const report_data *d, const report_violation *v,
+                        const report_cited *c)
 {
     fputs("<div>", out);
     if (strcmp(c->device_id, v->device_id) != 0) {
@@ -277,7 +305,7 @@ static void write_cited(FILE *out, const report_violation *v, const report_cited
     fputs(" &middot; ", out);
     htmltext_write(out, c->type);
     fputs(" &middot; ", out);
-    html_time(out, c->ts);
+    html_time(out, d, c->ts);
     fputs("<pre class=\"body\">", out);
     htmltext_write(out, c->body);
     fputs("</pre></div>", out);
@@ -292,35 +320,35 @@ static const char *severity_class(const char *severity)
     return "bad";
 }
 
-static void write_status(FILE *out, const report_violation *v)
+static void write_status(FILE *out, const report_data *d, const report_violation *v)
 {
     if (strcmp(v->state, "withdrawn") == 0) {
         /* Later evidence disproved it: shown, never counted. */
         badge(out, "", "WITHDRAWN");
         fputs("<small>", out);
-        html_time(out, v->cleared_at);
+        html_time(out, d, v->cleared_at);
         fputs("</small>", out);
     } else if (v->cleared_at[0]) {
         badge(out, "ok", "cleared");
         fputs("<small>", out);
-        html_time(out, v->cleared_at);
+        html_time(out, d, v->cleared_at);
         fputs("</small>", out);
     } else if (v->acked_at[0]) {
         badge(out, "warn", "acknowledged");
         fputs("<small>", out);
         htmltext_write(out, v->acked_by);
         fputs(", ", out);
-        html_time(out, v->acked_at);
+        html_time(out, d, v->acked_at);
         fputs("</small>", out);
     } else {
         badge(out, "bad", "open");
     }
 }
 
-static void write_violation(FILE *out, const report_violation *v)
+static void write_violation(FILE *out, const report_data *d, const report_violation *v)
 {
     fputs("<tr><td class=\"d\">", out);
-    html_when(out, v->raised_at);
+    html_when(out, d, v->raised_at);
     fputs("</td><td class=\"t\"><strong>", out);
     htmltext_write(out, v->rule);
     fputs("</strong><br>", out);
@@ -332,10 +360,10 @@ static void write_violation(FILE *out, const report_violation *v)
     fputs("<small>cause ", out);
     htmltext_write(out, v->cause);
     fputs("</small></td><td class=\"t\">", out);
-    write_status(out, v);
+    write_status(out, d, v);
     fputs("</td><td class=\"cite\">", out);
     for (size_t i = 0; i < v->ncited; i++)
-        write_cited(out, v, &v->cited[i]);
+        write_cited(out, d, v, &v->cited[i]);
     if (v->nevidence > v->ncited)
         fprintf(out, "<div><em>and %zu more record(s) named in the evidence</em></div>",
                 v->nevidence - v->ncited);
@@ -369,12 +397,12 @@ static void write_violations(FILE *out, const report_data *d, bool notices)
               "(or citing a record of it), each with the stored records that prove it: a record "
               "body is its canonical form, whose SHA-256 the device's hash chain covers. An alert "
               "later evidence disproved is shown WITHDRAWN and not counted.</p>\n", out);
-    fputs("<table class=\"viol\">\n<thead><tr><th>Raised (UTC)</th><th class=\"t\">Rule</th>"
+    fputs("<table class=\"viol\">\n<thead><tr><th>Raised</th><th class=\"t\">Rule</th>"
           "<th class=\"t\">Device</th><th class=\"t\">Finding</th><th class=\"t\">Status</th>"
           "<th class=\"t\">Records that prove it</th></tr></thead>\n<tbody>\n", out);
     for (size_t i = 0; i < d->nviolations; i++)
         if (d->violations[i].notice == notices)
-            write_violation(out, &d->violations[i]);
+            write_violation(out, d, &d->violations[i]);
     fputs("</tbody>\n</table>\n</section>\n", out);
 }
 
@@ -393,7 +421,7 @@ static void write_cycle(FILE *out, const report_data *d, const report_cycle *c)
     bool ok = !c->failed;
 
     fprintf(out, "<tr%s><td class=\"d\">", ok ? "" : " class=\"fail\"");
-    html_when(out, c->ts);
+    html_when(out, d, c->ts);
     fputs("</td><td class=\"t\">", out);
     htmltext_write(out, c->sterilizer_id);
     fprintf(out, " #%" PRId64 "<small>", c->cycle_no);
@@ -444,7 +472,7 @@ static void write_sterilizer_log(FILE *out, const report_data *d)
     fprintf(out, "<p class=\"note\">Every sterilization cycle recorded in the period (%zu), "
                  "oldest first, with the Bowie-Dick and spore tests run in it. Temperatures: "
                  "setpoint, with the minimum and maximum measured during exposure.</p>\n"
-                 "<table>\n<thead><tr><th>Date (UTC)</th><th class=\"t\">Sterilizer, cycle</th>"
+                 "<table>\n<thead><tr><th>Date</th><th class=\"t\">Sterilizer, cycle</th>"
                  "<th class=\"t\">Load</th><th class=\"t\">Program</th><th>Temp &deg;C</th>"
                  "<th>Exposure s</th><th>Pressure kPa</th><th>Dry s</th><th class=\"t\">CI</th>"
                  "<th class=\"t\">Operator</th><th class=\"t\">Result</th><th class=\"t\">Tests"
@@ -454,10 +482,10 @@ static void write_sterilizer_log(FILE *out, const report_data *d)
     fputs("</tbody>\n</table>\n</section>\n", out);
 }
 
-static void write_test(FILE *out, const report_test *t)
+static void write_test(FILE *out, const report_data *d, const report_test *t)
 {
     fprintf(out, "<tr%s><td class=\"d\">", strcmp(t->result, "negative") ? " class=\"fail\"" : "");
-    html_when(out, t->ts);
+    html_when(out, d, t->ts);
     fputs("</td>", out);
     td_text(out, "t", strcmp(t->kind, "spore") == 0 ? "Spore (BI)" : "Bowie-Dick");
     fputs("<td class=\"t\">", out);
@@ -469,7 +497,7 @@ static void write_test(FILE *out, const report_test *t)
     fputs("<td class=\"t\">", out);
     badge(out, result_class(t->result), t->result);
     fputs("</td><td class=\"d\">", out);
-    html_when(out, t->read_ts);
+    html_when(out, d, t->read_ts);
     fputs("</td></tr>\n", out);
 }
 
@@ -480,11 +508,11 @@ static void write_tests(FILE *out, const report_data *d)
         fputs("<p>No spore or Bowie-Dick test was recorded in this period.</p>\n</section>\n", out);
         return;
     }
-    fputs("<table>\n<thead><tr><th>Date (UTC)</th><th class=\"t\">Test</th>"
+    fputs("<table>\n<thead><tr><th>Date</th><th class=\"t\">Test</th>"
           "<th class=\"t\">Sterilizer, cycle</th><th class=\"t\">Indicator lot</th>"
-          "<th class=\"t\">Result</th><th>Read (UTC)</th></tr></thead>\n<tbody>\n", out);
+          "<th class=\"t\">Result</th><th>Read</th></tr></thead>\n<tbody>\n", out);
     for (size_t i = 0; i < d->ntests; i++)
-        write_test(out, &d->tests[i]);
+        write_test(out, d, &d->tests[i]);
     fputs("</tbody>\n</table>\n</section>\n", out);
 }
 
@@ -525,9 +553,12 @@ int report_html_write(FILE *out, const report_data *d)
     write_tests(out, d);
     fputs("<footer>Generated at ", out);
     htmltext_write(out, d->generated_at);
-    fputs(" by smpctl. Records are counted by their device timestamp (UTC); cartridges are "
-          "distinct cartridge ids per device. The inspector's audit export (smpctl export) "
-          "holds the same logs as signed CSV files.</footer>\n</main>\n</body>\n</html>\n", out);
+    fputs(" by smpctl. Times are the clinic's local time, with the zone named (", out);
+    htmltext_write(out, tzlocal_name(d->zone));
+    fputs("); days are its local days. Records are counted by their device timestamp; the "
+          "records and their evidence keep UTC timestamps. Cartridges are distinct cartridge "
+          "ids per device. The inspector's audit export (smpctl export) holds the same logs as "
+          "signed CSV files.</footer>\n</main>\n</body>\n</html>\n", out);
     if (fflush(out) != 0 || ferror(out))
         return -1;
     return 0;

@@ -20,6 +20,20 @@ static bool add_opt(cJSON *o, const char *key, const char *value)
     return add_str(o, key, value);
 }
 
+/* A stored UTC time as key (unchanged) and key_local: the same instant in
+ * the clinic's zone with its offset ("2026-03-02T16:23:00-08:00"), for
+ * people; both null when the time is "". */
+static bool add_times(cJSON *o, const char *key, const report_data *d, const char *ts)
+{
+    char local_key[64], local[REPORT_ISO_LEN + 1];
+
+    snprintf(local_key, sizeof local_key, "%s_local", key);
+    if (!ts || !ts[0])
+        return cJSON_AddNullToObject(o, key) && cJSON_AddNullToObject(o, local_key);
+    report_local_iso(d, ts, local);
+    return add_str(o, key, ts) && add_str(o, local_key, local);
+}
+
 static bool add_int(cJSON *o, const char *key, int64_t value)
 {
     return cJSON_AddNumberToObject(o, key, (double)value) != NULL;
@@ -123,18 +137,19 @@ static bool build_devices(cJSON *root, const report_data *d)
 
 static bool add_day(cJSON *o, const report_day *day)
 {
-    return add_str(o, "date", day->date) && add_int(o, "sessions", day->sessions) &&
+    return add_str(o, "date", day->date) && add_str(o, "starts_at", day->start_ts) &&
+           add_int(o, "sessions", day->sessions) &&
            add_int(o, "strokes", day->strokes) && add_int(o, "cycles_passed", day->cycles_passed) &&
            add_int(o, "cycles_failed", day->cycles_failed);
 }
 
-static bool add_test(cJSON *o, const report_test *t)
+static bool add_test(cJSON *o, const report_data *d, const report_test *t)
 {
     return add_str(o, "device_id", t->device_id) && add_int(o, "seq", t->seq) &&
-           add_str(o, "ts", t->ts) && add_str(o, "sterilizer_id", t->sterilizer_id) &&
+           add_times(o, "ts", d, t->ts) && add_str(o, "sterilizer_id", t->sterilizer_id) &&
            add_str(o, "kind", t->kind) && add_int(o, "cycle_no", t->cycle_no) &&
            add_str(o, "bi_lot", t->bi_lot) && add_str(o, "result", t->result) &&
-           add_str(o, "read_ts", t->read_ts);
+           add_times(o, "read_ts", d, t->read_ts);
 }
 
 /* The test of a cycle as a nested object, or null. */
@@ -144,13 +159,13 @@ static bool add_cycle_test(cJSON *o, const char *key, const report_data *d, long
 
     if (idx < 0)
         return cJSON_AddNullToObject(o, key) != NULL;
-    return (t = cJSON_AddObjectToObject(o, key)) != NULL && add_test(t, &d->tests[idx]);
+    return (t = cJSON_AddObjectToObject(o, key)) != NULL && add_test(t, d, &d->tests[idx]);
 }
 
 static bool add_cycle(cJSON *o, const report_data *d, const report_cycle *c)
 {
     return add_str(o, "device_id", c->device_id) && add_int(o, "seq", c->seq) &&
-           add_str(o, "ts", c->ts) && add_str(o, "sterilizer_id", c->sterilizer_id) &&
+           add_times(o, "ts", d, c->ts) && add_str(o, "sterilizer_id", c->sterilizer_id) &&
            add_int(o, "cycle_no", c->cycle_no) && add_str(o, "load_id", c->load_id) &&
            add_str(o, "program", c->program) && add_dec1(o, "setpoint_c", c->setpoint_dc) &&
            add_dec1(o, "temp_min_c", c->temp_min_dc) && add_dec1(o, "temp_max_c", c->temp_max_dc) &&
@@ -175,16 +190,17 @@ static bool add_cited(cJSON *a, const report_cited *c)
            add_opt(o, "type", c->type) && add_json_text(o, "body", c->body);
 }
 
-static bool add_violation(cJSON *o, const report_violation *v)
+/* Evidence and the cited records are shown as stored (UTC). */
+static bool add_violation(cJSON *o, const report_data *d, const report_violation *v)
 {
     cJSON *records;
 
     if (!add_int(o, "id", v->id) || !add_str(o, "rule", v->rule) ||
         !add_str(o, "title", report_rule_title(v->rule)) || !add_str(o, "severity", v->severity) ||
         !add_str(o, "device_id", v->device_id) || !add_str(o, "cause", v->cause) ||
-        !add_str(o, "message", v->message) || !add_str(o, "raised_at", v->raised_at) ||
-        !add_opt(o, "acked_at", v->acked_at) || !add_opt(o, "acked_by", v->acked_by) ||
-        !add_opt(o, "cleared_at", v->cleared_at) ||
+        !add_str(o, "message", v->message) || !add_times(o, "raised_at", d, v->raised_at) ||
+        !add_times(o, "acked_at", d, v->acked_at) || !add_opt(o, "acked_by", v->acked_by) ||
+        !add_times(o, "cleared_at", d, v->cleared_at) ||
         !add_str(o, "status", strcmp(v->state, "withdrawn") == 0 ? "withdrawn" :
                               v->cleared_at[0] ? "cleared" : v->acked_at[0] ? "acknowledged" : "open") ||
         !cJSON_AddBoolToObject(o, "maintenance_notice", v->notice) ||
@@ -214,13 +230,16 @@ static size_t n_tests(const report_data *d) { return d->ntests; }
 static bool fill_day(cJSON *o, const report_data *d, size_t i) { return add_day(o, &d->days[i]); }
 static bool fill_violation(cJSON *o, const report_data *d, size_t i)
 {
-    return add_violation(o, &d->violations[i]);
+    return add_violation(o, d, &d->violations[i]);
 }
 static bool fill_cycle(cJSON *o, const report_data *d, size_t i)
 {
     return add_cycle(o, d, &d->cycles[i]);
 }
-static bool fill_test(cJSON *o, const report_data *d, size_t i) { return add_test(o, &d->tests[i]); }
+static bool fill_test(cJSON *o, const report_data *d, size_t i)
+{
+    return add_test(o, d, &d->tests[i]);
+}
 
 static const report_list lists[] = {
     {"days", n_days, fill_day},
@@ -229,16 +248,22 @@ static const report_list lists[] = {
     {"tests", n_tests, fill_test},
 };
 
-/* Everything but the long lists. */
+/* Everything but the long lists. The period's days are the clinic's
+ * local days (period.timezone); from_utc / until_utc are its bounds. */
 static cJSON *build_head(const report_data *d)
 {
     cJSON *root = cJSON_CreateObject(), *period, *total;
 
     if (!root || !add_str(root, "report", "smpfleet-compliance") ||
         !add_int(root, "version", 1) || !add_str(root, "clinic", d->clinic) ||
+        !add_str(root, "clinic_name", d->clinic_name) ||
+        !add_opt(root, "clinic_address", d->clinic_address) ||
+        !add_opt(root, "clinic_licence", d->clinic_licence) ||
+        !cJSON_AddBoolToObject(root, "clinic_registered", d->clinic_registered) ||
         !(period = cJSON_AddObjectToObject(root, "period")) || !add_str(period, "from", d->from) ||
-        !add_str(period, "to", d->to) || !add_str(period, "timezone", "UTC") ||
-        !add_str(root, "generated_at", d->generated_at) || !build_summary(root, d) ||
+        !add_str(period, "to", d->to) || !add_str(period, "timezone", tzlocal_name(d->zone)) ||
+        !add_str(period, "from_utc", d->from_ts) || !add_str(period, "until_utc", d->until_ts) ||
+        !add_times(root, "generated_at", d, d->generated_at) || !build_summary(root, d) ||
         !build_devices(root, d) || !(total = cJSON_AddObjectToObject(root, "total")) ||
         !add_counts(total, &d->total)) {
         cJSON_Delete(root);

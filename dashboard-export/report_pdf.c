@@ -296,21 +296,32 @@ static void fmt_int(char out[32], int64_t v)
 static void title_block(pdf *p)
 {
     const report_data *d = p->d;
-    char line[512], ansi[512];
+    char line[768], ansi[768], when[REPORT_LOCAL_LEN + 1];
 
     new_page(p, false);
     HPDF_Page_SetRGBFill(p->page, 0.12f, 0.37f, 0.55f);
     put(p, p->bold, 8, MARGIN, p->y - 8, "SMPFLEET - SCALP MICROPIGMENTATION");
     HPDF_Page_SetRGBFill(p->page, 0, 0, 0);
-    snprintf(line, sizeof line, "Compliance report: %s", d->clinic);
+    snprintf(line, sizeof line, "Compliance report: %s", d->clinic_name);
     to_ansi(line, ansi, sizeof ansi);
     put(p, p->bold, 18, MARGIN, p->y - 32, ansi);
-    snprintf(line, sizeof line, "Period %s to %s (UTC, both days included). Generated %.10s %.5s "
-             "UTC by smpctl.", d->from, d->to, d->generated_at,
-             strlen(d->generated_at) > 16 ? d->generated_at + 11 : "");
+    /* Who: the clinic as registered (id, address, licence). */
+    snprintf(line, sizeof line, "Clinic id %s%s%s%s%s%s", d->clinic,
+             d->clinic_address[0] ? " - " : "", d->clinic_address,
+             d->clinic_licence[0] ? " - licence " : "", d->clinic_licence,
+             d->clinic_registered ? "" : " (clinic not registered: times in UTC)");
     to_ansi(line, ansi, sizeof ansi);
     put(p, p->regular, 9.5f, MARGIN, p->y - 48, ansi);
-    p->y -= 58;
+    snprintf(line, sizeof line, "Period %s to %s (local days in %s, both included)", d->from,
+             d->to, tzlocal_name(d->zone));
+    to_ansi(line, ansi, sizeof ansi);
+    put(p, p->regular, 9.5f, MARGIN, p->y - 61, ansi);
+    report_local_text(d, d->generated_at, when);
+    snprintf(line, sizeof line, "Generated %s by smpctl; times are the clinic's local time, "
+             "zone named", when);
+    to_ansi(line, ansi, sizeof ansi);
+    put(p, p->regular, 9.5f, MARGIN, p->y - 74, ansi);
+    p->y -= 84;
     HPDF_Page_SetRGBStroke(p->page, 0.12f, 0.37f, 0.55f);
     HPDF_Page_SetLineWidth(p->page, 2);
     HPDF_Page_MoveTo(p->page, MARGIN, p->y);
@@ -417,17 +428,18 @@ static void devices(pdf *p)
 
 static void violation_row(pdf *p, const report_violation *v)
 {
-    char when[32], status[160], cited[1024], finding[600];
+    char when[REPORT_LOCAL_LEN + 1], at[REPORT_LOCAL_LEN + 1], status[200], cited[1024],
+        finding[600];
     size_t n = 0;
 
-    snprintf(when, sizeof when, "%.10s %.5s", v->raised_at,
-             strlen(v->raised_at) > 16 ? v->raised_at + 11 : "");
+    report_local_text(p->d, v->raised_at, when);
+    report_local_text(p->d, v->cleared_at[0] ? v->cleared_at : v->acked_at, at);
     if (strcmp(v->state, "withdrawn") == 0)
-        snprintf(status, sizeof status, "WITHDRAWN %.10s (not counted)", v->cleared_at);
+        snprintf(status, sizeof status, "WITHDRAWN %.10s (not counted)", at);
     else if (v->cleared_at[0])
-        snprintf(status, sizeof status, "cleared %.10s", v->cleared_at);
+        snprintf(status, sizeof status, "cleared %.10s", at);
     else if (v->acked_at[0])
-        snprintf(status, sizeof status, "acknowledged by %s %.10s", v->acked_by, v->acked_at);
+        snprintf(status, sizeof status, "acknowledged by %s %.10s", v->acked_by, at);
     else
         snprintf(status, sizeof status, "OPEN");
     cited[0] = '\0';
@@ -444,7 +456,7 @@ static void violation_row(pdf *p, const report_violation *v)
 static void violations(pdf *p)
 {
     static const pdf_col cols[] = {
-        {"Raised (UTC)", 1.2f, false}, {"Rule", 0.5f, false}, {"Severity", 0.9f, false},
+        {"Raised", 1.2f, false}, {"Rule", 0.5f, false}, {"Severity", 0.9f, false},
         {"Device", 1.3f, false}, {"Finding", 3.4f, false}, {"Status", 1.2f, false},
         {"Records that prove it", 1.9f, false}};
 
@@ -472,10 +484,10 @@ static void test_text(const report_data *d, long idx, char out[64])
 
 static void cycle_row(pdf *p, const report_cycle *c)
 {
-    char when[32], cycle[32], set[32], lo[32], hi[32], exp[32], press[80], dry[32], bd[64],
-        bi[64], pmin[32], pmax[32];
+    char when[REPORT_LOCAL_LEN + 1], cycle[32], set[32], lo[32], hi[32], exp[32], press[80],
+        dry[32], bd[64], bi[64], pmin[32], pmax[32];
 
-    snprintf(when, sizeof when, "%.10s %.5s", c->ts, strlen(c->ts) > 16 ? c->ts + 11 : "");
+    report_local_text(p->d, c->ts, when);
     fmt_int(cycle, c->cycle_no);
     report_dec1(c->setpoint_dc, set);
     report_dec1(c->temp_min_dc, lo);
@@ -500,7 +512,7 @@ static void cycle_row(pdf *p, const report_cycle *c)
 static void sterilizer_log(pdf *p)
 {
     static const pdf_col cols[] = {
-        {"Date (UTC)", 1.5f, false}, {"Sterilizer", 0.9f, false}, {"Cycle", 0.55f, true},
+        {"Date", 1.5f, false}, {"Sterilizer", 0.9f, false}, {"Cycle", 0.55f, true},
         {"Device", 1.6f, false}, {"Load", 1.6f, false}, {"Program", 1.1f, false},
         {"Set °C", 0.7f, true}, {"Min °C", 0.7f, true}, {"Max °C", 0.7f, true},
         {"Exp. s", 0.65f, true}, {"Pressure kPa", 1.2f, true}, {"Dry s", 0.6f, true},
@@ -525,10 +537,10 @@ static void sterilizer_log(pdf *p)
 static void tests(pdf *p)
 {
     static const pdf_col cols[] = {
-        {"Date (UTC)", 1.3f, false}, {"Test", 1, false}, {"Sterilizer", 1, false},
+        {"Date", 1.3f, false}, {"Test", 1, false}, {"Sterilizer", 1, false},
         {"Cycle", 0.6f, true}, {"Device", 1.6f, false}, {"Indicator lot", 1.2f, false},
-        {"Result", 1, false}, {"Read (UTC)", 1.3f, false}};
-    char when[32], read[32], cycle[32];
+        {"Result", 1, false}, {"Read", 1.3f, false}};
+    char when[REPORT_LOCAL_LEN + 1], read[REPORT_LOCAL_LEN + 1], cycle[32];
 
     heading(p, "Spore and Bowie-Dick tests", p->landscape, false);
     if (p->d->ntests == 0) {
@@ -538,9 +550,8 @@ static void tests(pdf *p)
     table_begin(p, cols, sizeof cols / sizeof cols[0]);
     for (size_t i = 0; i < p->d->ntests; i++) {
         const report_test *t = &p->d->tests[i];
-        snprintf(when, sizeof when, "%.10s %.5s", t->ts, strlen(t->ts) > 16 ? t->ts + 11 : "");
-        snprintf(read, sizeof read, "%.10s %.5s", t->read_ts,
-                 strlen(t->read_ts) > 16 ? t->read_ts + 11 : "");
+        report_local_text(p->d, t->ts, when);
+        report_local_text(p->d, t->read_ts, read);
         fmt_int(cycle, t->cycle_no);
         const char *cells[] = {when, strcmp(t->kind, "spore") == 0 ? "Spore (BI)" : "Bowie-Dick",
                                t->sterilizer_id, cycle, t->device_id, t->bi_lot, t->result, read};
@@ -554,8 +565,8 @@ static void footers(pdf *p)
 {
     char left[512], ansi[512], right[64];
 
-    snprintf(left, sizeof left, "smpfleet compliance report - %s - %s to %s", p->d->clinic,
-             p->d->from, p->d->to);
+    snprintf(left, sizeof left, "smpfleet compliance report - %s - %s to %s (%s)",
+             p->d->clinic_name, p->d->from, p->d->to, tzlocal_name(p->d->zone));
     to_ansi(left, ansi, sizeof ansi);
     for (size_t i = 0; i < p->npages; i++) {
         p->page = p->pages[i];
@@ -601,7 +612,8 @@ int report_pdf_write(FILE *out, const report_data *d)
     HPDF_SetCompressionMode(p.doc, HPDF_COMP_ALL);
     p.regular = HPDF_GetFont(p.doc, "Helvetica", "WinAnsiEncoding");
     p.bold = HPDF_GetFont(p.doc, "Helvetica-Bold", "WinAnsiEncoding");
-    snprintf(title, sizeof title, "Compliance report: %s, %s to %s", d->clinic, d->from, d->to);
+    snprintf(title, sizeof title, "Compliance report: %s, %s to %s", d->clinic_name, d->from,
+             d->to);
     HPDF_SetInfoAttr(p.doc, HPDF_INFO_TITLE, title);
     HPDF_SetInfoAttr(p.doc, HPDF_INFO_CREATOR, "smpctl (smpfleet)");
     if (p.failed || p.regular == NULL || p.bold == NULL)

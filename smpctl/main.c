@@ -5,6 +5,7 @@
 
 #include "alerts_cmd.h"
 #include "broker_cmd.h"
+#include "clinic_cmd.h"
 #include "db_cmd.h"
 #include "device_cmd.h"
 #include "export.h"
@@ -29,6 +30,9 @@ static void usage(FILE *out)
             "  pki issue-viewer <name> --dir DIR (--clinic C | --all) --db DB\n"
             "  broker acl --pki DIR --out FILE [--db DB] [--base FILE]\n"
             "  fleet status --db DB [--clinic C]\n"
+            "  clinic add <id> --name N --timezone TZ [--address A] [--licence L] --db DB\n"
+            "  clinic set <id> [--name N] [--timezone TZ] [--address A] [--licence L] --db DB\n"
+            "  clinic list --db DB\n"
             "  device add <id> --clinic C --db DB [--model M] [--serial S] [--cert FILE]\n"
             "  device list --db DB [--clinic C]\n"
             "  device retire <id> --db DB\n"
@@ -63,6 +67,8 @@ int main(int argc, char **argv)
         return broker_cmd(argc - 2, argv + 2);
     if (strcmp(argv[1], "fleet") == 0)
         return fleet_cmd(argc - 2, argv + 2);
+    if (strcmp(argv[1], "clinic") == 0)
+        return clinic_cmd(argc - 2, argv + 2);
     if (strcmp(argv[1], "device") == 0)
         return device_cmd(argc - 2, argv + 2);
     if (strcmp(argv[1], "alerts") == 0)

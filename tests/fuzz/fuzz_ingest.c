@@ -24,8 +24,10 @@
  *
  * dev-a is registered with the self-signed certificate below (its key was
  * thrown away after signing the checkpoint in the seed
- * ingest-chain-signed-checkpoint.json), so checkpoint signatures are
- * verified, both ones that verify and ones that do not.
+ * ingest-chain-signed-checkpoint.json). Ingest no longer verifies
+ * signatures (collector/verifier.c does, after the commit): here a
+ * checkpoint's link to its predecessor is checked and the checkpoint is
+ * queued in checkpoints, which is what ingest does with it.
  *
  * Build and run: make fuzz-ingest [FUZZ_SECONDS=...]
  * Because the database carries state between inputs, a reported input may

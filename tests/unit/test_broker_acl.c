@@ -275,22 +275,6 @@ static void test_cmd_reads_registry(void **state)
     assert_string_equal(got, want);
 }
 
-/* A PostgreSQL target on target's cluster for a database that does not
- * exist, with the password "secret" in the user part and as a parameter. */
-static void secret_target(const char *target, char *out, size_t cap)
-{
-    const char *auth = strstr(target, "://") + 3;
-    const char *path = auth + strcspn(auth, "/?#");
-    const char *at = memchr(auth, '@', (size_t)(path - auth));
-    const char *query = path + strcspn(path, "?#");
-    const char *sep = *query == '?' ? "&" : "?";
-    int n = at ? snprintf(out, cap, "%.*s:secret%.*s/smp_no_such_db%s%spassword=secret",
-                          (int)(at - target), target, (int)(path - at), at, query, sep)
-               : snprintf(out, cap, "%.*s/smp_no_such_db%s%spassword=secret",
-                          (int)(path - target), target, query, sep);
-    assert_true(n > 0 && (size_t)n < cap);
-}
-
 /* PostgreSQL: a password in --db never reaches the terminal, and the ACL
  * is left as it was. */
 static void test_cmd_password_never_shown(void **state)
@@ -304,7 +288,7 @@ static void test_cmd_password_never_shown(void **state)
 
     if (!testdb_is_postgres())
         skip();
-    secret_target(fx->db_path, uri, sizeof uri);
+    testdb_with_secret(fx->db_path, "smp_no_such_db", uri, sizeof uri);
     snprintf(out, sizeof out, "%s/acl", fx->dir);
     assert_non_null(f = fopen(out, "w"));
     fputs(base, f);

@@ -12,7 +12,11 @@
  *     every record stored once, every ack in order. This is the test the
  *     ThreadSanitizer build runs (`make TSAN=1 BUILD=build-tsan unit-threads`);
  *   - PostgreSQL: a group that deadlocks with another collector's
- *     transaction is rolled back and run again, every record stored once.
+ *     transaction is rolled back and run again, every record stored once;
+ *   - checkpoint signatures are not the committer's: a message whose
+ *     checkpoint no certificate could verify is acked, its checkpoint left
+ *     pending, and the verifier is woken once per commit that queued one,
+ *     never for a group that did not commit (collector/verifier.h).
  *
  * Storage faults on SQLite are injected by a VFS shim registered as the
  * default VFS: it passes everything to the real one ("unix") except, while
@@ -791,6 +795,129 @@ static void test_deadlock_group_run_again(void **state)
     assert_int_equal(fx->sk.out_of_order, 0);
 }
 
+/* ---- checkpoints are the verifier's ------------------------------------------ */
+
+/* The next n records of c then a checkpoint of the last of them (its sig
+ * garbage: these devices have no certificate), as one message on the inbox. */
+static void push_with_checkpoint(fixture *fx, dev_chain *c, size_t n)
+{
+    static const size_t cap = 64 * RECORD_CANON_MAX + 256;
+    char (*canon)[RECORD_CANON_MAX] = malloc((n + 1) * sizeof *canon);
+    const char *ptr[64];
+    size_t lens[64];
+    char *buf = malloc(cap), topic[128];
+    int64_t base_ms;
+
+    assert_true(n >= 1 && n < 64);
+    assert_non_null(canon);
+    assert_non_null(buf);
+    record_ts_parse("2026-03-02T09:00:00.000Z", &base_ms);
+    for (size_t i = 0; i <= n; i++) {
+        record r;
+        char id[32];
+        if (i < n) {
+            record_init(&r, RT_GRIP_ASSIGN);
+            snprintf(id, sizeof id, "grip-%" PRIu64, c->seq + 1);
+            record_set_str(&r, "grip_id", id);
+            record_set_str(&r, "load_id", "L1");
+            record_set_str(&r, "session_id", "S1");
+        } else {
+            record_init(&r, RT_CHECKPOINT);
+            record_set_int(&r, "head_seq", (int64_t)c->seq);
+            record_set_str(&r, "head_hash", c->head);
+            record_set_str(&r, "sig", "AAAA");
+        }
+        r.seq = ++c->seq;
+        memcpy(r.prev, c->head, RECORD_HASH_HEX);
+        record_ts_format(base_ms + (int64_t)r.seq * 1000, r.ts);
+        int l = record_canonical(&r, canon[i], RECORD_CANON_MAX);
+        assert_true(l > 0);
+        lens[i] = (size_t)l;
+        ptr[i] = canon[i];
+        record_sha256_hex(canon[i], lens[i], c->head);
+    }
+    int l = message_encode_batch(c->device, ptr, lens, n + 1, buf, cap);
+    assert_true(l > 0);
+    snprintf(topic, sizeof topic, "smp/v1/dev/%s/events", c->device);
+    assert_int_equal(inbox_push(fx->q, topic, buf, (size_t)l), 0);
+    free(canon);
+    free(buf);
+}
+
+/* ingest's checkpoint hook, as the collector wires it to verifier_kick. */
+static atomic_int g_kicks;
+
+static void count_kick(void *ctx)
+{
+    (void)ctx;
+    atomic_fetch_add(&g_kicks, 1);
+}
+
+/* Checkpoints are acked without their signature verified (no verifier
+ * runs here at all: these devices have no certificate, and nothing raises
+ * no-certificate), left pending, and the verifier is woken after each
+ * commit that queued one, not after one that queued none. */
+static void test_checkpoints_acked_and_queued_not_verified(void **state)
+{
+    fixture *fx = *state;
+    dev_chain c;
+
+    atomic_store(&g_kicks, 0);
+    fx_prepare(fx, 64, 600000);
+    ingest_set_checkpoint_hook(fx->in, count_kick, NULL);
+    fx_commit_with(fx, &(committer_retry){20, 200, 2, 5});
+    chain_init(&c, 0);
+    push_with_checkpoint(fx, &c, 4);                /* 1..4, checkpoint 5 */
+    assert_true(wait_acked(&fx->sk, 0, 5, 5000));
+    int kicks_first = atomic_load(&g_kicks);
+    push_next(fx, &c, 3);                           /* 6..8: no checkpoint */
+    assert_true(wait_acked(&fx->sk, 0, 8, 5000));
+    int kicks_plain = atomic_load(&g_kicks);
+    push_with_checkpoint(fx, &c, 2);                /* 9, 10, checkpoint 11 */
+    assert_true(wait_acked(&fx->sk, 0, 11, 5000));
+    fx_stop(fx);
+
+    assert_int_equal(kicks_first, 1);
+    assert_int_equal(kicks_plain, 1);
+    assert_int_equal(atomic_load(&g_kicks), 2);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM checkpoints WHERE device_id = 'dev-0' "
+                               "AND state = 'pending'"), 2);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts"), 0);
+    assert_int_equal((int64_t)atomic_load(&fx->counters.records_stored), 11);
+}
+
+/* SQLite: while the store cannot commit, the group's checkpoint is not
+ * durable, and nobody is told of it; after the recovery, once. */
+static void test_checkpoint_kick_only_after_commit(void **state)
+{
+    fixture *fx = *state;
+    dev_chain c;
+
+    if (testdb_is_postgres())
+        skip();
+    atomic_store(&g_kicks, 0);
+    fx_prepare(fx, 64, 600000);
+    ingest_set_checkpoint_hook(fx->in, count_kick, NULL);
+    fx_commit_with(fx, &(committer_retry){20, 200, 2, 5});
+    chain_init(&c, 0);
+    capture_stderr(fx);
+    fault_set(fx, FAULT_FULL, true);
+    push_with_checkpoint(fx, &c, 4);
+    sleep_ms(300);
+    int kicks_during = atomic_load(&g_kicks);
+    int acks_during = sink_acks(&fx->sk);
+    fault_set(fx, FAULT_FULL, false);
+    bool acked = wait_acked(&fx->sk, 0, 5, 5000);
+    fx_stop(fx);
+    restore_stderr(fx);
+
+    assert_int_equal(kicks_during, 0);
+    assert_int_equal(acks_during, 0);
+    assert_true(acked);
+    assert_int_equal(atomic_load(&g_kicks), 1);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM checkpoints WHERE state = 'pending'"), 1);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
@@ -802,6 +929,8 @@ int main(void)
         T(test_pg_down_group_kept_and_retried),
         T(test_many_producers),
         T(test_deadlock_group_run_again),
+        T(test_checkpoints_acked_and_queued_not_verified),
+        T(test_checkpoint_kick_only_after_commit),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -436,9 +436,69 @@ static void test_chain_status_in_manifest(void **state)
                         "current");
     assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ck, "head_matches_chain")));
     assert_int_equal(int_of(ck, "records_after_head"), 3);
+    /* Stored straight into records: the collector never queued it. */
+    assert_string_equal(str_of(ck, "signature_checked_by"), "export");
+    assert_string_equal(str_of(ck, "collector_state"), "not recorded");
     w2 = device_status(m, 1);
     assert_string_equal(str_of(w2, "chain"), "no records");
     assert_int_equal(int_of(cJSON_GetObjectItemCaseSensitive(m, "chains"), "intact"), 1);
+    cJSON_Delete(m);
+}
+
+/* The collector verifies checkpoint signatures after it acks their
+ * records (collector/verifier.c): the export must say whose verification
+ * each signature rests on, and verify itself any the collector has not. */
+static const cJSON *checkpoints_of(const cJSON *w)
+{
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(w, "checkpoints");
+    assert_true(cJSON_IsObject(c));
+    return c;
+}
+
+static void test_checkpoint_collector_state(void **state)
+{
+    fixture *fx = *state;
+    cJSON *m;
+    const cJSON *w1, *ck, *cs, *by;
+
+    /* As the collector queues it: pending, its verification not done. */
+    testdb_exec(fx->db, "INSERT INTO checkpoints(device_id, head_seq, head_hash, sig, received_at,"
+                        " state) SELECT device_id, seq - 1, json_extract(body, '$.head_hash'),"
+                        " json_extract(body, '$.sig'), received_at, 'pending' FROM records"
+                        " WHERE type = 'checkpoint'");
+    assert_int_equal(export_to(fx, fx->out), 0);
+    expect_intact(fx);
+    m = manifest(fx);
+    w1 = device_status(m, 0);
+    assert_string_equal(str_of(w1, "chain"), "intact");
+    ck = cJSON_GetObjectItemCaseSensitive(w1, "last_checkpoint");
+    assert_string_equal(str_of(ck, "signature"), "valid");
+    assert_string_equal(str_of(ck, "signature_checked_by"), "export");
+    assert_string_equal(str_of(ck, "collector_state"), "pending");
+    cs = checkpoints_of(w1);
+    assert_int_equal(int_of(cs, "in_period"), 1);
+    by = cJSON_GetObjectItemCaseSensitive(cs, "collector");
+    assert_int_equal(int_of(by, "pending"), 1);
+    assert_int_equal(int_of(by, "verified"), 0);
+    assert_int_equal(int_of(by, "failed"), 0);
+    assert_int_equal(int_of(by, "not_recorded"), 0);
+    assert_int_equal(int_of(cs, "checked_by_export"), 1);
+    assert_int_equal(int_of(cs, "invalid_signatures_total"), 0);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(cs, "invalid_signatures")), 0);
+    cJSON_Delete(m);
+
+    /* Verified by the collector since. */
+    testdb_exec(fx->db, "UPDATE checkpoints SET state = 'verified', checked_at = '2026-11-04T00:00:00.000Z'");
+    snprintf(fx->out, sizeof fx->out, "%s/bundle2", fx->dir);
+    assert_int_equal(export_to(fx, fx->out), 0);
+    m = manifest(fx);
+    w1 = device_status(m, 0);
+    assert_string_equal(str_of(w1, "chain"), "intact");
+    ck = cJSON_GetObjectItemCaseSensitive(w1, "last_checkpoint");
+    assert_string_equal(str_of(ck, "collector_state"), "verified");
+    by = cJSON_GetObjectItemCaseSensitive(checkpoints_of(w1), "collector");
+    assert_int_equal(int_of(by, "verified"), 1);
+    assert_int_equal(int_of(by, "pending"), 0);
     cJSON_Delete(m);
 }
 
@@ -843,6 +903,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_bundle_files_and_verify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chain_status_in_manifest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_collector_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_after_certificate_switch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_previous_certificate_too_old, setup,
                                         teardown),

@@ -271,22 +271,6 @@ static void test_fleet_status_escapes(void **state)
     free(text);
 }
 
-/* A PostgreSQL target on target's cluster for a database that does not
- * exist, with the password "secret" in the user part and as a parameter. */
-static void secret_target(const char *target, char *out, size_t cap)
-{
-    const char *auth = strstr(target, "://") + 3;
-    const char *path = auth + strcspn(auth, "/?#");
-    const char *at = memchr(auth, '@', (size_t)(path - auth));
-    const char *query = path + strcspn(path, "?#");
-    const char *sep = *query == '?' ? "&" : "?";
-    int n = at ? snprintf(out, cap, "%.*s:secret%.*s/smp_no_such_db%s%spassword=secret",
-                          (int)(at - target), target, (int)(path - at), at, query, sep)
-               : snprintf(out, cap, "%.*s/smp_no_such_db%s%spassword=secret",
-                          (int)(path - target), target, query, sep);
-    assert_true(n > 0 && (size_t)n < cap);
-}
-
 /* PostgreSQL: a password in --db never reaches the terminal. */
 static void test_status_password_never_shown(void **state)
 {
@@ -299,7 +283,7 @@ static void test_status_password_never_shown(void **state)
 
     if (!testdb_is_postgres())
         skip();
-    secret_target(fx->path, uri, sizeof uri);
+    testdb_with_secret(fx->path, "smp_no_such_db", uri, sizeof uri);
     assert_non_null(tmp = tmpfile());
     fflush(stderr);
     saved = dup(STDERR_FILENO);

@@ -2,7 +2,9 @@
  * (store_sql.c, integrity.c) on SQLite, or on PostgreSQL when SMP_TEST_PG
  * names a test cluster (testdb.h): validation and quarantine with exact
  * reasons, store-once per (device, seq), the contiguous ack, R9 (gaps, chain
- * breaks, conflicting resends, checkpoint signatures) and R10 (clock ahead).
+ * breaks, conflicting resends, checkpoints) and R10 (clock ahead). Checkpoint
+ * signatures are verified after the commit (collector/verifier.c): the
+ * tests run its pass where the collector's verifier thread would.
  *
  * Keys and certificates come from the real `smpctl pki` (path in $SMPCTL, by
  * default ../../build/bin/smpctl: unit tests run in tests/unit), run once
@@ -38,6 +40,7 @@
 #include "sign.h"
 #include "store.h"
 #include "testdb.h"
+#include "verifier.h"
 
 /* ---- fixed times ---------------------------------------------------------- */
 
@@ -578,6 +581,25 @@ static void assert_evidence_json(const char *evidence)
 static int64_t alert_rows(fixture *fx, const char *rule, const char *cause)
 {
     return q_int(fx, "SELECT COUNT(*) FROM alerts WHERE rule = '%s' AND cause = '%s'", rule, cause);
+}
+
+/* What the collector's checkpoint verifier (verifier.h) does after the
+ * commit: one pass over everything pending, which it must empty. *v gets
+ * only its alerts (the R9 events it raised, committed). Returns how many
+ * checkpoints it took. */
+static alert_batch g_verified;
+
+static int verify_pending(fixture *fx, ingest_result *v)
+{
+    verifier_tally t = {0};
+    int n = verifier_pass(fx->s, VERIFIER_BATCH, now_ms(), &g_verified, &t);
+
+    if (n < 0)
+        fail_msg("verifier_pass: %s", store_errmsg(fx->s));
+    assert_int_equal(q_int(fx, "SELECT COUNT(*) FROM checkpoints WHERE state = 'pending'"), 0);
+    memset(v, 0, sizeof *v);
+    v->alerts = &g_verified;
+    return n;
 }
 
 /* ---- a. rejected messages: the table --------------------------------------- */
@@ -1647,8 +1669,15 @@ static void test_checkpoint_valid(void **state)
     send_range(fx, c, 1, 8, now_ms(), &r);
     assert_counts(&r, 8, 0, 0, 8);
     assert_int_equal(r.alerts->count, 0);
-    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts"), 0);
     assert_int_equal(q_int(fx, "SELECT count(*) FROM records WHERE type='checkpoint'"), 1);
+    /* Queued with the record, verified after the commit. */
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM checkpoints WHERE device_id = 'dev-a' "
+                               "AND head_seq = 5 AND state = 'pending' AND checked_at IS NULL"), 1);
+    assert_int_equal(verify_pending(fx, &r), 1);
+    assert_int_equal(r.alerts->count, 0);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM checkpoints WHERE head_seq = 5 "
+                               "AND state = 'verified' AND checked_at = '%s'", NOW_TS), 1);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts"), 0);
     free(c);
 }
 
@@ -1662,6 +1691,8 @@ static void test_checkpoint_wrong_key(void **state)
     push_checkpoint(c, g_key_b, "dev-a", 5, c->hash[5]);
     send_range(fx, c, 1, 6, now_ms(), &r);
     assert_counts(&r, 6, 0, 0, 6);     /* stored and chained: the record itself is intact */
+    assert_int_equal(r.alerts->count, 0);   /* acked before its signature is checked */
+    assert_int_equal(verify_pending(fx, &r), 1);
     assert_int_equal(r.alerts->count, 1);
     assert_event(&r, 0, ALERT_RAISED, "R9", "checkpoint:seq=6");
     assert_string_equal(r.alerts->events[0].a.message,
@@ -1681,6 +1712,8 @@ static void test_checkpoint_signed_for_other_device(void **state)
     chain_fill(c, 5);
     push_checkpoint(c, g_key_a, "dev-b", 5, c->hash[5]);
     send_range(fx, c, 1, 6, now_ms(), &r);
+    assert_int_equal(r.alerts->count, 0);
+    verify_pending(fx, &r);
     assert_int_equal(r.alerts->count, 1);
     assert_event(&r, 0, ALERT_RAISED, "R9", "checkpoint:seq=6");
     free(c);
@@ -1699,12 +1732,15 @@ static void test_checkpoint_wrong_head(void **state)
     push_checkpoint(c, g_key_a, "dev-a", 4, c->hash[6]);
     send_range(fx, c, 1, 7, now_ms(), &r);
     assert_counts(&r, 7, 0, 0, 7);
+    /* Checked at the commit (no crypto): raised with the records. */
     assert_int_equal(r.alerts->count, 2);
     assert_event(&r, 0, ALERT_RAISED, "R9", "checkpoint:seq=6");
     assert_string_equal(r.alerts->events[0].a.message, "checkpoint does not describe the record before it");
     assert_evidence_json(r.alerts->events[0].a.evidence);
     assert_event(&r, 1, ALERT_RAISED, "R9", "checkpoint:seq=7");
     assert_string_equal(r.alerts->events[1].a.message, "checkpoint does not describe the record before it");
+    /* No signature can make them right: not queued for the verifier. */
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM checkpoints"), 0);
     free(c);
 }
 
@@ -1720,10 +1756,14 @@ static void test_checkpoint_no_certificate(void **state)
     push_checkpoint(c, g_key_a, "dev-n", 7, c->hash[7]);
     send_range(fx, c, 1, 8, now_ms(), &r);
     assert_counts(&r, 8, 0, 0, 8);
+    assert_int_equal(r.alerts->count, 0);
+    assert_int_equal(verify_pending(fx, &r), 2);
     assert_int_equal(r.alerts->count, 1);        /* one cause for the device, not per checkpoint */
     assert_event(&r, 0, ALERT_RAISED, "R9", "no-certificate");
     assert_evidence_json(r.alerts->events[0].a.evidence);
+    assert_string_equal(r.alerts->events[0].a.evidence, "{\"seq\":6}");
     assert_int_equal(alert_rows(fx, "R9", "no-certificate"), 1);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM checkpoints WHERE state = 'failed'"), 2);
     free(c);
 }
 
@@ -1741,6 +1781,8 @@ static void test_checkpoint_unparsable_certificate(void **state)
     push_checkpoint(c, g_key_a, "dev-g", 2, c->hash[2]);
     send_range(fx, c, 1, 3, now_ms(), &r);
     assert_counts(&r, 3, 0, 0, 3);
+    assert_int_equal(r.alerts->count, 0);
+    verify_pending(fx, &r);
     assert_int_equal(r.alerts->count, 1);
     assert_event(&r, 0, ALERT_RAISED, "R9", "checkpoint:seq=3");
     assert_evidence_json(r.alerts->events[0].a.evidence);
@@ -1793,6 +1835,7 @@ static void test_checkpoint_across_certificate_switch(void **state)
     push_checkpoint(c, g_key_ka, "dev-k", 5, c->hash[5]);               /* 6: A, before */
     send_range(fx, c, 1, 6, now_ms(), &r);
     assert_counts(&r, 6, 0, 0, 6);
+    assert_int_equal(verify_pending(fx, &r), 1);
     assert_int_equal(r.alerts->count, 0);
 
     switch_k(fx, switch_ms);
@@ -1801,16 +1844,19 @@ static void test_checkpoint_across_certificate_switch(void **state)
     push_checkpoint(c, g_key_ka, "dev-k", 8, c->hash[8]);               /* 9 */
     send_range(fx, c, 7, 9, now_ms(), &r);
     assert_counts(&r, 3, 0, 0, 9);
+    assert_int_equal(verify_pending(fx, &r), 1);
     assert_int_equal(r.alerts->count, 0);
     /* Signed with A after the switch: the new pair is not installed yet. */
     chain_fill(c, 10);
     push_checkpoint_at(c, g_key_ka, "dev-k", 10, c->hash[10], switch_ms + 20 * 60 * 1000); /* 11 */
     send_range(fx, c, 10, 11, now_ms(), &r);
+    assert_int_equal(verify_pending(fx, &r), 1);
     assert_int_equal(r.alerts->count, 0);
     /* The new key. */
     chain_fill(c, 12);
     push_checkpoint(c, g_key_kb, "dev-k", 12, c->hash[12]);             /* 13: B */
     send_range(fx, c, 12, 13, now_ms(), &r);
+    assert_int_equal(verify_pending(fx, &r), 1);
     assert_int_equal(r.alerts->count, 0);
     /* A key that never was dev-k's. */
     chain_fill(c, 14);
@@ -1818,6 +1864,8 @@ static void test_checkpoint_across_certificate_switch(void **state)
     chain_fill(c, 16);
     send_range(fx, c, 14, 16, now_ms(), &r);
     assert_counts(&r, 3, 0, 0, 16);
+    assert_int_equal(r.alerts->count, 0);
+    assert_int_equal(verify_pending(fx, &r), 1);
     assert_int_equal(r.alerts->count, 1);
     assert_event(&r, 0, ALERT_RAISED, "R9", "checkpoint:seq=15");
     assert_string_equal(r.alerts->events[0].a.message,
@@ -1843,12 +1891,16 @@ static void test_checkpoint_previous_certificate_after_grace(void **state)
     chain_fill(c, 5);
     push_checkpoint(c, g_key_ka, "dev-k", 5, c->hash[5]);               /* 6: A, too late */
     send_range(fx, c, 1, 6, now_ms(), &r);
+    assert_int_equal(r.alerts->count, 0);
+    verify_pending(fx, &r);
     assert_int_equal(r.alerts->count, 1);
     assert_event(&r, 0, ALERT_RAISED, "R9", "checkpoint:seq=6");
     assert_int_equal(evidence_int(r.alerts->events[0].a.evidence, "previous_certificates_tried"), 0);
     chain_fill(c, 7);
     push_checkpoint(c, g_key_kb, "dev-k", 7, c->hash[7]);               /* 8: B */
     send_range(fx, c, 7, 8, now_ms(), &r);
+    assert_int_equal(r.alerts->count, 0);
+    assert_int_equal(verify_pending(fx, &r), 1);
     assert_int_equal(r.alerts->count, 0);
     free(c);
 }
@@ -1866,7 +1918,9 @@ static void test_checkpoint_previous_certificate_within_grace(void **state)
     push_checkpoint(c, g_key_ka, "dev-k", 5, c->hash[5]);
     send_range(fx, c, 1, 6, now_ms(), &r);
     assert_counts(&r, 6, 0, 0, 6);
+    assert_int_equal(verify_pending(fx, &r), 1);
     assert_int_equal(r.alerts->count, 0);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM checkpoints WHERE state = 'verified'"), 1);
     free(c);
 }
 

@@ -1,4 +1,5 @@
-/* test_integrity: checkpoint signatures (collector/integrity.c) through
+/* test_integrity: checkpoint signatures (collector/integrity.c queues them
+ * at the commit, collector/verifier.c verifies them after it) through
  * ingest against a real store (SQLite, or PostgreSQL when SMP_TEST_PG names
  * a test cluster: testdb.h), and what the audit export
  * (dashboard-export/export_chain.c) says about the records they should
@@ -7,13 +8,16 @@
  *   - every checkpoint of a message is verified, not only the newest: a
  *     garbage or foreign signature on an older checkpoint beside a genuine
  *     newest one is R9;
- *   - the cost is bounded: INTEGRITY_VERIFY_MAX checkpoints per message,
- *     the honest maximum (one per new record: half a 64-record batch);
- *     beyond it the message is flagged once, unverified;
+ *   - the commit verifies none: a message of 63 forged checkpoints is
+ *     stored and acked at once, and every one of them is verified after
+ *     (R9 each), none left unverified;
  *   - a device signing with a key that is not its registered one (a second
  *     certificate with the same CN): R9 names what is unverified, and the
  *     export counts every record since the last checkpoint that verified as
- *     not covered (records_after_head), not only those after the bad one.
+ *     not covered (records_after_head), not only those after the bad one;
+ *   - the export never calls a chain intact on a signature nobody
+ *     verified: it verifies the checkpoints the collector has not yet
+ *     (pending) itself, and says what the collector's state is.
  *
  * Keys and certificates come from the real `smpctl pki` ($SMPCTL, by
  * default ../../build/bin/smpctl: unit tests run in tests/unit). */
@@ -40,6 +44,7 @@
 #include "sign.h"
 #include "testdb.h"
 #include "store.h"
+#include "verifier.h"
 
 #define NOW_TS "2026-03-02T10:00:00.000Z"
 #define HOUR_MS (3600 * 1000LL)
@@ -336,6 +341,23 @@ static int64_t evidence_int(const alert *a, const char *key)
 /* "AAAA": valid base64, not a signature. */
 #define GARBAGE_SIG "AAAA"
 
+/* The collector's checkpoint verifier after the commit (verifier.h): one
+ * pass, which must leave nothing pending. *v gets only its alert events. */
+static alert_batch g_verified;
+
+static int verify_pending(fixture *fx, ingest_result *v)
+{
+    verifier_tally t = {0};
+    int n = verifier_pass(fx->s, VERIFIER_BATCH, now_ms(), &g_verified, &t);
+
+    if (n < 0)
+        fail_msg("verifier_pass: %s", store_errmsg(fx->s));
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM checkpoints WHERE state = 'pending'"), 0);
+    memset(v, 0, sizeof *v);
+    v->alerts = &g_verified;
+    return n;
+}
+
 /* ---- every checkpoint of a message is verified ------------------------------ */
 
 /* The issue's case: a garbage signature on an older checkpoint, a genuine
@@ -354,6 +376,8 @@ static void test_older_checkpoint_garbage_signature_flagged(void **state)
     send_range(fx, c, 1, 11, &r);
     assert_int_equal(r.stored, 11);
     assert_int_equal(r.ack_seq, 11);
+    assert_int_equal(raised(&r, "checkpoint:"), 0);
+    assert_int_equal(verify_pending(fx, &r), 2);
     assert_int_equal(raised(&r, "checkpoint:"), 1);
     const alert *a = find_alert(&r, "checkpoint:seq=6");
     assert_string_equal(a->message, "checkpoint signature does not verify with the device's registered key");
@@ -376,6 +400,7 @@ static void test_older_checkpoint_foreign_key_flagged(void **state)
     fill(c, 9);
     push_checkpoint(c, g_key_a);                    /* 10 */
     send_range(fx, c, 1, 10, &r);
+    assert_int_equal(verify_pending(fx, &r), 3);
     assert_int_equal(raised(&r, "checkpoint:"), 2);
     find_alert(&r, "checkpoint:seq=4");
     find_alert(&r, "checkpoint:seq=7");
@@ -395,41 +420,45 @@ static void test_genuine_checkpoints_no_alert(void **state)
     send_range(fx, c, 1, c->n, &r);
     assert_int_equal(r.stored, 30);
     assert_int_equal(r.alerts->count, 0);
+    assert_int_equal(verify_pending(fx, &r), 5);
+    assert_int_equal(r.alerts->count, 0);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM checkpoints WHERE state = 'verified'"), 5);
     free(c);
 }
 
-/* ---- the cost bound ------------------------------------------------------------ */
+/* ---- nothing verified at the commit, everything after it ---------------------- */
 
 /* The honest maximum: a checkpoint after every record, 32 in a batch of
- * 64. All verified: all genuine, no alert; all forged, 32 alerts and no
- * "unverified". */
+ * 64. All genuine: no alert; all forged: 32 alerts, one per checkpoint. */
 static void test_honest_maximum_all_verified(void **state)
 {
     fixture *fx = *state;
     chain *c = chain_new();
     ingest_result r;
 
-    for (int i = 0; i < INTEGRITY_VERIFY_MAX; i++) {
+    for (int i = 0; i < 32; i++) {
         push_event(c);
         push_checkpoint(c, g_key_a);
     }
-    for (int i = 0; i < INTEGRITY_VERIFY_MAX; i++) {
+    for (int i = 0; i < 32; i++) {
         push_event(c);
         push_checkpoint_sig(c, GARBAGE_SIG);
     }
     send_range(fx, c, 1, 64, &r);
+    assert_int_equal(verify_pending(fx, &r), 32);
     assert_int_equal(r.alerts->count, 0);
     send_range(fx, c, 65, 128, &r);
-    assert_int_equal(raised(&r, "checkpoint:"), INTEGRITY_VERIFY_MAX);
-    assert_int_equal(raised(&r, "checkpoint-unverified:"), 0);
+    assert_int_equal(r.alerts->count, 0);
+    assert_int_equal(verify_pending(fx, &r), 32);
+    assert_int_equal(raised(&r, "checkpoint:"), 32);
     free(c);
 }
 
 /* A hostile message: one record then 63 checkpoints with garbage
- * signatures. The newest INTEGRITY_VERIFY_MAX are verified (and flagged);
- * the message is flagged once as unverified beyond them; the older ones
- * cost nothing. */
-static void test_checkpoint_flood_bounded(void **state)
+ * signatures. The commit verifies none of them (it used to verify 32 and
+ * leave the rest unverified); the verifier then checks every one: 63 R9
+ * alerts, each against its own record, and nothing left unverified. */
+static void test_checkpoint_flood_all_verified_after_commit(void **state)
 {
     fixture *fx = *state;
     chain *c = chain_new();
@@ -440,16 +469,22 @@ static void test_checkpoint_flood_bounded(void **state)
         push_checkpoint_sig(c, GARBAGE_SIG);        /* 2..64 */
     send_range(fx, c, 1, 64, &r);
     assert_int_equal(r.stored, 64);
-    assert_int_equal(raised(&r, "checkpoint:"), INTEGRITY_VERIFY_MAX);
-    for (uint64_t s = 64 - INTEGRITY_VERIFY_MAX + 1; s <= 64; s++) {
+    assert_int_equal(r.ack_seq, 64);
+    assert_int_equal(r.alerts->count, 0);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM checkpoints WHERE state = 'pending'"), 63);
+    assert_int_equal(verify_pending(fx, &r), 63);
+    assert_int_equal(raised(&r, "checkpoint:"), 63);
+    for (uint64_t s = 2; s <= 64; s++) {
         char cause[64];
         snprintf(cause, sizeof cause, "checkpoint:seq=%" PRIu64, s);
-        find_alert(&r, cause);
+        const alert *a = find_alert(&r, cause);
+        assert_string_equal(a->device, "dev-a");
+        assert_string_equal(a->clinic, "clinic-1");
+        assert_int_equal(evidence_int(a, "seq"), (int64_t)s);
+        assert_int_equal(evidence_int(a, "head_seq"), (int64_t)s - 1);
     }
-    assert_int_equal(raised(&r, "checkpoint-unverified:"), 1);
-    const alert *a = find_alert(&r, "checkpoint-unverified:seq=32");
-    assert_int_equal(evidence_int(a, "checkpoints_verified"), INTEGRITY_VERIFY_MAX);
-    assert_int_equal(evidence_int(a, "unverified_through"), 32);
+    assert_int_equal(raised(&r, "checkpoint-unverified:"), 0);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM checkpoints WHERE state = 'failed'"), 63);
     free(c);
 }
 
@@ -486,11 +521,13 @@ static void test_twin_certificate_records_unverified(void **state)
     fill(c, 19);
     push_checkpoint(c, g_key_a);                    /* 20: head 19 */
     send_range(fx, c, 1, 20, &r);
+    assert_int_equal(verify_pending(fx, &r), 1);
     assert_int_equal(r.alerts->count, 0);
     fill(c, 39);
     push_checkpoint(c, g_key_twin);                 /* 40: head 39, forged */
     fill(c, 42);
     send_range(fx, c, 21, 42, &r);
+    assert_int_equal(verify_pending(fx, &r), 1);
     assert_int_equal(raised(&r, "checkpoint:"), 1);
     assert_int_equal(evidence_int(find_alert(&r, "checkpoint:seq=40"), "unverified_through"), 40);
 
@@ -517,9 +554,89 @@ static void test_twin_certificate_from_the_start(void **state)
     push_checkpoint(c, g_key_twin);                 /* 10 */
     fill(c, 12);
     send_range(fx, c, 1, 12, &r);
+    assert_int_equal(verify_pending(fx, &r), 1);
     assert_int_equal(raised(&r, "checkpoint:"), 1);
     chain_status st = export_status(fx);
     assert_int_equal(st.after_checkpoint, 12);
+    free(c);
+}
+
+/* ---- the export and signatures still pending -------------------------------- */
+
+/* Stored and acked, nothing verified yet: a forged older checkpoint (6)
+ * and a genuine newest one (10). The export must not call the chain
+ * intact on the strength of the collector, which has checked neither: it
+ * verifies both itself, finds 6 invalid, and says the collector's state. */
+static void test_export_pending_forged_checkpoint_not_intact(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new();
+    ingest_result r;
+
+    fill(c, 5);
+    push_checkpoint_sig(c, GARBAGE_SIG);            /* 6 */
+    fill(c, 9);
+    push_checkpoint(c, g_key_a);                    /* 10 */
+    fill(c, 11);
+    send_range(fx, c, 1, 11, &r);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM checkpoints WHERE state = 'pending'"), 2);
+
+    chain_status st = export_status(fx);
+    assert_string_equal(chain_verdict(&st), "broken");
+    assert_int_equal(st.ckpts, 2);
+    assert_int_equal(st.ckpt_pending, 2);
+    assert_int_equal(st.ckpt_export_checked, 2);
+    assert_int_equal(st.ninvalid, 1);
+    assert_int_equal(st.invalid[0], 6);
+    assert_int_equal(st.ckpt_seq, 10);
+    assert_string_equal(st.ckpt_signature, "valid");
+    assert_string_equal(st.ckpt_collector, "pending");
+
+    /* The collector's verifier then agrees, and the export says so. */
+    assert_int_equal(verify_pending(fx, &r), 2);
+    find_alert(&r, "checkpoint:seq=6");
+    st = export_status(fx);
+    assert_string_equal(chain_verdict(&st), "broken");
+    assert_int_equal(st.ckpt_pending, 0);
+    assert_int_equal(st.ckpt_failed, 1);
+    assert_int_equal(st.ckpt_verified, 1);
+    assert_int_equal(st.ckpt_export_checked, 2);   /* the latest, and the failed one again */
+    assert_int_equal(st.ninvalid, 1);
+    assert_string_equal(st.ckpt_collector, "verified");
+    free(c);
+}
+
+/* Genuine and still pending: intact, because the export verified them
+ * itself (and says that none was verified by the collector yet). Once the
+ * collector has, the export verifies only the latest again. */
+static void test_export_pending_genuine_checked_by_export(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new();
+    ingest_result r;
+
+    fill(c, 5);
+    push_checkpoint(c, g_key_a);                    /* 6 */
+    fill(c, 9);
+    push_checkpoint(c, g_key_a);                    /* 10 */
+    fill(c, 11);
+    send_range(fx, c, 1, 11, &r);
+
+    chain_status st = export_status(fx);
+    assert_string_equal(chain_verdict(&st), "intact");
+    assert_int_equal(st.ckpt_pending, 2);
+    assert_int_equal(st.ckpt_verified, 0);
+    assert_int_equal(st.ckpt_export_checked, 2);
+    assert_int_equal(st.ninvalid, 0);
+    assert_string_equal(st.ckpt_collector, "pending");
+
+    assert_int_equal(verify_pending(fx, &r), 2);
+    st = export_status(fx);
+    assert_string_equal(chain_verdict(&st), "intact");
+    assert_int_equal(st.ckpt_pending, 0);
+    assert_int_equal(st.ckpt_verified, 2);
+    assert_int_equal(st.ckpt_export_checked, 1);
+    assert_string_equal(st.ckpt_collector, "verified");
     free(c);
 }
 
@@ -538,9 +655,11 @@ int main(void)
         T(test_older_checkpoint_foreign_key_flagged),
         T(test_genuine_checkpoints_no_alert),
         T(test_honest_maximum_all_verified),
-        T(test_checkpoint_flood_bounded),
+        T(test_checkpoint_flood_all_verified_after_commit),
         T(test_twin_certificate_records_unverified),
         T(test_twin_certificate_from_the_start),
+        T(test_export_pending_forged_checkpoint_not_intact),
+        T(test_export_pending_genuine_checked_by_export),
     };
 #undef T
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);

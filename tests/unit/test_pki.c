@@ -795,32 +795,6 @@ static int run_captured(char *out, size_t cap, const char *first, ...)
     return rc;
 }
 
-/* target (a PostgreSQL URI) with the password "secret" in the user part
- * and as a parameter, and its database name replaced by dbname (NULL:
- * kept). The test cluster trusts local connections: the password is never
- * checked, only carried. */
-static void with_secret(const char *target, const char *dbname, char *out, size_t cap)
-{
-    const char *auth = strstr(target, "://") + 3;
-    const char *path = auth + strcspn(auth, "/?#");
-    const char *at = memchr(auth, '@', (size_t)(path - auth));
-    const char *query = path + strcspn(path, "?#");
-    int n;
-
-    if (at)
-        n = snprintf(out, cap, "%.*s:secret%.*s", (int)(at - target), target, (int)(path - at), at);
-    else
-        n = snprintf(out, cap, "%.*s", (int)(path - target), target);
-    assert_true(n > 0 && (size_t)n < cap);
-    if (dbname)
-        n += snprintf(out + n, cap - (size_t)n, "/%s", dbname);
-    else
-        n += snprintf(out + n, cap - (size_t)n, "%.*s", (int)(query - path), path);
-    assert_true((size_t)n < cap);
-    n += snprintf(out + n, cap - (size_t)n, "%s%spassword=secret", query, *query == '?' ? "&" : "?");
-    assert_true((size_t)n < cap);
-}
-
 /* issue-viewer records the viewer's scope in the registry with its files;
  * what it prints names the database masked (PostgreSQL: no password). */
 static void test_issue_viewer_records_scope(void **state)
@@ -834,7 +808,7 @@ static void test_issue_viewer_records_scope(void **state)
     init_ca(f);
     testdb_new(f->db, sizeof f->db);
     if (testdb_is_postgres())
-        with_secret(f->db, NULL, target, sizeof target);
+        testdb_with_secret(f->db, NULL, target, sizeof target);
     else
         snprintf(target, sizeof target, "%s", f->db);
     assert_int_equal(run_captured(out, sizeof out, "issue-viewer", "north-desk", "--dir", f->pki,
@@ -875,7 +849,7 @@ static void test_db_password_never_shown(void **state)
         skip();
     init_ca(f);
     testdb_new(f->db, sizeof f->db);
-    with_secret(f->db, "smp_no_such_db", uri, sizeof uri);
+    testdb_with_secret(f->db, "smp_no_such_db", uri, sizeof uri);
     assert_int_equal(run("issue-device", "dev-a", "--dir", f->pki, NULL), 0);
     assert_int_equal(run_captured(out, sizeof out, "renew-device", "dev-a", "--dir", f->pki,
                                   "--db", uri, NULL), 1);

@@ -200,22 +200,6 @@ static void test_command_line_output_is_plain_ascii(void **state)
     assert_int_equal(run_cmd((const char *[]){"purge", NULL}), 2);
 }
 
-/* A PostgreSQL target on target's cluster for a database that does not
- * exist, with the password "secret" in the user part and as a parameter. */
-static void secret_target(const char *target, char *out, size_t cap)
-{
-    const char *auth = strstr(target, "://") + 3;
-    const char *path = auth + strcspn(auth, "/?#");
-    const char *at = memchr(auth, '@', (size_t)(path - auth));
-    const char *query = path + strcspn(path, "?#");
-    const char *sep = *query == '?' ? "&" : "?";
-    int n = at ? snprintf(out, cap, "%.*s:secret%.*s/smp_no_such_db%s%spassword=secret",
-                          (int)(at - target), target, (int)(path - at), at, query, sep)
-               : snprintf(out, cap, "%.*s/smp_no_such_db%s%spassword=secret",
-                          (int)(path - target), target, query, sep);
-    assert_true(n > 0 && (size_t)n < cap);
-}
-
 /* Runs quarantine_cmd with its stderr captured into out; returns its result. */
 static int run_cmd_err(const char *const *args, char *out, size_t cap)
 {
@@ -247,7 +231,7 @@ static void test_password_never_shown(void **state)
 
     if (!testdb_is_postgres())
         skip();
-    secret_target(f->path, uri, sizeof uri);
+    testdb_with_secret(f->path, "smp_no_such_db", uri, sizeof uri);
     assert_int_equal(run_cmd_err((const char *[]){"list", "--db", uri, NULL}, out, sizeof out), 1);
     assert_non_null(strstr(out, "***"));
     assert_null(strstr(out, "secret"));

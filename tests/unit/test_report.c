@@ -17,8 +17,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "export.h"
+#include "pki.h"
 #include "report.h"
 #include "report_csv.h"
+#include "report_pdf.h"
 #include "report_data.h"
 #include "report_html.h"
 #include "report_json.h"
@@ -1027,6 +1030,238 @@ static void test_empty_period_says_no_records(void **state)
     report_data_free(&d);
 }
 
+/* ---- a registered clinic: its name, its zone, its local days ---- */
+
+static void register_clinic(sqldb *db, const char *id, const char *name, const char *tz,
+                            const char *address, const char *licence)
+{
+    sqldb_stmt *st = prepare(db, "INSERT INTO clinics(clinic_id, name, timezone, address, licence,"
+                                 " added_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5,"
+                                 " '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')");
+    const char *v[] = {id, name, tz, address, licence};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(sqldb_bind_text(st, i + 1, v[i]), 0);
+    run_stmt(db, st);
+}
+
+/* Clinic Pacific, in Los Angeles. An evening session 18:00-22:00 PST on
+ * 2026-11-02 (02:00-06:00 UTC on the 3rd) is that day's. The period's ends
+ * are local midnights: 2026-11-01 00:00 PDT is 07:00Z, 2026-12-01 00:00
+ * PST is 08:00Z (2026-11-01 is the 25-hour day DST ends). */
+static void fill_pacific(fixture *fx)
+{
+    sqldb *db = fx->db;
+
+    assert_int_equal(sqldb_begin(db, SQLDB_WRITE), 0);
+    register_clinic(db, "Pacific", "Sunset Scalp & Skin", "America/Los_Angeles",
+                    "1 Ocean Ave, Santa Monica", "CA-BA-0042");
+    add_device(db, "dev-p1", "Pacific", NULL);
+    add_record(db, "dev-p1", 1, "2026-11-01T06:59:59.999Z", "session.start", START); /* out */
+    add_record(db, "dev-p1", 2, "2026-11-01T07:00:00.000Z", "session.start", START); /* in */
+    add_record(db, "dev-p1", 3, "2026-11-03T02:00:00.000Z", "session.start", START);
+    add_record(db, "dev-p1", 4, "2026-11-03T02:05:00.000Z", "cartridge.insert", INSERT("P1"));
+    add_record(db, "dev-p1", 5, "2026-11-03T03:00:00.000Z", "sterilization.cycle", CYCLE("pass"));
+    add_record(db, "dev-p1", 6, "2026-11-03T06:00:00.000Z", "session.end", END(4200));
+    add_record(db, "dev-p1", 7, "2026-12-01T07:59:59.999Z", "session.start", START); /* in */
+    add_record(db, "dev-p1", 8, "2026-12-01T08:00:00.000Z", "session.start", START); /* out */
+    add_alert(db, "R2", "critical", "dev-p1", "Pacific", "expired:P1",
+              "{\"device\":\"dev-p1\",\"seq\":4,\"ts\":\"2026-11-03T02:05:00.000Z\"}",
+              "2026-11-03T02:05:01.000Z", NULL, NULL, NULL);
+    assert_int_equal(sqldb_commit(db), 0);
+}
+
+static void load_pacific(fixture *fx, report_data *d)
+{
+    char err[512] = "";
+
+    fill_pacific(fx);
+    if (report_data_load(fx->db, "Pacific", "2026-11-01", "2026-11-30", GEN_AT, d, err,
+                         sizeof err) != 0)
+        fail_msg("report_data_load: %s", err);
+}
+
+static void test_days_are_local_days(void **state)
+{
+    fixture *fx = *state;
+    report_data d;
+
+    load_pacific(fx, &d);
+    assert_string_equal(d.from_ts, "2026-11-01T07:00:00.000Z");
+    assert_string_equal(d.until_ts, "2026-12-01T08:00:00.000Z");
+    assert_int_equal(d.ndays, 30);
+    assert_string_equal(d.days[0].date, "2026-11-01");
+    assert_string_equal(d.days[0].start_ts, "2026-11-01T07:00:00.000Z");
+    assert_string_equal(d.days[1].start_ts, "2026-11-02T08:00:00.000Z");
+    assert_string_equal(d.days[29].start_ts, "2026-11-30T08:00:00.000Z");
+    assert_int_equal(d.total.count[RC_SESSIONS], 3);
+    assert_int_equal(d.days[0].sessions, 1);
+    /* The evening session, its strokes and the cycle run during it: one day. */
+    assert_string_equal(d.days[1].date, "2026-11-02");
+    assert_int_equal(d.days[1].sessions, 1);
+    assert_int_equal(d.days[1].strokes, 4200);
+    assert_int_equal(d.days[1].cycles_passed, 1);
+    assert_int_equal(d.days[2].sessions + d.days[2].strokes + d.days[2].cycles_passed, 0);
+    assert_int_equal(d.days[29].sessions, 1);
+    assert_int_equal(d.nviolations, 1);
+    report_data_free(&d);
+}
+
+static void contains(const char *text, const char *part)
+{
+    if (!strstr(text, part))
+        fail_msg("the output does not contain: %s", part);
+}
+
+static void test_header_names_clinic_and_zone(void **state)
+{
+    fixture *fx = *state;
+    report_data d;
+    char *html, *json, *pdf, err[512] = "";
+    cJSON *j;
+
+    load_pacific(fx, &d);
+    html = render(report_html_write, &d);
+    contains(html, "<title>Compliance report: Sunset Scalp &amp; Skin, 2026-11-01 to 2026-11-30"
+                   "</title>");
+    contains(html, "<h1>Compliance report: Sunset Scalp &amp; Skin</h1>");
+    contains(html, "<p class=\"period\">Period 2026-11-01 to 2026-11-30 (local days in "
+                   "America/Los_Angeles, both included)</p>");
+    contains(html, "<dl class=\"meta\"><dt>Clinic</dt><dd>Sunset Scalp &amp; Skin</dd>"
+                   "<dt>Clinic id</dt><dd>Pacific</dd><dt>Address</dt><dd>1 Ocean Ave, Santa "
+                   "Monica</dd><dt>Licence</dt><dd>CA-BA-0042</dd><dt>Time zone</dt><dd>"
+                   "America/Los_Angeles</dd><dt>Devices</dt><dd>1</dd><dt>Generated</dt><dd>"
+                   "2026-12-02 00:00 PST</dd></dl>");
+    /* Local times with the zone named: the cycle, the alert, the cited record. */
+    contains(html, "<td class=\"d\">2026-11-02<small>19:00 PST</small></td>");
+    contains(html, "<td class=\"d\">2026-11-02<small>18:05 PST</small></td>");
+    contains(html, "seq 4 &middot; cartridge.insert &middot; 2026-11-02 18:05 PST");
+    contains(html, "<title>2026-11-02: 1 passed, 0 failed or aborted</title>");
+    assert_null(strstr(html, "(UTC"));
+    free(html);
+
+    json = render(report_json_write, &d);
+    assert_non_null(j = cJSON_Parse(json));
+    assert_string_equal(item(j, "clinic")->valuestring, "Pacific");
+    assert_string_equal(item(j, "clinic_name")->valuestring, "Sunset Scalp & Skin");
+    assert_string_equal(item(j, "clinic_address")->valuestring, "1 Ocean Ave, Santa Monica");
+    assert_string_equal(item(j, "clinic_licence")->valuestring, "CA-BA-0042");
+    assert_true(cJSON_IsTrue(item(j, "clinic_registered")));
+    assert_string_equal(item(j, "period.timezone")->valuestring, "America/Los_Angeles");
+    assert_string_equal(item(j, "period.from_utc")->valuestring, "2026-11-01T07:00:00.000Z");
+    assert_string_equal(item(j, "period.until_utc")->valuestring, "2026-12-01T08:00:00.000Z");
+    assert_string_equal(item(j, "generated_at")->valuestring, GEN_AT);
+    assert_string_equal(item(j, "generated_at_local")->valuestring, "2026-12-02T00:00:00-08:00");
+    assert_string_equal(item(j, "days.1.date")->valuestring, "2026-11-02");
+    assert_string_equal(item(j, "days.1.starts_at")->valuestring, "2026-11-02T08:00:00.000Z");
+    assert_int_equal(item(j, "days.1.sessions")->valueint, 1);
+    assert_string_equal(item(j, "sterilizer_log.0.ts")->valuestring, "2026-11-03T03:00:00.000Z");
+    assert_string_equal(item(j, "sterilizer_log.0.ts_local")->valuestring,
+                        "2026-11-02T19:00:00-08:00");
+    assert_string_equal(item(j, "violations.0.raised_at")->valuestring,
+                        "2026-11-03T02:05:01.000Z");
+    assert_string_equal(item(j, "violations.0.raised_at_local")->valuestring,
+                        "2026-11-02T18:05:01-08:00");
+    assert_true(cJSON_IsNull(item(j, "violations.0.cleared_at_local")));
+    /* Evidence and the cited records stay as stored: UTC. */
+    assert_string_equal(item(j, "violations.0.evidence.ts")->valuestring,
+                        "2026-11-03T02:05:00.000Z");
+    assert_string_equal(item(j, "violations.0.records.0.ts")->valuestring,
+                        "2026-11-03T02:05:00.000Z");
+    cJSON_Delete(j);
+    free(json);
+    pdf = render(report_pdf_write, &d);
+    assert_int_equal(strncmp(pdf, "%PDF-", 5), 0);
+    free(pdf);
+    report_data_free(&d);
+
+    /* A clinic nobody registered: its id, in UTC, and the report says so. */
+    if (report_data_load(fx->db, "North", "2026-11-01", "2026-11-30", GEN_AT, &d, err,
+                         sizeof err) != 0)
+        fail_msg("report_data_load: %s", err);
+    assert_false(d.clinic_registered);
+    html = render(report_html_write, &d);
+    contains(html, "<h1>Compliance report: North</h1>");
+    contains(html, "(local days in UTC, both included)");
+    contains(html, "<dl class=\"meta\"><dt>Clinic</dt><dd>North</dd><dt>Clinic id</dt><dd>North"
+                   "</dd><dt>Time zone</dt><dd>UTC (clinic not registered)</dd>");
+    free(html);
+    report_data_free(&d);
+}
+
+/* A registered zone the tz database cannot give stops the report: a
+ * report in another calendar than the clinic's would mislead. */
+static void test_unusable_zone_is_an_error(void **state)
+{
+    fixture *fx = *state;
+    report_data d;
+    char err[512] = "";
+
+    fill_pacific(fx);
+    testdb_exec(fx->db, "UPDATE clinics SET timezone = 'Mars/Olympus_Mons'");
+    assert_int_equal(report_data_load(fx->db, "Pacific", "2026-11-01", "2026-11-30", GEN_AT, &d,
+                                      err, sizeof err), -1);
+    assert_string_equal(err, "clinic 'Pacific': timezone 'Mars/Olympus_Mons' is not in the system "
+                             "tz database (/usr/share/zoneinfo/Mars/Olympus_Mons: No such file or "
+                             "directory); give an IANA name such as America/Los_Angeles (ls "
+                             "/usr/share/zoneinfo lists them); set a zone of the tz database with "
+                             "smpctl clinic set Pacific --timezone ZONE");
+}
+
+static char *read_text(const char *dir, const char *name)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return slurp(path);
+}
+
+/* The audit export's README and manifest name the clinic and its zone. */
+static void test_export_names_clinic_and_zone(void **state)
+{
+    fixture *fx = *state;
+    char pki_dir[400], key[450], out[400], cmd[900];
+    char *argv_init[] = {"init", "--dir", pki_dir};
+    char *argv_key[] = {"issue-export", "--dir", pki_dir};
+    char *argv[] = {"--db", fx->path, "--clinic", "Pacific", "--from", "2026-11-01", "--to",
+                    "2026-11-30", "--out", out, "--key", key};
+    char *readme, *text;
+    cJSON *m;
+
+    fill_pacific(fx);
+    snprintf(pki_dir, sizeof pki_dir, "%s/pki", fx->dir);
+    snprintf(key, sizeof key, "%s/export.key", pki_dir);
+    snprintf(out, sizeof out, "%s/bundle", fx->dir);
+    assert_int_equal(pki_cmd(3, argv_init), 0);
+    assert_int_equal(pki_cmd(3, argv_key), 0);
+    assert_int_equal(export_cmd(12, argv), 0);
+    readme = read_text(out, "README.txt");
+    contains(readme, "Clinic:    Sunset Scalp & Skin (id Pacific)\n"
+                     "Address:   1 Ocean Ave, Santa Monica\n"
+                     "Licence:   CA-BA-0042\n"
+                     "Time zone: America/Los_Angeles\n"
+                     "Period:    2026-11-01 to 2026-11-30 (local days in America/Los_Angeles, "
+                     "both included:\n"
+                     "           2026-11-01T07:00:00.000Z to 2026-12-01T08:00:00.000Z UTC)\n");
+    contains(readme, "Times in the CSV files are UTC, as the records hold them; report.pdf "
+                     "shows\nthem in the clinic's time zone, with the zone named.");
+    text = read_text(out, "manifest.json");
+    assert_non_null(m = cJSON_Parse(text));
+    assert_string_equal(item(m, "clinic")->valuestring, "Pacific");
+    assert_true(cJSON_IsTrue(item(m, "clinic_details.registered")));
+    assert_string_equal(item(m, "clinic_details.name")->valuestring, "Sunset Scalp & Skin");
+    assert_string_equal(item(m, "clinic_details.address")->valuestring,
+                        "1 Ocean Ave, Santa Monica");
+    assert_string_equal(item(m, "clinic_details.licence")->valuestring, "CA-BA-0042");
+    assert_string_equal(item(m, "clinic_details.timezone")->valuestring, "America/Los_Angeles");
+    assert_string_equal(item(m, "period.timezone")->valuestring, "America/Los_Angeles");
+    assert_string_equal(item(m, "period.from_utc")->valuestring, "2026-11-01T07:00:00.000Z");
+    assert_string_equal(item(m, "period.until_utc")->valuestring, "2026-12-01T08:00:00.000Z");
+    cJSON_Delete(m);
+    free(text);
+    free(readme);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", out, pki_dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1052,6 +1287,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queries_search_the_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r4_verdict_is_the_one_truth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_period_says_no_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_days_are_local_days, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_header_names_clinic_and_zone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unusable_zone_is_an_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_export_names_clinic_and_zone, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -598,8 +598,11 @@ static void test_r2_expired_or_no_lot(void **state)
                "R2 critical expired:C4:S1 dev-a\n"
                "R2 warning no-lot:C4:S1 dev-a\n");
     cJSON *ev = alert_of("R2", "expired:C1:S1", msg, sizeof msg);
-    contains(msg, "cartridge C1 inserted on 2026-11-02, after its expiry 2026-11-01");
+    /* clinic-1 is not registered: its calendar is UTC. */
+    contains(msg, "cartridge C1 inserted on 2026-11-02 08:00 UTC, after its expiry 2026-11-01");
     assert_string_equal(ev_text(ev, "expiry", NULL), "2026-11-01");
+    assert_string_equal(ev_text(ev, "local_date", NULL), "2026-11-02");
+    assert_string_equal(ev_text(ev, "timezone", NULL), "UTC");
     assert_string_equal(ev_text(ev, "lot", NULL), "LOT-1");
     assert_int_equal(ev_num(ev, "seq", NULL), 2);
     cJSON_Delete(ev);
@@ -753,6 +756,9 @@ static void test_r5_grip_from_failed_or_unknown_load(void **state)
 
 /* ---- R6 ------------------------------------------------------------------ */
 
+/* clinic-1 is not registered: R6 counts its days on the UTC calendar.
+ * First seen on 2026-11-02 (08:00 UTC): due by 2026-11-09, overdue from
+ * 2026-11-10 00:00 UTC (7 d 16 h later), critical from 2026-11-17. */
 static void test_r6_spore_overdue_escalates_and_clears(void **state)
 {
     char msg[256];
@@ -761,13 +767,15 @@ static void test_r6_spore_overdue_escalates_and_clears(void **state)
     at(DEV_A, 0);
     cycle_pass(DEV_A, "ac-1", "L1"); /* first seen, never spore-tested */
     send(DEV_A);
-    tick(7 * DAY_S - 60);
+    tick(7 * DAY_S + 16 * 3600 - 1);
     events_are("");
-    tick(7 * DAY_S + 60);
+    tick(7 * DAY_S + 16 * 3600);
     events_are("raised R6 warning spore-overdue:ac-1 dev-a\n");
     tick(8 * DAY_S);
     events_are("");
-    tick(14 * DAY_S + 60);
+    tick(14 * DAY_S + 16 * 3600 - 1);
+    events_are("");
+    tick(14 * DAY_S + 16 * 3600);
     events_are("escalated R6 critical spore-overdue:ac-1 dev-a\n");
     tick(15 * DAY_S);
     events_are("");
@@ -778,16 +786,23 @@ static void test_r6_spore_overdue_escalates_and_clears(void **state)
     events_are("cleared R6 critical spore-overdue:ac-1 dev-a\n");
     tick(15 * DAY_S + 3600);
     events_are("");
-    tick(22 * DAY_S + 60);
+    tick(22 * DAY_S + 16 * 3600 - 1);     /* 2026-11-24 23:59:59: due that day */
+    events_are("");
+    tick(22 * DAY_S + 16 * 3600);
     events_are("raised R6 warning spore-overdue:ac-1 dev-a\n");
     alerts_are("R6 warning spore-overdue:ac-1 dev-a\n");
     cJSON *ev = alert_of("R6", "spore-overdue:ac-1", msg, sizeof msg);
-    contains(msg, "last negative 2026-11-17, 7 days ago (due every 7 days)");
+    contains(msg, "last negative 2026-11-17, 8 days ago (due every 7 days)");
     assert_string_equal(ev_text(ev, "last_negative_ts", NULL), "2026-11-17T08:00:00.000Z");
+    assert_string_equal(ev_text(ev, "since_date", NULL), "2026-11-17");
+    assert_string_equal(ev_text(ev, "today", NULL), "2026-11-25");
+    assert_string_equal(ev_text(ev, "timezone", NULL), "UTC");
+    assert_int_equal(ev_num(ev, "days", NULL), 8);
     cJSON_Delete(ev);
 }
 
-/* The monthly interval of many body-art codes. */
+/* The monthly interval of many body-art codes: tested 2026-11-02, due by
+ * 2026-12-02, critical after 2027-01-01. */
 static void test_r6_monthly_interval(void **state)
 {
     (void)state;
@@ -798,12 +813,145 @@ static void test_r6_monthly_interval(void **state)
     at(DEV_A, 0);
     spore(DEV_A, "ac-2", "negative");
     send(DEV_A);
-    tick(29 * DAY_S);
+    tick(30 * DAY_S + 16 * 3600 - 1);
     events_are("");
-    tick(30 * DAY_S + 60);
+    tick(30 * DAY_S + 16 * 3600);
     events_are("raised R6 warning spore-overdue:ac-2 dev-a\n");
-    tick(60 * DAY_S + 60);
+    tick(60 * DAY_S + 16 * 3600 - 1);
+    events_are("");
+    tick(60 * DAY_S + 16 * 3600);
     events_are("escalated R6 critical spore-overdue:ac-2 dev-a\n");
+}
+
+/* ---- local calendars (registered clinics) ---------------------------------- */
+
+/* clinic-1 in Los Angeles (PST, UTC-8 in November), clinic-2 in Brisbane
+ * (UTC+10, no DST). */
+static void register_clinics(const char *tz1, const char *tz2)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO clinics(clinic_id, name, timezone, added_at, updated_at) VALUES "
+             "('clinic-1', 'One', '%s', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z'),"
+             "('clinic-2', 'Two', '%s', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')",
+             tz1, tz2);
+    testdb_exec(F->db, sql);
+}
+
+/* R2 compares the expiry date with the insert's date in the clinic's local
+ * calendar: in date until 23:59 local of the expiry day, expired from
+ * 00:00 local of the next. t0 is 2026-11-02T08:00Z = 00:00 PST. */
+static void test_r2_expiry_day_is_local(void **state)
+{
+    char msg[256];
+    (void)state;
+
+    register_clinics("America/Los_Angeles", "Australia/Brisbane");
+    at(DEV_A, 58980);                                      /* 2026-11-02 16:23 PST (00:23Z on the 3rd) */
+    insert(DEV_A, "C1", "S1", "2026-11-02", "LOT-1");
+    at(DEV_A, 86340);                                      /* 2026-11-02 23:59 PST */
+    insert(DEV_A, "C2", "S1", "2026-11-02", "LOT-1");
+    at(DEV_A, 86400);                                      /* 2026-11-03 00:00 PST */
+    insert(DEV_A, "C3", "S1", "2026-11-02", "LOT-1");
+    send(DEV_A);
+    events_are("raised R2 critical expired:C3:S1 dev-a\n");
+    at(DEV_C, 21540);                                      /* 2026-11-02 23:59 AEST (13:59Z) */
+    insert(DEV_C, "C8", "S9", "2026-11-02", "LOT-1");
+    at(DEV_C, 21600);                                      /* 2026-11-03 00:00 AEST (14:00Z on the 2nd) */
+    insert(DEV_C, "C9", "S9", "2026-11-02", "LOT-1");
+    send(DEV_C);
+    events_are("raised R2 critical expired:C9:S9 dev-c\n");
+    alerts_are("R2 critical expired:C3:S1 dev-a\n"
+               "R2 critical expired:C9:S9 dev-c\n");
+
+    cJSON *ev = alert_of("R2", "expired:C3:S1", msg, sizeof msg);
+    assert_string_equal(msg, "cartridge C3 inserted on 2026-11-03 00:00 PST, after its expiry "
+                             "2026-11-02");
+    assert_string_equal(ev_text(ev, "ts", NULL), "2026-11-03T08:00:00.000Z");   /* UTC kept */
+    assert_string_equal(ev_text(ev, "local_date", NULL), "2026-11-03");
+    assert_string_equal(ev_text(ev, "timezone", NULL), "America/Los_Angeles");
+    cJSON_Delete(ev);
+    ev = alert_of("R2", "expired:C9:S9", msg, sizeof msg);
+    assert_string_equal(msg, "cartridge C9 inserted on 2026-11-03 00:00 AEST, after its expiry "
+                             "2026-11-02");
+    assert_string_equal(ev_text(ev, "ts", NULL), "2026-11-02T14:00:00.000Z");
+    assert_string_equal(ev_text(ev, "local_date", NULL), "2026-11-03");
+    assert_string_equal(ev_text(ev, "timezone", NULL), "Australia/Brisbane");
+    cJSON_Delete(ev);
+}
+
+/* A registered zone the tz database cannot give (its file gone): the
+ * clinic's dates are judged in UTC (and the collector logs it). */
+static void test_r2_unusable_zone_is_utc(void **state)
+{
+    char msg[256];
+    (void)state;
+
+    register_clinics("Mars/Olympus_Mons", "UTC");
+    at(DEV_A, 58980);                                      /* 2026-11-03T00:23Z */
+    session_start(DEV_A, "S1");
+    insert(DEV_A, "C1", "S1", "2026-11-02", "LOT-1");
+    send(DEV_A);
+    events_are("raised R2 critical expired:C1:S1 dev-a\n");
+    cJSON *ev = alert_of("R2", "expired:C1:S1", msg, sizeof msg);
+    assert_string_equal(msg, "cartridge C1 inserted on 2026-11-03 00:23 UTC, after its expiry "
+                             "2026-11-02");
+    assert_string_equal(ev_text(ev, "timezone", NULL), "UTC");
+    cJSON_Delete(ev);
+}
+
+/* R6 counts days of the clinic's calendar: a test on Monday 2026-11-02 at
+ * 09:00 PST is due by Monday 2026-11-09 all day long (the old count of 24
+ * h periods warned at 09:00 that Monday), overdue from Tuesday 00:00 PST.
+ * In Brisbane a test at 06:00 AEST on the 3rd is overdue from 00:00 AEST on
+ * the 11th (14:00Z on the 10th). */
+static void test_r6_counts_local_days(void **state)
+{
+    char msg[256];
+    (void)state;
+
+    register_clinics("America/Los_Angeles", "Australia/Brisbane");
+    at(DEV_A, 9 * 3600);                                   /* 2026-11-02 09:00 PST */
+    spore(DEV_A, "ac-1", "negative");
+    send(DEV_A);
+    at(DEV_C, 12 * 3600);                                  /* 2026-11-03 06:00 AEST */
+    spore(DEV_C, "ac-9", "negative");
+    send(DEV_C);
+    tick(7 * DAY_S + 9 * 3600);                            /* Monday 11-09 09:00 PST */
+    events_are("");
+    tick(8 * DAY_S - 1);                                   /* 11-09 23:59:59 PST */
+    events_are("");
+    tick(8 * DAY_S);                                       /* 11-10 00:00 PST */
+    events_are("raised R6 warning spore-overdue:ac-1 dev-a\n");
+    tick(8 * DAY_S + 6 * 3600 - 1);                        /* 11-10 23:59:59 AEST */
+    events_are("");
+    tick(8 * DAY_S + 6 * 3600);                            /* 11-11 00:00 AEST */
+    events_are("raised R6 warning spore-overdue:ac-9 dev-c\n");
+    cJSON *ev = alert_of("R6", "spore-overdue:ac-1", msg, sizeof msg);
+    assert_string_equal(msg, "spore test overdue on sterilizer ac-1: last negative 2026-11-02, 8 "
+                             "days ago (due every 7 days)");
+    assert_string_equal(ev_text(ev, "last_negative_ts", NULL), "2026-11-02T17:00:00.000Z");
+    assert_string_equal(ev_text(ev, "since_date", NULL), "2026-11-02");
+    assert_string_equal(ev_text(ev, "today", NULL), "2026-11-10");
+    assert_string_equal(ev_text(ev, "timezone", NULL), "America/Los_Angeles");
+    cJSON_Delete(ev);
+    ev = alert_of("R6", "spore-overdue:ac-9", msg, sizeof msg);
+    assert_string_equal(ev_text(ev, "since_date", NULL), "2026-11-03");
+    assert_string_equal(ev_text(ev, "today", NULL), "2026-11-11");
+    assert_string_equal(ev_text(ev, "timezone", NULL), "Australia/Brisbane");
+    cJSON_Delete(ev);
+
+    /* A negative test newer than the last one but more than the interval
+     * of local days before today (sent late) does not clear; one of today
+     * does. */
+    at(DEV_C, 18 * 3600);                                  /* 11-03 12:00 AEST: 8 days ago */
+    spore(DEV_C, "ac-9", "negative");
+    send_at(DEV_C, F->t0 + (8 * DAY_S + 6 * 3600 + 60) * 1000LL);
+    events_are("");
+    at(DEV_C, 8 * DAY_S + 6 * 3600 + 30);                  /* 11-11 00:00:30 AEST */
+    spore(DEV_C, "ac-9", "negative");
+    send_at(DEV_C, F->t0 + (8 * DAY_S + 6 * 3600 + 60) * 1000LL);
+    events_are("cleared R6 warning spore-overdue:ac-9 dev-c\n");
 }
 
 /* ---- R7 ------------------------------------------------------------------ */
@@ -1503,6 +1651,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_r5_grip_from_failed_or_unknown_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r6_spore_overdue_escalates_and_clears, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r6_monthly_interval, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r2_expiry_day_is_local, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r2_unusable_zone_is_utc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r6_counts_local_days, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r7_positive_spore_recall_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r7_clear_is_per_sterilizer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r7_recall_list_is_bounded, setup, teardown),

@@ -233,3 +233,26 @@ void testdb_exec(sqldb *db, const char *sql)
     if (sqldb_exec(db, sql) != 0)
         fail_msg("testdb: %s", sqldb_errmsg(db));
 }
+
+void testdb_with_secret(const char *target, const char *dbname, char *out, size_t cap)
+{
+    const char *auth = strstr(target, "://") + 3;
+    const char *path = auth + strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', (size_t)(path - auth));
+    const char *query = path + strcspn(path, "?#");
+    int n;
+
+    if (at)
+        n = snprintf(out, cap, "%.*s:" TESTDB_SECRET "%.*s", (int)(at - target), target,
+                     (int)(path - at), at);
+    else
+        n = snprintf(out, cap, "%.*s", (int)(path - target), target);
+    if (n > 0 && (size_t)n < cap)
+        n += dbname ? snprintf(out + n, cap - (size_t)n, "/%s", dbname)
+                    : snprintf(out + n, cap - (size_t)n, "%.*s", (int)(query - path), path);
+    if (n > 0 && (size_t)n < cap)
+        n += snprintf(out + n, cap - (size_t)n, "%s%spassword=" TESTDB_SECRET, query,
+                      *query == '?' ? "&" : "?");
+    if (n <= 0 || (size_t)n >= cap)
+        fail_msg("testdb: the target with a password does not fit in %zu bytes", cap);
+}

@@ -40,6 +40,14 @@ sqldb *testdb_open(const char *target);
 int64_t testdb_int(sqldb *db, const char *sql);
 /* The same with one text parameter ?1. */
 int64_t testdb_int_s(sqldb *db, const char *sql, const char *param);
+/* target (a PostgreSQL URI) with the password "secret" in its user part
+ * and as a password= parameter, its database name replaced by dbname
+ * (NULL: kept): for the tests that a password never reaches a message.
+ * The test cluster trusts local connections, so the password is carried,
+ * never checked. */
+#define TESTDB_SECRET "secret"
+void testdb_with_secret(const char *target, const char *dbname, char *out, size_t cap);
+
 /* Runs SQL with no result (fails the test on error). */
 void testdb_exec(sqldb *db, const char *sql);
 
