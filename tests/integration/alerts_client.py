@@ -18,8 +18,19 @@ import time
 
 
 def listen(path, out):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(path)
+    # A just-restarted agent may not have made its socket yet (its old
+    # status file can already say connected): retry for up to 10 s.
+    deadline = time.time() + 10
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+            break
+        except (FileNotFoundError, ConnectionRefusedError):
+            s.close()
+            if time.time() > deadline:
+                raise
+            time.sleep(0.05)
     f = s.makefile("rb")
     with open(out, "a") as o:
         for raw in f:
