@@ -56,8 +56,9 @@ typedef struct job {
 static void usage(FILE *out)
 {
     fprintf(out, "usage: smpctl export --db PATH|URI --clinic C --from YYYY-MM-DD --to YYYY-MM-DD "
-                 "--out DIR --key EXPORT_KEY.pem\n"
+                 "--out DIR --key EXPORT_KEY.pem [--signatory \"Name, Role\"]\n"
                  "  --db is a SQLite file, or a postgresql:// URI for PostgreSQL\n"
+                 "  --signatory names who signs report.pdf for the clinic (smpctl report)\n"
                  "  DIR must not exist or be empty; the key comes from smpctl pki issue-export\n");
 }
 
@@ -497,7 +498,7 @@ static char *strip_slashes(const char *path)
 }
 
 static int run(const char *db_path, const char *clinic, const char *from, const char *to,
-               const char *out, const char *key_path)
+               const char *out, const char *key_path, const char *signatory)
 {
     char err[ERRLEN] = "", now[REPORT_TS_LEN + 1];
     report_data data = {0};
@@ -506,6 +507,7 @@ static int run(const char *db_path, const char *clinic, const char *from, const 
     int rc = 1;
 
     if (report_period_check(from, to, err, sizeof err) != 0 ||
+        (signatory && report_signatory_check(signatory, err, sizeof err) != 0) ||
         bundle_key_open(key_path, &j.key, err, sizeof err) != 0 ||
         check_out(out, err, sizeof err) != 0)
         goto cleanup;
@@ -519,6 +521,7 @@ static int run(const char *db_path, const char *clinic, const char *from, const 
     in_snapshot = true;
     report_now_ts(now);
     if (report_data_read(j.db, clinic, from, to, now, &data, err, sizeof err) != 0 ||
+        (signatory && report_data_set_signatory(&data, signatory, err, sizeof err) != 0) ||
         make_tmp(&j, out) != 0 || write_bundle(&j) != 0)
         goto cleanup;
     in_snapshot = false;
@@ -546,10 +549,11 @@ cleanup:
 int export_cmd(int argc, char **argv)
 {
     const char *db_path = NULL, *clinic = NULL, *from = NULL, *to = NULL, *out = NULL,
-               *key = NULL;
+               *key = NULL, *signatory = NULL;
     cmdopt opts[] = {{"--db", &db_path, true},   {"--clinic", &clinic, true},
                      {"--from", &from, true},    {"--to", &to, true},
-                     {"--out", &out, true},      {"--key", &key, true}};
+                     {"--out", &out, true},      {"--key", &key, true},
+                     {"--signatory", &signatory, false}};
     char *dir;
     int rc;
 
@@ -565,7 +569,7 @@ int export_cmd(int argc, char **argv)
         fprintf(stderr, "smpctl export: out of memory\n");
         return 1;
     }
-    rc = run(db_path, clinic, from, to, dir, key);
+    rc = run(db_path, clinic, from, to, dir, key, signatory);
     free(dir);
     return rc;
 }

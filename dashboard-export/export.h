@@ -1,7 +1,7 @@
 /* export: `smpctl export`, the inspector's audit bundle (docs/reports.md).
  *
  *   smpctl export --db PATH|URI --clinic C --from YYYY-MM-DD --to YYYY-MM-DD
- *                 --out DIR --key EXPORT_KEY.pem
+ *                 --out DIR --key EXPORT_KEY.pem [--signatory "Name, Role"]
  *
  * DIR gets, all from one database snapshot:
  *   README.txt           what the files are and how to check them

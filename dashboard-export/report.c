@@ -33,10 +33,12 @@ static const struct {
 static void usage(FILE *out)
 {
     fprintf(out, "usage: smpctl report --db PATH|URI --clinic C --from YYYY-MM-DD --to YYYY-MM-DD "
-                 "--format csv|html|json|pdf [--out FILE]\n"
+                 "--format csv|html|json|pdf [--out FILE] [--signatory \"Name, Role\"]\n"
                  "  --db is a SQLite file, or a postgresql:// URI for PostgreSQL\n"
                  "  --from and --to are days of the clinic's local calendar (its timezone:\n"
-                 "  smpctl clinic add; UTC for a clinic not registered), both included\n");
+                 "  smpctl clinic add; UTC for a clinic not registered), both included\n"
+                 "  --signatory names the clinic's responsible person in the HTML and PDF\n"
+                 "  signature block; without it the block has lines to fill in by hand\n");
 }
 
 void report_now_ts(char out[REPORT_TS_LEN + 1])
@@ -113,10 +115,11 @@ int report_open_db(const char *cmd, const char *target, sqldb **db)
 int report_cmd(int argc, char **argv)
 {
     const char *db_path = NULL, *clinic = NULL, *from = NULL, *to = NULL, *format = NULL,
-               *out_path = NULL;
+               *out_path = NULL, *signatory = NULL;
     cmdopt opts[] = {{"--db", &db_path, true},   {"--clinic", &clinic, true},
                      {"--from", &from, true},      {"--to", &to, true},
-                     {"--format", &format, true},  {"--out", &out_path, false}};
+                     {"--format", &format, true},  {"--out", &out_path, false},
+                     {"--signatory", &signatory, false}};
     const size_t nopts = sizeof opts / sizeof opts[0];
     char err[ERRLEN], now[REPORT_TS_LEN + 1];
     report_data data = {0};
@@ -139,14 +142,16 @@ int report_cmd(int argc, char **argv)
                 "--out FILE or redirect stdout to a file\n");
         return 2;
     }
-    if (report_period_check(from, to, err, sizeof err) != 0) {
+    if (report_period_check(from, to, err, sizeof err) != 0 ||
+        (signatory && report_signatory_check(signatory, err, sizeof err) != 0)) {
         fprintf(stderr, "smpctl report: %s\n", err);
         return 1;
     }
     if (report_open_db("report", db_path, &db) != 0)
         goto cleanup;
     report_now_ts(now);
-    if (report_data_load(db, clinic, from, to, now, &data, err, sizeof err) != 0) {
+    if (report_data_load(db, clinic, from, to, now, &data, err, sizeof err) != 0 ||
+        (signatory && report_data_set_signatory(&data, signatory, err, sizeof err) != 0)) {
         fprintf(stderr, "smpctl report: %s\n", err);
         goto cleanup;
     }

@@ -8,7 +8,10 @@
 #include "sqldb.h"
 
 /* argv holds the options after "report":
- *   --db PATH|URI --clinic C --from YYYY-MM-DD --to YYYY-MM-DD --format csv|html|json|pdf [--out FILE]
+ *   --db PATH|URI --clinic C --from YYYY-MM-DD --to YYYY-MM-DD --format csv|html|json|pdf
+ *   [--out FILE] [--signatory "Name, Role"]
+ * --signatory names who signs for the clinic in the HTML and PDF signature
+ * block (report_data_set_signatory).
  * Output goes to FILE (removed again if writing fails) or stdout.
  * Borrows argv. Returns 0 on success, 1 on an error (a bad value, unknown
  * clinic, database or write failure, reported on stderr naming the option

@@ -11,6 +11,7 @@
 #include "flatjson.h"
 #include "record.h"
 #include "strpool.h"
+#include "utf8.h"
 
 
 static const char *const col_names[REPORT_NCOLS] = {
@@ -1059,4 +1060,74 @@ void report_verdict(const report_data *d, char *out, size_t cap, bool *bad)
                  d->total.count[RC_SPORE_TESTS] > 0 ? " and no spore test was positive." :
                                                       "; no spore test was logged.");
     }
+}
+
+/* ---- the signatory -------------------------------------------------------- */
+
+/* The last comma splits name and role: "Dr. A. Roe, MD, Clinic director"
+ * is signed by "Dr. A. Roe, MD" as "Clinic director". */
+static const char *role_comma(const char *text)
+{
+    return strrchr(text, ',');
+}
+
+/* [*s, *e) without the spaces around it. */
+static void trim(const char **s, const char **e)
+{
+    while (*s < *e && **s == ' ')
+        (*s)++;
+    while (*e > *s && (*e)[-1] == ' ')
+        (*e)--;
+}
+
+int report_signatory_check(const char *text, char *err, size_t errlen)
+{
+    size_t n = text ? strlen(text) : 0;
+    const char *s = text, *e;
+
+    if (n == 0) {
+        snprintf(err, errlen, "--signatory is empty; give \"Name, Role\" such as \"Jane Roe, "
+                 "Clinic manager\" (or leave the option out to sign by hand)");
+        return -1;
+    }
+    if (n > REPORT_SIGNATORY_MAX) {
+        snprintf(err, errlen, "--signatory is %zu bytes; the limit is %d: give \"Name, Role\"", n,
+                 REPORT_SIGNATORY_MAX);
+        return -1;
+    }
+    if (utf8_has_control(text, n) || !utf8_valid(text, n)) {
+        snprintf(err, errlen, "--signatory has a control character or is not UTF-8; give plain "
+                 "text such as \"Jane Roe, Clinic manager\"");
+        return -1;
+    }
+    if ((e = role_comma(text)) == NULL)
+        e = text + n;
+    trim(&s, &e);
+    if (s == e) {
+        snprintf(err, errlen, "--signatory has no name; give \"Name, Role\" such as \"Jane Roe, "
+                 "Clinic manager\" (or leave the option out to sign by hand)");
+        return -1;
+    }
+    return 0;
+}
+
+int report_data_set_signatory(report_data *d, const char *text, char *err, size_t errlen)
+{
+    const char *comma, *s, *e, *rs, *re;
+
+    if (report_signatory_check(text, err, errlen) != 0)
+        return -1;
+    comma = role_comma(text);
+    s = text;
+    e = comma ? comma : text + strlen(text);
+    rs = comma ? comma + 1 : e;
+    re = text + strlen(text);
+    trim(&s, &e);
+    trim(&rs, &re);
+    if (!(d->signatory_name = arena_dup(d, s, (size_t)(e - s))) ||
+        !(d->signatory_role = arena_dup(d, rs, (size_t)(re - rs)))) {
+        snprintf(err, errlen, "report: out of memory");
+        return -1;
+    }
+    return 0;
 }

@@ -157,6 +157,10 @@ typedef struct report_data {
     int64_t nviolations_counted, nnotices, nwithdrawn;
     /* No session, cartridge, cycle or test was logged in the period. */
     bool no_records;
+    /* Who signs the report for the clinic (report_data_set_signatory,
+     * from --signatory "Name, Role"), in the arena; NULL when nobody was
+     * named: the signature block then has lines to fill in by hand. */
+    const char *signatory_name, *signatory_role;
     strpool *arena;                         /* owned: every const char * above */
 } report_data;
 
@@ -229,6 +233,18 @@ int report_compliance_sql(sqldb *db, const char *columns, const char *types,
  * records in this period ...", "Attention: ..." (*bad) or "No violations
  * ...". */
 void report_verdict(const report_data *d, char *out, size_t cap, bool *bad);
+
+#define REPORT_SIGNATORY_MAX 200  /* bytes of --signatory */
+
+/* Checks a --signatory value: "Name, Role" (the role after the last
+ * comma, and optional), plain UTF-8 text without control characters, at
+ * most REPORT_SIGNATORY_MAX bytes, a name before the comma. Returns 0, or
+ * -1 with err naming --signatory and what to write. */
+int report_signatory_check(const char *text, char *err, size_t errlen);
+
+/* Checks text (report_signatory_check) and keeps its name and role in d
+ * for the signature block. Returns 0, or -1 with err filled. */
+int report_data_set_signatory(report_data *d, const char *text, char *err, size_t errlen);
 
 /* Formats tenths as a decimal with one place ("132.1", "-0.5"). */
 void report_dec1(int64_t tenths, char out[32]);

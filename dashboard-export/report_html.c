@@ -2,9 +2,12 @@
 
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "evidence_text.h"
 #include "htmltext.h"
+#include "record.h"
 #include "report_svg.h"
 
 /* Screen and print: light fills only (nothing dark to waste toner), A4
@@ -63,8 +66,8 @@ static const char css[] =
     "td small,.sub{display:block;color:var(--muted);font-size:7.8pt}\n"
     "td.d{white-space:nowrap}\n"
     "table.viol{table-layout:fixed}table.viol th:nth-child(1){width:10%}"
-    "table.viol th:nth-child(2){width:9%}table.viol th:nth-child(3){width:12%}"
-    "table.viol th:nth-child(4){width:24%}table.viol th:nth-child(5){width:10%}"
+    "table.viol th:nth-child(2){width:10.5%}table.viol th:nth-child(3){width:11%}"
+    "table.viol th:nth-child(4){width:22%}table.viol th:nth-child(5){width:9.5%}"
     "table.viol td{overflow-wrap:anywhere}\n"
     ".badge{display:inline-block;padding:0 6px;border-radius:8px;font-size:7.8pt;font-weight:600;"
     "border:1px solid var(--muted);color:var(--muted);white-space:nowrap}\n"
@@ -73,7 +76,20 @@ static const char css[] =
     "pre.body{white-space:pre-wrap;word-break:break-all;font:7.6pt/1.3 ui-monospace,"
     "'DejaVu Sans Mono',monospace;margin:2px 0 4px;background:var(--soft);padding:3px 5px;"
     "border-radius:2px;text-align:left}\n"
-    ".cite{text-align:left;font-size:8pt}\n"
+    ".ev{text-align:left;font-size:8.2pt}.ev .evl{margin:0 0 2px}"
+    ".ev .recs{margin:4px 0 1px;color:var(--muted);font-size:7.6pt;text-transform:uppercase;"
+    "letter-spacing:.04em}.ev .rec{color:#333;font-size:7.8pt;margin:0 0 2px;padding-left:8px;"
+    "border-left:2px solid var(--line)}\n"
+    ".raw{margin:0 0 8px;break-inside:avoid}.rawh{font-size:8.5pt}.rawh small{display:inline;"
+    "color:var(--muted)}\n"
+    "section#signature{break-inside:avoid}\n"
+    ".sign{display:grid;grid-template-columns:1fr 1fr;gap:18px 36px;margin:14px 0 4px;"
+    "max-width:760px}\n"
+    ".sf{display:flex;align-items:flex-end;gap:10px}.sf .sl{font-size:8.5pt;color:var(--muted);"
+    "min-width:64px}.sf .sv{flex:1;border-bottom:1px solid var(--ink);min-height:1.6em;"
+    "padding:0 4px 1px}.sf.sig .sv{min-height:3.2em}\n"
+    "dl.who{display:grid;grid-template-columns:auto 1fr;gap:1px 12px;margin:6px 0;"
+    "font-size:9.5pt}dl.who dt{font-weight:600}dl.who dd{margin:0}\n"
     ".retired{color:#555;font-style:italic}\n"
     "footer{margin-top:28px;padding-top:8px;border-top:1px solid var(--line);font-size:8.5pt;"
     "color:var(--muted)}\n"
@@ -81,7 +97,11 @@ static const char css[] =
     "@media print{main{max-width:none;padding:0}body{font-size:9.5pt}"
     "*{-webkit-print-color-adjust:exact;print-color-adjust:exact}"
     ".tile .n{font-size:13pt}h2{break-after:avoid}"
-    "figure,tr,.tile,.verdict,#devices,#summary{break-inside:avoid}section.log{break-before:page}}\n";
+    "figure,tr,.tile,.verdict,#devices,#summary{break-inside:avoid}section.log{break-before:page}"
+    /* A violation's evidence can be longer than a page: its row may go on
+     * over pages, between lines of evidence, rather than leave half a
+     * page empty before it. */
+    "table.viol tr{break-inside:auto}.ev .evl,.ev .rec{break-inside:avoid}}\n";
 
 /* A stored ts "2026-11-05T15:12:33.000Z" in the clinic's zone, named:
  * "2026-11-05 07:12 PST". */
@@ -273,7 +293,7 @@ static void figure(FILE *out, const report_data *d, report_chart chart, bool wid
 {
     char title[64];
 
-    report_svg_title(d, chart, title, sizeof title);
+    report_chart_title(d, chart, title, sizeof title);
     fprintf(out, "<figure%s><figcaption>%s</figcaption>", wide ? " class=\"wide\"" : "", title);
     report_svg_chart(out, d, chart);
     fputs("</figure>\n", out);
@@ -289,26 +309,41 @@ static void write_charts(FILE *out, const report_data *d)
     fputs("</div>\n</section>\n", out);
 }
 
-static void write_cited(FILE *out, const report_data *d, const report_violation *v,
-                        const report_cited *c)
+/* Lines of text ('\n' between) as <div class="cls">s. */
+static void html_lines(FILE *out, const char *cls, const char *text)
 {
-    fputs("<div>", out);
-    if (strcmp(c->device_id, v->device_id) != 0) {
-        htmltext_write(out, c->device_id);
-        fputs(" ", out);
+    const char *p = text;
+
+    for (;;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        char line[EVTEXT_MAX];
+
+        snprintf(line, sizeof line, "%.*s", (int)n, p);
+        fprintf(out, "<div class=\"%s\">", cls);
+        htmltext_write(out, line);
+        fputs("</div>", out);
+        if (!nl)
+            break;
+        p = nl + 1;
     }
-    fprintf(out, "seq %" PRId64, c->seq);
-    if (c->body == NULL) {
-        fputs(" <em>(not in this clinic's records)</em></div>", out);
+}
+
+/* What proves the alert, readable: the evidence as labelled fields, then
+ * each record it cites (the raw bytes are in the appendix). */
+static void write_evidence(FILE *out, const report_data *d, const report_violation *v)
+{
+    char text[EVTEXT_MAX];
+
+    html_lines(out, "evl", evtext_alert(d->zone, v, text, sizeof text));
+    if (v->ncited == 0)
         return;
-    }
-    fputs(" &middot; ", out);
-    htmltext_write(out, c->type);
-    fputs(" &middot; ", out);
-    html_time(out, d, c->ts);
-    fputs("<pre class=\"body\">", out);
-    htmltext_write(out, c->body);
-    fputs("</pre></div>", out);
+    fputs("<div class=\"recs\">Records cited</div>", out);
+    for (size_t i = 0; i < v->ncited; i++)
+        html_lines(out, "rec", evtext_cited(d->zone, &v->cited[i], text, sizeof text));
+    if (v->nevidence > v->ncited)
+        fprintf(out, "<div class=\"rec\"><em>and %zu more record(s) named in the evidence"
+                     "</em></div>", v->nevidence - v->ncited);
 }
 
 static const char *severity_class(const char *severity)
@@ -361,17 +396,8 @@ static void write_violation(FILE *out, const report_data *d, const report_violat
     htmltext_write(out, v->cause);
     fputs("</small></td><td class=\"t\">", out);
     write_status(out, d, v);
-    fputs("</td><td class=\"cite\">", out);
-    for (size_t i = 0; i < v->ncited; i++)
-        write_cited(out, d, v, &v->cited[i]);
-    if (v->nevidence > v->ncited)
-        fprintf(out, "<div><em>and %zu more record(s) named in the evidence</em></div>",
-                v->nevidence - v->ncited);
-    if (v->nevidence == 0) {
-        fputs("<pre class=\"body\">", out);
-        htmltext_write(out, v->evidence);
-        fputs("</pre>", out);
-    }
+    fputs("</td><td class=\"ev\">", out);
+    write_evidence(out, d, v);
     fputs("</td></tr>\n", out);
 }
 
@@ -394,12 +420,14 @@ static void write_violations(FILE *out, const report_data *d, bool notices)
               "motor service (R11): things to do, not breaches of a rule.</p>\n", out);
     else
         fputs("<p class=\"note\">Alerts of the collector's compliance rules raised in the period "
-              "(or citing a record of it), each with the stored records that prove it: a record "
-              "body is its canonical form, whose SHA-256 the device's hash chain covers. An alert "
-              "later evidence disproved is shown WITHDRAWN and not counted.</p>\n", out);
+              "(or citing a record of it), each with its evidence and the stored records that "
+              "prove it, by device and record number (#seq); the records' exact bytes, which the "
+              "device's hash chain covers, are in the appendix. An alert later evidence disproved "
+              "is shown WITHDRAWN and not counted.</p>\n", out);
     fputs("<table class=\"viol\">\n<thead><tr><th>Raised</th><th class=\"t\">Rule</th>"
           "<th class=\"t\">Device</th><th class=\"t\">Finding</th><th class=\"t\">Status</th>"
-          "<th class=\"t\">Records that prove it</th></tr></thead>\n<tbody>\n", out);
+          "<th class=\"t\">Evidence and the records that prove it</th></tr></thead>\n"
+          "<tbody>\n", out);
     for (size_t i = 0; i < d->nviolations; i++)
         if (d->violations[i].notice == notices)
             write_violation(out, d, &d->violations[i]);
@@ -444,8 +472,13 @@ static void write_cycle(FILE *out, const report_data *d, const report_cycle *c)
     fputs("<td class=\"t\">", out);
     badge(out, ok ? "ok" : "bad", ok ? "passed" : "failed");
     if (c->r4_failed) {
+        char reasons[256];
+        snprintf(reasons, sizeof reasons, "%s", c->r4_reasons);
+        for (char *u = reasons; *u; u++)
+            if (*u == '_')
+                *u = ' ';      /* "chemical_indicator": words people read */
         fputs("<small>R4: ", out);
-        htmltext_write(out, c->r4_reasons);
+        htmltext_write(out, reasons);
         fputs("</small>", out);
     }
     fputs("<small>sterilizer: ", out);
@@ -541,6 +574,87 @@ static void write_table(FILE *out, const report_data *d)
     fputs("</tbody>\n</table>\n</section>\n", out);
 }
 
+/* The cited records' canonical bytes, exactly as stored and hashed, by
+ * device and seq: what an inspector re-hashes to check a chain. */
+static int write_appendix(FILE *out, const report_data *d)
+{
+    const report_cited **recs;
+    char hash[RECORD_HASH_HEX];
+    size_t n;
+
+    if (evtext_appendix(d, &recs, &n) != 0)
+        return -1;
+    fputs("<section id=\"appendix\" class=\"log\">\n<h2>Appendix: the cited records as "
+          "stored</h2>\n", out);
+    if (n == 0) {
+        fputs("<p>No alert of this report cites a stored record.</p>\n</section>\n", out);
+        return 0;
+    }
+    fputs("<p class=\"note\">Every record the evidence above cites, by device and record "
+          "number, in its canonical form: the exact bytes the device hashed (SHA-256, shown) "
+          "and chained into its next record's prev. Times inside records are UTC.</p>\n", out);
+    for (size_t i = 0; i < n; i++) {
+        const report_cited *c = recs[i];
+        record_sha256_hex(c->body, strlen(c->body), hash);
+        fputs("<div class=\"raw\"><div class=\"rawh\"><strong>", out);
+        htmltext_write(out, c->device_id);
+        fprintf(out, " #%" PRId64 "</strong> &middot; ", c->seq);
+        htmltext_write(out, c->type);
+        fputs(" &middot; ", out);
+        htmltext_write(out, c->ts);
+        fprintf(out, " <small>SHA-256 %s</small></div><pre class=\"body\">", hash);
+        htmltext_write(out, c->body);
+        fputs("</pre></div>\n", out);
+    }
+    fputs("</section>\n", out);
+    free(recs);
+    return 0;
+}
+
+static void sign_field(FILE *out, const char *cls, const char *label, const char *value)
+{
+    fprintf(out, "<div class=\"sf%s\"><span class=\"sl\">%s</span><span class=\"sv\">", cls,
+            label);
+    if (value)
+        htmltext_write(out, value);
+    fputs("</span></div>\n", out);
+}
+
+static void who_field(FILE *out, const char *term, const char *text)
+{
+    fprintf(out, "<dt>%s</dt><dd>", term);
+    if (text[0])
+        htmltext_write(out, text);
+    else
+        fputs("(not registered)", out);
+    fputs("</dd>", out);
+}
+
+/* The clinic's responsible person signs for the report: name and role
+ * (--signatory, else lines to fill in), the date and the signature by
+ * hand: a date printed here would claim a signing that has not happened. */
+static void write_signature(FILE *out, const report_data *d)
+{
+    fputs("<section id=\"signature\">\n<h2>Signature</h2>\n<p class=\"note\">Signed for the "
+          "clinic by its responsible person, who has reviewed all of this report, the appendix "
+          "included, and the records it is based on.</p>\n<dl class=\"who\">", out);
+    who_field(out, "Clinic", d->clinic_name);
+    who_field(out, "Licence", d->clinic_licence);
+    who_field(out, "Address", d->clinic_address);
+    fputs("<dt>Period</dt><dd>", out);
+    htmltext_write(out, d->from);
+    fputs(" to ", out);
+    htmltext_write(out, d->to);
+    fputs(" (local days in ", out);
+    htmltext_write(out, tzlocal_name(d->zone));
+    fputs(")</dd></dl>\n<div class=\"sign\">\n", out);
+    sign_field(out, "", "Name", d->signatory_name);
+    sign_field(out, "", "Role", d->signatory_role);
+    sign_field(out, "", "Date", NULL);
+    sign_field(out, " sig", "Signature", NULL);
+    fputs("</div>\n</section>\n", out);
+}
+
 int report_html_write(FILE *out, const report_data *d)
 {
     write_head(out, d);
@@ -551,6 +665,9 @@ int report_html_write(FILE *out, const report_data *d)
     write_violations(out, d, true);
     write_sterilizer_log(out, d);
     write_tests(out, d);
+    if (write_appendix(out, d) != 0)
+        return -1;
+    write_signature(out, d);
     fputs("<footer>Generated at ", out);
     htmltext_write(out, d->generated_at);
     fputs(" by smpctl. Times are the clinic's local time, with the zone named (", out);

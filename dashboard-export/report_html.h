@@ -1,5 +1,9 @@
 /* report_html: a report_data as one self-contained, printable HTML file:
- * inline CSS, no scripts, no external fetches, every text value escaped. */
+ * inline CSS, no scripts, no external fetches, every text value escaped
+ * (htmltext). Alerts show their evidence and cited records as readable
+ * fields (evidence_text); the cited records' exact bytes are in an
+ * appendix, and a signature block for the clinic's responsible person
+ * ends the report. */
 #ifndef SMP_REPORT_HTML_H
 #define SMP_REPORT_HTML_H
 

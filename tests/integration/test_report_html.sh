@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Reports and the audit export of a real run: two simulated machines send
-# three clinic days (with injected faults) over mutual-TLS MQTT to the
-# collector. Then:
+# Reports and the audit export of a real run: three simulated machines send
+# a clinic week (with injected faults) over mutual-TLS MQTT to the
+# collector, for a registered clinic (Europe/London). Then:
 #  - smpctl report --format json agrees with the store;
 #  - smpctl export writes a bundle that smpctl verify, openssl and
 #    sha256sum accept, whose manifest finds every record chain intact with
 #    a valid device-signed checkpoint (chains built by the real agent and
 #    stored by the real collector);
-#  - the HTML report, opened in headless Chromium, renders its SVG charts
-#    with no console error; screenshot and printed PDF go to out/report-html/.
+#  - the HTML report, opened in headless Chromium, renders its SVG charts,
+#    evidence as readable fields, the appendix of raw records and the
+#    signature block with no console error; screenshot and printed PDF go
+#    to out/report-html/;
+#  - pictures of both reports for people to look at go to
+#    out/report-pictures/: the top of the HTML on screen, and page by page
+#    the HTML as Chromium prints it and the export's report.pdf (pdftoppm,
+#    from poppler-utils, when it is installed: the test needs nothing of it).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fleet.sh"
@@ -19,28 +25,42 @@ CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 PKI=$WORK/pki
 DB=$WORK/fleet.db
 SHOTS=$REPO_ROOT/out/report-html
-DEVICES=(rep-a rep-b)
+PICTURES=$REPO_ROOT/out/report-pictures
+DEVICES=(chair-01 chair-02 chair-03)
 CLINIC=clinic-report
-FROM=2026-03-02
-TO=2026-03-04
+FROM=2026-11-02
+TO=2026-11-08
+SIGNATORY="Dr. Amelia Hart, Clinic manager"
 
 issue_pki "$PKI" "${DEVICES[@]}"
 "$BIN/smpctl" pki issue-export --dir "$PKI" >/dev/null
 new_db "$DB"
+"$BIN/smpctl" clinic add "$CLINIC" --name "Hart & Vale Scalp Clinic" --timezone Europe/London \
+    --address "14 Camden High St, London NW1 7JE" --licence "LBC-SP-2291" --db "$DB" >/dev/null
 for d in "${DEVICES[@]}"; do
     "$BIN/smpctl" device add "$d" --clinic "$CLINIC" --cert "$PKI/devices/$d.crt" --db "$DB" >/dev/null
 done
 start_broker "$PKI" "$WORK/broker"
-start_collector "$PKI" "$DB"
+# R5 settles in seconds, not minutes, so that the grips from failed or
+# recalled loads are judged before the report is made, once every machine's
+# week has arrived (whatever order the records arrive in). R6 stays quiet:
+# the timer runs on today's clock, weeks after the simulated one, and its
+# alert would belong to no report of that week.
+printf 'settle_s = 20\nrules_timer_s = 1\nspore_interval_days = 3650\n' >"$WORK/policy.conf"
+COLLECTOR_EXTRA_CONF="policy_file = $WORK/policy.conf" start_collector "$PKI" "$DB"
 pids=()
-seed=21
+# Seeds whose week has every kind of injected fault, a positive spore test
+# (R7) and grips from a failed load (R5) among them.
+seed=14
 for d in "${DEVICES[@]}"; do
-    start_agent "$PKI" "$d" --simulate --seed $seed --speed 0 --sim-days 3 --sim-start "$FROM" \
+    start_agent "$PKI" "$d" --simulate --seed $seed --speed 0 --sim-days 7 --sim-start "$FROM" \
         --fault-rate 20 --exit-when-done
     pids+=("$AGENT_PID")
     seed=$((seed + 1))
 done
 for p in "${pids[@]}"; do wait_pid_exit "$p" 180; done
+wait_until 60 bash -c "[ \$(sqlite3 '$DB' \"SELECT count(*) FROM alerts WHERE state = 'pending'\") = 0 ]" ||
+    fail "R5 checks still pending after 60 s"
 log "run done: $(sqlite3 "$DB" 'SELECT count(*) FROM records') records, $(sqlite3 "$DB" 'SELECT count(*) FROM alerts') alerts"
 
 # JSON: the same numbers as the store.
@@ -68,7 +88,7 @@ echo "ok: JSON report: $sessions sessions, $cycles cycles, $violations violation
 
 # The audit bundle.
 "$BIN/smpctl" export --db "$DB" --clinic "$CLINIC" --from "$FROM" --to "$TO" \
-    --out "$WORK/bundle" --key "$PKI/export.key" >/dev/null
+    --out "$WORK/bundle" --key "$PKI/export.key" --signatory "$SIGNATORY" >/dev/null
 "$BIN/smpctl" verify "$WORK/bundle" >"$WORK/verify.out" || fail "verify: $(cat "$WORK/verify.out")"
 (cd "$WORK/bundle" && openssl dgst -sha256 -verify export-pub.pem -signature manifest.sig manifest.json) |
     grep -qx "Verified OK" || fail "openssl does not verify manifest.sig"
@@ -90,7 +110,7 @@ echo "ok: a changed sterilizer_log.csv is named by verify"
 
 # The HTML report in a real browser engine.
 "$BIN/smpctl" report --db "$DB" --clinic "$CLINIC" --from "$FROM" --to "$TO" --format html \
-    --out "$WORK/report.html"
+    --out "$WORK/report.html" --signatory "$SIGNATORY"
 mkdir -p "$SHOTS"
 cp "$WORK/report.html" "$SHOTS/report.html"
 chrome() {
@@ -110,8 +130,33 @@ if grep -hE "CONSOLE|Uncaught" "$WORK"/chrome-*.err; then fail "the page logged 
 [ -s "$SHOTS/report.png" ] || fail "no screenshot written"
 charts=$(grep -o '<svg class="chart"' "$WORK/dom.html" | wc -l)
 [ "$charts" -eq 4 ] || fail "rendered DOM has $charts charts, expected 4"
-for section in Summary Activity "Per-device usage" Violations "Sterilizer log" "Spore and Bowie-Dick tests"; do
+for section in Summary Activity "Per-device usage" Violations "Sterilizer log" \
+    "Spore and Bowie-Dick tests" "Appendix: the cited records as stored" Signature; do
     grep -q "<h2>$section</h2>" "$WORK/dom.html" || fail "rendered DOM has no section '$section'"
 done
+# Evidence as fields people read, never the JSON the collector stores.
+grep -q '<div class="evl">Cartridge ' "$WORK/dom.html" || fail "no readable cartridge evidence"
+if grep -q '<div class="evl">{' "$WORK/dom.html"; then fail "evidence shown as JSON"; fi
+grep -q '<span class="sv">Dr. Amelia Hart</span>' "$WORK/dom.html" || fail "signatory not shown"
 cp "$WORK/bundle/report.pdf" "$SHOTS/export-report.pdf"
-echo "ok: HTML renders in Chromium with 4 charts and no console errors; screenshot $SHOTS/report.png"
+echo "ok: HTML renders in Chromium with 4 charts, readable evidence, appendix and signature, no console errors"
+
+# Pictures for people: the HTML as Chromium shows it on screen (the top:
+# header, summary, charts) and as it prints, page by page, and the export's
+# report.pdf page by page.
+rm -rf "$PICTURES"
+mkdir -p "$PICTURES"
+chrome --screenshot="$PICTURES/report-html-screen.png" --window-size=1280,2400 --hide-scrollbars \
+    "file://$WORK/report.html" >/dev/null 2>"$WORK/chrome-pic.err" ||
+    fail "chromium screenshot failed: $(tail -3 "$WORK/chrome-pic.err")"
+cp "$WORK/report.html" "$PICTURES/report.html"
+cp "$SHOTS/report-print.pdf" "$PICTURES/report-html-print.pdf"
+cp "$WORK/bundle/report.pdf" "$PICTURES/report.pdf"
+if command -v pdftoppm >/dev/null; then
+    pdftoppm -r 80 -png "$PICTURES/report-html-print.pdf" "$PICTURES/report-html-page"
+    pdftoppm -r 80 -png "$PICTURES/report.pdf" "$PICTURES/report-pdf-page"
+    echo "ok: pictures in $PICTURES ($(ls "$PICTURES" | grep -c 'report-html-page') HTML pages" \
+        "printed, $(ls "$PICTURES" | grep -c 'report-pdf-page') PDF pages)"
+else
+    echo "ok: HTML screenshot in $PICTURES (pdftoppm not installed: no pictures of the pages)"
+fi

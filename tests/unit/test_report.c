@@ -17,8 +17,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "evidence_text.h"
 #include "export.h"
 #include "pki.h"
+#include "record.h"
 #include "report.h"
 #include "report_csv.h"
 #include "report_pdf.h"
@@ -26,6 +28,8 @@
 #include "report_html.h"
 #include "report_json.h"
 #include "testdb.h"
+#include "textwrap.h"
+#include "tzlocal.h"
 
 #define GEN_AT "2026-12-02T08:00:00.000Z"
 #define ZEROS "0000000000000000000000000000000000000000000000000000000000000000"
@@ -1134,7 +1138,9 @@ static void test_header_names_clinic_and_zone(void **state)
     /* Local times with the zone named: the cycle, the alert, the cited record. */
     contains(html, "<td class=\"d\">2026-11-02<small>19:00 PST</small></td>");
     contains(html, "<td class=\"d\">2026-11-02<small>18:05 PST</small></td>");
-    contains(html, "seq 4 &middot; cartridge.insert &middot; 2026-11-02 18:05 PST");
+    contains(html, "<div class=\"rec\">dev-p1 #4, 2026-11-02 18:05 PST: Cartridge P1 inserted, SKU "
+                   "0603RL, 3 needles, configuration 3RL, lot L1, expiry 2027-01-01, session s-1"
+                   "</div>");
     contains(html, "<title>2026-11-02: 1 passed, 0 failed or aborted</title>");
     assert_null(strstr(html, "(UTC"));
     free(html);
@@ -1262,6 +1268,950 @@ static void test_export_names_clinic_and_zone(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* ---- evidence as fields people read (evidence_text) ---- */
+
+/* The evidence shapes as the collector writes them (collector/rules_*.c,
+ * integrity.c, ingest.c, verifier.c), in a clinic in Los Angeles. */
+static const tzlocal_zone *los_angeles(void)
+{
+    const tzlocal_zone *z;
+    char err[256];
+
+    if (tzlocal_load("America/Los_Angeles", &z, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    return z;
+}
+
+static void expect_evidence(const char *rule, const char *evidence, const char *expected)
+{
+    report_violation v = {.rule = rule, .evidence = evidence};
+    char out[EVTEXT_MAX];
+
+    evtext_alert(los_angeles(), &v, out, sizeof out);
+    if (strcmp(out, expected) != 0)
+        fail_msg("%s evidence\n  %s\nreads\n  %s\nexpected\n  %s", rule, evidence, out, expected);
+}
+
+#define H_A "1c02843c8c998aa6289e042655a9c43a8398825af9b992ea6f412ca558fe9f1b"
+#define H_B "389842b27dde28148daa97d7dbe839fa8899966020919a6f683ae49f00558f35"
+
+static void test_evidence_fields_each_rule(void **state)
+{
+    (void)state;
+    expect_evidence("R1",
+                    "{\"cartridge_uid\":\"C1\",\"first\":{\"device\":\"chair-01\",\"seq\":12,"
+                    "\"ts\":\"2026-11-02T16:14:02.000Z\",\"session_id\":\"S1\"},\"reuse\":"
+                    "{\"device\":\"chair-02\",\"seq\":40,\"ts\":\"2026-11-03T17:00:00.000Z\","
+                    "\"session_id\":\"S2\"}}",
+                    "Cartridge C1, first inserted 2026-11-02 08:14 PST on chair-01, session S1\n"
+                    "Inserted again 2026-11-03 09:00 PST on chair-02, session S2");
+    /* The issue's own example, word for word. */
+    expect_evidence("R2",
+                    "{\"cartridge_uid\":\"C1\",\"session_id\":\"S1\",\"device\":\"chair-01\","
+                    "\"seq\":6,\"ts\":\"2026-11-02T16:14:02.000Z\",\"expiry\":\"2026-11-01\","
+                    "\"lot\":\"LOT-1\",\"local_date\":\"2026-11-02\",\"timezone\":"
+                    "\"America/Los_Angeles\"}",
+                    "Cartridge C1, lot LOT-1, expiry 2026-11-01, inserted 2026-11-02 08:14 PST on "
+                    "chair-01, session S1");
+    expect_evidence("R2",
+                    "{\"cartridge_uid\":\"C2\",\"session_id\":\"S1\",\"device\":\"chair-01\","
+                    "\"seq\":7,\"ts\":\"2026-11-02T16:20:00.000Z\",\"expiry\":\"2028-05-03\","
+                    "\"lot\":null}",
+                    "Cartridge C2, no lot number, expiry 2028-05-03, inserted 2026-11-02 08:20 PST "
+                    "on chair-01, session S1");
+    expect_evidence("R3",
+                    "{\"cartridge_uid\":\"C4\",\"device\":\"chair-01\",\"seq\":226,\"ts\":"
+                    "\"2026-11-02T20:06:00.000Z\",\"cartridge_run_s\":3617,\"cartridge_strokes\":"
+                    "242339,\"cartridge_max_run_s\":3600,\"cartridge_max_strokes\":400000}",
+                    "Cartridge C4 on chair-01, counted 2026-11-02 12:06 PST, in use 1 h 17 s "
+                    "(limit 1 h), 242,339 strokes (limit 400,000)");
+    expect_evidence("R4",
+                    "{\"sterilizer_id\":\"ac-1\",\"cycle_no\":5,\"load_id\":\"L5\",\"program\":"
+                    "\"prevac_134\",\"device\":\"chair-02\",\"seq\":864,\"ts\":"
+                    "\"2026-11-03T21:28:00.000Z\",\"reasons\":[\"temperature\","
+                    "\"chemical_indicator\",\"result\"],\"temp_min_c\":131.0,\"exposure_s\":200,"
+                    "\"min_temp_c\":134.0,\"min_exposure_s\":180,\"ci_result\":\"fail\","
+                    "\"result\":\"fail\",\"alarm_code\":\"E12-LOW-TEMP\"}",
+                    "Sterilizer ac-1 cycle 5, load L5, program prevac_134, logged 2026-11-03 13:28 "
+                    "PST by chair-02\n"
+                    "Failed on: temperature, chemical indicator, the sterilizer's own result\n"
+                    "Lowest temperature 131.0 °C (minimum 134.0 °C), exposure 200 s (minimum 180 "
+                    "s), chemical indicator fail, sterilizer result fail, alarm E12-LOW-TEMP");
+    expect_evidence("R5",
+                    "{\"grip_id\":\"G1\",\"session_id\":\"S3\",\"load_id\":\"L9\",\"device\":"
+                    "\"chair-01\",\"seq\":50,\"ts\":\"2026-11-04T18:00:00.000Z\",\"cycle\":null}",
+                    "Grip G1 from load L9, used 2026-11-04 10:00 PST on chair-01, session S3\n"
+                    "No sterilization cycle of load L9 on record");
+    expect_evidence("R5",
+                    "{\"grip_id\":\"G2\",\"session_id\":\"S4\",\"load_id\":\"L3\",\"device\":"
+                    "\"chair-01\",\"seq\":60,\"ts\":\"2026-11-06T18:00:00.000Z\",\"cycle\":"
+                    "{\"sterilizer_id\":\"ac-1\",\"device\":\"chair-02\",\"seq\":30,\"ts\":"
+                    "\"2026-11-03T15:00:00.000Z\",\"passed\":true},\"spore_test\":{\"device\":"
+                    "\"chair-02\",\"seq\":70,\"ts\":\"2026-11-03T15:30:00.000Z\",\"read_ts\":"
+                    "\"2026-11-05T16:00:00.000Z\",\"cycle_ts\":\"2026-11-03T15:00:00.000Z\"}}",
+                    "Grip G2 from load L3, used 2026-11-06 10:00 PST on chair-01, session S4\n"
+                    "Load's cycle: sterilizer ac-1, logged 2026-11-03 07:00 PST by chair-02, "
+                    "passed\n"
+                    "Positive spore test logged 2026-11-03 07:30 PST on chair-02, read 2026-11-05 "
+                    "08:00 PST, carried by the cycle of 2026-11-03 07:00 PST");
+    expect_evidence("R5",
+                    "{\"grip_id\":\"G3\",\"session_id\":\"S5\",\"load_id\":\"L4\",\"device\":"
+                    "\"chair-01\",\"seq\":61,\"ts\":\"2026-11-06T19:00:00.000Z\",\"cycle\":"
+                    "{\"sterilizer_id\":\"ac-1\",\"device\":\"chair-01\",\"seq\":33,\"ts\":"
+                    "\"2026-11-06T15:00:00.000Z\",\"passed\":false}}",
+                    "Grip G3 from load L4, used 2026-11-06 11:00 PST on chair-01, session S5\n"
+                    "Load's cycle: sterilizer ac-1, logged 2026-11-06 07:00 PST by chair-01, "
+                    "failed");
+    expect_evidence("R6",
+                    "{\"sterilizer_id\":\"ac-1\",\"last_negative_ts\":\"2026-10-20T16:00:00.000Z\","
+                    "\"first_seen_ts\":\"2026-10-01T16:00:00.000Z\",\"since_date\":\"2026-10-20\","
+                    "\"today\":\"2026-10-29\",\"timezone\":\"America/Los_Angeles\",\"days\":9,"
+                    "\"spore_interval_days\":7,\"spore_critical_days\":14}",
+                    "Sterilizer ac-1, last negative spore test 2026-10-20, 9 days before "
+                    "2026-10-29, due every 7 days, critical after 14 days");
+    expect_evidence("R6",
+                    "{\"sterilizer_id\":\"ac-1\",\"last_negative_ts\":null,\"first_seen_ts\":"
+                    "\"2026-10-01T16:00:00.000Z\",\"since_date\":\"2026-10-01\",\"today\":"
+                    "\"2026-10-29\",\"timezone\":\"America/Los_Angeles\",\"days\":28,"
+                    "\"spore_interval_days\":7,\"spore_critical_days\":14}",
+                    "Sterilizer ac-1, never tested negative since first seen 2026-10-01, 28 days "
+                    "before 2026-10-29, due every 7 days, critical after 14 days");
+    expect_evidence("R7",
+                    "{\"sterilizer_id\":\"ac-1\",\"test\":{\"device\":\"chair-02\",\"seq\":70,"
+                    "\"ts\":\"2026-11-05T16:00:00.000Z\",\"bi_lot\":\"BI-9\",\"read_ts\":"
+                    "\"2026-11-06T16:00:00.000Z\",\"cycle_ts\":\"2026-11-05T15:00:00.000Z\","
+                    "\"cycle_on_record\":true},\"last_negative_ts\":\"2026-10-29T16:00:00.000Z\","
+                    "\"last_negative\":{\"device\":\"chair-01\",\"seq\":20,\"ts\":"
+                    "\"2026-10-29T16:00:00.000Z\",\"cycle_ts\":\"2026-10-29T15:00:00.000Z\","
+                    "\"cycle_on_record\":true},\"window\":{\"after\":\"2026-10-29T15:00:00.000Z\","
+                    "\"before\":null},\"loads\":[{\"load_id\":\"L1\",\"device\":\"chair-01\","
+                    "\"seq\":21},{\"load_id\":\"L2\",\"device\":\"chair-02\",\"seq\":31}],"
+                    "\"loads_listed\":2,\"loads_total\":2,\"sessions\":[{\"session_id\":\"S1\","
+                    "\"device\":\"chair-01\",\"seq\":25,\"load_id\":\"L1\"}],\"sessions_listed\":1,"
+                    "\"sessions_total\":1}",
+                    "Sterilizer ac-1, positive spore test, indicator lot BI-9, logged 2026-11-05 "
+                    "08:00 PST on chair-02, read 2026-11-06 08:00 PST, carried by the cycle of "
+                    "2026-11-05 07:00 PST\n"
+                    "Last negative test logged 2026-10-29 09:00 PDT on chair-01, carried by the "
+                    "cycle of 2026-10-29 08:00 PDT\n"
+                    "Recall: loads processed after 2026-10-29 08:00 PDT, until a negative re-test "
+                    "(none yet)\n"
+                    "Loads to recall (2): L1, L2\n"
+                    "Sessions reached (1): S1 on chair-01 (load L1)");
+    /* Lists the evidence had to cut say how many there are. */
+    expect_evidence("R7",
+                    "{\"sterilizer_id\":\"ac-2\",\"test\":{\"device\":\"chair-02\",\"seq\":71,"
+                    "\"ts\":\"2026-11-05T16:00:00.000Z\",\"bi_lot\":\"BI-9\",\"read_ts\":"
+                    "\"2026-11-06T16:00:00.000Z\",\"cycle_ts\":\"2026-11-05T16:00:00.000Z\","
+                    "\"cycle_on_record\":false},\"last_negative_ts\":null,\"last_negative\":null,"
+                    "\"window\":{\"after\":null,\"before\":\"2026-11-09T16:00:00.000Z\"},"
+                    "\"loads\":[{\"load_id\":\"L7\",\"device\":\"chair-02\",\"seq\":9}],"
+                    "\"loads_listed\":1,\"loads_total\":60,\"sessions\":[],\"sessions_listed\":0,"
+                    "\"sessions_total\":0}",
+                    "Sterilizer ac-2, positive spore test, indicator lot BI-9, logged 2026-11-05 "
+                    "08:00 PST on chair-02, read 2026-11-06 08:00 PST, carried by the cycle of "
+                    "2026-11-05 08:00 PST (cycle not on record)\n"
+                    "No negative spore test of this sterilizer on record\n"
+                    "Recall: every load of this sterilizer on record, up to 2026-11-09 08:00 PST\n"
+                    "Loads to recall (60, the first 1 listed): L7\n"
+                    "Sessions reached: none");
+    expect_evidence("R8",
+                    "{\"session_id\":\"S1\",\"last_received_at\":\"2026-11-02T18:00:00.000Z\","
+                    "\"silent_s\":2700,\"silent_after_s\":1800}",
+                    "Session S1 open, last record received 2026-11-02 10:00 PST, silent 45 min "
+                    "(limit 30 min) by the collector's clock");
+    expect_evidence("R8",
+                    "{\"session_id\":\"S1\",\"from\":{\"device\":\"chair-01\",\"seq\":10,\"ts\":"
+                    "\"2026-11-02T18:00:00.000Z\"},\"to\":{\"device\":\"chair-01\",\"seq\":11,"
+                    "\"ts\":\"2026-11-02T18:45:00.000Z\"},\"gap_s\":2700,\"session_gap_s\":600}",
+                    "Session S1, no record from 2026-11-02 10:00 PST (#10) to 2026-11-02 10:45 "
+                    "PST (#11), 45 min (limit 10 min) by the device's clock");
+    expect_evidence("R9", "{\"seq\":41,\"prev\":\"" H_A "\",\"hash_of_previous\":\"" H_B "\"}",
+                    "Record #41 names previous hash " H_A "\n"
+                    "The record before it (#40) hashes to " H_B);
+    expect_evidence("R9", "{\"seq\":1,\"prev\":\"" H_A "\",\"expected\":\"" ZEROS "\"}",
+                    "Record #1 names previous hash " H_A "\nA chain starts with " ZEROS);
+    expect_evidence("R9",
+                    "{\"seq\":41,\"head_seq\":39,\"head_hash\":\"" H_A "\",\"prev\":\"" H_B "\"}",
+                    "Checkpoint #41 names head #39 with hash " H_A "\n"
+                    "The record before it (#40) has hash " H_B);
+    expect_evidence("R9",
+                    "{\"seq\":41,\"stored_hash\":\"" H_A "\",\"received_hash\":\"" H_B "\"}",
+                    "Record #41 resent with different content\nStored hash " H_A
+                    "\nReceived hash " H_B);
+    expect_evidence("R9", "{\"missing_seq\":41,\"waiting_since\":\"2026-11-02T18:00:00.000Z\"}",
+                    "Record #41 missing, later records waiting since 2026-11-02 10:00 PST");
+    expect_evidence("R9",
+                    "{\"seq\":41,\"reason\":\"strokes: not an integer\",\"hash\":\"" H_A "\"}",
+                    "Record #41 refused: strokes: not an integer, kept in quarantine\nHash " H_A);
+    expect_evidence("R9",
+                    "{\"seq\":41,\"head_seq\":40,\"reason\":\"signature does not verify\","
+                    "\"previous_certificates_tried\":1,\"unverified_through\":41}",
+                    "Checkpoint #41 over records up to #40, signature: signature does not verify, "
+                    "previous certificates tried: 1, records up to #41 have no verified signature");
+    expect_evidence("R9", "{\"seq\":41}", "Record #41");
+    expect_evidence("R10",
+                    "{\"seq\":41,\"ts\":\"2026-11-02T19:00:00.000Z\",\"received_at\":"
+                    "\"2026-11-02T18:00:00.000Z\"}",
+                    "Record #41 timed 2026-11-02 11:00 PST by the device, received 2026-11-02 "
+                    "10:00 PST by the collector");
+    expect_evidence("R10",
+                    "{\"seq\":42,\"ts\":\"2026-11-02T19:00:00.000Z\",\"received_at\":"
+                    "\"2026-11-02T18:00:00.000Z\",\"ahead_s\":3600}",
+                    "Record #42 timed 2026-11-02 11:00 PST by the device, received 2026-11-02 "
+                    "10:00 PST by the collector, 1 h ahead");
+    /* A shape this version does not know: member by member, never dropped. */
+    expect_evidence("R99",
+                    "{\"widget_id\":\"W1\",\"count\":3,\"ok\":true,\"when\":"
+                    "\"2026-11-02T18:00:00.000Z\",\"parts\":[\"a\",\"b\"],\"ref\":{\"device\":"
+                    "\"d\",\"seq\":5},\"none\":null}",
+                    "Widget id W1, count 3, ok yes, when 2026-11-02 10:00 PST, parts (a; b), ref "
+                    "(device d, record #5), none none");
+    expect_evidence("R4", "{\"device\":\"dev-e1\",\"seq\":4,\"ts\":\"2026-11-02T09:00:00.000Z\"}",
+                    "Device dev-e1, record #4, time 2026-11-02 01:00 PST");
+    /* However deep a stored evidence nests, the reading stops at six levels. */
+    expect_evidence("R99", "{\"a\":[[[[[[[[[[1]]]]]]]]]]}", "A (((((((...)))))))");
+    expect_evidence("R2", "not json", "not json");
+    expect_evidence("R8", "{}", "No details recorded");
+}
+
+static void expect_record(const char *type, const char *payload, const char *expected)
+{
+    char body[1024], out[EVTEXT_MAX];
+
+    snprintf(body, sizeof body, "{%s%s\"prev\":\"%s\",\"seq\":3,\"ts\":"
+             "\"2026-11-02T10:00:00.000Z\",\"type\":\"%s\"}", payload, payload[0] ? "," : "",
+             ZEROS, type);
+    evtext_record(los_angeles(), type, body, out, sizeof out);
+    if (strcmp(out, expected) != 0)
+        fail_msg("%s reads\n  %s\nexpected\n  %s", type, out, expected);
+}
+
+static void test_cited_records_as_fields(void **state)
+{
+    report_cited c = {.device_id = "dev-e1", .seq = 6, .ts = "2026-11-02T10:01:00.000Z",
+                      .type = "cartridge.insert"};
+    char body[1024], out[EVTEXT_MAX];
+
+    (void)state;
+    expect_record("session.start", START,
+                  "Session s-1 started, operator op-1, client c-1, treatment 1");
+    expect_record("session.end", END(1000), "Session s-1 ended, needle running 1 h, 1,000 strokes");
+    expect_record("cartridge.insert", INSERT("C1"),
+                  "Cartridge C1 inserted, SKU 0603RL, 3 needles, configuration 3RL, lot L1, "
+                  "expiry 2027-01-01, session s-1");
+    expect_record("cartridge.remove",
+                  "\"cartridge_uid\":\"C1\",\"reason\":\"session_end\",\"run_s\":60,"
+                  "\"session_id\":\"s-1\",\"strokes\":300",
+                  "Cartridge C1 removed (session end), in use 1 min, 300 strokes, session s-1");
+    expect_record("usage.counters",
+                  "\"cartridge_run_s\":10,\"cartridge_strokes\":10,\"motor_s_total\":7260,"
+                  "\"strokes_total\":1234567",
+                  "Counters: motor 2 h 1 min in total, 1,234,567 strokes in total");
+    expect_record("usage.counters",
+                  "\"cartridge_run_s\":70,\"cartridge_strokes\":10,\"cartridge_uid\":\"C1\","
+                  "\"motor_s_total\":10,\"strokes_total\":10",
+                  "Counters: motor 10 s in total, 10 strokes in total, cartridge C1 in use 1 min "
+                  "10 s, 10 strokes");
+    expect_record("grip.assign", "\"grip_id\":\"G1\",\"load_id\":\"L-1\",\"session_id\":\"s-1\"",
+                  "Grip G1 from load L-1, session s-1");
+    expect_record("sterilization.cycle", CYCLE("pass"),
+                  "Sterilizer st-1 cycle 7, load L-7, program prevac_132, setpoint 132.0 °C, "
+                  "measured 132.1–133.5 °C, exposure 240 s, pressure 300.0–310.0 kPa, drying "
+                  "900 s, chemical indicator pass, result pass, operator op-1");
+    expect_record("sterilization.cycle",
+                  E_CYCLE(2, "E-L2", "fail", "128.5", ",\"alarm_code\":\"E12-LOW-TEMP\""),
+                  "Sterilizer ac-e cycle 2, load E-L2, program prevac_134, setpoint 134.0 °C, "
+                  "measured 128.5–135.9 °C, exposure 245 s, pressure 301.2–311.5 kPa, drying "
+                  "1500 s, chemical indicator fail, result fail, alarm E12-LOW-TEMP, operator "
+                  "op-9");
+    expect_record("sterilization.test", TEST("spore", "negative"),
+                  "Spore test of sterilizer st-1 cycle 7, indicator lot B1, result negative, read "
+                  "2026-11-20 02:00 PST");
+    expect_record("sterilization.test", TEST("bowie_dick", "positive"),
+                  "Bowie-Dick test of sterilizer st-1 cycle 7, indicator lot B1, result positive, "
+                  "read 2026-11-20 02:00 PST");
+    expect_record("checkpoint", "\"head_hash\":\"" H_A "\",\"head_seq\":40,\"sig\":\"AAAA\"",
+                  "Checkpoint: records up to #40 signed by the device, head hash " H_A);
+    expect_record("widget.x", "\"a_b\":1", "Record widget.x, a b 1");
+
+    snprintf(body, sizeof body, "{" INSERT("EC-1") ",\"prev\":\"%s\",\"seq\":6,\"ts\":"
+             "\"2026-11-02T10:01:00.000Z\",\"type\":\"cartridge.insert\"}", ZEROS);
+    c.body = body;
+    assert_string_equal(evtext_cited(los_angeles(), &c, out, sizeof out),
+                        "dev-e1 #6, 2026-11-02 02:01 PST: Cartridge EC-1 inserted, SKU 0603RL, 3 "
+                        "needles, configuration 3RL, lot L1, expiry 2027-01-01, session s-1");
+    c = (report_cited){.device_id = "dev-s1", .seq = 1};
+    assert_string_equal(evtext_cited(los_angeles(), &c, out, sizeof out),
+                        "dev-s1 #1: not in this clinic's records");
+    /* Too long for the buffer: cut, and says so. */
+    assert_string_equal(evtext_cited(los_angeles(), &c, out, 12), "dev-s1 #...");
+}
+
+/* ---- HTML: evidence as fields, raw records in the appendix ---- */
+
+/* memmem without _GNU_SOURCE. */
+static const char *find_bytes(const char *hay, size_t n, const char *needle, size_t k)
+{
+    for (size_t i = 0; k <= n && i <= n - k; i++)
+        if (memcmp(hay + i, needle, k) == 0)
+            return hay + i;
+    return NULL;
+}
+
+/* Text between <pre class="body"> and </pre> from *at on, unescaped
+ * (the five entities htmltext writes); NULL when there is none. */
+static char *next_pre(const char **at)
+{
+    const char *s = strstr(*at, "<pre class=\"body\">"), *e;
+    char *out, *o;
+
+    if (!s)
+        return NULL;
+    s += strlen("<pre class=\"body\">");
+    e = strstr(s, "</pre>");
+    assert_non_null(e);
+    out = o = calloc(1, (size_t)(e - s) + 1);
+    assert_non_null(out);
+    static const struct { const char *ent; char c; } ents[] = {
+        {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&#39;", '\''}};
+    while (s < e) {
+        size_t k;
+        for (k = 0; k < 5; k++)
+            if (strncmp(s, ents[k].ent, strlen(ents[k].ent)) == 0)
+                break;
+        if (k < 5) {
+            *o++ = ents[k].c;
+            s += strlen(ents[k].ent);
+        } else {
+            *o++ = *s++;
+        }
+    }
+    *at = e;
+    return out;
+}
+
+/* The body the store holds for (device, seq). */
+static char *stored_body(sqldb *db, const char *device, int seq)
+{
+    sqldb_stmt *st = prepare(db, "SELECT body FROM records WHERE device_id = ?1 AND seq = ?2");
+    char *body;
+
+    assert_int_equal(sqldb_bind_text(st, 1, device), 0);
+    assert_int_equal(sqldb_bind_int64(st, 2, seq), 0);
+    assert_int_equal(sqldb_step(st), 1);
+    body = strdup(sqldb_column_text(st, 0));
+    sqldb_finalize(st);
+    return body;
+}
+
+static void test_html_evidence_fields_and_appendix(void **state)
+{
+    fixture *fx = *state;
+    report_data d;
+    const char *at;
+    char *html, *viol, *pre;
+    const int seqs[] = {1, 4, 6, 8};   /* East's cited records, by seq, once each */
+
+    load_east(fx, &d);
+    html = render(report_html_write, &d);
+    /* The violations show fields, not JSON: no record body before the appendix. */
+    viol = strstr(html, "<section id=\"violations\">");
+    assert_non_null(viol);
+    at = strstr(html, "<section id=\"appendix\"");
+    assert_non_null(at);
+    assert_null(find_bytes(viol, (size_t)(at - viol), "<pre", 4));
+    assert_null(find_bytes(viol, (size_t)(at - viol), "{&quot;", 7));
+    contains(html, "<th class=\"t\">Evidence and the records that prove it</th>");
+    contains(html, "<td class=\"ev\"><div class=\"evl\">Device dev-e1, record #4, time "
+                   "2026-11-02 09:00 UTC</div><div class=\"recs\">Records cited</div>"
+                   "<div class=\"rec\">dev-e1 #4, 2026-11-02 09:00 UTC: Sterilizer ac-e cycle 2, "
+                   "load E-L2, program prevac_134, setpoint 134.0 °C, measured 128.5–135.9 °C, "
+                   "exposure 245 s, pressure 301.2–311.5 kPa, drying 1500 s, chemical indicator "
+                   "fail, result fail, alarm E12-LOW-TEMP, operator op-9</div></td>");
+    contains(html, "<div class=\"rec\">dev-s1 #1: not in this clinic&#39;s records</div>");
+    contains(html, "<h2>Appendix: the cited records as stored</h2>");
+    /* The appendix: each cited body of the clinic once, by device and seq,
+     * byte for byte, with its SHA-256; never another clinic's. */
+    for (size_t i = 0; i < sizeof seqs / sizeof seqs[0]; i++) {
+        char *body = stored_body(fx->db, "dev-e1", seqs[i]), head[128], hash[RECORD_HASH_HEX];
+        const char *h;
+        snprintf(head, sizeof head, "<div class=\"rawh\"><strong>dev-e1 #%d</strong> &middot; ",
+                 seqs[i]);
+        h = strstr(at, head);
+        if (!h)
+            fail_msg("appendix has no entry for dev-e1 #%d", seqs[i]);
+        assert_null(strstr(h + 1, head));
+        record_sha256_hex(body, strlen(body), hash);
+        assert_non_null(strstr(h, hash));
+        assert_non_null(pre = next_pre(&h));
+        assert_string_equal(pre, body);
+        at = h;
+        free(pre);
+        free(body);
+    }
+    assert_null(next_pre(&at));          /* nothing more: dev-s1 #1 is not shown */
+    assert_null(strstr(html, "dev-s1 #1</strong>"));
+    free(html);
+    report_data_free(&d);
+}
+
+/* ---- the PDF, read back ---- */
+
+/* What a page of an uncompressed report PDF shows: its strings in
+ * drawing order (one per Tj), and whether it is landscape. */
+typedef struct pdf_page {
+    bool landscape;
+    char **text;
+    size_t n;
+} pdf_page;
+
+typedef struct pdf_doc {
+    pdf_page *page;
+    size_t n;
+    char *raw;
+    size_t len;
+} pdf_doc;
+
+/* A PDF literal string from s (after its '('), unescaped; *end after ')'. */
+static char *pdf_string(const char *s, const char **end)
+{
+    char *out = calloc(1, strlen(s) + 1), *o = out;
+
+    assert_non_null(out);
+    while (*s && *s != ')') {
+        if (*s != '\\') {
+            *o++ = *s++;
+            continue;
+        }
+        s++;
+        if (*s >= '0' && *s <= '7') {
+            int v = 0;
+            for (int k = 0; k < 3 && *s >= '0' && *s <= '7'; k++)
+                v = v * 8 + (*s++ - '0');
+            *o++ = (char)v;
+        } else {
+            char c = *s++;
+            *o++ = c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c;
+        }
+    }
+    *end = *s ? s + 1 : s;
+    return out;
+}
+
+static pdf_doc pdf_read(char *raw, size_t len)
+{
+    pdf_doc doc = {.raw = raw, .len = len};
+    const char *p = raw, *box = raw;
+
+    /* libharu writes each page's dictionary (with its MediaBox) and then
+     * its content stream, in page order. */
+    while ((box = find_bytes(box, len - (size_t)(box - raw), "/MediaBox [ 0 0 ", 16)) != NULL) {
+        double w, h;
+        const char *s, *e;
+        assert_int_equal(sscanf(box + 16, "%lf %lf", &w, &h), 2);
+        s = find_bytes(box, len - (size_t)(box - raw), "stream", 6);
+        assert_non_null(s);
+        e = find_bytes(s, len - (size_t)(s - raw), "endstream", 9);
+        assert_non_null(e);
+        doc.page = realloc(doc.page, (doc.n + 1) * sizeof *doc.page);
+        assert_non_null(doc.page);
+        pdf_page *pg = &doc.page[doc.n++];
+        *pg = (pdf_page){.landscape = w > h};
+        for (p = s; p < e && (p = find_bytes(p, (size_t)(e - p), "(", 1)) != NULL;) {
+            const char *after;
+            char *text = pdf_string(p + 1, &after);
+            if (strncmp(after, " Tj", 3) == 0) {
+                pg->text = realloc(pg->text, (pg->n + 1) * sizeof *pg->text);
+                assert_non_null(pg->text);
+                pg->text[pg->n++] = text;
+            } else {
+                free(text);
+            }
+            p = after;
+        }
+        box = e;
+    }
+    return doc;
+}
+
+static void pdf_free(pdf_doc *doc)
+{
+    for (size_t i = 0; i < doc->n; i++) {
+        for (size_t k = 0; k < doc->page[i].n; k++)
+            free(doc->page[i].text[k]);
+        free(doc->page[i].text);
+    }
+    free(doc->page);
+    free(doc->raw);
+}
+
+static pdf_doc render_pdf(const report_data *d)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    assert_non_null(f);
+    assert_int_equal(report_pdf_write_uncompressed(f, d), 0);
+    assert_int_equal(fclose(f), 0);
+    return pdf_read(buf, len);
+}
+
+/* The index of page pg's first string equal to text from `from`, or -1. */
+static long pdf_find(const pdf_page *pg, size_t from, const char *text)
+{
+    for (size_t i = from; i < pg->n; i++)
+        if (strcmp(pg->text[i], text) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* How many strings of the whole document equal text. */
+static size_t pdf_count(const pdf_doc *doc, const char *text)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < doc->n; i++)
+        for (size_t k = 0; k < doc->page[i].n; k++)
+            n += strcmp(doc->page[i].text[k], text) == 0;
+    return n;
+}
+
+/* The PDF's cross-reference table finds every object where it says: a
+ * string that broke the file (an unescaped parenthesis, a stray byte
+ * count) would shift them. */
+static void assert_pdf_well_formed(const pdf_doc *doc)
+{
+    const char *sx, *x;
+    long xref, count, first;
+
+    assert_int_equal(strncmp(doc->raw, "%PDF-", 5), 0);
+    assert_non_null(sx = strstr(doc->raw + doc->len - 40, "startxref"));
+    xref = strtol(sx + 10, NULL, 10);
+    assert_int_equal(strncmp(doc->raw + xref, "xref", 4), 0);
+    assert_int_equal(sscanf(doc->raw + xref + 5, "%ld %ld", &first, &count), 2);
+    x = strchr(doc->raw + xref + 5, '\n') + 1;
+    for (long i = 0; i < count; i++, x += 20) {
+        long off = strtol(x, NULL, 10);
+        char want[32];
+        if (x[17] != 'n')
+            continue;
+        snprintf(want, sizeof want, "%ld 0 obj", first + i);
+        assert_int_equal(strncmp(doc->raw + off, want, strlen(want)), 0);
+    }
+}
+
+/* The appendix of the PDF: for each cited record, its name, its SHA-256,
+ * then lines that put back together are its bytes, exactly. */
+static void test_pdf_appendix_holds_the_bytes(void **state)
+{
+    fixture *fx = *state;
+    report_data d;
+    pdf_doc doc;
+    const int seqs[] = {1, 4, 6, 8};
+    const pdf_page *pg = NULL;
+    size_t at = 0;
+
+    load_east(fx, &d);
+    doc = render_pdf(&d);
+    assert_pdf_well_formed(&doc);
+    for (size_t i = 0; i < doc.n && !pg; i++)
+        if (pdf_find(&doc.page[i], 0, "Appendix: the cited records as stored") >= 0)
+            pg = &doc.page[i];
+    assert_non_null(pg);
+    for (size_t i = 0; i < sizeof seqs / sizeof seqs[0]; i++) {
+        char *body = stored_body(fx->db, "dev-e1", seqs[i]), hash[RECORD_HASH_HEX], want[128];
+        char *joined = calloc(1, strlen(body) + 1);
+        long k;
+        size_t n = 0;
+        record_sha256_hex(body, strlen(body), hash);
+        snprintf(want, sizeof want, "SHA-256 %s", hash);
+        k = pdf_find(pg, at, want);
+        if (k < 0)
+            fail_msg("no SHA-256 line for dev-e1 #%d", seqs[i]);
+        assert_non_null(strstr(pg->text[k - 1], "dev-e1 #"));
+        for (k++; (size_t)k < pg->n && n < strlen(body); k++) {
+            size_t l = strlen(pg->text[k]);
+            assert_true(n + l <= strlen(body));
+            memcpy(joined + n, pg->text[k], l);
+            n += l;
+        }
+        assert_string_equal(joined, body);
+        at = (size_t)k;
+        free(joined);
+        free(body);
+    }
+    assert_int_equal(pdf_count(&doc, "dev-s1 #1 · (not stored)"), 0);
+    pdf_free(&doc);
+    report_data_free(&d);
+}
+
+/* The same four charts as the HTML, drawn: titles, legends, axis labels
+ * and the bars in the series' colours. */
+static void test_pdf_has_the_charts(void **state)
+{
+    fixture *fx = *state;
+    report_data d;
+    pdf_doc doc;
+    const pdf_page *pg;
+    char *content;
+
+    load_east(fx, &d);
+    doc = render_pdf(&d);
+    pg = &doc.page[0];
+    assert_true(pdf_find(pg, 0, "Activity") >= 0);
+    assert_true(pdf_find(pg, 0, "Treatment sessions per day") >= 0);
+    assert_true(pdf_find(pg, 0, "Needle strokes per day") >= 0);
+    assert_true(pdf_find(pg, 0, "Sterilization cycles per day") >= 0);
+    assert_true(pdf_find(pg, 0, "Violations by rule") >= 0);
+    assert_true(pdf_find(pg, 0, "failed or aborted") >= 0);
+    assert_true(pdf_find(pg, 0, "11-01") >= 0);                 /* x labels */
+    assert_true(pdf_find(pg, 0, "1.5k") >= 0 && pdf_find(pg, 0, "500") >= 0); /* strokes axis */
+    assert_true(pdf_find(pg, 0, "1 Cartridge used in more than one session") >= 0);
+    /* The bars: one passed and one failed cycle on 11-02, in their colours. */
+    content = doc.raw;
+    assert_non_null(strstr(content, "0.35 0.62 0.45 rg\n"));
+    assert_non_null(strstr(content, "0.75 0.22 0.17 rg\n"));
+    pdf_free(&doc);
+    report_data_free(&d);
+}
+
+/* ---- wrapping ---- */
+
+static double one_per_byte(void *ctx, const char *s, size_t len)
+{
+    (void)ctx;
+    (void)s;
+    return (double)len;
+}
+
+/* The lines of text wrapped at width (one unit a byte), '|' between. */
+static char *wrapped_lines(const char *text, double width, bool verbatim)
+{
+    textwrap_line lines[64];
+    size_t n = textwrap(text, strlen(text), width, verbatim, one_per_byte, NULL, lines, 64);
+    char *out = calloc(1, 4 * strlen(text) + 64), *o = out;
+
+    assert_true(n <= 64);
+    for (size_t i = 0; i < n; i++)
+        o += sprintf(o, "%s%.*s", i ? "|" : "", (int)lines[i].len, text + lines[i].off);
+    return out;
+}
+
+static void expect_wrap(const char *text, double width, bool verbatim, const char *expected)
+{
+    char *got = wrapped_lines(text, width, verbatim);
+    if (strcmp(got, expected) != 0)
+        fail_msg("'%s' at width %g: %s, expected %s", text, width, got, expected);
+    free(got);
+}
+
+static void test_wrap_breaks_between_words(void **state)
+{
+    char word[201], text[300], expected[400];
+
+    (void)state;
+    expect_wrap("the quick brown fox jumps over the lazy dog", 10, false,
+                "the quick|brown fox|jumps over|the lazy|dog");
+    expect_wrap("the quick brown fox", 19, false, "the quick brown fox");   /* exactly fits */
+    expect_wrap("the quick brown fox", 18, false, "the quick brown|fox");
+    expect_wrap("a   b", 2, false, "a|b");                 /* spaces at a break dropped */
+    expect_wrap("one\n\ntwo three", 5, false, "one||two|three");
+    expect_wrap("", 5, false, "");
+    /* A word longer than the line is the only thing ever cut. */
+    memset(word, 'x', 200);
+    word[200] = '\0';
+    snprintf(text, sizeof text, "short %s end", word);
+    snprintf(expected, sizeof expected, "short|%.50s|%.50s|%.50s|%.50s|end", word, word, word,
+             word);
+    expect_wrap(text, 50, false, expected);
+    expect_wrap("abcdef", 0.5, false, "a|b|c|d|e|f");      /* narrower than a character */
+    /* Verbatim: after a comma or space, nothing dropped or added. */
+    expect_wrap("{\"a\":1,\"b\":\"x y\",\"c\":3}", 10, true, "{\"a\":1,|\"b\":\"x y\",|\"c\":3}");
+    expect_wrap("{\"a\":1,\"b\":\"x y\",\"c\":3}", 9, true, "{\"a\":1,|\"b\":\"x |y\",\"c\":3}");
+    expect_wrap("{\"abcdefghijkl\":1}", 8, true, "{\"abcdef|ghijkl\":|1}");
+}
+
+/* A long finding in the PDF breaks between its words: its lines, joined
+ * with spaces, are the sentence. */
+static void test_pdf_wraps_between_words(void **state)
+{
+    fixture *fx = *state;
+    report_data d;
+    pdf_doc doc;
+    char err[512] = "", joined[2048] = "";
+    const char *msg = "the sterilizer door seal was reported worn by the operator before the "
+                      "cycle and the load was processed anyway although the chemical indicator "
+                      "strip changed colour only partly along its length";
+    long k = -1;
+    size_t p = 0;
+
+    add_device(fx->db, "dev-w1", "West", NULL);
+    add_record(fx->db, "dev-w1", 1, "2026-11-02T07:00:00.000Z", "session.start", START);
+    add_alert(fx->db, "R4", "cycle-failed", "dev-w1", "West", "load:W-L1", "{}",
+              "2026-11-02T07:00:01.000Z", NULL, NULL, NULL);
+    testdb_exec(fx->db, "UPDATE alerts SET message = 'the sterilizer door seal was reported worn "
+                        "by the operator before the cycle and the load was processed anyway "
+                        "although the chemical indicator strip changed colour only partly "
+                        "along its length' WHERE cause = 'load:W-L1'");
+    if (report_data_load(fx->db, "West", "2026-11-01", "2026-11-30", GEN_AT, &d, err, sizeof err))
+        fail_msg("report_data_load: %s", err);
+    doc = render_pdf(&d);
+    for (size_t i = 0; i < doc.n && k < 0; i++) {
+        const pdf_page *pg = &doc.page[i];
+        for (size_t j = 0; j < pg->n && k < 0; j++)
+            if (strncmp(pg->text[j], "the sterilizer door", 19) == 0)
+                k = (long)j, p = i;
+    }
+    assert_true(k >= 0);
+    for (const pdf_page *pg = &doc.page[p]; strlen(joined) < strlen(msg); k++) {
+        const char *line = pg->text[k];
+        assert_true(line[0] != ' ' && line[strlen(line) - 1] != ' ');
+        snprintf(joined + strlen(joined), sizeof joined - strlen(joined), "%s%s",
+                 joined[0] ? " " : "", line);
+    }
+    assert_string_equal(joined, msg);
+    assert_true(pdf_count(&doc, msg) == 0);               /* it did wrap */
+    pdf_free(&doc);
+    report_data_free(&d);
+}
+
+/* ---- pages: a table longer than a page, a row taller than a page ---- */
+
+static void test_pdf_tables_continue_with_their_header(void **state)
+{
+    fixture *fx = *state;
+    report_data d;
+    pdf_doc doc;
+    char err[512] = "", payload[1024], ts[32], evidence[8192];
+    size_t landscape = 0, n = 0;
+    long first_page = -1, last_page = -1;
+
+    add_device(fx->db, "dev-w1", "West", NULL);
+    for (int i = 1; i <= 90; i++) {
+        snprintf(payload, sizeof payload,
+                 "\"ci_result\":\"pass\",\"cycle_no\":%d,\"dry_s\":900,\"exposure_s\":240,"
+                 "\"load_id\":\"W-L%d\",\"operator_id\":\"op-1\",\"pressure_max_kpa\":310.0,"
+                 "\"pressure_min_kpa\":300.0,\"program\":\"prevac_134\",\"result\":\"pass\","
+                 "\"setpoint_c\":134.0,\"sterilizer_id\":\"ac-w\",\"temp_max_c\":135.5,"
+                 "\"temp_min_c\":134.1", i, i);
+        snprintf(ts, sizeof ts, "2026-11-%02dT%02d:00:00.000Z", (1 + i / 8) % 100, (8 + i % 8) % 100);
+        add_record(fx->db, "dev-w1", i, ts, "sterilization.cycle", payload);
+    }
+    /* An R7 whose evidence lists 50 sessions: taller than a page. */
+    n = (size_t)snprintf(evidence, sizeof evidence, "{\"sterilizer_id\":\"ac-w\",\"test\":"
+                         "{\"device\":\"dev-w1\",\"seq\":90,\"ts\":\"2026-11-12T10:00:00.000Z\","
+                         "\"bi_lot\":\"BI-1\",\"read_ts\":\"2026-11-13T10:00:00.000Z\","
+                         "\"cycle_ts\":\"2026-11-12T10:00:00.000Z\",\"cycle_on_record\":true},"
+                         "\"last_negative\":null,\"window\":{\"after\":null,\"before\":null},"
+                         "\"loads\":[],\"loads_listed\":0,\"loads_total\":0,\"sessions\":[");
+    for (int i = 1; i <= 50; i++)
+        n += (size_t)snprintf(evidence + n, sizeof evidence - n, "%s{\"session_id\":"
+                              "\"session-number-%02d\",\"device\":\"dev-w1\",\"seq\":%d,"
+                              "\"load_id\":\"W-L%d\"}", i > 1 ? "," : "", i, i, i);
+    snprintf(evidence + n, sizeof evidence - n, "],\"sessions_listed\":50,\"sessions_total\":50}");
+    add_alert(fx->db, "R7", "critical", "dev-w1", "West", "positive:ac-w", evidence,
+              "2026-11-13T10:00:01.000Z", NULL, NULL, NULL);
+    if (report_data_load(fx->db, "West", "2026-11-01", "2026-11-30", GEN_AT, &d, err, sizeof err))
+        fail_msg("report_data_load: %s", err);
+    doc = render_pdf(&d);
+    assert_pdf_well_formed(&doc);
+    /* The sterilizer log: landscape pages, each starting with the header. */
+    for (size_t i = 0; i < doc.n; i++) {
+        if (!doc.page[i].landscape)
+            continue;
+        landscape++;
+        assert_true(pdf_find(&doc.page[i], 0, "Pressure kPa") >= 0);
+        assert_true(pdf_find(&doc.page[i], 0, "Spore") >= 0);
+    }
+    assert_true(landscape >= 2);
+    assert_int_equal(pdf_count(&doc, "Pressure kPa"), landscape);
+    assert_true(pdf_find(&doc.page[doc.n - 1], 0, "Signature") >= 0);
+    /* The tall row goes on over pages, under the header again, to its end:
+     * the evidence, its 16 cited records and the count of the rest. */
+    for (size_t i = 0; i < doc.n; i++) {
+        for (size_t k = 0; k < doc.page[i].n; k++) {
+            if (strstr(doc.page[i].text[k], "session-number-01") && first_page < 0)
+                first_page = (long)i;
+            if (strcmp(doc.page[i].text[k], "and 35 more record(s) named in the evidence") == 0)
+                last_page = (long)i;
+        }
+    }
+    assert_true(first_page > 0 && last_page > first_page);
+    for (long i = first_page; i <= last_page; i++)
+        assert_true(pdf_find(&doc.page[i], 0, "Evidence and the records that prove it") >= 0);
+    pdf_free(&doc);
+    report_data_free(&d);
+}
+
+/* ---- the signature block ---- */
+
+static void test_signature_block(void **state)
+{
+    fixture *fx = *state;
+    char out[400], *html, err[512];
+    char *with[] = {"--db", fx->path, "--clinic", "Pacific", "--from", "2026-11-01", "--to",
+                    "2026-11-30", "--format", "html", "--out", out, "--signatory",
+                    "Dr. Jane Roe, MD, Clinic director"};
+    char *bad[] = {"--db", fx->path, "--clinic", "Pacific", "--from", "2026-11-01", "--to",
+                   "2026-11-30", "--format", "html", "--out", out, "--signatory", ", Owner"};
+    report_data d;
+    pdf_doc doc;
+    const pdf_page *last;
+
+    fill_pacific(fx);
+    snprintf(out, sizeof out, "%s/out.csv", fx->dir);
+    assert_int_equal(report_cmd(14, with), 0);
+    html = slurp(out);
+    contains(html, "<section id=\"signature\">\n<h2>Signature</h2>\n<p class=\"note\">Signed for "
+                   "the clinic by its responsible person, who has reviewed all of this report, "
+                   "the appendix included, and the records it is based on.</p>\n<dl class=\"who\">"
+                   "<dt>Clinic</dt><dd>Sunset Scalp &amp; Skin</dd><dt>Licence</dt><dd>CA-BA-0042"
+                   "</dd><dt>Address</dt><dd>1 Ocean Ave, Santa Monica</dd><dt>Period</dt><dd>"
+                   "2026-11-01 to 2026-11-30 (local days in America/Los_Angeles)</dd></dl>\n"
+                   "<div class=\"sign\">\n"
+                   "<div class=\"sf\"><span class=\"sl\">Name</span><span class=\"sv\">Dr. Jane "
+                   "Roe, MD</span></div>\n"
+                   "<div class=\"sf\"><span class=\"sl\">Role</span><span class=\"sv\">Clinic "
+                   "director</span></div>\n"
+                   "<div class=\"sf\"><span class=\"sl\">Date</span><span class=\"sv\"></span>"
+                   "</div>\n"
+                   "<div class=\"sf sig\"><span class=\"sl\">Signature</span><span class=\"sv\">"
+                   "</span></div>\n</div>\n</section>\n<footer>");
+    /* The signature block is the last thing before the footer. */
+    assert_true(strstr(html, "<section id=\"signature\">") > strstr(html, "id=\"appendix\""));
+    free(html);
+    with[12] = "--format";     /* without --signatory: lines to fill in */
+    with[13] = "html";
+    assert_int_equal(report_cmd(12, with), 0);
+    html = slurp(out);
+    contains(html, "<span class=\"sl\">Name</span><span class=\"sv\"></span></div>\n"
+                   "<div class=\"sf\"><span class=\"sl\">Role</span><span class=\"sv\"></span>");
+    free(html);
+    remove_in(fx, "out.csv");
+    assert_int_equal(report_cmd(14, bad), 1);
+    assert_int_equal(access(out, F_OK), -1);
+
+    assert_int_equal(report_signatory_check("Jane Roe", err, sizeof err), 0);
+    assert_int_equal(report_signatory_check("", err, sizeof err), -1);
+    assert_string_equal(err, "--signatory is empty; give \"Name, Role\" such as \"Jane Roe, "
+                             "Clinic manager\" (or leave the option out to sign by hand)");
+    assert_int_equal(report_signatory_check(" , Clinic manager", err, sizeof err), -1);
+    assert_string_equal(err, "--signatory has no name; give \"Name, Role\" such as \"Jane Roe, "
+                             "Clinic manager\" (or leave the option out to sign by hand)");
+    assert_int_equal(report_signatory_check("Jane\nRoe", err, sizeof err), -1);
+    assert_string_equal(err, "--signatory has a control character or is not UTF-8; give plain "
+                             "text such as \"Jane Roe, Clinic manager\"");
+    char long_name[260];
+    memset(long_name, 'a', 201);
+    long_name[201] = '\0';
+    assert_int_equal(report_signatory_check(long_name, err, sizeof err), -1);
+    assert_string_equal(err, "--signatory is 201 bytes; the limit is 200: give \"Name, Role\"");
+
+    /* The PDF: on its last page, with and without a name. */
+    if (report_data_load(fx->db, "Pacific", "2026-11-01", "2026-11-30", GEN_AT, &d, err,
+                         sizeof err) != 0)
+        fail_msg("report_data_load: %s", err);
+    doc = render_pdf(&d);
+    last = &doc.page[doc.n - 1];
+    assert_true(pdf_find(last, 0, "Signature") >= 0);
+    assert_true(pdf_find(last, 0, "Sunset Scalp & Skin") >= 0);
+    assert_true(pdf_find(last, 0, "CA-BA-0042") >= 0);
+    assert_true(pdf_find(last, 0, "1 Ocean Ave, Santa Monica") >= 0);
+    assert_true(pdf_find(last, 0, "2026-11-01 to 2026-11-30 (local days in America/Los_Angeles)")
+                >= 0);
+    assert_true(pdf_find(last, 0, "Name") >= 0 && pdf_find(last, 0, "Role") >= 0 &&
+                pdf_find(last, 0, "Date") >= 0);
+    assert_true(pdf_find(last, (size_t)pdf_find(last, 0, "Name") + 1, "Role") ==
+                pdf_find(last, 0, "Name") + 1);   /* no name drawn between them */
+    pdf_free(&doc);
+    assert_int_equal(report_data_set_signatory(&d, "Dr. Jane Roe, MD, Clinic director", err,
+                                               sizeof err), 0);
+    doc = render_pdf(&d);
+    last = &doc.page[doc.n - 1];
+    assert_true(pdf_find(last, 0, "Dr. Jane Roe, MD") >= 0);
+    assert_true(pdf_find(last, 0, "Clinic director") >= 0);
+    pdf_free(&doc);
+    report_data_free(&d);
+}
+
+/* ---- hostile text ---- */
+
+/* Text from the clinic's registration, the records and the alerts that
+ * reaches HTML is escaped; in the PDF it is mapped to the font's encoding
+ * (a character it lacks is '?'), and the file stays well formed. */
+static void test_hostile_text_escaped_and_mapped(void **state)
+{
+    fixture *fx = *state;
+    report_data d;
+    char err[512] = "", *html;
+    pdf_doc doc;
+
+    assert_int_equal(sqldb_begin(fx->db, SQLDB_WRITE), 0);
+    register_clinic(fx->db, "Hostile", "Clínica <b>\"Ωmega\"</b> 東京 (Paris)",
+                    "America/Los_Angeles", "1 <script>alert(1)</script> St", "L'1 & \\ )(");
+    add_device(fx->db, "dev-x1", "Hostile", NULL);
+    add_record(fx->db, "dev-x1", 1, "2026-11-02T10:01:00.000Z", "cartridge.insert",
+               "\"cartridge_uid\":\"<img src=x>\",\"config\":\"3RL\",\"expiry\":\"2027-01-01\","
+               "\"lot\":\"Ω-\\\"1\\\"\",\"needles\":3,\"session_id\":\"s-1\",\"sku\":\"0603RL\"");
+    add_alert(fx->db, "R2", "critical", "dev-x1", "Hostile", "expired:<x>",
+              "{\"cartridge_uid\":\"<img src=x>\",\"session_id\":\"s-1\",\"device\":\"dev-x1\","
+              "\"seq\":1,\"ts\":\"2026-11-02T10:01:00.000Z\",\"expiry\":\"2026-10-01\",\"lot\":"
+              "\"Ω-\\\"1\\\"\"}",
+              "2026-11-02T10:01:01.000Z", "2026-11-02T11:00:00.000Z", "<i>nurse</i> 山田", NULL);
+    assert_int_equal(sqldb_commit(fx->db), 0);
+    if (report_data_load(fx->db, "Hostile", "2026-11-01", "2026-11-30", GEN_AT, &d, err,
+                         sizeof err) != 0)
+        fail_msg("report_data_load: %s", err);
+    assert_int_equal(report_data_set_signatory(&d, "<Ann> \"O'Neil\", Owner & CEO", err,
+                                               sizeof err), 0);
+    html = render(report_html_write, &d);
+    assert_null(strstr(html, "<b>"));
+    assert_null(strstr(html, "<script"));
+    assert_null(strstr(html, "<img"));
+    assert_null(strstr(html, "<i>"));
+    assert_null(strstr(html, "<Ann>"));
+    contains(html, "<h1>Compliance report: Clínica &lt;b&gt;&quot;Ωmega&quot;&lt;/b&gt; 東京 "
+                   "(Paris)</h1>");
+    contains(html, "<dt>Address</dt><dd>1 &lt;script&gt;alert(1)&lt;/script&gt; St</dd>");
+    contains(html, "<div class=\"evl\">Cartridge &lt;img src=x&gt;, lot Ω-&quot;1&quot;, expiry "
+                   "2026-10-01, inserted 2026-11-02 02:01 PST on dev-x1, session s-1</div>");
+    contains(html, "<div class=\"rec\">dev-x1 #1, 2026-11-02 02:01 PST: Cartridge &lt;img "
+                   "src=x&gt; inserted, SKU 0603RL, 3 needles, configuration 3RL, lot "
+                   "Ω-&quot;1&quot;, expiry 2027-01-01, session s-1</div>");
+    contains(html, "&lt;i&gt;nurse&lt;/i&gt; 山田");
+    contains(html, "<span class=\"sv\">&lt;Ann&gt; &quot;O&#39;Neil&quot;</span>");
+    contains(html, "<span class=\"sv\">Owner &amp; CEO</span>");
+    free(html);
+
+    doc = render_pdf(&d);
+    assert_pdf_well_formed(&doc);
+    assert_true(pdf_count(&doc, "Compliance report: Cl\xednica <b>\"?mega\"</b> ?? (Paris)") == 1);
+    assert_true(pdf_count(&doc, "1 <script>alert(1)</script> St") == 1);
+    assert_true(pdf_count(&doc, "L'1 & \\ )(") == 1);
+    assert_true(pdf_count(&doc, "<Ann> \"O'Neil\"") == 1);
+    assert_true(pdf_count(&doc, "Owner & CEO") == 1);
+    /* No byte of a character the font lacks reaches the file. */
+    assert_null(find_bytes(doc.raw, doc.len, "\xce\xa9", 2));       /* Ω */
+    assert_null(find_bytes(doc.raw, doc.len, "\xe6\x9d\xb1", 3));   /* 東 */
+    pdf_free(&doc);
+    report_data_free(&d);
+}
+
+static void test_pdf_ansi_mapping(void **state)
+{
+    char out[64];
+
+    (void)state;
+    assert_string_equal(report_pdf_ansi("Caf\xc3\xa9 \xe2\x80\x93 \xe2\x80\x9cok\xe2\x80\x9d "
+                                        "\xe2\x82\xac" "5\xe2\x80\xa6", out),
+                        "Caf\xe9 \x96 \x93ok\x94 \x80" "5\x85");
+    assert_string_equal(report_pdf_ansi("\xce\xa9\xe6\x9d\xb1\xf0\x9f\x98\x80", out), "???");
+    /* Bytes that are not UTF-8, controls, C1: '?' each; tab a space. */
+    assert_string_equal(report_pdf_ansi("a\xff" "b\xc3" "c\x01\x7f\xc2\x9b\td\ne", out),
+                        "a?b?c??? d\ne");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1291,6 +2241,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_header_names_clinic_and_zone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unusable_zone_is_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_names_clinic_and_zone, setup, teardown),
+        cmocka_unit_test(test_evidence_fields_each_rule),
+        cmocka_unit_test(test_cited_records_as_fields),
+        cmocka_unit_test_setup_teardown(test_html_evidence_fields_and_appendix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pdf_appendix_holds_the_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pdf_has_the_charts, setup, teardown),
+        cmocka_unit_test(test_wrap_breaks_between_words),
+        cmocka_unit_test_setup_teardown(test_pdf_wraps_between_words, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pdf_tables_continue_with_their_header, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_signature_block, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_text_escaped_and_mapped, setup, teardown),
+        cmocka_unit_test(test_pdf_ansi_mapping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
