@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "batch_split.h"
+#include "linkview.h"
 #include "log.h"
 #include "rules.h"
 
@@ -19,6 +20,13 @@ struct ingest {
     message_batch *batch;
     split_rejects *rejects;       /* records of the message quarantined alone */
     device_info device;           /* of the message being handled */
+    /* The message's records as stored (store_put_records), their canonical
+     * bytes and hashes, and the links around them. */
+    store_put_item items[MESSAGE_MAX_RECORDS];
+    char (*canon)[RECORD_CANON_MAX];
+    char hash[MESSAGE_MAX_RECORDS][RECORD_HASH_HEX];
+    linkview *links;
+    rules_raised raised;          /* the message's rules raised these (rules.h) */
     alert_batch alerts;
     /* Checkpoints the open group queued for the verifier, and whom to
      * tell once it commits (ingest_set_checkpoint_hook). */
@@ -28,6 +36,7 @@ struct ingest {
     /* A reloaded policy waiting for the next group (ingest_update_policy). */
     pthread_mutex_t update_mu;
     bool update_pending;
+    bool mu_ready;                /* update_mu initialised */
     policy update_policy;
     integrity_limits update_integrity;
 };
@@ -36,15 +45,16 @@ ingest *ingest_new(store *s, const ingest_limits *limits)
 {
     ingest *in = calloc(1, sizeof *in);
     if (!in || !(in->batch = malloc(sizeof *in->batch)) ||
-        !(in->rejects = malloc(sizeof *in->rejects))) {
-        if (in)
-            free(in->batch);
-        free(in);
+        !(in->rejects = malloc(sizeof *in->rejects)) ||
+        !(in->canon = malloc(MESSAGE_MAX_RECORDS * sizeof *in->canon)) ||
+        !(in->links = linkview_new())) {
+        ingest_free(in);
         return NULL;
     }
     in->s = s;
     in->limits = *limits;
     pthread_mutex_init(&in->update_mu, NULL);
+    in->mu_ready = true;
     return in;
 }
 
@@ -87,7 +97,10 @@ void ingest_free(ingest *in)
 {
     if (!in)
         return;
-    pthread_mutex_destroy(&in->update_mu);
+    if (in->mu_ready)
+        pthread_mutex_destroy(&in->update_mu);
+    linkview_free(in->links);
+    free(in->canon);
     free(in->batch);
     free(in->rejects);
     free(in);
@@ -161,16 +174,12 @@ static int check_message(ingest *in, const char *device, const void *payload, si
 /* 1 when the record stored at seq+1 (if any) does not link to hash, the
  * hash of the record the head would take at seq: 0 when it links or none
  * is stored, -1 on a store error. */
-static int successor_disowns(ingest *in, const char *device, uint64_t seq, const char *hash)
+static int successor_disowns(ingest *in, uint64_t seq, const char *hash)
 {
     char prev[RECORD_HASH_HEX], next_hash[RECORD_HASH_HEX];
-    bool quarantined = false;
-    int found = store_get_link(in->s, device, seq + 1, prev, next_hash);
+    bool quarantined;
+    int found = linkview_chain_link(in->links, seq + 1, prev, next_hash, &quarantined);
 
-    if (found == 0) {
-        found = store_get_quarantined_link(in->s, device, seq + 1, prev, next_hash);
-        quarantined = true;
-    }
     if (found != 1)
         return found;
     return strcmp(prev, hash) != 0 && !(quarantined && !prev[0]);
@@ -196,13 +205,10 @@ static int advance_head(ingest *in, const char *device, chain_head *h)
     char prev[RECORD_HASH_HEX], hash[RECORD_HASH_HEX];
     int found, disowned;
 
+    linkview_at(in->links, LINKVIEW_ALL);
     for (;;) {
-        bool quarantined = false;
-        found = store_get_link(in->s, device, h->acked_seq + 1, prev, hash);
-        if (found == 0) {
-            found = store_get_quarantined_link(in->s, device, h->acked_seq + 1, prev, hash);
-            quarantined = true;
-        }
+        bool quarantined;
+        found = linkview_chain_link(in->links, h->acked_seq + 1, prev, hash, &quarantined);
         if (found != 1)
             break;
         if (strcmp(prev, h->acked_hash) != 0 && !(quarantined && !prev[0])) {
@@ -211,7 +217,7 @@ static int advance_head(ingest *in, const char *device, chain_head *h)
                      device, h->acked_seq + 1, h->acked_seq);
             break;
         }
-        if ((disowned = successor_disowns(in, device, h->acked_seq + 1, hash)) != 0) {
+        if ((disowned = successor_disowns(in, h->acked_seq + 1, hash)) != 0) {
             if (disowned < 0)
                 return -1;
             log_warn("integrity chain break device=%s seq=%" PRIu64 " the stored seq %" PRIu64
@@ -291,31 +297,70 @@ static int quarantine_record(ingest *in, integrity_ctx *ic, const split_reject *
     return integrity_raise(ic, &a);
 }
 
+/* Where the segment starting at index i of the message ends (exclusive).
+ * A segment's records are stored at once and then checked one by one as
+ * if each came alone (linkview.h): so their seqs ascend (a repeated or
+ * lower seq starts a new segment, to be judged against the earlier one as
+ * stored), and one whose rules read other records than its neighbours and
+ * the records below it (rules_read_records) ends its segment, so that it
+ * never sees a record that came after it in the message. */
+static size_t segment_end(const ingest *in, size_t i)
+{
+    const record *r = in->batch->records;
+    size_t j = i + 1;
+
+    while (j < in->batch->count && r[j].seq > r[j - 1].seq &&
+           !(in->rules_on && rules_read_records(&in->policy, &r[j - 1])))
+        j++;
+    return j;
+}
+
+/* Stores records [i, end) of the message in one go; 0 or -1. */
+static int put_segment(ingest *in, const char *device, size_t i, size_t end, const char *now_ts)
+{
+    for (size_t k = i; k < end; k++) {
+        const record *r = &in->batch->records[k];
+        int len = record_canonical(r, in->canon[k], RECORD_CANON_MAX);
+        if (len < 0)
+            return -1;
+        record_sha256_hex(in->canon[k], (size_t)len, in->hash[k]);
+        in->items[k] = (store_put_item){r, in->canon[k], (size_t)len, in->hash[k], STORE_INSERTED};
+    }
+    if (store_put_records(in->s, device, &in->items[i], end - i, now_ts) != 0)
+        return -1;
+    return linkview_segment(in->links, &in->items[i], end - i, i);
+}
+
 static int store_batch(ingest *in, const char *device, int64_t now_ms, const char *now_ts,
                        ingest_result *out)
 {
-    char canon[RECORD_CANON_MAX], hash[RECORD_HASH_HEX];
-    integrity_ctx ic = {in->s, &in->limits.integrity, device, &in->device, now_ms, now_ts, &in->alerts, 0};
-    rules_ctx rc = {in->s, &in->policy, device, in->device.clinic, now_ms, now_ts, &in->alerts};
+    integrity_ctx ic = {in->s, &in->limits.integrity, device, &in->device, now_ms, now_ts,
+                        &in->alerts, 0, linkview_link, in->links, false};
+    rules_ctx rc = {in->s, &in->policy, device, in->device.clinic, now_ms, now_ts, &in->alerts,
+                    linkview_ts, in->links, &in->raised};
     uint64_t future_seq = 0, sane_seq = 0;   /* highest of each kind inserted */
     chain_head head;
+    size_t end = 0;
 
     if (store_chain_head(in->s, device, &head) != 0)
         return -1;
+    linkview_start(in->links, in->s, device);
+    in->raised.n = 0;
     for (size_t i = 0; i < in->batch->count; i++) {
         const record *r = &in->batch->records[i];
         store_put_result put;
         int64_t ts_ms = 0;
-        int len = record_canonical(r, canon, sizeof canon);
-        if (len < 0)
-            return -1;
-        record_sha256_hex(canon, (size_t)len, hash);
-        if (store_put_record(in->s, device, r, canon, (size_t)len, hash, now_ts, &put) != 0)
-            return -1;
+        if (i == end) {
+            end = segment_end(in, i);
+            if (put_segment(in, device, i, end, now_ts) != 0)
+                return -1;
+        }
+        put = in->items[i].result;
+        linkview_at(in->links, i);
         out->stored += put == STORE_INSERTED;
         out->duplicates += put == STORE_DUPLICATE;
         out->conflicts += put == STORE_CONFLICT;
-        if (integrity_check_record(&ic, r, hash, put) != 0)
+        if (integrity_check_record(&ic, r, in->hash[i], put) != 0)
             return -1;
         if (put == STORE_INSERTED && record_ts_parse(r->ts, &ts_ms) == 0) {
             if (ts_ms - now_ms > in->limits.future_skew_ms) {

@@ -21,6 +21,15 @@ int integrity_clear(integrity_ctx *c, const char *rule, const char *cause)
     return alerting_clear(&al, rule, c->device, cause);
 }
 
+/* The link of the device's record at seq, through the context's reader. */
+static int get_link(integrity_ctx *c, uint64_t seq, char prev[RECORD_HASH_HEX],
+                    char hash[RECORD_HASH_HEX])
+{
+    if (c->get_link)
+        return c->get_link(c->link_ctx, seq, prev, hash);
+    return store_get_link(c->s, c->device, seq, prev, hash);
+}
+
 static int raise_r9(integrity_ctx *c, const char *cause, const char *message, const char *evidence)
 {
     alert a = {.rule = "R9", .severity = "integrity"};
@@ -45,7 +54,7 @@ static int check_links(integrity_ctx *c, const record *r, const char *hash)
                  RECORD_GENESIS_PREV);
         return raise_r9(c, "chain-break:seq=1", "seq 1 does not start a chain (prev is not zeros)", ev);
     }
-    if ((found = store_get_link(c->s, c->device, r->seq - 1, prev, stored)) < 0)
+    if ((found = get_link(c, r->seq - 1, prev, stored)) < 0)
         return -1;
     if (found && strcmp(stored, r->prev) != 0) {
         snprintf(cause, sizeof cause, "chain-break:seq=%" PRIu64, r->seq);
@@ -53,7 +62,7 @@ static int check_links(integrity_ctx *c, const record *r, const char *hash)
                  r->seq, r->prev, stored);
         return raise_r9(c, cause, "record does not link to the record before it (prev mismatch)", ev);
     }
-    if ((found = store_get_link(c->s, c->device, r->seq + 1, prev, stored)) < 0)
+    if ((found = get_link(c, r->seq + 1, prev, stored)) < 0)
         return -1;
     if (found && strcmp(prev, hash) != 0) {
         snprintf(cause, sizeof cause, "chain-break:seq=%" PRIu64, r->seq + 1);
@@ -99,9 +108,16 @@ static int check_clock(integrity_ctx *c, const record *r)
 
     record_ts_parse(r->ts, &ts_ms);
     if (ts_ms - c->now_ms <= c->limits->clock_skew_ms) {
-        /* A record timed near the receive time shows the clock is right again. */
-        return c->now_ms - ts_ms <= c->limits->clock_skew_ms ? integrity_clear(c, "R10", "clock-ahead") : 0;
+        /* A record timed near the receive time shows the clock is right
+         * again. Once cleared, the alert stays closed until this context
+         * raises it again (the device's lock keeps everyone else out): a
+         * message of 64 records clears it once, not 64 times. */
+        if (c->now_ms - ts_ms > c->limits->clock_skew_ms || c->clock_ahead_closed)
+            return 0;
+        c->clock_ahead_closed = true;
+        return integrity_clear(c, "R10", "clock-ahead");
     }
+    c->clock_ahead_closed = false;
     snprintf(a.message, sizeof a.message, "device clock is %" PRId64 " s ahead of the collector",
              (ts_ms - c->now_ms) / 1000);
     snprintf(a.evidence, sizeof a.evidence, "{\"seq\":%" PRIu64 ",\"ts\":\"%s\",\"received_at\":\"%s\"}",
@@ -117,7 +133,7 @@ int integrity_check_record(integrity_ctx *c, const record *r, const char *hash,
     if (put == STORE_DUPLICATE)
         return 0;
     if (put == STORE_CONFLICT) {
-        if (store_get_link(c->s, c->device, r->seq, prev, stored) < 0)
+        if (get_link(c, r->seq, prev, stored) < 0)
             return -1;
         snprintf(cause, sizeof cause, "conflict:seq=%" PRIu64, r->seq);
         snprintf(ev, sizeof ev, "{\"seq\":%" PRIu64 ",\"stored_hash\":\"%s\",\"received_hash\":\"%s\"}",

@@ -3,13 +3,16 @@
  * clock ahead of the collector).
  *
  * Runs inside the batch's transaction, after each record is put, so the
- * alerts commit with the records that prove them. A checkpoint's signature
+ * alerts commit with the records that prove them. One context serves one
+ * message of one device: what it remembers (clock_ahead_closed) holds
+ * only while the device's lock is held (store_lock_device). A checkpoint's signature
  * is not verified here: the checkpoint is queued (store_queue_checkpoint)
  * in the same transaction and verified off the commit path
  * (verifier.h; docs/collector.md, "Checkpoint signatures"). */
 #ifndef SMP_INTEGRITY_H
 #define SMP_INTEGRITY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "alert.h"
@@ -29,6 +32,15 @@ typedef struct integrity_ctx {
     const char *now_ts;
     alert_batch *out;
     int queued;                /* checkpoints queued for the verifier (out) */
+    /* Where the links of the device's stored records are read: like
+     * store_get_link (1 found, 0 not, -1 error). NULL: store_get_link.
+     * Ingest answers from the links it read around the message at once. */
+    int (*get_link)(void *ctx, uint64_t seq, char prev[RECORD_HASH_HEX],
+                    char hash[RECORD_HASH_HEX]);
+    void *link_ctx;
+    /* R10 clock-ahead is known not open (cleared, or found not open, since
+     * this context's last raise of it): the next clear has nothing to do. */
+    bool clock_ahead_closed;
 } integrity_ctx;
 
 /* Checks one record just put (inserted, duplicate or conflicting). */

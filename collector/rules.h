@@ -18,12 +18,28 @@
 #ifndef SMP_RULES_H
 #define SMP_RULES_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "alert.h"
 #include "policy.h"
 #include "record.h"
 #include "store.h"
+
+/* The alerts one message's rules raised (so open now: the device's lock
+ * keeps every other collector's changes to them out until the commit).
+ * Raising one again would change nothing, so it is not asked of the store
+ * again: a device past its motor service hours sends a counters record a
+ * minute, each of which would raise R11 "service:500h" once more. */
+#define RULES_RAISED_MAX 8
+typedef struct rules_raised {
+    size_t n;
+    struct {
+        char rule[8];
+        char cause[sizeof ((alert *)0)->cause];
+    } a[RULES_RAISED_MAX];
+} rules_raised;
 
 /* One message's context, borrowed for the call. */
 typedef struct rules_ctx {
@@ -34,12 +50,28 @@ typedef struct rules_ctx {
     int64_t now_ms;            /* receive time */
     const char *now_ts;
     alert_batch *out;          /* events to publish after the commit */
+    /* Where the device time of the device's stored record at seq is read:
+     * like store_record_ts (1 found, 0 not, -1 error). NULL:
+     * store_record_ts. Ingest answers from what it read around the
+     * message at once. */
+    int (*record_ts)(void *ctx, uint64_t seq, char ts[RECORD_TS_LEN + 1]);
+    void *ts_ctx;
+    /* Emptied by the caller for each message; NULL: every raise goes to
+     * the store. */
+    rules_raised *raised;
 } rules_ctx;
 
 /* Returns 0, or -1 when the store failed (the caller rolls back). Data that
  * breaks a rule is an alert, never an error. */
 int rules_on_record(const rules_ctx *c, const record *r);
 int rules_after_batch(const rules_ctx *c);
+
+/* True when rules_on_record(r) may read the device's records table beyond
+ * the records next to r and those of lower seq (a removal after a worn
+ * cartridge's counter, the spore tests and cycles behind R5 and R7): ingest
+ * then stores r's successors in the message only after r's rules ran, so
+ * that they judge r exactly as they did one record at a time. */
+bool rules_read_records(const policy *p, const record *r);
 
 /* Runs the time-driven rules at now_ms in one transaction on s, when s
  * holds the leader lock (store_timer_leader: taken here, kept while the

@@ -140,6 +140,7 @@ int rules__cartridge_remove(const rules_ctx *c, const record *r)
     char cause[sizeof ((alert *)0)->cause];
 
     wear_cause(cause, sizeof cause, record_get_str(r, "cartridge_uid"));
+    rules__forget(c, "R3", cause);
     return alerting_clear(&al, "R3", c->device, cause);
 }
 
@@ -150,7 +151,6 @@ int rules__cartridge_wear(const rules_ctx *c, const record *r)
 {
     const char *uid = record_get_str(r, "cartridge_uid");
     int64_t run_s = 0, strokes = 0;
-    alerting al = rules__alerting(c);
     rule_ref ref = rules__ref(c, r);
     evidence e;
     alert a;
@@ -159,14 +159,17 @@ int rules__cartridge_wear(const rules_ctx *c, const record *r)
     record_get_int(r, "cartridge_strokes", &strokes);
     if (!uid || (run_s <= c->p->cartridge_max_run_s && strokes <= c->p->cartridge_max_strokes))
         return 0;
+    rules__alert_init(&a, "R3", "maintenance", c->device, c->clinic);
+    wear_cause(a.cause, sizeof a.cause, uid);
+    /* Raised by an earlier counter of this message: open, nothing to do. */
+    if (rules__raised(c, a.rule, a.cause))
+        return 0;
     /* Records can be judged out of order (a later message stored first,
      * by another collector): a counter from before the cartridge's removal
      * is history, not wear to act on. */
     int removed = store_cartridge_removed_after(c->s, c->device, uid, ref.seq);
     if (removed != 0)
         return removed < 0 ? -1 : 0;
-    rules__alert_init(&a, "R3", "maintenance", c->device, c->clinic);
-    wear_cause(a.cause, sizeof a.cause, uid);
     rules__message(&a,
                    "replace cartridge %s: %" PRId64 " s / %" PRId64 " strokes (limits %" PRId64
                    " s / %" PRId64 ")",
@@ -179,5 +182,5 @@ int rules__cartridge_wear(const rules_ctx *c, const record *r)
     ev_int(&e, "cartridge_max_run_s", c->p->cartridge_max_run_s);
     ev_int(&e, "cartridge_max_strokes", c->p->cartridge_max_strokes);
     ev_end(&e);
-    return alerting_raise(&al, &a);
+    return rules__raise_once(c, &a);
 }

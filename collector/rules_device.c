@@ -23,7 +23,6 @@ int rules__session(const rules_ctx *c, const record *r)
 static int check_service(const rules_ctx *c, const record *r)
 {
     int64_t motor_s = 0, every_s = c->p->motor_service_hours * 3600, due;
-    alerting al = rules__alerting(c);
     rule_ref ref = rules__ref(c, r);
     evidence e;
     alert a;
@@ -34,6 +33,9 @@ static int check_service(const rules_ctx *c, const record *r)
     due = motor_s / every_s * c->p->motor_service_hours;
     rules__alert_init(&a, "R11", "maintenance", c->device, c->clinic);
     snprintf(a.cause, sizeof a.cause, "service:%" PRId64 "h", due);
+    /* Every counters record past the hours would raise it again. */
+    if (rules__raised(c, a.rule, a.cause))
+        return 0;
     rules__message(&a, "motor service due: %" PRId64 " motor hours (service every %" PRId64 " h)",
                    motor_s / 3600, c->p->motor_service_hours);
     ev_begin(&e, a.evidence, sizeof a.evidence);
@@ -42,7 +44,7 @@ static int check_service(const rules_ctx *c, const record *r)
     ev_int(&e, "service_at_hours", due);
     ev_int(&e, "motor_service_hours", c->p->motor_service_hours);
     ev_end(&e);
-    return alerting_raise(&al, &a);
+    return rules__raise_once(c, &a);
 }
 
 int rules__counters(const rules_ctx *c, const record *r)
@@ -97,17 +99,25 @@ static int check_gap(const rules_ctx *c, uint64_t from_seq, const char *from_ts,
     return alerting_raise(&al, &a);
 }
 
+/* The device time of the stored record at seq, through c's reader. */
+static int record_ts(const rules_ctx *c, uint64_t seq, char ts[RECORD_TS_LEN + 1])
+{
+    if (c->record_ts)
+        return c->record_ts(c->ts_ctx, seq, ts);
+    return store_record_ts(c->s, c->device, seq, ts);
+}
+
 int rules__session_gap(const rules_ctx *c, const record *r)
 {
     char ts[RECORD_TS_LEN + 1];
     int found;
 
     if (r->seq > 1) {
-        if ((found = store_record_ts(c->s, c->device, r->seq - 1, ts)) < 0 ||
+        if ((found = record_ts(c, r->seq - 1, ts)) < 0 ||
             (found && check_gap(c, r->seq - 1, ts, r->ts) != 0))
             return -1;
     }
-    if ((found = store_record_ts(c->s, c->device, r->seq + 1, ts)) < 0 ||
+    if ((found = record_ts(c, r->seq + 1, ts)) < 0 ||
         (found && check_gap(c, r->seq, r->ts, ts) != 0))
         return -1;
     return 0;

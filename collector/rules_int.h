@@ -27,6 +27,15 @@ void rules__cause_add(char *cause, size_t cap, const char *sep, const char *id);
 /* The alerting context of c. */
 alerting rules__alerting(const rules_ctx *c);
 
+/* For an alert whose cause only a raise opens and only the message's own
+ * rules clear (R3 wear, R11 service): whether this message raised (rule,
+ * cause) already, so that raising it again would change nothing
+ * (rules_raised); rules__raise_once raises a and remembers it;
+ * rules__forget is for the rule that clears it. */
+bool rules__raised(const rules_ctx *c, const char *rule, const char *cause);
+int rules__raise_once(const rules_ctx *c, alert *a);
+void rules__forget(const rules_ctx *c, const char *rule, const char *cause);
+
 /* A rule_ref for record r of c's device. */
 rule_ref rules__ref(const rules_ctx *c, const record *r);
 

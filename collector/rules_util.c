@@ -45,6 +45,43 @@ alerting rules__alerting(const rules_ctx *c)
     return (alerting){c->s, c->now_ts, c->out};
 }
 
+bool rules__raised(const rules_ctx *c, const char *rule, const char *cause)
+{
+    for (size_t i = 0; c->raised && i < c->raised->n; i++)
+        if (strcmp(c->raised->a[i].rule, rule) == 0 && strcmp(c->raised->a[i].cause, cause) == 0)
+            return true;
+    return false;
+}
+
+int rules__raise_once(const rules_ctx *c, alert *a)
+{
+    alerting al = rules__alerting(c);
+    rules_raised *m = c->raised;
+
+    if (rules__raised(c, a->rule, a->cause))
+        return 0;
+    if (alerting_raise(&al, a) != 0)
+        return -1;
+    if (m && m->n < RULES_RAISED_MAX) {
+        snprintf(m->a[m->n].rule, sizeof m->a[m->n].rule, "%s", a->rule);
+        snprintf(m->a[m->n].cause, sizeof m->a[m->n].cause, "%s", a->cause);
+        m->n++;
+    }
+    return 0;
+}
+
+void rules__forget(const rules_ctx *c, const char *rule, const char *cause)
+{
+    rules_raised *m = c->raised;
+
+    for (size_t i = 0; m && i < m->n; i++) {
+        if (strcmp(m->a[i].rule, rule) == 0 && strcmp(m->a[i].cause, cause) == 0) {
+            m->a[i] = m->a[--m->n];
+            return;
+        }
+    }
+}
+
 rule_ref rules__ref(const rules_ctx *c, const record *r)
 {
     rule_ref ref = {.seq = r->seq};

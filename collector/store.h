@@ -85,15 +85,42 @@ int store_chain_head(store *s, const char *device, chain_head *out);
  * head never moves back, whoever writes it. */
 int store_set_chain_head(store *s, const char *device, const chain_head *h, const char *now_ts);
 
-/* Inserts one record. A record with the same (device, seq) already stored is
- * a DUPLICATE when its hash matches and a CONFLICT (tampering or a reset
- * device) when it does not. */
-int store_put_record(store *s, const char *device, const record *r, const char *canon,
-                     size_t canon_len, const char *hash, const char *received_ts,
-                     store_put_result *result);
+/* One record of a message for store_put_records: what to insert and, on
+ * return, what became of it. */
+typedef struct store_put_item {
+    const record *r;
+    const char *canon;         /* its canonical bytes (the stored body) */
+    size_t canon_len;
+    const char *hash;          /* their SHA-256, hex */
+    store_put_result result;   /* out */
+} store_put_item;
+
+/* The most records one INSERT carries; store_put_records takes any number. */
+#define STORE_PUT_MAX 64
+
+/* Inserts items[0..n) (distinct seqs) with one multi-row INSERT per
+ * STORE_PUT_MAX items. A record whose (device, seq) was already stored is a
+ * DUPLICATE when its hash matches and a CONFLICT (tampering or a reset
+ * device) when it does not; those are decided by one range read of the
+ * stored hashes (a read per record when their seqs are far apart). */
+int store_put_records(store *s, const char *device, store_put_item *items, size_t n,
+                      const char *received_ts);
 /* Fetches prev and hash of a stored record; 1 if found, 0 if not, -1 error. */
 int store_get_link(store *s, const char *device, uint64_t seq, char prev[RECORD_HASH_HEX],
                    char hash[RECORD_HASH_HEX]);
+
+/* A stored record's link to its predecessor, and its device time. */
+typedef struct store_link {
+    uint64_t seq;
+    char prev[RECORD_HASH_HEX];
+    char hash[RECORD_HASH_HEX];
+    char ts[RECORD_TS_LEN + 1];
+} store_link;
+/* Calls fn with every record of device stored at lo <= seq <= hi, lowest
+ * seq first, from one statement; fn must not use the store. 0 or -1. */
+typedef void (*store_link_fn)(void *ctx, const store_link *l);
+int store_links(store *s, const char *device, uint64_t lo, uint64_t hi, store_link_fn fn,
+                void *ctx);
 
 /* Keeps a rejected message (payload cut to max_payload bytes), counts its
  * reason, and trims the table to max_rows. */
@@ -186,5 +213,7 @@ int store_mark_checkpoint(store *s, const store_checkpoint *c, bool ok, const ch
 int store_try_lock_session(store *s, const char *key, bool *held);
 
 const char *store_errmsg(store *s);
+/* Statements run on the store's connection so far (sqldb_statements). */
+int64_t store_statements(const store *s);
 
 #endif

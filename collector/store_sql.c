@@ -14,10 +14,10 @@
 #define STR(x) STR_(x)
 
 enum {
-    Q_DEVICE, Q_HEAD_GET, Q_HEAD_SET, Q_REC_INSERT, Q_REC_LINK,
+    Q_DEVICE, Q_HEAD_GET, Q_HEAD_SET, Q_REC_LINK,
     Q_QUAR_INSERT, Q_QUAR_COUNT, Q_QUAR_TRIM, Q_ALERT_RAISE, Q_ALERT_CLEAR, Q_OLDEST_ABOVE,
     Q_ALERT_ESCALATE, Q_ALERT_CLEAR_PREFIX, Q_CERT_HISTORY, Q_QREC_INSERT, Q_QREC_LINK,
-    Q_CKPT_QUEUE, Q_CKPT_PENDING, Q_CKPT_MARK, Q_COUNT
+    Q_CKPT_QUEUE, Q_CKPT_PENDING, Q_CKPT_MARK, Q_REC_LINKS, Q_COUNT
 };
 static_assert(Q_COUNT <= STORE_CORE_STMTS, "raise STORE_CORE_STMTS");
 
@@ -34,9 +34,9 @@ static const char *const sql[Q_COUNT] = {
                    "acked_seq = excluded.acked_seq, acked_hash = excluded.acked_hash, "
                    "last_seen = excluded.last_seen "
                    "WHERE device_state.acked_seq <= excluded.acked_seq",
-    [Q_REC_INSERT] = "INSERT INTO records(device_id, seq, ts, received_at, type, prev, hash, body) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
     [Q_REC_LINK] = "SELECT prev, hash FROM records WHERE device_id = ?1 AND seq = ?2",
+    [Q_REC_LINKS] = "SELECT seq, prev, hash, ts FROM records WHERE device_id = ?1 "
+                    "AND seq BETWEEN ?2 AND ?3 ORDER BY seq",
     [Q_QUAR_INSERT] = "INSERT INTO quarantine(received_at, device_id, topic, reason, payload) "
                       "VALUES (?1, ?2, ?3, ?4, ?5)",
     [Q_QUAR_COUNT] = "INSERT INTO quarantine_counts(reason, count) VALUES (?1, 1) "
@@ -94,6 +94,8 @@ static const char *const sql[Q_COUNT] = {
 };
 
 const char *store_errmsg(store *s) { return s->err; }
+
+int64_t store_statements(const store *s) { return sqldb_statements(s->db); }
 
 bool store_retryable(const store *s) { return s->retryable; }
 
@@ -200,6 +202,8 @@ void store_close(store *s)
         sqldb_finalize(s->rq[i]);
     for (int i = 0; i < STORE_OUTBOX_STMTS; i++)
         sqldb_finalize(s->oq[i]);
+    for (int i = 0; i < STORE_PUT_MAX; i++)
+        sqldb_finalize(s->put[i]);
     sqldb_close(s->db);
     free(s);
 }
@@ -334,31 +338,171 @@ int store_get_link(store *s, const char *device, uint64_t seq, char prev[RECORD_
     return get_link(s, s->q[Q_REC_LINK], device, seq, prev, hash, "record lookup");
 }
 
-int store_put_record(store *s, const char *device, const record *r, const char *canon,
-                     size_t canon_len, const char *hash, const char *received_ts,
-                     store_put_result *result)
+int store_links(store *s, const char *device, uint64_t lo, uint64_t hi, store_link_fn fn,
+                void *ctx)
 {
-    sqldb_stmt *q = s->q[Q_REC_INSERT];
-    char prev[RECORD_HASH_HEX], stored[RECORD_HASH_HEX];
+    sqldb_stmt *q = s->q[Q_REC_LINKS];
+    store_link l;
+    int rc;
 
-    if (bind_device_seq(s, q, device, r->seq, "record insert") != 0 ||
-        bind_texts(s, q, 3, 5,
-                   (const char *[]){r->ts, received_ts, record_type_name(r->type), r->prev, hash},
-                   "record insert") != 0)
+    if (bind_device_seq(s, q, device, lo, "record range lookup") != 0)
         return -1;
-    if (sqldb_bind_textn(q, 8, canon, canon_len) != 0) {
+    if (sqldb_bind_int64(q, 3, (int64_t)hi) != 0) {
         sqldb_reset(q);
-        return store__failed(s, "record insert");
+        return store__failed(s, "record range lookup");
     }
-    if (run(s, Q_REC_INSERT, "record insert") != 0)
+    while ((rc = store__step(s, q, "record range lookup")) == 1) {
+        l.seq = (uint64_t)sqldb_column_int64(q, 0);
+        store__copy_col(q, 1, l.prev, sizeof l.prev);
+        store__copy_col(q, 2, l.hash, sizeof l.hash);
+        store__copy_col(q, 3, l.ts, sizeof l.ts);
+        fn(ctx, &l);
+    }
+    return rc;
+}
+
+/* The INSERT of n records: the device and receive time once (?1, ?2), then
+ * seq, ts, type, prev, hash, body of each. Prepared the first time a
+ * message of n records comes and kept: a fleet sends a few sizes. */
+static sqldb_stmt *put_stmt(store *s, size_t n)
+{
+    static const char head[] =
+        "INSERT INTO records(device_id, seq, ts, received_at, type, prev, hash, body) VALUES ";
+    static const char tail[] = " ON CONFLICT DO NOTHING RETURNING seq";
+    enum { ROW_MAX = 64 };
+    char *text;
+    size_t len = 0, cap = sizeof head + sizeof tail + n * ROW_MAX;
+
+    if (s->put[n - 1])
+        return s->put[n - 1];
+    if (!(text = malloc(cap))) {
+        snprintf(s->err, sizeof s->err, "record insert: out of memory");
+        return NULL;
+    }
+    len = (size_t)snprintf(text, cap, "%s", head);
+    for (size_t i = 0; i < n; i++) {
+        int p = 3 + 6 * (int)i;
+        len += (size_t)snprintf(text + len, cap - len, "%s(?1, ?%d, ?%d, ?2, ?%d, ?%d, ?%d, ?%d)",
+                                i ? ", " : "", p, p + 1, p + 2, p + 3, p + 4, p + 5);
+    }
+    snprintf(text + len, cap - len, "%s", tail);
+    if (sqldb_prepare(s->db, text, &s->put[n - 1]) != 0) {
+        store__failed(s, "record insert");
+        s->put[n - 1] = NULL;
+    }
+    free(text);
+    return s->put[n - 1];
+}
+
+/* The item of seq among items[0..n), or NULL. */
+static store_put_item *item_of(store_put_item *items, size_t n, uint64_t seq)
+{
+    for (size_t i = 0; i < n; i++)
+        if (items[i].r->seq == seq)
+            return &items[i];
+    return NULL;
+}
+
+/* Inserts items[0..n), n <= STORE_PUT_MAX, marking each inserted one
+ * STORE_INSERTED (the others keep STORE_DUPLICATE for now). */
+static int put_chunk(store *s, const char *device, store_put_item *items, size_t n,
+                     const char *received_ts)
+{
+    sqldb_stmt *q = put_stmt(s, n);
+    int rc;
+
+    if (!q)
         return -1;
-    if (sqldb_changes(s->db) == 1) {
-        *result = STORE_INSERTED;
+    if (sqldb_bind_text(q, 1, device) != 0 || sqldb_bind_text(q, 2, received_ts) != 0)
+        goto bind_failed;
+    for (size_t i = 0; i < n; i++) {
+        const record *r = items[i].r;
+        int p = 3 + 6 * (int)i;
+        items[i].result = STORE_DUPLICATE;
+        if (sqldb_bind_int64(q, p, (int64_t)r->seq) != 0 || sqldb_bind_text(q, p + 1, r->ts) != 0 ||
+            sqldb_bind_text(q, p + 2, record_type_name(r->type)) != 0 ||
+            sqldb_bind_text(q, p + 3, r->prev) != 0 ||
+            sqldb_bind_text(q, p + 4, items[i].hash) != 0 ||
+            sqldb_bind_textn(q, p + 5, items[i].canon, items[i].canon_len) != 0)
+            goto bind_failed;
+    }
+    while ((rc = store__step(s, q, "record insert")) == 1) {
+        store_put_item *it = item_of(items, n, (uint64_t)sqldb_column_int64(q, 0));
+        if (it)
+            it->result = STORE_INSERTED;
+    }
+    return rc;
+bind_failed:
+    store__failed(s, "record insert");
+    sqldb_reset(q);
+    return -1;
+}
+
+typedef struct put_judge {
+    store_put_item *items;
+    size_t n;
+    size_t judged;
+} put_judge;
+
+/* A stored record of a range read against the item of its seq that was not
+ * inserted: the same hash is a resend, another one a conflict. */
+static void judge_stored(void *ctx, const store_link *l)
+{
+    put_judge *j = ctx;
+    store_put_item *it = item_of(j->items, j->n, l->seq);
+
+    if (!it || it->result == STORE_INSERTED)
+        return;
+    it->result = strcmp(l->hash, it->hash) == 0 ? STORE_DUPLICATE : STORE_CONFLICT;
+    j->judged++;
+}
+
+int store_put_records(store *s, const char *device, store_put_item *items, size_t n,
+                      const char *received_ts)
+{
+    char prev[RECORD_HASH_HEX], stored[RECORD_HASH_HEX];
+    uint64_t lo = UINT64_MAX, hi = 0;
+    size_t left = 0;
+    put_judge j = {items, n, 0};
+
+    for (size_t i = 0; i < n; i += STORE_PUT_MAX) {
+        size_t k = n - i < STORE_PUT_MAX ? n - i : STORE_PUT_MAX;
+        if (put_chunk(s, device, items + i, k, received_ts) != 0)
+            return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].result == STORE_INSERTED)
+            continue;
+        left++;
+        lo = items[i].r->seq < lo ? items[i].r->seq : lo;
+        hi = items[i].r->seq > hi ? items[i].r->seq : hi;
+    }
+    if (left == 0)
         return 0;
+    /* A range read when the seqs are close (a resend, an overlap); far
+     * apart, the range could hold many records that are none of these. */
+    if (hi - lo < 2 * left + 8) {
+        if (store_links(s, device, lo, hi, judge_stored, &j) != 0)
+            return -1;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            int found;
+            if (items[i].result == STORE_INSERTED)
+                continue;
+            if ((found = store_get_link(s, device, items[i].r->seq, prev, stored)) < 0)
+                return -1;
+            if (found) {
+                items[i].result = strcmp(stored, items[i].hash) == 0 ? STORE_DUPLICATE
+                                                                      : STORE_CONFLICT;
+                j.judged++;
+            }
+        }
     }
-    if (store_get_link(s, device, r->seq, prev, stored) != 1)
+    if (j.judged != left) {
+        snprintf(s->err, sizeof s->err, "record insert: %zu records of %s neither inserted nor "
+                 "found stored", left - j.judged, device);
         return -1;
-    *result = strcmp(stored, hash) == 0 ? STORE_DUPLICATE : STORE_CONFLICT;
+    }
     return 0;
 }
 

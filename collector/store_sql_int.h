@@ -22,6 +22,9 @@ struct store {
     sqldb_stmt *q[STORE_CORE_STMTS];   /* store_sql.c */
     sqldb_stmt *rq[STORE_RULE_STMTS];  /* store_rules_sql.c */
     sqldb_stmt *oq[STORE_OUTBOX_STMTS]; /* store_outbox_sql.c */
+    /* put[k]: the INSERT of k + 1 records, prepared when first needed
+     * (store_put_records, store_sql.c). */
+    sqldb_stmt *put[STORE_PUT_MAX];
     store_outbox_route_fn route;         /* NULL: no notification sink */
     void *route_ctx;
     const char *sink_names[STORE_OUTBOX_SINKS];

@@ -102,10 +102,19 @@ const char *sqldb_name(const sqldb *db) { return db->name; }
 const char *sqldb_errmsg(const sqldb *db) { return db->err; }
 bool sqldb_retryable(const sqldb *db) { return db->retryable; }
 int64_t sqldb_changes(sqldb *db) { return db->changes; }
+int64_t sqldb_statements(const sqldb *db) { return db->statements; }
 
-int sqldb_exec(sqldb *db, const char *sql) { return db->ops->exec(db, sql); }
-int sqldb_begin(sqldb *db, int mode) { return db->ops->begin(db, mode); }
-int sqldb_commit(sqldb *db) { return db->ops->exec(db, "COMMIT"); }
+int sqldb_exec(sqldb *db, const char *sql)
+{
+    db->statements++;
+    return db->ops->exec(db, sql);
+}
+int sqldb_begin(sqldb *db, int mode)
+{
+    db->statements++;
+    return db->ops->begin(db, mode);
+}
+int sqldb_commit(sqldb *db) { return sqldb_exec(db, "COMMIT"); }
 
 void sqldb_rollback(sqldb *db)
 {
@@ -114,7 +123,7 @@ void sqldb_rollback(sqldb *db)
     bool retryable = db->retryable;
 
     memcpy(saved, db->err, sizeof saved);
-    (void)db->ops->exec(db, "ROLLBACK");
+    (void)sqldb_exec(db, "ROLLBACK");
     memcpy(db->err, saved, sizeof saved);
     db->retryable = retryable;
 }
@@ -129,7 +138,7 @@ static int savepoint_sql(sqldb *db, const char *verb, const char *name)
         strlen(name) > 63)
         return sqldb__fail(db, false, "savepoint name must be letters, digits and _", name);
     snprintf(sql, sizeof sql, "%s %s", verb, name);
-    return db->ops->exec(db, sql);
+    return sqldb_exec(db, sql);
 }
 
 int sqldb_savepoint(sqldb *db, const char *name) { return savepoint_sql(db, "SAVEPOINT", name); }
@@ -139,12 +148,21 @@ int sqldb_rollback_to(sqldb *db, const char *name)
     return savepoint_sql(db, "ROLLBACK TO SAVEPOINT", name);
 }
 
-int sqldb_lock(sqldb *db, const char *key) { return db->ops->lock(db, key); }
+int sqldb_lock(sqldb *db, const char *key)
+{
+    db->statements++;
+    return db->ops->lock(db, key);
+}
 int sqldb_try_lock_session(sqldb *db, const char *key, bool *held)
 {
+    db->statements++;
     return db->ops->try_lock_session(db, key, held);
 }
-int sqldb_unlock_session(sqldb *db, const char *key) { return db->ops->unlock_session(db, key); }
+int sqldb_unlock_session(sqldb *db, const char *key)
+{
+    db->statements++;
+    return db->ops->unlock_session(db, key);
+}
 
 int sqldb_prepare(sqldb *db, const char *sql, sqldb_stmt **out)
 {
@@ -172,8 +190,21 @@ int sqldb_bind_blob(sqldb_stmt *st, int i, const void *p, size_t len)
     return st->db->ops->bind_blob(st, i, p, len);
 }
 int sqldb_bind_null(sqldb_stmt *st, int i) { return st->db->ops->bind_null(st, i); }
-int sqldb_step(sqldb_stmt *st) { return st->db->ops->step(st); }
-void sqldb_reset(sqldb_stmt *st) { st->db->ops->reset(st); }
+int sqldb_step(sqldb_stmt *st)
+{
+    int rc;
+
+    if (!st->running)
+        st->db->statements++;
+    rc = st->db->ops->step(st);
+    st->running = rc == 1;
+    return rc;
+}
+void sqldb_reset(sqldb_stmt *st)
+{
+    st->running = false;
+    st->db->ops->reset(st);
+}
 
 bool sqldb_column_null(sqldb_stmt *st, int i) { return st->db->ops->column_null(st, i); }
 int64_t sqldb_column_int64(sqldb_stmt *st, int i) { return st->db->ops->column_int64(st, i); }

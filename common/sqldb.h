@@ -158,4 +158,9 @@ sqldb_value_kind sqldb_column_kind(sqldb_stmt *st, int i);
  * on db. */
 int64_t sqldb_changes(sqldb *db);
 
+/* How many statements were run on db so far: each sqldb_step that starts a
+ * run, each exec, transaction, savepoint and lock call. On PostgreSQL each
+ * is a round trip: for measuring, and for tests that bound the work. */
+int64_t sqldb_statements(const sqldb *db);
+
 #endif

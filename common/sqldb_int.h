@@ -45,11 +45,13 @@ struct sqldb {
     char err[SQLDB_ERR_MAX];
     bool retryable;              /* the last failure may pass if run again */
     int64_t changes;
+    int64_t statements;          /* sqldb_statements */
 };
 
 /* The first member of every implementation's statement. */
 struct sqldb_stmt {
     sqldb *db;
+    bool running;                /* stepped to a row, not yet done or reset */
 };
 
 extern const sqldb_ops sqldb_sqlite_ops;

@@ -35,6 +35,7 @@
 #include "device_recover.h"
 #include "ingest.h"
 #include "message.h"
+#include "policy.h"
 #include "record.h"
 #include "registry.h"
 #include "sign.h"
@@ -2612,6 +2613,319 @@ static void test_collectors_alert_raised_once(void **state)
     other_close(&b);
 }
 
+/* ---- h. batched store work (one message, a few statements) ----------------- */
+
+/* Counters records near the receive time (within clock_skew_ms): what a
+ * device in session sends every minute. Checked as R10 "clock right"
+ * records, so each would clear R10 clock-ahead if it ran per record. */
+static void counters_fill_from(chain *c, uint64_t to, int64_t last_ms, uint64_t motor_s)
+{
+    while (c->n < to) {
+        char buf[256];
+        record r;
+        snprintf(buf, sizeof buf, "{'type':'usage.counters','motor_s_total':%llu,"
+                                  "'strokes_total':%llu,'cartridge_run_s':0,'cartridge_strokes':0}",
+                 (unsigned long long)(motor_s + (c->n + 1) * 60),
+                 (unsigned long long)(c->n + 1) * 9000);
+        event_from_json(buf, &r);
+        chain_push(c, &r, last_ms - (int64_t)(to - c->n - 1) * 100);
+    }
+}
+
+static void counters_fill(chain *c, uint64_t to, int64_t last_ms)
+{
+    counters_fill_from(c, to, last_ms, 0);
+}
+
+/* Statements the store ran for the work since *mark, and a new mark. */
+static int64_t statements_since(fixture *fx, int64_t *mark)
+{
+    int64_t now = store_statements(fx->s), n = now - *mark;
+    *mark = now;
+    return n;
+}
+
+/* A 64-record message that extends the chain costs a fixed handful of
+ * statements, not ~5 per record (records, links, head, rule state): on a
+ * networked PostgreSQL each is a round trip. Integrity alone, then with the
+ * compliance rules on. */
+static void test_batch_statements_per_message(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+    policy p;
+    int64_t mark, n;
+
+    counters_fill(c, 192, now_ms());
+    send_range(fx, c, 1, 64, now_ms(), &r);
+    assert_counts(&r, 64, 0, 0, 64);
+    mark = store_statements(fx->s);
+    send_range(fx, c, 65, 128, now_ms(), &r);
+    n = statements_since(fx, &mark);
+    print_message("64-record message, integrity only: %" PRId64 " statements\n", n);
+    assert_counts(&r, 64, 0, 0, 128);
+    assert_int_equal(r.alerts->count, 0);
+    assert_true(n <= 16);
+
+    assert_int_equal(policy_defaults(&p), 0);
+    ingest_set_policy(fx->in, &p);
+    send_range(fx, c, 129, 192, now_ms(), &r);
+    n = statements_since(fx, &mark);
+    print_message("64-record message, with the rules: %" PRId64 " statements\n", n);
+    assert_counts(&r, 64, 0, 0, 192);
+    assert_int_equal(r.alerts->count, 0);
+    assert_true(n <= 20);
+    assert_int_equal(record_count(fx, "dev-a"), 192);
+    free(c);
+}
+
+/* A device past its motor service hours: every counters record is over
+ * them, and R11 "service:500h" is raised by the first one, once. Its other
+ * 63 records of the message, and the next message's, do not ask the store
+ * to raise it again each (a statement per counters record for the rest of
+ * the service interval). */
+static void test_batch_service_due_raised_once(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+    policy p;
+    int64_t mark, n;
+
+    assert_int_equal(policy_defaults(&p), 0);
+    p.motor_service_hours = 500;
+    ingest_set_policy(fx->in, &p);
+    counters_fill_from(c, 128, now_ms(), 500 * 3600);
+    mark = store_statements(fx->s);
+    send_range(fx, c, 1, 64, now_ms(), &r);
+    n = statements_since(fx, &mark);
+    print_message("64 counters records past the service hours: %" PRId64 " statements\n", n);
+    assert_counts(&r, 64, 0, 0, 64);
+    assert_int_equal(r.alerts->count, 1);
+    assert_event(&r, 0, ALERT_RAISED, "R11", "service:500h");
+    assert_true(n <= 20);
+    send_range(fx, c, 65, 128, now_ms(), &r);
+    n = statements_since(fx, &mark);
+    assert_counts(&r, 64, 0, 0, 128);
+    assert_int_equal(r.alerts->count, 0);
+    assert_int_equal(alert_rows(fx, "R11", "service:500h"), 1);
+    assert_true(n <= 20);
+    free(c);
+}
+
+/* One message holding new records, resends and tampered resends, in seq
+ * order: each is judged as it was one at a time (exact counts, one R9
+ * conflict per tampered seq with both hashes, the stored records untouched,
+ * the ack over the new ones), from a few statements. */
+static void test_batch_mixed_new_duplicate_conflict(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+    char f5[RECORD_CANON_MAX], f9[RECORD_CANON_MAX], h5[RECORD_HASH_HEX], h9[RECORD_HASH_HEX];
+    char got[RECORD_CANON_MAX + 1];
+    const char *canon[8];
+    size_t lens[8], plen;
+    int64_t mark, n;
+
+    chain_fill(c, 14);
+    send_range(fx, c, 1, 10, now_ms(), &r);
+    size_t l5 = tamper(c->canon[5], f5), l9 = tamper(c->canon[9], f9);
+    record_sha256_hex(f5, l5, h5);
+    record_sha256_hex(f9, l9, h9);
+    canon[0] = f5, lens[0] = l5;                        /* 5: conflict */
+    canon[1] = c->canon[8], lens[1] = c->len[8];        /* 8: duplicate */
+    canon[2] = f9, lens[2] = l9;                        /* 9: conflict */
+    canon[3] = c->canon[10], lens[3] = c->len[10];      /* 10: duplicate */
+    for (int i = 0; i < 4; i++)                         /* 11..14: new */
+        canon[4 + i] = c->canon[11 + i], lens[4 + i] = c->len[11 + i];
+    char *payload = batch_of("dev-a", canon, lens, 8, &plen);
+    mark = store_statements(fx->s);
+    assert_int_equal(ingest_events(fx->in, "smp/v1/dev/dev-a/events", payload, plen, now_ms(), &r), 0);
+    n = statements_since(fx, &mark);
+    free(payload);
+    print_message("8 records, 4 new: %" PRId64 " statements\n", n);
+    assert_counts(&r, 4, 2, 2, 14);
+    assert_int_equal(r.alerts->count, 2);
+    assert_event(&r, 0, ALERT_RAISED, "R9", "conflict:seq=5");
+    assert_non_null(strstr(r.alerts->events[0].a.evidence, c->hash[5]));
+    assert_non_null(strstr(r.alerts->events[0].a.evidence, h5));
+    assert_event(&r, 1, ALERT_RAISED, "R9", "conflict:seq=9");
+    assert_non_null(strstr(r.alerts->events[1].a.evidence, c->hash[9]));
+    assert_non_null(strstr(r.alerts->events[1].a.evidence, h9));
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts"), 2);
+    for (uint64_t q = 1; q <= 14; q++) {
+        q_text(fx, got, sizeof got, "SELECT hash FROM records WHERE device_id='dev-a' AND seq=%llu",
+               (unsigned long long)q);
+        assert_string_equal(got, c->hash[q]);
+    }
+    assert_int_equal(record_count(fx, "dev-a"), 14);
+    assert_int_equal(q_int(fx, "SELECT acked_seq FROM device_state WHERE device_id='dev-a'"), 14);
+    assert_true(n <= 18);
+    free(c);
+}
+
+/* Records stored above a gap (the head waits at 5), then the message that
+ * fills it: the head moves over every stored record at once, reading their
+ * links 64 at a time rather than two lookups per record. */
+static void test_batch_fills_gap_below_stored(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+    int64_t mark, n;
+
+    chain_fill(c, 150);
+    send_range(fx, c, 1, 5, now_ms(), &r);
+    send_range(fx, c, 8, 71, now_ms(), &r);
+    assert_counts(&r, 64, 0, 0, 5);
+    send_range(fx, c, 72, 135, now_ms(), &r);
+    assert_counts(&r, 64, 0, 0, 5);
+    send_range(fx, c, 137, 150, now_ms(), &r);   /* a second gap at 136 */
+    assert_counts(&r, 14, 0, 0, 5);
+    assert_int_equal(r.alerts->count, 0);        /* the gap is younger than its grace */
+
+    mark = store_statements(fx->s);
+    send_range(fx, c, 6, 7, now_ms(), &r);
+    n = statements_since(fx, &mark);
+    print_message("a 2-record message moving the head over 128: %" PRId64 " statements\n", n);
+    assert_counts(&r, 2, 0, 0, 135);
+    assert_int_equal(r.alerts->count, 0);
+    assert_int_equal(q_int(fx, "SELECT acked_seq FROM device_state WHERE device_id='dev-a'"), 135);
+    assert_true(n <= 20);
+
+    send_range(fx, c, 136, 136, now_ms(), &r);
+    assert_counts(&r, 1, 0, 0, 150);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts"), 0);
+    free(c);
+}
+
+/* A message that starts below the head and ends above it: the old part are
+ * resends, the rest extends the chain; one of the new records (15) breaks
+ * the chain, both ways (it does not link to 14, 16 does not link to it):
+ * each break is raised once, and the head stays below 14, whose stored
+ * successor disowns it (advance_head). */
+static void test_batch_straddles_head(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    chain *d = chain_new("dev-a");
+    ingest_result r;
+    const char *canon[16];
+    size_t lens[16], plen;
+    int64_t mark, n;
+
+    chain_fill(c, 20);
+    /* d: the same records to 14, then a 15 that links to something else */
+    chain_fill(d, 14);
+    {
+        record ev;
+        default_event(15, &ev);
+        memcpy(d->hash[14], RECORD_GENESIS_PREV, RECORD_HASH_HEX);
+        chain_push(d, &ev, now_ms() - HOUR_MS + 15 * 1000 + 500);
+    }
+    send_range(fx, c, 1, 10, now_ms(), &r);
+    for (int i = 0; i < 10; i++)                        /* 5..14 as c */
+        canon[i] = c->canon[5 + i], lens[i] = c->len[5 + i];
+    canon[10] = d->canon[15], lens[10] = d->len[15];    /* 15: does not link to 14 */
+    for (int i = 0; i < 5; i++)                         /* 16..20 as c */
+        canon[11 + i] = c->canon[16 + i], lens[11 + i] = c->len[16 + i];
+    char *payload = batch_of("dev-a", canon, lens, 16, &plen);
+    mark = store_statements(fx->s);
+    assert_int_equal(ingest_events(fx->in, "smp/v1/dev/dev-a/events", payload, plen, now_ms(), &r), 0);
+    n = statements_since(fx, &mark);
+    free(payload);
+    print_message("16 records across the head: %" PRId64 " statements\n", n);
+    assert_counts(&r, 10, 6, 0, 13);
+    assert_int_equal(r.alerts->count, 2);
+    /* 15 does not link back to 14, and 16 does not link back to 15 */
+    assert_event(&r, 0, ALERT_RAISED, "R9", "chain-break:seq=15");
+    assert_event(&r, 1, ALERT_RAISED, "R9", "chain-break:seq=16");
+    assert_int_equal(q_int(fx, "SELECT acked_seq FROM device_state WHERE device_id='dev-a'"), 13);
+    assert_int_equal(record_count(fx, "dev-a"), 20);
+    assert_true(n <= 20);
+    free(c);
+    free(d);
+}
+
+/* Rules judge each record of a message as they would have alone: a worn
+ * cartridge's counter raises R3, and its removal later in the same
+ * message clears it. Had the removal been stored before the counter was
+ * judged, the counter would look like history (rules__cartridge_wear) and
+ * nothing would be raised: a counter over a wear limit ends its segment
+ * (rules_read_records). A second worn counter raises nothing new; one
+ * after the removal raises it again (the message's memory of what it
+ * raised forgets a cleared alert, rules_raised). */
+static void test_batch_rules_see_records_in_message_order(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+    policy p;
+    record ev;
+
+    assert_int_equal(policy_defaults(&p), 0);
+    ingest_set_policy(fx->in, &p);
+    event_from_json("{'type':'session.start','session_id':'S1','operator_id':'op-1',"
+                    "'client_ref':'c-1','treatment_no':1}", &ev);
+    chain_push(c, &ev, now_ms() - 4000);
+    event_from_json("{'type':'cartridge.insert','cartridge_uid':'CU-9','sku':'0603RL',"
+                    "'needles':3,'config':'3RL','lot':'LOT-7','expiry':'2027-01-31',"
+                    "'session_id':'S1'}", &ev);
+    chain_push(c, &ev, now_ms() - 3000);
+    event_from_json("{'type':'usage.counters','motor_s_total':600,'strokes_total':90000,"
+                    "'cartridge_uid':'CU-9','cartridge_run_s':999999,"
+                    "'cartridge_strokes':99999999}", &ev);
+    chain_push(c, &ev, now_ms() - 2000);
+    event_from_json("{'type':'usage.counters','motor_s_total':660,'strokes_total':99000,"
+                    "'cartridge_uid':'CU-9','cartridge_run_s':999999,"
+                    "'cartridge_strokes':99999999}", &ev);
+    chain_push(c, &ev, now_ms() - 1900);
+    event_from_json("{'type':'cartridge.remove','cartridge_uid':'CU-9','session_id':'S1',"
+                    "'run_s':999999,'strokes':99999999,'reason':'worn'}", &ev);
+    chain_push(c, &ev, now_ms() - 1000);
+    /* a counter naming it after its removal (a device bug): worn again */
+    event_from_json("{'type':'usage.counters','motor_s_total':720,'strokes_total':99900,"
+                    "'cartridge_uid':'CU-9','cartridge_run_s':999999,"
+                    "'cartridge_strokes':99999999}", &ev);
+    chain_push(c, &ev, now_ms() - 900);
+    send_range(fx, c, 1, 6, now_ms(), &r);
+    assert_counts(&r, 6, 0, 0, 6);
+    assert_int_equal(r.alerts->count, 3);
+    assert_event(&r, 0, ALERT_RAISED, "R3", "wear:CU-9");
+    assert_event(&r, 1, ALERT_CLEARED, "R3", "wear:CU-9");
+    assert_event(&r, 2, ALERT_RAISED, "R3", "wear:CU-9");
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts WHERE rule='R3' AND cleared_at IS NULL"), 1);
+    free(c);
+}
+
+/* R10 clock-ahead within one message: raised by a record ahead, cleared by
+ * the next one on time, raised again, cleared again, in record order; the
+ * clears a run of on-time records would repeat are not run. */
+static void test_batch_clock_ahead_flips_in_one_message(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+    static const int64_t ahead_s[6] = {600, 1, 2, 700, 3, 4};
+
+    for (int i = 0; i < 6; i++) {
+        record ev;
+        default_event((uint64_t)i + 1, &ev);
+        chain_push(c, &ev, now_ms() + ahead_s[i] * 1000);
+    }
+    send_range(fx, c, 1, 6, now_ms(), &r);
+    assert_counts(&r, 6, 0, 0, 6);
+    assert_int_equal(r.alerts->count, 4);
+    assert_event(&r, 0, ALERT_RAISED, "R10", "clock-ahead");
+    assert_event(&r, 1, ALERT_CLEARED, "R10", "clock-ahead");
+    assert_event(&r, 2, ALERT_RAISED, "R10", "clock-ahead");
+    assert_event(&r, 3, ALERT_CLEARED, "R10", "clock-ahead");
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts WHERE rule='R10' AND cleared_at IS NULL"), 0);
+    free(c);
+}
+
 int main(void)
 {
     const char *smpctl = smpctl_path();
@@ -2662,6 +2976,13 @@ int main(void)
         T(test_stray_filling_a_gap_is_never_acked),
         T(test_quarantine_counter_key_keeps_numbers),
         T(test_trailing_data_after_batch_rejected),
+        T(test_batch_statements_per_message),
+        T(test_batch_mixed_new_duplicate_conflict),
+        T(test_batch_fills_gap_below_stored),
+        T(test_batch_straddles_head),
+        T(test_batch_clock_ahead_flips_in_one_message),
+        T(test_batch_rules_see_records_in_message_order),
+        T(test_batch_service_due_raised_once),
     };
 #undef T
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);

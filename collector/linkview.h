@@ -1,0 +1,61 @@
+/* linkview: the links of one device's stored records around the message
+ * being ingested, read with one range read (store_links) instead of a
+ * lookup per record and neighbour (ingest.c).
+ *
+ * Ingest stores a message's records several at a time (store_put_records)
+ * yet checks each one as if the records had come one by one: while the
+ * record at index i of the message is checked (linkview_at), a record the
+ * message itself stored at a higher index is not seen, exactly as before
+ * it was stored. Every read of a seq the view does not hold goes to the
+ * store (which then holds nothing of the message past the current segment,
+ * see linkview_segment).
+ *
+ * One view per ingest, emptied per message (linkview_start); it borrows the
+ * store and the device id until the next linkview_start. */
+#ifndef SMP_LINKVIEW_H
+#define SMP_LINKVIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+typedef struct linkview linkview;
+
+/* NULL when out of memory. */
+linkview *linkview_new(void);
+void linkview_free(linkview *v);
+
+/* Empties v for a message of device. */
+void linkview_start(linkview *v, store *s, const char *device);
+
+/* After store_put_records stored items[0..n), the records at indexes
+ * first..first+n-1 of the message, with ascending seqs: reads the stored
+ * links from just below the lowest seq to just above the highest (when the
+ * seqs are close together), and notes which records the message stored
+ * itself. Only records of the message up to this segment are stored: the
+ * caller stores the next segment after checking this one. 0 or -1. */
+int linkview_segment(linkview *v, const store_put_item *items, size_t n, size_t first);
+
+/* The record at index i of the message is being checked: records the
+ * message stored at higher indexes are not seen. LINKVIEW_ALL: every
+ * record is (the message's records are all checked). */
+#define LINKVIEW_ALL SIZE_MAX
+void linkview_at(linkview *v, size_t i);
+
+/* store_get_link as of linkview_at: 1 found, 0 not, -1 on a store error.
+ * ctx is the linkview (integrity_ctx.get_link). */
+int linkview_link(void *ctx, uint64_t seq, char prev[RECORD_HASH_HEX], char hash[RECORD_HASH_HEX]);
+/* store_record_ts as of linkview_at (rules_ctx.record_ts). */
+int linkview_ts(void *ctx, uint64_t seq, char ts[RECORD_TS_LEN + 1]);
+
+/* Once linkview_at(LINKVIEW_ALL): the link at seq of the stored record, or
+ * else of a record quarantined alone (store_get_quarantined_link; then
+ * *quarantined is set): 1 found, 0 neither, -1 on a store error. A seq
+ * above the message is read with the next 64 in one statement, so a head
+ * that moves over many stored records costs one read per 64. */
+int linkview_chain_link(linkview *v, uint64_t seq, char prev[RECORD_HASH_HEX],
+                        char hash[RECORD_HASH_HEX], bool *quarantined);
+
+#endif
