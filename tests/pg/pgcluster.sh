@@ -9,13 +9,22 @@
 # unprivileged user through (/tmp, /dev/shm; a tmpfs makes CREATE DATABASE
 # ~15x faster). The server listens only on a unix socket in DIR; the random
 # port only names that socket, so clusters in different DIRs never collide.
-# Trust authentication, fsync off: for tests only.
+# Trust authentication and, by default, fsync off: for tests only.
+# PGCLUSTER_FSYNC=on (make bench): commits are durable as on a server with
+# the default settings (fsync, synchronous_commit, full_page_writes on), so
+# that a commit waits for its WAL to reach the disk; give it a DIR on a
+# real disk then, not a tmpfs (where fsync costs nothing).
 # PostgreSQL refuses to run as root, so as root the cluster belongs to
 # $PGCLUSTER_USER (nobody unless set).
 set -eu
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PGCLUSTER_USER=${PGCLUSTER_USER:-nobody}
+PGCLUSTER_FSYNC=${PGCLUSTER_FSYNC:-off}
+case $PGCLUSTER_FSYNC in
+on | off) ;;
+*) echo "pgcluster: PGCLUSTER_FSYNC must be on or off, not '$PGCLUSTER_FSYNC'" >&2; exit 1 ;;
+esac
 # Written first by start: stop removes only a DIR that carries it.
 MARK=.smp-pgcluster
 
@@ -65,9 +74,9 @@ listen_addresses = ''
 unix_socket_directories = '$dir'
 port = $port
 max_connections = 100
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+fsync = $PGCLUSTER_FSYNC
+synchronous_commit = $PGCLUSTER_FSYNC
+full_page_writes = $PGCLUSTER_FSYNC
 shared_buffers = 16MB
 wal_level = minimal
 max_wal_senders = 0
