@@ -5,16 +5,17 @@
 #   BENCH_SCALE=1      full size (200,000 records ...); 0.1 for a quick try
 #   BENCH_B1_RECORDS   records of the batch-size-1 ingest round
 #                      (default 50,000 x scale: one fsync per message makes
-#                      200,000 too slow for the 10-minute budget)
+#                      200,000 too slow for the 15-minute budget)
 #   BENCH_KEEP=1       keep the work dir out/bench/work (databases, logs)
-#   BENCH_PROFILE=1    perf record the timed collector runs too:
+#   BENCH_PROFILE=1    perf record the timed SQLite collector runs too:
 #                      out/bench/profile-b*.txt (slows them; the fsync count
 #                      via perf stat is always on when perf works,
 #                      BENCH_PERF=0 turns it off)
-#   BENCH_PROFILE_S    the always-on profile (out/bench/profile-summary.txt):
-#                      seconds the collector runs under the profiler on the
-#                      batch-64 queue (default 60; perf record when perf has
-#                      hardware counters here, else valgrind callgrind;
+#   BENCH_PROFILE_S    the always-on profiles (out/bench/profile-summary.txt,
+#                      profile-summary-pg.txt): seconds the collector runs
+#                      under the profiler on the batch-64 queue, once per
+#                      store (default 60; perf record when perf has hardware
+#                      counters here, else valgrind callgrind;
 #                      BENCH_PROFILER=perf|callgrind|none chooses)
 #   BENCH_CHECKPOINTS=0  ingest load without signed checkpoints (experiment:
 #                      the cost of verifying them; real agents send them)
@@ -27,6 +28,9 @@
 #                      stops at the end, also on failure)
 #   BENCH_PG_DIR       parent directory of that cluster (default: the work
 #                      dir, on the disk of the SQLite databases, else /tmp)
+#   BENCH_PG_STATEMENTS_S  seconds of the collector whose every statement the
+#                      server logs, per batch size (default 20; the summary
+#                      goes to out/bench/profile-summary-pg.txt)
 #
 # Everything runs on 127.0.0.1 with kernel-chosen free ports. Every process
 # started here is stopped on exit (also on failure or Ctrl-C), and every
@@ -231,15 +235,16 @@ pg_owner_reaches() {
 # server's user cannot reach the work dir, or the socket path would be too
 # long. Sets PG_DIR, PG_BASE (the URI of database postgres) and PG_FS.
 pg_start() {
-    local parent=${BENCH_PG_DIR:-$WORK}
+    local parent=${BENCH_PG_DIR:-}
     command -v psql >/dev/null || die "psql not found: install PostgreSQL 15 (scripts/install-deps.sh), or BENCH_PG=0 to leave out the PostgreSQL rows"
-    [ -d "$parent" ] || die "BENCH_PG_DIR=$parent is not a directory"
-    if [ "$parent" = "$WORK" ] && pg_owner_reaches "$WORK" && [ ${#WORK} -le 76 ]; then
-        PG_DIR=$WORK/pg
-    else
+    if [ -z "$parent" ]; then
+        if pg_owner_reaches "$WORK" && [ ${#WORK} -le 76 ]; then PG_DIR=$WORK/pg; else parent=/tmp; fi
+    fi
+    if [ -z "$PG_DIR" ]; then
+        [ -d "$parent" ] || die "BENCH_PG_DIR=$parent is not a directory"
         PG_DIR=$(mktemp -d "$parent/smp-bench-pg.XXXXXX")
         [ ${#PG_DIR} -le 80 ] || die "$PG_DIR is too long for PostgreSQL's socket path; set BENCH_PG_DIR to a shorter directory"
-        pg_owner_reaches "$PG_DIR/.." || die "PostgreSQL's user (${PGCLUSTER_USER:-nobody}) cannot reach $parent; set BENCH_PG_DIR"
+        pg_owner_reaches "$(dirname "$PG_DIR")" || die "PostgreSQL's user (${PGCLUSTER_USER:-nobody}) cannot reach $parent; set BENCH_PG_DIR"
     fi
     PG_BASE=$(PGCLUSTER_FSYNC=on sh "$PGCLUSTER" start "$PG_DIR" 2>"$WORK/pgcluster.err") ||
         die "could not start PostgreSQL in $PG_DIR: $(tail -n 5 "$WORK/pgcluster.err")"
