@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "rowlist.h"
 #include "utf8.h"
 
 #define CLINIC_COLS                                                                          \
@@ -232,46 +233,16 @@ int clinics_set(sqldb *db, const clinics_fields *f, const char *now, clinics_row
 
 /* Runs sql (no parameters) and appends each row through fn to a malloc'ed
  * array of elem-sized entries. */
-static int list_rows(sqldb *db, const char *sql, const char *what, size_t elem,
-                     void (*fn)(sqldb_stmt *st, void *entry), void **out, size_t *count,
-                     char *err, size_t errlen)
+static int list_rows(sqldb *db, const char *sql, const char *what, size_t elem, rowlist_fn fn,
+                     void **out, size_t *count, char *err, size_t errlen)
 {
     sqldb_stmt *st = NULL;
-    char *arr = NULL;
-    size_t n = 0, cap = 0;
-    int rc = -1, step;
 
     *out = NULL;
     *count = 0;
-    if (sqldb_prepare(db, sql, &st) != 0) {
-        db_error(db, what, err, errlen);
-        goto cleanup;
-    }
-    while ((step = sqldb_step(st)) == 1) {
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            char *m = realloc(arr, ncap * elem);
-            if (!m) {
-                snprintf(err, errlen, "%s: out of memory after %zu rows", what, n);
-                goto cleanup;
-            }
-            arr = m;
-            cap = ncap;
-        }
-        fn(st, arr + elem * n++);
-    }
-    if (step != 0) {
-        db_error(db, what, err, errlen);
-        goto cleanup;
-    }
-    *out = arr;
-    *count = n;
-    arr = NULL;
-    rc = 0;
-cleanup:
-    free(arr);
-    sqldb_finalize(st);
-    return rc;
+    if (sqldb_prepare(db, sql, &st) != 0)
+        return db_error(db, what, err, errlen);
+    return rowlist_collect(db, st, what, elem, fn, out, count, err, errlen);
 }
 
 static void list_row(sqldb_stmt *st, void *entry)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "clinics.h"
+#include "certfile.h"
 #include "cmdopts.h"
 #include "db.h"
 #include "device_recover.h"
@@ -68,47 +69,6 @@ static bool wants_help(int argc, char **argv, const char *text)
     return true;
 }
 
-/* Reads a whole PEM file as a NUL-terminated string (caller frees). */
-static char *read_cert_file(const char *cmd, const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n;
-
-    if (f == NULL) {
-        fprintf(stderr, "smpctl device %s: --cert %s: cannot open: %s\n", cmd, path, strerror(errno));
-        return NULL;
-    }
-    buf = malloc(REGISTRY_CERT_MAX + 2);
-    if (buf == NULL) {
-        fprintf(stderr, "smpctl device %s: --cert %s: out of memory\n", cmd, path);
-        goto fail;
-    }
-    n = fread(buf, 1, REGISTRY_CERT_MAX + 1, f);
-    if (ferror(f)) {
-        fprintf(stderr, "smpctl device %s: --cert %s: read error\n", cmd, path);
-        goto fail;
-    }
-    if (n > REGISTRY_CERT_MAX) {
-        fprintf(stderr, "smpctl device %s: --cert %s: larger than %d bytes; give the device "
-                "certificate alone\n", cmd, path, REGISTRY_CERT_MAX);
-        goto fail;
-    }
-    /* A NUL inside means binary (DER) input; PEM is text. */
-    if (memchr(buf, '\0', n) != NULL) {
-        fprintf(stderr, "smpctl device %s: --cert %s: binary file; give the PEM form "
-                "('openssl x509 -inform der -in %s')\n", cmd, path, path);
-        goto fail;
-    }
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-
-fail:
-    free(buf);
-    fclose(f);
-    return NULL;
-}
 
 /* db_open creates nothing: a mistyped path or URI, or a database not yet
  * migrated, is refused naming the command that fixes it (and never
@@ -171,7 +131,7 @@ static int cmd_add(int argc, char **argv)
     if (check_add_args(&dev) != 0)
         return 1;
     if (cert_path) {
-        if ((pem = read_cert_file("add", cert_path)) == NULL)
+        if ((pem = certfile_read("device add", cert_path)) == NULL)
             return 1;
         if (registry_check_cert(pem, dev.device_id, err, sizeof err) != 0) {
             fprintf(stderr, "smpctl device add: --cert %s: %s\n", cert_path, err);
@@ -208,10 +168,12 @@ static const char *or_dash(const char *s)
 
 static void status_of(const registry_device *d, char *buf, size_t cap)
 {
+    const char *logger = strcmp(d->kind, REGISTRY_KIND_STERILIZER) == 0 ? ", autoclave logger" : "";
+
     if (d->retired_at[0])
-        snprintf(buf, cap, "retired %s", d->retired_at);
+        snprintf(buf, cap, "retired %s%s", d->retired_at, logger);
     else
-        snprintf(buf, cap, "active");
+        snprintf(buf, cap, "active%s", logger);
 }
 
 static void print_table(FILE *out, const registry_device *devs, size_t n)
@@ -361,7 +323,7 @@ static int cmd_set_cert(int argc, char **argv, bool only_if_none)
         return 1;
     }
     /* The certificate is checked before the database is opened. */
-    if ((pem = read_cert_file(name, cert_path)) == NULL)
+    if ((pem = certfile_read(cmd, cert_path)) == NULL)
         return 1;
     if (registry_check_cert(pem, argv[1], err, sizeof err) != 0) {
         fprintf(stderr, "smpctl %s: --cert %s: %s\n", cmd, cert_path, err);

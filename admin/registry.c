@@ -15,7 +15,7 @@
 
 #define SELECT_DEVICE                                                         \
     "SELECT device_id, clinic, model, serial, added_at, retired_at,"         \
-    " CASE WHEN cert_pem IS NULL THEN 0 ELSE 1 END FROM devices "
+    " CASE WHEN cert_pem IS NULL THEN 0 ELSE 1 END, kind FROM devices "
 
 /* Messages quote values that came from files or the database; keep them
  * printable and short so a hostile CN cannot garble a terminal. */
@@ -182,6 +182,11 @@ static int check_new(const registry_new *dev, char *err, size_t errlen)
         return -1;
     if (dev->cert_pem && registry_check_cert(dev->cert_pem, dev->device_id, err, errlen) != 0)
         return -1;
+    if (dev->kind && strcmp(dev->kind, REGISTRY_KIND_MACHINE) != 0 &&
+        strcmp(dev->kind, REGISTRY_KIND_STERILIZER) != 0) {
+        snprintf(err, errlen, "kind '%s' is not a device kind (machine or sterilizer)", dev->kind);
+        return -1;
+    }
     return 0;
 }
 
@@ -195,6 +200,7 @@ static void row_to_device(sqldb_stmt *st, registry_device *out)
     sqldb_column_copy(st, 4, out->added_at, sizeof out->added_at);
     sqldb_column_copy(st, 5, out->retired_at, sizeof out->retired_at);
     out->has_cert = sqldb_column_int64(st, 6) != 0;
+    sqldb_column_copy(st, 7, out->kind, sizeof out->kind);
 }
 
 /* A write transaction: on SQLite the one writer (taken at once), on
@@ -240,8 +246,8 @@ static int insert_device(sqldb *db, const registry_new *dev, const char *now, ch
                          size_t errlen)
 {
     static const char sql[] =
-        "INSERT INTO devices(device_id, clinic, model, serial, cert_pem, added_at)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (device_id) DO NOTHING";
+        "INSERT INTO devices(device_id, clinic, model, serial, cert_pem, added_at, kind)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (device_id) DO NOTHING";
     sqldb_stmt *st = NULL;
     int rc = -1;
 
@@ -249,7 +255,8 @@ static int insert_device(sqldb *db, const registry_new *dev, const char *now, ch
         return db_error(db, "prepare insert device", err, errlen);
     if (sqldb_bind_text(st, 1, dev->device_id) != 0 || sqldb_bind_text(st, 2, dev->clinic) != 0 ||
         sqldb_bind_text(st, 3, dev->model) != 0 || sqldb_bind_text(st, 4, dev->serial) != 0 ||
-        sqldb_bind_text(st, 5, dev->cert_pem) != 0 || sqldb_bind_text(st, 6, now) != 0)
+        sqldb_bind_text(st, 5, dev->cert_pem) != 0 || sqldb_bind_text(st, 6, now) != 0 ||
+        sqldb_bind_text(st, 7, dev->kind ? dev->kind : REGISTRY_KIND_MACHINE) != 0)
         db_error(db, "bind insert device", err, errlen);
     else if (sqldb_step(st) != 0)
         db_error(db, "insert device", err, errlen);
@@ -261,7 +268,29 @@ static int insert_device(sqldb *db, const registry_new *dev, const char *now, ch
     return rc;
 }
 
-int registry_add(sqldb *db, const registry_new *dev, const char *now, char *err, size_t errlen)
+/* 1 when id names a sterilizer without an agent of its own, 0 when not. */
+static int is_agentless_sterilizer(sqldb *db, const char *id, char *err, size_t errlen)
+{
+    static const char sql[] =
+        "SELECT clinic FROM sterilizers WHERE sterilizer_id = ?1 AND device_id IS NULL";
+    sqldb_stmt *st = NULL;
+    int rc;
+
+    if (sqldb_prepare(db, sql, &st) != 0)
+        return db_error(db, "prepare sterilizer lookup", err, errlen);
+    rc = sqldb_bind_text(st, 1, id) != 0 ? -1 : sqldb_step(st);
+    if (rc < 0)
+        db_error(db, "sterilizer lookup", err, errlen);
+    else if (rc == 1)
+        snprintf(err, errlen, "'%s' is a sterilizer of clinic '%s' (smpctl sterilizer list); "
+                 "device and sterilizer ids share one namespace: choose another id", id,
+                 sqldb_column_text(st, 0));
+    sqldb_finalize(st);
+    return rc;
+}
+
+int registry_insert(sqldb *db, const registry_new *dev, const char *now, char *err,
+                    size_t errlen)
 {
     if (check_new(dev, err, errlen) != 0)
         return -1;
@@ -269,9 +298,18 @@ int registry_add(sqldb *db, const registry_new *dev, const char *now, char *err,
         snprintf(err, errlen, "registry_add: no timestamp given for added_at");
         return -1;
     }
+    if (is_agentless_sterilizer(db, dev->device_id, err, errlen) != 0)
+        return -1;
+    return insert_device(db, dev, now, err, errlen);
+}
+
+int registry_add(sqldb *db, const registry_new *dev, const char *now, char *err, size_t errlen)
+{
+    if (check_new(dev, err, errlen) != 0)
+        return -1;
     if (begin_write(db, "begin insert device", err, errlen) != 0)
         return -1;
-    return end_write(db, insert_device(db, dev, now, err, errlen), "commit insert device", err,
+    return end_write(db, registry_insert(db, dev, now, err, errlen), "commit insert device", err,
                      errlen);
 }
 

@@ -25,7 +25,13 @@ typedef struct registry_new {
     const char *model;      /* optional (NULL): 1..128 bytes UTF-8, no control characters */
     const char *serial;     /* optional (NULL): same rules as model */
     const char *cert_pem;   /* optional (NULL): one PEM certificate whose CN is device_id */
+    const char *kind;       /* NULL or REGISTRY_KIND_MACHINE, or REGISTRY_KIND_STERILIZER */
 } registry_new;
+
+/* What a device is (devices.kind): a tattoo machine, or the logger agent of
+ * an autoclave (registered by smpctl sterilizer add --cert, sterilizers.h). */
+#define REGISTRY_KIND_MACHINE    "machine"
+#define REGISTRY_KIND_STERILIZER "sterilizer"
 
 /* A registered device as read back; "" marks an absent optional value. */
 typedef struct registry_device {
@@ -36,6 +42,7 @@ typedef struct registry_device {
     char added_at[REGISTRY_TS_LEN + 1];
     char retired_at[REGISTRY_TS_LEN + 1];  /* "" while the device is active */
     bool has_cert;
+    char kind[16];                         /* REGISTRY_KIND_* */
 } registry_device;
 
 /* Checks that text is usable as a clinic / model / serial: 1..128 bytes of
@@ -59,6 +66,14 @@ int registry_check_cert(const char *pem, const char *device_id, char *err, size_
  * transaction of its own. Device ids are never reused: an id already
  * present, retired or not, is refused. */
 int registry_add(sqldb *db, const registry_new *dev, const char *now, char *err, size_t errlen);
+
+/* registry_add's checks and insert inside the caller's write transaction
+ * (smpctl sterilizer add registers a sterilizer and its agent in one). An
+ * id taken by a device, or by a sterilizer logged through machines (the
+ * two share one namespace: alerts are filed under either), is refused and
+ * nothing is written. */
+int registry_insert(sqldb *db, const registry_new *dev, const char *now, char *err,
+                    size_t errlen);
 
 /* Looks device_id up. Returns 0 and fills *out when registered, 1 when not
  * registered (err says so), -1 on a database error. */

@@ -2,12 +2,16 @@
  * minimum temperature or exposure, chemical indicator not pass, or the
  * sterilizer's own fail / aborted), and the load's state for R5 and R7.
  *
- * Loads belong to the clinic, not the device that logged them: one
- * machine's autoclave log feeds the grips every machine of the clinic uses
- * (rules_grip.c judges them again when their load's cycle arrives), and
- * another collector may be handling that machine: everything here runs
- * under the clinic's lock (store_lock_clinic). A passing re-run of a load
- * clears its R4. */
+ * A cycle is one fact of its sterilizer, whichever devices log it (the
+ * autoclave's own agent, any machine of the clinic): the same (sterilizer,
+ * cycle_no) logged again with the same content is a duplicate and judged
+ * no further; with other content it is an integrity alert (R9), and the
+ * first stays the fact. Loads belong to the clinic, not the device that
+ * logged them: one autoclave feeds the grips every machine of the clinic
+ * uses (rules_grip.c judges them again when their load's cycle arrives),
+ * and another collector may be handling that machine: everything here
+ * runs under the clinic's lock (store_lock_clinic). A passing re-run of a
+ * load clears its R4. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -87,7 +91,55 @@ static void load_cause(char *cause, size_t cap, const char *load_id)
     rules__cause_add(cause, cap, "load:", load_id);
 }
 
-static int raise_r4(const rules_ctx *c, const record *r, const policy_program *prog, unsigned why)
+/* SHA-256 of what the cycle says: its canonical bytes without seq, ts and
+ * prev, which belong to the record that carried it, not to the cycle. */
+static int cycle_digest(const record *r, char hex[RECORD_HASH_HEX])
+{
+    record facts;
+    char canon[RECORD_CANON_MAX];
+    int len;
+
+    facts = *r;
+    facts.seq = 0;
+    facts.ts[0] = facts.prev[0] = '\0';
+    if ((len = record_canonical(&facts, canon, sizeof canon)) < 0)
+        return -1;
+    record_sha256_hex(canon, (size_t)len, hex);
+    return 0;
+}
+
+/* R9: another record already states this cycle number with other content. */
+static int raise_conflict(const rules_ctx *c, const record *r, const rule_sterilizer *st,
+                          int64_t cycle_no, const rule_ref *first)
+{
+    alerting al = rules__alerting(c);
+    rule_ref ref = rules__ref(c, r);
+    char no[24];
+    evidence e;
+    alert a;
+
+    snprintf(no, sizeof no, "%" PRId64, cycle_no);
+    rules__alert_init(&a, "R9", "integrity", rules__sterilizer_owner(st), c->clinic);
+    rules__cause_add(a.cause, sizeof a.cause, "cycle-conflict:", st->sterilizer_id);
+    rules__cause_add(a.cause, sizeof a.cause, ":", no);
+    rules__message(&a, "cycle %" PRId64 " of %s logged twice with different content: %s #%" PRIu64
+                   " and %s #%" PRIu64 "; the first is kept", cycle_no, st->sterilizer_id,
+                   first->device, first->seq, c->device, r->seq);
+    ev_begin(&e, a.evidence, sizeof a.evidence);
+    ev_str(&e, "sterilizer_id", st->sterilizer_id);
+    ev_int(&e, "cycle_no", cycle_no);
+    ev_open_object(&e, "kept");
+    rules__ev_ref(&e, first);
+    ev_close(&e);
+    ev_open_object(&e, "conflicting");
+    rules__ev_ref(&e, &ref);
+    ev_close(&e);
+    ev_end(&e);
+    return alerting_raise(&al, &a);
+}
+
+static int raise_r4(const rules_ctx *c, const record *r, const rule_sterilizer *st,
+                    const policy_program *prog, unsigned why)
 {
     int64_t cycle_no = 0, temp = 0, exposure = 0;
     const char *alarm = record_get_str(r, "alarm_code");
@@ -100,7 +152,7 @@ static int raise_r4(const rules_ctx *c, const record *r, const policy_program *p
     record_get_int(r, "cycle_no", &cycle_no);
     record_get_int(r, "temp_min_c", &temp);
     record_get_int(r, "exposure_s", &exposure);
-    rules__alert_init(&a, "R4", "cycle-failed", c->device, c->clinic);
+    rules__alert_init(&a, "R4", "cycle-failed", st->owner[0] ? st->owner : c->device, c->clinic);
     load_cause(a.cause, sizeof a.cause, record_get_str(r, "load_id"));
     describe(r, prog, why, reasons, sizeof reasons);
     rules__message(&a, "cycle %" PRId64 " of %s failed, load %s: %s", cycle_no,
@@ -126,13 +178,32 @@ static int raise_r4(const rules_ctx *c, const record *r, const policy_program *p
     return alerting_raise(&al, &a);
 }
 
+/* Whether r is the fact of its cycle: 1 yes, 0 a duplicate or a conflict
+ * (R9 raised), -1 on error. Under the clinic's lock. */
+static int claim_cycle(const rules_ctx *c, const record *r, const rule_sterilizer *st)
+{
+    rule_ref ref = rules__ref(c, r), first;
+    char digest[RECORD_HASH_HEX];
+    store_cycle_state claim;
+    int64_t cycle_no = 0;
+
+    record_get_int(r, "cycle_no", &cycle_no);
+    if (cycle_digest(r, digest) != 0 ||
+        store_cycle_claim(c->s, c->clinic, st->sterilizer_id, cycle_no, &ref, digest, &first,
+                          &claim) != 0)
+        return -1;
+    if (claim == STORE_CYCLE_OTHER && raise_conflict(c, r, st, cycle_no, &first) != 0)
+        return -1;
+    return claim == STORE_CYCLE_NEW;
+}
+
 int rules__cycle(const rules_ctx *c, const record *r)
 {
     const policy_program *prog;
     unsigned why = judge(c->p, r, &prog);
     rule_load load = {.cycle = rules__ref(c, r), .passed = why == 0}, prev;
     rule_sterilizer st;
-    int known;
+    int known, fact;
     bool newer;
 
     snprintf(load.load_id, sizeof load.load_id, "%s", record_get_str(r, "load_id"));
@@ -140,21 +211,27 @@ int rules__cycle(const rules_ctx *c, const record *r)
     /* R6 counts a sterilizer's untested days from when it was first seen. */
     if (store_lock_clinic(c->s, c->clinic) != 0 ||
         store_sterilizer_touch(c->s, c->clinic, load.sterilizer_id, c->device, r->ts, &st) != 0 ||
-        (known = store_load_get(c->s, c->clinic, load.load_id, &prev)) < 0)
+        (fact = claim_cycle(c, r, &st)) < 0)
+        return -1;
+    if (!fact)
+        return 0;
+    if ((known = store_load_get(c->s, c->clinic, load.load_id, &prev)) < 0)
         return -1;
     /* The load's state is its latest cycle by device time; an older cycle
      * sent late is still judged (R4) but does not overwrite it. */
     newer = !known || strcmp(r->ts, prev.cycle.ts) >= 0;
     if (newer && store_load_put(c->s, c->clinic, &load) != 0)
         return -1;
-    if (why && raise_r4(c, r, prog, why) != 0)
+    if (why && raise_r4(c, r, &st, prog, why) != 0)
         return -1;
-    /* A passing re-run clears the load's R4 (it was reprocessed). */
+    /* A passing re-run clears the load's R4 (it was reprocessed), filed
+     * under the sterilizer, or the device that logged the failed cycle
+     * while the sterilizer is not registered. */
     if (!why && known && !prev.passed && newer) {
         alerting al = rules__alerting(c);
         char cause[sizeof ((alert *)0)->cause];
         load_cause(cause, sizeof cause, prev.load_id);
-        if (alerting_clear(&al, "R4", prev.cycle.device, cause) != 0)
+        if (alerting_clear(&al, "R4", st.owner[0] ? st.owner : prev.cycle.device, cause) != 0)
             return -1;
     }
     /* The grips used since this cycle (R5) are judged again: this may be

@@ -36,6 +36,10 @@ bool rules__raised(const rules_ctx *c, const char *rule, const char *cause);
 int rules__raise_once(const rules_ctx *c, alert *a);
 void rules__forget(const rules_ctx *c, const char *rule, const char *cause);
 
+/* The device id alerts about sterilizer st are filed under: its own id
+ * once registered in the clinic, else the first device that logged it. */
+const char *rules__sterilizer_owner(const rule_sterilizer *st);
+
 /* A rule_ref for record r of c's device. */
 rule_ref rules__ref(const rules_ctx *c, const record *r);
 

@@ -106,7 +106,7 @@ static int raise_r7(const rules_ctx *c, const record *r, const rule_sterilizer *
                              &last_negative, &self) != 0)
         return -1;
 
-    rules__alert_init(&a, "R7", "critical", st->home_device, c->clinic);
+    rules__alert_init(&a, "R7", "critical", rules__sterilizer_owner(st), c->clinic);
     positive_prefix(a.cause, sizeof a.cause, st->sterilizer_id);
     snprintf(seq, sizeof seq, "#%" PRIu64, r->seq);
     rules__cause_add(a.cause, sizeof a.cause, "", c->device);
@@ -170,7 +170,7 @@ static int on_negative(const rules_ctx *c, const record *r, const rule_sterilize
         return -1;
     if (st->flagged_ts[0] && strcmp(r->ts, st->flagged_ts) > 0) {
         positive_prefix(cause, sizeof cause, st->sterilizer_id);
-        if (alerting_clear_prefix(&al, "R7", st->home_device, cause) != 0)
+        if (alerting_clear_prefix(&al, "R7", rules__sterilizer_owner(st), cause) != 0)
             return -1;
     }
     if (strcmp(r->ts, st->last_negative_ts) < 0)
@@ -182,7 +182,7 @@ static int on_negative(const rules_ctx *c, const record *r, const rule_sterilize
         return 0;
     cause[0] = '\0';
     rules__cause_add(cause, sizeof cause, "spore-overdue:", st->sterilizer_id);
-    return alerting_clear(&al, "R6", st->home_device, cause);
+    return alerting_clear(&al, "R6", rules__sterilizer_owner(st), cause);
 }
 
 int rules__sterilization_test(const rules_ctx *c, const record *r)

@@ -96,7 +96,7 @@ static int check_spore_due(void *ctx, const rule_sterilizer *listed)
     if ((due = still_untested(t, listed, &fresh)) <= 0 || (due = spore_overdue(t, st, &d)) <= 0)
         return due;
     critical = d.days > t->p->spore_critical_days;
-    rules__alert_init(&a, "R6", critical ? "critical" : "warning", st->home_device, st->clinic);
+    rules__alert_init(&a, "R6", critical ? "critical" : "warning", rules__sterilizer_owner(st), st->clinic);
     rules__cause_add(a.cause, sizeof a.cause, "spore-overdue:", st->sterilizer_id);
     rules__message(&a,
                    "spore test overdue on sterilizer %s: %s %s, %" PRId64

@@ -17,6 +17,11 @@ void rules__alert_init(alert *a, const char *rule, const char *severity, const c
     snprintf(a->clinic, sizeof a->clinic, "%s", clinic);
 }
 
+const char *rules__sterilizer_owner(const rule_sterilizer *st)
+{
+    return st->owner[0] ? st->owner : st->home_device;
+}
+
 void rules__message(alert *a, const char *fmt, ...)
 {
     va_list ap;

@@ -106,8 +106,8 @@ int store_grip_get(store *s, const char *device, uint64_t seq, rule_grip *out,
  * from_ts and before until_ts (both exclusive; "~" for no end), and the
  * grips taken from them; each oldest first, at most max through fn,
  * *total counts all. A test-only cycle is not a load: one a
- * sterilization.test names (same device, sterilizer and cycle_no) that no
- * grip was ever taken from. */
+ * sterilization.test of the clinic names (same sterilizer and cycle_no,
+ * from any device) that no grip was ever taken from. */
 int store_recall_loads(store *s, const char *clinic, const char *sterilizer_id,
                        const char *from_ts, const char *until_ts, int max, store_load_fn fn,
                        void *ctx, int64_t *total);
@@ -116,9 +116,11 @@ int store_recall_grips(store *s, const char *clinic, const char *sterilizer_id,
                        void *ctx, int64_t *total);
 
 /* A spore test of a sterilizer and the time of the cycle that carried it:
- * the sterilization.cycle of the same device, sterilizer and cycle_no
- * logged at or before the test (the latest such); the test's own ts when
- * that cycle is not on record (cycle_on_record false). */
+ * the clinic's cycle of that sterilizer and cycle_no (rule_cycles), logged
+ * by any device; for a cycle stored before rule_cycles existed, the
+ * sterilization.cycle of the test's device, sterilizer and cycle_no logged
+ * at or before the test; the test's own ts when neither is on record
+ * (cycle_on_record false). */
 typedef struct rule_spore {
     rule_ref test;
     char cycle_ts[RECORD_TS_LEN + 1];
@@ -131,6 +133,22 @@ typedef struct rule_spore {
  * ("" for all), ordered by cycle_ts; at most max into out, *n of them. */
 int store_spore_tests(store *s, const char *clinic, const char *sterilizer_id,
                       const char *since_ts, rule_spore *out, int max, int *n);
+
+/* ---- R4, R7, R9: each cycle of a sterilizer is one fact ------------------ */
+
+typedef enum {
+    STORE_CYCLE_NEW,     /* nothing held the number: cycle is now the fact */
+    STORE_CYCLE_SAME,    /* a record with the same content holds it: a duplicate */
+    STORE_CYCLE_OTHER    /* a record with other content holds it: *first */
+} store_cycle_state;
+
+/* Claims (clinic, sterilizer_id, cycle_no) for the cycle record `cycle`,
+ * whose content (every field but seq, ts, prev) hashes to digest. Under the
+ * clinic's lock (store_lock_clinic), so two collectors never both see NEW.
+ * *first is the record that holds the number (cycle itself when NEW). */
+int store_cycle_claim(store *s, const char *clinic, const char *sterilizer_id, int64_t cycle_no,
+                      const rule_ref *cycle, const char *digest, rule_ref *first,
+                      store_cycle_state *out);
 
 /* ---- R5: checks waiting to settle; alerts disproved later --------------- */
 
@@ -176,6 +194,10 @@ typedef struct rule_sterilizer {
     char clinic[RECORD_STR_MAX + 1];
     char sterilizer_id[RECORD_STR_MAX + 1];
     char home_device[IDS_DEVICE_ID_MAX + 1]; /* first device that logged it */
+    /* Its own id when it is registered in this clinic (smpctl sterilizer
+     * add; registered ids are device ids), "" when not: the alerts about
+     * it are filed under owner, or the home device while it has none. */
+    char owner[IDS_DEVICE_ID_MAX + 1];
     char first_seen_ts[RECORD_TS_LEN + 1];
     char last_negative_ts[RECORD_TS_LEN + 1]; /* "" when never tested negative */
     /* The latest positive test ("" when none ever): the sterilizer is out

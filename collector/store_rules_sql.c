@@ -15,28 +15,34 @@ enum {
     RQ_RECALL_LOADS, RQ_RECALL_LOADS_N, RQ_RECALL_GRIPS, RQ_RECALL_GRIPS_N, RQ_STER_TOUCH,
     RQ_STER_GET, RQ_STER_NEGATIVE, RQ_STER_FLAG, RQ_STER_UNTESTED, RQ_DEV_HEARD,
     RQ_SESSION_OPEN, RQ_SESSION_CLOSE, RQ_DEV_SILENT, RQ_GRIP_GET, RQ_PENDING_PUT,
-    RQ_PENDING_DROP, RQ_ALERT_WITHDRAW, RQ_RECORD_TS, RQ_COUNT
+    RQ_PENDING_DROP, RQ_ALERT_WITHDRAW, RQ_RECORD_TS, RQ_CYCLE_CLAIM, RQ_CYCLE_GET, RQ_COUNT
 };
 static_assert(RQ_COUNT <= STORE_RULE_STMTS, "raise STORE_RULE_STMTS");
 
 #define GRIP_COLS "g.device_id, g.seq, g.ts, g.load_id, g.grip_id, g.session_id"
 #define LOAD_COLS "l.device_id, l.seq, l.ts, l.load_id, l.sterilizer_id, l.passed"
+/* owner: the sterilizer's own id once it is registered in the clinic. */
 #define STER_COLS "clinic, sterilizer_id, home_device, first_seen_ts, " \
-                  "COALESCE(last_negative_ts, ''), COALESCE(flagged_ts, '')"
+                  "COALESCE(last_negative_ts, ''), COALESCE(flagged_ts, ''), " \
+                  "CASE WHEN EXISTS (SELECT 1 FROM sterilizers x WHERE " \
+                  "x.sterilizer_id = rule_sterilizers.sterilizer_id AND " \
+                  "x.clinic = rule_sterilizers.clinic) THEN sterilizer_id ELSE '' END"
 /* json_extract gives text on PostgreSQL and a number on SQLite: compare
  * numbers as BIGINT on both. */
 #define JSON_INT(doc, key) "CAST(json_extract(" doc ", '$." key "') AS BIGINT)"
 /* Loads of a sterilizer processed inside a window: R7's recall set. */
 #define RECALL_WHERE "l.clinic = ?1 AND l.sterilizer_id = ?2 AND l.ts > ?3 AND l.ts < ?4"
-/* ...less the test-only cycles: a test names the cycle (same device,
- * sterilizer, cycle_no, logged after it) and no grip came from its load. */
+/* ...less the test-only cycles: a test of the clinic, logged by any of its
+ * devices after the cycle, names it (sterilizer and cycle_no), and no grip
+ * came from its load. */
 #define HAS_GRIPS "EXISTS (SELECT 1 FROM rule_grips g2 WHERE g2.clinic = l.clinic AND " \
                   "g2.load_id = l.load_id)"
-#define TEST_ONLY "EXISTS (SELECT 1 FROM records c JOIN records t ON t.device_id = c.device_id " \
-                  "AND t.type = 'sterilization.test' AND t.ts >= c.ts " \
+#define TEST_ONLY "EXISTS (SELECT 1 FROM records c, records t " \
+                  "JOIN devices td ON td.device_id = t.device_id " \
+                  "WHERE c.device_id = l.device_id AND c.seq = l.seq " \
+                  "AND t.type = 'sterilization.test' AND t.ts >= c.ts AND td.clinic = l.clinic " \
                   "AND json_extract(t.body, '$.sterilizer_id') = l.sterilizer_id " \
-                  "AND " JSON_INT("t.body", "cycle_no") " = " JSON_INT("c.body", "cycle_no") \
-                  " WHERE c.device_id = l.device_id AND c.seq = l.seq)"
+                  "AND " JSON_INT("t.body", "cycle_no") " = " JSON_INT("c.body", "cycle_no") ")"
 #define RECALL_LOADS_WHERE RECALL_WHERE " AND (" HAS_GRIPS " OR NOT " TEST_ONLY ")"
 /* Two-argument max/min are not portable: CASE. */
 #define LATER(a, b) "CASE WHEN " b " > " a " THEN " b " ELSE " a " END"
@@ -110,6 +116,10 @@ static const char *const sql[RQ_COUNT] = {
                           "AND device_id = ?2 AND cause = ?3 AND cleared_at IS NULL "
                           "RETURNING id, severity, clinic, message, evidence",
     [RQ_RECORD_TS] = "SELECT ts FROM records WHERE device_id = ?1 AND seq = ?2",
+    [RQ_CYCLE_CLAIM] = "INSERT INTO rule_cycles(clinic, sterilizer_id, cycle_no, device_id, seq, ts, "
+                       "digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+    [RQ_CYCLE_GET] = "SELECT device_id, seq, ts, digest FROM rule_cycles "
+                     "WHERE clinic = ?1 AND sterilizer_id = ?2 AND cycle_no = ?3",
 };
 
 /* Rare queries (a tick, a positive spore test, a gap): prepared per call,
@@ -139,11 +149,13 @@ static const char spore_tests_sql[] =
     "SELECT s.device_id, s.seq, s.ts, s.read_ts, s.positive, s.cts FROM ("
     "SELECT t.device_id, t.seq, t.ts, json_extract(t.body, '$.read_ts') AS read_ts, "
     "CASE WHEN json_extract(t.body, '$.result') = 'positive' THEN 1 ELSE 0 END AS positive, "
+    "COALESCE((SELECT k.ts FROM rule_cycles k WHERE k.clinic = ?1 AND k.sterilizer_id = ?2 "
+    "  AND k.cycle_no = " JSON_INT("t.body", "cycle_no") "), "
     "(SELECT c.ts FROM records c WHERE c.device_id = t.device_id "
     "  AND c.type = 'sterilization.cycle' AND c.ts <= t.ts "
     "  AND json_extract(c.body, '$.sterilizer_id') = ?2 "
     "  AND " JSON_INT("c.body", "cycle_no") " = " JSON_INT("t.body", "cycle_no")
-    "  ORDER BY c.ts DESC LIMIT 1) AS cts "
+    "  ORDER BY c.ts DESC LIMIT 1)) AS cts "
     "FROM records t JOIN devices d ON d.device_id = t.device_id "
     "WHERE t.type = 'sterilization.test' AND t.ts >= ?3 AND d.clinic = ?1 "
     "AND json_extract(t.body, '$.kind') = 'spore' "
@@ -221,6 +233,7 @@ static void read_sterilizer(sqldb_stmt *q, rule_sterilizer *st)
     store__copy_col(q, 3, st->first_seen_ts, sizeof st->first_seen_ts);
     store__copy_col(q, 4, st->last_negative_ts, sizeof st->last_negative_ts);
     store__copy_col(q, 5, st->flagged_ts, sizeof st->flagged_ts);
+    store__copy_col(q, 6, st->owner, sizeof st->owner);
 }
 
 static void read_silent(sqldb_stmt *q, rule_silent *d)
@@ -348,6 +361,37 @@ int store_load_put(store *s, const char *clinic, const rule_load *l)
         bind_int(q, 7, l->passed ? 1 : 0))
         return bind_failed(s, q, "load update");
     return store__run(s, q, "load update");
+}
+
+int store_cycle_claim(store *s, const char *clinic, const char *sterilizer_id, int64_t cycle_no,
+                      const rule_ref *cycle, const char *digest, rule_ref *first,
+                      store_cycle_state *out)
+{
+    sqldb_stmt *claim = s->rq[RQ_CYCLE_CLAIM], *get = s->rq[RQ_CYCLE_GET];
+    char held[RECORD_HASH_HEX];
+    int rc;
+
+    if (bind_text(claim, 1, clinic) || bind_text(claim, 2, sterilizer_id) ||
+        bind_int(claim, 3, cycle_no) || bind_ref(claim, 4, cycle) || bind_text(claim, 7, digest))
+        return bind_failed(s, claim, "cycle claim");
+    if (store__run(s, claim, "cycle claim") != 0)
+        return -1;
+    if (bind_text(get, 1, clinic) || bind_text(get, 2, sterilizer_id) || bind_int(get, 3, cycle_no))
+        return bind_failed(s, get, "cycle lookup");
+    if ((rc = store__step(s, get, "cycle lookup")) != 1) {
+        if (rc == 0)
+            snprintf(s->err, sizeof s->err, "cycle %lld of %s vanished after its claim",
+                     (long long)cycle_no, sterilizer_id);
+        return -1;
+    }
+    read_ref(get, 0, first);
+    store__copy_col(get, 3, held, sizeof held);
+    store__reset(get);
+    if (strcmp(first->device, cycle->device) == 0 && first->seq == cycle->seq)
+        *out = STORE_CYCLE_NEW;
+    else
+        *out = strcmp(held, digest) == 0 ? STORE_CYCLE_SAME : STORE_CYCLE_OTHER;
+    return 0;
 }
 
 int store_grip_put(store *s, const char *clinic, const rule_grip *g)

@@ -19,6 +19,8 @@
  *   version 3  + clinics (name, address, licence, IANA timezone) and
  *              checkpoints (each received checkpoint and whether its
  *              signature is verified yet)
+ *   version 4  + devices.kind, sterilizers (autoclaves as equipment of a
+ *              clinic) and rule_cycles (each cycle of a sterilizer once)
  *
  * A version's new tables are defined once, below, and used both by the
  * full schema (schema_sql) and by the step that adds them (steps[]). */
@@ -178,6 +180,38 @@
     "CREATE INDEX IF NOT EXISTS checkpoints_pending ON checkpoints(received_at)" \
     " WHERE state = 'pending';"
 
+/* Autoclaves as equipment of their clinic (smpctl sterilizer add|list,
+ * admin/sterilizers.c). sterilizer_id is the records' sterilizer_id and
+ * is fleet-unique once registered. device_id names its own logger agent
+ * (a devices row of kind 'sterilizer', the same id); NULL when the clinic
+ * logs it through its machines. Alerts about a registered sterilizer are
+ * filed under its id (docs/rules.md). */
+#define SQL_STERILIZERS \
+    "CREATE TABLE IF NOT EXISTS sterilizers (" \
+    "  sterilizer_id TEXT PRIMARY KEY," \
+    "  clinic        TEXT NOT NULL," \
+    "  model         TEXT," \
+    "  serial        TEXT," \
+    "  device_id     TEXT," \
+    "  added_at      TEXT NOT NULL," \
+    "  retired_at    TEXT) WITHOUT ROWID;"
+
+/* Each cycle of a clinic's sterilizer is one fact, whichever devices log
+ * it (collector/rules_cycle.c): the record that stated it first, and the
+ * SHA-256 of its content (every field but seq, ts and prev), so the same
+ * cycle logged again is told apart from a different one under its
+ * number. Cycles stored before version 4 have no row. */
+#define SQL_RULE_CYCLES \
+    "CREATE TABLE IF NOT EXISTS rule_cycles (" \
+    "  clinic        TEXT NOT NULL," \
+    "  sterilizer_id TEXT NOT NULL," \
+    "  cycle_no      INTEGER NOT NULL," \
+    "  device_id     TEXT NOT NULL," \
+    "  seq           INTEGER NOT NULL," \
+    "  ts            TEXT NOT NULL," \
+    "  digest        TEXT NOT NULL," \
+    "  PRIMARY KEY (clinic, sterilizer_id, cycle_no)) WITHOUT ROWID;"
+
 /* Reports and audit exports (dashboard-export/report_data.c, export*.c):
  * records_compliance holds the few compliance records (not counters, not
  * checkpoints: about 8 % of rows) in (device, type, ts) order. On SQLite it
@@ -216,7 +250,10 @@ static const char *const schema_sql =
     "  serial     TEXT,"
     "  cert_pem   TEXT,"
     "  added_at   TEXT NOT NULL,"
-    "  retired_at TEXT);"
+    "  retired_at TEXT,"
+    /* 'machine' or 'sterilizer' (an autoclave's logger agent); last, as
+     * version 4 added it to older stores. */
+    "  kind       TEXT NOT NULL DEFAULT 'machine');"
     SQL_DEVICE_CERT_HISTORY
     "CREATE TABLE IF NOT EXISTS records ("
     "  device_id   TEXT NOT NULL,"
@@ -328,7 +365,9 @@ static const char *const schema_sql =
     SQL_DEVICE_PRESENCE
     SQL_NOTIFY_OUTBOX
     SQL_CLINICS
-    SQL_CHECKPOINTS;
+    SQL_CHECKPOINTS
+    SQL_STERILIZERS
+    SQL_RULE_CYCLES;
 
 /* The schema above is written in SQLite's spelling. PostgreSQL gets the
  * same text with these words rewritten (outside string literals): every
@@ -455,7 +494,16 @@ static int step_2_to_3(sqldb *db, char *err, size_t errlen)
 /* steps[v] upgrades version v to v + 1; version 0 (an empty database) gets
  * schema_sql whole instead. */
 typedef int (*db_step)(sqldb *db, char *err, size_t errlen);
-static const db_step steps[DB_SCHEMA_VERSION] = {[1] = step_1_to_2, [2] = step_2_to_3};
+/* 3 -> 4: device kinds, sterilizers as equipment, one row per cycle. */
+static int step_3_to_4(sqldb *db, char *err, size_t errlen)
+{
+    if (add_column(db, "devices", "kind", "TEXT NOT NULL DEFAULT 'machine'", err, errlen) != 0)
+        return -1;
+    return exec_schema(db, SQL_STERILIZERS SQL_RULE_CYCLES, err, errlen);
+}
+
+static const db_step steps[DB_SCHEMA_VERSION] = {
+    [1] = step_1_to_2, [2] = step_2_to_3, [3] = step_3_to_4};
 
 /* The database's schema_version into *version: 0 when it has no schema
  * (an empty database, or one whose meta has no version). *tables: how many
@@ -666,7 +714,7 @@ const char *const db_tables[] = {
     "quarantine_counts", "quarantined_records", "chain_recoveries", "superseded_records",
     "alerts", "rule_cartridges", "rule_loads", "rule_grips", "rule_sterilizers", "rule_devices",
     "viewers", "device_presence", "notify_events", "notify_outbox", "clinics", "checkpoints",
-    NULL};
+    "sterilizers", "rule_cycles", NULL};
 
 /* The tables whose id is generated (INTEGER PRIMARY KEY in the schema). */
 static const char *const id_tables[] = {"quarantine", "chain_recoveries", "alerts",

@@ -13,7 +13,7 @@
 
 /* The schema this build reads and writes (meta.schema_version); db.c lists
  * what each version added. */
-#define DB_SCHEMA_VERSION 3
+#define DB_SCHEMA_VERSION 4
 
 /* The record types of the partial index records_compliance (db.c): a
  * query that wants the index must have "type IN " DB_COMPLIANCE_TYPES in

@@ -13,6 +13,7 @@
 #include "pki.h"
 #include "quarantine_cmd.h"
 #include "report.h"
+#include "sterilizer_cmd.h"
 #include "verify.h"
 #include "version.h"
 
@@ -33,6 +34,8 @@ static void usage(FILE *out)
             "  clinic add <id> --name N --timezone TZ [--address A] [--licence L] --db DB\n"
             "  clinic set <id> [--name N] [--timezone TZ] [--address A] [--licence L] --db DB\n"
             "  clinic list --db DB\n"
+            "  sterilizer add <id> --clinic C [--model M] [--serial S] [--cert FILE] --db DB\n"
+            "  sterilizer list --db DB [--clinic C]\n"
             "  device add <id> --clinic C --db DB [--model M] [--serial S] [--cert FILE]\n"
             "  device list --db DB [--clinic C]\n"
             "  device retire <id> --db DB\n"
@@ -69,6 +72,8 @@ int main(int argc, char **argv)
         return fleet_cmd(argc - 2, argv + 2);
     if (strcmp(argv[1], "clinic") == 0)
         return clinic_cmd(argc - 2, argv + 2);
+    if (strcmp(argv[1], "sterilizer") == 0)
+        return sterilizer_cmd(argc - 2, argv + 2);
     if (strcmp(argv[1], "device") == 0)
         return device_cmd(argc - 2, argv + 2);
     if (strcmp(argv[1], "alerts") == 0)

@@ -1,6 +1,7 @@
 /* test_clinics: smpctl clinic add|set|list (admin/clinic_cmd.c) and the
- * clinics table behind it (admin/clinics.c), plus the line smpctl device
- * add prints for a clinic nobody registered, against a real temporary
+ * clinics table behind it (admin/clinics.c), the line smpctl device add
+ * prints for a clinic nobody registered, and the clinics' sterilizers
+ * (smpctl sterilizer add|list, admin/sterilizers.c), against a real temporary
  * database: SQLite, or PostgreSQL when SMP_TEST_PG is set (testdb.h).
  * Every case checks the exact output, exit code and table contents. */
 #include <setjmp.h>
@@ -19,6 +20,8 @@
 #include "clinics.h"
 #include "db.h"
 #include "device_cmd.h"
+#include "pki.h"
+#include "sterilizer_cmd.h"
 #include "testdb.h"
 
 typedef struct fixture {
@@ -47,15 +50,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    char p[400];
+    char cmd[400];
 
     sqldb_close(fx->db);
     testdb_drop(fx->path);
-    snprintf(p, sizeof p, "%s/out", fx->dir);
-    unlink(p);
-    snprintf(p, sizeof p, "%s/err", fx->dir);
-    unlink(p);
-    rmdir(fx->dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
+    assert_int_equal(system(cmd), 0);
     free(fx);
     return 0;
 }
@@ -85,7 +85,7 @@ static void restore(int fd, int target, int saved, char *text, size_t cap)
     text[n] = '\0';
 }
 
-/* Runs `smpctl <words...>` (clinic or device) with stdout and stderr
+/* Runs `smpctl <words...>` (clinic, sterilizer or device) with stdout and stderr
  * captured into fx->out and fx->err; the words end with NULL and "--db
  * <target>" is added. Returns the exit code. */
 static int run(fixture *fx, const char *cmd, ...)
@@ -105,7 +105,9 @@ static int run(fixture *fx, const char *cmd, ...)
     fflush(stderr);
     fo = capture_to(fx, "out", STDOUT_FILENO, &so);
     fe = capture_to(fx, "err", STDERR_FILENO, &se);
-    rc = strcmp(cmd, "clinic") == 0 ? clinic_cmd(argc, argv) : device_cmd(argc, argv);
+    rc = strcmp(cmd, "clinic") == 0       ? clinic_cmd(argc, argv)
+         : strcmp(cmd, "sterilizer") == 0 ? sterilizer_cmd(argc, argv)
+                                          : device_cmd(argc, argv);
     fflush(stdout);
     fflush(stderr);
     restore(fo, STDOUT_FILENO, so, fx->out, sizeof fx->out);
@@ -347,6 +349,114 @@ static void test_device_add_names_unregistered_clinic(void **state)
     is("list stderr", fx->err, "");
 }
 
+/* ---- sterilizers ----------------------------------------------------------- */
+
+/* A fleet PKI in fx->dir/pki with a certificate for id (CN = id). */
+static void issue_cert(fixture *fx, const char *id, char *path, size_t cap)
+{
+    char pki[300];
+    char *init[] = {"init", "--dir", pki, NULL};
+    char *issue[] = {"issue-device", (char *)id, "--dir", pki, NULL};
+    int so, se, fo, fe;
+
+    snprintf(pki, sizeof pki, "%s/pki", fx->dir);
+    fo = capture_to(fx, "out", STDOUT_FILENO, &so);
+    fe = capture_to(fx, "err", STDERR_FILENO, &se);
+    if (access(pki, F_OK) != 0)
+        assert_int_equal(pki_cmd(3, init), 0);
+    assert_int_equal(pki_cmd(4, issue), 0);
+    restore(fo, STDOUT_FILENO, so, fx->out, sizeof fx->out);
+    restore(fe, STDERR_FILENO, se, fx->err, sizeof fx->err);
+    snprintf(path, cap, "%s/devices/%s.crt", pki, id);
+}
+
+/* One autoclave with its own agent (a device of kind sterilizer), one
+ * logged through the machines; the list says which is which. */
+static void test_sterilizer_add_and_list(void **state)
+{
+    fixture *fx = *state;
+    char cert[400];
+
+    issue_cert(fx, "ac-north", cert, sizeof cert);
+    assert_int_equal(run(fx, "sterilizer", "add", "ac-north", "--clinic", "north", "--model",
+                         "Melag Vacuklav 23-B", "--serial", "M-2231", "--cert", cert, NULL), 0);
+    is("add stdout", fx->out, "sterilizer ac-north added to clinic 'north', reporting through its "
+                              "own agent (device of kind sterilizer)\n");
+    assert_int_equal(run(fx, "sterilizer", "add", "ac-south", "--clinic", "south", NULL), 0);
+    is("add stdout", fx->out, "sterilizer ac-south added to clinic 'south', logged through the "
+                              "clinic's machines\n");
+    assert_int_equal(run(fx, "sterilizer", "list", NULL), 0);
+    is("list", fx->out,
+       "id        clinic  model                serial  reports through\n"
+       "ac-north  north   Melag Vacuklav 23-B  M-2231  its own agent ac-north\n"
+       "ac-south  south   -                    -       the clinic's machines\n");
+    assert_int_equal(run(fx, "sterilizer", "list", "--clinic", "south", NULL), 0);
+    is("list --clinic", fx->out,
+       "id        clinic  model  serial  reports through\n"
+       "ac-south  south   -      -       the clinic's machines\n");
+    assert_int_equal(testdb_int(fx->db, "SELECT count(*) FROM devices WHERE device_id = 'ac-north' "
+                                        "AND kind = 'sterilizer' AND cert_pem IS NOT NULL"), 1);
+    assert_int_equal(testdb_int(fx->db, "SELECT count(*) FROM devices"), 1);
+    assert_int_equal(run(fx, "device", "list", NULL), 0);
+    assert_non_null(strstr(fx->out, "active, autoclave logger"));
+}
+
+/* Ids are one namespace with device ids and never reused; bad input is
+ * refused before anything is written. */
+static void test_sterilizer_refusals(void **state)
+{
+    fixture *fx = *state;
+    char want[1024], cert[400];
+
+    assert_int_equal(run(fx, "device", "add", "m-01", "--clinic", "north", NULL), 0);
+    assert_int_equal(run(fx, "sterilizer", "add", "m-01", "--clinic", "north", NULL), 1);
+    is("taken by a device", fx->err, "smpctl sterilizer add: 'm-01' is already registered as a "
+       "device of clinic 'north' (smpctl device list); ids are never reused: choose another id\n");
+    assert_int_equal(run(fx, "sterilizer", "add", "ac-1", "--clinic", "north", NULL), 0);
+    assert_int_equal(run(fx, "sterilizer", "add", "ac-1", "--clinic", "south", NULL), 1);
+    is("taken by a sterilizer", fx->err, "smpctl sterilizer add: 'ac-1' is already registered as "
+       "a sterilizer of clinic 'north' (smpctl sterilizer list); ids are never reused: choose "
+       "another id\n");
+    assert_int_equal(run(fx, "device", "add", "ac-1", "--clinic", "north", NULL), 1);
+    is("device id of a sterilizer", fx->err, "smpctl device add: 'ac-1' is a sterilizer of clinic "
+       "'north' (smpctl sterilizer list); device and sterilizer ids share one namespace: choose "
+       "another id\n");
+    assert_int_equal(run(fx, "sterilizer", "add", "AC:1", "--clinic", "north", NULL), 1);
+    assert_non_null(strstr(fx->err, "smpctl sterilizer add: invalid sterilizer id: "));
+    assert_int_equal(run(fx, "sterilizer", "add", "ac-2", "--clinic", "a/b", NULL), 1);
+    assert_non_null(strstr(fx->err, "--clinic"));
+    issue_cert(fx, "ac-3", cert, sizeof cert);
+    assert_int_equal(run(fx, "sterilizer", "add", "ac-4", "--clinic", "north", "--cert", cert, NULL), 1);
+    snprintf(want, sizeof want, "smpctl sterilizer add: --cert %s: ", cert);
+    assert_non_null(strstr(fx->err, want));
+    assert_int_equal(run(fx, "sterilizer", "add", "--clinic", "north", NULL), 2);
+    assert_int_equal(testdb_int(fx->db, "SELECT count(*) FROM sterilizers"), 1);
+    assert_int_equal(testdb_int(fx->db, "SELECT count(*) FROM devices"), 1);
+}
+
+/* Registering a sterilizer moves the alerts its clinic filed about it under
+ * the machine that first logged it, so that its next spore test clears
+ * them where the rules now look; other clinics' and other rules' stay. */
+static void test_sterilizer_add_moves_its_alerts(void **state)
+{
+    fixture *fx = *state;
+
+    testdb_exec(fx->db,
+        "INSERT INTO alerts(rule, severity, device_id, clinic, cause, message, evidence, raised_at) VALUES"
+        " ('R6', 'warning', 'm-01', 'north', 'spore-overdue:ac-1', 'm', '{\"sterilizer_id\":\"ac-1\"}', 't'),"
+        " ('R4', 'cycle-failed', 'm-02', 'north', 'load:L1', 'm', '{\"sterilizer_id\":\"ac-1\"}', 't'),"
+        " ('R6', 'warning', 'm-09', 'south', 'spore-overdue:ac-1', 'm', '{\"sterilizer_id\":\"ac-1\"}', 't'),"
+        " ('R6', 'warning', 'm-01', 'north', 'spore-overdue:ac-2', 'm', '{\"sterilizer_id\":\"ac-2\"}', 't'),"
+        " ('R9', 'integrity', 'm-01', 'north', 'gap', 'm', '{\"device\":\"m-01\"}', 't')");
+    assert_int_equal(run(fx, "sterilizer", "add", "ac-1", "--clinic", "north", NULL), 0);
+    is("add stdout", fx->out, "sterilizer ac-1 added to clinic 'north', logged through the "
+                              "clinic's machines\n2 alerts about it moved to it from the machines "
+                              "that logged it\n");
+    assert_int_equal(testdb_int(fx->db, "SELECT count(*) FROM alerts WHERE device_id = 'ac-1' "
+                                        "AND clinic = 'north' AND rule IN ('R4', 'R6')"), 2);
+    assert_int_equal(testdb_int(fx->db, "SELECT count(*) FROM alerts WHERE device_id = 'ac-1'"), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +466,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_duplicate_add, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_add_names_unregistered_clinic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sterilizer_add_and_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sterilizer_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sterilizer_add_moves_its_alerts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

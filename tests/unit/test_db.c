@@ -24,12 +24,13 @@
 /* Unit tests run in tests/unit (Makefile). */
 #define SCHEMA_V1 "../fixtures/schema_v1.sql"
 
-static const char *const v3_tables[] = {
+static const char *const schema_tables[] = {
     "alerts", "chain_recoveries", "checkpoints", "clinics", "device_cert_history", "device_presence", "device_state",
     "devices", "meta", "notify_events", "notify_outbox", "quarantine", "quarantine_counts",
     "quarantined_records", "records", "rule_cartridges", "rule_devices", "rule_grips",
-    "rule_loads", "rule_sterilizers", "superseded_records", "viewers"};
-#define N_TABLES (sizeof v3_tables / sizeof v3_tables[0])
+    "rule_cycles", "rule_loads", "rule_sterilizers", "sterilizers", "superseded_records",
+    "viewers"};
+#define N_TABLES (sizeof schema_tables / sizeof schema_tables[0])
 
 typedef struct fixture {
     char target[TESTDB_TARGET_MAX];   /* an empty database (no schema) */
@@ -167,17 +168,17 @@ static void test_fresh_database(void **state)
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
     assert_int_equal(from, 0);
     assert_int_equal(to, DB_SCHEMA_VERSION);
-    assert_int_equal(DB_SCHEMA_VERSION, 3);
+    assert_int_equal(DB_SCHEMA_VERSION, 4);
     if (!testdb_is_postgres()) {
         struct stat st;
         assert_int_equal(stat(fx->target, &st), 0);
         assert_int_equal(st.st_mode & 0777, 0600);
     }
-    assert_int_equal(version_of(fx->target), 3);
+    assert_int_equal(version_of(fx->target), 4);
     db = testdb_open(fx->target);
     for (size_t i = 0; i < N_TABLES; i++)
-        if (tables_named(db, v3_tables[i]) != 1)
-            fail_msg("table %s missing", v3_tables[i]);
+        if (tables_named(db, schema_tables[i]) != 1)
+            fail_msg("table %s missing", schema_tables[i]);
     assert_int_equal(table_count(db), N_TABLES);
     /* smpctl db copy copies db_tables: every table, once. */
     size_t listed = 0;
@@ -230,8 +231,8 @@ static void test_v1_migrates_keeping_rows(void **state)
     assert_int_equal(version_of(fx->target), 1);
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
     assert_int_equal(from, 1);
-    assert_int_equal(to, 3);
-    assert_int_equal(version_of(fx->target), 3);
+    assert_int_equal(to, DB_SCHEMA_VERSION);
+    assert_int_equal(version_of(fx->target), DB_SCHEMA_VERSION);
 
     db = testdb_open(fx->target);
     assert_int_equal(testdb_int(db, "SELECT count(*) FROM devices WHERE device_id = 'dev-1' AND "
@@ -276,8 +277,8 @@ static void test_migrate_twice_is_a_no_op(void **state)
     testdb_exec(db, "INSERT INTO viewers VALUES ('wall', 'north', '2025-01-03T00:00:00Z')");
     sqldb_close(db);
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
-    assert_int_equal(from, 3);
-    assert_int_equal(to, 3);
+    assert_int_equal(from, DB_SCHEMA_VERSION);
+    assert_int_equal(to, DB_SCHEMA_VERSION);
     db = testdb_open(fx->target);
     assert_int_equal(testdb_int(db, "SELECT count(*) FROM viewers"), 1);
     assert_int_equal(testdb_int(db, "SELECT count(*) FROM meta"), 1);
@@ -358,7 +359,7 @@ static void test_open_refuses_v1_and_changes_nothing(void **state)
     char *before = slurp(fx->target, &n1), *after;
     assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
     assert_null(db);
-    snprintf(want, sizeof want, "database %s has schema version 1, this smpfleet needs 3: run "
+    snprintf(want, sizeof want, "database %s has schema version 1, this smpfleet needs 4: run "
              "smpctl db migrate --db %s", fx->target, fx->target);
     assert_string_equal(err, want);
     after = slurp(fx->target, &n2);
@@ -383,7 +384,7 @@ static void test_open_refuses_empty(void **state)
     }
     sqldb_mask(fx->target, name, sizeof name);
     assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
-    snprintf(want, sizeof want, "database %s has schema version 0, this smpfleet needs 3: run "
+    snprintf(want, sizeof want, "database %s has schema version 0, this smpfleet needs 4: run "
              "smpctl db migrate --db %s", name, name);
     assert_string_equal(err, want);
 }
@@ -397,18 +398,18 @@ static void test_newer_version_refused(void **state)
 
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
     db = testdb_open(fx->target);
-    testdb_exec(db, "UPDATE meta SET value = '4' WHERE key = 'schema_version'");
+    testdb_exec(db, "UPDATE meta SET value = '5' WHERE key = 'schema_version'");
     sqldb_close(db);
     db = NULL;
     sqldb_mask(fx->target, name, sizeof name);
-    snprintf(want, sizeof want, "database %s has schema version 4, newer than this smpfleet (3): "
+    snprintf(want, sizeof want, "database %s has schema version 5, newer than this smpfleet (4): "
              "upgrade smpfleet", name);
     assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
     assert_null(db);
     assert_string_equal(err, want);
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), -1);
     assert_string_equal(err, want);
-    assert_int_equal(version_of(fx->target), 4);
+    assert_int_equal(version_of(fx->target), 5);
 }
 
 /* A version-2 database (SQLite, or PostgreSQL from the release that
@@ -424,14 +425,16 @@ static void test_v2_migrates_on_both(void **state)
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
     db = testdb_open(fx->target);
     testdb_exec(db, "DROP TABLE clinics; DROP TABLE checkpoints;"
+                    "DROP TABLE sterilizers; DROP TABLE rule_cycles;"
+                    "ALTER TABLE devices DROP COLUMN kind;"
                     "UPDATE meta SET value = '2' WHERE key = 'schema_version';"
                     "INSERT INTO viewers VALUES ('wall', 'north', '2025-01-03T00:00:00Z')");
     sqldb_close(db);
     assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
-    assert_non_null(strstr(err, "has schema version 2, this smpfleet needs 3"));
+    assert_non_null(strstr(err, "has schema version 2, this smpfleet needs 4"));
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
     assert_int_equal(from, 2);
-    assert_int_equal(to, 3);
+    assert_int_equal(to, 4);
     db = testdb_open(fx->target);
     assert_int_equal(table_count(db), N_TABLES);
     assert_int_equal(testdb_int(db, "SELECT count(*) FROM viewers"), 1);
@@ -439,6 +442,36 @@ static void test_v2_migrates_on_both(void **state)
                     " ('north', 'North Clinic', 'America/Los_Angeles', 't', 't');"
                     "INSERT INTO checkpoints VALUES ('dev-1', 64, 'h', 's', 't', 'pending', NULL)");
     assert_int_equal(testdb_int(db, "SELECT count(*) FROM clinics WHERE address = ''"), 1);
+    sqldb_close(db);
+}
+
+/* A version-3 database gets device kinds (its devices are machines),
+ * sterilizers and rule_cycles, keeping its rows. */
+static void test_v3_migrates_on_both(void **state)
+{
+    fixture *fx = *state;
+    char err[1024];
+    int from = -1, to = -1;
+    sqldb *db;
+
+    assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
+    db = testdb_open(fx->target);
+    testdb_exec(db, "DROP TABLE sterilizers; DROP TABLE rule_cycles;"
+                    "ALTER TABLE devices DROP COLUMN kind;"
+                    "UPDATE meta SET value = '3' WHERE key = 'schema_version';"
+                    "INSERT INTO devices(device_id, clinic, added_at) VALUES ('m-01', 'north', 't')");
+    sqldb_close(db);
+    assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
+    assert_non_null(strstr(err, "has schema version 3, this smpfleet needs 4"));
+    assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
+    assert_int_equal(from, 3);
+    assert_int_equal(to, 4);
+    db = testdb_open(fx->target);
+    assert_int_equal(table_count(db), N_TABLES);
+    assert_int_equal(testdb_int(db, "SELECT count(*) FROM devices WHERE kind = 'machine'"), 1);
+    testdb_exec(db, "INSERT INTO sterilizers(sterilizer_id, clinic, added_at) VALUES ('ac-1', 'north', 't');"
+                    "INSERT INTO rule_cycles VALUES ('north', 'ac-1', 7, 'm-01', 3, 't', 'd')");
+    assert_int_equal(testdb_int(db, "SELECT count(*) FROM sterilizers WHERE device_id IS NULL"), 1);
     sqldb_close(db);
 }
 
@@ -472,6 +505,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_refuses_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v2_migrates_on_both, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v3_migrates_on_both, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_refuses_foreign_database, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

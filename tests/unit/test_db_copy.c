@@ -93,7 +93,8 @@ static void fill_source(const char *path)
     for (int i = 0; i < 256; i++)
         blob[i] = (unsigned char)i;
     testdb_exec(db,
-        "INSERT INTO devices VALUES ('dev-1', 'north', 'M1', 'S1', NULL, '2026-03-01T00:00:00Z', NULL);"
+        "INSERT INTO devices VALUES ('dev-1', 'north', 'M1', 'S1', NULL, '2026-03-01T00:00:00Z', NULL,"
+        " 'machine');"
         "INSERT INTO device_cert_history VALUES ('dev-1', 'old pem', '2026-03-01T00:00:00Z');"
         "INSERT INTO device_state VALUES ('dev-1', 3, 'h', '2026-03-02T08:00:01.000Z');"
         "INSERT INTO quarantine_counts VALUES ('schema', 2);"
@@ -114,7 +115,9 @@ static void fill_source(const char *path)
         "INSERT INTO notify_outbox VALUES ('webhook', 9, 1, 't', 'refused', NULL);"
         "INSERT INTO clinics VALUES ('north', 'North Clinic', '1 Main St', 'L-7',"
         " 'America/Los_Angeles', 't', 't');"
-        "INSERT INTO checkpoints VALUES ('dev-1', 3, 'h', 'sig', 't', 'verified', 't');");
+        "INSERT INTO checkpoints VALUES ('dev-1', 3, 'h', 'sig', 't', 'verified', 't');"
+        "INSERT INTO sterilizers VALUES ('ac-1', 'north', 'Melag', 'M-1', NULL, 't', NULL);"
+        "INSERT INTO rule_cycles VALUES ('north', 'ac-1', 7, 'dev-1', 3, 't', 'd');");
     put_records(db);
     assert_int_equal(sqldb_prepare(db, "INSERT INTO quarantine VALUES (5, 't', 'dev-1', "
                                        "'smp/v1/dev/dev-1/events', 'schema', ?1)", &q), 0);

@@ -318,6 +318,16 @@ static void cycle_full(int dev, const char *ster, const char *load, const char *
     push(dev, &r);
 }
 
+/* Cycle number `no` of ster (a number another device may log too). */
+static void cycle_numbered(int dev, const char *ster, const char *load, int64_t no, int64_t temp_dc)
+{
+    int64_t next = cycle_no;
+    cycle_no = no - 1;
+    cycle_full(dev, ster, load, "prevac_134", temp_dc, 240, temp_dc >= 1340 ? "pass" : "fail",
+               temp_dc >= 1340 ? "pass" : "fail");
+    cycle_no = next > no ? next : no;
+}
+
 /* A prevac_134 cycle that meets the default minimums (134.0 °C, 180 s). */
 static void cycle_pass(int dev, const char *ster, const char *load)
 {
@@ -1638,6 +1648,99 @@ static void test_pg_cartridge_on_two_collectors(void **state)
     }
 }
 
+/* ---- sterilizers: each cycle once, alerts filed under the sterilizer ------ */
+
+/* The same cycle logged by two machines (or the autoclave's agent and a
+ * machine) is one fact: judged once, whoever logs it later. Logged again
+ * with other content under its number, it is an R9 integrity alert, once,
+ * and the first stays the fact. */
+static void test_cycle_logged_twice_is_one_fact(void **state)
+{
+    char msg[256];
+    (void)state;
+
+    at(DEV_A, 0);
+    cycle_numbered(DEV_A, "ac-1", "L7", 7, 1300);     /* fails R4 */
+    send(DEV_A);
+    events_are("raised R4 cycle-failed load:L7 dev-a\n");
+    at(DEV_B, 60);
+    cycle_numbered(DEV_B, "ac-1", "L7", 7, 1300);     /* the same cycle, logged later */
+    send(DEV_B);
+    events_are("");
+    assert_int_equal(testdb_int(F->db, "SELECT count(*) FROM rule_cycles"), 1);
+    assert_int_equal(testdb_int(F->db, "SELECT count(*) FROM rule_loads WHERE load_id = 'L7' "
+                                       "AND device_id = 'dev-a' AND seq = 1"), 1);
+
+    at(DEV_B, 120);
+    cycle_numbered(DEV_B, "ac-1", "L7", 7, 1345);     /* other content, same number */
+    cycle_numbered(DEV_B, "ac-1", "L7", 7, 1350);     /* and again: still one alert */
+    send(DEV_B);
+    events_are("raised R9 integrity cycle-conflict:ac-1:7 dev-a\n");
+    alerts_are("R4 cycle-failed load:L7 dev-a\n"
+               "R9 integrity cycle-conflict:ac-1:7 dev-a\n");
+    cJSON *ev = alert_of("R9", "cycle-conflict:ac-1:7", msg, sizeof msg);
+    contains(msg, "cycle 7 of ac-1 logged twice with different content: dev-a #1 and dev-b #2; "
+                  "the first is kept");
+    assert_string_equal(ev_text(ev, "kept", "device"), "dev-a");
+    assert_string_equal(ev_text(ev, "conflicting", "device"), "dev-b");
+    assert_int_equal(ev_num(ev, "conflicting", "seq"), 2);
+    cJSON_Delete(ev);
+
+    /* The same number in another clinic is another sterilizer's cycle. */
+    at(DEV_C, 0);
+    cycle_numbered(DEV_C, "ac-1", "L7", 7, 1345);
+    send(DEV_C);
+    events_are("");
+    assert_int_equal(testdb_int(F->db, "SELECT count(*) FROM rule_cycles"), 2);
+}
+
+/* A registered sterilizer owns its alerts: R4, R7 and R6 are filed under
+ * its id, and a spore test logged by another device of the clinic names a
+ * cycle logged by the autoclave's own agent. */
+static void test_registered_sterilizer_owns_its_alerts(void **state)
+{
+    int64_t neg_cycle, pos_cycle;
+    (void)state;
+
+    testdb_exec(F->db, "INSERT INTO sterilizers(sterilizer_id, clinic, device_id, added_at) "
+                       "VALUES ('ac-1', 'clinic-1', 'dev-a', '2026-01-01T00:00:00.000Z')");
+    at(DEV_A, 0);
+    cycle_pass(DEV_A, "ac-1", "L0");                  /* carries the negative BI */
+    neg_cycle = cycle_no;
+    at(DEV_A, 2 * 3600);
+    cycle_fail(DEV_A, "ac-1", "L1");
+    at(DEV_A, 4 * 3600);
+    cycle_pass(DEV_A, "ac-1", "L2");                  /* carries the positive BI */
+    pos_cycle = cycle_no;
+    send(DEV_A);
+    events_are("raised R4 cycle-failed load:L1 ac-1\n");
+    /* The tests are logged on a machine, naming the agent's cycles. */
+    at(DEV_B, 30 * 3600);
+    test_in(DEV_B, "ac-1", "spore", neg_cycle, "negative");
+    at(DEV_B, 50 * 3600);
+    test_in(DEV_B, "ac-1", "spore", pos_cycle, "positive");
+    send(DEV_B);
+    events_are("raised R7 critical positive:ac-1:dev-b#2 ac-1\n");
+    char msg[512];
+    cJSON *ev = alert_of("R7", "positive:ac-1:dev-b#2", msg, sizeof msg);
+    assert_string_equal(ev_text(ev, "test", "cycle_ts"), "2026-11-02T12:00:00.000Z");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(ev, "test"), "cycle_on_record")));
+    assert_string_equal(ev_text(ev, "window", "after"), "2026-11-02T08:00:00.000Z");
+    assert_int_equal(ev_num(ev, "loads_total", NULL), 1);   /* L1; L0 and L2 carried tests */
+    cJSON_Delete(ev);
+    /* A passing re-run of L1 clears its R4 under the sterilizer. */
+    at(DEV_A, 51 * 3600);
+    cycle_pass(DEV_A, "ac-1", "L1");
+    send(DEV_A);
+    events_are("cleared R4 cycle-failed load:L1 ac-1\n");
+    /* R6 is the sterilizer's too. */
+    tick(40 * 24 * 3600);
+    alerts_are("R4 cycle-failed load:L1 ac-1 cleared\n"
+               "R7 critical positive:ac-1:dev-b#2 ac-1\n"
+               "R6 critical spore-overdue:ac-1 ac-1\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1663,6 +1766,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_r5_grip_from_recalled_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r5_settle_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r8_device_time_gap_flagged_late, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cycle_logged_twice_is_one_fact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registered_sterilizer_owns_its_alerts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_grip_and_cycle_on_two_collectors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_grip_and_cycle_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_settle_and_cycle_at_once, setup, teardown),
