@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "rowlist.h"
 
 static void read_row(sqldb_stmt *q, alert_row *r)
 {
@@ -22,19 +23,10 @@ static void read_row(sqldb_stmt *q, alert_row *r)
     sqldb_column_copy(q, 11, r->state, sizeof r->state);
 }
 
-/* Appends one row, doubling the array as needed. */
-static int push(alert_row **rows, size_t *n, size_t *cap, sqldb_stmt *q)
+/* rowlist_fn */
+static void list_row(sqldb_stmt *q, void *entry)
 {
-    if (*n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
-        alert_row *grown = realloc(*rows, ncap * sizeof *grown);
-        if (!grown)
-            return -1;
-        *rows = grown;
-        *cap = ncap;
-    }
-    read_row(q, &(*rows)[(*n)++]);
-    return 0;
+    read_row(q, entry);
 }
 
 int alert_admin_list(sqldb *db, const alert_filter *f, alert_row **out, size_t *count, char *err,
@@ -50,8 +42,7 @@ int alert_admin_list(sqldb *db, const alert_filter *f, alert_row **out, size_t *
         "AND (?2 = 0 OR cleared_at IS NULL) AND (CAST(?3 AS TEXT) IS NULL OR raised_at >= ?3) "
         "ORDER BY clinic, id";
     sqldb_stmt *q = NULL;
-    alert_row *rows = NULL;
-    size_t n = 0, cap = 0;
+    void *rows = NULL;
     int rc;
 
     *out = NULL;
@@ -60,28 +51,12 @@ int alert_admin_list(sqldb *db, const alert_filter *f, alert_row **out, size_t *
         return db_error(db, "listing alerts", err, errlen);
     if (sqldb_bind_text(q, 1, f->clinic) != 0 || sqldb_bind_int64(q, 2, f->open_only ? 1 : 0) != 0 ||
         sqldb_bind_text(q, 3, f->since) != 0) {
-        db_error(db, "listing alerts", err, errlen);
-        goto fail;
+        sqldb_finalize(q);
+        return db_error(db, "listing alerts", err, errlen);
     }
-    while ((rc = sqldb_step(q)) == 1) {
-        if (push(&rows, &n, &cap, q) != 0) {
-            snprintf(err, errlen, "out of memory listing alerts");
-            goto fail;
-        }
-    }
-    if (rc != 0) {
-        db_error(db, "listing alerts", err, errlen);
-        goto fail;
-    }
-    sqldb_finalize(q);
+    rc = rowlist_collect(db, q, "listing alerts", sizeof **out, list_row, &rows, count, err, errlen);
     *out = rows;
-    *count = n;
-    return 0;
-
-fail:
-    sqldb_finalize(q);
-    free(rows);
-    return -1;
+    return rc;
 }
 
 /* Says why nothing was acknowledged: no such alert, or acknowledged already. */

@@ -8,6 +8,7 @@
 
 #include "cmdopts.h"
 #include "db.h"
+#include "rowlist.h"
 #include "termtext.h"
 
 #define ERRLEN 512
@@ -26,6 +27,24 @@ static void usage(FILE *out)
             "                 postgresql:// URI for PostgreSQL\n");
 }
 
+/* rowlist_fn: one row of fleet_status_load's query. */
+static void fleet_row_read(sqldb_stmt *st, void *entry)
+{
+    fleet_row *r = entry;
+
+    memset(r, 0, sizeof *r);
+    sqldb_column_copy(st, 0, r->device_id, sizeof r->device_id);
+    sqldb_column_copy(st, 1, r->clinic, sizeof r->clinic);
+    sqldb_column_copy(st, 2, r->state, sizeof r->state);
+    sqldb_column_copy(st, 3, r->since, sizeof r->since);
+    r->has_head = !sqldb_column_null(st, 4);
+    r->acked_seq = sqldb_column_int64(st, 4);
+    sqldb_column_copy(st, 5, r->last_seen, sizeof r->last_seen);
+    r->has_backlog = !sqldb_column_null(st, 6);
+    r->backlog = sqldb_column_int64(st, 6);
+    r->open_alerts = sqldb_column_int64(st, 7);
+}
+
 int fleet_status_load(sqldb *db, const char *clinic, fleet_row **rows, size_t *n, char *err,
                       size_t errlen)
 {
@@ -40,51 +59,18 @@ int fleet_status_load(sqldb *db, const char *clinic, fleet_row **rows, size_t *n
         " WHERE d.retired_at IS NULL AND (CAST(?1 AS TEXT) IS NULL OR d.clinic = ?1)"
         " ORDER BY d.clinic, d.device_id";
     sqldb_stmt *st = NULL;
-    fleet_row *arr = NULL;
-    size_t cnt = 0, cap = 0;
-    int rc = -1, step;
+    void *arr = NULL;
+    int rc;
 
     *rows = NULL;
     *n = 0;
     if (sqldb_prepare(db, sql, &st) != 0 || sqldb_bind_text(st, 1, clinic) != 0) {
-        db_error(db, "fleet status", err, errlen);
-        goto cleanup;
+        sqldb_finalize(st);
+        return db_error(db, "fleet status", err, errlen);
     }
-    while ((step = sqldb_step(st)) == 1) {
-        if (cnt == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            fleet_row *m = realloc(arr, ncap * sizeof *m);
-            if (!m) {
-                snprintf(err, errlen, "fleet status: out of memory after %zu devices", cnt);
-                goto cleanup;
-            }
-            arr = m;
-            cap = ncap;
-        }
-        fleet_row *r = &arr[cnt++];
-        memset(r, 0, sizeof *r);
-        sqldb_column_copy(st, 0, r->device_id, sizeof r->device_id);
-        sqldb_column_copy(st, 1, r->clinic, sizeof r->clinic);
-        sqldb_column_copy(st, 2, r->state, sizeof r->state);
-        sqldb_column_copy(st, 3, r->since, sizeof r->since);
-        r->has_head = !sqldb_column_null(st, 4);
-        r->acked_seq = sqldb_column_int64(st, 4);
-        sqldb_column_copy(st, 5, r->last_seen, sizeof r->last_seen);
-        r->has_backlog = !sqldb_column_null(st, 6);
-        r->backlog = sqldb_column_int64(st, 6);
-        r->open_alerts = sqldb_column_int64(st, 7);
-    }
-    if (step != 0) {
-        db_error(db, "fleet status", err, errlen);
-        goto cleanup;
-    }
+    rc = rowlist_collect(db, st, "fleet status", sizeof **rows, fleet_row_read, &arr, n, err,
+                         errlen);
     *rows = arr;
-    *n = cnt;
-    arr = NULL;
-    rc = 0;
-cleanup:
-    free(arr);
-    sqldb_finalize(st);
     return rc;
 }
 

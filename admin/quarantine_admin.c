@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "rowlist.h"
 
 #define DEFAULT_LIMIT 50
 
@@ -23,19 +24,10 @@ static void read_row(sqldb_stmt *q, quarantine_row *r)
     r->payload_len = (size_t)sqldb_column_int64(q, 5);
 }
 
-/* Appends one row, doubling the array as needed. */
-static int push(quarantine_row **rows, size_t *n, size_t *cap, sqldb_stmt *q)
+/* rowlist_fn */
+static void list_row(sqldb_stmt *q, void *entry)
 {
-    if (*n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
-        quarantine_row *grown = realloc(*rows, ncap * sizeof *grown);
-        if (!grown)
-            return -1;
-        *rows = grown;
-        *cap = ncap;
-    }
-    read_row(q, &(*rows)[(*n)++]);
-    return 0;
+    read_row(q, entry);
 }
 
 int quarantine_admin_list(sqldb *db, const quarantine_filter *f, quarantine_row **out,
@@ -49,8 +41,7 @@ int quarantine_admin_list(sqldb *db, const quarantine_filter *f, quarantine_row 
                               "AND (CAST(?2 AS TEXT) IS NULL OR received_at >= ?2) "
                               "ORDER BY id DESC LIMIT ?3";
     sqldb_stmt *q = NULL;
-    quarantine_row *rows = NULL;
-    size_t n = 0, cap = 0;
+    void *rows = NULL;
     int rc;
 
     *out = NULL;
@@ -59,27 +50,13 @@ int quarantine_admin_list(sqldb *db, const quarantine_filter *f, quarantine_row 
         return db_error(db, "listing the quarantine", err, errlen);
     if (sqldb_bind_text(q, 1, f->device) != 0 || sqldb_bind_text(q, 2, f->since) != 0 ||
         sqldb_bind_int64(q, 3, f->limit > 0 ? f->limit : DEFAULT_LIMIT) != 0) {
-        db_error(db, "listing the quarantine", err, errlen);
-        goto fail;
+        sqldb_finalize(q);
+        return db_error(db, "listing the quarantine", err, errlen);
     }
-    while ((rc = sqldb_step(q)) == 1) {
-        if (push(&rows, &n, &cap, q) != 0) {
-            snprintf(err, errlen, "out of memory listing the quarantine");
-            goto fail;
-        }
-    }
-    if (rc != 0) {
-        db_error(db, "listing the quarantine", err, errlen);
-        goto fail;
-    }
-    sqldb_finalize(q);
+    rc = rowlist_collect(db, q, "listing the quarantine", sizeof **out, list_row, &rows, count,
+                         err, errlen);
     *out = rows;
-    *count = n;
-    return 0;
-fail:
-    sqldb_finalize(q);
-    free(rows);
-    return -1;
+    return rc;
 }
 
 int quarantine_admin_get(sqldb *db, int64_t id, quarantine_row *out, char *err, size_t errlen)

@@ -11,6 +11,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "db.h"
+#include "rowlist.h"
 #include "utf8.h"
 
 #define SELECT_DEVICE                                                         \
@@ -385,18 +386,10 @@ int registry_retire(sqldb *db, const char *device_id, const char *now, char *err
                      err, errlen);
 }
 
-static int list_append(registry_device **arr, size_t *count, size_t *cap, sqldb_stmt *st)
+/* rowlist_fn */
+static void list_row(sqldb_stmt *st, void *entry)
 {
-    if (*count == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
-        registry_device *n = realloc(*arr, ncap * sizeof *n);
-        if (n == NULL)
-            return -1;
-        *arr = n;
-        *cap = ncap;
-    }
-    row_to_device(st, &(*arr)[(*count)++]);
-    return 0;
+    row_to_device(st, entry);
 }
 
 int registry_list(sqldb *db, const char *clinic, registry_device **out, size_t *count,
@@ -407,38 +400,19 @@ int registry_list(sqldb *db, const char *clinic, registry_device **out, size_t *
     static const char sql[] =
         SELECT_DEVICE "WHERE CAST(?1 AS TEXT) IS NULL OR clinic = ?1 ORDER BY device_id";
     sqldb_stmt *st = NULL;
-    registry_device *arr = NULL;
-    size_t n = 0, cap = 0;
-    int rc = -1, step;
+    void *arr = NULL;
+    int rc;
 
     *out = NULL;
     *count = 0;
-    if (sqldb_prepare(db, sql, &st) != 0) {
-        db_error(db, "prepare device list", err, errlen);
-        goto cleanup;
-    }
+    if (sqldb_prepare(db, sql, &st) != 0)
+        return db_error(db, "prepare device list", err, errlen);
     if (sqldb_bind_text(st, 1, clinic) != 0) {
-        db_error(db, "bind device list", err, errlen);
-        goto cleanup;
+        sqldb_finalize(st);
+        return db_error(db, "bind device list", err, errlen);
     }
-    while ((step = sqldb_step(st)) == 1) {
-        if (list_append(&arr, &n, &cap, st) != 0) {
-            snprintf(err, errlen, "device list: out of memory after %zu devices", n);
-            goto cleanup;
-        }
-    }
-    if (step != 0) {
-        db_error(db, "device list", err, errlen);
-        goto cleanup;
-    }
+    rc = rowlist_collect(db, st, "device list", sizeof **out, list_row, &arr, count, err, errlen);
     *out = arr;
-    *count = n;
-    arr = NULL;
-    rc = 0;
-
-cleanup:
-    free(arr);
-    sqldb_finalize(st);
     return rc;
 }
 
@@ -677,49 +651,31 @@ int registry_add_viewer(sqldb *db, const char *name, const char *clinic, const c
     return rc;
 }
 
+/* rowlist_fn */
+static void viewer_row(sqldb_stmt *st, void *entry)
+{
+    registry_viewer *v = entry;
+
+    memset(v, 0, sizeof *v);
+    sqldb_column_copy(st, 0, v->name, sizeof v->name);
+    v->all_clinics = sqldb_column_null(st, 1);
+    sqldb_column_copy(st, 1, v->clinic, sizeof v->clinic);
+    sqldb_column_copy(st, 2, v->issued_at, sizeof v->issued_at);
+}
+
 int registry_list_viewers(sqldb *db, registry_viewer **out, size_t *count, char *err,
                           size_t errlen)
 {
     static const char sql[] = "SELECT name, clinic, issued_at FROM viewers ORDER BY name";
     sqldb_stmt *st = NULL;
-    registry_viewer *arr = NULL;
-    size_t n = 0, cap = 0;
-    int rc = -1, step;
+    void *arr = NULL;
+    int rc;
 
     *out = NULL;
     *count = 0;
-    if (sqldb_prepare(db, sql, &st) != 0) {
-        db_error(db, "prepare viewer list", err, errlen);
-        goto cleanup;
-    }
-    while ((step = sqldb_step(st)) == 1) {
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            registry_viewer *m = realloc(arr, ncap * sizeof *m);
-            if (!m) {
-                snprintf(err, errlen, "viewer list: out of memory after %zu viewers", n);
-                goto cleanup;
-            }
-            arr = m;
-            cap = ncap;
-        }
-        registry_viewer *v = &arr[n++];
-        memset(v, 0, sizeof *v);
-        sqldb_column_copy(st, 0, v->name, sizeof v->name);
-        v->all_clinics = sqldb_column_null(st, 1);
-        sqldb_column_copy(st, 1, v->clinic, sizeof v->clinic);
-        sqldb_column_copy(st, 2, v->issued_at, sizeof v->issued_at);
-    }
-    if (step != 0) {
-        db_error(db, "viewer list", err, errlen);
-        goto cleanup;
-    }
+    if (sqldb_prepare(db, sql, &st) != 0)
+        return db_error(db, "prepare viewer list", err, errlen);
+    rc = rowlist_collect(db, st, "viewer list", sizeof **out, viewer_row, &arr, count, err, errlen);
     *out = arr;
-    *count = n;
-    arr = NULL;
-    rc = 0;
-cleanup:
-    free(arr);
-    sqldb_finalize(st);
     return rc;
 }
