@@ -61,7 +61,7 @@ int rules__counters(const rules_ctx *c, const record *r)
 static int check_gap(const rules_ctx *c, uint64_t from_seq, const char *from_ts,
                      const char *to_ts)
 {
-    char session[RECORD_STR_MAX + 1];
+    char session[RECORD_STR_MAX + 1], gap[48], limit[48];
     int64_t from_ms = 0, to_ms = 0;
     alerting al = rules__alerting(c);
     rule_ref from = {.seq = from_seq}, to = {.seq = from_seq + 1};
@@ -79,12 +79,13 @@ static int check_gap(const rules_ctx *c, uint64_t from_seq, const char *from_ts,
     snprintf(from.ts, sizeof from.ts, "%s", from_ts);
     snprintf(to.device, sizeof to.device, "%s", c->device);
     snprintf(to.ts, sizeof to.ts, "%s", to_ts);
+    rules__duration_text((to_ms - from_ms) / 1000, gap, sizeof gap);
+    rules__duration_text(c->p->session_gap_s, limit, sizeof limit);
     rules__alert_init(&a, "R8", "maintenance", c->device, c->clinic);
     rules__cause_add(a.cause, sizeof a.cause, "gap:", session);
     rules__message(&a,
-                   "no record for %" PRId64 " min during session %s (device time %.19s to %.19s; "
-                   "limit %" PRId64 " min)",
-                   (to_ms - from_ms) / 60000, session, from_ts, to_ts, c->p->session_gap_s / 60);
+                   "no record for %s during session %s (device time %.19s to %.19s; limit %s)",
+                   gap, session, from_ts, to_ts, limit);
     ev_begin(&e, a.evidence, sizeof a.evidence);
     ev_str(&e, "session_id", session);
     ev_open_object(&e, "from");

@@ -77,10 +77,18 @@ static int raise_kind(const alerting *al, const char *clinic, const rule_grip *g
     else if (k == 1)
         rules__message(&a, "grip %s used in session %s came from load %s whose sterilization "
                        "cycle failed", g->grip_id, g->session_id, g->load_id);
-    else
+    else {
+        /* When the result was read, in the clinic's local time like every
+         * time a message gives (the evidence keeps UTC). */
+        const tzlocal_zone *z = rules__zone(al->s, clinic);
+        char read[TZLOCAL_TEXT_LEN + 1];
+        if (!z)
+            return -1;
+        rules__local_text(z, v->positive.read_ts, read);
         rules__message(&a, "grip %s used in session %s came from load %s, recalled after the "
-                       "positive spore test on sterilizer %s read %.16s", g->grip_id,
-                       g->session_id, g->load_id, v->load.sterilizer_id, v->positive.read_ts);
+                       "positive spore test on sterilizer %s read %s", g->grip_id,
+                       g->session_id, g->load_id, v->load.sterilizer_id, read);
+    }
     ev_begin(&e, a.evidence, sizeof a.evidence);
     ev_str(&e, "grip_id", g->grip_id);
     ev_str(&e, "session_id", g->session_id);

@@ -40,6 +40,10 @@ void rules__forget(const rules_ctx *c, const char *rule, const char *cause);
  * once registered in the clinic, else the first device that logged it. */
 const char *rules__sterilizer_owner(const rule_sterilizer *st);
 
+/* A duration for people: "5 min", "5 min 1 s", "45 s" (messages; the
+ * evidence keeps exact seconds). */
+void rules__duration_text(int64_t seconds, char *out, size_t cap);
+
 /* A rule_ref for record r of c's device. */
 rule_ref rules__ref(const rules_ctx *c, const record *r);
 

@@ -128,6 +128,7 @@ static int check_silent(void *ctx, const rule_silent *listed)
     tick *t = ctx;
     alerting al = tick_alerting(t);
     rule_silent fresh, *d = &fresh;
+    char silent_for[48], limit[48];
     int64_t last_ms = 0;
     evidence e;
     alert a;
@@ -141,9 +142,10 @@ static int check_silent(void *ctx, const rule_silent *listed)
     record_ts_parse(d->last_received_at, &last_ms);
     rules__alert_init(&a, "R8", "maintenance", d->device, d->clinic);
     snprintf(a.cause, sizeof a.cause, "silent");
-    rules__message(&a,
-                   "device silent for %" PRId64 " min during open session %s (limit %" PRId64 " min)",
-                   (t->now_ms - last_ms) / 60000, d->session_id, t->p->silent_after_s / 60);
+    rules__duration_text((t->now_ms - last_ms) / 1000, silent_for, sizeof silent_for);
+    rules__duration_text(t->p->silent_after_s, limit, sizeof limit);
+    rules__message(&a, "device silent for %s during open session %s (limit %s)", silent_for,
+                   d->session_id, limit);
     ev_begin(&e, a.evidence, sizeof a.evidence);
     ev_str(&e, "session_id", d->session_id);
     ev_str(&e, "last_received_at", d->last_received_at);

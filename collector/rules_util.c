@@ -1,6 +1,7 @@
 /* rules_util: the helpers every rules_*.c file uses to build an alert
  * (rules_int.h). A module of its own so that the dispatch (rules.c) and
  * the rule files depend on it, never on each other. */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,18 @@ void rules__alert_init(alert *a, const char *rule, const char *severity, const c
     snprintf(a->severity, sizeof a->severity, "%s", severity);
     snprintf(a->device, sizeof a->device, "%s", device);
     snprintf(a->clinic, sizeof a->clinic, "%s", clinic);
+}
+
+void rules__duration_text(int64_t seconds, char *out, size_t cap)
+{
+    int64_t min = seconds / 60, s = seconds % 60;
+
+    if (min == 0)
+        snprintf(out, cap, "%" PRId64 " s", s);
+    else if (s == 0)
+        snprintf(out, cap, "%" PRId64 " min", min);
+    else
+        snprintf(out, cap, "%" PRId64 " min %" PRId64 " s", min, s);
 }
 
 const char *rules__sterilizer_owner(const rule_sterilizer *st)
