@@ -3,7 +3,7 @@
 #   make            build the three binaries into $(BUILD)/bin
 #   make test       unit tests (cmocka) on SQLite, then on PostgreSQL (unit-pg),
 #                   then integration tests (real mosquitto)
-#   make demo       install deps, build, PKI, broker, collector, 3 agents, report
+#   make demo       install deps, build, PKI, broker, collector, an autoclave and 3 machines, report
 #   make SAN=1 BUILD=build-san unit   unit tests under ASan + UBSan
 #   make TSAN=1 BUILD=build-tsan unit-threads   threaded unit tests under TSan
 #

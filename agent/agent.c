@@ -530,7 +530,9 @@ static void write_status(agent *a, int64_t now)
 }
 
 /* DATA_DIR/sim_faults.json: what the simulator injected, so a test can
- * check that the collector's rules found exactly that. "complete" is false
+ * check that the collector's rules found exactly that. Each fault is counted
+ * by the role that injects it (simulator.h), so over a clinic with one agent
+ * logging its autoclave the files sum to the alerts. "complete" is false
  * when the agent stopped before the simulation ended (then events counted
  * here may still have been waiting in the simulator's queue). */
 static void write_sim_faults(agent *a)
@@ -550,12 +552,14 @@ static void write_sim_faults(agent *a)
         return;
     }
     fprintf(out,
-            "{\"device\":\"%s\",\"seed\":%" PRIu64 ",\"fault_rate\":%d,\"days\":%d,\"complete\":%s,"
+            "{\"device\":\"%s\",\"role\":\"%s\",\"sterilizer\":\"%s\",\"seed\":%" PRIu64
+            ",\"fault_rate\":%d,\"days\":%d,\"complete\":%s,"
             "\"expired_cartridge\":%d,\"missing_lot\":%d,\"reused_cartridge\":%d,"
             "\"failed_cycle\":%d,\"grip_from_failed_load\":%d,\"positive_spore\":%d}\n",
-            a->cfg->device_id, a->opt->seed, a->opt->fault_pct, a->opt->sim_days,
-            complete ? "true" : "false", f.expired_cartridge, f.missing_lot, f.reused_cartridge,
-            f.failed_cycle, f.grip_from_failed_load, f.positive_spore);
+            a->cfg->device_id, sim_role_name(a->opt->sim_role), sim_sterilizer(a->sim),
+            a->opt->seed, a->opt->fault_pct, a->opt->sim_days, complete ? "true" : "false",
+            f.expired_cartridge, f.missing_lot, f.reused_cartridge, f.failed_cycle,
+            f.grip_from_failed_load, f.positive_spore);
     if (fclose(out) != 0 || rename(tmp, path) != 0)
         log_warn("cannot write %s: %s", path, strerror(errno));
 }
@@ -604,8 +608,10 @@ static int agent_open(agent *a, const agent_config *cfg, const agent_options *op
     if (!a->read_buf || !a->batch_buf)
         return -1;
     if (opt->simulate) {
-        sim_config sc = {opt->seed, opt->sim_start_ms, opt->sim_days, opt->fault_pct,
-                         cfg->device_id};
+        sim_config sc = {.seed = opt->seed, .start_ms = opt->sim_start_ms,
+                         .days = opt->sim_days, .fault_pct = opt->fault_pct,
+                         .device_id = cfg->device_id, .role = opt->sim_role,
+                         .sterilizer_id = opt->sim_sterilizer};
         const record *first;
         if (!(a->sim = sim_new(&sc)))
             return -1;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "agent_config.h"
+#include "simulator.h"
 
 typedef struct agent_options {
     bool simulate;
@@ -20,6 +21,8 @@ typedef struct agent_options {
     int64_t sim_start_ms;      /* first simulated day, 00:00 UTC */
     int sim_days;
     int fault_pct;
+    sim_role sim_role;         /* simulate: machine, autoclave or both */
+    const char *sim_sterilizer; /* simulate: NULL for the role's default (simulator.h) */
     bool exit_when_done;       /* simulate: exit once everything is acked */
 } agent_options;
 

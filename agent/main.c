@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "agent.h"
+#include "ids.h"
 #include "log.h"
 #include "pidlock.h"
 #include "record.h"
@@ -32,7 +33,9 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: smp-agent -c FILE [--simulate [--seed N] [--speed N] [--sim-days N]\n"
-            "                 [--sim-start YYYY-MM-DD] [--fault-rate PCT] [--exit-when-done]]\n"
+            "                 [--sim-start YYYY-MM-DD] [--fault-rate PCT]\n"
+            "                 [--sim-role machine|autoclave|both] [--sim-sterilizer ID]\n"
+            "                 [--exit-when-done]]\n"
             "       smp-agent -c FILE --check-config\n"
             "       smp-agent -c FILE --status\n"
             "       smp-agent --version | --help\n"
@@ -48,6 +51,13 @@ static void usage(FILE *out)
             "  --sim-days N       simulated days (1)\n"
             "  --sim-start DATE   first simulated day, YYYY-MM-DD (today)\n"
             "  --fault-rate PCT   chance per opportunity of an injected compliance fault (0)\n"
+            "  --sim-role ROLE    machine: sessions, cartridges, grips from the clinic's\n"
+            "                     autoclave; autoclave: the autoclave's own logger, its cycles\n"
+            "                     and tests only; both (default): a machine that also logs the\n"
+            "                     autoclave (one per clinic; the others machine). Give a\n"
+            "                     clinic's agents the same --fault-rate and --sim-sterilizer\n"
+            "  --sim-sterilizer ID  the autoclave logged or taken from (ac-1; autoclave: the\n"
+            "                     device id)\n"
             "  --exit-when-done   exit once the simulation is over and acked\n"
             "  --version          print the version and exit\n"
             "  -h, --help         print this help and exit\n"
@@ -65,6 +75,27 @@ static int parse_int(const char *opt, const char *v, long long lo, long long hi,
     }
     *out = n;
     return 0;
+}
+
+static int parse_role(const char *v, sim_role *role)
+{
+    if (sim_role_parse(v, role) == 0)
+        return 0;
+    fprintf(stderr, "smp-agent: --sim-role needs machine, autoclave or both\n");
+    return -1;
+}
+
+/* A sterilizer id is registered like a device id (its logger's CN). */
+static int parse_sterilizer(const char *v, const char **out)
+{
+    char why[200];
+    if (v && ids_valid_device_id(v, why, sizeof why)) {
+        *out = v;
+        return 0;
+    }
+    fprintf(stderr, "smp-agent: --sim-sterilizer needs an id as a device id is spelled: %s\n",
+            v ? why : "none given");
+    return -1;
 }
 
 static int parse_start(const char *v, int64_t *ms)
@@ -265,6 +296,14 @@ int main(int argc, char **argv)
             if (parse_int(a, val, 0, 100, &v) != 0)
                 return 2;
             opt.fault_pct = (int)v, i++;
+        } else if (strcmp(a, "--sim-role") == 0) {
+            if (parse_role(val, &opt.sim_role) != 0)
+                return 2;
+            i++;
+        } else if (strcmp(a, "--sim-sterilizer") == 0) {
+            if (parse_sterilizer(val, &opt.sim_sterilizer) != 0)
+                return 2;
+            i++;
         } else if (strcmp(a, "--sim-start") == 0) {
             if (parse_start(val, &opt.sim_start_ms) != 0)
                 return 2;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sim_autoclave.h"
+
 #define MINUTE_MS   60000LL
 #define HOUR_MS     (60 * MINUTE_MS)
 #define DAY_MS      (24 * HOUR_MS)
@@ -19,21 +21,23 @@ typedef struct pending {
 
 struct simulator {
     sim_config cfg;
+    char sterilizer_id[SIM_AUTOCLAVE_ID_MAX + 1];
+    char run_tag[SIM_AUTOCLAVE_ID_MAX + 32];     /* "<device>-<YYYYMMDD>-s<seed>" */
+    sim_faults faults;
+
+    /* the autoclave's stream (autoclave, both), one event ahead */
+    sim_autoclave ac;
+    sim_autoclave_event ac_next;
+    bool ac_ready;
+
+    /* the machine's stream (machine, both) */
     uint64_t rng;
     sim_state state;
     int day;
     int64_t now_ms;              /* time of the next step */
     pending queue[QUEUE_MAX];
     int qhead, qlen;
-    sim_faults faults;
-
-    /* machine */
     int64_t motor_s_total, strokes_total;
-    /* sterilizer */
-    int64_t cycle_no;
-    char load_id[RECORD_STR_MAX + 1];            /* latest load, the one grips come from */
-    bool load_passed;
-    int loads_today;
     /* session */
     int session_no;
     char session_id[RECORD_STR_MAX + 1];
@@ -79,78 +83,12 @@ static void fmt_date(int64_t ms, char *out, size_t cap)
     snprintf(out, cap, "%.10s", ts);
 }
 
-static void emit_cycle(simulator *s, int64_t at)
-{
-    record *r = enqueue(s, at, RT_STERILIZATION_CYCLE);
-    bool fail = chance(s, s->cfg.fault_pct / 2 + 2);
-    int64_t temp_min = fail ? rand_between(s, 1280, 1335) : rand_between(s, 1341, 1355);
-
-    s->cycle_no++;
-    snprintf(s->load_id, sizeof s->load_id, "%s-L%" PRId64, s->cfg.device_id, s->cycle_no);
-    s->load_passed = !fail;
-    s->faults.failed_cycle += fail;
-    record_set_str(r, "sterilizer_id", "ac-1");
-    record_set_int(r, "cycle_no", s->cycle_no);
-    record_set_str(r, "load_id", s->load_id);
-    record_set_str(r, "program", "prevac_134");
-    record_set_int(r, "setpoint_c", 1340);
-    record_set_int(r, "temp_min_c", temp_min);
-    record_set_int(r, "temp_max_c", temp_min + rand_between(s, 5, 25));
-    record_set_int(r, "exposure_s", fail ? rand_between(s, 120, 230) : rand_between(s, 240, 300));
-    record_set_int(r, "pressure_min_kpa", rand_between(s, 3000, 3050));
-    record_set_int(r, "pressure_max_kpa", rand_between(s, 3060, 3120));
-    record_set_int(r, "dry_s", rand_between(s, 1200, 1800));
-    record_set_str(r, "operator_id", "op-1");
-    record_set_str(r, "ci_result", fail ? "fail" : "pass");
-    record_set_str(r, "result", fail ? "fail" : "pass");
-    if (fail)
-        record_set_str(r, "alarm_code", "E12-LOW-TEMP");
-}
-
-/* A failed load is normally reprocessed at once; with a fault it is not,
- * and the next session's grip comes from it (rule R5). */
-static void reprocess_if_failed(simulator *s, int64_t at)
-{
-    if (!s->load_passed && !chance(s, s->cfg.fault_pct))
-        emit_cycle(s, at + 50 * MINUTE_MS);
-}
-
-static void emit_tests(simulator *s, int64_t at)
-{
-    record *r = enqueue(s, at, RT_STERILIZATION_TEST);
-    char read_ts[RECORD_TS_LEN + 1];
-
-    record_ts_format(at, read_ts);
-    record_set_str(r, "sterilizer_id", "ac-1");
-    record_set_str(r, "kind", "bowie_dick");
-    record_set_int(r, "cycle_no", s->cycle_no);
-    record_set_str(r, "bi_lot", "BD-2026-11");
-    record_set_str(r, "result", "negative");
-    record_set_str(r, "read_ts", read_ts);
-
-    if (s->day % 7 != 0)
-        return;
-    bool positive = chance(s, s->cfg.fault_pct / 4);
-    s->faults.positive_spore += positive;
-    r = enqueue(s, at + MINUTE_MS, RT_STERILIZATION_TEST);
-    record_set_str(r, "sterilizer_id", "ac-1");
-    record_set_str(r, "kind", "spore");
-    record_set_int(r, "cycle_no", s->cycle_no);
-    record_set_str(r, "bi_lot", "BI-7731");
-    record_set_str(r, "result", positive ? "positive" : "negative");
-    record_ts_format(at + MINUTE_MS, read_ts);
-    record_set_str(r, "read_ts", read_ts);
-}
-
+/* The clinic opens between 07:00 and 07:30; the first client 90 min later. */
 static void start_day(simulator *s)
 {
     int64_t day_start = s->cfg.start_ms + (int64_t)s->day * DAY_MS;
     int64_t at = day_start + 7 * HOUR_MS + rand_between(s, 0, 30) * MINUTE_MS;
 
-    s->loads_today = 0;
-    emit_cycle(s, at);
-    emit_tests(s, at + 45 * MINUTE_MS);
-    reprocess_if_failed(s, at);
     s->now_ms = at + 90 * MINUTE_MS;
     s->state = ST_SESSION_START;
 }
@@ -168,7 +106,7 @@ static void insert_cartridge(simulator *s, int64_t at)
         s->prev_session_cart[0] = '\0';
         s->faults.reused_cartridge++;
     } else {
-        snprintf(s->cart_uid, sizeof s->cart_uid, "%s-C%d", s->cfg.device_id, ++s->cart_no);
+        snprintf(s->cart_uid, sizeof s->cart_uid, "%s-cart%d", s->run_tag, ++s->cart_no);
     }
     s->faults.expired_cartridge += expired;
     s->faults.missing_lot += no_lot;
@@ -199,6 +137,23 @@ static void remove_cartridge(simulator *s, int64_t at, const char *reason)
     snprintf(s->prev_session_cart, sizeof s->prev_session_cart, "%s", s->cart_uid);
 }
 
+/* The grip comes from the autoclave's latest load handed out before it
+ * (sim_autoclave.h): the same one the autoclave's own logger logged. A
+ * failed load is only handed out when it was not re-run, a fault (R5). */
+static void assign_grip(simulator *s, int64_t at)
+{
+    record *r = enqueue(s, at, RT_GRIP_ASSIGN);
+    char grip[32];
+    sim_cycle load;
+
+    sim_autoclave_load_before(s->sterilizer_id, s->cfg.fault_pct, at, &load);
+    snprintf(grip, sizeof grip, "grip-%d", (int)rand_between(s, 1, 6));
+    record_set_str(r, "grip_id", grip);
+    record_set_str(r, "load_id", load.load_id);
+    record_set_str(r, "session_id", s->session_id);
+    s->faults.grip_from_failed_load += load.failed;
+}
+
 static void start_session(simulator *s)
 {
     int64_t day_start = s->cfg.start_ms + (int64_t)s->day * DAY_MS;
@@ -210,7 +165,7 @@ static void start_session(simulator *s)
         return;
     }
     record *r = enqueue(s, at, RT_SESSION_START);
-    snprintf(s->session_id, sizeof s->session_id, "%s-S%d", s->cfg.device_id, ++s->session_no);
+    snprintf(s->session_id, sizeof s->session_id, "%s-ses%d", s->run_tag, ++s->session_no);
     char client[32];
     snprintf(client, sizeof client, "c-%06" PRIx64, next_rand(s) % 0xffffff);
     record_set_str(r, "session_id", s->session_id);
@@ -218,13 +173,7 @@ static void start_session(simulator *s)
     record_set_str(r, "client_ref", client);
     record_set_int(r, "treatment_no", rand_between(s, 1, 4));
 
-    r = enqueue(s, at + 1000, RT_GRIP_ASSIGN);
-    char grip[32];
-    snprintf(grip, sizeof grip, "grip-%d", (int)rand_between(s, 1, 6));
-    record_set_str(r, "grip_id", grip);
-    record_set_str(r, "load_id", s->load_id);
-    record_set_str(r, "session_id", s->session_id);
-    s->faults.grip_from_failed_load += !s->load_passed;
+    assign_grip(s, at + 1000);
 
     insert_cartridge(s, at + 2000);
     s->session_end_ms = at + rand_between(s, 120, 300) * MINUTE_MS;
@@ -241,9 +190,6 @@ static void end_session(simulator *s)
     record_set_str(r, "session_id", s->session_id);
     record_set_int(r, "run_s", s->session_run_s);
     record_set_int(r, "strokes", s->session_strokes);
-    /* Grips go to the autoclave between clients. */
-    emit_cycle(s, at + 10 * MINUTE_MS);
-    reprocess_if_failed(s, at + 10 * MINUTE_MS);
     s->now_ms = at + rand_between(s, 60, 90) * MINUTE_MS;
     s->state = ST_SESSION_START;
 }
@@ -297,27 +243,97 @@ static void step(simulator *s)
     }
 }
 
+static const char *const role_names[] = {"both", "machine", "autoclave"};
+
+int sim_role_parse(const char *name, sim_role *out)
+{
+    for (int i = 0; i < (int)(sizeof role_names / sizeof role_names[0]); i++) {
+        if (name && strcmp(name, role_names[i]) == 0) {
+            *out = (sim_role)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *sim_role_name(sim_role role)
+{
+    return (unsigned)role < sizeof role_names / sizeof role_names[0] ? role_names[role] : "?";
+}
+
+static bool logs_machine(const simulator *s) { return s->cfg.role != SIM_ROLE_AUTOCLAVE; }
+static bool logs_autoclave(const simulator *s) { return s->cfg.role != SIM_ROLE_MACHINE; }
+
+/* Ids carry the run (device, first day, seed) so no other run repeats them. */
+static int set_ids(simulator *s, const sim_config *cfg)
+{
+    const char *st = cfg->sterilizer_id ? cfg->sterilizer_id
+                     : cfg->role == SIM_ROLE_AUTOCLAVE ? cfg->device_id : SIM_STERILIZER_DEFAULT;
+    char ts[RECORD_TS_LEN + 1];
+    size_t n = strlen(st), dn = strlen(cfg->device_id);
+
+    if (n == 0 || n > SIM_AUTOCLAVE_ID_MAX || dn == 0 || dn > SIM_AUTOCLAVE_ID_MAX)
+        return -1;
+    memcpy(s->sterilizer_id, st, n + 1);
+    record_ts_format(cfg->start_ms, ts);
+    snprintf(s->run_tag, sizeof s->run_tag, "%s-%.4s%.2s%.2s-s%" PRIu64, cfg->device_id, ts,
+             ts + 5, ts + 8, cfg->seed);
+    return 0;
+}
+
 simulator *sim_new(const sim_config *cfg)
 {
     simulator *s = calloc(1, sizeof *s);
-    if (!s)
+    int64_t end_ms = cfg->start_ms + (int64_t)(cfg->days > 0 ? cfg->days : 0) * DAY_MS;
+
+    if (!s || !cfg->device_id || (unsigned)cfg->role > SIM_ROLE_AUTOCLAVE ||
+        set_ids(s, cfg) != 0 ||
+        sim_autoclave_init(&s->ac, s->sterilizer_id, cfg->fault_pct, cfg->start_ms, end_ms) != 0) {
+        free(s);
         return NULL;
+    }
     s->cfg = *cfg;
+    s->cfg.device_id = s->cfg.sterilizer_id = NULL;   /* copied into the ids above */
     s->rng = cfg->seed * 0x9e3779b97f4a7c15ULL + 1;
     for (const char *p = cfg->device_id; *p; p++)
         s->rng = (s->rng ^ (unsigned char)*p) * 0x100000001b3ULL;
     s->rng |= 1;
-    s->state = cfg->days > 0 ? ST_DAY_START : ST_DONE;
-    snprintf(s->load_id, sizeof s->load_id, "%s-L0", cfg->device_id);
+    s->state = cfg->days > 0 && logs_machine(s) ? ST_DAY_START : ST_DONE;
     return s;
 }
 
 void sim_free(simulator *s) { free(s); }
 
-bool sim_peek(simulator *s, int64_t *due_ms, const record **event)
+const char *sim_sterilizer(const simulator *s) { return s->sterilizer_id; }
+
+/* Fills the autoclave's look-ahead; its faults count when drawn, as the
+ * machine's do when queued. */
+static void fill_autoclave(simulator *s)
+{
+    if (s->ac_ready || !logs_autoclave(s) || !sim_autoclave_next(&s->ac, &s->ac_next))
+        return;
+    s->ac_ready = true;
+    s->faults.failed_cycle += s->ac_next.failed_cycle;
+    s->faults.positive_spore += s->ac_next.positive_spore;
+}
+
+/* Whether the next event is the autoclave's: the earlier of the two heads,
+ * the autoclave's on a tie (a grip names loads ended before it). */
+static bool autoclave_first(simulator *s)
 {
     while (s->qlen == 0 && s->state != ST_DONE)
         step(s);
+    fill_autoclave(s);
+    return s->ac_ready && (s->qlen == 0 || s->ac_next.due_ms <= s->queue[s->qhead].due_ms);
+}
+
+bool sim_peek(simulator *s, int64_t *due_ms, const record **event)
+{
+    if (autoclave_first(s)) {
+        *due_ms = s->ac_next.due_ms;
+        *event = &s->ac_next.event;
+        return true;
+    }
     if (s->qlen == 0)
         return false;
     *due_ms = s->queue[s->qhead].due_ms;
@@ -327,6 +343,10 @@ bool sim_peek(simulator *s, int64_t *due_ms, const record **event)
 
 void sim_pop(simulator *s)
 {
+    if (autoclave_first(s)) {
+        s->ac_ready = false;
+        return;
+    }
     if (s->qlen == 0)
         return;
     s->qhead = (s->qhead + 1) % QUEUE_MAX;

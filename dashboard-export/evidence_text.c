@@ -583,6 +583,24 @@ static void r9_conflict(tb *b, const cJSON *e)
     field(b, "received hash %s", txt(e, "received_hash"));
 }
 
+/* R9 cycle-conflict (rules_cycle.c): {sterilizer_id, cycle_no, kept:
+ * {device, seq, ts}, conflicting: {...}}. The kept record is the cycle;
+ * the other is no second one. */
+static void r9_cycle_conflict(tb *b, const cJSON *e)
+{
+    const cJSON *kept = cJSON_GetObjectItemCaseSensitive(e, "kept");
+    const cJSON *other = cJSON_GetObjectItemCaseSensitive(e, "conflicting");
+
+    field(b, "Sterilizer %s cycle %" PRId64 " logged twice with different content",
+          txt(e, "sterilizer_id"), integer(e, "cycle_no"));
+    line(b);
+    field(b, "Kept as the cycle: %s #%" PRId64 ", logged %s", txt(kept, "device"),
+          integer(kept, "seq"), when(b, str(kept, "ts")).s);
+    line(b);
+    field(b, "Not counted: %s #%" PRId64 ", logged %s", txt(other, "device"), integer(other, "seq"),
+          when(b, str(other, "ts")).s);
+}
+
 /* R9 gap: {missing_seq, waiting_since} */
 static void r9_gap(tb *b, const cJSON *e)
 {
@@ -636,6 +654,7 @@ static const struct {
     {"R7", "sterilizer_id", "window", r7},
     {"R8", "session_id", "last_received_at", r8_silent},
     {"R8", "session_id", "gap_s", r8_gap},
+    {"R9", "kept", "conflicting", r9_cycle_conflict},
     {"R9", "unverified_through", "head_seq", r9_signature},
     {"R9", "hash_of_previous", "prev", r9_link},
     {"R9", "expected", "prev", r9_genesis},

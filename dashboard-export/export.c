@@ -23,6 +23,7 @@
 #include "report_csv.h"
 #include "report_data.h"
 #include "report_pdf.h"
+#include "report_sterilizers.h"
 
 #define ERRLEN 1024
 #define MAX_LISTED 16
@@ -174,6 +175,26 @@ static int write_procedures(job *j)
     return finish(j, carts, "cartridge_log.csv", rc, true);
 }
 
+/* The clinic's sterilizers, one line each: the equipment the sterilizer
+ * log is about. */
+static void readme_sterilizers(FILE *f, const report_data *d)
+{
+    char logger[IDS_DEVICE_ID_MAX + 64];
+
+    fprintf(f, "Sterilizers:%s\n", d->nsterilizers ? "" : " none registered");
+    for (size_t i = 0; i < d->nsterilizers; i++) {
+        const report_sterilizer *s = &d->sterilizers[i];
+        if (!s->registered) {
+            fprintf(f, "  %s: not registered (named by the period's records)\n", s->sterilizer_id);
+            continue;
+        }
+        report_sterilizer_logger(s, logger, sizeof logger);
+        fprintf(f, "  %s: model %s, serial %s, logged through %s%s\n", s->sterilizer_id,
+                s->model[0] ? s->model : "-", s->serial[0] ? s->serial : "-", logger,
+                s->retired_at[0] ? ", retired" : "");
+    }
+}
+
 static int write_readme(job *j)
 {
     const report_data *d = j->d;
@@ -190,12 +211,18 @@ static int write_readme(job *j)
             "Time zone: %s\n"
             "Period:    %s to %s (local days in %s, both included:\n"
             "           %s to %s UTC)\n"
-            "Generated: %s by smpctl export\n\n"
-            "Files\n"
+            "Generated: %s by smpctl export\n",
+            d->clinic_name, d->clinic, d->clinic_registered ? "" : ", not registered",
+            d->clinic_address[0] ? d->clinic_address : "-",
+            d->clinic_licence[0] ? d->clinic_licence : "-", tzlocal_name(d->zone), d->from,
+            d->to, tzlocal_name(d->zone), d->from_ts, d->until_ts, d->generated_at);
+    readme_sterilizers(f, d);
+    fprintf(f,
+            "\nFiles\n"
             "  report.pdf          the compliance report, printable\n"
             "  report.csv          per-device usage: one row per device and a TOTAL row\n"
-            "  sterilizer_log.csv  every sterilization cycle, with the Bowie-Dick and spore\n"
-            "                      tests run in it\n"
+            "  sterilizer_log.csv  every sterilization cycle once (however many devices logged\n"
+            "                      it: logged_by), with the Bowie-Dick and spore tests run in it\n"
             "  tests.csv           every spore and Bowie-Dick test\n"
             "  procedure_log.csv   every treatment session (client reference only, never a name)\n"
             "  cartridge_log.csv   every needle cartridge inserted, with lot, expiry and removal\n"
@@ -206,9 +233,10 @@ static int write_readme(job *j)
             "                      of each machine's hash-chained record log\n"
             "  manifest.sig        ECDSA P-256 / SHA-256 signature of manifest.json (DER)\n"
             "  export-pub.pem      the public key that checks manifest.sig\n\n"
-            "Every row of the logs names the machine (device_id) and the record (seq) it comes\n"
-            "from. Times in the CSV files are UTC, as the records hold them; report.pdf shows\n"
-            "them in the clinic's time zone, with the zone named.\n\n"
+            "Every row of the logs names the device (device_id) and the record (seq) it comes\n"
+            "from. The logs hold the period's local days. Their times are UTC, as the records\n"
+            "hold them (time_utc, *_ts), each beside the same time in the clinic's time zone\n"
+            "with the zone named (time_local, *_local), as report.pdf shows them.\n\n"
             "How to check this bundle (in this directory)\n"
             "  openssl dgst -sha256 -verify export-pub.pem -signature manifest.sig manifest.json\n"
             "  sha256sum -c SHA256SUMS\n"
@@ -217,10 +245,6 @@ static int write_readme(job *j)
             "  openssl pkey -pubin -in export-pub.pem -outform DER | sha256sum\n"
             "  (this key: %s)\n"
             "Or, with smpfleet installed: smpctl verify <this directory>\n",
-            d->clinic_name, d->clinic, d->clinic_registered ? "" : ", not registered",
-            d->clinic_address[0] ? d->clinic_address : "-",
-            d->clinic_licence[0] ? d->clinic_licence : "-", tzlocal_name(d->zone), d->from,
-            d->to, tzlocal_name(d->zone), d->from_ts, d->until_ts, d->generated_at,
             j->fingerprint);
     errno = 0;
     return finish(j, f, "README.txt", ferror(f) ? -1 : 0, true);
@@ -288,6 +312,32 @@ static bool add_devices(cJSON *m, const job *j)
     return true;
 }
 
+/* The clinic's sterilizers as registered (clinic_details.sterilizers). */
+static bool add_sterilizers(cJSON *clinic, const report_data *d)
+{
+    cJSON *a = cJSON_AddArrayToObject(clinic, "sterilizers");
+
+    for (size_t i = 0; a && i < d->nsterilizers; i++) {
+        const report_sterilizer *s = &d->sterilizers[i];
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddItemToArray(a, o)) {
+            cJSON_Delete(o);
+            return false;
+        }
+        if (!cJSON_AddStringToObject(o, "sterilizer_id", s->sterilizer_id) ||
+            !cJSON_AddBoolToObject(o, "registered", s->registered) ||
+            !cJSON_AddStringToObject(o, "model", s->model) ||
+            !cJSON_AddStringToObject(o, "serial", s->serial) ||
+            !(s->device_id[0] ? cJSON_AddStringToObject(o, "device_id", s->device_id)
+                              : cJSON_AddNullToObject(o, "device_id")) ||
+            !cJSON_AddStringToObject(o, "added_at", s->added_at) ||
+            !(s->retired_at[0] ? cJSON_AddStringToObject(o, "retired_at", s->retired_at)
+                               : cJSON_AddNullToObject(o, "retired_at")))
+            return false;
+    }
+    return a != NULL;
+}
+
 static char *manifest_text(job *j)
 {
     const report_data *d = j->d;
@@ -303,6 +353,7 @@ static char *manifest_text(job *j)
         cJSON_AddStringToObject(clinic, "address", d->clinic_address) &&
         cJSON_AddStringToObject(clinic, "licence", d->clinic_licence) &&
         cJSON_AddStringToObject(clinic, "timezone", tzlocal_name(d->zone)) &&
+        add_sterilizers(clinic, d) &&
         (period = cJSON_AddObjectToObject(m, "period")) &&
         cJSON_AddStringToObject(period, "from", d->from) &&
         cJSON_AddStringToObject(period, "to", d->to) &&

@@ -588,10 +588,9 @@ cleanup:
 static int check_device(sqldb *db, sqldb_stmt *stmts[ST_COUNT], const report_data *d,
                         chain_status *s)
 {
-    char upper[REPORT_DATE_LEN + 1];
-    walk w = {.s = s, .from = d->from, .upper = upper};
+    /* The report's own bounds: the clinic's local midnights. */
+    walk w = {.s = s, .from = d->from_ts, .upper = d->until_ts};
 
-    report_ts_upper_bound(d->to, upper);
     s->predecessor = "not stored";
     s->successor = "none yet";
     s->ckpt_signature = "";

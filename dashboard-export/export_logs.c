@@ -9,7 +9,10 @@
 
 #include "csvcell.h"
 #include "db.h"
+#include "record.h"
+#include "report_sterilizers.h"
 #include "strpool.h"
+#include "tzlocal.h"
 
 /* How far back a cartridge.remove / session.end looks for its insert /
  * start among the same device's rows: a session holds a few dozen. */
@@ -41,14 +44,26 @@ static void dec1(FILE *out, int64_t tenths)
     csv_dec1(out, tenths);
 }
 
-/* ts "2026-01-05T07:12:33.000Z" as date and time columns. */
-static void date_time(FILE *out, const char *ts)
+/* A stored UTC time in the clinic's zone, named: "2026-01-04 23:12 PST"
+ * ("" stays ""). */
+static void local(FILE *out, const report_data *d, const char *ts)
+{
+    char text[REPORT_LOCAL_LEN + 1];
+
+    report_local_text(d, ts, text);
+    field(out, text);
+}
+
+/* ts "2026-01-05T07:12:33.000Z" as the date and time columns the record
+ * holds (UTC), then the same instant in the clinic's zone. */
+static void date_time(FILE *out, const report_data *d, const char *ts)
 {
     char date[11], time[9];
     snprintf(date, sizeof date, "%.10s", ts);
     snprintf(time, sizeof time, "%.8s", strlen(ts) >= 19 ? ts + 11 : "");
     field(out, date);
     field(out, time);
+    local(out, d, ts);
 }
 
 static void header(FILE *out, const char *cols)
@@ -69,19 +84,36 @@ static void test_columns(FILE *out, const report_data *d, long idx, bool with_re
         field(out, t ? t->read_ts : "");
 }
 
+/* Every record that logged the cycle with its content, "device:seq;...",
+ * the cycle's own first (report_cycles.h). */
+static void logged_by(FILE *out, const report_data *d, const report_cycle *c)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+
+    for (size_t i = 0; f && i < c->ncopies; i++)
+        fprintf(f, "%s%s:%" PRId64, i ? ";" : "", d->copies[c->copies + i].device_id,
+                d->copies[c->copies + i].seq);
+    if (f)
+        fclose(f);
+    field(out, text ? text : "");
+    free(text);
+}
+
 int export_sterilizer_csv(FILE *out, const report_data *d)
 {
-    header(out, "clinic,device_id,sterilizer_id,cycle_no,date,time_utc,load_id,program,setpoint_c,"
-                "temp_min_c,temp_max_c,exposure_s,pressure_min_kpa,pressure_max_kpa,dry_s,"
-                "ci_result,operator_id,result,alarm_code,bowie_dick_result,bowie_dick_lot,"
-                "spore_result,spore_bi_lot,spore_read_ts,record_seq");
+    header(out, "clinic,device_id,sterilizer_id,cycle_no,date,time_utc,time_local,load_id,program,"
+                "setpoint_c,temp_min_c,temp_max_c,exposure_s,pressure_min_kpa,pressure_max_kpa,"
+                "dry_s,ci_result,operator_id,result,alarm_code,bowie_dick_result,bowie_dick_lot,"
+                "spore_result,spore_bi_lot,spore_read_ts,record_seq,logged_by");
     for (size_t i = 0; i < d->ncycles; i++) {
         const report_cycle *c = &d->cycles[i];
         csv_text(out, d->clinic);
         field(out, c->device_id);
         field(out, c->sterilizer_id);
         num(out, c->cycle_no);
-        date_time(out, c->ts);
+        date_time(out, d, c->ts);
         field(out, c->load_id);
         field(out, c->program);
         dec1(out, c->setpoint_dc);
@@ -98,6 +130,7 @@ int export_sterilizer_csv(FILE *out, const report_data *d)
         test_columns(out, d, c->bowie_dick, false);
         test_columns(out, d, c->spore, true);
         num(out, c->seq);
+        logged_by(out, d, c);
         csv_end_row(out);
     }
     return finish(out);
@@ -105,13 +138,13 @@ int export_sterilizer_csv(FILE *out, const report_data *d)
 
 int export_tests_csv(FILE *out, const report_data *d)
 {
-    header(out, "clinic,device_id,date,time_utc,sterilizer_id,cycle_no,kind,bi_lot,result,read_ts,"
-                "record_seq");
+    header(out, "clinic,device_id,date,time_utc,time_local,sterilizer_id,cycle_no,kind,bi_lot,"
+                "result,read_ts,record_seq");
     for (size_t i = 0; i < d->ntests; i++) {
         const report_test *t = &d->tests[i];
         csv_text(out, d->clinic);
         field(out, t->device_id);
-        date_time(out, t->ts);
+        date_time(out, d, t->ts);
         field(out, t->sterilizer_id);
         num(out, t->cycle_no);
         field(out, t->kind);
@@ -155,8 +188,9 @@ int export_violations_csv(FILE *out, const report_data *d)
     /* kind: a maintenance notice (R3, R8, R11) is no violation; status
      * withdrawn: disproved by later evidence, no violation either. Both are
      * listed so the inspector sees everything the rules said. */
-    header(out, "alert_id,rule,rule_title,kind,severity,device_id,cause,message,raised_at,acked_at,"
-                "acked_by,cleared_at,status,cited_records,cited_record_bodies,evidence");
+    header(out, "alert_id,rule,rule_title,kind,severity,device_id,filed_under,cause,message,"
+                "raised_at,acked_at,acked_by,cleared_at,status,cited_records,cited_record_bodies,"
+                "evidence");
     for (size_t i = 0; i < d->nviolations; i++) {
         const report_violation *v = &d->violations[i];
         csv_int(out, v->id);
@@ -165,6 +199,7 @@ int export_violations_csv(FILE *out, const report_data *d)
         field(out, v->notice ? "maintenance notice" : "violation");
         field(out, v->severity);
         field(out, v->device_id);
+        field(out, report_filed_name(v->filed_under));
         field(out, v->cause);
         field(out, v->message);
         field(out, v->raised_at);
@@ -186,9 +221,10 @@ int export_violations_csv(FILE *out, const report_data *d)
 
 /* The records a procedure is made of, in chain order per device
  * ((device_id, seq) is unique: the same order on either store), through
- * the covering index (report_compliance_sql). ?3 is one day past the
- * period's end: a session started on its last evening ends after
- * midnight. */
+ * the covering index (report_compliance_sql). ?2 is the period's first
+ * instant (the clinic's local midnight), ?3 one day past its end: a
+ * session started on its last evening ends after midnight. */
+#define LOOKAHEAD_MS (24 * 3600 * 1000LL)
 #define PROCEDURE_COLUMNS "r.device_id, r.seq, r.ts, r.type, r.body"
 #define PROCEDURE_TYPES                                                                \
     "('session.start', 'session.end', 'cartridge.insert', 'cartridge.remove',"       \
@@ -210,7 +246,7 @@ typedef struct cart {
 
 typedef struct proc_log {
     const report_data *d;
-    char upper[REPORT_DATE_LEN + 1];  /* end of the period */
+    const char *upper;                     /* end of the period: d->until_ts */
     strpool *pool;
     proc *procs;
     size_t nprocs, procs_cap, dev_procs;   /* dev_procs: first of the current device */
@@ -420,15 +456,18 @@ static int cmp_cart(const void *a, const void *b)
 
 static int write_procs(FILE *out, proc_log *p)
 {
-    qsort(p->procs, p->nprocs, sizeof *p->procs, cmp_proc);
-    header(out, "session_id,device_id,start_ts,end_ts,operator_id,client_ref,treatment_no,run_s,"
-                "strokes,cartridges,cartridge_details,grips,start_seq");
+    if (p->nprocs > 1)   /* qsort wants an array, and a period may have no session */
+        qsort(p->procs, p->nprocs, sizeof *p->procs, cmp_proc);
+    header(out, "session_id,device_id,start_ts,start_local,end_ts,end_local,operator_id,client_ref,"
+                "treatment_no,run_s,strokes,cartridges,cartridge_details,grips,start_seq");
     for (size_t i = 0; i < p->nprocs; i++) {
         const proc *s = &p->procs[i];
         csv_text(out, s->session_id);
         field(out, s->device_id);
         field(out, s->start);
+        local(out, p->d, s->start);
         field(out, s->end);
+        local(out, p->d, s->end);
         field(out, s->operator_id);
         field(out, s->client_ref);
         num(out, s->treatment_no);
@@ -443,14 +482,33 @@ static int write_procs(FILE *out, proc_log *p)
     return finish(out);
 }
 
+/* Whether the cartridge was past its printed expiry when inserted: the
+ * expiry date against the clinic's local date of the insert, as rule R2
+ * judges it (docs/rules.md). */
+static bool expired_at_insert(const report_data *d, const cart *c)
+{
+    char date[REPORT_DATE_LEN + 1];
+    int64_t ms;
+
+    if (record_ts_parse(c->inserted, &ms) != 0)
+        snprintf(date, sizeof date, "%.10s", c->inserted);
+    else
+        tzlocal_date(d->zone, ms / 1000 - (ms % 1000 < 0), date);
+    /* Same fixed-width form, so text order is date order. */
+    return strncmp(c->expiry, date, REPORT_DATE_LEN) < 0;
+}
+
 static int write_carts(FILE *out, proc_log *p)
 {
-    qsort(p->carts, p->ncarts, sizeof *p->carts, cmp_cart);
-    header(out, "inserted_ts,device_id,session_id,cartridge_uid,sku,needles,config,lot,expiry,"
-                "expired_at_insert,removed_ts,run_s,strokes,remove_reason,insert_seq,remove_seq");
+    if (p->ncarts > 1)
+        qsort(p->carts, p->ncarts, sizeof *p->carts, cmp_cart);
+    header(out, "inserted_ts,inserted_local,device_id,session_id,cartridge_uid,sku,needles,config,"
+                "lot,expiry,expired_at_insert,removed_ts,removed_local,run_s,strokes,remove_reason,"
+                "insert_seq,remove_seq");
     for (size_t i = 0; i < p->ncarts; i++) {
         const cart *c = &p->carts[i];
         csv_text(out, c->inserted);
+        local(out, p->d, c->inserted);
         field(out, c->device_id);
         field(out, c->session_id);
         field(out, c->uid);
@@ -459,9 +517,9 @@ static int write_carts(FILE *out, proc_log *p)
         field(out, c->config);
         field(out, c->lot);
         field(out, c->expiry);
-        /* Same fixed-width form, so text order is date order. */
-        field(out, strncmp(c->expiry, c->inserted, REPORT_DATE_LEN) < 0 ? "yes" : "no");
+        field(out, expired_at_insert(p->d, c) ? "yes" : "no");
         field(out, c->removed);
+        local(out, p->d, c->removed);
         num(out, c->run_s);
         num(out, c->strokes);
         field(out, c->reason);
@@ -477,19 +535,18 @@ static int write_carts(FILE *out, proc_log *p)
 
 static int read_procedures(sqldb *db, proc_log *p, char *err, size_t errlen)
 {
-    char day_after[REPORT_DATE_LEN + 1], bound[REPORT_DATE_LEN + 1], sql[1024];
+    char bound[REPORT_TS_LEN + 1], sql[1024];
     sqldb_stmt *st = NULL;
     int rc = -1, step;
 
-    report_next_day(p->d->to, day_after);
-    report_ts_upper_bound(day_after, bound);
+    report_ts_add(p->d->until_ts, LOOKAHEAD_MS, bound);
     if (report_compliance_sql(db, PROCEDURE_COLUMNS, PROCEDURE_TYPES, PROCEDURE_ORDER, sql,
                               sizeof sql) != 0) {
         snprintf(err, errlen, "export: the procedure log query does not fit its buffer");
         return -1;
     }
     if (sqldb_prepare(db, sql, &st) != 0 || sqldb_bind_text(st, 1, p->d->clinic) != 0 ||
-        sqldb_bind_text(st, 2, p->d->from) != 0 || sqldb_bind_text(st, 3, bound) != 0)
+        sqldb_bind_text(st, 2, p->d->from_ts) != 0 || sqldb_bind_text(st, 3, bound) != 0)
         goto db_error;
     while ((step = sqldb_step(st)) == 1) {
         if (on_record(p, st) != 0) {
@@ -511,10 +568,9 @@ cleanup:
 int export_procedures(sqldb *db, const report_data *d, FILE *procedures, FILE *cartridges,
                       char *err, size_t errlen)
 {
-    proc_log p = {.d = d};
+    proc_log p = {.d = d, .upper = d->until_ts};
     int rc = -1;
 
-    report_ts_upper_bound(d->to, p.upper);
     if (read_procedures(db, &p, err, errlen) != 0)
         goto cleanup;
     if (write_procs(procedures, &p) != 0 || write_carts(cartridges, &p) != 0) {

@@ -1,9 +1,11 @@
 /* export_logs: the CSV logs of the inspector's audit bundle (export.c),
  * RFC 4180 like report_csv: CRLF line ends, a header line, text quoted
- * only when it must be. Times are the records' own UTC strings; every
- * row names the device and seq of the record it comes from, so an
- * inspector can find it in the chain (manifest.json). docs/reports.md
- * lists the columns.
+ * only when it must be. Every log holds the report's period, the clinic's
+ * local days (report_data.from_ts / until_ts). Times are the records' own
+ * UTC strings, each beside the same instant in the clinic's zone with the
+ * zone named; every row names the device and seq of the record it comes
+ * from, so an inspector can find it in the chain (manifest.json).
+ * docs/reports.md lists the columns.
  *
  * Writers return 0, or -1 when out reports a write error (errno as the
  * stream set it) or, for export_procedures, a database error with err
@@ -17,7 +19,8 @@
 #include "report_data.h"
 #include "sqldb.h"
 
-/* sterilizer_log.csv: every sterilization cycle of d, with its tests. */
+/* sterilizer_log.csv: every sterilization cycle of d (each once, with the
+ * records that logged it), with its tests. */
 int export_sterilizer_csv(FILE *out, const report_data *d);
 
 /* tests.csv: every spore and Bowie-Dick test of d. */

@@ -10,6 +10,8 @@
 #include "db.h"
 #include "flatjson.h"
 #include "record.h"
+#include "report_cycles.h"
+#include "report_sterilizers.h"
 #include "strpool.h"
 #include "utf8.h"
 
@@ -57,7 +59,8 @@ static const struct { const char *rule, *title; } rule_titles[] = {
 /* Devices with no records in the period are listed too: a silent machine
  * is worth seeing. */
 static const char devices_sql[] =
-    "SELECT device_id, CASE WHEN retired_at IS NULL THEN 0 ELSE 1 END FROM devices"
+    "SELECT device_id, CASE WHEN retired_at IS NULL THEN 0 ELSE 1 END,"
+    " CASE WHEN kind = 'sterilizer' THEN 1 ELSE 0 END FROM devices"
     " WHERE clinic = ?1 ORDER BY device_id";
 
 /* The queries of records. Bodies are split in C (flatjson): one pass per
@@ -177,21 +180,6 @@ int report_period_check(const char *from, const char *to, char *err, size_t errl
     return 0;
 }
 
-/* The exclusive upper bound for ts: the --to date with its day number plus
- * one. It is only ever compared as text with fixed-width ts values, so
- * "2026-11-31" serves as "the start of the day after 2026-11-30": it sorts
- * after every "2026-11-30T..." and before "2026-12-01". This needs no
- * calendar arithmetic and works at month and year ends alike. */
-void report_ts_upper_bound(const char *to, char out[REPORT_DATE_LEN + 1])
-{
-    int day = (to[8] - '0') * 10 + (to[9] - '0') + 1; /* 02..32 */
-
-    memcpy(out, to, 8);
-    out[8] = (char)('0' + day / 10);
-    out[9] = (char)('0' + day % 10);
-    out[10] = '\0';
-}
-
 void report_next_day(const char *date, char out[REPORT_DATE_LEN + 1])
 {
     int y = atoi(date), m = atoi(date + 5), d = atoi(date + 8) + 1;
@@ -284,6 +272,7 @@ static int read_device(query *q, sqldb_stmt *st, size_t *cap)
     memset(row, 0, sizeof *row);
     sqldb_column_copy(st, 0, row->device_id, sizeof row->device_id);
     row->retired = sqldb_column_int64(st, 1) != 0;
+    row->sterilizer = sqldb_column_int64(st, 2) != 0;
     d->nretired += row->retired;
     return 0;
 }
@@ -536,17 +525,81 @@ static const char *field_str(report_data *d, const flatjson *j, const char *key)
     return strpool_str(&d->arena, flatjson_str(j, key, buf, sizeof buf));
 }
 
-/* The R4 alert citing cycle (device, seq) first, if any: the collector's
- * verdict on it. Violations are read before cycles. */
-static const report_violation *r4_of(const report_data *d, const char *device, int64_t seq)
+/* The records R4 alerts judged: each non-withdrawn R4 alert by the record
+ * it cites first (device, seq), so a cycle finds its verdict by search,
+ * not by reading every alert (a clinic-year has thousands of both). */
+typedef struct r4_ref {
+    const char *device_id;
+    int64_t seq;
+    const report_violation *v;
+} r4_ref;
+
+typedef struct r4_index {
+    r4_ref *refs;
+    size_t n;
+} r4_index;
+
+static int cmp_r4_ref(const void *a, const void *b)
 {
+    const r4_ref *x = a, *y = b;
+    int c = strcmp(x->device_id, y->device_id);
+    if (c == 0)
+        c = (x->seq > y->seq) - (x->seq < y->seq);
+    /* The earliest alert (violations are by raised_at, id) first. */
+    return c ? c : (x->v > y->v) - (x->v < y->v);
+}
+
+static int r4_index_make(const report_data *d, r4_index *ix)
+{
+    ix->n = 0;
+    if ((ix->refs = malloc((d->nviolations ? d->nviolations : 1) * sizeof *ix->refs)) == NULL)
+        return -1;
     for (size_t i = 0; i < d->nviolations; i++) {
         const report_violation *v = &d->violations[i];
-        if (strcmp(v->rule, "R4") == 0 && v->ncited > 0 && v->cited[0].seq == seq &&
-            strcmp(v->cited[0].device_id, device) == 0 && strcmp(v->state, "withdrawn") != 0)
-            return v;
+        if (strcmp(v->rule, "R4") == 0 && v->ncited > 0 && strcmp(v->state, "withdrawn") != 0)
+            ix->refs[ix->n++] = (r4_ref){v->cited[0].device_id, v->cited[0].seq, v};
     }
+    if (ix->n > 1)
+        qsort(ix->refs, ix->n, sizeof *ix->refs, cmp_r4_ref);
+    return 0;
+}
+
+/* The first R4 alert that judged the record (device, seq), or NULL. */
+static const report_violation *r4_find(const r4_index *ix, const char *device, int64_t seq)
+{
+    size_t lo = 0, hi = ix->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const r4_ref *r = &ix->refs[mid];
+        int c = strcmp(r->device_id, device);
+        if (c == 0)
+            c = (r->seq > seq) - (r->seq < seq);
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < ix->n && ix->refs[lo].seq == seq && strcmp(ix->refs[lo].device_id, device) == 0)
+        return ix->refs[lo].v;
     return NULL;
+}
+
+/* The collector's verdict on the cycle: the R4 alert citing any of its
+ * records first (R4 judged whichever copy it stored first, which need not
+ * be the one the report lists: report_cycles.h), or NULL. */
+static const report_violation *r4_of(const report_data *d, const r4_index *ix,
+                                     const report_cycle *c)
+{
+    const report_violation *found = NULL;
+
+    for (size_t k = 0; k < c->ncopies; k++) {
+        const report_copy *copy = &d->copies[c->copies + k];
+        const report_violation *v = r4_find(ix, copy->device_id, copy->seq);
+        if (v != NULL && (found == NULL || v < found))
+            found = v;
+    }
+    return found;
 }
 
 /* "temperature, exposure" from the evidence's "reasons". */
@@ -566,12 +619,13 @@ static const char *r4_reasons(report_data *d, const report_violation *v)
 
 /* One truth: a cycle is failed when R4 failed it (the collector's policy:
  * minimum temperature and exposure, chemical indicator) or when the
- * sterilizer itself said fail / aborted; its own verdict stays beside it. */
-static int count_cycle(query *q, report_cycle *c)
+ * sterilizer itself said fail / aborted; its own verdict stays beside it.
+ * It counts once, for the device whose record is the cycle. */
+static int count_cycle(query *q, const r4_index *ix, report_cycle *c)
 {
     report_row *row = device_row(q->d, c->device_id);
     report_day *day = day_of(q->d, c->ts);
-    const report_violation *r4 = r4_of(q->d, c->device_id, c->seq);
+    const report_violation *r4 = r4_of(q->d, ix, c);
     bool failed, passed;
 
     c->r4_failed = r4 != NULL;
@@ -589,37 +643,26 @@ static int count_cycle(query *q, report_cycle *c)
     return 0;
 }
 
-static int read_cycle(query *q, sqldb_stmt *st, size_t *cap)
+/* The sterilizer log: each cycle once (report_cycles), then judged and
+ * counted. */
+static int read_cycles(query *q)
 {
-    report_data *d = q->d;
-    report_cycle *c;
-    flatjson j;
+    char sql[1024];
+    r4_index ix;
+    int rc = 0;
 
-    if (!body_of(st, 3, &j))
-        return 0;
-    if (grow((void **)&d->cycles, cap, d->ncycles, sizeof *d->cycles) != 0)
+    if (report_data_query(q->db, Q_CYCLES, sql, sizeof sql) != 0) {
+        snprintf(q->err, q->errlen, "report: the sterilizer log query does not fit its buffer");
         return -1;
-    c = &d->cycles[d->ncycles];
-    c->seq = sqldb_column_int64(st, 1);
-    c->cycle_no = flatjson_int(&j, "cycle_no");
-    c->setpoint_dc = flatjson_tenths(&j, "setpoint_c");
-    c->temp_min_dc = flatjson_tenths(&j, "temp_min_c");
-    c->temp_max_dc = flatjson_tenths(&j, "temp_max_c");
-    c->exposure_s = flatjson_int(&j, "exposure_s");
-    c->pressure_min_dkpa = flatjson_tenths(&j, "pressure_min_kpa");
-    c->pressure_max_dkpa = flatjson_tenths(&j, "pressure_max_kpa");
-    c->dry_s = flatjson_int(&j, "dry_s");
-    c->bowie_dick = c->spore = -1;
-    if (!(c->device_id = col_str(d, st, 0)) || !(c->ts = col_str(d, st, 2)) ||
-        !(c->sterilizer_id = field_str(d, &j, "sterilizer_id")) ||
-        !(c->load_id = field_str(d, &j, "load_id")) || !(c->program = field_str(d, &j, "program")) ||
-        !(c->operator_id = field_str(d, &j, "operator_id")) ||
-        !(c->ci_result = field_str(d, &j, "ci_result")) ||
-        !(c->result = field_str(d, &j, "result")) ||
-        !(c->alarm_code = field_str(d, &j, "alarm_code")))
+    }
+    if (report_cycles_read(q->db, q->d, sql, q->err, q->errlen) != 0)
         return -1;
-    d->ncycles++;
-    return count_cycle(q, c);
+    if (r4_index_make(q->d, &ix) != 0)
+        return oom(q, "the sterilizer log");
+    for (size_t i = 0; rc == 0 && i < q->d->ncycles; i++)
+        rc = count_cycle(q, &ix, &q->d->cycles[i]);
+    free(ix.refs);
+    return rc == 0 ? 0 : oom(q, "the sterilizer log");
 }
 
 static int read_test(query *q, sqldb_stmt *st, size_t *cap)
@@ -652,62 +695,46 @@ static int read_test(query *q, sqldb_stmt *st, size_t *cap)
     return 0;
 }
 
-/* Cycles ordered by (device, sterilizer, cycle no), to find the cycle a
- * test was run in. */
+/* Cycles ordered by (sterilizer, cycle no): the key of a cycle, which a
+ * test names whichever device logged it. */
 static int cmp_cycle_key(const report_cycle *a, const report_cycle *b)
 {
-    int c = strcmp(a->device_id, b->device_id);
-    if (c == 0)
-        c = strcmp(a->sterilizer_id, b->sterilizer_id);
-    if (c == 0)
-        c = (a->cycle_no > b->cycle_no) - (a->cycle_no < b->cycle_no);
-    return c;
+    int c = strcmp(a->sterilizer_id, b->sterilizer_id);
+    return c ? c : (a->cycle_no > b->cycle_no) - (a->cycle_no < b->cycle_no);
 }
 
-static const report_cycle *sort_base;
-
-static int cmp_cycle_idx(const void *a, const void *b)
+static int cmp_cycle_ptr(const void *a, const void *b)
 {
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    int c = cmp_cycle_key(&sort_base[x], &sort_base[y]);
-    return c ? c : (x > y) - (x < y);
+    return cmp_cycle_key(*(report_cycle *const *)a, *(report_cycle *const *)b);
 }
 
-/* Links every test to its cycle: a later test of the same kind (a repeat
- * read) replaces an earlier one, since tests are in ts order. */
+/* Links every test to the clinic's cycle it was run in (each cycle is
+ * listed once, so keys are unique): a later test of the same kind (a
+ * repeat read) replaces an earlier one, since tests are in ts order. */
 static int link_tests(report_data *d)
 {
-    size_t *idx;
+    report_cycle **by;
 
     if (d->ncycles == 0 || d->ntests == 0)
         return 0;
-    if ((idx = malloc(d->ncycles * sizeof *idx)) == NULL)
+    if ((by = malloc(d->ncycles * sizeof *by)) == NULL)
         return -1;
     for (size_t i = 0; i < d->ncycles; i++)
-        idx[i] = i;
-    sort_base = d->cycles;
-    qsort(idx, d->ncycles, sizeof *idx, cmp_cycle_idx);
+        by[i] = &d->cycles[i];
+    qsort(by, d->ncycles, sizeof *by, cmp_cycle_ptr);
     for (size_t t = 0; t < d->ntests; t++) {
         const report_test *test = &d->tests[t];
-        report_cycle key = {.device_id = test->device_id, .sterilizer_id = test->sterilizer_id,
-                            .cycle_no = test->cycle_no};
-        size_t lo = 0, hi = d->ncycles;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (cmp_cycle_key(&d->cycles[idx[mid]], &key) < 0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        if (lo == d->ncycles || cmp_cycle_key(&d->cycles[idx[lo]], &key) != 0)
+        report_cycle key = {.sterilizer_id = test->sterilizer_id, .cycle_no = test->cycle_no};
+        const report_cycle *k = &key;
+        report_cycle **hit = bsearch(&k, by, d->ncycles, sizeof *by, cmp_cycle_ptr);
+        if (hit == NULL)
             continue;
-        report_cycle *c = &d->cycles[idx[lo]];
         if (strcmp(test->kind, "spore") == 0)
-            c->spore = (long)t;
+            (*hit)->spore = (long)t;
         else
-            c->bowie_dick = (long)t;
+            (*hit)->bowie_dick = (long)t;
     }
-    free(idx);
+    free(by);
     return 0;
 }
 
@@ -806,6 +833,9 @@ static int read_violation(query *q, sqldb_stmt *st, sqldb_stmt *cited, size_t *c
         !(v->state = col_str(d, st, 11)))
         return oom(q, "alerts");
     v->notice = strcmp(v->severity, "maintenance") == 0;
+    v->filed_under = report_sterilizer_of(d, v->device_id) ? REPORT_FILED_STERILIZER
+                     : device_row(d, v->device_id)        ? REPORT_FILED_DEVICE
+                                                          : REPORT_FILED_UNKNOWN;
     if (cite(q, cited, v) != 0)
         return q->err[0] ? -1 : oom(q, "cited records");
     keep = in_period(d, v->raised_at);
@@ -944,6 +974,16 @@ void report_local_iso(const report_data *d, const char *ts, char out[REPORT_ISO_
         tzlocal_iso(d->zone, ms / 1000 - (ms % 1000 < 0), out);
 }
 
+void report_ts_add(const char *ts, int64_t ms, char out[REPORT_TS_LEN + 1])
+{
+    int64_t at;
+
+    if (record_ts_parse(ts, &at) != 0 || __builtin_add_overflow(at, ms, &at))
+        snprintf(out, REPORT_TS_LEN + 1, "%s", ts);
+    else
+        record_ts_format(at, out);
+}
+
 /* ---- loading ---------------------------------------------------------- */
 
 static int load_all(query *q)
@@ -959,20 +999,22 @@ static int load_all(query *q)
                  "'smpctl device list --db %s'", d->clinic, sqldb_name(q->db));
         return -1;
     }
+    if (report_sterilizers_read(q->db, d, q->err, q->errlen) != 0)
+        return -1;
     if (make_days(d) != 0)
         return oom(q, "the days of the period");
-    /* Violations first: the sterilizer log counts a cycle R4 failed. */
+    /* Violations first: the sterilizer log counts a cycle R4 failed.
+     * Sterilizers before them: an alert may be filed under one. */
     if (read_violations(q) != 0)
         return -1;
     if (for_each_record(q, Q_SESSIONS, "sessions query", read_sessions) != 0 ||
-        count_cartridges(q) != 0 ||
-        for_each_record(q, Q_CYCLES, "sterilizer log query", read_cycle) != 0 ||
+        count_cartridges(q) != 0 || read_cycles(q) != 0 ||
         for_each_record(q, Q_TESTS, "tests query", read_test) != 0)
         return -1;
     if (sum_rows(d) != 0)
         return overflow(q);
-    if (link_tests(d) != 0)
-        return oom(q, "tests");
+    if (link_tests(d) != 0 || report_sterilizers_tally(d) != 0)
+        return oom(q, "tests and sterilizers");
     d->no_records = d->total.count[RC_SESSIONS] == 0 && d->total.count[RC_CARTRIDGES] == 0 &&
                     d->ncycles == 0 && d->ntests == 0;
     return count_rules(d) == 0 ? 0 : oom(q, "rules");
@@ -1033,6 +1075,8 @@ void report_data_free(report_data *d)
     free(d->rows);
     free(d->days);
     free(d->cycles);
+    free(d->copies);
+    free(d->sterilizers);
     free(d->tests);
     free(d->violations);
     free(d->rules);

@@ -44,6 +44,9 @@ typedef enum report_col {
 typedef struct report_row {
     char device_id[IDS_DEVICE_ID_MAX + 1];  /* "TOTAL" in report_data.total */
     bool retired;                           /* retired now (may have reported in the period) */
+    /* devices.kind 'sterilizer': an autoclave's own logger agent, not a
+     * tattoo machine. */
+    bool sterilizer;
     int64_t count[REPORT_NCOLS];
 } report_row;
 
@@ -62,17 +65,33 @@ typedef struct report_test {
     int64_t seq, cycle_no;
 } report_test;
 
-/* A sterilization.cycle record, one line of the sterilizer log. *_dc are
- * tenths of a degree C, *_dkpa tenths of a kPa (as the schema holds them).
- * alarm_code is "" when the record has none. bowie_dick / spore index
- * report_data.tests: the test of that kind run in this cycle (same device,
- * sterilizer and cycle number, latest by ts), or -1. */
+/* A record that logged a cycle: its device and seq. */
+typedef struct report_copy {
+    const char *device_id;
+    int64_t seq;
+} report_copy;
+
+/* A sterilization cycle, one line of the sterilizer log: the clinic's
+ * cycle (sterilizer_id, cycle_no) once, however many devices logged it
+ * (report_cycles.h says which record is the cycle). device_id, seq and
+ * ts are that record's. *_dc are tenths of a degree C, *_dkpa tenths of a
+ * kPa (as the schema holds them). alarm_code is "" when the record has
+ * none. bowie_dick / spore index report_data.tests: the test of that kind
+ * run in this cycle (same sterilizer and cycle number, logged by any
+ * device; latest by ts), or -1. */
 typedef struct report_cycle {
     const char *device_id, *ts, *sterilizer_id, *load_id, *program, *operator_id, *ci_result,
         *result, *alarm_code;
     int64_t seq, cycle_no, exposure_s, dry_s;
     int64_t setpoint_dc, temp_min_dc, temp_max_dc, pressure_min_dkpa, pressure_max_dkpa;
     long bowie_dick, spore;
+    /* Every record of the clinic that logged this cycle with the same
+     * content, this one first: report_data.copies[copies, copies +
+     * ncopies). A copy with other content is no part of it (the
+     * collector's R9 cycle-conflict alert shows that one). logged_by names
+     * their devices, each once, in byte order: "ac-north, m01". */
+    size_t copies, ncopies;
+    const char *logged_by;
     /* The collector's verdict (rule R4, cited by an R4 alert): failed even
      * when the sterilizer's own result says pass (below the program's
      * minimums, chemical indicator). r4_reasons: "temperature, exposure"
@@ -81,6 +100,9 @@ typedef struct report_cycle {
     bool r4_failed, failed;
     const char *r4_reasons;
 } report_cycle;
+
+typedef enum report_filed { REPORT_FILED_DEVICE, REPORT_FILED_STERILIZER, REPORT_FILED_UNKNOWN }
+    report_filed;
 
 /* A record a violation's evidence cites: any object in the evidence with a
  * numeric "seq" (and "device", else the alert's device). ts, type and body
@@ -104,9 +126,26 @@ typedef struct report_violation {
     /* Maintenance notices (R3 wear, R8 silence, R11 service) are listed
      * apart from violations and not counted as violations. */
     bool notice;
+    /* What device_id names: a device of the clinic, a sterilizer of the
+     * clinic (alerts about an autoclave are filed under its id, whether
+     * or not it has an agent of its own: report_sterilizers.h), or
+     * neither. */
+    report_filed filed_under;
     report_cited cited[REPORT_CITED_MAX];
     size_t ncited, nevidence;
 } report_violation;
+
+/* A sterilizer of the clinic: registered (smpctl sterilizer add), or only
+ * named by the period's cycles or tests (registered false: model, serial,
+ * device_id, added_at and retired_at ""). device_id is its own logger
+ * agent, "" when the clinic logs it through its machines. The counts are
+ * the period's: its cycles (each once) passed and failed, its spore
+ * tests. */
+typedef struct report_sterilizer {
+    const char *sterilizer_id, *model, *serial, *device_id, *added_at, *retired_at;
+    bool registered;
+    int64_t cycles_passed, cycles_failed, spore_tests;
+} report_sterilizer;
 
 /* Violations of one rule, for the summary ("R1", count). */
 typedef struct report_rule_count {
@@ -141,6 +180,10 @@ typedef struct report_data {
     size_t ndays;
     report_cycle *cycles;                   /* owned; by ts, device, seq */
     size_t ncycles;
+    report_copy *copies;                    /* owned; report_cycle.copies index it */
+    size_t ncopies;
+    report_sterilizer *sterilizers;         /* owned; by sterilizer_id */
+    size_t nsterilizers;
     report_test *tests;                     /* owned; by ts, device, seq */
     size_t ntests;
     int64_t bowie_dick_tests, bowie_dick_failed; /* failed: result not negative */
@@ -180,11 +223,6 @@ int report_date_check(const char *opt, const char *date, char *err, size_t errle
 /* Both dates valid and from <= to. */
 int report_period_check(const char *from, const char *to, char *err, size_t errlen);
 
-/* The exclusive upper bound of a UTC period ending on day to, for
- * comparing with ts text: "2026-11-31" for 2026-11-30 (see report_data.c).
- * A report's own bounds are report_data.from_ts / until_ts. */
-void report_ts_upper_bound(const char *to, char out[REPORT_DATE_LEN + 1]);
-
 /* The day after date (a valid YYYY-MM-DD); out may be date. */
 void report_next_day(const char *date, char out[REPORT_DATE_LEN + 1]);
 
@@ -215,7 +253,12 @@ void report_data_free(report_data *d);
 void report_local_text(const report_data *d, const char *ts, char out[REPORT_LOCAL_LEN + 1]);
 void report_local_iso(const report_data *d, const char *ts, char out[REPORT_ISO_LEN + 1]);
 
-/* The report's queries of records (?1 clinic, ?2 from_ts, ?3 until_ts)
+/* ts (RECORD_TS_LEN, UTC) moved by ms milliseconds, into out; text that is
+ * not such a time is copied as it is. */
+void report_ts_add(const char *ts, int64_t ms, char out[REPORT_TS_LEN + 1]);
+
+/* The report's queries of records (?1 clinic, ?2 from_ts, ?3 until_ts;
+ * the sterilizer log's reaches further either side, report_cycles.h)
  * as run on db (the index hint is SQLite's alone, db_compliance_index):
  * the i-th into out, for the test that keeps them on the index. Returns 0,
  * or -1 when there is no i-th query (or out is too small). */

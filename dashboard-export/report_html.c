@@ -8,6 +8,7 @@
 #include "evidence_text.h"
 #include "htmltext.h"
 #include "record.h"
+#include "report_sterilizers.h"
 #include "report_svg.h"
 
 /* Screen and print: light fills only (nothing dark to waste toner), A4
@@ -159,8 +160,21 @@ static void meta(FILE *out, const char *term, const char *text)
     fputs("</dd>", out);
 }
 
-/* Who and where: the clinic as registered (name, id, address, licence)
- * and the zone every time and day of the report is in. */
+/* "ac-north, ac-south (not registered)", or "none registered". */
+static void write_sterilizer_ids(FILE *out, const report_data *d)
+{
+    if (d->nsterilizers == 0)
+        fputs("none registered", out);
+    for (size_t i = 0; i < d->nsterilizers; i++) {
+        fputs(i ? ", " : "", out);
+        htmltext_write(out, d->sterilizers[i].sterilizer_id);
+        if (!d->sterilizers[i].registered)
+            fputs(" (not registered)", out);
+    }
+}
+
+/* Who and where: the clinic as registered (name, id, address, licence),
+ * its sterilizers and the zone every time and day of the report is in. */
 static void write_head(FILE *out, const report_data *d)
 {
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -193,6 +207,8 @@ static void write_head(FILE *out, const report_data *d)
     fprintf(out, "</dd><dt>Devices</dt><dd>%zu", d->nrows);
     if (d->nretired > 0)
         fprintf(out, " (%zu retired)", d->nretired);
+    fputs("</dd><dt>Sterilizers</dt><dd>", out);
+    write_sterilizer_ids(out, d);
     fputs("</dd><dt>Generated</dt><dd>", out);
     html_time(out, d, d->generated_at);
     fputs("</dd></dl>\n</header>\n", out);
@@ -389,7 +405,10 @@ static void write_violation(FILE *out, const report_data *d, const report_violat
     fputs("</strong><br>", out);
     badge(out, severity_class(v->severity), v->severity);
     fputs("</td>", out);
-    td_text(out, "t", v->device_id);
+    /* An alert about an autoclave is filed under its sterilizer id. */
+    char subject[IDS_DEVICE_ID_MAX + 80];
+    report_alert_subject(v, subject, sizeof subject);
+    td_text(out, "t", subject);
     fputs("<td class=\"t\">", out);
     htmltext_write(out, v->message);
     fputs("<small>cause ", out);
@@ -452,8 +471,9 @@ static void write_cycle(FILE *out, const report_data *d, const report_cycle *c)
     html_when(out, d, c->ts);
     fputs("</td><td class=\"t\">", out);
     htmltext_write(out, c->sterilizer_id);
-    fprintf(out, " #%" PRId64 "<small>", c->cycle_no);
-    htmltext_write(out, c->device_id);
+    /* One line per cycle, however many devices logged it. */
+    fprintf(out, " #%" PRId64 "<small>logged by ", c->cycle_no);
+    htmltext_write(out, c->logged_by);
     fputs("</small></td>", out);
     td_text(out, "t", c->load_id);
     td_text(out, "t", c->program);
@@ -503,8 +523,9 @@ static void write_sterilizer_log(FILE *out, const report_data *d)
         return;
     }
     fprintf(out, "<p class=\"note\">Every sterilization cycle recorded in the period (%zu), "
-                 "oldest first, with the Bowie-Dick and spore tests run in it. Temperatures: "
-                 "setpoint, with the minimum and maximum measured during exposure.</p>\n"
+                 "oldest first, each once however many devices logged it, with the Bowie-Dick "
+                 "and spore tests run in it. Temperatures: setpoint, with the minimum and maximum "
+                 "measured during exposure.</p>\n"
                  "<table>\n<thead><tr><th>Date</th><th class=\"t\">Sterilizer, cycle</th>"
                  "<th class=\"t\">Load</th><th class=\"t\">Program</th><th>Temp &deg;C</th>"
                  "<th>Exposure s</th><th>Pressure kPa</th><th>Dry s</th><th class=\"t\">CI</th>"
@@ -553,6 +574,8 @@ static void write_row(FILE *out, const report_row *row, const char *cls)
 {
     fprintf(out, "<tr%s%s%s><td>", cls ? " class=\"" : "", cls ? cls : "", cls ? "\"" : "");
     htmltext_write(out, row->device_id);
+    if (row->sterilizer)
+        fputs(" <span class=\"retired\">(sterilizer agent)</span>", out);
     if (row->retired)
         fputs(" <span class=\"retired\">(retired)</span>", out);
     fputs("</td>", out);
@@ -571,6 +594,47 @@ static void write_table(FILE *out, const report_data *d)
     for (size_t i = 0; i < d->nrows; i++)
         write_row(out, &d->rows[i], NULL);
     write_row(out, &d->total, "total");
+    fputs("</tbody>\n</table>\n</section>\n", out);
+}
+
+static void write_sterilizer(FILE *out, const report_data *d, const report_sterilizer *s)
+{
+    char logger[IDS_DEVICE_ID_MAX + 64];
+
+    fputs("<tr><td>", out);
+    htmltext_write(out, s->sterilizer_id);
+    if (s->retired_at[0])
+        fputs(" <span class=\"retired\">(retired)</span>", out);
+    fputs("</td>", out);
+    td_text(out, "t", s->model);
+    td_text(out, "t", s->serial);
+    report_sterilizer_logger(s, logger, sizeof logger);
+    td_text(out, "t", logger);
+    fputs("<td class=\"d\">", out);
+    if (s->added_at[0])
+        html_when(out, d, s->added_at);
+    fprintf(out, "</td><td>%" PRId64 "</td><td>%" PRId64 "</td><td>%" PRId64 "</td></tr>\n",
+            s->cycles_passed, s->cycles_failed, s->spore_tests);
+}
+
+/* The clinic's autoclaves as equipment: registered ones, and any other
+ * sterilizer id the period's records name. */
+static void write_sterilizers(FILE *out, const report_data *d)
+{
+    fputs("<section id=\"sterilizers\">\n<h2>Sterilizers</h2>\n", out);
+    if (d->nsterilizers == 0) {
+        fputs("<p>No sterilizer is registered to this clinic (smpctl sterilizer add) and no "
+              "record of the period names one.</p>\n</section>\n", out);
+        return;
+    }
+    fputs("<p class=\"note\">The clinic's autoclaves: each logs its cycles through an agent of "
+          "its own or through the clinic's machines; counts are this period's, each cycle once."
+          "</p>\n<table>\n<thead><tr><th>Sterilizer</th><th class=\"t\">Model</th>"
+          "<th class=\"t\">Serial</th><th class=\"t\">Logged through</th><th>Registered</th>"
+          "<th>Cycles passed</th><th>Cycles failed</th><th>Spore tests</th></tr></thead>\n"
+          "<tbody>\n", out);
+    for (size_t i = 0; i < d->nsterilizers; i++)
+        write_sterilizer(out, d, &d->sterilizers[i]);
     fputs("</tbody>\n</table>\n</section>\n", out);
 }
 
@@ -661,6 +725,7 @@ int report_html_write(FILE *out, const report_data *d)
     write_summary(out, d);
     write_charts(out, d);
     write_table(out, d);
+    write_sterilizers(out, d);
     write_violations(out, d, false);
     write_violations(out, d, true);
     write_sterilizer_log(out, d);

@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "report_sterilizers.h"
+
 /* cJSON's Add* functions return NULL when memory runs out; every builder
  * here returns false then, and the caller drops the whole object. */
 
@@ -128,11 +130,36 @@ static bool build_devices(cJSON *root, const report_data *d)
     for (size_t i = 0; i < d->nrows; i++) {
         cJSON *o = push_object(a);
         if (!o || !add_str(o, "device_id", d->rows[i].device_id) ||
+            !add_str(o, "kind", d->rows[i].sterilizer ? "sterilizer" : "machine") ||
             !cJSON_AddBoolToObject(o, "retired", d->rows[i].retired) ||
             !add_counts(o, &d->rows[i]))
             return false;
     }
     return true;
+}
+
+/* The clinic's sterilizers as equipment, with the period's counts. */
+static bool build_sterilizers(cJSON *root, const report_data *d)
+{
+    cJSON *a = add_array(root, "sterilizers");
+
+    for (size_t i = 0; a && i < d->nsterilizers; i++) {
+        const report_sterilizer *s = &d->sterilizers[i];
+        cJSON *o = push_object(a);
+        if (!o || !add_str(o, "sterilizer_id", s->sterilizer_id) ||
+            !cJSON_AddBoolToObject(o, "registered", s->registered) ||
+            !add_opt(o, "model", s->model) || !add_opt(o, "serial", s->serial) ||
+            !add_opt(o, "device_id", s->device_id) ||
+            !add_str(o, "logged_through", !s->registered ? "unknown"
+                                          : s->device_id[0] ? "own agent" : "clinic machines") ||
+            !add_times(o, "added_at", d, s->added_at) ||
+            !add_times(o, "retired_at", d, s->retired_at) ||
+            !add_int(o, "cycles_passed", s->cycles_passed) ||
+            !add_int(o, "cycles_failed", s->cycles_failed) ||
+            !add_int(o, "spore_tests", s->spore_tests))
+            return false;
+    }
+    return a != NULL;
 }
 
 static bool add_day(cJSON *o, const report_day *day)
@@ -162,9 +189,24 @@ static bool add_cycle_test(cJSON *o, const char *key, const report_data *d, long
     return (t = cJSON_AddObjectToObject(o, key)) != NULL && add_test(t, d, &d->tests[idx]);
 }
 
+/* Every record that logged the cycle with its content, its own first. */
+static bool add_logged_by(cJSON *o, const report_data *d, const report_cycle *c)
+{
+    cJSON *a = add_array(o, "logged_by");
+
+    for (size_t i = 0; a && i < c->ncopies; i++) {
+        const report_copy *copy = &d->copies[c->copies + i];
+        cJSON *r = push_object(a);
+        if (!r || !add_str(r, "device_id", copy->device_id) || !add_int(r, "seq", copy->seq))
+            return false;
+    }
+    return a != NULL;
+}
+
 static bool add_cycle(cJSON *o, const report_data *d, const report_cycle *c)
 {
     return add_str(o, "device_id", c->device_id) && add_int(o, "seq", c->seq) &&
+           add_logged_by(o, d, c) &&
            add_times(o, "ts", d, c->ts) && add_str(o, "sterilizer_id", c->sterilizer_id) &&
            add_int(o, "cycle_no", c->cycle_no) && add_str(o, "load_id", c->load_id) &&
            add_str(o, "program", c->program) && add_dec1(o, "setpoint_c", c->setpoint_dc) &&
@@ -197,7 +239,9 @@ static bool add_violation(cJSON *o, const report_data *d, const report_violation
 
     if (!add_int(o, "id", v->id) || !add_str(o, "rule", v->rule) ||
         !add_str(o, "title", report_rule_title(v->rule)) || !add_str(o, "severity", v->severity) ||
-        !add_str(o, "device_id", v->device_id) || !add_str(o, "cause", v->cause) ||
+        !add_str(o, "device_id", v->device_id) ||
+        !add_str(o, "filed_under", report_filed_name(v->filed_under)) ||
+        !add_str(o, "cause", v->cause) ||
         !add_str(o, "message", v->message) || !add_times(o, "raised_at", d, v->raised_at) ||
         !add_times(o, "acked_at", d, v->acked_at) || !add_opt(o, "acked_by", v->acked_by) ||
         !add_times(o, "cleared_at", d, v->cleared_at) ||
@@ -264,7 +308,7 @@ static cJSON *build_head(const report_data *d)
         !add_str(period, "to", d->to) || !add_str(period, "timezone", tzlocal_name(d->zone)) ||
         !add_str(period, "from_utc", d->from_ts) || !add_str(period, "until_utc", d->until_ts) ||
         !add_times(root, "generated_at", d, d->generated_at) || !build_summary(root, d) ||
-        !build_devices(root, d) || !(total = cJSON_AddObjectToObject(root, "total")) ||
+        !build_devices(root, d) || !build_sterilizers(root, d) || !(total = cJSON_AddObjectToObject(root, "total")) ||
         !add_counts(total, &d->total)) {
         cJSON_Delete(root);
         return NULL;

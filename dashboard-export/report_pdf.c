@@ -11,6 +11,7 @@
 #include "evidence_text.h"
 #include "record.h"
 #include "report_chart.h"
+#include "report_sterilizers.h"
 #include "textwrap.h"
 #include "utf8.h"
 
@@ -732,12 +733,45 @@ static void devices(pdf *p)
     table_begin(p, cols, REPORT_NCOLS + 1);
     for (size_t i = 0; i <= p->d->nrows; i++) {
         const report_row *row = i < p->d->nrows ? &p->d->rows[i] : &p->d->total;
-        snprintf(name, sizeof name, "%s%s", row->device_id, row->retired ? " (retired)" : "");
+        snprintf(name, sizeof name, "%s%s%s", row->device_id,
+                 row->sterilizer ? " (sterilizer agent)" : "", row->retired ? " (retired)" : "");
         cells[0] = name;
         for (int c = 0; c < REPORT_NCOLS; c++) {
             fmt_int(v[c], row->count[c]);
             cells[c + 1] = v[c];
         }
+        table_row(p, cells, false);
+    }
+    table_end(p);
+}
+
+/* The clinic's autoclaves as equipment, as in the HTML. */
+static void sterilizers(pdf *p)
+{
+    static const pdf_col cols[] = {
+        {"Sterilizer", 1.6f, false}, {"Model", 1.6f, false}, {"Serial", 1.3f, false},
+        {"Logged through", 2.4f, false}, {"Passed", 0.8f, true}, {"Failed", 0.8f, true},
+        {"Spore tests", 0.9f, true}};
+    const report_data *d = p->d;
+    char name[160], logger[IDS_DEVICE_ID_MAX + 64], a[32], b[32], c[32];
+
+    heading(p, "Sterilizers", false, false, 60);
+    if (d->nsterilizers == 0) {
+        paragraph(p, "No sterilizer is registered to this clinic and no record of the period "
+                     "names one.", 9, p->regular);
+        return;
+    }
+    paragraph(p, "The clinic's autoclaves and how each logs its cycles; counts are this "
+                 "period's, each cycle once.", 8, p->regular);
+    table_begin(p, cols, sizeof cols / sizeof cols[0]);
+    for (size_t i = 0; i < d->nsterilizers; i++) {
+        const report_sterilizer *s = &d->sterilizers[i];
+        snprintf(name, sizeof name, "%s%s", s->sterilizer_id, s->retired_at[0] ? " (retired)" : "");
+        report_sterilizer_logger(s, logger, sizeof logger);
+        fmt_int(a, s->cycles_passed);
+        fmt_int(b, s->cycles_failed);
+        fmt_int(c, s->spore_tests);
+        const char *cells[] = {name, s->model, s->serial, logger, a, b, c};
         table_row(p, cells, false);
     }
     table_end(p);
@@ -769,7 +803,7 @@ static char *evidence_cell(const report_data *d, const report_violation *v)
 static void violation_row(pdf *p, const report_violation *v)
 {
     char when[REPORT_LOCAL_LEN + 1], at[REPORT_LOCAL_LEN + 1], status[300], finding[1200],
-        alert[256], *evidence;
+        alert[256], subject[IDS_DEVICE_ID_MAX + 80], *evidence;
 
     report_local_text(p->d, v->raised_at, when);
     report_local_text(p->d, v->cleared_at[0] ? v->cleared_at : v->acked_at, at);
@@ -782,7 +816,8 @@ static void violation_row(pdf *p, const report_violation *v)
     else
         snprintf(status, sizeof status, "OPEN");
     /* When, which rule and where: one column, so the finding has room. */
-    snprintf(alert, sizeof alert, "%s\n%s %s\n%s", when, v->rule, v->severity, v->device_id);
+    report_alert_subject(v, subject, sizeof subject);
+    snprintf(alert, sizeof alert, "%s\n%s %s\n%s", when, v->rule, v->severity, subject);
     snprintf(finding, sizeof finding, "%s\ncause %s", v->message, v->cause);
     if ((evidence = evidence_cell(p->d, v)) == NULL) {
         p->failed = true;
@@ -856,7 +891,7 @@ static void cycle_row(pdf *p, const report_cycle *c)
     for (char *u = result; *u; u++)
         if (*u == '_')
             *u = ' ';          /* "chemical_indicator": words people read */
-    const char *cells[] = {when, c->sterilizer_id, cycle, c->device_id, c->load_id, c->program,
+    const char *cells[] = {when, c->sterilizer_id, cycle, c->logged_by, c->load_id, c->program,
                            set, lo, hi, exp, press, dry, c->ci_result, c->operator_id, result,
                            c->alarm_code, bd, bi};
     table_row(p, cells, c->failed);
@@ -866,7 +901,7 @@ static void sterilizer_log(pdf *p)
 {
     static const pdf_col cols[] = {
         {"Date", 1.45f, false}, {"Sterilizer", 1.0f, false}, {"Cycle", 0.7f, true},
-        {"Device", 1.05f, false}, {"Load", 1.15f, false}, {"Program", 1.2f, false},
+        {"Logged by", 1.05f, false}, {"Load", 1.15f, false}, {"Program", 1.2f, false},
         {"Set °C", 0.65f, true}, {"Min °C", 0.65f, true}, {"Max °C", 0.65f, true},
         {"Exp. s", 0.65f, true}, {"Pressure kPa", 1.2f, true}, {"Dry s", 0.6f, true},
         {"CI", 0.5f, false}, {"Operator", 0.9f, false}, {"Result", 1.6f, false},
@@ -879,8 +914,9 @@ static void sterilizer_log(pdf *p)
         return;
     }
     snprintf(note, sizeof note, "Every sterilization cycle recorded in the period (%zu), oldest "
-             "first; temperatures in °C (setpoint, minimum and maximum during exposure); failed "
-             "and aborted cycles are shaded.", p->d->ncycles);
+             "first, each once however many devices logged it; temperatures in °C (setpoint, "
+             "minimum and maximum during exposure); failed and aborted cycles are shaded.",
+             p->d->ncycles);
     paragraph(p, note, 8, p->regular);
     table_begin(p, cols, sizeof cols / sizeof cols[0]);
     for (size_t i = 0; i < p->d->ncycles; i++)
@@ -1107,6 +1143,7 @@ static int write_pdf(FILE *out, const report_data *d, bool compress)
     charts(&p);
     rules(&p);
     devices(&p);
+    sterilizers(&p);
     violations(&p, false);
     violations(&p, true);
     sterilizer_log(&p);

@@ -8,7 +8,9 @@
 # PKI into out/demo-fleet/pki (DEMO_OUT overrides out/demo-fleet), starts
 # mosquitto on a free loopback port and TWO collectors that share the
 # devices' events (share_group; each its own certificate identity, log and
-# metrics port), then five simulated machines in two clinics for one day.
+# metrics port), then two clinics for one day: in each the autoclave with a
+# logger agent of its own (registered with smpctl sterilizer add --cert) and
+# simulated machines (five in all) that take their grips from its loads.
 # When every record is acked it stops the daemons, prints how the records
 # were shared, writes each clinic's report (CSV and HTML) and a signed
 # audit bundle (checked with smpctl verify), all read from PostgreSQL.
@@ -33,7 +35,10 @@ DAY=$(date -u -d yesterday +%Y-%m-%d)
 # device:clinic:seed
 MACHINES=(north-m01:clinic-north:1 north-m02:clinic-north:2 north-m03:clinic-north:3
     south-m01:clinic-south:4 south-m02:clinic-south:5)
+# sterilizer (and its agent's device id):clinic
+AUTOCLAVES=(north-ac1:clinic-north south-ac1:clinic-south)
 CLINICS=(clinic-north clinic-south)
+FAULT_RATE=5                       # the same for every agent of a clinic
 COLLECTORS=(one two)
 WAIT=1
 PIDS=()
@@ -108,6 +113,12 @@ say "issuing a PKI into $OUT/pki"
 for c in "${COLLECTORS[@]}"; do
     "$BIN/smpctl" pki issue-collector --dir "$OUT/pki" --name "smp-collector-$c" >/dev/null
 done
+for a in "${AUTOCLAVES[@]}"; do
+    IFS=: read -r d clinic <<<"$a"
+    "$BIN/smpctl" pki issue-device "$d" --dir "$OUT/pki" >/dev/null
+    "$BIN/smpctl" sterilizer add "$d" --clinic "$clinic" --model "autoclave-b" --serial "SN-$d" \
+        --cert "$OUT/pki/devices/$d.crt" --db "$DB" >/dev/null
+done
 for m in "${MACHINES[@]}"; do
     IFS=: read -r d clinic _ <<<"$m"
     "$BIN/smpctl" pki issue-device "$d" --dir "$OUT/pki" >/dev/null
@@ -149,9 +160,12 @@ done
 say "collectors ${COLLECTORS[*]} share the events (share_group demo) on broker 127.0.0.1:$PORT"
 
 AGENT_PIDS=()
+AGENTS=()
 mkdir -p "$OUT/agents"
-for m in "${MACHINES[@]}"; do
-    IFS=: read -r d _ seed <<<"$m"
+# start_agent DEVICE SIM_ARGS...: one simulated agent in the background.
+start_agent() {
+    local d=$1
+    shift
     cat >"$OUT/$d.conf" <<CONF
 broker_port = $PORT
 ca_file = $OUT/pki/ca.crt
@@ -160,13 +174,24 @@ key_file = $OUT/pki/devices/$d.key
 device_id = $d
 data_dir = $OUT/agents/$d
 CONF
-    "$BIN/smp-agent" --config "$OUT/$d.conf" --simulate --seed "$seed" --speed "$SPEED" \
-        --sim-start "$DAY" --fault-rate 5 --exit-when-done 2>"$OUT/$d.log" &
+    "$BIN/smp-agent" --config "$OUT/$d.conf" --simulate "$@" --speed "$SPEED" --sim-start "$DAY" \
+        --fault-rate "$FAULT_RATE" --exit-when-done 2>"$OUT/$d.log" &
     AGENT_PIDS+=($!)
     PIDS+=($!)
+    AGENTS+=("$d")
+}
+declare -A CLINIC_AUTOCLAVE
+for a in "${AUTOCLAVES[@]}"; do
+    IFS=: read -r d clinic <<<"$a"
+    CLINIC_AUTOCLAVE[$clinic]=$d
+    start_agent "$d" --sim-role autoclave
+done
+for m in "${MACHINES[@]}"; do
+    IFS=: read -r d clinic seed <<<"$m"
+    start_agent "$d" --sim-role machine --sim-sterilizer "${CLINIC_AUTOCLAVE[$clinic]}" --seed "$seed"
 done
 
-say "${#MACHINES[@]} agents in ${#CLINICS[@]} clinics simulating $DAY at ${SPEED}x; waiting until every record is acked"
+say "${#AUTOCLAVES[@]} autoclaves and ${#MACHINES[@]} machines in ${#CLINICS[@]} clinics simulating $DAY at ${SPEED}x; waiting until every record is acked"
 deadline=$((SECONDS + 300))
 for pid in "${AGENT_PIDS[@]}"; do
     while kill -0 "$pid" 2>/dev/null; do
@@ -177,8 +202,7 @@ for pid in "${AGENT_PIDS[@]}"; do
 done
 
 # The agents have exited: --status prints their last status and exits 3 (not running).
-for m in "${MACHINES[@]}"; do
-    IFS=: read -r d _ _ <<<"$m"
+for d in "${AGENTS[@]}"; do
     "$BIN/smp-agent" --config "$OUT/$d.conf" --status || [ $? -eq 3 ]
 done
 share=''

@@ -2,8 +2,10 @@
 # make demo: one simulated clinic day, end to end, over real mutual-TLS MQTT.
 #
 # Issues a PKI into out/demo/pki, starts mosquitto on a free loopback port,
-# the collector on SQLite, and three simulated agents for one clinic day;
-# waits until every record is acked, stops everything and writes
+# the collector on SQLite, and four simulated agents for one clinic day: the
+# clinic's autoclave with a logger agent of its own (registered with smpctl
+# sterilizer add --cert) and three machines that take their grips from its
+# loads; waits until every record is acked, stops everything and writes
 # out/demo/report.csv, out/demo/report.html and a signed audit bundle
 # out/demo/audit (checked with smpctl verify). Every process it starts is
 # stopped on exit, also when a step fails.
@@ -13,7 +15,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BUILD:-$ROOT/build}/bin
 OUT=$ROOT/out/demo
 CLINIC=clinic-north
+AUTOCLAVE=north-ac1                # the autoclave: its sterilizer id and its agent's device id
 DEVICES=(north-m01 north-m02 north-m03)
+FAULT_RATE=5                       # the same for every agent of the clinic
 SPEED=${DEMO_SPEED:-3000}          # simulated seconds per real second
 DAY=$(date -u +%Y-%m-%d)
 PIDS=()
@@ -39,11 +43,15 @@ echo "demo: issuing PKI into $OUT/pki"
 "$BIN/smpctl" pki issue-broker --dir "$OUT/pki"
 "$BIN/smpctl" pki issue-collector --dir "$OUT/pki"
 "$BIN/smpctl" db migrate --db "$OUT/fleet.db"
+"$BIN/smpctl" pki issue-device "$AUTOCLAVE" --dir "$OUT/pki"
+"$BIN/smpctl" sterilizer add "$AUTOCLAVE" --clinic "$CLINIC" --model "autoclave-b" \
+    --serial "SN-$AUTOCLAVE" --cert "$OUT/pki/devices/$AUTOCLAVE.crt" --db "$OUT/fleet.db"
 for d in "${DEVICES[@]}"; do
     "$BIN/smpctl" pki issue-device "$d" --dir "$OUT/pki"
     "$BIN/smpctl" device add "$d" --clinic "$CLINIC" --model "rotary-smp" --serial "SN-$d" \
         --cert "$OUT/pki/devices/$d.crt" --db "$OUT/fleet.db"
 done
+AGENTS=("$AUTOCLAVE" "${DEVICES[@]}")
 
 PORT=$(free_port)
 "$ROOT/broker-config/run-broker.sh" start --pki "$OUT/pki" --port "$PORT" --state "$OUT/broker"
@@ -68,7 +76,9 @@ grep -q "subscribed topics=" "$OUT/collector.log" || { echo "demo: collector did
 
 AGENT_PIDS=()
 seed=1
-for d in "${DEVICES[@]}"; do
+for d in "${AGENTS[@]}"; do
+    role=(--sim-role machine --sim-sterilizer "$AUTOCLAVE")
+    [ "$d" = "$AUTOCLAVE" ] && role=(--sim-role autoclave)
     cat >"$OUT/$d.conf" <<CONF
 broker_port = $PORT
 ca_file = $OUT/pki/ca.crt
@@ -78,14 +88,15 @@ device_id = $d
 data_dir = $OUT/agents/$d
 CONF
     mkdir -p "$OUT/agents"
-    "$BIN/smp-agent" --config "$OUT/$d.conf" --simulate --seed $seed --speed "$SPEED" \
-        --sim-start "$DAY" --fault-rate 5 --exit-when-done 2>"$OUT/$d.log" &
+    "$BIN/smp-agent" --config "$OUT/$d.conf" --simulate "${role[@]}" --seed $seed \
+        --speed "$SPEED" --sim-start "$DAY" --fault-rate "$FAULT_RATE" --exit-when-done \
+        2>"$OUT/$d.log" &
     AGENT_PIDS+=($!)
     PIDS+=($!)
     seed=$((seed + 1))
 done
 
-echo "demo: 3 agents simulating $DAY at ${SPEED}x; waiting until every record is acked"
+echo "demo: autoclave $AUTOCLAVE and ${#DEVICES[@]} machines simulating $DAY at ${SPEED}x; waiting until every record is acked"
 deadline=$((SECONDS + 300))
 for pid in "${AGENT_PIDS[@]}"; do
     while kill -0 "$pid" 2>/dev/null; do
@@ -96,7 +107,7 @@ for pid in "${AGENT_PIDS[@]}"; do
 done
 
 # The agents have exited: --status prints their last status and exits 3 (not running).
-for d in "${DEVICES[@]}"; do "$BIN/smp-agent" --config "$OUT/$d.conf" --status || [ $? -eq 3 ]; done
+for d in "${AGENTS[@]}"; do "$BIN/smp-agent" --config "$OUT/$d.conf" --status || [ $? -eq 3 ]; done
 "$BIN/smpctl" report --db "$OUT/fleet.db" --clinic "$CLINIC" --from "$DAY" --to "$DAY" \
     --format csv --out "$OUT/report.csv"
 "$BIN/smpctl" report --db "$OUT/fleet.db" --clinic "$CLINIC" --from "$DAY" --to "$DAY" \

@@ -3,7 +3,9 @@
 # outputs under WORK. It must succeed, both collectors must have stored
 # records, each clinic's report must be written from PostgreSQL, and
 # nothing it started may outlive it: no process under its directories and
-# no PostgreSQL cluster directory left behind.
+# no PostgreSQL cluster directory left behind. Each clinic's autoclave has
+# its own agent: the only one that logged the clinic's cycles (each once),
+# and the one whose loads the clinic's machines name.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -46,4 +48,25 @@ for clinic in clinic-north clinic-south; do
     [ "$total" -ge 2 ] || fail "$csv lists $total devices of $clinic"
     grep -q "$OUT/audit-$clinic is intact" "$WORK/demo.log" || fail "audit bundle of $clinic not verified"
 done
+# Roles: each autoclave's agent logged its cycles and tests, the machines
+# none, and the machines took their grips from their clinic's autoclave.
+/usr/bin/python3 - "$OUT" <<'PY' || fail "autoclave and machine roles: see above"
+import csv, json, sys
+out = sys.argv[1]
+clinics = {"clinic-north": ("north-ac1", ["north-m01", "north-m02", "north-m03"]),
+           "clinic-south": ("south-ac1", ["south-m01", "south-m02"])}
+for clinic, (ac, machines) in clinics.items():
+    f = json.load(open(f"{out}/agents/{ac}/sim_faults.json"))
+    assert f["complete"] and f["role"] == "autoclave" and f["sterilizer"] == ac, f
+    for m in machines:
+        f = json.load(open(f"{out}/agents/{m}/sim_faults.json"))
+        assert f["complete"] and f["role"] == "machine" and f["sterilizer"] == ac, f
+    rows = list(csv.DictReader(open(f"{out}/audit-{clinic}/sterilizer_log.csv")))
+    assert len(rows) >= 13, f"{clinic}: {len(rows)} cycles in sterilizer_log.csv"
+    loggers = {(r["device_id"], r["sterilizer_id"]) for r in rows}
+    assert loggers == {(ac, ac)}, f"{clinic}: cycles logged by {loggers}, want only {ac}"
+    cycles = [r["cycle_no"] for r in rows]
+    assert len(cycles) == len(set(cycles)), f"{clinic}: a cycle listed twice"
+print("ok: autoclaves north-ac1 and south-ac1 logged their clinics' cycles, each once; the machines none")
+PY
 echo "ok: demo-fleet --no-wait in ${took} s: $records records (collector one $one, two $two), reports and audit bundles of both clinics, cluster stopped"

@@ -2,8 +2,9 @@
 # A fleet on PostgreSQL: one real PostgreSQL cluster, one real broker, THREE
 # collectors in one share_group (each its own certificate identity, config,
 # log and metrics port) and FIVE simulated machines running a paced day with
-# a 30 % fault rate: three share a clinic (and its sterilizer), the two
-# whose seeds inject positive spore tests have a clinic each. Mid-run one
+# a 30 % fault rate: three share a clinic (and its sterilizer, which all
+# three log: the same cycles, one fact), the two whose sterilizers have a
+# positive spore test that day have a clinic each. Mid-run one
 # collector is killed with SIGKILL (the rules-timer leader when one is
 # known) and started again, later another one (the leader again when it is
 # not the one just restarted), and the broker is restarted once on its port.
@@ -23,8 +24,9 @@
 # they arrive in) depends on the order the devices' records interleave,
 # and that differs between any two runs, one collector or three. Within a
 # device the order is the chain's, and that is what the fleet must keep.
-# Sterilizer alerts (R6, R7) are filed under the clinic's first device to
-# log the sterilizer (arrival order again): they are compared by clinic.
+# Each clinic's sterilizer is registered (smpctl sterilizer add), so its
+# alerts (R4, R6, R7) are filed under the sterilizer, whichever device's
+# copy of a cycle arrived first.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fleet.sh"
@@ -34,17 +36,20 @@ set -euo pipefail
 PKI=$WORK/pki
 DEVICES=(fl-a fl-b fl-c fl-d fl-e)
 CLINICS=(clinic-north clinic-north clinic-north clinic-east clinic-south)
-# Together they inject every kind of violation in one day; only fl-d and
-# fl-e inject positive spore tests.
+# Every machine logs its clinic's autoclave (role both). A sterilizer's
+# cycles and tests are a function of its id and the day (agent/sim_autoclave.h):
+# on SIM_START these inject every kind of violation together, and only
+# ac-east-9 and ac-south-2 have a positive spore test.
+STERILIZERS=(ac-north-1 ac-north-1 ac-north-1 ac-east-9 ac-south-2)
 SEEDS=(10 15 7 18 6)
 COLLECTORS=(c1 c2 c3)
 SHARE_GROUP=fleet
 # Simulated seconds per real second: a clinic day takes ~30 s at 2000.
 SPEED=${FLEET_SPEED:-2000}
 FAULT_RATE=30
-# A month ago: R6 (spore test overdue) is due at once, raised by the timer
-# leader; nothing is ahead of the collectors' clock.
-SIM_START=$(date -u -d '-30 days' +%F)
+# A Monday long past (a spore-test day): R6 (spore test overdue) is due at
+# once, raised by the timer leader; nothing is ahead of the collectors' clock.
+SIM_START=2026-08-10
 EVENTS=$WORK/events.log
 T0=$SECONDS
 need_bin "$BIN/smp-agent"
@@ -71,6 +76,10 @@ add_devices() {
         d=${DEVICES[$i]}
         "$SMPCTL" device add "$d" --clinic "${CLINICS[$i]}" --cert "$PKI/devices/$d.crt" --db "$1" >/dev/null ||
             fail "smpctl device add $d --db $1"
+    done
+    for i in 0 3 4; do
+        "$SMPCTL" sterilizer add "${STERILIZERS[$i]}" --clinic "${CLINICS[$i]}" --db "$1" >/dev/null ||
+            fail "smpctl sterilizer add ${STERILIZERS[$i]} --db $1"
     done
 }
 add_devices "$DB"
@@ -177,7 +186,8 @@ T_RUN=$SECONDS
 pids=()
 for i in "${!DEVICES[@]}"; do
     start_agent "$PKI" "${DEVICES[$i]}" --simulate --seed "${SEEDS[$i]}" --speed "$SPEED" \
-        --sim-days 1 --sim-start "$SIM_START" --fault-rate "$FAULT_RATE" --exit-when-done
+        --sim-days 1 --sim-start "$SIM_START" --fault-rate "$FAULT_RATE" --exit-when-done \
+        --sim-sterilizer "${STERILIZERS[$i]}"
     pids+=("$AGENT_PID")
 done
 event "5 agents started at speed $SPEED"
@@ -386,9 +396,13 @@ sed 's/^/    /' "$WORK/leadership.txt"
 echo "ok: one rules-timer leader at a time; it moved when $VICTIM1 was killed"
 
 # --- every injected violation alerted
+# injected KIND: what the simulators injected. A sterilizer's faults
+# (failed_cycle, positive_spore) are counted by each device that logs it:
+# once per clinic, from its first device.
 injected() {
-    local total=0 d n
-    for d in "${DEVICES[@]}"; do
+    local total=0 d n devices=("${DEVICES[@]}")
+    case $1 in failed_cycle | positive_spore) devices=(fl-a fl-d fl-e) ;; esac
+    for d in "${devices[@]}"; do
         n=$(/usr/bin/python3 -c 'import json,sys; f=json.load(open(sys.argv[1])); assert f["complete"]; print(f[sys.argv[2]])' \
             "$WORK/agents/$d/sim_faults.json" "$1") || fail "$d: sim_faults.json missing or incomplete"
         total=$((total + n))
@@ -428,7 +442,8 @@ WORK=$REF COLLECTOR_EXTRA_CONF=$ref_conf start_collector "$PKI" "$REF_DB"
 ref_pids=()
 for i in "${!DEVICES[@]}"; do
     WORK=$REF start_agent "$PKI" "${DEVICES[$i]}" --simulate --seed "${SEEDS[$i]}" --speed 0 \
-        --sim-days 1 --sim-start "$SIM_START" --fault-rate "$FAULT_RATE" --exit-when-done
+        --sim-days 1 --sim-start "$SIM_START" --fault-rate "$FAULT_RATE" --exit-when-done \
+        --sim-sterilizer "${STERILIZERS[$i]}"
     ref_pids+=("$AGENT_PID")
 done
 wait_agents_exit 60 "${ref_pids[@]}"
@@ -438,11 +453,9 @@ log "reference run took $((SECONDS - T_REF)) s"
 
 # alert_history QUERY_FN: one line per alert, "rule|device|cause|state|
 # open or cleared|its events in order" (raised, cleared, escalated, ... as
-# the notification outbox holds them), sorted. R6 and R7 are filed under
-# the clinic's first device to log the sterilizer, which depends on arrival
-# order: their device is the clinic (their cause names the sterilizer).
+# the notification outbox holds them), sorted.
 alert_history() {
-    $1 "SELECT a.rule, CASE WHEN a.rule IN ('R6', 'R7') THEN a.clinic ELSE a.device_id END, a.cause,
+    $1 "SELECT a.rule, a.device_id, a.cause,
                coalesce(a.state, 'alert'), CASE WHEN a.cleared_at IS NULL THEN 'open' ELSE 'cleared' END,
                coalesce(e.id, 0), coalesce(e.event, '-')
         FROM alerts a LEFT JOIN notify_events e ON e.alert_id = a.id

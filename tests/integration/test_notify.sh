@@ -56,7 +56,7 @@ ThreadingHTTPServer(('127.0.0.1', port), H).serve_forever()
 PY
 cat >"$WORK/smtpd.py" <<'PY'
 # An SMTP server on loopback recording each mail as one JSON line.
-import asyncio, email, json, signal, sys, time
+import asyncio, email, email.header, json, signal, sys, time
 from aiosmtpd.controller import Controller
 port, out = int(sys.argv[1]), sys.argv[2]
 class H:
@@ -64,7 +64,9 @@ class H:
         m = email.message_from_bytes(envelope.content)
         with open(out, 'a') as f:
             f.write(json.dumps({'received_ms': int(time.time() * 1000),
-                                'event_id': m['X-Smpfleet-Event-Id'], 'subject': str(m['Subject']),
+                                'event_id': m['X-Smpfleet-Event-Id'],
+                                # a subject with '°C' comes RFC 2047-encoded
+                                'subject': str(email.header.make_header(email.header.decode_header(m['Subject']))),
                                 'from': envelope.mail_from, 'to': envelope.rcpt_tos,
                                 'body': m.get_payload(decode=True).decode()}) + '\n')
         return '250 OK queued'

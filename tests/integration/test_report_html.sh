@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Reports and the audit export of a real run: three simulated machines send
-# a clinic week (with injected faults) over mutual-TLS MQTT to the
-# collector, for a registered clinic (Europe/London). Then:
-#  - smpctl report --format json agrees with the store;
+# Reports and the audit export of a real run: a clinic's autoclave with a
+# logger agent of its own (smpctl sterilizer add --cert) and three simulated
+# machines taking their grips from its loads send a clinic week (with
+# injected faults) over mutual-TLS MQTT to the collector, for a registered
+# clinic (Europe/London). Then:
+#  - smpctl report --format json agrees with the store (each cycle once);
 #  - smpctl export writes a bundle that smpctl verify, openssl and
 #    sha256sum accept, whose manifest finds every record chain intact with
 #    a valid device-signed checkpoint (chains built by the real agent and
@@ -26,17 +28,20 @@ PKI=$WORK/pki
 DB=$WORK/fleet.db
 SHOTS=$REPO_ROOT/out/report-html
 PICTURES=$REPO_ROOT/out/report-pictures
+AUTOCLAVE=ac-hart
 DEVICES=(chair-01 chair-02 chair-03)
 CLINIC=clinic-report
 FROM=2026-11-02
 TO=2026-11-08
 SIGNATORY="Dr. Amelia Hart, Clinic manager"
 
-issue_pki "$PKI" "${DEVICES[@]}"
+issue_pki "$PKI" "$AUTOCLAVE" "${DEVICES[@]}"
 "$BIN/smpctl" pki issue-export --dir "$PKI" >/dev/null
 new_db "$DB"
 "$BIN/smpctl" clinic add "$CLINIC" --name "Hart & Vale Scalp Clinic" --timezone Europe/London \
     --address "14 Camden High St, London NW1 7JE" --licence "LBC-SP-2291" --db "$DB" >/dev/null
+"$BIN/smpctl" sterilizer add "$AUTOCLAVE" --clinic "$CLINIC" --model "Tuttnauer 3870EA" \
+    --serial "3870-0412" --cert "$PKI/devices/$AUTOCLAVE.crt" --db "$DB" >/dev/null
 for d in "${DEVICES[@]}"; do
     "$BIN/smpctl" device add "$d" --clinic "$CLINIC" --cert "$PKI/devices/$d.crt" --db "$DB" >/dev/null
 done
@@ -49,12 +54,16 @@ start_broker "$PKI" "$WORK/broker"
 printf 'settle_s = 20\nrules_timer_s = 1\nspore_interval_days = 3650\n' >"$WORK/policy.conf"
 COLLECTOR_EXTRA_CONF="policy_file = $WORK/policy.conf" start_collector "$PKI" "$DB"
 pids=()
-# Seeds whose week has every kind of injected fault, a positive spore test
-# (R7) and grips from a failed load (R5) among them.
+# The machines' seeds give a week with reused and expired cartridges,
+# missing lots and a grip from a failed load (R5); the autoclave's cycles
+# and tests (failed cycles, R4) follow from its id and the fault rate alone,
+# so every agent of the clinic agrees on its loads.
 seed=14
-for d in "${DEVICES[@]}"; do
-    start_agent "$PKI" "$d" --simulate --seed $seed --speed 0 --sim-days 7 --sim-start "$FROM" \
-        --fault-rate 20 --exit-when-done
+for d in "$AUTOCLAVE" "${DEVICES[@]}"; do
+    role=(--sim-role machine --sim-sterilizer "$AUTOCLAVE")
+    [ "$d" = "$AUTOCLAVE" ] && role=(--sim-role autoclave)
+    start_agent "$PKI" "$d" --simulate "${role[@]}" --seed $seed --speed 0 --sim-days 7 \
+        --sim-start "$FROM" --fault-rate 20 --exit-when-done
     pids+=("$AGENT_PID")
     seed=$((seed + 1))
 done
@@ -67,7 +76,9 @@ log "run done: $(sqlite3 "$DB" 'SELECT count(*) FROM records') records, $(sqlite
 "$BIN/smpctl" report --db "$DB" --clinic "$CLINIC" --from "$FROM" --to "$TO" --format json \
     --out "$WORK/report.json"
 want_sessions=$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE type='session.start'")
-want_cycles=$(sqlite3 "$DB" "SELECT count(*) FROM records WHERE type='sterilization.cycle'")
+# A cycle is one fact however many devices logged it (docs/reports.md).
+want_cycles=$(sqlite3 "$DB" "SELECT count(*) FROM (SELECT DISTINCT json_extract(body, '\$.sterilizer_id'),
+    json_extract(body, '\$.cycle_no') FROM records WHERE type='sterilization.cycle')")
 # Violations: alerts that are neither maintenance notices (counted apart) nor
 # withdrawn / pending (docs/reports.md).
 want_alerts=$(sqlite3 "$DB" "SELECT count(*) FROM alerts WHERE clinic='$CLINIC'
@@ -84,7 +95,15 @@ print(s["sessions"], len(r["sterilizer_log"]), s["violations"], s["maintenance_n
 [ "$violations" = "$want_alerts" ] || fail "report has $violations violations, store has $want_alerts alerts"
 [ "$notices" = "$want_notices" ] || fail "report has $notices maintenance notices, store has $want_notices"
 [ "$sessions" -gt 0 ] && [ "$cycles" -gt 0 ] || fail "the run recorded no sessions or cycles"
-echo "ok: JSON report: $sessions sessions, $cycles cycles, $violations violations, as stored"
+/usr/bin/python3 - "$WORK/report.json" "$AUTOCLAVE" "$cycles" <<'PY' || fail "the report's sterilizers are not the registered autoclave"
+import json, sys
+r = json.load(open(sys.argv[1]))
+(st,) = r["sterilizers"]
+assert st["sterilizer_id"] == sys.argv[2] and st["logged_through"] == "own agent", st
+assert st["cycles_passed"] + st["cycles_failed"] == int(sys.argv[3]), st
+assert all(c["logged_by"] == [{"device_id": sys.argv[2], "seq": c["seq"]}] for c in r["sterilizer_log"])
+PY
+echo "ok: JSON report: $sessions sessions, $cycles cycles (autoclave $AUTOCLAVE), $violations violations, as stored"
 
 # The audit bundle.
 "$BIN/smpctl" export --db "$DB" --clinic "$CLINIC" --from "$FROM" --to "$TO" \
@@ -130,7 +149,7 @@ if grep -hE "CONSOLE|Uncaught" "$WORK"/chrome-*.err; then fail "the page logged 
 [ -s "$SHOTS/report.png" ] || fail "no screenshot written"
 charts=$(grep -o '<svg class="chart"' "$WORK/dom.html" | wc -l)
 [ "$charts" -eq 4 ] || fail "rendered DOM has $charts charts, expected 4"
-for section in Summary Activity "Per-device usage" Violations "Sterilizer log" \
+for section in Summary Activity "Per-device usage" Sterilizers Violations "Sterilizer log" \
     "Spore and Bowie-Dick tests" "Appendix: the cited records as stored" Signature; do
     grep -q "<h2>$section</h2>" "$WORK/dom.html" || fail "rendered DOM has no section '$section'"
 done

@@ -161,14 +161,16 @@ static void test_report_data_writers(void **state)
     report_cycle c = {.device_id = EVIL, .ts = "2026-03-01T08:00:00.000Z", .sterilizer_id = "+s",
                       .load_id = "-l", .program = "@p", .operator_id = "=op", .ci_result = "=c",
                       .result = "=r", .alarm_code = "-1+1", .seq = 2, .cycle_no = 1,
-                      .temp_min_dc = -500, .bowie_dick = 0, .spore = -1};
+                      .temp_min_dc = -500, .bowie_dick = 0, .spore = -1, .ncopies = 1,
+                      .logged_by = "=dev"};
+    report_copy copy = {.device_id = "=dev", .seq = 2};
     report_violation v = {.id = 1, .rule = "=R1", .severity = "+s", .device_id = "-d",
                           .cause = "@c", .message = EVIL, .evidence = "=e", .raised_at = "=t",
                           .acked_at = "", .acked_by = "=HYPERLINK(\"x\")", .cleared_at = "",
                           .ncited = 1, .cited = {{.device_id = "=d", .seq = 4, .body = "=b"}}};
     report_data d = {.clinic = "=clinic", .rows = &row, .nrows = 1, .total = {.device_id = "TOTAL"},
-                     .cycles = &c, .ncycles = 1, .tests = &t, .ntests = 1, .violations = &v,
-                     .nviolations = 1};
+                     .cycles = &c, .ncycles = 1, .copies = &copy, .ncopies = 1, .tests = &t,
+                     .ntests = 1, .violations = &v, .nviolations = 1, .zone = tzlocal_utc()};
     static const writer writers[] = {write_report, write_ster, write_tests, write_viol};
     (void)state;
 
@@ -194,7 +196,9 @@ static void test_procedure_logs_from_store(void **state)
 {
     char path[TESTDB_TARGET_MAX], err[256];
     sqldb *db;
-    report_data d = {.clinic = "North", .from = "2026-03-01", .to = "2026-03-01"};
+    report_data d = {.clinic = "North", .from = "2026-03-01", .to = "2026-03-01",
+                     .from_ts = "2026-03-01T00:00:00.000Z", .until_ts = "2026-03-02T00:00:00.000Z",
+                     .zone = tzlocal_utc()};
     char *procs = NULL, *carts = NULL;
     size_t plen = 0, clen = 0;
     (void)state;
@@ -216,9 +220,9 @@ static void test_procedure_logs_from_store(void **state)
     fclose(p);
     fclose(c);
     assert_string_equal(procs,
-        "session_id,device_id,start_ts,end_ts,operator_id,client_ref,treatment_no,run_s,strokes,"
-        "cartridges,cartridge_details,grips,start_seq\r\n"
-        "\"'-S1\",dev-1,2026-03-01T09:00:00.000Z,,\"'+op\",\"'=HYPERLINK(\"\"http://x\"\")\",1,0,0,1,"
+        "session_id,device_id,start_ts,start_local,end_ts,end_local,operator_id,client_ref,"
+        "treatment_no,run_s,strokes,cartridges,cartridge_details,grips,start_seq\r\n"
+        "\"'-S1\",dev-1,2026-03-01T09:00:00.000Z,2026-03-01 09:00 UTC,,,\"'+op\",\"'=HYPERLINK(\"\"http://x\"\")\",1,0,0,1,"
         "\"'@C1 +1 lot -L exp 2027-01-01\",,1\r\n");
     assert_false(has_formula_cell(procs));
     if (has_formula_cell(carts))

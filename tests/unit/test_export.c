@@ -585,30 +585,102 @@ static void test_procedure_and_cartridge_logs(void **state)
     assert_int_equal(export_to(fx, fx->out), 0);
     procs = bundle_file(fx, "procedure_log.csv");
     assert_string_equal(procs,
-        "session_id,device_id,start_ts,end_ts,operator_id,client_ref,treatment_no,run_s,strokes,"
-        "cartridges,cartridge_details,grips,start_seq\r\n"
-        "W-S1,dev-w1,2026-11-02T08:00:00.000Z,2026-11-02T09:00:01.000Z,op-1,c-77,2,3600,300000,2,"
+        "session_id,device_id,start_ts,start_local,end_ts,end_local,operator_id,client_ref,"
+        "treatment_no,run_s,strokes,cartridges,cartridge_details,grips,start_seq\r\n"
+        "W-S1,dev-w1,2026-11-02T08:00:00.000Z,2026-11-02 08:00 UTC,2026-11-02T09:00:01.000Z,"
+        "2026-11-02 09:00 UTC,op-1,c-77,2,3600,300000,2,"
         "W-C1 0603RL lot L-1 exp 2027-01-01; W-C2 0603RL lot (none) exp 2026-10-01,"
         "grip-1 from load W-L1,3\r\n"
-        "W-S2,dev-w1,2026-11-03T23:00:00.000Z,2026-11-04T01:00:00.000Z,op-1,c-78,2,3600,1000,1,"
-        "W-C3 0603RL lot L-1 exp 2027-01-01,,12\r\n");
+        "W-S2,dev-w1,2026-11-03T23:00:00.000Z,2026-11-03 23:00 UTC,2026-11-04T01:00:00.000Z,"
+        "2026-11-04 01:00 UTC,op-1,c-78,2,3600,1000,1,W-C3 0603RL lot L-1 exp 2027-01-01,,12\r\n");
     carts = bundle_file(fx, "cartridge_log.csv");
     assert_string_equal(carts,
-        "inserted_ts,device_id,session_id,cartridge_uid,sku,needles,config,lot,expiry,"
-        "expired_at_insert,removed_ts,run_s,strokes,remove_reason,insert_seq,remove_seq\r\n"
-        "2026-11-02T08:00:02.000Z,dev-w1,W-S1,W-C1,0603RL,3,3RL,L-1,2027-01-01,no,"
-        "2026-11-02T08:30:00.000Z,600,54000,worn,5,6\r\n"
-        "2026-11-02T08:30:01.000Z,dev-w1,W-S1,W-C2,0603RL,3,3RL,,2026-10-01,yes,"
-        "2026-11-02T09:00:00.000Z,600,54000,session_end,7,8\r\n"
-        "2026-11-04T00:10:00.000Z,dev-w1,W-S2,W-C3,0603RL,3,3RL,L-1,2027-01-01,no,,0,0,,13,\r\n");
+        "inserted_ts,inserted_local,device_id,session_id,cartridge_uid,sku,needles,config,lot,"
+        "expiry,expired_at_insert,removed_ts,removed_local,run_s,strokes,remove_reason,insert_seq,"
+        "remove_seq\r\n"
+        "2026-11-02T08:00:02.000Z,2026-11-02 08:00 UTC,dev-w1,W-S1,W-C1,0603RL,3,3RL,L-1,"
+        "2027-01-01,no,2026-11-02T08:30:00.000Z,2026-11-02 08:30 UTC,600,54000,worn,5,6\r\n"
+        "2026-11-02T08:30:01.000Z,2026-11-02 08:30 UTC,dev-w1,W-S1,W-C2,0603RL,3,3RL,,"
+        "2026-10-01,yes,2026-11-02T09:00:00.000Z,2026-11-02 09:00 UTC,600,54000,session_end,7,"
+        "8\r\n"
+        "2026-11-04T00:10:00.000Z,2026-11-04 00:10 UTC,dev-w1,W-S2,W-C3,0603RL,3,3RL,L-1,"
+        "2027-01-01,no,,,0,0,,13,\r\n");
     ster = bundle_file(fx, "sterilizer_log.csv");
-    assert_non_null(strstr(ster, "\r\nWest,dev-w1,ac-w,1,2026-11-02,07:00:00,W-L1,prevac_134,"
-                                 "134.0,134.3,136.1,250,301.0,310.0,1400,pass,op-2,pass,,,,,,,2\r\n"));
-    assert_non_null(strstr(ster, "\r\nWest,dev-w1,ac-w,2,2026-11-03,07:00:00,W-L2,prevac_134,"
-                                 "134.0,129.0,136.1,250,301.0,310.0,1400,fail,op-2,fail,,,,,,,11\r\n"));
+    assert_non_null(strstr(ster, "\r\nWest,dev-w1,ac-w,1,2026-11-02,07:00:00,2026-11-02 07:00 UTC,"
+                                 "W-L1,prevac_134,134.0,134.3,136.1,250,301.0,310.0,1400,pass,op-2,"
+                                 "pass,,,,,,,2,dev-w1:2\r\n"));
+    assert_non_null(strstr(ster, "\r\nWest,dev-w1,ac-w,2,2026-11-03,07:00:00,2026-11-03 07:00 UTC,"
+                                 "W-L2,prevac_134,134.0,129.0,136.1,250,301.0,310.0,1400,fail,op-2,"
+                                 "fail,,,,,,,11,dev-w1:11\r\n"));
     free(procs);
     free(carts);
     free(ster);
+}
+
+/* Clinic Coast in Los Angeles (PST, UTC-8, in November after the 1st):
+ * dev-c1 logs a session at 23:30-23:50 local on 2026-11-02 (07:30-07:50Z
+ * on the 3rd: UTC's 3rd, the clinic's 2nd) and an evening session
+ * 18:00-22:00 local on 2026-11-03 (02:00-06:00Z on the 4th), whose
+ * cartridge expires on 2026-11-03: not yet expired by the local date of
+ * its insert (the 3rd), though by its UTC date (the 4th) it would be. */
+static void fill_coast(fixture *fx)
+{
+    chain c = {.device = "dev-c1"};
+
+    memcpy(c.head, RECORD_GENESIS_PREV, sizeof c.head);
+    assert_int_equal(sqldb_begin(fx->db, SQLDB_WRITE), 0);
+    testdb_exec(fx->db, "INSERT INTO clinics(clinic_id, name, timezone, added_at, updated_at)"
+                        " VALUES ('Coast', 'Coast Ink', 'America/Los_Angeles',"
+                        " '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')");
+    add_device(fx, "dev-c1", "Coast", false);
+    session(fx, &c, "2026-11-03T07:30:00.000Z", "C-S0", "c-1");                         /* 1 */
+    cartridge(fx, &c, "2026-11-03T07:31:00.000Z", "C-C0", "L-1", "2027-01-01", "C-S0"); /* 2 */
+    session_end(fx, &c, "2026-11-03T07:50:00.000Z", "C-S0", 100);                       /* 3 */
+    session(fx, &c, "2026-11-04T02:00:00.000Z", "C-S1", "c-2");                         /* 4 */
+    cartridge(fx, &c, "2026-11-04T02:00:05.000Z", "C-C1", "L-2", "2026-11-03", "C-S1"); /* 5 */
+    removal(fx, &c, "2026-11-04T05:59:00.000Z", "C-C1", "C-S1", "session_end");        /* 6 */
+    session_end(fx, &c, "2026-11-04T06:00:00.000Z", "C-S1", 200);                       /* 7 */
+    assert_int_equal(sqldb_commit(fx->db), 0);
+}
+
+/* The procedure and cartridge logs and the chain status take the clinic's
+ * local days, as the report does: the evening session of the 3rd is in
+ * the export of the 3rd, once; the 23:30 session of the 2nd is not. */
+static void test_logs_take_the_clinics_local_days(void **state)
+{
+    fixture *fx = *state;
+    char *argv[] = {"--db", fx->db_path, "--clinic", "Coast", "--from", "2026-11-03", "--to",
+                    "2026-11-03", "--out", fx->out, "--key", fx->key};
+    char *procs, *carts;
+    cJSON *m;
+
+    fill_coast(fx);
+    assert_int_equal(export_cmd(12, argv), 0);
+    procs = bundle_file(fx, "procedure_log.csv");
+    assert_string_equal(procs,
+        "session_id,device_id,start_ts,start_local,end_ts,end_local,operator_id,client_ref,"
+        "treatment_no,run_s,strokes,cartridges,cartridge_details,grips,start_seq\r\n"
+        "C-S1,dev-c1,2026-11-04T02:00:00.000Z,2026-11-03 18:00 PST,2026-11-04T06:00:00.000Z,"
+        "2026-11-03 22:00 PST,op-1,c-2,2,3600,200,1,C-C1 0603RL lot L-2 exp 2026-11-03,,4\r\n");
+    carts = bundle_file(fx, "cartridge_log.csv");
+    assert_string_equal(carts,
+        "inserted_ts,inserted_local,device_id,session_id,cartridge_uid,sku,needles,config,lot,"
+        "expiry,expired_at_insert,removed_ts,removed_local,run_s,strokes,remove_reason,insert_seq,"
+        "remove_seq\r\n"
+        "2026-11-04T02:00:05.000Z,2026-11-03 18:00 PST,dev-c1,C-S1,C-C1,0603RL,3,3RL,L-2,"
+        "2026-11-03,no,2026-11-04T05:59:00.000Z,2026-11-03 21:59 PST,600,54000,session_end,5,"
+        "6\r\n");
+    m = manifest(fx);
+    const cJSON *dev = device_status(m, 0);
+    assert_string_equal(str_of(dev, "device_id"), "dev-c1");
+    assert_int_equal(int_of(dev, "records_in_period"), 4);
+    assert_int_equal(int_of(dev, "first_seq"), 4);
+    assert_int_equal(int_of(dev, "last_seq"), 7);
+    assert_string_equal(str_of(dev, "predecessor"), "linked");
+    assert_string_equal(str_of(dev, "chain"), "intact");
+    cJSON_Delete(m);
+    free(procs);
+    free(carts);
 }
 
 /* Flip one byte in the middle of name. */
@@ -908,6 +980,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checkpoint_previous_certificate_too_old, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_procedure_and_cartridge_logs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_logs_take_the_clinics_local_days, setup, teardown),
         cmocka_unit_test_setup_teardown(test_any_changed_byte_names_its_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_extra_or_missing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_openssl_and_sha256sum_agree, setup, teardown),

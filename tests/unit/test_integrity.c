@@ -500,6 +500,9 @@ static chain_status export_status(fixture *fx)
 
     snprintf(d.from, sizeof d.from, "2026-03-02");
     snprintf(d.to, sizeof d.to, "2026-03-02");
+    /* The period as instants (an unregistered clinic's local days: UTC). */
+    snprintf(d.from_ts, sizeof d.from_ts, "2026-03-02T00:00:00.000Z");
+    snprintf(d.until_ts, sizeof d.until_ts, "2026-03-03T00:00:00.000Z");
     if (chain_check(fx->db, &d, &st, err, sizeof err) != 0)
         fail_msg("chain_check: %s", err);
     out = st[0];

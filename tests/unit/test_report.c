@@ -99,8 +99,11 @@ static void add_record(sqldb *db, const char *dev, int seq, const char *ts, cons
 #define INSERT(uid)                                                                        \
     "\"cartridge_uid\":\"" uid "\",\"config\":\"3RL\",\"expiry\":\"2027-01-01\","           \
     "\"lot\":\"L1\",\"needles\":3,\"session_id\":\"s-1\",\"sku\":\"0603RL\""
-#define CYCLE(result)                                                                      \
-    "\"ci_result\":\"pass\",\"cycle_no\":7,\"dry_s\":900,\"exposure_s\":240,"             \
+/* Each cycle of a clinic's sterilizer has its own number: the same
+ * (sterilizer_id, cycle_no) from two records is one cycle logged twice. */
+#define CYCLE(result) CYCLE_N(7, result)
+#define CYCLE_N(no, result)                                                                \
+    "\"ci_result\":\"pass\",\"cycle_no\":" #no ",\"dry_s\":900,\"exposure_s\":240,"       \
     "\"load_id\":\"L-7\",\"operator_id\":\"op-1\",\"pressure_max_kpa\":310.0,"             \
     "\"pressure_min_kpa\":300.0,\"program\":\"prevac_132\",\"result\":\"" result "\","     \
     "\"setpoint_c\":132.0,\"sterilizer_id\":\"st-1\",\"temp_max_c\":133.5,"                \
@@ -135,9 +138,10 @@ static void fill_north_south(sqldb *db)
     add_record(db, "dev-n1", 9, "2026-12-01T00:00:00.000Z", "session.start", START);
     add_record(db, "dev-n1", 10, "2026-12-01T00:00:00.000Z", "session.end", END(99999));
     add_record(db, "dev-n1", 11, "2026-11-10T08:00:00.000Z", "sterilization.cycle", CYCLE("pass"));
-    add_record(db, "dev-n1", 12, "2026-11-10T09:00:00.000Z", "sterilization.cycle", CYCLE("fail"));
+    add_record(db, "dev-n1", 12, "2026-11-10T09:00:00.000Z", "sterilization.cycle",
+               CYCLE_N(8, "fail"));
     add_record(db, "dev-n1", 13, "2026-11-10T10:00:00.000Z", "sterilization.cycle",
-               CYCLE("aborted"));
+               CYCLE_N(9, "aborted"));
     add_record(db, "dev-n1", 14, "2026-11-11T08:00:00.000Z", "sterilization.test",
                TEST("spore", "negative"));
     add_record(db, "dev-n1", 15, "2026-11-18T08:00:00.000Z", "sterilization.test",
@@ -151,8 +155,10 @@ static void fill_north_south(sqldb *db)
     add_record(db, "dev-n2", 1, "2026-11-05T10:00:00.000Z", "session.start", START);
     add_record(db, "dev-n2", 2, "2026-11-05T10:01:00.000Z", "cartridge.insert", INSERT("C1"));
     add_record(db, "dev-n2", 3, "2026-11-05T12:00:00.000Z", "session.end", END(250));
-    add_record(db, "dev-n2", 4, "2026-11-06T08:00:00.000Z", "sterilization.cycle", CYCLE("pass"));
-    add_record(db, "dev-n2", 5, "2026-11-07T08:00:00.000Z", "sterilization.cycle", CYCLE("pass"));
+    add_record(db, "dev-n2", 4, "2026-11-06T08:00:00.000Z", "sterilization.cycle",
+               CYCLE_N(10, "pass"));
+    add_record(db, "dev-n2", 5, "2026-11-07T08:00:00.000Z", "sterilization.cycle",
+               CYCLE_N(11, "pass"));
 
     for (int i = 1; i <= 5; i++)
         add_record(db, "dev-s1", i, "2026-11-15T10:00:00.000Z", "session.start", START);
@@ -1133,8 +1139,9 @@ static void test_header_names_clinic_and_zone(void **state)
     contains(html, "<dl class=\"meta\"><dt>Clinic</dt><dd>Sunset Scalp &amp; Skin</dd>"
                    "<dt>Clinic id</dt><dd>Pacific</dd><dt>Address</dt><dd>1 Ocean Ave, Santa "
                    "Monica</dd><dt>Licence</dt><dd>CA-BA-0042</dd><dt>Time zone</dt><dd>"
-                   "America/Los_Angeles</dd><dt>Devices</dt><dd>1</dd><dt>Generated</dt><dd>"
-                   "2026-12-02 00:00 PST</dd></dl>");
+                   "America/Los_Angeles</dd><dt>Devices</dt><dd>1</dd><dt>Sterilizers</dt><dd>"
+                   "st-1 (not registered)</dd><dt>Generated</dt><dd>2026-12-02 00:00 PST</dd>"
+                   "</dl>");
     /* Local times with the zone named: the cycle, the alert, the cited record. */
     contains(html, "<td class=\"d\">2026-11-02<small>19:00 PST</small></td>");
     contains(html, "<td class=\"d\">2026-11-02<small>18:05 PST</small></td>");
@@ -1247,8 +1254,11 @@ static void test_export_names_clinic_and_zone(void **state)
                      "Period:    2026-11-01 to 2026-11-30 (local days in America/Los_Angeles, "
                      "both included:\n"
                      "           2026-11-01T07:00:00.000Z to 2026-12-01T08:00:00.000Z UTC)\n");
-    contains(readme, "Times in the CSV files are UTC, as the records hold them; report.pdf "
-                     "shows\nthem in the clinic's time zone, with the zone named.");
+    contains(readme, "Sterilizers:\n  st-1: not registered (named by the period's records)\n");
+    contains(readme, "The logs hold the period's local days. Their times are UTC, as the "
+                     "records\nhold them (time_utc, *_ts), each beside the same time in the "
+                     "clinic's time zone\nwith the zone named (time_local, *_local), as "
+                     "report.pdf shows them.");
     text = read_text(out, "manifest.json");
     assert_non_null(m = cJSON_Parse(text));
     assert_string_equal(item(m, "clinic")->valuestring, "Pacific");
@@ -1439,6 +1449,13 @@ static void test_evidence_fields_each_rule(void **state)
                     "{\"seq\":41,\"stored_hash\":\"" H_A "\",\"received_hash\":\"" H_B "\"}",
                     "Record #41 resent with different content\nStored hash " H_A
                     "\nReceived hash " H_B);
+    expect_evidence("R9",
+                    "{\"sterilizer_id\":\"ac-south\",\"cycle_no\":7,\"kept\":{\"device\":\"s-m01\","
+                    "\"seq\":5,\"ts\":\"2026-11-02T17:00:00.000Z\"},\"conflicting\":{\"device\":"
+                    "\"s-m02\",\"seq\":9,\"ts\":\"2026-11-02T17:01:00.000Z\"}}",
+                    "Sterilizer ac-south cycle 7 logged twice with different content\n"
+                    "Kept as the cycle: s-m01 #5, logged 2026-11-02 09:00 PST\n"
+                    "Not counted: s-m02 #9, logged 2026-11-02 09:01 PST");
     expect_evidence("R9", "{\"missing_seq\":41,\"waiting_since\":\"2026-11-02T18:00:00.000Z\"}",
                     "Record #41 missing, later records waiting since 2026-11-02 10:00 PST");
     expect_evidence("R9",
@@ -2212,6 +2229,385 @@ static void test_pdf_ansi_mapping(void **state)
                         "a?b?c??? d\ne");
 }
 
+/* ---- one line per autoclave cycle; sterilizers as equipment ---- */
+
+/* The report of clinic from..to, loaded (fails the test on error). */
+static void load(fixture *fx, const char *clinic, const char *from, const char *to,
+                 report_data *d)
+{
+    char err[512] = "";
+
+    if (report_data_load(fx->db, clinic, from, to, GEN_AT, d, err, sizeof err) != 0)
+        fail_msg("report_data_load: %s", err);
+}
+
+/* smpctl export of clinic from..to into fx->dir/<out> with a new export
+ * key; returns the bundle's directory (static). */
+static const char *export_clinic(fixture *fx, const char *clinic, const char *from,
+                                 const char *to, const char *name)
+{
+    static char out[400];
+    char pki_dir[400], key[450], cmd[900];
+    char *argv_init[] = {"init", "--dir", pki_dir};
+    char *argv_key[] = {"issue-export", "--dir", pki_dir};
+    char *argv[] = {"--db", fx->path, "--clinic", (char *)clinic, "--from", (char *)from, "--to",
+                    (char *)to, "--out", out, "--key", key};
+
+    snprintf(pki_dir, sizeof pki_dir, "%s/pki-%s", fx->dir, name);
+    snprintf(key, sizeof key, "%s/export.key", pki_dir);
+    snprintf(out, sizeof out, "%s/%s", fx->dir, name);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", out, pki_dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(pki_cmd(3, argv_init), 0);
+    assert_int_equal(pki_cmd(3, argv_key), 0);
+    assert_int_equal(export_cmd(12, argv), 0);
+    return out;
+}
+
+static void remove_bundle(fixture *fx, const char *name)
+{
+    char cmd[900];
+
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/%s' '%s/pki-%s'", fx->dir, name, fx->dir, name);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* The lines of text (CRLF or LF ends). */
+static size_t count_lines(const char *text)
+{
+    size_t n = 0;
+    for (const char *p = text; (p = strchr(p, '\n')) != NULL; p++)
+        n++;
+    return n;
+}
+
+static void expect_cycles_csv(fixture *fx, const char *clinic, const char *day, const char *rows)
+{
+    char expected[2048];
+    char *csv = report_csv_for(fx->db, clinic, day, day);
+
+    snprintf(expected, sizeof expected, "%s%s", csv_header, rows);
+    assert_string_equal(csv, expected);
+    free(csv);
+}
+
+/* The export's sterilizer log: header and exactly these rows. */
+static void expect_sterilizer_log(fixture *fx, const char *clinic, const char *day,
+                                  size_t rows, const char *const *tails)
+{
+    const char *dir = export_clinic(fx, clinic, day, day, "ster");
+    char *log = read_text(dir, "sterilizer_log.csv");
+
+    assert_int_equal(count_lines(log), rows + 1);
+    for (size_t i = 0; i < rows; i++)
+        contains(log, tails[i]);
+    free(log);
+    remove_bundle(fx, "ster");
+}
+
+/* A cycle (sterilizer_id, cycle_no) of a clinic is one fact however many
+ * devices logged it: three machines logging ac-e #101 make one cycle in
+ * every count, chart, table and the export's sterilizer log, listed as the
+ * earliest record with the devices that logged it; a second cycle makes
+ * two; a copy with other content adds nothing; rule_cycles, when it has a
+ * row, names the record that is the cycle and so its day. */
+static void test_one_line_per_cycle(void **state)
+{
+    fixture *fx = *state;
+    report_data d;
+    char *html, *json;
+    cJSON *j;
+
+    add_device(fx->db, "m01", "Multi", NULL);
+    add_device(fx->db, "m02", "Multi", NULL);
+    add_device(fx->db, "m03", "Multi", NULL);
+    add_record(fx->db, "m03", 1, "2026-11-02T09:00:02.000Z", "sterilization.cycle",
+               E_CYCLE(101, "M-L1", "pass", "134.6", ""));
+    add_record(fx->db, "m02", 1, "2026-11-02T09:00:05.000Z", "sterilization.cycle",
+               E_CYCLE(101, "M-L1", "pass", "134.6", ""));
+    add_record(fx->db, "m01", 1, "2026-11-02T09:00:10.000Z", "sterilization.cycle",
+               E_CYCLE(101, "M-L1", "pass", "134.6", ""));
+
+    /* Three machines, one cycle. */
+    expect_cycles_csv(fx, "Multi", "2026-11-02",
+                      "m01,0,0,0,0,0,0,0\r\nm02,0,0,0,0,0,0,0\r\nm03,0,0,0,1,0,0,0\r\n"
+                      "TOTAL,0,0,0,1,0,0,0\r\n");
+    load(fx, "Multi", "2026-11-02", "2026-11-02", &d);
+    html = render(report_html_write, &d);
+    contains(html, "Every sterilization cycle recorded in the period (1)");
+    contains(html, "ac-e #101<small>logged by m01, m02, m03</small>");
+    contains(html, "<title>2026-11-02: 1 passed, 0 failed or aborted</title>");
+    json = render(report_json_write, &d);
+    assert_non_null(j = cJSON_Parse(json));
+    assert_int_equal(item(j, "summary.cycles_passed")->valueint, 1);
+    assert_int_equal(item(j, "days.0.cycles_passed")->valueint, 1);
+    assert_int_equal(cJSON_GetArraySize(item(j, "sterilizer_log")), 1);
+    assert_string_equal(item(j, "sterilizer_log.0.device_id")->valuestring, "m03");
+    assert_int_equal(cJSON_GetArraySize(item(j, "sterilizer_log.0.logged_by")), 3);
+    assert_string_equal(item(j, "sterilizer_log.0.logged_by.0.device_id")->valuestring, "m03");
+    assert_string_equal(item(j, "sterilizer_log.0.logged_by.1.device_id")->valuestring, "m02");
+    assert_string_equal(item(j, "sterilizer_log.0.logged_by.2.device_id")->valuestring, "m01");
+    assert_int_equal(item(j, "sterilizer_log.0.logged_by.2.seq")->valueint, 1);
+    cJSON_Delete(j);
+    free(json);
+    free(html);
+    report_data_free(&d);
+    expect_sterilizer_log(fx, "Multi", "2026-11-02", 1, (const char *const[]){
+        "\r\nMulti,m03,ac-e,101,2026-11-02,09:00:02,2026-11-02 09:00 UTC,M-L1,"});
+    expect_sterilizer_log(fx, "Multi", "2026-11-02", 1, (const char *const[]){
+        ",1,m03:1;m02:1;m01:1\r\n"});
+
+    /* A second cycle, and a copy of it with other content (an R9
+     * cycle-conflict, not a cycle): two cycles. */
+    add_record(fx->db, "m01", 2, "2026-11-02T10:00:00.000Z", "sterilization.cycle",
+               E_CYCLE(102, "M-L2", "pass", "134.6", ""));
+    add_record(fx->db, "m02", 2, "2026-11-02T10:00:30.000Z", "sterilization.cycle",
+               E_CYCLE(102, "M-LX", "pass", "134.6", ""));
+    expect_cycles_csv(fx, "Multi", "2026-11-02",
+                      "m01,0,0,0,1,0,0,0\r\nm02,0,0,0,0,0,0,0\r\nm03,0,0,0,1,0,0,0\r\n"
+                      "TOTAL,0,0,0,2,0,0,0\r\n");
+    load(fx, "Multi", "2026-11-02", "2026-11-02", &d);
+    assert_int_equal(d.ncycles, 2);
+    assert_string_equal(d.cycles[1].load_id, "M-L2");
+    assert_string_equal(d.cycles[1].logged_by, "m01");
+    assert_int_equal(d.days[0].cycles_passed, 2);
+    report_data_free(&d);
+    expect_sterilizer_log(fx, "Multi", "2026-11-02", 2, (const char *const[]){
+        ",1,m03:1;m02:1;m01:1\r\n", ",M-L2,prevac_134,"});
+
+    /* #103 logged at 23:50 on the 1st and again at 00:10 on the 2nd: the
+     * 1st's cycle (the earliest record), once. */
+    add_record(fx->db, "m01", 3, "2026-11-01T23:50:00.000Z", "sterilization.cycle",
+               E_CYCLE(103, "M-L3", "pass", "134.6", ""));
+    add_record(fx->db, "m02", 3, "2026-11-02T00:10:00.000Z", "sterilization.cycle",
+               E_CYCLE(103, "M-L3", "pass", "134.6", ""));
+    load(fx, "Multi", "2026-11-02", "2026-11-02", &d);
+    assert_int_equal(d.ncycles, 2);
+    report_data_free(&d);
+    load(fx, "Multi", "2026-11-01", "2026-11-01", &d);
+    assert_int_equal(d.ncycles, 1);
+    assert_int_equal(d.cycles[0].cycle_no, 103);
+    assert_string_equal(d.cycles[0].logged_by, "m01, m02");
+    report_data_free(&d);
+
+    /* The collector's rule_cycles names the record that is the cycle: m01's
+     * of #101 (stored first, though timed last) and m02's of #103, which
+     * moves #103 to the 2nd. */
+    testdb_exec(fx->db, "INSERT INTO rule_cycles(clinic, sterilizer_id, cycle_no, device_id, seq,"
+                        " ts, digest) VALUES ('Multi', 'ac-e', 101, 'm01', 1,"
+                        " '2026-11-02T09:00:10.000Z', 'd'), ('Multi', 'ac-e', 103, 'm02', 3,"
+                        " '2026-11-02T00:10:00.000Z', 'd')");
+    expect_cycles_csv(fx, "Multi", "2026-11-02",
+                      "m01,0,0,0,2,0,0,0\r\nm02,0,0,0,1,0,0,0\r\nm03,0,0,0,0,0,0,0\r\n"
+                      "TOTAL,0,0,0,3,0,0,0\r\n");
+    expect_cycles_csv(fx, "Multi", "2026-11-01",
+                      "m01,0,0,0,0,0,0,0\r\nm02,0,0,0,0,0,0,0\r\nm03,0,0,0,0,0,0,0\r\n"
+                      "TOTAL,0,0,0,0,0,0,0\r\n");
+    load(fx, "Multi", "2026-11-02", "2026-11-02", &d);
+    assert_int_equal(d.ncycles, 3);
+    assert_int_equal(d.cycles[0].cycle_no, 103);
+    assert_string_equal(d.cycles[0].device_id, "m02");
+    assert_string_equal(d.cycles[0].logged_by, "m01, m02");
+    assert_int_equal(d.cycles[1].cycle_no, 101);
+    assert_string_equal(d.cycles[1].device_id, "m01");
+    assert_string_equal(d.cycles[1].ts, "2026-11-02T09:00:10.000Z");
+    assert_int_equal(d.cycles[1].ncopies, 3);
+    assert_string_equal(d.copies[d.cycles[1].copies].device_id, "m01");
+    report_data_free(&d);
+
+    /* R4 judged a copy of #101 (m03's): the cycle is failed, once. */
+    add_alert(fx->db, "R4", "cycle_failed", "m03", "Multi", "cycle:101",
+              "{\"device\":\"m03\",\"seq\":1,\"ts\":\"2026-11-02T09:00:02.000Z\","
+              "\"reasons\":[\"temperature\"]}", "2026-11-02T09:00:03.000Z", NULL, NULL, NULL);
+    expect_cycles_csv(fx, "Multi", "2026-11-02",
+                      "m01,0,0,0,1,1,0,0\r\nm02,0,0,0,1,0,0,0\r\nm03,0,0,0,0,0,0,0\r\n"
+                      "TOTAL,0,0,0,2,1,0,0\r\n");
+}
+
+#define S_CYCLE(ster, no, result)                                                          \
+    "\"ci_result\":\"pass\",\"cycle_no\":" #no ",\"dry_s\":1500,\"exposure_s\":245,"        \
+    "\"load_id\":\"" ster "-L" #no "\",\"operator_id\":\"op-9\",\"pressure_max_kpa\":311.5," \
+    "\"pressure_min_kpa\":301.2,\"program\":\"prevac_134\",\"result\":\"" result "\","       \
+    "\"setpoint_c\":134.0,\"sterilizer_id\":\"" ster "\",\"temp_max_c\":135.9,"              \
+    "\"temp_min_c\":134.6"
+
+/* Clinic Equip: ac-north, an autoclave with its own logger agent (device
+ * ac-north of kind sterilizer); ac-south, registered without one and
+ * logged through machine m01; ac-x, named by a record but registered
+ * nowhere. Alerts about ac-north and ac-south are filed under their ids;
+ * one is filed under an id the clinic does not know. */
+static void fill_equip(sqldb *db)
+{
+    add_device(db, "m01", "Equip", NULL);
+    add_device(db, "ac-north", "Equip", NULL);
+    testdb_exec(db, "UPDATE devices SET kind = 'sterilizer' WHERE device_id = 'ac-north';"
+                    "INSERT INTO sterilizers(sterilizer_id, clinic, model, serial, device_id,"
+                    " added_at) VALUES ('ac-south', 'Equip', 'Melag Vacuklav 23', 'SN-2', NULL,"
+                    " '2026-10-02T00:00:00.000Z'), ('ac-north', 'Equip', 'Tuttnauer 3870EA',"
+                    " 'SN-1', 'ac-north', '2026-10-01T00:00:00.000Z'), ('ac-other', 'Other',"
+                    " 'Other', 'SN-9', NULL, '2026-10-01T00:00:00.000Z')");
+    add_record(db, "ac-north", 1, "2026-11-02T08:00:00.000Z", "sterilization.cycle",
+               S_CYCLE("ac-north", 1, "pass"));
+    add_record(db, "m01", 1, "2026-11-02T09:00:00.000Z", "sterilization.cycle",
+               S_CYCLE("ac-south", 1, "fail"));
+    add_record(db, "m01", 2, "2026-11-02T09:30:00.000Z", "sterilization.test",
+               "\"bi_lot\":\"BI-1\",\"cycle_no\":1,\"kind\":\"spore\",\"read_ts\":"
+               "\"2026-11-03T09:30:00.000Z\",\"result\":\"negative\",\"sterilizer_id\":"
+               "\"ac-south\"");
+    add_record(db, "m01", 3, "2026-11-02T10:00:00.000Z", "sterilization.cycle",
+               S_CYCLE("ac-x", 5, "pass"));
+    add_alert(db, "R4", "cycle_failed", "ac-south", "Equip", "cycle:ac-south:1",
+              "{\"sterilizer_id\":\"ac-south\",\"device\":\"m01\",\"seq\":1,"
+              "\"ts\":\"2026-11-02T09:00:00.000Z\",\"reasons\":[\"temperature\"]}",
+              "2026-11-02T09:00:01.000Z", NULL, NULL, NULL);
+    add_alert(db, "R6", "warning", "ac-north", "Equip", "spore-overdue:ac-north",
+              "{\"sterilizer_id\":\"ac-north\",\"last_negative\":\"2026-10-20\"}",
+              "2026-11-02T12:00:00.000Z", NULL, NULL, NULL);
+    add_alert(db, "R6", "warning", "ac-gone", "Equip", "spore-overdue:ac-gone",
+              "{\"sterilizer_id\":\"ac-gone\"}", "2026-11-02T13:00:00.000Z", NULL, NULL, NULL);
+}
+
+/* The clinic's sterilizers in the report's header and its equipment
+ * table, with how each is logged and the period's counts; alerts filed
+ * under a sterilizer id show as that sterilizer. */
+static void test_sterilizers_in_the_report(void **state)
+{
+    fixture *fx = *state;
+    report_data d;
+    char *html, *json;
+    cJSON *j;
+
+    fill_equip(fx->db);
+    load(fx, "Equip", "2026-11-02", "2026-11-02", &d);
+    assert_int_equal(d.nsterilizers, 3);
+    const report_sterilizer *s = &d.sterilizers[0];
+    assert_string_equal(s->sterilizer_id, "ac-north");
+    assert_true(s->registered);
+    assert_string_equal(s->model, "Tuttnauer 3870EA");
+    assert_string_equal(s->serial, "SN-1");
+    assert_string_equal(s->device_id, "ac-north");
+    assert_int_equal(s->cycles_passed, 1);
+    assert_int_equal(s->cycles_failed + s->spore_tests, 0);
+    s = &d.sterilizers[1];
+    assert_string_equal(s->sterilizer_id, "ac-south");
+    assert_string_equal(s->device_id, "");
+    assert_int_equal(s->cycles_passed, 0);
+    assert_int_equal(s->cycles_failed, 1);
+    assert_int_equal(s->spore_tests, 1);
+    s = &d.sterilizers[2];
+    assert_string_equal(s->sterilizer_id, "ac-x");
+    assert_false(s->registered);
+    assert_int_equal(s->cycles_passed, 1);
+    assert_int_equal(d.nviolations, 3);
+    assert_int_equal(d.violations[0].filed_under, REPORT_FILED_STERILIZER);
+    assert_non_null(d.violations[0].cited[0].body);   /* m01 #1, cited by the evidence */
+    assert_int_equal(d.violations[1].filed_under, REPORT_FILED_STERILIZER);
+    assert_int_equal(d.violations[2].filed_under, REPORT_FILED_UNKNOWN);
+    assert_true(d.cycles[1].failed && d.cycles[1].r4_failed);
+    assert_int_equal(d.cycles[1].spore, 0);
+
+    html = render(report_html_write, &d);
+    contains(html, "<dt>Sterilizers</dt><dd>ac-north, ac-south, ac-x (not registered)</dd>");
+    contains(html, "<tr><td>ac-north</td><td class=\"t\">Tuttnauer 3870EA</td><td class=\"t\">"
+                   "SN-1</td><td class=\"t\">its own agent (device ac-north)</td><td class=\"d\">"
+                   "2026-10-01<small>00:00 UTC</small></td><td>1</td><td>0</td><td>0</td></tr>");
+    contains(html, "<tr><td>ac-south</td><td class=\"t\">Melag Vacuklav 23</td><td class=\"t\">"
+                   "SN-2</td><td class=\"t\">the clinic&#39;s machines</td><td class=\"d\">"
+                   "2026-10-02<small>00:00 UTC</small></td><td>0</td><td>1</td><td>1</td></tr>");
+    contains(html, "<tr><td>ac-x</td><td class=\"t\"></td><td class=\"t\"></td><td class=\"t\">"
+                   "unknown: not registered, named by the records</td><td class=\"d\"></td>"
+                   "<td>1</td><td>0</td><td>0</td></tr>");
+    contains(html, "<td class=\"t\">Sterilizer ac-south</td>");
+    contains(html, "<td class=\"t\">Sterilizer ac-north</td>");
+    contains(html, "<td class=\"t\">ac-gone (not a device or sterilizer of this clinic)</td>");
+    contains(html, "<td>ac-north <span class=\"retired\">(sterilizer agent)</span></td>");
+    free(html);
+
+    json = render(report_json_write, &d);
+    assert_non_null(j = cJSON_Parse(json));
+    assert_int_equal(cJSON_GetArraySize(item(j, "sterilizers")), 3);
+    assert_string_equal(item(j, "sterilizers.0.sterilizer_id")->valuestring, "ac-north");
+    assert_string_equal(item(j, "sterilizers.0.model")->valuestring, "Tuttnauer 3870EA");
+    assert_string_equal(item(j, "sterilizers.0.serial")->valuestring, "SN-1");
+    assert_string_equal(item(j, "sterilizers.0.device_id")->valuestring, "ac-north");
+    assert_string_equal(item(j, "sterilizers.0.logged_through")->valuestring, "own agent");
+    assert_string_equal(item(j, "sterilizers.0.added_at")->valuestring,
+                        "2026-10-01T00:00:00.000Z");
+    assert_true(cJSON_IsNull(item(j, "sterilizers.0.retired_at")));
+    assert_true(cJSON_IsNull(item(j, "sterilizers.1.device_id")));
+    assert_string_equal(item(j, "sterilizers.1.logged_through")->valuestring, "clinic machines");
+    assert_int_equal(item(j, "sterilizers.1.cycles_failed")->valueint, 1);
+    assert_int_equal(item(j, "sterilizers.1.spore_tests")->valueint, 1);
+    assert_true(cJSON_IsFalse(item(j, "sterilizers.2.registered")));
+    assert_string_equal(item(j, "sterilizers.2.logged_through")->valuestring, "unknown");
+    assert_string_equal(item(j, "devices.0.device_id")->valuestring, "ac-north");
+    assert_string_equal(item(j, "devices.0.kind")->valuestring, "sterilizer");
+    assert_string_equal(item(j, "devices.1.kind")->valuestring, "machine");
+    assert_string_equal(item(j, "violations.0.device_id")->valuestring, "ac-south");
+    assert_string_equal(item(j, "violations.0.filed_under")->valuestring, "sterilizer");
+    assert_string_equal(item(j, "violations.2.filed_under")->valuestring, "unknown");
+    cJSON_Delete(j);
+    free(json);
+
+    pdf_doc doc = render_pdf(&d);
+    assert_int_equal(pdf_count(&doc, "Sterilizer ac-south"), 1);
+    assert_int_equal(pdf_count(&doc, "Sterilizer ac-north"), 1);
+    assert_int_equal(pdf_count(&doc, "Sterilizers"), 1);
+    assert_int_equal(pdf_count(&doc, "its own agent (device ac-north)"), 1);
+    assert_int_equal(pdf_count(&doc, "Melag Vacuklav 23"), 1);
+    pdf_free(&doc);
+    report_data_free(&d);
+}
+
+/* The export names the clinic's sterilizers in README.txt and
+ * manifest.json, and files alerts under them in violations.csv. */
+static void test_sterilizers_in_the_export(void **state)
+{
+    fixture *fx = *state;
+    const char *dir;
+    char *readme, *text, *viol;
+    cJSON *m;
+
+    fill_equip(fx->db);
+    dir = export_clinic(fx, "Equip", "2026-11-02", "2026-11-02", "equip");
+    readme = read_text(dir, "README.txt");
+    contains(readme, "Sterilizers:\n"
+                     "  ac-north: model Tuttnauer 3870EA, serial SN-1, logged through its own "
+                     "agent (device ac-north)\n"
+                     "  ac-south: model Melag Vacuklav 23, serial SN-2, logged through the "
+                     "clinic's machines\n"
+                     "  ac-x: not registered (named by the period's records)\n\nFiles\n");
+    text = read_text(dir, "manifest.json");
+    assert_non_null(m = cJSON_Parse(text));
+    assert_int_equal(cJSON_GetArraySize(item(m, "clinic_details.sterilizers")), 3);
+    assert_string_equal(item(m, "clinic_details.sterilizers.0.sterilizer_id")->valuestring,
+                        "ac-north");
+    assert_true(cJSON_IsTrue(item(m, "clinic_details.sterilizers.0.registered")));
+    assert_string_equal(item(m, "clinic_details.sterilizers.0.model")->valuestring,
+                        "Tuttnauer 3870EA");
+    assert_string_equal(item(m, "clinic_details.sterilizers.0.serial")->valuestring, "SN-1");
+    assert_string_equal(item(m, "clinic_details.sterilizers.0.device_id")->valuestring,
+                        "ac-north");
+    assert_string_equal(item(m, "clinic_details.sterilizers.0.added_at")->valuestring,
+                        "2026-10-01T00:00:00.000Z");
+    assert_true(cJSON_IsNull(item(m, "clinic_details.sterilizers.0.retired_at")));
+    assert_string_equal(item(m, "clinic_details.sterilizers.1.sterilizer_id")->valuestring,
+                        "ac-south");
+    assert_true(cJSON_IsNull(item(m, "clinic_details.sterilizers.1.device_id")));
+    assert_true(cJSON_IsFalse(item(m, "clinic_details.sterilizers.2.registered")));
+    assert_string_equal(item(m, "devices.0.device_id")->valuestring, "ac-north");
+    viol = read_text(dir, "violations.csv");
+    contains(viol, "alert_id,rule,rule_title,kind,severity,device_id,filed_under,cause,");
+    contains(viol, ",violation,cycle_failed,ac-south,sterilizer,cycle:ac-south:1,");
+    contains(viol, ",violation,warning,ac-north,sterilizer,spore-overdue:ac-north,");
+    contains(viol, ",violation,warning,ac-gone,unknown,spore-overdue:ac-gone,");
+    cJSON_Delete(m);
+    free(viol);
+    free(text);
+    free(readme);
+    remove_bundle(fx, "equip");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2253,6 +2649,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_signature_block, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_text_escaped_and_mapped, setup, teardown),
         cmocka_unit_test(test_pdf_ansi_mapping),
+        cmocka_unit_test_setup_teardown(test_one_line_per_cycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sterilizers_in_the_report, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sterilizers_in_the_export, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
