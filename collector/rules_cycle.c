@@ -91,53 +91,6 @@ static void load_cause(char *cause, size_t cap, const char *load_id)
     rules__cause_add(cause, cap, "load:", load_id);
 }
 
-/* SHA-256 of what the cycle says: its canonical bytes without seq, ts and
- * prev, which belong to the record that carried it, not to the cycle. */
-static int cycle_digest(const record *r, char hex[RECORD_HASH_HEX])
-{
-    record facts;
-    char canon[RECORD_CANON_MAX];
-    int len;
-
-    facts = *r;
-    facts.seq = 0;
-    facts.ts[0] = facts.prev[0] = '\0';
-    if ((len = record_canonical(&facts, canon, sizeof canon)) < 0)
-        return -1;
-    record_sha256_hex(canon, (size_t)len, hex);
-    return 0;
-}
-
-/* R9: another record already states this cycle number with other content. */
-static int raise_conflict(const rules_ctx *c, const record *r, const rule_sterilizer *st,
-                          int64_t cycle_no, const rule_ref *first)
-{
-    alerting al = rules__alerting(c);
-    rule_ref ref = rules__ref(c, r);
-    char no[24];
-    evidence e;
-    alert a;
-
-    snprintf(no, sizeof no, "%" PRId64, cycle_no);
-    rules__alert_init(&a, "R9", "integrity", rules__sterilizer_owner(st), c->clinic);
-    rules__cause_add(a.cause, sizeof a.cause, "cycle-conflict:", st->sterilizer_id);
-    rules__cause_add(a.cause, sizeof a.cause, ":", no);
-    rules__message(&a, "cycle %" PRId64 " of %s logged twice with different content: %s #%" PRIu64
-                   " and %s #%" PRIu64 "; the first is kept", cycle_no, st->sterilizer_id,
-                   first->device, first->seq, c->device, r->seq);
-    ev_begin(&e, a.evidence, sizeof a.evidence);
-    ev_str(&e, "sterilizer_id", st->sterilizer_id);
-    ev_int(&e, "cycle_no", cycle_no);
-    ev_open_object(&e, "kept");
-    rules__ev_ref(&e, first);
-    ev_close(&e);
-    ev_open_object(&e, "conflicting");
-    rules__ev_ref(&e, &ref);
-    ev_close(&e);
-    ev_end(&e);
-    return alerting_raise(&al, &a);
-}
-
 static int raise_r4(const rules_ctx *c, const record *r, const rule_sterilizer *st,
                     const policy_program *prog, unsigned why)
 {
@@ -178,25 +131,6 @@ static int raise_r4(const rules_ctx *c, const record *r, const rule_sterilizer *
     return alerting_raise(&al, &a);
 }
 
-/* Whether r is the fact of its cycle: 1 yes, 0 a duplicate or a conflict
- * (R9 raised), -1 on error. Under the clinic's lock. */
-static int claim_cycle(const rules_ctx *c, const record *r, const rule_sterilizer *st)
-{
-    rule_ref ref = rules__ref(c, r), first;
-    char digest[RECORD_HASH_HEX];
-    store_cycle_state claim;
-    int64_t cycle_no = 0;
-
-    record_get_int(r, "cycle_no", &cycle_no);
-    if (cycle_digest(r, digest) != 0 ||
-        store_cycle_claim(c->s, c->clinic, st->sterilizer_id, cycle_no, &ref, digest, &first,
-                          &claim) != 0)
-        return -1;
-    if (claim == STORE_CYCLE_OTHER && raise_conflict(c, r, st, cycle_no, &first) != 0)
-        return -1;
-    return claim == STORE_CYCLE_NEW;
-}
-
 int rules__cycle(const rules_ctx *c, const record *r)
 {
     const policy_program *prog;
@@ -211,7 +145,7 @@ int rules__cycle(const rules_ctx *c, const record *r)
     /* R6 counts a sterilizer's untested days from when it was first seen. */
     if (store_lock_clinic(c->s, c->clinic) != 0 ||
         store_sterilizer_touch(c->s, c->clinic, load.sterilizer_id, c->device, r->ts, &st) != 0 ||
-        (fact = claim_cycle(c, r, &st)) < 0)
+        (fact = rules__claim_fact(c, r, &st)) < 0)
         return -1;
     if (!fact)
         return 0;

@@ -83,6 +83,12 @@ int rules__recall_window(store *s, const char *clinic, const char *sterilizer_id
                          char until_ts[RECORD_TS_LEN + 2], rule_spore *last_negative,
                          rule_spore *self);
 
+/* Whether record r (a sterilization.cycle or .test of sterilizer st) is
+ * the fact of its cycle or test: 1 yes (the first stored), 0 a duplicate
+ * or a cycle's conflicting copy (R9 raised), -1 on error. Under the
+ * clinic's lock (rules_fact.c). */
+int rules__claim_fact(const rules_ctx *c, const record *r, const rule_sterilizer *st);
+
 /* Per record type (rules_cartridge.c, rules_cycle.c, rules_grip.c,
  * rules_spore.c, rules_device.c). */
 int rules__cartridge_insert(const rules_ctx *c, const record *r);   /* R1, R2 */

@@ -5,10 +5,12 @@
  * (CDC 2008 Table 12). Negative: the overdue warning (R6) and the flag
  * (R7) are lifted.
  *
- * Sterilizer alerts are filed under the sterilizer's home device (the first
- * that logged it), so that the test that clears them can come from any
- * machine of the clinic, whichever collector handles it: all of this runs
- * under the clinic's lock (store_lock_clinic), as R6's timer does. */
+ * A test is one fact of its sterilizer, whichever devices log it
+ * (rules_fact.c). Sterilizer alerts are filed under the sterilizer once it
+ * is registered, else under its home device (the first that logged it), so
+ * that the test that clears them can come from any device of the clinic,
+ * whichever collector handles it: all of this runs under the clinic's lock
+ * (store_lock_clinic), as R6's timer does. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -190,10 +192,15 @@ int rules__sterilization_test(const rules_ctx *c, const record *r)
     const char *kind = record_get_str(r, "kind"), *result = record_get_str(r, "result");
     rule_sterilizer st;
 
+    int fact;
+
     if (store_lock_clinic(c->s, c->clinic) != 0 ||
         store_sterilizer_touch(c->s, c->clinic, record_get_str(r, "sterilizer_id"), c->device,
-                               r->ts, &st) != 0)
+                               r->ts, &st) != 0 ||
+        (fact = rules__claim_fact(c, r, &st)) < 0)
         return -1;
+    if (!fact)
+        return 0;                 /* logged before, by this or another device */
     if (strcmp(kind, "spore") != 0)
         return 0;                 /* Bowie-Dick tests air removal, not sterility */
     if (strcmp(result, "negative") == 0)

@@ -134,13 +134,13 @@ typedef struct rule_spore {
 int store_spore_tests(store *s, const char *clinic, const char *sterilizer_id,
                       const char *since_ts, rule_spore *out, int max, int *n);
 
-/* ---- R4, R7, R9: each cycle of a sterilizer is one fact ------------------ */
+/* ---- R4, R7, R9: each cycle and test of a sterilizer is one fact -------- */
 
 typedef enum {
-    STORE_CYCLE_NEW,     /* nothing held the number: cycle is now the fact */
-    STORE_CYCLE_SAME,    /* a record with the same content holds it: a duplicate */
-    STORE_CYCLE_OTHER    /* a record with other content holds it: *first */
-} store_cycle_state;
+    STORE_FACT_NEW,      /* nothing held the key: the record is now the fact */
+    STORE_FACT_SAME,     /* a record with the same content holds it: a duplicate */
+    STORE_FACT_OTHER     /* a record with other content holds it: *first */
+} store_fact_state;
 
 /* Claims (clinic, sterilizer_id, cycle_no) for the cycle record `cycle`,
  * whose content (every field but seq, ts, prev) hashes to digest. Under the
@@ -148,7 +148,14 @@ typedef enum {
  * *first is the record that holds the number (cycle itself when NEW). */
 int store_cycle_claim(store *s, const char *clinic, const char *sterilizer_id, int64_t cycle_no,
                       const rule_ref *cycle, const char *digest, rule_ref *first,
-                      store_cycle_state *out);
+                      store_fact_state *out);
+
+/* store_cycle_claim for the sterilization.test record `test` of
+ * sterilizer_id (table rule_tests), keyed by its content digest alone: a
+ * test has no number of its own, so *out is NEW or SAME, never OTHER. */
+int store_test_claim(store *s, const char *clinic, const char *sterilizer_id,
+                     const rule_ref *test, const char *digest, rule_ref *first,
+                     store_fact_state *out);
 
 /* ---- R5: checks waiting to settle; alerts disproved later --------------- */
 

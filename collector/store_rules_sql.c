@@ -15,7 +15,7 @@ enum {
     RQ_RECALL_LOADS, RQ_RECALL_LOADS_N, RQ_RECALL_GRIPS, RQ_RECALL_GRIPS_N, RQ_STER_TOUCH,
     RQ_STER_GET, RQ_STER_NEGATIVE, RQ_STER_FLAG, RQ_STER_UNTESTED, RQ_DEV_HEARD,
     RQ_SESSION_OPEN, RQ_SESSION_CLOSE, RQ_DEV_SILENT, RQ_GRIP_GET, RQ_PENDING_PUT,
-    RQ_PENDING_DROP, RQ_ALERT_WITHDRAW, RQ_RECORD_TS, RQ_CYCLE_CLAIM, RQ_CYCLE_GET, RQ_COUNT
+    RQ_PENDING_DROP, RQ_ALERT_WITHDRAW, RQ_RECORD_TS, RQ_CYCLE_CLAIM, RQ_CYCLE_GET, RQ_TEST_CLAIM, RQ_TEST_GET, RQ_COUNT
 };
 static_assert(RQ_COUNT <= STORE_RULE_STMTS, "raise STORE_RULE_STMTS");
 
@@ -120,6 +120,10 @@ static const char *const sql[RQ_COUNT] = {
                        "digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
     [RQ_CYCLE_GET] = "SELECT device_id, seq, ts, digest FROM rule_cycles "
                      "WHERE clinic = ?1 AND sterilizer_id = ?2 AND cycle_no = ?3",
+    [RQ_TEST_CLAIM] = "INSERT INTO rule_tests(clinic, sterilizer_id, digest, device_id, seq, ts) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+    [RQ_TEST_GET] = "SELECT device_id, seq, ts, digest FROM rule_tests WHERE clinic = ?1 AND "
+                    "sterilizer_id = ?2 AND digest = ?3",
 };
 
 /* Rare queries (a tick, a positive spore test, a gap): prepared per call,
@@ -363,35 +367,58 @@ int store_load_put(store *s, const char *clinic, const rule_load *l)
     return store__run(s, q, "load update");
 }
 
-int store_cycle_claim(store *s, const char *clinic, const char *sterilizer_id, int64_t cycle_no,
-                      const rule_ref *cycle, const char *digest, rule_ref *first,
-                      store_cycle_state *out)
+/* The second half of a claim: claim (its key bound) inserts the record
+ * unless its key is held, get (the same key bound) reads who holds it. */
+static int claim_fact(store *s, sqldb_stmt *claim, sqldb_stmt *get, const rule_ref *ref,
+                      const char *digest, rule_ref *first, store_fact_state *out,
+                      const char *what)
 {
-    sqldb_stmt *claim = s->rq[RQ_CYCLE_CLAIM], *get = s->rq[RQ_CYCLE_GET];
     char held[RECORD_HASH_HEX];
     int rc;
 
-    if (bind_text(claim, 1, clinic) || bind_text(claim, 2, sterilizer_id) ||
-        bind_int(claim, 3, cycle_no) || bind_ref(claim, 4, cycle) || bind_text(claim, 7, digest))
-        return bind_failed(s, claim, "cycle claim");
-    if (store__run(s, claim, "cycle claim") != 0)
+    if (store__run(s, claim, what) != 0)
         return -1;
-    if (bind_text(get, 1, clinic) || bind_text(get, 2, sterilizer_id) || bind_int(get, 3, cycle_no))
-        return bind_failed(s, get, "cycle lookup");
-    if ((rc = store__step(s, get, "cycle lookup")) != 1) {
+    if ((rc = store__step(s, get, what)) != 1) {
         if (rc == 0)
-            snprintf(s->err, sizeof s->err, "cycle %lld of %s vanished after its claim",
-                     (long long)cycle_no, sterilizer_id);
+            snprintf(s->err, sizeof s->err, "%s: the claimed row vanished", what);
         return -1;
     }
     read_ref(get, 0, first);
     store__copy_col(get, 3, held, sizeof held);
     store__reset(get);
-    if (strcmp(first->device, cycle->device) == 0 && first->seq == cycle->seq)
-        *out = STORE_CYCLE_NEW;
+    if (strcmp(first->device, ref->device) == 0 && first->seq == ref->seq)
+        *out = STORE_FACT_NEW;
     else
-        *out = strcmp(held, digest) == 0 ? STORE_CYCLE_SAME : STORE_CYCLE_OTHER;
+        *out = strcmp(held, digest) == 0 ? STORE_FACT_SAME : STORE_FACT_OTHER;
     return 0;
+}
+
+int store_cycle_claim(store *s, const char *clinic, const char *sterilizer_id, int64_t cycle_no,
+                      const rule_ref *cycle, const char *digest, rule_ref *first,
+                      store_fact_state *out)
+{
+    sqldb_stmt *claim = s->rq[RQ_CYCLE_CLAIM], *get = s->rq[RQ_CYCLE_GET];
+
+    if (bind_text(claim, 1, clinic) || bind_text(claim, 2, sterilizer_id) ||
+        bind_int(claim, 3, cycle_no) || bind_ref(claim, 4, cycle) || bind_text(claim, 7, digest))
+        return bind_failed(s, claim, "cycle claim");
+    if (bind_text(get, 1, clinic) || bind_text(get, 2, sterilizer_id) || bind_int(get, 3, cycle_no))
+        return bind_failed(s, get, "cycle lookup");
+    return claim_fact(s, claim, get, cycle, digest, first, out, "cycle claim");
+}
+
+int store_test_claim(store *s, const char *clinic, const char *sterilizer_id,
+                     const rule_ref *test, const char *digest, rule_ref *first,
+                     store_fact_state *out)
+{
+    sqldb_stmt *claim = s->rq[RQ_TEST_CLAIM], *get = s->rq[RQ_TEST_GET];
+
+    if (bind_text(claim, 1, clinic) || bind_text(claim, 2, sterilizer_id) ||
+        bind_text(claim, 3, digest) || bind_ref(claim, 4, test))
+        return bind_failed(s, claim, "test claim");
+    if (bind_text(get, 1, clinic) || bind_text(get, 2, sterilizer_id) || bind_text(get, 3, digest))
+        return bind_failed(s, get, "test lookup");
+    return claim_fact(s, claim, get, test, digest, first, out, "test claim");
 }
 
 int store_grip_put(store *s, const char *clinic, const rule_grip *g)

@@ -20,7 +20,8 @@
  *              checkpoints (each received checkpoint and whether its
  *              signature is verified yet)
  *   version 4  + devices.kind, sterilizers (autoclaves as equipment of a
- *              clinic) and rule_cycles (each cycle of a sterilizer once)
+ *              clinic), rule_cycles and rule_tests (each cycle and test
+ *              of a sterilizer once)
  *
  * A version's new tables are defined once, below, and used both by the
  * full schema (schema_sql) and by the step that adds them (steps[]). */
@@ -212,6 +213,22 @@
     "  digest        TEXT NOT NULL," \
     "  PRIMARY KEY (clinic, sterilizer_id, cycle_no)) WITHOUT ROWID;"
 
+/* A sterilizer's tests logged by several devices: the first record of
+ * each content (kind, cycle, indicator lot, result, read time: digest as
+ * in rule_cycles), so a positive result logged by the autoclave's agent
+ * and by a machine is one R7. A test has no identity of its own (two
+ * indicators of one lot may share a cycle), so other content is another
+ * test, never a conflict. */
+#define SQL_RULE_TESTS \
+    "CREATE TABLE IF NOT EXISTS rule_tests (" \
+    "  clinic        TEXT NOT NULL," \
+    "  sterilizer_id TEXT NOT NULL," \
+    "  digest        TEXT NOT NULL," \
+    "  device_id     TEXT NOT NULL," \
+    "  seq           INTEGER NOT NULL," \
+    "  ts            TEXT NOT NULL," \
+    "  PRIMARY KEY (clinic, sterilizer_id, digest)) WITHOUT ROWID;"
+
 /* Reports and audit exports (dashboard-export/report_data.c, export*.c):
  * records_compliance holds the few compliance records (not counters, not
  * checkpoints: about 8 % of rows) in (device, type, ts) order. On SQLite it
@@ -367,7 +384,8 @@ static const char *const schema_sql =
     SQL_CLINICS
     SQL_CHECKPOINTS
     SQL_STERILIZERS
-    SQL_RULE_CYCLES;
+    SQL_RULE_CYCLES
+    SQL_RULE_TESTS;
 
 /* The schema above is written in SQLite's spelling. PostgreSQL gets the
  * same text with these words rewritten (outside string literals): every
@@ -494,12 +512,12 @@ static int step_2_to_3(sqldb *db, char *err, size_t errlen)
 /* steps[v] upgrades version v to v + 1; version 0 (an empty database) gets
  * schema_sql whole instead. */
 typedef int (*db_step)(sqldb *db, char *err, size_t errlen);
-/* 3 -> 4: device kinds, sterilizers as equipment, one row per cycle. */
+/* 3 -> 4: device kinds, sterilizers as equipment, one row per cycle and test. */
 static int step_3_to_4(sqldb *db, char *err, size_t errlen)
 {
     if (add_column(db, "devices", "kind", "TEXT NOT NULL DEFAULT 'machine'", err, errlen) != 0)
         return -1;
-    return exec_schema(db, SQL_STERILIZERS SQL_RULE_CYCLES, err, errlen);
+    return exec_schema(db, SQL_STERILIZERS SQL_RULE_CYCLES SQL_RULE_TESTS, err, errlen);
 }
 
 static const db_step steps[DB_SCHEMA_VERSION] = {
@@ -714,7 +732,7 @@ const char *const db_tables[] = {
     "quarantine_counts", "quarantined_records", "chain_recoveries", "superseded_records",
     "alerts", "rule_cartridges", "rule_loads", "rule_grips", "rule_sterilizers", "rule_devices",
     "viewers", "device_presence", "notify_events", "notify_outbox", "clinics", "checkpoints",
-    "sterilizers", "rule_cycles", NULL};
+    "sterilizers", "rule_cycles", "rule_tests", NULL};
 
 /* The tables whose id is generated (INTEGER PRIMARY KEY in the schema). */
 static const char *const id_tables[] = {"quarantine", "chain_recoveries", "alerts",

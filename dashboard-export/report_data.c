@@ -665,6 +665,22 @@ static int read_cycles(query *q)
     return rc == 0 ? 0 : oom(q, "the sterilizer log");
 }
 
+/* A test logged by several devices (the autoclave's agent and a machine)
+ * is one test, as the collector's rules take it (docs/rules.md,
+ * "Sterilizers"): the same sterilizer, kind, cycle, lot, result and read
+ * time. */
+static bool logged_before(const report_data *d, const report_test *t)
+{
+    for (size_t i = 0; i < d->ntests; i++) {
+        const report_test *o = &d->tests[i];
+        if (o->cycle_no == t->cycle_no && strcmp(o->read_ts, t->read_ts) == 0 &&
+            strcmp(o->sterilizer_id, t->sterilizer_id) == 0 && strcmp(o->kind, t->kind) == 0 &&
+            strcmp(o->bi_lot, t->bi_lot) == 0 && strcmp(o->result, t->result) == 0)
+            return true;
+    }
+    return false;
+}
+
 static int read_test(query *q, sqldb_stmt *st, size_t *cap)
 {
     report_data *d = q->d;
@@ -684,6 +700,8 @@ static int read_test(query *q, sqldb_stmt *st, size_t *cap)
         !(t->kind = field_str(d, &j, "kind")) || !(t->bi_lot = field_str(d, &j, "bi_lot")) ||
         !(t->result = field_str(d, &j, "result")) || !(t->read_ts = field_str(d, &j, "read_ts")))
         return -1;
+    if (logged_before(d, t))
+        return 0;
     if (strcmp(t->kind, "bowie_dick") == 0) {
         d->bowie_dick_tests++;
         d->bowie_dick_failed += strcmp(t->result, "negative") != 0;

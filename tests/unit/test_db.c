@@ -28,7 +28,7 @@ static const char *const schema_tables[] = {
     "alerts", "chain_recoveries", "checkpoints", "clinics", "device_cert_history", "device_presence", "device_state",
     "devices", "meta", "notify_events", "notify_outbox", "quarantine", "quarantine_counts",
     "quarantined_records", "records", "rule_cartridges", "rule_devices", "rule_grips",
-    "rule_cycles", "rule_loads", "rule_sterilizers", "sterilizers", "superseded_records",
+    "rule_cycles", "rule_loads", "rule_sterilizers", "rule_tests", "sterilizers", "superseded_records",
     "viewers"};
 #define N_TABLES (sizeof schema_tables / sizeof schema_tables[0])
 
@@ -425,7 +425,7 @@ static void test_v2_migrates_on_both(void **state)
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
     db = testdb_open(fx->target);
     testdb_exec(db, "DROP TABLE clinics; DROP TABLE checkpoints;"
-                    "DROP TABLE sterilizers; DROP TABLE rule_cycles;"
+                    "DROP TABLE sterilizers; DROP TABLE rule_cycles; DROP TABLE rule_tests;"
                     "ALTER TABLE devices DROP COLUMN kind;"
                     "UPDATE meta SET value = '2' WHERE key = 'schema_version';"
                     "INSERT INTO viewers VALUES ('wall', 'north', '2025-01-03T00:00:00Z')");
@@ -456,7 +456,7 @@ static void test_v3_migrates_on_both(void **state)
 
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
     db = testdb_open(fx->target);
-    testdb_exec(db, "DROP TABLE sterilizers; DROP TABLE rule_cycles;"
+    testdb_exec(db, "DROP TABLE sterilizers; DROP TABLE rule_cycles; DROP TABLE rule_tests;"
                     "ALTER TABLE devices DROP COLUMN kind;"
                     "UPDATE meta SET value = '3' WHERE key = 'schema_version';"
                     "INSERT INTO devices(device_id, clinic, added_at) VALUES ('m-01', 'north', 't')");
@@ -470,7 +470,8 @@ static void test_v3_migrates_on_both(void **state)
     assert_int_equal(table_count(db), N_TABLES);
     assert_int_equal(testdb_int(db, "SELECT count(*) FROM devices WHERE kind = 'machine'"), 1);
     testdb_exec(db, "INSERT INTO sterilizers(sterilizer_id, clinic, added_at) VALUES ('ac-1', 'north', 't');"
-                    "INSERT INTO rule_cycles VALUES ('north', 'ac-1', 7, 'm-01', 3, 't', 'd')");
+                    "INSERT INTO rule_cycles VALUES ('north', 'ac-1', 7, 'm-01', 3, 't', 'd');"
+                    "INSERT INTO rule_tests VALUES ('north', 'ac-1', 'd', 'm-01', 4, 't')");
     assert_int_equal(testdb_int(db, "SELECT count(*) FROM sterilizers WHERE device_id IS NULL"), 1);
     sqldb_close(db);
 }

@@ -117,7 +117,8 @@ static void fill_source(const char *path)
         " 'America/Los_Angeles', 't', 't');"
         "INSERT INTO checkpoints VALUES ('dev-1', 3, 'h', 'sig', 't', 'verified', 't');"
         "INSERT INTO sterilizers VALUES ('ac-1', 'north', 'Melag', 'M-1', NULL, 't', NULL);"
-        "INSERT INTO rule_cycles VALUES ('north', 'ac-1', 7, 'dev-1', 3, 't', 'd');");
+        "INSERT INTO rule_cycles VALUES ('north', 'ac-1', 7, 'dev-1', 3, 't', 'd');"
+        "INSERT INTO rule_tests VALUES ('north', 'ac-1', 'd', 'dev-1', 3, 't');");
     put_records(db);
     assert_int_equal(sqldb_prepare(db, "INSERT INTO quarantine VALUES (5, 't', 'dev-1', "
                                        "'smp/v1/dev/dev-1/events', 'schema', ?1)", &q), 0);

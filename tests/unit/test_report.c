@@ -2305,6 +2305,39 @@ static void expect_sterilizer_log(fixture *fx, const char *clinic, const char *d
     remove_bundle(fx, "ster");
 }
 
+/* A test logged by two devices (the autoclave's agent and a machine) is one
+ * test in the counts and the tests table; a second indicator of the same
+ * lot and cycle, read at another time, is another. */
+static void test_one_line_per_test(void **state)
+{
+    fixture *fx = *state;
+    report_data d;
+
+    add_device(fx->db, "m01", "Twice", NULL);
+    add_device(fx->db, "m02", "Twice", NULL);
+    add_record(fx->db, "m01", 1, "2026-11-02T09:00:00.000Z", "sterilization.test",
+               E_TEST("spore", 101, "BI-1", "positive", "2026-11-02T09:00:00.000Z"));
+    add_record(fx->db, "m02", 1, "2026-11-02T09:00:30.000Z", "sterilization.test",
+               E_TEST("spore", 101, "BI-1", "positive", "2026-11-02T09:00:00.000Z"));
+    add_record(fx->db, "m01", 2, "2026-11-02T09:05:00.000Z", "sterilization.test",
+               E_TEST("bowie_dick", 101, "BD-1", "negative", "2026-11-02T09:05:00.000Z"));
+    add_record(fx->db, "m02", 2, "2026-11-02T09:05:10.000Z", "sterilization.test",
+               E_TEST("bowie_dick", 101, "BD-1", "negative", "2026-11-02T09:05:00.000Z"));
+    load(fx, "Twice", "2026-11-02", "2026-11-02", &d);
+    assert_int_equal(d.ntests, 2);
+    assert_int_equal(d.total.count[RC_SPORE_TESTS], 1);
+    assert_int_equal(d.total.count[RC_SPORE_POSITIVE], 1);
+    assert_int_equal(d.bowie_dick_tests, 1);
+    report_data_free(&d);
+    add_record(fx->db, "m02", 3, "2026-11-02T11:00:00.000Z", "sterilization.test",
+               E_TEST("spore", 101, "BI-1", "negative", "2026-11-02T11:00:00.000Z"));
+    load(fx, "Twice", "2026-11-02", "2026-11-02", &d);
+    assert_int_equal(d.ntests, 3);
+    assert_int_equal(d.total.count[RC_SPORE_TESTS], 2);
+    assert_int_equal(d.total.count[RC_SPORE_POSITIVE], 1);
+    report_data_free(&d);
+}
+
 /* A cycle (sterilizer_id, cycle_no) of a clinic is one fact however many
  * devices logged it: three machines logging ac-e #101 make one cycle in
  * every count, chart, table and the export's sterilizer log, listed as the
@@ -2650,6 +2683,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_text_escaped_and_mapped, setup, teardown),
         cmocka_unit_test(test_pdf_ansi_mapping),
         cmocka_unit_test_setup_teardown(test_one_line_per_cycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_line_per_test, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sterilizers_in_the_report, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sterilizers_in_the_export, setup, teardown),
     };

@@ -1695,6 +1695,33 @@ static void test_cycle_logged_twice_is_one_fact(void **state)
     assert_int_equal(testdb_int(F->db, "SELECT count(*) FROM rule_cycles"), 2);
 }
 
+/* A test logged twice is one fact too: a positive spore result logged by
+ * the autoclave's agent and by a machine is one R7. Another indicator of
+ * the same lot in the same cycle, with another result, is another test. */
+static void test_test_logged_twice_is_one_fact(void **state)
+{
+    int64_t pos_cycle;
+    (void)state;
+
+    at(DEV_A, 0);
+    cycle_pass(DEV_A, "ac-1", "L0");
+    pos_cycle = cycle_no;
+    at(DEV_A, 30 * 3600);
+    test_in(DEV_A, "ac-1", "spore", pos_cycle, "positive");
+    send(DEV_A);
+    events_are("raised R7 critical positive:ac-1:dev-a#2 dev-a\n");
+    at(DEV_B, 30 * 3600);                     /* the same result, read at the same time */
+    test_in(DEV_B, "ac-1", "spore", pos_cycle, "positive");
+    send(DEV_B);
+    events_are("");
+    assert_int_equal(testdb_int(F->db, "SELECT count(*) FROM rule_tests"), 1);
+    at(DEV_B, 31 * 3600);                     /* a second indicator, read an hour later */
+    test_in(DEV_B, "ac-1", "spore", pos_cycle, "positive");
+    send(DEV_B);
+    events_are("raised R7 critical positive:ac-1:dev-b#2 dev-a\n");
+    assert_int_equal(testdb_int(F->db, "SELECT count(*) FROM rule_tests"), 2);
+}
+
 /* A registered sterilizer owns its alerts: R4, R7 and R6 are filed under
  * its id, and a spore test logged by another device of the clinic names a
  * cycle logged by the autoclave's own agent. */
@@ -1769,6 +1796,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_r8_device_time_gap_flagged_late, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cycle_logged_twice_is_one_fact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registered_sterilizer_owns_its_alerts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_test_logged_twice_is_one_fact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_grip_and_cycle_on_two_collectors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_grip_and_cycle_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_settle_and_cycle_at_once, setup, teardown),
