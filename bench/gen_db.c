@@ -359,8 +359,11 @@ static int gen_device(sqldb *db, gen_stmts *s, const gen_opts *o, int n, int64_t
     d->last_ckpt_ms = start_ms;
     if (register_device(db, s, o, d, n) != 0)
         goto cleanup;
+    /* The clinic's autoclave is logged once, by its first machine; the
+     * others take their grips from its loads. */
     sim = sim_new(&(sim_config){.seed = o->seed * 1000 + (uint64_t)n, .start_ms = start_ms,
-                                .days = o->days, .fault_pct = o->fault_pct, .device_id = id});
+                                .days = o->days, .fault_pct = o->fault_pct, .device_id = id,
+                                .role = n == 1 ? SIM_ROLE_BOTH : SIM_ROLE_MACHINE});
     if (!sim)
         goto cleanup;
     while (sim_peek(sim, &due, &ev)) {
