@@ -250,7 +250,13 @@ $(BENCH_TOOLS): $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/obj/bench/chai
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(BENCH_LIBS)
 
-bench: $(BINS) $(BENCH_TOOLS)
+# The checkpoint verifier alone, and one signature check by library.
+BENCH_VERIFIER = $(BUILD)/bench/bench_drain $(BUILD)/bench/bench_verify
+$(BENCH_VERIFIER): $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(COLLECTOR_LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+bench: $(BINS) $(BENCH_TOOLS) $(BENCH_VERIFIER)
 	BUILD=$(BUILD) BENCH_SCALE=$(BENCH_SCALE) ./bench/run.sh
 
 # ---- install and Debian packages --------------------------------------------

@@ -11,7 +11,8 @@
  * built with -DBENCH_OPENSSL (the Makefile does when OpenSSL's headers are
  * installed) the same ECDSA P-256 / SHA-256 / DER signatures are made with
  * libcrypto, ~40x faster, so a clinic-year fixture takes seconds, not
- * minutes. The collector verifies them with mbedTLS either way. */
+ * minutes. The collector verifies them with libcrypto either way
+ * (common/sigkey.h). */
 #ifndef SMP_BENCH_CHAIN_H
 #define SMP_BENCH_CHAIN_H
 

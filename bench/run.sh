@@ -345,7 +345,7 @@ pg_wait_idle() {
 # ---- setup -----------------------------------------------------------------
 
 for b in smp-agent smp-collector smpctl; do [ -x "$BIN/$b" ] || die "$BIN/$b not built (make)"; done
-for t in gen_load pub_load rusage_run bench_journal feed_load gen_fleetdb; do
+for t in gen_load pub_load rusage_run bench_journal feed_load gen_fleetdb bench_verify bench_drain; do
     [ -x "$TOOLS/$t" ] || die "$TOOLS/$t not built (make bench builds it)"
 done
 for c in mosquitto mosquitto_sub mosquitto_pub sqlite3; do
@@ -368,7 +368,8 @@ mkdir -p "$WORK/bin"
 # Run a snapshot of the binaries: a rebuild during the run must not change
 # (or, mid-link, break) what is measured.
 cp "$BIN"/smp-agent "$BIN"/smp-collector "$BIN"/smpctl "$WORK/bin/"
-cp "$TOOLS"/gen_load "$TOOLS"/pub_load "$TOOLS"/rusage_run "$TOOLS"/bench_journal "$TOOLS"/feed_load "$TOOLS"/gen_fleetdb "$WORK/bin/"
+cp "$TOOLS"/gen_load "$TOOLS"/pub_load "$TOOLS"/rusage_run "$TOOLS"/bench_journal "$TOOLS"/feed_load "$TOOLS"/gen_fleetdb \
+    "$TOOLS"/bench_verify "$TOOLS"/bench_drain "$WORK/bin/"
 BIN=$WORK/bin
 TOOLS=$WORK/bin
 # As root the broker runs as user mosquitto and must reach its state dir.
@@ -1081,10 +1082,36 @@ ingest_round_pg() {
     log "batch $b: PostgreSQL: one collector $(fmt "$rate1" 0), two $(fmt "$rate2" 0) records/s"
 }
 
+# verifier_rows: the checkpoint verifier alone (collector/verifier.c) on a
+# copy of the batch-64 SQLite database with every checkpoint put back to
+# pending (bench/bench_drain), and what one signature check costs, by
+# library (bench/bench_verify, one device's certificate and key).
+verifier_rows() {
+    local n wall cpu rate us
+    if [ "$CKPTS" -gt 0 ]; then
+        cp "$WORK/coll-b64.db" "$WORK/drain.db"
+        log "the verifier alone: draining the batch-64 queue again ($CKPTS checkpoints)"
+        "$TOOLS/bench_drain" "$WORK/drain.db" --reset >"$WORK/drain.out" 2>&1 ||
+            die "bench_drain failed: $(tail -n 3 "$WORK/drain.out")"
+        read -r n wall cpu rate us <<<"$(sed -E 's/.*: ([0-9]+) checkpoints .* in ([0-9.]+) s wall, ([0-9.]+) s CPU: ([0-9]+) checkpoints\/s, ([0-9]+) us.*/\1 \2 \3 \4 \5/' "$WORK/drain.out")"
+        row "ingest b64" "the verifier alone drains the queue (bench_drain, SQLite)" "$rate checkpoints/s" \
+            "$n checkpoints in $wall s wall, $cpu s CPU ($us us each: batch queries, device lookups, signature checks, marks)"
+        rm -f "$WORK/drain.db" "$WORK/drain.db-wal" "$WORK/drain.db-shm"
+    fi
+    log "one checkpoint signature check, by library"
+    "$TOOLS/bench_verify" "$PKI/devices/bench-000.crt" "$PKI/devices/bench-000.key" 1 >"$WORK/verify.out" 2>&1 ||
+        die "bench_verify failed: $(tail -n 3 "$WORK/verify.out")"
+    # us_of WAY: the CPU microseconds per check of WAY.
+    us_of() { awk -v w="$1" '$2 == w { for (i = 3; i <= NF; i++) if ($(i + 1) == "us" && $(i + 2) == "cpu") print $i }' "$WORK/verify.out"; }
+    row "ingest" "one checkpoint signature check (sign_verify_cert: libcrypto, key kept per certificate)" "$(us_of sign_verify_cert) us CPU" \
+        "mbedTLS 2.28: $(us_of mbedtls-parse-each) us parsing the certificate each time (the verifier before), $(us_of mbedtls-ecdsa-ctx) us with its curve kept; libcrypto parsing each time: $(us_of openssl-parse-each) us (bench_verify, 1 s each)"
+}
+
 section_ingest() {
     note "The ingest load: $R64 records from the agent's simulator, $CKPTS of them signed checkpoints (the agent signs one after 100 records or 10 minutes of device time; usage counters come every minute, so about one record in ten is a checkpoint)$([ "${BENCH_CHECKPOINTS:-1}" = 0 ] && echo '; BENCH_CHECKPOINTS=0: this run left them out')."
     note "(b2) bench/batched_peer.py is the naive peer with one SQLite commit per 64 messages (and after 0.1 s without a message, and at exit): the afternoon's improvement. Paho 1.6 PUBACKs each message when its callback returns, so up to 63 acknowledged messages are not yet on disk: it promises less than the naive peer and the collector, which only makes it harder to beat."
     ingest_round 64 "$(( (PER_DEV + 63) / 64 ))" "$R64"
+    verifier_rows
     ingest_round 1 "$B1_PER_DEV" "$R1"
     if [ "$R1" -lt 200000 ]; then
         note "Batch size 1 ran $R1 records ($B1_PER_DEV per device), not 200,000: at one fsync'd transaction per message the collector and the peer would take minutes more (BENCH_B1_RECORDS=200000 runs it in full)."

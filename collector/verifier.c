@@ -97,33 +97,28 @@ static int verify_checkpoint(store *s, const store_checkpoint *c, const char *ce
     return 1;
 }
 
-/* Judges c with the device's certificates as registered now: 0 with *v
- * filled, -1 on a store error. */
-static int judge(store *s, const store_checkpoint *c, verdict *v)
+/* Judges c with info, its device's registry row (certificates as
+ * registered now): 0 with *v filled, -1 on a store error. */
+static int judge(store *s, const store_checkpoint *c, const device_info *info, verdict *v)
 {
-    device_info *info = malloc(sizeof *info);
     uint64_t seq = c->head_seq + 1;
     char msg[256], why[200];
-    int len, tried, ok = -1;
+    int len, tried, ok;
 
     memset(v, 0, sizeof *v);
-    if (!info || store_device(s, c->device, info) != 0)
-        goto cleanup;
     snprintf(v->clinic, sizeof v->clinic, "%s", info->clinic);
     if (!info->cert_pem[0]) {
         snprintf(v->cause, sizeof v->cause, "no-certificate");
         v->message = "checkpoints cannot be verified: no certificate registered (smpctl device add --cert)";
         snprintf(v->evidence, sizeof v->evidence, "{\"seq\":%" PRIu64 "}", seq);
-        ok = 0;
-        goto cleanup;
+        return 0;
     }
     len = sign_checkpoint_message(c->device, c->head_seq, c->head_hash, msg, sizeof msg);
     if ((ok = verify_checkpoint(s, c, info->cert_pem, msg, (size_t)len, why, sizeof why, &tried)) < 0)
-        goto cleanup;
+        return -1;
     v->ok = ok == 1;
-    ok = 0;
     if (v->ok)
-        goto cleanup;
+        return 0;
     /* The signature was to prove every record up to head_seq; those after
      * the device's last checkpoint that verified are now proven by none. */
     snprintf(v->cause, sizeof v->cause, "checkpoint:seq=%" PRIu64, seq);
@@ -131,9 +126,32 @@ static int judge(store *s, const store_checkpoint *c, verdict *v)
     snprintf(v->evidence, sizeof v->evidence, "{\"seq\":%" PRIu64 ",\"head_seq\":%" PRIu64
              ",\"reason\":\"%s\",\"previous_certificates_tried\":%d,\"unverified_through\":%"
              PRIu64 "}", seq, c->head_seq, why, tried, seq);
+    return 0;
+}
+
+/* Judges rows[0..n) into v. Rows come oldest first, a message's
+ * checkpoints side by side: each run of one device's rows reads its
+ * registry row once (a round trip on PostgreSQL, as long as a verify). */
+static int judge_all(store *s, const store_checkpoint *rows, size_t n, verdict *v,
+                     verifier_tally *tally)
+{
+    device_info *info = malloc(sizeof *info);
+    int rc = -1;
+
+    if (!info)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if ((i == 0 || strcmp(rows[i].device, rows[i - 1].device) != 0) &&
+            store_device(s, rows[i].device, info) != 0)
+            goto cleanup;
+        if (judge(s, &rows[i], info, &v[i]) != 0)
+            goto cleanup;
+        tally->checked++;
+    }
+    rc = 0;
 cleanup:
     free(info);
-    return ok;
+    return rc;
 }
 
 /* ---- one batch ------------------------------------------------------------ */
@@ -222,11 +240,8 @@ int verifier_pass(store *s, size_t max, int64_t now_ms, alert_batch *alerts,
         goto cleanup;
     if (store_pending_checkpoints(s, rows, max, &n) != 0)
         goto cleanup;
-    for (size_t i = 0; i < n; i++) {
-        if (judge(s, &rows[i], &v[i]) != 0)
-            goto cleanup;
-        tally->checked++;
-    }
+    if (judge_all(s, rows, n, v, tally) != 0)
+        goto cleanup;
     record_ts_format(now_ms, now_ts);
     for (int tries = 1; n > 0; tries++) {
         if (mark_batch(s, rows, v, n, now_ts, alerts, marked) == 0)

@@ -21,7 +21,8 @@
  *              signature is verified yet)
  *   version 4  + devices.kind, sterilizers (autoclaves as equipment of a
  *              clinic), rule_cycles and rule_tests (each cycle and test
- *              of a sterilizer once)
+ *              of a sterilizer once); checkpoints_pending in the
+ *              verifier's order
  *
  * A version's new tables are defined once, below, and used both by the
  * full schema (schema_sql) and by the step that adds them (steps[]). */
@@ -168,6 +169,12 @@
  * rows are the verifier's durable queue: a collector that stops before
  * verifying leaves them for the next one. The audit export reads state
  * (dashboard-export/export_chain.c). */
+/* The verifier's queue in its order (received_at, then the key), so that
+ * PostgreSQL reads the oldest pending rows off the index without sorting
+ * them even when its statistics say none are pending. */
+#define SQL_CHECKPOINTS_PENDING \
+    "CREATE INDEX IF NOT EXISTS checkpoints_pending" \
+    " ON checkpoints(received_at, device_id, head_seq) WHERE state = 'pending';"
 #define SQL_CHECKPOINTS \
     "CREATE TABLE IF NOT EXISTS checkpoints (" \
     "  device_id   TEXT NOT NULL," \
@@ -178,8 +185,7 @@
     "  state       TEXT NOT NULL," \
     "  checked_at  TEXT," \
     "  PRIMARY KEY (device_id, head_seq)) WITHOUT ROWID;" \
-    "CREATE INDEX IF NOT EXISTS checkpoints_pending ON checkpoints(received_at)" \
-    " WHERE state = 'pending';"
+    SQL_CHECKPOINTS_PENDING
 
 /* Autoclaves as equipment of their clinic (smpctl sterilizer add|list,
  * admin/sterilizers.c). sterilizer_id is the records' sterilizer_id and
@@ -512,12 +518,14 @@ static int step_2_to_3(sqldb *db, char *err, size_t errlen)
 /* steps[v] upgrades version v to v + 1; version 0 (an empty database) gets
  * schema_sql whole instead. */
 typedef int (*db_step)(sqldb *db, char *err, size_t errlen);
-/* 3 -> 4: device kinds, sterilizers as equipment, one row per cycle and test. */
+/* 3 -> 4: device kinds, sterilizers as equipment, one row per cycle and
+ * test, and the verifier's queue index in its full order. */
 static int step_3_to_4(sqldb *db, char *err, size_t errlen)
 {
     if (add_column(db, "devices", "kind", "TEXT NOT NULL DEFAULT 'machine'", err, errlen) != 0)
         return -1;
-    return exec_schema(db, SQL_STERILIZERS SQL_RULE_CYCLES SQL_RULE_TESTS, err, errlen);
+    return exec_schema(db, "DROP INDEX IF EXISTS checkpoints_pending;" SQL_CHECKPOINTS_PENDING
+                       SQL_STERILIZERS SQL_RULE_CYCLES SQL_RULE_TESTS, err, errlen);
 }
 
 static const db_step steps[DB_SCHEMA_VERSION] = {

@@ -10,7 +10,8 @@
 #include <mbedtls/entropy.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/sha256.h>
-#include <mbedtls/x509_crt.h>
+
+#include "sigkey.h"
 
 struct signer {
     mbedtls_pk_context key;
@@ -87,29 +88,26 @@ int signer_sign(signer *s, const void *msg, size_t len, char b64[SIGN_B64_MAX], 
 int sign_verify_cert(const char *cert_pem, const void *msg, size_t len, const char *b64,
                      char *err, size_t errlen)
 {
-    unsigned char hash[32], sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
+    unsigned char sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
     size_t sig_len = 0;
-    mbedtls_x509_crt crt;
-    int rc, result = -1;
+    sigkey *key = NULL;
+    int rc;
 
-    mbedtls_x509_crt_init(&crt);
-    if ((rc = mbedtls_x509_crt_parse(&crt, (const unsigned char *)cert_pem, strlen(cert_pem) + 1)) != 0) {
-        mbed_reason(rc, "registered certificate cannot be parsed", err, errlen);
-        goto cleanup;
-    }
+    if (sigkey_get(cert_pem, &key, err, errlen) != 0)
+        return -1;
     if (mbedtls_base64_decode(sig, sizeof sig, &sig_len, (const unsigned char *)b64, strlen(b64)) != 0) {
         snprintf(err, errlen, "sig: not base64 of at most %d bytes", MBEDTLS_PK_SIGNATURE_MAX_SIZE);
-        goto cleanup;
+        sigkey_release(key);
+        return -1;
     }
-    if ((rc = mbedtls_sha256_ret(msg, len, hash, 0)) != 0 ||
-        (rc = mbedtls_pk_verify(&crt.pk, MBEDTLS_MD_SHA256, hash, sizeof hash, sig, sig_len)) != 0) {
-        mbed_reason(rc, "sig: does not verify with the device's registered key", err, errlen);
-        goto cleanup;
-    }
-    result = 0;
-cleanup:
-    mbedtls_x509_crt_free(&crt);
-    return result;
+    rc = sigkey_verify(key, msg, len, sig, sig_len);
+    sigkey_release(key);
+    if (rc == 1)
+        return 0;
+    snprintf(err, errlen, "%s", rc == 0 ? "sig: does not verify with the device's registered key"
+                                        : "sig: libcrypto could not check it (out of memory, or a key it "
+                                          "cannot use with SHA-256)");
+    return -1;
 }
 
 int sign_checkpoint_message(const char *device, uint64_t head_seq, const char *head_hash,

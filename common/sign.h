@@ -1,9 +1,10 @@
-/* sign: device checkpoint signatures (docs/protocol.md) with mbedTLS.
+/* sign: device checkpoint signatures (docs/protocol.md).
  *
  * A device signs "smp-ckpt-v1|<device>|<head_seq>|<head_hash>" with its EC
- * P-256 key: ECDSA over SHA-256, DER-encoded, then base64. The collector and
- * the verifier check it against the public key of the device's registered
- * certificate. */
+ * P-256 key: ECDSA over SHA-256, DER-encoded, then base64 (mbedTLS). The
+ * collector's verifier and the audit export check it against the public key
+ * of the device's registered certificate, with OpenSSL's libcrypto and a
+ * cache of parsed keys (common/sigkey.h says why). */
 #ifndef SMP_SIGN_H
 #define SMP_SIGN_H
 
@@ -23,7 +24,9 @@ int signer_sign(signer *s, const void *msg, size_t len, char b64[SIGN_B64_MAX], 
                 size_t errlen);
 
 /* Verifies a base64 signature of msg against the public key in a PEM
- * certificate. Returns 0 when valid, -1 with err saying why not. */
+ * certificate. Returns 0 when valid, -1 with err saying why not: the
+ * certificate does not parse, sig is not base64, or it does not verify.
+ * Thread-safe; the certificate's key is parsed once (common/sigkey.h). */
 int sign_verify_cert(const char *cert_pem, const void *msg, size_t len, const char *b64,
                      char *err, size_t errlen);
 

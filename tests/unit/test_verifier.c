@@ -15,6 +15,10 @@
  *     and another takes over when its connection ends;
  *   - a checkpoint whose record was superseded (smpctl device
  *     recover-chain) is queued afresh when the genuine one arrives;
+ *   - the queue hands out pending rows oldest first among many verified
+ *     and failed ones, and passes over rows without a checkpoint record
+ *     without their taking a place in the batch; a batch of several
+ *     devices judges each row with its own device's registry row;
  *   - /metrics: smp_checkpoints_verified_total and smp_checkpoints_pending.
  *
  * Keys and certificates come from the real `smpctl pki` ($SMPCTL, by
@@ -801,6 +805,171 @@ static void test_superseded_checkpoint_queued_afresh(void **state)
     free(c);
 }
 
+/* ---- the queue's order (store_pending_checkpoints) -------------------------------- */
+
+/* A checkpoints row and, unless rec_type is NULL, a record of that type at
+ * head_seq + 1 (ts derived from head_seq). Straight into the tables: the
+ * query reads only them. */
+static void put_ckpt(sqldb *db, const char *device, int64_t head_seq, const char *received_at,
+                     const char *state, const char *rec_type)
+{
+    static const char ck[] = "INSERT INTO checkpoints(device_id, head_seq, head_hash, sig, "
+                             "received_at, state, checked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    static const char rec[] = "INSERT INTO records(device_id, seq, ts, received_at, type, prev, "
+                              "hash, body) VALUES (?1, ?2, ?3, ?4, ?5, 'p', 'h', '{}')";
+    char hash[32], sig[32], ts[RECORD_TS_LEN + 1];
+    sqldb_stmt *st = NULL;
+
+    snprintf(hash, sizeof hash, "hash-%s-%" PRId64, device, head_seq);
+    snprintf(sig, sizeof sig, "sig-%s-%" PRId64, device, head_seq);
+    record_ts_format(now_ms() - 30 * 24 * HOUR_MS + head_seq * 1000, ts);
+    if (sqldb_prepare(db, ck, &st) != 0 || sqldb_bind_text(st, 1, device) != 0 ||
+        sqldb_bind_int64(st, 2, head_seq) != 0 || sqldb_bind_text(st, 3, hash) != 0 ||
+        sqldb_bind_text(st, 4, sig) != 0 || sqldb_bind_text(st, 5, received_at) != 0 ||
+        sqldb_bind_text(st, 6, state) != 0 ||
+        sqldb_bind_text(st, 7, strcmp(state, "pending") ? received_at : NULL) != 0 ||
+        sqldb_step(st) != 0)
+        fail_msg("checkpoint %s/%" PRId64 ": %s", device, head_seq, sqldb_errmsg(db));
+    sqldb_finalize(st);
+    if (!rec_type)
+        return;
+    if (sqldb_prepare(db, rec, &st) != 0 || sqldb_bind_text(st, 1, device) != 0 ||
+        sqldb_bind_int64(st, 2, head_seq + 1) != 0 || sqldb_bind_text(st, 3, ts) != 0 ||
+        sqldb_bind_text(st, 4, received_at) != 0 || sqldb_bind_text(st, 5, rec_type) != 0 ||
+        sqldb_step(st) != 0)
+        fail_msg("record %s/%" PRId64 ": %s", device, head_seq + 1, sqldb_errmsg(db));
+    sqldb_finalize(st);
+}
+
+static void assert_row(const store_checkpoint *c, const char *device, int64_t head_seq)
+{
+    char hash[32], sig[32], ts[RECORD_TS_LEN + 1];
+
+    snprintf(hash, sizeof hash, "hash-%s-%" PRId64, device, head_seq);
+    snprintf(sig, sizeof sig, "sig-%s-%" PRId64, device, head_seq);
+    record_ts_format(now_ms() - 30 * 24 * HOUR_MS + head_seq * 1000, ts);
+    assert_string_equal(c->device, device);
+    assert_int_equal(c->head_seq, head_seq);
+    assert_string_equal(c->head_hash, hash);
+    assert_string_equal(c->sig, sig);
+    assert_string_equal(c->ts, ts);
+}
+
+/* 800 checkpoints of two devices, all but eight verified or failed. The
+ * queue hands out the pending ones whose checkpoint record is stored,
+ * oldest received first (then by device, then head_seq), and passes over
+ * those without one (superseded, or a record of another type at that seq)
+ * without their taking a place in the batch: the oldest three rows of the
+ * queue are such, and a batch of 3 is still three checkpoints. */
+static void test_pending_oldest_first_among_many(void **state)
+{
+    fixture *fx = *state;
+    store_checkpoint rows[64];
+    char at[RECORD_TS_LEN + 1];
+    size_t n = 0;
+
+    testdb_exec(fx->db, "INSERT INTO devices(device_id, clinic, added_at) "
+                        "VALUES ('dev-b', 'clinic-1', '2026-01-01T00:00:00.000Z')");
+    assert_int_equal(sqldb_begin(fx->db, SQLDB_WRITE), 0);
+    for (int64_t k = 0; k < 400; k++) {
+        record_ts_format(now_ms() - 2 * HOUR_MS + k * 1000, at);   /* 08:00:00 + k s */
+        put_ckpt(fx->db, "dev-a", 10 * k + 9, at, k % 2 ? "failed" : "verified", "checkpoint");
+        put_ckpt(fx->db, "dev-b", 10 * k + 9, at, k % 3 ? "verified" : "failed", "checkpoint");
+    }
+    /* Pending, newest first here; the ones with no checkpoint record are
+     * the oldest. */
+    put_ckpt(fx->db, "dev-a", 8009, "2026-03-02T09:00:00.000Z", "pending", "checkpoint");
+    put_ckpt(fx->db, "dev-a", 4019, "2026-03-02T07:00:02.000Z", "pending", "checkpoint");
+    put_ckpt(fx->db, "dev-a", 4009, "2026-03-02T07:00:02.000Z", "pending", "checkpoint");
+    put_ckpt(fx->db, "dev-b", 4009, "2026-03-02T07:00:01.000Z", "pending", "checkpoint");
+    put_ckpt(fx->db, "dev-a", 4029, "2026-03-02T07:00:01.000Z", "pending", "checkpoint");
+    put_ckpt(fx->db, "dev-b", 5009, "2026-03-02T07:00:00.000Z", "pending", "checkpoint");
+    put_ckpt(fx->db, "dev-a", 6009, "2026-03-02T06:00:00.000Z", "pending", NULL);
+    put_ckpt(fx->db, "dev-b", 6009, "2026-03-02T06:00:00.000Z", "pending", "grip_assign");
+    put_ckpt(fx->db, "dev-a", 6019, "2026-03-02T06:00:01.000Z", "pending", NULL);
+    assert_int_equal(sqldb_commit(fx->db), 0);
+    assert_int_equal(pending(fx), 9);
+    assert_int_equal(q_int(fx->db, "SELECT count(*) FROM checkpoints"), 809);
+
+    assert_int_equal(store_pending_checkpoints(fx->s, rows, 3, &n), 0);
+    assert_int_equal(n, 3);
+    assert_row(&rows[0], "dev-b", 5009);
+    assert_row(&rows[1], "dev-a", 4029);   /* same received_at: by device */
+    assert_row(&rows[2], "dev-b", 4009);
+
+    assert_int_equal(store_pending_checkpoints(fx->s, rows, 64, &n), 0);
+    assert_int_equal(n, 6);
+    assert_row(&rows[0], "dev-b", 5009);
+    assert_row(&rows[1], "dev-a", 4029);
+    assert_row(&rows[2], "dev-b", 4009);
+    assert_row(&rows[3], "dev-a", 4009);   /* same received_at and device: by head_seq */
+    assert_row(&rows[4], "dev-a", 4019);
+    assert_row(&rows[5], "dev-a", 8009);
+
+    /* Once the oldest are marked, the next in line come first. */
+    for (int i = 0; i < 2; i++) {
+        bool marked = false;
+        assert_int_equal(store_begin(fx->s), 0);
+        assert_int_equal(store_mark_checkpoint(fx->s, &rows[i], i == 0, NOW_TS, &marked), 0);
+        assert_int_equal(store_commit(fx->s), 0);
+        assert_true(marked);
+    }
+    assert_int_equal(store_pending_checkpoints(fx->s, rows, 2, &n), 0);
+    assert_int_equal(n, 2);
+    assert_row(&rows[0], "dev-b", 4009);
+    assert_row(&rows[1], "dev-a", 4009);
+    assert_int_equal(store_pending_checkpoints(fx->s, rows, 64, &n), 0);
+    assert_int_equal(n, 4);
+    assert_row(&rows[3], "dev-a", 8009);
+}
+
+/* One batch alternating between two devices, then two rows of one: each
+ * row is judged with its own device's registry row (dev-a: a certificate,
+ * clinic-1; dev-b: none, clinic-2), however the batch reads them. The
+ * signatures are not base64: dev-a's rows fail, dev-b's raise
+ * no-certificate once. */
+static void test_batch_of_two_devices_judged_each_by_its_own(void **state)
+{
+    fixture *fx = *state;
+    alert_batch *b = calloc(1, sizeof *b);
+    verifier_tally t = {0};
+
+    assert_non_null(b);
+    testdb_exec(fx->db, "INSERT INTO devices(device_id, clinic, added_at) "
+                        "VALUES ('dev-b', 'clinic-2', '2026-01-01T00:00:00.000Z')");
+    put_ckpt(fx->db, "dev-a", 9, "2026-03-02T07:00:00.000Z", "pending", "checkpoint");
+    put_ckpt(fx->db, "dev-b", 9, "2026-03-02T07:00:01.000Z", "pending", "checkpoint");
+    put_ckpt(fx->db, "dev-a", 19, "2026-03-02T07:00:02.000Z", "pending", "checkpoint");
+    put_ckpt(fx->db, "dev-b", 19, "2026-03-02T07:00:02.000Z", "pending", "checkpoint");
+    put_ckpt(fx->db, "dev-b", 29, "2026-03-02T07:00:03.000Z", "pending", "checkpoint");
+    put_ckpt(fx->db, "dev-b", 39, "2026-03-02T07:00:03.000Z", "pending", "checkpoint");
+    put_ckpt(fx->db, "dev-a", 29, "2026-03-02T07:00:04.000Z", "pending", "checkpoint");
+
+    assert_int_equal(verifier_pass(fx->s, VERIFIER_BATCH, now_ms(), b, &t), 7);
+    assert_int_equal(t.checked, 7);
+    assert_int_equal(t.verified, 0);
+    assert_int_equal(t.failed, 7);
+    assert_int_equal(b->count, 4);
+    assert_string_equal(find_raised(b, "checkpoint:seq=10")->clinic, "clinic-1");
+    assert_string_equal(find_raised(b, "checkpoint:seq=20")->clinic, "clinic-1");
+    assert_string_equal(find_raised(b, "checkpoint:seq=30")->clinic, "clinic-1");
+    const alert *nc = find_raised(b, "no-certificate");
+    assert_string_equal(nc->device, "dev-b");
+    assert_string_equal(nc->clinic, "clinic-2");
+    assert_int_equal(evidence_int(nc->evidence, "seq"), 10);
+    for (size_t i = 0; i < b->count; i++)
+        if (strcmp(b->events[i].a.cause, "no-certificate") != 0) {
+            assert_string_equal(b->events[i].a.device, "dev-a");
+            assert_non_null(strstr(b->events[i].a.evidence, "\"reason\":\"sig: not base64"));
+        }
+    assert_int_equal(q_int(fx->db, "SELECT count(*) FROM alerts WHERE rule = 'R9' AND "
+                                   "device_id = 'dev-b' AND clinic = 'clinic-2'"), 1);
+    assert_int_equal(q_int(fx->db, "SELECT count(*) FROM alerts WHERE rule = 'R9' AND "
+                                   "device_id = 'dev-a' AND clinic = 'clinic-1'"), 3);
+    assert_int_equal(pending(fx), 0);
+    free(b);
+}
+
 /* ---- metrics ---------------------------------------------------------------------- */
 
 static void has(const char *text, const char *want)
@@ -855,6 +1024,8 @@ int main(void)
         T(test_two_verifiers_never_twice),
         T(test_lock_passes_to_another_collector),
         T(test_superseded_checkpoint_queued_afresh),
+        T(test_pending_oldest_first_among_many),
+        T(test_batch_of_two_devices_judged_each_by_its_own),
         T(test_metrics_pending_and_counts),
     };
 #undef T
