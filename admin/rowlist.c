@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "db.h"
+#include "growarr.h"
 
 int rowlist_collect(sqldb *db, sqldb_stmt *st, const char *what, size_t elem, rowlist_fn fn,
                     void **out, size_t *count, char *err, size_t errlen)
@@ -15,15 +16,9 @@ int rowlist_collect(sqldb *db, sqldb_stmt *st, const char *what, size_t elem, ro
     *out = NULL;
     *count = 0;
     while ((step = sqldb_step(st)) == 1) {
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            char *m = realloc(arr, ncap * elem);
-            if (!m) {
-                snprintf(err, errlen, "%s: out of memory after %zu rows", what, n);
-                goto cleanup;
-            }
-            arr = m;
-            cap = ncap;
+        if (growarr_reserve((void **)&arr, &cap, n, elem) != 0) {
+            snprintf(err, errlen, "%s: out of memory after %zu rows", what, n);
+            goto cleanup;
         }
         fn(st, arr + elem * n++);
     }

@@ -7,6 +7,7 @@
 
 #include "db.h"
 #include "flatjson.h"
+#include "growarr.h"
 #include "record.h"
 #include "strpool.h"
 
@@ -47,21 +48,6 @@ static int oom(reader *r)
 {
     snprintf(r->err, r->errlen, "report: out of memory reading the sterilizer log");
     return -1;
-}
-
-static int grow(void **arr, size_t *cap, size_t n, size_t elem)
-{
-    size_t ncap;
-    void *p;
-
-    if (n < *cap)
-        return 0;
-    ncap = *cap ? *cap * 2 : 64;
-    if ((p = realloc(*arr, ncap * elem)) == NULL)
-        return -1;
-    *arr = p;
-    *cap = ncap;
-    return 0;
 }
 
 static const char *col_str(report_data *d, sqldb_stmt *st, int i)
@@ -147,7 +133,7 @@ static int read_row(reader *r, sqldb_stmt *st)
      * flat object is no cycle. */
     if (body == NULL || flatjson_parse(body, sqldb_column_bytes(st, 3), &j) != 0)
         return 0;
-    if (grow((void **)&r->recs, &r->cap, r->n, sizeof *r->recs) != 0)
+    if (growarr_reserve((void **)&r->recs, &r->cap, r->n, sizeof *r->recs) != 0)
         return -1;
     rec = &r->recs[r->n];
     memset(rec, 0, sizeof *rec);
@@ -218,7 +204,7 @@ static int make_groups(reader *r)
             r->groups[r->ngroups - 1].n++;
             continue;
         }
-        if (grow((void **)&r->groups, &gcap, r->ngroups, sizeof *r->groups) != 0)
+        if (growarr_reserve((void **)&r->groups, &gcap, r->ngroups, sizeof *r->groups) != 0)
             return -1;
         r->groups[r->ngroups++] = (group){.first = i, .n = 1};
     }
@@ -364,7 +350,7 @@ static int emit(reader *r, const group *g, const copy_rec *fact, size_t *cycles_
     report_data *d = r->d;
     report_cycle *c;
 
-    if (grow((void **)&d->cycles, cycles_cap, d->ncycles, sizeof *d->cycles) != 0)
+    if (growarr_reserve((void **)&d->cycles, cycles_cap, d->ncycles, sizeof *d->cycles) != 0)
         return -1;
     c = &d->cycles[d->ncycles];
     *c = fact->c;
@@ -374,7 +360,7 @@ static int emit(reader *r, const group *g, const copy_rec *fact, size_t *cycles_
         const copy_rec *rec = k == 0 ? fact : r->by[g->first + k - 1];
         if (k > 0 && (rec == fact || strcmp(rec->content, fact->content) != 0))
             continue;
-        if (grow((void **)&d->copies, copies_cap, d->ncopies, sizeof *d->copies) != 0)
+        if (growarr_reserve((void **)&d->copies, copies_cap, d->ncopies, sizeof *d->copies) != 0)
             return -1;
         d->copies[d->ncopies++] = (report_copy){rec->c.device_id, rec->c.seq};
         c->ncopies++;

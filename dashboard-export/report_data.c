@@ -9,6 +9,7 @@
 
 #include "db.h"
 #include "flatjson.h"
+#include "growarr.h"
 #include "record.h"
 #include "report_cycles.h"
 #include "report_sterilizers.h"
@@ -209,23 +210,6 @@ static const char *col_str(report_data *d, sqldb_stmt *st, int i)
     return arena_dup(d, t, t ? sqldb_column_bytes(st, i) : 0);
 }
 
-/* Makes room for one more element of size elem in *arr (n used, *cap
- * allocated). */
-static int grow(void **arr, size_t *cap, size_t n, size_t elem)
-{
-    size_t ncap;
-    void *p;
-
-    if (n < *cap)
-        return 0;
-    ncap = *cap ? *cap * 2 : 64;
-    if ((p = realloc(*arr, ncap * elem)) == NULL)
-        return -1;
-    *arr = p;
-    *cap = ncap;
-    return 0;
-}
-
 /* ---- queries ---------------------------------------------------------- */
 
 typedef struct query {
@@ -266,7 +250,7 @@ static int read_device(query *q, sqldb_stmt *st, size_t *cap)
     report_data *d = q->d;
     report_row *row;
 
-    if (grow((void **)&d->rows, cap, d->nrows, sizeof *d->rows) != 0)
+    if (growarr_reserve((void **)&d->rows, cap, d->nrows, sizeof *d->rows) != 0)
         return -1;
     row = &d->rows[d->nrows++];
     memset(row, 0, sizeof *row);
@@ -422,7 +406,7 @@ static int read_cartridges(query *q, cart_keys *keys, sqldb_stmt *st)
 
     if (row == NULL || !body_of(st, 1, &j))
         return 0;
-    if (grow((void **)&keys->k, &keys->cap, keys->n, sizeof *keys->k) != 0)
+    if (growarr_reserve((void **)&keys->k, &keys->cap, keys->n, sizeof *keys->k) != 0)
         return -1;
     keys->k[keys->n].row = (size_t)(row - q->d->rows);
     flatjson_str(&j, "cartridge_uid", uid, sizeof uid);
@@ -690,7 +674,7 @@ static int read_test(query *q, sqldb_stmt *st, size_t *cap)
 
     if (!body_of(st, 3, &j))
         return 0;
-    if (grow((void **)&d->tests, cap, d->ntests, sizeof *d->tests) != 0)
+    if (growarr_reserve((void **)&d->tests, cap, d->ntests, sizeof *d->tests) != 0)
         return -1;
     t = &d->tests[d->ntests];
     t->seq = sqldb_column_int64(st, 1);
@@ -838,7 +822,7 @@ static int read_violation(query *q, sqldb_stmt *st, sqldb_stmt *cited, size_t *c
     report_violation *v;
     bool keep;
 
-    if (grow((void **)&d->violations, cap, d->nviolations, sizeof *d->violations) != 0)
+    if (growarr_reserve((void **)&d->violations, cap, d->nviolations, sizeof *d->violations) != 0)
         return oom(q, "alerts");
     v = &d->violations[d->nviolations];
     memset(v, 0, sizeof *v);
@@ -918,7 +902,7 @@ static int count_rules(report_data *d)
         while (k < d->nrules && strcmp(d->rules[k].rule, v->rule) != 0)
             k++;
         if (k == d->nrules) {
-            if (grow((void **)&d->rules, &cap, d->nrules, sizeof *d->rules) != 0)
+            if (growarr_reserve((void **)&d->rules, &cap, d->nrules, sizeof *d->rules) != 0)
                 return -1;
             d->rules[d->nrules++] = (report_rule_count){.rule = v->rule};
         }
