@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "alert_admin.h"
+#include "cmdgroup.h"
 #include "cmdopts.h"
 #include "collector_config.h"
 #include "db.h"
@@ -322,21 +323,12 @@ cleanup:
 
 int alerts_cmd(int argc, char **argv)
 {
-    if (argc < 1) {
-        usage(stderr);
-        return 2;
-    }
-    if (cmdopts_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    if (strcmp(argv[0], "list") == 0)
-        return cmd_list(argc, argv);
-    if (strcmp(argv[0], "ack") == 0)
-        return cmd_ack(argc, argv);
-    if (strcmp(argv[0], "notify-test") == 0)
-        return cmd_notify_test(argc, argv);
-    fprintf(stderr, "smpctl alerts: unknown subcommand '%s'\n", argv[0]);
-    usage(stderr);
-    return 2;
+    static const cmdgroup_sub subs[] = {
+        {"list", cmd_list, false},
+        {"ack", cmd_ack, false},
+        {"notify-test", cmd_notify_test, false},
+    };
+    static const cmdgroup group = {"alerts", subs, sizeof subs / sizeof subs[0], usage, true};
+
+    return cmdgroup_run(&group, argc, argv);
 }

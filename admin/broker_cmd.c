@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "broker_acl.h"
+#include "cmdgroup.h"
 #include "cmdopts.h"
 #include "db.h"
 
@@ -154,17 +155,10 @@ cleanup:
 
 int broker_cmd(int argc, char **argv)
 {
-    if (argc < 1) {
-        usage(stderr);
-        return 2;
-    }
-    if (cmdopts_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    if (strcmp(argv[0], "acl") == 0)
-        return acl_cmd(argc - 1, argv + 1);
-    fprintf(stderr, "smpctl broker: unknown subcommand '%s'\n", argv[0]);
-    usage(stderr);
-    return 2;
+    static const cmdgroup_sub subs[] = {
+        {"acl", acl_cmd, true},
+    };
+    static const cmdgroup group = {"broker", subs, sizeof subs / sizeof subs[0], usage, true};
+
+    return cmdgroup_run(&group, argc, argv);
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmdgroup.h"
 #include "cmdopts.h"
 #include "db.h"
 #include "db_copy.h"
@@ -77,19 +78,11 @@ static int copy_cmd(int argc, char **argv)
 
 int db_cmd(int argc, char **argv)
 {
-    if (argc < 1) {
-        usage(stderr);
-        return 2;
-    }
-    if (cmdopts_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    if (strcmp(argv[0], "migrate") == 0)
-        return migrate_cmd(argc - 1, argv + 1);
-    if (strcmp(argv[0], "copy") == 0)
-        return copy_cmd(argc - 1, argv + 1);
-    fprintf(stderr, "smpctl db: unknown subcommand '%s'\n", argv[0]);
-    usage(stderr);
-    return 2;
+    static const cmdgroup_sub subs[] = {
+        {"migrate", migrate_cmd, true},
+        {"copy", copy_cmd, true},
+    };
+    static const cmdgroup group = {"db", subs, sizeof subs / sizeof subs[0], usage, true};
+
+    return cmdgroup_run(&group, argc, argv);
 }

@@ -7,8 +7,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clinics.h"
 #include "certfile.h"
+#include "clinics.h"
+#include "cmdgroup.h"
 #include "cmdopts.h"
 #include "db.h"
 #include "device_recover.h"
@@ -444,31 +445,28 @@ cleanup:
     return rc;
 }
 
+static int cmd_replace(int argc, char **argv)
+{
+    return cmd_set_cert(argc, argv, false);
+}
+
+static int cmd_first_cert(int argc, char **argv)
+{
+    return cmd_set_cert(argc, argv, true);
+}
+
 int device_cmd(int argc, char **argv)
 {
-    if (argc < 1) {
-        usage(stderr);
-        return 2;
-    }
-    if (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
-        usage(stdout);
-        return 0;
-    }
-    if (strcmp(argv[0], "add") == 0)
-        return cmd_add(argc, argv);
-    if (strcmp(argv[0], "list") == 0)
-        return cmd_list(argc, argv);
-    if (strcmp(argv[0], "retire") == 0)
-        return cmd_retire(argc, argv);
-    if (strcmp(argv[0], "replace") == 0)
-        return cmd_set_cert(argc, argv, false);
-    if (strcmp(argv[0], "set-cert") == 0)
-        return cmd_set_cert(argc, argv, true);
-    if (strcmp(argv[0], "recover-chain") == 0)
-        return cmd_recover(argc, argv);
-    if (strcmp(argv[0], "history") == 0)
-        return cmd_history(argc, argv);
-    fprintf(stderr, "smpctl device: unknown subcommand '%s'\n", argv[0]);
-    usage(stderr);
-    return 2;
+    static const cmdgroup_sub subs[] = {
+        {"add", cmd_add, false},
+        {"list", cmd_list, false},
+        {"retire", cmd_retire, false},
+        {"replace", cmd_replace, false},
+        {"set-cert", cmd_first_cert, false},
+        {"recover-chain", cmd_recover, false},
+        {"history", cmd_history, false},
+    };
+    static const cmdgroup group = {"device", subs, sizeof subs / sizeof subs[0], usage, false};
+
+    return cmdgroup_run(&group, argc, argv);
 }

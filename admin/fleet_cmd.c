@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmdgroup.h"
 #include "cmdopts.h"
 #include "db.h"
 #include "rowlist.h"
@@ -169,17 +170,10 @@ cleanup:
 
 int fleet_cmd(int argc, char **argv)
 {
-    if (argc < 1) {
-        usage(stderr);
-        return 2;
-    }
-    if (cmdopts_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    if (strcmp(argv[0], "status") == 0)
-        return status_cmd(argc - 1, argv + 1);
-    fprintf(stderr, "smpctl fleet: unknown subcommand '%s'\n", argv[0]);
-    usage(stderr);
-    return 2;
+    static const cmdgroup_sub subs[] = {
+        {"status", status_cmd, true},
+    };
+    static const cmdgroup group = {"fleet", subs, sizeof subs / sizeof subs[0], usage, true};
+
+    return cmdgroup_run(&group, argc, argv);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmdgroup.h"
 #include "cmdopts.h"
 #include "db.h"
 #include "quarantine_admin.h"
@@ -144,19 +145,11 @@ cleanup:
 
 int quarantine_cmd(int argc, char **argv)
 {
-    if (argc < 1) {
-        usage(stderr);
-        return 2;
-    }
-    if (cmdopts_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    if (strcmp(argv[0], "list") == 0)
-        return cmd_list(argc - 1, argv + 1);
-    if (strcmp(argv[0], "show") == 0)
-        return cmd_show(argc - 1, argv + 1);
-    fprintf(stderr, "smpctl quarantine: unknown subcommand '%s'\n", argv[0]);
-    usage(stderr);
-    return 2;
+    static const cmdgroup_sub subs[] = {
+        {"list", cmd_list, true},
+        {"show", cmd_show, true},
+    };
+    static const cmdgroup group = {"quarantine", subs, sizeof subs / sizeof subs[0], usage, true};
+
+    return cmdgroup_run(&group, argc, argv);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "certfile.h"
+#include "cmdgroup.h"
 #include "cmdopts.h"
 #include "db.h"
 #include "registry.h"
@@ -157,19 +158,11 @@ cleanup:
 
 int sterilizer_cmd(int argc, char **argv)
 {
-    if (argc < 1) {
-        usage(stderr);
-        return 2;
-    }
-    if (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
-        usage(stdout);
-        return 0;
-    }
-    if (strcmp(argv[0], "add") == 0)
-        return cmd_add(argc, argv);
-    if (strcmp(argv[0], "list") == 0)
-        return cmd_list(argc, argv);
-    fprintf(stderr, "smpctl sterilizer: unknown subcommand '%s'\n", argv[0]);
-    usage(stderr);
-    return 2;
+    static const cmdgroup_sub subs[] = {
+        {"add", cmd_add, false},
+        {"list", cmd_list, false},
+    };
+    static const cmdgroup group = {"sterilizer", subs, sizeof subs / sizeof subs[0], usage, false};
+
+    return cmdgroup_run(&group, argc, argv);
 }
