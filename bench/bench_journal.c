@@ -73,7 +73,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_journal: %s already holds a journal; use an empty directory\n", argv[1]);
         return 1;
     }
-    if (chain_open(&c, "bench-journal", 7, 1700000000000LL, 3650, NULL, err, sizeof err) != 0) {
+    if (chain_open(&c, "bench-journal", 7, 1700000000000LL, 3650, SIM_ROLE_BOTH, NULL, err,
+                   sizeof err) != 0) {
         fprintf(stderr, "bench_journal: %s\n", err);
         return 1;
     }

@@ -61,10 +61,10 @@ static void fast_free(chain *c) { (void)c; }
 #endif
 
 int chain_open(chain *c, const char *device, uint64_t seed, int64_t start_ms, int days,
-               const char *key_file, char *err, size_t errlen)
+               sim_role role, const char *key_file, char *err, size_t errlen)
 {
     sim_config sc = {.seed = seed, .start_ms = start_ms, .days = days, .fault_pct = 0,
-                     .device_id = c->device};
+                     .device_id = c->device, .role = role};
 
     memset(c, 0, sizeof *c);
     snprintf(c->device, sizeof c->device, "%s", device);

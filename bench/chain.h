@@ -39,9 +39,11 @@ typedef struct chain {
     bool started;
 } chain;
 
-/* key_file NULL or "": no checkpoints. Returns 0 or -1 with err. */
+/* key_file NULL or "": no checkpoints. role: what the device simulates
+ * (one machine of a clinic logs its autoclave, SIM_ROLE_BOTH; the others
+ * SIM_ROLE_MACHINE). Returns 0 or -1 with err. */
 int chain_open(chain *c, const char *device, uint64_t seed, int64_t start_ms, int days,
-               const char *key_file, char *err, size_t errlen);
+               sim_role role, const char *key_file, char *err, size_t errlen);
 void chain_close(chain *c);
 
 /* The next record: canonical bytes into canon (cap >= RECORD_CANON_MAX),

@@ -3,8 +3,10 @@
  *
  *   gen_fleetdb --db PATH|URI --devices FILE --days D --start YYYY-MM-DD [--pki DIR]
  *
- * FILE lists the devices, one id a line; they must already be registered
- * in the database (smpctl device add; the schema is db_migrate's, made
+ * FILE lists the devices, one a line: its id, then optionally the role it
+ * simulates (machine, the default; both: a machine that also logs the
+ * clinic's autoclave; autoclave); they must already be registered in the
+ * database (smpctl device add; the schema is db_migrate's, made
  * here too if missing). --db is a SQLite file or a postgresql:// URI. For
  * each device, the simulator's D clinic days from --start are chained
  * exactly as the agent does (bench/chain.c; signed checkpoints when --pki
@@ -150,14 +152,24 @@ int main(int argc, char **argv)
     uint64_t seed = 500;
     double t0 = now_s();
     while (fgets(dev, sizeof dev, lf)) {
+        sim_role role = SIM_ROLE_MACHINE;
+        char *word;
         dev[strcspn(dev, "\r\n")] = '\0';
+        if ((word = strchr(dev, ' ')) != NULL) {
+            *word++ = '\0';
+            if (sim_role_parse(word, &role) != 0) {
+                fprintf(stderr, "gen_fleetdb: %s: role '%s' is not machine, autoclave or both\n",
+                        dev, word);
+                return 1;
+            }
+        }
         if (!dev[0])
             continue;
         chain c;
         key[0] = '\0';
         if (pki)
             snprintf(key, sizeof key, "%s/devices/%s.key", pki, dev);
-        if (chain_open(&c, dev, seed++, start_ms, days, key, err, sizeof err) != 0) {
+        if (chain_open(&c, dev, seed++, start_ms, days, role, key, err, sizeof err) != 0) {
             fprintf(stderr, "gen_fleetdb: %s\n", err);
             return 1;
         }

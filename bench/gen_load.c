@@ -129,8 +129,10 @@ int main(int argc, char **argv)
         chain c;
         snprintf(dev, sizeof dev, "%s%03ld", prefix, d);
         snprintf(key, sizeof key, "%s/devices/%s.key", pki, dev);
-        if (chain_open(&c, dev, 1000 + (uint64_t)d, start_ms, days, checkpoints ? key : NULL,
-                       err, sizeof err) != 0) {
+        /* One clinic: its first machine also logs the autoclave. */
+        if (chain_open(&c, dev, 1000 + (uint64_t)d, start_ms, days,
+                       d == 0 ? SIM_ROLE_BOTH : SIM_ROLE_MACHINE, checkpoints ? key : NULL, err,
+                       sizeof err) != 0) {
             fprintf(stderr, "gen_load: %s\n", err);
             return 1;
         }

@@ -1326,7 +1326,8 @@ section_reports() {
                 d=$(printf 'c%02d-m%02d' "$c" "$m")
                 [ -f "$RPKI/devices/$d.crt" ] || "$BIN/smpctl" pki issue-device "$d" --dir "$RPKI" >/dev/null
                 "$BIN/smpctl" device add "$d" --clinic "$(printf 'clinic-%02d' "$c")" --cert "$RPKI/devices/$d.crt" --db "$DB" >/dev/null
-                echo "$d" >>"$WORK/$name.devices"
+                # The clinic's first machine also logs its autoclave.
+                echo "$d $([ "$m" = 0 ] && echo both || echo machine)" >>"$WORK/$name.devices"
             done
         done
         t0=$(now)

@@ -17,8 +17,9 @@
  *
  * The signatures of a batch are verified outside any transaction; then one
  * short write transaction marks the batch and raises its alerts, after the
- * batch's device locks taken in sorted order, as a commit group takes
- * them (store.h): no cycle with the committers, on either store.
+ * device locks of the failed rows taken in sorted order, as a commit
+ * group takes them (store.h): no cycle with the committers, on either
+ * store, and no commit of a device whose checkpoints verified waits.
  *
  * Several collectors on one PostgreSQL database: only the one whose
  * verifier connection holds the session lock VERIFIER_LOCK verifies, so
