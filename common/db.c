@@ -363,8 +363,10 @@ static const char *const schema_sql =
     "  PRIMARY KEY (device_id, seq)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS rule_grips_by_load ON rule_grips(clinic, load_id, ts);"
     /* R6/R7: per sterilizer of a clinic. home_device is the first device that
-     * logged it: sterilizer alerts are filed under it so that their
-     * (rule, device, cause) key never moves. */
+     * logged it: alerts about a sterilizer nobody registered (table
+     * sterilizers) are filed under it, so that their (rule, device, cause)
+     * key stays put until smpctl sterilizer add moves them to the
+     * sterilizer's own id. */
     "CREATE TABLE IF NOT EXISTS rule_sterilizers ("
     "  clinic           TEXT NOT NULL,"
     "  sterilizer_id    TEXT NOT NULL,"
