@@ -7,7 +7,7 @@
 
 #include "registry.h"
 
-char *certfile_read(const char *cmd, const char *path)
+static char *read_pem(const char *cmd, const char *path)
 {
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
@@ -46,4 +46,16 @@ fail:
     free(buf);
     fclose(f);
     return NULL;
+}
+
+char *certfile_read(const char *cmd, const char *path, const char *device_id)
+{
+    char *pem = read_pem(cmd, path), err[512];
+
+    if (pem && registry_check_cert(pem, device_id, err, sizeof err) != 0) {
+        fprintf(stderr, "smpctl %s: --cert %s: %s\n", cmd, path, err);
+        free(pem);
+        return NULL;
+    }
+    return pem;
 }

@@ -132,12 +132,8 @@ static int cmd_add(int argc, char **argv)
     if (check_add_args(&dev) != 0)
         return 1;
     if (cert_path) {
-        if ((pem = certfile_read("device add", cert_path)) == NULL)
+        if ((pem = certfile_read("device add", cert_path, dev.device_id)) == NULL)
             return 1;
-        if (registry_check_cert(pem, dev.device_id, err, sizeof err) != 0) {
-            fprintf(stderr, "smpctl device add: --cert %s: %s\n", cert_path, err);
-            goto cleanup;
-        }
         dev.cert_pem = pem;
     }
     if (db_open(db_path, &db, err, sizeof err) != 0) {
@@ -324,12 +320,8 @@ static int cmd_set_cert(int argc, char **argv, bool only_if_none)
         return 1;
     }
     /* The certificate is checked before the database is opened. */
-    if ((pem = certfile_read(cmd, cert_path)) == NULL)
+    if ((pem = certfile_read(cmd, cert_path, argv[1])) == NULL)
         return 1;
-    if (registry_check_cert(pem, argv[1], err, sizeof err) != 0) {
-        fprintf(stderr, "smpctl %s: --cert %s: %s\n", cmd, cert_path, err);
-        goto cleanup;
-    }
     if (open_existing(cmd, db_path, &db) != 0)
         goto cleanup;
     registry_now(now);

@@ -75,12 +75,8 @@ static int cmd_add(int argc, char **argv)
         return 2;
     /* The certificate is checked before the database is opened. */
     if (cert_path) {
-        if (!(pem = certfile_read("sterilizer add", cert_path)))
+        if (!(pem = certfile_read("sterilizer add", cert_path, st.sterilizer_id)))
             return 1;
-        if (registry_check_cert(pem, st.sterilizer_id, err, sizeof err) != 0) {
-            fprintf(stderr, "smpctl sterilizer add: --cert %s: %s\n", cert_path, err);
-            goto cleanup;
-        }
         st.cert_pem = pem;
     }
     if (open_db("sterilizer add", db_path, false, &db) != 0)

@@ -9,6 +9,7 @@
 
 #include "csvcell.h"
 #include "db.h"
+#include "growarr.h"
 #include "record.h"
 #include "report_sterilizers.h"
 #include "strpool.h"
@@ -272,21 +273,6 @@ static const char *keep(proc_log *p, const char *s)
     return strpool_str(&p->pool, s);
 }
 
-static int grow(void **arr, size_t *cap, size_t n, size_t elem)
-{
-    void *q;
-    size_t ncap;
-
-    if (n < *cap)
-        return 0;
-    ncap = *cap ? *cap * 2 : 256;
-    if ((q = realloc(*arr, ncap * elem)) == NULL)
-        return -1;
-    *arr = q;
-    *cap = ncap;
-    return 0;
-}
-
 /* Appends "; text" (or text) to a malloc'ed list. */
 static int list_add(char **list, size_t *len, const char *text)
 {
@@ -316,7 +302,7 @@ static int on_start(proc_log *p, const cJSON *b, int64_t seq, const char *ts)
 
     if (strcmp(ts, p->upper) >= 0)
         return 0;   /* started after the period: only read for the ends */
-    if (grow((void **)&p->procs, &p->procs_cap, p->nprocs, sizeof *p->procs) != 0)
+    if (growarr_reserve((void **)&p->procs, &p->procs_cap, p->nprocs, sizeof *p->procs) != 0)
         return -1;
     s = &p->procs[p->nprocs];
     memset(s, 0, sizeof *s);
@@ -359,7 +345,7 @@ static int on_insert(proc_log *p, const cJSON *b, int64_t seq, const char *ts)
         if (list_add(&s->carts, &s->carts_len, line) != 0)
             return -1;
     }
-    if (grow((void **)&p->carts, &p->carts_cap, p->ncarts, sizeof *p->carts) != 0)
+    if (growarr_reserve((void **)&p->carts, &p->carts_cap, p->ncarts, sizeof *p->carts) != 0)
         return -1;
     c = &p->carts[p->ncarts];
     memset(c, 0, sizeof *c);
