@@ -111,16 +111,8 @@ static int ack_tx(sqldb *db, int64_t id, const char *by, const char *now, char *
 int alert_admin_ack(sqldb *db, int64_t id, const char *by, const char *now, char *err,
                     size_t errlen)
 {
-    if (sqldb_begin(db, SQLDB_WRITE) != 0)
-        return db_error(db, "acknowledging alert", err, errlen);
-    if (ack_tx(db, id, by, now, err, errlen) != 0) {
-        sqldb_rollback(db);
+    if (db_begin_write(db, "acknowledging alert", err, errlen) != 0)
         return -1;
-    }
-    if (sqldb_commit(db) != 0) {
-        db_error(db, "acknowledging alert: commit", err, errlen);
-        sqldb_rollback(db);
-        return -1;
-    }
-    return 0;
+    return db_end_write(db, ack_tx(db, id, by, now, err, errlen), "acknowledging alert: commit",
+                        err, errlen);
 }

@@ -107,23 +107,6 @@ cleanup:
     return rc;
 }
 
-static int begin_write(sqldb *db, const char *what, char *err, size_t errlen)
-{
-    return sqldb_begin(db, SQLDB_WRITE) == 0 ? 0 : db_error(db, what, err, errlen);
-}
-
-/* Commits when rc is 0, else rolls back; returns rc, or -1 when the
- * commit fails. */
-static int end_write(sqldb *db, int rc, const char *what, char *err, size_t errlen)
-{
-    if (rc == 0 && sqldb_commit(db) == 0)
-        return 0;
-    if (rc == 0)
-        rc = db_error(db, what, err, errlen);
-    sqldb_rollback(db);
-    return rc;
-}
-
 /* The INSERT of clinics_add, inside its transaction. A taken id inserts
  * nothing (no statement here may fail: PostgreSQL would refuse the rest of
  * the transaction) and is explained. */
@@ -162,10 +145,10 @@ int clinics_add(sqldb *db, const clinics_fields *f, const char *now, char *err, 
     }
     if (clinics_check(f, err, errlen) != 0)
         return -1;
-    if (begin_write(db, "begin insert clinic", err, errlen) != 0)
+    if (db_begin_write(db, "begin insert clinic", err, errlen) != 0)
         return -1;
-    return end_write(db, insert_clinic(db, f, now, err, errlen), "commit insert clinic", err,
-                     errlen);
+    return db_end_write(db, insert_clinic(db, f, now, err, errlen), "commit insert clinic", err,
+                        errlen);
 }
 
 /* The UPDATE of clinics_set, inside its transaction. */
@@ -219,10 +202,10 @@ int clinics_set(sqldb *db, const clinics_fields *f, const char *now, clinics_row
     }
     if (clinics_check(f, err, errlen) != 0)
         return -1;
-    if (begin_write(db, "begin update clinic", err, errlen) != 0)
+    if (db_begin_write(db, "begin update clinic", err, errlen) != 0)
         return -1;
-    if (end_write(db, update_clinic(db, f, now, &b, &a, err, errlen), "commit update clinic", err,
-                  errlen) != 0)
+    if (db_end_write(db, update_clinic(db, f, now, &b, &a, err, errlen), "commit update clinic",
+                     err, errlen) != 0)
         return -1;
     if (before)
         *before = b;

@@ -231,17 +231,13 @@ int device_recover_chain(sqldb *db, const char *device_id, uint64_t from_seq, co
     /* No record of this device may be stored between our read of its ack
      * and the move: SQLDB_WRITE makes us the one writer on SQLite, the
      * device lock keeps every collector off this device on PostgreSQL. */
-    if (sqldb_begin(db, SQLDB_WRITE) != 0)
-        return db_error(db, "begin", err, errlen);
+    if (db_begin_write(db, "begin", err, errlen) != 0)
+        return -1;
     rc = lock_device(db, device_id, err, errlen);
     if (rc == 0)
         rc = recover(db, device_id, from_seq, by, reason, now_ts, out, err, errlen);
-    if (rc == 0 && sqldb_commit(db) != 0)
-        rc = db_error(db, "commit", err, errlen);
-    if (rc != 0) {
-        sqldb_rollback(db);
+    if ((rc = db_end_write(db, rc, "commit", err, errlen)) != 0)
         out->id = 0;
-    }
     return rc;
 }
 

@@ -204,25 +204,6 @@ static void row_to_device(sqldb_stmt *st, registry_device *out)
     sqldb_column_copy(st, 7, out->kind, sizeof out->kind);
 }
 
-/* A write transaction: on SQLite the one writer (taken at once), on
- * PostgreSQL a READ COMMITTED transaction. */
-static int begin_write(sqldb *db, const char *what, char *err, size_t errlen)
-{
-    return sqldb_begin(db, SQLDB_WRITE) == 0 ? 0 : db_error(db, what, err, errlen);
-}
-
-/* Ends begin_write's transaction: commits when rc is 0, else rolls back
- * (err already says why). Returns rc, or -1 when the commit fails. */
-static int end_write(sqldb *db, int rc, const char *what, char *err, size_t errlen)
-{
-    if (rc == 0 && sqldb_commit(db) == 0)
-        return 0;
-    if (rc == 0)
-        rc = db_error(db, what, err, errlen);
-    sqldb_rollback(db);
-    return rc;
-}
-
 /* Explains why an INSERT found the id taken: ids are never reused, and the
  * message says whether the holder is active or retired. */
 static int refuse_existing(sqldb *db, const char *device_id, char *err, size_t errlen)
@@ -306,12 +287,10 @@ int registry_insert(sqldb *db, const registry_new *dev, const char *now, char *e
 
 int registry_add(sqldb *db, const registry_new *dev, const char *now, char *err, size_t errlen)
 {
-    if (check_new(dev, err, errlen) != 0)
+    if (db_begin_write(db, "begin insert device", err, errlen) != 0)
         return -1;
-    if (begin_write(db, "begin insert device", err, errlen) != 0)
-        return -1;
-    return end_write(db, registry_insert(db, dev, now, err, errlen), "commit insert device", err,
-                     errlen);
+    return db_end_write(db, registry_insert(db, dev, now, err, errlen), "commit insert device",
+                        err, errlen);
 }
 
 int registry_get(sqldb *db, const char *device_id, registry_device *out, char *err,
@@ -380,10 +359,10 @@ cleanup:
 int registry_retire(sqldb *db, const char *device_id, const char *now, char *err,
                     size_t errlen)
 {
-    if (begin_write(db, "begin retire device", err, errlen) != 0)
+    if (db_begin_write(db, "begin retire device", err, errlen) != 0)
         return -1;
-    return end_write(db, retire_device(db, device_id, now, err, errlen), "commit retire device",
-                     err, errlen);
+    return db_end_write(db, retire_device(db, device_id, now, err, errlen),
+                        "commit retire device", err, errlen);
 }
 
 /* rowlist_fn */
@@ -582,12 +561,12 @@ int registry_set_cert(sqldb *db, const char *device_id, const char *cert_pem, co
     }
     /* One transaction: the read of the current certificate and the writes
      * form one step even when the collector writes meanwhile. */
-    if (begin_write(db, "begin certificate change", err, errlen) != 0)
+    if (db_begin_write(db, "begin certificate change", err, errlen) != 0)
         return -1;
     rc = lock_device(db, device_id, err, errlen);
     if (rc == 0)
         rc = set_cert_tx(db, device_id, cert_pem, now, only_if_none, change, err, errlen);
-    return end_write(db, rc, "commit certificate change", err, errlen);
+    return db_end_write(db, rc, "commit certificate change", err, errlen);
 }
 
 int registry_cert_history_count(sqldb *db, const char *device_id, char *err, size_t errlen)

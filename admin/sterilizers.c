@@ -129,15 +129,12 @@ int sterilizers_add(sqldb *db, const sterilizers_new *st, const char *now, int64
     *moved = 0;
     if (check_new(st, err, errlen) != 0)
         return -1;
-    if (sqldb_begin(db, SQLDB_WRITE) != 0)
-        return db_error(db, "begin sterilizer add", err, errlen);
-    rc = add_in_tx(db, st, now, moved, err, errlen);
-    if (rc == 0 && sqldb_commit(db) != 0)
-        rc = db_error(db, "commit sterilizer add", err, errlen);
-    if (rc != 0) {
-        sqldb_rollback(db);
+    if (db_begin_write(db, "begin sterilizer add", err, errlen) != 0)
+        return -1;
+    rc = db_end_write(db, add_in_tx(db, st, now, moved, err, errlen), "commit sterilizer add",
+                      err, errlen);
+    if (rc != 0)
         *moved = 0;
-    }
     return rc;
 }
 

@@ -737,6 +737,21 @@ int db_error(sqldb *db, const char *what, char *err, size_t errlen)
     return -1;
 }
 
+int db_begin_write(sqldb *db, const char *what, char *err, size_t errlen)
+{
+    return sqldb_begin(db, SQLDB_WRITE) == 0 ? 0 : db_error(db, what, err, errlen);
+}
+
+int db_end_write(sqldb *db, int rc, const char *what, char *err, size_t errlen)
+{
+    if (rc == 0 && sqldb_commit(db) == 0)
+        return 0;
+    if (rc == 0)
+        rc = db_error(db, what, err, errlen);
+    sqldb_rollback(db);
+    return rc;
+}
+
 const char *const db_tables[] = {
     "meta", "devices", "device_cert_history", "records", "device_state", "quarantine",
     "quarantine_counts", "quarantined_records", "chain_recoveries", "superseded_records",

@@ -48,6 +48,14 @@ int db_open_readonly(const char *target, sqldb **out, char *err, size_t errlen);
  * -1, for a failed statement on db. */
 int db_error(sqldb *db, const char *what, char *err, size_t errlen);
 
+/* A write transaction for smpctl's changes: sqldb_begin(SQLDB_WRITE) (on
+ * SQLite the one writer, taken at once; on PostgreSQL READ COMMITTED), 0,
+ * or -1 with db_error's message naming what. */
+int db_begin_write(sqldb *db, const char *what, char *err, size_t errlen);
+/* Ends it: commits when rc is 0, else rolls back (err already says why).
+ * Returns rc, or -1 with err naming what when the commit fails. */
+int db_end_write(sqldb *db, int rc, const char *what, char *err, size_t errlen);
+
 /* Every table of the schema (meta too), each after the tables it
  * references: the order smpctl db copy fills them in. NULL-terminated. */
 extern const char *const db_tables[];
