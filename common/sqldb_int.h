@@ -1,10 +1,24 @@
-/* sqldb_int: what sqldb.c (the public functions) shares with the two
- * implementations, sqldb_sqlite.c and sqldb_pg.c. Private to those three
- * files. */
+/* sqldb_int: what sqldb.c (the public functions) and sqldb_target.c (what
+ * a target is) share with the two implementations, sqldb_sqlite.c and
+ * sqldb_pg.c. Private to those four files. */
 #ifndef SMP_SQLDB_INT_H
 #define SMP_SQLDB_INT_H
 
 #include "sqldb.h"
+
+/* Where the secrets of a postgresql:// target are: its authority
+ * [auth, end) ends at the first '/', '?' or '#'; its userinfo at the last
+ * '@' before that end (at; NULL without one: a password may itself hold an
+ * '@' that a careless user did not encode, so the last one is the
+ * separator); the userinfo's password follows colon (NULL without one) up
+ * to at. The query string from end may hold password=... too. */
+typedef struct sqldb_uri_parts {
+    const char *auth, *end, *at, *colon;
+} sqldb_uri_parts;
+
+/* Fills *out for a PostgreSQL target (sqldb_is_postgres); false for any
+ * other (a SQLite path has no secret). */
+bool sqldb__uri_parts(const char *target, sqldb_uri_parts *out);
 
 #define SQLDB_ERR_MAX 512
 #define SQLDB_NAME_MAX 512

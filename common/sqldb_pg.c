@@ -162,27 +162,22 @@ static void blank_both(char *buf, size_t cap, const char *s, size_t n)
  * passwords are found as sqldb_mask finds them. */
 static void scrub(const char *target, const char *msg, char *out, size_t cap)
 {
+    sqldb_uri_parts u;
+
     one_line(msg ? msg : "", out, cap);
-    if (!target || !sqldb_is_postgres(target))
+    if (!sqldb__uri_parts(target, &u))
         return;
-    const char *auth = strstr(target, "://") + 3;
-    const char *end = auth + strcspn(auth, "/?#");
-    const char *at = NULL;
-    for (const char *p = auth; p < end; p++)
-        if (*p == '@')
-            at = p;
-    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-    if (colon) {
-        blank_both(out, cap, colon + 1, (size_t)(at - colon - 1));
+    if (u.colon) {
+        blank_both(out, cap, u.colon + 1, (size_t)(u.at - u.colon - 1));
         /* libpq ends the password at the first '@' and takes the rest for
          * the host, which it then quotes: each piece is secret. */
-        for (const char *p = colon + 1; p < at;) {
+        for (const char *p = u.colon + 1; p < u.at;) {
             size_t n = strcspn(p, "@");
             blank_both(out, cap, p, n);
             p += n + 1;
         }
     }
-    for (const char *p = end; (p = strstr(p, "password=")) != NULL; p += 9)
+    for (const char *p = u.end; (p = strstr(p, "password=")) != NULL; p += 9)
         if (p[-1] == '?' || p[-1] == '&')
             blank_both(out, cap, p + 9, strcspn(p + 9, "&#"));
 }

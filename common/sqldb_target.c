@@ -3,13 +3,27 @@
  * programs that only read a target from their configuration (config.c, so
  * every daemon) must not pull the implementations, and libpq with them,
  * into a binary that never opens a database (smp-agent). */
-#include "sqldb.h"
+#include "sqldb_int.h"
 
 #include <string.h>
 
 bool sqldb_is_postgres(const char *target)
 {
     return strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0;
+}
+
+bool sqldb__uri_parts(const char *target, sqldb_uri_parts *out)
+{
+    if (!target || !sqldb_is_postgres(target))
+        return false;
+    out->auth = strstr(target, "://") + 3;
+    out->end = out->auth + strcspn(out->auth, "/?#");
+    out->at = NULL;
+    for (const char *p = out->auth; p < out->end; p++)
+        if (*p == '@')
+            out->at = p;
+    out->colon = out->at ? memchr(out->auth, ':', (size_t)(out->at - out->auth)) : NULL;
+    return true;
 }
 
 /* Appends s[0..n) to out at *len, cut to cap. */
@@ -23,34 +37,25 @@ static void put(char *out, size_t cap, size_t *len, const char *s, size_t n)
 void sqldb_mask(const char *target, char *out, size_t cap)
 {
     size_t len = 0;
+    sqldb_uri_parts u;
 
     if (cap == 0)
         return;
     out[0] = '\0';
-    if (!sqldb_is_postgres(target)) {
+    if (!sqldb__uri_parts(target, &u)) {
         put(out, cap, &len, target, strlen(target));
         return;
     }
-    const char *auth = strstr(target, "://") + 3;
-    /* The authority ends at the first '/', '?' or '#'; its userinfo at the
-     * last '@' before that end (a password may itself hold '@' encoded
-     * only by careless users, so the last one is the separator). */
-    const char *end = auth + strcspn(auth, "/?#");
-    const char *at = NULL;
-    for (const char *p = auth; p < end; p++)
-        if (*p == '@')
-            at = p;
-    put(out, cap, &len, target, (size_t)(auth - target));
-    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-    if (colon) {
-        put(out, cap, &len, auth, (size_t)(colon - auth) + 1);
+    put(out, cap, &len, target, (size_t)(u.auth - target));
+    if (u.colon) {
+        put(out, cap, &len, u.auth, (size_t)(u.colon - u.auth) + 1);
         put(out, cap, &len, "***", 3);
-        put(out, cap, &len, at, (size_t)(end - at));
+        put(out, cap, &len, u.at, (size_t)(u.end - u.at));
     } else {
-        put(out, cap, &len, auth, (size_t)(end - auth));
+        put(out, cap, &len, u.auth, (size_t)(u.end - u.auth));
     }
     /* The query string: password=... among its parameters. */
-    const char *p = end;
+    const char *p = u.end;
     while (*p) {
         const char *next = p + 1 + strcspn(p + 1, "?&#");
         if ((*p == '?' || *p == '&') && strncmp(p + 1, "password=", 9) == 0) {
