@@ -110,7 +110,7 @@ unit: $(UNIT_BINS)
 #   make TSAN=1 BUILD=build-tsan unit-threads
 # A report fails the run (halt_on_error). tests/unit/tsan.supp holds
 # suppressions for third-party code only, each with its reason.
-THREAD_TESTS = $(BUILD)/tests/test_committer $(BUILD)/tests/test_verifier
+THREAD_TESTS = $(BUILD)/tests/test_committer $(BUILD)/tests/test_verifier $(BUILD)/tests/test_prepare
 unit-threads: $(THREAD_TESTS)
 	@failed=0; for t in $(THREAD_TESTS); do \
 	    case $$t in /*) bin=$$t ;; *) bin=$(CURDIR)/$$t ;; esac; \
@@ -181,7 +181,7 @@ FUZZ_CFLAGS  = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextr
                -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
                -Icommon -Iagent -Icollector -I/usr/include/postgresql
 FUZZ_LDFLAGS = -fsanitize=fuzzer $(FUZZ_SAN)
-FUZZ_LIBS    = -lcjson -lmbedcrypto -lsqlite3 -lpq -lpthread -lm
+FUZZ_LIBS    = -lcjson -lmbedcrypto -lcrypto -lsqlite3 -lpq -lpthread -lm
 
 fuzz_objs = $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(1))
 FUZZ_MESSAGE_OBJS = $(call fuzz_objs,tests/fuzz/fuzz_message.c common/message.c \
@@ -250,13 +250,15 @@ $(BENCH_TOOLS): $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/obj/bench/chai
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(BENCH_LIBS)
 
-# The checkpoint verifier alone, and one signature check by library.
-BENCH_VERIFIER = $(BUILD)/bench/bench_drain $(BUILD)/bench/bench_verify
-$(BENCH_VERIFIER): $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(COLLECTOR_LIB) $(COMMON_LIB)
+# Parts of the collector alone: the checkpoint verifier (bench_drain), one
+# signature check by library (bench_verify), the commit path without a
+# broker (bench_ingest).
+BENCH_COLLECTOR_TOOLS = $(patsubst %,$(BUILD)/bench/%,bench_drain bench_verify bench_ingest)
+$(BENCH_COLLECTOR_TOOLS): $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(COLLECTOR_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-bench: $(BINS) $(BENCH_TOOLS) $(BENCH_VERIFIER)
+bench: $(BINS) $(BENCH_TOOLS) $(BENCH_COLLECTOR_TOOLS)
 	BUILD=$(BUILD) BENCH_SCALE=$(BENCH_SCALE) ./bench/run.sh
 
 # ---- install and Debian packages --------------------------------------------

@@ -345,7 +345,7 @@ pg_wait_idle() {
 # ---- setup -----------------------------------------------------------------
 
 for b in smp-agent smp-collector smpctl; do [ -x "$BIN/$b" ] || die "$BIN/$b not built (make)"; done
-for t in gen_load pub_load rusage_run bench_journal feed_load gen_fleetdb bench_verify bench_drain; do
+for t in gen_load pub_load rusage_run bench_journal feed_load gen_fleetdb bench_verify bench_drain bench_ingest; do
     [ -x "$TOOLS/$t" ] || die "$TOOLS/$t not built (make bench builds it)"
 done
 for c in mosquitto mosquitto_sub mosquitto_pub sqlite3; do
@@ -369,7 +369,7 @@ mkdir -p "$WORK/bin"
 # (or, mid-link, break) what is measured.
 cp "$BIN"/smp-agent "$BIN"/smp-collector "$BIN"/smpctl "$WORK/bin/"
 cp "$TOOLS"/gen_load "$TOOLS"/pub_load "$TOOLS"/rusage_run "$TOOLS"/bench_journal "$TOOLS"/feed_load "$TOOLS"/gen_fleetdb \
-    "$TOOLS"/bench_verify "$TOOLS"/bench_drain "$WORK/bin/"
+    "$TOOLS"/bench_verify "$TOOLS"/bench_drain "$TOOLS"/bench_ingest "$WORK/bin/"
 BIN=$WORK/bin
 TOOLS=$WORK/bin
 # As root the broker runs as user mosquitto and must reach its state dir.
@@ -1107,10 +1107,28 @@ verifier_rows() {
         "mbedTLS 2.28: $(us_of mbedtls-parse-each) us parsing the certificate each time (the verifier before), $(us_of mbedtls-ecdsa-ctx) us with its curve kept; libcrypto parsing each time: $(us_of openssl-parse-each) us (bench_verify, 1 s each)"
 }
 
+# commit_path_row: the collector's commit path alone (bench/bench_ingest:
+# the preparing and committing threads of collector/committer.c fed
+# straight from the batch-64 load, no broker, no TLS, no verifier) on a
+# copy of the registry: what the store and the checks cost without the
+# rest of the machine's work.
+commit_path_row() {
+    local n wall cpu rate us groups
+    cp "$REGISTRY" "$WORK/commit-path.db"
+    log "the commit path alone (bench_ingest, SQLite)"
+    "$TOOLS/bench_ingest" "$WORK/commit-path.db" "$LOAD"/b64/*.txt >"$WORK/commit-path.out" 2>&1 ||
+        die "bench_ingest failed: $(tail -n 3 "$WORK/commit-path.out")"
+    read -r n wall cpu rate us groups <<<"$(sed -E 's/.*: ([0-9]+) records in .* messages, ([0-9.]+) s wall, ([0-9.]+) s CPU: ([0-9]+) records\/s, ([0-9.]+) us CPU per record, [0-9]+ acks, ([0-9]+) groups.*/\1 \2 \3 \4 \5 \6/' "$WORK/commit-path.out")"
+    row "ingest b64" "the commit path alone (bench_ingest, SQLite: preparing + committing threads, no broker)" "$rate rec/s" \
+        "$n records in $wall s wall, $cpu s CPU ($us us per record), $groups groups committed"
+    rm -f "$WORK/commit-path.db" "$WORK/commit-path.db-wal" "$WORK/commit-path.db-shm"
+}
+
 section_ingest() {
     note "The ingest load: $R64 records from the agent's simulator, $CKPTS of them signed checkpoints (the agent signs one after 100 records or 10 minutes of device time; usage counters come every minute, so about one record in ten is a checkpoint)$([ "${BENCH_CHECKPOINTS:-1}" = 0 ] && echo '; BENCH_CHECKPOINTS=0: this run left them out')."
     note "(b2) bench/batched_peer.py is the naive peer with one SQLite commit per 64 messages (and after 0.1 s without a message, and at exit): the afternoon's improvement. Paho 1.6 PUBACKs each message when its callback returns, so up to 63 acknowledged messages are not yet on disk: it promises less than the naive peer and the collector, which only makes it harder to beat."
     ingest_round 64 "$(( (PER_DEV + 63) / 64 ))" "$R64"
+    commit_path_row
     verifier_rows
     ingest_round 1 "$B1_PER_DEV" "$R1"
     if [ "$R1" -lt 200000 ]; then
