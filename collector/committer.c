@@ -10,12 +10,22 @@
 #include <time.h>
 
 #include "log.h"
+#include "prepare.h"
 #include "presence.h"
 
+/* The queue between the preparing thread and the committing one: a group
+ * is at most COMMITTER_GROUP_MAX messages, and 16 MB of prepared records
+ * (about 80 messages of 64) keep both threads busy. */
+#define READY_BYTES (16u * 1024 * 1024)
+/* Messages the preparing thread takes from the inbox at once. */
+#define PREPARE_TAKE 16
+
 struct committer {
-    pthread_t thread;
+    pthread_t thread, prepare_thread;
     ingest *in;
-    inbox *q;
+    inbox *q;                     /* Paho's: as received */
+    inbox *ready;                 /* prepared, in the same order */
+    prepare_scratch *scratch;     /* the preparing thread's */
     committer_publish pub;
     committer_retry retry;
     /* The committer thread's own, never shared: */
@@ -136,7 +146,8 @@ static int try_group(committer *c, inbox_msg *msgs, size_t n, size_t first, size
             continue;
         }
         tally.messages++;
-        if ((rc = ingest_message(c->in, m->topic, m->payload, m->len, now_ms(), &r)) == 0) {
+        if ((rc = ingest_message_prepared(c->in, m->topic, m->payload, m->len, m->prepared,
+                                          now_ms(), &r)) == 0) {
             tally_add(&tally, &r);
             if (r.ack)
                 note_ack(acks, &nacks, &r);
@@ -274,13 +285,41 @@ static void store_all(committer *c, inbox_msg *msgs, size_t n)
     }
 }
 
+/* The preparing thread: parses, checks and hashes each events message
+ * (prepare.h) while the committing thread stores the ones before it, then
+ * hands it on in arrival order. A message it could not prepare (out of
+ * memory) goes on as it is: ingest prepares it then. Ends once the inbox
+ * is closed and empty, closing the ready queue behind the last message. */
+static void *prepare_run(void *arg)
+{
+    inbox_msg msgs[PREPARE_TAKE];
+    committer *c = arg;
+    size_t n;
+
+    while ((n = inbox_take(c->q, msgs, PREPARE_TAKE)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            inbox_msg *m = &msgs[i];
+            char device[IDS_DEVICE_ID_MAX + 1];
+            const char *leaf = message_topic_device(m->topic, device);
+            if (leaf && strcmp(leaf, "events") == 0 &&
+                (m->prepared = prepare_message(c->scratch, device, m->payload, m->len)))
+                m->weight += m->prepared->bytes;
+        }
+        /* Together: what arrived together is stored as one group. Fails
+         * only once ready is closed, which this thread does. */
+        (void)inbox_put(c->ready, msgs, n);
+    }
+    inbox_close(c->ready);
+    return NULL;
+}
+
 static void *run(void *arg)
 {
     inbox_msg msgs[COMMITTER_GROUP_MAX];
     committer *c = arg;
     size_t n;
 
-    while ((n = inbox_take(c->q, msgs, COMMITTER_GROUP_MAX)) > 0) {
+    while ((n = inbox_take(c->ready, msgs, COMMITTER_GROUP_MAX)) > 0) {
         store_all(c, msgs, n);
         for (size_t i = 0; i < n; i++)
             inbox_msg_free(&msgs[i]);
@@ -316,11 +355,22 @@ committer *committer_start_retry(ingest *in, inbox *q, const committer_publish *
     c->rand_state = (uint64_t)mono_ms() * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)c;
     if (!c->rand_state)
         c->rand_state = 1;
-    if (pthread_create(&c->thread, NULL, run, c) != 0) {
-        free(c);
-        return NULL;
+    if (!(c->ready = inbox_new(COMMITTER_GROUP_MAX, READY_BYTES)) ||
+        !(c->scratch = prepare_scratch_new()))
+        goto fail;
+    if (pthread_create(&c->thread, NULL, run, c) != 0)
+        goto fail;
+    if (pthread_create(&c->prepare_thread, NULL, prepare_run, c) != 0) {
+        inbox_close(c->ready);    /* the committing thread finds it empty and ends */
+        pthread_join(c->thread, NULL);
+        goto fail;
     }
     return c;
+fail:
+    inbox_free(c->ready);
+    prepare_scratch_free(c->scratch);
+    free(c);
+    return NULL;
 }
 
 committer *committer_start(ingest *in, inbox *q, const committer_publish *pub)
@@ -335,6 +385,9 @@ void committer_stop(committer *c)
     if (!c)
         return;
     inbox_close(c->q);
+    pthread_join(c->prepare_thread, NULL);
     pthread_join(c->thread, NULL);
+    inbox_free(c->ready);
+    prepare_scratch_free(c->scratch);
     free(c);
 }

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "prepare.h"
+
 struct inbox {
     pthread_mutex_t mu;
     pthread_cond_t not_full, not_empty;
@@ -40,7 +42,9 @@ void inbox_msg_free(inbox_msg *m)
 {
     free(m->topic);
     free(m->payload);
+    prepared_free(m->prepared);
     m->topic = m->payload = NULL;
+    m->prepared = NULL;
 }
 
 void inbox_free(inbox *q)
@@ -64,28 +68,40 @@ static bool has_room(const inbox *q, size_t len)
     return q->count < q->cap && (q->count == 0 || q->bytes + len <= q->max_bytes);
 }
 
+int inbox_put(inbox *q, inbox_msg *m, size_t n)
+{
+    size_t i = 0;
+
+    pthread_mutex_lock(&q->mu);
+    for (; i < n; i++) {
+        while (!q->closed && !has_room(q, m[i].weight)) {
+            if (i > 0)            /* what is in may be taken meanwhile */
+                pthread_cond_signal(&q->not_empty);
+            pthread_cond_wait(&q->not_full, &q->mu);
+        }
+        if (q->closed)
+            break;
+        q->ring[(q->head + q->count++) % q->cap] = m[i];
+        q->bytes += m[i].weight;
+        m[i] = (inbox_msg){0};
+    }
+    pthread_cond_signal(&q->not_empty);
+    pthread_mutex_unlock(&q->mu);
+    for (size_t k = i; k < n; k++)
+        inbox_msg_free(&m[k]);
+    return i == n ? 0 : -1;
+}
+
 int inbox_push(inbox *q, const char *topic, const void *payload, size_t len)
 {
-    inbox_msg m = {strdup(topic), malloc(len ? len : 1), len};
+    inbox_msg m = {strdup(topic), malloc(len ? len : 1), len, NULL, len};
 
     if (!m.topic || !m.payload) {
         inbox_msg_free(&m);
         return -1;
     }
     memcpy(m.payload, payload, len);
-    pthread_mutex_lock(&q->mu);
-    while (!q->closed && !has_room(q, len))
-        pthread_cond_wait(&q->not_full, &q->mu);
-    if (q->closed) {
-        pthread_mutex_unlock(&q->mu);
-        inbox_msg_free(&m);
-        return -1;
-    }
-    q->ring[(q->head + q->count++) % q->cap] = m;
-    q->bytes += len;
-    pthread_cond_signal(&q->not_empty);
-    pthread_mutex_unlock(&q->mu);
-    return 0;
+    return inbox_put(q, &m, 1);
 }
 
 size_t inbox_take(inbox *q, inbox_msg *out, size_t max)
@@ -97,7 +113,7 @@ size_t inbox_take(inbox *q, inbox_msg *out, size_t max)
         pthread_cond_wait(&q->not_empty, &q->mu);
     while (n < max && q->count > 0) {
         out[n] = q->ring[q->head];
-        q->bytes -= out[n].len;
+        q->bytes -= out[n].weight;
         q->head = (q->head + 1) % q->cap;
         q->count--;
         n++;

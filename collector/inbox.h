@@ -14,10 +14,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct prepared_msg;
+
 typedef struct inbox_msg {
     char *topic;
     char *payload;
     size_t len;
+    struct prepared_msg *prepared; /* prepare.h; NULL until prepared (or not events) */
+    size_t weight;                 /* what it counts against max_bytes */
 } inbox_msg;
 
 typedef struct inbox inbox;
@@ -29,6 +33,14 @@ void inbox_free(inbox *q);
 /* Copies topic and payload in; blocks while full. Returns -1 when the
  * inbox is closed or out of memory (the message is not taken). */
 int inbox_push(inbox *q, const char *topic, const void *payload, size_t len);
+
+/* Moves m[0..n) in, in order (each counted by its weight), blocking while
+ * full, and wakes a taker once: a taker that is waiting gets them together
+ * (unless they do not fit at once), so a group is what was put together.
+ * Each m[i] moved in is emptied; once the inbox is closed the rest are
+ * freed and -1 returned. The committer's hand-over from its preparing
+ * thread (committer.c). */
+int inbox_put(inbox *q, inbox_msg *m, size_t n);
 
 /* Moves up to max waiting messages into out (the caller frees each with
  * inbox_msg_free); blocks until at least one waits. Returns the count, 0

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch_split.h"
 #include "linkview.h"
 #include "log.h"
+#include "prepare.h"
 #include "rules.h"
 
 struct ingest {
@@ -17,14 +17,13 @@ struct ingest {
     ingest_limits limits;
     policy policy;
     bool rules_on;                /* ingest_set_policy was called */
-    message_batch *batch;
-    split_rejects *rejects;       /* records of the message quarantined alone */
+    prepare_scratch *scratch;     /* for messages that come unprepared */
+    const prepared_msg *msg;      /* the message being handled */
+    bool oom;                     /* it failed for want of memory, not the store */
     device_info device;           /* of the message being handled */
-    /* The message's records as stored (store_put_records), their canonical
-     * bytes and hashes, and the links around them. */
+    /* The message's records as stored (store_put_records) and the links
+     * around them. */
     store_put_item items[MESSAGE_MAX_RECORDS];
-    char (*canon)[RECORD_CANON_MAX];
-    char hash[MESSAGE_MAX_RECORDS][RECORD_HASH_HEX];
     linkview *links;
     rules_raised raised;          /* the message's rules raised these (rules.h) */
     alert_batch alerts;
@@ -44,10 +43,7 @@ struct ingest {
 ingest *ingest_new(store *s, const ingest_limits *limits)
 {
     ingest *in = calloc(1, sizeof *in);
-    if (!in || !(in->batch = malloc(sizeof *in->batch)) ||
-        !(in->rejects = malloc(sizeof *in->rejects)) ||
-        !(in->canon = malloc(MESSAGE_MAX_RECORDS * sizeof *in->canon)) ||
-        !(in->links = linkview_new())) {
+    if (!in || !(in->scratch = prepare_scratch_new()) || !(in->links = linkview_new())) {
         ingest_free(in);
         return NULL;
     }
@@ -100,9 +96,7 @@ void ingest_free(ingest *in)
     if (in->mu_ready)
         pthread_mutex_destroy(&in->update_mu);
     linkview_free(in->links);
-    free(in->canon);
-    free(in->batch);
-    free(in->rejects);
+    prepare_scratch_free(in->scratch);
     free(in);
 }
 
@@ -140,17 +134,15 @@ static int quarantine(ingest *in, const char *device, const char *topic, const v
  * out->reason and returns -1: the message is not records of this device at
  * all (topic, registry, payload, envelope, or a record whose seq cannot be
  * read) and is quarantined whole. A record that breaks the schema but whose
- * seq can be read goes to in->rejects and is quarantined alone: refusing
- * the whole message would wedge the device, whose agent resends it for
- * ever. A record timed beyond future_skew_s is not refused either: it is
- * the device's record, stored and flagged (store_batch). */
-static int check_message(ingest *in, const char *device, const void *payload, size_t len,
-                         ingest_result *out)
+ * seq can be read is among in->msg's rejects and is quarantined alone:
+ * refusing the whole message would wedge the device, whose agent resends
+ * it for ever. A record timed beyond future_skew_s is not refused either:
+ * it is the device's record, stored and flagged (store_batch). */
+static int check_message(ingest *in, const char *device, ingest_result *out)
 {
     device_info *info = &in->device;
-    record_error err;
+    const record_error *err = &in->msg->err;
 
-    in->rejects->count = 0;
     if (store_device(in->s, device, info) != 0)
         return -2;
     if (info->status == DEVICE_UNKNOWN) {
@@ -162,12 +154,9 @@ static int check_message(ingest *in, const char *device, const void *payload, si
         snprintf(out->reason, sizeof out->reason, "device: %s is retired", device);
         return -1;
     }
-    if (message_parse_batch(payload, len, device, in->batch, &err) == 0)
+    if (in->msg->rc == 0)
         return 0;
-    if (strncmp(err.field, "records[", 8) == 0 &&
-        batch_split(payload, len, in->batch, in->rejects, &err) == 0)
-        return 0;
-    snprintf(out->reason, sizeof out->reason, "%s: %s", err.field, err.reason);
+    snprintf(out->reason, sizeof out->reason, "%s: %s", err->field, err->reason);
     return -1;
 }
 
@@ -306,29 +295,24 @@ static int quarantine_record(ingest *in, integrity_ctx *ic, const split_reject *
  * never sees a record that came after it in the message. */
 static size_t segment_end(const ingest *in, size_t i)
 {
-    const record *r = in->batch->records;
+    const record *r = in->msg->records;
     size_t j = i + 1;
 
-    while (j < in->batch->count && r[j].seq > r[j - 1].seq &&
+    while (j < in->msg->count && r[j].seq > r[j - 1].seq &&
            !(in->rules_on && rules_read_records(&in->policy, &r[j - 1])))
         j++;
     return j;
 }
 
 /* Stores records [i, end) of the message in one go; 0 or -1. */
-static int put_segment(ingest *in, const char *device, size_t i, size_t end, const char *now_ts)
+static int put_segment(ingest *in, size_t i, size_t end, const char *now_ts)
 {
-    for (size_t k = i; k < end; k++) {
-        const record *r = &in->batch->records[k];
-        int len = record_canonical(r, in->canon[k], RECORD_CANON_MAX);
-        if (len < 0)
-            return -1;
-        record_sha256_hex(in->canon[k], (size_t)len, in->hash[k]);
-        in->items[k] = (store_put_item){r, in->canon[k], (size_t)len, in->hash[k], STORE_INSERTED};
-    }
-    if (store_put_records(in->s, device, &in->items[i], end - i, now_ts) != 0)
-        return -1;
-    return linkview_segment(in->links, &in->items[i], end - i, i);
+    const prepared_msg *m = in->msg;
+
+    for (size_t k = i; k < end; k++)
+        in->items[k] = (store_put_item){&m->records[k], m->canon[k], m->canon_len[k], m->hash[k],
+                                        STORE_INSERTED};
+    return linkview_put(in->links, &in->items[i], end - i, i, now_ts);
 }
 
 static int store_batch(ingest *in, const char *device, int64_t now_ms, const char *now_ts,
@@ -346,13 +330,13 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
         return -1;
     linkview_start(in->links, in->s, device);
     in->raised.n = 0;
-    for (size_t i = 0; i < in->batch->count; i++) {
-        const record *r = &in->batch->records[i];
+    for (size_t i = 0; i < in->msg->count; i++) {
+        const record *r = &in->msg->records[i];
         store_put_result put;
         int64_t ts_ms = 0;
         if (i == end) {
             end = segment_end(in, i);
-            if (put_segment(in, device, i, end, now_ts) != 0)
+            if (put_segment(in, i, end, now_ts) != 0)
                 return -1;
         }
         put = in->items[i].result;
@@ -360,7 +344,7 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
         out->stored += put == STORE_INSERTED;
         out->duplicates += put == STORE_DUPLICATE;
         out->conflicts += put == STORE_CONFLICT;
-        if (integrity_check_record(&ic, r, in->hash[i], put) != 0)
+        if (integrity_check_record(&ic, r, in->msg->hash[i], put) != 0)
             return -1;
         if (put == STORE_INSERTED && record_ts_parse(r->ts, &ts_ms) == 0) {
             if (ts_ms - now_ms > in->limits.future_skew_ms) {
@@ -378,8 +362,8 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
     /* Once per message, not per record: a clear is a write. */
     if (sane_seq > future_seq && integrity_clear(&ic, "R10", "future-ts") != 0)
         return -1;
-    for (size_t i = 0; i < in->rejects->count; i++) {
-        if (quarantine_record(in, &ic, &in->rejects->r[i], out) != 0)
+    for (size_t i = 0; i < in->msg->nrejects; i++) {
+        if (quarantine_record(in, &ic, &in->msg->rejects[i], out) != 0)
             return -1;
     }
     if (in->rules_on && out->stored > 0 && rules_after_batch(&rc) != 0)
@@ -427,10 +411,11 @@ int ingest_group_lock(ingest *in, const char *const *topics, size_t n)
 }
 
 /* Validates and stores (or quarantines) one message, inside the group. */
-static int handle(ingest *in, const char *topic, const void *payload, size_t len, int64_t now_ms,
-                  const char *now_ts, ingest_result *out)
+static int handle(ingest *in, const char *topic, const void *payload, size_t len,
+                  const prepared_msg *pre, int64_t now_ms, const char *now_ts, ingest_result *out)
 {
     const char *leaf = message_topic_device(topic, out->device);
+    prepared_msg *own = NULL;
     int rc;
 
     if (!leaf || strcmp(leaf, "events") != 0) {
@@ -443,28 +428,41 @@ static int handle(ingest *in, const char *topic, const void *payload, size_t len
      * this one ends (store.h). */
     if (store_lock_device(in->s, out->device) != 0)
         return -1;
-    if ((rc = check_message(in, out->device, payload, len, out)) == -1)
-        return quarantine(in, out->device, topic, payload, len, now_ts, out);
-    if (rc != 0 || store_batch(in, out->device, now_ms, now_ts, out) != 0)
+    if (!pre && !(pre = own = prepare_message(in->scratch, out->device, payload, len))) {
+        in->oom = true;
         return -1;
-    out->ack = true;
-    return 0;
+    }
+    in->msg = pre;
+    if ((rc = check_message(in, out->device, out)) == -1)
+        rc = quarantine(in, out->device, topic, payload, len, now_ts, out);
+    else if (rc == 0 && (rc = store_batch(in, out->device, now_ms, now_ts, out)) == 0)
+        out->ack = true;
+    in->msg = NULL;
+    prepared_free(own);
+    return rc == 0 ? 0 : -1;
 }
 
 int ingest_message(ingest *in, const char *topic, const void *payload, size_t len, int64_t now_ms,
                    ingest_result *out)
+{
+    return ingest_message_prepared(in, topic, payload, len, NULL, now_ms, out);
+}
+
+int ingest_message_prepared(ingest *in, const char *topic, const void *payload, size_t len,
+                            const prepared_msg *pre, int64_t now_ms, ingest_result *out)
 {
     char now_ts[RECORD_TS_LEN + 1];
     size_t alerts_before = in->alerts.count;
 
     memset(out, 0, sizeof *out);
     out->alerts = &in->alerts;
+    in->oom = false;
     record_ts_format(now_ms, now_ts);
-    if (store_savepoint(in->s) == 0 && handle(in, topic, payload, len, now_ms, now_ts, out) == 0 &&
+    if (store_savepoint(in->s) == 0 && handle(in, topic, payload, len, pre, now_ms, now_ts, out) == 0 &&
         store_release(in->s) == 0)
         return 0;
     out->ack = false;
-    if (store_retryable(in->s)) {
+    if (!in->oom && store_retryable(in->s)) {
         /* Not this message's fault: the group's transaction lost a
          * deadlock or its connection. The caller runs the group again. */
         log_debug("store failed device=%s error=%s; the group runs again",
@@ -473,7 +471,7 @@ int ingest_message(ingest *in, const char *topic, const void *payload, size_t le
     }
     /* Undo this message alone; the others of the group still commit. */
     log_error("store failed device=%s error=%s; not acking, the agent will resend",
-              out->device[0] ? out->device : "-", store_errmsg(in->s));
+              out->device[0] ? out->device : "-", in->oom ? "out of memory" : store_errmsg(in->s));
     if (store_rollback_to(in->s) != 0)
         log_error("rollback to savepoint failed: %s", store_errmsg(in->s));
     in->alerts.count = alerts_before;

@@ -23,6 +23,7 @@
 #include "integrity.h"
 #include "message.h"
 #include "policy.h"
+#include "prepare.h"
 #include "store.h"
 
 typedef struct ingest_limits {
@@ -91,6 +92,11 @@ int ingest_group_lock(ingest *in, const char *const *topics, size_t n);
  * INGEST_RETRY_GROUP. */
 int ingest_message(ingest *in, const char *topic, const void *payload, size_t len, int64_t now_ms,
                    ingest_result *out);
+/* The same for a message prepared beforehand (prepare.h; pre was made for
+ * this topic's device and payload and is only read). pre NULL: prepared
+ * here. */
+int ingest_message_prepared(ingest *in, const char *topic, const void *payload, size_t len,
+                            const prepared_msg *pre, int64_t now_ms, ingest_result *out);
 /* Returns 0 when the group is durable, -1 when it was rolled back
  * (store_retryable(ingest_store(in)) says whether running it again may
  * pass at once). */

@@ -23,7 +23,7 @@ typedef struct lv_entry {
 #define BORN_BEFORE SIZE_MAX
 /* Seqs read at once above the message while the head moves. */
 #define AHEAD 64
-/* A message's segments read at most 2n + 10 seqs each (linkview_segment)
+/* A message's segments read at most 2n + 10 seqs each (linkview_put)
  * for n <= MESSAGE_MAX_RECORDS records in all, at most 12 n: this never
  * runs out inside a message, and reads ahead make room by forgetting. */
 #define LV_MAX (12 * MESSAGE_MAX_RECORDS + AHEAD + 2)
@@ -87,9 +87,10 @@ static void take_link(void *ctx, const store_link *l)
     memcpy(e->ts, l->ts, sizeof e->ts);
 }
 
-/* Reads lo..hi from the store: every seq in it becomes known, stored or
- * not. The caller made room for hi - lo + 1 entries. */
-static int fill(linkview *v, uint64_t lo, uint64_t hi)
+/* Every seq of lo..hi becomes known, not stored until the store's read
+ * says otherwise (take_link). The caller made room for hi - lo + 1
+ * entries. */
+static void know_range(linkview *v, uint64_t lo, uint64_t hi)
 {
     for (uint64_t q = lo; q <= hi; q++) {
         lv_entry *e = entry(v, q);
@@ -99,21 +100,35 @@ static int fill(linkview *v, uint64_t lo, uint64_t hi)
         if (q == UINT64_MAX)
             break;
     }
+}
+
+/* Reads lo..hi from the store: every seq in it becomes known, stored or
+ * not. The caller made room for hi - lo + 1 entries. */
+static int fill(linkview *v, uint64_t lo, uint64_t hi)
+{
+    know_range(v, lo, hi);
     return store_links(v->s, v->device, lo, hi, take_link, v);
 }
 
-int linkview_segment(linkview *v, const store_put_item *items, size_t n, size_t first)
+int linkview_put(linkview *v, store_put_item *items, size_t n, size_t first,
+                 const char *received_ts)
 {
     uint64_t lo, hi;
+    bool close;
 
     if (n == 0)
         return 0;
     lo = items[0].r->seq > 0 ? items[0].r->seq - 1 : 0;
     hi = items[n - 1].r->seq < UINT64_MAX ? items[n - 1].r->seq + 1 : UINT64_MAX;
-    /* Close together (the usual message: consecutive seqs), one read
-     * answers every link the checks ask for; far apart, they ask the
-     * store one by one. */
-    if (hi - lo <= 2 * n + 8 && v->n + (hi - lo + 1) + n <= LV_MAX && fill(v, lo, hi) != 0)
+    /* Close together (the usual message: consecutive seqs), the store's
+     * one read before inserting answers every link the checks ask for;
+     * far apart, they ask the store one by one. */
+    close = hi - lo <= 2 * n + 8 && v->n + (hi - lo + 1) + n <= LV_MAX;
+    if (close)
+        know_range(v, lo, hi);
+    if (store_put_records(v->s, v->device, items, n, received_ts,
+                          close ? &(store_range){lo, hi} : NULL, close ? take_link : NULL,
+                          v) != 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         lv_entry *e;

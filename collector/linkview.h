@@ -2,13 +2,13 @@
  * being ingested, read with one range read (store_links) instead of a
  * lookup per record and neighbour (ingest.c).
  *
- * Ingest stores a message's records several at a time (store_put_records)
+ * Ingest stores a message's records several at a time (linkview_put)
  * yet checks each one as if the records had come one by one: while the
  * record at index i of the message is checked (linkview_at), a record the
  * message itself stored at a higher index is not seen, exactly as before
  * it was stored. Every read of a seq the view does not hold goes to the
  * store (which then holds nothing of the message past the current segment,
- * see linkview_segment).
+ * see linkview_put).
  *
  * One view per ingest, emptied per message (linkview_start); it borrows the
  * store and the device id until the next linkview_start. */
@@ -30,13 +30,16 @@ void linkview_free(linkview *v);
 /* Empties v for a message of device. */
 void linkview_start(linkview *v, store *s, const char *device);
 
-/* After store_put_records stored items[0..n), the records at indexes
- * first..first+n-1 of the message, with ascending seqs: reads the stored
- * links from just below the lowest seq to just above the highest (when the
- * seqs are close together), and notes which records the message stored
- * itself. Only records of the message up to this segment are stored: the
- * caller stores the next segment after checking this one. 0 or -1. */
-int linkview_segment(linkview *v, const store_put_item *items, size_t n, size_t first);
+/* Stores items[0..n), the records at indexes first..first+n-1 of the
+ * message, with ascending seqs (store_put_records, which sets each one's
+ * result), reading the stored links from just below the lowest seq to just
+ * above the highest in the same statement that tells which records are new
+ * (when the seqs are close together), and notes which records the message
+ * stored itself. Only records of the message up to this segment are
+ * stored: the caller stores the next segment after checking this one.
+ * 0 or -1. */
+int linkview_put(linkview *v, store_put_item *items, size_t n, size_t first,
+                 const char *received_ts);
 
 /* The record at index i of the message is being checked: records the
  * message stored at higher indexes are not seen. LINKVIEW_ALL: every

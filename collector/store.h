@@ -85,26 +85,6 @@ int store_chain_head(store *s, const char *device, chain_head *out);
  * head never moves back, whoever writes it. */
 int store_set_chain_head(store *s, const char *device, const chain_head *h, const char *now_ts);
 
-/* One record of a message for store_put_records: what to insert and, on
- * return, what became of it. */
-typedef struct store_put_item {
-    const record *r;
-    const char *canon;         /* its canonical bytes (the stored body) */
-    size_t canon_len;
-    const char *hash;          /* their SHA-256, hex */
-    store_put_result result;   /* out */
-} store_put_item;
-
-/* The most records one INSERT carries; store_put_records takes any number. */
-#define STORE_PUT_MAX 64
-
-/* Inserts items[0..n) (distinct seqs) with one multi-row INSERT per
- * STORE_PUT_MAX items. A record whose (device, seq) was already stored is a
- * DUPLICATE when its hash matches and a CONFLICT (tampering or a reset
- * device) when it does not; those are decided by one range read of the
- * stored hashes (a read per record when their seqs are far apart). */
-int store_put_records(store *s, const char *device, store_put_item *items, size_t n,
-                      const char *received_ts);
 /* Fetches prev and hash of a stored record; 1 if found, 0 if not, -1 error. */
 int store_get_link(store *s, const char *device, uint64_t seq, char prev[RECORD_HASH_HEX],
                    char hash[RECORD_HASH_HEX]);
@@ -121,6 +101,38 @@ typedef struct store_link {
 typedef void (*store_link_fn)(void *ctx, const store_link *l);
 int store_links(store *s, const char *device, uint64_t lo, uint64_t hi, store_link_fn fn,
                 void *ctx);
+
+/* One record of a message for store_put_records: what to insert and, on
+ * return, what became of it. */
+typedef struct store_put_item {
+    const record *r;
+    const char *canon;         /* its canonical bytes (the stored body) */
+    size_t canon_len;
+    const char *hash;          /* their SHA-256, hex */
+    store_put_result result;   /* out */
+} store_put_item;
+
+/* The most records one INSERT carries; store_put_records takes any number. */
+#define STORE_PUT_MAX 64
+
+/* Seqs lo..hi of a device, both included. */
+typedef struct store_range {
+    uint64_t lo, hi;
+} store_range;
+
+/* Inserts items[0..n) (distinct seqs) with one multi-row INSERT per
+ * STORE_PUT_MAX items. A record whose (device, seq) was already stored is a
+ * DUPLICATE when its hash matches and a CONFLICT (tampering or a reset
+ * device) when it does not, and is not inserted; every other one is
+ * INSERTED. What is stored is read before inserting: with range (which
+ * must cover every item's seq) in one statement, the records stored in it
+ * then handed to seen(ctx, link) too (seen may be NULL; it must not use
+ * the store); without, one lookup per item (for seqs far apart). Under
+ * store_lock_device of device: that no one else inserts in between is
+ * what makes the read decide. */
+int store_put_records(store *s, const char *device, store_put_item *items, size_t n,
+                      const char *received_ts, const store_range *range, store_link_fn seen,
+                      void *ctx);
 
 /* Keeps a rejected message (payload cut to max_payload bytes), counts its
  * reason, and trims the table to max_rows. */

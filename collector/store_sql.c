@@ -374,12 +374,15 @@ int store_links(store *s, const char *device, uint64_t lo, uint64_t hi, store_li
 
 /* The INSERT of n records: the device and receive time once (?1, ?2), then
  * seq, ts, type, prev, hash, body of each. Prepared the first time a
- * message of n records comes and kept: a fleet sends a few sizes. */
+ * message of n new records comes and kept: a fleet sends a few sizes. No
+ * RETURNING: store_put_records knows beforehand which records are new (on
+ * SQLite a RETURNING clause fills a temporary table, about a fifth of the
+ * committing thread's work). */
 static sqldb_stmt *put_stmt(store *s, size_t n)
 {
     static const char head[] =
         "INSERT INTO records(device_id, seq, ts, received_at, type, prev, hash, body) VALUES ";
-    static const char tail[] = " ON CONFLICT DO NOTHING RETURNING seq";
+    static const char tail[] = " ON CONFLICT DO NOTHING";
     enum { ROW_MAX = 64 };
     char *text;
     size_t len = 0, cap = sizeof head + sizeof tail + n * ROW_MAX;
@@ -414,22 +417,28 @@ static store_put_item *item_of(store_put_item *items, size_t n, uint64_t seq)
     return NULL;
 }
 
-/* Inserts items[0..n), n <= STORE_PUT_MAX, marking each inserted one
- * STORE_INSERTED (the others keep STORE_DUPLICATE for now). */
-static int put_chunk(store *s, const char *device, store_put_item *items, size_t n,
-                     const char *received_ts)
+/* Inserts the new ones (STORE_INSERTED) among items[0..n) with one
+ * statement of at most STORE_PUT_MAX rows; 0 or -1. */
+static int put_new(store *s, const char *device, const store_put_item *items, size_t n,
+                   const char *received_ts)
 {
-    sqldb_stmt *q = put_stmt(s, n);
-    int rc;
+    size_t k = 0;
+    sqldb_stmt *q;
 
-    if (!q)
+    for (size_t i = 0; i < n; i++)
+        k += items[i].result == STORE_INSERTED;
+    if (k == 0)
+        return 0;
+    if (!(q = put_stmt(s, k)))
         return -1;
     if (sqldb_bind_text(q, 1, device) != 0 || sqldb_bind_text(q, 2, received_ts) != 0)
         goto bind_failed;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0, row = 0; i < n; i++) {
         const record *r = items[i].r;
-        int p = 3 + 6 * (int)i;
-        items[i].result = STORE_DUPLICATE;
+        int p = 3 + 6 * (int)row;
+        if (items[i].result != STORE_INSERTED)
+            continue;
+        row++;
         if (sqldb_bind_int64(q, p, (int64_t)r->seq) != 0 || sqldb_bind_text(q, p + 1, r->ts) != 0 ||
             sqldb_bind_text(q, p + 2, record_type_name(r->type)) != 0 ||
             sqldb_bind_text(q, p + 3, r->prev) != 0 ||
@@ -437,12 +446,17 @@ static int put_chunk(store *s, const char *device, store_put_item *items, size_t
             sqldb_bind_textn(q, p + 5, items[i].canon, items[i].canon_len) != 0)
             goto bind_failed;
     }
-    while ((rc = store__step(s, q, "record insert")) == 1) {
-        store_put_item *it = item_of(items, n, (uint64_t)sqldb_column_int64(q, 0));
-        if (it)
-            it->result = STORE_INSERTED;
+    if (store__run(s, q, "record insert") != 0)
+        return -1;
+    /* Under the device's lock (store_lock_device) nobody else stores this
+     * device's records, so every row read as absent is inserted. */
+    if (sqldb_changes(s->db) != (int64_t)k) {
+        snprintf(s->err, sizeof s->err, "record insert: %zu new records of %s, %lld inserted;"
+                 " is another process writing them without the device's lock?", k, device,
+                 (long long)sqldb_changes(s->db));
+        return -1;
     }
-    return rc;
+    return 0;
 bind_failed:
     store__failed(s, "record insert");
     sqldb_reset(q);
@@ -452,67 +466,49 @@ bind_failed:
 typedef struct put_judge {
     store_put_item *items;
     size_t n;
-    size_t judged;
+    store_link_fn seen;
+    void *seen_ctx;
 } put_judge;
 
-/* A stored record of a range read against the item of its seq that was not
- * inserted: the same hash is a resend, another one a conflict. */
+/* A stored record of the range read against the item of its seq: the same
+ * hash is a resend, another one a conflict. */
 static void judge_stored(void *ctx, const store_link *l)
 {
     put_judge *j = ctx;
     store_put_item *it = item_of(j->items, j->n, l->seq);
 
-    if (!it || it->result == STORE_INSERTED)
-        return;
-    it->result = strcmp(l->hash, it->hash) == 0 ? STORE_DUPLICATE : STORE_CONFLICT;
-    j->judged++;
+    if (it)
+        it->result = strcmp(l->hash, it->hash) == 0 ? STORE_DUPLICATE : STORE_CONFLICT;
+    if (j->seen)
+        j->seen(j->seen_ctx, l);
 }
 
 int store_put_records(store *s, const char *device, store_put_item *items, size_t n,
-                      const char *received_ts)
+                      const char *received_ts, const store_range *range, store_link_fn seen,
+                      void *ctx)
 {
     char prev[RECORD_HASH_HEX], stored[RECORD_HASH_HEX];
-    uint64_t lo = UINT64_MAX, hi = 0;
-    size_t left = 0;
-    put_judge j = {items, n, 0};
+    put_judge j = {items, n, seen, ctx};
 
-    for (size_t i = 0; i < n; i += STORE_PUT_MAX) {
-        size_t k = n - i < STORE_PUT_MAX ? n - i : STORE_PUT_MAX;
-        if (put_chunk(s, device, items + i, k, received_ts) != 0)
-            return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (items[i].result == STORE_INSERTED)
-            continue;
-        left++;
-        lo = items[i].r->seq < lo ? items[i].r->seq : lo;
-        hi = items[i].r->seq > hi ? items[i].r->seq : hi;
-    }
-    if (left == 0)
-        return 0;
-    /* A range read when the seqs are close (a resend, an overlap); far
-     * apart, the range could hold many records that are none of these. */
-    if (hi - lo < 2 * left + 8) {
-        if (store_links(s, device, lo, hi, judge_stored, &j) != 0)
+    for (size_t i = 0; i < n; i++)
+        items[i].result = STORE_INSERTED;
+    if (range) {
+        if (store_links(s, device, range->lo, range->hi, judge_stored, &j) != 0)
             return -1;
     } else {
         for (size_t i = 0; i < n; i++) {
-            int found;
-            if (items[i].result == STORE_INSERTED)
-                continue;
-            if ((found = store_get_link(s, device, items[i].r->seq, prev, stored)) < 0)
+            int found = store_get_link(s, device, items[i].r->seq, prev, stored);
+            if (found < 0)
                 return -1;
-            if (found) {
+            if (found)
                 items[i].result = strcmp(stored, items[i].hash) == 0 ? STORE_DUPLICATE
                                                                       : STORE_CONFLICT;
-                j.judged++;
-            }
         }
     }
-    if (j.judged != left) {
-        snprintf(s->err, sizeof s->err, "record insert: %zu records of %s neither inserted nor "
-                 "found stored", left - j.judged, device);
-        return -1;
+    for (size_t i = 0; i < n; i += STORE_PUT_MAX) {
+        size_t k = n - i < STORE_PUT_MAX ? n - i : STORE_PUT_MAX;
+        if (put_new(s, device, items + i, k, received_ts) != 0)
+            return -1;
     }
     return 0;
 }

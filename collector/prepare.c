@@ -1,0 +1,93 @@
+#include "prepare.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct prepare_scratch {
+    message_batch batch;
+    split_rejects rejects;
+    char canon[MESSAGE_MAX_RECORDS][RECORD_CANON_MAX];
+    int canon_len[MESSAGE_MAX_RECORDS];
+};
+
+prepare_scratch *prepare_scratch_new(void) { return malloc(sizeof(prepare_scratch)); }
+
+void prepare_scratch_free(prepare_scratch *sc) { free(sc); }
+
+void prepared_free(prepared_msg *m) { free(m); }
+
+/* Rounds n up so that what follows it in the block stays aligned. */
+static size_t aligned(size_t n)
+{
+    const size_t a = _Alignof(max_align_t);
+    return (n + a - 1) / a * a;
+}
+
+/* Copies the scratch's outcome into one block sized for this message: the
+ * scratch holds 64 records of every size (about 200 kB), a message of one
+ * record needs 3 kB. */
+static prepared_msg *compact(const prepare_scratch *sc, int rc, const record_error *err)
+{
+    size_t n = rc == 0 ? sc->batch.count : 0, nrej = rc == 0 ? sc->rejects.count : 0;
+    size_t text = 0;
+    for (size_t i = 0; i < n; i++)
+        text += (size_t)sc->canon_len[i] + 1;
+    size_t off_records = aligned(sizeof(prepared_msg));
+    size_t off_canon = off_records + aligned(n * sizeof(record));
+    size_t off_len = off_canon + aligned(n * sizeof(const char *));
+    size_t off_hash = off_len + aligned(n * sizeof(size_t));
+    size_t off_rejects = off_hash + aligned(n * RECORD_HASH_HEX);
+    size_t off_text = off_rejects + aligned(nrej * sizeof(split_reject));
+    size_t total = off_text + text;
+    char *block = malloc(total);
+    prepared_msg *m = (prepared_msg *)block;
+
+    if (!block)
+        return NULL;
+    *m = (prepared_msg){.rc = rc, .count = n, .nrejects = nrej, .bytes = total};
+    if (err)
+        m->err = *err;
+    m->records = (record *)(block + off_records);
+    m->canon = (const char **)(block + off_canon);
+    m->canon_len = (size_t *)(block + off_len);
+    m->hash = (char (*)[RECORD_HASH_HEX])(block + off_hash);
+    m->rejects = (split_reject *)(block + off_rejects);
+    memcpy(m->records, sc->batch.records, n * sizeof(record));
+    memcpy(m->rejects, sc->rejects.r, nrej * sizeof(split_reject));
+    char *t = block + off_text;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = (size_t)sc->canon_len[i];
+        memcpy(t, sc->canon[i], len + 1);
+        m->canon[i] = t;
+        m->canon_len[i] = len;
+        record_sha256_hex(t, len, m->hash[i]);
+        t += len + 1;
+    }
+    return m;
+}
+
+prepared_msg *prepare_message(prepare_scratch *sc, const char *device, const void *payload,
+                              size_t len)
+{
+    record_error err = {0};
+
+    sc->rejects.count = 0;
+    if (message_parse_batch(payload, len, device, &sc->batch, &err) != 0 &&
+        !(strncmp(err.field, "records[", 8) == 0 &&
+          batch_split(payload, len, &sc->batch, &sc->rejects, &err) == 0))
+        return compact(sc, -1, &err);
+    for (size_t i = 0; i < sc->batch.count; i++) {
+        sc->canon_len[i] = record_canonical(&sc->batch.records[i], sc->canon[i], RECORD_CANON_MAX);
+        /* Cannot happen for a record that validated (every field is
+         * bounded); refused whole rather than failing the store for ever. */
+        if (sc->canon_len[i] < 0) {
+            char prefix[32];
+            snprintf(prefix, sizeof prefix, "records[%zu].", i);
+            record_fail(&err, REASON_OTHER, prefix, "", "canonical form longer than 4096 bytes");
+            return compact(sc, -1, &err);
+        }
+    }
+    return compact(sc, 0, NULL);
+}
