@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "rules_int.h"
+#include "textcopy.h"
 
 void rules__alert_init(alert *a, const char *rule, const char *severity, const char *device,
                        const char *clinic)
@@ -103,8 +104,8 @@ void rules__forget(const rules_ctx *c, const char *rule, const char *cause)
 rule_ref rules__ref(const rules_ctx *c, const record *r)
 {
     rule_ref ref = {.seq = r->seq};
-    snprintf(ref.device, sizeof ref.device, "%s", c->device);
-    snprintf(ref.ts, sizeof ref.ts, "%s", r->ts);
+    text_copy(ref.device, sizeof ref.device, c->device);
+    text_copy(ref.ts, sizeof ref.ts, r->ts);
     return ref;
 }
 

@@ -4,6 +4,7 @@
  * target is and masks its password),
  * transactions and savepoints in the SQL both speak. */
 #include "sqldb_int.h"
+#include "textcopy.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -163,6 +164,5 @@ sqldb_value_kind sqldb_column_kind(sqldb_stmt *st, int i) { return st->db->ops->
 
 void sqldb_column_copy(sqldb_stmt *st, int i, char *out, size_t cap)
 {
-    const char *t = sqldb_column_text(st, i);
-    snprintf(out, cap, "%s", t ? t : "");
+    text_copy(out, cap, sqldb_column_text(st, i));
 }

@@ -54,8 +54,7 @@ static const struct { const char *rule, *title; } rule_titles[] = {
 #define COMPLIANCE_SQL                                                                 \
     "SELECT %s FROM devices d CROSS JOIN records r%s"                                \
     " WHERE d.clinic = ?1 AND r.device_id = d.device_id"                             \
-    "  AND r.type IN " DB_COMPLIANCE_TYPES                                           \
-    "  AND r.type IN %s AND r.ts >= ?2 AND r.ts < ?3%s"
+    "  AND r.%s AND r.type IN %s AND r.ts >= ?2 AND r.ts < ?3%s"
 
 /* Devices with no records in the period are listed too: a silent machine
  * is worth seeing. */
@@ -99,7 +98,8 @@ static const char cited_sql[] =
 int report_compliance_sql(sqldb *db, const char *columns, const char *types,
                           const char *order_by, char *out, size_t cap)
 {
-    int n = snprintf(out, cap, COMPLIANCE_SQL, columns, db_compliance_index(db), types, order_by);
+    int n = snprintf(out, cap, COMPLIANCE_SQL, columns, db_compliance_index(db),
+                     db_compliance_type_term(db), types, order_by);
     return n >= 0 && (size_t)n < cap ? 0 : -1;
 }
 

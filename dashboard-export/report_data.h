@@ -265,7 +265,7 @@ void report_ts_add(const char *ts, int64_t ms, char out[REPORT_TS_LEN + 1]);
 int report_data_query(sqldb *db, size_t i, char *out, size_t cap);
 
 /* Writes into out the query of the compliance records of a clinic's
- * devices: SELECT columns (of records r) where r.type IN types (a subset of
+ * devices: SELECT columns (of records r) where r.type IN types (some of
  * DB_COMPLIANCE_TYPES, "('session.start')"), ?1 clinic, r.ts in ?2..?3
  * (first instant, exclusive upper bound), then order_by ("" or " ORDER BY ..."), on
  * the index records_compliance. Returns 0, or -1 when out is too small. */

@@ -168,13 +168,13 @@ static void test_fresh_database(void **state)
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
     assert_int_equal(from, 0);
     assert_int_equal(to, DB_SCHEMA_VERSION);
-    assert_int_equal(DB_SCHEMA_VERSION, 4);
+    assert_int_equal(DB_SCHEMA_VERSION, 5);
     if (!testdb_is_postgres()) {
         struct stat st;
         assert_int_equal(stat(fx->target, &st), 0);
         assert_int_equal(st.st_mode & 0777, 0600);
     }
-    assert_int_equal(version_of(fx->target), 4);
+    assert_int_equal(version_of(fx->target), 5);
     db = testdb_open(fx->target);
     for (size_t i = 0; i < N_TABLES; i++)
         if (tables_named(db, schema_tables[i]) != 1)
@@ -359,7 +359,7 @@ static void test_open_refuses_v1_and_changes_nothing(void **state)
     char *before = slurp(fx->target, &n1), *after;
     assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
     assert_null(db);
-    snprintf(want, sizeof want, "database %s has schema version 1, this smpfleet needs 4: run "
+    snprintf(want, sizeof want, "database %s has schema version 1, this smpfleet needs 5: run "
              "smpctl db migrate --db %s", fx->target, fx->target);
     assert_string_equal(err, want);
     after = slurp(fx->target, &n2);
@@ -384,7 +384,7 @@ static void test_open_refuses_empty(void **state)
     }
     sqldb_mask(fx->target, name, sizeof name);
     assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
-    snprintf(want, sizeof want, "database %s has schema version 0, this smpfleet needs 4: run "
+    snprintf(want, sizeof want, "database %s has schema version 0, this smpfleet needs 5: run "
              "smpctl db migrate --db %s", name, name);
     assert_string_equal(err, want);
 }
@@ -398,18 +398,18 @@ static void test_newer_version_refused(void **state)
 
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
     db = testdb_open(fx->target);
-    testdb_exec(db, "UPDATE meta SET value = '5' WHERE key = 'schema_version'");
+    testdb_exec(db, "UPDATE meta SET value = '6' WHERE key = 'schema_version'");
     sqldb_close(db);
     db = NULL;
     sqldb_mask(fx->target, name, sizeof name);
-    snprintf(want, sizeof want, "database %s has schema version 5, newer than this smpfleet (4): "
+    snprintf(want, sizeof want, "database %s has schema version 6, newer than this smpfleet (5): "
              "upgrade smpfleet", name);
     assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
     assert_null(db);
     assert_string_equal(err, want);
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), -1);
     assert_string_equal(err, want);
-    assert_int_equal(version_of(fx->target), 5);
+    assert_int_equal(version_of(fx->target), 6);
 }
 
 /* A version-2 database (SQLite, or PostgreSQL from the release that
@@ -431,10 +431,10 @@ static void test_v2_migrates_on_both(void **state)
                     "INSERT INTO viewers VALUES ('wall', 'north', '2025-01-03T00:00:00Z')");
     sqldb_close(db);
     assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
-    assert_non_null(strstr(err, "has schema version 2, this smpfleet needs 4"));
+    assert_non_null(strstr(err, "has schema version 2, this smpfleet needs 5"));
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
     assert_int_equal(from, 2);
-    assert_int_equal(to, 4);
+    assert_int_equal(to, 5);
     db = testdb_open(fx->target);
     assert_int_equal(table_count(db), N_TABLES);
     assert_int_equal(testdb_int(db, "SELECT count(*) FROM viewers"), 1);
@@ -462,10 +462,10 @@ static void test_v3_migrates_on_both(void **state)
                     "INSERT INTO devices(device_id, clinic, added_at) VALUES ('m-01', 'north', 't')");
     sqldb_close(db);
     assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
-    assert_non_null(strstr(err, "has schema version 3, this smpfleet needs 4"));
+    assert_non_null(strstr(err, "has schema version 3, this smpfleet needs 5"));
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
     assert_int_equal(from, 3);
-    assert_int_equal(to, 4);
+    assert_int_equal(to, 5);
     db = testdb_open(fx->target);
     assert_int_equal(table_count(db), N_TABLES);
     assert_int_equal(testdb_int(db, "SELECT count(*) FROM devices WHERE kind = 'machine'"), 1);
@@ -473,6 +473,69 @@ static void test_v3_migrates_on_both(void **state)
                     "INSERT INTO rule_cycles VALUES ('north', 'ac-1', 7, 'm-01', 3, 't', 'd');"
                     "INSERT INTO rule_tests VALUES ('north', 'ac-1', 'd', 'm-01', 4, 't')");
     assert_int_equal(testdb_int(db, "SELECT count(*) FROM sterilizers WHERE device_id IS NULL"), 1);
+    sqldb_close(db);
+}
+
+/* The definition of records_compliance, as the store keeps it. */
+static void compliance_index_sql(sqldb *db, char *out, size_t cap)
+{
+    sqldb_stmt *q = NULL;
+
+    assert_int_equal(sqldb_prepare(db, testdb_is_postgres()
+                                           ? "SELECT indexdef FROM pg_indexes"
+                                             " WHERE indexname = 'records_compliance'"
+                                           : "SELECT sql FROM sqlite_master"
+                                             " WHERE name = 'records_compliance'",
+                                   &q),
+                     0);
+    assert_int_equal(sqldb_step(q), 1);
+    snprintf(out, cap, "%s", sqldb_column_text(q, 0));
+    sqldb_finalize(q);
+}
+
+/* A version-4 database's records_compliance listed the seven types it
+ * keeps (SQLite checked that list through a temporary table per inserted
+ * row); version 5 on SQLite names the two it leaves out: the same rows, its
+ * records kept, still read through it. */
+static void test_v4_migrates_on_both(void **state)
+{
+    fixture *fx = *state;
+    char err[1024], def[1024];
+    int from = -1, to = -1;
+    bool pg = testdb_is_postgres();
+    sqldb *db;
+
+    assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
+    db = testdb_open(fx->target);
+    testdb_exec(db, "DROP INDEX records_compliance;");
+    testdb_exec(db, pg ? "CREATE INDEX records_compliance ON records(device_id, type, ts)"
+                         " WHERE type IN ('session.start', 'session.end', 'cartridge.insert',"
+                         " 'cartridge.remove', 'grip.assign', 'sterilization.cycle',"
+                         " 'sterilization.test')"
+                       : "CREATE INDEX records_compliance ON records(device_id, type, ts, body)"
+                         " WHERE type IN ('session.start', 'session.end', 'cartridge.insert',"
+                         " 'cartridge.remove', 'grip.assign', 'sterilization.cycle',"
+                         " 'sterilization.test')");
+    testdb_exec(db, "UPDATE meta SET value = '4' WHERE key = 'schema_version';"
+                    "INSERT INTO records VALUES ('m-01', 1, 't1', 'r', 'session.start', 'p', 'h', '{}');"
+                    "INSERT INTO records VALUES ('m-01', 2, 't2', 'r', 'usage.counters', 'p', 'h', '{}');"
+                    "INSERT INTO records VALUES ('m-01', 3, 't3', 'r', 'checkpoint', 'p', 'h', '{}')");
+    sqldb_close(db);
+    assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
+    assert_non_null(strstr(err, "has schema version 4, this smpfleet needs 5"));
+    assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
+    assert_int_equal(from, 4);
+    assert_int_equal(to, 5);
+    db = testdb_open(fx->target);
+    compliance_index_sql(db, def, sizeof def);
+    /* PostgreSQL's is left as it was. */
+    assert_true((strstr(def, "session.start") != NULL) == pg);
+    assert_true((strstr(def, "usage.counters") != NULL) == !pg);
+    assert_int_equal(testdb_int(db, "SELECT count(*) FROM records"), 3);
+    assert_int_equal(testdb_int(db, pg ? "SELECT count(*) FROM records WHERE type IN " DB_COMPLIANCE_TYPES
+                                       : "SELECT count(*) FROM records INDEXED BY records_compliance"
+                                         " WHERE type NOT IN " DB_NOT_COMPLIANCE_TYPES),
+                     1);
     sqldb_close(db);
 }
 
@@ -507,6 +570,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v2_migrates_on_both, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v3_migrates_on_both, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v4_migrates_on_both, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_refuses_foreign_database, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

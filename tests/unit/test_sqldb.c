@@ -536,6 +536,37 @@ static void test_transactions_and_savepoints(void **state)
     assert_int_equal(sqldb_unlock_session(fx->db, "leader"), 0);
 }
 
+/* The same short statement run many times (SQLite keeps it prepared):
+ * each run takes effect, a failing run says why and leaves the next one
+ * working, and more distinct statements than are kept still all run. */
+static void test_repeated_statements(void **state)
+{
+    fixture *fx = *state;
+    char sql[64];
+
+    testdb_exec(fx->db, "CREATE TABLE c (k BIGINT PRIMARY KEY)");
+    assert_int_equal(sqldb_begin(fx->db, SQLDB_WRITE), 0);
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(sqldb_savepoint(fx->db, "msg"), 0);
+        snprintf(sql, sizeof sql, "INSERT INTO c (k) VALUES (%d)", i % 10);
+        if (i < 10) {
+            assert_int_equal(sqldb_exec(fx->db, sql), 0);
+            assert_int_equal(sqldb_changes(fx->db), 1);
+            assert_int_equal(sqldb_release(fx->db, "msg"), 0);
+        } else {
+            /* The key is taken: this one fails, and is undone alone. */
+            assert_int_equal(sqldb_exec(fx->db, sql), -1);
+            assert_true(has(sqldb_errmsg(fx->db), "unique"));
+            assert_int_equal(sqldb_rollback_to(fx->db, "msg"), 0);
+            assert_int_equal(sqldb_release(fx->db, "msg"), 0);
+        }
+    }
+    assert_int_equal(sqldb_commit(fx->db), 0);
+    assert_int_equal(testdb_int(fx->db, "SELECT COUNT(*) FROM c"), 10);
+    assert_int_equal(sqldb_exec(fx->db, "DELETE FROM c WHERE k < 5"), 0);
+    assert_int_equal(sqldb_changes(fx->db), 5);
+}
+
 /* ---- PostgreSQL only ----------------------------------------------------- */
 
 static void test_pg_connect_error_masked(void **state)
@@ -579,6 +610,27 @@ static void test_pg_readonly(void **state)
     assert_int_equal(sqldb_exec(ro, "DELETE FROM c"), -1);
     sqldb_rollback(ro);
     assert_int_equal(testdb_int(ro, "SELECT COUNT(*) FROM c"), 1);
+    sqldb_close(ro);
+}
+
+/* A SQLite writer keeps savepoint journals in memory, a 64 MiB page cache
+ * and checkpoints after 10,000 WAL pages (the collector's burst figures in
+ * docs/performance.md depend on each); a read-only connection keeps
+ * SQLite's defaults, so a report's big sort stays on disk. */
+static void test_sqlite_writer_settings(void **state)
+{
+    fixture *fx = *state;
+    char err[600];
+    sqldb *ro = NULL;
+
+    if (testdb_is_postgres())
+        skip();
+    assert_int_equal(testdb_int(fx->db, "PRAGMA temp_store"), 2);
+    assert_int_equal(testdb_int(fx->db, "PRAGMA cache_size"), -65536);
+    assert_int_equal(testdb_int(fx->db, "PRAGMA wal_autocheckpoint"), 10000);
+    assert_int_equal(sqldb_open(fx->target, SQLDB_READONLY, &ro, err, sizeof err), 0);
+    assert_int_equal(testdb_int(ro, "PRAGMA temp_store"), 0);
+    assert_int_equal(testdb_int(ro, "PRAGMA cache_size"), -2000);
     sqldb_close(ro);
 }
 
@@ -879,8 +931,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reset_clears_bindings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions_and_savepoints, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repeated_statements, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_after_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_readonly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_writer_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_serialization_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_deadlock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_lock_excludes, setup, teardown),
