@@ -305,8 +305,9 @@ static void *prepare_run(void *arg)
                 (m->prepared = prepare_message(c->scratch, device, m->payload, m->len)))
                 m->weight += m->prepared->bytes;
         }
-        /* Together: what arrived together is stored as one group. Fails
-         * only once ready is closed, which this thread does. */
+        /* Handed over together: a committing thread that waits takes
+         * them as one group, not the first alone. Fails only once ready
+         * is closed, which this thread does. */
         (void)inbox_put(c->ready, msgs, n);
     }
     inbox_close(c->ready);

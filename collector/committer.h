@@ -1,6 +1,10 @@
-/* committer: the thread that stores what the inbox holds, a group at a time.
+/* committer: the threads that store what the inbox holds, a group at a time.
  *
- * It takes every message waiting (up to COMMITTER_GROUP_MAX), stores them in
+ * A preparing thread takes the messages from the inbox and does what needs
+ * no store (prepare.h: parsing, checks, canonical bytes, hashes), handing
+ * them on in order through a bounded queue of its own; the committing
+ * thread meanwhile stores the group before. It takes every prepared
+ * message waiting (up to COMMITTER_GROUP_MAX), stores them in
  * one transaction (ingest's group commit: one fsync for the group instead
  * of one per message), and only after the commit publishes one ack per
  * device — the latest head — and the group's alerts. Under light load a
@@ -13,10 +17,10 @@
  * then waited on every agent's ack timeout (30 s doubling to 10 min), and
  * messages stored after the outage sat above the dropped ones' hole long
  * enough to raise false R9 gap alerts. While it retries, the committer
- * takes nothing more from the inbox: the inbox fills and Paho's receive
- * thread blocks in inbox_push, the same back-pressure as a slow disk (the
- * broker queues the rest). Nothing of the group is acked before its commit
- * succeeds. The outage is logged twice, when it starts (what to do) and
+ * takes nothing more: the prepared queue fills, then the inbox, and Paho's
+ * receive thread blocks in inbox_push, the same back-pressure as a slow
+ * disk (the broker queues the rest). Nothing of the group is acked before
+ * its commit succeeds. The outage is logged twice, when it starts (what to do) and
  * when it ends (how long, how many retries), and metrics_counters'
  * storage_failing is 1 in between. committer_stop wakes a backoff at once;
  * a group that then fails its one last try is given up unacked, with every
@@ -76,7 +80,8 @@ committer *committer_start(ingest *in, inbox *q, const committer_publish *pub);
 /* The same with another backoff (tests). */
 committer *committer_start_retry(ingest *in, inbox *q, const committer_publish *pub,
                                  const committer_retry *retry);
-/* Closes the inbox, lets the thread store what is left, joins it. */
+/* Closes the inbox, lets the threads prepare and store what is left, joins
+ * them. */
 void committer_stop(committer *c);
 
 #endif

@@ -1,5 +1,6 @@
-/* inbox: the bounded queue between Paho's receive thread and the thread
- * that stores messages.
+/* inbox: a bounded queue of messages: between Paho's receive thread and
+ * the committer, and inside the committer between its preparing thread
+ * and the one that stores (committer.h).
  *
  * Paho pushes each message and returns; the committer takes everything
  * waiting and stores it in one transaction (group commit). When the inbox

@@ -318,8 +318,9 @@ static int put_segment(ingest *in, size_t i, size_t end, const char *now_ts)
 static int store_batch(ingest *in, const char *device, int64_t now_ms, const char *now_ts,
                        ingest_result *out)
 {
-    integrity_ctx ic = {in->s, &in->limits.integrity, device, &in->device, now_ms, now_ts,
-                        &in->alerts, 0, linkview_link, in->links, false};
+    integrity_ctx ic = {.s = in->s, .limits = &in->limits.integrity, .device = device,
+                        .info = &in->device, .now_ms = now_ms, .now_ts = now_ts,
+                        .out = &in->alerts, .get_link = linkview_link, .link_ctx = in->links};
     rules_ctx rc = {in->s, &in->policy, device, in->device.clinic, now_ms, now_ts, &in->alerts,
                     linkview_ts, in->links, &in->raised};
     uint64_t future_seq = 0, sane_seq = 0;   /* highest of each kind inserted */
@@ -359,6 +360,8 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
         if (in->rules_on && put == STORE_INSERTED && rules_on_record(&rc, r) != 0)
             return -1;
     }
+    if (integrity_queue_checkpoints(&ic) != 0)
+        return -1;
     /* Once per message, not per record: a clear is a write. */
     if (sane_seq > future_seq && integrity_clear(&ic, "R10", "future-ts") != 0)
         return -1;

@@ -77,7 +77,8 @@ static int check_links(integrity_ctx *c, const record *r, const char *hash)
  * path: storing and acking a record needs its chain link checked, not its
  * checkpoint's signature. What is checked here costs no crypto: the
  * checkpoint must describe the record before it; then it is queued, in
- * this transaction, so that a crash never loses it. One that does not
+ * this transaction (with the message's others, integrity_queue_checkpoints),
+ * so that a crash never loses it. One that does not
  * describe the record before it is not queued: no signature can make it
  * right. */
 static int check_checkpoint(integrity_ctx *c, const record *r)
@@ -93,9 +94,20 @@ static int check_checkpoint(integrity_ctx *c, const record *r)
                  r->seq, head_seq, head_hash, r->prev);
         return raise_r9(c, cause, "checkpoint does not describe the record before it", ev);
     }
-    if (store_queue_checkpoint(c->s, c->device, (uint64_t)head_seq, head_hash, sig, c->now_ts) != 0)
+    if (c->nckpts == MESSAGE_MAX_RECORDS && integrity_queue_checkpoints(c) != 0)
+        return -1;     /* cannot happen for one message: room for each record */
+    c->ckpts[c->nckpts++] = (store_ckpt_item){(uint64_t)head_seq, head_hash, sig};
+    return 0;
+}
+
+int integrity_queue_checkpoints(integrity_ctx *c)
+{
+    if (c->nckpts == 0)
+        return 0;
+    if (store_queue_checkpoints(c->s, c->device, c->ckpts, c->nckpts, c->now_ts) != 0)
         return -1;
-    c->queued++;
+    c->queued += (int)c->nckpts;
+    c->nckpts = 0;
     return 0;
 }
 

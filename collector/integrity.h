@@ -6,9 +6,10 @@
  * alerts commit with the records that prove them. One context serves one
  * message of one device: what it remembers (clock_ahead_closed) holds
  * only while the device's lock is held (store_lock_device). A checkpoint's signature
- * is not verified here: the checkpoint is queued (store_queue_checkpoint)
- * in the same transaction and verified off the commit path
- * (verifier.h; docs/collector.md, "Checkpoint signatures"). */
+ * is not verified here: the checkpoint is queued in the same transaction
+ * (integrity_queue_checkpoints, all of a message's at once) and verified
+ * off the commit path (verifier.h; docs/collector.md, "Checkpoint
+ * signatures"). */
 #ifndef SMP_INTEGRITY_H
 #define SMP_INTEGRITY_H
 
@@ -16,6 +17,7 @@
 #include <stdint.h>
 
 #include "alert.h"
+#include "message.h"
 #include "store.h"
 
 typedef struct integrity_limits {
@@ -41,11 +43,21 @@ typedef struct integrity_ctx {
     /* R10 clock-ahead is known not open (cleared, or found not open, since
      * this context's last raise of it): the next clear has nothing to do. */
     bool clock_ahead_closed;
+    /* Checkpoints checked and waiting for integrity_queue_checkpoints;
+     * they point into the records checked. */
+    store_ckpt_item ckpts[MESSAGE_MAX_RECORDS];
+    size_t nckpts;
 } integrity_ctx;
 
-/* Checks one record just put (inserted, duplicate or conflicting). */
+/* Checks one record just put (inserted, duplicate or conflicting). A
+ * checkpoint that describes the record before it waits in c for
+ * integrity_queue_checkpoints; r must live until then. */
 int integrity_check_record(integrity_ctx *c, const record *r, const char *hash,
                            store_put_result put);
+/* Queues the checkpoints checked since the last call for the verifier, in
+ * one statement (store_queue_checkpoints), and counts them in c->queued.
+ * Call it after the message's records, in the same transaction. */
+int integrity_queue_checkpoints(integrity_ctx *c);
 /* Checks the device's chain after the batch: raises or clears the gap alert. */
 int integrity_check_gap(integrity_ctx *c, uint64_t head_seq);
 

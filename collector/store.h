@@ -191,13 +191,20 @@ int store_put_presence(store *s, const char *device, const store_presence *p,
 
 /* ---- checkpoint signatures (collector/verifier.c) ---- */
 
-/* Queues the signature of the checkpoint record at head_seq + 1 for the
- * verifier: a 'pending' row of checkpoints, in the caller's transaction,
- * so it commits (or rolls back) with the record. Only for a checkpoint
- * just inserted that describes the record before it; a row left by a
- * record since superseded (smpctl device recover-chain) is replaced. */
-int store_queue_checkpoint(store *s, const char *device, uint64_t head_seq, const char *head_hash,
-                           const char *sig, const char *received_ts);
+/* The signature of the checkpoint record at head_seq + 1, to queue. */
+typedef struct store_ckpt_item {
+    uint64_t head_seq;
+    const char *head_hash, *sig;
+} store_ckpt_item;
+
+/* Queues items[0..n) (distinct head_seqs) for the verifier: 'pending' rows
+ * of checkpoints, in the caller's transaction, so they commit (or roll
+ * back) with their records, one statement per STORE_PUT_MAX. Only for
+ * checkpoints just inserted that describe the record before them; a row
+ * left by a record since superseded (smpctl device recover-chain) is
+ * replaced. */
+int store_queue_checkpoints(store *s, const char *device, const store_ckpt_item *items, size_t n,
+                            const char *received_ts);
 
 /* A pending checkpoint, as the verifier reads it. */
 typedef struct store_checkpoint {

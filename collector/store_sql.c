@@ -17,7 +17,7 @@ enum {
     Q_DEVICE, Q_HEAD_GET, Q_HEAD_SET, Q_REC_LINK,
     Q_QUAR_INSERT, Q_QUAR_COUNT, Q_QUAR_TRIM, Q_ALERT_RAISE, Q_ALERT_CLEAR, Q_OLDEST_ABOVE,
     Q_ALERT_ESCALATE, Q_ALERT_CLEAR_PREFIX, Q_CERT_HISTORY, Q_QREC_INSERT, Q_QREC_LINK,
-    Q_CKPT_QUEUE, Q_CKPT_PENDING, Q_CKPT_MARK, Q_REC_LINKS, Q_COUNT
+    Q_CKPT_PENDING, Q_CKPT_MARK, Q_REC_LINKS, Q_COUNT
 };
 static_assert(Q_COUNT <= STORE_CORE_STMTS, "raise STORE_CORE_STMTS");
 
@@ -73,13 +73,6 @@ static const char *const sql[Q_COUNT] = {
     [Q_QREC_INSERT] = "INSERT INTO quarantined_records(device_id, seq, received_at, reason, prev, "
                       "hash, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
     [Q_QREC_LINK] = "SELECT prev, hash FROM quarantined_records WHERE device_id = ?1 AND seq = ?2",
-    /* A row of the same key can only be that of a record since superseded
-     * (a new one is queued only when its record was inserted): replaced. */
-    [Q_CKPT_QUEUE] = "INSERT INTO checkpoints(device_id, head_seq, head_hash, sig, received_at, state) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, 'pending') "
-                     "ON CONFLICT(device_id, head_seq) DO UPDATE SET head_hash = excluded.head_hash, "
-                     "sig = excluded.sig, received_at = excluded.received_at, state = 'pending', "
-                     "checked_at = NULL",
     /* The record gives the ts the certificate history is judged by; a row
      * whose checkpoint record is not stored (superseded, not yet resent;
      * ts NULL) waits, and takes no place in the LIMIT.
@@ -213,8 +206,10 @@ void store_close(store *s)
         sqldb_finalize(s->rq[i]);
     for (int i = 0; i < STORE_OUTBOX_STMTS; i++)
         sqldb_finalize(s->oq[i]);
-    for (int i = 0; i < STORE_PUT_MAX; i++)
+    for (int i = 0; i < STORE_PUT_MAX; i++) {
         sqldb_finalize(s->put[i]);
+        sqldb_finalize(s->ckpt[i]);
+    }
     sqldb_close(s->db);
     free(s);
 }
@@ -709,16 +704,77 @@ int store_clear_alerts_prefix(store *s, const char *rule, const char *device, co
 
 /* ---- checkpoint signatures (checkpoints, collector/verifier.c) ------------- */
 
-int store_queue_checkpoint(store *s, const char *device, uint64_t head_seq, const char *head_hash,
-                           const char *sig, const char *received_ts)
+/* The queueing of n checkpoints: the device and receive time once (?1,
+ * ?2), then head_seq, head_hash, sig of each. Prepared when first needed,
+ * like the record inserts. A row of the same key can only be that of a
+ * record since superseded (a new one is queued only when its record was
+ * inserted): replaced. */
+static sqldb_stmt *ckpt_stmt(store *s, size_t n)
 {
-    sqldb_stmt *q = s->q[Q_CKPT_QUEUE];
+    static const char head[] =
+        "INSERT INTO checkpoints(device_id, head_seq, head_hash, sig, received_at, state) VALUES ";
+    static const char tail[] =
+        " ON CONFLICT(device_id, head_seq) DO UPDATE SET head_hash = excluded.head_hash, "
+        "sig = excluded.sig, received_at = excluded.received_at, state = 'pending', "
+        "checked_at = NULL";
+    enum { ROW_MAX = 48 };
+    size_t len = 0, cap = sizeof head + sizeof tail + n * ROW_MAX;
+    char *text;
 
-    if (bind_device_seq(s, q, device, head_seq, "checkpoint queue") != 0 ||
-        bind_texts(s, q, 3, 3, (const char *[]){head_hash, sig, received_ts},
-                   "checkpoint queue") != 0)
+    if (s->ckpt[n - 1])
+        return s->ckpt[n - 1];
+    if (!(text = malloc(cap))) {
+        snprintf(s->err, sizeof s->err, "checkpoint queue: out of memory");
+        return NULL;
+    }
+    len = (size_t)snprintf(text, cap, "%s", head);
+    for (size_t i = 0; i < n; i++) {
+        int p = 3 + 3 * (int)i;
+        len += (size_t)snprintf(text + len, cap - len, "%s(?1, ?%d, ?%d, ?%d, ?2, 'pending')",
+                                i ? ", " : "", p, p + 1, p + 2);
+    }
+    snprintf(text + len, cap - len, "%s", tail);
+    if (sqldb_prepare(s->db, text, &s->ckpt[n - 1]) != 0) {
+        store__failed(s, "checkpoint queue");
+        s->ckpt[n - 1] = NULL;
+    }
+    free(text);
+    return s->ckpt[n - 1];
+}
+
+/* Queues items[0..n), n <= STORE_PUT_MAX, with one statement; 0 or -1. */
+static int queue_chunk(store *s, const char *device, const store_ckpt_item *items, size_t n,
+                       const char *received_ts)
+{
+    sqldb_stmt *q = ckpt_stmt(s, n);
+
+    if (!q)
         return -1;
-    return run(s, Q_CKPT_QUEUE, "checkpoint queue");
+    if (sqldb_bind_text(q, 1, device) != 0 || sqldb_bind_text(q, 2, received_ts) != 0)
+        goto bind_failed;
+    for (size_t i = 0; i < n; i++) {
+        int p = 3 + 3 * (int)i;
+        if (sqldb_bind_int64(q, p, (int64_t)items[i].head_seq) != 0 ||
+            sqldb_bind_text(q, p + 1, items[i].head_hash) != 0 ||
+            sqldb_bind_text(q, p + 2, items[i].sig) != 0)
+            goto bind_failed;
+    }
+    return store__run(s, q, "checkpoint queue");
+bind_failed:
+    store__failed(s, "checkpoint queue");
+    sqldb_reset(q);
+    return -1;
+}
+
+int store_queue_checkpoints(store *s, const char *device, const store_ckpt_item *items, size_t n,
+                            const char *received_ts)
+{
+    for (size_t i = 0; i < n; i += STORE_PUT_MAX) {
+        size_t k = n - i < STORE_PUT_MAX ? n - i : STORE_PUT_MAX;
+        if (queue_chunk(s, device, items + i, k, received_ts) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 int store_pending_checkpoints(store *s, store_checkpoint *out, size_t max, size_t *n)

@@ -25,6 +25,8 @@ struct store {
     /* put[k]: the INSERT of k + 1 records, prepared when first needed
      * (store_put_records, store_sql.c). */
     sqldb_stmt *put[STORE_PUT_MAX];
+    /* ckpt[k]: the queueing of k + 1 checkpoints (store_queue_checkpoints). */
+    sqldb_stmt *ckpt[STORE_PUT_MAX];
     store_outbox_route_fn route;         /* NULL: no notification sink */
     void *route_ctx;
     const char *sink_names[STORE_OUTBOX_SINKS];
