@@ -367,40 +367,48 @@ int store_links(store *s, const char *device, uint64_t lo, uint64_t hi, store_li
     return rc;
 }
 
-/* The INSERT of n records: the device and receive time once (?1, ?2), then
- * seq, ts, type, prev, hash, body of each. Prepared the first time a
- * message of n new records comes and kept: a fleet sends a few sizes. No
- * RETURNING: store_put_records knows beforehand which records are new (on
- * SQLite a RETURNING clause fills a temporary table, about a fifth of the
- * committing thread's work). */
-static sqldb_stmt *put_stmt(store *s, size_t n)
+/* The statement of n rows, prepared into *slot the first time it is
+ * needed and kept (a fleet sends a few sizes): head, then row_fmt for each
+ * row, given the numbers of that row's own parameters (3 + cols * i
+ * onwards; ?1 and ?2 are shared by every row), then tail. */
+static sqldb_stmt *rows_stmt(store *s, sqldb_stmt **slot, const char *what, const char *head,
+                             const char *row_fmt, int cols, const char *tail, size_t n)
 {
-    static const char head[] =
-        "INSERT INTO records(device_id, seq, ts, received_at, type, prev, hash, body) VALUES ";
-    static const char tail[] = " ON CONFLICT DO NOTHING";
-    enum { ROW_MAX = 64 };
+    size_t len, cap = strlen(head) + strlen(tail) + n * (strlen(row_fmt) + 40) + 1;
     char *text;
-    size_t len = 0, cap = sizeof head + sizeof tail + n * ROW_MAX;
 
-    if (s->put[n - 1])
-        return s->put[n - 1];
+    if (*slot)
+        return *slot;
     if (!(text = malloc(cap))) {
-        snprintf(s->err, sizeof s->err, "record insert: out of memory");
+        snprintf(s->err, sizeof s->err, "%s: out of memory", what);
         return NULL;
     }
     len = (size_t)snprintf(text, cap, "%s", head);
     for (size_t i = 0; i < n; i++) {
-        int p = 3 + 6 * (int)i;
-        len += (size_t)snprintf(text + len, cap - len, "%s(?1, ?%d, ?%d, ?2, ?%d, ?%d, ?%d, ?%d)",
-                                i ? ", " : "", p, p + 1, p + 2, p + 3, p + 4, p + 5);
+        int p = 3 + cols * (int)i;
+        len += (size_t)snprintf(text + len, cap - len, "%s", i ? ", " : "");
+        len += (size_t)snprintf(text + len, cap - len, row_fmt, p, p + 1, p + 2, p + 3, p + 4, p + 5);
     }
     snprintf(text + len, cap - len, "%s", tail);
-    if (sqldb_prepare(s->db, text, &s->put[n - 1]) != 0) {
-        store__failed(s, "record insert");
-        s->put[n - 1] = NULL;
+    if (sqldb_prepare(s->db, text, slot) != 0) {
+        store__failed(s, what);
+        *slot = NULL;
     }
     free(text);
-    return s->put[n - 1];
+    return *slot;
+}
+
+/* The INSERT of n records: the device and receive time once (?1, ?2), then
+ * seq, ts, type, prev, hash, body of each. No RETURNING: store_put_records
+ * knows beforehand which records are new (on SQLite a RETURNING clause
+ * fills a temporary table, about a fifth of the committing thread's
+ * work). */
+static sqldb_stmt *put_stmt(store *s, size_t n)
+{
+    return rows_stmt(s, &s->put[n - 1], "record insert",
+                     "INSERT INTO records(device_id, seq, ts, received_at, type, prev, hash, body)"
+                     " VALUES ",
+                     "(?1, ?%d, ?%d, ?2, ?%d, ?%d, ?%d, ?%d)", 6, " ON CONFLICT DO NOTHING", n);
 }
 
 /* The item of seq among items[0..n), or NULL. */
@@ -705,41 +713,19 @@ int store_clear_alerts_prefix(store *s, const char *rule, const char *device, co
 /* ---- checkpoint signatures (checkpoints, collector/verifier.c) ------------- */
 
 /* The queueing of n checkpoints: the device and receive time once (?1,
- * ?2), then head_seq, head_hash, sig of each. Prepared when first needed,
- * like the record inserts. A row of the same key can only be that of a
- * record since superseded (a new one is queued only when its record was
- * inserted): replaced. */
+ * ?2), then head_seq, head_hash, sig of each. A row of the same key can
+ * only be that of a record since superseded (a new one is queued only
+ * when its record was inserted): replaced. */
 static sqldb_stmt *ckpt_stmt(store *s, size_t n)
 {
-    static const char head[] =
-        "INSERT INTO checkpoints(device_id, head_seq, head_hash, sig, received_at, state) VALUES ";
-    static const char tail[] =
-        " ON CONFLICT(device_id, head_seq) DO UPDATE SET head_hash = excluded.head_hash, "
-        "sig = excluded.sig, received_at = excluded.received_at, state = 'pending', "
-        "checked_at = NULL";
-    enum { ROW_MAX = 48 };
-    size_t len = 0, cap = sizeof head + sizeof tail + n * ROW_MAX;
-    char *text;
-
-    if (s->ckpt[n - 1])
-        return s->ckpt[n - 1];
-    if (!(text = malloc(cap))) {
-        snprintf(s->err, sizeof s->err, "checkpoint queue: out of memory");
-        return NULL;
-    }
-    len = (size_t)snprintf(text, cap, "%s", head);
-    for (size_t i = 0; i < n; i++) {
-        int p = 3 + 3 * (int)i;
-        len += (size_t)snprintf(text + len, cap - len, "%s(?1, ?%d, ?%d, ?%d, ?2, 'pending')",
-                                i ? ", " : "", p, p + 1, p + 2);
-    }
-    snprintf(text + len, cap - len, "%s", tail);
-    if (sqldb_prepare(s->db, text, &s->ckpt[n - 1]) != 0) {
-        store__failed(s, "checkpoint queue");
-        s->ckpt[n - 1] = NULL;
-    }
-    free(text);
-    return s->ckpt[n - 1];
+    return rows_stmt(s, &s->ckpt[n - 1], "checkpoint queue",
+                     "INSERT INTO checkpoints(device_id, head_seq, head_hash, sig, received_at, state)"
+                     " VALUES ",
+                     "(?1, ?%d, ?%d, ?%d, ?2, 'pending')", 3,
+                     " ON CONFLICT(device_id, head_seq) DO UPDATE SET head_hash = excluded.head_hash,"
+                     " sig = excluded.sig, received_at = excluded.received_at, state = 'pending',"
+                     " checked_at = NULL",
+                     n);
 }
 
 /* Queues items[0..n), n <= STORE_PUT_MAX, with one statement; 0 or -1. */
