@@ -99,9 +99,10 @@ static int lite_open(const char *target, int flags, sqldb **out, char *err, size
      * (cache_size; 2 MiB by default): a burst's group of ~4000 records
      * touches more pages than that, and every page evicted was read again
      * with a system call. And it checkpoints the WAL into the database
-     * after 10,000 pages (80 MiB of 8 KiB pages; 1,000 by default): a page a burst
-     * changes in every group is then copied once per checkpoint instead
-     * of once every group or two (about 10 % of a burst's time). A
+     * after 4,000 pages (32 MiB of 8 KiB pages; 1,000 by default): a page
+     * a burst changes in every group is then copied once per checkpoint
+     * instead of once every group or two (about 10 % of a burst's time;
+     * the WAL file needs that much free disk). A
      * read-only connection (reports) keeps the defaults: its big sorts
      * stay on disk. */
     if (sqlite3_exec(db->h,
@@ -109,7 +110,7 @@ static int lite_open(const char *target, int flags, sqldb **out, char *err, size
                          ? "PRAGMA foreign_keys=ON;"
                          : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
                            " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;"
-                           " PRAGMA wal_autocheckpoint=10000;",
+                           " PRAGMA wal_autocheckpoint=4000;",
                      NULL, NULL, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "database %s: cannot set it up: %s", target, sqlite3_errmsg(db->h));
         goto fail;

@@ -21,7 +21,9 @@ need_bin "$BIN/smp-agent"
 need_bin "$BIN/smp-collector"
 
 mkdir -p "$DISK"
-mount -t tmpfs -o size=24m,mode=0755 smp-test-disk "$DISK" || fail "cannot mount a tmpfs on $DISK"
+# Room for the database and its WAL between checkpoints (up to 32 MiB,
+# common/sqldb_sqlite.c) until the filler takes the rest.
+mount -t tmpfs -o size=64m,mode=0755 smp-test-disk "$DISK" || fail "cannot mount a tmpfs on $DISK"
 at_cleanup "umount -l '$DISK'"
 
 issue_pki "$PKI" "${DEVICES[@]}"

@@ -615,7 +615,7 @@ static void test_pg_readonly(void **state)
 
 /* A SQLite database made by this build has 8 KiB pages; a writer keeps
  * savepoint journals in memory, a 64 MiB page cache and checkpoints after
- * 10,000 WAL pages (the collector's burst figures in docs/performance.md
+ * 4,000 WAL pages (the collector's burst figures in docs/performance.md
  * depend on each); a read-only connection keeps SQLite's defaults, so a
  * report's big sort stays on disk. */
 static void test_sqlite_writer_settings(void **state)
@@ -628,7 +628,7 @@ static void test_sqlite_writer_settings(void **state)
         skip();
     assert_int_equal(testdb_int(fx->db, "PRAGMA temp_store"), 2);
     assert_int_equal(testdb_int(fx->db, "PRAGMA cache_size"), -65536);
-    assert_int_equal(testdb_int(fx->db, "PRAGMA wal_autocheckpoint"), 10000);
+    assert_int_equal(testdb_int(fx->db, "PRAGMA wal_autocheckpoint"), 4000);
     assert_int_equal(testdb_int(fx->db, "PRAGMA page_size"), 8192);   /* made by this build */
     assert_int_equal(sqldb_open(fx->target, SQLDB_READONLY, &ro, err, sizeof err), 0);
     assert_int_equal(testdb_int(ro, "PRAGMA temp_store"), 0);
