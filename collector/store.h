@@ -112,7 +112,8 @@ typedef struct store_put_item {
     store_put_result result;   /* out */
 } store_put_item;
 
-/* The most records one INSERT carries; store_put_records takes any number. */
+/* The most rows one INSERT carries (records, queued checkpoints);
+ * store_put_records and store_queue_checkpoints take any number. */
 #define STORE_PUT_MAX 64
 
 /* Seqs lo..hi of a device, both included. */

@@ -401,8 +401,7 @@ static sqldb_stmt *rows_stmt(store *s, sqldb_stmt **slot, const char *what, cons
 /* The INSERT of n records: the device and receive time once (?1, ?2), then
  * seq, ts, type, prev, hash, body of each. No RETURNING: store_put_records
  * knows beforehand which records are new (on SQLite a RETURNING clause
- * fills a temporary table, about a fifth of the committing thread's
- * work). */
+ * fills a temporary table for every statement). */
 static sqldb_stmt *put_stmt(store *s, size_t n)
 {
     return rows_stmt(s, &s->put[n - 1], "record insert",
