@@ -225,6 +225,12 @@ int store_pending_checkpoints(store *s, store_checkpoint *out, size_t max, size_
  * when another verifier marked it first or the row was replaced: whoever
  * marks a row raises its alert, so nothing is raised twice. Inside a
  * transaction, after store_lock_device of c->device. */
+/* Marks rows[0..n) 'verified' at now_ts, each if it is still pending with
+ * the same head_hash and sig, with one statement per STORE_PUT_MAX rows:
+ * marked[i] says whether rows[i] was (as store_mark_checkpoint's). A
+ * verified mark raises nothing, so it needs no device lock. */
+int store_mark_verified(store *s, const store_checkpoint *rows, size_t n, const char *now_ts,
+                        bool *marked);
 int store_mark_checkpoint(store *s, const store_checkpoint *c, bool ok, const char *now_ts,
                           bool *marked);
 

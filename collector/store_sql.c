@@ -209,6 +209,7 @@ void store_close(store *s)
     for (int i = 0; i < STORE_PUT_MAX; i++) {
         sqldb_finalize(s->put[i]);
         sqldb_finalize(s->ckpt[i]);
+        sqldb_finalize(s->verified[i]);
     }
     sqldb_close(s->db);
     free(s);
@@ -367,14 +368,22 @@ int store_links(store *s, const char *device, uint64_t lo, uint64_t hi, store_li
     return rc;
 }
 
+/* How rows_stmt writes a statement of n rows: head, then row_fmt for each
+ * row (joined by sep), given the numbers of that row's own parameters
+ * (first + cols * i onwards; those below first are shared by every row),
+ * then tail. */
+typedef struct rows_sql {
+    const char *head, *row_fmt, *sep, *tail;
+    int first, cols;
+} rows_sql;
+
 /* The statement of n rows, prepared into *slot the first time it is
- * needed and kept (a fleet sends a few sizes): head, then row_fmt for each
- * row, given the numbers of that row's own parameters (3 + cols * i
- * onwards; ?1 and ?2 are shared by every row), then tail. */
-static sqldb_stmt *rows_stmt(store *s, sqldb_stmt **slot, const char *what, const char *head,
-                             const char *row_fmt, int cols, const char *tail, size_t n)
+ * needed and kept (a fleet sends a few sizes). */
+static sqldb_stmt *rows_stmt(store *s, sqldb_stmt **slot, const char *what, const rows_sql *q,
+                             size_t n)
 {
-    size_t len, cap = strlen(head) + strlen(tail) + n * (strlen(row_fmt) + 40) + 1;
+    size_t len, cap = strlen(q->head) + strlen(q->tail) +
+                      n * (strlen(q->row_fmt) + strlen(q->sep) + 40) + 1;
     char *text;
 
     if (*slot)
@@ -383,13 +392,14 @@ static sqldb_stmt *rows_stmt(store *s, sqldb_stmt **slot, const char *what, cons
         snprintf(s->err, sizeof s->err, "%s: out of memory", what);
         return NULL;
     }
-    len = (size_t)snprintf(text, cap, "%s", head);
+    len = (size_t)snprintf(text, cap, "%s", q->head);
     for (size_t i = 0; i < n; i++) {
-        int p = 3 + cols * (int)i;
-        len += (size_t)snprintf(text + len, cap - len, "%s", i ? ", " : "");
-        len += (size_t)snprintf(text + len, cap - len, row_fmt, p, p + 1, p + 2, p + 3, p + 4, p + 5);
+        int p = q->first + q->cols * (int)i;
+        len += (size_t)snprintf(text + len, cap - len, "%s", i ? q->sep : "");
+        len += (size_t)snprintf(text + len, cap - len, q->row_fmt, p, p + 1, p + 2, p + 3, p + 4,
+                                p + 5);
     }
-    snprintf(text + len, cap - len, "%s", tail);
+    snprintf(text + len, cap - len, "%s", q->tail);
     if (sqldb_prepare(s->db, text, slot) != 0) {
         store__failed(s, what);
         *slot = NULL;
@@ -404,10 +414,10 @@ static sqldb_stmt *rows_stmt(store *s, sqldb_stmt **slot, const char *what, cons
  * fills a temporary table for every statement). */
 static sqldb_stmt *put_stmt(store *s, size_t n)
 {
-    return rows_stmt(s, &s->put[n - 1], "record insert",
-                     "INSERT INTO records(device_id, seq, ts, received_at, type, prev, hash, body)"
-                     " VALUES ",
-                     "(?1, ?%d, ?%d, ?2, ?%d, ?%d, ?%d, ?%d)", 6, " ON CONFLICT DO NOTHING", n);
+    static const rows_sql put_sql = {
+        "INSERT INTO records(device_id, seq, ts, received_at, type, prev, hash, body) VALUES ",
+        "(?1, ?%d, ?%d, ?2, ?%d, ?%d, ?%d, ?%d)", ", ", " ON CONFLICT DO NOTHING", 3, 6};
+    return rows_stmt(s, &s->put[n - 1], "record insert", &put_sql, n);
 }
 
 /* The item of seq among items[0..n), or NULL. */
@@ -717,14 +727,14 @@ int store_clear_alerts_prefix(store *s, const char *rule, const char *device, co
  * when its record was inserted): replaced. */
 static sqldb_stmt *ckpt_stmt(store *s, size_t n)
 {
-    return rows_stmt(s, &s->ckpt[n - 1], "checkpoint queue",
-                     "INSERT INTO checkpoints(device_id, head_seq, head_hash, sig, received_at, state)"
-                     " VALUES ",
-                     "(?1, ?%d, ?%d, ?%d, ?2, 'pending')", 3,
-                     " ON CONFLICT(device_id, head_seq) DO UPDATE SET head_hash = excluded.head_hash,"
-                     " sig = excluded.sig, received_at = excluded.received_at, state = 'pending',"
-                     " checked_at = NULL",
-                     n);
+    static const rows_sql ckpt_sql = {
+        "INSERT INTO checkpoints(device_id, head_seq, head_hash, sig, received_at, state) VALUES ",
+        "(?1, ?%d, ?%d, ?%d, ?2, 'pending')", ", ",
+        " ON CONFLICT(device_id, head_seq) DO UPDATE SET head_hash = excluded.head_hash,"
+        " sig = excluded.sig, received_at = excluded.received_at, state = 'pending',"
+        " checked_at = NULL",
+        3, 3};
+    return rows_stmt(s, &s->ckpt[n - 1], "checkpoint queue", &ckpt_sql, n);
 }
 
 /* Queues items[0..n), n <= STORE_PUT_MAX, with one statement; 0 or -1. */
@@ -785,6 +795,66 @@ int store_pending_checkpoints(store *s, store_checkpoint *out, size_t max, size_
         }
     }
     return rc;
+}
+
+/* The marking of n checkpoints verified: ?1 the time, then device_id,
+ * head_seq, head_hash, sig of each. Each row is a key lookup (the primary
+ * key's two columns), OR'ed: SQLite and PostgreSQL each read the rows by
+ * the key (test_verifier checks SQLite's plan). */
+static sqldb_stmt *verified_stmt(store *s, size_t n)
+{
+    static const rows_sql verified_sql = {
+        "UPDATE checkpoints SET state = 'verified', checked_at = ?1 WHERE state = 'pending' AND (",
+        "(device_id = ?%d AND head_seq = ?%d AND head_hash = ?%d AND sig = ?%d)", " OR ",
+        ") RETURNING device_id, head_seq", 2, 4};
+    return rows_stmt(s, &s->verified[n - 1], "checkpoint mark", &verified_sql, n);
+}
+
+/* Marks rows[0..n), n <= STORE_PUT_MAX, with one statement. */
+static int mark_chunk(store *s, const store_checkpoint *rows, size_t n, const char *now_ts,
+                      bool *marked)
+{
+    sqldb_stmt *q = verified_stmt(s, n);
+    int rc;
+
+    if (!q)
+        return -1;
+    if (sqldb_bind_text(q, 1, now_ts) != 0)
+        goto bind_failed;
+    for (size_t i = 0; i < n; i++) {
+        int p = 2 + 4 * (int)i;
+        if (sqldb_bind_text(q, p, rows[i].device) != 0 ||
+            sqldb_bind_int64(q, p + 1, (int64_t)rows[i].head_seq) != 0 ||
+            sqldb_bind_text(q, p + 2, rows[i].head_hash) != 0 ||
+            sqldb_bind_text(q, p + 3, rows[i].sig) != 0)
+            goto bind_failed;
+    }
+    while ((rc = store__step(s, q, "checkpoint mark")) == 1) {
+        char device[IDS_DEVICE_ID_MAX + 1];
+        uint64_t head_seq = (uint64_t)sqldb_column_int64(q, 1);
+        store__copy_col(q, 0, device, sizeof device);
+        for (size_t i = 0; i < n; i++)
+            if (rows[i].head_seq == head_seq && strcmp(rows[i].device, device) == 0)
+                marked[i] = true;
+    }
+    return rc;
+bind_failed:
+    store__failed(s, "checkpoint mark");
+    sqldb_reset(q);
+    return -1;
+}
+
+int store_mark_verified(store *s, const store_checkpoint *rows, size_t n, const char *now_ts,
+                        bool *marked)
+{
+    for (size_t i = 0; i < n; i++)
+        marked[i] = false;
+    for (size_t i = 0; i < n; i += STORE_PUT_MAX) {
+        size_t k = n - i < STORE_PUT_MAX ? n - i : STORE_PUT_MAX;
+        if (mark_chunk(s, rows + i, k, now_ts, marked + i) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 int store_mark_checkpoint(store *s, const store_checkpoint *c, bool ok, const char *now_ts,

@@ -27,6 +27,8 @@ struct store {
     sqldb_stmt *put[STORE_PUT_MAX];
     /* ckpt[k]: the queueing of k + 1 checkpoints (store_queue_checkpoints). */
     sqldb_stmt *ckpt[STORE_PUT_MAX];
+    /* verified[k]: the marking of k + 1 checkpoints (store_mark_verified). */
+    sqldb_stmt *verified[STORE_PUT_MAX];
     store_outbox_route_fn route;         /* NULL: no notification sink */
     void *route_ctx;
     const char *sink_names[STORE_OUTBOX_SINKS];

@@ -187,6 +187,30 @@ static int lock_failed_devices(store *s, const store_checkpoint *rows, const ver
     return rc;
 }
 
+/* Marks the rows whose signature verified with one statement (a mark per
+ * row was a fifth of PostgreSQL's time in the bench's burst), setting
+ * their marked[i]. */
+static int mark_verified(store *s, const store_checkpoint *rows, const verdict *v, size_t n,
+                         const char *now_ts, bool *marked)
+{
+    store_checkpoint good[VERIFIER_BATCH];
+    bool good_marked[VERIFIER_BATCH];
+    size_t at[VERIFIER_BATCH], k = 0;
+
+    for (size_t i = 0; i < n && i < VERIFIER_BATCH; i++)
+        if (v[i].ok) {
+            at[k] = i;
+            good[k++] = rows[i];
+        }
+    if (k == 0)
+        return 0;
+    if (store_mark_verified(s, good, k, now_ts, good_marked) != 0)
+        return -1;
+    for (size_t j = 0; j < k; j++)
+        marked[at[j]] = good_marked[j];
+    return 0;
+}
+
 /* Marks the batch and raises the failed ones' alerts, in one transaction;
  * marked[i] says which rows this verifier marked (committed). */
 static int mark_batch(store *s, const store_checkpoint *rows, const verdict *v, size_t n,
@@ -197,12 +221,14 @@ static int mark_batch(store *s, const store_checkpoint *rows, const verdict *v, 
     alerts->count = alerts->dropped = 0;
     if (store_begin(s) != 0)
         return -1;
-    if (lock_failed_devices(s, rows, v, n) != 0)
+    if (lock_failed_devices(s, rows, v, n) != 0 || mark_verified(s, rows, v, n, now_ts, marked) != 0)
         goto undo;
     for (size_t i = 0; i < n; i++) {
-        if (store_mark_checkpoint(s, &rows[i], v[i].ok, now_ts, &marked[i]) != 0)
+        if (v[i].ok)
+            continue;
+        if (store_mark_checkpoint(s, &rows[i], false, now_ts, &marked[i]) != 0)
             goto undo;
-        if (!marked[i] || v[i].ok)
+        if (!marked[i])
             continue;
         alert a = {.rule = "R9", .severity = "integrity"};
         snprintf(a.device, sizeof a.device, "%s", rows[i].device);

@@ -460,6 +460,42 @@ static void test_bad_signature_raised_after_ack_once(void **state)
     free(c);
 }
 
+/* A batch of genuine checkpoints is marked verified with one statement,
+ * not one each: a pass over 64 of them (one device) takes at most 8
+ * statements (the pending query, the registry lookup, the transaction,
+ * the mark), every row marked once and counted. */
+static void test_batch_marked_with_one_statement(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new();
+    alert_batch *b = calloc(1, sizeof *b);
+    verifier_tally t = {0};
+    ingest_result r;
+
+    assert_non_null(b);
+    for (int i = 0; i < 64; i++) {
+        push_event(c);
+        push_checkpoint(c, g_key_a);
+    }
+    assert_int_equal(send_range(fx, c, 1, 64, &r), 64);
+    assert_int_equal(send_range(fx, c, 65, 128, &r), 128);
+    assert_int_equal(pending(fx), 64);
+    int64_t before = store_statements(fx->s);
+    assert_int_equal(verifier_pass(fx->s, VERIFIER_BATCH, now_ms(), b, &t), 64);
+    assert_true(store_statements(fx->s) - before <= 8);
+    assert_int_equal(t.verified, 64);
+    assert_int_equal(t.failed, 0);
+    assert_int_equal(b->count, 0);
+    assert_int_equal(q_int(fx->db, "SELECT count(*) FROM checkpoints WHERE state = 'verified' "
+                                   "AND checked_at = '" NOW_TS "'"), 64);
+    assert_int_equal(pending(fx), 0);
+    /* Nothing left: a second pass marks nothing and counts nothing. */
+    assert_int_equal(verifier_pass(fx->s, VERIFIER_BATCH, now_ms(), b, &t), 0);
+    assert_int_equal(t.verified, 64);
+    free(b);
+    free(c);
+}
+
 /* ---- the verifier thread ------------------------------------------------------ */
 
 /* What the thread published (its alerts callback), under a lock. */
@@ -1018,6 +1054,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
     const struct CMUnitTest tests[] = {
         T(test_bad_signature_raised_after_ack_once),
+        T(test_batch_marked_with_one_statement),
         T(test_pending_survives_restart),
         T(test_commit_wakes_verifier),
         T(test_stop_leaves_rest_pending),
