@@ -16,20 +16,21 @@
  * `checkpoint:seq=N`, or `no-certificate` when the device has none.
  *
  * The signatures of a batch are verified outside any transaction; then one
- * short write transaction marks the batch and raises its alerts, after the
- * device locks of the failed rows taken in sorted order, as a commit
- * group takes them (store.h): no cycle with the committers, on either
- * store, and no commit of a device whose checkpoints verified waits.
+ * short write transaction marks the batch (the verified rows with one
+ * statement, store_mark_verified) and raises its alerts, after the device
+ * locks of the failed rows taken in sorted order, as a commit group takes
+ * them (store.h): no cycle with the committers, on either store, and no
+ * commit of a device whose checkpoints verified waits.
  *
  * Several collectors on one PostgreSQL database: only the one whose
  * verifier connection holds the session lock VERIFIER_LOCK verifies, so
  * no signature is verified twice; when that collector stops or its
  * connection drops, the lock goes with its session and another collector
  * takes over at its next poll. A row is marked only while it is still
- * pending with the same signature (store_mark_checkpoint), and only the
- * one who marks it raises its alert: nothing is raised twice, even by two
- * verifiers that both believed they held the lock (a connection lost in
- * the middle of a batch). */
+ * pending with the same signature (store_mark_verified,
+ * store_mark_checkpoint), and only the one who marks it raises its alert:
+ * nothing is raised twice, even by two verifiers that both believed they
+ * held the lock (a connection lost in the middle of a batch). */
 #ifndef SMP_VERIFIER_H
 #define SMP_VERIFIER_H
 
