@@ -144,6 +144,28 @@ int rules__cartridge_remove(const rules_ctx *c, const record *r)
     return alerting_clear(&al, "R3", c->device, cause);
 }
 
+/* A counter over the wear limits judged after its cartridge's removal
+ * was stored: the cartridge was worn all the same, and in order it would
+ * have been raised, then cleared by the removal. So it is raised and
+ * cleared at once, as in order — unless this cartridge's R3 is on record
+ * already (an earlier counter raised it, and the removal or this same
+ * path cleared it): raising it again would reopen what was closed for
+ * good. */
+static int raise_worn_out_of_order(const rules_ctx *c, alert *a)
+{
+    alerting al = rules__alerting(c);
+    bool known;
+
+    if (store_alert_known(c->s, a->rule, c->device, a->cause, &known) != 0)
+        return -1;
+    if (known)
+        return 0;
+    if (rules__raise_once(c, a) != 0)
+        return -1;
+    rules__forget(c, a->rule, a->cause);
+    return alerting_clear(&al, a->rule, c->device, a->cause);
+}
+
 /* R3: raised while the session runs, from the periodic counters, so the
  * artist hears it before the needle is blunt; the alert's cause is the
  * cartridge, so it is raised once however many counters follow. */
@@ -165,11 +187,11 @@ int rules__cartridge_wear(const rules_ctx *c, const record *r)
     if (rules__raised(c, a.rule, a.cause))
         return 0;
     /* Records can be judged out of order (a later message stored first,
-     * by another collector): a counter from before the cartridge's removal
-     * is history, not wear to act on. */
+     * by another collector): then the cartridge's removal is stored
+     * already (checked below). */
     int removed = store_cartridge_removed_after(c->s, c->device, uid, ref.seq);
-    if (removed != 0)
-        return removed < 0 ? -1 : 0;
+    if (removed < 0)
+        return -1;
     rules__message(&a,
                    "replace cartridge %s: %" PRId64 " s / %" PRId64 " strokes (limits %" PRId64
                    " s / %" PRId64 ")",
@@ -182,5 +204,7 @@ int rules__cartridge_wear(const rules_ctx *c, const record *r)
     ev_int(&e, "cartridge_max_run_s", c->p->cartridge_max_run_s);
     ev_int(&e, "cartridge_max_strokes", c->p->cartridge_max_strokes);
     ev_end(&e);
-    return rules__raise_once(c, &a);
+    if (!removed)
+        return rules__raise_once(c, &a);
+    return raise_worn_out_of_order(c, &a);
 }

@@ -157,6 +157,9 @@ int store_get_quarantined_link(store *s, const char *device, uint64_t seq,
  * or when an earlier alert for the same cause had been cleared (it is
  * reopened). Fills a->id. */
 int store_raise_alert(store *s, alert *a, const char *now_ts, bool *raised);
+/* *known: an alert for (rule, device, cause) is on record, open or not. */
+int store_alert_known(store *s, const char *rule, const char *device, const char *cause,
+                      bool *known);
 /* Clears the open alert for (rule, device, cause), if any; fills *out with
  * it and sets *cleared. */
 int store_clear_alert(store *s, const char *rule, const char *device, const char *cause,

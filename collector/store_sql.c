@@ -17,7 +17,7 @@ enum {
     Q_DEVICE, Q_HEAD_GET, Q_HEAD_SET, Q_REC_LINK,
     Q_QUAR_INSERT, Q_QUAR_COUNT, Q_QUAR_TRIM, Q_ALERT_RAISE, Q_ALERT_CLEAR, Q_OLDEST_ABOVE,
     Q_ALERT_ESCALATE, Q_ALERT_CLEAR_PREFIX, Q_CERT_HISTORY, Q_QREC_INSERT, Q_QREC_LINK,
-    Q_CKPT_PENDING, Q_CKPT_MARK, Q_REC_LINKS, Q_COUNT
+    Q_CKPT_PENDING, Q_CKPT_MARK, Q_REC_LINKS, Q_ALERT_KNOWN, Q_COUNT
 };
 static_assert(Q_COUNT <= STORE_CORE_STMTS, "raise STORE_CORE_STMTS");
 
@@ -54,6 +54,7 @@ static const char *const sql[Q_COUNT] = {
     [Q_ALERT_CLEAR] = "UPDATE alerts SET cleared_at = ?4 WHERE rule = ?1 AND device_id = ?2 "
                       "AND cause = ?3 AND cleared_at IS NULL "
                       "RETURNING id, severity, clinic, message, evidence",
+    [Q_ALERT_KNOWN] = "SELECT 1 FROM alerts WHERE rule = ?1 AND device_id = ?2 AND cause = ?3",
     [Q_OLDEST_ABOVE] = "SELECT COALESCE(MIN(received_at), '') FROM records "
                        "WHERE device_id = ?1 AND seq > ?2",
     /* A new severity is news: whoever acknowledged the old one has not
@@ -635,6 +636,23 @@ int store_clear_alert(store *s, const char *rule, const char *device, const char
         snprintf(out->cause, sizeof out->cause, "%s", cause);
         store__finish(q);
     }
+    return 0;
+}
+
+int store_alert_known(store *s, const char *rule, const char *device, const char *cause,
+                      bool *known)
+{
+    sqldb_stmt *q = s->q[Q_ALERT_KNOWN];
+    int rc;
+
+    *known = false;
+    if (bind_texts(s, q, 1, 3, (const char *[]){rule, device, cause}, "alert lookup") != 0)
+        return -1;
+    if ((rc = store__step(s, q, "alert lookup")) < 0)
+        return -1;
+    *known = rc == 1;
+    if (rc == 1)
+        sqldb_reset(q);
     return 0;
 }
 
