@@ -191,7 +191,10 @@ int store_cartridge_removed_after(store *s, const char *device, const char *uid,
 int store_record_ts(store *s, const char *device, uint64_t seq, char ts[RECORD_TS_LEN + 1]);
 /* The session open on device right after its record seq (the latest
  * session.start / session.end at or before seq is a start): 1 and its
- * session_id, 0 when none is open. */
+ * session_id, 0 when none is open — or when not every record between
+ * that start and seq is stored yet (records judged out of order, another
+ * collector holding some): a missing one may be the session's end, and a
+ * gap after a session is no gap in it. */
 int store_session_at(store *s, const char *device, uint64_t seq,
                      char session_id[RECORD_STR_MAX + 1]);
 

@@ -137,9 +137,13 @@ static const char removed_after_sql[] =
     "SELECT 1 FROM records WHERE device_id = ?1 AND seq > ?2 AND type = 'cartridge.remove' "
     "AND json_extract(body, '$.cartridge_uid') = ?3 LIMIT 1";
 
+/* The latest session boundary at or before ?2, and how many records are
+ * stored after it up to ?2 (store_session_at). */
 static const char session_at_sql[] =
-    "SELECT type, json_extract(body, '$.session_id') FROM records WHERE device_id = ?1 "
-    "AND seq <= ?2 AND type IN ('session.start', 'session.end') ORDER BY seq DESC LIMIT 1";
+    "SELECT b.type, json_extract(b.body, '$.session_id'), b.seq, "
+    "(SELECT count(*) FROM records r WHERE r.device_id = ?1 AND r.seq > b.seq AND r.seq <= ?2) "
+    "FROM records b WHERE b.device_id = ?1 AND b.seq <= ?2 "
+    "AND b.type IN ('session.start', 'session.end') ORDER BY b.seq DESC LIMIT 1";
 /* The columns of RQ_DEV_SILENT, for one device. */
 static const char device_silent_sql[] =
     "SELECT r.device_id, r.clinic, r.open_session, r.last_received_at "
@@ -695,7 +699,11 @@ int store_session_at(store *s, const char *device, uint64_t seq,
     }
     if ((rc = store__step(s, q, "session lookup")) == 1) {
         const char *type = sqldb_column_text(q, 0);
-        open = type && strcmp(type, "session.start") == 0;
+        int64_t since = sqldb_column_int64(q, 2), stored_after = sqldb_column_int64(q, 3);
+        /* Open only if every record between the start and seq is stored:
+         * one of them missing may be this session's end. */
+        open = type && strcmp(type, "session.start") == 0 &&
+               stored_after == (int64_t)seq - since;
         store__copy_col(q, 1, session_id, RECORD_STR_MAX + 1);
     }
 done:

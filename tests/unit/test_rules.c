@@ -1381,6 +1381,50 @@ static void test_r8_device_time_gap_flagged_late(void **state)
     events_are("");
 }
 
+/* Two collectors can judge a device's records out of order: here the
+ * records after a session's end (a counter a minute later, the next
+ * session's start 20 min after that) are stored and judged while the end
+ * is not. The 20 minutes between the sessions are no gap in a session:
+ * no R8, then or once the end arrives; a real gap in the next session is
+ * still found. */
+static void test_r8_gap_judged_before_session_end_raises_nothing(void **state)
+{
+    feed *fd = &F->feeds[DEV_A];
+    char topic[96], payload[RECORD_CANON_MAX + 128], *end_canon;
+    size_t end_len;
+    ingest_result r;
+    (void)state;
+
+    at(DEV_A, 0);
+    session_start(DEV_A, "S1");
+    at(DEV_A, 60);
+    counters(DEV_A, 60, NULL, 0, 0);
+    send(DEV_A);
+    at(DEV_A, 120);
+    session_end(DEV_A, "S1");                 /* seq 3: held back */
+    end_canon = fd->canon[0];
+    end_len = fd->lens[0];
+    fd->n = 0;
+    at(DEV_A, 180);
+    counters(DEV_A, 120, NULL, 0, 0);         /* seq 4 */
+    at(DEV_A, 1380);
+    session_start(DEV_A, "S2");               /* seq 5, 20 min later */
+    send(DEV_A);
+    alerts_are("");
+    snprintf(topic, sizeof topic, "smp/v1/dev/%s/events", fd->device);
+    int len = message_encode_batch(fd->device, (const char *const *)&end_canon, &end_len, 1,
+                                   payload, sizeof payload);
+    assert_true(len > 0);
+    assert_int_equal(ingest_events(F->in, topic, payload, (size_t)len, fd->clock_ms, &r), 0);
+    assert_int_equal(r.stored, 1);
+    free(end_canon);
+    alerts_are("");
+    at(DEV_A, 1380 + 301);
+    counters(DEV_A, 180, NULL, 0, 0);         /* 301 s into S2: a gap */
+    send(DEV_A);
+    alerts_are("R8 maintenance gap:S2 dev-a\n");
+}
+
 /* ---- several collectors on one PostgreSQL -------------------------------- */
 
 /* Another collector: its own store connection and ingest on the same
@@ -1809,6 +1853,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_r5_grip_from_recalled_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r5_settle_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r8_device_time_gap_flagged_late, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r8_gap_judged_before_session_end_raises_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cycle_logged_twice_is_one_fact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registered_sterilizer_owns_its_alerts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_test_logged_twice_is_one_fact, setup, teardown),
