@@ -91,8 +91,9 @@ $(GEN_DB): $(BUILD)/obj/bench/gen_db.o $(AGENT_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-# testdb.o: every unit test gets its databases from tests/unit/testdb.c.
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/unit/testdb.o $(ALL_LIBS)
+# testdb.o, testpki.o: every unit test gets its databases from
+# tests/unit/testdb.c and may make a throwaway PKI with tests/unit/testpki.c.
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/unit/testdb.o $(BUILD)/obj/tests/unit/testpki.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS)
 

@@ -41,6 +41,7 @@
 #include "sign.h"
 #include "store.h"
 #include "testdb.h"
+#include "testpki.h"
 #include "verifier.h"
 
 /* ---- fixed times ---------------------------------------------------------- */
@@ -67,26 +68,6 @@ static char g_key_a[700], g_key_b[700];
 static char *g_cert_ka, *g_cert_kb;
 static char g_key_ka[700], g_key_kb[700];
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = calloc(1, (size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    return buf;
-}
-
 static const char *smpctl_path(void)
 {
     const char *p = getenv("SMPCTL");
@@ -105,26 +86,16 @@ static int run_smpctl(const char *args)
 
 static int suite_setup(void **state)
 {
-    const char *tmp = getenv("TMPDIR");
     char args[1500], path[800];
     (void)state;
 
-    snprintf(g_root, sizeof g_root, "%s/smp-ingest-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(g_root))
+    if (testpki_new(g_root, sizeof g_root, "ingest", (const char *const[]){"dev-a", "dev-b", NULL}) != 0)
         return -1;
     snprintf(g_pki, sizeof g_pki, "%s/pki", g_root);
-    snprintf(args, sizeof args, "pki init --dir '%s'", g_pki);
-    if (run_smpctl(args) != 0)
-        return -1;
-    for (const char *const *d = (const char *const[]){"dev-a", "dev-b", NULL}; *d; d++) {
-        snprintf(args, sizeof args, "pki issue-device %s --dir '%s'", *d, g_pki);
-        if (run_smpctl(args) != 0)
-            return -1;
-    }
     snprintf(path, sizeof path, "%s/devices/dev-a.crt", g_pki);
-    g_cert_a = slurp(path);
+    g_cert_a = testpki_slurp(path);
     snprintf(path, sizeof path, "%s/devices/dev-b.crt", g_pki);
-    g_cert_b = slurp(path);
+    g_cert_b = testpki_slurp(path);
     snprintf(g_key_a, sizeof g_key_a, "%s/devices/dev-a.key", g_pki);
     snprintf(g_key_b, sizeof g_key_b, "%s/devices/dev-b.key", g_pki);
     if (!g_cert_a || !g_cert_b || access(g_key_a, R_OK) != 0 || access(g_key_b, R_OK) != 0) {
@@ -136,7 +107,7 @@ static int suite_setup(void **state)
     if (run_smpctl(args) != 0)
         return -1;
     snprintf(path, sizeof path, "%s/devices/dev-k.crt", g_pki);
-    g_cert_ka = slurp(path);
+    g_cert_ka = testpki_slurp(path);
     snprintf(g_key_ka, sizeof g_key_ka, "%s/dev-k-first.key", g_root);
     snprintf(args, sizeof args, "cp '%s/devices/dev-k.key' '%s'", g_pki, g_key_ka);
     if (system(args) != 0)
@@ -144,7 +115,7 @@ static int suite_setup(void **state)
     snprintf(args, sizeof args, "pki renew-device dev-k --dir '%s'", g_pki);
     if (run_smpctl(args) != 0)
         return -1;
-    g_cert_kb = slurp(path);
+    g_cert_kb = testpki_slurp(path);
     snprintf(g_key_kb, sizeof g_key_kb, "%s/devices/dev-k.key", g_pki);
     if (!g_cert_ka || !g_cert_kb || strcmp(g_cert_ka, g_cert_kb) == 0 ||
         access(g_key_kb, R_OK) != 0) {
@@ -162,12 +133,7 @@ static int suite_teardown(void **state)
     free(g_cert_b);
     free(g_cert_ka);
     free(g_cert_kb);
-    if (g_root[0] && !getenv("KEEP_WORK")) {
-        char cmd[600];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
-        if (system(cmd) != 0)
-            fprintf(stderr, "test_ingest: could not remove %s\n", g_root);
-    }
+    testpki_remove(g_root);
     return 0;
 }
 

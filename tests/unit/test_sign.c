@@ -28,9 +28,9 @@
 #include <mbedtls/base64.h>
 #include <mbedtls/pk.h>
 
-#include "pki.h"
 #include "sign.h"
 #include "sigkey.h"
+#include "testpki.h"
 
 #define NOT_VERIFIED "sig: does not verify with the device's registered key"
 
@@ -40,47 +40,18 @@ static char g_key_a[700], g_key_b[700];
 
 /* ---- suite: a CA, dev-a and dev-b -------------------------------------------- */
 
-static int pki(const char *a0, const char *a1, const char *a2, const char *a3)
-{
-    char *argv[] = {(char *)a0, (char *)a1, (char *)a2, (char *)a3, NULL};
-    return pki_cmd(a3 ? 4 : 3, argv);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = calloc(1, (size_t)n + 1)) && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    return buf;
-}
-
 static int suite_setup(void **state)
 {
-    const char *tmp = getenv("TMPDIR");
     char pkidir[600], path[800];
     (void)state;
 
-    snprintf(g_dir, sizeof g_dir, "%s/smp-sign-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(g_dir))
+    if (testpki_new(g_dir, sizeof g_dir, "sign", (const char *const[]){"dev-a", "dev-b", NULL}) != 0)
         return -1;
     snprintf(pkidir, sizeof pkidir, "%s/pki", g_dir);
-    if (pki("init", "--dir", pkidir, NULL) != 0 ||
-        pki("issue-device", "dev-a", "--dir", pkidir) != 0 ||
-        pki("issue-device", "dev-b", "--dir", pkidir) != 0)
-        return -1;
     snprintf(path, sizeof path, "%s/devices/dev-a.crt", pkidir);
-    g_cert_a = slurp(path);
+    g_cert_a = testpki_slurp(path);
     snprintf(path, sizeof path, "%s/devices/dev-b.crt", pkidir);
-    g_cert_b = slurp(path);
+    g_cert_b = testpki_slurp(path);
     snprintf(g_key_a, sizeof g_key_a, "%s/devices/dev-a.key", pkidir);
     snprintf(g_key_b, sizeof g_key_b, "%s/devices/dev-b.key", pkidir);
     return g_cert_a && g_cert_b ? 0 : -1;
@@ -88,14 +59,11 @@ static int suite_setup(void **state)
 
 static int suite_teardown(void **state)
 {
-    char cmd[600];
     (void)state;
     sigkey_cache_clear();
     free(g_cert_a);
     free(g_cert_b);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (g_dir[0] && system(cmd) != 0)
-        fprintf(stderr, "test_sign: could not remove %s\n", g_dir);
+    testpki_remove(g_dir);
     return 0;
 }
 

@@ -49,6 +49,7 @@
 #include "sign.h"
 #include "store.h"
 #include "testdb.h"
+#include "testpki.h"
 #include "verifier.h"
 
 #define NOW_TS "2026-03-02T10:00:00.000Z"
@@ -73,26 +74,6 @@ static char g_root[512], g_pki[600];
 static char *g_cert_a;
 static char g_key_a[700], g_key_twin[700];
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = calloc(1, (size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    return buf;
-}
-
 static const char *smpctl_path(void)
 {
     const char *p = getenv("SMPCTL");
@@ -109,20 +90,14 @@ static int run(const char *cmd)
 
 static int suite_setup(void **state)
 {
-    const char *tmp = getenv("TMPDIR");
     char cmd[2400], path[800];
     (void)state;
 
-    snprintf(g_root, sizeof g_root, "%s/smp-verifier-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(g_root))
+    if (testpki_new(g_root, sizeof g_root, "verifier", (const char *const[]){"dev-a", NULL}) != 0)
         return -1;
     snprintf(g_pki, sizeof g_pki, "%s/pki", g_root);
-    snprintf(cmd, sizeof cmd, "'%s' pki init --dir '%s' >/dev/null && '%s' pki issue-device dev-a --dir '%s' >/dev/null",
-             smpctl_path(), g_pki, smpctl_path(), g_pki);
-    if (run(cmd) != 0)
-        return -1;
     snprintf(path, sizeof path, "%s/devices/dev-a.crt", g_pki);
-    g_cert_a = slurp(path);
+    g_cert_a = testpki_slurp(path);
     snprintf(g_key_a, sizeof g_key_a, "%s/dev-a-registered.key", g_root);
     snprintf(g_key_twin, sizeof g_key_twin, "%s/devices/dev-a.key", g_pki);
     snprintf(cmd, sizeof cmd, "cp '%s/devices/dev-a.key' '%s' && '%s' pki renew-device dev-a --dir '%s' >/dev/null",
@@ -134,14 +109,9 @@ static int suite_setup(void **state)
 
 static int suite_teardown(void **state)
 {
-    char cmd[600];
     (void)state;
     free(g_cert_a);
-    if (g_root[0] && !getenv("KEEP_WORK")) {
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
-        if (system(cmd) != 0)
-            fprintf(stderr, "test_verifier: could not remove %s\n", g_root);
-    }
+    testpki_remove(g_root);
     return 0;
 }
 
