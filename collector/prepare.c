@@ -25,9 +25,9 @@ static size_t aligned(size_t n)
     return (n + a - 1) / a * a;
 }
 
-/* Copies the scratch's outcome into one block sized for this message: the
- * scratch holds 64 records of every size (about 200 kB), a message of one
- * record needs 3 kB. */
+/* Copies the scratch's outcome into one block sized for this message (the
+ * scratch holds 64 records of every size, about 200 kB; a message of one
+ * record needs 3 kB), hashing each record's canonical bytes as they go in. */
 static prepared_msg *compact(const prepare_scratch *sc, int rc, const record_error *err)
 {
     size_t n = rc == 0 ? sc->batch.count : 0, nrej = rc == 0 ? sc->rejects.count : 0;
