@@ -158,12 +158,12 @@ expect_fail 1 "no database at $WORK/db/fleet.db: create it with smpctl db migrat
 sqlite3 "$WORK/db/fleet.db" "PRAGMA journal_mode=WAL" >/dev/null
 sqlite3 "$WORK/db/fleet.db" <"$REPO_ROOT/tests/fixtures/schema_v1.sql"
 chmod 600 "$WORK/db/fleet.db"
-expect_fail 1 "database $CDB has schema version 1, this smpfleet needs 5: run smpctl db migrate --db $CDB" \
+expect_fail 1 "database $CDB has schema version 1, this smpfleet needs 6: run smpctl db migrate --db $CDB" \
     "$BIN/smp-collector" -c "$ETC/collector.conf"
 out=$("$SMPCTL" db migrate --db "$WORK/db/fleet.db") || fail "db migrate of a version-1 database failed"
 [ "$out" = "database $WORK/db/fleet.db: schema version 1 -> 5" ] || fail "db migrate said: $out"
 out=$("$SMPCTL" db migrate --db "$WORK/db/fleet.db") || fail "second db migrate failed"
-[ "$out" = "database $WORK/db/fleet.db: schema version 5, up to date" ] || fail "second db migrate said: $out"
+[ "$out" = "database $WORK/db/fleet.db: schema version 6, up to date" ] || fail "second db migrate said: $out"
 echo "ok: the collector and smpctl refuse a missing or version-1 database, naming smpctl db migrate"
 
 "$SMPCTL" device add chair-01 --clinic c1 --cert "$PKI/devices/chair-01.crt" --db "$WORK/db/fleet.db" >/dev/null
@@ -261,7 +261,7 @@ sqlite3 "$WORK/v1.db" "PRAGMA journal_mode=WAL" >/dev/null
 sqlite3 "$WORK/v1.db" <"$REPO_ROOT/tests/fixtures/schema_v1.sql"
 sqlite3 "$WORK/v1.db" "INSERT INTO devices VALUES ('chair-01', 'c1', NULL, NULL, NULL, '2026-03-01T00:00:00Z', NULL)"
 cp "$WORK/v1.db" "$WORK/v1.copy"
-expect_fail 1 "smpctl report: database $WORK/v1.db has schema version 1, this smpfleet needs 5: run smpctl db migrate --db $WORK/v1.db" \
+expect_fail 1 "smpctl report: database $WORK/v1.db has schema version 1, this smpfleet needs 6: run smpctl db migrate --db $WORK/v1.db" \
     "$SMPCTL" report --db "$WORK/v1.db" --clinic c1 --from $DAY --to $DAY --format csv
 cmp -s "$WORK/v1.db" "$WORK/v1.copy" || fail "smpctl report changed a version-1 database"
 [ ! -e "$WORK/v1.db-wal" ] || [ ! -s "$WORK/v1.db-wal" ] || fail "smpctl report wrote to a version-1 database's WAL"

@@ -168,13 +168,13 @@ static void test_fresh_database(void **state)
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
     assert_int_equal(from, 0);
     assert_int_equal(to, DB_SCHEMA_VERSION);
-    assert_int_equal(DB_SCHEMA_VERSION, 5);
+    assert_int_equal(DB_SCHEMA_VERSION, 6);
     if (!testdb_is_postgres()) {
         struct stat st;
         assert_int_equal(stat(fx->target, &st), 0);
         assert_int_equal(st.st_mode & 0777, 0600);
     }
-    assert_int_equal(version_of(fx->target), 5);
+    assert_int_equal(version_of(fx->target), 6);
     db = testdb_open(fx->target);
     for (size_t i = 0; i < N_TABLES; i++)
         if (tables_named(db, schema_tables[i]) != 1)
@@ -359,7 +359,7 @@ static void test_open_refuses_v1_and_changes_nothing(void **state)
     char *before = slurp(fx->target, &n1), *after;
     assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
     assert_null(db);
-    snprintf(want, sizeof want, "database %s has schema version 1, this smpfleet needs 5: run "
+    snprintf(want, sizeof want, "database %s has schema version 1, this smpfleet needs 6: run "
              "smpctl db migrate --db %s", fx->target, fx->target);
     assert_string_equal(err, want);
     after = slurp(fx->target, &n2);
@@ -384,7 +384,7 @@ static void test_open_refuses_empty(void **state)
     }
     sqldb_mask(fx->target, name, sizeof name);
     assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
-    snprintf(want, sizeof want, "database %s has schema version 0, this smpfleet needs 5: run "
+    snprintf(want, sizeof want, "database %s has schema version 0, this smpfleet needs 6: run "
              "smpctl db migrate --db %s", name, name);
     assert_string_equal(err, want);
 }
@@ -398,18 +398,18 @@ static void test_newer_version_refused(void **state)
 
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
     db = testdb_open(fx->target);
-    testdb_exec(db, "UPDATE meta SET value = '6' WHERE key = 'schema_version'");
+    testdb_exec(db, "UPDATE meta SET value = '7' WHERE key = 'schema_version'");
     sqldb_close(db);
     db = NULL;
     sqldb_mask(fx->target, name, sizeof name);
-    snprintf(want, sizeof want, "database %s has schema version 6, newer than this smpfleet (5): "
+    snprintf(want, sizeof want, "database %s has schema version 7, newer than this smpfleet (6): "
              "upgrade smpfleet", name);
     assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
     assert_null(db);
     assert_string_equal(err, want);
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), -1);
     assert_string_equal(err, want);
-    assert_int_equal(version_of(fx->target), 6);
+    assert_int_equal(version_of(fx->target), 7);
 }
 
 /* A version-2 database (SQLite, or PostgreSQL from the release that
@@ -431,10 +431,10 @@ static void test_v2_migrates_on_both(void **state)
                     "INSERT INTO viewers VALUES ('wall', 'north', '2025-01-03T00:00:00Z')");
     sqldb_close(db);
     assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
-    assert_non_null(strstr(err, "has schema version 2, this smpfleet needs 5"));
+    assert_non_null(strstr(err, "has schema version 2, this smpfleet needs 6"));
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
     assert_int_equal(from, 2);
-    assert_int_equal(to, 5);
+    assert_int_equal(to, 6);
     db = testdb_open(fx->target);
     assert_int_equal(table_count(db), N_TABLES);
     assert_int_equal(testdb_int(db, "SELECT count(*) FROM viewers"), 1);
@@ -462,10 +462,10 @@ static void test_v3_migrates_on_both(void **state)
                     "INSERT INTO devices(device_id, clinic, added_at) VALUES ('m-01', 'north', 't')");
     sqldb_close(db);
     assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
-    assert_non_null(strstr(err, "has schema version 3, this smpfleet needs 5"));
+    assert_non_null(strstr(err, "has schema version 3, this smpfleet needs 6"));
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
     assert_int_equal(from, 3);
-    assert_int_equal(to, 5);
+    assert_int_equal(to, 6);
     db = testdb_open(fx->target);
     assert_int_equal(table_count(db), N_TABLES);
     assert_int_equal(testdb_int(db, "SELECT count(*) FROM devices WHERE kind = 'machine'"), 1);
@@ -522,10 +522,10 @@ static void test_v4_migrates_on_both(void **state)
                     "INSERT INTO records VALUES ('m-01', 3, 't3', 'r', 'checkpoint', 'p', 'h', '{}')");
     sqldb_close(db);
     assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
-    assert_non_null(strstr(err, "has schema version 4, this smpfleet needs 5"));
+    assert_non_null(strstr(err, "has schema version 4, this smpfleet needs 6"));
     assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
     assert_int_equal(from, 4);
-    assert_int_equal(to, 5);
+    assert_int_equal(to, 6);
     db = testdb_open(fx->target);
     compliance_index_sql(db, def, sizeof def);
     /* PostgreSQL's is left as it was. */
@@ -536,6 +536,49 @@ static void test_v4_migrates_on_both(void **state)
                                        : "SELECT count(*) FROM records INDEXED BY records_compliance"
                                          " WHERE type NOT IN " DB_NOT_COMPLIANCE_TYPES),
                      1);
+    sqldb_close(db);
+}
+
+/* How many indexes named name the store has. */
+static int64_t index_count(sqldb *db, const char *name)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof sql,
+             testdb_is_postgres() ? "SELECT count(*) FROM pg_indexes WHERE indexname = '%s'"
+                                  : "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+                                    " AND name = '%s'",
+             name);
+    return testdb_int(db, sql);
+}
+
+/* A version-5 database indexed every record by (type, ts); version 6 drops
+ * that index on both stores and keeps the records. */
+static void test_v5_migrates_on_both(void **state)
+{
+    fixture *fx = *state;
+    char err[1024];
+    int from = -1, to = -1;
+    sqldb *db;
+
+    assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
+    db = testdb_open(fx->target);
+    assert_int_equal(index_count(db, "records_by_type_ts"), 0);
+    testdb_exec(db, "CREATE INDEX records_by_type_ts ON records(type, ts);"
+                    "UPDATE meta SET value = '5' WHERE key = 'schema_version';"
+                    "INSERT INTO records VALUES ('m-01', 1, 't1', 'r', 'session.start', 'p', 'h', '{}');"
+                    "INSERT INTO records VALUES ('m-01', 2, 't2', 'r', 'usage.counters', 'p', 'h', '{}')");
+    assert_int_equal(index_count(db, "records_by_type_ts"), 1);
+    sqldb_close(db);
+    assert_int_equal(db_open(fx->target, &db, err, sizeof err), -1);
+    assert_non_null(strstr(err, "has schema version 5, this smpfleet needs 6"));
+    assert_int_equal(db_migrate(fx->target, &from, &to, err, sizeof err), 0);
+    assert_int_equal(from, 5);
+    assert_int_equal(to, 6);
+    db = testdb_open(fx->target);
+    assert_int_equal(index_count(db, "records_by_type_ts"), 0);
+    assert_int_equal(index_count(db, "records_compliance"), 1);
+    assert_int_equal(testdb_int(db, "SELECT count(*) FROM records"), 2);
     sqldb_close(db);
 }
 
@@ -571,6 +614,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_v2_migrates_on_both, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v3_migrates_on_both, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v4_migrates_on_both, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v5_migrates_on_both, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_refuses_foreign_database, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
