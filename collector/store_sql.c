@@ -452,11 +452,13 @@ static int put_new(store *s, const char *device, const store_put_item *items, si
         if (items[i].result != STORE_INSERTED)
             continue;
         row++;
-        if (sqldb_bind_int64(q, p, (int64_t)r->seq) != 0 || sqldb_bind_text(q, p + 1, r->ts) != 0 ||
+        /* Borrowed: the record and its bytes outlive the statement's run. */
+        if (sqldb_bind_int64(q, p, (int64_t)r->seq) != 0 ||
+            sqldb_bind_textn_borrowed(q, p + 1, r->ts, strlen(r->ts)) != 0 ||
             sqldb_bind_text(q, p + 2, record_type_name(r->type)) != 0 ||
-            sqldb_bind_text(q, p + 3, r->prev) != 0 ||
-            sqldb_bind_text(q, p + 4, items[i].hash) != 0 ||
-            sqldb_bind_textn(q, p + 5, items[i].canon, items[i].canon_len) != 0)
+            sqldb_bind_textn_borrowed(q, p + 3, r->prev, strlen(r->prev)) != 0 ||
+            sqldb_bind_textn_borrowed(q, p + 4, items[i].hash, strlen(items[i].hash)) != 0 ||
+            sqldb_bind_textn_borrowed(q, p + 5, items[i].canon, items[i].canon_len) != 0)
             goto bind_failed;
     }
     if (store__run(s, q, "record insert") != 0)

@@ -131,6 +131,13 @@ int sqldb_bind_textn(sqldb_stmt *st, int i, const char *s, size_t len)
 {
     return st->db->ops->bind_textn(st, i, s, len);
 }
+int sqldb_bind_textn_borrowed(sqldb_stmt *st, int i, const char *s, size_t len)
+{
+    const sqldb_ops *ops = st->db->ops;
+
+    return ops->bind_textn_borrowed ? ops->bind_textn_borrowed(st, i, s, len)
+                                    : ops->bind_textn(st, i, s, len);
+}
 int sqldb_bind_blob(sqldb_stmt *st, int i, const void *p, size_t len)
 {
     return st->db->ops->bind_blob(st, i, p, len);

@@ -37,6 +37,8 @@ typedef struct sqldb_ops {
     void (*finalize)(sqldb_stmt *st);
     int (*bind_int64)(sqldb_stmt *st, int i, int64_t v);
     int (*bind_textn)(sqldb_stmt *st, int i, const char *s, size_t len);
+    /* NULL: the store copies borrowed text like any other. */
+    int (*bind_textn_borrowed)(sqldb_stmt *st, int i, const char *s, size_t len);
     int (*bind_blob)(sqldb_stmt *st, int i, const void *p, size_t len);
     int (*bind_null)(sqldb_stmt *st, int i);
     int (*step)(sqldb_stmt *st);

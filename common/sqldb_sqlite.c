@@ -247,6 +247,11 @@ static int lite_bind_textn(sqldb_stmt *st, int i, const char *s, size_t len)
     return bound(st, sqlite3_bind_text64(query(st), i, s, len, SQLITE_TRANSIENT, SQLITE_UTF8));
 }
 
+static int lite_bind_textn_borrowed(sqldb_stmt *st, int i, const char *s, size_t len)
+{
+    return bound(st, sqlite3_bind_text64(query(st), i, s, len, SQLITE_STATIC, SQLITE_UTF8));
+}
+
 static int lite_bind_blob(sqldb_stmt *st, int i, const void *p, size_t len)
 {
     /* A zero-length blob is still a blob, not NULL. */
@@ -327,6 +332,7 @@ const sqldb_ops sqldb_sqlite_ops = {
     .finalize = lite_finalize,
     .bind_int64 = lite_bind_int64,
     .bind_textn = lite_bind_textn,
+    .bind_textn_borrowed = lite_bind_textn_borrowed,
     .bind_blob = lite_bind_blob,
     .bind_null = lite_bind_null,
     .step = lite_step,

@@ -436,6 +436,31 @@ static void test_rerun_keeps_bindings(void **state)
     assert_int_equal(testdb_int_s(fx->db, "SELECT COUNT(*) FROM c WHERE v = ?1", "kept"), 1);
 }
 
+/* Borrowed text is read when the statement runs: what the buffer holds
+ * afterwards is not what was stored, and a statement bound again with the
+ * same buffer stores its new contents (a length shorter than the buffer
+ * counts, as with sqldb_bind_textn). */
+static void test_borrowed_text(void **state)
+{
+    fixture *fx = *state;
+    char buf[32];
+    sqldb_stmt *st;
+
+    testdb_exec(fx->db, "CREATE TABLE c (k BIGINT PRIMARY KEY, v TEXT)");
+    st = prep(fx->db, "INSERT INTO c (k, v) VALUES (?1, ?2)");
+    for (int k = 1; k <= 2; k++) {
+        snprintf(buf, sizeof buf, "body-%d-and-more", k);
+        assert_int_equal(sqldb_bind_int64(st, 1, k), 0);
+        assert_int_equal(sqldb_bind_textn_borrowed(st, 2, buf, 6), 0);
+        step_done(st, fx->db);
+        memset(buf, 'x', sizeof buf - 1);
+    }
+    sqldb_finalize(st);
+    assert_int_equal(testdb_int_s(fx->db, "SELECT COUNT(*) FROM c WHERE v = ?1", "body-1"), 1);
+    assert_int_equal(testdb_int_s(fx->db, "SELECT COUNT(*) FROM c WHERE v = ?1", "body-2"), 1);
+    assert_int_equal(testdb_int(fx->db, "SELECT COUNT(*) FROM c"), 2);
+}
+
 static void test_reset_clears_bindings(void **state)
 {
     fixture *fx = *state;
@@ -931,6 +956,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_returning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rerun_keeps_bindings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_clears_bindings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_borrowed_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions_and_savepoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repeated_statements, setup, teardown),
