@@ -14,9 +14,13 @@
 #include "presence.h"
 
 /* The queue between the preparing thread and the committing one: a group
- * is at most COMMITTER_GROUP_MAX messages, and 16 MB of prepared records
- * (about 80 messages of 64) keep both threads busy. */
-#define READY_BYTES (16u * 1024 * 1024)
+ * is at most COMMITTER_GROUP_MAX messages. 64 MB of prepared records and
+ * their payloads hold that many messages of 64 records (~85 kB each), so
+ * a burst is stored in groups as big as the preparing thread fills while
+ * the one before commits, and the bound is the message count: on SQLite a
+ * group writes each page it touched to the WAL once, so bigger groups
+ * write the same half-filled pages less often (docs/performance.md). */
+#define READY_BYTES (64u * 1024 * 1024)
 /* Messages the preparing thread takes from the inbox at once. */
 #define PREPARE_TAKE 16
 

@@ -295,11 +295,11 @@ static int quarantine_record(ingest *in, integrity_ctx *ic, const split_reject *
  * never sees a record that came after it in the message. */
 static size_t segment_end(const ingest *in, size_t i)
 {
-    const record *r = in->msg->records;
+    const record *const *r = in->msg->records;
     size_t j = i + 1;
 
-    while (j < in->msg->count && r[j].seq > r[j - 1].seq &&
-           !(in->rules_on && rules_read_records(&in->policy, &r[j - 1])))
+    while (j < in->msg->count && r[j]->seq > r[j - 1]->seq &&
+           !(in->rules_on && rules_read_records(&in->policy, r[j - 1])))
         j++;
     return j;
 }
@@ -310,7 +310,7 @@ static int put_segment(ingest *in, size_t i, size_t end, const char *now_ts)
     const prepared_msg *m = in->msg;
 
     for (size_t k = i; k < end; k++)
-        in->items[k] = (store_put_item){&m->records[k], m->canon[k], m->canon_len[k], m->hash[k],
+        in->items[k] = (store_put_item){m->records[k], m->canon[k], m->canon_len[k], m->hash[k],
                                         STORE_INSERTED};
     return linkview_put(in->links, &in->items[i], end - i, i, now_ts);
 }
@@ -332,7 +332,7 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
     linkview_start(in->links, in->s, device);
     in->raised.n = 0;
     for (size_t i = 0; i < in->msg->count; i++) {
-        const record *r = &in->msg->records[i];
+        const record *r = in->msg->records[i];
         store_put_result put;
         int64_t ts_ms = 0;
         if (i == end) {

@@ -22,7 +22,9 @@ typedef struct prepared_msg {
     int rc;                       /* 0: records to store; -1: refused whole (err) */
     record_error err;
     size_t count;                 /* records that validated, in message order */
-    record *records;
+    /* Each holds only its used part (record_used_size): never copy one
+     * whole. */
+    const record **records;
     const char **canon;           /* canonical bytes of records[i] (NUL-terminated) */
     size_t *canon_len;
     char (*hash)[RECORD_HASH_HEX];

@@ -17,10 +17,11 @@
  * prev, which belong to the record that carried it, not to the fact. */
 static int fact_digest(const record *r, char hex[RECORD_HASH_HEX])
 {
-    record facts = *r;
+    record facts;
     char canon[RECORD_CANON_MAX];
     int len;
 
+    memcpy(&facts, r, record_used_size(r));
     facts.seq = 0;
     facts.ts[0] = facts.prev[0] = '\0';
     if ((len = record_canonical(&facts, canon, sizeof canon)) < 0)

@@ -104,6 +104,11 @@ void record_init(record *r, record_type type)
         r->fields[r->nfields++] = (field_value){.spec = f};
 }
 
+size_t record_used_size(const record *r)
+{
+    return offsetof(record, fields) + r->nfields * sizeof(field_value);
+}
+
 static field_value *find_field(const record *r, const char *name)
 {
     for (size_t i = 0; i < r->nfields; i++) {

@@ -106,6 +106,12 @@ typedef enum {
 int record_from_json(const cJSON *obj, record_mode mode, const char *prefix,
                      record *out, record_error *err);
 
+/* The bytes of r that hold something: everything before its fields and its
+ * nfields slots. Nothing past them is ever read, so that many bytes copied
+ * are the whole record to every reader (a record with all its slots is
+ * about 3 kB; most use five or fewer). */
+size_t record_used_size(const record *r);
+
 /* Starts an empty record of the given type (all fields absent). */
 void record_init(record *r, record_type type);
 /* Set a payload field by name; returns -1 if the type has no such field of
