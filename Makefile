@@ -236,7 +236,7 @@ fuzz-ingest: $(FUZZ_BUILD)/fuzz_ingest
 # Prints a table and writes it to out/bench/results.md; docs/performance.md
 # holds the latest table, the machine it ran on and the targets.
 BENCH_SCALE ?= 1
-BENCH_TOOLS = $(patsubst %,$(BUILD)/bench/%,gen_load pub_load rusage_run bench_journal feed_load gen_fleetdb)
+BENCH_TOOLS = $(patsubst %,$(BUILD)/bench/%,gen_load pub_load rusage_run bench_journal feed_load gen_fleetdb wait_heads)
 
 BENCH_LIBS  =
 # The load generators sign ~1 checkpoint per 10 records; with OpenSSL's

@@ -345,7 +345,7 @@ pg_wait_idle() {
 # ---- setup -----------------------------------------------------------------
 
 for b in smp-agent smp-collector smpctl; do [ -x "$BIN/$b" ] || die "$BIN/$b not built (make)"; done
-for t in gen_load pub_load rusage_run bench_journal feed_load gen_fleetdb bench_verify bench_drain bench_ingest; do
+for t in gen_load pub_load rusage_run bench_journal feed_load gen_fleetdb bench_verify bench_drain bench_ingest wait_heads; do
     [ -x "$TOOLS/$t" ] || die "$TOOLS/$t not built (make bench builds it)"
 done
 for c in mosquitto mosquitto_sub mosquitto_pub sqlite3; do
@@ -369,7 +369,7 @@ mkdir -p "$WORK/bin"
 # (or, mid-link, break) what is measured.
 cp "$BIN"/smp-agent "$BIN"/smp-collector "$BIN"/smpctl "$WORK/bin/"
 cp "$TOOLS"/gen_load "$TOOLS"/pub_load "$TOOLS"/rusage_run "$TOOLS"/bench_journal "$TOOLS"/feed_load "$TOOLS"/gen_fleetdb \
-    "$TOOLS"/bench_verify "$TOOLS"/bench_drain "$TOOLS"/bench_ingest "$WORK/bin/"
+    "$TOOLS"/bench_verify "$TOOLS"/bench_drain "$TOOLS"/bench_ingest "$TOOLS"/wait_heads "$WORK/bin/"
 BIN=$WORK/bin
 TOOLS=$WORK/bin
 # As root the broker runs as user mosquitto and must reach its state dir.
@@ -530,30 +530,35 @@ run_collectors() {
         pids+=("$COLL_PID") wraps+=("$COLL_WRAP") prefixes+=("$prefix")
         ports+=("$(awk -F' *= *' '$1 == "metrics_port" { print $2 }' "${confs[$i]}")")
     done
-    local polls=0 waits=0 w
-    for _ in $(seq 1 6000); do    # at most 600 s
-        done_n=$(heads_sum "$db") || done_n=0
-        [ "$done_n" -ge "$recs" ] && break
-        for c in "${pids[@]}"; do kill -0 "$c" 2>/dev/null || break 2; done
-        if [ -n "$dbname" ]; then
-            # Sessions of the collectors waiting for a lock (a device's,
-            # held by the other collector's group until its COMMIT).
-            w=$(pg_watch "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock';") || w=0
-            polls=$((polls + 1)) waits=$((waits + w))
-        fi
-        # No progress for 60 s: stalled (a deadlock, say), not slow.
-        if [ "$done_n" = "$last_n" ]; then still=$((still + 1)); else still=0 last_n=$done_n; fi
-        if [ "$still" -ge 600 ]; then
+    # The last ack: bench/wait_heads polls the acked heads every 10 ms over
+    # one connection, and gives up when a collector is gone, after 60 s
+    # without progress (a stall: a deadlock, say) or after 600 s.
+    local polls=0 waits=0 w wh heads alive
+    "$TOOLS/wait_heads" "$db" "$recs" "${pids[@]}" >"$WORK/$name.heads" 2>&1 &
+    wh=$!
+    while [ -n "$dbname" ] && kill -0 "$wh" 2>/dev/null; do
+        # Sessions of the collectors waiting for a lock (a device's, held
+        # by the other collector's group until its COMMIT).
+        w=$(pg_watch "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock';") || w=0
+        polls=$((polls + 1)) waits=$((waits + w))
+        sleep 0.1
+    done
+    wait "$wh" || true
+    heads=$(cat "$WORK/$name.heads")
+    done_n=$(sed -n 's/^done=\([0-9]*\) .*/\1/p' <<<"$heads")
+    t1=$(sed -n 's/.* at=\([0-9.]*\)$/\1/p' <<<"$heads")
+    [ -n "$done_n" ] && [ -n "$t1" ] || die "$name: bench/wait_heads said: $heads"
+    if [ "$done_n" -lt "$recs" ]; then
+        alive=1
+        for c in "${pids[@]}"; do kill -0 "$c" 2>/dev/null || alive=0; done
+        if [ "$alive" = 1 ]; then
             log "$name: no progress for 60 s at $done_n of $recs records; the collectors' threads: $WORK/$name.stacks"
             for c in "${pids[@]}"; do
                 command -v gdb >/dev/null && timeout 30 gdb -p "$c" -batch -ex 'thread apply all bt 8' 2>/dev/null |
                     grep -E '^(Thread|#)' >>"$WORK/$name.stacks" || true
             done
-            break
         fi
-        sleep 0.1
-    done
-    t1=$(now)
+    fi
     # Checkpoints queued for the verifier thread (collector/verifier.h): the
     # ack does not wait for their signatures, but the machine still has to
     # check every one. Until none is pending (at most 600 s; 60 s without
