@@ -111,14 +111,19 @@ static int lock_group(committer *c, inbox_msg *msgs, size_t n, size_t first)
     return ingest_group_lock(c->in, topics, n - first);
 }
 
+/* try_group's answer when a message failed outside a careful group
+ * (INGEST_RETRY_CAREFULLY): rolled back, to run again at once carefully. */
+#define GROUP_RUN_CAREFULLY 1
+
 /* One try of a group: msgs from first on, until the end or until half the
  * alert budget is used (so the next message still has room for its
- * alerts); *next is where the group ended. Acks and alerts are published
- * only after the commit. 0 when committed; -1 when the store could not
- * begin, run or commit it (rolled back, nothing published), *what saying
- * which. */
-static int try_group(committer *c, inbox_msg *msgs, size_t n, size_t first, size_t *next,
-                     const char **what)
+ * alerts); *next is where the group ended. careful: a savepoint per
+ * message (ingest_group_careful). Acks and alerts are published only after
+ * the commit. 0 when committed; GROUP_RUN_CAREFULLY; -1 when the store
+ * could not begin, run or commit it (rolled back, nothing published),
+ * *what saying which. */
+static int try_group(committer *c, inbox_msg *msgs, size_t n, size_t first, bool careful,
+                     size_t *next, const char **what)
 {
     pending_ack acks[COMMITTER_GROUP_MAX];
     size_t nacks = 0;
@@ -131,6 +136,8 @@ static int try_group(committer *c, inbox_msg *msgs, size_t n, size_t first, size
         *what = "begin";
         return -1;
     }
+    if (careful)
+        ingest_group_careful(c->in);
     if (lock_group(c, msgs, n, first) != 0) {
         *what = "lock the devices of";
         goto undo;
@@ -158,6 +165,9 @@ static int try_group(committer *c, inbox_msg *msgs, size_t n, size_t first, size
         } else if (rc == INGEST_RETRY_GROUP) {
             *what = "store";
             goto undo;
+        } else if (rc == INGEST_RETRY_CAREFULLY) {
+            ingest_group_rollback(c->in);
+            return GROUP_RUN_CAREFULLY;
         }
         if (ingest_alerts(c->in)->count >= ALERT_BATCH_MAX / 2)
             break;
@@ -253,6 +263,7 @@ static void store_all(committer *c, inbox_msg *msgs, size_t n)
 {
     size_t next = 0;
     long delay = c->retry.first_ms;
+    bool careful = false;         /* until the group a message failed in commits */
 
     if (c->given_up) {            /* shutting down after a failed last try */
         c->given_up += n;
@@ -262,15 +273,21 @@ static void store_all(committer *c, inbox_msg *msgs, size_t n)
         size_t first = next;
         const char *what = "";
         bool last_try = inbox_closed(c->q);
+        int rc = try_group(c, msgs, n, first, careful, &next, &what);
 
-        if (try_group(c, msgs, n, first, &next, &what) == 0) {
+        if (rc == 0) {
             if (c->failing)
                 outage_ends(c);
             delay = c->retry.first_ms;
             c->conflicts = 0;
+            careful = false;
             continue;
         }
         next = first;             /* the same group again: nothing of it is durable */
+        if (rc == GROUP_RUN_CAREFULLY) {
+            careful = true;
+            continue;
+        }
         if (!c->failing && retry_conflict(c, what))
             continue;
         if (c->pub.counters)

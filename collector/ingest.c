@@ -20,6 +20,7 @@ struct ingest {
     prepare_scratch *scratch;     /* for messages that come unprepared */
     const prepared_msg *msg;      /* the message being handled */
     bool oom;                     /* it failed for want of memory, not the store */
+    bool careful;                 /* the open group: a savepoint per message */
     device_info device;           /* of the message being handled */
     /* The message's records as stored (store_put_records) and the links
      * around them. */
@@ -384,10 +385,13 @@ int ingest_group_begin(ingest *in)
     take_update(in);
     in->alerts.count = in->alerts.dropped = 0;
     in->group_queued = 0;
+    in->careful = false;
     /* No log line here: the committer retries a failing group and says
      * once, with ingest_store_error, that storage is failing. */
     return store_begin(in->s) == 0 ? 0 : -1;
 }
+
+void ingest_group_careful(ingest *in) { in->careful = true; }
 
 static int compare_ids(const void *a, const void *b)
 {
@@ -461,9 +465,14 @@ int ingest_message_prepared(ingest *in, const char *topic, const void *payload, 
     out->alerts = &in->alerts;
     in->oom = false;
     record_ts_format(now_ms, now_ts);
-    if (store_savepoint(in->s) == 0 && handle(in, topic, payload, len, pre, now_ms, now_ts, out) == 0 &&
-        store_release(in->s) == 0)
+    if (!in->careful) {
+        if (handle(in, topic, payload, len, pre, now_ms, now_ts, out) == 0)
+            return 0;
+    } else if (store_savepoint(in->s) == 0 &&
+               handle(in, topic, payload, len, pre, now_ms, now_ts, out) == 0 &&
+               store_release(in->s) == 0) {
         return 0;
+    }
     out->ack = false;
     if (!in->oom && store_retryable(in->s)) {
         /* Not this message's fault: the group's transaction lost a
@@ -471,6 +480,13 @@ int ingest_message_prepared(ingest *in, const char *topic, const void *payload, 
         log_debug("store failed device=%s error=%s; the group runs again",
                   out->device[0] ? out->device : "-", store_errmsg(in->s));
         return INGEST_RETRY_GROUP;
+    }
+    if (!in->careful) {
+        /* Without a savepoint this message cannot be undone alone. */
+        log_debug("store failed device=%s error=%s; the group runs again, a savepoint per message",
+                  out->device[0] ? out->device : "-",
+                  in->oom ? "out of memory" : store_errmsg(in->s));
+        return INGEST_RETRY_CAREFULLY;
     }
     /* Undo this message alone; the others of the group still commit. */
     log_error("store failed device=%s error=%s; not acking, the agent will resend",
@@ -510,12 +526,21 @@ store *ingest_store(ingest *in) { return in->s; }
 int ingest_events(ingest *in, const char *topic, const void *payload, size_t len, int64_t now_ms,
                   ingest_result *out)
 {
-    if (ingest_group_begin(in) != 0) {
-        memset(out, 0, sizeof *out);
-        out->alerts = &in->alerts;
-        return -1;
+    int rc = INGEST_RETRY_CAREFULLY;
+
+    /* Once more as a careful group when the message failed outside one. */
+    for (bool careful = false; rc == INGEST_RETRY_CAREFULLY; careful = true) {
+        if (careful)
+            ingest_group_rollback(in);
+        if (ingest_group_begin(in) != 0) {
+            memset(out, 0, sizeof *out);
+            out->alerts = &in->alerts;
+            return -1;
+        }
+        if (careful)
+            ingest_group_careful(in);
+        rc = ingest_message(in, topic, payload, len, now_ms, out);
     }
-    int rc = ingest_message(in, topic, payload, len, now_ms, out);
     if (rc == INGEST_RETRY_GROUP) {
         ingest_group_rollback(in);
         return -1;

@@ -68,11 +68,20 @@ void ingest_free(ingest *in);
 void ingest_set_checkpoint_hook(ingest *in, void (*fn)(void *ctx), void *ctx);
 
 /* Group commit: ingest_group_begin, any number of ingest_message, then
- * ingest_group_commit — one transaction and one fsync for the group. Each
- * message runs under its own savepoint, so a message the store fails on is
- * undone alone. Acks (result.ack) and the group's alerts (ingest_alerts)
- * may be published only after ingest_group_commit returned 0. */
+ * ingest_group_commit — one transaction and one fsync for the group. Acks
+ * (result.ack) and the group's alerts (ingest_alerts) may be published
+ * only after ingest_group_commit returned 0.
+ * A group runs its messages without savepoints (two statements, on
+ * PostgreSQL two round trips, per message saved): a message the store
+ * fails on then cannot be undone alone, and ingest_message says
+ * INGEST_RETRY_CAREFULLY. The caller rolls the group back and runs it
+ * again from its first message with ingest_group_careful: each message
+ * under its own savepoint, so the one that fails is undone alone and the
+ * others commit. */
 int ingest_group_begin(ingest *in);
+/* Right after ingest_group_begin: this group runs each message under a
+ * savepoint of its own. */
+void ingest_group_careful(ingest *in);
 /* Optional, right after ingest_group_begin: takes the device locks
  * (store_lock_device) of the messages' topics at once, in sorted order.
  * Each message takes its device's lock anyway; taking a group's locks up
@@ -86,10 +95,15 @@ int ingest_group_lock(ingest *in, const char *const *topics, size_t n);
  * collector, a lost connection): the group must be rolled back
  * (ingest_group_rollback) and run again from its first message. */
 #define INGEST_RETRY_GROUP (-2)
+/* ingest_message's answer, outside a careful group, when the store failed
+ * on the message for a reason of its own (a full disk, say) or memory ran
+ * out: the group must be rolled back and run again from its first message
+ * as a careful group (ingest_group_careful). */
+#define INGEST_RETRY_CAREFULLY (-3)
 
 /* Returns 0 when the message was stored or quarantined, -1 when the store
- * failed on it (it is undone and not acked; the agent resends), or
- * INGEST_RETRY_GROUP. */
+ * failed on it in a careful group (it is undone and not acked; the agent
+ * resends), INGEST_RETRY_GROUP or INGEST_RETRY_CAREFULLY. */
 int ingest_message(ingest *in, const char *topic, const void *payload, size_t len, int64_t now_ms,
                    ingest_result *out);
 /* The same for a message prepared beforehand (prepare.h; pre was made for

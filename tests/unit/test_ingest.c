@@ -1336,6 +1336,79 @@ static void test_alert_batch_overflow(void **state)
     free(c);
 }
 
+/* The store refuses every record of device (a trigger standing in for a
+ * failure of the store's own, a full disk under one page, say): an error
+ * that running again does not cure (store_retryable is false). */
+static void refuse_records_of(sqldb *db, const char *device)
+{
+    char sql[512];
+
+    if (testdb_is_postgres()) {
+        testdb_exec(db, "CREATE FUNCTION refuse_record() RETURNS trigger LANGUAGE plpgsql AS "
+                        "$$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$");
+        snprintf(sql, sizeof sql, "CREATE TRIGGER refuse BEFORE INSERT ON records FOR EACH ROW "
+                 "WHEN (NEW.device_id = '%s') EXECUTE FUNCTION refuse_record()", device);
+    } else {
+        snprintf(sql, sizeof sql, "CREATE TRIGGER refuse BEFORE INSERT ON records "
+                 "WHEN NEW.device_id = '%s' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+                 device);
+    }
+    testdb_exec(db, sql);
+}
+
+/* A group runs its messages without savepoints, two statements fewer each
+ * than a careful group; a message the store fails on there cannot be
+ * undone alone (INGEST_RETRY_CAREFULLY). Run again as a careful group, it
+ * is undone alone (-1, not acked) and the message before it commits. */
+static void test_group_careful_only_after_a_failure(void **state)
+{
+    fixture *fx = *state;
+    chain *a = chain_new("dev-a"), *b = chain_new("dev-b");
+    char *pa, *pa2, *pb;
+    size_t la, la2, lb;
+    ingest_result r;
+    int64_t t0, plain, careful;
+
+    chain_fill(a, 4);
+    chain_fill(b, 2);
+    pa = chain_batch(a, 1, 2, &la);
+    pa2 = chain_batch(a, 3, 4, &la2);
+    pb = chain_batch(b, 1, 2, &lb);
+    refuse_records_of(fx->db, "dev-b");
+
+    assert_int_equal(ingest_group_begin(fx->in), 0);
+    t0 = store_statements(fx->s);
+    assert_int_equal(ingest_message(fx->in, "smp/v1/dev/dev-a/events", pa, la, now_ms(), &r), 0);
+    plain = store_statements(fx->s) - t0;
+    assert_true(r.ack);
+    assert_int_equal(ingest_message(fx->in, "smp/v1/dev/dev-b/events", pb, lb, now_ms(), &r),
+                     INGEST_RETRY_CAREFULLY);
+    assert_false(r.ack);
+    ingest_group_rollback(fx->in);
+
+    assert_int_equal(ingest_group_begin(fx->in), 0);
+    ingest_group_careful(fx->in);
+    assert_int_equal(ingest_message(fx->in, "smp/v1/dev/dev-a/events", pa, la, now_ms(), &r), 0);
+    assert_true(r.ack);
+    assert_int_equal(ingest_message(fx->in, "smp/v1/dev/dev-b/events", pb, lb, now_ms(), &r), -1);
+    assert_false(r.ack);
+    t0 = store_statements(fx->s);
+    assert_int_equal(ingest_message(fx->in, "smp/v1/dev/dev-a/events", pa2, la2, now_ms(), &r), 0);
+    careful = store_statements(fx->s) - t0;
+    assert_true(r.ack);
+    assert_int_equal(ingest_group_commit(fx->in), 0);
+
+    assert_int_equal(careful, plain + 2);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM records WHERE device_id = 'dev-a'"), 4);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM records WHERE device_id = 'dev-b'"), 0);
+    assert_int_equal(q_int(fx, "SELECT acked_seq FROM device_state WHERE device_id = 'dev-a'"), 4);
+    free(pa);
+    free(pa2);
+    free(pb);
+    free(a);
+    free(b);
+}
+
 /* ---- c. gaps ---------------------------------------------------------------- */
 
 static void test_gap_ack_waits_and_alert(void **state)
@@ -2915,6 +2988,7 @@ int main(void)
         T(test_out_of_order_batch),
         T(test_same_seq_twice_in_one_batch),
         T(test_alert_batch_overflow),
+        T(test_group_careful_only_after_a_failure),
         T(test_gap_ack_waits_and_alert),
         T(test_gap_grace),
         T(test_tampered_resend_conflict_once),
