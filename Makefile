@@ -111,7 +111,7 @@ unit: $(UNIT_BINS)
 #   make TSAN=1 BUILD=build-tsan unit-threads
 # A report fails the run (halt_on_error). tests/unit/tsan.supp holds
 # suppressions for third-party code only, each with its reason.
-THREAD_TESTS = $(BUILD)/tests/test_committer $(BUILD)/tests/test_verifier $(BUILD)/tests/test_prepare
+THREAD_TESTS = $(BUILD)/tests/test_committer $(BUILD)/tests/test_verifier $(BUILD)/tests/test_prepare $(BUILD)/tests/test_json_arena
 unit-threads: $(THREAD_TESTS)
 	@failed=0; for t in $(THREAD_TESTS); do \
 	    case $$t in /*) bin=$$t ;; *) bin=$(CURDIR)/$$t ;; esac; \

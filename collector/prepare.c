@@ -5,16 +5,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_arena.h"
+
 struct prepare_scratch {
+    json_arena *arena;            /* the parse's cJSON tree */
     message_batch batch;
     split_rejects rejects;
     char canon[MESSAGE_MAX_RECORDS][RECORD_CANON_MAX];
     int canon_len[MESSAGE_MAX_RECORDS];
 };
 
-prepare_scratch *prepare_scratch_new(void) { return malloc(sizeof(prepare_scratch)); }
+prepare_scratch *prepare_scratch_new(void)
+{
+    prepare_scratch *sc = malloc(sizeof *sc);
 
-void prepare_scratch_free(prepare_scratch *sc) { free(sc); }
+    if (sc && !(sc->arena = json_arena_new())) {
+        free(sc);
+        return NULL;
+    }
+    return sc;
+}
+
+void prepare_scratch_free(prepare_scratch *sc)
+{
+    if (!sc)
+        return;
+    json_arena_free(sc->arena);
+    free(sc);
+}
 
 void prepared_free(prepared_msg *m) { free(m); }
 
@@ -84,11 +102,19 @@ prepared_msg *prepare_message(prepare_scratch *sc, const char *device, const voi
                               size_t len)
 {
     record_error err = {0};
+    int rc;
 
     sc->rejects.count = 0;
-    if (message_parse_batch(payload, len, device, &sc->batch, &err) != 0 &&
-        !(strncmp(err.field, "records[", 8) == 0 &&
-          batch_split(payload, len, &sc->batch, &sc->rejects, &err) == 0))
+    /* The JSON tree lives only inside the parse: what it yields is copied
+     * into the records, and rejects point into the payload. */
+    json_arena_begin(sc->arena);
+    rc = message_parse_batch(payload, len, device, &sc->batch, &err) == 0 ||
+                 (strncmp(err.field, "records[", 8) == 0 &&
+                  batch_split(payload, len, &sc->batch, &sc->rejects, &err) == 0)
+             ? 0
+             : -1;
+    json_arena_end(sc->arena);
+    if (rc != 0)
         return compact(sc, -1, &err);
     for (size_t i = 0; i < sc->batch.count; i++) {
         sc->canon_len[i] = record_canonical(&sc->batch.records[i], sc->canon[i], RECORD_CANON_MAX);
