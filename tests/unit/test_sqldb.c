@@ -17,6 +17,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <sqlite3.h>
+#include <unistd.h>
+
 #include "sqldb.h"
 #include "testdb.h"
 
@@ -638,9 +641,9 @@ static void test_pg_readonly(void **state)
     sqldb_close(ro);
 }
 
-/* A SQLite database made by this build has 8 KiB pages; a writer keeps
+/* A SQLite database made by this build has 32 KiB pages; a writer keeps
  * savepoint journals in memory, a 64 MiB page cache and checkpoints after
- * 4,000 WAL pages (the collector's burst figures in docs/performance.md
+ * 32 MiB of WAL, 1,024 pages (the collector's burst figures in docs/performance.md
  * depend on each); a read-only connection keeps SQLite's defaults, so a
  * report's big sort stays on disk. */
 static void test_sqlite_writer_settings(void **state)
@@ -653,12 +656,36 @@ static void test_sqlite_writer_settings(void **state)
         skip();
     assert_int_equal(testdb_int(fx->db, "PRAGMA temp_store"), 2);
     assert_int_equal(testdb_int(fx->db, "PRAGMA cache_size"), -65536);
-    assert_int_equal(testdb_int(fx->db, "PRAGMA wal_autocheckpoint"), 4000);
-    assert_int_equal(testdb_int(fx->db, "PRAGMA page_size"), 8192);   /* made by this build */
+    assert_int_equal(testdb_int(fx->db, "PRAGMA wal_autocheckpoint"), 1024);
+    assert_int_equal(testdb_int(fx->db, "PRAGMA page_size"), 32768);   /* made by this build */
     assert_int_equal(sqldb_open(fx->target, SQLDB_READONLY, &ro, err, sizeof err), 0);
     assert_int_equal(testdb_int(ro, "PRAGMA temp_store"), 0);
     assert_int_equal(testdb_int(ro, "PRAGMA cache_size"), -2000);
     sqldb_close(ro);
+}
+
+/* A database made by an earlier release keeps its pages (8 KiB here); its
+ * writer checkpoints at the same 32 MiB of WAL, 4,096 of them. */
+static void test_sqlite_older_pages(void **state)
+{
+    fixture *fx = *state;
+    char path[TESTDB_TARGET_MAX + 8], err[600];
+    sqlite3 *raw = NULL;
+    sqldb *db = NULL;
+
+    if (testdb_is_postgres())
+        skip();
+    snprintf(path, sizeof path, "%s-8k", fx->target);
+    assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(raw, "PRAGMA page_size=8192; PRAGMA journal_mode=WAL;"
+                                       " CREATE TABLE c (k INTEGER PRIMARY KEY)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(raw);
+    assert_int_equal(sqldb_open(path, 0, &db, err, sizeof err), 0);
+    assert_int_equal(testdb_int(db, "PRAGMA page_size"), 8192);
+    assert_int_equal(testdb_int(db, "PRAGMA wal_autocheckpoint"), 4096);
+    sqldb_close(db);
+    unlink(path);
 }
 
 /* Under REPEATABLE READ, updating a row that another connection changed
@@ -963,6 +990,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_after_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_readonly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_writer_settings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_older_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_serialization_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_deadlock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_lock_excludes, setup, teardown),
