@@ -25,8 +25,10 @@ struct store {
     /* put[k]: the INSERT of k + 1 records, prepared when first needed
      * (store_put_records, store_sql.c). */
     sqldb_stmt *put[STORE_PUT_MAX];
-    /* ckpt[k]: the queueing of k + 1 checkpoints (store_queue_checkpoints). */
+    /* ckpt[k]: the queueing of k + 1 checkpoints (store_queue_checkpoints);
+     * ckpt_new[k] on SQLite its first try, which only inserts. */
     sqldb_stmt *ckpt[STORE_PUT_MAX];
+    sqldb_stmt *ckpt_new[STORE_PUT_MAX];
     /* verified[k]: the marking of k + 1 checkpoints (store_mark_verified). */
     sqldb_stmt *verified[STORE_PUT_MAX];
     store_outbox_route_fn route;         /* NULL: no notification sink */

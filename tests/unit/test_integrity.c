@@ -616,6 +616,33 @@ static void test_export_pending_genuine_checked_by_export(void **state)
     free(c);
 }
 
+/* Queueing a checkpoint whose row is there already (its record was
+ * superseded and sent again with another head) puts the new head and
+ * signature in, pending and unchecked again, and inserts the new rows of
+ * the same statement: on SQLite a plain insert first, then the upsert only
+ * because of that row. */
+static void test_requeued_checkpoint_replaces_its_row(void **state)
+{
+    fixture *fx = *state;
+    const store_ckpt_item first[] = {{5, "hash-a", "sig-a"}};
+    const store_ckpt_item again[] = {{5, "hash-b", "sig-b"}, {9, "hash-c", "sig-c"}};
+
+    assert_int_equal(store_begin(fx->s), 0);
+    assert_int_equal(store_queue_checkpoints(fx->s, "dev-1", first, 1, "2026-01-01T00:00:00.000Z"), 0);
+    assert_int_equal(store_commit(fx->s), 0);
+    testdb_exec(fx->db, "UPDATE checkpoints SET state = 'verified', checked_at = 't' WHERE head_seq = 5");
+    assert_int_equal(store_begin(fx->s), 0);
+    assert_int_equal(store_queue_checkpoints(fx->s, "dev-1", again, 2, "2026-01-02T00:00:00.000Z"), 0);
+    assert_int_equal(store_commit(fx->s), 0);
+
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM checkpoints"), 2);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM checkpoints WHERE head_seq = 5 AND head_hash = "
+                               "'hash-b' AND sig = 'sig-b' AND state = 'pending' AND checked_at IS NULL "
+                               "AND received_at = '2026-01-02T00:00:00.000Z'"), 1);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM checkpoints WHERE head_seq = 9 AND head_hash = "
+                               "'hash-c' AND state = 'pending'"), 1);
+}
+
 int main(void)
 {
     const char *smpctl = smpctl_path();
@@ -636,6 +663,7 @@ int main(void)
         T(test_twin_certificate_from_the_start),
         T(test_export_pending_forged_checkpoint_not_intact),
         T(test_export_pending_genuine_checked_by_export),
+        T(test_requeued_checkpoint_replaces_its_row),
     };
 #undef T
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
