@@ -22,6 +22,8 @@ struct ingest {
     bool oom;                     /* it failed for want of memory, not the store */
     bool careful;                 /* the open group: a savepoint per message */
     device_info device;           /* of the message being handled */
+    chain_head head;              /* its chain head, read with it */
+    device_open_alerts open;      /* and which alerts it may clear are open */
     /* The message's records as stored (store_put_records) and the links
      * around them. */
     store_put_item items[MESSAGE_MAX_RECORDS];
@@ -144,7 +146,7 @@ static int check_message(ingest *in, const char *device, ingest_result *out)
     device_info *info = &in->device;
     const record_error *err = &in->msg->err;
 
-    if (store_device(in->s, device, info) != 0)
+    if (store_device_and_head(in->s, device, info, &in->head, &in->open) != 0)
         return -2;
     if (info->status == DEVICE_UNKNOWN) {
         snprintf(out->reason, sizeof out->reason,
@@ -277,6 +279,7 @@ static int quarantine_record(ingest *in, integrity_ctx *ic, const split_reject *
         return -1;
     if (!inserted)
         return 0;
+    linkview_quarantined(in->links, x->seq, x->prev, x->hash);
     log_warn("quarantined record device=%s seq=%" PRIu64 " reason=%s bytes=%zu; the rest of"
              " its message is stored", ic->device, x->seq, LOG_Q(x->reason), x->len);
     snprintf(a.cause, sizeof a.cause, "rejected:seq=%" PRIu64, x->seq);
@@ -321,15 +324,14 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
 {
     integrity_ctx ic = {.s = in->s, .limits = &in->limits.integrity, .device = device,
                         .info = &in->device, .now_ms = now_ms, .now_ts = now_ts,
-                        .out = &in->alerts, .get_link = linkview_link, .link_ctx = in->links};
+                        .out = &in->alerts, .get_link = linkview_link, .link_ctx = in->links,
+                        .gap_closed = !in->open.gap};
     rules_ctx rc = {in->s, &in->policy, device, in->device.clinic, now_ms, now_ts, &in->alerts,
-                    linkview_ts, in->links, &in->raised};
+                    linkview_ts, in->links, &in->raised, !in->open.silent};
     uint64_t future_seq = 0, sane_seq = 0;   /* highest of each kind inserted */
-    chain_head head;
+    chain_head head = in->head;   /* read with the device (check_message) */
     size_t end = 0;
 
-    if (store_chain_head(in->s, device, &head) != 0)
-        return -1;
     linkview_start(in->links, in->s, device);
     in->raised.n = 0;
     for (size_t i = 0; i < in->msg->count; i++) {

@@ -43,6 +43,9 @@ typedef struct integrity_ctx {
     /* R10 clock-ahead is known not open (cleared, or found not open, since
      * this context's last raise of it): the next clear has nothing to do. */
     bool clock_ahead_closed;
+    /* R9 gap is known not open (store_device_and_head): closing it has
+     * nothing to do. */
+    bool gap_closed;
     /* Checkpoints checked and waiting for integrity_queue_checkpoints;
      * they point into the records checked. */
     store_ckpt_item ckpts[MESSAGE_MAX_RECORDS];

@@ -6,6 +6,7 @@
 
 #include "message.h"
 #include "store_rules.h"
+#include "textcopy.h"
 
 /* What the view knows of one seq: whether a record is stored there (and
  * its link and time), which record of the message stored it, and what
@@ -81,15 +82,21 @@ static void take_link(void *ctx, const store_link *l)
 
     if (!e)
         return;
+    if (l->quarantined) {
+        e->quar = 1;
+        memcpy(e->qprev, l->prev, sizeof e->qprev);
+        memcpy(e->qhash, l->hash, sizeof e->qhash);
+        return;
+    }
     e->stored = true;
     memcpy(e->prev, l->prev, sizeof e->prev);
     memcpy(e->hash, l->hash, sizeof e->hash);
     memcpy(e->ts, l->ts, sizeof e->ts);
 }
 
-/* Every seq of lo..hi becomes known, not stored until the store's read
- * says otherwise (take_link). The caller made room for hi - lo + 1
- * entries. */
+/* Every seq of lo..hi becomes known, neither stored nor quarantined until
+ * the store's read says otherwise (take_link). The caller made room for
+ * hi - lo + 1 entries. */
 static void know_range(linkview *v, uint64_t lo, uint64_t hi)
 {
     for (uint64_t q = lo; q <= hi; q++) {
@@ -97,6 +104,7 @@ static void know_range(linkview *v, uint64_t lo, uint64_t hi)
         if (!e)
             break;   /* cannot happen: the caller made room */
         e->stored = false;
+        e->quar = 0;
         if (q == UINT64_MAX)
             break;
     }
@@ -176,6 +184,18 @@ int linkview_ts(void *ctx, uint64_t seq, char ts[RECORD_TS_LEN + 1])
         return 0;
     memcpy(ts, e->ts, RECORD_TS_LEN + 1);
     return 1;
+}
+
+void linkview_quarantined(linkview *v, uint64_t seq, const char *prev, const char *hash)
+{
+    lv_entry *e = find(v, seq);
+
+    /* Not known yet: linkview_chain_link reads it from the store. */
+    if (!e)
+        return;
+    e->quar = 1;
+    text_copy(e->qprev, sizeof e->qprev, prev);
+    text_copy(e->qhash, sizeof e->qhash, hash);
 }
 
 int linkview_chain_link(linkview *v, uint64_t seq, char prev[RECORD_HASH_HEX],

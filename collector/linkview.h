@@ -54,10 +54,14 @@ int linkview_link(void *ctx, uint64_t seq, char prev[RECORD_HASH_HEX], char hash
 int linkview_ts(void *ctx, uint64_t seq, char ts[RECORD_TS_LEN + 1]);
 
 /* Once linkview_at(LINKVIEW_ALL): the link at seq of the stored record, or
- * else of a record quarantined alone (store_get_quarantined_link; then
- * *quarantined is set): 1 found, 0 neither, -1 on a store error. A seq
- * above the message is read with the next 64 in one statement, so a head
- * that moves over many stored records costs one read per 64. */
+ * else of a record quarantined alone (then *quarantined is set): 1 found, 0
+ * neither, -1 on a store error. The store's reads of stored records bring
+ * the quarantined ones along (store_links); a seq above the message is
+ * read with the next 64 in one statement, so a head that moves over many
+ * stored records costs one read per 64. */
+/* The message's record at seq was just quarantined alone
+ * (store_quarantine_record), with that prev and hash: so the view says. */
+void linkview_quarantined(linkview *v, uint64_t seq, const char *prev, const char *hash);
 int linkview_chain_link(linkview *v, uint64_t seq, char prev[RECORD_HASH_HEX],
                         char hash[RECORD_HASH_HEX], bool *quarantined);
 

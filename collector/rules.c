@@ -38,7 +38,7 @@ int rules_after_batch(const rules_ctx *c)
     alerting al = rules__alerting(c);
     if (store_device_heard(c->s, c->device, c->clinic, c->now_ts) != 0)
         return -1;
-    return alerting_clear(&al, "R8", c->device, "silent");
+    return c->silent_closed ? 0 : alerting_clear(&al, "R8", c->device, "silent");
 }
 
 bool rules_read_records(const policy *p, const record *r)

@@ -70,6 +70,19 @@ int store_release(store *s);
 int store_rollback_to(store *s);
 
 int store_device(store *s, const char *device, device_info *out);
+/* Of the alerts each message of a device may clear, those open when the
+ * device was read (store_device_and_head): a message clears only these.
+ * Whoever raises them holds the device's lock (store_lock_device), as the
+ * reader does. */
+typedef struct device_open_alerts {
+    bool silent;   /* R8 silent */
+    bool gap;      /* R9 gap */
+} device_open_alerts;
+/* store_device with the device's chain head (the genesis, 0, when it has
+ * none yet) and its open alerts, in one statement (one round trip on
+ * PostgreSQL, where three took one each). */
+int store_device_and_head(store *s, const char *device, device_info *out, chain_head *head,
+                          device_open_alerts *open);
 /* The device's previous certificates (device_cert_history) that stopped
  * being its registered one after `after` (a record ts), newest first, at
  * most STORE_CERT_HISTORY_MAX of them: fn is called with each until it
@@ -80,7 +93,6 @@ int store_device(store *s, const char *device, device_info *out);
 typedef int (*store_cert_fn)(void *ctx, const char *cert_pem, const char *registered_until);
 int store_cert_history(store *s, const char *device, const char *after, store_cert_fn fn,
                        void *ctx);
-int store_chain_head(store *s, const char *device, chain_head *out);
 /* Writes the head and last_seen, unless the stored head is higher: the
  * head never moves back, whoever writes it. */
 int store_set_chain_head(store *s, const char *device, const chain_head *h, const char *now_ts);
@@ -94,10 +106,12 @@ typedef struct store_link {
     uint64_t seq;
     char prev[RECORD_HASH_HEX];
     char hash[RECORD_HASH_HEX];
-    char ts[RECORD_TS_LEN + 1];
+    char ts[RECORD_TS_LEN + 1];   /* "" for a quarantined record */
+    bool quarantined;             /* a row of quarantined_records, not of records */
 } store_link;
-/* Calls fn with every record of device stored at lo <= seq <= hi, lowest
- * seq first, from one statement; fn must not use the store. 0 or -1. */
+/* Calls fn with every record of device stored at lo <= seq <= hi, and every
+ * record quarantined alone there (store_quarantine_record), lowest seq
+ * first, from one statement; fn must not use the store. 0 or -1. */
 typedef void (*store_link_fn)(void *ctx, const store_link *l);
 int store_links(store *s, const char *device, uint64_t lo, uint64_t hi, store_link_fn fn,
                 void *ctx);

@@ -14,7 +14,7 @@
 #define STR(x) STR_(x)
 
 enum {
-    Q_DEVICE, Q_HEAD_GET, Q_HEAD_SET, Q_REC_LINK,
+    Q_DEVICE, Q_HEAD_SET, Q_REC_LINK,
     Q_QUAR_INSERT, Q_QUAR_COUNT, Q_QUAR_TRIM, Q_ALERT_RAISE, Q_ALERT_CLEAR, Q_OLDEST_ABOVE,
     Q_ALERT_ESCALATE, Q_ALERT_CLEAR_PREFIX, Q_CERT_HISTORY, Q_QREC_INSERT, Q_QREC_LINK,
     Q_CKPT_PENDING, Q_CKPT_MARK, Q_REC_LINKS, Q_ALERT_KNOWN, Q_COUNT
@@ -22,10 +22,18 @@ enum {
 static_assert(Q_COUNT <= STORE_CORE_STMTS, "raise STORE_CORE_STMTS");
 
 static const char *const sql[Q_COUNT] = {
-    [Q_DEVICE] = "SELECT clinic, CASE WHEN retired_at IS NULL THEN 0 ELSE 1 END, "
-                 "COALESCE(cert_pem, '') FROM devices "
-                 "WHERE device_id = ?1",
-    [Q_HEAD_GET] = "SELECT acked_seq, acked_hash FROM device_state WHERE device_id = ?1",
+    /* With the chain head (NULL before the device's first record) and
+     * whether R8 silent and R9 gap are open (store_device_and_head). */
+    [Q_DEVICE] = "SELECT d.clinic, CASE WHEN d.retired_at IS NULL THEN 0 ELSE 1 END, "
+                 "COALESCE(d.cert_pem, ''), h.acked_seq, h.acked_hash, "
+                 "CASE WHEN EXISTS (SELECT 1 FROM alerts a WHERE a.rule = 'R8' AND "
+                 "a.device_id = d.device_id AND a.cause = 'silent' AND a.cleared_at IS NULL) "
+                 "THEN 1 ELSE 0 END, "
+                 "CASE WHEN EXISTS (SELECT 1 FROM alerts a WHERE a.rule = 'R9' AND "
+                 "a.device_id = d.device_id AND a.cause = 'gap' AND a.cleared_at IS NULL) "
+                 "THEN 1 ELSE 0 END "
+                 "FROM devices d LEFT JOIN device_state h ON h.device_id = d.device_id "
+                 "WHERE d.device_id = ?1",
     /* The head only moves forward, whoever writes it: a collector that
      * computed its head from an older view of the chain cannot lower it
      * (docs/collector.md, "Several collectors on PostgreSQL"). */
@@ -35,8 +43,13 @@ static const char *const sql[Q_COUNT] = {
                    "last_seen = excluded.last_seen "
                    "WHERE device_state.acked_seq <= excluded.acked_seq",
     [Q_REC_LINK] = "SELECT prev, hash FROM records WHERE device_id = ?1 AND seq = ?2",
-    [Q_REC_LINKS] = "SELECT seq, prev, hash, ts FROM records WHERE device_id = ?1 "
-                    "AND seq BETWEEN ?2 AND ?3 ORDER BY seq",
+    /* The quarantined ones come along: the chain head asks for the one
+     * after a message's last record, which otherwise took a statement of
+     * its own per message (a round trip on PostgreSQL). */
+    [Q_REC_LINKS] = "SELECT seq, prev, hash, ts, 0 FROM records WHERE device_id = ?1 "
+                    "AND seq BETWEEN ?2 AND ?3 UNION ALL "
+                    "SELECT seq, prev, hash, '', 1 FROM quarantined_records WHERE device_id = ?1 "
+                    "AND seq BETWEEN ?2 AND ?3 ORDER BY 1",
     [Q_QUAR_INSERT] = "INSERT INTO quarantine(received_at, device_id, topic, reason, payload) "
                       "VALUES (?1, ?2, ?3, ?4, ?5)",
     [Q_QUAR_COUNT] = "INSERT INTO quarantine_counts(reason, count) VALUES (?1, 1) "
@@ -260,12 +273,19 @@ int store_lock_device(store *s, const char *device)
     return sqldb_lock(s->db, key) == 0 ? 0 : store__failed(s, "device lock");
 }
 
-int store_device(store *s, const char *device, device_info *out)
+int store_device_and_head(store *s, const char *device, device_info *out, chain_head *head,
+                          device_open_alerts *open)
 {
     sqldb_stmt *q = s->q[Q_DEVICE];
     int rc;
 
     memset(out, 0, sizeof *out);
+    if (open)
+        *open = (device_open_alerts){false, false};
+    if (head) {
+        head->acked_seq = 0;
+        memcpy(head->acked_hash, RECORD_GENESIS_PREV, RECORD_HASH_HEX);
+    }
     if (bind_texts(s, q, 1, 1, &device, "device lookup") != 0)
         return -1;
     if ((rc = store__step(s, q, "device lookup")) != 1)
@@ -273,8 +293,19 @@ int store_device(store *s, const char *device, device_info *out)
     store__copy_col(q, 0, out->clinic, sizeof out->clinic);
     out->status = sqldb_column_int64(q, 1) ? DEVICE_RETIRED : DEVICE_ACTIVE;
     store__copy_col(q, 2, out->cert_pem, sizeof out->cert_pem);
+    if (head && !sqldb_column_null(q, 3)) {
+        head->acked_seq = (uint64_t)sqldb_column_int64(q, 3);
+        store__copy_col(q, 4, head->acked_hash, RECORD_HASH_HEX);
+    }
+    if (open)
+        *open = (device_open_alerts){sqldb_column_int64(q, 5) != 0, sqldb_column_int64(q, 6) != 0};
     sqldb_reset(q);
     return 0;
+}
+
+int store_device(store *s, const char *device, device_info *out)
+{
+    return store_device_and_head(s, device, out, NULL, NULL);
 }
 
 int store_cert_history(store *s, const char *device, const char *after, store_cert_fn fn,
@@ -294,23 +325,6 @@ int store_cert_history(store *s, const char *device, const char *after, store_ce
         }
     }
     return rc;
-}
-
-int store_chain_head(store *s, const char *device, chain_head *out)
-{
-    sqldb_stmt *q = s->q[Q_HEAD_GET];
-    int rc;
-
-    out->acked_seq = 0;
-    memcpy(out->acked_hash, RECORD_GENESIS_PREV, RECORD_HASH_HEX);
-    if (bind_texts(s, q, 1, 1, &device, "chain head lookup") != 0)
-        return -1;
-    if ((rc = store__step(s, q, "chain head lookup")) != 1)
-        return rc;
-    out->acked_seq = (uint64_t)sqldb_column_int64(q, 0);
-    store__copy_col(q, 1, out->acked_hash, RECORD_HASH_HEX);
-    sqldb_reset(q);
-    return 0;
 }
 
 int store_set_chain_head(store *s, const char *device, const chain_head *h, const char *now_ts)
@@ -365,6 +379,7 @@ int store_links(store *s, const char *device, uint64_t lo, uint64_t hi, store_li
         store__copy_col(q, 1, l.prev, sizeof l.prev);
         store__copy_col(q, 2, l.hash, sizeof l.hash);
         store__copy_col(q, 3, l.ts, sizeof l.ts);
+        l.quarantined = sqldb_column_int64(q, 4) != 0;
         fn(ctx, &l);
     }
     return rc;
@@ -503,7 +518,7 @@ typedef struct put_judge {
 static void judge_stored(void *ctx, const store_link *l)
 {
     put_judge *j = ctx;
-    store_put_item *it = item_of(j->items, j->n, l->seq);
+    store_put_item *it = l->quarantined ? NULL : item_of(j->items, j->n, l->seq);
 
     if (it)
         it->result = strcmp(l->hash, it->hash) == 0 ? STORE_DUPLICATE : STORE_CONFLICT;

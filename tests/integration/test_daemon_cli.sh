@@ -161,7 +161,7 @@ chmod 600 "$WORK/db/fleet.db"
 expect_fail 1 "database $CDB has schema version 1, this smpfleet needs 6: run smpctl db migrate --db $CDB" \
     "$BIN/smp-collector" -c "$ETC/collector.conf"
 out=$("$SMPCTL" db migrate --db "$WORK/db/fleet.db") || fail "db migrate of a version-1 database failed"
-[ "$out" = "database $WORK/db/fleet.db: schema version 1 -> 5" ] || fail "db migrate said: $out"
+[ "$out" = "database $WORK/db/fleet.db: schema version 1 -> 6" ] || fail "db migrate said: $out"
 out=$("$SMPCTL" db migrate --db "$WORK/db/fleet.db") || fail "second db migrate failed"
 [ "$out" = "database $WORK/db/fleet.db: schema version 6, up to date" ] || fail "second db migrate said: $out"
 echo "ok: the collector and smpctl refuse a missing or version-1 database, naming smpctl db migrate"

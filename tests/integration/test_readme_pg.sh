@@ -45,7 +45,7 @@ PATH=$BIN:$PATH PGHOST=$PGDIR PGPORT=$PORT PGUSER=smptest bash -euo pipefail "$W
     >"$WORK/readme.out" 2>&1 || fail "README commands failed: $(cat "$WORK/readme.out")"
 cat "$WORK/readme.out" >&2
 
-grep -q "schema version 0 -> 5" "$WORK/readme.out" || fail "db migrate did not create the schema"
+grep -q "schema version 0 -> 6" "$WORK/readme.out" || fail "db migrate did not create the schema"
 grep -q "records              1 rows" "$WORK/readme.out" || fail "db copy did not copy the record"
 grep -q "1 records re-verified" "$WORK/readme.out" || fail "db copy did not re-verify the chain"
 REAL_URI="postgresql://smpfleet@/smpfleet?host=$PGDIR&port=$PORT"
