@@ -22,8 +22,7 @@ struct ingest {
     bool oom;                     /* it failed for want of memory, not the store */
     bool careful;                 /* the open group: a savepoint per message */
     device_info device;           /* of the message being handled */
-    chain_head head;              /* its chain head, read with it */
-    device_open_alerts open;      /* and which alerts it may clear are open */
+    device_view view;             /* its stored state, read with it */
     /* The message's records as stored (store_put_records) and the links
      * around them. */
     store_put_item items[MESSAGE_MAX_RECORDS];
@@ -146,7 +145,7 @@ static int check_message(ingest *in, const char *device, ingest_result *out)
     device_info *info = &in->device;
     const record_error *err = &in->msg->err;
 
-    if (store_device_and_head(in->s, device, info, &in->head, &in->open) != 0)
+    if (store_device_view(in->s, device, info, &in->view) != 0)
         return -2;
     if (info->status == DEVICE_UNKNOWN) {
         snprintf(out->reason, sizeof out->reason,
@@ -325,11 +324,12 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
     integrity_ctx ic = {.s = in->s, .limits = &in->limits.integrity, .device = device,
                         .info = &in->device, .now_ms = now_ms, .now_ts = now_ts,
                         .out = &in->alerts, .get_link = linkview_link, .link_ctx = in->links,
-                        .gap_closed = !in->open.gap};
+                        .gap_closed = !in->view.gap_open};
     rules_ctx rc = {in->s, &in->policy, device, in->device.clinic, now_ms, now_ts, &in->alerts,
-                    linkview_ts, in->links, &in->raised, !in->open.silent};
+                    linkview_ts, in->links, &in->raised, !in->view.silent_open};
     uint64_t future_seq = 0, sane_seq = 0;   /* highest of each kind inserted */
-    chain_head head = in->head;   /* read with the device (check_message) */
+    uint64_t top_seq = in->view.top_seq;     /* highest stored, this message's included */
+    chain_head head = in->view.head;   /* read with the device (check_message) */
     size_t end = 0;
 
     linkview_start(in->links, in->s, device);
@@ -346,6 +346,8 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
         put = in->items[i].result;
         linkview_at(in->links, i);
         out->stored += put == STORE_INSERTED;
+        if (put == STORE_INSERTED && r->seq > top_seq)
+            top_seq = r->seq;
         out->duplicates += put == STORE_DUPLICATE;
         out->conflicts += put == STORE_CONFLICT;
         if (integrity_check_record(&ic, r, in->msg->hash[i], put) != 0)
@@ -374,7 +376,8 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
     }
     if (in->rules_on && out->stored > 0 && rules_after_batch(&rc) != 0)
         return -1;
-    if (advance_head(in, device, &head) != 0 || integrity_check_gap(&ic, head.acked_seq) != 0 ||
+    if (advance_head(in, device, &head) != 0 ||
+        integrity_check_gap(&ic, head.acked_seq, top_seq) != 0 ||
         store_set_chain_head(in->s, device, &head, now_ts) != 0)
         return -1;
     out->ack_seq = head.acked_seq;

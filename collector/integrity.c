@@ -157,13 +157,13 @@ int integrity_check_record(integrity_ctx *c, const record *r, const char *hash,
     return r->type == RT_CHECKPOINT ? check_checkpoint(c, r) : 0;
 }
 
-int integrity_check_gap(integrity_ctx *c, uint64_t head_seq)
+int integrity_check_gap(integrity_ctx *c, uint64_t head_seq, uint64_t top_seq)
 {
     char oldest[RECORD_TS_LEN + 1] = "", ev[200];
     int64_t since_ms;
     alert a = {.rule = "R9", .severity = "integrity", .cause = "gap"};
 
-    if (store_oldest_above(c->s, c->device, head_seq, oldest) != 0)
+    if (head_seq < top_seq && store_oldest_above(c->s, c->device, head_seq, oldest) != 0)
         return -1;
     if (!oldest[0])
         return c->gap_closed ? 0 : integrity_clear(c, "R9", "gap");

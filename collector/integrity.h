@@ -43,7 +43,7 @@ typedef struct integrity_ctx {
     /* R10 clock-ahead is known not open (cleared, or found not open, since
      * this context's last raise of it): the next clear has nothing to do. */
     bool clock_ahead_closed;
-    /* R9 gap is known not open (store_device_and_head): closing it has
+    /* R9 gap is known not open (store_device_view): closing it has
      * nothing to do. */
     bool gap_closed;
     /* Checkpoints checked and waiting for integrity_queue_checkpoints;
@@ -61,8 +61,11 @@ int integrity_check_record(integrity_ctx *c, const record *r, const char *hash,
  * one statement (store_queue_checkpoints), and counts them in c->queued.
  * Call it after the message's records, in the same transaction. */
 int integrity_queue_checkpoints(integrity_ctx *c);
-/* Checks the device's chain after the batch: raises or clears the gap alert. */
-int integrity_check_gap(integrity_ctx *c, uint64_t head_seq);
+/* Checks the device's chain after the batch: raises or clears the gap
+ * alert. top_seq: the highest seq of the device's stored records, this
+ * batch's included; a head that reached it has nothing stored above it,
+ * which then needs no reading. */
+int integrity_check_gap(integrity_ctx *c, uint64_t head_seq, uint64_t top_seq);
 
 /* Files a under this device and clinic and raises it (alerting.h). */
 int integrity_raise(integrity_ctx *c, alert *a);

@@ -59,7 +59,7 @@ typedef struct rules_ctx {
     /* Emptied by the caller for each message; NULL: every raise goes to
      * the store. */
     rules_raised *raised;
-    /* R8 silent is known not open (store_device_and_head): the message's
+    /* R8 silent is known not open (store_device_view): the message's
      * clear of it has nothing to do. */
     bool silent_closed;
 } rules_ctx;

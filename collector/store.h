@@ -70,19 +70,20 @@ int store_release(store *s);
 int store_rollback_to(store *s);
 
 int store_device(store *s, const char *device, device_info *out);
-/* Of the alerts each message of a device may clear, those open when the
- * device was read (store_device_and_head): a message clears only these.
- * Whoever raises them holds the device's lock (store_lock_device), as the
- * reader does. */
-typedef struct device_open_alerts {
-    bool silent;   /* R8 silent */
-    bool gap;      /* R9 gap */
-} device_open_alerts;
-/* store_device with the device's chain head (the genesis, 0, when it has
- * none yet) and its open alerts, in one statement (one round trip on
- * PostgreSQL, where three took one each). */
-int store_device_and_head(store *s, const char *device, device_info *out, chain_head *head,
-                          device_open_alerts *open);
+/* What a message of a device needs to know of its stored state, read with
+ * its registry row under its lock (store_device_view). */
+typedef struct device_view {
+    chain_head head;      /* the genesis (0) before the device's first record */
+    uint64_t top_seq;     /* the highest seq of its records stored, 0: none */
+    /* Of the alerts each message may clear, the open ones: a message clears
+     * only these. Whoever raises them holds the device's lock too. */
+    bool silent_open;     /* R8 silent */
+    bool gap_open;        /* R9 gap */
+} device_view;
+/* store_device and the device's view in one statement (one round trip on
+ * PostgreSQL, where each took one or two of their own). view NULL: the
+ * registry row alone. */
+int store_device_view(store *s, const char *device, device_info *out, device_view *view);
 /* The device's previous certificates (device_cert_history) that stopped
  * being its registered one after `after` (a record ts), newest first, at
  * most STORE_CERT_HISTORY_MAX of them: fn is called with each until it

@@ -22,10 +22,12 @@ enum {
 static_assert(Q_COUNT <= STORE_CORE_STMTS, "raise STORE_CORE_STMTS");
 
 static const char *const sql[Q_COUNT] = {
-    /* With the chain head (NULL before the device's first record) and
-     * whether R8 silent and R9 gap are open (store_device_and_head). */
+    /* With the device's view (store_device_view): the chain head (NULL
+     * before the device's first record), the top seq (the primary key's
+     * last entry of the device) and whether R8 silent and R9 gap are open. */
     [Q_DEVICE] = "SELECT d.clinic, CASE WHEN d.retired_at IS NULL THEN 0 ELSE 1 END, "
                  "COALESCE(d.cert_pem, ''), h.acked_seq, h.acked_hash, "
+                 "(SELECT COALESCE(MAX(r.seq), 0) FROM records r WHERE r.device_id = d.device_id), "
                  "CASE WHEN EXISTS (SELECT 1 FROM alerts a WHERE a.rule = 'R8' AND "
                  "a.device_id = d.device_id AND a.cause = 'silent' AND a.cleared_at IS NULL) "
                  "THEN 1 ELSE 0 END, "
@@ -273,18 +275,15 @@ int store_lock_device(store *s, const char *device)
     return sqldb_lock(s->db, key) == 0 ? 0 : store__failed(s, "device lock");
 }
 
-int store_device_and_head(store *s, const char *device, device_info *out, chain_head *head,
-                          device_open_alerts *open)
+int store_device_view(store *s, const char *device, device_info *out, device_view *view)
 {
     sqldb_stmt *q = s->q[Q_DEVICE];
     int rc;
 
     memset(out, 0, sizeof *out);
-    if (open)
-        *open = (device_open_alerts){false, false};
-    if (head) {
-        head->acked_seq = 0;
-        memcpy(head->acked_hash, RECORD_GENESIS_PREV, RECORD_HASH_HEX);
+    if (view) {
+        *view = (device_view){.top_seq = 0};
+        memcpy(view->head.acked_hash, RECORD_GENESIS_PREV, RECORD_HASH_HEX);
     }
     if (bind_texts(s, q, 1, 1, &device, "device lookup") != 0)
         return -1;
@@ -293,19 +292,22 @@ int store_device_and_head(store *s, const char *device, device_info *out, chain_
     store__copy_col(q, 0, out->clinic, sizeof out->clinic);
     out->status = sqldb_column_int64(q, 1) ? DEVICE_RETIRED : DEVICE_ACTIVE;
     store__copy_col(q, 2, out->cert_pem, sizeof out->cert_pem);
-    if (head && !sqldb_column_null(q, 3)) {
-        head->acked_seq = (uint64_t)sqldb_column_int64(q, 3);
-        store__copy_col(q, 4, head->acked_hash, RECORD_HASH_HEX);
+    if (view) {
+        if (!sqldb_column_null(q, 3)) {
+            view->head.acked_seq = (uint64_t)sqldb_column_int64(q, 3);
+            store__copy_col(q, 4, view->head.acked_hash, RECORD_HASH_HEX);
+        }
+        view->top_seq = (uint64_t)sqldb_column_int64(q, 5);
+        view->silent_open = sqldb_column_int64(q, 6) != 0;
+        view->gap_open = sqldb_column_int64(q, 7) != 0;
     }
-    if (open)
-        *open = (device_open_alerts){sqldb_column_int64(q, 5) != 0, sqldb_column_int64(q, 6) != 0};
     sqldb_reset(q);
     return 0;
 }
 
 int store_device(store *s, const char *device, device_info *out)
 {
-    return store_device_and_head(s, device, out, NULL, NULL);
+    return store_device_view(s, device, out, NULL);
 }
 
 int store_cert_history(store *s, const char *device, const char *after, store_cert_fn fn,
