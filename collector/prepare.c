@@ -1,5 +1,6 @@
 #include "prepare.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,19 +103,18 @@ prepared_msg *prepare_message(prepare_scratch *sc, const char *device, const voi
                               size_t len)
 {
     record_error err = {0};
-    int rc;
+    bool parsed;
 
     sc->rejects.count = 0;
     /* The JSON tree lives only inside the parse: what it yields is copied
-     * into the records, and rejects point into the payload. */
+     * into the records, and rejects point into the payload. A message
+     * with a bad record is split: the others are stored. */
     json_arena_begin(sc->arena);
-    rc = message_parse_batch(payload, len, device, &sc->batch, &err) == 0 ||
-                 (strncmp(err.field, "records[", 8) == 0 &&
-                  batch_split(payload, len, &sc->batch, &sc->rejects, &err) == 0)
-             ? 0
-             : -1;
+    parsed = message_parse_batch(payload, len, device, &sc->batch, &err) == 0 ||
+             (strncmp(err.field, "records[", 8) == 0 &&
+              batch_split(payload, len, &sc->batch, &sc->rejects, &err) == 0);
     json_arena_end(sc->arena);
-    if (rc != 0)
+    if (!parsed)
         return compact(sc, -1, &err);
     for (size_t i = 0; i < sc->batch.count; i++) {
         sc->canon_len[i] = record_canonical(&sc->batch.records[i], sc->canon[i], RECORD_CANON_MAX);
