@@ -96,12 +96,13 @@ static const char *const sql[Q_COUNT] = {
      * checkpoints_pending in received_at order, looks each row's record up
      * by its key, and stops at the LIMIT: a batch costs ~1 ms however many
      * checkpoints are stored. As a join, SQLite walked every checkpoint
-     * record (records_by_type_ts) and sorted them all for each batch
-     * (~0.5 s with 19,000 stored), and PostgreSQL, planning with the
-     * statistics of a table filled faster than autovacuum analyses it,
-     * ANDed that index into each key lookup (37 s for one batch with
-     * 19,000 pending). The record's type is tested in the CASE, not the
-     * WHERE, so no planner can bring that index in. */
+     * record (through the records' index by type, schema 5 and before) and
+     * sorted them all for each batch (~0.5 s with 19,000 stored), and
+     * PostgreSQL, planning with the statistics of a table filled faster
+     * than autovacuum analyses it, ANDed that index into each key lookup
+     * (37 s for one batch with 19,000 pending). The record's type is
+     * tested in the CASE, not the WHERE, so that no planner brings an
+     * index by type in. */
     [Q_CKPT_PENDING] = "SELECT device_id, head_seq, head_hash, sig, ts FROM ("
                        "SELECT c.device_id, c.head_seq, c.head_hash, c.sig, c.received_at, "
                        "(SELECT CASE WHEN r.type = 'checkpoint' THEN r.ts END FROM records r "
