@@ -1,6 +1,7 @@
 #include "jsontext.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,6 +17,31 @@ static int reject(char *why, size_t whylen, reason_code *code, reason_code c, co
     snprintf(why, whylen, "%s", text);
     *code = c;
     return -1;
+}
+
+/* Where the plain text of a string that goes on at t[i] stops: the first
+ * quote, backslash or control byte (len when there is none). Strings are
+ * most of a payload's bytes, so eight are looked at at once; a word holding
+ * one of the three is then walked byte by byte. */
+static size_t string_run_end(const char *t, size_t i, size_t len)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101), highs = ones * 0x80;
+
+    while (i + 8 <= len) { /* i may be past len after an escape at the end */
+        uint64_t w, quote, backslash;
+        memcpy(&w, t + i, sizeof w);
+        quote = w ^ (ones * '"');
+        backslash = w ^ (ones * '\\');
+        /* (x - ones) & ~x has a high bit set exactly when some byte of x is
+         * zero; (w - ones * 0x20) & ~w when some byte of w is below 0x20. */
+        if ((((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
+             ((w - ones * 0x20) & ~w)) & highs)
+            break;
+        i += 8;
+    }
+    while (i < len && t[i] != '"' && t[i] != '\\' && (unsigned char)t[i] >= 0x20)
+        i++;
+    return i;
 }
 
 /* Length of the JSON number at text[i..len) by RFC 8259
@@ -103,20 +129,20 @@ int jsontext_check(const char *text, size_t len, char *why, size_t whylen, reaso
         if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ':' || c == ',') {
             i++;
         } else if (c == '"') {
-            for (i++; i < len && text[i] != '"'; i++) {
+            for (i = string_run_end(text, i + 1, len); i < len && text[i] != '"';
+                 i = string_run_end(text, i, len)) {
                 /* RFC 8259: control characters inside a string must be
                  * escaped; cJSON would take a raw newline as text. */
                 if ((unsigned char)text[i] < 0x20)
                     return reject(why, whylen, code, REASON_NOT_JSON, "not valid JSON");
-                if (text[i] == '\\') {
-                    if (i + 5 < len && strncmp(text + i + 1, "u0000", 5) == 0)
-                        return reject(why, whylen, code, REASON_BAD_ENCODING,
-                                      "contains a \\u0000 escape");
-                    /* cJSON takes "\uZZZZ" and drops the string's text. */
-                    if (!valid_escape(text, i, len))
-                        return reject(why, whylen, code, REASON_NOT_JSON, "not valid JSON");
-                    i++; /* skip the escaped character (\uXXXX's digits are plain) */
-                }
+                /* a backslash */
+                if (i + 5 < len && strncmp(text + i + 1, "u0000", 5) == 0)
+                    return reject(why, whylen, code, REASON_BAD_ENCODING,
+                                  "contains a \\u0000 escape");
+                /* cJSON takes "\uZZZZ" and drops the string's text. */
+                if (!valid_escape(text, i, len))
+                    return reject(why, whylen, code, REASON_NOT_JSON, "not valid JSON");
+                i += 2; /* past the escaped character (\uXXXX's digits are plain) */
             }
             i++; /* the closing quote (an unterminated string is cJSON's to refuse) */
         } else if (c == '{' || c == '[') {
@@ -150,9 +176,10 @@ static bool next_number(const char *t, size_t len, size_t *pos, size_t *start, s
 {
     for (size_t i = *pos; i < len; i++) {
         if (t[i] == '"') {
-            for (i++; i < len && t[i] != '"'; i++)
-                if (t[i] == '\\')
-                    i++;
+            /* stops on the closing quote; skips escapes and control bytes */
+            for (i = string_run_end(t, i + 1, len); i < len && t[i] != '"';
+                 i = string_run_end(t, i + (t[i] == '\\' ? 2 : 1), len))
+                ;
         } else if (t[i] == '-' || is_digit(t[i])) {
             size_t j = i;
             while (j < len && (is_digit(t[j]) || t[j] == '.' || t[j] == 'e' || t[j] == 'E' ||

@@ -1,11 +1,13 @@
 #include "record.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "utf8.h"
@@ -194,12 +196,12 @@ void record_ts_format(int64_t ms, char out[RECORD_TS_LEN + 1])
 
 /* ---- value checks -------------------------------------------------------- */
 
-static bool is_hex64(const char *s)
+static bool is_hex64(const char *s, size_t n)
 {
-    if (strlen(s) != 64)
+    if (n != 64)
         return false;
-    for (const char *p = s; *p; p++) {
-        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+    for (size_t i = 0; i < n; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
             return false;
     }
     return true;
@@ -296,20 +298,9 @@ static verdict check_id(const char *s)
     return OK;
 }
 
-/* Checks a string value of any string kind against its spec. Length,
- * encoding and control characters first, so those reasons stay the same
- * for every kind; then the kind's own form. */
-static verdict check_string(const field_spec *f, const char *s)
+/* The form of a string of the spec's kind (n = strlen(s)). */
+static verdict check_form(const field_spec *f, const char *s, size_t n)
 {
-    size_t n = strlen(s);
-    if (n == 0)
-        return bad(REASON_BAD_TEXT, "must not be empty");
-    if (n > RECORD_STR_MAX)
-        return bad(REASON_BAD_TEXT, "longer than 128 bytes");
-    if (!utf8_valid(s, n))
-        return bad(REASON_BAD_TEXT, "not valid UTF-8");
-    if (utf8_has_control(s, n))
-        return bad(REASON_BAD_TEXT, "contains a control character");
     switch (f->kind) {
     case FK_STR:
         return check_id(s);
@@ -324,12 +315,35 @@ static verdict check_string(const field_spec *f, const char *s)
                    : bad(REASON_BAD_FORMAT, "must be UTC time YYYY-MM-DDTHH:MM:SS.mmmZ");
     }
     case FK_HASH:
-        return is_hex64(s) ? OK : bad(REASON_BAD_FORMAT, "must be 64 lowercase hex digits");
+        return is_hex64(s, n) ? OK : bad(REASON_BAD_FORMAT, "must be 64 lowercase hex digits");
     case FK_B64:
         return is_base64(s) ? OK : bad(REASON_BAD_FORMAT, "must be base64");
     default:
         return OK;
     }
+}
+
+/* Checks a string value of any string kind against its spec. Length,
+ * encoding and control characters are the reasons given first, the same
+ * for every kind; then the kind's own form. Every form allows printable
+ * ASCII only, so a string in form is already valid UTF-8 without control
+ * characters: the two byte checks run only to name what is wrong. */
+static verdict check_string(const field_spec *f, const char *s)
+{
+    size_t n = strlen(s);
+    verdict form;
+
+    if (n == 0)
+        return bad(REASON_BAD_TEXT, "must not be empty");
+    if (n > RECORD_STR_MAX)
+        return bad(REASON_BAD_TEXT, "longer than 128 bytes");
+    if (!(form = check_form(f, s, n)).why)
+        return OK;
+    if (!utf8_valid(s, n))
+        return bad(REASON_BAD_TEXT, "not valid UTF-8");
+    if (utf8_has_control(s, n))
+        return bad(REASON_BAD_TEXT, "contains a control character");
+    return form;
 }
 
 /* Decimal places the exact value of a JSON number text needs (0 for an
@@ -488,19 +502,21 @@ static int parse_header(const cJSON *obj, record_mode mode, const char *prefix, 
     return 0;
 }
 
-static bool is_header_key(const char *k)
+/* The bit of a header key (seq, ts, prev, type), or 0 for any other key.
+ * Asked for every key of every record: one compare, chosen by the first
+ * letter. */
+static unsigned header_key_bit(const char *k)
 {
-    return strcmp(k, "seq") == 0 || strcmp(k, "ts") == 0 || strcmp(k, "prev") == 0 ||
-           strcmp(k, "type") == 0;
-}
-
-static bool key_seen_before(const cJSON *obj, const cJSON *item)
-{
-    for (const cJSON *p = obj->child; p && p != item; p = p->next) {
-        if (strcmp(p->string, item->string) == 0)
-            return true;
+    switch (k[0]) {
+    case 's':
+        return strcmp(k, "seq") == 0 ? 1u : 0;
+    case 't':
+        return strcmp(k, "ts") == 0 ? 2u : strcmp(k, "type") == 0 ? 8u : 0;
+    case 'p':
+        return strcmp(k, "prev") == 0 ? 4u : 0;
+    default:
+        return 0;
     }
-    return false;
 }
 
 int record_from_json(const cJSON *obj, record_mode mode, const char *prefix, record *out,
@@ -520,12 +536,17 @@ int record_from_json(const cJSON *obj, record_mode mode, const char *prefix, rec
     if (parse_header(obj, mode, prefix, out, err) != 0)
         return -1;
 
+    /* A key is a duplicate when its header bit or its field is taken: an
+     * unknown key is refused at its first appearance. */
+    unsigned headers_seen = 0;
     for (const cJSON *item = obj->child; item; item = item->next) {
-        if (key_seen_before(obj, item))
+        unsigned bit = header_key_bit(item->string);
+        field_value *v = bit ? NULL : find_field(out, item->string);
+        if ((bit & headers_seen) || (v && v->present))
             return fail(err, REASON_DUPLICATE_FIELD, prefix, item->string, "duplicate field");
-        if (is_header_key(item->string))
+        headers_seen |= bit;
+        if (bit)
             continue;
-        field_value *v = find_field(out, item->string);
         if (!v)
             return fail(err, REASON_UNKNOWN_FIELD, prefix, item->string,
                         "unknown field for this record type");
@@ -726,6 +747,17 @@ int record_canonical(const record *r, char *buf, size_t cap)
     return w.overflow ? -1 : (int)w.len;
 }
 
+/* OpenSSL 3's SHA256() looks the algorithm up in its providers on every
+ * call (locks and name compares: twice the hashing itself for a record);
+ * it is looked up once. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void record_sha256_hex(const void *bytes, size_t len, char hex[RECORD_HASH_HEX])
 {
     static const char digits[] = "0123456789abcdef";
@@ -733,8 +765,11 @@ void record_sha256_hex(const void *bytes, size_t len, char hex[RECORD_HASH_HEX])
 
     /* OpenSSL's libcrypto, not mbedTLS: it uses the CPU's SHA extensions
      * where there are some (about 5x faster here), and the collector
-     * hashes every record it receives. Cannot fail for memory input. */
-    (void)SHA256(bytes, len, sum);
+     * hashes every record it receives. Cannot fail for memory input but
+     * for memory itself, where the one-shot call is the way left. */
+    pthread_once(&sha256_once, fetch_sha256);
+    if (!sha256_md || !EVP_Digest(bytes, len, sum, NULL, sha256_md, NULL))
+        (void)SHA256(bytes, len, sum);
     for (int i = 0; i < 32; i++) {
         hex[2 * i] = digits[sum[i] >> 4];
         hex[2 * i + 1] = digits[sum[i] & 15];
