@@ -172,7 +172,9 @@ static int try_group(committer *c, inbox_msg *msgs, size_t n, size_t first, bool
         if (ingest_alerts(c->in)->count >= ALERT_BATCH_MAX / 2)
             break;
     }
-    if (ingest_group_commit(c->in) != 0) {
+    if ((rc = ingest_group_commit(c->in)) != 0) {
+        if (rc == INGEST_RETRY_CAREFULLY)
+            return GROUP_RUN_CAREFULLY;
         *what = "commit";
         return -1;
     }

@@ -504,6 +504,8 @@ int ingest_message_prepared(ingest *in, const char *topic, const void *payload, 
 
 int ingest_group_commit(ingest *in)
 {
+    bool carefully;
+
     if (store_commit(in->s) == 0) {
         /* The queued checkpoints are durable: the verifier may take them.
          * The ack does not wait for it. */
@@ -511,9 +513,15 @@ int ingest_group_commit(ingest *in)
             in->on_checkpoints(in->on_checkpoints_ctx);
         return 0;
     }
-    /* The committer keeps the group and retries it (and logs it once). */
+    /* A write sent ahead that failed is found here, for any message of
+     * the group; a careful run finds it at its message's release. */
+    carefully = !in->careful && !store_retryable(in->s);
+    if (carefully)
+        log_debug("group commit failed: %s; the group runs again, a savepoint per message",
+                  store_errmsg(in->s));
+    /* Otherwise the committer keeps the group and retries it (and logs it once). */
     ingest_group_rollback(in);
-    return -1;
+    return carefully ? INGEST_RETRY_CAREFULLY : -1;
 }
 
 void ingest_group_rollback(ingest *in)
@@ -531,12 +539,11 @@ store *ingest_store(ingest *in) { return in->s; }
 int ingest_events(ingest *in, const char *topic, const void *payload, size_t len, int64_t now_ms,
                   ingest_result *out)
 {
-    int rc = INGEST_RETRY_CAREFULLY;
+    /* Once more as a careful group when the message or the commit failed
+     * outside one (a careful group never answers INGEST_RETRY_CAREFULLY). */
+    for (bool careful = false;; careful = true) {
+        int rc, committed;
 
-    /* Once more as a careful group when the message failed outside one. */
-    for (bool careful = false; rc == INGEST_RETRY_CAREFULLY; careful = true) {
-        if (careful)
-            ingest_group_rollback(in);
         if (ingest_group_begin(in) != 0) {
             memset(out, 0, sizeof *out);
             out->alerts = &in->alerts;
@@ -545,14 +552,20 @@ int ingest_events(ingest *in, const char *topic, const void *payload, size_t len
         if (careful)
             ingest_group_careful(in);
         rc = ingest_message(in, topic, payload, len, now_ms, out);
+        if (rc == INGEST_RETRY_CAREFULLY) {
+            ingest_group_rollback(in);
+            continue;
+        }
+        if (rc == INGEST_RETRY_GROUP) {
+            ingest_group_rollback(in);
+            return -1;
+        }
+        if ((committed = ingest_group_commit(in)) == INGEST_RETRY_CAREFULLY)
+            continue;
+        if (committed != 0) {
+            out->ack = false;
+            return -1;
+        }
+        return rc;
     }
-    if (rc == INGEST_RETRY_GROUP) {
-        ingest_group_rollback(in);
-        return -1;
-    }
-    if (ingest_group_commit(in) != 0) {
-        out->ack = false;
-        return -1;
-    }
-    return rc;
 }

@@ -77,7 +77,11 @@ void ingest_set_checkpoint_hook(ingest *in, void (*fn)(void *ctx), void *ctx);
  * INGEST_RETRY_CAREFULLY. The caller rolls the group back and runs it
  * again from its first message with ingest_group_careful: each message
  * under its own savepoint, so the one that fails is undone alone and the
- * others commit. */
+ * others commit. On PostgreSQL the writes nothing later reads are sent
+ * without waiting for their answers (sqldb_run_deferred): a failure of one
+ * is found by a later message's statement or by the commit, which then
+ * says INGEST_RETRY_CAREFULLY too; in a careful group each message's
+ * savepoint release finds its own. */
 int ingest_group_begin(ingest *in);
 /* Right after ingest_group_begin: this group runs each message under a
  * savepoint of its own. */
@@ -111,9 +115,11 @@ int ingest_message(ingest *in, const char *topic, const void *payload, size_t le
  * here. */
 int ingest_message_prepared(ingest *in, const char *topic, const void *payload, size_t len,
                             const prepared_msg *pre, int64_t now_ms, ingest_result *out);
-/* Returns 0 when the group is durable, -1 when it was rolled back
- * (store_retryable(ingest_store(in)) says whether running it again may
- * pass at once). */
+/* Returns 0 when the group is durable; otherwise it was rolled back, and
+ * the answer is INGEST_RETRY_CAREFULLY for a group without savepoints that
+ * failed for a reason of its own (nobody can tell which message's write
+ * it was), else -1 (store_retryable(ingest_store(in)) says whether running
+ * it again may pass at once). */
 int ingest_group_commit(ingest *in);
 /* Undoes the whole open group; nothing of it is durable or to publish. */
 void ingest_group_rollback(ingest *in);

@@ -259,5 +259,7 @@ int store_try_lock_session(store *s, const char *key, bool *held);
 const char *store_errmsg(store *s);
 /* Statements run on the store's connection so far (sqldb_statements). */
 int64_t store_statements(const store *s);
+/* Round trips to the database on it so far (sqldb_round_trips). */
+int64_t store_round_trips(const store *s);
 
 #endif

@@ -442,7 +442,7 @@ int store_grip_put(store *s, const char *clinic, const rule_grip *g)
     if (bind_ref(q, 1, &g->use) || bind_text(q, 4, g->load_id) || bind_text(q, 5, g->grip_id) ||
         bind_text(q, 6, g->session_id) || bind_text(q, 7, clinic))
         return bind_failed(s, q, "grip insert");
-    return store__run(s, q, "grip insert");
+    return store__deferred(s, q, "grip insert");
 }
 
 /* Steps q, handing each grip row to fn; stops at fn's first non-zero. */
@@ -802,7 +802,7 @@ int store_device_heard(store *s, const char *device, const char *clinic, const c
 
     if (bind_text(q, 1, device) || bind_text(q, 2, clinic) || bind_text(q, 3, now_ts))
         return bind_failed(s, q, "device heard");
-    return store__run(s, q, "device heard");
+    return store__deferred(s, q, "device heard");
 }
 
 int store_session_open(store *s, const char *device, const char *session_id, uint64_t seq)
@@ -811,7 +811,7 @@ int store_session_open(store *s, const char *device, const char *session_id, uin
 
     if (bind_text(q, 1, device) || bind_text(q, 2, session_id) || bind_int(q, 3, (int64_t)seq))
         return bind_failed(s, q, "session open");
-    return store__run(s, q, "session open");
+    return store__deferred(s, q, "session open");
 }
 
 int store_session_close(store *s, const char *device, uint64_t seq)
@@ -820,7 +820,7 @@ int store_session_close(store *s, const char *device, uint64_t seq)
 
     if (bind_text(q, 1, device) || bind_int(q, 2, (int64_t)seq))
         return bind_failed(s, q, "session close");
-    return store__run(s, q, "session close");
+    return store__deferred(s, q, "session close");
 }
 
 int store_devices_silent_since(store *s, const char *cutoff_ts, store_silent_fn fn, void *ctx)

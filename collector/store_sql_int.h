@@ -44,6 +44,10 @@ struct store {
 int store__failed(store *s, const char *what);
 /* Steps a statement that returns no row, then resets it; 0 or -1. */
 int store__run(store *s, sqldb_stmt *q, const char *what);
+/* The same for a statement nothing later reads (sqldb_run_deferred): on
+ * PostgreSQL sent without waiting, its failure reported by the
+ * transaction's next statement or its commit, which the caller checks. */
+int store__deferred(store *s, sqldb_stmt *q, const char *what);
 /* Steps once: 1 with a row (caller reads it, then calls store__reset),
  * 0 when done (already reset), -1 on error (already reset). */
 int store__step(store *s, sqldb_stmt *q, const char *what);

@@ -49,15 +49,18 @@ const char *sqldb_errmsg(const sqldb *db) { return db->err; }
 bool sqldb_retryable(const sqldb *db) { return db->retryable; }
 int64_t sqldb_changes(sqldb *db) { return db->changes; }
 int64_t sqldb_statements(const sqldb *db) { return db->statements; }
+int64_t sqldb_round_trips(const sqldb *db) { return db->round_trips; }
 
 int sqldb_exec(sqldb *db, const char *sql)
 {
     db->statements++;
+    db->round_trips++;
     return db->ops->exec(db, sql);
 }
 int sqldb_begin(sqldb *db, int mode)
 {
     db->statements++;
+    db->round_trips++;
     return db->ops->begin(db, mode);
 }
 int sqldb_commit(sqldb *db) { return sqldb_exec(db, "COMMIT"); }
@@ -97,16 +100,19 @@ int sqldb_rollback_to(sqldb *db, const char *name)
 int sqldb_lock(sqldb *db, const char *key)
 {
     db->statements++;
+    db->round_trips++;
     return db->ops->lock(db, key);
 }
 int sqldb_try_lock_session(sqldb *db, const char *key, bool *held)
 {
     db->statements++;
+    db->round_trips++;
     return db->ops->try_lock_session(db, key, held);
 }
 int sqldb_unlock_session(sqldb *db, const char *key)
 {
     db->statements++;
+    db->round_trips++;
     return db->ops->unlock_session(db, key);
 }
 
@@ -147,8 +153,10 @@ int sqldb_step(sqldb_stmt *st)
 {
     int rc;
 
-    if (!st->running)
+    if (!st->running) {
         st->db->statements++;
+        st->db->round_trips++;
+    }
     rc = st->db->ops->step(st);
     st->running = rc == 1;
     return rc;
@@ -157,6 +165,33 @@ void sqldb_reset(sqldb_stmt *st)
 {
     st->running = false;
     st->db->ops->reset(st);
+}
+
+int sqldb__unexpected_changes(sqldb *db, const char *what, int64_t expected)
+{
+    char why[96];
+
+    snprintf(why, sizeof why, "changed %lld rows where %lld were expected",
+             (long long)db->changes, (long long)expected);
+    return sqldb__fail(db, false, what, why);
+}
+
+int sqldb_run_deferred(sqldb_stmt *st, int64_t expect_changes)
+{
+    sqldb *db = st->db;
+    int rc = db->ops->run_deferred ? db->ops->run_deferred(st, expect_changes) : 0;
+
+    db->statements++;
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    db->round_trips++;
+    rc = db->ops->step(st);
+    sqldb_reset(st);
+    if (rc == 1)
+        return sqldb__fail(db, false, "sqldb_run_deferred", "the statement returned a row");
+    if (rc == 0 && expect_changes >= 0 && db->changes != expect_changes)
+        return sqldb__unexpected_changes(db, "statement", expect_changes);
+    return rc;
 }
 
 bool sqldb_column_null(sqldb_stmt *st, int i) { return st->db->ops->column_null(st, i); }

@@ -141,6 +141,21 @@ int sqldb_step(sqldb_stmt *st);
 /* Ends a run early and clears the bindings (NULL). */
 void sqldb_reset(sqldb_stmt *st);
 
+/* Runs a statement that returns no row, as sqldb_step and sqldb_reset do,
+ * for a caller that needs nothing of it but to know whether it failed, and
+ * can learn that later. Inside a transaction PostgreSQL sends it without
+ * waiting for its answer (libpq's pipeline mode): the answer is read by
+ * the connection's next statement, which then carries it in the same round
+ * trip, or by the next exec (COMMIT, RELEASE SAVEPOINT, ...), which then
+ * waits for it first. If the statement failed, that later call returns -1
+ * and sqldb_errmsg names the statement sent ahead; the transaction is
+ * then lost, as with any failure on PostgreSQL (a rollback still runs).
+ * SQLite, and PostgreSQL outside a transaction or for a statement not yet
+ * prepared on the server, run it at once. expect_changes >= 0: changing
+ * another number of rows is a failure. sqldb_changes does not tell what
+ * it changed. */
+int sqldb_run_deferred(sqldb_stmt *st, int64_t expect_changes);
+
 /* Columns of the current row, i counting from 0. Pointers stay valid until
  * the next step or reset of st. */
 bool sqldb_column_null(sqldb_stmt *st, int i);
@@ -166,8 +181,12 @@ sqldb_value_kind sqldb_column_kind(sqldb_stmt *st, int i);
 int64_t sqldb_changes(sqldb *db);
 
 /* How many statements were run on db so far: each sqldb_step that starts a
- * run, each exec, transaction, savepoint and lock call. On PostgreSQL each
- * is a round trip: for measuring, and for tests that bound the work. */
+ * run, each sqldb_run_deferred, exec, transaction, savepoint and lock
+ * call: for measuring, and for tests that bound the work. */
 int64_t sqldb_statements(const sqldb *db);
+/* How many times db waited for the database's answers: on PostgreSQL each
+ * a round trip to the server (statements sent ahead wait for none of
+ * their own; an exec after them adds one). */
+int64_t sqldb_round_trips(const sqldb *db);
 
 #endif

@@ -42,6 +42,9 @@ typedef struct sqldb_ops {
     int (*bind_blob)(sqldb_stmt *st, int i, const void *p, size_t len);
     int (*bind_null)(sqldb_stmt *st, int i);
     int (*step)(sqldb_stmt *st);
+    /* NULL, or: 1 sent without waiting for the answer, 0 not sent (sqldb.c
+     * runs it at once), -1 failed. */
+    int (*run_deferred)(sqldb_stmt *st, int64_t expect_changes);
     void (*reset)(sqldb_stmt *st);
     bool (*column_null)(sqldb_stmt *st, int i);
     int64_t (*column_int64)(sqldb_stmt *st, int i);
@@ -62,6 +65,7 @@ struct sqldb {
     bool retryable;              /* the last failure may pass if run again */
     int64_t changes;
     int64_t statements;          /* sqldb_statements */
+    int64_t round_trips;         /* sqldb_round_trips */
 };
 
 /* The first member of every implementation's statement. */
@@ -75,5 +79,8 @@ extern const sqldb_ops sqldb_pg_ops;
 
 /* Sets db->err to "what: why" (why may be NULL) and db->retryable; -1. */
 int sqldb__fail(sqldb *db, bool retryable, const char *what, const char *why);
+/* The failure of a statement (what) that changed db->changes rows where
+ * sqldb_run_deferred was told to expect expected; -1. */
+int sqldb__unexpected_changes(sqldb *db, const char *what, int64_t expected);
 
 #endif

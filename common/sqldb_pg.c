@@ -56,7 +56,23 @@ typedef struct pg_conn {
     size_t nheld;
     unsigned *stale;       /* prepared statements to DEALLOCATE when idle */
     size_t nstale, capstale;
+    /* Statements sent ahead (sqldb_run_deferred), their answers not read
+     * yet, in the order sent; the connection is in pipeline mode while
+     * there are some. */
+    struct pg_deferred *deferred;
+    size_t ndeferred, capdeferred;
 } pg_conn;
+
+/* A statement sent ahead: what names it if it failed, and the row count
+ * its caller expects (< 0: any). */
+typedef struct pg_deferred {
+    char what[96];
+    int64_t expect_changes;
+} pg_deferred;
+
+/* Answers left unread for at most this many statements: a server blocked
+ * writing answers nobody reads would stop reading what is sent to it. */
+#define PG_DEFERRED_MAX 256
 
 struct pg_stmt {
     struct sqldb_stmt base;
@@ -193,13 +209,15 @@ static void sql_what(const char *sql, char *out, size_t cap)
     snprintf(out, cap, "%s", line);
 }
 
-static int fail_res(pg_conn *db, const char *sql, const PGresult *res)
+/* Fails with the server's error in res (NULL: the connection's), the
+ * statement named by what. */
+static int fail_named(pg_conn *db, const char *what, const PGresult *res)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
     const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
-    char raw[SQLDB_ERR_MAX], why[SQLDB_ERR_MAX], what[96];
+    char raw[SQLDB_ERR_MAX], why[SQLDB_ERR_MAX];
     /* A serialization failure or deadlock passes when run again; a lost
      * connection is opened again by the next sqldb_begin. */
     bool retry = PQstatus(db->conn) != CONNECTION_OK ||
@@ -212,8 +230,15 @@ static int fail_res(pg_conn *db, const char *sql, const PGresult *res)
     else
         snprintf(raw, sizeof raw, "%s", PQerrorMessage(db->conn));
     scrub(db->target, raw, why, sizeof why);
-    sql_what(sql, what, sizeof what);
     return sqldb__fail(&db->base, retry, what, why);
+}
+
+static int fail_res(pg_conn *db, const char *sql, const PGresult *res)
+{
+    char what[96];
+
+    sql_what(sql, what, sizeof what);
+    return fail_named(db, what, res);
 }
 
 /* ---- session ------------------------------------------------------------- */
@@ -253,6 +278,94 @@ static void note_changes(pg_conn *db, const PGresult *res)
         const char *n = PQcmdTuples((PGresult *)res);
         db->base.changes = *n ? strtoll(n, NULL, 10) : 0;
     }
+}
+
+/* ---- statements sent ahead ----------------------------------------------- */
+
+/* Reads the answers of the statements sent ahead, once the sync that ends
+ * them is sent: each one's result, then the NULL that ends it. The first
+ * failure (the server's error, or another row count than expected) is
+ * reported; the server skips every statement after it (their results come
+ * back as aborted) up to the sync. */
+static int read_deferred(pg_conn *db)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < db->ndeferred; i++) {
+        const pg_deferred *d = &db->deferred[i];
+        PGresult *res = PQgetResult(db->conn);
+
+        if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK) {
+            rc = fail_named(db, d->what, res);
+        } else if (rc == 0) {
+            note_changes(db, res);
+            if (d->expect_changes >= 0 && db->base.changes != d->expect_changes)
+                rc = sqldb__unexpected_changes(&db->base, d->what, d->expect_changes);
+        }
+        if (res) {
+            PQclear(res);
+            PQclear(PQgetResult(db->conn));
+        }
+    }
+    db->ndeferred = 0;
+    return rc;
+}
+
+/* Leaves pipeline mode after the sync's own result. A connection that lost
+ * its place in the exchange cannot be trusted with the next statement: it
+ * is opened again (the open transaction is gone with it, which the
+ * caller's rollback and retry handle as a lost connection). */
+static int reconnect(pg_conn *db);
+
+static int lose_place(pg_conn *db, const char *what)
+{
+    char why[SQLDB_ERR_MAX];
+
+    scrub(db->target, PQerrorMessage(db->conn), why, sizeof why);
+    sqldb__fail(&db->base, true, what, *why ? why : "lost its place in a pipeline");
+    if (PQstatus(db->conn) == CONNECTION_OK) {
+        char kept[SQLDB_ERR_MAX];
+        memcpy(kept, db->base.err, sizeof kept);
+        (void)reconnect(db);
+        memcpy(db->base.err, kept, sizeof kept);
+        db->base.retryable = true;
+    }
+    db->in_tx = false;
+    db->ndeferred = 0;
+    return -1;
+}
+
+static int end_pipeline(pg_conn *db)
+{
+    PGresult *res = PQgetResult(db->conn);
+    bool synced = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+
+    PQclear(res);
+    if (!synced || PQexitPipelineMode(db->conn) != 1)
+        return lose_place(db, "database connection");
+    note_tx(db);
+    return 0;
+}
+
+/* Sends the sync that ends the statements sent ahead (and the one sent
+ * after them, if any). */
+static int send_sync(pg_conn *db)
+{
+    return PQpipelineSync(db->conn) == 1 ? 0 : lose_place(db, "database connection");
+}
+
+/* Waits for the answers of the statements sent ahead: one round trip. */
+static int drain(pg_conn *db)
+{
+    int rc;
+
+    if (db->ndeferred == 0)
+        return 0;
+    db->base.round_trips++;
+    if (send_sync(db) != 0)
+        return -1;
+    rc = read_deferred(db);
+    return end_pipeline(db) != 0 ? -1 : rc;
 }
 
 /* Runs SQL with no rows on the raw connection: 0 or -1 (db->base.err). */
@@ -303,6 +416,7 @@ static int reconnect(pg_conn *db)
     PQreset(db->conn);
     db->gen++;
     db->in_tx = false;
+    db->ndeferred = 0;
     db->nstale = 0;
     drop_held(db);
     if (PQstatus(db->conn) != CONNECTION_OK) {
@@ -656,6 +770,61 @@ static int stmt_ready(pg_stmt *st)
     return 0;
 }
 
+/* Whether stmt_ready has to prepare st on the server (a round trip of its
+ * own, which cannot be sent ahead). */
+static bool needs_prepare(const pg_stmt *st)
+{
+    const pg_conn *db = (const pg_conn *)st->base.db;
+
+    if (!st->id || st->gen != db->gen)
+        return true;
+    for (int i = 0; i < st->nparams; i++)
+        if (st->params[i].type == PG_BYTEAOID && st->types[i] != PG_BYTEAOID)
+            return true;
+    return false;
+}
+
+/* Points st's arrays for libpq at its bindings; returns its server name. */
+static const char *load_params(pg_stmt *st, char name[16])
+{
+    for (int i = 0; i < st->nparams; i++) {
+        st->values[i] = st->params[i].value;
+        st->lengths[i] = st->params[i].length;
+        st->formats[i] = st->params[i].format;
+    }
+    snprintf(name, 16, "s%u", st->id);
+    return name;
+}
+
+static int send_prepared(pg_conn *db, pg_stmt *st, const char *name)
+{
+    return PQsendQueryPrepared(db->conn, name, st->nparams, st->values, st->lengths, st->formats,
+                               0) == 1
+               ? 0
+               : lose_place(db, "database connection");
+}
+
+/* Runs st behind the statements sent ahead, in the same round trip: st and
+ * the sync are sent, their answers read, then st's own. NULL when one of
+ * them failed (reported). */
+static PGresult *exec_after_deferred(pg_conn *db, pg_stmt *st, const char *name)
+{
+    PGresult *res;
+    int rc;
+
+    if (send_prepared(db, st, name) != 0 || send_sync(db) != 0)
+        return NULL;
+    rc = read_deferred(db);
+    res = PQgetResult(db->conn);
+    if (res)
+        PQclear(PQgetResult(db->conn)); /* the NULL that ends st's results */
+    if (end_pipeline(db) != 0 || rc != 0) {
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
 static int pg_step(sqldb_stmt *s)
 {
     pg_stmt *st = (pg_stmt *)s;
@@ -672,17 +841,19 @@ static int pg_step(sqldb_stmt *s)
     }
     if (usable(db) != 0)
         return -1;
+    if (db->ndeferred && needs_prepare(st) && drain(db) != 0)
+        return -1;
     if (!db->in_tx)
         flush_stale(db);
     if (stmt_ready(st) != 0)
         return -1;
-    for (int i = 0; i < st->nparams; i++) {
-        st->values[i] = st->params[i].value;
-        st->lengths[i] = st->params[i].length;
-        st->formats[i] = st->params[i].format;
+    load_params(st, name);
+    if (db->ndeferred) {
+        if (!(res = exec_after_deferred(db, st, name)))
+            return -1;
+    } else {
+        res = PQexecPrepared(db->conn, name, st->nparams, st->values, st->lengths, st->formats, 0);
     }
-    snprintf(name, sizeof name, "s%u", st->id);
-    res = PQexecPrepared(db->conn, name, st->nparams, st->values, st->lengths, st->formats, 0);
     note_tx(db);
     switch (PQresultStatus(res)) {
     case PGRES_COMMAND_OK:
@@ -712,6 +883,41 @@ static int pg_step(sqldb_stmt *s)
         PQclear(res);
         return -1;
     }
+}
+
+/* Inside a transaction, a statement already prepared on the server is sent
+ * without waiting for its answer (pipeline mode): 1. Otherwise 0, and
+ * sqldb.c runs it at once. */
+static int pg_run_deferred(sqldb_stmt *s, int64_t expect_changes)
+{
+    pg_stmt *st = (pg_stmt *)s;
+    pg_conn *db = (pg_conn *)s->db;
+    char name[16];
+    pg_deferred *d;
+
+    if (!db->in_tx || PQstatus(db->conn) != CONNECTION_OK || needs_prepare(st) ||
+        db->ndeferred == PG_DEFERRED_MAX)
+        return 0;
+    if (db->ndeferred == db->capdeferred) {
+        size_t cap = db->capdeferred ? db->capdeferred * 2 : 16;
+        pg_deferred *p = realloc(db->deferred, cap * sizeof *p);
+        if (!p)
+            return 0;
+        db->deferred = p;
+        db->capdeferred = cap;
+    }
+    if (db->ndeferred == 0 && PQenterPipelineMode(db->conn) != 1)
+        return 0;
+    load_params(st, name);
+    if (send_prepared(db, st, name) != 0) {
+        clear_params(st);
+        return -1;
+    }
+    d = &db->deferred[db->ndeferred++];
+    sql_what(st->sql, d->what, sizeof d->what);
+    d->expect_changes = expect_changes;
+    clear_params(st);
+    return 1;
 }
 
 static void pg_reset(sqldb_stmt *s)
@@ -881,6 +1087,8 @@ static void pg_close(sqldb *base)
 
     if (!db)
         return;
+    (void)drain(db); /* a transaction left open is rolled back with the session */
+    free(db->deferred);
     if (db->lock_st)
         free_stmt(db->lock_st, false);
     if (db->try_st)
@@ -962,6 +1170,13 @@ static int pg_exec(sqldb *base, const char *sql)
     }
     if (usable(db) != 0)
         return -1;
+    /* A statement sent ahead that failed fails the transaction: COMMIT
+     * (which the server would answer with ROLLBACK) or a savepoint's
+     * RELEASE must report it; a rollback is what undoes it. */
+    if (drain(db) != 0 && strncmp(sql, "ROLLBACK", 8) != 0)
+        return -1;
+    if (PQstatus(db->conn) != CONNECTION_OK && strncmp(sql, "ROLLBACK", 8) == 0)
+        return -1; /* lost with its transaction: nothing left to undo */
     res = PQexec(db->conn, sql);
     note_tx(db);
     switch (PQresultStatus(res)) {
@@ -1057,6 +1272,8 @@ static int pg_try_lock_session(sqldb *base, const char *key, bool *held)
         /* Session locks stack in PostgreSQL, so it is not taken twice; but
          * the lock lives only as long as the session, which a lost
          * connection ended without telling us: ask the server. */
+        if (drain(db) != 0)
+            return -1;
         PQclear(PQexec(db->conn, ""));
         if (PQstatus(db->conn) == CONNECTION_OK) {
             *held = true;
@@ -1115,6 +1332,7 @@ const sqldb_ops sqldb_pg_ops = {
     .bind_blob = pg_bind_blob,
     .bind_null = pg_bind_null,
     .step = pg_step,
+    .run_deferred = pg_run_deferred,
     .reset = pg_reset,
     .column_null = pg_column_null,
     .column_int64 = pg_column_int64,

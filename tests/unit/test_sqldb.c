@@ -968,6 +968,127 @@ static void test_commit_after_failure(void **state)
     sqldb_rollback(fx->db);
 }
 
+/* Inserts k into c with sqldb_run_deferred, expecting expect changes. */
+static int run_deferred_k(sqldb_stmt *ins, int64_t k, int64_t expect)
+{
+    assert_int_equal(sqldb_bind_int64(ins, 1, k), 0);
+    return sqldb_run_deferred(ins, expect);
+}
+
+/* Statements sent ahead cost no round trip of their own on PostgreSQL: a
+ * read after them carries their answers and sees their rows; a COMMIT
+ * waits for them first. SQLite runs them at once (a round trip each, as
+ * counted). Outside a transaction they run at once on both. */
+static void test_deferred_ride_with_the_next_statement(void **state)
+{
+    fixture *fx = *state;
+    bool pg = testdb_is_postgres();
+    sqldb_stmt *ins, *cnt;
+    int64_t s0, r0;
+
+    testdb_exec(fx->db, "CREATE TABLE c (k BIGINT PRIMARY KEY)");
+    ins = prep(fx->db, "INSERT INTO c (k) VALUES (?1) ON CONFLICT (k) DO NOTHING");
+    cnt = prep(fx->db, "SELECT COUNT(*) FROM c");
+    /* Prepared on the server (PostgreSQL) by a first run at once. */
+    assert_int_equal(sqldb_begin(fx->db, SQLDB_WRITE), 0);
+    assert_int_equal(run_deferred_k(ins, 1, 1), 0);
+    step_row(cnt, fx->db);
+    sqldb_reset(cnt);
+
+    s0 = sqldb_statements(fx->db);
+    r0 = sqldb_round_trips(fx->db);
+    for (int64_t k = 2; k <= 5; k++)
+        assert_int_equal(run_deferred_k(ins, k, 1), 0);
+    assert_int_equal(sqldb_round_trips(fx->db) - r0, pg ? 0 : 4);
+    step_row(cnt, fx->db);
+    assert_int_equal(sqldb_column_int64(cnt, 0), 5);
+    sqldb_reset(cnt);
+    assert_int_equal(sqldb_statements(fx->db) - s0, 5);
+    assert_int_equal(sqldb_round_trips(fx->db) - r0, pg ? 1 : 5);
+
+    /* A duplicate changes nothing: expected, fine. */
+    assert_int_equal(run_deferred_k(ins, 5, 0), 0);
+    assert_int_equal(run_deferred_k(ins, 6, -1), 0);
+    r0 = sqldb_round_trips(fx->db);
+    assert_int_equal(sqldb_commit(fx->db), 0);
+    /* The commit waited for the two first (PostgreSQL): two round trips. */
+    assert_int_equal(sqldb_round_trips(fx->db) - r0, pg ? 2 : 1);
+    assert_int_equal(testdb_int(fx->db, "SELECT COUNT(*) FROM c"), 6);
+
+    r0 = sqldb_round_trips(fx->db);
+    assert_int_equal(run_deferred_k(ins, 7, 1), 0);
+    assert_int_equal(sqldb_round_trips(fx->db) - r0, 1);
+    assert_int_equal(testdb_int(fx->db, "SELECT COUNT(*) FROM c"), 7);
+    sqldb_finalize(ins);
+    sqldb_finalize(cnt);
+}
+
+/* A statement sent ahead that fails, or changes another number of rows
+ * than expected, fails the next statement or the COMMIT, named in the
+ * message; nothing of the transaction is committed, and a rollback leaves
+ * the connection ready for the next one. */
+static void test_deferred_failure_found_later(void **state)
+{
+    fixture *fx = *state;
+    bool pg = testdb_is_postgres();
+    sqldb_stmt *ins, *cnt;
+
+    testdb_exec(fx->db, "CREATE TABLE c (k BIGINT PRIMARY KEY CHECK (k < 100))");
+    ins = prep(fx->db, "INSERT INTO c (k) VALUES (?1) ON CONFLICT (k) DO NOTHING");
+    cnt = prep(fx->db, "SELECT COUNT(*) FROM c");
+    assert_int_equal(sqldb_begin(fx->db, SQLDB_WRITE), 0);
+    assert_int_equal(run_deferred_k(ins, 1, 1), 0);
+
+    /* A constraint: on PostgreSQL the read after it fails, naming the insert. */
+    if (pg) {
+        assert_int_equal(run_deferred_k(ins, 100, 1), 0);
+        assert_int_equal(run_deferred_k(ins, 2, 1), 0);
+        assert_int_equal(sqldb_step(cnt), -1);
+    } else {
+        assert_int_equal(run_deferred_k(ins, 100, 1), -1);
+    }
+    assert_true(has(sqldb_errmsg(fx->db), pg ? "INSERT INTO c" : "CHECK constraint failed"));
+    assert_true(has(sqldb_errmsg(fx->db), pg ? "check constraint" : "k < 100"));
+    sqldb_rollback(fx->db);
+    assert_int_equal(testdb_int(fx->db, "SELECT COUNT(*) FROM c"), 0);
+
+    /* Another row count than expected: found by the COMMIT on PostgreSQL. */
+    assert_int_equal(sqldb_begin(fx->db, SQLDB_WRITE), 0);
+    assert_int_equal(run_deferred_k(ins, 1, 1), 0);
+    if (pg) {
+        assert_int_equal(run_deferred_k(ins, 1, 1), 0);
+        assert_int_equal(sqldb_commit(fx->db), -1);
+    } else {
+        assert_int_equal(run_deferred_k(ins, 1, 1), -1);
+    }
+    assert_true(has(sqldb_errmsg(fx->db), "changed 0 rows where 1 were expected"));
+    sqldb_rollback(fx->db);
+    assert_int_equal(testdb_int(fx->db, "SELECT COUNT(*) FROM c"), 0);
+
+    /* A savepoint's release finds it too, and rolling back to it keeps
+     * what came before. */
+    assert_int_equal(sqldb_begin(fx->db, SQLDB_WRITE), 0);
+    assert_int_equal(run_deferred_k(ins, 1, 1), 0);
+    assert_int_equal(sqldb_savepoint(fx->db, "m"), 0);
+    if (pg) {
+        assert_int_equal(run_deferred_k(ins, 100, 1), 0);
+        assert_int_equal(sqldb_release(fx->db, "m"), -1);
+    } else {
+        assert_int_equal(run_deferred_k(ins, 100, 1), -1);
+    }
+    assert_true(has(sqldb_errmsg(fx->db), pg ? "INSERT INTO c" : "CHECK constraint failed"));
+    assert_int_equal(sqldb_rollback_to(fx->db, "m"), 0);
+    assert_int_equal(sqldb_release(fx->db, "m"), 0);
+    assert_int_equal(sqldb_commit(fx->db), 0);
+    assert_int_equal(testdb_int(fx->db, "SELECT COUNT(*) FROM c"), 1);
+
+    step_row(cnt, fx->db);
+    assert_int_equal(sqldb_column_int64(cnt, 0), 1);
+    sqldb_reset(cnt);
+    sqldb_finalize(ins);
+    sqldb_finalize(cnt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -988,6 +1109,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transactions_and_savepoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repeated_statements, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_after_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_ride_with_the_next_statement, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_failure_found_later, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_readonly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_writer_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_older_pages, setup, teardown),
