@@ -16,7 +16,8 @@ enum {
     RQ_RECALL_LOADS, RQ_RECALL_LOADS_N, RQ_RECALL_GRIPS, RQ_RECALL_GRIPS_N, RQ_STER_TOUCH,
     RQ_STER_GET, RQ_STER_NEGATIVE, RQ_STER_FLAG, RQ_STER_UNTESTED, RQ_DEV_HEARD,
     RQ_SESSION_OPEN, RQ_SESSION_CLOSE, RQ_DEV_SILENT, RQ_GRIP_GET, RQ_PENDING_PUT,
-    RQ_PENDING_DROP, RQ_ALERT_WITHDRAW, RQ_RECORD_TS, RQ_CYCLE_CLAIM, RQ_CYCLE_GET, RQ_TEST_CLAIM, RQ_TEST_GET, RQ_COUNT
+    RQ_PENDING_DROP, RQ_ALERT_WITHDRAW, RQ_RECORD_TS, RQ_CYCLE_CLAIM, RQ_CYCLE_GET, RQ_TEST_CLAIM,
+    RQ_TEST_GET, RQ_STATE_RESET, RQ_REMOVED_AFTER, RQ_SESSION_AT, RQ_COUNT
 };
 static_assert(RQ_COUNT <= STORE_RULE_STMTS, "raise STORE_RULE_STMTS");
 
@@ -134,26 +135,27 @@ static const char *const sql[RQ_COUNT] = {
                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
     [RQ_TEST_GET] = "SELECT device_id, seq, ts, digest FROM rule_tests WHERE clinic = ?1 AND "
                     "sterilizer_id = ?2 AND digest = ?3",
+    /* Three that the ingest runs often enough (a counter over a wear limit,
+     * an R8 gap, an alert raised again) that preparing them per call was a
+     * round trip more each on PostgreSQL. */
+    [RQ_STATE_RESET] = "UPDATE alerts SET state = NULL WHERE id = ?1",
+    [RQ_REMOVED_AFTER] = "SELECT 1 FROM records WHERE device_id = ?1 AND seq > ?2 "
+                         "AND type = 'cartridge.remove' "
+                         "AND json_extract(body, '$.cartridge_uid') = ?3 LIMIT 1",
+    /* The latest session boundary at or before ?2, and how many records
+     * are stored after it up to ?2 (store_session_at). */
+    [RQ_SESSION_AT] = "SELECT b.type, json_extract(b.body, '$.session_id'), b.seq, "
+                      "(SELECT count(*) FROM records r WHERE r.device_id = ?1 "
+                      "AND r.seq > b.seq AND r.seq <= ?2) "
+                      "FROM records b WHERE b.device_id = ?1 AND b.seq <= ?2 "
+                      "AND b.type IN ('session.start', 'session.end') ORDER BY b.seq DESC LIMIT 1",
 };
 
-/* Rare queries (a tick, a positive spore test, a gap): prepared per call,
- * which keeps s->rq for the statements of every record. */
+/* Rare queries (a tick, a positive spore test, a silent device): prepared
+ * per call, which keeps s->rq for the statements of the ingest. */
 static const char pending_due_sql[] =
     "SELECT id, device_id, substr(cause, 9) FROM alerts WHERE state = 'pending' "
     "AND raised_at < ?1 ORDER BY raised_at, id";
-static const char state_reset_sql[] = "UPDATE alerts SET state = NULL WHERE id = ?1";
-/* Only on the raise path of R3 (a counter over a wear limit): rare. */
-static const char removed_after_sql[] =
-    "SELECT 1 FROM records WHERE device_id = ?1 AND seq > ?2 AND type = 'cartridge.remove' "
-    "AND json_extract(body, '$.cartridge_uid') = ?3 LIMIT 1";
-
-/* The latest session boundary at or before ?2, and how many records are
- * stored after it up to ?2 (store_session_at). */
-static const char session_at_sql[] =
-    "SELECT b.type, json_extract(b.body, '$.session_id'), b.seq, "
-    "(SELECT count(*) FROM records r WHERE r.device_id = ?1 AND r.seq > b.seq AND r.seq <= ?2) "
-    "FROM records b WHERE b.device_id = ?1 AND b.seq <= ?2 "
-    "AND b.type IN ('session.start', 'session.end') ORDER BY b.seq DESC LIMIT 1";
 /* The columns of RQ_DEV_SILENT, for one device. */
 static const char device_silent_sql[] =
     "SELECT r.device_id, r.clinic, r.open_session, r.last_received_at "
@@ -653,15 +655,11 @@ int store_alert_withdraw(store *s, const char *rule, const char *device, const c
 
 int store_alert_state_reset(store *s, int64_t id)
 {
-    sqldb_stmt *q = prepare_once(s, state_reset_sql, "alert state reset");
-    int rc;
+    sqldb_stmt *q = s->rq[RQ_STATE_RESET];
 
-    if (!q)
-        return -1;
-    rc = bind_int(q, 1, id) ? store__failed(s, "alert state reset")
-                            : store__run(s, q, "alert state reset");
-    sqldb_finalize(q);
-    return rc;
+    if (bind_int(q, 1, id))
+        return bind_failed(s, q, "alert state reset");
+    return store__deferred(s, q, "alert state reset");
 }
 
 /* ---- R8: device-time gaps ------------------------------------------------ */
@@ -682,31 +680,24 @@ int store_record_ts(store *s, const char *device, uint64_t seq, char ts[RECORD_T
 
 int store_cartridge_removed_after(store *s, const char *device, const char *uid, uint64_t seq)
 {
-    sqldb_stmt *q = prepare_once(s, removed_after_sql, "cartridge removal lookup");
-    int rc = -1;
+    sqldb_stmt *q = s->rq[RQ_REMOVED_AFTER];
+    int rc;
 
-    if (!q)
-        return -1;
     if (bind_text(q, 1, device) || bind_int(q, 2, (int64_t)seq) || bind_text(q, 3, uid))
-        store__failed(s, "cartridge removal lookup");
-    else
-        rc = store__step(s, q, "cartridge removal lookup");
-    sqldb_finalize(q);
+        return bind_failed(s, q, "cartridge removal lookup");
+    if ((rc = store__step(s, q, "cartridge removal lookup")) == 1)
+        store__reset(q);
     return rc;
 }
 
 int store_session_at(store *s, const char *device, uint64_t seq,
                      char session_id[RECORD_STR_MAX + 1])
 {
-    sqldb_stmt *q = prepare_once(s, session_at_sql, "session lookup");
-    int rc = -1, open = 0;
+    sqldb_stmt *q = s->rq[RQ_SESSION_AT];
+    int rc, open = 0;
 
-    if (!q)
-        return -1;
-    if (bind_text(q, 1, device) || bind_int(q, 2, (int64_t)seq)) {
-        store__failed(s, "session lookup");
-        goto done;
-    }
+    if (bind_text(q, 1, device) || bind_int(q, 2, (int64_t)seq))
+        return bind_failed(s, q, "session lookup");
     if ((rc = store__step(s, q, "session lookup")) == 1) {
         const char *type = sqldb_column_text(q, 0);
         int64_t since = sqldb_column_int64(q, 2), stored_after = sqldb_column_int64(q, 3);
@@ -715,9 +706,8 @@ int store_session_at(store *s, const char *device, uint64_t seq,
         open = type && strcmp(type, "session.start") == 0 &&
                stored_after == (int64_t)seq - since;
         store__copy_col(q, 1, session_id, RECORD_STR_MAX + 1);
+        store__reset(q);
     }
-done:
-    sqldb_finalize(q);
     return rc < 0 ? -1 : open;
 }
 

@@ -14,7 +14,7 @@
 #include "store_outbox.h"
 
 #define STORE_CORE_STMTS 24
-#define STORE_RULE_STMTS 28
+#define STORE_RULE_STMTS 32
 #define STORE_OUTBOX_STMTS 8
 
 struct store {

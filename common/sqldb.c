@@ -49,18 +49,20 @@ const char *sqldb_errmsg(const sqldb *db) { return db->err; }
 bool sqldb_retryable(const sqldb *db) { return db->retryable; }
 int64_t sqldb_changes(sqldb *db) { return db->changes; }
 int64_t sqldb_statements(const sqldb *db) { return db->statements; }
-int64_t sqldb_round_trips(const sqldb *db) { return db->round_trips; }
+int64_t sqldb_round_trips(const sqldb *db)
+{
+    /* SQLite's statements wait for nobody: each counts as one. */
+    return db->kind == SQLDB_POSTGRES ? db->round_trips : db->statements;
+}
 
 int sqldb_exec(sqldb *db, const char *sql)
 {
     db->statements++;
-    db->round_trips++;
     return db->ops->exec(db, sql);
 }
 int sqldb_begin(sqldb *db, int mode)
 {
     db->statements++;
-    db->round_trips++;
     return db->ops->begin(db, mode);
 }
 int sqldb_commit(sqldb *db) { return sqldb_exec(db, "COMMIT"); }
@@ -100,19 +102,16 @@ int sqldb_rollback_to(sqldb *db, const char *name)
 int sqldb_lock(sqldb *db, const char *key)
 {
     db->statements++;
-    db->round_trips++;
     return db->ops->lock(db, key);
 }
 int sqldb_try_lock_session(sqldb *db, const char *key, bool *held)
 {
     db->statements++;
-    db->round_trips++;
     return db->ops->try_lock_session(db, key, held);
 }
 int sqldb_unlock_session(sqldb *db, const char *key)
 {
     db->statements++;
-    db->round_trips++;
     return db->ops->unlock_session(db, key);
 }
 
@@ -153,10 +152,8 @@ int sqldb_step(sqldb_stmt *st)
 {
     int rc;
 
-    if (!st->running) {
+    if (!st->running)
         st->db->statements++;
-        st->db->round_trips++;
-    }
     rc = st->db->ops->step(st);
     st->running = rc == 1;
     return rc;
@@ -184,7 +181,6 @@ int sqldb_run_deferred(sqldb_stmt *st, int64_t expect_changes)
     db->statements++;
     if (rc != 0)
         return rc < 0 ? -1 : 0;
-    db->round_trips++;
     rc = db->ops->step(st);
     sqldb_reset(st);
     if (rc == 1)

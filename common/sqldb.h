@@ -99,7 +99,10 @@ int sqldb_rollback_to(sqldb *db, const char *name);
 /* Inside a transaction: waits for, then holds until the transaction ends,
  * an exclusive lock on the name key (e.g. "device:m-1", "clinic:c-1"), so
  * that work on one device or clinic never interleaves across connections.
- * PostgreSQL: a transaction-scoped advisory lock on a 64-bit hash of key.
+ * PostgreSQL: a transaction-scoped advisory lock on a 64-bit hash of key,
+ * sent ahead like sqldb_run_deferred once its statement is prepared: the
+ * server takes it before it runs anything sent after it, and a wait that
+ * ends in a deadlock fails the next statement (retryable).
  * SQLite: nothing to do (SQLDB_WRITE already admits one writer).
  * Outside a transaction it is an error on both. */
 int sqldb_lock(sqldb *db, const char *key);
@@ -186,7 +189,8 @@ int64_t sqldb_changes(sqldb *db);
 int64_t sqldb_statements(const sqldb *db);
 /* How many times db waited for the database's answers: on PostgreSQL each
  * a round trip to the server (statements sent ahead wait for none of
- * their own; an exec after them adds one). */
+ * their own; an exec after them adds one; preparing a statement on the
+ * server is one); on SQLite each statement counts as one. */
 int64_t sqldb_round_trips(const sqldb *db);
 
 #endif

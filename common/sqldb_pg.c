@@ -295,7 +295,9 @@ static int read_deferred(pg_conn *db)
         const pg_deferred *d = &db->deferred[i];
         PGresult *res = PQgetResult(db->conn);
 
-        if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK) {
+        ExecStatusType status = PQresultStatus(res);
+
+        if (rc == 0 && status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
             rc = fail_named(db, d->what, res);
         } else if (rc == 0) {
             note_changes(db, res);
@@ -371,9 +373,13 @@ static int drain(pg_conn *db)
 /* Runs SQL with no rows on the raw connection: 0 or -1 (db->base.err). */
 static int run(pg_conn *db, const char *sql)
 {
-    PGresult *res = PQexec(db->conn, sql);
-    ExecStatusType s = PQresultStatus(res);
+    PGresult *res;
+    ExecStatusType s;
     int rc = 0;
+
+    db->base.round_trips++;
+    res = PQexec(db->conn, sql);
+    s = PQresultStatus(res);
 
     note_tx(db);
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK && s != PGRES_EMPTY_QUERY)
@@ -455,6 +461,7 @@ static void flush_stale(pg_conn *db)
     for (size_t i = 0; i < db->nstale; i++) {
         len += (size_t)snprintf(sql + len, sizeof sql - len, "DEALLOCATE s%u;", db->stale[i]);
         if (i + 1 == db->nstale || len + 32 > sizeof sql) {
+            db->base.round_trips++;
             PQclear(PQexec(db->conn, sql));
             len = 0;
         }
@@ -745,6 +752,7 @@ static int stmt_ready(pg_stmt *st)
         forget(db, st->id);
     st->id = ++db->next_id;
     snprintf(name, sizeof name, "s%u", st->id);
+    db->base.round_trips++;
     res = PQprepare(db->conn, name, st->sql, st->nparams, st->types);
     note_tx(db);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -757,6 +765,7 @@ static int stmt_ready(pg_stmt *st)
     st->gen = db->gen;
     if (!infer)
         return 0;
+    db->base.round_trips++;
     res = PQdescribePrepared(db->conn, name);
     note_tx(db);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -848,6 +857,7 @@ static int pg_step(sqldb_stmt *s)
     if (stmt_ready(st) != 0)
         return -1;
     load_params(st, name);
+    db->base.round_trips++;
     if (db->ndeferred) {
         if (!(res = exec_after_deferred(db, st, name)))
             return -1;
@@ -1177,6 +1187,7 @@ static int pg_exec(sqldb *base, const char *sql)
         return -1;
     if (PQstatus(db->conn) != CONNECTION_OK && strncmp(sql, "ROLLBACK", 8) == 0)
         return -1; /* lost with its transaction: nothing left to undo */
+    db->base.round_trips++;
     res = PQexec(db->conn, sql);
     note_tx(db);
     switch (PQresultStatus(res)) {
@@ -1211,6 +1222,7 @@ static int pg_begin(sqldb *base, int mode)
         if (PQstatus(db->conn) != CONNECTION_OK && reconnect(db) != 0)
             return -1;
         flush_stale(db);
+        db->base.round_trips++;
         res = PQexec(db->conn, sql);
         note_tx(db);
         if (PQresultStatus(res) == PGRES_COMMAND_OK) {
@@ -1250,7 +1262,19 @@ static int pg_lock(sqldb *base, const char *key)
     /* Outside a transaction the lock would end with the statement. */
     if (!db->in_tx)
         return sqldb__fail(base, false, "sqldb_lock", "no transaction is open; call sqldb_begin first");
-    return run_key(db, db->lock_st, key, NULL);
+    /* Sent ahead where it can be: the server takes the lock before it runs
+     * anything sent after it on this connection, which is all a caller
+     * relies on; a deadlock it ends in fails that later call (retryable). */
+    if (pg_bind_textn(&db->lock_st->base, 1, key, strlen(key)) != 0)
+        return -1;
+    switch (pg_run_deferred(&db->lock_st->base, -1)) {
+    case 1:
+        return 0;
+    case -1:
+        return -1;
+    default:
+        return run_key(db, db->lock_st, key, NULL);
+    }
 }
 
 static long held_index(pg_conn *db, const char *key)
@@ -1274,6 +1298,7 @@ static int pg_try_lock_session(sqldb *base, const char *key, bool *held)
          * connection ended without telling us: ask the server. */
         if (drain(db) != 0)
             return -1;
+        db->base.round_trips++;
         PQclear(PQexec(db->conn, ""));
         if (PQstatus(db->conn) == CONNECTION_OK) {
             *held = true;
