@@ -123,6 +123,7 @@ int main(int argc, char **argv)
         return 1;
     ingest_set_policy(in, &pol);
 
+    int64_t statements0 = store_statements(s), trips0 = store_round_trips(s);
     double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     committer *c = committer_start(in, q, &pub);
     for (bool more = true; more && c;) {
@@ -142,9 +143,12 @@ int main(int argc, char **argv)
     double wall = clock_s(CLOCK_MONOTONIC) - w0, cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
 
     printf("bench_ingest: %zu records in %zu messages, %.2f s wall, %.2f s CPU: %.0f records/s,"
-           " %.1f us CPU per record, %zu acks, %llu groups\n",
+           " %.1f us CPU per record, %zu acks, %llu groups, %.1f statements and %.1f round trips"
+           " per message\n",
            records, messages, wall, cpu, (double)records / wall, cpu * 1e6 / (double)records,
-           t.acks, (unsigned long long)atomic_load(&counters.groups_committed));
+           t.acks, (unsigned long long)atomic_load(&counters.groups_committed),
+           (double)(store_statements(s) - statements0) / (double)messages,
+           (double)(store_round_trips(s) - trips0) / (double)messages);
     ingest_free(in);
     inbox_free(q);
     store_close(s);

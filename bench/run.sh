@@ -696,13 +696,14 @@ profile_summary_callgrind() {
 
 # pg_statement_summary LOG RECORDS RECS_PER_MSG KV: what the server's log
 # (log_min_duration_statement = 0, cut after its last COMMIT) says of the
-# statements that stored RECORDS: the round trips per record and message
+# statements that stored RECORDS: the statements per record and message
 # on the committer's connection (the one that inserts records: the commit
 # path) and on the collector's others (verifier, rules timer, ...), the
 # time the server logged for them, and the 15 statements that took the
-# most of it. Every statement is one round trip (a prepared one: bind and
-# execute in one; its parse once per connection). A statement's logged
-# time includes its waits for locks. KV gets the committer's figures as
+# most of it. A statement is a round trip unless it was sent ahead
+# (sqldb_run_deferred: the commit path's writes and device locks ride with
+# the next statement); the commit path's round trips are bench_ingest's
+# row. A statement's logged time includes its waits for locks. KV gets the committer's figures as
 # key=value (per_record, per_message, rpm, other, ms, us_per_record).
 pg_statement_summary() {
     local rows=$WORK/statements.tsv
@@ -782,7 +783,7 @@ pg_statements() {
         pg_statement_summary "$WORK/$id.statements.log" "$stored" "$(calc "$recs / $msgs")" "$WORK/$id.kv"
     } >"$WORK/pg-statements-b$b.txt"
     local k=$WORK/$id.kv
-    row "ingest b$b" "collector on PostgreSQL: statements (round trips) per message, commit path" "$(kv "$k" per_message)" \
+    row "ingest b$b" "collector on PostgreSQL: statements per message, commit path" "$(kv "$k" per_message)" \
         "$(kv "$k" per_record) per record, messages of $(kv "$k" rpm) records, on the committer's connection; server time logged there $(kv "$k" us_per_record) us per record (lock waits included); $(kv "$k" other) statements on the collector's other connections; $stored records in $(fmt "$secs" 0) s with every statement logged; top 15: out/bench/profile-summary-pg.txt"
 }
 PG_STMT_S=${BENCH_PG_STATEMENTS_S:-20}
@@ -1112,21 +1113,33 @@ verifier_rows() {
         "mbedTLS 2.28: $(us_of mbedtls-parse-each) us parsing the certificate each time (the verifier before), $(us_of mbedtls-ecdsa-ctx) us with its curve kept; libcrypto parsing each time: $(us_of openssl-parse-each) us (bench_verify, 1 s each)"
 }
 
-# commit_path_row: the collector's commit path alone (bench/bench_ingest:
+# commit_path_row [pg]: the collector's commit path alone (bench/bench_ingest:
 # the preparing and committing threads of collector/committer.c fed
 # straight from the batch-64 load, no broker, no TLS, no verifier) on a
-# copy of the registry: what the store and the checks cost without the
-# rest of the machine's work.
+# copy of the registry, SQLite or (pg) PostgreSQL: what the store and the
+# checks cost without the rest of the machine's work. On PostgreSQL its
+# round trips per message are the committer connection's waits for the
+# server (statements sent ahead wait for none of their own).
 commit_path_row() {
-    local n wall cpu rate us groups
-    cp "$REGISTRY" "$WORK/commit-path.db"
-    log "the commit path alone (bench_ingest, SQLite)"
-    "$TOOLS/bench_ingest" "$WORK/commit-path.db" "$LOAD"/b64/*.txt >"$WORK/commit-path.out" 2>&1 ||
+    local n wall cpu rate us groups stmts trips target label=SQLite
+    if [ "${1:-}" = pg ]; then
+        label=PostgreSQL
+        target=$(pg_new_db bench_commit_path bench_registry)
+    else
+        target=$WORK/commit-path.db
+        cp "$REGISTRY" "$target"
+    fi
+    log "the commit path alone (bench_ingest, $label)"
+    "$TOOLS/bench_ingest" "$target" "$LOAD"/b64/*.txt >"$WORK/commit-path.out" 2>&1 ||
         die "bench_ingest failed: $(tail -n 3 "$WORK/commit-path.out")"
-    read -r n wall cpu rate us groups <<<"$(sed -E 's/.*: ([0-9]+) records in .* messages, ([0-9.]+) s wall, ([0-9.]+) s CPU: ([0-9]+) records\/s, ([0-9.]+) us CPU per record, [0-9]+ acks, ([0-9]+) groups.*/\1 \2 \3 \4 \5 \6/' "$WORK/commit-path.out")"
-    row "ingest b64" "the commit path alone (bench_ingest, SQLite: preparing + committing threads, no broker)" "$rate rec/s" \
-        "$n records in $wall s wall, $cpu s CPU ($us us per record), $groups groups committed"
-    rm -f "$WORK/commit-path.db" "$WORK/commit-path.db-wal" "$WORK/commit-path.db-shm"
+    read -r n wall cpu rate us groups stmts trips <<<"$(sed -E 's/.*: ([0-9]+) records in .* messages, ([0-9.]+) s wall, ([0-9.]+) s CPU: ([0-9]+) records\/s, ([0-9.]+) us CPU per record, [0-9]+ acks, ([0-9]+) groups, ([0-9.]+) statements and ([0-9.]+) round trips.*/\1 \2 \3 \4 \5 \6 \7 \8/' "$WORK/commit-path.out")"
+    row "ingest b64" "the commit path alone (bench_ingest, $label: preparing + committing threads, no broker)" "$rate rec/s" \
+        "$n records in $wall s wall, $cpu s CPU ($us us per record), $groups groups committed$([ "$label" = PostgreSQL ] && echo "; $stmts statements and $trips round trips per message")"
+    if [ "$label" = PostgreSQL ]; then
+        pgq "$PG_BASE" "DROP DATABASE bench_commit_path" >/dev/null
+    else
+        rm -f "$target" "$target-wal" "$target-shm"
+    fi
 }
 
 section_ingest() {
@@ -1134,6 +1147,7 @@ section_ingest() {
     note "(b2) bench/batched_peer.py is the naive peer with one SQLite commit per 64 messages (and after 0.1 s without a message, and at exit): the afternoon's improvement. Paho 1.6 PUBACKs each message when its callback returns, so up to 63 acknowledged messages are not yet on disk: it promises less than the naive peer and the collector, which only makes it harder to beat."
     ingest_round 64 "$(( (PER_DEV + 63) / 64 ))" "$R64"
     commit_path_row
+    if [ "$PG" = 1 ]; then commit_path_row pg; fi
     verifier_rows
     ingest_round 1 "$B1_PER_DEV" "$R1"
     if [ "$R1" -lt 200000 ]; then
