@@ -443,15 +443,16 @@ static sqldb_stmt *rows_stmt(store *s, sqldb_stmt **slot, const char *what, cons
  * every page the insert touches, a tenth of the commit path's time). A
  * NOT NULL violation would then skip its row rather than fail the
  * statement: put_new counts the rows inserted and fails the message.
- * PostgreSQL has no OR IGNORE: ON CONFLICT DO NOTHING, the same for the
- * key. */
+ * PostgreSQL gets a plain INSERT: every row was read as absent under the
+ * device's lock, so a key conflict (a writer ignoring the lock) fails the
+ * statement, as the count would; ON CONFLICT DO NOTHING's speculative
+ * insertion cost 8 % of the commit path for that. */
 static sqldb_stmt *put_stmt(store *s, size_t n)
 {
 #define PUT_COLS "records(device_id, seq, ts, received_at, type, prev, hash, body) VALUES "
 #define PUT_ROW "(?1, ?%d, ?%d, ?2, ?%d, ?%d, ?%d, ?%d)"
     static const rows_sql put_sqlite = {"INSERT OR IGNORE INTO " PUT_COLS, PUT_ROW, ", ", "", 3, 6};
-    static const rows_sql put_pg = {"INSERT INTO " PUT_COLS, PUT_ROW, ", ",
-                                    " ON CONFLICT DO NOTHING", 3, 6};
+    static const rows_sql put_pg = {"INSERT INTO " PUT_COLS, PUT_ROW, ", ", "", 3, 6};
 #undef PUT_COLS
 #undef PUT_ROW
     return rows_stmt(s, &s->put[n - 1], "record insert",
