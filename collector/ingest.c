@@ -326,7 +326,8 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
                         .out = &in->alerts, .get_link = linkview_link, .link_ctx = in->links,
                         .gap_closed = !in->view.gap_open};
     rules_ctx rc = {in->s, &in->policy, device, in->device.clinic, now_ms, now_ts, &in->alerts,
-                    linkview_ts, in->links, &in->raised, !in->view.silent_open};
+                    linkview_ts, in->links, &in->raised, !in->view.silent_open,
+                    !in->view.wear_open};
     uint64_t future_seq = 0, sane_seq = 0;   /* highest of each kind inserted */
     uint64_t top_seq = in->view.top_seq;     /* highest stored, this message's included */
     chain_head head = in->view.head;   /* read with the device (check_message) */
@@ -334,6 +335,7 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
 
     linkview_start(in->links, in->s, device);
     in->raised.n = 0;
+    in->raised.overflow = false;
     for (size_t i = 0; i < in->msg->count; i++) {
         const record *r = in->msg->records[i];
         store_put_result put;

@@ -35,6 +35,7 @@
 #define RULES_RAISED_MAX 8
 typedef struct rules_raised {
     size_t n;
+    bool overflow;   /* a raise was not remembered: the list is not all */
     struct {
         char rule[8];
         char cause[sizeof ((alert *)0)->cause];
@@ -62,6 +63,10 @@ typedef struct rules_ctx {
     /* R8 silent is known not open (store_device_view): the message's
      * clear of it has nothing to do. */
     bool silent_closed;
+    /* No R3 of the device was open when the message began
+     * (store_device_view; only the device's own messages raise its R3): a
+     * removal's clear has nothing to do unless the message raised it. */
+    bool wear_closed;
 } rules_ctx;
 
 /* Returns 0, or -1 when the store failed (the caller rolls back). Data that

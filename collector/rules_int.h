@@ -35,6 +35,9 @@ alerting rules__alerting(const rules_ctx *c);
 bool rules__raised(const rules_ctx *c, const char *rule, const char *cause);
 int rules__raise_once(const rules_ctx *c, alert *a);
 void rules__forget(const rules_ctx *c, const char *rule, const char *cause);
+/* Whether every alert this message raised is remembered (rules__raised
+ * then answers for all of them). */
+bool rules__raised_all_known(const rules_ctx *c);
 
 /* The device id alerts about sterilizer st are filed under: its own id
  * once registered in the clinic, else the first device that logged it. */

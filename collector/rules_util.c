@@ -85,8 +85,15 @@ int rules__raise_once(const rules_ctx *c, alert *a)
         snprintf(m->a[m->n].rule, sizeof m->a[m->n].rule, "%s", a->rule);
         snprintf(m->a[m->n].cause, sizeof m->a[m->n].cause, "%s", a->cause);
         m->n++;
+    } else if (m) {
+        m->overflow = true;
     }
     return 0;
+}
+
+bool rules__raised_all_known(const rules_ctx *c)
+{
+    return c->raised && !c->raised->overflow;
 }
 
 void rules__forget(const rules_ctx *c, const char *rule, const char *cause)

@@ -79,6 +79,7 @@ typedef struct device_view {
      * only these. Whoever raises them holds the device's lock too. */
     bool silent_open;     /* R8 silent */
     bool gap_open;        /* R9 gap */
+    bool wear_open;       /* any R3 (a worn cartridge) */
 } device_view;
 /* store_device and the device's view in one statement (one round trip on
  * PostgreSQL, where each took one or two of their own). view NULL: the

@@ -24,7 +24,8 @@ static_assert(Q_COUNT <= STORE_CORE_STMTS, "raise STORE_CORE_STMTS");
 static const char *const sql[Q_COUNT] = {
     /* With the device's view (store_device_view): the chain head (NULL
      * before the device's first record), the top seq (the primary key's
-     * last entry of the device) and whether R8 silent and R9 gap are open. */
+     * last entry of the device) and whether R8 silent, R9 gap and any R3
+     * are open. */
     [Q_DEVICE] = "SELECT d.clinic, CASE WHEN d.retired_at IS NULL THEN 0 ELSE 1 END, "
                  "COALESCE(d.cert_pem, ''), h.acked_seq, h.acked_hash, "
                  "(SELECT COALESCE(MAX(r.seq), 0) FROM records r WHERE r.device_id = d.device_id), "
@@ -33,7 +34,9 @@ static const char *const sql[Q_COUNT] = {
                  "THEN 1 ELSE 0 END, "
                  "CASE WHEN EXISTS (SELECT 1 FROM alerts a WHERE a.rule = 'R9' AND "
                  "a.device_id = d.device_id AND a.cause = 'gap' AND a.cleared_at IS NULL) "
-                 "THEN 1 ELSE 0 END "
+                 "THEN 1 ELSE 0 END, "
+                 "CASE WHEN EXISTS (SELECT 1 FROM alerts a WHERE a.rule = 'R3' AND "
+                 "a.device_id = d.device_id AND a.cleared_at IS NULL) THEN 1 ELSE 0 END "
                  "FROM devices d LEFT JOIN device_state h ON h.device_id = d.device_id "
                  "WHERE d.device_id = ?1",
     /* The head only moves forward, whoever writes it: a collector that
@@ -307,6 +310,7 @@ int store_device_view(store *s, const char *device, device_info *out, device_vie
         view->top_seq = (uint64_t)sqldb_column_int64(q, 5);
         view->silent_open = sqldb_column_int64(q, 6) != 0;
         view->gap_open = sqldb_column_int64(q, 7) != 0;
+        view->wear_open = sqldb_column_int64(q, 8) != 0;
     }
     sqldb_reset(q);
     return 0;

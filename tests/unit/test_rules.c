@@ -696,6 +696,44 @@ static void test_r3_late_counter_after_remove_raised_and_cleared(void **state)
                "R3 maintenance wear:C2 dev-a cleared\n");
 }
 
+/* A removal clears its cartridge's R3 when the same message raised it,
+ * and asks the store nothing about R3 when none of the device's is open
+ * (store_device_view): one statement fewer than when one is. */
+static void test_r3_clear_asked_only_when_one_may_be_open(void **state)
+{
+    int64_t s0, none_open, one_open;
+    (void)state;
+
+    at(DEV_A, 0);
+    session_start(DEV_A, "S1");
+    insert_ok(DEV_A, "C1", "S1");
+    counters(DEV_A, 1060, "C1", 3601, 400000);   /* over the limit */
+    remove_cart(DEV_A, "C1", "S1");              /* in the same message */
+    send(DEV_A);
+    events_are("raised R3 maintenance wear:C1 dev-a\n"
+               "cleared R3 maintenance wear:C1 dev-a\n");
+
+    insert_ok(DEV_A, "C2", "S1");
+    remove_cart(DEV_A, "C2", "S1");
+    s0 = store_statements(F->s);
+    send(DEV_A);
+    none_open = store_statements(F->s) - s0;
+
+    insert_ok(DEV_A, "C3", "S1");
+    counters(DEV_A, 1200, "C3", 3601, 400000);
+    send(DEV_A);
+    events_are("raised R3 maintenance wear:C3 dev-a\n");
+    insert_ok(DEV_A, "C4", "S1");
+    remove_cart(DEV_A, "C4", "S1");
+    s0 = store_statements(F->s);
+    send(DEV_A);
+    one_open = store_statements(F->s) - s0;
+    events_are("");
+    assert_int_equal(one_open, none_open + 1);
+    alerts_are("R3 maintenance wear:C1 dev-a cleared\n"
+               "R3 maintenance wear:C3 dev-a\n");
+}
+
 /* ---- R4 ------------------------------------------------------------------ */
 
 static void test_r4_cycle_failed_each_reason(void **state)
@@ -1837,6 +1875,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_r2_expired_or_no_lot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r3_wear_while_running_cleared_by_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r3_late_counter_after_remove_raised_and_cleared, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r3_clear_asked_only_when_one_may_be_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r4_cycle_failed_each_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r5_grip_from_failed_or_unknown_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r6_spore_overdue_escalates_and_clears, setup, teardown),
