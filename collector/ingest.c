@@ -333,7 +333,9 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
     chain_head head = in->view.head;   /* read with the device (check_message) */
     size_t end = 0;
 
-    linkview_start(in->links, in->s, device);
+    linkview_start(in->links, in->s, device,
+                   in->view.top_seq > in->view.top_quarantined ? in->view.top_seq
+                                                               : in->view.top_quarantined);
     in->raised.n = 0;
     in->raised.overflow = false;
     for (size_t i = 0; i < in->msg->count; i++) {

@@ -32,6 +32,9 @@ typedef struct lv_entry {
 struct linkview {
     store *s;
     const char *device;
+    /* Nothing of the device is stored above it (records or quarantined
+     * ones) but what this view saw stored up to top_put (linkview_start). */
+    uint64_t known_top, top_put;
     size_t at;             /* the record being checked (linkview_at) */
     size_t n;
     lv_entry e[LV_MAX];
@@ -41,10 +44,12 @@ linkview *linkview_new(void) { return calloc(1, sizeof(linkview)); }
 
 void linkview_free(linkview *v) { free(v); }
 
-void linkview_start(linkview *v, store *s, const char *device)
+void linkview_start(linkview *v, store *s, const char *device, uint64_t known_top)
 {
     v->s = s;
     v->device = device;
+    v->known_top = known_top;
+    v->top_put = 0;
     v->at = LINKVIEW_ALL;
     v->n = 0;
 }
@@ -118,6 +123,45 @@ static int fill(linkview *v, uint64_t lo, uint64_t hi)
     return store_links(v->s, v->device, lo, hi, take_link, v);
 }
 
+/* Whether the view can tell what is stored at every seq of lo..hi: each
+ * one it holds, or above both what was stored before the message and what
+ * the message stored (an entry the view forgot may lie below that). */
+static bool holds_range(linkview *v, uint64_t lo, uint64_t hi)
+{
+    for (uint64_t q = lo; q <= hi; q++) {
+        if (!find(v, q) && (q <= v->known_top || q <= v->top_put))
+            return false;
+        if (q == UINT64_MAX)
+            break;
+    }
+    return true;
+}
+
+/* store_put_records' judgement from the view: every seq of the items is
+ * held (holds_range, after know_new). */
+static void judge_held(linkview *v, store_put_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const lv_entry *e = find(v, items[i].r->seq);
+        items[i].result = !e || !e->stored                     ? STORE_INSERTED
+                          : strcmp(e->hash, items[i].hash) == 0 ? STORE_DUPLICATE
+                                                                : STORE_CONFLICT;
+    }
+}
+
+/* Seqs of lo..hi the view does not hold become known as nothing stored
+ * there (holds_range said so); those it holds keep what it knows. */
+static void know_new(linkview *v, uint64_t lo, uint64_t hi)
+{
+    for (uint64_t q = lo; q <= hi; q++) {
+        lv_entry *e;
+        if (!find(v, q) && (e = entry(v, q)) != NULL)
+            e->quar = 0;
+        if (q == UINT64_MAX)
+            break;
+    }
+}
+
 int linkview_put(linkview *v, store_put_item *items, size_t n, size_t first,
                  const char *received_ts)
 {
@@ -132,12 +176,21 @@ int linkview_put(linkview *v, store_put_item *items, size_t n, size_t first,
      * one read before inserting answers every link the checks ask for;
      * far apart, they ask the store one by one. */
     close = hi - lo <= 2 * n + 8 && v->n + (hi - lo + 1) + n <= LV_MAX;
-    if (close)
-        know_range(v, lo, hi);
-    if (store_put_records(v->s, v->device, items, n, received_ts,
-                          close ? &(store_range){lo, hi} : NULL, close ? take_link : NULL,
-                          v) != 0)
-        return -1;
+    if (close && holds_range(v, lo, hi)) {
+        /* A message's later segments, above everything stored before it:
+         * nothing to read (a round trip on PostgreSQL). */
+        know_new(v, lo, hi);
+        judge_held(v, items, n);
+        if (store_insert_records(v->s, v->device, items, n, received_ts) != 0)
+            return -1;
+    } else {
+        if (close)
+            know_range(v, lo, hi);
+        if (store_put_records(v->s, v->device, items, n, received_ts,
+                              close ? &(store_range){lo, hi} : NULL, close ? take_link : NULL,
+                              v) != 0)
+            return -1;
+    }
     for (size_t i = 0; i < n; i++) {
         lv_entry *e;
         if (items[i].result != STORE_INSERTED)
@@ -146,6 +199,8 @@ int linkview_put(linkview *v, store_put_item *items, size_t n, size_t first,
             return -1;   /* cannot happen: LV_MAX covers a message */
         e->stored = true;
         e->born = first + i;
+        if (items[i].r->seq > v->top_put)
+            v->top_put = items[i].r->seq;
         memcpy(e->prev, items[i].r->prev, sizeof e->prev);
         memcpy(e->hash, items[i].hash, sizeof e->hash);
         memcpy(e->ts, items[i].r->ts, sizeof e->ts);

@@ -27,15 +27,19 @@ typedef struct linkview linkview;
 linkview *linkview_new(void);
 void linkview_free(linkview *v);
 
-/* Empties v for a message of device. */
-void linkview_start(linkview *v, store *s, const char *device);
+/* Empties v for a message of device. known_top: no record of the device,
+ * stored or quarantined alone, lies above it but those the message stores
+ * (store_device_view's top seqs, read under the device's lock): a later
+ * segment of the message above it is judged without reading the store. */
+void linkview_start(linkview *v, store *s, const char *device, uint64_t known_top);
 
 /* Stores items[0..n), the records at indexes first..first+n-1 of the
  * message, with ascending seqs (store_put_records, which sets each one's
  * result), reading the stored links from just below the lowest seq to just
  * above the highest in the same statement that tells which records are new
- * (when the seqs are close together), and notes which records the message
- * stored itself. Only records of the message up to this segment are
+ * (when the seqs are close together; not at all when the view holds that
+ * range or it lies above known_top: a message's later segments), and notes
+ * which records the message stored itself. Only records of the message up to this segment are
  * stored: the caller stores the next segment after checking this one.
  * 0 or -1. */
 int linkview_put(linkview *v, store_put_item *items, size_t n, size_t first,

@@ -75,6 +75,7 @@ int store_device(store *s, const char *device, device_info *out);
 typedef struct device_view {
     chain_head head;      /* the genesis (0) before the device's first record */
     uint64_t top_seq;     /* the highest seq of its records stored, 0: none */
+    uint64_t top_quarantined;   /* of its records quarantined alone, 0: none */
     /* Of the alerts each message may clear, the open ones: a message clears
      * only these. Whoever raises them holds the device's lock too. */
     bool silent_open;     /* R8 silent */
@@ -150,6 +151,11 @@ typedef struct store_range {
 int store_put_records(store *s, const char *device, store_put_item *items, size_t n,
                       const char *received_ts, const store_range *range, store_link_fn seen,
                       void *ctx);
+/* The insert of store_put_records for a caller that judged the items
+ * itself (each one's result set), from what it knows is stored under the
+ * device's lock: inserts those that are STORE_INSERTED. 0 or -1. */
+int store_insert_records(store *s, const char *device, const store_put_item *items, size_t n,
+                         const char *received_ts);
 
 /* Keeps a rejected message (payload cut to max_payload bytes), counts its
  * reason, and trims the table to max_rows. */

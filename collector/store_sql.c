@@ -24,8 +24,8 @@ static_assert(Q_COUNT <= STORE_CORE_STMTS, "raise STORE_CORE_STMTS");
 static const char *const sql[Q_COUNT] = {
     /* With the device's view (store_device_view): the chain head (NULL
      * before the device's first record), the top seq (the primary key's
-     * last entry of the device) and whether R8 silent, R9 gap and any R3
-     * are open. */
+     * last entry of the device), the top seq of its records quarantined
+     * alone, and whether R8 silent, R9 gap and any R3 are open. */
     [Q_DEVICE] = "SELECT d.clinic, CASE WHEN d.retired_at IS NULL THEN 0 ELSE 1 END, "
                  "COALESCE(d.cert_pem, ''), h.acked_seq, h.acked_hash, "
                  "(SELECT COALESCE(MAX(r.seq), 0) FROM records r WHERE r.device_id = d.device_id), "
@@ -36,7 +36,9 @@ static const char *const sql[Q_COUNT] = {
                  "a.device_id = d.device_id AND a.cause = 'gap' AND a.cleared_at IS NULL) "
                  "THEN 1 ELSE 0 END, "
                  "CASE WHEN EXISTS (SELECT 1 FROM alerts a WHERE a.rule = 'R3' AND "
-                 "a.device_id = d.device_id AND a.cleared_at IS NULL) THEN 1 ELSE 0 END "
+                 "a.device_id = d.device_id AND a.cleared_at IS NULL) THEN 1 ELSE 0 END, "
+                 "(SELECT COALESCE(MAX(q.seq), 0) FROM quarantined_records q "
+                 "WHERE q.device_id = d.device_id) "
                  "FROM devices d LEFT JOIN device_state h ON h.device_id = d.device_id "
                  "WHERE d.device_id = ?1",
     /* The head only moves forward, whoever writes it: a collector that
@@ -311,6 +313,7 @@ int store_device_view(store *s, const char *device, device_info *out, device_vie
         view->silent_open = sqldb_column_int64(q, 6) != 0;
         view->gap_open = sqldb_column_int64(q, 7) != 0;
         view->wear_open = sqldb_column_int64(q, 8) != 0;
+        view->top_quarantined = (uint64_t)sqldb_column_int64(q, 9);
     }
     sqldb_reset(q);
     return 0;
@@ -556,6 +559,12 @@ int store_put_records(store *s, const char *device, store_put_item *items, size_
                                                                       : STORE_CONFLICT;
         }
     }
+    return store_insert_records(s, device, items, n, received_ts);
+}
+
+int store_insert_records(store *s, const char *device, const store_put_item *items, size_t n,
+                         const char *received_ts)
+{
     for (size_t i = 0; i < n; i += STORE_PUT_MAX) {
         size_t k = n - i < STORE_PUT_MAX ? n - i : STORE_PUT_MAX;
         if (put_new(s, device, items + i, k, received_ts) != 0)

@@ -34,6 +34,7 @@
 #include "db.h"
 #include "device_recover.h"
 #include "ingest.h"
+#include "linkview.h"
 #include "message.h"
 #include "policy.h"
 #include "record.h"
@@ -2756,6 +2757,76 @@ static void test_batch_statements_per_message(void **state)
     free(c);
 }
 
+/* items[i] for seq from+i of c, its record parsed from the canonical bytes. */
+static void put_items(const chain *c, uint64_t from, size_t n, record *recs,
+                      store_put_item *items)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t seq = from + i;
+        cJSON *obj = cJSON_ParseWithLength(c->canon[seq], c->len[seq]);
+        record_error err;
+        assert_non_null(obj);
+        assert_int_equal(record_from_json(obj, RECORD_FULL, "", &recs[i], &err), 0);
+        cJSON_Delete(obj);
+        items[i] = (store_put_item){&recs[i], c->canon[seq], c->len[seq], c->hash[seq],
+                                    STORE_INSERTED};
+    }
+}
+
+/* A message's later segment above everything stored before it (and what
+ * the view read or stored) is judged from the view: its insert is its only
+ * statement, a seq it stored again is a duplicate without a read, and a
+ * range that reaches below what was stored before the message (known_top)
+ * is read. */
+static void test_later_segment_judged_without_a_read(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    record recs[12];
+    store_put_item items[12];
+    linkview *v = linkview_new();
+    int64_t t0;
+
+    assert_non_null(v);
+    chain_fill(c, 12);
+    put_items(c, 1, 12, recs, items);
+    assert_int_equal(store_begin(fx->s), 0);
+    linkview_start(v, fx->s, "dev-a", 0);
+    t0 = store_statements(fx->s);
+    assert_int_equal(linkview_put(v, items, 4, 0, "2026-11-30T00:00:00.000Z"), 0);
+    assert_int_equal(store_statements(fx->s) - t0, 2);   /* read 0..5, insert */
+    t0 = store_statements(fx->s);
+    assert_int_equal(linkview_put(v, items + 4, 4, 4, "2026-11-30T00:00:00.000Z"), 0);
+    assert_int_equal(store_statements(fx->s) - t0, 1);   /* insert */
+    for (size_t i = 0; i < 8; i++)
+        assert_int_equal(items[i].result, STORE_INSERTED);
+    put_items(c, 3, 2, recs, items);                      /* seqs 3, 4 again */
+    t0 = store_statements(fx->s);
+    assert_int_equal(linkview_put(v, items, 2, 8, "2026-11-30T00:00:00.000Z"), 0);
+    assert_int_equal(store_statements(fx->s) - t0, 0);
+    assert_int_equal(items[0].result, STORE_DUPLICATE);
+    assert_int_equal(items[1].result, STORE_DUPLICATE);
+    assert_int_equal(store_commit(fx->s), 0);
+
+    /* 1..8 stored and (say) 10 quarantined alone before this message: a
+     * segment 9..12 after one at 6..7 is read, since 9 and 10 lie below
+     * known_top and the view does not hold them. */
+    put_items(c, 6, 2, recs, items);
+    put_items(c, 9, 4, recs + 2, items + 2);
+    assert_int_equal(store_begin(fx->s), 0);
+    linkview_start(v, fx->s, "dev-a", 10);
+    assert_int_equal(linkview_put(v, items, 2, 0, "2026-11-30T00:00:00.000Z"), 0);
+    assert_int_equal(items[0].result, STORE_DUPLICATE);
+    t0 = store_statements(fx->s);
+    assert_int_equal(linkview_put(v, items + 2, 4, 2, "2026-11-30T00:00:00.000Z"), 0);
+    assert_int_equal(store_statements(fx->s) - t0, 2);
+    assert_int_equal(items[2].result, STORE_INSERTED);
+    assert_int_equal(store_commit(fx->s), 0);
+    assert_int_equal(record_count(fx, "dev-a"), 12);
+    linkview_free(v);
+    free(c);
+}
+
 /* A device past its motor service hours: every counters record is over
  * them, and R11 "service:500h" is raised by the first one, once. Its other
  * 63 records of the message, and the next message's, do not ask the store
@@ -3060,6 +3131,7 @@ int main(void)
         T(test_batch_clock_ahead_flips_in_one_message),
         T(test_batch_rules_see_records_in_message_order),
         T(test_batch_service_due_raised_once),
+        T(test_later_segment_judged_without_a_read),
     };
 #undef T
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
