@@ -294,7 +294,6 @@ static int read_deferred(pg_conn *db)
     for (size_t i = 0; i < db->ndeferred; i++) {
         const pg_deferred *d = &db->deferred[i];
         PGresult *res = PQgetResult(db->conn);
-
         ExecStatusType status = PQresultStatus(res);
 
         if (rc == 0 && status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
@@ -313,12 +312,12 @@ static int read_deferred(pg_conn *db)
     return rc;
 }
 
-/* Leaves pipeline mode after the sync's own result. A connection that lost
- * its place in the exchange cannot be trusted with the next statement: it
- * is opened again (the open transaction is gone with it, which the
- * caller's rollback and retry handle as a lost connection). */
 static int reconnect(pg_conn *db);
 
+/* A connection that lost its place in the exchange cannot be trusted with
+ * the next statement: it is opened again (the open transaction is gone
+ * with it, which the caller's rollback and retry handle as a lost
+ * connection); -1, retryable. */
 static int lose_place(pg_conn *db, const char *what)
 {
     char why[SQLDB_ERR_MAX];
@@ -337,6 +336,7 @@ static int lose_place(pg_conn *db, const char *what)
     return -1;
 }
 
+/* Leaves pipeline mode after the sync's own result. */
 static int end_pipeline(pg_conn *db)
 {
     PGresult *res = PQgetResult(db->conn);
@@ -1097,7 +1097,8 @@ static void pg_close(sqldb *base)
 
     if (!db)
         return;
-    (void)drain(db); /* a transaction left open is rolled back with the session */
+    /* Statements sent ahead belong to a transaction left open: it is rolled
+     * back with the session. */
     free(db->deferred);
     if (db->lock_st)
         free_stmt(db->lock_st, false);
