@@ -1095,6 +1095,44 @@ static void test_deferred_failure_found_later(void **state)
     sqldb_finalize(cnt);
 }
 
+/* A session lost while statements were sent ahead: the statement that
+ * finds it fails, retryable, as any lost transaction does; a rollback and
+ * a new transaction go on, on a new session, and nothing of the lost one
+ * is stored. */
+static void test_pg_session_lost_with_statements_ahead(void **state)
+{
+    fixture *fx = *state;
+    sqldb_stmt *ins, *cnt;
+    sqldb *b;
+
+    if (!testdb_is_postgres())
+        skip();
+    b = testdb_open(fx->target);
+    testdb_exec(fx->db, "CREATE TABLE c (k BIGINT PRIMARY KEY)");
+    ins = prep(fx->db, "INSERT INTO c (k) VALUES (?1)");
+    cnt = prep(fx->db, "SELECT COUNT(*) FROM c");
+    assert_int_equal(sqldb_begin(fx->db, SQLDB_WRITE), 0);
+    assert_int_equal(run_deferred_k(ins, 1, 1), 0);   /* prepared: at once */
+    step_row(cnt, fx->db);
+    sqldb_reset(cnt);
+    assert_int_equal(run_deferred_k(ins, 2, 1), 0);   /* sent ahead */
+    kill_session(fx->db, b);
+    assert_int_equal(run_deferred_k(ins, 3, 1), 0);
+    assert_int_equal(sqldb_step(cnt), -1);
+    assert_true(sqldb_retryable(fx->db));
+    sqldb_rollback(fx->db);
+
+    assert_int_equal(sqldb_begin(fx->db, SQLDB_WRITE), 0);
+    assert_int_equal(run_deferred_k(ins, 4, 1), 0);
+    assert_int_equal(run_deferred_k(ins, 5, 1), 0);
+    assert_int_equal(sqldb_commit(fx->db), 0);
+    assert_int_equal(testdb_int(fx->db, "SELECT COUNT(*) FROM c"), 2);
+    assert_int_equal(testdb_int(fx->db, "SELECT MIN(k) FROM c"), 4);
+    sqldb_finalize(ins);
+    sqldb_finalize(cnt);
+    sqldb_close(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1126,6 +1164,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_session_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_finalize_deallocates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_session_lost_with_statements_ahead, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
