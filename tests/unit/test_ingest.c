@@ -1444,6 +1444,60 @@ static void test_group_careful_only_after_a_failure(void **state)
     free(n);
 }
 
+/* A careful group's failed message is undone whole, its move of the chain
+ * head with it: the head stays below the records that were undone (else
+ * the next ack would tell the agent to delete them). On PostgreSQL the
+ * refused insert, sent ahead, is found only at the savepoint's release,
+ * after the message had moved the head. The resend then fills the hole
+ * and one group moves the head over all of it. */
+static void test_careful_failed_message_leaves_the_head_below_it(void **state)
+{
+    fixture *fx = *state;
+    chain *a = chain_new("dev-a");
+    char *p1, *p2, *p3, sql[512];
+    size_t l1, l2, l3;
+    ingest_result r;
+
+    chain_fill(a, 6);
+    p1 = chain_batch(a, 1, 2, &l1);
+    p2 = chain_batch(a, 3, 4, &l2);
+    p3 = chain_batch(a, 5, 6, &l3);
+    if (testdb_is_postgres()) {
+        testdb_exec(fx->db, "CREATE FUNCTION refuse_record() RETURNS trigger LANGUAGE plpgsql AS "
+                            "$$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$");
+        snprintf(sql, sizeof sql, "CREATE TRIGGER refuse BEFORE INSERT ON records FOR EACH ROW "
+                 "WHEN (NEW.device_id = 'dev-a' AND NEW.seq = 4) EXECUTE FUNCTION refuse_record()");
+    } else {
+        snprintf(sql, sizeof sql, "CREATE TRIGGER refuse BEFORE INSERT ON records "
+                 "WHEN NEW.device_id = 'dev-a' AND NEW.seq = 4 "
+                 "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+    }
+    testdb_exec(fx->db, sql);
+
+    assert_int_equal(ingest_group_begin(fx->in), 0);
+    ingest_group_careful(fx->in);
+    assert_int_equal(ingest_message(fx->in, "smp/v1/dev/dev-a/events", p1, l1, now_ms(), &r), 0);
+    assert_int_equal(r.ack_seq, 2);
+    assert_int_equal(ingest_message(fx->in, "smp/v1/dev/dev-a/events", p2, l2, now_ms(), &r), -1);
+    assert_false(r.ack);
+    assert_int_equal(ingest_group_commit(fx->in), 0);
+    assert_int_equal(q_int(fx, "SELECT acked_seq FROM device_state WHERE device_id = 'dev-a'"), 2);
+    assert_int_equal(record_count(fx, "dev-a"), 2);
+
+    testdb_exec(fx->db, testdb_is_postgres() ? "DROP TRIGGER refuse ON records" : "DROP TRIGGER refuse");
+    assert_int_equal(ingest_group_begin(fx->in), 0);
+    assert_int_equal(ingest_message(fx->in, "smp/v1/dev/dev-a/events", p3, l3, now_ms(), &r), 0);
+    assert_int_equal(r.ack_seq, 2);
+    assert_int_equal(ingest_message(fx->in, "smp/v1/dev/dev-a/events", p2, l2, now_ms(), &r), 0);
+    assert_int_equal(r.ack_seq, 6);
+    assert_int_equal(ingest_group_commit(fx->in), 0);
+    assert_int_equal(q_int(fx, "SELECT acked_seq FROM device_state WHERE device_id = 'dev-a'"), 6);
+    free(p1);
+    free(p2);
+    free(p3);
+    free(a);
+}
+
 /* ---- c. gaps ---------------------------------------------------------------- */
 
 static void test_gap_ack_waits_and_alert(void **state)
@@ -3097,6 +3151,7 @@ int main(void)
         T(test_same_seq_twice_in_one_batch),
         T(test_alert_batch_overflow),
         T(test_group_careful_only_after_a_failure),
+        T(test_careful_failed_message_leaves_the_head_below_it),
         T(test_gap_ack_waits_and_alert),
         T(test_gap_grace),
         T(test_tampered_resend_conflict_once),
