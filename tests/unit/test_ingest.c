@@ -1337,10 +1337,11 @@ static void test_alert_batch_overflow(void **state)
     free(c);
 }
 
-/* The store refuses every record of device (a trigger standing in for a
- * failure of the store's own, a full disk under one page, say): an error
- * that running again does not cure (store_retryable is false). */
-static void refuse_records_of(sqldb *db, const char *device)
+/* The store refuses every record for which cond (on NEW) holds (a trigger
+ * standing in for a failure of the store's own, a full disk under one
+ * page, say): an error that running again does not cure (store_retryable
+ * is false). */
+static void refuse_records_when(sqldb *db, const char *cond)
 {
     char sql[512];
 
@@ -1348,13 +1349,25 @@ static void refuse_records_of(sqldb *db, const char *device)
         testdb_exec(db, "CREATE FUNCTION refuse_record() RETURNS trigger LANGUAGE plpgsql AS "
                         "$$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$");
         snprintf(sql, sizeof sql, "CREATE TRIGGER refuse BEFORE INSERT ON records FOR EACH ROW "
-                 "WHEN (NEW.device_id = '%s') EXECUTE FUNCTION refuse_record()", device);
+                 "WHEN (%s) EXECUTE FUNCTION refuse_record()", cond);
     } else {
         snprintf(sql, sizeof sql, "CREATE TRIGGER refuse BEFORE INSERT ON records "
-                 "WHEN NEW.device_id = '%s' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
-                 device);
+                 "WHEN %s BEGIN SELECT RAISE(ABORT, 'refused by the test'); END", cond);
     }
     testdb_exec(db, sql);
+}
+
+static void refuse_records_of(sqldb *db, const char *device)
+{
+    char cond[128];
+
+    snprintf(cond, sizeof cond, "NEW.device_id = '%s'", device);
+    refuse_records_when(db, cond);
+}
+
+static void stop_refusing_records(sqldb *db)
+{
+    testdb_exec(db, testdb_is_postgres() ? "DROP TRIGGER refuse ON records" : "DROP TRIGGER refuse");
 }
 
 /* A group runs its messages without savepoints, two statements fewer each
@@ -1454,7 +1467,7 @@ static void test_careful_failed_message_leaves_the_head_below_it(void **state)
 {
     fixture *fx = *state;
     chain *a = chain_new("dev-a");
-    char *p1, *p2, *p3, sql[512];
+    char *p1, *p2, *p3;
     size_t l1, l2, l3;
     ingest_result r;
 
@@ -1462,17 +1475,7 @@ static void test_careful_failed_message_leaves_the_head_below_it(void **state)
     p1 = chain_batch(a, 1, 2, &l1);
     p2 = chain_batch(a, 3, 4, &l2);
     p3 = chain_batch(a, 5, 6, &l3);
-    if (testdb_is_postgres()) {
-        testdb_exec(fx->db, "CREATE FUNCTION refuse_record() RETURNS trigger LANGUAGE plpgsql AS "
-                            "$$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$");
-        snprintf(sql, sizeof sql, "CREATE TRIGGER refuse BEFORE INSERT ON records FOR EACH ROW "
-                 "WHEN (NEW.device_id = 'dev-a' AND NEW.seq = 4) EXECUTE FUNCTION refuse_record()");
-    } else {
-        snprintf(sql, sizeof sql, "CREATE TRIGGER refuse BEFORE INSERT ON records "
-                 "WHEN NEW.device_id = 'dev-a' AND NEW.seq = 4 "
-                 "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
-    }
-    testdb_exec(fx->db, sql);
+    refuse_records_when(fx->db, "NEW.device_id = 'dev-a' AND NEW.seq = 4");
 
     assert_int_equal(ingest_group_begin(fx->in), 0);
     ingest_group_careful(fx->in);
@@ -1484,7 +1487,7 @@ static void test_careful_failed_message_leaves_the_head_below_it(void **state)
     assert_int_equal(q_int(fx, "SELECT acked_seq FROM device_state WHERE device_id = 'dev-a'"), 2);
     assert_int_equal(record_count(fx, "dev-a"), 2);
 
-    testdb_exec(fx->db, testdb_is_postgres() ? "DROP TRIGGER refuse ON records" : "DROP TRIGGER refuse");
+    stop_refusing_records(fx->db);
     assert_int_equal(ingest_group_begin(fx->in), 0);
     assert_int_equal(ingest_message(fx->in, "smp/v1/dev/dev-a/events", p3, l3, now_ms(), &r), 0);
     assert_int_equal(r.ack_seq, 2);
