@@ -329,13 +329,11 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
                     linkview_ts, in->links, &in->raised, !in->view.silent_open,
                     !in->view.wear_open};
     uint64_t future_seq = 0, sane_seq = 0;   /* highest of each kind inserted */
-    uint64_t top_seq = in->view.top_seq;     /* highest stored, this message's included */
+    uint64_t top_seq = in->view.top.seq;     /* highest stored, this message's included */
     chain_head head = in->view.head;   /* read with the device (check_message) */
     size_t end = 0;
 
-    linkview_start(in->links, in->s, device,
-                   in->view.top_seq > in->view.top_quarantined ? in->view.top_seq
-                                                               : in->view.top_quarantined);
+    linkview_start(in->links, in->s, device, &in->view);
     in->raised.n = 0;
     in->raised.overflow = false;
     for (size_t i = 0; i < in->msg->count; i++) {

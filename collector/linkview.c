@@ -44,16 +44,6 @@ linkview *linkview_new(void) { return calloc(1, sizeof(linkview)); }
 
 void linkview_free(linkview *v) { free(v); }
 
-void linkview_start(linkview *v, store *s, const char *device, uint64_t known_top)
-{
-    v->s = s;
-    v->device = device;
-    v->known_top = known_top;
-    v->top_put = 0;
-    v->at = LINKVIEW_ALL;
-    v->n = 0;
-}
-
 void linkview_at(linkview *v, size_t i) { v->at = i; }
 
 static lv_entry *find(linkview *v, uint64_t seq)
@@ -99,6 +89,20 @@ static void take_link(void *ctx, const store_link *l)
     memcpy(e->ts, l->ts, sizeof e->ts);
 }
 
+void linkview_start(linkview *v, store *s, const char *device, const device_view *view)
+{
+    v->s = s;
+    v->device = device;
+    v->known_top = view->top.seq > view->top_quarantined ? view->top.seq : view->top_quarantined;
+    v->top_put = 0;
+    v->at = LINKVIEW_ALL;
+    v->n = 0;
+    /* What a record quarantined alone at its seq holds stays unknown (read
+     * when asked, linkview_chain_link): a stored record comes first. */
+    if (view->top.seq > 0)
+        take_link(v, &view->top);
+}
+
 /* Every seq of lo..hi becomes known, neither stored nor quarantined until
  * the store's read says otherwise (take_link). The caller made room for
  * hi - lo + 1 entries. */
@@ -125,11 +129,12 @@ static int fill(linkview *v, uint64_t lo, uint64_t hi)
 
 /* Whether the view can tell what is stored at every seq of lo..hi: each
  * one it holds, or above both what was stored before the message and what
- * the message stored (an entry the view forgot may lie below that). */
+ * the message stored (an entry the view forgot may lie below that). No
+ * record has seq 0, the genesis that a device's first record links to. */
 static bool holds_range(linkview *v, uint64_t lo, uint64_t hi)
 {
     for (uint64_t q = lo; q <= hi; q++) {
-        if (!find(v, q) && (q <= v->known_top || q <= v->top_put))
+        if (q > 0 && !find(v, q) && (q <= v->known_top || q <= v->top_put))
             return false;
         if (q == UINT64_MAX)
             break;

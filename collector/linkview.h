@@ -27,11 +27,13 @@ typedef struct linkview linkview;
 linkview *linkview_new(void);
 void linkview_free(linkview *v);
 
-/* Empties v for a message of device. known_top: no record of the device,
- * stored or quarantined alone, lies above it but those the message stores
- * (store_device_view's top seqs, read under the device's lock): a later
- * segment of the message above it is judged without reading the store. */
-void linkview_start(linkview *v, store *s, const char *device, uint64_t known_top);
+/* Empties v for a message of device, whose view (store_device_view, read
+ * under the device's lock) tells what lies at and above its top: no record
+ * of the device, stored or quarantined alone, lies above both top seqs but
+ * those the message stores. A segment of the message that starts right
+ * above the top record, or lies above what the message stored before it, is
+ * judged without reading the store. */
+void linkview_start(linkview *v, store *s, const char *device, const device_view *view);
 
 /* Stores items[0..n), the records at indexes first..first+n-1 of the
  * message, with ascending seqs (store_put_records, which sets each one's

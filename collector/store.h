@@ -70,11 +70,22 @@ int store_release(store *s);
 int store_rollback_to(store *s);
 
 int store_device(store *s, const char *device, device_info *out);
+/* A stored record's link to its predecessor, and its device time. */
+typedef struct store_link {
+    uint64_t seq;
+    char prev[RECORD_HASH_HEX];
+    char hash[RECORD_HASH_HEX];
+    char ts[RECORD_TS_LEN + 1];   /* "" for a quarantined record */
+    bool quarantined;             /* a row of quarantined_records, not of records */
+} store_link;
+
 /* What a message of a device needs to know of its stored state, read with
  * its registry row under its lock (store_device_view). */
 typedef struct device_view {
     chain_head head;      /* the genesis (0) before the device's first record */
-    uint64_t top_seq;     /* the highest seq of its records stored, 0: none */
+    /* Its stored record of the highest seq, top.seq 0: none. The usual
+     * message continues right above it and needs no other stored link. */
+    store_link top;
     uint64_t top_quarantined;   /* of its records quarantined alone, 0: none */
     /* Of the alerts each message may clear, the open ones: a message clears
      * only these. Whoever raises them holds the device's lock too. */
@@ -104,14 +115,6 @@ int store_set_chain_head(store *s, const char *device, const chain_head *h, cons
 int store_get_link(store *s, const char *device, uint64_t seq, char prev[RECORD_HASH_HEX],
                    char hash[RECORD_HASH_HEX]);
 
-/* A stored record's link to its predecessor, and its device time. */
-typedef struct store_link {
-    uint64_t seq;
-    char prev[RECORD_HASH_HEX];
-    char hash[RECORD_HASH_HEX];
-    char ts[RECORD_TS_LEN + 1];   /* "" for a quarantined record */
-    bool quarantined;             /* a row of quarantined_records, not of records */
-} store_link;
 /* Calls fn with every record of device stored at lo <= seq <= hi, and every
  * record quarantined alone there (store_quarantine_record), lowest seq
  * first, from one statement; fn must not use the store. 0 or -1. */

@@ -23,12 +23,12 @@ static_assert(Q_COUNT <= STORE_CORE_STMTS, "raise STORE_CORE_STMTS");
 
 static const char *const sql[Q_COUNT] = {
     /* With the device's view (store_device_view): the chain head (NULL
-     * before the device's first record), the top seq (the primary key's
-     * last entry of the device), the top seq of its records quarantined
-     * alone, and whether R8 silent, R9 gap and any R3 are open. */
+     * before the device's first record), the top record (the primary key's
+     * last entry of the device: its seq, link and time), the top seq of its
+     * records quarantined alone, and whether R8 silent, R9 gap and any R3
+     * are open. */
     [Q_DEVICE] = "SELECT d.clinic, CASE WHEN d.retired_at IS NULL THEN 0 ELSE 1 END, "
-                 "COALESCE(d.cert_pem, ''), h.acked_seq, h.acked_hash, "
-                 "(SELECT COALESCE(MAX(r.seq), 0) FROM records r WHERE r.device_id = d.device_id), "
+                 "COALESCE(d.cert_pem, ''), h.acked_seq, h.acked_hash, COALESCE(t.seq, 0), "
                  "CASE WHEN EXISTS (SELECT 1 FROM alerts a WHERE a.rule = 'R8' AND "
                  "a.device_id = d.device_id AND a.cause = 'silent' AND a.cleared_at IS NULL) "
                  "THEN 1 ELSE 0 END, "
@@ -38,8 +38,11 @@ static const char *const sql[Q_COUNT] = {
                  "CASE WHEN EXISTS (SELECT 1 FROM alerts a WHERE a.rule = 'R3' AND "
                  "a.device_id = d.device_id AND a.cleared_at IS NULL) THEN 1 ELSE 0 END, "
                  "(SELECT COALESCE(MAX(q.seq), 0) FROM quarantined_records q "
-                 "WHERE q.device_id = d.device_id) "
+                 "WHERE q.device_id = d.device_id), "
+                 "t.prev, t.hash, t.ts "
                  "FROM devices d LEFT JOIN device_state h ON h.device_id = d.device_id "
+                 "LEFT JOIN records t ON t.device_id = d.device_id AND "
+                 "t.seq = (SELECT MAX(m.seq) FROM records m WHERE m.device_id = ?1) "
                  "WHERE d.device_id = ?1",
     /* The head only moves forward, whoever writes it: a collector that
      * computed its head from an older view of the chain cannot lower it
@@ -294,7 +297,7 @@ int store_device_view(store *s, const char *device, device_info *out, device_vie
 
     memset(out, 0, sizeof *out);
     if (view) {
-        *view = (device_view){.top_seq = 0};
+        *view = (device_view){.top.seq = 0};
         memcpy(view->head.acked_hash, RECORD_GENESIS_PREV, RECORD_HASH_HEX);
     }
     if (bind_texts(s, q, 1, 1, &device, "device lookup") != 0)
@@ -309,7 +312,12 @@ int store_device_view(store *s, const char *device, device_info *out, device_vie
             view->head.acked_seq = (uint64_t)sqldb_column_int64(q, 3);
             store__copy_col(q, 4, view->head.acked_hash, RECORD_HASH_HEX);
         }
-        view->top_seq = (uint64_t)sqldb_column_int64(q, 5);
+        view->top.seq = (uint64_t)sqldb_column_int64(q, 5);
+        if (view->top.seq > 0) {
+            store__copy_col(q, 10, view->top.prev, sizeof view->top.prev);
+            store__copy_col(q, 11, view->top.hash, sizeof view->top.hash);
+            store__copy_col(q, 12, view->top.ts, sizeof view->top.ts);
+        }
         view->silent_open = sqldb_column_int64(q, 6) != 0;
         view->gap_open = sqldb_column_int64(q, 7) != 0;
         view->wear_open = sqldb_column_int64(q, 8) != 0;
