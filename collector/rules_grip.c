@@ -25,19 +25,23 @@ enum { BAD_NO_CYCLE = 1u << 0, BAD_FAILED = 1u << 1, BAD_RECALLED = 1u << 2, NKI
 
 static const char *const kinds[NKINDS] = {"no-cycle:", "failed-load:", "recalled:"};
 
+/* What a load says of the grips that came from it: the same for each
+ * one but whether its use came after a recall (grip_bad). */
 typedef struct verdict {
-    unsigned bad;
+    unsigned bad;                 /* BAD_NO_CYCLE, BAD_FAILED */
     bool known;                   /* the load has a cycle on record */
+    bool recalled;                /* positive holds the test that recalls it */
     rule_load load;
-    rule_spore positive;          /* BAD_RECALLED: the test that recalls it */
+    rule_spore positive;
 } verdict;
 
-static int judge(store *s, const policy *p, const char *clinic, const rule_grip *g, verdict *v)
+static int judge_load(store *s, const policy *p, const char *clinic, const char *load_id,
+                      verdict *v)
 {
     int known, recalled;
 
     memset(v, 0, sizeof *v);
-    if ((known = store_load_get(s, clinic, g->load_id, &v->load)) < 0)
+    if ((known = store_load_get(s, clinic, load_id, &v->load)) < 0)
         return -1;
     v->known = known;
     if (!known) {
@@ -49,11 +53,17 @@ static int judge(store *s, const policy *p, const char *clinic, const rule_grip 
     if ((recalled = rules__recalled_by(s, p, clinic, v->load.sterilizer_id, v->load.cycle.ts,
                                        &v->positive)) < 0)
         return -1;
+    v->recalled = recalled;
+    return 0;
+}
+
+static unsigned grip_bad(const verdict *v, const rule_grip *g)
+{
     /* Before the result was read nobody could know: the recall list of
      * R7 names that use; after it, using the grip is a violation. */
-    if (recalled && strcmp(g->use.ts, v->positive.read_ts) >= 0)
-        v->bad |= BAD_RECALLED;
-    return 0;
+    if (v->recalled && strcmp(g->use.ts, v->positive.read_ts) >= 0)
+        return v->bad | BAD_RECALLED;
+    return v->bad;
 }
 
 static void grip_cause(char *cause, size_t cap, const char *kind, const rule_grip *g)
@@ -116,27 +126,29 @@ static int raise_kind(const alerting *al, const char *clinic, const rule_grip *g
 
 typedef enum { ON_ARRIVAL, ON_RECHECK, ON_SETTLED } when;
 
-/* Brings the grip's R5 alerts in line with what is known now: causes that
- * no longer hold are withdrawn; causes that hold are raised when settled
- * (or settle_s is 0), else the grip waits in the pending queue. */
+/* Brings the grip's R5 alerts in line with what its load's verdict says
+ * now: causes that no longer hold are withdrawn; causes that hold are
+ * raised when settled (or settle_s is 0), else the grip waits in the
+ * pending queue. */
 static int reconcile(const alerting *al, const policy *p, const char *clinic, const rule_grip *g,
-                     when w)
+                     const verdict *v, when w)
 {
     char cause[sizeof ((alert *)0)->cause];
     bool now = w == ON_SETTLED || p->settle_s == 0, queued = false;
-    verdict v;
+    unsigned bad = grip_bad(v, g);
 
-    if (judge(al->s, p, clinic, g, &v) != 0)
-        return -1;
     for (int k = 0; k < NKINDS; k++) {
-        if (!(v.bad & (1u << k))) {
-            if (w == ON_ARRIVAL)
-                continue;             /* a grip just stored has no alerts */
+        if (!(bad & (1u << k))) {
+            /* A grip just stored has no alerts; nor has one whose device
+             * had no R5 open when it was read (a round trip on PostgreSQL
+             * per cause, for the grips of every load a cycle rechecks). */
+            if (w == ON_ARRIVAL || !g->r5_open)
+                continue;
             grip_cause(cause, sizeof cause, kinds[k], g);
             if (alerting_withdraw(al, "R5", g->use.device, cause) != 0)
                 return -1;
         } else if (now) {
-            if (raise_kind(al, clinic, g, &v, k) != 0)
+            if (raise_kind(al, clinic, g, v, k) != 0)
                 return -1;
         } else if (!queued) {
             if (store_pending_put(al->s, clinic, g, al->now_ts) != 0)
@@ -156,21 +168,25 @@ int rules__grip(const rules_ctx *c, const record *r)
     snprintf(g.grip_id, sizeof g.grip_id, "%s", record_get_str(r, "grip_id"));
     snprintf(g.session_id, sizeof g.session_id, "%s", record_get_str(r, "session_id"));
     /* Kept for R7's recall list and for the cycle that arrives later. */
-    if (store_lock_clinic(c->s, c->clinic) != 0 || store_grip_put(c->s, c->clinic, &g) != 0)
+    verdict v;
+
+    if (store_lock_clinic(c->s, c->clinic) != 0 || store_grip_put(c->s, c->clinic, &g) != 0 ||
+        judge_load(c->s, c->p, c->clinic, g.load_id, &v) != 0)
         return -1;
-    return reconcile(&al, c->p, c->clinic, &g, ON_ARRIVAL);
+    return reconcile(&al, c->p, c->clinic, &g, &v, ON_ARRIVAL);
 }
 
 typedef struct recheck {
     const rules_ctx *c;
+    verdict v;                    /* of the load, judged once for its grips */
 } recheck;
 
 /* store_grip_fn */
 static int recheck_grip(void *ctx, const rule_grip *g)
 {
-    const rules_ctx *c = ((recheck *)ctx)->c;
-    alerting al = rules__alerting(c);
-    return reconcile(&al, c->p, c->clinic, g, ON_RECHECK);
+    const recheck *rc = ctx;
+    alerting al = rules__alerting(rc->c);
+    return reconcile(&al, rc->c->p, rc->c->clinic, g, &rc->v, ON_RECHECK);
 }
 
 /* Grips of one load rechecked per cycle; more is not a clinic's day. */
@@ -181,7 +197,12 @@ static int recheck_grip(void *ctx, const rule_grip *g)
  * grips are left as they are. */
 int rules__grip_recheck(const rules_ctx *c, const char *load_id, const char *since_ts)
 {
-    recheck rc = {c};
+    recheck rc = {.c = c};
+
+    /* Raising or withdrawing the grips' alerts changes nothing the load's
+     * verdict rests on. */
+    if (judge_load(c->s, c->p, c->clinic, load_id, &rc.v) != 0)
+        return -1;
     return store_grips_of_load(c->s, c->clinic, load_id, since_ts, GRIPS_PER_LOAD_MAX,
                                recheck_grip, &rc);
 }
@@ -192,12 +213,18 @@ int rules__grip_settle(store *s, const policy *p, const char *now_ts, alert_batc
     alerting al = {s, now_ts, out};
     char clinic[RECORD_STR_MAX + 1];
     rule_grip g;
+    verdict v;
     int found;
 
-    /* The grip row never changes: its clinic can be read before the lock. */
+    /* The grip row never changes: its clinic can be read before the lock,
+     * but whether an R5 of its device is open only under it. */
     if ((found = store_grip_get(s, device, seq, &g, clinic)) <= 0)
         return found;
-    if (store_lock_clinic(s, clinic) != 0)
+    if (store_lock_clinic(s, clinic) != 0 || (found = store_grip_get(s, device, seq, &g, clinic)) < 0)
         return -1;
-    return reconcile(&al, p, clinic, &g, ON_SETTLED);
+    if (!found)
+        return 0;
+    if (judge_load(s, p, clinic, g.load_id, &v) != 0)
+        return -1;
+    return reconcile(&al, p, clinic, &g, &v, ON_SETTLED);
 }

@@ -86,6 +86,7 @@ typedef struct rule_grip {
     char load_id[RECORD_STR_MAX + 1];
     char grip_id[RECORD_STR_MAX + 1];
     char session_id[RECORD_STR_MAX + 1];
+    bool r5_open;                 /* read from the store: an R5 of its device was open */
 } rule_grip;
 
 int store_grip_put(store *s, const char *clinic, const rule_grip *g);

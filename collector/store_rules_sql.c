@@ -21,7 +21,9 @@ enum {
 };
 static_assert(RQ_COUNT <= STORE_RULE_STMTS, "raise STORE_RULE_STMTS");
 
-#define GRIP_COLS "g.device_id, g.seq, g.ts, g.load_id, g.grip_id, g.session_id"
+#define GRIP_COLS "g.device_id, g.seq, g.ts, g.load_id, g.grip_id, g.session_id, " \
+                  "CASE WHEN EXISTS (SELECT 1 FROM alerts a WHERE a.rule = 'R5' AND " \
+                  "a.device_id = g.device_id AND a.cleared_at IS NULL) THEN 1 ELSE 0 END"
 #define LOAD_COLS "l.device_id, l.seq, l.ts, l.load_id, l.sterilizer_id, l.passed"
 /* owner: the sterilizer's own id once it is registered in the clinic. */
 #define STER_COLS "clinic, sterilizer_id, home_device, first_seen_ts, " \
@@ -235,6 +237,7 @@ static void read_grip(sqldb_stmt *q, rule_grip *g)
     store__copy_col(q, 3, g->load_id, sizeof g->load_id);
     store__copy_col(q, 4, g->grip_id, sizeof g->grip_id);
     store__copy_col(q, 5, g->session_id, sizeof g->session_id);
+    g->r5_open = sqldb_column_int64(q, 6) != 0;
 }
 
 static void read_load(sqldb_stmt *q, rule_load *l)
@@ -540,7 +543,7 @@ int store_grip_get(store *s, const char *device, uint64_t seq, rule_grip *out,
         return bind_failed(s, q, "grip lookup");
     if ((rc = store__step(s, q, "grip lookup")) == 1) {
         read_grip(q, out);
-        store__copy_col(q, 6, clinic, RECORD_STR_MAX + 1);
+        store__copy_col(q, 7, clinic, RECORD_STR_MAX + 1);
         store__reset(q);
     }
     return rc;

@@ -817,6 +817,67 @@ static void test_r5_grip_from_failed_or_unknown_load(void **state)
                "R5 critical no-cycle:S7:g7 dev-c\n");
 }
 
+/* A cycle rechecks the grips of its load: the load is judged once, and a
+ * grip whose device has no R5 open has nothing to withdraw, so a load with
+ * one grip or four costs no more statements than a load with none. With an
+ * R5 of the device open, each cause the verdict clears is withdrawn (one
+ * statement each). */
+static void test_r5_recheck_judges_the_load_once(void **state)
+{
+    int64_t s0, none, one, four, open;
+    (void)state;
+
+    at(DEV_A, 0);
+    cycle_pass(DEV_A, "ac-1", "L0");
+    send_at(DEV_A, F->t0 + 900 * 1000);
+    at(DEV_A, 5);
+    cycle_pass(DEV_A, "ac-1", "L8");
+    s0 = store_statements(F->s);
+    send_at(DEV_A, F->t0 + 905 * 1000);
+    none = store_statements(F->s) - s0;
+
+    at(DEV_B, 600);
+    session_start(DEV_B, "S1");
+    grip(DEV_B, "g1", "L1", "S1");
+    grip(DEV_B, "g2", "L2", "S1");
+    grip(DEV_B, "g3", "L2", "S1");
+    grip(DEV_B, "g4", "L2", "S1");
+    grip(DEV_B, "g5", "L2", "S1");
+    send_at(DEV_B, F->t0 + 1000 * 1000);
+    at(DEV_A, 8);
+    cycle_pass(DEV_A, "ac-1", "L1");
+    s0 = store_statements(F->s);
+    send_at(DEV_A, F->t0 + 1010 * 1000);
+    one = store_statements(F->s) - s0;
+    at(DEV_A, 10);
+    cycle_pass(DEV_A, "ac-1", "L2");
+    s0 = store_statements(F->s);
+    send_at(DEV_A, F->t0 + 1020 * 1000);
+    four = store_statements(F->s) - s0;
+    events_are("");
+    assert_int_equal(one, none);
+    assert_int_equal(four, none);
+
+    /* g9's load never gets a cycle: R5 raised when it settles. */
+    at(DEV_B, 700);
+    grip(DEV_B, "g9", "L9", "S1");
+    send_at(DEV_B, F->t0 + 1100 * 1000);
+    tick(1100 + 301);
+    events_are("raised R5 critical no-cycle:S1:g9 dev-b\n");
+    at(DEV_B, 800);
+    grip(DEV_B, "g6", "L3", "S1");
+    send_at(DEV_B, F->t0 + 1500 * 1000);
+    at(DEV_A, 20);
+    cycle_pass(DEV_A, "ac-1", "L3");
+    s0 = store_statements(F->s);
+    send_at(DEV_A, F->t0 + 1510 * 1000);
+    open = store_statements(F->s) - s0;
+    events_are("");
+    assert_int_equal(open, none + 3);   /* no-cycle, failed-load, recalled */
+    alerts_are("R5 critical no-cycle:S1:g9 dev-b\n"
+               "R5 pending pending:8 dev-b pending\n");   /* g6, settled by the timer */
+}
+
 /* ---- R6 ------------------------------------------------------------------ */
 
 /* clinic-1 is not registered: R6 counts its days on the UTC calendar.
@@ -1891,6 +1952,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_r7_window_from_carrying_cycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r5_grip_from_recalled_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r5_settle_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r5_recheck_judges_the_load_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r8_device_time_gap_flagged_late, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r8_gap_judged_before_session_end_raises_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cycle_logged_twice_is_one_fact, setup, teardown),
