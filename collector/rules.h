@@ -42,6 +42,15 @@ typedef struct rules_raised {
     } a[RULES_RAISED_MAX];
 } rules_raised;
 
+/* The device's newest session boundary its rules know of: the session.start
+ * or session.end of the highest seq stored, as of the record being judged
+ * (read with the device, store_device_view; each boundary the message
+ * stores moves it). seq 0: none. */
+typedef struct rules_boundary {
+    uint64_t seq;
+    bool start;              /* a session.start, else an end */
+} rules_boundary;
+
 /* One message's context, borrowed for the call. */
 typedef struct rules_ctx {
     store *s;
@@ -67,6 +76,9 @@ typedef struct rules_ctx {
      * (store_device_view; only the device's own messages raise its R3): a
      * removal's clear has nothing to do unless the message raised it. */
     bool wear_closed;
+    /* NULL: not known, R8's gap check asks the store whether a session
+     * was open. */
+    rules_boundary *boundary;
 } rules_ctx;
 
 /* Returns 0, or -1 when the store failed (the caller rolls back). Data that

@@ -10,6 +10,8 @@
 
 int rules__session(const rules_ctx *c, const record *r)
 {
+    if (c->boundary && r->seq > c->boundary->seq)
+        *c->boundary = (rules_boundary){r->seq, r->type == RT_SESSION_START};
     if (store_device_heard(c->s, c->device, c->clinic, c->now_ts) != 0)
         return -1;
     if (r->type == RT_SESSION_START)
@@ -72,6 +74,12 @@ static int check_gap(const rules_ctx *c, uint64_t from_seq, const char *from_ts,
     record_ts_parse(from_ts, &from_ms);
     record_ts_parse(to_ts, &to_ms);
     if (to_ms - from_ms <= c->p->session_gap_s * 1000)
+        return 0;
+    /* The newest boundary at or before from_seq is an end, or there is
+     * none: no session was open, and the store's backward search for a
+     * boundary (through every record of a device that never had a
+     * session, such as an autoclave's logger) is not needed. */
+    if (c->boundary && from_seq >= c->boundary->seq && !c->boundary->start)
         return 0;
     if ((open = store_session_at(c->s, c->device, from_seq, session)) <= 0)
         return open;

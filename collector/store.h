@@ -92,6 +92,11 @@ typedef struct device_view {
     bool silent_open;     /* R8 silent */
     bool gap_open;        /* R9 gap */
     bool wear_open;       /* any R3 (a worn cartridge) */
+    /* Its newest session boundary (the session.start or session.end of
+     * the highest seq its rules have seen stored, rule_devices): seq 0
+     * none. */
+    uint64_t boundary_seq;
+    bool boundary_start;  /* a session.start, else an end */
 } device_view;
 /* store_device and the device's view in one statement (one round trip on
  * PostgreSQL, where each took one or two of their own). view NULL: the

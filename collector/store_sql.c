@@ -25,8 +25,8 @@ static const char *const sql[Q_COUNT] = {
     /* With the device's view (store_device_view): the chain head (NULL
      * before the device's first record), the top record (the primary key's
      * last entry of the device: its seq, link and time), the top seq of its
-     * records quarantined alone, and whether R8 silent, R9 gap and any R3
-     * are open. */
+     * records quarantined alone, whether R8 silent, R9 gap and any R3 are
+     * open, and the seqs of its newest session start and end. */
     [Q_DEVICE] = "SELECT d.clinic, CASE WHEN d.retired_at IS NULL THEN 0 ELSE 1 END, "
                  "COALESCE(d.cert_pem, ''), h.acked_seq, h.acked_hash, COALESCE(t.seq, 0), "
                  "CASE WHEN EXISTS (SELECT 1 FROM alerts a WHERE a.rule = 'R8' AND "
@@ -39,8 +39,9 @@ static const char *const sql[Q_COUNT] = {
                  "a.device_id = d.device_id AND a.cleared_at IS NULL) THEN 1 ELSE 0 END, "
                  "(SELECT COALESCE(MAX(q.seq), 0) FROM quarantined_records q "
                  "WHERE q.device_id = d.device_id), "
-                 "t.prev, t.hash, t.ts "
+                 "t.prev, t.hash, t.ts, COALESCE(rd.open_seq, 0), COALESCE(rd.closed_seq, 0) "
                  "FROM devices d LEFT JOIN device_state h ON h.device_id = d.device_id "
+                 "LEFT JOIN rule_devices rd ON rd.device_id = d.device_id "
                  "LEFT JOIN records t ON t.device_id = d.device_id AND "
                  "t.seq = (SELECT MAX(m.seq) FROM records m WHERE m.device_id = ?1) "
                  "WHERE d.device_id = ?1",
@@ -318,6 +319,10 @@ int store_device_view(store *s, const char *device, device_info *out, device_vie
             store__copy_col(q, 11, view->top.hash, sizeof view->top.hash);
             store__copy_col(q, 12, view->top.ts, sizeof view->top.ts);
         }
+        uint64_t opened = (uint64_t)sqldb_column_int64(q, 13),
+                 closed = (uint64_t)sqldb_column_int64(q, 14);
+        view->boundary_start = opened > closed;
+        view->boundary_seq = opened > closed ? opened : closed;
         view->silent_open = sqldb_column_int64(q, 6) != 0;
         view->gap_open = sqldb_column_int64(q, 7) != 0;
         view->wear_open = sqldb_column_int64(q, 8) != 0;

@@ -1444,6 +1444,69 @@ static void test_r5_settle_window(void **state)
                "R5 critical no-cycle:S1:g3 dev-b withdrawn\n");
 }
 
+/* R8's gap check knows from the device's newest session boundary (read
+ * with the device, moved by the message's own) that no session was open
+ * after a session's end, or on a device that never had one (an autoclave's
+ * logger): a long pause there costs no more statements than a short one,
+ * whichever message brought the end. */
+static void test_r8_gap_outside_a_session_asks_the_store_nothing(void **state)
+{
+    int64_t s0, short_pause, long_pause, same_message, no_sessions, no_sessions_short;
+    (void)state;
+
+    at(DEV_A, 0);
+    session_start(DEV_A, "S1");
+    at(DEV_A, 60);
+    session_end(DEV_A, "S1");
+    send(DEV_A);
+    at(DEV_A, 120);
+    counters(DEV_A, 100, NULL, 0, 0);
+    s0 = store_statements(F->s);
+    send(DEV_A);
+    short_pause = store_statements(F->s) - s0;
+    at(DEV_A, 120 + 5000);
+    counters(DEV_A, 200, NULL, 0, 0);
+    s0 = store_statements(F->s);
+    send(DEV_A);
+    long_pause = store_statements(F->s) - s0;
+    assert_int_equal(long_pause, short_pause);
+
+    at(DEV_A, 6000);
+    session_start(DEV_A, "S2");
+    at(DEV_A, 6060);
+    session_end(DEV_A, "S2");
+    at(DEV_A, 6120);
+    counters(DEV_A, 300, NULL, 0, 0);
+    s0 = store_statements(F->s);
+    send(DEV_A);
+    same_message = store_statements(F->s) - s0;
+    at(DEV_A, 7000);
+    session_start(DEV_A, "S3");
+    at(DEV_A, 7060);
+    session_end(DEV_A, "S3");
+    at(DEV_A, 7060 + 5000);
+    counters(DEV_A, 400, NULL, 0, 0);
+    s0 = store_statements(F->s);
+    send(DEV_A);
+    assert_int_equal(store_statements(F->s) - s0, same_message);
+
+    at(DEV_B, 0);
+    cycle_pass(DEV_B, "ac-1", "L1");
+    send(DEV_B);
+    at(DEV_B, 60);
+    cycle_pass(DEV_B, "ac-1", "L2");
+    s0 = store_statements(F->s);
+    send(DEV_B);
+    no_sessions_short = store_statements(F->s) - s0;
+    at(DEV_B, 60 + 7200);
+    cycle_pass(DEV_B, "ac-1", "L3");
+    s0 = store_statements(F->s);
+    send(DEV_B);
+    no_sessions = store_statements(F->s) - s0;
+    assert_int_equal(no_sessions, no_sessions_short);
+    alerts_are("");
+}
+
 /* Counters every minute while a session runs: a session with more than
  * session_gap_s between two of its records (device time) is flagged once
  * when they arrive, however late and in whatever order; exactly
@@ -1954,6 +2017,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_r5_settle_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r5_recheck_judges_the_load_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r8_device_time_gap_flagged_late, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r8_gap_outside_a_session_asks_the_store_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r8_gap_judged_before_session_end_raises_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cycle_logged_twice_is_one_fact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registered_sterilizer_owns_its_alerts, setup, teardown),
