@@ -383,7 +383,7 @@ int store_load_put(store *s, const char *clinic, const rule_load *l)
         bind_text(q, 3, l->sterilizer_id) || bind_ref(q, 4, &l->cycle) ||
         bind_int(q, 7, l->passed ? 1 : 0))
         return bind_failed(s, q, "load update");
-    return store__run(s, q, "load update");
+    return store__deferred(s, q, "load update");
 }
 
 /* The second half of a claim: claim (its key bound) inserts the record
@@ -395,7 +395,7 @@ static int claim_fact(store *s, sqldb_stmt *claim, sqldb_stmt *get, const rule_r
     char held[RECORD_HASH_HEX];
     int rc;
 
-    if (store__run(s, claim, what) != 0)
+    if (store__deferred(s, claim, what) != 0)
         return -1;
     if ((rc = store__step(s, get, what)) != 1) {
         if (rc == 0)
@@ -592,7 +592,7 @@ int store_pending_put(store *s, const char *clinic, const rule_grip *g, const ch
     if (bind_text(q, 1, g->use.device) || bind_text(q, 2, clinic) || bind_text(q, 3, seq) ||
         bind_text(q, 4, now_ts))
         return bind_failed(s, q, "pending check");
-    return store__run(s, q, "pending check");
+    return store__deferred(s, q, "pending check");
 }
 
 int store_pending_due(store *s, const char *cutoff_ts, store_pending_fn fn, void *ctx)
@@ -626,7 +626,7 @@ int store_pending_drop(store *s, int64_t id)
 
     if (bind_int(q, 1, id))
         return bind_failed(s, q, "pending check drop");
-    return store__run(s, q, "pending check drop");
+    return store__deferred(s, q, "pending check drop");
 }
 
 int store_alert_withdraw(store *s, const char *rule, const char *device, const char *cause,
@@ -725,7 +725,7 @@ int store_sterilizer_touch(store *s, const char *clinic, const char *sterilizer_
     if (bind_text(q, 1, clinic) || bind_text(q, 2, sterilizer_id) || bind_text(q, 3, device) ||
         bind_text(q, 4, ts))
         return bind_failed(s, q, "sterilizer insert");
-    if (store__run(s, q, "sterilizer insert") != 0)
+    if (store__deferred(s, q, "sterilizer insert") != 0)
         return -1;
     if ((rc = store_sterilizer_get(s, clinic, sterilizer_id, out)) != 1)
         return rc == 0 ? store__failed(s, "sterilizer lookup: row vanished") : -1;
@@ -754,7 +754,7 @@ static int sterilizer_update(store *s, int which, const char *clinic, const char
 
     if (bind_text(q, 1, clinic) || bind_text(q, 2, sterilizer_id) || bind_text(q, 3, ts))
         return bind_failed(s, q, "sterilizer update");
-    return store__run(s, q, "sterilizer update");
+    return store__deferred(s, q, "sterilizer update");
 }
 
 int store_sterilizer_negative(store *s, const char *clinic, const char *sterilizer_id,

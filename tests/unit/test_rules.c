@@ -34,6 +34,7 @@
 #include "record.h"
 #include "rules.h"
 #include "store.h"
+#include "store_rules.h"
 #include "testdb.h"
 
 #define DAY_S (24 * 3600)
@@ -876,6 +877,28 @@ static void test_r5_recheck_judges_the_load_once(void **state)
     assert_int_equal(open, none + 3);   /* no-cycle, failed-load, recalled */
     alerts_are("R5 critical no-cycle:S1:g9 dev-b\n"
                "R5 pending pending:8 dev-b pending\n");   /* g6, settled by the timer */
+}
+
+/* A grip waiting for its load's cycle is queued (store_pending_put) without
+ * waiting for the answer on PostgreSQL: the next statement carries it, and
+ * a statement that failed would fail that one. */
+static void test_r5_pending_check_sent_ahead(void **state)
+{
+    rule_grip g = {.use = {.device = "dev-b", .seq = 7, .ts = "2026-11-02T08:10:00.000Z"},
+                   .load_id = "L9", .grip_id = "g1", .session_id = "S1"};
+    int64_t r0;
+    (void)state;
+
+    assert_int_equal(store_begin(F->s), 0);
+    /* The first one prepares the statement (a round trip of its own). */
+    assert_int_equal(store_pending_put(F->s, "clinic-1", &g, "2026-11-02T08:10:01.000Z"), 0);
+    g.use.seq = 8;
+    r0 = store_round_trips(F->s);
+    assert_int_equal(store_pending_put(F->s, "clinic-1", &g, "2026-11-02T08:10:01.000Z"), 0);
+    assert_int_equal(store_round_trips(F->s) - r0, testdb_is_postgres() ? 0 : 1);
+    assert_int_equal(store_commit(F->s), 0);
+    alerts_are("R5 pending pending:7 dev-b pending\n"
+               "R5 pending pending:8 dev-b pending\n");
 }
 
 /* ---- R6 ------------------------------------------------------------------ */
@@ -2016,6 +2039,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_r5_grip_from_recalled_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r5_settle_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r5_recheck_judges_the_load_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r5_pending_check_sent_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r8_device_time_gap_flagged_late, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r8_gap_outside_a_session_asks_the_store_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r8_gap_judged_before_session_end_raises_nothing, setup, teardown),
