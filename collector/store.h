@@ -100,7 +100,8 @@ typedef struct device_view {
 } device_view;
 /* store_device and the device's view in one statement (one round trip on
  * PostgreSQL, where each took one or two of their own). view NULL: the
- * registry row alone. */
+ * registry row alone, read by a statement of its own that reads nothing
+ * else (store_device). */
 int store_device_view(store *s, const char *device, device_info *out, device_view *view);
 /* The device's previous certificates (device_cert_history) that stopped
  * being its registered one after `after` (a record ts), newest first, at

@@ -14,7 +14,7 @@
 #define STR(x) STR_(x)
 
 enum {
-    Q_DEVICE, Q_HEAD_SET, Q_REC_LINK,
+    Q_DEVICE, Q_DEVICE_ROW, Q_HEAD_SET, Q_REC_LINK,
     Q_QUAR_INSERT, Q_QUAR_COUNT, Q_QUAR_TRIM, Q_ALERT_RAISE, Q_ALERT_CLEAR, Q_OLDEST_ABOVE,
     Q_ALERT_ESCALATE, Q_ALERT_CLEAR_PREFIX, Q_CERT_HISTORY, Q_QREC_INSERT, Q_QREC_LINK,
     Q_CKPT_PENDING, Q_CKPT_MARK, Q_REC_LINKS, Q_ALERT_KNOWN, Q_COUNT
@@ -45,6 +45,9 @@ static const char *const sql[Q_COUNT] = {
                  "LEFT JOIN records t ON t.device_id = d.device_id AND "
                  "t.seq = (SELECT MAX(m.seq) FROM records m WHERE m.device_id = ?1) "
                  "WHERE d.device_id = ?1",
+    /* The registry row alone (store_device: the verifier, presence). */
+    [Q_DEVICE_ROW] = "SELECT clinic, CASE WHEN retired_at IS NULL THEN 0 ELSE 1 END, "
+                     "COALESCE(cert_pem, '') FROM devices WHERE device_id = ?1",
     /* The head only moves forward, whoever writes it: a collector that
      * computed its head from an older view of the chain cannot lower it
      * (docs/collector.md, "Several collectors on PostgreSQL"). */
@@ -293,7 +296,7 @@ int store_lock_device(store *s, const char *device)
 
 int store_device_view(store *s, const char *device, device_info *out, device_view *view)
 {
-    sqldb_stmt *q = s->q[Q_DEVICE];
+    sqldb_stmt *q = s->q[view ? Q_DEVICE : Q_DEVICE_ROW];
     int rc;
 
     memset(out, 0, sizeof *out);
@@ -319,14 +322,14 @@ int store_device_view(store *s, const char *device, device_info *out, device_vie
             store__copy_col(q, 11, view->top.hash, sizeof view->top.hash);
             store__copy_col(q, 12, view->top.ts, sizeof view->top.ts);
         }
-        uint64_t opened = (uint64_t)sqldb_column_int64(q, 13),
-                 closed = (uint64_t)sqldb_column_int64(q, 14);
-        view->boundary_start = opened > closed;
-        view->boundary_seq = opened > closed ? opened : closed;
         view->silent_open = sqldb_column_int64(q, 6) != 0;
         view->gap_open = sqldb_column_int64(q, 7) != 0;
         view->wear_open = sqldb_column_int64(q, 8) != 0;
         view->top_quarantined = (uint64_t)sqldb_column_int64(q, 9);
+        uint64_t opened = (uint64_t)sqldb_column_int64(q, 13),
+                 closed = (uint64_t)sqldb_column_int64(q, 14);
+        view->boundary_start = opened > closed;
+        view->boundary_seq = opened > closed ? opened : closed;
     }
     sqldb_reset(q);
     return 0;

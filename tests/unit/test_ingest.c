@@ -2884,6 +2884,26 @@ static void test_later_segment_judged_without_a_read(void **state)
     free(c);
 }
 
+/* store_device reads the registry row alone: clinic, status and
+ * certificate as registered, whatever is stored of the device. */
+static void test_store_device_reads_the_registry_row(void **state)
+{
+    fixture *fx = *state;
+    device_info info;
+
+    assert_int_equal(store_device(fx->s, "dev-a", &info), 0);
+    assert_string_equal(info.clinic, "clinic-1");
+    assert_int_equal(info.status, DEVICE_ACTIVE);
+    assert_string_equal(info.cert_pem, g_cert_a);
+    assert_int_equal(store_device(fx->s, "dev-r", &info), 0);
+    assert_int_equal(info.status, DEVICE_RETIRED);
+    assert_int_equal(store_device(fx->s, "dev-n", &info), 0);
+    assert_string_equal(info.clinic, "clinic-1");
+    assert_string_equal(info.cert_pem, "");
+    assert_int_equal(store_device(fx->s, "dev-x", &info), 0);   /* not registered */
+    assert_string_equal(info.clinic, "");
+}
+
 /* The device's view brings its top record's link and time: a message that
  * continues right above it is stored with its insert alone, and the checks
  * find the predecessor's link and time in the view. A message that starts
@@ -3254,6 +3274,7 @@ int main(void)
         T(test_batch_service_due_raised_once),
         T(test_later_segment_judged_without_a_read),
         T(test_message_above_the_top_judged_without_a_read),
+        T(test_store_device_reads_the_registry_row),
     };
 #undef T
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
