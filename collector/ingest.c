@@ -293,17 +293,21 @@ static int quarantine_record(ingest *in, integrity_ctx *ic, const split_reject *
  * A segment's records are stored at once and then checked one by one as
  * if each came alone (linkview.h): so their seqs ascend (a repeated or
  * lower seq starts a new segment, to be judged against the earlier one as
- * stored), and one whose rules read other records than its neighbours and
- * the records below it (rules_read_records) ends its segment, so that it
- * never sees a record that came after it in the message. */
+ * stored), and a record of a type that the rules of an earlier record of
+ * the segment read (rules_types_read: other records than its neighbours
+ * and the records below it) starts a new one, so that no record's rules
+ * see a record that came after it in the message. */
 static size_t segment_end(const ingest *in, size_t i)
 {
     const record *const *r = in->msg->records;
+    unsigned read = in->rules_on ? rules_types_read(&in->policy, r[i]) : 0;
     size_t j = i + 1;
 
-    while (j < in->msg->count && r[j]->seq > r[j - 1]->seq &&
-           !(in->rules_on && rules_read_records(&in->policy, r[j - 1])))
+    while (j < in->msg->count && r[j]->seq > r[j - 1]->seq && !(read & 1u << r[j]->type)) {
+        if (in->rules_on)
+            read |= rules_types_read(&in->policy, r[j]);
         j++;
+    }
     return j;
 }
 

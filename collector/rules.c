@@ -41,21 +41,24 @@ int rules_after_batch(const rules_ctx *c)
     return c->silent_closed ? 0 : alerting_clear(&al, "R8", c->device, "silent");
 }
 
-bool rules_read_records(const policy *p, const record *r)
+unsigned rules_types_read(const policy *p, const record *r)
 {
+    const unsigned tests_and_cycles = 1u << RT_STERILIZATION_TEST | 1u << RT_STERILIZATION_CYCLE;
     int64_t run_s = 0, strokes = 0;
 
     switch (r->type) {
     case RT_STERILIZATION_TEST:   /* R7: the spore tests and cycles on record */
     case RT_STERILIZATION_CYCLE:  /* R5 recheck: the recall of its load */
     case RT_GRIP_ASSIGN:          /* R5: the recall of its load */
-        return true;
+        return tests_and_cycles;
     case RT_USAGE_COUNTERS:       /* R3: only over a wear limit (rules__cartridge_wear) */
         record_get_int(r, "cartridge_run_s", &run_s);
         record_get_int(r, "cartridge_strokes", &strokes);
         return record_get_str(r, "cartridge_uid") &&
-               (run_s > p->cartridge_max_run_s || strokes > p->cartridge_max_strokes);
+                       (run_s > p->cartridge_max_run_s || strokes > p->cartridge_max_strokes)
+                   ? 1u << RT_CARTRIDGE_REMOVE
+                   : 0;
     default:
-        return false;
+        return 0;
     }
 }

@@ -86,12 +86,13 @@ typedef struct rules_ctx {
 int rules_on_record(const rules_ctx *c, const record *r);
 int rules_after_batch(const rules_ctx *c);
 
-/* True when rules_on_record(r) may read the device's records table beyond
+/* The types of the stored records that rules_on_record(r) may read beyond
  * the records next to r and those of lower seq (a removal after a worn
- * cartridge's counter, the spore tests and cycles behind R5 and R7): ingest
- * then stores r's successors in the message only after r's rules ran, so
- * that they judge r exactly as they did one record at a time. */
-bool rules_read_records(const policy *p, const record *r);
+ * cartridge's counter, the spore tests and cycles behind R5 and R7), as a
+ * mask of 1u << record_type; 0 for most records. Ingest stores a later
+ * record of the message of such a type only after r's rules ran, so that
+ * they judge r exactly as they did one record at a time. */
+unsigned rules_types_read(const policy *p, const record *r);
 
 /* Runs the time-driven rules at now_ms in one transaction on s, when s
  * holds the leader lock (store_timer_leader: taken here, kept while the

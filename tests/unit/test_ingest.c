@@ -3140,8 +3140,8 @@ static void test_batch_straddles_head(void **state)
  * cartridge's counter raises R3, and its removal later in the same
  * message clears it. Had the removal been stored before the counter was
  * judged, the counter would look like history (rules__cartridge_wear) and
- * nothing would be raised: a counter over a wear limit ends its segment
- * (rules_read_records). A second worn counter raises nothing new; one
+ * nothing would be raised: a removal after a counter over a wear limit
+ * starts a new segment (rules_types_read). A second worn counter raises nothing new; one
  * after the removal raises it again (the message's memory of what it
  * raised forgets a cleared alert, rules_raised). */
 static void test_batch_rules_see_records_in_message_order(void **state)
@@ -3184,6 +3184,48 @@ static void test_batch_rules_see_records_in_message_order(void **state)
     assert_event(&r, 1, ALERT_CLEARED, "R3", "wear:CU-9");
     assert_event(&r, 2, ALERT_RAISED, "R3", "wear:CU-9");
     assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts WHERE rule='R3' AND cleared_at IS NULL"), 1);
+    free(c);
+}
+
+/* A worn counter's rules read only the cartridge removals above it: records
+ * of other types after it in the message are stored with it, in one
+ * insert. The same message with the worn counter last (nothing after it to
+ * hold back) costs exactly as many statements. */
+static void test_batch_worn_counter_holds_back_removals_only(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new("dev-a");
+    ingest_result r;
+    policy p;
+    record ev;
+    int64_t mark, worn_first, worn_last;
+    static const char *const worn =
+        "{'type':'usage.counters','motor_s_total':%d,'strokes_total':90000,"
+        "'cartridge_uid':'%s','cartridge_run_s':999999,'cartridge_strokes':99999999}";
+    static const char *const fine =
+        "{'type':'usage.counters','motor_s_total':%d,'strokes_total':90000,"
+        "'cartridge_uid':'%s','cartridge_run_s':10,'cartridge_strokes':1000}";
+    char json[300];
+
+    assert_int_equal(policy_defaults(&p), 0);
+    ingest_set_policy(fx->in, &p);
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < 3; i++) {
+            bool is_worn = i == (k == 0 ? 0 : 2);
+            snprintf(json, sizeof json, is_worn ? worn : fine, 600 + 60 * (3 * k + i),
+                     k == 0 ? "CU-1" : "CU-2");
+            event_from_json(json, &ev);
+            chain_push(c, &ev, now_ms() - 4000 + 100 * (3 * k + i));
+        }
+    }
+    mark = store_statements(fx->s);
+    send_range(fx, c, 1, 3, now_ms(), &r);             /* worn, fine, fine */
+    worn_first = statements_since(fx, &mark);
+    send_range(fx, c, 4, 6, now_ms(), &r);             /* fine, fine, worn */
+    worn_last = statements_since(fx, &mark);
+    assert_int_equal(worn_first, worn_last);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts WHERE rule='R3' AND cleared_at IS NULL"), 2);
+    assert_int_equal(record_count(fx, "dev-a"), 6);
     free(c);
 }
 
@@ -3271,6 +3313,7 @@ int main(void)
         T(test_batch_straddles_head),
         T(test_batch_clock_ahead_flips_in_one_message),
         T(test_batch_rules_see_records_in_message_order),
+        T(test_batch_worn_counter_holds_back_removals_only),
         T(test_batch_service_due_raised_once),
         T(test_later_segment_judged_without_a_read),
         T(test_message_above_the_top_judged_without_a_read),
