@@ -8,15 +8,16 @@
 
 #include "rules_int.h"
 
+/* The message's rules_after_batch marks the device heard: a session
+ * record only moves the session state. */
 int rules__session(const rules_ctx *c, const record *r)
 {
     if (c->boundary && r->seq > c->boundary->seq)
         *c->boundary = (rules_boundary){r->seq, r->type == RT_SESSION_START};
-    if (store_device_heard(c->s, c->device, c->clinic, c->now_ts) != 0)
-        return -1;
     if (r->type == RT_SESSION_START)
-        return store_session_open(c->s, c->device, record_get_str(r, "session_id"), r->seq);
-    return store_session_close(c->s, c->device, r->seq);
+        return store_session_open(c->s, c->device, c->clinic, record_get_str(r, "session_id"),
+                                  r->seq, c->now_ts);
+    return store_session_close(c->s, c->device, c->clinic, r->seq, c->now_ts);
 }
 
 /* R11: one alert per service interval reached ("service:500h",

@@ -240,9 +240,12 @@ int store_sterilizers_untested_since(store *s, const char *cutoff_ts, store_ster
 /* The device was heard from at now_ts (receive time). */
 int store_device_heard(store *s, const char *device, const char *clinic, const char *now_ts);
 /* session.start / session.end at seq; a record older than the latest start
- * or end already seen changes nothing. */
-int store_session_open(store *s, const char *device, const char *session_id, uint64_t seq);
-int store_session_close(store *s, const char *device, uint64_t seq);
+ * or end already seen changes nothing. The device's first one makes its
+ * row, heard at now_ts (store_device_heard keeps that current). */
+int store_session_open(store *s, const char *device, const char *clinic, const char *session_id,
+                       uint64_t seq, const char *now_ts);
+int store_session_close(store *s, const char *device, const char *clinic, uint64_t seq,
+                        const char *now_ts);
 
 typedef struct rule_silent {
     char device[IDS_DEVICE_ID_MAX + 1];

@@ -109,10 +109,18 @@ static const char *const sql[RQ_COUNT] = {
                      "ON CONFLICT(device_id) DO UPDATE SET clinic = excluded.clinic, "
                      "last_received_at = " LATER("rule_devices.last_received_at",
                                                  "excluded.last_received_at"),
-    [RQ_SESSION_OPEN] = "UPDATE rule_devices SET open_session = ?2, open_seq = ?3 "
-                        "WHERE device_id = ?1 AND ?3 > open_seq AND ?3 > closed_seq",
-    [RQ_SESSION_CLOSE] = "UPDATE rule_devices SET open_session = NULL, closed_seq = ?2 "
-                         "WHERE device_id = ?1 AND ?2 > open_seq AND ?2 > closed_seq",
+    /* A device's first session record makes its row (heard now: the
+     * message's store_device_heard then keeps it current). */
+    [RQ_SESSION_OPEN] = "INSERT INTO rule_devices(device_id, clinic, last_received_at, "
+                        "open_session, open_seq) VALUES (?1, ?4, ?5, ?2, ?3) "
+                        "ON CONFLICT(device_id) DO UPDATE SET open_session = excluded.open_session, "
+                        "open_seq = excluded.open_seq WHERE excluded.open_seq > rule_devices.open_seq "
+                        "AND excluded.open_seq > rule_devices.closed_seq",
+    [RQ_SESSION_CLOSE] = "INSERT INTO rule_devices(device_id, clinic, last_received_at, closed_seq) "
+                         "VALUES (?1, ?3, ?4, ?2) "
+                         "ON CONFLICT(device_id) DO UPDATE SET open_session = NULL, "
+                         "closed_seq = excluded.closed_seq WHERE excluded.closed_seq > "
+                         "rule_devices.open_seq AND excluded.closed_seq > rule_devices.closed_seq",
     [RQ_DEV_SILENT] = "SELECT r.device_id, r.clinic, r.open_session, r.last_received_at "
                       "FROM rule_devices r JOIN devices d ON d.device_id = r.device_id "
                       "WHERE r.open_session IS NOT NULL AND r.last_received_at < ?1 "
@@ -798,20 +806,24 @@ int store_device_heard(store *s, const char *device, const char *clinic, const c
     return store__deferred(s, q, "device heard");
 }
 
-int store_session_open(store *s, const char *device, const char *session_id, uint64_t seq)
+int store_session_open(store *s, const char *device, const char *clinic, const char *session_id,
+                       uint64_t seq, const char *now_ts)
 {
     sqldb_stmt *q = s->rq[RQ_SESSION_OPEN];
 
-    if (bind_text(q, 1, device) || bind_text(q, 2, session_id) || bind_int(q, 3, (int64_t)seq))
+    if (bind_text(q, 1, device) || bind_text(q, 2, session_id) || bind_int(q, 3, (int64_t)seq) ||
+        bind_text(q, 4, clinic) || bind_text(q, 5, now_ts))
         return bind_failed(s, q, "session open");
     return store__deferred(s, q, "session open");
 }
 
-int store_session_close(store *s, const char *device, uint64_t seq)
+int store_session_close(store *s, const char *device, const char *clinic, uint64_t seq,
+                        const char *now_ts)
 {
     sqldb_stmt *q = s->rq[RQ_SESSION_CLOSE];
 
-    if (bind_text(q, 1, device) || bind_int(q, 2, (int64_t)seq))
+    if (bind_text(q, 1, device) || bind_int(q, 2, (int64_t)seq) || bind_text(q, 3, clinic) ||
+        bind_text(q, 4, now_ts))
         return bind_failed(s, q, "session close");
     return store__deferred(s, q, "session close");
 }

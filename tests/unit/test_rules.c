@@ -1530,6 +1530,35 @@ static void test_r8_gap_outside_a_session_asks_the_store_nothing(void **state)
     alerts_are("");
 }
 
+/* A session record costs its session state's write alone: the message
+ * marks the device heard once, whatever its records (a device's first
+ * session record makes its row, which R8 silent then reads). */
+static void test_r8_session_record_one_write(void **state)
+{
+    int64_t s0, counters_only, with_start;
+    (void)state;
+
+    at(DEV_A, 0);
+    counters(DEV_A, 100, NULL, 0, 0);
+    send(DEV_A);
+    at(DEV_A, 30);
+    counters(DEV_A, 130, NULL, 0, 0);
+    s0 = store_statements(F->s);
+    send(DEV_A);
+    counters_only = store_statements(F->s) - s0;
+    at(DEV_A, 60);
+    session_start(DEV_A, "S1");
+    s0 = store_statements(F->s);
+    send(DEV_A);
+    with_start = store_statements(F->s) - s0;
+    assert_int_equal(with_start, counters_only + 1);
+    assert_int_equal(testdb_int_s(F->db, "SELECT open_seq FROM rule_devices WHERE device_id = ?1 "
+                                         "AND open_session = 'S1'", "dev-a"), 3);
+    /* Silent for over two hours (silent_after_s) with S1 open: R8. */
+    tick(2 * 3600 + 120);
+    events_are("raised R8 maintenance silent dev-a\n");
+}
+
 /* Counters every minute while a session runs: a session with more than
  * session_gap_s between two of its records (device time) is flagged once
  * when they arrive, however late and in whatever order; exactly
@@ -2042,6 +2071,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_r5_pending_check_sent_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r8_device_time_gap_flagged_late, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r8_gap_outside_a_session_asks_the_store_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r8_session_record_one_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r8_gap_judged_before_session_end_raises_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cycle_logged_twice_is_one_fact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registered_sterilizer_owns_its_alerts, setup, teardown),
