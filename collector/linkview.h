@@ -1,6 +1,7 @@
 /* linkview: the links of one device's stored records around the message
- * being ingested, read with one range read (store_links) instead of a
- * lookup per record and neighbour (ingest.c).
+ * being ingested: its top record's, which came with the device's view
+ * (store_device_view), and otherwise one range read (store_links) instead
+ * of a lookup per record and neighbour (ingest.c).
  *
  * Ingest stores a message's records several at a time (linkview_put)
  * yet checks each one as if the records had come one by one: while the
