@@ -818,6 +818,19 @@ static void test_r5_grip_from_failed_or_unknown_load(void **state)
                "R5 critical no-cycle:S7:g7 dev-c\n");
 }
 
+/* The statements a passing cycle of load on ac-1 costs, logged by dev at
+ * at_s of device time and received at recv_s. */
+static int64_t cycle_statements(int dev, int64_t at_s, const char *load, int64_t recv_s)
+{
+    int64_t s0;
+
+    at(dev, at_s);
+    cycle_pass(dev, "ac-1", load);
+    s0 = store_statements(F->s);
+    send_at(dev, F->t0 + recv_s * 1000);
+    return store_statements(F->s) - s0;
+}
+
 /* A cycle rechecks the grips of its load: the load is judged once, and a
  * grip whose device has no R5 open has nothing to withdraw, so a load with
  * one grip or four costs no more statements than a load with none. With an
@@ -825,17 +838,11 @@ static void test_r5_grip_from_failed_or_unknown_load(void **state)
  * statement each). */
 static void test_r5_recheck_judges_the_load_once(void **state)
 {
-    int64_t s0, none, one, four, open;
+    int64_t none, one, four, open;
     (void)state;
 
-    at(DEV_A, 0);
-    cycle_pass(DEV_A, "ac-1", "L0");
-    send_at(DEV_A, F->t0 + 900 * 1000);
-    at(DEV_A, 5);
-    cycle_pass(DEV_A, "ac-1", "L8");
-    s0 = store_statements(F->s);
-    send_at(DEV_A, F->t0 + 905 * 1000);
-    none = store_statements(F->s) - s0;
+    cycle_statements(DEV_A, 0, "L0", 900);
+    none = cycle_statements(DEV_A, 5, "L8", 905);
 
     at(DEV_B, 600);
     session_start(DEV_B, "S1");
@@ -845,16 +852,8 @@ static void test_r5_recheck_judges_the_load_once(void **state)
     grip(DEV_B, "g4", "L2", "S1");
     grip(DEV_B, "g5", "L2", "S1");
     send_at(DEV_B, F->t0 + 1000 * 1000);
-    at(DEV_A, 8);
-    cycle_pass(DEV_A, "ac-1", "L1");
-    s0 = store_statements(F->s);
-    send_at(DEV_A, F->t0 + 1010 * 1000);
-    one = store_statements(F->s) - s0;
-    at(DEV_A, 10);
-    cycle_pass(DEV_A, "ac-1", "L2");
-    s0 = store_statements(F->s);
-    send_at(DEV_A, F->t0 + 1020 * 1000);
-    four = store_statements(F->s) - s0;
+    one = cycle_statements(DEV_A, 8, "L1", 1010);
+    four = cycle_statements(DEV_A, 10, "L2", 1020);
     events_are("");
     assert_int_equal(one, none);
     assert_int_equal(four, none);
@@ -868,11 +867,7 @@ static void test_r5_recheck_judges_the_load_once(void **state)
     at(DEV_B, 800);
     grip(DEV_B, "g6", "L3", "S1");
     send_at(DEV_B, F->t0 + 1500 * 1000);
-    at(DEV_A, 20);
-    cycle_pass(DEV_A, "ac-1", "L3");
-    s0 = store_statements(F->s);
-    send_at(DEV_A, F->t0 + 1510 * 1000);
-    open = store_statements(F->s) - s0;
+    open = cycle_statements(DEV_A, 20, "L3", 1510);
     events_are("");
     assert_int_equal(open, none + 3);   /* no-cycle, failed-load, recalled */
     alerts_are("R5 critical no-cycle:S1:g9 dev-b\n"
