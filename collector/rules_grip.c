@@ -163,13 +163,12 @@ int rules__grip(const rules_ctx *c, const record *r)
 {
     alerting al = rules__alerting(c);
     rule_grip g = {.use = rules__ref(c, r)};
+    verdict v;
 
     snprintf(g.load_id, sizeof g.load_id, "%s", record_get_str(r, "load_id"));
     snprintf(g.grip_id, sizeof g.grip_id, "%s", record_get_str(r, "grip_id"));
     snprintf(g.session_id, sizeof g.session_id, "%s", record_get_str(r, "session_id"));
     /* Kept for R7's recall list and for the cycle that arrives later. */
-    verdict v;
-
     if (store_lock_clinic(c->s, c->clinic) != 0 || store_grip_put(c->s, c->clinic, &g) != 0 ||
         judge_load(c->s, c->p, c->clinic, g.load_id, &v) != 0)
         return -1;
