@@ -79,6 +79,11 @@ typedef struct rules_ctx {
     /* NULL: not known, R8's gap check asks the store whether a session
      * was open. */
     rules_boundary *boundary;
+    /* The message runs in a group without savepoints: a rule may send a
+     * write ahead that fails where its answer would change the verdict
+     * (store_cartridge_claim_ahead), and the group then runs again with a
+     * savepoint per message, where this is false. */
+    bool optimistic;
 } rules_ctx;
 
 /* Returns 0, or -1 when the store failed (the caller rolls back). Data that

@@ -18,7 +18,9 @@ static void ev_use(evidence *e, const char *key, const rule_ref *ref, const char
 /* R1: re-inserting in the same session of the same device is allowed (the
  * same client, the same sitting); any other session is a reuse. The first
  * use is decided by the store (one row per uid), also when two collectors
- * see the same uid at once: exactly one of them finds the other's. */
+ * see the same uid at once: exactly one of them finds the other's. In a
+ * group without savepoints the claim is sent ahead: a first use or a
+ * re-insert passes, a reuse sends the group through again, carefully. */
 static int check_reuse(const rules_ctx *c, const record *r, const rule_ref *use)
 {
     const char *uid = record_get_str(r, "cartridge_uid"), *session = record_get_str(r, "session_id");
@@ -27,9 +29,11 @@ static int check_reuse(const rules_ctx *c, const record *r, const rule_ref *use)
     alerting al = rules__alerting(c);
     evidence e;
     alert a;
-    int known = store_cartridge_first_use(c->s, uid, use, session, &first, first_session);
+    int known;
 
-    if (known <= 0)
+    if (c->optimistic && (known = store_cartridge_claim_ahead(c->s, uid, use, session)) != 0)
+        return known < 0 ? -1 : 0;
+    if ((known = store_cartridge_first_use(c->s, uid, use, session, &first, first_session)) <= 0)
         return known;
     if (strcmp(first.device, use->device) == 0 && strcmp(first_session, session) == 0)
         return 0;

@@ -66,6 +66,16 @@ int store_clinic_timezone(store *s, const char *clinic, char tz[TZLOCAL_NAME_MAX
 int store_cartridge_first_use(store *s, const char *uid, const rule_ref *use,
                               const char *session_id, rule_ref *first,
                               char first_session[RECORD_STR_MAX + 1]);
+/* Where writes are sent ahead (PostgreSQL): records use (in session_id) as
+ * uid's first use, or as a re-insert in the session of its first use,
+ * without waiting for the server, and returns 1. A reuse (any other first
+ * use on record) fails the statement, and so the transaction's next
+ * statement or its commit: run in a group without savepoints, the group
+ * then runs again with one per message, where the rule asks
+ * store_cartridge_first_use instead. 0: not sent (SQLite: the caller asks
+ * store_cartridge_first_use); -1 on error. */
+int store_cartridge_claim_ahead(store *s, const char *uid, const rule_ref *use,
+                                const char *session_id);
 
 /* ---- R4, R5, R7: loads and the grips taken from them -------------------- */
 

@@ -12,7 +12,7 @@
 #include "store_sql_int.h"
 
 enum {
-    RQ_CART_INSERT, RQ_CART_GET, RQ_LOAD_GET, RQ_LOAD_PUT, RQ_GRIP_PUT, RQ_GRIPS_OF_LOAD,
+    RQ_CART_INSERT, RQ_CART_CLAIM, RQ_CART_GET, RQ_LOAD_GET, RQ_LOAD_PUT, RQ_GRIP_PUT, RQ_GRIPS_OF_LOAD,
     RQ_RECALL_LOADS, RQ_RECALL_LOADS_N, RQ_RECALL_GRIPS, RQ_RECALL_GRIPS_N, RQ_STER_TOUCH,
     RQ_STER_GET, RQ_STER_NEGATIVE, RQ_STER_FLAG, RQ_STER_UNTESTED, RQ_DEV_HEARD,
     RQ_SESSION_OPEN, RQ_SESSION_CLOSE, RQ_DEV_SILENT, RQ_GRIP_GET, RQ_PENDING_PUT,
@@ -67,6 +67,14 @@ static const char *const sql[RQ_COUNT] = {
      * and then does nothing (store_cartridge_first_use). */
     [RQ_CART_INSERT] = "INSERT INTO rule_cartridges(cartridge_uid, device_id, session_id, seq, ts) "
                        "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+    /* store_cartridge_claim_ahead: one row changed when the use is the
+     * first or a re-insert in the session of the first (a no-op update);
+     * none, so the statement fails its row count, for a reuse. */
+    [RQ_CART_CLAIM] = "INSERT INTO rule_cartridges(cartridge_uid, device_id, session_id, seq, ts) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(cartridge_uid) DO UPDATE SET "
+                      "cartridge_uid = excluded.cartridge_uid "
+                      "WHERE rule_cartridges.device_id = excluded.device_id "
+                      "AND rule_cartridges.session_id = excluded.session_id",
     [RQ_CART_GET] = "SELECT device_id, seq, ts, session_id FROM rule_cartridges "
                     "WHERE cartridge_uid = ?1",
     [RQ_LOAD_GET] = "SELECT " LOAD_COLS " FROM rule_loads l WHERE l.clinic = ?1 AND l.load_id = ?2",
@@ -339,6 +347,21 @@ int store_clinic_timezone(store *s, const char *clinic, char tz[TZLOCAL_NAME_MAX
 }
 
 /* ---- R1 ------------------------------------------------------------------ */
+
+int store_cartridge_claim_ahead(store *s, const char *uid, const rule_ref *use,
+                                const char *session_id)
+{
+    sqldb_stmt *q = s->rq[RQ_CART_CLAIM];
+
+    /* SQLite would run it at once and gain nothing: a reuse would only
+     * send the group through again. */
+    if (sqldb_kind_of(s->db) != SQLDB_POSTGRES)
+        return 0;
+    if (bind_text(q, 1, uid) || bind_text(q, 2, use->device) || bind_text(q, 3, session_id) ||
+        bind_int(q, 4, (int64_t)use->seq) || bind_text(q, 5, use->ts))
+        return bind_failed(s, q, "cartridge claim");
+    return sqldb_run_deferred(q, 1) == 0 ? 1 : store__failed(s, "cartridge claim");
+}
 
 int store_cartridge_first_use(store *s, const char *uid, const rule_ref *use,
                               const char *session_id, rule_ref *first,

@@ -575,7 +575,62 @@ static void test_r1_cartridge_in_two_sessions(void **state)
     cJSON_Delete(ev);
 }
 
-/* Ids with quotes, ':' and '%': causes stay unambiguous, evidence valid. */
+/* The statements and round trips one message costs. */
+static void send_counted(int dev, int64_t *statements, int64_t *round_trips)
+{
+    int64_t s0 = store_statements(F->s), r0 = store_round_trips(F->s);
+
+    send(dev);
+    *statements = store_statements(F->s) - s0;
+    *round_trips = store_round_trips(F->s) - r0;
+}
+
+/* On PostgreSQL a cartridge's first use is claimed without waiting for the
+ * server, and so is a re-insert in the same session: a second insert in a
+ * message costs one statement more and no round trip. A reuse fails the
+ * claim, the group runs again with a savepoint per message, and R1 is
+ * raised as before. SQLite asks at once (and reads the first use back for
+ * a re-insert). */
+static void test_r1_claim_sent_ahead(void **state)
+{
+    int64_t one_st, one_rt, two_st, two_rt, again_st, again_rt;
+    (void)state;
+
+    at(DEV_A, 0);
+    session_start(DEV_A, "S1");
+    insert_ok(DEV_A, "C0", "S1");
+    send(DEV_A);
+    at(DEV_A, 5);
+    insert_ok(DEV_A, "C9", "S1");                /* every statement is prepared now */
+    send(DEV_A);
+    at(DEV_A, 10);
+    insert_ok(DEV_A, "C1", "S1");
+    send_counted(DEV_A, &one_st, &one_rt);
+    at(DEV_A, 20);
+    insert_ok(DEV_A, "C2", "S1");
+    insert_ok(DEV_A, "C3", "S1");
+    send_counted(DEV_A, &two_st, &two_rt);
+    at(DEV_A, 30);
+    insert_ok(DEV_A, "C1", "S1");                /* again, in the same session */
+    send_counted(DEV_A, &again_st, &again_rt);
+    events_are("");
+    assert_int_equal(two_st, one_st + 1);
+    if (testdb_is_postgres()) {
+        assert_int_equal(two_rt, one_rt);
+        assert_int_equal(again_st, one_st);
+        assert_int_equal(again_rt, one_rt);
+    } else {
+        assert_int_equal(again_st, one_st + 1);
+    }
+    at(DEV_A, 40);
+    session_end(DEV_A, "S1");
+    session_start(DEV_A, "S2");
+    insert_ok(DEV_A, "C1", "S2");
+    send(DEV_A);
+    events_are("raised R1 critical reused:C1:S2 dev-a\n");
+    alerts_are("R1 critical reused:C1:S2 dev-a\n");
+}
+
 static void test_r1_odd_ids_are_escaped(void **state)
 {
     char msg[256];
@@ -2042,6 +2097,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_compliant_day_raises_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r1_cartridge_in_two_sessions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r1_claim_sent_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r1_odd_ids_are_escaped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r2_expired_or_no_lot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r3_wear_while_running_cleared_by_remove, setup, teardown),
