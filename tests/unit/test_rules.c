@@ -585,6 +585,15 @@ static void send_counted(int dev, int64_t *statements, int64_t *round_trips)
     *round_trips = store_round_trips(F->s) - r0;
 }
 
+/* The statements one message costs. */
+static int64_t send_statements(int dev)
+{
+    int64_t statements, round_trips;
+
+    send_counted(dev, &statements, &round_trips);
+    return statements;
+}
+
 /* On PostgreSQL a cartridge's first use is claimed without waiting for the
  * server, and so is a re-insert in the same session: a second insert in a
  * message costs one statement more and no round trip. A reuse fails the
@@ -757,7 +766,7 @@ static void test_r3_late_counter_after_remove_raised_and_cleared(void **state)
  * (store_device_view): one statement fewer than when one is. */
 static void test_r3_clear_asked_only_when_one_may_be_open(void **state)
 {
-    int64_t s0, none_open, one_open;
+    int64_t none_open, one_open;
     (void)state;
 
     at(DEV_A, 0);
@@ -771,9 +780,7 @@ static void test_r3_clear_asked_only_when_one_may_be_open(void **state)
 
     insert_ok(DEV_A, "C2", "S1");
     remove_cart(DEV_A, "C2", "S1");
-    s0 = store_statements(F->s);
-    send(DEV_A);
-    none_open = store_statements(F->s) - s0;
+    none_open = send_statements(DEV_A);
 
     insert_ok(DEV_A, "C3", "S1");
     counters(DEV_A, 1200, "C3", 3601, 400000);
@@ -781,9 +788,7 @@ static void test_r3_clear_asked_only_when_one_may_be_open(void **state)
     events_are("raised R3 maintenance wear:C3 dev-a\n");
     insert_ok(DEV_A, "C4", "S1");
     remove_cart(DEV_A, "C4", "S1");
-    s0 = store_statements(F->s);
-    send(DEV_A);
-    one_open = store_statements(F->s) - s0;
+    one_open = send_statements(DEV_A);
     events_are("");
     assert_int_equal(one_open, none_open + 1);
     alerts_are("R3 maintenance wear:C1 dev-a cleared\n"
@@ -1524,7 +1529,7 @@ static void test_r5_settle_window(void **state)
  * whichever message brought the end. */
 static void test_r8_gap_outside_a_session_asks_the_store_nothing(void **state)
 {
-    int64_t s0, short_pause, long_pause, same_message, no_sessions, no_sessions_short;
+    int64_t short_pause, long_pause, same_message, no_sessions, no_sessions_short;
     (void)state;
 
     at(DEV_A, 0);
@@ -1534,14 +1539,10 @@ static void test_r8_gap_outside_a_session_asks_the_store_nothing(void **state)
     send(DEV_A);
     at(DEV_A, 120);
     counters(DEV_A, 100, NULL, 0, 0);
-    s0 = store_statements(F->s);
-    send(DEV_A);
-    short_pause = store_statements(F->s) - s0;
+    short_pause = send_statements(DEV_A);
     at(DEV_A, 120 + 5000);
     counters(DEV_A, 200, NULL, 0, 0);
-    s0 = store_statements(F->s);
-    send(DEV_A);
-    long_pause = store_statements(F->s) - s0;
+    long_pause = send_statements(DEV_A);
     assert_int_equal(long_pause, short_pause);
 
     at(DEV_A, 6000);
@@ -1550,32 +1551,24 @@ static void test_r8_gap_outside_a_session_asks_the_store_nothing(void **state)
     session_end(DEV_A, "S2");
     at(DEV_A, 6120);
     counters(DEV_A, 300, NULL, 0, 0);
-    s0 = store_statements(F->s);
-    send(DEV_A);
-    same_message = store_statements(F->s) - s0;
+    same_message = send_statements(DEV_A);
     at(DEV_A, 7000);
     session_start(DEV_A, "S3");
     at(DEV_A, 7060);
     session_end(DEV_A, "S3");
     at(DEV_A, 7060 + 5000);
     counters(DEV_A, 400, NULL, 0, 0);
-    s0 = store_statements(F->s);
-    send(DEV_A);
-    assert_int_equal(store_statements(F->s) - s0, same_message);
+    assert_int_equal(send_statements(DEV_A), same_message);
 
     at(DEV_B, 0);
     cycle_pass(DEV_B, "ac-1", "L1");
     send(DEV_B);
     at(DEV_B, 60);
     cycle_pass(DEV_B, "ac-1", "L2");
-    s0 = store_statements(F->s);
-    send(DEV_B);
-    no_sessions_short = store_statements(F->s) - s0;
+    no_sessions_short = send_statements(DEV_B);
     at(DEV_B, 60 + 7200);
     cycle_pass(DEV_B, "ac-1", "L3");
-    s0 = store_statements(F->s);
-    send(DEV_B);
-    no_sessions = store_statements(F->s) - s0;
+    no_sessions = send_statements(DEV_B);
     assert_int_equal(no_sessions, no_sessions_short);
     alerts_are("");
 }
@@ -1585,7 +1578,7 @@ static void test_r8_gap_outside_a_session_asks_the_store_nothing(void **state)
  * session record makes its row, which R8 silent then reads). */
 static void test_r8_session_record_one_write(void **state)
 {
-    int64_t s0, counters_only, with_start;
+    int64_t counters_only, with_start;
     (void)state;
 
     at(DEV_A, 0);
@@ -1593,14 +1586,10 @@ static void test_r8_session_record_one_write(void **state)
     send(DEV_A);
     at(DEV_A, 30);
     counters(DEV_A, 130, NULL, 0, 0);
-    s0 = store_statements(F->s);
-    send(DEV_A);
-    counters_only = store_statements(F->s) - s0;
+    counters_only = send_statements(DEV_A);
     at(DEV_A, 60);
     session_start(DEV_A, "S1");
-    s0 = store_statements(F->s);
-    send(DEV_A);
-    with_start = store_statements(F->s) - s0;
+    with_start = send_statements(DEV_A);
     assert_int_equal(with_start, counters_only + 1);
     assert_int_equal(testdb_int_s(F->db, "SELECT open_seq FROM rule_devices WHERE device_id = ?1 "
                                          "AND open_session = 'S1'", "dev-a"), 3);
