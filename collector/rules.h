@@ -96,7 +96,8 @@ int rules_after_batch(const rules_ctx *c);
  * cartridge's counter, the spore tests and cycles behind R5 and R7), as a
  * mask of 1u << record_type; 0 for most records. Ingest stores a later
  * record of the message of such a type only after r's rules ran, so that
- * they judge r exactly as they did one record at a time. */
+ * they judge r exactly as they did one record at a time: a rule that reads
+ * stored records of another type must add it here. */
 unsigned rules_types_read(const policy *p, const record *r);
 
 /* Runs the time-driven rules at now_ms in one transaction on s, when s
