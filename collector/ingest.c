@@ -330,9 +330,11 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
                         .out = &in->alerts, .get_link = linkview_link, .link_ctx = in->links,
                         .gap_closed = !in->view.gap_open};
     rules_boundary boundary = {in->view.boundary_seq, in->view.boundary_start};
-    rules_ctx rc = {in->s, &in->policy, device, in->device.clinic, now_ms, now_ts, &in->alerts,
-                    linkview_ts, in->links, &in->raised, !in->view.silent_open,
-                    !in->view.wear_open, &boundary, !in->careful};
+    rules_ctx rc = {.s = in->s, .p = &in->policy, .device = device, .clinic = in->device.clinic,
+                    .now_ms = now_ms, .now_ts = now_ts, .out = &in->alerts,
+                    .record_ts = linkview_ts, .ts_ctx = in->links, .raised = &in->raised,
+                    .silent_closed = !in->view.silent_open, .wear_closed = !in->view.wear_open,
+                    .boundary = &boundary, .optimistic = !in->careful};
     uint64_t future_seq = 0, sane_seq = 0;   /* highest of each kind inserted */
     uint64_t top_seq = in->view.top.seq;     /* highest stored, this message's included */
     chain_head head = in->view.head;   /* read with the device (check_message) */
