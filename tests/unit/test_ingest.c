@@ -2830,6 +2830,17 @@ static void put_items(const chain *c, uint64_t from, size_t n, record *recs,
     }
 }
 
+/* Puts items[0..n) (linkview_put, at index first of the message) and
+ * returns the statements that cost. */
+static int64_t put_statements(fixture *fx, linkview *v, store_put_item *items, size_t n,
+                              size_t first, const char *received_ts)
+{
+    int64_t t0 = store_statements(fx->s);
+
+    assert_int_equal(linkview_put(v, items, n, first, received_ts), 0);
+    return store_statements(fx->s) - t0;
+}
+
 /* A message's later segment above everything stored before it (and what
  * the view read or stored) is judged from the view: its insert is its only
  * statement, a seq it stored again is a duplicate without a read, and a
@@ -2842,25 +2853,19 @@ static void test_later_segment_judged_without_a_read(void **state)
     record recs[12];
     store_put_item items[12];
     linkview *v = linkview_new();
-    int64_t t0;
 
     assert_non_null(v);
     chain_fill(c, 12);
     put_items(c, 1, 12, recs, items);
     assert_int_equal(store_begin(fx->s), 0);
     linkview_start(v, fx->s, "dev-a", &(device_view){.top.seq = 0});
-    t0 = store_statements(fx->s);
-    assert_int_equal(linkview_put(v, items, 4, 0, "2026-11-30T00:00:00.000Z"), 0);
-    assert_int_equal(store_statements(fx->s) - t0, 1);   /* nothing stored yet: insert */
-    t0 = store_statements(fx->s);
-    assert_int_equal(linkview_put(v, items + 4, 4, 4, "2026-11-30T00:00:00.000Z"), 0);
-    assert_int_equal(store_statements(fx->s) - t0, 1);   /* insert */
+    /* Nothing stored yet: the insert alone, for each segment. */
+    assert_int_equal(put_statements(fx, v, items, 4, 0, "2026-11-30T00:00:00.000Z"), 1);
+    assert_int_equal(put_statements(fx, v, items + 4, 4, 4, "2026-11-30T00:00:00.000Z"), 1);
     for (size_t i = 0; i < 8; i++)
         assert_int_equal(items[i].result, STORE_INSERTED);
     put_items(c, 3, 2, recs, items);                      /* seqs 3, 4 again */
-    t0 = store_statements(fx->s);
-    assert_int_equal(linkview_put(v, items, 2, 8, "2026-11-30T00:00:00.000Z"), 0);
-    assert_int_equal(store_statements(fx->s) - t0, 0);
+    assert_int_equal(put_statements(fx, v, items, 2, 8, "2026-11-30T00:00:00.000Z"), 0);
     assert_int_equal(items[0].result, STORE_DUPLICATE);
     assert_int_equal(items[1].result, STORE_DUPLICATE);
     assert_int_equal(store_commit(fx->s), 0);
@@ -2874,9 +2879,7 @@ static void test_later_segment_judged_without_a_read(void **state)
     linkview_start(v, fx->s, "dev-a", &(device_view){.top_quarantined = 10});
     assert_int_equal(linkview_put(v, items, 2, 0, "2026-11-30T00:00:00.000Z"), 0);
     assert_int_equal(items[0].result, STORE_DUPLICATE);
-    t0 = store_statements(fx->s);
-    assert_int_equal(linkview_put(v, items + 2, 4, 2, "2026-11-30T00:00:00.000Z"), 0);
-    assert_int_equal(store_statements(fx->s) - t0, 2);
+    assert_int_equal(put_statements(fx, v, items + 2, 4, 2, "2026-11-30T00:00:00.000Z"), 2);
     assert_int_equal(items[2].result, STORE_INSERTED);
     assert_int_equal(store_commit(fx->s), 0);
     assert_int_equal(record_count(fx, "dev-a"), 12);
@@ -2936,8 +2939,7 @@ static void test_message_above_the_top_judged_without_a_read(void **state)
     linkview_start(v, fx->s, "dev-a", &view);
     put_items(c, 5, 4, recs + 4, items + 4);
     t0 = store_statements(fx->s);
-    assert_int_equal(linkview_put(v, items + 4, 4, 0, "2026-11-30T00:00:01.000Z"), 0);
-    assert_int_equal(store_statements(fx->s) - t0, 1);   /* insert */
+    assert_int_equal(put_statements(fx, v, items + 4, 4, 0, "2026-11-30T00:00:01.000Z"), 1);
     for (size_t i = 4; i < 8; i++)
         assert_int_equal(items[i].result, STORE_INSERTED);
     linkview_at(v, 0);
@@ -2956,9 +2958,8 @@ static void test_message_above_the_top_judged_without_a_read(void **state)
     assert_int_equal(view.top.seq, 8);
     linkview_start(v, fx->s, "dev-a", &view);
     put_items(c, 3, 4, recs, items);
-    t0 = store_statements(fx->s);
-    assert_int_equal(linkview_put(v, items, 4, 0, "2026-11-30T00:00:02.000Z"), 0);
-    assert_int_equal(store_statements(fx->s) - t0, 1);   /* read 2..7 */
+    /* read 2..7 */
+    assert_int_equal(put_statements(fx, v, items, 4, 0, "2026-11-30T00:00:02.000Z"), 1);
     for (size_t i = 0; i < 4; i++)
         assert_int_equal(items[i].result, STORE_DUPLICATE);
     assert_int_equal(store_commit(fx->s), 0);
