@@ -320,6 +320,9 @@ static void *prepare_run(void *arg)
     size_t n;
 
     while ((n = inbox_take(c->q, msgs, PREPARE_TAKE)) > 0) {
+        if (c->pub.counters)
+            atomic_fetch_add_explicit(&c->pub.counters->messages_waiting, n,
+                                      memory_order_relaxed);
         for (size_t i = 0; i < n; i++) {
             inbox_msg *m = &msgs[i];
             char device[IDS_DEVICE_ID_MAX + 1];
@@ -347,6 +350,9 @@ static void *run(void *arg)
         store_all(c, msgs, n);
         for (size_t i = 0; i < n; i++)
             inbox_msg_free(&msgs[i]);
+        if (c->pub.counters)
+            atomic_fetch_sub_explicit(&c->pub.counters->messages_waiting, n,
+                                      memory_order_relaxed);
     }
     if (c->given_up) {
         if (c->pub.counters)

@@ -382,7 +382,8 @@ int main(int argc, char **argv)
      * by the committer; started before any message can arrive (the
      * listener connects below). */
     const verifier_publish vpub = {l, publish_verified, &counters};
-    if (verifier_start(cfg.db_path, &vpub, VERIFIER_POLL_MS, &checker, err, sizeof err) != 0) {
+    if (verifier_start(cfg.db_path, &vpub, VERIFIER_POLL_MS, VERIFIER_HOLD_MAX_MS, &checker, err,
+                       sizeof err) != 0) {
         log_error("%s", err);
         goto cleanup;
     }

@@ -165,6 +165,10 @@ static void render_counters(mbuf *b, const metrics_counters *c, const char *k)
                   "1 while this collector's store cannot commit and it holds messages unacked.");
     own_sample(b, "smp_storage_failing", k,
                (uint_fast64_t)atomic_load_explicit(&c->storage_failing, memory_order_relaxed));
+    family_header(b, "smp_messages_waiting", "gauge",
+                  "Messages this collector is preparing or storing: received, not yet stored or refused.");
+    own_sample(b, "smp_messages_waiting", k,
+               (uint_fast64_t)atomic_load_explicit(&c->messages_waiting, memory_order_relaxed));
     family_header(b, "smp_checkpoints_verified_total", "counter",
                   "Checkpoint signatures this collector's verifier checked, by result "
                   "(failed: R9 raised).");
@@ -365,6 +369,7 @@ void metrics_counters_init(metrics_counters *c)
     atomic_init(&c->commit_failures, 0);
     atomic_init(&c->group_conflicts, 0);
     atomic_init(&c->storage_failing, 0);
+    atomic_init(&c->messages_waiting, 0);
     atomic_init(&c->checkpoints_verified, 0);
     atomic_init(&c->checkpoints_failed, 0);
 }

@@ -38,6 +38,10 @@ typedef struct metrics_counters {
                                               * retryable failure (committer.h) */
     atomic_uint_fast64_t storage_failing;    /* gauge: 1 while the committer retries a group
                                               * the store cannot commit (committer.h) */
+    /* gauge: messages the committer took from its inbox and has not
+     * finished with (stored, refused or given up); the verifier holds back
+     * while it is not 0 (verifier.h). */
+    atomic_uint_fast64_t messages_waiting;
     /* Checkpoint signatures this collector's verifier marked (verifier.h),
      * added after the commit that marked them. */
     atomic_uint_fast64_t checkpoints_verified;

@@ -311,24 +311,24 @@ struct verifier {
     /* The thread's own, once started: */
     store *s;
     verifier_publish pub;
-    long poll_ms;
+    long poll_ms, hold_max_ms;
+    int64_t held_since;           /* monotonic ms of the first pass held back; 0: none */
     alert_batch *alerts;
     bool failing;
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int64_t wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static bool stopping(verifier *v)
-{
-    pthread_mutex_lock(&v->mu);
-    bool stop = v->stopping;
-    pthread_mutex_unlock(&v->mu);
-    return stop;
 }
 
 static void count(verifier *v, const verifier_tally *t)
@@ -341,10 +341,46 @@ static void count(verifier *v, const verifier_tally *t)
     atomic_fetch_add_explicit(&c->checkpoints_failed, t->failed, memory_order_relaxed);
 }
 
+/* The committer has messages in hand (metrics_counters.messages_waiting). */
+static bool committer_busy(const verifier *v)
+{
+    return v->pub.counters &&
+           atomic_load_explicit(&v->pub.counters->messages_waiting, memory_order_relaxed) > 0;
+}
+
+/* Called before each pass, with mu held: waits while the committer is busy,
+ * checking every VERIFIER_HOLD_CHECK_MS, until hold_max_ms after the first
+ * pass held back. Once that passed, the passes run busy or not until the
+ * queue is short of a batch (drain resets held_since). */
+static void hold_back(verifier *v)
+{
+    while (!v->stopping && committer_busy(v)) {
+        int64_t now = mono_ms();
+        if (!v->held_since)
+            v->held_since = now;
+        else if (now - v->held_since >= v->hold_max_ms)
+            return;
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += VERIFIER_HOLD_CHECK_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&v->cond, &v->mu, &until);
+    }
+}
+
 /* Passes until fewer than a batch were pending, or stop was asked. */
 static void drain(verifier *v)
 {
     for (;;) {
+        pthread_mutex_lock(&v->mu);
+        hold_back(v);
+        bool stop = v->stopping;
+        pthread_mutex_unlock(&v->mu);
+        if (stop)
+            return;
         verifier_tally t = {0};
         int64_t now = wall_ms();
         int n = verifier_pass(v->s, VERIFIER_BATCH, now, v->alerts, &t);
@@ -363,8 +399,10 @@ static void drain(verifier *v)
         count(v, &t);
         if (v->pub.alerts && (v->alerts->count > 0 || v->alerts->dropped > 0))
             v->pub.alerts(v->pub.ctx, v->alerts, now);
-        if ((size_t)n < VERIFIER_BATCH || stopping(v))
+        if ((size_t)n < VERIFIER_BATCH) {
+            v->held_since = 0;
             return;
+        }
     }
 }
 
@@ -397,7 +435,7 @@ static void *run(void *arg)
 }
 
 int verifier_start(const char *db_target, const verifier_publish *pub, long poll_ms,
-                   verifier **out, char *err, size_t errlen)
+                   long hold_max_ms, verifier **out, char *err, size_t errlen)
 {
     verifier *v = calloc(1, sizeof *v);
     pthread_condattr_t attr;
@@ -411,6 +449,7 @@ int verifier_start(const char *db_target, const verifier_publish *pub, long poll
     }
     v->pub = *pub;
     v->poll_ms = poll_ms > 0 ? poll_ms : VERIFIER_POLL_MS;
+    v->hold_max_ms = hold_max_ms > 0 ? hold_max_ms : VERIFIER_HOLD_MAX_MS;
     pthread_mutex_init(&v->mu, NULL);
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);

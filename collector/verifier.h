@@ -54,6 +54,15 @@
 
 #define VERIFIER_BATCH   64                      /* checkpoints per pass, at most */
 #define VERIFIER_POLL_MS 1000                    /* for rows another collector left */
+/* While this collector's committer has messages in hand, passes wait, up
+ * to VERIFIER_HOLD_MAX_MS after the first one held back: the signatures'
+ * CPU (and on PostgreSQL the server's, for the batch queries and marks)
+ * would otherwise come out of the acks of a burst on a machine of few
+ * cores. Once that passed, passes run until the queue is short of a
+ * batch, busy or not, so a committer that is never idle delays an R9 by
+ * 5 s at most. */
+#define VERIFIER_HOLD_MAX_MS   5000
+#define VERIFIER_HOLD_CHECK_MS 20                /* how often a held pass looks again */
 #define VERIFIER_LOCK    "checkpoint-verifier"   /* the session lock of the one verifier */
 
 /* What passes did (added to). */
@@ -88,10 +97,12 @@ typedef struct verifier verifier;
 /* Opens a store of its own on db_target and starts the thread. It runs a
  * pass at once (the rows a stopped collector left), then after every
  * verifier_kick and every poll_ms (<= 0: VERIFIER_POLL_MS), each time
- * passes until fewer than a batch are pending. Copies pub. Returns 0 and
- * *out, or -1 with err naming what failed. */
+ * passes until fewer than a batch are pending. Each pass is held back
+ * while pub->counters->messages_waiting is not 0, up to hold_max_ms (<= 0:
+ * VERIFIER_HOLD_MAX_MS; no counters: never held). Copies pub. Returns 0
+ * and *out, or -1 with err naming what failed. */
 int verifier_start(const char *db_target, const verifier_publish *pub, long poll_ms,
-                   verifier **out, char *err, size_t errlen);
+                   long hold_max_ms, verifier **out, char *err, size_t errlen);
 /* Wakes the thread: checkpoints were queued and committed. Any thread;
  * never blocks on the database. Ignored once verifier_stop began. */
 void verifier_kick(verifier *v);

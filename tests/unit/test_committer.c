@@ -537,6 +537,7 @@ static void outage_then_recovery(fixture *fx, int fault)
     /* Nothing acked and nothing durable while the store fails. */
     int acks_during = sink_acks(&fx->sk);
     int64_t gauge_during = (int64_t)atomic_load(&fx->counters.storage_failing);
+    int64_t waiting_during = (int64_t)atomic_load(&fx->counters.messages_waiting);
     fault_set(fx, fault, false);
     bool all_acked = wait_acked(&fx->sk, 0, 30, 3000);
     /* After recovery: one more message, and one more after gap_grace_ms, so
@@ -553,6 +554,7 @@ static void outage_then_recovery(fixture *fx, int fault)
         fail_msg("the group received while the store failed was never acked (acked %" PRIu64
                  "): dropped instead of retried", sink_acked(&fx->sk, 0));
     assert_int_equal(gauge_during, 1);
+    assert_int_equal(waiting_during, 10);           /* held, every one of them */
     assert_true(last_acked);
     assert_int_equal(q_int(fx, "SELECT count(*) FROM records WHERE device_id='dev-0'"), 32);
     assert_int_equal(q_int(fx, "SELECT count(DISTINCT seq) FROM records WHERE device_id='dev-0'"), 32);
@@ -564,6 +566,7 @@ static void outage_then_recovery(fixture *fx, int fault)
     assert_int_equal(log_lines(fx, "storage failing:"), 1);
     assert_int_equal(log_lines(fx, "storage recovered after"), 1);
     assert_int_equal((int64_t)atomic_load(&fx->counters.storage_failing), 0);
+    assert_int_equal((int64_t)atomic_load(&fx->counters.messages_waiting), 0);
     assert_true(atomic_load(&fx->counters.commit_failures) >= 2);
     assert_int_equal((int64_t)atomic_load(&fx->counters.records_stored), 32);
     assert_int_equal((int64_t)atomic_load(&fx->counters.messages_received), 12);

@@ -119,6 +119,7 @@ static void test_render(void **state)
     metrics_counters_init(&c);
     atomic_store(&c.records_stored, 42);
     atomic_store(&c.messages_received, 7);
+    atomic_store(&c.messages_waiting, 5);
     exec_ok(f,
             "INSERT INTO devices(device_id, clinic, added_at) VALUES"
             " ('dev-a', 'clinic \"north\"', '2026-01-01T00:00:00.000Z'),"
@@ -142,6 +143,8 @@ static void test_render(void **state)
     has(text, "\nsmp_commit_failures_total{collector=\"" COLLECTOR "\"} 0\n");
     has(text, "\nsmp_commit_conflicts_total{collector=\"" COLLECTOR "\"} 0\n");
     has(text, "\nsmp_storage_failing{collector=\"" COLLECTOR "\"} 0\n");
+    has(text, "# TYPE smp_messages_waiting gauge\n"
+              "smp_messages_waiting{collector=\"" COLLECTOR "\"} 5\n");
     /* The database's families are the fleet's, the same from every
      * collector: their HELP says to take max, not sum. */
     has(text, "# HELP smp_alerts_open Alerts not cleared, by rule, severity and clinic. Fleet-wide");

@@ -509,15 +509,21 @@ static int64_t wait_drained(fixture *fx, long ms)
     return n;
 }
 
-static verifier *start(fixture *fx, published *p, metrics_counters *mc, long poll_ms)
+static verifier *start_holding(fixture *fx, published *p, metrics_counters *mc, long poll_ms,
+                               long hold_max_ms)
 {
     verifier_publish pub = {p, on_alerts, mc};
     verifier *v = NULL;
     char err[600];
 
-    if (verifier_start(fx->path, &pub, poll_ms, &v, err, sizeof err) != 0)
+    if (verifier_start(fx->path, &pub, poll_ms, hold_max_ms, &v, err, sizeof err) != 0)
         fail_msg("verifier_start: %s", err);
     return v;
+}
+
+static verifier *start(fixture *fx, published *p, metrics_counters *mc, long poll_ms)
+{
+    return start_holding(fx, p, mc, poll_ms, 0);
 }
 
 /* The collector stores and acks, then stops before any verifier ran: the
@@ -584,6 +590,71 @@ static void test_commit_wakes_verifier(void **state)
     assert_int_equal(raised_count(&p), 1);
     assert_string_equal(p.causes[0], "checkpoint:seq=6");
     assert_int_equal(alert_rows(fx, "checkpoint:seq=6"), 1);
+    free(c);
+}
+
+/* While the committer has messages in hand (a burst), the verifier holds
+ * its passes back: kicked, and polling every 100 ms, it verifies nothing
+ * for as long as the gauge stays up (hold at most a minute here). Once the
+ * committer is done, the queue is verified without another kick. */
+static void test_held_back_while_committer_busy(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new();
+    published p = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    metrics_counters mc;
+    ingest_result r;
+
+    metrics_counters_init(&mc);
+    fill(c, 5);
+    push_checkpoint(c, NULL);                       /* 6: forged */
+    assert_int_equal(send_range(fx, c, 1, 6, &r), 6);
+    atomic_store(&mc.messages_waiting, 3);
+    verifier *v = start_holding(fx, &p, &mc, 100, 60000);
+    verifier_kick(v);
+    sleep_ms(500);
+    int64_t pending_while_busy = pending(fx);
+    int raised_while_busy = raised_count(&p);
+    atomic_store(&mc.messages_waiting, 0);
+    int64_t left = wait_drained(fx, 10000);
+    for (int i = 0; i < 500 && raised_count(&p) == 0; i++)
+        sleep_ms(20);
+    verifier_free(v);
+    assert_int_equal(pending_while_busy, 1);
+    assert_int_equal(raised_while_busy, 0);
+    assert_int_equal(left, 0);
+    assert_int_equal(raised_count(&p), 1);
+    assert_string_equal(p.causes[0], "checkpoint:seq=6");
+    free(c);
+}
+
+/* A committer that is never idle delays the verifier by the hold's
+ * maximum, no more: then the queue is verified, gauge up or not. */
+static void test_hold_ends_after_its_maximum(void **state)
+{
+    fixture *fx = *state;
+    chain *c = chain_new();
+    published p = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    metrics_counters mc;
+    ingest_result r;
+
+    metrics_counters_init(&mc);
+    fill(c, 5);
+    push_checkpoint(c, NULL);                       /* 6: forged */
+    fill(c, 9);
+    push_checkpoint(c, g_key_a);                    /* 10 */
+    assert_int_equal(send_range(fx, c, 1, 10, &r), 10);
+    atomic_store(&mc.messages_waiting, 1);
+    verifier *v = start_holding(fx, &p, &mc, 60000, 300);
+    int64_t left = wait_drained(fx, 10000);
+    for (int i = 0; i < 500 && raised_count(&p) == 0; i++)
+        sleep_ms(20);
+    verifier_free(v);
+    assert_int_equal(left, 0);
+    assert_int_equal((int64_t)atomic_load(&mc.messages_waiting), 1);
+    assert_int_equal(raised_count(&p), 1);
+    assert_int_equal(atomic_load(&mc.checkpoints_verified), 1);
+    assert_int_equal(atomic_load(&mc.checkpoints_failed), 1);
     free(c);
 }
 
@@ -1027,6 +1098,8 @@ int main(void)
         T(test_batch_marked_with_one_statement),
         T(test_pending_survives_restart),
         T(test_commit_wakes_verifier),
+        T(test_held_back_while_committer_busy),
+        T(test_hold_ends_after_its_maximum),
         T(test_stop_leaves_rest_pending),
         T(test_two_verifiers_never_twice),
         T(test_lock_passes_to_another_collector),
