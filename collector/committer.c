@@ -111,6 +111,16 @@ static int lock_group(committer *c, inbox_msg *msgs, size_t n, size_t first)
     return ingest_group_lock(c->in, topics, n - first);
 }
 
+/* The topic of the first events message after msgs[i] (a device's status
+ * is not one), NULL: none. */
+static const char *next_events_topic(const inbox_msg *msgs, size_t i, size_t n)
+{
+    for (; i < n; i++)
+        if (!presence_is_status(msgs[i].topic))
+            return msgs[i].topic;
+    return NULL;
+}
+
 /* try_group's answer when a message failed outside a careful group
  * (INGEST_RETRY_CAREFULLY): rolled back, to run again at once carefully. */
 #define GROUP_RUN_CAREFULLY 1
@@ -157,6 +167,7 @@ static int try_group(committer *c, inbox_msg *msgs, size_t n, size_t first, bool
             continue;
         }
         tally.messages++;
+        ingest_expect_next(c->in, next_events_topic(msgs, *next, n));
         if ((rc = ingest_message_prepared(c->in, m->topic, m->payload, m->len, m->prepared,
                                           now_ms(), &r)) == 0) {
             tally_add(&tally, &r);

@@ -23,6 +23,9 @@ struct ingest {
     bool careful;                 /* the open group: a savepoint per message */
     device_info device;           /* of the message being handled */
     device_view view;             /* its stored state, read with it */
+    /* The device of the group's next message (ingest_expect_next); "":
+     * none, or not known. */
+    char next_device[IDS_DEVICE_ID_MAX + 1];
     /* The message's records as stored (store_put_records) and the links
      * around them. */
     store_put_item items[MESSAGE_MAX_RECORDS];
@@ -407,6 +410,14 @@ int ingest_group_begin(ingest *in)
 
 void ingest_group_careful(ingest *in) { in->careful = true; }
 
+void ingest_expect_next(ingest *in, const char *topic)
+{
+    const char *leaf = topic ? message_topic_device(topic, in->next_device) : NULL;
+
+    if (!leaf || strcmp(leaf, "events") != 0)
+        in->next_device[0] = '\0';
+}
+
 static int compare_ids(const void *a, const void *b)
 {
     return strcmp(a, b);
@@ -454,7 +465,16 @@ static int handle(ingest *in, const char *topic, const void *payload, size_t len
         return -1;
     }
     in->msg = pre;
-    if ((rc = check_message(in, out->device, out)) == -1)
+    rc = check_message(in, out->device, out);
+    /* The next message's view, read while this one is judged and written
+     * (PostgreSQL): none of this one's writes touch another device's view.
+     * Not in a careful group, where a savepoint's rollback would drop it. */
+    if (rc != -2 && !in->careful && in->next_device[0] &&
+        strcmp(in->next_device, out->device) != 0 &&
+        store_device_view_ahead(in->s, in->next_device) != 0)
+        rc = -2;
+    in->next_device[0] = '\0';
+    if (rc == -1)
         rc = quarantine(in, out->device, topic, payload, len, now_ts, out);
     else if (rc == 0 && (rc = store_batch(in, out->device, now_ms, now_ts, out)) == 0)
         out->ack = true;

@@ -94,6 +94,12 @@ void ingest_group_careful(ingest *in);
  * one of them). Topics that name no device are skipped. 0 or -1. */
 int ingest_group_lock(ingest *in, const char *const *topics, size_t n);
 
+/* Optional, before each ingest_message of a group: the topic of the
+ * message the group runs after it (NULL: none). On PostgreSQL its
+ * device's stored state is then read while this one is stored (one wait
+ * for the server per message less: docs/collector.md, step 5). */
+void ingest_expect_next(ingest *in, const char *topic);
+
 /* ingest_message's answer when the store failed in a way that the whole
  * group may pass if run again (store_retryable: a deadlock with another
  * collector, a lost connection): the group must be rolled back

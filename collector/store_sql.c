@@ -257,13 +257,27 @@ static int run(store *s, int q, const char *what)
     return store__run(s, s->q[q], what);
 }
 
+/* A view sent ahead and not taken is dropped when its transaction ends
+ * or is undone to a savepoint: the next one reads afresh. */
+static void drop_view_ahead(store *s)
+{
+    if (s->view_ahead[0])
+        sqldb_reset(s->q[Q_DEVICE]);
+    s->view_ahead[0] = '\0';
+}
+
 int store_begin(store *s)
 {
     s->retryable = false;
+    drop_view_ahead(s);
     return sqldb_begin(s->db, SQLDB_WRITE) == 0 ? 0 : store__failed(s, "begin");
 }
 
-int store_commit(store *s) { return sqldb_commit(s->db) == 0 ? 0 : store__failed(s, "commit"); }
+int store_commit(store *s)
+{
+    drop_view_ahead(s);
+    return sqldb_commit(s->db) == 0 ? 0 : store__failed(s, "commit");
+}
 
 int store_savepoint(store *s)
 {
@@ -277,6 +291,7 @@ int store_release(store *s)
 
 int store_rollback_to(store *s)
 {
+    drop_view_ahead(s);
     /* ROLLBACK TO keeps the savepoint open; release it so savepoints never nest. */
     if (sqldb_rollback_to(s->db, "message") != 0)
         return store__failed(s, "rollback to savepoint");
@@ -284,7 +299,11 @@ int store_rollback_to(store *s)
 }
 
 /* sqldb_rollback keeps the failure that led here as the message. */
-void store_rollback(store *s) { sqldb_rollback(s->db); }
+void store_rollback(store *s)
+{
+    drop_view_ahead(s);
+    sqldb_rollback(s->db);
+}
 
 int store_lock_device(store *s, const char *device)
 {
@@ -294,17 +313,43 @@ int store_lock_device(store *s, const char *device)
     return sqldb_lock(s->db, key) == 0 ? 0 : store__failed(s, "device lock");
 }
 
+int store_device_view_ahead(store *s, const char *device)
+{
+    sqldb_stmt *q = s->q[Q_DEVICE];
+    int rc;
+
+    drop_view_ahead(s);
+    /* SQLite has no server to read it meanwhile. */
+    if (sqldb_kind_of(s->db) == SQLDB_SQLITE)
+        return 0;
+    /* Read under the device's lock, as store_device_view is: taken again
+     * (at no cost) when the caller took it already. */
+    if (store_lock_device(s, device) != 0 || bind_texts(s, q, 1, 1, &device, "device lookup") != 0)
+        return -1;
+    if ((rc = sqldb_send_ahead(q)) < 0)
+        return store__failed(s, "device lookup");
+    if (rc == 1)
+        snprintf(s->view_ahead, sizeof s->view_ahead, "%s", device);
+    else
+        sqldb_reset(q);
+    return 0;
+}
+
 int store_device_view(store *s, const char *device, device_info *out, device_view *view)
 {
     sqldb_stmt *q = s->q[view ? Q_DEVICE : Q_DEVICE_ROW];
+    bool answered = view && strcmp(s->view_ahead, device) == 0;
     int rc;
 
     memset(out, 0, sizeof *out);
     if (view) {
         *view = (device_view){.top.seq = 0};
         memcpy(view->head.acked_hash, RECORD_GENESIS_PREV, RECORD_HASH_HEX);
+        if (!answered)
+            drop_view_ahead(s);
+        s->view_ahead[0] = '\0';
     }
-    if (bind_texts(s, q, 1, 1, &device, "device lookup") != 0)
+    if (!answered && bind_texts(s, q, 1, 1, &device, "device lookup") != 0)
         return -1;
     if ((rc = store__step(s, q, "device lookup")) != 1)
         return rc;

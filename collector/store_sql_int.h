@@ -34,6 +34,9 @@ struct store {
     store_outbox_route_fn route;         /* NULL: no notification sink */
     void *route_ctx;
     const char *sink_names[STORE_OUTBOX_SINKS];
+    /* The device whose view is sent ahead (store_device_view_ahead), its
+     * answer not taken yet; "": none. */
+    char view_ahead[IDS_DEVICE_ID_MAX + 1];
     char err[512];
     bool retryable;   /* a failure since store_begin may pass if the transaction runs again */
 };

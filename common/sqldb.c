@@ -152,8 +152,9 @@ int sqldb_step(sqldb_stmt *st)
 {
     int rc;
 
-    if (!st->running)
+    if (!st->running && !st->sent_ahead)
         st->db->statements++;
+    st->sent_ahead = false;
     rc = st->db->ops->step(st);
     st->running = rc == 1;
     return rc;
@@ -161,7 +162,19 @@ int sqldb_step(sqldb_stmt *st)
 void sqldb_reset(sqldb_stmt *st)
 {
     st->running = false;
+    st->sent_ahead = false;
     st->db->ops->reset(st);
+}
+
+int sqldb_send_ahead(sqldb_stmt *st)
+{
+    int rc = st->db->ops->send_ahead && !st->running ? st->db->ops->send_ahead(st) : 0;
+
+    if (rc == 1) {
+        st->db->statements++;
+        st->sent_ahead = true;
+    }
+    return rc < 0 ? -1 : rc;
 }
 
 int sqldb__unexpected_changes(sqldb *db, const char *what, int64_t expected)

@@ -159,6 +159,19 @@ void sqldb_reset(sqldb_stmt *st);
  * it changed. */
 int sqldb_run_deferred(sqldb_stmt *st, int64_t expect_changes);
 
+/* Sends a bound statement that returns rows without waiting for them, so
+ * that the database works on it while the caller does something else: its
+ * next sqldb_step reads them, waiting only for the statements sent before
+ * it (and their answers, checked as sqldb_run_deferred's would be), none
+ * sent after. PostgreSQL inside a transaction, the statement prepared on
+ * the server: 1 (the server is asked to send what it has answered so far;
+ * no round trip is counted, for the sending or the reading). Otherwise 0
+ * (SQLite, which has no server to work meanwhile): the next step runs it
+ * as usual. -1 when sending failed (sqldb_errmsg). A reset instead of the
+ * step drops the rows. Nothing sent after it and before its step may
+ * change what it reads: it reads the database as of when it was sent. */
+int sqldb_send_ahead(sqldb_stmt *st);
+
 /* Columns of the current row, i counting from 0. Pointers stay valid until
  * the next step or reset of st. */
 bool sqldb_column_null(sqldb_stmt *st, int i);

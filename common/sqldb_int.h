@@ -45,6 +45,9 @@ typedef struct sqldb_ops {
     /* NULL, or: 1 sent without waiting for the answer, 0 not sent (sqldb.c
      * runs it at once), -1 failed. */
     int (*run_deferred)(sqldb_stmt *st, int64_t expect_changes);
+    /* NULL, or: 1 sent, its rows read by the next step; 0 not sent (the
+     * step runs it); -1 failed. */
+    int (*send_ahead)(sqldb_stmt *st);
     void (*reset)(sqldb_stmt *st);
     bool (*column_null)(sqldb_stmt *st, int i);
     int64_t (*column_int64)(sqldb_stmt *st, int i);
@@ -72,6 +75,7 @@ struct sqldb {
 struct sqldb_stmt {
     sqldb *db;
     bool running;                /* stepped to a row, not yet done or reset */
+    bool sent_ahead;             /* by sqldb_send_ahead, not stepped or reset since */
 };
 
 extern const sqldb_ops sqldb_sqlite_ops;

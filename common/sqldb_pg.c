@@ -56,18 +56,23 @@ typedef struct pg_conn {
     size_t nheld;
     unsigned *stale;       /* prepared statements to DEALLOCATE when idle */
     size_t nstale, capstale;
-    /* Statements sent ahead (sqldb_run_deferred), their answers not read
-     * yet, in the order sent; the connection is in pipeline mode while
-     * there are some. */
+    /* Statements sent ahead (sqldb_run_deferred, sqldb_send_ahead), their
+     * answers not read yet, in the order sent. The connection is in
+     * pipeline mode (piped) from the first one sent until a sync ends it:
+     * reading the answer of one sent by sqldb_send_ahead needs no sync, so
+     * none may be left while it still is. */
     struct pg_deferred *deferred;
     size_t ndeferred, capdeferred;
+    bool piped;
 } pg_conn;
 
 /* A statement sent ahead: what names it if it failed, and the row count
- * its caller expects (< 0: any). */
+ * its caller expects (< 0: any); or, rows_for, the statement whose rows
+ * the answer is (sqldb_send_ahead), kept for its next step. */
 typedef struct pg_deferred {
     char what[96];
     int64_t expect_changes;
+    pg_stmt *rows_for;
 } pg_deferred;
 
 /* Answers left unread for at most this many statements: a server blocked
@@ -86,6 +91,8 @@ struct pg_stmt {
     int *lengths, *formats;
     PGresult *res;         /* rows of the current run */
     int row, nrows, ncols;
+    bool ahead;            /* sent by sqldb_send_ahead, its answer not read yet */
+    PGresult *answer;      /* its answer, read before its step asked for it */
     char **dec;            /* decoded bytea of the current row, by column */
     size_t *declen;
 };
@@ -282,34 +289,62 @@ static void note_changes(pg_conn *db, const PGresult *res)
 
 /* ---- statements sent ahead ----------------------------------------------- */
 
-/* Reads the answers of the statements sent ahead, once the sync that ends
- * them is sent: each one's result, then the NULL that ends it. The first
- * failure (the server's error, or another row count than expected) is
- * reported; the server skips every statement after it (their results come
- * back as aborted) up to the sync. */
+/* Reads the answer of d, the oldest statement sent ahead: its result, then
+ * the NULL that ends it. The answer of one sent by sqldb_send_ahead is
+ * kept for its step; any other is checked. The first failure (the
+ * server's error, or another row count than expected) is reported, rc
+ * keeping it: the server skips every statement after it (their results
+ * come back as aborted) up to the sync. */
+static int read_answer(pg_conn *db, const pg_deferred *d, int rc)
+{
+    PGresult *res = PQgetResult(db->conn);
+    ExecStatusType status = PQresultStatus(res);
+
+    if (res)
+        PQclear(PQgetResult(db->conn));
+    if (rc == 0 && status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        rc = fail_named(db, d->what, res);
+    } else if (rc == 0 && !d->rows_for) {
+        note_changes(db, res);
+        if (d->expect_changes >= 0 && db->base.changes != d->expect_changes)
+            rc = sqldb__unexpected_changes(&db->base, d->what, d->expect_changes);
+    }
+    if (d->rows_for) {
+        d->rows_for->ahead = false;
+        d->rows_for->answer = res;
+    } else {
+        PQclear(res);
+    }
+    return rc;
+}
+
+/* Reads the answers of the first n statements sent ahead; rc as for
+ * read_answer. */
+static int read_answers(pg_conn *db, size_t n, int rc)
+{
+    for (size_t i = 0; i < n; i++)
+        rc = read_answer(db, &db->deferred[i], rc);
+    db->ndeferred -= n;
+    memmove(db->deferred, db->deferred + n, db->ndeferred * sizeof *db->deferred);
+    return rc;
+}
+
+/* Reads the answers of all the statements sent ahead, once the sync that
+ * ends them is sent. */
 static int read_deferred(pg_conn *db)
 {
-    int rc = 0;
+    return read_answers(db, db->ndeferred, 0);
+}
 
-    for (size_t i = 0; i < db->ndeferred; i++) {
-        const pg_deferred *d = &db->deferred[i];
-        PGresult *res = PQgetResult(db->conn);
-        ExecStatusType status = PQresultStatus(res);
-
-        if (rc == 0 && status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-            rc = fail_named(db, d->what, res);
-        } else if (rc == 0) {
-            note_changes(db, res);
-            if (d->expect_changes >= 0 && db->base.changes != d->expect_changes)
-                rc = sqldb__unexpected_changes(&db->base, d->what, d->expect_changes);
-        }
-        if (res) {
-            PQclear(res);
-            PQclear(PQgetResult(db->conn));
-        }
-    }
+/* The statements sent ahead are gone with the session: none waits for an
+ * answer any more. */
+static void forget_deferred(pg_conn *db)
+{
+    for (size_t i = 0; i < db->ndeferred; i++)
+        if (db->deferred[i].rows_for)
+            db->deferred[i].rows_for->ahead = false;
     db->ndeferred = 0;
-    return rc;
+    db->piped = false;
 }
 
 static int reconnect(pg_conn *db);
@@ -332,7 +367,7 @@ static int lose_place(pg_conn *db, const char *what)
         db->base.retryable = true;
     }
     db->in_tx = false;
-    db->ndeferred = 0;
+    forget_deferred(db);
     return -1;
 }
 
@@ -345,6 +380,7 @@ static int end_pipeline(pg_conn *db)
     PQclear(res);
     if (!synced || PQexitPipelineMode(db->conn) != 1)
         return lose_place(db, "database connection");
+    db->piped = false;
     note_tx(db);
     return 0;
 }
@@ -361,7 +397,7 @@ static int drain(pg_conn *db)
 {
     int rc;
 
-    if (db->ndeferred == 0)
+    if (!db->piped)
         return 0;
     db->base.round_trips++;
     if (send_sync(db) != 0)
@@ -422,7 +458,7 @@ static int reconnect(pg_conn *db)
     PQreset(db->conn);
     db->gen++;
     db->in_tx = false;
-    db->ndeferred = 0;
+    forget_deferred(db);
     db->nstale = 0;
     drop_held(db);
     if (PQstatus(db->conn) != CONNECTION_OK) {
@@ -585,6 +621,21 @@ static void end_run(pg_stmt *st)
     st->row = st->nrows = st->ncols = 0;
 }
 
+/* Drops what st sent ahead: an answer still to come is read and dropped
+ * with the others, one already read is freed. */
+static void drop_ahead(pg_stmt *st)
+{
+    pg_conn *db = (pg_conn *)st->base.db;
+
+    if (st->ahead)
+        for (size_t i = 0; i < db->ndeferred; i++)
+            if (db->deferred[i].rows_for == st)
+                db->deferred[i].rows_for = NULL;
+    st->ahead = false;
+    PQclear(st->answer);
+    st->answer = NULL;
+}
+
 static void clear_params(pg_stmt *st)
 {
     for (int i = 0; i < st->nparams; i++) {
@@ -647,6 +698,7 @@ static void free_stmt(pg_stmt *st, bool deallocate)
 {
     pg_conn *db = (pg_conn *)st->base.db;
 
+    drop_ahead(st);
     end_run(st);
     clear_params(st);
     if (deallocate && st->id && st->gen == db->gen)
@@ -834,6 +886,38 @@ static PGresult *exec_after_deferred(pg_conn *db, pg_stmt *st, const char *name)
     return res;
 }
 
+/* The answer of st, sent by sqldb_send_ahead: the answers sent before it
+ * are read first (and checked), none after it. NULL when one of them or
+ * its own failed (reported): then the rest are read up to a sync, as the
+ * server skipped them. */
+static PGresult *answer_ahead(pg_conn *db, pg_stmt *st)
+{
+    PGresult *res;
+    size_t n = 0;
+    int rc;
+
+    while (n < db->ndeferred && db->deferred[n].rows_for != st)
+        n++;
+    /* Not in the queue: nothing after the last flush request may be read
+     * before a sync (the server has not sent it). */
+    rc = n < db->ndeferred ? read_answers(db, n + 1, 0)
+                           : sqldb__fail(&db->base, true, "database connection",
+                                         "lost a statement's answer");
+    res = st->answer;
+    st->answer = NULL;
+    st->ahead = false;
+    if (rc == 0 && res)
+        return res;
+    PQclear(res);
+    if (send_sync(db) == 0) {
+        (void)read_answers(db, db->ndeferred, rc);
+        (void)end_pipeline(db);
+    }
+    return NULL;
+}
+
+static int take_result(pg_conn *db, pg_stmt *st, PGresult *res);
+
 static int pg_step(sqldb_stmt *s)
 {
     pg_stmt *st = (pg_stmt *)s;
@@ -848,9 +932,16 @@ static int pg_step(sqldb_stmt *s)
         end_run(st);
         return 0;
     }
+    if (st->ahead || st->answer) {
+        if (!(res = st->answer ? st->answer : answer_ahead(db, st)))
+            return -1;
+        st->answer = NULL;
+        clear_params(st);
+        return take_result(db, st, res);
+    }
     if (usable(db) != 0)
         return -1;
-    if (db->ndeferred && needs_prepare(st) && drain(db) != 0)
+    if (db->piped && needs_prepare(st) && drain(db) != 0)
         return -1;
     if (!db->in_tx)
         flush_stale(db);
@@ -858,12 +949,19 @@ static int pg_step(sqldb_stmt *s)
         return -1;
     load_params(st, name);
     db->base.round_trips++;
-    if (db->ndeferred) {
+    if (db->piped) {
         if (!(res = exec_after_deferred(db, st, name)))
             return -1;
     } else {
         res = PQexecPrepared(db->conn, name, st->nparams, st->values, st->lengths, st->formats, 0);
     }
+    return take_result(db, st, res);
+}
+
+/* Makes res (st's, which it takes) the current run of st: 1 at its first
+ * row, 0 with none, -1 when it is a failure (reported). */
+static int take_result(pg_conn *db, pg_stmt *st, PGresult *res)
+{
     note_tx(db);
     switch (PQresultStatus(res)) {
     case PGRES_COMMAND_OK:
@@ -895,43 +993,86 @@ static int pg_step(sqldb_stmt *s)
     }
 }
 
+/* Sends st (prepared on the server) without waiting for its answer, in
+ * pipeline mode: its place in the queue of answers to read, or NULL when
+ * it cannot be sent ahead (outside a transaction, not prepared yet, too
+ * many answers unread, out of memory; the caller runs it at once) or,
+ * with *failed, when sending failed. */
+static pg_deferred *send_ahead(pg_conn *db, pg_stmt *st, bool *failed)
+{
+    char name[16];
+    pg_deferred *d;
+
+    *failed = false;
+    if (!db->in_tx || PQstatus(db->conn) != CONNECTION_OK || needs_prepare(st) ||
+        db->ndeferred == PG_DEFERRED_MAX)
+        return NULL;
+    if (db->ndeferred == db->capdeferred) {
+        size_t cap = db->capdeferred ? db->capdeferred * 2 : 16;
+        pg_deferred *p = realloc(db->deferred, cap * sizeof *p);
+        if (!p)
+            return NULL;
+        db->deferred = p;
+        db->capdeferred = cap;
+    }
+    if (!db->piped) {
+        if (PQenterPipelineMode(db->conn) != 1)
+            return NULL;
+        db->piped = true;
+    }
+    load_params(st, name);
+    if (send_prepared(db, st, name) != 0) {
+        clear_params(st);
+        *failed = true;
+        return NULL;
+    }
+    d = &db->deferred[db->ndeferred++];
+    *d = (pg_deferred){.expect_changes = -1};
+    sql_what(st->sql, d->what, sizeof d->what);
+    return d;
+}
+
 /* Inside a transaction, a statement already prepared on the server is sent
  * without waiting for its answer (pipeline mode): 1. Otherwise 0, and
  * sqldb.c runs it at once. */
 static int pg_run_deferred(sqldb_stmt *s, int64_t expect_changes)
 {
     pg_stmt *st = (pg_stmt *)s;
-    pg_conn *db = (pg_conn *)s->db;
-    char name[16];
-    pg_deferred *d;
+    bool failed;
+    pg_deferred *d = send_ahead((pg_conn *)s->db, st, &failed);
 
-    if (!db->in_tx || PQstatus(db->conn) != CONNECTION_OK || needs_prepare(st) ||
-        db->ndeferred == PG_DEFERRED_MAX)
-        return 0;
-    if (db->ndeferred == db->capdeferred) {
-        size_t cap = db->capdeferred ? db->capdeferred * 2 : 16;
-        pg_deferred *p = realloc(db->deferred, cap * sizeof *p);
-        if (!p)
-            return 0;
-        db->deferred = p;
-        db->capdeferred = cap;
-    }
-    if (db->ndeferred == 0 && PQenterPipelineMode(db->conn) != 1)
-        return 0;
-    load_params(st, name);
-    if (send_prepared(db, st, name) != 0) {
-        clear_params(st);
-        return -1;
-    }
-    d = &db->deferred[db->ndeferred++];
-    sql_what(st->sql, d->what, sizeof d->what);
+    if (!d)
+        return failed ? -1 : 0;
     d->expect_changes = expect_changes;
     clear_params(st);
     return 1;
 }
 
+/* Like pg_run_deferred, but st's rows are wanted: the server is asked to
+ * send what it has answered so far, and st's next step reads them (after
+ * the answers of what was sent before it, none after). */
+static int pg_send_rows_ahead(sqldb_stmt *s)
+{
+    pg_stmt *st = (pg_stmt *)s;
+    pg_conn *db = (pg_conn *)s->db;
+    bool failed;
+    pg_deferred *d;
+
+    if (st->res || st->ahead || st->answer)
+        return 0;
+    if (!(d = send_ahead(db, st, &failed)))
+        return failed ? -1 : 0;
+    d->rows_for = st;
+    st->ahead = true;
+    clear_params(st);
+    if (PQsendFlushRequest(db->conn) != 1 || PQflush(db->conn) != 0)
+        return lose_place(db, "database connection");
+    return 1;
+}
+
 static void pg_reset(sqldb_stmt *s)
 {
+    drop_ahead((pg_stmt *)s);
     end_run((pg_stmt *)s);
     clear_params((pg_stmt *)s);
 }
@@ -1359,6 +1500,7 @@ const sqldb_ops sqldb_pg_ops = {
     .bind_null = pg_bind_null,
     .step = pg_step,
     .run_deferred = pg_run_deferred,
+    .send_ahead = pg_send_rows_ahead,
     .reset = pg_reset,
     .column_null = pg_column_null,
     .column_int64 = pg_column_int64,

@@ -1374,6 +1374,80 @@ static void stop_refusing_records(sqldb *db)
  * than a careful group, and a plain message takes few; a message the store fails on there cannot be
  * undone alone (INGEST_RETRY_CAREFULLY). Run again as a careful group, it
  * is undone alone (-1, not acked) and the message before it commits. */
+/* Ingests seq from..to of c inside the open group, after telling ingest the
+ * device of the message that follows (NULL: none); asserts it was acked and
+ * returns the round trips it waited for. */
+static int64_t send_expecting(fixture *fx, const chain *c, uint64_t from, uint64_t to,
+                              const char *next)
+{
+    char topic[128], next_topic[128];
+    size_t len;
+    char *payload = chain_batch(c, from, to, &len);
+    ingest_result r;
+    int64_t r0 = store_round_trips(fx->s);
+
+    events_topic(c->device, topic, sizeof topic);
+    if (next)
+        events_topic(next, next_topic, sizeof next_topic);
+    ingest_expect_next(fx->in, next ? next_topic : NULL);
+    assert_int_equal(ingest_message(fx->in, topic, payload, len, now_ms(), &r), 0);
+    free(payload);
+    if (!r.ack)
+        fail_msg("%s %" PRIu64 "..%" PRIu64 " not acked: %s", c->device, from, to, r.reason);
+    return store_round_trips(fx->s) - r0;
+}
+
+/* Told the next message's device, ingest sends that device's view ahead
+ * (PostgreSQL) while it stores the current one: the next message then
+ * waits for no round trip at all where it waited for one (its view). The
+ * view read ahead is the device's state after its messages sent before
+ * (each message continues right above the stored top and is acked); a
+ * next message of the same device reads its own view after this one's
+ * writes; a view sent ahead for a message that does not come is dropped
+ * with the group, and the device's next message reads afresh. SQLite:
+ * the same outcome, nothing sent ahead. */
+static void test_next_view_sent_ahead(void **state)
+{
+    fixture *fx = *state;
+    bool pg = testdb_is_postgres();
+    chain *a = chain_new("dev-a"), *n = chain_new("dev-n");
+    int64_t alone, after;
+
+    chain_fill(a, 12);
+    chain_fill(n, 8);
+    assert_int_equal(ingest_group_begin(fx->in), 0);
+    send_expecting(fx, a, 1, 2, NULL);
+    alone = send_expecting(fx, n, 1, 2, NULL);        /* its view read at once */
+    assert_int_equal(ingest_group_commit(fx->in), 0);
+
+    assert_int_equal(ingest_group_begin(fx->in), 0);
+    send_expecting(fx, a, 3, 4, "dev-n");
+    after = send_expecting(fx, n, 3, 4, "dev-a");
+    assert_int_equal(send_expecting(fx, a, 5, 6, "dev-n"), after);
+    assert_int_equal(send_expecting(fx, n, 5, 6, "dev-a"), after);
+    /* The same device next: nothing sent ahead, its view read after. */
+    send_expecting(fx, a, 7, 8, "dev-a");
+    assert_int_equal(send_expecting(fx, a, 9, 10, "dev-n"), alone);
+    assert_int_equal(ingest_group_commit(fx->in), 0);
+
+    assert_int_equal(alone, pg ? 1 : 4);
+    assert_int_equal(after, pg ? 0 : 4);
+    assert_int_equal(q_int(fx, "SELECT acked_seq FROM device_state WHERE device_id = 'dev-a'"), 10);
+    assert_int_equal(q_int(fx, "SELECT acked_seq FROM device_state WHERE device_id = 'dev-n'"), 6);
+
+    /* dev-n's view was sent ahead with the last message; dev-n's next
+     * message comes in the next group and reads what is stored then. */
+    assert_int_equal(ingest_group_begin(fx->in), 0);
+    assert_int_equal(send_expecting(fx, a, 11, 12, NULL), alone);
+    assert_int_equal(send_expecting(fx, n, 7, 8, NULL), alone);
+    assert_int_equal(ingest_group_commit(fx->in), 0);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM records"), 20);
+    assert_int_equal(q_int(fx, "SELECT acked_seq FROM device_state WHERE device_id = 'dev-n'"), 8);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM alerts"), 0);
+    free(a);
+    free(n);
+}
+
 static void test_group_careful_only_after_a_failure(void **state)
 {
     fixture *fx = *state;
@@ -3280,6 +3354,7 @@ int main(void)
         T(test_same_seq_twice_in_one_batch),
         T(test_alert_batch_overflow),
         T(test_group_careful_only_after_a_failure),
+        T(test_next_view_sent_ahead),
         T(test_careful_failed_message_leaves_the_head_below_it),
         T(test_gap_ack_waits_and_alert),
         T(test_gap_grace),

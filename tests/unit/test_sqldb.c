@@ -1095,6 +1095,125 @@ static void test_deferred_failure_found_later(void **state)
     sqldb_finalize(cnt);
 }
 
+/* A read sent ahead (sqldb_send_ahead) on PostgreSQL: its step returns what
+ * the database held when it was sent — every statement sent before it
+ * (deferred inserts) and none after — with no round trip counted and the
+ * statement counted once. Its answer survives a statement run in between
+ * (which reads it off the connection) and the statements sent after it
+ * are still checked by the commit. SQLite sends nothing: the step runs it
+ * and reads what is there then. */
+static void test_send_ahead_reads_as_of_sending(void **state)
+{
+    fixture *fx = *state;
+    bool pg = testdb_is_postgres();
+    sqldb_stmt *ins, *cnt, *ahead;
+    int64_t s0, r0;
+
+    testdb_exec(fx->db, "CREATE TABLE c (k BIGINT PRIMARY KEY)");
+    ins = prep(fx->db, "INSERT INTO c (k) VALUES (?1)");
+    cnt = prep(fx->db, "SELECT COUNT(*) FROM c");
+    ahead = prep(fx->db, "SELECT COUNT(*), MAX(k) FROM c WHERE k <= ?1");
+    /* Outside a transaction it is not sent ahead. */
+    assert_int_equal(sqldb_bind_int64(ahead, 1, 10), 0);
+    assert_int_equal(sqldb_send_ahead(ahead), 0);
+    step_row(ahead, fx->db);
+    sqldb_reset(ahead);
+
+    assert_int_equal(sqldb_begin(fx->db, SQLDB_WRITE), 0);
+    assert_int_equal(run_deferred_k(ins, 1, 1), 0);   /* prepared: at once */
+    s0 = sqldb_statements(fx->db);
+    r0 = sqldb_round_trips(fx->db);
+    assert_int_equal(run_deferred_k(ins, 2, 1), 0);
+    assert_int_equal(sqldb_bind_int64(ahead, 1, 10), 0);
+    assert_int_equal(sqldb_send_ahead(ahead), pg ? 1 : 0);
+    assert_int_equal(run_deferred_k(ins, 3, 1), 0);
+    step_row(ahead, fx->db);
+    assert_int_equal(sqldb_column_int64(ahead, 0), pg ? 2 : 3);
+    assert_int_equal(sqldb_column_int64(ahead, 1), pg ? 2 : 3);
+    assert_int_equal(sqldb_step(ahead), 0);
+    assert_int_equal(sqldb_statements(fx->db) - s0, 3);
+    assert_int_equal(sqldb_round_trips(fx->db) - r0, pg ? 0 : 3);
+
+    /* A read run in between takes the answer off the connection; the
+     * step still gets it. */
+    assert_int_equal(sqldb_bind_int64(ahead, 1, 10), 0);
+    assert_int_equal(sqldb_send_ahead(ahead), pg ? 1 : 0);
+    assert_int_equal(run_deferred_k(ins, 4, 1), 0);
+    step_row(cnt, fx->db);
+    assert_int_equal(sqldb_column_int64(cnt, 0), 4);
+    sqldb_reset(cnt);
+    step_row(ahead, fx->db);
+    assert_int_equal(sqldb_column_int64(ahead, 0), pg ? 3 : 4);
+    sqldb_reset(ahead);
+
+    /* Reset instead of stepped: dropped, the connection keeps its place. */
+    assert_int_equal(sqldb_bind_int64(ahead, 1, 10), 0);
+    assert_int_equal(sqldb_send_ahead(ahead), pg ? 1 : 0);
+    sqldb_reset(ahead);
+    assert_int_equal(run_deferred_k(ins, 5, 1), 0);
+    assert_int_equal(sqldb_bind_int64(ahead, 1, 4), 0);
+    step_row(ahead, fx->db);
+    assert_int_equal(sqldb_column_int64(ahead, 0), 4);
+    sqldb_reset(ahead);
+
+    /* Left unread at the commit: the commit reads it and commits. */
+    assert_int_equal(sqldb_bind_int64(ahead, 1, 10), 0);
+    assert_int_equal(sqldb_send_ahead(ahead), pg ? 1 : 0);
+    assert_int_equal(run_deferred_k(ins, 6, 1), 0);
+    assert_int_equal(sqldb_commit(fx->db), 0);
+    sqldb_reset(ahead);
+    assert_int_equal(testdb_int(fx->db, "SELECT COUNT(*) FROM c"), 6);
+    sqldb_finalize(ins);
+    sqldb_finalize(cnt);
+    sqldb_finalize(ahead);
+}
+
+/* A statement sent before the read that fails: the read's step fails,
+ * naming it, and the rest are read off so that a rollback leaves the
+ * connection ready; one sent after it that fails is found by the commit. */
+static void test_send_ahead_after_a_failure(void **state)
+{
+    fixture *fx = *state;
+    sqldb_stmt *ins, *ahead;
+
+    if (!testdb_is_postgres())
+        skip();
+    testdb_exec(fx->db, "CREATE TABLE c (k BIGINT PRIMARY KEY CHECK (k < 100))");
+    ins = prep(fx->db, "INSERT INTO c (k) VALUES (?1)");
+    ahead = prep(fx->db, "SELECT COUNT(*) FROM c");
+    assert_int_equal(sqldb_begin(fx->db, SQLDB_WRITE), 0);
+    assert_int_equal(run_deferred_k(ins, 1, 1), 0);   /* prepared: at once */
+    step_row(ahead, fx->db);                          /* prepared */
+    sqldb_reset(ahead);
+    assert_int_equal(run_deferred_k(ins, 100, 1), 0);
+    assert_int_equal(sqldb_send_ahead(ahead), 1);
+    assert_int_equal(run_deferred_k(ins, 2, 1), 0);
+    assert_int_equal(sqldb_step(ahead), -1);
+    assert_true(has(sqldb_errmsg(fx->db), "INSERT INTO c"));
+    assert_true(has(sqldb_errmsg(fx->db), "check constraint"));
+    sqldb_reset(ahead);
+    sqldb_rollback(fx->db);
+    assert_int_equal(testdb_int(fx->db, "SELECT COUNT(*) FROM c"), 0);
+
+    assert_int_equal(sqldb_begin(fx->db, SQLDB_WRITE), 0);
+    assert_int_equal(run_deferred_k(ins, 1, 1), 0);
+    assert_int_equal(sqldb_send_ahead(ahead), 1);
+    assert_int_equal(run_deferred_k(ins, 100, 1), 0);
+    step_row(ahead, fx->db);
+    assert_int_equal(sqldb_column_int64(ahead, 0), 1);
+    sqldb_reset(ahead);
+    assert_int_equal(sqldb_commit(fx->db), -1);
+    assert_true(has(sqldb_errmsg(fx->db), "check constraint"));
+    sqldb_rollback(fx->db);
+    assert_int_equal(testdb_int(fx->db, "SELECT COUNT(*) FROM c"), 0);
+    assert_int_equal(sqldb_begin(fx->db, SQLDB_WRITE), 0);
+    assert_int_equal(run_deferred_k(ins, 7, 1), 0);
+    assert_int_equal(sqldb_commit(fx->db), 0);
+    assert_int_equal(testdb_int(fx->db, "SELECT COUNT(*) FROM c"), 1);
+    sqldb_finalize(ins);
+    sqldb_finalize(ahead);
+}
+
 /* A session lost while statements were sent ahead: the statement that
  * finds it fails, retryable, as any lost transaction does; a rollback and
  * a new transaction go on, on a new session, and nothing of the lost one
@@ -1155,6 +1274,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_after_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_ride_with_the_next_statement, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_failure_found_later, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_send_ahead_reads_as_of_sending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_send_ahead_after_a_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_readonly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_writer_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_older_pages, setup, teardown),
