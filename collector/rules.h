@@ -79,6 +79,14 @@ typedef struct rules_ctx {
     /* NULL: not known, R8's gap check asks the store whether a session
      * was open. */
     rules_boundary *boundary;
+    /* The device's highest stored seq when the message began
+     * (device_view.top); top_known false: not known. No stored record is
+     * above a record of a higher seq but its own message's, and of those
+     * the ones of a type its rules read are stored after it is judged
+     * (rules_types_read): R3 then knows without asking that no removal of
+     * its cartridge follows it. */
+    bool top_known;
+    uint64_t top_before;
     /* The message runs in a group without savepoints: a rule may send a
      * write ahead that fails where its answer would change the verdict
      * (store_cartridge_claim_ahead), and the group then runs again with a

@@ -761,6 +761,34 @@ static void test_r3_late_counter_after_remove_raised_and_cleared(void **state)
                "R3 maintenance wear:C2 dev-a cleared\n");
 }
 
+/* A worn counter at the end of the device's chain (nothing stored above it
+ * before its message) asks the store nothing about a later removal of its
+ * cartridge: the removals of its own message are stored after it is
+ * judged. A message of one worn counter whose R3 is open already then
+ * costs what one of a counter under the limits does, plus the raise that
+ * finds the alert open. Judged out of order (a later record stored first)
+ * it still looks, and finds the removal:
+ * test_r3_late_counter_after_remove_raised_and_cleared. */
+static void test_r3_worn_counter_at_the_end_asks_nothing_more(void **state)
+{
+    int64_t under, worn;
+    (void)state;
+
+    at(DEV_A, 0);
+    session_start(DEV_A, "S1");
+    insert_ok(DEV_A, "C1", "S1");
+    counters(DEV_A, 1060, "C1", 3601, 400000);   /* over the limit */
+    send(DEV_A);
+    events_are("raised R3 maintenance wear:C1 dev-a\n");
+    counters(DEV_A, 1120, "C1", 3000, 300000);   /* under: nothing to judge */
+    under = send_statements(DEV_A);
+    counters(DEV_A, 1180, "C1", 3661, 400000);   /* over again: open already */
+    worn = send_statements(DEV_A);
+    events_are("");
+    assert_int_equal(worn, under + 1);
+    alerts_are("R3 maintenance wear:C1 dev-a\n");
+}
+
 /* A removal clears its cartridge's R3 when the same message raised it,
  * and asks the store nothing about R3 when none of the device's is open
  * (store_device_view): one statement fewer than when one is. */
@@ -2092,6 +2120,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_r3_wear_while_running_cleared_by_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r3_late_counter_after_remove_raised_and_cleared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r3_clear_asked_only_when_one_may_be_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r3_worn_counter_at_the_end_asks_nothing_more, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r4_cycle_failed_each_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r5_grip_from_failed_or_unknown_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r6_spore_overdue_escalates_and_clears, setup, teardown),
