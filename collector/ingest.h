@@ -97,7 +97,7 @@ int ingest_group_lock(ingest *in, const char *const *topics, size_t n);
 /* Optional, before each ingest_message of a group: the topic of the
  * message the group runs after it (NULL: none). On PostgreSQL its
  * device's stored state is then read while this one is stored (one wait
- * for the server per message less: docs/collector.md, step 5). */
+ * for the server per message less: docs/collector.md, "Threads"). */
 void ingest_expect_next(ingest *in, const char *topic);
 
 /* ingest_message's answer when the store failed in a way that the whole

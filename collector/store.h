@@ -103,15 +103,16 @@ typedef struct device_view {
  * registry row alone, read by a statement of its own that reads nothing
  * else (store_device). */
 int store_device_view(store *s, const char *device, device_info *out, device_view *view);
-/* Inside a transaction: takes the device's lock (store_lock_device) and
- * sends its view ahead (sqldb_send_ahead), so that PostgreSQL reads it
- * while the caller works on another device's message; the next
- * store_device_view of this device takes the answer. Nothing sent in between may write what the
- * view reads of this device (its head, records, open alerts, session
- * state): the answer is as of when it was sent. Another device's view, a
- * savepoint's rollback or the transaction's end drops it. On SQLite
- * nothing is sent: store_device_view reads it then. 0, or -1 when sending
- * failed. */
+/* PostgreSQL, inside a transaction: takes the device's lock
+ * (store_lock_device) and sends its view ahead (sqldb_send_ahead), so
+ * that the server reads it while the caller works on another device's
+ * message; the next store_device_view of this device takes the answer.
+ * Nothing sent in between may write what the view reads of this device
+ * (its head, records, open alerts, session state): the answer is as of
+ * when it was sent. Another device's view, a savepoint's rollback or the
+ * transaction's end drops it. SQLite has no server to read it meanwhile:
+ * nothing is done, and store_device_view reads it when asked. 0, or -1
+ * when sending failed. */
 int store_device_view_ahead(store *s, const char *device);
 /* The device's previous certificates (device_cert_history) that stopped
  * being its registered one after `after` (a record ts), newest first, at

@@ -319,7 +319,6 @@ int store_device_view_ahead(store *s, const char *device)
     int rc;
 
     drop_view_ahead(s);
-    /* SQLite has no server to read it meanwhile. */
     if (sqldb_kind_of(s->db) == SQLDB_SQLITE)
         return 0;
     /* Read under the device's lock, as store_device_view is: taken again

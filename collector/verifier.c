@@ -324,6 +324,21 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* CLOCK_MONOTONIC, ms from now: for pthread_cond_timedwait on v->cond. */
+static struct timespec deadline_in(long ms)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
 static int64_t wall_ms(void)
 {
     struct timespec ts;
@@ -360,13 +375,7 @@ static void hold_back(verifier *v)
             v->held_since = now;
         else if (now - v->held_since >= v->hold_max_ms)
             return;
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += VERIFIER_HOLD_CHECK_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = deadline_in(VERIFIER_HOLD_CHECK_MS);
         pthread_cond_timedwait(&v->cond, &v->mu, &until);
     }
 }
@@ -418,14 +427,7 @@ static void *run(void *arg)
         pthread_mutex_lock(&v->mu);
         if (v->stopping || v->kicked)
             continue;
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += v->poll_ms / 1000;
-        until.tv_nsec += (v->poll_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = deadline_in(v->poll_ms);
         while (!v->stopping && !v->kicked &&
                pthread_cond_timedwait(&v->cond, &v->mu, &until) == 0)
             ;

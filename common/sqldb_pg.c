@@ -58,9 +58,10 @@ typedef struct pg_conn {
     size_t nstale, capstale;
     /* Statements sent ahead (sqldb_run_deferred, sqldb_send_ahead), their
      * answers not read yet, in the order sent. The connection is in
-     * pipeline mode (piped) from the first one sent until a sync ends it:
-     * reading the answer of one sent by sqldb_send_ahead needs no sync, so
-     * none may be left while it still is. */
+     * pipeline mode (piped) from the first one sent until a sync ends it.
+     * The answers up to one sent by sqldb_send_ahead are read without a
+     * sync, so the queue may be empty while the connection is still
+     * piped. */
     struct pg_deferred *deferred;
     size_t ndeferred, capdeferred;
     bool piped;
