@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "monoclock.h"
 #include "prepare.h"
 #include "presence.h"
 
@@ -50,14 +51,6 @@ static int64_t now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* For durations: immune to the wall clock being stepped. */
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "monoclock.h"
 #include "prepare.h"
 
 struct inbox {
@@ -143,15 +144,8 @@ bool inbox_closed(inbox *q)
 
 bool inbox_wait_closed(inbox *q, long timeout_ms)
 {
-    struct timespec until;
+    struct timespec until = mono_deadline(timeout_ms);
 
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
     pthread_mutex_lock(&q->mu);
     while (!q->closed && pthread_cond_timedwait(&q->closing, &q->mu, &until) == 0)
         ;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "monoclock.h"
 #include "notify_retry.h"
 #include "record.h"
 #include "store.h"
@@ -31,13 +32,6 @@ struct notify_sender {
     pthread_cond_t cv;   /* CLOCK_MONOTONIC: stop wakes a wait at once */
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t wall_ms(void)
 {
     struct timespec ts;
@@ -47,12 +41,7 @@ static int64_t wall_ms(void)
 
 static void wait_ms(notify_sender *ns, int64_t ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L)
-        until.tv_sec++, until.tv_nsec -= 1000000000L;
+    struct timespec until = mono_deadline((long)ms);
     pthread_mutex_lock(&ns->mu);
     if (!atomic_load(&ns->stop))
         pthread_cond_timedwait(&ns->cv, &ns->mu, &until);

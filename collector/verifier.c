@@ -13,6 +13,7 @@
 
 #include "alerting.h"
 #include "log.h"
+#include "monoclock.h"
 #include "sign.h"
 
 /* ---- one checkpoint ------------------------------------------------------- */
@@ -317,28 +318,6 @@ struct verifier {
     bool failing;
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* CLOCK_MONOTONIC, ms from now: for pthread_cond_timedwait on v->cond. */
-static struct timespec deadline_in(long ms)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    t.tv_sec += ms / 1000;
-    t.tv_nsec += (ms % 1000) * 1000000L;
-    if (t.tv_nsec >= 1000000000L) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000L;
-    }
-    return t;
-}
-
 static int64_t wall_ms(void)
 {
     struct timespec ts;
@@ -375,7 +354,7 @@ static void hold_back(verifier *v)
             v->held_since = now;
         else if (now - v->held_since >= v->hold_max_ms)
             return;
-        struct timespec until = deadline_in(VERIFIER_HOLD_CHECK_MS);
+        struct timespec until = mono_deadline(VERIFIER_HOLD_CHECK_MS);
         pthread_cond_timedwait(&v->cond, &v->mu, &until);
     }
 }
@@ -427,7 +406,7 @@ static void *run(void *arg)
         pthread_mutex_lock(&v->mu);
         if (v->stopping || v->kicked)
             continue;
-        struct timespec until = deadline_in(v->poll_ms);
+        struct timespec until = mono_deadline(v->poll_ms);
         while (!v->stopping && !v->kicked &&
                pthread_cond_timedwait(&v->cond, &v->mu, &until) == 0)
             ;

@@ -14,18 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "monoclock.h"
 #include "notify_transport.h"
 
 extern char **environ;
 
 #define ENV_MAX 256
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Splits line on blanks into argv (pointers into line). Returns argc. */
 static int split(char *line, char *argv[NOTIFY_ARGS_MAX + 1])

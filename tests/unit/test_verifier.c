@@ -500,6 +500,27 @@ static int raised_count(published *p)
     return n;
 }
 
+/* Waits up to 10 s for a published R9 (they come after the commit that
+ * marked their rows). */
+static void wait_raised(published *p)
+{
+    for (int i = 0; i < 500 && raised_count(p) == 0; i++)
+        sleep_ms(20);
+}
+
+/* Stores records 1..10 of c: a forged checkpoint at 6, one signed with
+ * key A at 10, both queued pending. */
+static void send_forged_then_good(fixture *fx, chain *c)
+{
+    ingest_result r;
+
+    fill(c, 5);
+    push_checkpoint(c, NULL);
+    fill(c, 9);
+    push_checkpoint(c, g_key_a);
+    assert_int_equal(send_range(fx, c, 1, 10, &r), 10);
+}
+
 /* Waits up to ms for no checkpoint to be pending; the count left. */
 static int64_t wait_drained(fixture *fx, long ms)
 {
@@ -535,14 +556,9 @@ static void test_pending_survives_restart(void **state)
     chain *c = chain_new();
     published p = {.mu = PTHREAD_MUTEX_INITIALIZER};
     metrics_counters mc;
-    ingest_result r;
 
     metrics_counters_init(&mc);
-    fill(c, 5);
-    push_checkpoint(c, NULL);                       /* 6: forged */
-    fill(c, 9);
-    push_checkpoint(c, g_key_a);                    /* 10 */
-    assert_int_equal(send_range(fx, c, 1, 10, &r), 10);
+    send_forged_then_good(fx, c);
     close_collector(fx);
     assert_int_equal(pending(fx), 2);
     assert_int_equal(q_int(fx->db, "SELECT count(*) FROM alerts"), 0);
@@ -583,8 +599,7 @@ static void test_commit_wakes_verifier(void **state)
     assert_int_equal(send_range(fx, c, 1, 6, &r), 6);
     assert_int_equal(r.alerts->count, 0);
     assert_int_equal(wait_drained(fx, 10000), 0);
-    for (int i = 0; i < 500 && raised_count(&p) == 0; i++)
-        sleep_ms(20);
+    wait_raised(&p);
     verifier_free(v);
     ingest_set_checkpoint_hook(fx->in, NULL, NULL);
     assert_int_equal(raised_count(&p), 1);
@@ -617,8 +632,7 @@ static void test_held_back_while_committer_busy(void **state)
     int raised_while_busy = raised_count(&p);
     atomic_store(&mc.messages_waiting, 0);
     int64_t left = wait_drained(fx, 10000);
-    for (int i = 0; i < 500 && raised_count(&p) == 0; i++)
-        sleep_ms(20);
+    wait_raised(&p);
     verifier_free(v);
     assert_int_equal(pending_while_busy, 1);
     assert_int_equal(raised_while_busy, 0);
@@ -636,19 +650,13 @@ static void test_hold_ends_after_its_maximum(void **state)
     chain *c = chain_new();
     published p = {.mu = PTHREAD_MUTEX_INITIALIZER};
     metrics_counters mc;
-    ingest_result r;
 
     metrics_counters_init(&mc);
-    fill(c, 5);
-    push_checkpoint(c, NULL);                       /* 6: forged */
-    fill(c, 9);
-    push_checkpoint(c, g_key_a);                    /* 10 */
-    assert_int_equal(send_range(fx, c, 1, 10, &r), 10);
+    send_forged_then_good(fx, c);
     atomic_store(&mc.messages_waiting, 1);
     verifier *v = start_holding(fx, &p, &mc, 60000, 300);
     int64_t left = wait_drained(fx, 10000);
-    for (int i = 0; i < 500 && raised_count(&p) == 0; i++)
-        sleep_ms(20);
+    wait_raised(&p);
     verifier_free(v);
     assert_int_equal(left, 0);
     assert_int_equal((int64_t)atomic_load(&mc.messages_waiting), 1);
