@@ -149,7 +149,7 @@ int rules__cycle(const rules_ctx *c, const record *r)
         return -1;
     if (!fact)
         return 0;
-    if ((known = store_load_get(c->s, c->clinic, load.load_id, &prev)) < 0)
+    if ((known = store_load_get(c->s, c->clinic, load.load_id, &prev, NULL)) < 0)
         return -1;
     /* The load's state is its latest cycle by device time; an older cycle
      * sent late is still judged (R4) but does not overwrite it. */

@@ -38,10 +38,11 @@ typedef struct verdict {
 static int judge_load(store *s, const policy *p, const char *clinic, const char *load_id,
                       verdict *v)
 {
+    rule_recall_dates dates;
     int known, recalled;
 
     memset(v, 0, sizeof *v);
-    if ((known = store_load_get(s, clinic, load_id, &v->load)) < 0)
+    if ((known = store_load_get(s, clinic, load_id, &v->load, &dates)) < 0)
         return -1;
     v->known = known;
     if (!known) {
@@ -50,8 +51,8 @@ static int judge_load(store *s, const policy *p, const char *clinic, const char 
     }
     if (!v->load.passed)
         v->bad |= BAD_FAILED;
-    if ((recalled = rules__recalled_by(s, p, clinic, v->load.sterilizer_id, v->load.cycle.ts,
-                                       &v->positive)) < 0)
+    if ((recalled = rules__recalled_by(s, p, clinic, v->load.sterilizer_id, &dates,
+                                       v->load.cycle.ts, &v->positive)) < 0)
         return -1;
     v->recalled = recalled;
     return 0;

@@ -74,9 +74,11 @@ int rules__grip_settle(store *s, const policy *p, const char *now_ts, alert_batc
                        const char *device, uint64_t seq);
 
 /* R7's recall (rules_recall.c). The positive spore test whose recall covers
- * a load processed on sterilizer_id at load_ts: 1 and *positive, 0 none. */
+ * a load processed on sterilizer_id at load_ts: 1 and *positive, 0 none.
+ * dates: the sterilizer's, read with the load (store_load_get). */
 int rules__recalled_by(store *s, const policy *p, const char *clinic, const char *sterilizer_id,
-                       const char *load_ts, rule_spore *positive);
+                       const rule_recall_dates *dates, const char *load_ts,
+                       rule_spore *positive);
 /* The recall window of positive test `test`: loads after from_ts (the cycle
  * of the last negative test before it, "" when none; *last_negative is
  * that test, seq 0 when none) and before until_ts (the cycle of the first

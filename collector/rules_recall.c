@@ -34,23 +34,23 @@ static rule_spore *fetch(store *s, const char *clinic, const char *sterilizer_id
 }
 
 int rules__recalled_by(store *s, const policy *p, const char *clinic, const char *sterilizer_id,
-                       const char *load_ts, rule_spore *positive)
+                       const rule_recall_dates *dates, const char *load_ts,
+                       rule_spore *positive)
 {
     char since[RECORD_TS_LEN + 1];
     int64_t load_ms = 0;
-    rule_sterilizer st;
     rule_spore *t;
-    int known, n, found = 0, i;
+    int n, found = 0, i;
 
     /* Cheap first: a sterilizer that never had a positive test, or whose
      * last one is long before the load and re-tested since, recalls
      * nothing, and most grips stop here. */
-    if ((known = store_sterilizer_get(s, clinic, sterilizer_id, &st)) <= 0)
-        return known;
+    if (!dates->known)
+        return 0;
     record_ts_parse(load_ts, &load_ms);
     record_ts_format(load_ms - p->spore_critical_days * DAY_MS, since);
-    if (!st.flagged_ts[0] ||
-        (strcmp(st.flagged_ts, since) < 0 && strcmp(st.flagged_ts, st.last_negative_ts) <= 0))
+    if (!dates->flagged_ts[0] || (strcmp(dates->flagged_ts, since) < 0 &&
+                                  strcmp(dates->flagged_ts, dates->last_negative_ts) <= 0))
         return 0;
     /* A test is logged after the cycle that carried it: older tests can
      * only be the "last before" of the load, looked for this far back. */

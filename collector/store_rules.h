@@ -86,8 +86,18 @@ typedef struct rule_load {
     bool passed;
 } rule_load;
 
-/* 1 and *out when the clinic knows load_id, 0 when not. */
-int store_load_get(store *s, const char *clinic, const char *load_id, rule_load *out);
+/* What R7's recall needs of a load's sterilizer (its row of
+ * rule_sterilizers, rule_sterilizer), read with the load. */
+typedef struct rule_recall_dates {
+    bool known;                                /* the clinic has a row for it */
+    char last_negative_ts[RECORD_TS_LEN + 1];  /* "" when never tested negative */
+    char flagged_ts[RECORD_TS_LEN + 1];        /* the latest positive, "" when none */
+} rule_recall_dates;
+
+/* 1 and *out when the clinic knows load_id, 0 when not; with the load's
+ * sterilizer's dates in *dates (NULL: not wanted), from the same read. */
+int store_load_get(store *s, const char *clinic, const char *load_id, rule_load *out,
+                   rule_recall_dates *dates);
 /* Stores l as the load's latest cycle. */
 int store_load_put(store *s, const char *clinic, const rule_load *l);
 

@@ -77,7 +77,13 @@ static const char *const sql[RQ_COUNT] = {
                       "AND rule_cartridges.session_id = excluded.session_id",
     [RQ_CART_GET] = "SELECT device_id, seq, ts, session_id FROM rule_cartridges "
                     "WHERE cartridge_uid = ?1",
-    [RQ_LOAD_GET] = "SELECT " LOAD_COLS " FROM rule_loads l WHERE l.clinic = ?1 AND l.load_id = ?2",
+    /* With its sterilizer's dates (rule_recall_dates): R5 judges a grip's
+     * load and the recall of its sterilizer from one read. */
+    [RQ_LOAD_GET] = "SELECT " LOAD_COLS ", CASE WHEN s.sterilizer_id IS NULL THEN 0 ELSE 1 END, "
+                    "COALESCE(s.last_negative_ts, ''), COALESCE(s.flagged_ts, '') "
+                    "FROM rule_loads l LEFT JOIN rule_sterilizers s "
+                    "ON s.clinic = l.clinic AND s.sterilizer_id = l.sterilizer_id "
+                    "WHERE l.clinic = ?1 AND l.load_id = ?2",
     /* The latest cycle by device time wins whichever arrives last. */
     [RQ_LOAD_PUT] = "INSERT INTO rule_loads(clinic, load_id, sterilizer_id, device_id, seq, ts, passed) "
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(clinic, load_id) DO UPDATE SET "
@@ -392,7 +398,8 @@ int store_cartridge_first_use(store *s, const char *uid, const rule_ref *use,
 
 /* ---- R4, R5, R7 ---------------------------------------------------------- */
 
-int store_load_get(store *s, const char *clinic, const char *load_id, rule_load *out)
+int store_load_get(store *s, const char *clinic, const char *load_id, rule_load *out,
+                   rule_recall_dates *dates)
 {
     sqldb_stmt *q = s->rq[RQ_LOAD_GET];
     int rc;
@@ -401,6 +408,11 @@ int store_load_get(store *s, const char *clinic, const char *load_id, rule_load 
         return bind_failed(s, q, "load lookup");
     if ((rc = store__step(s, q, "load lookup")) == 1) {
         read_load(q, out);
+        if (dates) {
+            dates->known = sqldb_column_int64(q, 6) != 0;
+            store__copy_col(q, 7, dates->last_negative_ts, sizeof dates->last_negative_ts);
+            store__copy_col(q, 8, dates->flagged_ts, sizeof dates->flagged_ts);
+        }
         store__reset(q);
     }
     return rc;

@@ -962,6 +962,29 @@ static void test_r5_recheck_judges_the_load_once(void **state)
                "R5 pending pending:8 dev-b pending\n");   /* g6, settled by the timer */
 }
 
+/* A grip from a load on record is judged with one read: the load, with its
+ * sterilizer's recall dates (store_load_get), where the sterilizer's row
+ * was a read of its own. A message of one such grip costs the clinic's
+ * lock, the grip's row and that read over a message of a plain counter
+ * (4 with the sterilizer read apart). A recall found through those dates:
+ * test_r5_grip_from_recalled_load. */
+static void test_r5_load_and_recall_dates_one_read(void **state)
+{
+    int64_t plain, with_grip;
+    (void)state;
+
+    cycle_statements(DEV_A, 0, "L1", 900);
+    at(DEV_B, 600);
+    session_start(DEV_B, "S1");
+    send_at(DEV_B, F->t0 + 1000 * 1000);
+    counters(DEV_B, 610, NULL, 0, 0);
+    plain = send_statements(DEV_B);
+    grip(DEV_B, "g1", "L1", "S1");
+    with_grip = send_statements(DEV_B);
+    events_are("");
+    assert_int_equal(with_grip, plain + 3);
+}
+
 /* A grip waiting for its load's cycle is queued (store_pending_put) without
  * waiting for the answer on PostgreSQL: the next statement carries it, and
  * a statement that failed would fail that one. */
@@ -2121,6 +2144,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_r3_late_counter_after_remove_raised_and_cleared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r3_clear_asked_only_when_one_may_be_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r3_worn_counter_at_the_end_asks_nothing_more, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r5_load_and_recall_dates_one_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r4_cycle_failed_each_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r5_grip_from_failed_or_unknown_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r6_spore_overdue_escalates_and_clears, setup, teardown),
