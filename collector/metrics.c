@@ -166,7 +166,7 @@ static void render_counters(mbuf *b, const metrics_counters *c, const char *k)
     own_sample(b, "smp_storage_failing", k,
                (uint_fast64_t)atomic_load_explicit(&c->storage_failing, memory_order_relaxed));
     family_header(b, "smp_messages_waiting", "gauge",
-                  "Messages this collector is preparing or storing: received, not yet stored or refused.");
+                  "Messages this collector is preparing or storing: taken from its inbox, not yet stored or refused.");
     own_sample(b, "smp_messages_waiting", k,
                (uint_fast64_t)atomic_load_explicit(&c->messages_waiting, memory_order_relaxed));
     family_header(b, "smp_checkpoints_verified_total", "counter",
