@@ -337,8 +337,8 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
                     .now_ms = now_ms, .now_ts = now_ts, .out = &in->alerts,
                     .record_ts = linkview_ts, .ts_ctx = in->links, .raised = &in->raised,
                     .silent_closed = !in->view.silent_open, .wear_closed = !in->view.wear_open,
-                    .boundary = &boundary, .top_known = true,
-                    .top_before = in->view.top.seq, .optimistic = !in->careful};
+                    .boundary = &boundary, .top_before = in->view.top.seq,
+                    .optimistic = !in->careful};
     uint64_t future_seq = 0, sane_seq = 0;   /* highest of each kind inserted */
     uint64_t top_seq = in->view.top.seq;     /* highest stored, this message's included */
     chain_head head = in->view.head;   /* read with the device (check_message) */

@@ -76,16 +76,15 @@ typedef struct rules_ctx {
      * (store_device_view; only the device's own messages raise its R3): a
      * removal's clear has nothing to do unless the message raised it. */
     bool wear_closed;
-    /* NULL: not known, R8's gap check asks the store whether a session
-     * was open. */
+    /* The device's newest session boundary, moved by the message's own
+     * session records: R8's gap check asks the store whether a session was
+     * open only when the boundary does not tell. */
     rules_boundary *boundary;
     /* The device's highest stored seq when the message began
-     * (device_view.top); top_known false: not known. No stored record is
-     * above a record of a higher seq but its own message's, and of those
-     * the ones of a type its rules read are stored after it is judged
-     * (rules_types_read): R3 then knows without asking that no removal of
-     * its cartridge follows it. */
-    bool top_known;
+     * (device_view.top). No stored record is above a record of a higher
+     * seq but its own message's, and of those the ones of a type its rules
+     * read are stored after it is judged (rules_types_read): R3 then knows
+     * without asking that no removal of its cartridge follows it. */
     uint64_t top_before;
     /* The message runs in a group without savepoints: a rule may send a
      * write ahead that fails where its answer would change the verdict

@@ -197,7 +197,7 @@ int rules__cartridge_wear(const rules_ctx *c, const record *r)
      * by another collector): then the cartridge's removal is stored
      * already (checked below). Not when nothing above it was stored
      * before its message (the usual counter, at the chain's end). */
-    int removed = c->top_known && ref.seq >= c->top_before
+    int removed = ref.seq >= c->top_before
                       ? 0
                       : store_cartridge_removed_after(c->s, c->device, uid, ref.seq);
     if (removed < 0)

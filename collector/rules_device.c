@@ -12,7 +12,7 @@
  * record only moves the session state. */
 int rules__session(const rules_ctx *c, const record *r)
 {
-    if (c->boundary && r->seq > c->boundary->seq)
+    if (r->seq > c->boundary->seq)
         *c->boundary = (rules_boundary){r->seq, r->type == RT_SESSION_START};
     if (r->type == RT_SESSION_START)
         return store_session_open(c->s, c->device, c->clinic, record_get_str(r, "session_id"),
@@ -80,7 +80,7 @@ static int check_gap(const rules_ctx *c, uint64_t from_seq, const char *from_ts,
      * none: no session was open, and the store's backward search for a
      * boundary (through every record of a device that never had a
      * session, such as an autoclave's logger) is not needed. */
-    if (c->boundary && from_seq >= c->boundary->seq && !c->boundary->start)
+    if (from_seq >= c->boundary->seq && !c->boundary->start)
         return 0;
     if ((open = store_session_at(c->s, c->device, from_seq, session)) <= 0)
         return open;
