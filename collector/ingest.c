@@ -347,6 +347,10 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
     linkview_start(in->links, in->s, device, &in->view);
     in->raised.n = 0;
     in->raised.overflow = false;
+    /* Not in a careful group, where a savepoint's rollback would drop it. */
+    if (in->rules_on && !in->careful &&
+        rules_read_ahead(&rc, (const record *const *)in->msg->records, in->msg->count) != 0)
+        return -1;
     for (size_t i = 0; i < in->msg->count; i++) {
         const record *r = in->msg->records[i];
         store_put_result put;
@@ -378,6 +382,8 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
         if (in->rules_on && put == STORE_INSERTED && rules_on_record(&rc, r) != 0)
             return -1;
     }
+    if (in->rules_on)
+        rules_read_ahead_done(&rc);
     if (integrity_queue_checkpoints(&ic) != 0)
         return -1;
     /* Once per message, not per record: a clear is a write. */

@@ -98,6 +98,18 @@ typedef struct rules_ctx {
 int rules_on_record(const rules_ctx *c, const record *r);
 int rules_after_batch(const rules_ctx *c);
 
+/* Before a message's records are stored (records[0..n), in message
+ * order): sends ahead, on PostgreSQL, what its rules will read of the
+ * clinic's shared state, so the server answers it while the records are
+ * written rather than the caller waiting for it at the record
+ * (store_load_get_ahead: R5's read of the first grip's load, when nothing
+ * before that grip in the message changes loads). Only outside a
+ * savepoint. rules_read_ahead_done, after the message's last
+ * rules_on_record, drops what no rule took. 0, or -1 when the store
+ * failed. */
+int rules_read_ahead(const rules_ctx *c, const record *const *records, size_t n);
+void rules_read_ahead_done(const rules_ctx *c);
+
 /* The types of the stored records that rules_on_record(r) may read beyond
  * the records next to r and those of lower seq (a removal after a worn
  * cartridge's counter, the spore tests and cycles behind R5 and R7), as a

@@ -176,6 +176,39 @@ int rules__grip(const rules_ctx *c, const record *r)
     return reconcile(&al, c->p, c->clinic, &g, &v, ON_ARRIVAL);
 }
 
+/* A grip is judged from its load's row: that read is sent ahead for the
+ * message's first grip, unless a cycle or spore test before it in the
+ * message (the only records whose rules write loads and their
+ * sterilizers' dates: rules_cycle.c, rules_spore.c) could change what it
+ * reads, or the grip may be stored already (at or below the device's
+ * stored top: a resend, whose grip is not judged again). */
+int rules_read_ahead(const rules_ctx *c, const record *const *records, size_t n)
+{
+    store_load_ahead_drop(c->s);
+    for (size_t i = 0; i < n; i++) {
+        const record *r = records[i];
+        const char *load_id;
+
+        switch (r->type) {
+        case RT_STERILIZATION_CYCLE:
+        case RT_STERILIZATION_TEST:
+            return 0;
+        case RT_GRIP_ASSIGN:
+            if (r->seq <= c->top_before || !(load_id = record_get_str(r, "load_id")))
+                return 0;
+            return store_load_get_ahead(c->s, c->clinic, load_id);
+        default:
+            break;
+        }
+    }
+    return 0;
+}
+
+void rules_read_ahead_done(const rules_ctx *c)
+{
+    store_load_ahead_drop(c->s);
+}
+
 typedef struct recheck {
     const rules_ctx *c;
     verdict v;                    /* of the load, judged once for its grips */

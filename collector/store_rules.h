@@ -98,6 +98,17 @@ typedef struct rule_recall_dates {
  * sterilizer's dates in *dates (NULL: not wanted), from the same read. */
 int store_load_get(store *s, const char *clinic, const char *load_id, rule_load *out,
                    rule_recall_dates *dates);
+/* PostgreSQL, inside a transaction: takes the clinic's lock and sends the
+ * read of load_id ahead (sqldb_send_ahead), so that the server answers it
+ * while the caller writes a message's records; the next store_load_get of
+ * this clinic and load takes the answer. Nothing written in between may
+ * change the load or its sterilizer's dates (a sterilization cycle or
+ * spore test of the clinic): the answer is as of when it was sent. Another
+ * store_load_get, store_load_ahead_drop, a savepoint's rollback or the
+ * transaction's end drops it. SQLite has no server to read it meanwhile:
+ * nothing is done. 0, or -1 when sending failed. */
+int store_load_get_ahead(store *s, const char *clinic, const char *load_id);
+void store_load_ahead_drop(store *s);
 /* Stores l as the load's latest cycle. */
 int store_load_put(store *s, const char *clinic, const rule_load *l);
 

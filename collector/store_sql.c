@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "store_rules.h"
 #include "store_sql_int.h"
 
 #define STR_(x) #x
@@ -266,16 +267,24 @@ static void drop_view_ahead(store *s)
     s->view_ahead[0] = '\0';
 }
 
+/* Both reads sent ahead, when the transaction ends or is undone to a
+ * savepoint. */
+static void drop_ahead(store *s)
+{
+    drop_view_ahead(s);
+    store_load_ahead_drop(s);
+}
+
 int store_begin(store *s)
 {
     s->retryable = false;
-    drop_view_ahead(s);
+    drop_ahead(s);
     return sqldb_begin(s->db, SQLDB_WRITE) == 0 ? 0 : store__failed(s, "begin");
 }
 
 int store_commit(store *s)
 {
-    drop_view_ahead(s);
+    drop_ahead(s);
     return sqldb_commit(s->db) == 0 ? 0 : store__failed(s, "commit");
 }
 
@@ -291,7 +300,7 @@ int store_release(store *s)
 
 int store_rollback_to(store *s)
 {
-    drop_view_ahead(s);
+    drop_ahead(s);
     /* ROLLBACK TO keeps the savepoint open; release it so savepoints never nest. */
     if (sqldb_rollback_to(s->db, "message") != 0)
         return store__failed(s, "rollback to savepoint");
@@ -301,7 +310,7 @@ int store_rollback_to(store *s)
 /* sqldb_rollback keeps the failure that led here as the message. */
 void store_rollback(store *s)
 {
-    drop_view_ahead(s);
+    drop_ahead(s);
     sqldb_rollback(s->db);
 }
 

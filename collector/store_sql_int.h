@@ -37,6 +37,10 @@ struct store {
     /* The device whose view is sent ahead (store_device_view_ahead), its
      * answer not taken yet; "": none. */
     char view_ahead[IDS_DEVICE_ID_MAX + 1];
+    /* The clinic and load whose read is sent ahead (store_load_get_ahead),
+     * its answer not taken yet; load_ahead "": none. */
+    char load_ahead_clinic[RECORD_STR_MAX + 1];
+    char load_ahead[RECORD_STR_MAX + 1];
     char err[512];
     bool retryable;   /* a failure since store_begin may pass if the transaction runs again */
 };

@@ -102,7 +102,9 @@ int sqldb_rollback_to(sqldb *db, const char *name);
  * PostgreSQL: a transaction-scoped advisory lock on a 64-bit hash of key,
  * sent ahead like sqldb_run_deferred once its statement is prepared: the
  * server takes it before it runs anything sent after it, and a wait that
- * ends in a deadlock fails the next statement (retryable).
+ * ends in a deadlock fails the next statement (retryable). A key the
+ * transaction has locked already is not sent again (nor counted by
+ * sqldb_statements), unless a rollback to a savepoint came in between.
  * SQLite: nothing to do (SQLDB_WRITE already admits one writer).
  * Outside a transaction it is an error on both. */
 int sqldb_lock(sqldb *db, const char *key);
@@ -198,7 +200,8 @@ int64_t sqldb_changes(sqldb *db);
 
 /* How many statements were run on db so far: each sqldb_step that starts a
  * run, each sqldb_run_deferred, exec, transaction, savepoint and lock
- * call: for measuring, and for tests that bound the work. */
+ * call (on PostgreSQL, a lock the transaction did not hold yet): for
+ * measuring, and for tests that bound the work. */
 int64_t sqldb_statements(const sqldb *db);
 /* How many times db waited for the database's answers: on PostgreSQL each
  * a round trip to the server (statements sent ahead wait for none of

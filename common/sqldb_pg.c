@@ -54,6 +54,9 @@ typedef struct pg_conn {
     pg_stmt *lock_st, *try_st, *unlock_st;
     char **held;           /* keys of the session locks held */
     size_t nheld;
+    /* Keys of the advisory locks the open transaction holds (pg_lock). */
+    char **xact_locks;
+    size_t nxact_locks;
     unsigned *stale;       /* prepared statements to DEALLOCATE when idle */
     size_t nstale, capstale;
     /* Statements sent ahead (sqldb_run_deferred, sqldb_send_ahead), their
@@ -260,11 +263,27 @@ static void drop_notice(void *arg, const char *message)
     (void)message;
 }
 
+/* The transaction's locks are gone: all of them when it ended, those
+ * taken since the savepoint when rolled back to one (which ones is not
+ * kept: all are asked for again). */
+static void forget_xact_locks(pg_conn *db)
+{
+    for (size_t i = 0; i < db->nxact_locks; i++)
+        free(db->xact_locks[i]);
+    db->nxact_locks = 0;
+}
+
+static void no_tx(pg_conn *db)
+{
+    db->in_tx = false;
+    forget_xact_locks(db);
+}
+
 static void note_tx(pg_conn *db)
 {
     switch (PQtransactionStatus(db->conn)) {
     case PQTRANS_IDLE:
-        db->in_tx = false;
+        no_tx(db);
         break;
     case PQTRANS_INTRANS:
     case PQTRANS_INERROR:
@@ -367,7 +386,7 @@ static int lose_place(pg_conn *db, const char *what)
         memcpy(db->base.err, kept, sizeof kept);
         db->base.retryable = true;
     }
-    db->in_tx = false;
+    no_tx(db);
     forget_deferred(db);
     return -1;
 }
@@ -458,7 +477,7 @@ static int reconnect(pg_conn *db)
 
     PQreset(db->conn);
     db->gen++;
-    db->in_tx = false;
+    no_tx(db);
     forget_deferred(db);
     db->nstale = 0;
     drop_held(db);
@@ -1250,6 +1269,8 @@ static void pg_close(sqldb *base)
         free_stmt(db->unlock_st, false);
     PQfinish(db->conn);
     drop_held(db);
+    forget_xact_locks(db);
+    free(db->xact_locks);
     free(db->stale);
     free(db->target);
     free(db);
@@ -1318,7 +1339,7 @@ static int pg_exec(sqldb *base, const char *sql)
     if (strcmp(sql, "ROLLBACK") == 0 && PQstatus(db->conn) != CONNECTION_OK) {
         /* The transaction died with the connection: nothing to undo, and
          * the next sqldb_begin reconnects. */
-        db->in_tx = false;
+        no_tx(db);
         return sqldb__fail(base, true, "ROLLBACK", "the database connection was lost");
     }
     if (usable(db) != 0)
@@ -1326,6 +1347,8 @@ static int pg_exec(sqldb *base, const char *sql)
     /* A statement sent ahead that failed fails the transaction: COMMIT
      * (which the server would answer with ROLLBACK) or a savepoint's
      * RELEASE must report it; a rollback is what undoes it. */
+    if (strncmp(sql, "ROLLBACK", 8) == 0)
+        forget_xact_locks(db);    /* also a rollback to a savepoint */
     if (drain(db) != 0 && strncmp(sql, "ROLLBACK", 8) != 0)
         return -1;
     if (PQstatus(db->conn) != CONNECTION_OK && strncmp(sql, "ROLLBACK", 8) == 0)
@@ -1398,6 +1421,31 @@ static int run_key(pg_conn *db, pg_stmt *st, const char *key, bool *value)
     return rc < 0 ? -1 : 0;
 }
 
+/* A group of messages locks its devices up front, and each message asks
+ * again for its device's lock and its clinic's (ingest, the rules): sent
+ * each time, two statements of eleven per message. A key is kept until
+ * the transaction ends; past XACT_LOCKS_MAX keys the rest are sent each
+ * time. */
+#define XACT_LOCKS_MAX 512
+
+static bool xact_lock_held(pg_conn *db, const char *key)
+{
+    for (size_t i = 0; i < db->nxact_locks; i++)
+        if (strcmp(db->xact_locks[i], key) == 0)
+            return true;
+    return false;
+}
+
+static void note_xact_lock(pg_conn *db, const char *key)
+{
+    char *copy;
+
+    if (!db->xact_locks && !(db->xact_locks = malloc(XACT_LOCKS_MAX * sizeof *db->xact_locks)))
+        return;
+    if (db->nxact_locks < XACT_LOCKS_MAX && (copy = strdup(key)))
+        db->xact_locks[db->nxact_locks++] = copy;
+}
+
 static int pg_lock(sqldb *base, const char *key)
 {
     pg_conn *db = (pg_conn *)base;
@@ -1405,9 +1453,14 @@ static int pg_lock(sqldb *base, const char *key)
     /* Outside a transaction the lock would end with the statement. */
     if (!db->in_tx)
         return sqldb__fail(base, false, "sqldb_lock", "no transaction is open; call sqldb_begin first");
+    if (xact_lock_held(db, key))
+        return 0;
+    base->statements++;
+    note_xact_lock(db, key);
     /* Sent ahead where it can be: the server takes the lock before it runs
      * anything sent after it on this connection, which is all a caller
-     * relies on; a deadlock it ends in fails that later call (retryable). */
+     * relies on; a deadlock it ends in fails that later call (retryable),
+     * and the transaction's rollback forgets the key. */
     if (pg_bind_textn(&db->lock_st->base, 1, key, strlen(key)) != 0)
         return -1;
     switch (pg_run_deferred(&db->lock_st->base, -1)) {

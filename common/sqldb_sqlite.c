@@ -212,6 +212,7 @@ static int lite_begin(sqldb *db, int mode)
  * here and failing only on PostgreSQL. */
 static int lite_lock(sqldb *db, const char *key)
 {
+    db->statements++;
     if (sqlite3_get_autocommit(handle(db)))
         return sqldb__fail(db, false, "a lock needs a transaction (sqldb_begin first)", key);
     return 0;

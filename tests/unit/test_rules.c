@@ -966,11 +966,14 @@ static void test_r5_recheck_judges_the_load_once(void **state)
  * sterilizer's recall dates (store_load_get), where the sterilizer's row
  * was a read of its own. A message of one such grip costs the clinic's
  * lock, the grip's row and that read over a message of a plain counter
- * (4 with the sterilizer read apart). A recall found through those dates:
+ * (4 with the sterilizer read apart), its resend nothing more. On
+ * PostgreSQL the read is sent ahead of the message's records
+ * (rules_read_ahead), so it adds no round trip (on SQLite each statement
+ * counts one). A recall found through those dates:
  * test_r5_grip_from_recalled_load. */
 static void test_r5_load_and_recall_dates_one_read(void **state)
 {
-    int64_t plain, with_grip;
+    int64_t plain, with_grip, plain_trips, grip_trips;
     (void)state;
 
     cycle_statements(DEV_A, 0, "L1", 900);
@@ -983,6 +986,71 @@ static void test_r5_load_and_recall_dates_one_read(void **state)
     with_grip = send_statements(DEV_B);
     events_are("");
     assert_int_equal(with_grip, plain + 3);
+    /* Again, every statement prepared now (a statement's first run on
+     * PostgreSQL prepares it: a round trip of its own). */
+    counters(DEV_B, 620, NULL, 0, 0);
+    send_counted(DEV_B, &plain, &plain_trips);
+    grip(DEV_B, "g2", "L1", "S1");
+    send_counted(DEV_B, &with_grip, &grip_trips);
+    events_are("");
+    assert_int_equal(with_grip, plain + 3);
+    assert_int_equal(grip_trips, plain_trips + (testdb_is_postgres() ? 0 : 3));
+}
+
+/* The load's read sent ahead (rules_read_ahead) is as of before the
+ * message's records, so it is not sent when a cycle or spore test comes
+ * before the grip in the message: the grip is judged from the load as
+ * they left it. A passing cycle of the load in the same message withdraws
+ * an earlier grip's alert and excuses the grip after it; a failed one is
+ * that grip's R5; a cycle after the grip in the message comes too late
+ * for it (and withdraws the alert, as one from another message would); a
+ * positive spore test before the grip recalls its load (sent ahead, the
+ * read would have had the sterilizer's dates from before the test: no
+ * R5). */
+static void test_r5_cycle_before_grip_in_one_message(void **state)
+{
+    int64_t positive_cycle;
+    (void)state;
+
+    F->pol.settle_s = 0;
+    use_policy();
+    at(DEV_A, 600);
+    session_start(DEV_A, "S1");
+    grip(DEV_A, "g0", "L1", "S1");
+    session_end(DEV_A, "S1");
+    send(DEV_A);
+    events_are("raised R5 critical no-cycle:S1:g0 dev-a\n");
+    at(DEV_B, 300);   /* run before g0 was used */
+    session_start(DEV_B, "S2");
+    cycle_pass(DEV_B, "ac-1", "L1");
+    grip(DEV_B, "g1", "L1", "S2");
+    send_at(DEV_B, F->t0 + 700 * 1000);
+    events_are("withdrawn R5 critical no-cycle:S1:g0 dev-a\n");
+    cycle_fail(DEV_B, "ac-1", "L2");
+    grip(DEV_B, "g2", "L2", "S2");
+    send_at(DEV_B, F->t0 + 710 * 1000);
+    events_are("raised R4 cycle-failed load:L2 dev-b\n"
+               "raised R5 critical failed-load:S2:g2 dev-b\n");
+    grip(DEV_B, "g3", "L3", "S2");
+    at(DEV_B, 300);   /* run before g3 was used, logged after it */
+    cycle_pass(DEV_B, "ac-1", "L3");
+    session_end(DEV_B, "S2");
+    send_at(DEV_B, F->t0 + 720 * 1000);
+    events_are("raised R5 critical no-cycle:S2:g3 dev-b\n"
+               "withdrawn R5 critical no-cycle:S2:g3 dev-b\n");
+    /* A positive spore test before the grip recalls the grip's load. */
+    at(DEV_A, 1000);
+    cycle_pass(DEV_A, "ac-2", "L5");
+    positive_cycle = cycle_no;
+    send(DEV_A);
+    events_are("");
+    at(DEV_B, 1000 + 7200);   /* read two hours after its cycle */
+    session_start(DEV_B, "S3");
+    test_in(DEV_B, "ac-2", "spore", positive_cycle, "positive");
+    grip(DEV_B, "g5", "L5", "S3");
+    send(DEV_B);
+    events_are("raised R7 critical positive:ac-2:dev-b#10 dev-a\n"
+               "raised R5 critical recalled:S3:g5 dev-b\n");
 }
 
 /* A grip waiting for its load's cycle is queued (store_pending_put) without
@@ -2145,6 +2213,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_r3_clear_asked_only_when_one_may_be_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r3_worn_counter_at_the_end_asks_nothing_more, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r5_load_and_recall_dates_one_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r5_cycle_before_grip_in_one_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r4_cycle_failed_each_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r5_grip_from_failed_or_unknown_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r6_spore_overdue_escalates_and_clears, setup, teardown),

@@ -819,6 +819,50 @@ static void test_pg_lock_excludes(void **state)
     sqldb_close(b);
 }
 
+/* A lock the transaction holds is not sent again, nor counted: a group
+ * locks its devices up front and each message asks again. A rollback to a
+ * savepoint releases the locks taken since it, so every key is asked for
+ * again after one; a new transaction takes them afresh. */
+static void test_pg_lock_held_not_sent_again(void **state)
+{
+    fixture *fx = *state;
+    int64_t s0;
+    sqldb *b;
+
+    if (!testdb_is_postgres())
+        skip();
+    b = testdb_open(fx->target);
+    assert_int_equal(sqldb_begin(fx->db, SQLDB_WRITE), 0);
+    s0 = sqldb_statements(fx->db);
+    assert_int_equal(sqldb_lock(fx->db, "device:x"), 0);
+    assert_int_equal(sqldb_lock(fx->db, "device:x"), 0);
+    assert_int_equal(sqldb_statements(fx->db) - s0, 1);
+    assert_int_equal(sqldb_savepoint(fx->db, "sp"), 0);
+    assert_int_equal(sqldb_lock(fx->db, "device:y"), 0);
+    assert_int_equal(sqldb_exec(fx->db, "SELECT 1"), 0);   /* both taken by now */
+    assert_int_equal(try_xact_lock(b, "device:y"), 0);
+    assert_int_equal(sqldb_rollback_to(fx->db, "sp"), 0);
+    assert_int_equal(try_xact_lock(b, "device:y"), 1);    /* released with the savepoint */
+    assert_int_equal(try_xact_lock(b, "device:x"), 0);    /* taken before it: held */
+    s0 = sqldb_statements(fx->db);
+    assert_int_equal(sqldb_lock(fx->db, "device:y"), 0);
+    assert_int_equal(sqldb_lock(fx->db, "device:x"), 0);
+    assert_int_equal(sqldb_statements(fx->db) - s0, 2);
+    assert_int_equal(sqldb_exec(fx->db, "SELECT 1"), 0);
+    assert_int_equal(try_xact_lock(b, "device:y"), 0);    /* taken again */
+    assert_int_equal(sqldb_commit(fx->db), 0);
+    assert_int_equal(try_xact_lock(b, "device:x"), 1);
+    assert_int_equal(sqldb_begin(fx->db, SQLDB_WRITE), 0);
+    s0 = sqldb_statements(fx->db);
+    assert_int_equal(sqldb_lock(fx->db, "device:x"), 0);
+    assert_int_equal(sqldb_statements(fx->db) - s0, 1);
+    assert_int_equal(sqldb_exec(fx->db, "SELECT 1"), 0);
+    assert_int_equal(try_xact_lock(b, "device:x"), 0);
+    sqldb_rollback(fx->db);
+    assert_int_equal(try_xact_lock(b, "device:x"), 1);
+    sqldb_close(b);
+}
+
 static bool take_within(sqldb *db, const char *key, int ms)
 {
     struct timespec pause = {0, 10 * 1000 * 1000};
@@ -1282,6 +1326,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_serialization_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_deadlock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_lock_excludes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_lock_held_not_sent_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_session_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_finalize_deallocates, setup, teardown),
