@@ -1423,9 +1423,9 @@ static int run_key(pg_conn *db, pg_stmt *st, const char *key, bool *value)
 
 /* A group of messages locks its devices up front, and each message asks
  * again for its device's lock and its clinic's (ingest, the rules): sent
- * each time, two statements of eleven per message. A key is kept until
- * the transaction ends; past XACT_LOCKS_MAX keys the rest are sent each
- * time. */
+ * each time, they were two statements of eleven per message. A key is
+ * kept until the transaction ends or rolls back to a savepoint; past
+ * XACT_LOCKS_MAX keys the rest are sent each time. */
 #define XACT_LOCKS_MAX 512
 
 static bool xact_lock_held(pg_conn *db, const char *key)
@@ -1456,7 +1456,6 @@ static int pg_lock(sqldb *base, const char *key)
     if (xact_lock_held(db, key))
         return 0;
     base->statements++;
-    note_xact_lock(db, key);
     /* Sent ahead where it can be: the server takes the lock before it runs
      * anything sent after it on this connection, which is all a caller
      * relies on; a deadlock it ends in fails that later call (retryable),
@@ -1465,12 +1464,15 @@ static int pg_lock(sqldb *base, const char *key)
         return -1;
     switch (pg_run_deferred(&db->lock_st->base, -1)) {
     case 1:
-        return 0;
+        break;
     case -1:
         return -1;
     default:
-        return run_key(db, db->lock_st, key, NULL);
+        if (run_key(db, db->lock_st, key, NULL) != 0)
+            return -1;
     }
+    note_xact_lock(db, key);
+    return 0;
 }
 
 static long held_index(pg_conn *db, const char *key)
