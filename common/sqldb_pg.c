@@ -1422,10 +1422,12 @@ static int run_key(pg_conn *db, pg_stmt *st, const char *key, bool *value)
 }
 
 /* A group of messages locks its devices up front, and each message asks
- * again for its device's lock and its clinic's (ingest, the rules): sent
- * each time, they were two statements of eleven per message. A key is
- * kept until the transaction ends or rolls back to a savepoint; past
- * XACT_LOCKS_MAX keys the rest are sent each time. */
+ * again for its device's lock and its clinic's (ingest, the rules): the
+ * keys held are kept, so that asking again sends nothing (it would be
+ * about two of a message's ten statements). Kept until the transaction
+ * ends or rolls back to a savepoint; past XACT_LOCKS_MAX keys (a group
+ * locks at most COMMITTER_GROUP_MAX devices) the rest are sent each
+ * time. */
 #define XACT_LOCKS_MAX 512
 
 static bool xact_lock_held(pg_conn *db, const char *key)
