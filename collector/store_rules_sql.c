@@ -398,17 +398,23 @@ int store_cartridge_first_use(store *s, const char *uid, const rule_ref *use,
 
 /* ---- R4, R5, R7 ---------------------------------------------------------- */
 
+/* What a load's read is sent ahead for: a clinic and a load id are each
+ * at most RECORD_STR_MAX bytes without control characters, so the key
+ * holds both whole and apart. */
+static void load_key(char *key, size_t cap, const char *clinic, const char *load_id)
+{
+    snprintf(key, cap, "%s\n%s", clinic, load_id);
+}
+
 void store_load_ahead_drop(store *s)
 {
-    if (s->load_ahead[0])
-        sqldb_reset(s->rq[RQ_LOAD_GET]);
-    s->load_ahead[0] = '\0';
+    store__ahead_drop(&s->load_ahead, s->rq[RQ_LOAD_GET]);
 }
 
 int store_load_get_ahead(store *s, const char *clinic, const char *load_id)
 {
     sqldb_stmt *q = s->rq[RQ_LOAD_GET];
-    int rc;
+    char key[sizeof s->load_ahead.key];
 
     store_load_ahead_drop(s);
     if (sqldb_kind_of(s->db) == SQLDB_SQLITE)
@@ -419,32 +425,21 @@ int store_load_get_ahead(store *s, const char *clinic, const char *load_id)
         return -1;
     if (bind_text(q, 1, clinic) || bind_text(q, 2, load_id))
         return bind_failed(s, q, "load lookup");
-    if ((rc = sqldb_send_ahead(q)) < 0)
-        return store__failed(s, "load lookup");
-    if (rc == 0) {
-        store__reset(q);
-        return 0;
-    }
-    /* Record strings are never longer (RECORD_STR_MAX): kept whole. */
-    snprintf(s->load_ahead_clinic, sizeof s->load_ahead_clinic, "%s", clinic);
-    snprintf(s->load_ahead, sizeof s->load_ahead, "%s", load_id);
-    return 0;
+    load_key(key, sizeof key, clinic, load_id);
+    return store__ahead_send(s, &s->load_ahead, q, key, "load lookup");
 }
 
 int store_load_get(store *s, const char *clinic, const char *load_id, rule_load *out,
                    rule_recall_dates *dates)
 {
     sqldb_stmt *q = s->rq[RQ_LOAD_GET];
-    bool answered = s->load_ahead[0] && strcmp(s->load_ahead, load_id) == 0 &&
-                    strcmp(s->load_ahead_clinic, clinic) == 0;
+    char key[sizeof s->load_ahead.key];
     int rc;
 
-    if (!answered) {
-        store_load_ahead_drop(s);
-        if (bind_text(q, 1, clinic) || bind_text(q, 2, load_id))
-            return bind_failed(s, q, "load lookup");
-    }
-    s->load_ahead[0] = '\0';
+    load_key(key, sizeof key, clinic, load_id);
+    if (!store__ahead_take(&s->load_ahead, q, key) &&
+        (bind_text(q, 1, clinic) || bind_text(q, 2, load_id)))
+        return bind_failed(s, q, "load lookup");
     if ((rc = store__step(s, q, "load lookup")) == 1) {
         read_load(q, out);
         if (dates) {

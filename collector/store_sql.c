@@ -258,20 +258,41 @@ static int run(store *s, int q, const char *what)
     return store__run(s, s->q[q], what);
 }
 
-/* A view sent ahead and not taken is dropped when its transaction ends
- * or is undone to a savepoint: the next one reads afresh. */
-static void drop_view_ahead(store *s)
+int store__ahead_send(store *s, store_ahead *a, sqldb_stmt *q, const char *key, const char *what)
 {
-    if (s->view_ahead[0])
-        sqldb_reset(s->q[Q_DEVICE]);
-    s->view_ahead[0] = '\0';
+    int rc = sqldb_send_ahead(q);
+
+    if (rc < 0)
+        return store__failed(s, what);
+    if (rc == 0)
+        sqldb_reset(q);
+    else
+        snprintf(a->key, sizeof a->key, "%s", key);
+    return 0;
 }
 
-/* Both reads sent ahead, when the transaction ends or is undone to a
- * savepoint. */
+bool store__ahead_take(store_ahead *a, sqldb_stmt *q, const char *key)
+{
+    bool taken = a->key[0] && strcmp(a->key, key) == 0;
+
+    if (!taken)
+        store__ahead_drop(a, q);
+    a->key[0] = '\0';
+    return taken;
+}
+
+void store__ahead_drop(store_ahead *a, sqldb_stmt *q)
+{
+    if (a->key[0])
+        sqldb_reset(q);
+    a->key[0] = '\0';
+}
+
+/* A read sent ahead and not taken is dropped when its transaction ends
+ * or is undone to a savepoint: the next one reads afresh. */
 static void drop_ahead(store *s)
 {
-    drop_view_ahead(s);
+    store__ahead_drop(&s->view_ahead, s->q[Q_DEVICE]);
     store_load_ahead_drop(s);
 }
 
@@ -325,37 +346,27 @@ int store_lock_device(store *s, const char *device)
 int store_device_view_ahead(store *s, const char *device)
 {
     sqldb_stmt *q = s->q[Q_DEVICE];
-    int rc;
 
-    drop_view_ahead(s);
+    store__ahead_drop(&s->view_ahead, q);
     if (sqldb_kind_of(s->db) == SQLDB_SQLITE)
         return 0;
     /* Read under the device's lock, as store_device_view is: taken again
      * (at no cost) when the caller took it already. */
     if (store_lock_device(s, device) != 0 || bind_texts(s, q, 1, 1, &device, "device lookup") != 0)
         return -1;
-    if ((rc = sqldb_send_ahead(q)) < 0)
-        return store__failed(s, "device lookup");
-    if (rc == 1)
-        snprintf(s->view_ahead, sizeof s->view_ahead, "%s", device);
-    else
-        sqldb_reset(q);
-    return 0;
+    return store__ahead_send(s, &s->view_ahead, q, device, "device lookup");
 }
 
 int store_device_view(store *s, const char *device, device_info *out, device_view *view)
 {
     sqldb_stmt *q = s->q[view ? Q_DEVICE : Q_DEVICE_ROW];
-    bool answered = view && strcmp(s->view_ahead, device) == 0;
+    bool answered = view && store__ahead_take(&s->view_ahead, q, device);
     int rc;
 
     memset(out, 0, sizeof *out);
     if (view) {
         *view = (device_view){.top.seq = 0};
         memcpy(view->head.acked_hash, RECORD_GENESIS_PREV, RECORD_HASH_HEX);
-        if (!answered)
-            drop_view_ahead(s);
-        s->view_ahead[0] = '\0';
     }
     if (!answered && bind_texts(s, q, 1, 1, &device, "device lookup") != 0)
         return -1;

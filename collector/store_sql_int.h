@@ -17,6 +17,12 @@
 #define STORE_RULE_STMTS 32
 #define STORE_OUTBOX_STMTS 8
 
+/* A read sent ahead (sqldb_send_ahead): what it was sent for, "" when
+ * none is; the next step of its statement takes the answer. */
+typedef struct store_ahead {
+    char key[2 * RECORD_STR_MAX + 2];
+} store_ahead;
+
 struct store {
     sqldb *db;
     sqldb_stmt *q[STORE_CORE_STMTS];   /* store_sql.c */
@@ -34,13 +40,9 @@ struct store {
     store_outbox_route_fn route;         /* NULL: no notification sink */
     void *route_ctx;
     const char *sink_names[STORE_OUTBOX_SINKS];
-    /* The device whose view is sent ahead (store_device_view_ahead), its
-     * answer not taken yet; "": none. */
-    char view_ahead[IDS_DEVICE_ID_MAX + 1];
-    /* The clinic and load whose read is sent ahead (store_load_get_ahead),
-     * its answer not taken yet; load_ahead "": none. */
-    char load_ahead_clinic[RECORD_STR_MAX + 1];
-    char load_ahead[RECORD_STR_MAX + 1];
+    /* Reads sent ahead, their answers not taken yet: the device's view
+     * (store_device_view_ahead) and a grip's load (store_load_get_ahead). */
+    store_ahead view_ahead, load_ahead;
     char err[512];
     bool retryable;   /* a failure since store_begin may pass if the transaction runs again */
 };
@@ -55,6 +57,14 @@ int store__run(store *s, sqldb_stmt *q, const char *what);
  * PostgreSQL sent without waiting, its failure reported by the
  * transaction's next statement or its commit, which the caller checks. */
 int store__deferred(store *s, sqldb_stmt *q, const char *what);
+/* Sends q, bound, ahead for key (sqldb_send_ahead): 0, also when it could
+ * not be sent (q is reset: the read is made when asked for), or -1. */
+int store__ahead_send(store *s, store_ahead *a, sqldb_stmt *q, const char *key, const char *what);
+/* Whether q's next step reads the answer sent ahead for key (taken:
+ * nothing to bind); if not, what was sent ahead is dropped. */
+bool store__ahead_take(store_ahead *a, sqldb_stmt *q, const char *key);
+/* Drops what was sent ahead and not taken. */
+void store__ahead_drop(store_ahead *a, sqldb_stmt *q);
 /* Steps once: 1 with a row (caller reads it, then calls store__reset),
  * 0 when done (already reset), -1 on error (already reset). */
 int store__step(store *s, sqldb_stmt *q, const char *what);
