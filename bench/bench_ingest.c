@@ -1,6 +1,6 @@
 /* bench_ingest: the collector's commit path without a broker.
  *
- *   bench_ingest DB LOADFILE...
+ *   bench_ingest [--lanes N] DB LOADFILE...
  *
  * DB is a collector's database with the load's devices registered (a
  * SQLite path or a postgresql:// URI); each LOADFILE holds one device's
@@ -9,13 +9,15 @@
  * the files (a message of each device in turn, as a broker interleaves
  * devices) from this thread, as Paho's receive thread pushes them, while
  * the collector's committer (collector/committer.c, with the built-in
- * policy's rules on) stores them in groups. Nothing is published: acks are
- * counted. Checkpoints stay pending (no verifier runs here). Prints
+ * policy's rules on) stores them in groups, in N lanes (committer.h;
+ * default: the collector's, 2 on PostgreSQL, 1 on SQLite), each on its own
+ * connection. Nothing is published: acks are counted. Checkpoints stay pending (no verifier runs here). Prints
  *   bench_ingest: N records in M messages, S s wall, C s CPU: R records/s,
  *   U us CPU per record, A acks, G groups
  * and fails when not every message was acked. Used to look at the commit
  * path alone (with callgrind or perf) without the broker and TLS; the
  * figures `make bench` reports are the collector's, end to end. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,7 @@
 #include "metrics.h"
 #include "ingest.h"
 #include "policy.h"
+#include "sqldb.h"
 #include "store.h"
 
 typedef struct device_load {
@@ -36,7 +39,7 @@ typedef struct device_load {
 } device_load;
 
 typedef struct tally {
-    size_t acks;
+    atomic_size_t acks;
 } tally;
 
 static double clock_s(clockid_t id)
@@ -46,11 +49,12 @@ static double clock_s(clockid_t id)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* From every lane's committing thread. */
 static void count_ack(void *ctx, const char *device, uint64_t seq)
 {
     (void)device;
     (void)seq;
-    ((tally *)ctx)->acks++;
+    atomic_fetch_add_explicit(&((tally *)ctx)->acks, 1, memory_order_relaxed);
 }
 
 static void drop_alerts(void *ctx, const alert_batch *b, int64_t at_ms)
@@ -93,39 +97,58 @@ static int read_load(const char *path, device_load *d, size_t *records)
 
 int main(int argc, char **argv)
 {
-    size_t ndev = (size_t)(argc - 2), records = 0, messages = 0;
-    device_load *devs = calloc(ndev ? ndev : 1, sizeof *devs);
+    int first = 1;
+    size_t nlanes = 0, records = 0, messages = 0;
     static policy pol;
     char err[600];
-    store *s = NULL;
+    store *s[COMMITTER_LANES_MAX] = {NULL};
+    ingest *in[COMMITTER_LANES_MAX] = {NULL};
     tally t = {0};
 
-    if (argc < 3) {
-        fprintf(stderr, "usage: bench_ingest DB LOADFILE...\n");
+    if (argc > 2 && strcmp(argv[1], "--lanes") == 0) {
+        nlanes = (size_t)atoi(argv[2]);
+        first = 3;
+    }
+    if (argc - first < 2 || (first == 3 && (nlanes < 1 || nlanes > COMMITTER_LANES_MAX))) {
+        fprintf(stderr, "usage: bench_ingest [--lanes 1..%d] DB LOADFILE...\n", COMMITTER_LANES_MAX);
         return 2;
     }
+    const char *db = argv[first];
+    size_t ndev = (size_t)(argc - first - 1);
+    device_load *devs = calloc(ndev, sizeof *devs);
     for (size_t i = 0; i < ndev; i++)
-        if (read_load(argv[i + 2], &devs[i], &records) != 0)
+        if (read_load(argv[first + 1 + i], &devs[i], &records) != 0)
             return 1;
-    if (policy_defaults(&pol) != 0 || store_open(argv[1], &s, err, sizeof err) != 0) {
-        fprintf(stderr, "bench_ingest: %s\n", err);
+    if (!nlanes)
+        nlanes = sqldb_is_postgres(db) ? 2 : 1;   /* the collector's commit_lanes = 0 */
+    if (policy_defaults(&pol) != 0)
         return 1;
-    }
     /* The collector's defaults (collector_config.c). */
     ingest_limits limits = {100000, 4096, 86400 * 1000,
                             {pol.clock_skew_s * 1000, pol.gap_grace_s * 1000}};
-    ingest *in = ingest_new(s, &limits);
+    for (size_t k = 0; k < nlanes; k++) {
+        if (store_open(db, &s[k], err, sizeof err) != 0) {
+            fprintf(stderr, "bench_ingest: %s\n", err);
+            return 1;
+        }
+        if (!(in[k] = ingest_new(s[k], &limits)))
+            return 1;
+        ingest_set_policy(in[k], &pol);
+    }
     inbox *q = inbox_new(1024, 64u * 1024 * 1024);
     static metrics_counters counters;
     metrics_counters_init(&counters);
     const committer_publish pub = {&t, count_ack, drop_alerts, &counters};
-    if (!in || !q)
+    if (!q)
         return 1;
-    ingest_set_policy(in, &pol);
 
-    int64_t statements0 = store_statements(s), trips0 = store_round_trips(s);
+    int64_t statements0 = 0, trips0 = 0;
+    for (size_t k = 0; k < nlanes; k++) {
+        statements0 += store_statements(s[k]);
+        trips0 += store_round_trips(s[k]);
+    }
     double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-    committer *c = committer_start(in, q, &pub);
+    committer *c = committer_start(in, nlanes, q, &pub);
     for (bool more = true; more && c;) {
         more = false;
         for (size_t i = 0; i < ndev; i++) {
@@ -141,16 +164,22 @@ int main(int argc, char **argv)
     }
     committer_stop(c);
     double wall = clock_s(CLOCK_MONOTONIC) - w0, cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+    int64_t statements = -statements0, trips = -trips0;
+    for (size_t k = 0; k < nlanes; k++) {
+        statements += store_statements(s[k]);
+        trips += store_round_trips(s[k]);
+    }
 
     printf("bench_ingest: %zu records in %zu messages, %.2f s wall, %.2f s CPU: %.0f records/s,"
            " %.1f us CPU per record, %zu acks, %llu groups, %.1f statements and %.1f round trips"
-           " per message\n",
+           " per message, %zu lanes\n",
            records, messages, wall, cpu, (double)records / wall, cpu * 1e6 / (double)records,
-           t.acks, (unsigned long long)atomic_load(&counters.groups_committed),
-           (double)(store_statements(s) - statements0) / (double)messages,
-           (double)(store_round_trips(s) - trips0) / (double)messages);
-    ingest_free(in);
+           atomic_load(&t.acks), (unsigned long long)atomic_load(&counters.groups_committed),
+           (double)statements / (double)messages, (double)trips / (double)messages, nlanes);
+    for (size_t k = 0; k < nlanes; k++) {
+        ingest_free(in[k]);
+        store_close(s[k]);
+    }
     inbox_free(q);
-    store_close(s);
-    return c && t.acks > 0 ? 0 : 1;
+    return c && atomic_load(&t.acks) > 0 ? 0 : 1;
 }

@@ -1,16 +1,20 @@
 #include "collector_config.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "committer.h"
 #include "db.h"
 #include "fscheck.h"
 #include "policy.h"
 
 #define F(field) offsetof(collector_config, field)
+
+static_assert(COMMITTER_LANES_MAX == 8, "commit_lanes' range below is COMMITTER_LANES_MAX");
 
 static const config_setting settings[] = {
     {"broker_host", CONFIG_STR, "127.0.0.1", 0, 0, F(broker_host), "broker host name or address"},
@@ -23,6 +27,8 @@ static const config_setting settings[] = {
     /* A week: the broker queues for a collector that is down that long. */
     {"session_expiry_s", CONFIG_INT, "604800", 60, 4294967294LL, F(session_expiry_s), "broker keeps our session this long while we are away"},
     {"share_group", CONFIG_STR, "", 0, 0, F(share_group), "collectors with the same share_group share the devices' events (MQTT shared subscription, PostgreSQL db_path); empty: this collector takes them all"},
+    /* 0: 2 on PostgreSQL, 1 on SQLite (collector_config_load). */
+    {"commit_lanes", CONFIG_INT, "0", 0, 8, F(commit_lanes), "threads that store messages, each on its own database connection, a device's messages always on the same one (PostgreSQL; SQLite takes 1); 0: 2 on PostgreSQL, 1 on SQLite"},
     {"quarantine_max_rows", CONFIG_INT, "100000", 100, 100000000, F(quarantine_max_rows), "rejected messages kept"},
     {"quarantine_payload_bytes", CONFIG_INT, "4096", 0, 262144, F(quarantine_payload_bytes), "bytes of a rejected payload kept"},
     {"future_skew_s", CONFIG_INT, "86400", 0, 31536000, F(future_skew_s), "records timed further ahead of receive time are rejected"},
@@ -189,6 +195,14 @@ int collector_config_load(const char *path, collector_config *cfg, char *err, si
                  "they all reach: set db_path to a postgresql:// URI, or remove share_group", at);
         return -1;
     }
+    if (cfg->commit_lanes > 1 && !sqldb_is_postgres(cfg->db_path)) {
+        where(path, "commit_lanes", at, sizeof at);
+        snprintf(err, errlen, "%scommit_lanes: SQLite admits one writer at a time: set 1 (or 0, "
+                 "the default), or set db_path to a postgresql:// URI", at);
+        return -1;
+    }
+    if (cfg->commit_lanes == 0)
+        cfg->commit_lanes = sqldb_is_postgres(cfg->db_path) ? 2 : 1;
     return check_sinks(path, cfg, err, errlen);
 }
 

@@ -24,6 +24,7 @@ typedef struct collector_config {
     int64_t keepalive_s;
     int64_t session_expiry_s;
     char share_group[CONFIG_STR_MAX];  /* "": this collector takes every device's events */
+    int64_t commit_lanes;              /* committing threads (committer.h), resolved from 0 */
     int64_t quarantine_max_rows;
     int64_t quarantine_payload_bytes;
     int64_t future_skew_s;

@@ -2,14 +2,23 @@
  *
  * A preparing thread takes the messages from the inbox and does what needs
  * no store (prepare.h: parsing, checks, canonical bytes, hashes), handing
- * them on in order through a bounded queue of its own; the committing
- * thread meanwhile stores the group before. It takes every prepared
- * message waiting (up to COMMITTER_GROUP_MAX), stores them in
- * one transaction (ingest's group commit: one fsync for the group instead
- * of one per message), and only after the commit publishes one ack per
- * device — the latest head — and the group's alerts. Under light load a
- * group is a single message; under a burst groups grow, and so does
+ * them on in order to their device's lane through a bounded queue; each
+ * lane's committing thread meanwhile stores the group before. It takes
+ * every prepared message waiting (up to COMMITTER_GROUP_MAX), stores them
+ * in one transaction (ingest's group commit: one fsync for the group
+ * instead of one per message), and only after the commit publishes one
+ * ack per device — the latest head — and the group's alerts. Under light
+ * load a group is a single message; under a burst groups grow, and so does
  * throughput.
+ *
+ * Lanes: on PostgreSQL the committer may run several committing threads,
+ * each with its own ingest and connection (collector_config commit_lanes),
+ * so that one lane's server process works while another's waits for its
+ * thread. A device's messages all go to one lane (a hash of its id), so
+ * they are stored in the order they came, and the lanes' groups never wait
+ * on each other's devices; they meet on a clinic's lock (store_lock_clinic)
+ * as two collectors do, and a group runs the messages that take it last
+ * (group_order.h). On SQLite, one writer at a time: one lane.
  *
  * A group the store cannot begin or commit (disk full, I/O error, a
  * read-only filesystem) is kept and tried again, 100 ms later, doubling to
@@ -51,6 +60,7 @@
 #include "metrics.h"
 
 #define COMMITTER_GROUP_MAX 256
+#define COMMITTER_LANES_MAX 8
 
 /* Where committed results go (the listener publishes them over MQTT). */
 typedef struct committer_publish {
@@ -75,11 +85,14 @@ typedef struct committer_retry {
 
 typedef struct committer committer;
 
-/* Starts the thread; borrows in and q, copies pub. */
-committer *committer_start(ingest *in, inbox *q, const committer_publish *pub);
+/* Starts the threads: a lane per ingest of ins[0..nlanes) (1 to
+ * COMMITTER_LANES_MAX, each on its own store). Borrows ins and q, copies
+ * pub. NULL when nlanes is out of range or out of memory. */
+committer *committer_start(ingest *const *ins, size_t nlanes, inbox *q,
+                           const committer_publish *pub);
 /* The same with another backoff (tests). */
-committer *committer_start_retry(ingest *in, inbox *q, const committer_publish *pub,
-                                 const committer_retry *retry);
+committer *committer_start_retry(ingest *const *ins, size_t nlanes, inbox *q,
+                                 const committer_publish *pub, const committer_retry *retry);
 /* Closes the inbox, lets the threads prepare and store what is left, joins
  * them. */
 void committer_stop(committer *c);

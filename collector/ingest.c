@@ -11,6 +11,7 @@
 #include "log.h"
 #include "prepare.h"
 #include "rules.h"
+#include "store_rules.h"
 
 struct ingest {
     store *s;
@@ -21,6 +22,7 @@ struct ingest {
     const prepared_msg *msg;      /* the message being handled */
     bool oom;                     /* it failed for want of memory, not the store */
     bool careful;                 /* the open group: a savepoint per message */
+    bool clinic_whole;            /* the open group: each message takes its clinic's lock whole */
     device_info device;           /* of the message being handled */
     device_view view;             /* its stored state, read with it */
     /* The device of the group's next message (ingest_expect_next); "":
@@ -292,6 +294,14 @@ static int quarantine_record(ingest *in, integrity_ctx *ic, const split_reject *
     return integrity_raise(ic, &a);
 }
 
+static bool writes_clinic(const prepared_msg *m)
+{
+    for (size_t i = 0; i < m->count; i++)
+        if (rules_clinic_writes(m->records[i]))
+            return true;
+    return false;
+}
+
 /* Where the segment starting at index i of the message ends (exclusive).
  * A segment's records are stored at once and then checked one by one as
  * if each came alone (linkview.h): so their seqs ascend (a repeated or
@@ -347,6 +357,14 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
     linkview_start(in->links, in->s, device, &in->view);
     in->raised.n = 0;
     in->raised.overflow = false;
+    /* Where locks are shared, a message whose rules write its clinic's
+     * state, or any message of a group that asked for it, takes the
+     * clinic's lock whole before anything of it runs: a grip before its
+     * cycle then never holds it shared first (store_lock_clinic_shared:
+     * two transactions that did would deadlock). */
+    if (in->rules_on && store_shared(in->s) && (in->clinic_whole || writes_clinic(in->msg)) &&
+        store_lock_clinic(in->s, in->device.clinic) != 0)
+        return -1;
     /* Not in a careful group, where a savepoint's rollback would drop it. */
     if (in->rules_on && !in->careful &&
         rules_read_ahead(&rc, (const record *const *)in->msg->records, in->msg->count) != 0)
@@ -410,12 +428,15 @@ int ingest_group_begin(ingest *in)
     in->alerts.count = in->alerts.dropped = 0;
     in->group_queued = 0;
     in->careful = false;
+    in->clinic_whole = false;
     /* No log line here: the committer retries a failing group and says
      * once, with ingest_store_error, that storage is failing. */
     return store_begin(in->s) == 0 ? 0 : -1;
 }
 
 void ingest_group_careful(ingest *in) { in->careful = true; }
+
+void ingest_group_clinic_whole(ingest *in) { in->clinic_whole = true; }
 
 void ingest_expect_next(ingest *in, const char *topic)
 {

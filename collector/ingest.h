@@ -86,6 +86,12 @@ int ingest_group_begin(ingest *in);
 /* Right after ingest_group_begin: this group runs each message under a
  * savepoint of its own. */
 void ingest_group_careful(ingest *in);
+/* Right after ingest_group_begin, where the store's locks are shared: each
+ * message of this group takes its clinic's lock whole before it runs (the
+ * messages of a device that logs a sterilization cycle or test:
+ * group_order.h). A message whose rules write its clinic's state takes it
+ * so in any group. */
+void ingest_group_clinic_whole(ingest *in);
 /* Optional, right after ingest_group_begin: takes the device locks
  * (store_lock_device) of the messages' topics at once, in sorted order.
  * Each message takes its device's lock anyway; taking a group's locks up

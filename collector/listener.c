@@ -264,8 +264,9 @@ static void on_connection_lost(void *ctx, char *cause)
     log_warn("connection lost broker=%s:%d cause=%s", l->link.host, l->link.port, cause ? cause : "-");
 }
 
-int listener_new(const collector_config *cfg, const char *client_id, ingest *in, metrics_counters *counters, listener **out,
-                 char *err, size_t errlen)
+int listener_new(const collector_config *cfg, const char *client_id, ingest *const *lanes,
+                 size_t nlanes, metrics_counters *counters, listener **out, char *err,
+                 size_t errlen)
 {
     listener *l = calloc(1, sizeof *l);
     committer_publish pub = {l, queue_ack, queue_alerts, counters};
@@ -303,7 +304,7 @@ int listener_new(const collector_config *cfg, const char *client_id, ingest *in,
         goto fail;
     if (!(l->q = inbox_new(INBOX_MESSAGES, INBOX_BYTES)) ||
         !(l->publisher = publisher_start(&sink)) ||
-        !(l->committer = committer_start(in, l->q, &pub))) {
+        !(l->committer = committer_start(lanes, nlanes, l->q, &pub))) {
         snprintf(err, errlen, "cannot start the committer threads (out of memory?)");
         publisher_stop(l->publisher);
         MQTTAsync_destroy(&l->client);

@@ -16,12 +16,14 @@
 
 typedef struct listener listener;
 
-/* Borrows cfg, in and counters (NULL: not counted; the committer adds each
- * committed group's results to it). client_id is the CN of our certificate:
+/* Borrows cfg, lanes (an ingest per committing thread, committer.h) and
+ * counters (NULL: not counted; the committer adds each committed group's
+ * results to it). client_id is the CN of our certificate:
  * smpfleet's broker makes every client's id its CN anyway, so sending the
  * same keeps the session's name the same on both sides. */
-int listener_new(const collector_config *cfg, const char *client_id, ingest *in,
-                 metrics_counters *counters, listener **out, char *err, size_t errlen);
+int listener_new(const collector_config *cfg, const char *client_id, ingest *const *lanes,
+                 size_t nlanes, metrics_counters *counters, listener **out, char *err,
+                 size_t errlen);
 void listener_free(listener *l);
 
 /* Starts a connect attempt unless connected or connecting. */

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "collector_config.h"
+#include "committer.h"
 #include "ingest.h"
 #include "listener.h"
 #include "log.h"
@@ -91,7 +92,8 @@ typedef struct reloader {
     const char *config_path;
     const collector_config *running;  /* as started: what a restart would change */
     policy *pol;                      /* the timer's, on this thread */
-    ingest *in;                       /* the committer thread's copy, via ingest_update_policy */
+    ingest *const *lanes;             /* the committing threads' copies, via ingest_update_policy */
+    size_t nlanes;
 } reloader;
 
 static void reload(const reloader *r);
@@ -169,7 +171,8 @@ static void reload(const reloader *r)
     } else {
         *r->pol = *np;
         integrity_limits il = integrity_of(np);
-        ingest_update_policy(r->in, np, &il);
+        for (size_t k = 0; k < r->nlanes; k++)
+            ingest_update_policy(r->lanes[k], np, &il);
         snprintf(pol_note, sizeof pol_note, "%s (profile=%s)",
                  next->policy_file[0] ? next->policy_file : "built-in", np->profile);
     }
@@ -229,8 +232,8 @@ static unsigned route_event(void *ctx, const alert *a, const char *event)
 /* Notification sinks (docs/collector.md, "Notifications"): the writers'
  * stores queue what the filters select, in the alert's own transaction;
  * the sender threads deliver it. */
-static int start_notify(const collector_config *cfg, notify_sinks *sinks, store *writers[2],
-                        notify_sender **out, char *err, size_t errlen)
+static int start_notify(const collector_config *cfg, notify_sinks *sinks, store *const *writers,
+                        size_t nwriters, notify_sender **out, char *err, size_t errlen)
 {
     const char *names[STORE_OUTBOX_SINKS] = {notify_sink_name(NOTIFY_WEBHOOK),
                                              notify_sink_name(NOTIFY_SMTP),
@@ -243,7 +246,7 @@ static int start_notify(const collector_config *cfg, notify_sinks *sinks, store 
         return 0;
     if (notify_global_init(err, errlen) != 0)
         return -1;
-    for (int i = 0; i < 2; i++)
+    for (size_t i = 0; i < nwriters; i++)
         store_outbox_set_route(writers[i], route_event, sinks, names);
     for (int k = 0; k < NOTIFY_NSINKS; k++) {
         if (!sinks->sink[k].enabled)
@@ -303,8 +306,11 @@ int main(int argc, char **argv)
     const char *config_path = NULL;
     bool check = false;
     tls_identity id;
-    store *s = NULL, *timer_store = NULL;
-    ingest *in = NULL;
+    /* The committing threads' stores and ingests (committer.h, lanes). */
+    store *writers[COMMITTER_LANES_MAX] = {NULL};
+    ingest *lanes[COMMITTER_LANES_MAX] = {NULL};
+    size_t nlanes = 0;
+    store *timer_store = NULL;
     listener *l = NULL;
     alert_batch *batch = NULL;
     metrics_server *metrics = NULL;
@@ -355,10 +361,16 @@ int main(int argc, char **argv)
                             cfg.future_skew_s * 1000, integrity_of(&pol)};
     metrics_counters_init(&counters);
     snprintf(err, sizeof err, "out of memory");
-    if (store_open(cfg.db_path, &s, err, sizeof err) != 0 ||
-        store_open(cfg.db_path, &timer_store, err, sizeof err) != 0 ||
-        !(in = ingest_new(s, &limits)) || !(batch = malloc(sizeof *batch)) ||
-        listener_new(&cfg, id.cn, in, &counters, &l, err, sizeof err) != 0) {
+    for (; nlanes < (size_t)cfg.commit_lanes; nlanes++) {
+        if (store_open(cfg.db_path, &writers[nlanes], err, sizeof err) != 0 ||
+            !(lanes[nlanes] = ingest_new(writers[nlanes], &limits))) {
+            log_error("%s", err);
+            goto cleanup;
+        }
+    }
+    if (store_open(cfg.db_path, &timer_store, err, sizeof err) != 0 ||
+        !(batch = malloc(sizeof *batch)) ||
+        listener_new(&cfg, id.cn, lanes, nlanes, &counters, &l, err, sizeof err) != 0) {
         log_error("%s", err);
         goto cleanup;
     }
@@ -373,7 +385,10 @@ int main(int argc, char **argv)
         log_info("metrics listening bind=%s port=%lld path=/metrics", cfg.metrics_bind,
                  (long long)cfg.metrics_port);
     }
-    if (start_notify(&cfg, &sinks, (store *[2]){s, timer_store}, &sender, err, sizeof err) != 0) {
+    store *raisers[COMMITTER_LANES_MAX + 1];   /* every store that raises alerts */
+    memcpy(raisers, writers, nlanes * sizeof *raisers);
+    raisers[nlanes] = timer_store;
+    if (start_notify(&cfg, &sinks, raisers, nlanes + 1, &sender, err, sizeof err) != 0) {
         log_error("%s", err);
         goto cleanup;
     }
@@ -387,20 +402,22 @@ int main(int argc, char **argv)
         log_error("%s", err);
         goto cleanup;
     }
-    ingest_set_checkpoint_hook(in, kick_verifier, checker);
-    ingest_set_policy(in, &pol);
+    for (size_t k = 0; k < nlanes; k++) {
+        ingest_set_checkpoint_hook(lanes[k], kick_verifier, checker);
+        ingest_set_policy(lanes[k], &pol);
+    }
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     sqldb_mask(cfg.db_path, target, sizeof target);
-    log_info("started collector=%s db=%s broker=%s:%lld", id.cn, target, cfg.broker_host,
-             (long long)cfg.broker_port);
+    log_info("started collector=%s db=%s broker=%s:%lld commit_lanes=%zu", id.cn, target,
+             cfg.broker_host, (long long)cfg.broker_port, nlanes);
     listener_connect(l);
     /* The first tick runs at once: catches up on time that passed while the
      * collector was down. */
     timer t = {timer_store, &pol, batch, pol.rules_timer_s * 1000};
-    reloader r = {config_path, &cfg, &pol, in};
+    reloader r = {config_path, &cfg, &pol, lanes, nlanes};
     run(l, &t, &r);
     log_info("stopping");
     status = 0;
@@ -415,9 +432,11 @@ cleanup:
     metrics_stop(metrics);
     listener_free(l);
     verifier_free(checker);
-    ingest_free(in);
+    for (size_t k = 0; k < COMMITTER_LANES_MAX; k++) {
+        ingest_free(lanes[k]);
+        store_close(writers[k]);
+    }
     store_close(timer_store);
-    store_close(s);
     free(batch);
     return status;
 }

@@ -41,6 +41,16 @@ int rules_after_batch(const rules_ctx *c)
     return c->silent_closed ? 0 : alerting_clear(&al, "R8", c->device, "silent");
 }
 
+bool rules_clinic_wide(const record *r)
+{
+    return r->type == RT_GRIP_ASSIGN || rules_clinic_writes(r);
+}
+
+bool rules_clinic_writes(const record *r)
+{
+    return r->type == RT_STERILIZATION_CYCLE || r->type == RT_STERILIZATION_TEST;
+}
+
 unsigned rules_types_read(const policy *p, const record *r)
 {
     const unsigned tests_and_cycles = 1u << RT_STERILIZATION_TEST | 1u << RT_STERILIZATION_CYCLE;

@@ -119,6 +119,17 @@ void rules_read_ahead_done(const rules_ctx *c);
  * stored records of another type must add it here. */
 unsigned rules_types_read(const policy *p, const record *r);
 
+/* Whether rules_on_record(r) may take the lock of r's clinic (grips,
+ * sterilization cycles and tests, whose rules span the clinic's devices):
+ * shared (store_lock_clinic_shared) for a grip, whole (store_lock_clinic)
+ * when rules_clinic_writes(r). These rules read no stored record of another
+ * device but of these types (rules_types_read). */
+bool rules_clinic_wide(const record *r);
+/* Whether rules_on_record(r) writes its clinic's shared rule state
+ * (sterilization cycles and tests: loads, sterilizers' dates, other
+ * devices' grip alerts) and so takes the clinic's lock whole. */
+bool rules_clinic_writes(const record *r);
+
 /* Runs the time-driven rules at now_ms in one transaction on s, when s
  * holds the leader lock (store_timer_leader: taken here, kept while the
  * connection lasts; always on SQLite); otherwise does nothing. out is reset

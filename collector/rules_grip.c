@@ -11,10 +11,13 @@
  * (not a violation). settle_s = 0 judges at once.
  *
  * The two machines may be handled by two collectors at the same moment:
- * a grip is stored and judged, and a pending check settled, only under
- * the clinic's lock (store_lock_clinic), which the cycle's side takes too
- * (rules_cycle.c). So each sees the other's state whole, and no alert is
- * raised on a judgement that a concurrent cycle could no longer undo. */
+ * a grip is stored and judged under the clinic's lock held shared
+ * (store_lock_clinic_shared: grips write only their own rows and their
+ * device's alerts, so two run beside each other), and a pending check is
+ * settled under it held whole, as the cycle's and the spore test's sides
+ * take it (rules_cycle.c, rules_spore.c). So each sees the other's state
+ * whole, and no alert is raised on a judgement that a concurrent cycle
+ * could no longer undo. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -170,7 +173,7 @@ int rules__grip(const rules_ctx *c, const record *r)
     snprintf(g.grip_id, sizeof g.grip_id, "%s", record_get_str(r, "grip_id"));
     snprintf(g.session_id, sizeof g.session_id, "%s", record_get_str(r, "session_id"));
     /* Kept for R7's recall list and for the cycle that arrives later. */
-    if (store_lock_clinic(c->s, c->clinic) != 0 || store_grip_put(c->s, c->clinic, &g) != 0 ||
+    if (store_lock_clinic_shared(c->s, c->clinic) != 0 || store_grip_put(c->s, c->clinic, &g) != 0 ||
         judge_load(c->s, c->p, c->clinic, g.load_id, &v) != 0)
         return -1;
     return reconcile(&al, c->p, c->clinic, &g, &v, ON_ARRIVAL);

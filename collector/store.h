@@ -57,6 +57,10 @@ void store_rollback(store *s);
  * pass if it is rolled back and run again (a deadlock between collectors,
  * a serialization failure, a lost connection: sqldb_retryable). */
 bool store_retryable(const store *s);
+/* Whether other connections write beside this one, so that its locks
+ * (store_lock_device, store_lock_clinic) make others wait: PostgreSQL.
+ * SQLite admits one writer at a time. */
+bool store_shared(const store *s);
 
 /* Inside a transaction: waits for, then holds to its end, the lock of one
  * device ("device:<id>"), so that no other collector's transaction

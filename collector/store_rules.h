@@ -37,6 +37,15 @@ typedef struct rule_ref {
  * broken by PostgreSQL aborting one side, which store_retryable reports.
  * Taking it again in the same transaction does not wait. */
 int store_lock_clinic(store *s, const char *clinic);
+/* The same lock shared, for a decision that writes none of that state but
+ * its own rows (a grip: its row, its device's alerts and pending check):
+ * such decisions run beside each other, and wait only for one that holds
+ * the lock whole (a sterilization cycle or test, the timer's settling,
+ * smpctl clinic set). A transaction that holds it shared must not ask for
+ * it whole (two that did would deadlock): ingest takes it whole first for
+ * a message that will need it so, and the committer stores such a message
+ * in a transaction of its own (committer.c, order_group). */
+int store_lock_clinic_shared(store *s, const char *clinic);
 
 /* The session lock that makes one collector the one that runs the
  * time-driven rules (rules_timer.c). */
@@ -98,7 +107,7 @@ typedef struct rule_recall_dates {
  * sterilizer's dates in *dates (NULL: not wanted), from the same read. */
 int store_load_get(store *s, const char *clinic, const char *load_id, rule_load *out,
                    rule_recall_dates *dates);
-/* PostgreSQL, inside a transaction: takes the clinic's lock and sends the
+/* PostgreSQL, inside a transaction: takes the clinic's lock shared and sends the
  * read of load_id ahead (sqldb_send_ahead), so that the server answers it
  * while the caller writes a message's records; the next store_load_get of
  * this clinic and load takes the answer. Nothing written in between may

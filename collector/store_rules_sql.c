@@ -319,6 +319,14 @@ int store_lock_clinic(store *s, const char *clinic)
     return sqldb_lock(s->db, key) == 0 ? 0 : store__failed(s, "clinic lock");
 }
 
+int store_lock_clinic_shared(store *s, const char *clinic)
+{
+    char key[RECORD_STR_MAX + 8];
+
+    snprintf(key, sizeof key, "clinic:%s", clinic);
+    return sqldb_lock_shared(s->db, key) == 0 ? 0 : store__failed(s, "clinic lock (shared)");
+}
+
 int store_timer_leader(store *s, bool *leader)
 {
     *leader = false;
@@ -421,7 +429,7 @@ int store_load_get_ahead(store *s, const char *clinic, const char *load_id)
         return 0;
     /* Read under the clinic's lock, as the grip's judgement is: taken
      * again (at no cost) by rules_grip. */
-    if (store_lock_clinic(s, clinic) != 0)
+    if (store_lock_clinic_shared(s, clinic) != 0)
         return -1;
     if (bind_text(q, 1, clinic) || bind_text(q, 2, load_id))
         return bind_failed(s, q, "load lookup");

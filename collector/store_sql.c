@@ -134,6 +134,8 @@ int64_t store_round_trips(const store *s) { return sqldb_round_trips(s->db); }
 
 bool store_retryable(const store *s) { return s->retryable; }
 
+bool store_shared(const store *s) { return sqldb_kind_of(s->db) == SQLDB_POSTGRES; }
+
 int store__failed(store *s, const char *what)
 {
     snprintf(s->err, sizeof s->err, "%s: %s", what, sqldb_errmsg(s->db));

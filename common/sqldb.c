@@ -101,7 +101,9 @@ int sqldb_rollback_to(sqldb *db, const char *name)
 
 /* Counted by the backend: PostgreSQL sends nothing for a lock its
  * transaction holds already. */
-int sqldb_lock(sqldb *db, const char *key) { return db->ops->lock(db, key); }
+int sqldb_lock(sqldb *db, const char *key) { return db->ops->lock(db, key, false); }
+
+int sqldb_lock_shared(sqldb *db, const char *key) { return db->ops->lock(db, key, true); }
 int sqldb_try_lock_session(sqldb *db, const char *key, bool *held)
 {
     db->statements++;

@@ -108,6 +108,11 @@ int sqldb_rollback_to(sqldb *db, const char *name);
  * SQLite: nothing to do (SQLDB_WRITE already admits one writer).
  * Outside a transaction it is an error on both. */
 int sqldb_lock(sqldb *db, const char *key);
+/* The same lock in shared mode: shared holders of key never wait for each
+ * other; an exclusive one (sqldb_lock) waits for them all and they for it.
+ * A transaction holding key shared that asks for it exclusive waits for the
+ * other shared holders (two that both do deadlock: PostgreSQL fails one). */
+int sqldb_lock_shared(sqldb *db, const char *key);
 
 /* Tries, without waiting, to take the session-wide lock on key; *held tells
  * whether this connection holds it now (calling again while held keeps it).

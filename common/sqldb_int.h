@@ -30,7 +30,7 @@ typedef struct sqldb_ops {
     void (*close)(sqldb *db);
     int (*exec)(sqldb *db, const char *sql);
     int (*begin)(sqldb *db, int mode);
-    int (*lock)(sqldb *db, const char *key);
+    int (*lock)(sqldb *db, const char *key, bool shared);
     int (*try_lock_session)(sqldb *db, const char *key, bool *held);
     int (*unlock_session)(sqldb *db, const char *key);
     int (*prepare)(sqldb *db, const char *sql, sqldb_stmt **out);

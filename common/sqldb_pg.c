@@ -51,11 +51,13 @@ typedef struct pg_conn {
     unsigned gen;          /* bumped by every reconnect */
     unsigned next_id;      /* names s1, s2, ... of prepared statements */
     bool in_tx;            /* a transaction is open (as last seen) */
-    pg_stmt *lock_st, *try_st, *unlock_st;
+    pg_stmt *lock_st, *lock_shared_st, *try_st, *unlock_st;
     char **held;           /* keys of the session locks held */
     size_t nheld;
-    /* Keys of the advisory locks the open transaction holds (pg_lock). */
+    /* Keys of the advisory locks the open transaction holds (pg_lock), and
+     * whether it holds each one shared only. */
     char **xact_locks;
+    bool *xact_shared;
     size_t nxact_locks;
     unsigned *stale;       /* prepared statements to DEALLOCATE when idle */
     size_t nstale, capstale;
@@ -1263,6 +1265,8 @@ static void pg_close(sqldb *base)
     free(db->deferred);
     if (db->lock_st)
         free_stmt(db->lock_st, false);
+    if (db->lock_shared_st)
+        free_stmt(db->lock_shared_st, false);
     if (db->try_st)
         free_stmt(db->try_st, false);
     if (db->unlock_st)
@@ -1271,6 +1275,7 @@ static void pg_close(sqldb *base)
     drop_held(db);
     forget_xact_locks(db);
     free(db->xact_locks);
+    free(db->xact_shared);
     free(db->stale);
     free(db->target);
     free(db);
@@ -1314,6 +1319,10 @@ static int pg_open(const char *target, int flags, sqldb **out, char *err, size_t
     if (pg_prepare(&db->base, "SELECT pg_advisory_xact_lock(hashtextextended(?1, 0))", &s) != 0)
         goto fail_stmt;
     db->lock_st = (pg_stmt *)s;
+    if (pg_prepare(&db->base, "SELECT pg_advisory_xact_lock_shared(hashtextextended(?1, 0))",
+                   &s) != 0)
+        goto fail_stmt;
+    db->lock_shared_st = (pg_stmt *)s;
     if (pg_prepare(&db->base, "SELECT pg_try_advisory_lock(hashtextextended(?1, 0))", &s) != 0)
         goto fail_stmt;
     db->try_st = (pg_stmt *)s;
@@ -1430,50 +1439,67 @@ static int run_key(pg_conn *db, pg_stmt *st, const char *key, bool *value)
  * time. */
 #define XACT_LOCKS_MAX 512
 
-static bool xact_lock_held(pg_conn *db, const char *key)
+/* The index of key among the transaction's locks, -1: not held. */
+static long xact_lock_index(pg_conn *db, const char *key)
 {
     for (size_t i = 0; i < db->nxact_locks; i++)
         if (strcmp(db->xact_locks[i], key) == 0)
-            return true;
-    return false;
+            return (long)i;
+    return -1;
 }
 
-static void note_xact_lock(pg_conn *db, const char *key)
+static void note_xact_lock(pg_conn *db, const char *key, bool shared)
 {
+    long i = xact_lock_index(db, key);
     char *copy;
 
-    if (!db->xact_locks && !(db->xact_locks = malloc(XACT_LOCKS_MAX * sizeof *db->xact_locks)))
+    if (i >= 0) {                 /* an exclusive lock taken over a shared one */
+        db->xact_shared[i] = db->xact_shared[i] && shared;
         return;
-    if (db->nxact_locks < XACT_LOCKS_MAX && (copy = strdup(key)))
+    }
+    if (!db->xact_locks && (!(db->xact_locks = malloc(XACT_LOCKS_MAX * sizeof *db->xact_locks)) ||
+                            !(db->xact_shared = malloc(XACT_LOCKS_MAX * sizeof *db->xact_shared)))) {
+        free(db->xact_locks);
+    free(db->xact_shared);
+        db->xact_locks = NULL;
+        return;
+    }
+    if (db->nxact_locks < XACT_LOCKS_MAX && (copy = strdup(key))) {
+        db->xact_shared[db->nxact_locks] = shared;
         db->xact_locks[db->nxact_locks++] = copy;
+    }
 }
 
-static int pg_lock(sqldb *base, const char *key)
+static int pg_lock(sqldb *base, const char *key, bool shared)
 {
     pg_conn *db = (pg_conn *)base;
+    pg_stmt *st = shared ? db->lock_shared_st : db->lock_st;
+    long held;
 
     /* Outside a transaction the lock would end with the statement. */
     if (!db->in_tx)
         return sqldb__fail(base, false, "sqldb_lock", "no transaction is open; call sqldb_begin first");
-    if (xact_lock_held(db, key))
+    /* An exclusive lock covers a shared one; a shared one held does not
+     * cover an exclusive one, which is asked for on top of it. */
+    if ((held = xact_lock_index(db, key)) >= 0 && (shared || !db->xact_shared[held]))
         return 0;
     base->statements++;
     /* Sent ahead where it can be: the server takes the lock before it runs
      * anything sent after it on this connection, which is all a caller
      * relies on; a deadlock it ends in fails that later call (retryable),
      * and the transaction's rollback forgets the key. */
-    if (pg_bind_textn(&db->lock_st->base, 1, key, strlen(key)) != 0)
+    if (pg_bind_textn(&st->base, 1, key, strlen(key)) != 0)
         return -1;
-    switch (pg_run_deferred(&db->lock_st->base, -1)) {
+    switch (pg_run_deferred(&st->base, -1)) {
     case 1:
         break;
     case -1:
         return -1;
     default:
-        if (run_key(db, db->lock_st, key, NULL) != 0)
+        if (run_key(db, st, key, NULL) != 0)
             return -1;
     }
-    note_xact_lock(db, key);
+    note_xact_lock(db, key, shared);
     return 0;
 }
 

@@ -210,8 +210,9 @@ static int lite_begin(sqldb *db, int mode)
 /* BEGIN IMMEDIATE already holds the one write lock; refusing a lock
  * outside a transaction keeps code that forgot sqldb_begin from passing
  * here and failing only on PostgreSQL. */
-static int lite_lock(sqldb *db, const char *key)
+static int lite_lock(sqldb *db, const char *key, bool shared)
 {
+    (void)shared;
     db->statements++;
     if (sqlite3_get_autocommit(handle(db)))
         return sqldb__fail(db, false, "a lock needs a transaction (sqldb_begin first)", key);

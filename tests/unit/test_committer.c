@@ -293,7 +293,7 @@ static void fx_prepare(fixture *fx, size_t inbox_messages, int64_t gap_grace_ms)
 static void fx_commit_with(fixture *fx, const committer_retry *retry)
 {
     const committer_publish cp = {fx->pub, queue_ack, queue_alerts, &fx->counters};
-    assert_non_null(fx->com = committer_start_retry(fx->in, fx->q, &cp, retry));
+    assert_non_null(fx->com = committer_start_retry(&fx->in, 1, fx->q, &cp, retry));
 }
 
 /* Everything but the database. */

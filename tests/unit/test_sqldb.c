@@ -863,6 +863,56 @@ static void test_pg_lock_held_not_sent_again(void **state)
     sqldb_close(b);
 }
 
+static int64_t try_xact_lock_shared(sqldb *db, const char *key)
+{
+    return testdb_int_s(db, "SELECT pg_try_advisory_xact_lock_shared(hashtextextended(?1, 0))", key);
+}
+
+/* sqldb_lock_shared: shared holders do not exclude each other, a shared one
+ * excludes the lock whole; whole covers shared (nothing sent), shared does
+ * not cover whole (sent, and then held whole). */
+static void test_pg_lock_shared(void **state)
+{
+    fixture *fx = *state;
+    int64_t s0;
+    sqldb *b;
+
+    if (!testdb_is_postgres())
+        skip();
+    b = testdb_open(fx->target);
+    assert_int_equal(sqldb_lock_shared(fx->db, "clinic:c"), -1);
+    assert_true(has(sqldb_errmsg(fx->db), "sqldb_begin"));
+    assert_int_equal(sqldb_begin(fx->db, SQLDB_WRITE), 0);
+    s0 = sqldb_statements(fx->db);
+    assert_int_equal(sqldb_lock_shared(fx->db, "clinic:c"), 0);
+    assert_int_equal(sqldb_lock_shared(fx->db, "clinic:c"), 0);
+    assert_int_equal(sqldb_statements(fx->db) - s0, 1);
+    assert_int_equal(sqldb_exec(fx->db, "SELECT 1"), 0);   /* taken by now */
+    assert_int_equal(try_xact_lock_shared(b, "clinic:c"), 1);
+    assert_int_equal(try_xact_lock(b, "clinic:c"), 0);
+    s0 = sqldb_statements(fx->db);
+    assert_int_equal(sqldb_lock(fx->db, "clinic:c"), 0);
+    assert_int_equal(sqldb_statements(fx->db) - s0, 1);
+    assert_int_equal(sqldb_exec(fx->db, "SELECT 1"), 0);
+    assert_int_equal(try_xact_lock_shared(b, "clinic:c"), 0);  /* held whole now */
+    s0 = sqldb_statements(fx->db);
+    assert_int_equal(sqldb_lock(fx->db, "clinic:c"), 0);
+    assert_int_equal(sqldb_lock_shared(fx->db, "clinic:c"), 0);
+    assert_int_equal(sqldb_statements(fx->db) - s0, 0);
+    assert_int_equal(sqldb_commit(fx->db), 0);
+    assert_int_equal(try_xact_lock(b, "clinic:c"), 1);
+    assert_int_equal(sqldb_begin(fx->db, SQLDB_WRITE), 0);
+    s0 = sqldb_statements(fx->db);
+    assert_int_equal(sqldb_lock(fx->db, "clinic:c"), 0);
+    assert_int_equal(sqldb_lock_shared(fx->db, "clinic:c"), 0);
+    assert_int_equal(sqldb_statements(fx->db) - s0, 1);
+    assert_int_equal(sqldb_exec(fx->db, "SELECT 1"), 0);
+    assert_int_equal(try_xact_lock_shared(b, "clinic:c"), 0);
+    sqldb_rollback(fx->db);
+    assert_int_equal(try_xact_lock(b, "clinic:c"), 1);
+    sqldb_close(b);
+}
+
 static bool take_within(sqldb *db, const char *key, int ms)
 {
     struct timespec pause = {0, 10 * 1000 * 1000};
@@ -1327,6 +1377,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_deadlock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_lock_excludes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_lock_held_not_sent_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_lock_shared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_session_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_finalize_deallocates, setup, teardown),
