@@ -697,13 +697,13 @@ profile_summary_callgrind() {
 # pg_statement_summary LOG RECORDS RECS_PER_MSG KV: what the server's log
 # (log_min_duration_statement = 0, cut after its last COMMIT) says of the
 # statements that stored RECORDS: the statements per record and message
-# on the committer's connection (the one that inserts records: the commit
-# path) and on the collector's others (verifier, rules timer, ...), the
+# on the committing connections (those that insert records, one per lane:
+# the commit path) and on the collector's others (verifier, rules timer, ...), the
 # time the server logged for them, and the 15 statements that took the
 # most of it. A statement is a round trip unless it was sent ahead
 # (sqldb_run_deferred: the commit path's writes and device locks ride with
 # the next statement); the commit path's round trips are bench_ingest's
-# row. A statement's logged time includes its waits for locks. KV gets the committer's figures as
+# row. A statement's logged time includes its waits for locks. KV gets the commit path's figures as
 # key=value (per_record, per_message, rpm, other, ms, us_per_record).
 pg_statement_summary() {
     local rows=$WORK/statements.tsv
@@ -722,12 +722,11 @@ pg_statement_summary() {
         }
         END {
             if (recs < 1) recs = 1
-            for (p in ins) if (c == "" || ins[p] > ins[c]) c = p
-            ct = ptrips[c] + 0; cms = pms[c] + 0
-            printf "On the committer'"'"'s connection (the one inserting records): %d statements executed for %d records: %.1f per record, %.0f per message of %.1f records;\n", ct, recs, ct / recs, ct / recs * rpm, rpm
+            for (p in ins) { ct += ptrips[p]; cms += pms[p]; lanes++ }
+            printf "On the committing connections (the %d inserting records, one per lane): %d statements executed for %d records: %.1f per record, %.0f per message of %.1f records;\n", lanes, ct, recs, ct / recs, ct / recs * rpm, rpm
             printf "on the collector'"'"'s other connections (verifier, rules timer, ...): %d statements.\n", trips - ct
             printf "Server time logged (parse, bind, execute; a statement'"'"'s time includes its waits for locks):\n"
-            printf "%.0f ms on the committer'"'"'s connection (%.0f us per record), %.0f ms on the others.\n\n", cms, 1000 * cms / recs, total - cms
+            printf "%.0f ms on the committing connections (%.0f us per record), %.0f ms on the others.\n\n", cms, 1000 * cms / recs, total - cms
             printf "per_record=%.1f per_message=%.0f rpm=%.1f other=%d ms=%.0f us_per_record=%.0f\n", ct / recs, ct / recs * rpm, rpm, trips - ct, cms, 1000 * cms / recs >kv
             print "Top 15 statements by server time, all connections (share, total ms, executions, mean us, SQL):"
             print ""
@@ -784,7 +783,7 @@ pg_statements() {
     } >"$WORK/pg-statements-b$b.txt"
     local k=$WORK/$id.kv
     row "ingest b$b" "collector on PostgreSQL: statements per message, commit path" "$(kv "$k" per_message)" \
-        "$(kv "$k" per_record) per record, messages of $(kv "$k" rpm) records, on the committer's connection; server time logged there $(kv "$k" us_per_record) us per record (lock waits included); $(kv "$k" other) statements on the collector's other connections; $stored records in $(fmt "$secs" 0) s with every statement logged; top 15: out/bench/profile-summary-pg.txt"
+        "$(kv "$k" per_record) per record, messages of $(kv "$k" rpm) records, on the committing connections; server time logged there $(kv "$k" us_per_record) us per record (lock waits included); $(kv "$k" other) statements on the collector's other connections; $stored records in $(fmt "$secs" 0) s with every statement logged; top 15: out/bench/profile-summary-pg.txt"
 }
 PG_STMT_S=${BENCH_PG_STATEMENTS_S:-20}
 
@@ -1117,9 +1116,10 @@ verifier_rows() {
 # the preparing and committing threads of collector/committer.c fed
 # straight from the batch-64 load, no broker, no TLS, no verifier) on a
 # copy of the registry, SQLite or (pg) PostgreSQL: what the store and the
-# checks cost without the rest of the machine's work. On PostgreSQL its
-# round trips per message are the committer connection's waits for the
-# server (statements sent ahead wait for none of their own).
+# checks cost without the rest of the machine's work. In the collector's
+# default lanes (1 on SQLite, 2 on PostgreSQL). On PostgreSQL its round
+# trips per message are the committing connections' waits for the server
+# (statements sent ahead wait for none of their own).
 commit_path_row() {
     local n wall cpu rate us groups stmts trips target label=SQLite
     if [ "${1:-}" = pg ]; then
@@ -1132,9 +1132,9 @@ commit_path_row() {
     log "the commit path alone (bench_ingest, $label)"
     "$TOOLS/bench_ingest" "$target" "$LOAD"/b64/*.txt >"$WORK/commit-path.out" 2>&1 ||
         die "bench_ingest failed: $(tail -n 3 "$WORK/commit-path.out")"
-    read -r n wall cpu rate us groups stmts trips <<<"$(sed -E 's/.*: ([0-9]+) records in .* messages, ([0-9.]+) s wall, ([0-9.]+) s CPU: ([0-9]+) records\/s, ([0-9.]+) us CPU per record, [0-9]+ acks, ([0-9]+) groups, ([0-9.]+) statements and ([0-9.]+) round trips.*/\1 \2 \3 \4 \5 \6 \7 \8/' "$WORK/commit-path.out")"
+    read -r n wall cpu rate us groups stmts trips lanes <<<"$(sed -E 's/.*: ([0-9]+) records in .* messages, ([0-9.]+) s wall, ([0-9.]+) s CPU: ([0-9]+) records\/s, ([0-9.]+) us CPU per record, [0-9]+ acks, ([0-9]+) groups, ([0-9.]+) statements and ([0-9.]+) round trips per message, ([0-9]+) lanes.*/\1 \2 \3 \4 \5 \6 \7 \8 \9/' "$WORK/commit-path.out")"
     row "ingest b64" "the commit path alone (bench_ingest, $label: preparing + committing threads, no broker)" "$rate rec/s" \
-        "$n records in $wall s wall, $cpu s CPU ($us us per record), $groups groups committed$([ "$label" = PostgreSQL ] && echo "; $stmts statements and $trips round trips per message")"
+        "$n records in $wall s wall, $cpu s CPU ($us us per record), $groups groups committed in $lanes lane$([ "$lanes" = 1 ] || echo s)$([ "$label" = PostgreSQL ] && echo "; $stmts statements and $trips round trips per message")"
     if [ "$label" = PostgreSQL ]; then
         pgq "$PG_BASE" "DROP DATABASE bench_commit_path" >/dev/null
     else

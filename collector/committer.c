@@ -9,16 +9,17 @@
 #include <string.h>
 #include <time.h>
 
+#include "group_order.h"
 #include "log.h"
 #include "monoclock.h"
 #include "prepare.h"
-#include "group_order.h"
 #include "presence.h"
 #include "store.h"
 
-/* The queue between the preparing thread and the committing one: a group
- * is at most COMMITTER_GROUP_MAX messages. 64 MB of prepared records and
- * their payloads hold that many messages of 64 records (~85 kB each), so
+/* The queues between the preparing thread and the committing ones, one
+ * per lane, share this bound: a group is at most COMMITTER_GROUP_MAX
+ * messages. 64 MB of prepared records and their payloads hold that many
+ * messages of 64 records (~85 kB each), so
  * a burst is stored in groups as big as the preparing thread fills while
  * the one before commits, and the bound is the message count: on SQLite a
  * group writes each page it touched to the WAL once, so bigger groups
@@ -158,13 +159,16 @@ static int try_group(lane *ln, inbox_msg *msgs, size_t n, size_t first, bool car
         ingest_group_careful(ln->in);
     if (ln->ordered && ln->stage[first] == GROUP_WHOLE)
         ingest_group_clinic_whole(ln->in);
-    if (lock_group(ln, msgs, n, first) != 0) {
+    /* Where the group is ordered, its transactions end where group_order
+     * cuts it; each locks its own devices. */
+    size_t end = first + 1;
+    while (end < n && !(ln->ordered && group_order_cut(msgs, ln->stage, first, end)))
+        end++;
+    if (lock_group(ln, msgs, end, first) != 0) {
         *what = "lock the devices of";
         goto undo;
     }
-    while (*next < n) {
-        if (ln->ordered && group_order_cut(msgs, ln->stage, first, *next))
-            break;                /* committed first, then stored alone (group_order.h) */
+    while (*next < end) {
         inbox_msg *m = &msgs[(*next)++];
         /* A device's online/offline word: into device_presence, in this
          * transaction and in arrival order; never acked, no alerts, not
@@ -179,7 +183,7 @@ static int try_group(lane *ln, inbox_msg *msgs, size_t n, size_t first, bool car
             continue;
         }
         tally.messages++;
-        ingest_expect_next(ln->in, next_events_topic(msgs, *next, n));
+        ingest_expect_next(ln->in, next_events_topic(msgs, *next, end));
         if ((rc = ingest_message_prepared(ln->in, m->topic, m->payload, m->len, m->prepared,
                                           now_ms(), &r)) == 0) {
             tally_add(&tally, &r);

@@ -132,6 +132,9 @@ expect_fail 1 "$bad:6: policy_file: $ETC/broken-policy.conf:1: profile: 'weekly-
     "$BIN/smp-collector" -c "$bad" --check-config
 grep -qF "$bad:5: db_path $ETC/../no-such-dir/fleet.db: directory $ETC/../no-such-dir: cannot use: No such file or directory" "$WORK/err" ||
     fail "db_path problem not reported: $(cat "$WORK/err")"
+write_collector_conf "$bad" "commit_lanes = 2"
+expect_fail 1 "$bad:7: commit_lanes: SQLite admits one writer at a time: set 1 (or 0, the default), or set db_path to a postgresql:// URI" \
+    "$BIN/smp-collector" -c "$bad" --check-config
 echo "ok: --check-config names the setting and what to do for each bad case"
 
 # ---- start-up identity check --------------------------------------------------

@@ -237,6 +237,8 @@ typedef struct fixture {
     sqldb *check;             /* the test's own connection, for checks */
     store *s;
     ingest *in;
+    store *s2;                /* a second lane's (test_two_lanes_many_producers) */
+    ingest *in2;
     inbox *q;
     publisher *pub;
     committer *com;
@@ -293,7 +295,8 @@ static void fx_prepare(fixture *fx, size_t inbox_messages, int64_t gap_grace_ms)
 static void fx_commit_with(fixture *fx, const committer_retry *retry)
 {
     const committer_publish cp = {fx->pub, queue_ack, queue_alerts, &fx->counters};
-    assert_non_null(fx->com = committer_start_retry(&fx->in, 1, fx->q, &cp, retry));
+    ingest *lanes[2] = {fx->in, fx->in2};
+    assert_non_null(fx->com = committer_start_retry(lanes, fx->in2 ? 2 : 1, fx->q, &cp, retry));
 }
 
 /* Everything but the database. */
@@ -328,6 +331,8 @@ static int fx_teardown(void **state)
     inbox_free(fx->q);
     ingest_free(fx->in);
     store_close(fx->s);
+    ingest_free(fx->in2);
+    store_close(fx->s2);
     sqldb_close(fx->check);
     testdb_drop(fx->target);
     pthread_mutex_destroy(&fx->sk.mu);
@@ -714,14 +719,18 @@ static void *side_work(void *arg)
     while (!atomic_load(&s->stop)) {
         s->reads += atomic_load_explicit(&s->fx->counters.records_stored, memory_order_relaxed) > 0;
         ingest_update_policy(s->fx->in, &p, &lim);
+        if (s->fx->in2)
+            ingest_update_policy(s->fx->in2, &p, &lim);
         sleep_ms(1);
     }
     return NULL;
 }
 
-static void test_many_producers(void **state)
+/* Producers push their devices' messages at once while the committer
+ * stores them (in lanes committing threads, committer.h): every record
+ * once, each device's acks in order, the counters right. */
+static void many_producers(fixture *fx)
 {
-    fixture *fx = *state;
     pthread_t th[PRODUCERS], sth;
     producer prod[PRODUCERS];
     side sd = {.fx = fx};
@@ -751,6 +760,35 @@ static void test_many_producers(void **state)
     assert_int_equal((int64_t)atomic_load(&fx->counters.records_stored), (int64_t)total);
     assert_int_equal((int64_t)atomic_load(&fx->counters.messages_received),
                      PRODUCERS * MESSAGES_PER_PRODUCER);
+}
+
+static void test_many_producers(void **state)
+{
+    many_producers(*state);
+}
+
+/* The same in two lanes, each on its own connection (PostgreSQL: SQLite
+ * takes one writer, one lane). Every message is a grip of the one clinic,
+ * so the lanes' transactions hold its lock shared at the same time; both
+ * lanes stored some (each device's messages go to one of them). */
+static void test_two_lanes_many_producers(void **state)
+{
+    fixture *fx = *state;
+    const ingest_limits limits = {1000, 4096, 24 * 3600 * 1000LL, {300000, 600000}};
+    policy p;
+    char err[600];
+
+    if (!testdb_is_postgres())
+        skip();
+    if (store_open(fx->target, &fx->s2, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_non_null(fx->in2 = ingest_new(fx->s2, &limits));
+    assert_int_equal(policy_defaults(&p), 0);
+    ingest_set_policy(fx->in2, &p);
+    int64_t before = store_statements(fx->s2);
+    many_producers(fx);
+    assert_true(store_statements(fx->s2) > before);
+    assert_true(store_statements(fx->s) > 0);
 }
 
 /* ---- several collectors: a deadlock ------------------------------------------------ */
@@ -972,6 +1010,7 @@ int main(void)
         T(test_stop_while_failing_is_bounded),
         T(test_pg_down_group_kept_and_retried),
         T(test_many_producers),
+        T(test_two_lanes_many_producers),
         T(test_deadlock_group_run_again),
         T(test_checkpoints_acked_and_queued_not_verified),
         T(test_checkpoint_kick_only_after_commit),

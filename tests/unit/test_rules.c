@@ -22,6 +22,7 @@
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1914,6 +1915,99 @@ static void test_pg_grip_and_cycle_on_two_collectors(void **state)
     alerts_are("");
 }
 
+/* A delivery on a thread of its own that the test can look at while it
+ * runs (it may wait for a lock the test's open transaction holds). */
+typedef struct waiting_job {
+    job j;
+    pthread_t t;
+    atomic_bool done;
+} waiting_job;
+
+static void *run_waiting(void *arg)
+{
+    waiting_job *w = arg;
+    run_job(&w->j);
+    atomic_store(&w->done, true);
+    return NULL;
+}
+
+static void start_waiting(waiting_job *w, ingest *in, int dev, int64_t now_ms)
+{
+    static pthread_barrier_t alone;
+
+    assert_int_equal(pthread_barrier_init(&alone, NULL, 1), 0);
+    w->j = delivery(in, dev, now_ms);
+    w->j.go = &alone;
+    atomic_init(&w->done, false);
+    assert_int_equal(pthread_create(&w->t, NULL, run_waiting, w), 0);
+}
+
+static void finish_waiting(waiting_job *w)
+{
+    pthread_join(w->t, NULL);
+    free(w->j.m.payload);
+    assert_int_equal(w->j.rc, 0);
+}
+
+/* Polls up to 10 s until cond holds: done (the job ended) or a session
+ * waits for an advisory lock. */
+static bool within_10s(waiting_job *w, bool want_done)
+{
+    for (int i = 0; i < 1000; i++) {
+        if (want_done ? atomic_load(&w->done)
+                      : testdb_int(F->db, "SELECT count(*) FROM pg_locks WHERE locktype = "
+                                          "'advisory' AND NOT granted") > 0)
+            return true;
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    return false;
+}
+
+/* Two grips of one clinic, in two collectors' open transactions, run
+ * beside each other (the clinic's lock held shared); a sterilization
+ * cycle of the clinic waits for both to commit (it takes the lock whole),
+ * then finds both grips and settles them. */
+static void test_pg_grips_share_the_clinic_lock_cycles_wait(void **state)
+{
+    waiting_job w;
+    outgoing m;
+    ingest_result r;
+    (void)state;
+
+    second_collector();
+    at(DEV_A, 600);
+    session_start(DEV_A, "S1");
+    grip(DEV_A, "g1", "L1", "S1");
+    take_message(DEV_A, &m);
+    assert_int_equal(ingest_group_begin(F->in), 0);
+    assert_int_equal(ingest_message(F->in, m.topic, m.payload, (size_t)m.len,
+                                    F->t0 + 1000 * 1000, &r), 0);
+    assert_int_equal(r.stored, 2);
+    /* dev-b's grip, through the other collector, while dev-a's is open. */
+    at(DEV_B, 610);
+    session_start(DEV_B, "S2");
+    grip(DEV_B, "g2", "L1", "S2");
+    start_waiting(&w, F->in2, DEV_B, F->t0 + 1001 * 1000);
+    if (!within_10s(&w, true)) {
+        ingest_group_rollback(F->in);   /* lets it end */
+        finish_waiting(&w);
+        fail_msg("a grip waited for another transaction's grip of the clinic");
+    }
+    finish_waiting(&w);
+    /* The cycle waits for dev-a's transaction. */
+    at(DEV_B, 0);
+    cycle_pass(DEV_B, "ac-1", "L1");
+    start_waiting(&w, F->in2, DEV_B, F->t0 + 1002 * 1000);
+    bool waited = within_10s(&w, false) && !atomic_load(&w.done);
+    assert_int_equal(ingest_group_commit(F->in), 0);
+    finish_waiting(&w);
+    free(m.payload);
+    assert_true(waited);
+    assert_int_equal(testdb_int(F->db, "SELECT count(*) FROM rule_grips"), 2);
+    tick(1002 + 301);
+    alerts_are("");
+}
+
 #define ROUNDS 16
 
 /* The same at the same moment, judged at once (settle_s 0): whichever
@@ -2239,6 +2333,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_registered_sterilizer_owns_its_alerts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_test_logged_twice_is_one_fact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_grip_and_cycle_on_two_collectors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_grips_share_the_clinic_lock_cycles_wait, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_pg_grip_and_cycle_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_settle_and_cycle_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_timer_and_records_at_once, setup, teardown),
