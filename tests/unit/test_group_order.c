@@ -56,12 +56,34 @@ static void stages(const group_stage *st, size_t n, char *out)
     out[n] = '\0';
 }
 
+typedef struct arrival {
+    const char *device;
+    record_type type;
+} arrival;
+
+/* Orders the messages of in[0..n) (arrival i tagged i) and compares the
+ * new order and its stages with want_order and want_stages. */
+static void check_order(const arrival *in, size_t n, const char *want_order,
+                        const char *want_stages)
+{
+    fake f[MSGS_MAX];
+    inbox_msg msgs[MSGS_MAX];
+    group_stage st[MSGS_MAX];
+    char order[128], got[MSGS_MAX + 1];
+
+    assert_true(n <= MSGS_MAX);
+    for (size_t i = 0; i < n; i++)
+        fake_msg(&f[i], &msgs[i], in[i].device, in[i].type, i);
+    group_order(msgs, n, st);
+    arrivals(msgs, n, order, sizeof order);
+    stages(st, n, got);
+    assert_string_equal(order, want_order);
+    assert_string_equal(got, want_stages);
+}
+
 static void test_stages_and_order(void **state)
 {
-    static const struct {
-        const char *device;
-        record_type type;
-    } in[] = {
+    static const arrival in[] = {
         {"m-1", RT_USAGE_COUNTERS},        /* 0: free */
         {"m-2", RT_GRIP_ASSIGN},           /* 1: m-2 shared from here */
         {"ac-1", RT_USAGE_COUNTERS},       /* 2: ac-1 logs a cycle below: whole */
@@ -74,40 +96,18 @@ static void test_stages_and_order(void **state)
         {"m-3", RT_CARTRIDGE_INSERT},      /* 9: free */
         {"ac-1", RT_GRIP_ASSIGN},          /* 10: whole (its device logs a cycle) */
     };
-    const size_t n = sizeof in / sizeof in[0];
-    fake f[MSGS_MAX];
-    inbox_msg msgs[MSGS_MAX];
-    group_stage st[MSGS_MAX];
-    char order[128], got[MSGS_MAX + 1];
     (void)state;
-
-    for (size_t i = 0; i < n; i++)
-        fake_msg(&f[i], &msgs[i], in[i].device, in[i].type, i);
-    group_order(msgs, n, st);
-    arrivals(msgs, n, order, sizeof order);
-    stages(st, n, got);
-    assert_string_equal(order, "2 5 10 8 0 6 9 1 3 4 7");
-    assert_string_equal(got, "WWWWFFFSSSS");
+    check_order(in, sizeof in / sizeof in[0], "2 5 10 8 0 6 9 1 3 4 7", "WWWWFFFSSSS");
 }
 
 static void test_no_clinic_records_keeps_arrival(void **state)
 {
-    static const record_type types[] = {RT_USAGE_COUNTERS, RT_SESSION_START, RT_CARTRIDGE_INSERT,
-                                        RT_USAGE_COUNTERS, RT_SESSION_END};
-    static const char *const devices[] = {"m-2", "m-1", "m-2", "m-3", "m-1"};
-    fake f[MSGS_MAX];
-    inbox_msg msgs[MSGS_MAX];
-    group_stage st[MSGS_MAX];
-    char order[128], got[MSGS_MAX + 1];
+    static const arrival in[] = {
+        {"m-2", RT_USAGE_COUNTERS}, {"m-1", RT_SESSION_START}, {"m-2", RT_CARTRIDGE_INSERT},
+        {"m-3", RT_USAGE_COUNTERS}, {"m-1", RT_SESSION_END},
+    };
     (void)state;
-
-    for (size_t i = 0; i < 5; i++)
-        fake_msg(&f[i], &msgs[i], devices[i], types[i], i);
-    group_order(msgs, 5, st);
-    arrivals(msgs, 5, order, sizeof order);
-    stages(st, 5, got);
-    assert_string_equal(order, "0 1 2 3 4");
-    assert_string_equal(got, "FFFFF");
+    check_order(in, sizeof in / sizeof in[0], "0 1 2 3 4", "FFFFF");
 }
 
 /* An unprepared message (a status, or prepare ran out of memory) takes no
