@@ -791,6 +791,139 @@ static void test_two_lanes_many_producers(void **state)
     assert_true(store_statements(fx->s) > 0);
 }
 
+/* The next records of c, recs[0..n) with their seq, link and time set, as
+ * one events message (heap, NUL-terminated). */
+static char *chain_records(dev_chain *c, record *recs, size_t n, size_t *len)
+{
+    static const size_t cap = 8 * RECORD_CANON_MAX + 256;
+    char (*canon)[RECORD_CANON_MAX] = malloc(n * sizeof *canon);
+    const char *ptr[8];
+    size_t lens[8];
+    char *buf = malloc(cap);
+    int64_t base_ms;
+
+    assert_true(n >= 1 && n <= 8);
+    assert_non_null(canon);
+    assert_non_null(buf);
+    record_ts_parse("2026-03-02T09:00:00.000Z", &base_ms);
+    for (size_t i = 0; i < n; i++) {
+        record *r = &recs[i];
+        r->seq = ++c->seq;
+        memcpy(r->prev, c->head, RECORD_HASH_HEX);
+        record_ts_format(base_ms + (int64_t)r->seq * 1000, r->ts);
+        int l = record_canonical(r, canon[i], RECORD_CANON_MAX);
+        assert_true(l > 0);
+        lens[i] = (size_t)l;
+        ptr[i] = canon[i];
+        record_sha256_hex(canon[i], lens[i], c->head);
+    }
+    int l = message_encode_batch(c->device, ptr, lens, n, buf, cap);
+    assert_true(l > 0);
+    *len = (size_t)l;
+    free(canon);
+    return buf;
+}
+
+static void grip_record(record *r, const char *load, uint64_t n)
+{
+    char id[32];
+    record_init(r, RT_GRIP_ASSIGN);
+    snprintf(id, sizeof id, "grip-%" PRIu64, n);
+    record_set_str(r, "grip_id", id);
+    record_set_str(r, "load_id", load);
+    record_set_str(r, "session_id", "S1");
+}
+
+static void cycle_record(record *r, const char *sterilizer, int64_t no, const char *load)
+{
+    record_init(r, RT_STERILIZATION_CYCLE);
+    record_set_str(r, "sterilizer_id", sterilizer);
+    record_set_int(r, "cycle_no", no);
+    record_set_str(r, "load_id", load);
+    record_set_str(r, "program", "prevac_134");
+    record_set_int(r, "setpoint_c", 1340);
+    record_set_int(r, "temp_min_c", 1345);
+    record_set_int(r, "temp_max_c", 1360);
+    record_set_int(r, "exposure_s", 240);
+    record_set_int(r, "pressure_min_kpa", 3000);
+    record_set_int(r, "pressure_max_kpa", 3100);
+    record_set_int(r, "dry_s", 1200);
+    record_set_str(r, "operator_id", "op-1");
+    record_set_str(r, "ci_result", "pass");
+    record_set_str(r, "result", "pass");
+}
+
+#define CLINICS 3
+#define CLINIC_DEVICES 12
+#define CLINIC_MESSAGES 40
+
+/* Two lanes, twelve devices in three clinics, each device's messages
+ * grips of its clinic's current load and, on the first device of each
+ * clinic, every third message a cycle of the next load: the lanes' groups
+ * mix clinics, take their locks shared and whole, and meet on them. No
+ * two transactions may wait on each other's clinic locks in a cycle
+ * (group_order.h): PostgreSQL would fail one after deadlock_timeout and
+ * the group would run again, counted in group_conflicts. */
+static void test_two_lanes_clinics_without_lock_cycles(void **state)
+{
+    fixture *fx = *state;
+    const ingest_limits limits = {1000, 4096, 24 * 3600 * 1000LL, {300000, 600000}};
+    const committer_retry retry = {20, 200, 8, 5};
+    dev_chain c[CLINIC_DEVICES];
+    uint64_t total = 0;
+    policy p;
+    char err[600];
+
+    if (!testdb_is_postgres())
+        skip();
+    testdb_exec(fx->check, "UPDATE devices SET clinic = 'clinic-' || "
+                           "(CAST(substr(device_id, 5) AS INTEGER) % 3)");
+    if (store_open(fx->target, &fx->s2, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_non_null(fx->in2 = ingest_new(fx->s2, &limits));
+    assert_int_equal(policy_defaults(&p), 0);
+    fx_prepare(fx, 64, 600000);
+    ingest_set_policy(fx->in, &p);
+    ingest_set_policy(fx->in2, &p);
+    fx_commit_with(fx, &retry);
+    for (int d = 0; d < CLINIC_DEVICES; d++)
+        chain_init(&c[d], d);
+    for (int i = 0; i < CLINIC_MESSAGES; i++) {
+        for (int d = 0; d < CLINIC_DEVICES; d++) {
+            char topic[128], load[48];
+            record recs[2];
+            size_t n = 1, len;
+            snprintf(load, sizeof load, "L-%d-%d", d % CLINICS, i / 3);
+            if (d < CLINICS && i % 3 == 0) {
+                char next[48];
+                snprintf(next, sizeof next, "L-%d-%d", d % CLINICS, i / 3 + 1);
+                cycle_record(&recs[0], "ac-1", i + 1, next);
+            } else {
+                grip_record(&recs[0], load, c[d].seq + 1);
+                if (i % 2)
+                    grip_record(&recs[n++], load, c[d].seq + 2);
+            }
+            char *msg = chain_records(&c[d], recs, n, &len);
+            snprintf(topic, sizeof topic, "smp/v1/dev/dev-%d/events", d);
+            assert_int_equal(inbox_push(fx->q, topic, msg, len), 0);
+            free(msg);
+        }
+    }
+    for (int d = 0; d < CLINIC_DEVICES; d++) {
+        total += c[d].seq;
+        if (!wait_acked(&fx->sk, d, c[d].seq, 30000))
+            fail_msg("dev-%d acked %" PRIu64 " of %" PRIu64, d, sink_acked(&fx->sk, d), c[d].seq);
+    }
+    fx_stop(fx);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM records"), (int64_t)total);
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM rule_grips"),
+                     q_int(fx, "SELECT count(*) FROM records WHERE type = 'grip.assign'"));
+    assert_int_equal(q_int(fx, "SELECT count(*) FROM rule_loads"), CLINICS * (CLINIC_MESSAGES / 3 + 1));
+    assert_int_equal((int64_t)atomic_load(&fx->counters.group_conflicts), 0);
+    assert_int_equal(fx->sk.out_of_order, 0);
+    assert_true(store_statements(fx->s2) > 0);
+}
+
 /* ---- several collectors: a deadlock ------------------------------------------------ */
 
 /* Another collector's transaction holds dev-1 and then wants dev-0, while
@@ -1011,6 +1144,7 @@ int main(void)
         T(test_pg_down_group_kept_and_retried),
         T(test_many_producers),
         T(test_two_lanes_many_producers),
+        T(test_two_lanes_clinics_without_lock_cycles),
         T(test_deadlock_group_run_again),
         T(test_checkpoints_acked_and_queued_not_verified),
         T(test_checkpoint_kick_only_after_commit),
