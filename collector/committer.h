@@ -6,7 +6,7 @@
  * lane's committing thread meanwhile stores the group before. It takes
  * every prepared message waiting (up to COMMITTER_GROUP_MAX), stores them
  * in one transaction (ingest's group commit: one fsync for the group
- * instead of one per message), and only after the commit publishes one
+ * instead of one per message; where group_order cuts it, a few), and only after the commit publishes one
  * ack per device — the latest head — and the group's alerts. Under light
  * load a group is a single message; under a burst groups grow, and so does
  * throughput.
@@ -17,8 +17,9 @@
  * thread. A device's messages all go to one lane (a hash of its id), so
  * they are stored in the order they came, and the lanes' groups never wait
  * on each other's devices; they meet on a clinic's lock (store_lock_clinic)
- * as two collectors do, and a group runs the messages that take it last
- * (group_order.h). On SQLite, one writer at a time: one lane.
+ * as two collectors do, and a group is stored in the order, and the
+ * transactions, that hold it least (group_order.h). On SQLite, one writer
+ * at a time: one lane, arrival order.
  *
  * A group the store cannot begin or commit (disk full, I/O error, a
  * read-only filesystem) is kept and tried again, 100 ms later, doubling to

@@ -1,7 +1,7 @@
 /* listener: the collector's MQTT session — a persistent v5 session (clean
  * start off, session expiry set) subscribed to every device's events.
  * Paho's thread only copies each message into a bounded inbox; the
- * committer thread (committer.h) stores groups of them and publishes acks
+ * committing threads (committer.h) store groups of them and publish acks
  * and alerts after each commit. A full inbox blocks Paho's thread, so a
  * slow disk slows the broker's delivery instead of growing our memory. */
 #ifndef SMP_LISTENER_H

@@ -263,7 +263,7 @@ static void publish_verified(void *ctx, const alert_batch *b, int64_t at_ms)
     listener_publish_alerts(ctx, b, at_ms);
 }
 
-/* ingest's hook, on the committer thread after a commit that queued
+/* ingest's hook, on a committing thread after a commit that queued
  * checkpoints: wakes the verifier, never waits for it. */
 static void kick_verifier(void *ctx)
 {

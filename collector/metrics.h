@@ -23,7 +23,7 @@
 
 #include "sqldb.h"
 
-/* Ingest counters since start-up. Written by the committer thread (and the
+/* Ingest counters since start-up. Written by the committing threads (and the
  * checkpoint counts by the verifier thread), read by the HTTP thread:
  * relaxed atomics, each value is independent. */
 typedef struct metrics_counters {
