@@ -24,12 +24,12 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "collector_config.h"
 #include "committer.h"
 #include "inbox.h"
 #include "metrics.h"
 #include "ingest.h"
 #include "policy.h"
-#include "sqldb.h"
 #include "store.h"
 
 typedef struct device_load {
@@ -120,7 +120,7 @@ int main(int argc, char **argv)
         if (read_load(argv[first + 1 + i], &devs[i], &records) != 0)
             return 1;
     if (!nlanes)
-        nlanes = sqldb_is_postgres(db) ? 2 : 1;   /* the collector's commit_lanes = 0 */
+        nlanes = (size_t)collector_config_default_lanes(db);
     if (policy_defaults(&pol) != 0)
         return 1;
     /* The collector's defaults (collector_config.c). */

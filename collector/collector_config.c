@@ -202,8 +202,13 @@ int collector_config_load(const char *path, collector_config *cfg, char *err, si
         return -1;
     }
     if (cfg->commit_lanes == 0)
-        cfg->commit_lanes = sqldb_is_postgres(cfg->db_path) ? 2 : 1;
+        cfg->commit_lanes = collector_config_default_lanes(cfg->db_path);
     return check_sinks(path, cfg, err, errlen);
+}
+
+int64_t collector_config_default_lanes(const char *db_path)
+{
+    return sqldb_is_postgres(db_path) ? 2 : 1;
 }
 
 void collector_config_sinks(const collector_config *cfg, notify_sinks *out)

@@ -48,6 +48,8 @@ typedef struct collector_config {
 /* Loads and checks path; returns 0 or -1 with err naming file, line, setting.
  * Relative paths in the file are resolved against its directory. */
 int collector_config_load(const char *path, collector_config *cfg, char *err, size_t errlen);
+/* commit_lanes = 0 (the default) for db_path: 2 on PostgreSQL, 1 on SQLite. */
+int64_t collector_config_default_lanes(const char *db_path);
 
 /* The notification sinks of a loaded cfg (their settings were checked by
  * collector_config_load). */

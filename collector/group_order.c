@@ -7,23 +7,13 @@
 #include "prepare.h"
 #include "rules.h"
 
-typedef enum { TAKES_NONE, TAKES_SHARED, TAKES_WHOLE } takes;
-
-/* What a message's rules take of its clinic's lock. */
-static takes takes_of(const inbox_msg *m)
+/* What a message's rules take of its clinic's lock (none when it is not
+ * prepared). */
+static rules_clinic_lock takes_of(const inbox_msg *m)
 {
-    takes t = TAKES_NONE;
-
-    if (!m->prepared)
-        return t;
-    for (size_t i = 0; i < m->prepared->count && t != TAKES_WHOLE; i++) {
-        const record *r = m->prepared->records[i];
-        if (rules_clinic_writes(r))
-            t = TAKES_WHOLE;
-        else if (rules_clinic_wide(r))
-            t = TAKES_SHARED;
-    }
-    return t;
+    return m->prepared ? rules_clinic_lock_of((const record *const *)m->prepared->records,
+                                              m->prepared->count)
+                       : RULES_CLINIC_NONE;
 }
 
 /* Per committing thread: a group is at most COMMITTER_GROUP_MAX. */
@@ -60,14 +50,14 @@ void group_order(inbox_msg *msgs, size_t n, group_stage *stage)
         of[i] = n;
         if (message_topic_device(msgs[i].topic, id)) {
             of[i] = find_device(devices, &ndevices, id);
-            devices[of[i]].whole |= takes_of(&msgs[i]) == TAKES_WHOLE;
+            devices[of[i]].whole |= takes_of(&msgs[i]) == RULES_CLINIC_WHOLE;
         }
     }
     for (size_t i = 0; i < n; i++) {
         device_seen *d = of[i] < n ? &devices[of[i]] : NULL;
         if (d && d->whole)
             at[i] = GROUP_WHOLE;
-        else if (d && (d->shared || takes_of(&msgs[i]) == TAKES_SHARED))
+        else if (d && (d->shared || takes_of(&msgs[i]) == RULES_CLINIC_SHARED))
             at[i] = GROUP_SHARED, d->shared = true;
         else
             at[i] = GROUP_FREE;

@@ -294,14 +294,6 @@ static int quarantine_record(ingest *in, integrity_ctx *ic, const split_reject *
     return integrity_raise(ic, &a);
 }
 
-static bool writes_clinic(const prepared_msg *m)
-{
-    for (size_t i = 0; i < m->count; i++)
-        if (rules_clinic_writes(m->records[i]))
-            return true;
-    return false;
-}
-
 /* Where the segment starting at index i of the message ends (exclusive).
  * A segment's records are stored at once and then checked one by one as
  * if each came alone (linkview.h): so their seqs ascend (a repeated or
@@ -362,7 +354,9 @@ static int store_batch(ingest *in, const char *device, int64_t now_ms, const cha
      * clinic's lock whole before anything of it runs: a grip before its
      * cycle then never holds it shared first (store_lock_clinic_shared:
      * two transactions that did would deadlock). */
-    if (in->rules_on && store_shared(in->s) && (in->clinic_whole || writes_clinic(in->msg)) &&
+    if (in->rules_on && store_shared(in->s) &&
+        (in->clinic_whole || rules_clinic_lock_of((const record *const *)in->msg->records,
+                                                  in->msg->count) == RULES_CLINIC_WHOLE) &&
         store_lock_clinic(in->s, in->device.clinic) != 0)
         return -1;
     /* Not in a careful group, where a savepoint's rollback would drop it. */

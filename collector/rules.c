@@ -51,6 +51,18 @@ bool rules_clinic_writes(const record *r)
     return r->type == RT_STERILIZATION_CYCLE || r->type == RT_STERILIZATION_TEST;
 }
 
+rules_clinic_lock rules_clinic_lock_of(const record *const *records, size_t n)
+{
+    rules_clinic_lock l = RULES_CLINIC_NONE;
+
+    for (size_t i = 0; i < n && l != RULES_CLINIC_WHOLE; i++)
+        if (rules_clinic_writes(records[i]))
+            l = RULES_CLINIC_WHOLE;
+        else if (rules_clinic_wide(records[i]))
+            l = RULES_CLINIC_SHARED;
+    return l;
+}
+
 unsigned rules_types_read(const policy *p, const record *r)
 {
     const unsigned tests_and_cycles = 1u << RT_STERILIZATION_TEST | 1u << RT_STERILIZATION_CYCLE;

@@ -130,6 +130,11 @@ bool rules_clinic_wide(const record *r);
  * devices' grip alerts) and so takes the clinic's lock whole. */
 bool rules_clinic_writes(const record *r);
 
+/* What the rules of records[0..n) (a message) take of their clinic's lock:
+ * the most any of them takes. */
+typedef enum { RULES_CLINIC_NONE, RULES_CLINIC_SHARED, RULES_CLINIC_WHOLE } rules_clinic_lock;
+rules_clinic_lock rules_clinic_lock_of(const record *const *records, size_t n);
+
 /* Runs the time-driven rules at now_ms in one transaction on s, when s
  * holds the leader lock (store_timer_leader: taken here, kept while the
  * connection lasts; always on SQLite); otherwise does nothing. out is reset

@@ -422,8 +422,9 @@ static void chain_init(dev_chain *c, int dev)
     memcpy(c->head, RECORD_GENESIS_PREV, RECORD_HASH_HEX);
 }
 
-/* The next n records of c as one events message (heap, NUL-terminated). */
-static char *chain_message(dev_chain *c, size_t n, size_t *len)
+/* The next records of c, recs[0..n) with their seq, link and time set, as
+ * one events message (heap, NUL-terminated). */
+static char *chain_records(dev_chain *c, record *recs, size_t n, size_t *len)
 {
     static const size_t cap = 64 * RECORD_CANON_MAX + 256;
     char (*canon)[RECORD_CANON_MAX] = malloc(n * sizeof *canon);
@@ -437,17 +438,11 @@ static char *chain_message(dev_chain *c, size_t n, size_t *len)
     assert_non_null(buf);
     record_ts_parse("2026-03-02T09:00:00.000Z", &base_ms);
     for (size_t i = 0; i < n; i++) {
-        record r;
-        char id[32];
-        record_init(&r, RT_GRIP_ASSIGN);
-        snprintf(id, sizeof id, "grip-%" PRIu64, c->seq + 1);
-        record_set_str(&r, "grip_id", id);
-        record_set_str(&r, "load_id", "L1");
-        record_set_str(&r, "session_id", "S1");
-        r.seq = ++c->seq;
-        memcpy(r.prev, c->head, RECORD_HASH_HEX);
-        record_ts_format(base_ms + (int64_t)r.seq * 1000, r.ts);
-        int l = record_canonical(&r, canon[i], RECORD_CANON_MAX);
+        record *r = &recs[i];
+        r->seq = ++c->seq;
+        memcpy(r->prev, c->head, RECORD_HASH_HEX);
+        record_ts_format(base_ms + (int64_t)r->seq * 1000, r->ts);
+        int l = record_canonical(r, canon[i], RECORD_CANON_MAX);
         assert_true(l > 0);
         lens[i] = (size_t)l;
         ptr[i] = canon[i];
@@ -458,6 +453,50 @@ static char *chain_message(dev_chain *c, size_t n, size_t *len)
     *len = (size_t)l;
     free(canon);
     return buf;
+}
+
+static void grip_record(record *r, const char *load, uint64_t n)
+{
+    char id[32];
+    record_init(r, RT_GRIP_ASSIGN);
+    snprintf(id, sizeof id, "grip-%" PRIu64, n);
+    record_set_str(r, "grip_id", id);
+    record_set_str(r, "load_id", load);
+    record_set_str(r, "session_id", "S1");
+}
+
+static void cycle_record(record *r, const char *sterilizer, int64_t no, const char *load)
+{
+    record_init(r, RT_STERILIZATION_CYCLE);
+    record_set_str(r, "sterilizer_id", sterilizer);
+    record_set_int(r, "cycle_no", no);
+    record_set_str(r, "load_id", load);
+    record_set_str(r, "program", "prevac_134");
+    record_set_int(r, "setpoint_c", 1340);
+    record_set_int(r, "temp_min_c", 1345);
+    record_set_int(r, "temp_max_c", 1360);
+    record_set_int(r, "exposure_s", 240);
+    record_set_int(r, "pressure_min_kpa", 3000);
+    record_set_int(r, "pressure_max_kpa", 3100);
+    record_set_int(r, "dry_s", 1200);
+    record_set_str(r, "operator_id", "op-1");
+    record_set_str(r, "ci_result", "pass");
+    record_set_str(r, "result", "pass");
+}
+
+/* The next n records of c, grips from load L1, as one events message
+ * (heap, NUL-terminated). */
+static char *chain_message(dev_chain *c, size_t n, size_t *len)
+{
+    record *recs = malloc(n * sizeof *recs);
+    char *msg;
+
+    assert_non_null(recs);
+    for (size_t i = 0; i < n; i++)
+        grip_record(&recs[i], "L1", c->seq + 1 + i);
+    msg = chain_records(c, recs, n, len);
+    free(recs);
+    return msg;
 }
 
 static void push_next(fixture *fx, dev_chain *c, size_t n)
@@ -789,68 +828,6 @@ static void test_two_lanes_many_producers(void **state)
     many_producers(fx);
     assert_true(store_statements(fx->s2) > before);
     assert_true(store_statements(fx->s) > 0);
-}
-
-/* The next records of c, recs[0..n) with their seq, link and time set, as
- * one events message (heap, NUL-terminated). */
-static char *chain_records(dev_chain *c, record *recs, size_t n, size_t *len)
-{
-    static const size_t cap = 8 * RECORD_CANON_MAX + 256;
-    char (*canon)[RECORD_CANON_MAX] = malloc(n * sizeof *canon);
-    const char *ptr[8];
-    size_t lens[8];
-    char *buf = malloc(cap);
-    int64_t base_ms;
-
-    assert_true(n >= 1 && n <= 8);
-    assert_non_null(canon);
-    assert_non_null(buf);
-    record_ts_parse("2026-03-02T09:00:00.000Z", &base_ms);
-    for (size_t i = 0; i < n; i++) {
-        record *r = &recs[i];
-        r->seq = ++c->seq;
-        memcpy(r->prev, c->head, RECORD_HASH_HEX);
-        record_ts_format(base_ms + (int64_t)r->seq * 1000, r->ts);
-        int l = record_canonical(r, canon[i], RECORD_CANON_MAX);
-        assert_true(l > 0);
-        lens[i] = (size_t)l;
-        ptr[i] = canon[i];
-        record_sha256_hex(canon[i], lens[i], c->head);
-    }
-    int l = message_encode_batch(c->device, ptr, lens, n, buf, cap);
-    assert_true(l > 0);
-    *len = (size_t)l;
-    free(canon);
-    return buf;
-}
-
-static void grip_record(record *r, const char *load, uint64_t n)
-{
-    char id[32];
-    record_init(r, RT_GRIP_ASSIGN);
-    snprintf(id, sizeof id, "grip-%" PRIu64, n);
-    record_set_str(r, "grip_id", id);
-    record_set_str(r, "load_id", load);
-    record_set_str(r, "session_id", "S1");
-}
-
-static void cycle_record(record *r, const char *sterilizer, int64_t no, const char *load)
-{
-    record_init(r, RT_STERILIZATION_CYCLE);
-    record_set_str(r, "sterilizer_id", sterilizer);
-    record_set_int(r, "cycle_no", no);
-    record_set_str(r, "load_id", load);
-    record_set_str(r, "program", "prevac_134");
-    record_set_int(r, "setpoint_c", 1340);
-    record_set_int(r, "temp_min_c", 1345);
-    record_set_int(r, "temp_max_c", 1360);
-    record_set_int(r, "exposure_s", 240);
-    record_set_int(r, "pressure_min_kpa", 3000);
-    record_set_int(r, "pressure_max_kpa", 3100);
-    record_set_int(r, "dry_s", 1200);
-    record_set_str(r, "operator_id", "op-1");
-    record_set_str(r, "ci_result", "pass");
-    record_set_str(r, "result", "pass");
 }
 
 #define CLINICS 3
