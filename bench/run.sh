@@ -507,7 +507,8 @@ metric_of() {
 # RUN_CPU (the collectors' CPU seconds, summed, to that moment),
 # RUN_BUSY (the machine's busy CPU share in percent of all its cores) and
 # RUN_IOWAIT; with metrics_port in the CONFs, RUN_SHARE ("a/b": records
-# each stored) and RUN_CONFLICTS (groups run again, summed); on
+# each stored), RUN_CONFLICTS (groups run again, summed) and RUN_GROUPS
+# (group transactions committed, summed); on
 # PostgreSQL RUN_PGCPU (the server's CPU seconds), RUN_WALSYNC (WAL
 # fsyncs) and RUN_LOCKWAIT (sessions waiting for a lock, on average over
 # the polls).
@@ -580,7 +581,7 @@ run_collectors() {
         fi
     fi
     m1=$(machine_ticks)
-    RUN_CPU=0 RUN_SHARE='' RUN_CONFLICTS=''
+    RUN_CPU=0 RUN_SHARE='' RUN_CONFLICTS='' RUN_GROUPS=''
     for i in "${!pids[@]}"; do
         c=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/${pids[$i]}/stat" 2>/dev/null || echo 0)
         RUN_CPU=$(calc "$RUN_CPU + $c")
@@ -588,6 +589,8 @@ run_collectors() {
             RUN_SHARE="$RUN_SHARE${RUN_SHARE:+/}$(metric_of "${ports[$i]}" smp_records_stored_total)"
             c=$(metric_of "${ports[$i]}" smp_commit_conflicts_total)
             RUN_CONFLICTS=$(( ${RUN_CONFLICTS:-0} + ${c:-0} ))
+            c=$(metric_of "${ports[$i]}" smp_commit_groups_total)
+            RUN_GROUPS=$(( ${RUN_GROUPS:-0} + ${c:-0} ))
         fi
     done
     for i in "${!pids[@]}"; do stop_collector "${pids[$i]}" "${wraps[$i]}"; done
@@ -974,6 +977,7 @@ ca_file = $PKI/ca.crt
 cert_file = $PKI/collector-coll-b$b.crt
 key_file = $PKI/collector-coll-b$b.key
 db_path = $db
+metrics_port = $(free_port)
 CONF
     run_collectors "coll-b$b" "$db" "$recs" "$conf"
     COLL_S=$RUN_S
@@ -991,7 +995,7 @@ CONF
     row "ingest b$b" "(b2) batched peer: bench/batched_peer.py, one commit per 64 messages" "$(fmt "$BPEER_RATE" 0) rec/s" \
         "$(fmt "$BPEER_S" 2) s wall ($(sed -n 's/.*(\(.*\)).*/\1/p' "$WORK/batched-b$b.out") after its first message)"
     row "ingest b$b" "(c) smp-collector, SQLite" "$(fmt "$COLL_RATE" 0) rec/s" \
-        "$(fmt "$COLL_S" 2) s wall to the last ack; $(verify_note "$recs"); $cpu s CPU${fsyncs:+, $fsyncs fsync/fdatasync ($(fmt "$(calc "$fsyncs / $msgs")" 2)/message)}, machine $busy % busy, $ackfail ack publishes refused by Paho"
+        "$(fmt "$COLL_S" 2) s wall to the last ack; $(verify_note "$recs"); $cpu s CPU${fsyncs:+, $fsyncs fsync/fdatasync ($(fmt "$(calc "$fsyncs / $msgs")" 2)/message)}, machine $busy % busy, ${RUN_GROUPS:-?} groups committed, $ackfail ack publishes refused by Paho"
     row "ingest b$b" "collector / limit" "$(fmt "$(calc "$COLL_RATE / $LIMIT_RATE")" 3)" \
         "$([ "$b" = 64 ] && echo "target >= 0.8")"
     row "ingest b$b" "collector / naive peer" "$(fmt "$(calc "$COLL_RATE / $PEER_RATE")" 2)" \

@@ -12,8 +12,12 @@ struct prepare_scratch {
     json_arena *arena;            /* the parse's cJSON tree */
     message_batch batch;
     split_rejects rejects;
+    message_span spans[MESSAGE_MAX_RECORDS];
     char canon[MESSAGE_MAX_RECORDS][RECORD_CANON_MAX];
-    int canon_len[MESSAGE_MAX_RECORDS];
+    /* record i's canonical bytes: inside the payload (when it came in
+     * canonical form) or in canon[i] */
+    const char *canon_at[MESSAGE_MAX_RECORDS];
+    size_t canon_len[MESSAGE_MAX_RECORDS];
 };
 
 prepare_scratch *prepare_scratch_new(void)
@@ -55,7 +59,7 @@ static prepared_msg *compact(const prepare_scratch *sc, int rc, const record_err
     size_t n = rc == 0 ? sc->batch.count : 0, nrej = rc == 0 ? sc->rejects.count : 0;
     size_t text = 0, used = 0;
     for (size_t i = 0; i < n; i++) {
-        text += (size_t)sc->canon_len[i] + 1;
+        text += sc->canon_len[i] + 1;
         used += aligned(record_used_size(&sc->batch.records[i]));
     }
     size_t off_ptrs = aligned(sizeof(prepared_msg));
@@ -89,8 +93,9 @@ static prepared_msg *compact(const prepare_scratch *sc, int rc, const record_err
     memcpy(m->rejects, sc->rejects.r, nrej * sizeof(split_reject));
     char *t = block + off_text;
     for (size_t i = 0; i < n; i++) {
-        size_t len = (size_t)sc->canon_len[i];
-        memcpy(t, sc->canon[i], len + 1);
+        size_t len = sc->canon_len[i];
+        memcpy(t, sc->canon_at[i], len);
+        t[len] = '\0';
         m->canon[i] = t;
         m->canon_len[i] = len;
         record_sha256_hex(t, len, m->hash[i]);
@@ -106,7 +111,17 @@ prepared_msg *prepare_message(prepare_scratch *sc, const char *device, const voi
     bool parsed;
 
     sc->rejects.count = 0;
-    /* The JSON tree lives only inside the parse: what it yields is copied
+    /* An agent sends its records exactly as it hashed them: read so, their
+     * bytes are their canonical form and nothing is written again. */
+    if (message_parse_canonical(payload, len, device, &sc->batch, sc->spans) == 0) {
+        for (size_t i = 0; i < sc->batch.count; i++) {
+            sc->canon_at[i] = (const char *)payload + sc->spans[i].offset;
+            sc->canon_len[i] = sc->spans[i].len;
+        }
+        return compact(sc, 0, NULL);
+    }
+    /* Anything else goes through the JSON parser, which names what is
+     * wrong. Its tree lives only inside the parse: what it yields is copied
      * into the records, and rejects point into the payload. A message
      * with a bad record is split: the others are stored. */
     json_arena_begin(sc->arena);
@@ -117,15 +132,17 @@ prepared_msg *prepare_message(prepare_scratch *sc, const char *device, const voi
     if (!parsed)
         return compact(sc, -1, &err);
     for (size_t i = 0; i < sc->batch.count; i++) {
-        sc->canon_len[i] = record_canonical(&sc->batch.records[i], sc->canon[i], RECORD_CANON_MAX);
+        int n = record_canonical(&sc->batch.records[i], sc->canon[i], RECORD_CANON_MAX);
         /* Cannot happen for a record that validated (every field is
          * bounded); refused whole rather than failing the store for ever. */
-        if (sc->canon_len[i] < 0) {
+        if (n < 0) {
             char prefix[32];
             snprintf(prefix, sizeof prefix, "records[%zu].", i);
             record_fail(&err, REASON_OTHER, prefix, "", "canonical form longer than 4096 bytes");
             return compact(sc, -1, &err);
         }
+        sc->canon_at[i] = sc->canon[i];
+        sc->canon_len[i] = (size_t)n;
     }
     return compact(sc, 0, NULL);
 }

@@ -1,5 +1,6 @@
 #include "message.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -95,6 +96,57 @@ cleanup:
     if (rc != 0)
         out->count = 0;
     return rc;
+}
+
+/* Where payload[*at ..] starts with the literal s, moves *at past it. */
+static bool skip_literal(const char *payload, size_t len, size_t *at, const char *s)
+{
+    size_t n = strlen(s);
+    if (len - *at < n || memcmp(payload + *at, s, n) != 0)
+        return false;
+    *at += n;
+    return true;
+}
+
+int message_parse_canonical(const char *payload, size_t len, const char *topic_device,
+                            message_batch *out, message_span spans[MESSAGE_MAX_RECORDS])
+{
+    size_t at = 0, n;
+    const char *device, *quote;
+
+    out->count = 0;
+    if (len > MESSAGE_MAX_BYTES || !skip_literal(payload, len, &at, "{\"v\":1,\"device\":\""))
+        return -1;
+    device = payload + at;
+    quote = memchr(device, '"', len - at);
+    if (!quote || (n = (size_t)(quote - device)) > IDS_DEVICE_ID_MAX)
+        return -1;
+    memcpy(out->device, device, n);
+    out->device[n] = '\0';
+    at += n;
+    if (strlen(out->device) != n || !ids_valid_device_id(out->device, NULL, 0) ||
+        (topic_device && strcmp(out->device, topic_device) != 0) ||
+        !skip_literal(payload, len, &at, "\",\"records\":["))
+        return -1;
+    for (;;) {
+        size_t used;
+        if (out->count == MESSAGE_MAX_RECORDS ||
+            !(used = record_from_canonical(payload + at, len - at, &out->records[out->count]))) {
+            out->count = 0;
+            return -1;
+        }
+        spans[out->count++] = (message_span){at, used};
+        at += used;
+        if (at < len && payload[at] == ',')
+            at++;
+        else
+            break;
+    }
+    if (!skip_literal(payload, len, &at, "]}") || at != len) {
+        out->count = 0;
+        return -1;
+    }
+    return 0;
 }
 
 int message_encode_batch(const char *device, const char *const *canon, const size_t *lens,

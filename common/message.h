@@ -30,6 +30,21 @@ typedef struct message_batch {
 int message_parse_batch(const char *payload, size_t len, const char *topic_device,
                         message_batch *out, record_error *err);
 
+/* Where a record's text lies in a payload. */
+typedef struct message_span {
+    size_t offset, len;
+} message_span;
+
+/* The fast path of message_parse_batch for a payload written exactly as
+ * message_encode_batch writes it: its envelope keys in that order, every
+ * record in canonical form (record_from_canonical). Fills out and spans
+ * (record i's canonical bytes are payload[spans[i].offset ..]) and returns
+ * 0 when the payload is one; then message_parse_batch would have accepted
+ * it with the same records. Returns -1 for any other payload, valid or
+ * not: message_parse_batch decides it. */
+int message_parse_canonical(const char *payload, size_t len, const char *topic_device,
+                            message_batch *out, message_span spans[MESSAGE_MAX_RECORDS]);
+
 /* Writes the events payload for n canonical records into buf (NUL-terminated).
  * Returns the length, or -1 if cap is too small. */
 int message_encode_batch(const char *device, const char *const *canon, const size_t *lens,

@@ -556,6 +556,203 @@ int record_from_json(const cJSON *obj, record_mode mode, const char *prefix, rec
     return check_required(out, prefix, err);
 }
 
+/* ---- records already in canonical form ----------------------------------- */
+
+/* Keys and values of a record read as canonical text, before its type (a
+ * key sorted among the others) is known. */
+#define CANON_KEYS_MAX (RECORD_MAX_FIELDS + 4)
+#define CANON_KEY_MAX  32
+
+typedef struct canon_pair {
+    const char *key, *value;     /* into the text; value without its quotes */
+    size_t key_len, value_len;
+    bool is_string;
+} canon_pair;
+
+/* Field names are lowercase words joined by '_'. */
+static bool canon_key_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || c == '_';
+}
+
+/* Every string kind allows printable ASCII only, and none of them a quote
+ * or a backslash: a valid string needs no escape in any spelling. */
+static bool canon_string_char(char c)
+{
+    return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\';
+}
+
+/* Length of the number at t[i..len) when it is written as record_canonical
+ * writes one (-?(0|[1-9][0-9]*)(\.[0-9])?, not "-0" nor "-0.0", at most
+ * 16 digits before the point) and is followed by ',' or '}'; else 0. */
+static size_t canon_number_len(const char *t, size_t i, size_t len)
+{
+    size_t j = i;
+    bool negative = j < len && t[j] == '-', nonzero = false;
+
+    if (negative)
+        j++;
+    if (j < len && t[j] == '0') {
+        j++;
+    } else {
+        for (; j < len && t[j] >= '0' && t[j] <= '9'; j++)
+            nonzero = true;
+    }
+    size_t digits = j - i - negative;
+    if (digits == 0 || digits > 16)
+        return 0;
+    if (j + 1 < len && t[j] == '.' && t[j + 1] >= '0' && t[j + 1] <= '9') {
+        nonzero = nonzero || t[j + 1] != '0';
+        j += 2;
+    }
+    if (negative && !nonzero)
+        return 0;
+    return j < len && (t[j] == ',' || t[j] == '}') ? j - i : 0;
+}
+
+/* -1, 0 or 1 as strcmp would order the two keys. */
+static int canon_key_cmp(const canon_pair *a, const canon_pair *b)
+{
+    int c = memcmp(a->key, b->key, a->key_len < b->key_len ? a->key_len : b->key_len);
+    return c ? c : (a->key_len > b->key_len) - (a->key_len < b->key_len);
+}
+
+/* Reads the record's pairs: keys strictly ascending (sorted, none twice),
+ * no whitespace. Returns the bytes up to and with the closing brace, 0 when
+ * the text is not written so. */
+static size_t canon_pairs(const char *t, size_t len, canon_pair *pairs, size_t *count)
+{
+    size_t i = 1, n = 0;
+
+    if (len < 2 || t[0] != '{')
+        return 0;
+    for (;;) {
+        canon_pair *p = &pairs[n];
+        if (n == CANON_KEYS_MAX || i >= len || t[i] != '"')
+            return 0;
+        p->key = t + ++i;
+        while (i < len && canon_key_char(t[i]))
+            i++;
+        p->key_len = (size_t)(t + i - p->key);
+        if (p->key_len == 0 || p->key_len > CANON_KEY_MAX || i + 2 >= len || t[i] != '"' ||
+            t[i + 1] != ':' || (n && canon_key_cmp(&pairs[n - 1], p) >= 0))
+            return 0;
+        i += 2;
+        if (t[i] == '"') {
+            p->value = t + ++i;
+            while (i < len && canon_string_char(t[i]))
+                i++;
+            if (i >= len || t[i] != '"')
+                return 0;
+            p->value_len = (size_t)(t + i - p->value);
+            p->is_string = true;
+            i++;
+        } else {
+            p->value = t + i;
+            if (!(p->value_len = canon_number_len(t, i, len)))
+                return 0;
+            i += p->value_len;
+            p->is_string = false;
+        }
+        n++;
+        if (i >= len)
+            return 0;
+        if (t[i] == '}')
+            break;
+        if (t[i++] != ',')
+            return 0;
+    }
+    *count = n;
+    return i + 1;
+}
+
+/* Sets v from a pair with the checks set_value applies to parsed JSON. A
+ * number's double is the one strtod makes of its text: an integer of at
+ * most 16 digits (divided by ten for a decimal) is exact, and the
+ * division is correctly rounded as strtod is. A decimal field must have
+ * its one place and an integer none, as record_canonical writes them. */
+static bool canon_set(field_value *v, const canon_pair *p)
+{
+    const field_spec *f = v->spec;
+
+    if (f->kind == FK_UINT || f->kind == FK_DEC1) {
+        const char *end = p->value + p->value_len;
+        bool negative = p->value[0] == '-';
+        bool decimal = p->value_len >= 3 && p->value[p->value_len - 2] == '.';
+        int64_t units = 0;
+        char raw[24];
+
+        if (p->is_string || decimal != (f->kind == FK_DEC1))
+            return false;
+        for (const char *c = p->value + negative; c < end; c++) {
+            if (*c != '.')
+                units = units * 10 + (*c - '0');
+        }
+        double d = decimal ? (double)units / 10.0 : (double)units;
+        memcpy(raw, p->value, p->value_len);
+        raw[p->value_len] = '\0';
+        if (check_number(f, negative ? -d : d, raw, &v->i).why)
+            return false;
+    } else {
+        if (!p->is_string || p->value_len > RECORD_STR_MAX)
+            return false;
+        memcpy(v->s, p->value, p->value_len);
+        v->s[p->value_len] = '\0';
+        if (check_string(f, v->s).why)
+            return false;
+    }
+    v->present = true;
+    return true;
+}
+
+size_t record_from_canonical(const char *text, size_t len, record *out)
+{
+    canon_pair pairs[CANON_KEYS_MAX];
+    char name[CANON_KEY_MAX + 1];
+    size_t n = 0, used = canon_pairs(text, len, pairs, &n);
+    const canon_pair *type = NULL;
+    unsigned headers_seen = 0;
+    record_type t;
+    record_error ignored;
+
+    if (!used || used >= RECORD_CANON_MAX)
+        return 0;
+    for (size_t i = 0; i < n && !type; i++) {
+        if (pairs[i].key_len == 4 && memcmp(pairs[i].key, "type", 4) == 0)
+            type = &pairs[i];
+    }
+    if (!type || !type->is_string || type->value_len > CANON_KEY_MAX)
+        return 0;
+    memcpy(name, type->value, type->value_len);
+    name[type->value_len] = '\0';
+    if (record_type_from_name(name, &t) != 0)
+        return 0;
+    record_init(out, t);
+    for (size_t i = 0; i < n; i++) {
+        field_value header, *v = &header;
+        unsigned bit;
+
+        memcpy(name, pairs[i].key, pairs[i].key_len);
+        name[pairs[i].key_len] = '\0';
+        bit = header_key_bit(name);
+        header.spec = bit == 1 ? &seq_spec : bit == 2 ? &ts_spec : bit == 4 ? &prev_spec : NULL;
+        if (bit == 8)
+            continue;
+        if (!bit && !(v = find_field(out, name)))
+            return 0;
+        if (!canon_set(v, &pairs[i]))
+            return 0;
+        headers_seen |= bit;
+        if (bit == 1)
+            out->seq = (uint64_t)header.i;
+        else if (bit == 2)
+            memcpy(out->ts, header.s, sizeof out->ts);
+        else if (bit == 4)
+            memcpy(out->prev, header.s, sizeof out->prev);
+    }
+    return headers_seen == 7 && check_required(out, "", &ignored) == 0 ? used : 0;
+}
+
 /* ---- building in code ---------------------------------------------------- */
 
 int record_set_str(record *r, const char *name, const char *value)

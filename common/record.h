@@ -106,6 +106,14 @@ typedef enum {
 int record_from_json(const cJSON *obj, record_mode mode, const char *prefix,
                      record *out, record_error *err);
 
+/* Reads the record at the start of text when it is written exactly as
+ * record_canonical writes a valid RECORD_FULL record (keys sorted, no
+ * whitespace, no escape, numbers in their one spelling): fills out as
+ * record_from_json would and returns the length of its text, which is then
+ * its canonical bytes. Returns 0 for anything else, valid or not, without
+ * saying why: record_from_json then decides and names what is wrong. */
+size_t record_from_canonical(const char *text, size_t len, record *out);
+
 /* The bytes of r that hold something: everything before its fields and its
  * nfields slots. Nothing past them is ever read, so that many bytes copied
  * are the whole record to every reader (a record with all its slots is

@@ -12,7 +12,12 @@
  *     cJSON + record_from_json(RECORD_FULL) succeeds and yields the same
  *     canonical bytes (and so the same SHA-256);
  *   - the batch re-encoded from canonical records (message_encode_batch)
- *     parses back to the same canonical records.
+ *     parses back to the same canonical records, and the fast path for
+ *     payloads in canonical form (message_parse_canonical) reads it, to
+ *     the same records;
+ *   - whatever the fast path reads of any input, message_parse_batch
+ *     accepts as the same records, whose canonical bytes are the bytes the
+ *     fast path points at.
  *
  * Any violation calls abort() so libFuzzer records the input as a crash.
  * The same input is also fed to message_parse_ack and message_topic_device.
@@ -35,7 +40,9 @@
 
 static message_batch *batch;     /* reused across runs: it is ~200 KiB */
 static message_batch *rebatch;   /* the re-encoded batch parsed back */
+static message_batch *fastbatch; /* what message_parse_canonical read */
 static char *encoded;            /* message_encode_batch output */
+static message_span spans[MESSAGE_MAX_RECORDS];
 #define ENCODED_CAP (MESSAGE_MAX_BYTES + RECORD_CANON_MAX)
 
 static void *xmalloc(size_t n)
@@ -142,6 +149,49 @@ static void check_batch_roundtrip(char (*canon)[RECORD_CANON_MAX], const size_t 
             die("re-encoded batch yields other canonical bytes", i, canon[i], (int)lens[i],
                 again, len < 0 ? 0 : len);
     }
+    if (message_parse_canonical(encoded, (size_t)n, DEVICE, fastbatch, spans) != 0)
+        die("the fast path does not read a batch in canonical form", 0, encoded,
+            n < 2000 ? n : 2000, NULL, 0);
+    if (fastbatch->count != batch->count)
+        die("the fast path reads another count", fastbatch->count, NULL, 0, NULL, 0);
+    for (size_t i = 0; i < fastbatch->count; i++) {
+        if (spans[i].len != lens[i] || memcmp(encoded + spans[i].offset, canon[i], lens[i]) != 0)
+            die("the fast path points at other bytes", i, canon[i], (int)lens[i],
+                encoded + spans[i].offset, (int)spans[i].len);
+    }
+}
+
+/* Whatever the fast path reads, message_parse_batch accepts as the same
+ * records, and their canonical bytes are the ones the fast path points at. */
+static void check_fast_path(const char *data, size_t size)
+{
+    char again[RECORD_CANON_MAX];
+    record_error err;
+
+    if (message_parse_canonical(data, size, DEVICE, fastbatch, spans) != 0) {
+        if (fastbatch->count != 0)
+            die("the fast path left a record count", fastbatch->count, NULL, 0, NULL, 0);
+        return;
+    }
+    if (message_parse_batch(data, size, DEVICE, rebatch, &err) != 0) {
+        fprintf(stderr, "message_parse_batch: %s: %s\n", err.field, err.reason);
+        die("the fast path reads a payload the parser refuses", 0, data,
+            size < 2000 ? (int)size : 2000, NULL, 0);
+    }
+    if (rebatch->count != fastbatch->count || strcmp(rebatch->device, fastbatch->device) != 0)
+        die("the fast path reads another count or device", 0, NULL, 0, NULL, 0);
+    for (size_t i = 0; i < fastbatch->count; i++) {
+        int len = record_canonical(&rebatch->records[i], again, sizeof again);
+        if (len < 0 || (size_t)len != spans[i].len ||
+            memcmp(again, data + spans[i].offset, spans[i].len) != 0)
+            die("the fast path points at bytes that are not the record's canonical form", i,
+                data + spans[i].offset, (int)spans[i].len, again, len < 0 ? 0 : len);
+        len = record_canonical(&fastbatch->records[i], again, sizeof again);
+        if (len < 0 || (size_t)len != spans[i].len ||
+            memcmp(again, data + spans[i].offset, spans[i].len) != 0)
+            die("the fast path reads another record", i, data + spans[i].offset,
+                (int)spans[i].len, again, len < 0 ? 0 : len);
+    }
 }
 
 static void check_topic(const uint8_t *data, size_t size)
@@ -174,6 +224,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!batch) {
         batch = xmalloc(sizeof *batch);
         rebatch = xmalloc(sizeof *rebatch);
+        fastbatch = xmalloc(sizeof *fastbatch);
         encoded = xmalloc(ENCODED_CAP);
         canon = xmalloc(MESSAGE_MAX_RECORDS * sizeof *canon);
     }
@@ -196,6 +247,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             !memchr(err.reason, '\0', sizeof err.reason) || err.reason[0] == '\0')
             die("rejection without a reason", 0, NULL, 0, NULL, 0);
     }
+
+    check_fast_path((const char *)data, size);
 
     if (message_parse_ack((const char *)data, size, DEVICE, &seq) == 0 &&
         seq > (uint64_t)RECORD_INT_MAX)

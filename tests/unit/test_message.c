@@ -1,9 +1,12 @@
 /* test_message: the MQTT payloads of docs/protocol.md.
  *
  * message_parse_batch end to end (size, raw text checks, JSON, envelope,
- * every record), batch encode -> parse round trip, acks, topic splitting.
+ * every record), batch encode -> parse round trip, acks, topic splitting;
+ * the fast path for payloads in canonical form (message_parse_canonical):
+ * the same records, everything else left to message_parse_batch.
  * message_batch is large: always on the heap. Test JSON uses ' for ". */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -642,6 +645,142 @@ static void test_topic_device(void **state)
     }
 }
 
+/* ---- the canonical fast path (message_parse_canonical) ------------------- */
+
+static int parse_canonical_bytes(const char *payload, size_t len, const char *topic_device,
+                                 message_batch *b, message_span spans[MESSAGE_MAX_RECORDS])
+{
+    char *copy = malloc(len ? len : 1);
+    assert_non_null(copy);
+    memcpy(copy, payload, len);
+    int rc = message_parse_canonical(copy, len, topic_device, b, spans);
+    free(copy);
+    return rc;
+}
+
+/* REC1..REC3 in canonical form, and a payload of n records cycling through
+ * them as message_encode_batch writes it. */
+typedef struct canon_set {
+    char canon[3][RECORD_CANON_MAX];
+    size_t lens[3];
+} canon_set;
+
+static void canonical_records(canon_set *cs)
+{
+    message_batch *b = new_batch();
+    record_error err;
+
+    assert_int_equal(parse_q("{'v':1,'device':'dev-1','records':[" REC1 "," REC2 "," REC3 "]}",
+                             "dev-1", b, &err), 0);
+    for (size_t i = 0; i < 3; i++) {
+        int n = record_canonical(&b->records[i], cs->canon[i], sizeof cs->canon[i]);
+        assert_true(n > 0);
+        cs->lens[i] = (size_t)n;
+    }
+    free(b);
+}
+
+static char *canonical_payload(const canon_set *cs, size_t n, int *len)
+{
+    const char *ptrs[MESSAGE_MAX_RECORDS + 1];
+    size_t lens[MESSAGE_MAX_RECORDS + 1], cap = 64 + n * RECORD_CANON_MAX;
+    char *buf = malloc(cap);
+
+    assert_non_null(buf);
+    for (size_t i = 0; i < n; i++) {
+        ptrs[i] = cs->canon[i % 3];
+        lens[i] = cs->lens[i % 3];
+    }
+    *len = message_encode_batch("dev-1", ptrs, lens, n, buf, cap);
+    assert_true(*len > 0);
+    return buf;
+}
+
+/* A payload as an agent writes it is read without the JSON parser: the
+ * same records, and where each one's canonical bytes lie in it. */
+static void test_canonical_payload_read_directly(void **state)
+{
+    message_batch *fast = new_batch(), *slow = new_batch();
+    message_span spans[MESSAGE_MAX_RECORDS];
+    canon_set cs;
+    record_error err;
+    int len;
+    (void)state;
+
+    canonical_records(&cs);
+    char *payload = canonical_payload(&cs, 3, &len);
+    assert_int_equal(parse_canonical_bytes(payload, (size_t)len, "dev-1", fast, spans), 0);
+    assert_int_equal(parse_bytes(payload, (size_t)len, "dev-1", slow, &err), 0);
+    assert_string_equal(fast->device, "dev-1");
+    assert_int_equal(fast->count, 3);
+    for (size_t i = 0; i < 3; i++) {
+        char c1[RECORD_CANON_MAX], c2[RECORD_CANON_MAX];
+        assert_int_equal(spans[i].len, cs.lens[i]);
+        assert_memory_equal(payload + spans[i].offset, cs.canon[i], cs.lens[i]);
+        assert_int_equal(record_canonical(&fast->records[i], c1, sizeof c1), (int)cs.lens[i]);
+        assert_int_equal(record_canonical(&slow->records[i], c2, sizeof c2), (int)cs.lens[i]);
+        assert_string_equal(c1, cs.canon[i]);
+        assert_string_equal(c2, cs.canon[i]);
+    }
+    /* No topic device: the envelope's device is not compared. */
+    assert_int_equal(parse_canonical_bytes(payload, (size_t)len, NULL, fast, spans), 0);
+    free(payload);
+
+    payload = canonical_payload(&cs, MESSAGE_MAX_RECORDS, &len);
+    assert_int_equal(parse_canonical_bytes(payload, (size_t)len, "dev-1", fast, spans), 0);
+    assert_int_equal(fast->count, MESSAGE_MAX_RECORDS);
+    free(payload);
+    free(fast);
+    free(slow);
+}
+
+/* Any other payload is left to message_parse_batch, valid (another
+ * spelling of the envelope) or not (the wrong device, 65 records, cut
+ * short, no record). */
+static void test_other_payloads_left_to_the_parser(void **state)
+{
+    static const struct {
+        const char *from, *to;
+        bool valid;
+    } variants[] = {
+        {"{\"v\":1,\"device\":\"dev-1\",", "{\"device\":\"dev-1\",\"v\":1,", true},
+        {"{\"v\":1,", "{\"v\": 1,", true},
+        {"{\"v\":1,", "{\"v\":1.0,", true},
+        {"]}", "]}\n", true},
+        {"\"device\":\"dev-1\"", "\"device\":\"dev-2\"", false},
+        {"]}", "]", false},
+        {"\"records\":[", "\"records\":[,", false},
+    };
+    message_batch *b = new_batch();
+    message_span spans[MESSAGE_MAX_RECORDS];
+    canon_set cs;
+    record_error err;
+    int len;
+    (void)state;
+
+    canonical_records(&cs);
+    char *payload = canonical_payload(&cs, 3, &len);
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+        const char *at = strstr(payload, variants[i].from);
+        char text[4 * RECORD_CANON_MAX];
+        assert_non_null(at);
+        snprintf(text, sizeof text, "%.*s%s%s", (int)(at - payload), payload, variants[i].to,
+                 at + strlen(variants[i].from));
+        print_message("variant %zu: %s\n", i, variants[i].to);
+        assert_int_equal(parse_canonical_bytes(text, strlen(text), "dev-1", b, spans), -1);
+        assert_int_equal(b->count, 0);
+        assert_int_equal(parse_bytes(text, strlen(text), "dev-1", b, &err), variants[i].valid ? 0 : -1);
+    }
+    free(payload);
+
+    payload = canonical_payload(&cs, MESSAGE_MAX_RECORDS + 1, &len);
+    assert_int_equal(parse_canonical_bytes(payload, (size_t)len, "dev-1", b, spans), -1);
+    assert_int_equal(parse_bytes(payload, (size_t)len, "dev-1", b, &err), -1);
+    assert_string_equal(err.field, "records");
+    free(payload);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -660,6 +799,8 @@ int main(void)
         cmocka_unit_test(test_ack_device_with_nul_escape_rejected),
         cmocka_unit_test(test_batch_trailing_data_rejected),
         cmocka_unit_test(test_error_codes),
+        cmocka_unit_test(test_canonical_payload_read_directly),
+        cmocka_unit_test(test_other_payloads_left_to_the_parser),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
  * queue (inbox_put, collector/inbox.c):
  * - a valid message: its records, their canonical bytes and hashes exactly
  *   as record_canonical / record_sha256_hex make them, in a block sized
- *   for the message, not for 64 records;
+ *   for the message, not for 64 records, whether the payload came in
+ *   canonical form (its bytes taken as they are) or not;
  * - one bad record among good ones: the good stored, the bad to be
  *   quarantined alone with its seq and reason, its body inside the payload;
  * - a message refused whole: the reason names the field;
@@ -50,14 +51,12 @@ static char *three_records(const char *extra[3])
     return out;
 }
 
-static void test_valid_message_is_canonical_and_compact(void **state)
+/* Prepares payload (three valid records) and checks what a valid message
+ * gives; the result is the caller's. */
+static prepared_msg *check_valid_message(prepare_scratch *sc, const char *payload)
 {
-    prepare_scratch *sc = prepare_scratch_new();
-    char *payload = three_records((const char *[3]){"", "", ""});
     char canon[RECORD_CANON_MAX], hex[RECORD_HASH_HEX];
-    (void)state;
 
-    assert_non_null(sc);
     prepared_msg *m = prepare_message(sc, "dev-1", payload, strlen(payload));
     assert_non_null(m);
     assert_int_equal(m->rc, 0);
@@ -94,6 +93,31 @@ static void test_valid_message_is_canonical_and_compact(void **state)
     assert_true(used < sizeof(record));
     assert_true(m->bytes >= used);
     assert_true(m->bytes < 2 * sizeof(record));
+    return m;
+}
+
+/* Written with its keys unsorted, the message goes through the JSON parser
+ * and its records are written out canonically; written as an agent writes
+ * it, each record's canonical bytes are its own bytes in the payload. */
+static void test_valid_message_is_canonical_and_compact(void **state)
+{
+    prepare_scratch *sc = prepare_scratch_new();
+    char *payload = three_records((const char *[3]){"", "", ""}), canonical[2048];
+    (void)state;
+
+    assert_non_null(sc);
+    prepared_msg *m = check_valid_message(sc, payload);
+    for (size_t i = 0; i < 3; i++)
+        assert_null(strstr(payload, m->canon[i]));
+    assert_true(message_encode_batch("dev-1", m->canon, m->canon_len, 3, canonical,
+                                     sizeof canonical) > 0);
+    prepared_msg *again = check_valid_message(sc, canonical);
+    for (size_t i = 0; i < 3; i++) {
+        assert_non_null(strstr(canonical, again->canon[i]));
+        assert_string_equal(again->canon[i], m->canon[i]);
+        assert_string_equal(again->hash[i], m->hash[i]);
+    }
+    prepared_free(again);
     prepared_free(m);
     free(payload);
     prepare_scratch_free(sc);

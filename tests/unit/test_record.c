@@ -6,7 +6,10 @@
  * - round trip of canonical bytes through record_from_json;
  * - a table of bad records, each with the exact field and reason;
  * - record_ts_parse / record_ts_format;
- * - records built in code (record_set_*, record_check, record_get_*).
+ * - records built in code (record_set_*, record_check, record_get_*);
+ * - records read straight from canonical text (record_from_canonical):
+ *   the same records as the JSON path, any other spelling left to it,
+ *   and mutated texts never read differently from it.
  *
  * Test JSON is written with ' for " to stay readable; jsonq() turns every '
  * into ". Expected canonical strings are real C literals, never converted. */
@@ -1060,6 +1063,203 @@ static void test_numbers_judged_on_their_text(void **state)
                                  CYCLE_REST "}", &r, &err), 0);
 }
 
+/* ---- records read as canonical text (record_from_canonical) --------------- */
+
+/* Canonical texts of the three types the vectors leave out (checked below
+ * to be what record_canonical writes). */
+static const char *const more_canonical[] = {
+    "{\"prev\":\"" P_HASH "\",\"run_s\":7200,\"seq\":3,\"session_id\":\"S1\","
+    "\"strokes\":500000,\"ts\":\"2026-03-01T11:00:00.000Z\",\"type\":\"session.end\"}",
+    "{\"cartridge_uid\":\"C1\",\"prev\":\"" P_HASH "\",\"reason\":\"worn\",\"run_s\":60,"
+    "\"seq\":9,\"session_id\":\"S1\",\"strokes\":1200,\"ts\":\"2026-03-01T11:00:00.000Z\","
+    "\"type\":\"cartridge.remove\"}",
+    "{\"cartridge_run_s\":0,\"cartridge_strokes\":0,\"motor_s_total\":9007199254740991,"
+    "\"prev\":\"" P_HASH "\",\"seq\":10,\"strokes_total\":12,"
+    "\"ts\":\"2026-03-01T11:00:00.000Z\",\"type\":\"usage.counters\"}",
+};
+#define NMORE (sizeof more_canonical / sizeof more_canonical[0])
+
+static const char *canonical_text(size_t i)
+{
+    return i < NVECTORS ? vectors[i].canonical : more_canonical[i - NVECTORS];
+}
+
+/* record_from_canonical on text[0..len) copied into a block of exactly len
+ * bytes (no NUL after it), so ASan sees any read past the end. */
+static size_t from_canonical_exact(const char *text, size_t len, record *out)
+{
+    char *copy = malloc(len ? len : 1);
+    assert_non_null(copy);
+    memcpy(copy, text, len);
+    size_t used = record_from_canonical(copy, len, out);
+    free(copy);
+    return used;
+}
+
+/* What the JSON path (as message_parse_batch runs it) makes of
+ * text[0..len): 0 and *out when it accepts the record. */
+static int from_json_exact(const char *text, size_t len, record *out)
+{
+    char *copy = malloc(len ? len : 1), why[96];
+    reason_code code;
+    record_error err;
+    cJSON *obj;
+    int rc = -1;
+
+    assert_non_null(copy);
+    memcpy(copy, text, len);
+    if (jsontext_check(copy, len, why, sizeof why, &code) == 0 &&
+        (obj = jsontext_parse(copy, len)) != NULL) {
+        rc = record_from_json(obj, RECORD_FULL, "", out, &err);
+        cJSON_Delete(obj);
+    }
+    free(copy);
+    return rc;
+}
+
+/* Every canonical text is read whole, to the record the JSON path makes of
+ * it; text after the record (the next one of a batch) is not read. */
+static void test_canonical_text_read_directly(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < NVECTORS + NMORE; i++) {
+        const char *text = canonical_text(i);
+        size_t len = strlen(text);
+        record fast, slow;
+        char c1[RECORD_CANON_MAX], c2[RECORD_CANON_MAX], two[2 * RECORD_CANON_MAX];
+
+        print_message("canonical text %zu\n", i);
+        assert_int_equal(from_json_exact(text, len, &slow), 0);
+        canon_of(&slow, c1, sizeof c1);
+        assert_string_equal(c1, text);
+        assert_int_equal(from_canonical_exact(text, len, &fast), len);
+        canon_of(&fast, c2, sizeof c2);
+        assert_string_equal(c2, text);
+        assert_int_equal(fast.type, slow.type);
+        assert_int_equal(fast.seq, slow.seq);
+        assert_int_equal(record_used_size(&fast), record_used_size(&slow));
+
+        snprintf(two, sizeof two, "%s,%s", text, text);
+        assert_int_equal(from_canonical_exact(two, strlen(two), &fast), len);
+    }
+}
+
+/* text with its first occurrence of from replaced by to (which must be
+ * there). Owned by the caller. */
+static char *replaced(const char *text, const char *from, const char *to)
+{
+    const char *at = strstr(text, from);
+    char *out = malloc(strlen(text) + strlen(to) + 1);
+
+    assert_non_null(at);
+    assert_non_null(out);
+    sprintf(out, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+    return out;
+}
+
+/* Valid records not written canonically are left to the JSON path, which
+ * accepts them: the scrambled vector inputs, and one deviation at a time
+ * from a canonical text. */
+static void test_non_canonical_text_left_to_json(void **state)
+{
+    static const struct {
+        const char *from, *to;
+    } deviations[] = {
+        {"\"temp_min_c\":-0.5", "\"temp_min_c\":-0.50"},  /* two places */
+        {"\"temp_max_c\":-12.0", "\"temp_max_c\":-12"},    /* a decimal without its place */
+        {"\"setpoint_c\":0.0", "\"setpoint_c\":-0.0"},     /* negative zero */
+        {"\"cycle_no\":0", "\"cycle_no\":0.0"},             /* an integer with a place */
+        {"\"dry_s\":0", "\"dry_s\":0e3"},                   /* an exponent */
+        {"\"load_id\":\"L-0\"", "\"load_id\":\"L\\/0\""},  /* an escape */
+        {"\"dry_s\":0,", "\"dry_s\": 0,"},                  /* whitespace */
+        {"\"ci_result\":\"fail\",\"cycle_no\":0", "\"cycle_no\":0,\"ci_result\":\"fail\""},
+    };
+    const char *base = vectors[4].canonical; /* sterilization.cycle, negative DEC1 */
+    record r;
+
+    (void)state;
+    for (size_t i = 0; i < NVECTORS; i++) {
+        char *json = jsonq(vectors[i].input);
+        assert_int_equal(from_json_exact(json, strlen(json), &r), 0);
+        assert_int_equal(from_canonical_exact(json, strlen(json), &r), 0);
+        free(json);
+    }
+    for (size_t i = 0; i < sizeof deviations / sizeof deviations[0]; i++) {
+        char *text = replaced(base, deviations[i].from, deviations[i].to);
+        print_message("deviation %zu: %s\n", i, deviations[i].to);
+        assert_int_equal(from_json_exact(text, strlen(text), &r), 0);
+        assert_int_equal(from_canonical_exact(text, strlen(text), &r), 0);
+        free(text);
+    }
+}
+
+/* xorshift64: the mutations below are the same on every run. */
+static uint64_t next_random(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* Canonical texts with one to three bytes replaced, inserted or deleted
+ * (bytes chosen among the ones that matter to JSON and to the fields):
+ * whatever record_from_canonical reads, the JSON path accepts as the same
+ * record, and its canonical bytes are the text read. Both outcomes must
+ * occur often, or the test would prove nothing. */
+static void test_canonical_reading_agrees_with_json(void **state)
+{
+    static const char alphabet[] = "0123456789-.,:{}\"\\ eE+aZz_/=\x7f\x80\x01";
+    uint64_t seed = 0x5eed5eed12345678u;
+    int read = 0, left = 0;
+
+    (void)state;
+    for (size_t i = 0; i < NVECTORS + NMORE; i++) {
+        const char *text = canonical_text(i);
+        for (int m = 0; m < 3000; m++) {
+            char buf[2 * RECORD_CANON_MAX], c1[RECORD_CANON_MAX], c2[RECORD_CANON_MAX];
+            size_t len = strlen(text);
+            int edits = 1 + (int)(next_random(&seed) % 3);
+            record fast, slow;
+
+            memcpy(buf, text, len);
+            for (int e = 0; e < edits && len > 1; e++) {
+                size_t at = (size_t)(next_random(&seed) % len);
+                char c = alphabet[next_random(&seed) % (sizeof alphabet - 1)];
+                switch (next_random(&seed) % 3) {
+                case 0:
+                    buf[at] = c;
+                    break;
+                case 1:
+                    memmove(buf + at + 1, buf + at, len - at);
+                    buf[at] = c;
+                    len++;
+                    break;
+                default:
+                    memmove(buf + at, buf + at + 1, len - at - 1);
+                    len--;
+                }
+            }
+            size_t used = from_canonical_exact(buf, len, &fast);
+            if (!used) {
+                left++;
+                continue;
+            }
+            read++;
+            if (from_json_exact(buf, used, &slow) != 0)
+                fail_msg("read but refused by the JSON path: %.*s", (int)used, buf);
+            canon_of(&fast, c1, sizeof c1);
+            canon_of(&slow, c2, sizeof c2);
+            assert_string_equal(c1, c2);
+            assert_int_equal(strlen(c1), used);
+            assert_memory_equal(c1, buf, used);
+        }
+    }
+    print_message("read %d mutated texts, left %d to the JSON path\n", read, left);
+    assert_true(read > 500);
+    assert_true(left > 5000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1083,6 +1283,9 @@ int main(void)
         cmocka_unit_test(test_canonical_escapes_quote_and_backslash),
         cmocka_unit_test(test_error_field_is_escaped_and_cut_whole),
         cmocka_unit_test(test_numbers_judged_on_their_text),
+        cmocka_unit_test(test_canonical_text_read_directly),
+        cmocka_unit_test(test_non_canonical_text_left_to_json),
+        cmocka_unit_test(test_canonical_reading_agrees_with_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
