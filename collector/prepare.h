@@ -1,7 +1,10 @@
 /* prepare: the part of ingesting an events message that needs no store —
- * its text, JSON, envelope and records checked (message_parse_batch, and
- * batch_split when one record is refused), each record's canonical bytes
- * and their SHA-256 — done once, into a compact result of its own.
+ * its text, JSON, envelope and records checked, each record's canonical
+ * bytes and their SHA-256 — done once, into a compact result of its own.
+ * A payload written as agents write it (message_parse_canonical) is read
+ * without the JSON parser, its records' bytes taken as their canonical
+ * bytes; any other goes through message_parse_batch (and batch_split when
+ * one record is refused), which names what is wrong.
  *
  * The committer runs it on a thread of its own ahead of the thread that
  * stores (committer.h), so parsing and hashing one group overlaps with
